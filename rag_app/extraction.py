@@ -1,0 +1,251 @@
+"""Run file loaders in separate processes that can be stopped.
+
+A PDF can hang a parser (a content stream that takes minutes), exhaust memory
+or crash it. Each file is parsed in a worker process with a memory limit; a
+worker that makes no progress for ``timeout_s`` (opening the file, or any one
+page) is killed and the file reported as timed out. Workers run ahead of the
+caller, so parsing the next files overlaps with embedding the current one.
+
+Workers are started as ``python -m rag_app.extraction`` rather than through
+multiprocessing's spawn, which would re-run the caller's main script in every
+worker when a script calls the library without an ``if __name__`` guard.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import warnings
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from pathlib import Path
+
+from rag_app.loaders import load_document
+from rag_app.records import ExtractedDocument
+
+log = logging.getLogger(__name__)
+_STOP = None
+
+
+@dataclass(frozen=True)
+class ExtractionJob:
+    """One file to parse, with the passwords to try if it is encrypted."""
+
+    path: Path
+    passwords: tuple[str, ...] = ()
+
+
+def _worker_main(conn: Connection, memory_mb: int) -> None:
+    """Loop of a parser process: receive a job, stream page progress, send the document."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    _limit_memory(memory_mb)
+    warnings.simplefilter("ignore")
+    logging.disable(logging.CRITICAL)  # pypdf's warnings would flood the terminal
+    while (job := conn.recv()) is not _STOP:
+        conn.send(("done", _load_guarded(job, conn, memory_mb)))
+
+
+def _load_guarded(job: ExtractionJob, conn: Connection, memory_mb: int) -> ExtractedDocument:
+    def on_page(number: int, total: int) -> None:
+        conn.send(("page", number, total))
+
+    try:
+        return load_document(job.path, job.passwords, on_page)
+    except MemoryError:
+        return ExtractedDocument(error=f"needs more than {memory_mb} MiB to parse (RAG_PARSE_MEMORY_MB)")
+    except Exception as exc:  # noqa: BLE001 - a parser bug must not kill the worker
+        return ExtractedDocument(error=f"parser error: {type(exc).__name__}: {str(exc)[:160]}")
+
+
+def _limit_memory(memory_mb: int) -> None:
+    try:
+        import resource
+
+        limit = memory_mb * 1024 * 1024
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (ImportError, ValueError, OSError):  # not on this platform
+        pass
+
+
+@dataclass
+class _Worker:
+    process: subprocess.Popen
+    conn: Connection
+    job: ExtractionJob | None = None
+    deadline: float = 0.0
+    page: int = 0
+    total: int = 0
+    started: float = field(default_factory=time.perf_counter)
+
+
+class ExtractionPool:
+    """Parse files in ``workers`` processes, yielding ``(job, document)`` as each finishes.
+
+    >>> with ExtractionPool(workers=2, timeout_s=60) as pool:
+    ...     for job, doc in pool.run([ExtractionJob(Path("a.pdf"))]):
+    ...         print(job.path, doc.error or len(doc.pages))
+    """
+
+    def __init__(self, workers: int = 1, timeout_s: float = 60.0, memory_mb: int = 4096) -> None:
+        self.workers = max(1, workers)
+        self.timeout_s = timeout_s
+        self.memory_mb = memory_mb
+        self._pool: list[_Worker] = []
+        self._stop = threading.Event()
+
+    def __enter__(self) -> ExtractionPool:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def run(self, jobs: Iterable[ExtractionJob]) -> Iterator[tuple[ExtractionJob, ExtractedDocument]]:
+        """Yield each job with its document, in completion order; workers run ahead."""
+        results: queue.Queue = queue.Queue(maxsize=self.workers + 1)
+        thread = threading.Thread(target=self._coordinate, args=(list(jobs), results), daemon=True)
+        thread.start()
+        try:
+            while (item := results.get()) is not _STOP:
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self._stop.set()
+            _drain(results)
+            thread.join(timeout=5)
+            self.close()
+
+    def close(self) -> None:
+        """Stop every worker process."""
+        for worker in self._pool:
+            self._kill(worker)
+        self._pool.clear()
+
+    def _coordinate(self, jobs: list[ExtractionJob], results: queue.Queue) -> None:
+        try:
+            pending = list(reversed(jobs))
+            while (pending or self._busy()) and not self._stop.is_set():
+                self._assign(pending)
+                self._collect(results)
+            self._put(results, _STOP)
+        except BaseException as exc:  # noqa: BLE001 - hand it to the consuming thread
+            self._put(results, exc)
+
+    def _put(self, results: queue.Queue, item) -> None:
+        """Queue a result, giving up once the consumer has stopped listening."""
+        while not self._stop.is_set():
+            try:
+                results.put(item, timeout=0.2)
+                return
+            except queue.Full:
+                continue
+
+    def _busy(self) -> list[_Worker]:
+        return [w for w in self._pool if w.job is not None]
+
+    def _assign(self, pending: list[ExtractionJob]) -> None:
+        while pending and (worker := self._idle_worker()) is not None:
+            worker.job = pending.pop()
+            worker.started = time.perf_counter()
+            worker.deadline = worker.started + self.timeout_s
+            worker.page = worker.total = 0
+            worker.conn.send(worker.job)
+
+    def _idle_worker(self) -> _Worker | None:
+        for worker in self._pool:
+            if worker.job is None:
+                return worker
+        if len(self._pool) < self.workers:
+            self._pool.append(self._spawn())
+            return self._pool[-1]
+        return None
+
+    def _spawn(self) -> _Worker:
+        parent, child = socket.socketpair()
+        process = subprocess.Popen(
+            [sys.executable, "-m", "rag_app.extraction", str(child.fileno()), str(self.memory_mb)],
+            pass_fds=[child.fileno()],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,  # nothing a parser prints may reach the CLI's JSON
+            stderr=subprocess.DEVNULL,
+        )
+        child.close()
+        return _Worker(process, Connection(parent.detach()))
+
+    def _collect(self, results: queue.Queue) -> None:
+        busy = self._busy()
+        timeout = max(0.0, min(w.deadline for w in busy) - time.perf_counter())
+        ready = set(wait([w.conn for w in busy], timeout=min(timeout, 0.5)))
+        for worker in busy:
+            if worker.conn in ready:
+                self._receive(worker, results)
+            elif time.perf_counter() > worker.deadline:
+                self._finish(worker, results, self._timed_out(worker), replace=True)
+
+    def _receive(self, worker: _Worker, results: queue.Queue) -> None:
+        try:
+            message = worker.conn.recv()
+        except (EOFError, OSError):
+            code = _wait(worker.process, 1)
+            reason = f"the parser crashed (exit code {code})" if code else "the parser stopped unexpectedly"
+            self._finish(worker, results, ExtractedDocument(error=reason), replace=True)
+            return
+        if message[0] == "page":
+            worker.page, worker.total = message[1], message[2]
+            worker.deadline = time.perf_counter() + self.timeout_s
+        else:
+            self._finish(worker, results, message[1], replace=False)
+
+    def _timed_out(self, worker: _Worker) -> ExtractedDocument:
+        where = f" on page {worker.page + 1} of {worker.total}" if worker.total else " while opening the file"
+        log.warning("stopped %s: no progress for %g s%s", worker.job.path, self.timeout_s, where)
+        return ExtractedDocument(error=f"timed out after {self.timeout_s:g} s{where}")
+
+    def _finish(self, worker: _Worker, results: queue.Queue, doc: ExtractedDocument, replace: bool) -> None:
+        job = worker.job
+        if replace:  # kill while the job is still set: a hung worker gets no goodbye
+            self._kill(worker)
+            self._pool.remove(worker)
+        worker.job = None
+        if not doc.seconds:
+            doc.seconds = time.perf_counter() - worker.started
+        self._put(results, (job, doc))
+
+    @staticmethod
+    def _kill(worker: _Worker) -> None:
+        if worker.process.poll() is None and worker.job is None and not worker.conn.closed:
+            try:
+                worker.conn.send(_STOP)  # an idle worker exits on its own
+                _wait(worker.process, 1)
+            except OSError:
+                pass
+        if worker.process.poll() is None:
+            worker.process.kill()
+            _wait(worker.process, 5)
+        worker.conn.close()
+
+
+def _wait(process: subprocess.Popen, timeout: float) -> int | None:
+    try:
+        return process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return None
+
+
+def _drain(results: queue.Queue) -> None:
+    while True:
+        try:
+            results.get_nowait()
+        except queue.Empty:
+            return
+
+
+if __name__ == "__main__":  # a parser worker: python -m rag_app.extraction FD MEMORY_MB
+    _worker_main(Connection(int(sys.argv[1])), int(sys.argv[2]))

@@ -1,0 +1,139 @@
+"""Records that cross module boundaries: pages, chunks, reports, search hits."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from enum import StrEnum
+
+
+@dataclass(frozen=True)
+class PageText:
+    """Cleaned text of one page; ``number`` is 1-based as printed by PDF viewers."""
+
+    number: int
+    text: str
+
+
+@dataclass
+class ExtractedDocument:
+    """What a loader got out of one file: its pages, or why it could not."""
+
+    pages: list[PageText] = field(default_factory=list)
+    total_pages: int = 0
+    failed_pages: list[int] = field(default_factory=list)
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def empty_pages(self) -> list[int]:
+        """1-based numbers of pages without any text (scans, images, failures)."""
+        return [p.number for p in self.pages if not p.text.strip()]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of one page, small enough for the embedding model to read whole."""
+
+    id: str
+    text: str
+    page: int
+    offset: int  # character offset of the chunk within the cleaned page text
+    index: int  # position of the chunk within its document
+
+
+class FileStatus(StrEnum):
+    INGESTED = "ingested"
+    UNCHANGED = "unchanged"
+    REPLACED = "replaced"
+    FAILED = "failed"
+
+
+@dataclass
+class FileReport:
+    """Outcome of ingesting one file, as shown in the CLI table and JSON."""
+
+    name: str
+    path: str
+    status: FileStatus
+    pages: int = 0
+    chunks: int = 0
+    empty_pages: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+    reason: str | None = None
+    note: str | None = None
+    sha256: str = ""
+
+    def to_dict(self) -> dict:
+        data = asdict(self)
+        data["status"] = self.status.value
+        return data
+
+
+@dataclass
+class IngestReport:
+    """Outcome of one ingest run over many files."""
+
+    collection: str
+    files: list[FileReport] = field(default_factory=list)
+    seconds: float = 0.0
+    skipped: list[str] = field(default_factory=list)  # paths of unsupported files in folders
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: parse, chunk, embed, store
+
+    @property
+    def failed(self) -> list[FileReport]:
+        return [f for f in self.files if f.status is FileStatus.FAILED]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    def count(self, status: FileStatus) -> int:
+        return sum(1 for f in self.files if f.status is status)
+
+    def to_dict(self) -> dict:
+        return {
+            "collection": self.collection,
+            "ok": self.ok,
+            "seconds": round(self.seconds, 3),
+            "totals": {s.value: self.count(s) for s in FileStatus},
+            "timings": self.timings,
+            "files": [f.to_dict() for f in self.files],
+            "skipped": self.skipped,
+        }
+
+
+@dataclass
+class DocumentInfo:
+    """A stored document as listed by ``ingest --list``."""
+
+    name: str
+    sha256: str
+    pages: int
+    chunks: int
+    empty_pages: int
+    ingested_at: str
+    chunking: str
+    embedding: str
+    path: str = ""
+    size_bytes: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class SearchHit:
+    """One retrieved chunk with where it came from and how well it matched."""
+
+    file: str
+    page: int
+    offset: int
+    text: str
+    score: float
+    sha256: str
+    chunk_id: str
+    total_pages: int = 0
+    chunk_index: int = 0
+
+    def to_dict(self) -> dict:
+        return asdict(self)

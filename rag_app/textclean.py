@@ -1,0 +1,75 @@
+"""Clean the raw text a PDF parser returns so that it reads as written.
+
+pypdf returns text with words hyphenated at line ends, runs of spaces from
+layout, control characters from broken font maps, and in some Chinese PDFs a
+line break between almost every character. The chunker and the embedder both
+work better on text that reads like the document.
+"""
+
+from __future__ import annotations
+
+import re
+
+# CJK ideographs, kana, hangul and CJK/full-width punctuation: text written
+# without spaces between words, so a line break inside it is never a space.
+_CJK = (
+    r"\u2e80-\u2fdf\u3000-\u303f\u3040-\u30ff\u3100-\u312f\u3130-\u318f"
+    r"\u31a0-\u31ff\u3200-\u32ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af"
+    r"\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef"
+)
+CJK_CHAR = re.compile(f"[{_CJK}]")
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffe\uffff]")
+_SPACES = re.compile(r"[ \t\u00a0\u2000-\u200a\u202f\u205f]+")
+_ZERO_WIDTH = re.compile(r"[\u200b-\u200d\u2060\ufeff]")
+_LIGATURES = str.maketrans(
+    {"\ufb00": "ff", "\ufb01": "fi", "\ufb02": "fl", "\ufb03": "ffi", "\ufb04": "ffl", "\ufb06": "st"}
+)
+# "inter-\nnational" -> "international"; only lower-case continuations, so
+# "Hewlett-\nPackard" and "2019-\n2020" keep their hyphen.
+_HYPHENATED = re.compile(r"(?<=[^\W\d_])[-\u00ad\u2010]\n[ \t]*(?=[a-z])")
+_SOFT_HYPHEN = re.compile(r"\u00ad")
+# Line breaks inside CJK text: a single break joins, a blank line separates.
+_CJK_SINGLE_BREAK = re.compile(f"(?<=[{_CJK}])[ \\t]*\\n[ \\t]*(?=[{_CJK}])")
+_SINGLE_BREAK = re.compile(r"(?<=\S)[ \t]*\n[ \t]*(?=\S)")
+_LATIN_SINGLE_BREAK = re.compile(r"(?<=[A-Za-z])[ \t]*\n[ \t]*(?=[A-Za-z])")
+_CJK_BLANK_LINE = re.compile(f"(?<=[{_CJK}0-9])[ \\t]*\\n(?:[ \\t]*\\n)+[ \\t]*(?=[{_CJK}0-9])")
+_BLANK_LINES = re.compile(r"[ \t]*\n(?:[ \t]*\n)+[ \t]*")
+_LINE_EDGES = re.compile(r"[ \t]*\n[ \t]*")
+
+
+def is_cjk_heavy(text: str, threshold: float = 0.3) -> bool:
+    """True when at least ``threshold`` of the visible characters are CJK."""
+    visible = sum(1 for ch in text if not ch.isspace())
+    return visible > 0 and len(CJK_CHAR.findall(text)) / visible >= threshold
+
+
+def clean_page_text(raw: str) -> str:
+    """Return ``raw`` with control characters, layout spacing and broken lines repaired."""
+    text = raw.replace("\r\n", "\n").replace("\r", "\n").translate(_LIGATURES)
+    text = _ZERO_WIDTH.sub("", _CONTROL.sub("", text))
+    text = _HYPHENATED.sub("", text)
+    text = _SOFT_HYPHEN.sub("", text)
+    text = _join_cjk_lines(text)
+    text = _SPACES.sub(" ", text)
+    text = _BLANK_LINES.sub("\n", text)
+    text = _LINE_EDGES.sub("\n", text)
+    return text.strip()
+
+
+def _join_cjk_lines(text: str) -> str:
+    """Undo line breaks a parser put inside CJK text.
+
+    In a mostly-CJK page every single line break joins (a space only between two
+    Latin letters), since such parsers break lines after almost every glyph run;
+    elsewhere only breaks between two CJK characters join. A blank line between
+    CJK text (a table cell boundary) becomes one space.
+    """
+    if not CJK_CHAR.search(text):
+        return text
+    if is_cjk_heavy(text):
+        text = _LATIN_SINGLE_BREAK.sub(" ", text)
+        text = _SINGLE_BREAK.sub("", text)
+    else:
+        text = _CJK_SINGLE_BREAK.sub("", text)
+    return _CJK_BLANK_LINE.sub(" ", text)
