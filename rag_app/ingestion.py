@@ -1,0 +1,382 @@
+"""The ingest pipeline: discover files, skip what is stored, parse, chunk, embed, store.
+
+Files are identified by the sha256 of their bytes. A write is bracketed by a
+pending marker in the registry and committed by registering the document
+names, so a run that is interrupted (Ctrl-C, a kill) leaves nothing half
+visible: the next write operation removes the partial chunks.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rag_app.chunking import TokenChunker
+from rag_app.embeddings import LocalEmbeddings
+from rag_app.extraction import ExtractionJob, ExtractionPool
+from rag_app.loaders import SUPPORTED_SUFFIXES
+from rag_app.records import Chunk, DocumentInfo, ExtractedDocument, FileReport, FileStatus, IngestReport
+from rag_app.store import DocumentStore, PendingWrite
+
+log = logging.getLogger(__name__)
+OWNER = f"{socket.gethostname()}:{os.getpid()}"
+STALE_FOREIGN_MARKER_S = 24 * 3600
+
+
+class IngestProgress:
+    """Receives progress events; the CLI and the web UI draw bars from them."""
+
+    def start(self, files: int) -> None: ...
+    def embedding(self, name: str, chunks: int) -> None: ...
+    def embedded(self, count: int) -> None: ...
+    def file_done(self, report: FileReport) -> None: ...
+    def close(self) -> None: ...
+
+
+@dataclass
+class Candidate:
+    """A file found on disk and the name it is stored under."""
+
+    name: str
+    path: Path
+    sha256: str = ""
+    size: int = 0
+
+
+@dataclass
+class _Group:
+    """Candidates with identical bytes: parsed once, stored once, registered under each name."""
+
+    sha256: str
+    members: list[Candidate] = field(default_factory=list)
+
+
+def discover(paths: Sequence[Path]) -> tuple[list[Candidate], list[str], list[FileReport]]:
+    """Files to ingest (folders walked recursively), unsupported files skipped, missing paths."""
+    found: dict[str, Candidate] = {}
+    skipped: list[str] = []
+    missing: list[FileReport] = []
+    for root in paths:
+        if root.is_dir():
+            for path in sorted(p for p in root.rglob("*") if p.is_file() and not _hidden(p, root)):
+                if path.suffix.lower() in SUPPORTED_SUFFIXES:
+                    found.setdefault(
+                        path.relative_to(root).as_posix(), Candidate(path.relative_to(root).as_posix(), path)
+                    )
+                else:
+                    skipped.append(str(path))
+        elif root.is_file():
+            found.setdefault(root.name, Candidate(root.name, root))
+        else:
+            missing.append(FileReport(root.name, str(root), FileStatus.FAILED, reason="no such file or directory"))
+    return list(found.values()), skipped, missing
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+class Ingestor:
+    """Runs one ingest over many files into one collection."""
+
+    def __init__(
+        self,
+        store: DocumentStore,
+        embeddings: LocalEmbeddings,
+        chunker: TokenChunker,
+        pool: ExtractionPool,
+        passwords: dict[str, str] | None = None,
+        progress: IngestProgress | None = None,
+    ) -> None:
+        self.store = store
+        self.embeddings = embeddings
+        self.chunker = chunker
+        self.pool = pool
+        self.passwords = passwords or {}
+        self.progress = progress or IngestProgress()
+        self.timings = {"parse": 0.0, "chunk": 0.0, "embed": 0.0, "store": 0.0}
+
+    def run(self, paths: Sequence[Path], extra_passwords: Sequence[str] = ()) -> IngestReport:
+        started = time.perf_counter()
+        report = IngestReport(self.store.collection)
+        recover_interrupted_writes(self.store)
+        candidates, report.skipped, report.files = discover(paths)
+        self.progress.start(len(candidates))
+        groups = self._plan(candidates, report)
+        jobs = {g.sha256: ExtractionJob(g.members[0].path, self._passwords_for(g, extra_passwords)) for g in groups}
+        by_path = {jobs[g.sha256].path: g for g in groups}
+        for job, doc in self.pool.run(jobs.values()):
+            self.timings["parse"] += doc.seconds
+            for file_report in self._store_group(by_path[job.path], doc):
+                report.files.append(file_report)
+                self.progress.file_done(file_report)
+        self.progress.close()
+        report.seconds = time.perf_counter() - started
+        report.timings = {k: round(v, 3) for k, v in self.timings.items()}
+        return report
+
+    # ----- planning --------------------------------------------------------------------
+
+    def _plan(self, candidates: list[Candidate], report: IngestReport) -> list[_Group]:
+        """Hash every file; report unchanged ones and known content now; group the rest by content."""
+        groups: dict[str, _Group] = {}
+        for candidate in candidates:
+            try:
+                candidate.size = candidate.path.stat().st_size
+                candidate.sha256 = file_sha256(candidate.path)
+            except OSError as exc:
+                self._emit(report, self._failed(candidate, f"cannot read file: {exc.strerror or exc}"))
+                continue
+            done = self._already_stored(candidate)
+            if done is not None:
+                self._emit(report, done)
+            else:
+                groups.setdefault(candidate.sha256, _Group(candidate.sha256)).members.append(candidate)
+        return list(groups.values())
+
+    def _already_stored(self, candidate: Candidate) -> FileReport | None:
+        """A report when nothing needs embedding: same bytes and settings, under this or another name."""
+        current = self.store.get_document(candidate.name)
+        if current is not None and current.sha256 == candidate.sha256 and self._is_current(current):
+            return self._report(candidate, FileStatus.UNCHANGED, current)
+        twins = [d for d in self.store.documents_with_sha(candidate.sha256) if self._is_current(d)]
+        if not twins:
+            return None
+        status = FileStatus.REPLACED if current is not None else FileStatus.INGESTED
+        info = self._register(candidate, twins[0])
+        if current is not None:
+            self._release(current)
+        return self._report(candidate, status, info, note=f"same content as {twins[0].name!r}: stored once")
+
+    def _is_current(self, doc: DocumentInfo) -> bool:
+        return doc.chunking == self.chunker.fingerprint and doc.embedding == self.embeddings.fingerprint
+
+    def _passwords_for(self, group: _Group, extra: Sequence[str]) -> tuple[str, ...]:
+        keys = [k for m in group.members for k in (m.name, m.path.name, str(m.path))]
+        return tuple(dict.fromkeys([self.passwords[k] for k in keys if k in self.passwords] + list(extra)))
+
+    # ----- storing ----------------------------------------------------------------------
+
+    def _store_group(self, group: _Group, doc: ExtractedDocument) -> list[FileReport]:
+        started = time.perf_counter()
+        if doc.error is None:
+            chunks = self._chunk(group, doc)
+            if not chunks:
+                doc.error = _no_text_reason(doc)
+        if doc.error is not None:
+            return [self._failed(m, doc.error, doc) for m in group.members]
+        previous = {m.name: self.store.get_document(m.name) for m in group.members}
+        self._write(group, doc, chunks)
+        reports = [self._report_written(m, previous[m.name], doc, len(chunks), group) for m in group.members]
+        for old in previous.values():
+            if old is not None and old.sha256 != group.sha256:
+                self._release(old)
+        elapsed = doc.seconds + time.perf_counter() - started
+        for file_report in reports:
+            file_report.seconds = round(elapsed, 3)
+        return reports
+
+    def _chunk(self, group: _Group, doc: ExtractedDocument) -> list[Chunk]:
+        started = time.perf_counter()
+        chunks = self.chunker.split_pages(doc.pages, group.sha256)
+        self.timings["chunk"] += time.perf_counter() - started
+        return chunks
+
+    def _write(self, group: _Group, doc: ExtractedDocument, chunks: list[Chunk]) -> None:
+        """Embed and store the chunks, then register every name: the commit point."""
+        self.progress.embedding(group.members[0].name, len(chunks))
+        started = time.perf_counter()
+        vectors = self.embeddings.embed_array([c.text for c in chunks], self.progress.embedded)
+        self.timings["embed"] += time.perf_counter() - started
+        started = time.perf_counter()
+        sha = group.sha256
+        self.store.mark_pending(PendingWrite(sha, self.embeddings.fingerprint, OWNER, _now()))
+        try:
+            self.store.delete_chunks(sha)  # leftovers of older settings
+            first = group.members[0]
+            self.store.add_chunks(chunks, vectors, self._chunk_metadata(first, doc))
+            info = self._document_info(first, doc, len(chunks))
+            for name, path in self._names_sharing(group):
+                self.store.put_document(_renamed(info, name, path))
+        except BaseException:
+            self.store.delete_chunks(sha)  # roll back so nothing half-written stays
+            raise
+        finally:
+            self.store.clear_pending(sha)
+        self.timings["store"] += time.perf_counter() - started
+
+    def _names_sharing(self, group: _Group) -> list[tuple[str, str]]:
+        """Names in this run plus stored names of the same content (all now point at new chunks)."""
+        names = {m.name: str(m.path) for m in group.members}
+        for other in self.store.documents_with_sha(group.sha256):
+            if other.embedding != self.embeddings.fingerprint:
+                self.store.delete_chunks(group.sha256, other.embedding)
+            names.setdefault(other.name, other.path)
+        return list(names.items())
+
+    def _chunk_metadata(self, candidate: Candidate, doc: ExtractedDocument) -> dict:
+        return {
+            "file": candidate.name,
+            "sha256": candidate.sha256,
+            "pages": doc.total_pages,
+            "ingested_at": _now(),
+            "chunking": self.chunker.fingerprint,
+            "embedding": self.embeddings.fingerprint,
+        }
+
+    def _document_info(self, candidate: Candidate, doc: ExtractedDocument, chunks: int) -> DocumentInfo:
+        return DocumentInfo(
+            name=candidate.name,
+            sha256=candidate.sha256,
+            pages=doc.total_pages,
+            chunks=chunks,
+            empty_pages=len(doc.empty_pages),
+            ingested_at=_now(),
+            chunking=self.chunker.fingerprint,
+            embedding=self.embeddings.fingerprint,
+            path=str(candidate.path.resolve()),
+            size_bytes=candidate.size,
+        )
+
+    def _register(self, candidate: Candidate, twin: DocumentInfo) -> DocumentInfo:
+        info = _renamed(twin, candidate.name, str(candidate.path.resolve()))
+        info.ingested_at = _now()
+        self.store.put_document(info)
+        return info
+
+    def _release(self, old: DocumentInfo) -> None:
+        """Drop the chunks of a name's previous content unless another name still uses them."""
+        users = [d for d in self.store.documents_with_sha(old.sha256) if d.name != old.name]
+        if not users:
+            self.store.delete_chunks(old.sha256, old.embedding)
+
+    # ----- reports -----------------------------------------------------------------------
+
+    def _report_written(
+        self, candidate: Candidate, previous: DocumentInfo | None, doc: ExtractedDocument, chunks: int, group: _Group
+    ) -> FileReport:
+        status, note = FileStatus.INGESTED, None
+        if previous is not None:
+            status, note = FileStatus.REPLACED, _why_replaced(previous, candidate, self)
+        if candidate is not group.members[0]:
+            note = f"same content as {group.members[0].name!r}: stored once"
+        report = FileReport(candidate.name, str(candidate.path), status, doc.total_pages, chunks, doc.empty_pages)
+        report.sha256, report.note = candidate.sha256, _join_notes(note, _page_notes(doc))
+        return report
+
+    def _report(
+        self, candidate: Candidate, status: FileStatus, info: DocumentInfo, note: str | None = None
+    ) -> FileReport:
+        report = FileReport(
+            candidate.name, str(candidate.path), status, info.pages, info.chunks, sha256=candidate.sha256
+        )
+        report.note = note
+        return report
+
+    def _failed(self, candidate: Candidate, reason: str, doc: ExtractedDocument | None = None) -> FileReport:
+        report = FileReport(
+            candidate.name, str(candidate.path), FileStatus.FAILED, reason=reason, sha256=candidate.sha256
+        )
+        if doc is not None:
+            report.pages, report.empty_pages, report.seconds = doc.total_pages, doc.empty_pages, round(doc.seconds, 3)
+        return report
+
+    def _emit(self, report: IngestReport, file_report: FileReport) -> None:
+        report.files.append(file_report)
+        self.progress.file_done(file_report)
+
+
+def _renamed(info: DocumentInfo, name: str, path: str) -> DocumentInfo:
+    return DocumentInfo(**{**info.to_dict(), "name": name, "path": path})
+
+
+def _why_replaced(previous: DocumentInfo, candidate: Candidate, ingestor: Ingestor) -> str:
+    if previous.sha256 != candidate.sha256:
+        return "content changed"
+    if previous.embedding != ingestor.embeddings.fingerprint:
+        return "embedding model changed"
+    return "chunk settings changed"
+
+
+def _no_text_reason(doc: ExtractedDocument) -> str:
+    if doc.total_pages == 0:
+        return "no pages"
+    if doc.failed_pages and len(doc.failed_pages) == doc.total_pages:
+        return f"text extraction failed on all {doc.total_pages} pages"
+    return f"no text layer on any of its {doc.total_pages} pages: scanned? OCR is not enabled"
+
+
+def _page_notes(doc: ExtractedDocument) -> str | None:
+    notes = []
+    if doc.empty_pages:
+        notes.append(
+            f"{len(doc.empty_pages)} of {doc.total_pages} pages have no text layer: scanned? OCR is not enabled"
+        )
+    if doc.failed_pages:
+        notes.append(f"text extraction failed on pages {_page_list(doc.failed_pages)}")
+    return "; ".join(notes) or None
+
+
+def _page_list(pages: list[int], limit: int = 10) -> str:
+    shown = ", ".join(map(str, pages[:limit]))
+    return shown + (f" and {len(pages) - limit} more" if len(pages) > limit else "")
+
+
+def _join_notes(*notes: str | None) -> str | None:
+    return "; ".join(n for n in notes if n) or None
+
+
+# ----- crash recovery ------------------------------------------------------------------
+
+
+def recover_interrupted_writes(store: DocumentStore) -> list[str]:
+    """Remove chunks left by a killed run; returns the names that must be re-ingested."""
+    lost: list[str] = []
+    for pending in store.pending_writes():
+        if _still_running(pending):
+            continue
+        store.delete_chunks(pending.sha256, pending.embedding)
+        for doc in store.documents_with_sha(pending.sha256):
+            if doc.embedding == pending.embedding:
+                store.remove_document(doc.name)
+                lost.append(doc.name)
+        store.clear_pending(pending.sha256, pending.embedding)
+        log.warning("removed the partial chunks of an interrupted ingest (sha256 %s)", pending.sha256[:12])
+    if lost:
+        log.warning("re-ingest these documents, their write was interrupted: %s", ", ".join(lost))
+    return lost
+
+
+def _still_running(pending: PendingWrite) -> bool:
+    host, _, pid = pending.owner.rpartition(":")
+    if host != socket.gethostname():
+        started = datetime.fromisoformat(pending.started_at)
+        return (datetime.now(UTC) - started).total_seconds() < STALE_FOREIGN_MARKER_S
+    if int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,111 @@
+"""Find the chunks that answer a question, among the documents a user chose."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from rag_app.embeddings import LocalEmbeddings
+from rag_app.errors import DocumentNotFoundError, InvalidRequestError
+from rag_app.records import DocumentInfo, SearchHit
+from rag_app.store import DocumentStore
+
+log = logging.getLogger(__name__)
+MAX_K = 200
+
+
+@dataclass
+class SearchResult:
+    """Hits best first, plus anything the user should know about what was searched."""
+
+    query: str
+    hits: list[SearchHit]
+    warnings: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"query": self.query, "hits": [h.to_dict() for h in self.hits], "warnings": self.warnings}
+
+
+def validate_query(query: str, k: int) -> str:
+    """The stripped query, or a clear error for an empty one or a k out of range."""
+    query = (query or "").strip()
+    if not query:
+        raise InvalidRequestError("the question is empty")
+    if not 1 <= k <= MAX_K:
+        raise InvalidRequestError(f"k must be between 1 and {MAX_K}, got {k}")
+    return query
+
+
+class DenseRetriever:
+    """Cosine-similarity search over the chunks of the current embedding model."""
+
+    def __init__(self, store: DocumentStore, embeddings: LocalEmbeddings) -> None:
+        self.store = store
+        self.embeddings = embeddings
+
+    def search(self, query: str, k: int, files: Sequence[str] | None = None) -> SearchResult:
+        query = validate_query(query, k)
+        documents = self.store.list_documents()
+        where, warnings = self._scope(documents, files)
+        if where is _NOTHING:
+            return SearchResult(query, [], warnings)
+        hits = self.store.query(self.embeddings.embed_query(query), k, where)
+        _name_hits(hits, documents)
+        return SearchResult(query, hits, warnings)
+
+    def _scope(self, documents: list[DocumentInfo], files: Sequence[str] | None):
+        """A Chroma ``where`` filter limiting search to complete, chosen, current documents."""
+        current = [d for d in documents if d.embedding == self.embeddings.fingerprint]
+        warnings = _stale_warnings(documents, self.embeddings.fingerprint)
+        if files:
+            current = _select(current, documents, files)
+        shas = sorted({d.sha256 for d in current})
+        if not shas:
+            if not documents:
+                warnings.append(f"collection {self.store.collection!r} has no documents yet: ingest some first")
+            return _NOTHING, warnings
+        pending = {p.sha256 for p in self.store.pending_writes()}
+        clauses = []
+        if files:
+            clauses.append({"sha256": {"$in": shas}})
+        if pending:
+            clauses.append({"sha256": {"$nin": sorted(pending)}})
+        return (clauses[0] if len(clauses) == 1 else {"$and": clauses} if clauses else None), warnings
+
+
+_NOTHING = object()
+
+
+def _select(current: list[DocumentInfo], documents: list[DocumentInfo], files: Sequence[str]) -> list[DocumentInfo]:
+    known = {d.name for d in documents}
+    unknown = [f for f in files if f not in known]
+    if unknown:
+        raise DocumentNotFoundError(
+            f"no document named {', '.join(map(repr, unknown))} (see `python -m ingest --list`)"
+        )
+    wanted = set(files)
+    return [d for d in current if d.name in wanted]
+
+
+def _stale_warnings(documents: list[DocumentInfo], fingerprint: str) -> list[str]:
+    stale = [d for d in documents if d.embedding != fingerprint]
+    if not stale:
+        return []
+    models = sorted({d.embedding.split("|")[0] for d in stale})
+    return [
+        f"{len(stale)} document(s) were embedded with {', '.join(models)} and are not searched with "
+        f"{fingerprint.split('|')[0]}: re-ingest them ({', '.join(d.name for d in stale[:5])}"
+        f"{'…' if len(stale) > 5 else ''})"
+    ]
+
+
+def _name_hits(hits: list[SearchHit], documents: list[DocumentInfo]) -> None:
+    """Show each hit under a name that is still stored (content may be stored under several)."""
+    names_by_sha: dict[str, list[str]] = {}
+    for doc in documents:
+        names_by_sha.setdefault(doc.sha256, []).append(doc.name)
+    for hit in hits:
+        names = names_by_sha.get(hit.sha256, [])
+        if names and hit.file not in names:
+            hit.file = names[0]

@@ -1,0 +1,149 @@
+"""RagService: the one object the CLI, the HTTP API and the web UI call.
+
+It owns the shared, expensive things (the Chroma client, the embedding model)
+and loads each only when an operation needs it: listing documents never loads
+the embedding model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from functools import cached_property
+from pathlib import Path
+
+from rag_app.chunking import TokenChunker
+from rag_app.errors import DocumentNotFoundError, StoreBusyError
+from rag_app.extraction import ExtractionPool
+from rag_app.ingestion import Ingestor, IngestProgress, recover_interrupted_writes
+from rag_app.records import DocumentInfo, IngestReport
+from rag_app.retrieval import DenseRetriever, SearchResult
+from rag_app.settings import Settings
+from rag_app.store import DocumentStore, make_client
+
+log = logging.getLogger(__name__)
+
+
+class RagService:
+    """Ingest, list, delete and search documents of the configured collections."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+
+    # ----- shared resources -------------------------------------------------------------
+
+    @cached_property
+    def client(self):
+        return make_client(self.settings)
+
+    @cached_property
+    def embeddings(self):
+        from rag_app.embeddings import LocalEmbeddings
+
+        s = self.settings
+        return LocalEmbeddings(s.embedding_model, s.embedding_device, s.embedding_batch_size)
+
+    @cached_property
+    def chunker(self) -> TokenChunker:
+        size = min(self.settings.chunk_size, self.embeddings.max_tokens)
+        if size < self.settings.chunk_size:
+            log.warning(
+                "chunk_size %d exceeds what %s reads (%d tokens): using %d",
+                self.settings.chunk_size, self.settings.embedding_model, self.embeddings.max_tokens, size,
+            )  # fmt: skip
+        return TokenChunker(self.embeddings.count_tokens, size, self.settings.chunk_overlap)
+
+    def store(self, collection: str | None = None, with_model: bool = False, create: bool = False) -> DocumentStore:
+        """The document store of a collection; ``create`` makes it if it does not exist."""
+        name = collection or self.settings.collection
+        fingerprint = self.embeddings.fingerprint if with_model else ""
+        if create:
+            return DocumentStore(self.client, name, fingerprint)
+        return DocumentStore.open_existing(self.client, name, fingerprint)
+
+    def collections(self) -> list[str]:
+        return DocumentStore.list_collections(self.client)
+
+    # ----- operations ---------------------------------------------------------------------
+
+    def ingest(
+        self,
+        paths: Sequence[Path],
+        passwords: Sequence[str] = (),
+        progress: IngestProgress | None = None,
+        collection: str | None = None,
+    ) -> IngestReport:
+        """Ingest files and folders; bad files are reported, never raised."""
+        s = self.settings
+        workers = s.parse_workers or max(1, (os.cpu_count() or 2) - 1)
+        with self.write_lock():
+            store = self.store(collection, with_model=True, create=True)
+            with ExtractionPool(workers, s.parse_timeout_s, s.parse_memory_mb) as pool:
+                ingestor = Ingestor(store, self.embeddings, self.chunker, pool, s.pdf_passwords, progress)
+                return ingestor.run([Path(p) for p in paths], passwords)
+
+    def list_documents(self, collection: str | None = None) -> list[DocumentInfo]:
+        return self.store(collection).list_documents()
+
+    def delete_document(self, name: str, collection: str | None = None) -> DocumentInfo:
+        """Remove a document name; its chunks go when no other name shares the content."""
+        with self.write_lock():
+            store = self.store(collection)
+            recover_interrupted_writes(store)
+            doc = store.get_document(name)
+            if doc is None:
+                raise DocumentNotFoundError(
+                    f"no document named {name!r} in collection {store.collection!r} (see --list)"
+                )
+            store.remove_document(name)
+            if not [d for d in store.documents_with_sha(doc.sha256) if d.embedding == doc.embedding]:
+                store.delete_chunks(doc.sha256, doc.embedding)
+            return doc
+
+    def reset(self, collection: str | None = None) -> int:
+        """Delete every document and chunk of a collection; returns how many documents it held."""
+        with self.write_lock():
+            store = self.store(collection)
+            count = len(store.list_documents())
+            store.drop()
+            DocumentStore(self.client, store.collection)  # the collection stays, empty
+            return count
+
+    def search(
+        self, query: str, k: int = 5, files: Sequence[str] | None = None, collection: str | None = None
+    ) -> SearchResult:
+        """Top-k chunks for ``query``, optionally only from the named documents."""
+        store = self.store(collection, with_model=True)
+        return DenseRetriever(store, self.embeddings).search(query, k, files)
+
+    # ----- writer lock ----------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def write_lock(self) -> Iterator[None]:
+        """One writer at a time on an embedded database (a Chroma server serialises itself)."""
+        if self.settings.chroma_host:
+            yield
+            return
+        import fcntl
+
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        lock_path = self.settings.data_dir / "write.lock"
+        with lock_path.open("a+") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.seek(0)
+                owner = handle.read().strip() or "another process"
+                raise StoreBusyError(
+                    f"{owner} is writing to {self.settings.data_dir}: wait for it to finish and try again"
+                ) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"rag_app process {os.getpid()}")
+            handle.flush()
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
