@@ -1,0 +1,1 @@
+"""`python -m ingest`: the ingestion command line, a thin layer over rag_app.RagService."""

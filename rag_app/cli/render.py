@@ -1,0 +1,104 @@
+"""Terminal output of the CLIs: progress bars, report tables, search hits."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from rich.console import Console
+from rich.table import Table
+from tqdm import tqdm
+
+from rag_app.ingestion import IngestProgress
+from rag_app.records import DocumentInfo, FileReport, FileStatus, IngestReport
+from rag_app.retrieval import SearchResult
+
+_STATUS_STYLE = {
+    FileStatus.INGESTED: "green",
+    FileStatus.REPLACED: "cyan",
+    FileStatus.UNCHANGED: "dim",
+    FileStatus.FAILED: "bold red",
+}
+
+
+def console() -> Console:
+    """Rich console; when piped, wide enough that file names and reasons are not folded."""
+    width = None if sys.stdout.isatty() else 240
+    return Console(soft_wrap=False, highlight=False, width=width)
+
+
+def print_json(data) -> None:
+    print(json.dumps(data, ensure_ascii=False), flush=True)
+
+
+class BarProgress(IngestProgress):
+    """Two tqdm bars on stderr: files done, and chunks embedded."""
+
+    def __init__(self) -> None:
+        self.files: tqdm | None = None
+        self.chunks = tqdm(total=0, desc="embedding", unit="chunk", position=1, leave=False, file=sys.stderr)
+
+    def start(self, files: int) -> None:
+        self.files = tqdm(total=files, desc="files", unit="file", position=0, file=sys.stderr)
+
+    def embedding(self, name: str, chunks: int) -> None:
+        self.chunks.reset(total=chunks)
+        self.chunks.set_description(f"embedding {name[:40]}")
+
+    def embedded(self, count: int) -> None:
+        self.chunks.update(count)
+
+    def file_done(self, report: FileReport) -> None:
+        if self.files is not None:
+            self.files.update(1)
+
+    def close(self) -> None:
+        self.chunks.close()
+        if self.files is not None:
+            self.files.close()
+
+
+def ingest_table(report: IngestReport) -> Table:
+    table = Table(title=f"Ingest into collection {report.collection!r}", title_justify="left")
+    for column, justify in [("file", "left"), ("status", "left"), ("pages", "right"), ("chunks", "right"),
+                            ("no text", "right"), ("seconds", "right"), ("reason / note", "left")]:  # fmt: skip
+        table.add_column(column, justify=justify, overflow="fold")
+    for f in report.files:
+        style = _STATUS_STYLE[f.status]
+        table.add_row(
+            f.name, f"[{style}]{f.status.value}[/]", str(f.pages), str(f.chunks),
+            str(len(f.empty_pages)) if f.empty_pages else "", f"{f.seconds:.1f}", f.reason or f.note or "",
+        )  # fmt: skip
+    return table
+
+
+def ingest_summary(report: IngestReport) -> str:
+    counts = ", ".join(f"{report.count(s)} {s.value}" for s in FileStatus if report.count(s))
+    pages = sum(f.pages for f in report.files if f.status in (FileStatus.INGESTED, FileStatus.REPLACED))
+    parts = [f"{len(report.files)} files: {counts or 'nothing to do'}", f"{report.seconds:.1f} s"]
+    if pages and report.seconds:
+        parts.append(f"{pages / report.seconds:.1f} pages/s")
+    if report.skipped:
+        parts.append(f"{len(report.skipped)} unsupported files skipped")
+    return "; ".join(parts)
+
+
+def documents_table(collection: str, docs: list[DocumentInfo]) -> Table:
+    table = Table(title=f"Collection {collection!r}: {len(docs)} documents", title_justify="left")
+    for column, justify in [("name", "left"), ("pages", "right"), ("chunks", "right"),
+                            ("sha256", "left"), ("ingested at", "left")]:  # fmt: skip
+        table.add_column(column, justify=justify, overflow="fold")
+    for d in docs:
+        table.add_row(d.name, str(d.pages), str(d.chunks), d.sha256[:12], d.ingested_at)
+    return table
+
+
+def print_search(result: SearchResult, out: Console) -> None:
+    for warning in result.warnings:
+        out.print(f"[yellow]warning:[/] {warning}")
+    if not result.hits:
+        out.print("no matching chunks")
+    for rank, hit in enumerate(result.hits, 1):
+        out.print(f"[bold][{rank}] {hit.file}, p. {hit.page}[/]  score {hit.score:.3f}  offset {hit.offset}")
+        out.print(hit.text.strip(), markup=False)
+        out.print()
