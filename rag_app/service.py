@@ -14,6 +14,8 @@ from collections.abc import Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
 
+from rag_app.answering import Answerer, AskRequest, collect
+from rag_app.chains.events import Answer, Event
 from rag_app.chunking import TokenChunker
 from rag_app.errors import DocumentNotFoundError, StoreBusyError
 from rag_app.extraction import ExtractionPool
@@ -66,6 +68,21 @@ class RagService:
     def collections(self) -> list[str]:
         return DocumentStore.list_collections(self.client)
 
+    @cached_property
+    def _model(self):
+        from rag_app.llm import load_chat_backend
+
+        return load_chat_backend(self.settings)
+
+    @property
+    def model(self):
+        """The answer model (a ChatBackend), or None in extractive mode; loaded on first use."""
+        return self._model[0]
+
+    @property
+    def no_model_reason(self) -> str:
+        return self._model[1]
+
     # ----- operations ---------------------------------------------------------------------
 
     def ingest(
@@ -117,6 +134,20 @@ class RagService:
         """Top-k chunks for ``query``, optionally only from the named documents."""
         store = self.store(collection, with_model=True)
         return DenseRetriever(store, self.embeddings).search(query, k, files)
+
+    def ask(self, request: AskRequest, collection: str | None = None) -> Iterator[Event]:
+        """Stream an answer: status, sources and token events, then a DoneEvent with the checked answer."""
+        store = self.store(collection, with_model=True)
+        retriever = DenseRetriever(store, self.embeddings)
+        wants_model = (request.strategy or self.settings.strategy) != "extractive"
+        backend = self.model if wants_model else None
+        reason = self.no_model_reason if wants_model else "extractive was requested"
+        answerer = Answerer(retriever.search, backend, self.embeddings.embed_array, self.settings, reason)
+        return answerer.ask(request)
+
+    def answer(self, request: AskRequest, collection: str | None = None) -> Answer:
+        """The finished answer of :meth:`ask`."""
+        return collect(self.ask(request, collection))
 
     # ----- writer lock ----------------------------------------------------------------------
 

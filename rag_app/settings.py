@@ -15,6 +15,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 COLLECTION_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}"
+LLM_BACKENDS = ("auto", "local", "endpoint", "extractive", "scripted")
+QUANTIZATIONS = ("auto", "4bit", "8bit", "none")
+STRATEGIES = ("auto", "stuff", "map_reduce", "refine", "map_rerank", "extractive")
+
+
+def _one_of(value: str, allowed: tuple[str, ...], name: str) -> str:
+    if value not in allowed:
+        raise ValueError(f"unknown {name} {value!r}: choose one of {', '.join(allowed)}")
+    return value
 
 
 class Settings(BaseSettings):
@@ -72,6 +81,43 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='Per-file PDF passwords as JSON, e.g. {"report.pdf": "secret"} (matched by file name or path).',
     )
+    llm_backend: str = Field(
+        "auto",
+        description="Answer model: auto (endpoint if RAG_LLM_ENDPOINT is set, else a local model, else "
+        "extractive), local, endpoint, extractive (no model: quotes the best sentences) or scripted "
+        "(replies from RAG_LLM_SCRIPT, for testing).",
+    )
+    llm_model: str | None = Field(
+        None,
+        description="Local model: hub id or directory of a transformers causal LM. Unset: a Qwen2.5 "
+        "Instruct size that fits the hardware (needs the hub once).",
+    )
+    llm_quantization: str = Field(
+        "auto",
+        description="auto (4bit on CUDA, none on CPU), 4bit (bitsandbytes nf4), 8bit or none.",
+    )
+    llm_device: str = Field("auto", description="Device for the local model: auto, cuda or cpu.")
+    llm_adapter: Path | None = Field(None, description="LoRA/PEFT adapter directory applied on top of the local model.")
+    llm_context_window: int | None = Field(
+        None,
+        ge=256,
+        description="Tokens of prompt plus answer the model may use; unset: the model's own limit, "
+        "at most 8192 (bounds the KV cache the memory check plans for).",
+    )
+    llm_endpoint: str | None = Field(
+        None, description="OpenAI-compatible endpoint (vLLM, llama.cpp server, Ollama), e.g. http://host:8000/v1."
+    )
+    llm_endpoint_model: str | None = Field(None, description="Model name to request from the endpoint.")
+    llm_api_key: str | None = Field(None, description="API key for the endpoint, if it needs one.")
+    llm_script: Path | None = Field(
+        None, description="JSON list of replies for the scripted backend (tests and demos)."
+    )
+    max_new_tokens: int = Field(512, ge=1, le=8192, description="Most tokens an answer may have.")
+    temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature; 0 answers deterministically.")
+    strategy: str = Field(
+        "auto", description="Answer strategy: auto, stuff, map_reduce, refine, map_rerank or extractive."
+    )
+    top_k: int = Field(4, ge=1, le=200, description="Chunks retrieved for each question.")
     log_level: str = Field("WARNING", description="Logging level: DEBUG, INFO, WARNING.")
 
     @field_validator("collection")
@@ -91,6 +137,21 @@ class Settings(BaseSettings):
         if size is not None and value >= size:
             raise ValueError(f"chunk_overlap ({value}) must be smaller than chunk_size ({size})")
         return value
+
+    @field_validator("llm_backend")
+    @classmethod
+    def _check_backend(cls, value: str) -> str:
+        return _one_of(value, LLM_BACKENDS, "llm_backend")
+
+    @field_validator("llm_quantization")
+    @classmethod
+    def _check_quantization(cls, value: str) -> str:
+        return _one_of(value, QUANTIZATIONS, "llm_quantization")
+
+    @field_validator("strategy")
+    @classmethod
+    def _check_strategy(cls, value: str) -> str:
+        return _one_of(value, STRATEGIES, "strategy")
 
     @property
     def chroma_dir(self) -> Path:

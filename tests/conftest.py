@@ -116,3 +116,23 @@ def tiny_embedder(tmp_path_factory) -> Path:
     model = SentenceTransformer(modules=[transformer, models.Pooling(32)], device="cpu")
     model.save(str(root / "model"))
     return root / "model"
+
+
+@pytest.fixture(scope="session")
+def tiny_lm(tmp_path_factory, corpus) -> Path:
+    """A 2-layer random Qwen2 chat model with a BPE tokenizer trained on real filing text, saved to disk."""
+    from tiny_lm import build_tiny_lm
+
+    from rag_app.loaders import load_document
+
+    texts = [p.text for p in load_document(DOCUGAMI / "2023 Q2 AAPL.pdf").pages]
+    texts += [p.text for p in load_document(next(FINGLM.glob("*四方科技*"))).pages[3:20]]
+    return build_tiny_lm(tmp_path_factory.mktemp("tiny-lm"), texts)
+
+
+@pytest.fixture(scope="session")
+def tiny_local(tiny_lm):
+    """The tiny model loaded through the product's own loading code."""
+    from rag_app.llm.local import load_local_model
+
+    return load_local_model(str(tiny_lm), device="cpu")

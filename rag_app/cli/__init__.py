@@ -1,10 +1,13 @@
-"""`python -m rag_app`: search (and later ask) from the terminal or a script."""
+"""`python -m rag_app`: ask and search from the terminal or a script."""
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
+from rag_app.answering import AskRequest
 from rag_app.cli.options import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -15,13 +18,23 @@ from rag_app.cli.options import (
     fail,
     settings_from_args,
 )
-from rag_app.cli.render import console, print_json, print_search
+from rag_app.cli.render import console, print_answer_stream, print_json, print_search
 from rag_app.errors import ConfigurationError, InvalidRequestError, RagError
 from rag_app.service import RagService
+from rag_app.settings import STRATEGIES, Settings
 
 SEARCH_SETTINGS = [
     "collection", "data_dir", "embedding_model", "embedding_device", "chroma_host", "chroma_port", "log_level",
 ]  # fmt: skip
+MODEL_SETTINGS = [
+    "llm_backend", "llm_model", "llm_quantization", "llm_device", "llm_adapter", "llm_context_window",
+    "llm_endpoint", "llm_endpoint_model", "llm_api_key", "llm_script",
+]  # fmt: skip
+ASK_SETTINGS = SEARCH_SETTINGS + MODEL_SETTINGS
+
+
+def _default(name: str):
+    return Settings.model_fields[name].default
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -40,15 +53,55 @@ def build_parser() -> argparse.ArgumentParser:
     )
     search.add_argument("--json", action="store_true", help="print one JSON object per query")
     add_setting_options(search, SEARCH_SETTINGS)
+    _add_ask(commands)
     return parser
+
+
+def _add_ask(commands) -> None:
+    ask = commands.add_parser(
+        "ask",
+        help="answer a question from the documents, citing file and page",
+        description="Stream an answer to QUESTION, then list its numbered sources (file, page, text). "
+        "Without QUESTION, read one question per line from stdin and print one JSON line each "
+        "(the model loads once).",
+    )
+    ask.add_argument("question", nargs="?", help="the question; omit it to read questions from stdin")
+    ask.add_argument(
+        "--strategy", choices=STRATEGIES, default=None,
+        help=f"how sources reach the model [env RAG_STRATEGY; default: {_default('strategy')}]: auto picks stuff "
+        "when the sources fit the context window, else map_reduce; extractive needs no model",
+    )  # fmt: skip
+    ask.add_argument(
+        "--k", type=int, default=None, help=f"sources to retrieve [env RAG_TOP_K; default: {_default('top_k')}]"
+    )
+    ask.add_argument(
+        "--max-new-tokens", type=int, default=None,
+        help=f"most tokens in the answer [env RAG_MAX_NEW_TOKENS; default: {_default('max_new_tokens')}]",
+    )  # fmt: skip
+    ask.add_argument(
+        "--temperature", type=float, default=None,
+        help=f"sampling temperature, 0 is deterministic [env RAG_TEMPERATURE; default: {_default('temperature')}]",
+    )  # fmt: skip
+    ask.add_argument(
+        "--files", nargs="+", metavar="NAME", help="answer only from these documents (names as --list shows)"
+    )
+    ask.add_argument(
+        "--history", type=Path, metavar="FILE",
+        help='JSON conversation so far: [{"role": "user"|"assistant", "content": ...}] or [[question, answer], ...]; '
+        "the question is first rewritten into a standalone one",
+    )  # fmt: skip
+    ask.add_argument("--json", action="store_true", help="print the answer as one JSON object")
+    add_setting_options(ask, ASK_SETTINGS)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    names = ASK_SETTINGS if args.command == "ask" else SEARCH_SETTINGS
     try:
-        settings = settings_from_args(args, SEARCH_SETTINGS)
+        settings = settings_from_args(args, names)
         configure_logging(settings.log_level)
-        return _search(RagService(settings), args)
+        service = RagService(settings)
+        return _ask(service, args) if args.command == "ask" else _search(service, args)
     except (ConfigurationError, InvalidRequestError) as exc:
         return fail(str(exc), EXIT_USAGE)
     except RagError as exc:
@@ -80,3 +133,48 @@ def _search_stdin(service: RagService, args: argparse.Namespace) -> int:
             print_json({"query": line.strip(), "error": str(exc)})
             code = EXIT_FAILED
     return code
+
+
+def _ask(service: RagService, args: argparse.Namespace) -> int:
+    history = _read_history(args.history)
+    if args.question is None:
+        return _ask_stdin(service, args, history)
+    request = _request(args, args.question, history)
+    if args.json:
+        print_json(service.answer(request).to_dict())
+    else:
+        print_answer_stream(service.ask(request), console())
+    return EXIT_OK
+
+
+def _ask_stdin(service: RagService, args: argparse.Namespace, history: list) -> int:
+    """One JSON line per question line; a bad question gets an error line, the rest go on."""
+    code = EXIT_OK
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            print_json(service.answer(_request(args, line.strip(), history)).to_dict())
+        except RagError as exc:
+            print_json({"question": line.strip(), "error": str(exc)})
+            code = EXIT_FAILED
+    return code
+
+
+def _request(args: argparse.Namespace, question: str, history: list) -> AskRequest:
+    return AskRequest(
+        question=question, strategy=args.strategy, k=args.k, files=args.files, history=history,
+        max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+    )  # fmt: skip
+
+
+def _read_history(path: Path | None) -> list:
+    if path is None:
+        return []
+    try:
+        history = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise InvalidRequestError(f"cannot read the history file {path}: {exc}") from None
+    if not isinstance(history, list):
+        raise InvalidRequestError(f"the history file {path} must hold a JSON list")
+    return history

@@ -6,9 +6,11 @@ import json
 import sys
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from tqdm import tqdm
 
+from rag_app.chains.events import Answer, DoneEvent, SourcesEvent, StatusEvent, TokenEvent
 from rag_app.ingestion import IngestProgress
 from rag_app.records import DocumentInfo, FileReport, FileStatus, IngestReport
 from rag_app.retrieval import SearchResult
@@ -99,6 +101,50 @@ def print_search(result: SearchResult, out: Console) -> None:
     if not result.hits:
         out.print("no matching chunks")
     for rank, hit in enumerate(result.hits, 1):
-        out.print(f"[bold][{rank}] {hit.file}, p. {hit.page}[/]  score {hit.score:.3f}  offset {hit.offset}")
+        out.print(
+            f"[bold]{escape(f'[{rank}] {hit.file}, p. {hit.page}')}[/]  score {hit.score:.3f}  offset {hit.offset}"
+        )
         out.print(hit.text.strip(), markup=False)
         out.print()
+
+
+def snippet(text: str, limit: int = 90) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
+
+
+def print_answer_stream(events, out: Console) -> Answer | None:
+    """Stream tokens to stdout as they come, status to stderr, then the numbered sources."""
+    answer = None
+    for event in events:
+        if isinstance(event, TokenEvent):
+            sys.stdout.write(event.text)
+            sys.stdout.flush()
+        elif isinstance(event, StatusEvent):
+            print(f"… {event.message}", file=sys.stderr, flush=True)
+        elif isinstance(event, SourcesEvent) and not event.sources:
+            print("… no matching passage was retrieved", file=sys.stderr, flush=True)
+        elif isinstance(event, DoneEvent):
+            answer = event.answer
+    sys.stdout.write("\n")
+    if answer is not None:
+        print_sources(answer, out)
+    return answer
+
+
+def print_sources(answer: Answer, out: Console) -> None:
+    out.print()
+    for source in answer.sources:
+        mark = "" if source.cited else "  [dim](retrieved, not cited)[/]"
+        line = escape(f'[{source.n}] {source.hit.file}, p. {source.hit.page} — "{snippet(source.hit.text)}"')
+        out.print(line + mark)
+    notes = []
+    if answer.invalid_citations:
+        notes.append(f"removed citations of sources that were not given: {', '.join(answer.invalid_citations)}")
+    if answer.unverified_quotes:
+        notes.append(f"quotes not found in the cited sources: {'; '.join(answer.unverified_quotes)}")
+    if answer.dropped_sources:
+        notes.append(f"sources left out to fit the context window: {answer.dropped_sources}")
+    for note in notes + answer.warnings:
+        print(f"note: {note}", file=sys.stderr)
+    print(f"strategy {answer.strategy} ({answer.strategy_reason}); model {answer.model}", file=sys.stderr)

@@ -1,0 +1,317 @@
+"""A local transformers causal LM: quantized on CUDA, streamed, batched for map steps.
+
+Loaded by hub id or directory through ``from_pretrained``, 4-bit nf4 with
+bitsandbytes on CUDA by default, unquantized on CPU (bitsandbytes needs CUDA).
+The memory it will take is estimated first, so a model that cannot fit is
+refused with the setting to change instead of failing halfway with an OOM.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from rag_app.llm.backend import ModelInfo, ModelUnavailableError
+from rag_app.llm.memory import GIB, check_fits, estimate
+
+log = logging.getLogger(__name__)
+MAX_DEFAULT_CONTEXT = 8192
+# (free GiB needed, model): the largest Qwen2.5 Instruct that fits, 4-bit on CUDA.
+DEFAULT_GPU_MODELS = [
+    (12, "Qwen/Qwen2.5-7B-Instruct"),
+    (6, "Qwen/Qwen2.5-3B-Instruct"),
+    (3, "Qwen/Qwen2.5-1.5B-Instruct"),
+    (0, "Qwen/Qwen2.5-0.5B-Instruct"),
+]
+DEFAULT_CPU_MODEL = "Qwen/Qwen2.5-0.5B-Instruct"  # larger ones answer too slowly on a CPU
+ROLE_NAMES = {"system": "system", "human": "user", "ai": "assistant"}
+FALLBACK_TEMPLATE = (
+    "{% for m in messages %}{{ m['role'] | capitalize }}: {{ m['content'] }}\n\n{% endfor %}"
+    "{% if add_generation_prompt %}Assistant: {% endif %}"
+)
+
+
+@dataclass
+class Usage:
+    """Tokens of one generation, counted with the model's own tokenizer."""
+
+    prompt_tokens: int
+    completion_tokens: int
+
+
+def as_chat_dicts(messages: Sequence) -> list[dict[str, str]]:
+    """LangChain messages (or role/content dicts) to the dicts chat templates expect."""
+    out = []
+    for m in messages:
+        if isinstance(m, dict):
+            out.append({"role": m["role"], "content": m["content"]})
+        else:
+            out.append({"role": ROLE_NAMES.get(m.type, "user"), "content": str(m.content)})
+    return out
+
+
+def pick_llm_device(requested: str) -> str:
+    import torch
+
+    if requested == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if requested.startswith("cuda") and not torch.cuda.is_available():
+        raise ModelUnavailableError("RAG_LLM_DEVICE=cuda but no CUDA GPU is visible: use auto or cpu")
+    return requested
+
+
+def default_model_name(device: str) -> str:
+    """The Qwen2.5 Instruct size that fits this machine (answers in Chinese and English)."""
+    if not device.startswith("cuda"):
+        return DEFAULT_CPU_MODEL
+    import torch
+
+    free_gib = torch.cuda.mem_get_info()[0] / GIB
+    return next(name for need, name in DEFAULT_GPU_MODELS if free_gib >= need)
+
+
+def resolve_quantization(requested: str, device: str) -> tuple[str, list[str]]:
+    if not device.startswith("cuda"):
+        notes = (
+            []
+            if requested in ("auto", "none")
+            else [f"{requested} needs CUDA (bitsandbytes): loaded unquantized on CPU"]
+        )
+        return "none", notes + ["running on CPU without quantization"]
+    return ("4bit" if requested == "auto" else requested), []
+
+
+class LocalModel:
+    """A loaded model and tokenizer with streaming and batched generation."""
+
+    def __init__(self, model, tokenizer, info: ModelInfo) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.info = info
+        self._lock = threading.Lock()  # one generate at a time on one model
+
+    # ----- prompts and counting ----------------------------------------------------------
+
+    def render(self, messages: Sequence) -> str:
+        return self.tokenizer.apply_chat_template(as_chat_dicts(messages), add_generation_prompt=True, tokenize=False)
+
+    def count_tokens(self, messages: Sequence) -> int:
+        """Prompt tokens of ``messages`` including the chat template's markup."""
+        return len(self.tokenizer(self.render(messages), add_special_tokens=False)["input_ids"])
+
+    # ----- generation ---------------------------------------------------------------------
+
+    def stream(self, messages: Sequence, max_new_tokens: int, temperature: float = 0.0) -> Iterator[str | Usage]:
+        """Yield text pieces as they are generated, then one ``Usage``. Closing the iterator stops generation."""
+        from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
+
+        stop = threading.Event()
+
+        class _Stop(StoppingCriteria):
+            def __call__(self, input_ids, scores, **kwargs) -> bool:
+                return stop.is_set()
+
+        inputs = self._encode([self.render(messages)])
+        streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
+        counter = _TokenCounter()
+        kwargs = self._generation_kwargs(max_new_tokens, temperature)
+        kwargs.update(streamer=_Tee(streamer, counter), stopping_criteria=StoppingCriteriaList([_Stop()]))
+        failure: list[BaseException] = []
+        thread = threading.Thread(target=self._generate_into, args=(inputs, kwargs, failure, streamer), daemon=True)
+        thread.start()
+        try:
+            for piece in streamer:
+                if piece:
+                    yield piece
+            thread.join()
+            if failure:
+                raise failure[0]
+            yield Usage(int(inputs["input_ids"].shape[1]), counter.tokens)
+        finally:
+            stop.set()
+            thread.join(timeout=30)
+
+    def _generate_into(self, inputs, kwargs, failure: list, streamer) -> None:
+        try:
+            with self._lock:
+                self.model.generate(**inputs, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consuming thread
+            failure.append(exc)
+            streamer.end()
+
+    def generate_batch(
+        self, conversations: Sequence[Sequence], max_new_tokens: int, temperature: float = 0.0
+    ) -> list[tuple[str, Usage]]:
+        """Answer several prompts in one left-padded ``generate`` call (the map steps)."""
+        import torch
+
+        inputs = self._encode([self.render(m) for m in conversations])
+        with self._lock, torch.inference_mode():
+            output = self.model.generate(**inputs, **self._generation_kwargs(max_new_tokens, temperature))
+        width = inputs["input_ids"].shape[1]
+        results = []
+        for row, mask in zip(output, inputs["attention_mask"], strict=True):
+            generated = row[width:]
+            text = self.tokenizer.decode(generated, skip_special_tokens=True)
+            results.append((text.strip(), Usage(int(mask.sum()), _generated_length(generated, self.tokenizer))))
+        return results
+
+    def _encode(self, prompts: list[str]):
+        encoded = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
+        return {k: v.to(self.model.device) for k, v in encoded.items()}
+
+    def _generation_kwargs(self, max_new_tokens: int, temperature: float) -> dict:
+        kwargs = {"max_new_tokens": max_new_tokens, "pad_token_id": self.tokenizer.pad_token_id}
+        if temperature > 0:
+            kwargs.update(do_sample=True, temperature=temperature)
+        else:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        return kwargs
+
+
+class _TokenCounter:
+    def __init__(self) -> None:
+        self.tokens = 0
+        self._prompt_seen = False
+
+    def put(self, value) -> None:
+        if not self._prompt_seen:  # generate() first sends the prompt
+            self._prompt_seen = True
+            return
+        self.tokens += int(value.numel())
+
+    def end(self) -> None:
+        pass
+
+
+class _Tee:
+    """Feed generated ids to the text streamer and to the token counter."""
+
+    def __init__(self, *streamers) -> None:
+        self.streamers = streamers
+
+    def put(self, value) -> None:
+        for s in self.streamers:
+            s.put(value)
+
+    def end(self) -> None:
+        for s in self.streamers:
+            s.end()
+
+
+def _generated_length(ids, tokenizer) -> int:
+    """Generated tokens up to and including the first end-of-sequence (padding after it is not output)."""
+    eos = {tokenizer.eos_token_id, tokenizer.pad_token_id} - {None}
+    for i, token in enumerate(ids.tolist()):
+        if token in eos:
+            return i + 1
+    return len(ids)
+
+
+# ----- loading ---------------------------------------------------------------------------------
+
+
+def load_local_model(
+    name: str | None,
+    quantization: str = "auto",
+    device: str = "auto",
+    adapter: str | None = None,
+    context_window: int | None = None,
+) -> LocalModel:
+    """Load by hub id or directory; raises ModelUnavailableError or InsufficientMemoryError with guidance."""
+    started = time.perf_counter()
+    device = pick_llm_device(device)
+    name = name or default_model_name(device)
+    quant, notes = resolve_quantization(quantization, device)
+    config = _load_config(name)
+    window = context_window or min(getattr(config, "max_position_embeddings", MAX_DEFAULT_CONTEXT), MAX_DEFAULT_CONTEXT)
+    dtype_bytes = 2 if device.startswith("cuda") else 4
+    plan = estimate(config, quant, dtype_bytes, window)
+    check_fits(plan, device, name, quant, window)
+    model = _load_weights(name, quant, device)
+    if adapter:
+        model = _apply_adapter(model, adapter)
+        notes.append(f"adapter {adapter}")
+    tokenizer = _load_tokenizer(name, notes)
+    info = ModelInfo(name, "local", device, quant, window, notes, plan.as_gib())
+    if device.startswith("cuda"):
+        import torch
+
+        info.memory["allocated_after_load"] = round(torch.cuda.memory_allocated() / GIB, 2)
+    info.load_seconds = round(time.perf_counter() - started, 1)
+    log.info("loaded %s on %s (%s) in %.1f s", name, device, quant, info.load_seconds)
+    return LocalModel(model.eval(), tokenizer, info)
+
+
+def _load_config(name: str):
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.from_pretrained(name)
+    except Exception as exc:  # noqa: BLE001 - offline, missing, not a model
+        raise ModelUnavailableError(
+            f"cannot load the answer model {name!r}: {_first_line(exc)}. Set RAG_LLM_MODEL to a local model "
+            "directory (or a hub id, with the hub reachable once), or RAG_LLM_ENDPOINT to an "
+            "OpenAI-compatible server (vLLM, llama.cpp, Ollama)"
+        ) from exc
+
+
+def _load_weights(name: str, quant: str, device: str):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    kwargs: dict = {"dtype": torch.bfloat16 if device.startswith("cuda") else torch.float32}
+    if quant in ("4bit", "8bit"):
+        kwargs["quantization_config"] = _bnb_config(quant)
+        kwargs["device_map"] = {"": device if ":" in device else f"{device}:0"}
+    try:
+        model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
+    except ImportError as exc:
+        raise ModelUnavailableError(f"{quant} loading needs bitsandbytes: pip install bitsandbytes ({exc})") from exc
+    return model if quant in ("4bit", "8bit") else model.to(device)
+
+
+def _bnb_config(quant: str):
+    import torch
+    from transformers import BitsAndBytesConfig
+
+    if quant == "8bit":
+        return BitsAndBytesConfig(load_in_8bit=True)
+    return BitsAndBytesConfig(
+        load_in_4bit=True,
+        bnb_4bit_quant_type="nf4",
+        bnb_4bit_use_double_quant=True,
+        bnb_4bit_compute_dtype=torch.bfloat16,
+    )
+
+
+def _apply_adapter(model, adapter: str):
+    try:
+        from peft import PeftModel
+    except ImportError as exc:
+        raise ModelUnavailableError("RAG_LLM_ADAPTER needs peft: pip install peft") from exc
+    try:
+        return PeftModel.from_pretrained(model, adapter)
+    except Exception as exc:  # noqa: BLE001
+        raise ModelUnavailableError(f"cannot apply the adapter {adapter}: {_first_line(exc)}") from exc
+
+
+def _load_tokenizer(name: str, notes: list[str]):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(name)
+    tokenizer.padding_side = "left"  # batched generation continues from the right edge
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    if not tokenizer.chat_template:
+        tokenizer.chat_template = FALLBACK_TEMPLATE
+        notes.append("the tokenizer has no chat template: using a plain one (is this a base model?)")
+    return tokenizer
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0][:200] if lines else type(exc).__name__

@@ -1,0 +1,70 @@
+"""Prompt templates from ``prompts/<lang>/<role>.txt``, checked for their placeholders at load."""
+
+from __future__ import annotations
+
+import string
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from rag_app.errors import ConfigurationError
+from rag_app.textclean import CJK_CHAR
+
+PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
+LANGUAGES = ("en", "zh")
+# Each role's placeholders, exactly: a template missing one or adding an unknown one is refused.
+PLACEHOLDERS: dict[str, set[str]] = {
+    "system": set(),
+    "stuff": {"context", "question"},
+    "map": {"source", "context", "question"},
+    "reduce": {"extracts", "question"},
+    "refine_initial": {"source", "context", "question"},
+    "refine": {"source", "context", "question", "existing_answer"},
+    "map_rerank": {"source", "context", "question"},
+    "condense": {"history", "question"},
+}
+# Replies that mean "this source has nothing" in the map step.
+NOTHING_RELEVANT = ("NOTHING RELEVANT", "无相关内容")
+
+
+def detect_language(text: str) -> str:
+    """A question with CJK characters gets the Chinese prompts (langchain-ChatGLM style)."""
+    return "zh" if CJK_CHAR.search(text) else "en"
+
+
+def placeholders(template: str) -> set[str]:
+    return {field for _, field, _, _ in string.Formatter().parse(template) if field is not None}
+
+
+@dataclass(frozen=True)
+class PromptSet:
+    """The templates of one language."""
+
+    language: str
+    templates: dict[str, str]
+
+    def render(self, role: str, **values: str) -> str:
+        return self.templates[role].format(**values)
+
+    @property
+    def system(self) -> str:
+        return self.templates["system"]
+
+
+@cache
+def load_prompts(language: str, directory: Path = PROMPTS_DIR) -> PromptSet:
+    """Read and check every role's template for ``language``."""
+    templates = {}
+    for role, expected in PLACEHOLDERS.items():
+        path = directory / language / f"{role}.txt"
+        try:
+            text = path.read_text(encoding="utf-8").strip()
+        except OSError as exc:
+            raise ConfigurationError(f"missing prompt template {path}: {exc.strerror}") from None
+        found = placeholders(text)
+        if found != expected:
+            raise ConfigurationError(
+                f"prompt template {path} has placeholders {sorted(found)}, expected exactly {sorted(expected)}"
+            )
+        templates[role] = text
+    return PromptSet(language, templates)

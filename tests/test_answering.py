@@ -1,0 +1,138 @@
+"""RagService.ask end to end: retrieval, every strategy on the tiny local model, citations, errors."""
+
+import json
+
+import pytest
+from conftest import ROOT
+from pdfgen import write_pdf
+
+from rag_app.answering import AskRequest
+from rag_app.chains.events import DoneEvent, SourcesEvent, StatusEvent, TokenEvent
+from rag_app.errors import CollectionNotFoundError, InvalidRequestError
+
+pytestmark = pytest.mark.usefixtures("corpus")
+SAMPLE = ROOT / "samples" / "acme-q3-2023.pdf"
+ANSWER_KEYS = {"question", "answer", "strategy", "model", "sources", "timings", "tokens"}
+
+
+@pytest.fixture
+def tiny_service(service, settings, tiny_lm, tmp_path):
+    settings.llm_model = str(tiny_lm)
+    settings.llm_device = "cpu"
+    settings.max_new_tokens = 16
+    other = write_pdf(
+        tmp_path / "beta-2023.pdf",
+        [
+            f"Beta Corp page {i}: gross margin discussion, services revenue and operating costs." * 3
+            for i in range(1, 9)
+        ],
+    )
+    assert service.ingest([SAMPLE, other]).ok
+    return service
+
+
+def generate_calls(service, monkeypatch) -> list[int]:
+    """Batch size of every generate() call the local model makes."""
+    model = service.model.chat.local.model
+    original = model.generate
+    sizes: list[int] = []
+    monkeypatch.setattr(model, "generate", lambda **kw: sizes.append(kw["input_ids"].shape[0]) or original(**kw))
+    return sizes
+
+
+@pytest.mark.parametrize(
+    ("strategy", "calls"),
+    [("stuff", [1]), ("map_reduce", [4, 1]), ("refine", [1, 1, 1, 1]), ("map_rerank", [4]), ("extractive", [])],
+)
+def test_every_strategy_answers_with_the_tiny_local_model(tiny_service, monkeypatch, strategy, calls):
+    sizes = generate_calls(tiny_service, monkeypatch)
+    events = list(
+        tiny_service.ask(AskRequest("What was the gross margin in the third quarter?", strategy=strategy, k=4))
+    )
+    kinds = [e.kind for e in events]
+    assert kinds.index("sources") < kinds.index("token") < kinds.index("done") == len(kinds) - 1
+    sources = next(e for e in events if isinstance(e, SourcesEvent)).sources
+    assert [s.n for s in sources] == [1, 2, 3, 4]
+    assert {s.hit.file for s in sources} <= {"acme-q3-2023.pdf", "beta-2023.pdf"}
+    answer = events[-1].answer.to_dict()
+    assert ANSWER_KEYS <= set(answer) and answer["strategy"] == strategy
+    assert {"retrieve_ms", "first_token_ms", "total_ms"} <= set(answer["timings"])
+    assert set(answer["sources"][0]) >= {"n", "file", "page", "offset", "text", "score", "cited"}
+    if strategy != "extractive":
+        assert answer["model"] == str(tiny_service.settings.llm_model) and answer["mode"] == "generative"
+        assert answer["tokens"]["prompt"] > 0 and answer["tokens"]["completion"] > 0
+    assert sizes == calls, "map steps must be one batched generate call"
+
+
+def test_auto_picks_stuff_and_says_why(tiny_service):
+    answer = tiny_service.answer(AskRequest("What was the gross margin?", k=3))
+    assert answer.strategy == "stuff" and "fit the 4096-token context window" in answer.strategy_reason
+
+
+def test_auto_switches_to_map_reduce_when_sources_exceed_the_window(tiny_service, settings):
+    settings.llm_context_window = 900
+    tiny_service.__dict__.pop("_model", None)  # reload with the smaller window
+    answer = tiny_service.answer(AskRequest("What drove the change in gross margin?", k=8))
+    assert answer.strategy == "map_reduce" and "exceed the 900-token context window" in answer.strategy_reason
+
+
+def test_explicit_stuff_drops_sources_that_do_not_fit_and_reports_them(tiny_service, settings):
+    settings.llm_context_window = 900
+    tiny_service.__dict__.pop("_model", None)
+    answer = tiny_service.answer(AskRequest("What drove the change in gross margin?", strategy="stuff", k=8))
+    assert answer.dropped_sources and answer.dropped_sources[-1] == 8
+
+
+def test_follow_up_is_rewritten_into_a_standalone_question(service, settings, tmp_path):
+    script = tmp_path / "replies.json"
+    script.write_text(json.dumps(["What was Acme's gross margin in Q3 2023?", "It was 41.5 percent [1]."]))
+    settings.llm_backend, settings.llm_script = "scripted", script
+    service.ingest([SAMPLE])
+    history = [["What was Acme's revenue in Q3 2023?", "48.2 million dollars [1]."]]
+    answer = service.answer(AskRequest("And the gross margin?", history=history, strategy="stuff", k=2))
+    assert answer.standalone_question == "What was Acme's gross margin in Q3 2023?"
+    assert answer.answer == "It was 41.5 percent [1]." and answer.sources[0].cited
+    condense_prompt = service.model.chat.prompts[0][-1].content
+    assert "user: What was Acme's revenue in Q3 2023?" in condense_prompt and "And the gross margin?" in condense_prompt
+
+
+def test_without_a_model_the_app_answers_extractively_and_says_how_to_configure_one(service, settings, tmp_path):
+    settings.llm_model = str(tmp_path / "not-a-model")
+    service.ingest([SAMPLE])
+    answer = service.answer(AskRequest("What was the gross margin?", k=3))
+    assert answer.mode == "extractive" and answer.strategy == "extractive"
+    assert "41.5 percent" in answer.answer and answer.answer.endswith("]")
+    assert any("RAG_LLM_MODEL" in w and "no answer model could be loaded" in w for w in answer.warnings)
+    assert answer.unverified_quotes == [] and answer.cited
+
+
+def test_answers_only_from_the_chosen_files(tiny_service):
+    answer = tiny_service.answer(AskRequest("gross margin", strategy="extractive", k=4, files=["beta-2023.pdf"]))
+    assert {s.hit.file for s in answer.sources} == {"beta-2023.pdf"}
+
+
+@pytest.mark.parametrize(
+    ("request_", "message"),
+    [
+        (AskRequest("   "), "the question is empty"),
+        (AskRequest("gross margin?", k=0), "k must be between 1 and 200"),
+        (AskRequest("gross margin?", strategy="magic"), "unknown strategy 'magic'"),
+        (AskRequest("gross margin?", history=[{"who": "me"}]), "history must be a list"),
+        (AskRequest("revenue " * 6000), "does not fit the model's context window of 4096 tokens"),
+    ],
+)
+def test_bad_requests_get_clear_errors(tiny_service, request_, message):
+    with pytest.raises(InvalidRequestError, match=message):
+        tiny_service.answer(request_)
+
+
+def test_unknown_collection_is_a_clear_error(tiny_service):
+    with pytest.raises(CollectionNotFoundError, match="no collection named 'nope'"):
+        tiny_service.answer(AskRequest("gross margin?"), collection="nope")
+
+
+def test_status_events_describe_the_strategy(tiny_service):
+    events = list(tiny_service.ask(AskRequest("gross margin?", strategy="map_reduce", k=2)))
+    messages = [e.message for e in events if isinstance(e, StatusEvent)]
+    assert messages[0].startswith("strategy map_reduce: requested") and "reading 2 sources" in messages
+    assert isinstance(events[-1], DoneEvent) and any(isinstance(e, TokenEvent) for e in events)

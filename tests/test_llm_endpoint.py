@@ -1,0 +1,59 @@
+"""An OpenAI-compatible endpoint as the answer model, against a real HTTP server with streaming."""
+
+from openai_stub import StubServer
+from test_chains import TEXTS, context, sources
+
+from rag_app.chains import STRATEGIES
+from rag_app.chains.events import TokenEvent
+from rag_app.llm import load_chat_backend
+from rag_app.settings import Settings
+
+
+def reply_for(messages) -> str:
+    prompt = messages[-1]["content"]
+    if "Score: <number>" in prompt:
+        return (
+            "Gross margin was 41.5 percent [2]\nScore: 90" if "41.5" in prompt.split("Question")[0] else "No.\nScore: 5"
+        )
+    if "NOTHING RELEVANT" in prompt:
+        return "Gross margin was 41.5 percent." if "41.5" in prompt.split("Question")[0] else "NOTHING RELEVANT"
+    return "Gross margin was 41.5 percent [2]."
+
+
+def endpoint_backend(server, clean_env=None):
+    settings = Settings(_env_file=None, llm_endpoint=server.url)
+    backend, _ = load_chat_backend(settings)
+    return backend
+
+
+def test_endpoint_model_window_streaming_and_usage(clean_env):
+    with StubServer(reply_for) as server:
+        backend = endpoint_backend(server)
+        assert (backend.info.name, backend.info.backend, backend.context_window) == ("stub-model", "endpoint", 2048)
+        ctx = context(backend)
+        events = list(STRATEGIES["stuff"](ctx))
+        tokens = [e.text for e in events if isinstance(e, TokenEvent)]
+        assert len(tokens) > 3 and "".join(tokens).strip() == "Gross margin was 41.5 percent [2]."
+        assert ctx.tally.prompt == 11 and ctx.tally.completion == 6
+        request = server.requests[-1]
+        assert request["stream"] is True and request["temperature"] == 0.0 and request["max_tokens"] == 64
+
+
+def test_endpoint_map_steps_run_concurrently(clean_env):
+    with StubServer(reply_for, delay=0.5) as server:
+        ctx = context(endpoint_backend(server))
+        text = "".join(e.text for e in STRATEGIES["map_rerank"](ctx) if isinstance(e, TokenEvent))
+        assert text == "Gross margin was 41.5 percent [2]"
+        assert server.max_in_flight == len(TEXTS), "map requests were sent one after another"
+        assert ctx.scores == {1: 5, 2: 90, 3: 5, 4: 5}
+
+
+def test_unreachable_endpoint_is_a_clear_error(clean_env):
+    import pytest
+
+    from rag_app.llm.backend import ModelUnavailableError
+
+    settings = Settings(_env_file=None, llm_endpoint="http://127.0.0.1:9/v1")
+    with pytest.raises(ModelUnavailableError, match="cannot reach the model endpoint http://127.0.0.1:9/v1"):
+        load_chat_backend(settings)
+    assert sources()
