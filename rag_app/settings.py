@@ -97,6 +97,14 @@ class Settings(BaseSettings):
         description="auto (4bit on CUDA, none on CPU), 4bit (bitsandbytes nf4), 8bit or none.",
     )
     llm_device: str = Field("auto", description="Device for the local model: auto, cuda or cpu.")
+    llm_engine: str = Field(
+        "auto",
+        description="Local generation engine: auto (the fast path on supported NVIDIA GPUs, else transformers), "
+        "fast (int4/bf16 static KV cache, CUDA graphs, continuous batching) or transformers.",
+    )
+    llm_batch_slots: int = Field(
+        8, ge=1, le=64, description="Requests the fast path decodes together (concurrent chats and map-step prompts)."
+    )
     llm_adapter: Path | None = Field(None, description="LoRA/PEFT adapter directory applied on top of the local model.")
     llm_context_window: int | None = Field(
         None,
@@ -147,6 +155,11 @@ class Settings(BaseSettings):
     @classmethod
     def _check_quantization(cls, value: str) -> str:
         return _one_of(value, QUANTIZATIONS, "llm_quantization")
+
+    @field_validator("llm_engine")
+    @classmethod
+    def _check_engine(cls, value: str) -> str:
+        return _one_of(value, ("auto", "fast", "transformers"), "llm_engine")
 
     @field_validator("strategy")
     @classmethod

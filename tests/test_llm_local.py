@@ -49,8 +49,8 @@ def test_closing_a_stream_stops_generation(tiny_local):
     started = time.perf_counter()
     stream.close()
     assert time.perf_counter() - started < 5
-    assert tiny_local._lock.acquire(timeout=5), "generation still holds the model"
-    tiny_local._lock.release()
+    assert tiny_local.generator._lock.acquire(timeout=5), "generation still holds the model"
+    tiny_local.generator._lock.release()
 
 
 def test_batched_generation_is_one_call_and_matches_one_by_one(tiny_local, monkeypatch):

@@ -27,7 +27,7 @@ SEARCH_SETTINGS = [
     "collection", "data_dir", "embedding_model", "embedding_device", "chroma_host", "chroma_port", "log_level",
 ]  # fmt: skip
 MODEL_SETTINGS = [
-    "llm_backend", "llm_model", "llm_quantization", "llm_device", "llm_adapter", "llm_context_window",
+    "llm_backend", "llm_model", "llm_quantization", "llm_device", "llm_engine", "llm_batch_slots", "llm_adapter", "llm_context_window",
     "llm_endpoint", "llm_endpoint_model", "llm_api_key", "llm_script",
 ]  # fmt: skip
 ASK_SETTINGS = SEARCH_SETTINGS + MODEL_SETTINGS

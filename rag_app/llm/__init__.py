@@ -58,6 +58,8 @@ def _local(settings: Settings) -> ChatBackend:
         settings.llm_device,
         str(settings.llm_adapter) if settings.llm_adapter else None,
         settings.llm_context_window,
+        settings.llm_engine,
+        settings.llm_batch_slots,
     )
     chat = LocalChatModel(local=local, max_tokens=settings.max_new_tokens)
     return ChatBackend(chat, local.info, local.count_tokens)

@@ -27,6 +27,7 @@ class ModelInfo:
     notes: list[str] = field(default_factory=list)
     memory: dict[str, float] = field(default_factory=dict)  # GiB: weights, kv_cache, ...
     load_seconds: float = 0.0
+    engine: str = ""  # local models: "fast" or "transformers"
 
     def to_dict(self) -> dict:
         return asdict(self)

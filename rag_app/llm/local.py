@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from rag_app.llm.backend import ModelInfo, ModelUnavailableError
 from rag_app.llm.memory import GIB, check_fits, estimate
@@ -85,27 +86,60 @@ def resolve_quantization(requested: str, device: str) -> tuple[str, list[str]]:
 
 
 class LocalModel:
-    """A loaded model and tokenizer with streaming and batched generation."""
+    """A loaded tokenizer and a generator (the fast path or transformers' generate)."""
 
-    def __init__(self, model, tokenizer, info: ModelInfo) -> None:
-        self.model = model
+    def __init__(self, generator, tokenizer, info: ModelInfo) -> None:
+        self.generator = generator
         self.tokenizer = tokenizer
         self.info = info
-        self._lock = threading.Lock()  # one generate at a time on one model
+
+    @property
+    def model(self):
+        """The transformers model behind the reference path (None on the fast path)."""
+        return getattr(self.generator, "model", None)
 
     # ----- prompts and counting ----------------------------------------------------------
 
     def render(self, messages: Sequence) -> str:
         return self.tokenizer.apply_chat_template(as_chat_dicts(messages), add_generation_prompt=True, tokenize=False)
 
+    def encode(self, messages: Sequence) -> list[int]:
+        return self.tokenizer(self.render(messages), add_special_tokens=False)["input_ids"]
+
     def count_tokens(self, messages: Sequence) -> int:
         """Prompt tokens of ``messages`` including the chat template's markup."""
-        return len(self.tokenizer(self.render(messages), add_special_tokens=False)["input_ids"])
+        return len(self.encode(messages))
 
     # ----- generation ---------------------------------------------------------------------
 
     def stream(self, messages: Sequence, max_new_tokens: int, temperature: float = 0.0) -> Iterator[str | Usage]:
         """Yield text pieces as they are generated, then one ``Usage``. Closing the iterator stops generation."""
+        pieces = self.generator.stream(self.encode(messages), max_new_tokens, temperature)
+        try:
+            for piece in pieces:
+                yield Usage(*piece) if isinstance(piece, tuple) else piece
+        finally:
+            pieces.close()
+
+    def generate_batch(
+        self, conversations: Sequence[Sequence], max_new_tokens: int, temperature: float = 0.0
+    ) -> list[tuple[str, Usage]]:
+        """Answer several prompts together (the map steps): one batched call, not one per prompt."""
+        prompts = [self.encode(m) for m in conversations]
+        return [
+            (text, Usage(p, c)) for text, p, c in self.generator.generate_batch(prompts, max_new_tokens, temperature)
+        ]
+
+
+class HFGenerator:
+    """The reference path: transformers' ``generate`` (bitsandbytes when quantized)."""
+
+    def __init__(self, model, tokenizer) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self._lock = threading.Lock()  # one generate at a time on one model
+
+    def stream(self, prompt_ids: list[int], max_new_tokens: int, temperature: float) -> Iterator[str | tuple[int, int]]:
         from transformers import StoppingCriteria, StoppingCriteriaList, TextIteratorStreamer
 
         stop = threading.Event()
@@ -114,7 +148,7 @@ class LocalModel:
             def __call__(self, input_ids, scores, **kwargs) -> bool:
                 return stop.is_set()
 
-        inputs = self._encode([self.render(messages)])
+        inputs = self._tensors([prompt_ids])
         streamer = TextIteratorStreamer(self.tokenizer, skip_prompt=True, skip_special_tokens=True)
         counter = _TokenCounter()
         kwargs = self._generation_kwargs(max_new_tokens, temperature)
@@ -129,7 +163,7 @@ class LocalModel:
             thread.join()
             if failure:
                 raise failure[0]
-            yield Usage(int(inputs["input_ids"].shape[1]), counter.tokens)
+            yield (len(prompt_ids), counter.tokens)
         finally:
             stop.set()
             thread.join(timeout=30)
@@ -143,25 +177,27 @@ class LocalModel:
             streamer.end()
 
     def generate_batch(
-        self, conversations: Sequence[Sequence], max_new_tokens: int, temperature: float = 0.0
-    ) -> list[tuple[str, Usage]]:
-        """Answer several prompts in one left-padded ``generate`` call (the map steps)."""
+        self, prompts: Sequence[list[int]], max_new_tokens: int, temperature: float
+    ) -> list[tuple[str, int, int]]:
+        """One left-padded ``generate`` call for all prompts."""
         import torch
 
-        inputs = self._encode([self.render(m) for m in conversations])
+        inputs = self._tensors(prompts)
         with self._lock, torch.inference_mode():
             output = self.model.generate(**inputs, **self._generation_kwargs(max_new_tokens, temperature))
         width = inputs["input_ids"].shape[1]
         results = []
-        for row, mask in zip(output, inputs["attention_mask"], strict=True):
+        for row, prompt in zip(output, prompts, strict=True):
             generated = row[width:]
             text = self.tokenizer.decode(generated, skip_special_tokens=True)
-            results.append((text.strip(), Usage(int(mask.sum()), _generated_length(generated, self.tokenizer))))
+            results.append((text.strip(), len(prompt), _generated_length(generated, self.tokenizer)))
         return results
 
-    def _encode(self, prompts: list[str]):
-        encoded = self.tokenizer(prompts, return_tensors="pt", padding=True, add_special_tokens=False)
-        return {k: v.to(self.model.device) for k, v in encoded.items()}
+    def _tensors(self, prompts: Sequence[list[int]]):
+        padded = self.tokenizer.pad(
+            {"input_ids": [list(p) for p in prompts]}, return_tensors="pt", padding=True, padding_side="left"
+        )
+        return {k: v.to(self.model.device) for k, v in padded.items()}
 
     def _generation_kwargs(self, max_new_tokens: int, temperature: float) -> dict:
         kwargs = {"max_new_tokens": max_new_tokens, "pad_token_id": self.tokenizer.pad_token_id}
@@ -220,30 +256,104 @@ def load_local_model(
     device: str = "auto",
     adapter: str | None = None,
     context_window: int | None = None,
+    engine: str = "auto",
+    slots: int = 8,
 ) -> LocalModel:
-    """Load by hub id or directory; raises ModelUnavailableError or InsufficientMemoryError with guidance."""
+    """Load by hub id or directory; raises ModelUnavailableError or InsufficientMemoryError with guidance.
+
+    ``engine``: "fast" (int4/bf16 static-cache engine, NVIDIA GPUs), "transformers"
+    (generate, bitsandbytes when quantized) or "auto" (fast where supported).
+    """
     started = time.perf_counter()
     device = pick_llm_device(device)
     name = name or default_model_name(device)
     quant, notes = resolve_quantization(quantization, device)
     config = _load_config(name)
     window = context_window or min(getattr(config, "max_position_embeddings", MAX_DEFAULT_CONTEXT), MAX_DEFAULT_CONTEXT)
-    dtype_bytes = 2 if device.startswith("cuda") else 4
-    plan = estimate(config, quant, dtype_bytes, window)
+    use_fast, why = choose_engine(engine, device, quant, config, adapter)
+    notes.append(why)
+    plan = estimate(config, quant, 2 if device.startswith("cuda") else 4, window * (slots if use_fast else 1))
     check_fits(plan, device, name, quant, window)
-    model = _load_weights(name, quant, device)
-    if adapter:
-        model = _apply_adapter(model, adapter)
-        notes.append(f"adapter {adapter}")
     tokenizer = _load_tokenizer(name, notes)
-    info = ModelInfo(name, "local", device, quant, window, notes, plan.as_gib())
+    generator, engine_name = None, "transformers"
+    if use_fast:
+        generator = _try_fast(name, config, tokenizer, quant, device, adapter, window, slots, engine, notes)
+        engine_name = "fast" if generator else engine_name
+    if generator is None:
+        generator = HFGenerator(_load_reference_model(name, quant, device, adapter, notes), tokenizer)
+    info = ModelInfo(name, "local", device, quant, window, notes, plan.as_gib(), engine=engine_name)
     if device.startswith("cuda"):
         import torch
 
         info.memory["allocated_after_load"] = round(torch.cuda.memory_allocated() / GIB, 2)
     info.load_seconds = round(time.perf_counter() - started, 1)
-    log.info("loaded %s on %s (%s) in %.1f s", name, device, quant, info.load_seconds)
-    return LocalModel(model.eval(), tokenizer, info)
+    log.info("loaded %s on %s (%s, %s engine) in %.1f s", name, device, quant, engine_name, info.load_seconds)
+    local = LocalModel(generator, tokenizer, info)
+    if engine_name == "fast":
+        _register_prompt_prefixes(local)
+    return local
+
+
+def choose_engine(engine: str, device: str, quant: str, config, adapter: str | None) -> tuple[bool, str]:
+    """(use the fast path?, the reason shown in the status line)."""
+    if engine == "transformers":
+        return False, "engine: transformers generate (requested)"
+    from rag_app.fastgen import UnsupportedModelError, fast_path_blocker
+    from rag_app.fastgen.model import ArchSpec
+
+    blocker = fast_path_blocker(device, quant)
+    if blocker is None:
+        try:
+            ArchSpec.from_hf(config)
+        except UnsupportedModelError as exc:
+            blocker = f"the fast path does not support {exc}"
+    if blocker is None:
+        return True, "engine: fast path (static KV cache, CUDA graphs, continuous batching)"
+    if engine == "fast":
+        raise ModelUnavailableError(f"RAG_LLM_ENGINE=fast is not possible: {blocker}")
+    fallback = "bitsandbytes" if quant in ("4bit", "8bit") else "transformers generate"
+    log.warning("using %s: %s", fallback, blocker)
+    return False, f"engine: {fallback} ({blocker})"
+
+
+def _try_fast(name, config, tokenizer, quant, device, adapter, window, slots, engine, notes):
+    from rag_app.fastgen import build_fast_generator
+    from rag_app.fastgen.loading import resolve_model_dir
+
+    try:
+        generator, compile_s = build_fast_generator(
+            resolve_model_dir(name), config, tokenizer, quant, device, Path(adapter) if adapter else None, window, slots
+        )
+    except Exception as exc:  # noqa: BLE001 - any failure of the fast path falls back in auto mode
+        if engine == "fast":
+            raise ModelUnavailableError(f"the fast path failed to load {name}: {_first_line(exc)}") from exc
+        log.warning("fast path failed (%s); falling back to transformers", _first_line(exc))
+        notes[:] = [n for n in notes if not n.startswith("engine:")]
+        notes.append(f"engine: transformers (the fast path failed: {_first_line(exc)})")
+        return None
+    notes.append(f"fast path compiled and captured in {compile_s:.1f} s ({slots} batch slots)")
+    return generator
+
+
+def _register_prompt_prefixes(local: LocalModel) -> None:
+    """Cache the KV of each language's system prompt, shared by every request."""
+    from rag_app.prompts import LANGUAGES, load_prompts
+
+    for language in LANGUAGES:
+        system = [{"role": "system", "content": load_prompts(language).system}]
+        prefix = local.tokenizer.apply_chat_template(system, tokenize=False)
+        ids = local.tokenizer(prefix, add_special_tokens=False)["input_ids"]
+        full = local.encode([*system, {"role": "user", "content": "?"}])
+        if full[: len(ids)] == ids:
+            local.generator.engine.add_prefix(ids)
+
+
+def _load_reference_model(name: str, quant: str, device: str, adapter: str | None, notes: list[str]):
+    model = _load_weights(name, quant, device)
+    if adapter:
+        model = _apply_adapter(model, adapter)
+        notes.append(f"adapter {adapter}")
+    return model.eval()
 
 
 def _load_config(name: str):

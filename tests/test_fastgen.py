@@ -1,0 +1,236 @@
+"""The fast generation path computes the same function as the reference (transformers) path.
+
+On the same int4 weights: logits agree, and greedy continuations of a model
+trained until its next-token distribution is peaked are identical, whether a
+prompt runs alone, batched with others, after a shared cached prefix, or joins
+while another request is decoding. Runs on CPU with the reference int4 layer;
+tests/test_gpu.py repeats the comparison with gemlite's kernels on an H200.
+"""
+
+import threading
+import time
+
+import pytest
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from rag_app.fastgen.engine import FastEngine
+from rag_app.fastgen.loading import build_fast_transformer
+from rag_app.fastgen.quant import (
+    dequantize_int4,
+    dequantize_int8_rows,
+    group_size_for,
+    quantize_int4,
+    quantize_int8_rows,
+)
+
+LOGIT_TOLERANCE = 2e-3  # float32 on CPU: the same math in a different order
+PROMPTS = [
+    "The Company issues unsecured short-term promissory notes",
+    "Gross margin",
+    "Net sales by reportable segment were as follows for the three months",
+]
+
+
+def train_peaked_lm(directory, texts, steps: int = 250, device: str = "cpu"):
+    """Train the tiny model until greedy decoding is well separated (few near-ties)."""
+    from tiny_lm import build_random_lm
+
+    shape = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+             "num_key_value_heads": 2, "max_position_embeddings": 2048, "tie_word_embeddings": False}  # fmt: skip
+    build_random_lm(directory, texts, shape)
+    tokenizer = AutoTokenizer.from_pretrained(directory)
+    model = AutoModelForCausalLM.from_pretrained(directory).to(device).train()
+    ids = torch.tensor(tokenizer("\n".join(texts))["input_ids"])
+    windows = ids[: len(ids) // 65 * 65].view(-1, 65)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    generator = torch.Generator().manual_seed(0)
+    for _ in range(steps):
+        batch = windows[torch.randint(len(windows), (16,), generator=generator)].to(device)
+        loss = model(input_ids=batch, labels=batch).loss
+        loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    model.eval().save_pretrained(directory)
+    return float(loss.detach())
+
+
+@pytest.fixture(scope="module")
+def peaked_lm(tmp_path_factory, corpus):
+    from conftest import DOCUGAMI
+
+    from rag_app.loaders import load_document
+
+    texts = [p.text for p in load_document(DOCUGAMI / "2023 Q2 AAPL.pdf").pages]
+    directory = tmp_path_factory.mktemp("peaked-lm")
+    loss = train_peaked_lm(directory, texts)
+    assert loss < 4.5, "the tiny model did not learn enough to be peaked"
+    return directory
+
+
+def reference_model(directory, head_int8: bool = False):
+    """transformers' model with every linear layer replaced by its int4-dequantized weight
+    (and, like the GPU fast path, the output head by its int8-dequantized weight)."""
+    model = AutoModelForCausalLM.from_pretrained(directory).eval()
+    for module in model.modules():
+        if isinstance(module, torch.nn.Linear) and module is not model.lm_head:
+            codes, scales, zeros = quantize_int4(module.weight.data, group_size_for(module.in_features))
+            module.weight.data = dequantize_int4(codes, scales, zeros, torch.float32)
+    if head_int8:
+        codes, scales = quantize_int8_rows(model.lm_head.weight.data)
+        model.lm_head.weight.data = dequantize_int8_rows(codes, scales, torch.float32)
+    return model
+
+
+@pytest.fixture(scope="module")
+def models(peaked_lm):
+    config = AutoModelForCausalLM.from_pretrained(peaked_lm).config
+    fast = build_fast_transformer(peaked_lm, config, "4bit", "cpu")
+    return reference_model(peaked_lm), fast, AutoTokenizer.from_pretrained(peaked_lm)
+
+
+@pytest.fixture
+def engine(models):
+    _, fast, _ = models
+    engine = FastEngine(fast, slots=4, context=512, compile_decode=False)
+    yield engine
+    engine.close()
+
+
+def encode(tokenizer, text):
+    return tokenizer(text)["input_ids"]
+
+
+def reference_greedy(model, tokenizer, text, new_tokens=24):
+    ids = torch.tensor([encode(tokenizer, text)])
+    out = model.generate(ids, max_new_tokens=new_tokens, do_sample=False, eos_token_id=None, pad_token_id=0)
+    return out[0, ids.shape[1] :].tolist()
+
+
+def test_logits_agree_with_the_reference_on_the_same_int4_weights(models):
+    reference, fast, tokenizer = models
+    ids = torch.tensor([encode(tokenizer, PROMPTS[2])])
+    with torch.inference_mode():
+        expected = reference(ids).logits
+        got = fast.forward_full(ids)
+    assert (got - expected).abs().max().item() < LOGIT_TOLERANCE
+    top2 = expected[0].topk(2).values
+    assert (top2[:, 0] - top2[:, 1]).median() > 0.5, "the model is not peaked enough for a greedy comparison"
+
+
+def test_greedy_continuations_match_alone_and_batched(models, engine):
+    reference, _, tokenizer = models
+    expected = [reference_greedy(reference, tokenizer, p) for p in PROMPTS]
+    alone = [engine.generate([encode(tokenizer, p)], 24)[0] for p in PROMPTS]
+    together = engine.generate([encode(tokenizer, p) for p in PROMPTS], 24)
+    assert alone == expected
+    assert together == expected
+
+
+def test_shared_prefix_cache_gives_the_same_continuation(models, engine):
+    reference, _, tokenizer = models
+    prefix = encode(tokenizer, "Apple Inc. quarterly report.")
+    engine.add_prefix(prefix)
+    prompts = [prefix + encode(tokenizer, " " + p) for p in PROMPTS]
+    expected = [
+        reference.generate(torch.tensor([p]), max_new_tokens=16, do_sample=False, eos_token_id=None, pad_token_id=0)[
+            0, len(p) :
+        ].tolist()
+        for p in prompts
+    ]
+    assert engine.generate(prompts, 16) == expected
+
+
+def test_a_request_joining_mid_generation_shares_decode_steps(models, engine):
+    reference, _, tokenizer = models
+    first = engine.submit(encode(tokenizer, PROMPTS[0]), 60)
+    tokens_first = []
+    iterator = iter(first)
+    for _ in range(10):
+        tokens_first.append(next(iterator))
+    steps_before = engine.steps
+    second = engine.submit(encode(tokenizer, PROMPTS[1]), 30)
+    tokens_second = list(second)
+    tokens_first += list(iterator)
+    assert tokens_first == reference_greedy(reference, tokenizer, PROMPTS[0], 60)
+    assert tokens_second == reference_greedy(reference, tokenizer, PROMPTS[1], 30)
+    # 30 tokens of the second request took about 30 shared steps, not 50 steps after the first finished
+    assert engine.steps - steps_before <= 50 + 2
+
+
+def test_cancelled_request_frees_its_slot(models, engine):
+    _, _, tokenizer = models
+    request = engine.submit(encode(tokenizer, PROMPTS[0]), 400)
+    next(iter(request))
+    request.cancel()
+    deadline = time.time() + 10
+    while engine._active and time.time() < deadline:
+        time.sleep(0.01)
+    assert not engine._active
+    assert len(engine.generate([encode(tokenizer, PROMPTS[1])] * 4, 4)) == 4
+
+
+def test_sampling_uses_each_requests_temperature(models, engine):
+    _, _, tokenizer = models
+    prompt = encode(tokenizer, PROMPTS[1])
+    greedy = engine.generate([prompt], 20)[0]
+    torch.manual_seed(0)
+    sampled = [engine.generate([prompt], 20, temperature=1.5)[0] for _ in range(3)]
+    assert any(s != greedy for s in sampled)
+
+
+def test_lora_adapter_is_merged_into_the_fast_weights(peaked_lm, tmp_path):
+    from peft import LoraConfig, get_peft_model
+
+    base = AutoModelForCausalLM.from_pretrained(peaked_lm)
+    config = LoraConfig(r=4, lora_alpha=8, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False)
+    get_peft_model(base, config).save_pretrained(tmp_path / "adapter")
+    merged_dir = tmp_path / "merged"
+    from peft import PeftModel
+
+    PeftModel.from_pretrained(
+        AutoModelForCausalLM.from_pretrained(peaked_lm), tmp_path / "adapter"
+    ).merge_and_unload().save_pretrained(merged_dir)
+    AutoTokenizer.from_pretrained(peaked_lm).save_pretrained(merged_dir)
+    fast = build_fast_transformer(peaked_lm, base.config, "4bit", "cpu", adapter=tmp_path / "adapter")
+    ids = torch.tensor([[5, 9, 33, 80, 120]])
+    with torch.inference_mode():
+        assert (fast.forward_full(ids) - reference_model(merged_dir)(ids).logits).abs().max() < LOGIT_TOLERANCE
+
+
+def test_engine_serves_concurrent_callers_from_threads(models, engine):
+    reference, _, tokenizer = models
+    results = {}
+
+    def ask(i):
+        results[i] = engine.generate([encode(tokenizer, PROMPTS[i])], 12)[0]
+
+    threads = [threading.Thread(target=ask, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert [results[i] for i in range(3)] == [reference_greedy(reference, tokenizer, p, 12) for p in PROMPTS]
+
+
+def test_strategies_stream_and_batch_on_the_fast_path(models, engine, peaked_lm):
+    """LocalModel on the fast path: streaming yields pieces, map steps batch, text matches the reference path."""
+    from langchain_core.messages import HumanMessage
+
+    from rag_app.fastgen import FastGenerator
+    from rag_app.llm.backend import ModelInfo
+    from rag_app.llm.local import HFGenerator, LocalModel
+
+    reference, _, tokenizer = models
+    fast_local = LocalModel(FastGenerator(engine, tokenizer), tokenizer, ModelInfo("tiny", "local", engine="fast"))
+    ref_local = LocalModel(HFGenerator(reference, tokenizer), tokenizer, ModelInfo("tiny", "local"))
+    messages = [HumanMessage(PROMPTS[2])]
+    pieces = list(fast_local.stream(messages, 20))
+    assert len(pieces) > 3 and pieces[-1].completion_tokens == pieces[-1].completion_tokens > 0
+    streamed = "".join(p for p in pieces if isinstance(p, str))
+    expected = "".join(p for p in ref_local.stream(messages, 20) if isinstance(p, str))
+    assert streamed.strip() == expected.strip()
+    conversations = [[HumanMessage(p)] for p in PROMPTS]
+    batched = fast_local.generate_batch(conversations, 12)
+    assert [t for t, _ in batched] == [t for t, _ in ref_local.generate_batch(conversations, 12)]
+    assert all(u.prompt_tokens == fast_local.count_tokens(c) for (_, u), c in zip(batched, conversations, strict=True))
