@@ -54,12 +54,12 @@ class Settings(BaseSettings):
     embedding_device: str = Field("auto", description="Device for embeddings: auto (CUDA when present), cpu or cuda.")
     embedding_batch_size: int = Field(64, ge=1, description="Chunks per embedding batch.")
     chunk_size: int = Field(
-        200,
+        128,
         ge=16,
         description="Chunk size in tokens of the embedding model's tokenizer "
         "(capped at the model's maximum sequence length).",
     )
-    chunk_overlap: int = Field(30, ge=0, description="Tokens shared by neighbouring chunks of one page.")
+    chunk_overlap: int = Field(16, ge=0, description="Tokens shared by neighbouring chunks of one page.")
     parse_timeout_s: float = Field(
         60.0,
         gt=0,
