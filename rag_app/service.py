@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import threading
 from collections.abc import Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
@@ -33,6 +34,10 @@ class RagService:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
+        self._model_lock = threading.Lock()
+        self._loaded_model: tuple | None = None
+        self.model_state = "not loaded"  # loading, ready, extractive, failed
+        self.model_error = ""
 
     # ----- shared resources -------------------------------------------------------------
 
@@ -68,11 +73,21 @@ class RagService:
     def collections(self) -> list[str]:
         return DocumentStore.list_collections(self.client)
 
-    @cached_property
-    def _model(self):
-        from rag_app.llm import load_chat_backend
+    @property
+    def _model(self) -> tuple:
+        """(ChatBackend or None, why there is none); loaded once, by whichever caller comes first."""
+        with self._model_lock:
+            if self._loaded_model is None:
+                from rag_app.llm import load_chat_backend
 
-        return load_chat_backend(self.settings)
+                self.model_state = "loading"
+                try:
+                    self._loaded_model = load_chat_backend(self.settings)
+                except Exception as exc:
+                    self.model_state, self.model_error = "failed", str(exc)
+                    raise
+                self.model_state = "ready" if self._loaded_model[0] is not None else "extractive"
+            return self._loaded_model
 
     @property
     def model(self):
@@ -82,6 +97,22 @@ class RagService:
     @property
     def no_model_reason(self) -> str:
         return self._model[1]
+
+    def preload_model(self) -> threading.Thread:
+        """Load the answer model in the background (the web app starts serving at once)."""
+
+        def load() -> None:
+            try:
+                self._model  # noqa: B018 - loading is the point
+            except Exception:  # noqa: BLE001 - kept in model_state / model_error for /api/health
+                log.exception("the answer model failed to load")
+
+        thread = threading.Thread(target=load, name="rag_app-model-loader", daemon=True)
+        thread.start()
+        return thread
+
+    def model_ready(self) -> bool:
+        return self.model_state in ("ready", "extractive")
 
     # ----- operations ---------------------------------------------------------------------
 
@@ -127,6 +158,64 @@ class RagService:
             store.drop()
             DocumentStore(self.client, store.collection)  # the collection stays, empty
             return count
+
+    def ingest_uploads(
+        self,
+        files: Sequence[tuple[str, bytes]],
+        collection: str | None = None,
+        progress: IngestProgress | None = None,
+    ) -> IngestReport:
+        """Check, store under the data directory and ingest uploaded files; refused files are
+        reported as failed (with the HTTP status that fits) and the others still ingest."""
+        from rag_app.uploads import UploadRejected, rejected_report, store_upload
+
+        name = collection or self.settings.collection
+        directory = self.settings.data_dir / "uploads" / name
+        stored, rejected = [], []
+        for filename, data in files:
+            try:
+                stored.append(store_upload(directory, filename, data, self.settings.max_upload_mb * 1024 * 1024))
+            except UploadRejected as exc:
+                report = rejected_report(filename, exc)
+                report.note = f"http {exc.status}"
+                rejected.append(report)
+        report = (
+            self.ingest([s.path for s in stored], progress=progress, collection=name) if stored else IngestReport(name)
+        )
+        report.files[:0] = rejected
+        return report
+
+    def document_file(self, name: str, collection: str | None = None) -> Path:
+        """The file a stored document came from, to show it at a cited page; only registered files."""
+        store = self.store(collection)
+        doc = store.get_document(name)
+        if doc is None:
+            raise DocumentNotFoundError(f"no document named {name!r} in collection {store.collection!r}")
+        path = Path(doc.path)
+        if not path.is_file():
+            raise DocumentNotFoundError(f"the file of {name!r} is no longer at {path}")
+        return path
+
+    def health(self, collection: str | None = None) -> dict:
+        """What the status line and GET /api/health show."""
+        s = self.settings
+        name = collection or s.collection
+        documents = len(self.list_documents(name)) if name in self.collections() else 0
+        model = self._loaded_model[0] if self._loaded_model else None
+        return {
+            "status": "ok",
+            "model_state": self.model_state,
+            "mode": "generative"
+            if model is not None
+            else ("extractive" if self.model_state == "extractive" else "pending"),
+            "model": model.info.to_dict() if model is not None else None,
+            "no_model_reason": (self._loaded_model[1] if self._loaded_model else "") or self.model_error,
+            "embedding": {"model": s.embedding_model, "device": self.embeddings.device},
+            "collection": name,
+            "collections": self.collections(),
+            "documents": documents,
+            "store": f"chroma server {s.chroma_host}:{s.chroma_port}" if s.chroma_host else str(s.chroma_dir),
+        }
 
     def search(
         self, query: str, k: int = 5, files: Sequence[str] | None = None, collection: str | None = None

@@ -126,6 +126,17 @@ class Settings(BaseSettings):
         "auto", description="Answer strategy: auto, stuff, map_reduce, refine, map_rerank or extractive."
     )
     top_k: int = Field(4, ge=1, le=200, description="Chunks retrieved for each question.")
+    host: str = Field("127.0.0.1", description="Address the web app listens on (0.0.0.0 for every interface).")
+    port: int = Field(7860, ge=1, le=65535, description="Port of the web app.")
+    auth: str | None = Field(
+        None, description="user:password required by the web page and the HTTP API (several: comma-separated)."
+    )
+    auth_file: Path | None = Field(None, description="File of user:password lines, one account per line.")
+    share: bool = Field(False, description="Also publish the app through a Gradio share link (needs auth).")
+    allow_public_share: bool = Field(
+        False, description="Allow --share without auth: anyone with the link can read your documents."
+    )
+    max_upload_mb: int = Field(100, ge=1, description="Largest upload accepted, in MB per file.")
     log_level: str = Field("WARNING", description="Logging level: DEBUG, INFO, WARNING.")
 
     @field_validator("collection")

@@ -28,18 +28,19 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_run_command_installs_then_runs():
-    command = block_after("run-command")
-    assert command.startswith("pip install -r requirements.txt && ")
+    assert block_after("run-command") == "pip install -r requirements.txt && python app.py"
 
 
-def test_run_command_answers_from_the_sample(tmp_path):
-    import subprocess
+def test_run_command_serves_the_page_and_answers(tmp_path):
+    """The README's run command (after its install step) starts the app, which answers from an upload."""
+    import httpx
+    from webapp import running_app
 
-    from conftest import cli_env
-
-    command = block_after("run-command").split(" && ", 1)[1]  # the part after the install
-    result = subprocess.run(
-        ["bash", "-c", command], cwd=ROOT, env=cli_env(tmp_path / "data"), capture_output=True, text=True, timeout=600
-    )
-    assert result.returncode == 0, result.stderr
-    assert "acme-q3-2023.pdf" in result.stdout and "Gross margin was 41.5 percent" in result.stdout
+    assert block_after("run-command").split(" && ", 1)[1] == "python app.py"
+    with running_app(tmp_path / "data", "--llm-backend", "extractive") as (url, _, _):
+        assert httpx.get(url).status_code == 200
+        sample = ROOT / "samples" / "acme-q3-2023.pdf"
+        report = httpx.post(url + "api/documents", files=[("files", (sample.name, sample.read_bytes()))], timeout=120)
+        assert report.json()["files"][0]["status"] == "ingested"
+        answer = httpx.post(url + "api/ask", json={"question": "What was the gross margin?"}, timeout=120).json()
+        assert "41.5 percent" in answer["answer"] and answer["sources"][0]["file"] == "acme-q3-2023.pdf"

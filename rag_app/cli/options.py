@@ -27,13 +27,15 @@ def add_setting_options(parser: argparse.ArgumentParser, names: Sequence[str], t
         field = Settings.model_fields[name]
         default = field.default_factory() if field.default_factory else field.default
         shown = json.dumps(default) if isinstance(default, dict) else default
-        group.add_argument(
+        flag, help_text = (
             "--" + name.replace("_", "-"),
-            dest=name,
-            default=None,
-            type=_parser_for(field.annotation),
-            metavar=name.upper(),
-            help=f"{field.description} [env RAG_{name.upper()}; default: {shown}]",
+            f"{field.description} [env RAG_{name.upper()}; default: {shown}]",
+        )
+        if field.annotation is bool:
+            group.add_argument(flag, dest=name, default=None, action="store_const", const=True, help=help_text)
+            continue
+        group.add_argument(
+            flag, dest=name, default=None, type=_parser_for(field.annotation), metavar=name.upper(), help=help_text
         )
 
 

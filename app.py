@@ -1,0 +1,49 @@
+"""`python app.py`: the web page and the HTTP API on the embedded defaults (http://127.0.0.1:7860)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from rag_app.cli.options import EXIT_USAGE, add_setting_options, configure_logging, fail, settings_from_args
+from rag_app.errors import ConfigurationError
+
+WEB_SETTINGS = [
+    "host", "port", "share", "allow_public_share", "auth", "auth_file", "collection", "max_upload_mb",
+    "data_dir", "embedding_model", "embedding_device", "chroma_host", "chroma_port",
+    "llm_backend", "llm_model", "llm_quantization", "llm_device", "llm_engine", "llm_batch_slots", "llm_adapter",
+    "llm_context_window", "llm_endpoint", "llm_endpoint_model", "llm_api_key", "llm_script",
+    "strategy", "top_k", "max_new_tokens", "temperature", "log_level",
+]  # fmt: skip
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python app.py",
+        description="Serve rag_app: a chat page over your PDFs with cited sources (/), and an HTTP API (/api). "
+        "Binds to 127.0.0.1 by default; --share publishes a public link and needs --auth.",
+        epilog="examples:\n  python app.py\n  python app.py --port 8080 --collection papers\n"
+        "  python app.py --share --auth alice:correct-horse\n  RAG_LLM_MODEL=Qwen/Qwen2.5-7B-Instruct python app.py",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_setting_options(parser, WEB_SETTINGS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_from_args(args, WEB_SETTINGS)
+        configure_logging(settings.log_level)
+        from rag_app.web.server import serve
+
+        serve(settings)
+    except ConfigurationError as exc:
+        return fail(str(exc), EXIT_USAGE)
+    except KeyboardInterrupt:
+        return 0
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

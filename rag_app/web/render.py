@@ -1,0 +1,111 @@
+"""HTML and table rows for the web page: the sources panel, the status line, ingest reports."""
+
+from __future__ import annotations
+
+import html
+from urllib.parse import quote
+
+from rag_app.chains.events import Answer, Source
+from rag_app.highlight import matching_spans
+from rag_app.llm import EXTRACTIVE_HOWTO
+from rag_app.records import DocumentInfo, IngestReport
+
+REPORT_HEADERS = ["file", "status", "pages", "chunks", "pages without text", "seconds", "reason / note"]
+DOCUMENT_HEADERS = ["name", "pages", "chunks", "sha256", "ingested at"]
+CSS = """
+.rag-source {border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px 10px; margin-bottom: 8px;}
+.rag-source.cited {border-left: 4px solid #2f7d32;}
+.rag-source.retrieved {border-left: 4px solid #9e9e9e; opacity: 0.85;}
+.rag-source-head {font-weight: 600; margin-bottom: 4px;}
+.rag-source-text {white-space: pre-wrap; font-size: 0.9em; max-height: 14em; overflow-y: auto;}
+.rag-tag {font-size: 0.75em; padding: 1px 6px; border-radius: 8px; margin-left: 6px;}
+.rag-tag.cited {background: #e3f2e4; color: #1b5e20;}
+.rag-tag.retrieved {background: #eeeeee; color: #555;}
+.rag-banner {background: #fff4e5; border: 1px solid #f0b46b; border-radius: 8px; padding: 8px 12px;}
+mark.rag-hit {background: #fff59d; padding: 0 1px;}
+"""
+
+
+def highlighted(text: str, question: str) -> str:
+    """The chunk text, escaped, with the parts that match the question in <mark>."""
+    out, last = [], 0
+    for start, end in matching_spans(question, text):
+        out.append(html.escape(text[last:start]))
+        out.append(f'<mark class="rag-hit">{html.escape(text[start:end])}</mark>')
+        last = end
+    out.append(html.escape(text[last:]))
+    return "".join(out)
+
+
+def document_link(name: str, page: int) -> str:
+    """Relative link to the stored file at a page (PDF viewers honour #page=N); works under a sub-path."""
+    return f"api/documents/{quote(name)}/file#page={page}"
+
+
+def source_card(source: Source, question: str) -> str:
+    hit = source.hit
+    kind = "cited" if source.cited else "retrieved"
+    label = "cited" if source.cited else "retrieved, not cited"
+    head = (
+        f'<span class="rag-n">[{source.n}]</span> '
+        f'<a class="rag-open" href="{html.escape(document_link(hit.file, hit.page))}" target="_blank" rel="noopener">'
+        f"{html.escape(hit.file)}, p. {hit.page}</a> · score {hit.score:.3f}"
+        f'<span class="rag-tag {kind}">{label}</span>'
+    )
+    return (
+        f'<div class="rag-source {kind}" data-n="{source.n}" data-file="{html.escape(hit.file)}" data-page="{hit.page}">'
+        f'<div class="rag-source-head">{head}</div>'
+        f'<div class="rag-source-text">{highlighted(hit.text, question)}</div></div>'
+    )
+
+
+def sources_html(sources: list[Source], question: str, answer: Answer | None = None) -> str:
+    """The sources panel: cited sources first, then those retrieved but not cited."""
+    if not sources:
+        return '<div class="rag-sources"><em>No sources yet. Ask a question about your documents.</em></div>'
+    ordered = sorted(sources, key=lambda s: (not s.cited, s.n)) if answer else sources
+    notes = []
+    if answer and answer.invalid_citations:
+        notes.append(f"Removed citations of sources that were not given: {', '.join(answer.invalid_citations)}.")
+    if answer and answer.unverified_quotes:
+        notes.append("Quotes not found in the cited sources: " + "; ".join(answer.unverified_quotes))
+    note_html = "".join(f'<div class="rag-note">{html.escape(n)}</div>' for n in notes)
+    cards = "".join(source_card(s, question) for s in ordered)
+    return f'<div class="rag-sources">{note_html}{cards}</div>'
+
+
+def status_markdown(health: dict) -> str:
+    """The status line: model, quantization, device, engine, embedding, collection; a banner when extractive."""
+    model = health.get("model")
+    if health["model_state"] in ("not loaded", "loading"):
+        model_text = "⏳ loading the answer model…"
+    elif model:
+        model_text = f"**{model['name']}** · {model['quantization']} · {model['device']}" + (
+            f" · {model['engine']} engine" if model.get("engine") else ""
+        )
+    else:
+        model_text = "**no answer model** (extractive)"
+    line = (
+        f"Model: {model_text} &nbsp;|&nbsp; Embeddings: {health['embedding']['model']} "
+        f"({health['embedding']['device']}) &nbsp;|&nbsp; Collection: **{health['collection']}** "
+        f"({health['documents']} documents)"
+    )
+    if health["mode"] == "extractive" and health["model_state"] not in ("not loaded", "loading"):
+        reason = (health.get("no_model_reason") or "no model is configured").rstrip(".")
+        howto = "" if "RAG_LLM_MODEL" in reason else f" To get written answers, {html.escape(EXTRACTIVE_HOWTO)}."
+        line += (
+            f'\n\n<div class="rag-banner">⚠ <b>Extractive mode</b>: answers quote the best-matching sentences '
+            f"of your documents. {html.escape(reason)}.{howto}</div>"
+        )
+    return line
+
+
+def report_rows(report: IngestReport) -> list[list]:
+    return [
+        [f.name, f.status.value, f.pages, f.chunks, len(f.empty_pages), round(f.seconds, 1), f.reason or f.note or ""]
+        for f in report.files
+    ]
+
+
+def document_rows(documents: list[DocumentInfo]) -> list[list]:
+    return [[d.name, d.pages, d.chunks, d.sha256[:12], d.ingested_at] for d in documents]

@@ -1,0 +1,145 @@
+"""The web app process: FastAPI with /api, the Gradio page mounted at /, one auth for both,
+and an optional share link that is refused without auth."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hmac
+import json
+import logging
+import sys
+import threading
+import time
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from rag_app.errors import ConfigurationError
+from rag_app.service import RagService
+from rag_app.settings import Settings
+from rag_app.web.api import build_api, install_error_handlers
+
+log = logging.getLogger(__name__)
+SHARE_EXPIRY = "up to 1 week (Gradio's share server, best effort; it was 72 hours before Gradio 4)"
+NO_AUTH_SHARE = (
+    "refusing --share without auth: a share link is public on the internet and anyone who finds it could read "
+    "your documents. Add --auth user:password (or --auth-file FILE, or RAG_AUTH), or pass --allow-public-share "
+    "if the documents are public."
+)
+
+
+def load_accounts(settings: Settings) -> list[tuple[str, str]]:
+    """user:password pairs from --auth (comma-separated) and --auth-file (one per line)."""
+    entries = [e for e in (settings.auth or "").split(",") if e.strip()]
+    if settings.auth_file:
+        try:
+            lines = Path(settings.auth_file).read_text(encoding="utf-8").splitlines()
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read the auth file {settings.auth_file}: {exc.strerror}") from None
+        entries += [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    accounts = []
+    for entry in entries:
+        user, sep, password = entry.strip().partition(":")
+        if not sep or not user or not password:
+            raise ConfigurationError(f"auth entries look like user:password, got {entry.strip()[:40]!r}")
+        accounts.append((user, password))
+    return accounts
+
+
+class BasicAuthMiddleware:
+    """HTTP Basic auth on every route (page, Gradio's API, /api, files): one gate for all clients."""
+
+    def __init__(self, app, accounts: list[tuple[str, str]]) -> None:
+        self.app = app
+        self.accounts = accounts
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] not in ("http", "websocket") or self._authorized(scope):
+            await self.app(scope, receive, send)
+            return
+        body = json.dumps({"error": "authentication required: send HTTP Basic credentials", "status": 401}).encode()
+        headers = [(b"content-type", b"application/json"), (b"www-authenticate", b'Basic realm="rag_app"')]
+        await send({"type": "http.response.start", "status": 401, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+    def _authorized(self, scope) -> bool:
+        header = dict(scope.get("headers") or []).get(b"authorization", b"")
+        if not header.lower().startswith(b"basic "):
+            return False
+        try:
+            user, _, password = base64.b64decode(header[6:]).decode("utf-8").partition(":")
+        except (binascii.Error, UnicodeDecodeError):
+            return False
+        # compare every account in constant time so timing does not reveal which part was wrong
+        given = (user.encode(), password.encode())
+        return any(
+            hmac.compare_digest(given[0], u.encode()) & hmac.compare_digest(given[1], p.encode())
+            for u, p in self.accounts
+        )
+
+
+def create_app(service: RagService, accounts: list[tuple[str, str]] | None = None) -> FastAPI:
+    """The whole web app as an ASGI application (also what the tests run)."""
+    from rag_app.web.ui import mount_ui
+
+    if service.model_state == "not loaded":
+        service.preload_model()
+    app = FastAPI(title="rag_app", docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
+    install_error_handlers(app)
+    app.include_router(build_api(service))
+    app = mount_ui(app, service)
+    if accounts:
+        app.add_middleware(BasicAuthMiddleware, accounts=accounts)
+    return app
+
+
+def check_share(settings: Settings, accounts: list) -> None:
+    if settings.share and not accounts and not settings.allow_public_share:
+        raise ConfigurationError(NO_AUTH_SHARE)
+    if settings.share and not accounts:
+        print(
+            "WARNING: --share without auth: anyone with the link can use the app and read your documents.",
+            file=sys.stderr,
+        )
+
+
+def serve(settings: Settings) -> None:
+    """Start the service, the HTTP server and, with --share, the public link."""
+    import uvicorn
+
+    accounts = load_accounts(settings)
+    check_share(settings, accounts)
+    service = RagService(settings)
+    app = create_app(service, accounts)
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=5
+    )
+    server = uvicorn.Server(config)
+    threading.Thread(target=_announce, args=(server, settings), daemon=True).start()
+    server.run()
+
+
+def _announce(server, settings: Settings) -> None:
+    """Once the server is up: print the local URL and, with --share, try to open the public link."""
+    while not server.started:
+        time.sleep(0.1)
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    print(
+        f"rag_app is serving http://{host}:{settings.port}/ (API: http://{host}:{settings.port}/api/docs)", flush=True
+    )
+    if not settings.share:
+        return
+    from rag_app.web.ui import open_share_link
+
+    try:
+        url = open_share_link(settings.host, settings.port)
+    except Exception as exc:  # noqa: BLE001 - offline, share server down: the local server keeps running
+        print(
+            f"Could not create a share link ({type(exc).__name__}: {exc}); is this machine online? "
+            f"The app keeps running locally at http://{host}:{settings.port}/",
+            file=sys.stderr,
+            flush=True,
+        )
+        return
+    print(f"Public share link: {url} (expires in {SHARE_EXPIRY})", flush=True)

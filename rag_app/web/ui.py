@@ -1,0 +1,262 @@
+"""The Gradio page (the only module that imports gradio): documents, chat with streaming
+answers, a sources panel beside it, and a status line. Handlers only call RagService."""
+
+from __future__ import annotations
+
+import logging
+import re
+from pathlib import Path
+
+import gradio as gr
+
+from rag_app.answering import AskRequest
+from rag_app.chains.events import DoneEvent, SourcesEvent, StatusEvent, TokenEvent
+from rag_app.errors import RagError
+from rag_app.ingestion import IngestProgress
+from rag_app.records import FileReport
+from rag_app.service import RagService
+from rag_app.settings import COLLECTION_NAME_PATTERN, STRATEGIES, Settings
+from rag_app.web import render
+
+log = logging.getLogger(__name__)
+STATUS_REFRESH_S = 3.0
+
+
+class GradioProgress(IngestProgress):
+    """Ingest progress drawn by Gradio's progress bar."""
+
+    def __init__(self, progress: gr.Progress) -> None:
+        self.progress, self.total, self.done = progress, 0, 0
+
+    def start(self, files: int) -> None:
+        self.total = files
+        self.progress((0, max(files, 1)), desc="Reading and embedding", unit="files")
+
+    def embedding(self, name: str, chunks: int) -> None:
+        self.progress((self.done, max(self.total, 1)), desc=f"Embedding {name} ({chunks} chunks)", unit="files")
+
+    def file_done(self, report: FileReport) -> None:
+        self.done += 1
+        self.progress((self.done, max(self.total, 1)), desc=f"{report.name}: {report.status.value}", unit="files")
+
+
+def new_session(settings: Settings) -> dict:
+    """Per-browser-session state: the chosen collection and this conversation's turns."""
+    return {"collection": settings.collection, "turns": []}
+
+
+class ChatPage:
+    """Builds the page and holds its handlers; every handler gets the session's own state."""
+
+    def __init__(self, service: RagService) -> None:
+        self.service = service
+        self.settings = service.settings
+
+    # ----- chat -----------------------------------------------------------------------------
+
+    def ask(self, question: str, chat: list, strategy: str, k: float, files: list | None, session: dict):
+        """Stream the answer into the chat and the sources beside it."""
+        question = (question or "").strip()
+        if not question:
+            gr.Warning("Type a question first / 请输入问题")
+            yield gr.update(), chat, gr.update(), "", session
+            return
+        chat = [*chat, {"role": "user", "content": question}, {"role": "assistant", "content": ""}]
+        request = AskRequest(question, strategy, int(k), files or None, history=list(session["turns"]))
+        panel, note = render.sources_html([], question), ""
+        try:
+            for event in self.service.ask(request, session["collection"]):
+                if isinstance(event, TokenEvent):
+                    chat[-1]["content"] += event.text
+                elif isinstance(event, SourcesEvent):
+                    panel = render.sources_html(event.sources, question)
+                elif isinstance(event, StatusEvent):
+                    note = f"… {event.message}"
+                elif isinstance(event, DoneEvent):
+                    answer = event.answer
+                    chat[-1]["content"] = answer.answer
+                    panel = render.sources_html(answer.sources, question, answer)
+                    note = _answer_note(answer)
+                    session = {**session, "turns": [*session["turns"], [question, answer.answer]]}
+                yield "", chat, panel, note, session
+        except RagError as exc:
+            chat[-1]["content"] = f"⚠ {exc}"
+            yield "", chat, panel, "", session
+
+    def clear(self, session: dict):
+        return [], render.sources_html([], ""), "", {**session, "turns": []}
+
+    # ----- documents ------------------------------------------------------------------------
+
+    def ingest(self, files: list | None, session: dict, progress=gr.Progress()):  # noqa: B008 - gradio's injection
+        if not files:
+            gr.Warning("Choose PDF, .txt or .md files to upload first")
+            return [], *self._document_views(session), None, self.status(session)
+        uploads = [(Path(f).name, Path(f).read_bytes()) for f in files]
+        report = self.service.ingest_uploads(uploads, session["collection"], GradioProgress(progress))
+        failed = [f for f in report.files if f.status.value == "failed"]
+        if failed:
+            gr.Warning(f"{len(failed)} of {len(report.files)} files could not be ingested: see the report")
+        return render.report_rows(report), *self._document_views(session), None, self.status(session)
+
+    def delete(self, name: str | None, session: dict):
+        if name:
+            try:
+                self.service.delete_document(name, session["collection"])
+                gr.Info(f"Deleted {name}")
+            except RagError as exc:
+                gr.Warning(str(exc))
+        return (*self._document_views(session), self.status(session))
+
+    def choose_collection(self, name: str, session: dict):
+        name = (name or "").strip()
+        if not re.fullmatch(COLLECTION_NAME_PATTERN, name):
+            gr.Warning("Collection names use letters, digits, '_' and '-' (up to 63 characters)")
+            name = session["collection"]
+        session = {**session, "collection": name, "turns": []}
+        return (session, *self._document_views(session), self.status(session), [], render.sources_html([], ""))
+
+    def _document_views(self, session: dict):
+        name = session["collection"]
+        docs = self.service.list_documents(name) if name in self.service.collections() else []
+        names = [d.name for d in docs]
+        collections = sorted({*self.service.collections(), name})
+        return (
+            render.document_rows(docs),
+            gr.update(choices=names, value=None),
+            gr.update(choices=names, value=[]),
+            gr.update(choices=collections, value=name),
+        )
+
+    # ----- status -------------------------------------------------------------------------------
+
+    def status(self, session: dict) -> str:
+        return render.status_markdown(self.service.health(session["collection"]))
+
+    def tick(self, session: dict):
+        done = self.service.model_state not in ("not loaded", "loading")
+        return self.status(session), gr.Timer(active=not done)
+
+    def load(self, session: dict):
+        return (self.status(session), *self._document_views(session))
+
+    # ----- layout -------------------------------------------------------------------------------
+
+    def build(self) -> gr.Blocks:
+        with gr.Blocks(title="rag_app — ask your PDFs") as demo:
+            session = gr.State(new_session(self.settings))
+            gr.Markdown("## rag_app · ask your documents / 文档问答")
+            status = gr.Markdown(elem_id="rag-status")
+            timer = gr.Timer(STATUS_REFRESH_S)
+            with gr.Tab("Chat / 问答"):
+                chat_ui = self._chat_tab(session)
+            with gr.Tab("Documents / 文档"):
+                docs_ui = self._documents_tab(session)
+            self._wire(demo, session, status, timer, chat_ui, docs_ui)
+        return demo
+
+    def _chat_tab(self, session) -> dict:
+        with gr.Row():
+            with gr.Column(scale=3):
+                chatbot = gr.Chatbot(label="Answer / 回答", height=520, elem_id="rag-chat")
+                question = gr.Textbox(
+                    placeholder="Ask about your documents… 可以用中文提问", show_label=False, elem_id="rag-question"
+                )
+                with gr.Row():
+                    ask = gr.Button("Ask / 提问", variant="primary", elem_id="rag-ask")
+                    stop = gr.Button("Stop / 停止", elem_id="rag-stop")
+                    clear = gr.Button("New chat / 新对话")
+                note = gr.Markdown(elem_id="rag-note")
+                with gr.Accordion("Options / 选项", open=False):
+                    strategy = gr.Dropdown(list(STRATEGIES), value=self.settings.strategy, label="Strategy / 策略")
+                    k = gr.Slider(1, 20, value=self.settings.top_k, step=1, label="Sources to retrieve (k)")
+                    files = gr.Dropdown([], multiselect=True, label="Search only these documents / 只检索这些文档")
+            with gr.Column(scale=2):
+                gr.Markdown("### Sources / 来源")
+                sources = gr.HTML(render.sources_html([], ""), elem_id="rag-sources")
+        return {"chatbot": chatbot, "question": question, "ask": ask, "stop": stop, "clear": clear,
+                "note": note, "strategy": strategy, "k": k, "files": files, "sources": sources}  # fmt: skip
+
+    def _documents_tab(self, session) -> dict:
+        collection = gr.Dropdown(
+            [self.settings.collection], value=self.settings.collection, allow_custom_value=True,
+            label="Collection (choose or type a new name) / 文档集", elem_id="rag-collection",
+        )  # fmt: skip
+        uploads = gr.File(
+            file_count="multiple", file_types=[".pdf", ".txt", ".md"], label="Upload / 上传", elem_id="rag-upload"
+        )
+        ingest = gr.Button("Ingest / 导入", variant="primary", elem_id="rag-ingest")
+        report = gr.Dataframe(
+            headers=render.REPORT_HEADERS, label="Ingest report / 导入结果", interactive=False, elem_id="rag-report"
+        )
+        documents = gr.Dataframe(
+            headers=render.DOCUMENT_HEADERS, label="Documents / 文档", interactive=False, elem_id="rag-documents"
+        )
+        with gr.Row():
+            to_delete = gr.Dropdown([], label="Document to delete / 删除文档")
+            delete = gr.Button("Delete / 删除", variant="stop")
+        return {"collection": collection, "uploads": uploads, "ingest": ingest, "report": report,
+                "documents": documents, "to_delete": to_delete, "delete": delete}  # fmt: skip
+
+    def _wire(self, demo, session, status, timer, chat: dict, docs: dict) -> None:
+        gpu = "gpu" if self.service.embeddings.device.startswith("cuda") else None
+        concurrency = self.settings.llm_batch_slots if _cuda() else 1
+        views = [docs["documents"], docs["to_delete"], chat["files"], docs["collection"]]
+        ask_inputs = [chat["question"], chat["chatbot"], chat["strategy"], chat["k"], chat["files"], session]
+        ask_outputs = [chat["question"], chat["chatbot"], chat["sources"], chat["note"], session]
+        asking = gr.on(
+            [chat["ask"].click, chat["question"].submit], self.ask, ask_inputs, ask_outputs,
+            api_name="ask", concurrency_limit=concurrency, concurrency_id="gpu",
+        )  # fmt: skip
+        chat["stop"].click(None, cancels=[asking], api_visibility="private")
+        chat["clear"].click(
+            self.clear, [session], [chat["chatbot"], chat["sources"], chat["note"], session], api_visibility="private"
+        )
+        docs["ingest"].click(
+            self.ingest, [docs["uploads"], session], [docs["report"], *views, docs["uploads"], status],
+            concurrency_id=gpu, concurrency_limit=1 if gpu else None,
+        )  # fmt: skip
+        docs["delete"].click(self.delete, [docs["to_delete"], session], [*views, status])
+        docs["collection"].change(
+            self.choose_collection, [docs["collection"], session],
+            [session, *views, status, chat["chatbot"], chat["sources"]],
+        )  # fmt: skip
+        demo.load(self.load, [session], [status, *views], api_visibility="private")
+        timer.tick(self.tick, [session], [status, timer], api_visibility="private")
+
+
+def _answer_note(answer) -> str:
+    parts = [f"strategy **{answer.strategy}** ({answer.strategy_reason})", f"model {answer.model}"]
+    if answer.timings.get("total_ms"):
+        parts.append(f"{answer.timings['total_ms'] / 1000:.1f} s")
+    note = " · ".join(parts)
+    warnings = [w for w in answer.warnings if not w.startswith("extractive mode")]  # the banner says it
+    if warnings:
+        note += "\n\n" + "\n".join(f"⚠ {w}" for w in warnings)
+    return note
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def mount_ui(app, service: RagService, root_path: str | None = None):
+    """Mount the page at / of the FastAPI app that also serves /api."""
+    demo = ChatPage(service).build()
+    demo.queue(default_concurrency_limit=4)
+    return gr.mount_gradio_app(
+        app, demo, path="/", css=render.CSS, max_file_size=f"{service.settings.max_upload_mb}mb",
+        root_path=root_path, footer_links=["api"],
+    )  # fmt: skip
+
+
+def open_share_link(host: str, port: int) -> str:
+    """A public https://*.gradio.live link to the local server (Gradio's share tunnel)."""
+    import secrets
+
+    from gradio import networking
+
+    local = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+    return networking.setup_tunnel(local, port, secrets.token_urlsafe(32), None, None)

@@ -1,0 +1,122 @@
+"""The page in a real browser (Debian's headless Chromium, driven by Playwright): upload, ask, watch the
+answer stream, read the sources, open a cited page, stop an answer, and keep two users apart."""
+
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import ARTIFACTS, ROOT
+from webapp import running_app
+
+SAMPLE = ROOT / "samples" / "acme-q3-2023.pdf"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]  # fmt: skip
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+COUNT_MUTATIONS = """
+window.__chatMutations = 0;
+window.__chatLengths = new Set();
+new MutationObserver(() => {
+    window.__chatMutations++;
+    window.__chatLengths.add(document.querySelector('#rag-chat').innerText.length);
+}).observe(document.querySelector('#rag-chat'), {subtree: true, childList: true, characterData: true});
+"""
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "install Debian's chromium (apt-get install chromium) for the browser tests"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory, tiny_lm):
+    data = tmp_path_factory.mktemp("browser") / "data"
+    env = {"RAG_LLM_MODEL": str(tiny_lm), "RAG_MAX_NEW_TOKENS": "600", "RAG_COLLECTION": "browser"}
+    with running_app(data, env_extra=env) as (url, _, _):
+        yield url
+
+
+def open_page(browser, url):
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    page.goto(url)
+    page.wait_for_selector("#rag-status:has-text('Collection')", timeout=60_000)
+    return page
+
+
+def upload_sample(page):
+    page.get_by_role("tab", name="Documents / 文档").click()
+    page.locator("#rag-upload input[type=file]").set_input_files([str(SAMPLE)])
+    page.wait_for_timeout(1000)
+    page.locator("#rag-ingest").click()
+    page.wait_for_function("document.querySelector('#rag-report').innerText.includes('ingested')", timeout=120_000)
+    page.get_by_role("tab", name="Chat / 问答").click()
+
+
+def ask(page, question: str):
+    page.evaluate(COUNT_MUTATIONS)
+    page.locator("#rag-question textarea").fill(question)
+    page.locator("#rag-ask").click()
+
+
+def test_upload_ask_stream_cite_and_open_the_page(browser, app):
+    page = open_page(browser, app)
+    upload_sample(page)
+    assert "ingested" in page.locator("#rag-report").inner_text()
+    ask(page, "What was the gross margin in the third quarter?")
+    page.wait_for_selector("#rag-note:has-text('strategy')", timeout=120_000)
+    assert page.evaluate("window.__chatLengths.size") > 5, "the answer appeared at once instead of streaming"
+    cards = page.locator("#rag-sources .rag-source")
+    assert cards.count() >= 3
+    first = cards.first.locator("a.rag-open")
+    label = first.inner_text()
+    assert re.fullmatch(r"acme-q3-2023\.pdf, p\. [123]", label)
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "answer.png"), full_page=True)
+    with page.context.expect_page() as opened:
+        first.click()
+    pdf_page = opened.value
+    assert pdf_page.url.endswith(f"/api/documents/acme-q3-2023.pdf/file#page={label[-1]}")
+    served = page.request.get(pdf_page.url.split("#")[0])
+    assert served.status == 200 and served.headers["content-type"] == "application/pdf"
+    assert served.body().startswith(b"%PDF")
+
+
+def test_chinese_question_and_interface_render(browser, app):
+    page = open_page(browser, app)
+    ask(page, "毛利率是多少？")
+    page.wait_for_selector("#rag-note:has-text('strategy')", timeout=120_000)
+    assert "毛利率是多少？" in page.locator("#rag-chat").inner_text()
+    assert page.get_by_role("tab", name="Chat / 问答").is_visible() and "来源" in page.content()
+    page.screenshot(path=str(ARTIFACTS / "chinese.png"), full_page=True)
+
+
+def test_stop_button_stops_the_answer(browser, app):
+    page = open_page(browser, app)
+    ask(page, "Summarise every risk in the report in great detail.")
+    page.wait_for_function("window.__chatMutations > 3", timeout=60_000)
+    page.locator("#rag-stop").click()
+    page.wait_for_timeout(1500)
+    settled = page.evaluate("window.__chatMutations")
+    page.wait_for_timeout(2500)
+    assert page.evaluate("window.__chatMutations") == settled, "tokens kept arriving after Stop"
+
+
+def test_two_users_keep_their_own_collection(browser, app):
+    alice, bob = open_page(browser, app), open_page(browser, app)
+    alice.get_by_role("tab", name="Documents / 文档").click()
+    box = alice.locator("#rag-collection input")
+    box.fill("alice-notes")
+    box.press("Enter")
+    alice.wait_for_selector("#rag-status:has-text('alice-notes')", timeout=30_000)
+    bob.reload()
+    bob.wait_for_selector("#rag-status:has-text('Collection')", timeout=60_000)
+    assert "browser" in bob.locator("#rag-status").inner_text()
+    assert "alice-notes" not in bob.locator("#rag-status").inner_text()
