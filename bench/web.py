@@ -25,7 +25,7 @@ DATA = ROOT / "bench" / ".data"
 
 
 def questions(count: int = 20) -> list[str]:
-    with (DOCUGAMI / "qna_data.csv").open(newline="", encoding="utf-8") as handle:
+    with (DOCUGAMI / "qna_data.csv").open(newline="", encoding="utf-8-sig") as handle:
         return [row["Question"] for row in csv.DictReader(handle)][:count]
 
 

@@ -22,7 +22,7 @@ from rag_app.service import RagService
 
 SETTING_FLAGS = [
     "collection", "data_dir", "chunk_size", "chunk_overlap", "embedding_model", "embedding_device",
-    "embedding_batch_size", "parse_timeout_s", "parse_workers", "parse_memory_mb", "pdf_passwords",
+    "embedding_batch_size", "pdf_parser", "parse_timeout_s", "parse_workers", "parse_memory_mb", "pdf_passwords",
     "chroma_host", "chroma_port", "log_level",
 ]  # fmt: skip
 

@@ -40,6 +40,7 @@ class ExtractionJob:
 
     path: Path
     passwords: tuple[str, ...] = ()
+    parser: str = "auto"
 
 
 def _worker_main(conn: Connection, memory_mb: int) -> None:
@@ -57,7 +58,7 @@ def _load_guarded(job: ExtractionJob, conn: Connection, memory_mb: int) -> Extra
         conn.send(("page", number, total))
 
     try:
-        return load_document(job.path, job.passwords, on_page)
+        return load_document(job.path, job.passwords, on_page, job.parser)
     except MemoryError:
         return ExtractedDocument(error=f"needs more than {memory_mb} MiB to parse (RAG_PARSE_MEMORY_MB)")
     except Exception as exc:  # noqa: BLE001 - a parser bug must not kill the worker

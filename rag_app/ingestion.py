@@ -106,12 +106,14 @@ class Ingestor:
         pool: ExtractionPool,
         passwords: dict[str, str] | None = None,
         progress: IngestProgress | None = None,
+        parser: str = "auto",
     ) -> None:
         self.store = store
         self.embeddings = embeddings
         self.chunker = chunker
         self.pool = pool
         self.passwords = passwords or {}
+        self.parser = parser
         self.progress = progress or IngestProgress()
         self.timings = {"parse": 0.0, "chunk": 0.0, "embed": 0.0, "store": 0.0}
 
@@ -122,7 +124,9 @@ class Ingestor:
         candidates, report.skipped, report.files = discover(paths)
         self.progress.start(len(candidates))
         groups = self._plan(candidates, report)
-        jobs = {g.sha256: ExtractionJob(g.members[0].path, self._passwords_for(g, extra_passwords)) for g in groups}
+        jobs = {
+            g.sha256: ExtractionJob(g.members[0].path, self._passwords_for(g, extra_passwords), self.parser) for g in groups
+        }
         by_path = {jobs[g.sha256].path: g for g in groups}
         for job, doc in self.pool.run(jobs.values()):
             self.timings["parse"] += doc.seconds

@@ -47,14 +47,20 @@ def file_kind(path: Path, head: bytes) -> str | None:
     return "pdf" if b"%PDF-" in head[:PDF_HEADER_WINDOW] else None
 
 
-def load_document(path: Path, passwords: Sequence[str] = (), on_page: PageCallback | None = None) -> ExtractedDocument:
-    """Load ``path`` into pages; failures are returned in ``error``, never raised."""
+def load_document(
+    path: Path, passwords: Sequence[str] = (), on_page: PageCallback | None = None, parser: str = "auto"
+) -> ExtractedDocument:
+    """Load ``path`` into pages; failures are returned in ``error``, never raised.
+
+    ``parser``: "pdfium" (fast), "pypdf" (strict then lenient) or "auto" (pdfium, then pypdf
+    for a file PDFium cannot open).
+    """
     started = time.perf_counter()
     try:
         data = path.read_bytes()
         kind = file_kind(path, data)
         if kind == "pdf":
-            doc = load_pdf_bytes(data, passwords, on_page)
+            doc = load_pdf(data, passwords, on_page, parser)
         elif kind == "text":
             doc = load_text_bytes(data)
         else:
@@ -65,6 +71,25 @@ def load_document(path: Path, passwords: Sequence[str] = (), on_page: PageCallba
         doc = ExtractedDocument(error=f"cannot read file: {exc.strerror or exc}")
     doc.seconds = time.perf_counter() - started
     return doc
+
+
+def load_pdf(data: bytes, passwords: Sequence[str], on_page: PageCallback | None, parser: str) -> ExtractedDocument:
+    from rag_app.pdfium_loader import PdfiumFailure, load_pdfium
+
+    if parser == "pypdf":
+        return load_pdf_bytes(data, passwords, on_page)
+    try:
+        return load_pdfium(data, passwords, on_page)
+    except PdfiumFailure as exc:
+        if parser == "pdfium":
+            raise LoadFailure(str(exc)) from None
+        pdfium_reason = str(exc)
+    try:
+        return load_pdf_bytes(data, passwords, on_page)
+    except LoadFailure as exc:
+        # both parsers failed: a password problem is the more useful reason to give
+        reason = pdfium_reason if pdfium_reason.startswith("encrypted") else str(exc)
+        raise LoadFailure(reason) from None
 
 
 def load_text_bytes(data: bytes) -> ExtractedDocument:

@@ -129,7 +129,7 @@ class RagService:
         with self.write_lock():
             store = self.store(collection, with_model=True, create=True)
             with ExtractionPool(workers, s.parse_timeout_s, s.parse_memory_mb) as pool:
-                ingestor = Ingestor(store, self.embeddings, self.chunker, pool, s.pdf_passwords, progress)
+                ingestor = Ingestor(store, self.embeddings, self.chunker, pool, s.pdf_passwords, progress, s.pdf_parser)
                 return ingestor.run([Path(p) for p in paths], passwords)
 
     def list_documents(self, collection: str | None = None) -> list[DocumentInfo]:

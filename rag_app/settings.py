@@ -60,6 +60,10 @@ class Settings(BaseSettings):
         "(capped at the model's maximum sequence length).",
     )
     chunk_overlap: int = Field(16, ge=0, description="Tokens shared by neighbouring chunks of one page.")
+    pdf_parser: str = Field(
+        "auto",
+        description="PDF text extraction: auto (PDFium, then pypdf for files PDFium cannot open), pdfium or pypdf.",
+    )
     parse_timeout_s: float = Field(
         60.0,
         gt=0,
@@ -166,6 +170,11 @@ class Settings(BaseSettings):
     @classmethod
     def _check_quantization(cls, value: str) -> str:
         return _one_of(value, QUANTIZATIONS, "llm_quantization")
+
+    @field_validator("pdf_parser")
+    @classmethod
+    def _check_parser(cls, value: str) -> str:
+        return _one_of(value, ("auto", "pdfium", "pypdf"), "pdf_parser")
 
     @field_validator("llm_engine")
     @classmethod

@@ -27,7 +27,7 @@ def test_page_numbers_are_one_based_and_match_the_pdf():
 
 @pytest.mark.parametrize("name", ["2023 Q1 MSFT.pdf", "2023 Q2 MSFT.pdf"])
 def test_filings_with_huge_arrays_open_with_raised_limits(name):
-    doc = load_document(DOCUGAMI / name)
+    doc = load_document(DOCUGAMI / name, parser="pypdf")
     assert doc.error is None
     assert doc.total_pages > 50 and not doc.failed_pages
     assert "MICROSOFT CORPORATION" in doc.pages[0].text
@@ -47,7 +47,7 @@ def test_empty_user_password_is_tried_first():
 
 
 def test_damaged_file_is_retried_in_lenient_mode():
-    doc = load_document(ODD / "pdfjs" / "basicapi.pdf")  # strict pypdf rejects a duplicate key
+    doc = load_document(ODD / "pdfjs" / "basicapi.pdf", parser="pypdf")  # strict pypdf rejects a duplicate key
     assert doc.error is None and "Table Of Content" in doc.pages[0].text
 
 
@@ -61,7 +61,29 @@ def test_damaged_file_is_retried_in_lenient_mode():
     ],
 )
 def test_broken_files_get_a_one_line_reason(name, reason):
-    assert load_document(ODD / name).error == reason
+    assert load_document(ODD / name, parser="pypdf").error == reason
+
+
+def test_auto_parser_reads_files_pypdf_cannot_open():
+    assert load_document(ODD / "qpdf" / "xref-range.pdf", parser="pypdf").error
+    recovered = load_document(ODD / "qpdf" / "xref-range.pdf")
+    assert recovered.error is None and recovered.pages[0].text == "Potato"
+    assert load_document(ODD / "qpdf" / "bad1.pdf").error == "not a PDF: no %PDF- header and no PDF objects"
+
+
+@pytest.mark.parametrize("parser", ["pdfium", "pypdf"])
+def test_both_parsers_open_encrypted_files_with_the_password(parser):
+    path = ODD / "pypdf" / "encryption__r6-both-passwords.pdf"
+    assert load_document(path, parser=parser).error.startswith("encrypted: password required")
+    assert load_document(path, ["wrong"], parser=parser).error == "encrypted: wrong password"
+    assert load_document(path, ["foo"], parser=parser).pages[0].text
+
+
+def test_pdfium_and_pypdf_extract_the_same_words():
+    fast, reference = (load_document(DOCUGAMI / "2023 Q2 AAPL.pdf", parser=p) for p in ("pdfium", "pypdf"))
+    for a, b in zip(fast.pages, reference.pages, strict=True):
+        words_a, words_b = set(re.findall(r"\w+", a.text.lower())), set(re.findall(r"\w+", b.text.lower()))
+        assert len(words_a & words_b) / max(1, len(words_a | words_b)) > 0.97
 
 
 def test_empty_and_unsupported_files(tmp_path):

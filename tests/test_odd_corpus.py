@@ -39,3 +39,21 @@ def test_whole_odd_corpus_is_accounted_for(service, settings):
     assert slow.status is FileStatus.INGESTED
     book = by_name["pdfjs/freeculture.pdf"]
     assert book.pages == 352 and book.chunks > 352
+
+
+def test_pypdf_alone_survives_the_whole_odd_corpus():
+    """pypdf stays supported: through the parser processes, every file ends with pages or one reason."""
+    from rag_app.extraction import ExtractionJob, ExtractionPool
+
+    rows = manifest()
+    jobs = [
+        ExtractionJob(ODD / r["file"].removeprefix("A_odd_pdfs/"), (r["password"],) if r["password"] else (), "pypdf")
+        for r in rows
+    ]
+    with ExtractionPool(workers=2, timeout_s=60) as pool:
+        results = list(pool.run(jobs))
+    assert len(results) == 182
+    opened = [doc for _, doc in results if doc.error is None]
+    reasons = [doc.error for _, doc in results if doc.error is not None]
+    assert len(opened) >= 135 and all("\n" not in r and "Traceback" not in r for r in reasons)
+    assert not [r for r in reasons if r.startswith(("parser error", "the parser crashed", "timed out"))]
