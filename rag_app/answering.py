@@ -61,8 +61,11 @@ def normalise_history(history) -> list[dict[str, str]]:
 class Answerer:
     """Runs one question through retrieval and a strategy; yields events, ending with DoneEvent."""
 
-    def __init__(self, search, backend: ChatBackend | None, embed, settings, no_model_reason: str = "") -> None:
+    def __init__(
+        self, search, backend: ChatBackend | None, embed, settings, no_model_reason: str = "", context=None
+    ) -> None:
         self.search = search  # (query, k, files) -> SearchResult
+        self.context = context  # hit -> the text the model reads for it (the hit and its page neighbours)
         self.backend = backend
         self.embed = embed
         self.settings = settings
@@ -81,6 +84,9 @@ class Answerer:
         answer.timings["retrieve_ms"] = _ms(retrieved)
         answer.warnings += result.warnings
         ctx.sources = [Source(n, hit) for n, hit in enumerate(result.hits, 1)]
+        if self.context is not None and self.backend is not None:
+            for source in ctx.sources:
+                source.context = self.context(source.hit)
         answer.sources = ctx.sources
         yield SourcesEvent(ctx.sources)
         text = yield from self._run_strategy(strategy, ctx, answer, started)

@@ -125,7 +125,8 @@ class Ingestor:
         self.progress.start(len(candidates))
         groups = self._plan(candidates, report)
         jobs = {
-            g.sha256: ExtractionJob(g.members[0].path, self._passwords_for(g, extra_passwords), self.parser) for g in groups
+            g.sha256: ExtractionJob(g.members[0].path, self._passwords_for(g, extra_passwords), self.parser)
+            for g in groups
         }
         by_path = {jobs[g.sha256].path: g for g in groups}
         for job, doc in self.pool.run(jobs.values()):

@@ -37,12 +37,22 @@ def validate_query(query: str, k: int) -> str:
     return query
 
 
-class DenseRetriever:
-    """Cosine-similarity search over the chunks of the current embedding model."""
+class Retriever:
+    """Dense (cosine) search, fused with BM25 by reciprocal rank fusion in ``hybrid`` mode."""
 
-    def __init__(self, store: DocumentStore, embeddings: LocalEmbeddings) -> None:
+    def __init__(
+        self,
+        store: DocumentStore,
+        embeddings: LocalEmbeddings,
+        mode: str = "hybrid",
+        candidates: int = 50,
+        rrf_k: int = 60,
+    ) -> None:
         self.store = store
         self.embeddings = embeddings
+        self.mode = mode if store.lexical is not None else "dense"
+        self.candidates = candidates
+        self.rrf_k = rrf_k
 
     def search(self, query: str, k: int, files: Sequence[str] | None = None) -> SearchResult:
         query = validate_query(query, k)
@@ -50,9 +60,30 @@ class DenseRetriever:
         where, warnings = self._scope(documents, files)
         if where is _NOTHING:
             return SearchResult(query, [], warnings)
-        hits = self.store.query(self.embeddings.embed_query(query), k, where)
+        vector = self.embeddings.embed_query(query)
+        if self.mode == "dense":
+            hits = self.store.query(vector, k, where)
+        else:
+            hits = self._hybrid(query, vector, k, where, documents, files)
         _name_hits(hits, documents)
         return SearchResult(query, hits, warnings)
+
+    def _hybrid(self, query, vector, k: int, where, documents, files) -> list[SearchHit]:
+        self.store.sync_lexical(documents)
+        dense = self.store.query(vector, max(k, self.candidates), where)
+        allowed = self._allowed_shas(documents, files)
+        lexical = [chunk_id for chunk_id, _ in self.store.lexical.search(query, self.candidates, allowed)]
+        fused = reciprocal_rank_fusion([[h.chunk_id for h in dense], lexical], self.rrf_k)[:k]
+        by_id = {h.chunk_id: h for h in dense}
+        by_id.update(self.store.get_hits([i for i in fused if i not in by_id], vector))
+        return [by_id[i] for i in fused if i in by_id]
+
+    def _allowed_shas(self, documents: list[DocumentInfo], files: Sequence[str] | None) -> set[str] | None:
+        current = [d for d in documents if d.embedding == self.embeddings.fingerprint]
+        if files:
+            current = [d for d in current if d.name in set(files)]
+        pending = {p.sha256 for p in self.store.pending_writes()}
+        return {d.sha256 for d in current} - pending if (files or pending) else None
 
     def _scope(self, documents: list[DocumentInfo], files: Sequence[str] | None):
         """A Chroma ``where`` filter limiting search to complete, chosen, current documents."""
@@ -72,6 +103,15 @@ class DenseRetriever:
         if pending:
             clauses.append({"sha256": {"$nin": sorted(pending)}})
         return (clauses[0] if len(clauses) == 1 else {"$and": clauses} if clauses else None), warnings
+
+
+def reciprocal_rank_fusion(rankings: list[list[str]], k: int = 60) -> list[str]:
+    """Ids ordered by the sum of 1 / (k + rank) over the rankings they appear in."""
+    scores: dict[str, float] = {}
+    for ranking in rankings:
+        for rank, item in enumerate(ranking, 1):
+            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+    return sorted(scores, key=lambda item: scores[item], reverse=True)
 
 
 _NOTHING = object()
@@ -109,3 +149,28 @@ def _name_hits(hits: list[SearchHit], documents: list[DocumentInfo]) -> None:
         names = names_by_sha.get(hit.sha256, [])
         if names and hit.file not in names:
             hit.file = names[0]
+
+
+def stitch(pieces: list[tuple[int, str]]) -> str:
+    """Join overlapping chunks of one page, given as (offset, text) in page order, into one passage."""
+    text, end = "", -1
+    for offset, piece in pieces:
+        if offset + len(piece) <= end:
+            continue
+        if end < 0:
+            text = piece
+        elif offset <= end:
+            text += piece[end - offset :]
+        else:
+            text += " " + piece
+        end = offset + len(piece)
+    return text
+
+
+def page_context(store: DocumentStore, hit: SearchHit, neighbours: int) -> str:
+    """The hit with up to ``neighbours`` chunks before and after it on the same page."""
+    pieces = store.page_chunks(hit.sha256, hit.page)
+    index = next((i for i, (offset, _) in enumerate(pieces) if offset == hit.offset), None)
+    if index is None or neighbours <= 0:
+        return hit.text
+    return stitch(pieces[max(0, index - neighbours) : index + neighbours + 1])

@@ -22,7 +22,7 @@ from rag_app.errors import DocumentNotFoundError, StoreBusyError
 from rag_app.extraction import ExtractionPool
 from rag_app.ingestion import Ingestor, IngestProgress, recover_interrupted_writes
 from rag_app.records import DocumentInfo, IngestReport
-from rag_app.retrieval import DenseRetriever, SearchResult
+from rag_app.retrieval import Retriever, SearchResult, page_context
 from rag_app.settings import Settings
 from rag_app.store import DocumentStore, make_client
 
@@ -67,8 +67,19 @@ class RagService:
         name = collection or self.settings.collection
         fingerprint = self.embeddings.fingerprint if with_model else ""
         if create:
-            return DocumentStore(self.client, name, fingerprint)
-        return DocumentStore.open_existing(self.client, name, fingerprint)
+            return DocumentStore(self.client, name, fingerprint, self.lexical_dir)
+        return DocumentStore.open_existing(self.client, name, fingerprint, self.lexical_dir)
+
+    @property
+    def lexical_dir(self) -> Path:
+        """Where BM25 indexes live: beside the embedded database, or per Chroma server."""
+        s = self.settings
+        where = f"{s.chroma_host}_{s.chroma_port}" if s.chroma_host else "local"
+        return s.data_dir / "lexical" / where
+
+    def retriever(self, store: DocumentStore) -> Retriever:
+        s = self.settings
+        return Retriever(store, self.embeddings, s.retrieval, s.retrieval_candidates)
 
     def collections(self) -> list[str]:
         return DocumentStore.list_collections(self.client)
@@ -155,6 +166,7 @@ class RagService:
         with self.write_lock():
             store = self.store(collection)
             count = len(store.list_documents())
+            store = self.store(collection, with_model=True)  # with the model: its BM25 index goes too
             store.drop()
             DocumentStore(self.client, store.collection)  # the collection stays, empty
             return count
@@ -222,16 +234,20 @@ class RagService:
     ) -> SearchResult:
         """Top-k chunks for ``query``, optionally only from the named documents."""
         store = self.store(collection, with_model=True)
-        return DenseRetriever(store, self.embeddings).search(query, k, files)
+        return self.retriever(store).search(query, k, files)
 
     def ask(self, request: AskRequest, collection: str | None = None) -> Iterator[Event]:
         """Stream an answer: status, sources and token events, then a DoneEvent with the checked answer."""
         store = self.store(collection, with_model=True)
-        retriever = DenseRetriever(store, self.embeddings)
+        retriever = self.retriever(store)
         wants_model = (request.strategy or self.settings.strategy) != "extractive"
         backend = self.model if wants_model else None
         reason = self.no_model_reason if wants_model else "extractive was requested"
-        answerer = Answerer(retriever.search, backend, self.embeddings.embed_array, self.settings, reason)
+        neighbours = self.settings.context_neighbours
+        answerer = Answerer(
+            retriever.search, backend, self.embeddings.embed_array, self.settings, reason,
+            context=lambda hit: page_context(store, hit, neighbours),
+        )  # fmt: skip
         return answerer.ask(request)
 
     def answer(self, request: AskRequest, collection: str | None = None) -> Answer:

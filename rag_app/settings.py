@@ -130,6 +130,18 @@ class Settings(BaseSettings):
         "auto", description="Answer strategy: auto, stuff, map_reduce, refine, map_rerank or extractive."
     )
     top_k: int = Field(4, ge=1, le=200, description="Chunks retrieved for each question.")
+    retrieval: str = Field(
+        "hybrid", description="hybrid (dense embeddings fused with BM25 by reciprocal rank) or dense."
+    )
+    context_neighbours: int = Field(
+        1,
+        ge=0,
+        le=5,
+        description="Chunks before and after each retrieved chunk on the same page that the model also reads.",
+    )
+    retrieval_candidates: int = Field(
+        50, ge=1, le=1000, description="Candidates each retriever contributes before fusion (hybrid mode)."
+    )
     host: str = Field("127.0.0.1", description="Address the web app listens on (0.0.0.0 for every interface).")
     port: int = Field(7860, ge=1, le=65535, description="Port of the web app.")
     auth: str | None = Field(
@@ -166,10 +178,17 @@ class Settings(BaseSettings):
     def _check_backend(cls, value: str) -> str:
         return _one_of(value, LLM_BACKENDS, "llm_backend")
 
+
     @field_validator("llm_quantization")
     @classmethod
     def _check_quantization(cls, value: str) -> str:
         return _one_of(value, QUANTIZATIONS, "llm_quantization")
+
+
+    @field_validator("retrieval")
+    @classmethod
+    def _check_retrieval(cls, value: str) -> str:
+        return _one_of(value, ("hybrid", "dense"), "retrieval")
 
     @field_validator("pdf_parser")
     @classmethod

@@ -19,10 +19,12 @@ import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from rag_app.errors import CollectionNotFoundError, StoreUnavailableError
+from rag_app.lexical import LexicalIndex
 from rag_app.records import Chunk, DocumentInfo, SearchHit
 from rag_app.settings import Settings
 
@@ -77,10 +79,14 @@ class PendingWrite:
 class DocumentStore:
     """Registry and chunks of one logical collection, for one embedding model."""
 
-    def __init__(self, client, collection: str, embedding_fingerprint: str = "") -> None:
+    def __init__(
+        self, client, collection: str, embedding_fingerprint: str = "", lexical_dir: Path | None = None
+    ) -> None:
         self.client = client
         self.collection = collection
         self.embedding = embedding_fingerprint
+        self.lexical_dir = lexical_dir
+        self._lexical: dict[str, LexicalIndex] = {}
         self._registry = client.get_or_create_collection(
             collection + REGISTRY_SUFFIX, embedding_function=None, metadata={"rag_app": "registry"}
         )
@@ -95,13 +101,40 @@ class DocumentStore:
         return sorted(n[: -len(REGISTRY_SUFFIX)] for n in names if n.endswith(REGISTRY_SUFFIX))
 
     @classmethod
-    def open_existing(cls, client, collection: str, embedding_fingerprint: str = "") -> DocumentStore:
+    def open_existing(
+        cls, client, collection: str, embedding_fingerprint: str = "", lexical_dir: Path | None = None
+    ) -> DocumentStore:
         """Open a collection for reading; unknown names raise with the known ones listed."""
         known = cls.list_collections(client)
         if collection not in known:
             listing = ", ".join(known) if known else "none yet: ingest some files first"
             raise CollectionNotFoundError(f"no collection named {collection!r} (collections: {listing})")
-        return cls(client, collection, embedding_fingerprint)
+        return cls(client, collection, embedding_fingerprint, lexical_dir)
+
+    @property
+    def lexical(self) -> LexicalIndex | None:
+        """The BM25 index of the current model's chunks (None without a directory for it)."""
+        return self.lexical_for(self.embedding)
+
+    def lexical_for(self, embedding_fingerprint: str) -> LexicalIndex | None:
+        if self.lexical_dir is None or not embedding_fingerprint:
+            return None
+        if embedding_fingerprint not in self._lexical:
+            name = chunks_collection_name(self.collection, embedding_fingerprint)
+            self._lexical[embedding_fingerprint] = LexicalIndex(self.lexical_dir / f"{name}.sqlite")
+        return self._lexical[embedding_fingerprint]
+
+    def sync_lexical(self, documents: list[DocumentInfo]) -> None:
+        """Bring the BM25 index in step with the registry (after writes elsewhere, or an old index)."""
+        if self.lexical is None:
+            return
+        wanted = {d.sha256 for d in documents if d.embedding == self.embedding}
+        wanted -= {p.sha256 for p in self.pending_writes()}
+        self.lexical.sync(wanted, self.chunk_texts)
+
+    def chunk_texts(self, sha256: str) -> list[tuple[str, str]]:
+        found = self.chunks().get(where={"sha256": sha256}, include=["documents"])
+        return list(zip(found["ids"], found["documents"], strict=True))
 
     def chunks(self, embedding_fingerprint: str | None = None):
         """The chunk collection of an embedding model (the current one by default)."""
@@ -126,6 +159,12 @@ class DocumentStore:
             if name.startswith(prefix) or name == self.collection + REGISTRY_SUFFIX:
                 self.client.delete_collection(name)
         self._chunks_cache.clear()
+        for index in self._lexical.values():
+            index.close()
+        self._lexical.clear()
+        if self.lexical_dir is not None:
+            for path in self.lexical_dir.glob(f"{prefix}*.sqlite*"):
+                path.unlink()
 
     # ----- document registry -------------------------------------------------------
 
@@ -177,6 +216,8 @@ class DocumentStore:
         """Write chunks with their vectors in batches under Chroma's maximum."""
         collection = self.chunks()
         batch = min(MAX_WRITE_BATCH, self.client.get_max_batch_size())
+        if self.lexical is not None and chunks:
+            self.lexical.add(metadata["sha256"], [(c.id, c.text) for c in chunks])
         for start in range(0, len(chunks), batch):
             part = chunks[start : start + batch]
             collection.upsert(
@@ -189,12 +230,35 @@ class DocumentStore:
     def delete_chunks(self, sha256: str, embedding_fingerprint: str | None = None) -> None:
         """Remove every chunk of one file content from one model's chunk collection."""
         self.chunks(embedding_fingerprint).delete(where={"sha256": sha256})
+        lexical = self.lexical_for(embedding_fingerprint or self.embedding)
+        if lexical is not None:
+            lexical.delete(sha256)
 
     def count_chunks(self, sha256: str | None = None) -> int:
         collection = self.chunks()
         if sha256 is None:
             return collection.count()
         return len(collection.get(where={"sha256": sha256}, include=[])["ids"])
+
+    def get_hits(self, ids: Sequence[str], vector: Sequence[float]) -> dict[str, SearchHit]:
+        """Chunks by id, scored by cosine similarity with ``vector`` (for hits found by BM25)."""
+        if not ids:
+            return {}
+        found = self.chunks().get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
+        query = np.asarray(vector, dtype=np.float32)
+        hits = {}
+        for chunk_id, text, meta, embedding in zip(
+            found["ids"], found["documents"], found["metadatas"], found["embeddings"], strict=True
+        ):
+            hits[chunk_id] = _hit_from(chunk_id, text, meta, 1.0 - float(np.dot(query, np.asarray(embedding))))
+        return hits
+
+    def page_chunks(self, sha256: str, page: int) -> list[tuple[int, str]]:
+        """(offset, text) of every chunk of one page, in page order."""
+        found = self.chunks().get(
+            where={"$and": [{"sha256": sha256}, {"page": page}]}, include=["documents", "metadatas"]
+        )
+        return sorted((int(m["offset"]), text) for m, text in zip(found["metadatas"], found["documents"], strict=True))
 
     def query(self, vector: Sequence[float], k: int, where: dict | None = None) -> list[SearchHit]:
         """Nearest chunks by cosine similarity (score = 1 - cosine distance)."""

@@ -70,14 +70,14 @@ def test_auto_picks_stuff_and_says_why(tiny_service):
 
 
 def test_auto_switches_to_map_reduce_when_sources_exceed_the_window(tiny_service, settings):
-    settings.llm_context_window = 900
+    settings.llm_context_window = 520
     tiny_service.__dict__.pop("_model", None)  # reload with the smaller window
     answer = tiny_service.answer(AskRequest("What drove the change in gross margin?", k=8))
-    assert answer.strategy == "map_reduce" and "exceed the 900-token context window" in answer.strategy_reason
+    assert answer.strategy == "map_reduce" and "exceed the 520-token context window" in answer.strategy_reason
 
 
 def test_explicit_stuff_drops_sources_that_do_not_fit_and_reports_them(tiny_service, settings):
-    settings.llm_context_window = 900
+    settings.llm_context_window = 520
     tiny_service.__dict__.pop("_model", None)
     answer = tiny_service.answer(AskRequest("What drove the change in gross margin?", strategy="stuff", k=8))
     assert answer.dropped_sources and answer.dropped_sources[-1] == 8

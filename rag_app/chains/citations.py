@@ -56,7 +56,7 @@ def _normal(text: str) -> str:
 def _unverified_quotes(text: str, sources: list[Source], cited: set[int]) -> list[str]:
     """Quotes that appear in none of the cited sources (or of any source, when none is cited)."""
     pool = [s for s in sources if s.n in cited] or sources
-    haystack = [_normal(s.hit.text) for s in pool]
+    haystack = [_normal(s.text) for s in pool]
     unverified = []
     for match in QUOTE.finditer(text):
         quote = next(g for g in match.groups() if g)

@@ -14,12 +14,17 @@ class Source:
     n: int
     hit: SearchHit
     cited: bool = False
+    context: str = ""  # the chunk with its neighbours on the same page, as the model reads it
 
     def header(self) -> str:
         return f"[{self.n}] {self.hit.file}, p. {self.hit.page}"
 
+    @property
+    def text(self) -> str:
+        return (self.context or self.hit.text).strip()
+
     def block(self) -> str:
-        return f"{self.header()}\n{self.hit.text.strip()}"
+        return f"{self.header()}\n{self.text}"
 
     def to_dict(self) -> dict:
         h = self.hit

@@ -18,7 +18,7 @@ MAX_REDUCE_DEPTH = 4
 
 def map_extracts(ctx: StrategyContext) -> list[str]:
     """``[n] extract`` for every source that had something relevant."""
-    conversations = [ctx.messages("map", source=f"[{s.n}]", context=s.hit.text) for s in ctx.sources]
+    conversations = [ctx.messages("map", source=f"[{s.n}]", context=s.text) for s in ctx.sources]
     replies = ctx.batch(conversations, min(ctx.max_new_tokens, MAP_MAX_TOKENS))
     return [f"[{s.n}] {reply}" for s, reply in zip(ctx.sources, replies, strict=True) if is_relevant(reply)]
 

@@ -27,7 +27,7 @@ def parse_scored_answer(reply: str) -> tuple[str, int | None]:
 
 def answer_map_rerank(ctx: StrategyContext) -> Iterator[Event]:
     yield status(f"scoring answers from {len(ctx.sources)} sources")
-    conversations = [ctx.messages("map_rerank", source=f"[{s.n}]", context=s.hit.text) for s in ctx.sources]
+    conversations = [ctx.messages("map_rerank", source=f"[{s.n}]", context=s.text) for s in ctx.sources]
     replies = ctx.batch(conversations, min(ctx.max_new_tokens, MAP_MAX_TOKENS))
     best_answer, best_score, best_n = "", -1, 0
     for source, reply in zip(ctx.sources, replies, strict=True):

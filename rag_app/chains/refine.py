@@ -15,8 +15,8 @@ from rag_app.chains.events import Event
 def refine_messages(ctx: StrategyContext, index: int, answer: str):
     source = ctx.sources[index]
     if index == 0:
-        return ctx.messages("refine_initial", source=f"[{source.n}]", context=source.hit.text)
-    return ctx.messages("refine", source=f"[{source.n}]", context=source.hit.text, existing_answer=answer)
+        return ctx.messages("refine_initial", source=f"[{source.n}]", context=source.text)
+    return ctx.messages("refine", source=f"[{source.n}]", context=source.text, existing_answer=answer)
 
 
 def answer_refine(ctx: StrategyContext) -> Iterator[Event]:

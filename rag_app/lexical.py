@@ -1,0 +1,159 @@
+"""A BM25 index over the same chunks as Chroma, persisted in SQLite beside it.
+
+Dense embeddings miss exact tokens a question hinges on (a ticker, "FY2018", a
+number); BM25 finds them. Terms keep numbers and identifiers whole ("2,468",
+"10-q", "fy2018"); Chinese runs are split into words with jieba (character
+bigrams when jieba is not installed). The index is keyed by file sha256, like
+the chunks, and ``sync`` reconciles it with the registry, so it stays in step
+after every add, replace and delete, and after another process (or a Chroma
+server's other clients) changed the collection.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+import sqlite3
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+from rag_app.highlight import STOPWORDS
+from rag_app.textclean import CJK_CHAR
+
+log = logging.getLogger(__name__)
+K1, B = 1.2, 0.75
+LATIN = re.compile(r"[a-z0-9][a-z0-9$%&'.,\-]*[a-z0-9%]|[a-z0-9]")
+CJK_RUN = re.compile(f"{CJK_CHAR.pattern}+")
+CJK_WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")  # not punctuation
+_jieba = None
+
+
+def _segment(run: str) -> list[str]:
+    global _jieba
+    if _jieba is None:
+        try:
+            import jieba
+
+            jieba.setLogLevel(logging.WARNING)
+            _jieba = jieba
+        except ImportError:
+            _jieba = False
+    if _jieba:
+        words = _jieba.cut_for_search(run)
+    else:
+        words = [run[i : i + 2] for i in range(len(run) - 1)] or [run]
+    return [w for w in words if CJK_WORD.search(w)]
+
+
+def _latin_terms(text: str) -> list[str]:
+    terms = []
+    for token in LATIN.findall(text.lower().replace("\u2019", "'")):
+        token = token.strip(".,'-").removesuffix("'s")
+        if not token or token in STOPWORDS:
+            continue
+        if token.isalpha() and len(token) > 3 and token.endswith("s") and not token.endswith("ss"):
+            token = token[:-1]  # revenues -> revenue; a light touch, no stemmer
+        terms.append(token)
+    return terms
+
+
+def terms_of(text: str) -> list[str]:
+    """Index terms: Latin words and numbers whole, Chinese words (or bigrams)."""
+    terms = _latin_terms(CJK_RUN.sub(" ", text))
+    for run in CJK_RUN.findall(text):
+        terms += _segment(run)
+    return terms
+
+
+class LexicalIndex:
+    """BM25 over chunk texts; one SQLite file per chunk collection."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
+        self._db.executescript(
+            """
+            PRAGMA journal_mode=WAL;
+            CREATE TABLE IF NOT EXISTS chunks (id TEXT PRIMARY KEY, sha TEXT NOT NULL, length INTEGER NOT NULL);
+            CREATE INDEX IF NOT EXISTS chunks_sha ON chunks(sha);
+            CREATE TABLE IF NOT EXISTS postings (term TEXT NOT NULL, chunk TEXT NOT NULL, tf INTEGER NOT NULL);
+            CREATE INDEX IF NOT EXISTS postings_term ON postings(term);
+            CREATE INDEX IF NOT EXISTS postings_chunk ON postings(chunk);
+            """
+        )
+
+    def close(self) -> None:
+        self._db.close()
+
+    # ----- writing ------------------------------------------------------------------------
+
+    def add(self, sha256: str, chunks: Iterable[tuple[str, str]]) -> None:
+        """Index ``(chunk_id, text)`` pairs of one file content (replacing what it had)."""
+        rows, postings = [], []
+        for chunk_id, text in chunks:
+            counts = Counter(terms_of(text))
+            rows.append((chunk_id, sha256, sum(counts.values())))
+            postings += [(term, chunk_id, tf) for term, tf in counts.items()]
+        with self._lock, self._db:
+            self._delete(sha256)
+            self._db.executemany("INSERT OR REPLACE INTO chunks VALUES (?, ?, ?)", rows)
+            self._db.executemany("INSERT INTO postings VALUES (?, ?, ?)", postings)
+
+    def delete(self, sha256: str) -> None:
+        with self._lock, self._db:
+            self._delete(sha256)
+
+    def _delete(self, sha256: str) -> None:
+        self._db.execute("DELETE FROM postings WHERE chunk IN (SELECT id FROM chunks WHERE sha = ?)", (sha256,))
+        self._db.execute("DELETE FROM chunks WHERE sha = ?", (sha256,))
+
+    def shas(self) -> set[str]:
+        with self._lock:
+            return {row[0] for row in self._db.execute("SELECT DISTINCT sha FROM chunks")}
+
+    def sync(self, wanted: set[str], fetch: Callable[[str], Sequence[tuple[str, str]]]) -> tuple[int, int]:
+        """Make the index hold exactly the ``wanted`` contents; ``fetch(sha)`` gives their chunks."""
+        have = self.shas()
+        for sha in have - wanted:
+            self.delete(sha)
+        for sha in wanted - have:
+            self.add(sha, fetch(sha))
+        if have != wanted:
+            log.info("lexical index synced: %d added, %d removed", len(wanted - have), len(have - wanted))
+        return len(wanted - have), len(have - wanted)
+
+    # ----- searching ----------------------------------------------------------------------
+
+    def search(self, query: str, k: int, shas: set[str] | None = None) -> list[tuple[str, float]]:
+        """The ``k`` best ``(chunk_id, bm25 score)`` for ``query``, optionally within some files."""
+        terms = Counter(terms_of(query))
+        if not terms:
+            return []
+        with self._lock:
+            total, average = self._db.execute("SELECT COUNT(*), AVG(length) FROM chunks").fetchone()
+            if not total:
+                return []
+            scores: dict[str, float] = {}
+            for term, weight in terms.items():
+                rows = self._db.execute(
+                    "SELECT p.chunk, p.tf, c.length, c.sha FROM postings p JOIN chunks c ON c.id = p.chunk WHERE p.term = ?",
+                    (term,),
+                ).fetchall()
+                self._score(rows, weight, total, average, shas, scores)
+        return sorted(scores.items(), key=lambda item: item[1], reverse=True)[:k]
+
+    @staticmethod
+    def _score(rows, weight: int, total: int, average: float, shas, scores: dict[str, float]) -> None:
+        if not rows:
+            return
+        idf = math.log(1 + (total - len(rows) + 0.5) / (len(rows) + 0.5))
+        for chunk, tf, length, sha in rows:
+            if shas is not None and sha not in shas:
+                continue
+            norm = tf * (K1 + 1) / (tf + K1 * (1 - B + B * length / average))
+            scores[chunk] = scores.get(chunk, 0.0) + weight * idf * norm

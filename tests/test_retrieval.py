@@ -1,0 +1,93 @@
+"""Hybrid retrieval: BM25 terms, fusion, an index kept in step with Chroma, and page context for the model."""
+
+import json
+
+import pytest
+from pdfgen import write_pdf
+
+from rag_app.answering import AskRequest
+from rag_app.lexical import terms_of
+from rag_app.retrieval import reciprocal_rank_fusion, stitch
+
+FILLER = [f"Paragraph {i} discusses general operating matters of the company in the period." for i in range(40)]
+
+
+def test_terms_keep_numbers_and_identifiers_whole_and_split_chinese():
+    terms = terms_of(
+        "What was the FY2018 capex (in USD millions) for 3M? Apple’s revenues grew 44.5% to $2,468 in the 10-Q."
+    )
+    assert {"fy2018", "3m", "apple", "revenue", "44.5%", "2,468", "10-q"} <= set(terms)
+    assert "the" not in terms and "was" not in terms
+    assert {"净利润", "四方", "科技"} <= set(terms_of("四方科技2019年净利润是多少？"))
+    assert "？" not in terms_of("多少？")
+
+
+def test_reciprocal_rank_fusion_rewards_agreement():
+    assert reciprocal_rank_fusion([["a", "b", "c"], ["c", "d", "a"]])[:2] == ["a", "c"]
+
+
+def test_stitch_joins_overlapping_chunks_of_a_page():
+    page = "The board met twice. It approved the budget. It elected a chair."
+    pieces = [(0, page[:30]), (21, page[21:50]), (45, page[45:])]
+    assert stitch(pieces) == page
+
+
+@pytest.fixture
+def corpus_dir(tmp_path):
+    folder = tmp_path / "docs"
+    write_pdf(
+        folder / "contracts.pdf", ["\n".join(FILLER[:20] + ["Contract ZX-4471 was signed with Orbital Freight."])]
+    )
+    write_pdf(folder / "general.pdf", ["\n".join(FILLER[20:])])
+    return folder
+
+
+def test_bm25_finds_the_exact_identifier(service, corpus_dir):
+    service.ingest([corpus_dir])
+    hit = service.search("ZX-4471", k=1).hits[0]
+    assert "Contract ZX-4471" in hit.text and hit.file == "contracts.pdf"
+    assert 0 < hit.score <= 1  # scores stay cosine similarities, whichever retriever found the chunk
+
+
+def test_lexical_index_follows_replace_delete_and_reset(service, settings, corpus_dir):
+    service.ingest([corpus_dir])
+    store = service.store(with_model=True)
+    old_sha = store.get_document("contracts.pdf").sha256
+    assert (settings.data_dir / "lexical" / "local").is_dir() and old_sha in store.lexical.shas()
+    write_pdf(corpus_dir / "contracts.pdf", ["Contract QW-9910 replaced the old agreement."])
+    service.ingest([corpus_dir])
+    new_sha = store.get_document("contracts.pdf").sha256
+    assert old_sha not in store.lexical.shas() and new_sha in store.lexical.shas()
+    assert "QW-9910" in service.search("QW-9910", k=1).hits[0].text
+    service.delete_document("contracts.pdf")
+    assert new_sha not in service.store(with_model=True).lexical.shas()
+    service.reset()
+    assert not list((settings.data_dir / "lexical" / "local").glob("*.sqlite"))
+
+
+def test_lexical_index_is_rebuilt_from_chroma_when_lost(service, settings, corpus_dir):
+    service.ingest([corpus_dir])
+    for path in (settings.data_dir / "lexical" / "local").glob("*.sqlite*"):
+        path.unlink()
+    fresh = type(service)(settings)
+    fresh.embeddings = service.embeddings
+    assert "Contract ZX-4471" in fresh.search("ZX-4471", k=1).hits[0].text
+
+
+def test_dense_mode_is_still_available(service, settings, corpus_dir):
+    settings.retrieval = "dense"
+    service.ingest([corpus_dir])
+    assert len(service.search("operating matters", k=3).hits) == 3
+
+
+def test_the_model_reads_each_hit_with_its_page_neighbours(service, settings, corpus_dir, tmp_path):
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps(["It was signed with Orbital Freight [1]."]))
+    settings.llm_backend, settings.llm_script = "scripted", script
+    service.ingest([corpus_dir])
+    answer = service.answer(AskRequest("Who signed contract ZX-4471?", strategy="stuff", k=1))
+    prompt = service.model.chat.prompts[0][-1].content
+    hit = answer.sources[0].hit
+    assert "Contract ZX-4471" in hit.text
+    assert len(answer.sources[0].context) > len(hit.text) and answer.sources[0].context in prompt
+    assert "Paragraph 19" in prompt  # the chunk before it on the page
