@@ -7,6 +7,7 @@ against the official sha256); any other model loads by hub id or local path.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 from collections.abc import Callable, Sequence
@@ -74,11 +75,27 @@ def pick_device(requested: str) -> str:
 class LocalEmbeddings(Embeddings):
     """A sentence-transformers model: normalised vectors, batched, on CUDA when present."""
 
-    def __init__(self, model_name: str = DEFAULT_EMBEDDING_MODEL, device: str = "auto", batch_size: int = 64):
+    def __init__(
+        self,
+        model_name: str = DEFAULT_EMBEDDING_MODEL,
+        device: str = "auto",
+        batch_size: int = 64,
+        precision: str = "auto",
+    ):
         self.model_name = model_name
         self.batch_size = batch_size
         self.device = pick_device(device)
+        self.precision = pick_precision(precision, self.device)
         self.model = _load_sentence_transformer(model_name, self.device)
+        log.info("embedding arithmetic: %s on %s", self.precision, self.device)
+
+    def _arithmetic(self):
+        """bfloat16 autocast (weights stay float32, so vectors stay within cosine 1e-4 of float32)."""
+        import torch
+
+        if self.precision == "bf16":
+            return torch.autocast(device_type=self.device.split(":")[0], dtype=torch.bfloat16)
+        return contextlib.nullcontext()
 
     @cached_property
     def dimension(self) -> int:
@@ -102,7 +119,8 @@ class LocalEmbeddings(Embeddings):
         return self.embed_array(texts).tolist()
 
     def embed_query(self, text: str) -> list[float]:
-        vector = self.model.encode_query([text], normalize_embeddings=True, convert_to_numpy=True)
+        with self._arithmetic():
+            vector = self.model.encode_query([text], normalize_embeddings=True, convert_to_numpy=True)
         return vector[0].tolist()
 
     def embed_array(self, texts: Sequence[str], on_batch: BatchCallback | None = None) -> np.ndarray:
@@ -111,16 +129,32 @@ class LocalEmbeddings(Embeddings):
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]), reverse=True)
         for start in range(0, len(order), self.batch_size):
             batch = order[start : start + self.batch_size]
-            vectors[batch] = self.model.encode_document(
-                [texts[i] for i in batch],
-                batch_size=self.batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
+            with self._arithmetic():
+                vectors[batch] = self.model.encode_document(
+                    [texts[i] for i in batch],
+                    batch_size=self.batch_size,
+                    normalize_embeddings=True,
+                    convert_to_numpy=True,
+                    show_progress_bar=False,
+                )
             if on_batch:
                 on_batch(len(batch))
         return vectors
+
+
+def pick_precision(requested: str, device: str) -> str:
+    """ "auto" means bf16 on CUDA and on CPUs with native bf16 matmuls (AMX, AVX512-BF16), else fp32."""
+    if requested != "auto":
+        return requested
+    import torch
+
+    if device.startswith("cuda"):
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    try:
+        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        native = False
+    return "bf16" if native else "fp32"
 
 
 def _load_sentence_transformer(model_name: str, device: str):

