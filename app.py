@@ -10,6 +10,7 @@ from rag_app.errors import ConfigurationError
 
 WEB_SETTINGS = [
     "host", "port", "share", "allow_public_share", "auth", "auth_file", "collection", "max_upload_mb",
+    "embed_origins", "root_path", "mcp", "embed_demo",
     "data_dir", "embedding_model", "embedding_device", "chroma_host", "chroma_port",
     "llm_backend", "llm_model", "llm_quantization", "llm_device", "llm_engine", "llm_batch_slots", "llm_adapter",
     "llm_context_window", "llm_endpoint", "llm_endpoint_model", "llm_api_key", "llm_script",
@@ -23,7 +24,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve rag_app: a chat page over your PDFs with cited sources (/), and an HTTP API (/api). "
         "Binds to 127.0.0.1 by default; --share publishes a public link and needs --auth.",
         epilog="examples:\n  python app.py\n  python app.py --port 8080 --collection papers\n"
-        "  python app.py --share --auth alice:correct-horse\n  RAG_LLM_MODEL=Qwen/Qwen2.5-7B-Instruct python app.py",
+        "  python app.py --share --auth alice:correct-horse\n  RAG_LLM_MODEL=Qwen/Qwen2.5-7B-Instruct python app.py\n"
+        "  python app.py --embed-origins https://intranet.example.com --root-path /docs-qa --mcp",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     add_setting_options(parser, WEB_SETTINGS)

@@ -160,6 +160,18 @@ class Settings(BaseSettings):
         False, description="Allow --share without auth: anyone with the link can read your documents."
     )
     max_upload_mb: int = Field(100, ge=1, description="Largest upload accepted, in MB per file.")
+    embed_origins: str | None = Field(
+        None,
+        description="Sites that may embed the app (iframe or <gradio-app>) and call it from the browser, "
+        "comma-separated origins like https://intranet.example.com; unset: same origin only.",
+    )
+    root_path: str | None = Field(
+        None, description="Sub-path the app is served under behind a reverse proxy, e.g. /docs-qa."
+    )
+    mcp: bool = Field(False, description="Expose question answering and the document list as MCP tools.")
+    embed_demo: bool = Field(
+        False, description="Also serve a page that embeds the app both ways, on port + 1, for trying it out."
+    )
     log_level: str = Field("WARNING", description="Logging level: DEBUG, INFO, WARNING.")
 
     @field_validator("collection")
@@ -195,6 +207,19 @@ class Settings(BaseSettings):
     def _check_quantization(cls, value: str) -> str:
         return _one_of(value, QUANTIZATIONS, "llm_quantization")
 
+    @field_validator("root_path")
+    @classmethod
+    def _check_root_path(cls, value: str | None) -> str | None:
+        if value in (None, "", "/"):
+            return None
+        if not value.startswith("/") or value.endswith("/") or "//" in value:
+            raise ValueError(f"root_path looks like /docs-qa (a leading slash, no trailing one), got {value!r}")
+        return value
+
+    @property
+    def origins(self) -> list[str]:
+        """The embedding origins as a list, without trailing slashes."""
+        return [o.strip().rstrip("/") for o in (self.embed_origins or "").split(",") if o.strip()]
 
     @field_validator("retrieval")
     @classmethod

@@ -9,8 +9,8 @@ from rag_app.settings import settings_table_markdown
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
-def block_after(marker: str) -> str:
-    match = re.search(rf"<!-- {marker} -->\n```bash\n(.+?)\n```", README, re.S)
+def block_after(marker: str, language: str = "bash") -> str:
+    match = re.search(rf"<!-- {marker} -->\n```{language}\n(.+?)\n```", README, re.S)
     assert match, f"README has no {marker} block"
     return match.group(1)
 
@@ -44,3 +44,22 @@ def test_run_command_serves_the_page_and_answers(tmp_path):
         assert report.json()["files"][0]["status"] == "ingested"
         answer = httpx.post(url + "api/ask", json={"question": "What was the gross margin?"}, timeout=120).json()
         assert "41.5 percent" in answer["answer"] and answer["sources"][0]["file"] == "acme-q3-2023.pdf"
+
+
+def test_embed_snippets_are_the_ones_the_app_prints():
+    from rag_app.web.embed import snippets
+
+    shown = block_after("embed-snippets", "html")
+    for snippet in snippets("http://127.0.0.1:7860/").values():
+        assert snippet in shown, snippet
+
+
+def test_mcp_client_example_carries_the_credentials_it_names():
+    import base64
+    import json
+
+    config = json.loads(re.search(r'```json\n(\{\n  "mcpServers".*?)```', README, re.S).group(1))
+    server = config["mcpServers"]["rag_app"]
+    assert server["url"] == "http://127.0.0.1:7860/gradio_api/mcp/"
+    assert server["headers"]["Authorization"] == "Basic " + base64.b64encode(b"agent:s3cret").decode()
+    assert "python app.py --mcp --auth agent:s3cret" in README

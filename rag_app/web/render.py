@@ -37,18 +37,19 @@ def highlighted(text: str, question: str) -> str:
     return "".join(out)
 
 
-def document_link(name: str, page: int) -> str:
-    """Relative link to the stored file at a page (PDF viewers honour #page=N); works under a sub-path."""
-    return f"api/documents/{quote(name)}/file#page={page}"
+def document_link(name: str, page: int, base: str = "") -> str:
+    """Link to the stored file at a page (PDF viewers honour #page=N). ``base`` is the app's URL as the
+    browser reaches it, so the link also works from a page that embeds the app as a web component."""
+    return f"{base}api/documents/{quote(name)}/file#page={page}"
 
 
-def source_card(source: Source, question: str) -> str:
+def source_card(source: Source, question: str, base: str = "") -> str:
     hit = source.hit
     kind = "cited" if source.cited else "retrieved"
     label = "cited" if source.cited else "retrieved, not cited"
     head = (
         f'<span class="rag-n">[{source.n}]</span> '
-        f'<a class="rag-open" href="{html.escape(document_link(hit.file, hit.page))}" target="_blank" rel="noopener">'
+        f'<a class="rag-open" href="{html.escape(document_link(hit.file, hit.page, base))}" target="_blank" rel="noopener">'
         f"{html.escape(hit.file)}, p. {hit.page}</a> · score {hit.score:.3f}"
         f'<span class="rag-tag {kind}">{label}</span>'
     )
@@ -59,7 +60,7 @@ def source_card(source: Source, question: str) -> str:
     )
 
 
-def sources_html(sources: list[Source], question: str, answer: Answer | None = None) -> str:
+def sources_html(sources: list[Source], question: str, answer: Answer | None = None, base: str = "") -> str:
     """The sources panel: cited sources first, then those retrieved but not cited."""
     if not sources:
         return '<div class="rag-sources"><em>No sources yet. Ask a question about your documents.</em></div>'
@@ -70,7 +71,7 @@ def sources_html(sources: list[Source], question: str, answer: Answer | None = N
     if answer and answer.unverified_quotes:
         notes.append("Quotes not found in the cited sources: " + "; ".join(answer.unverified_quotes))
     note_html = "".join(f'<div class="rag-note">{html.escape(n)}</div>' for n in notes)
-    cards = "".join(source_card(s, question) for s in ordered)
+    cards = "".join(source_card(s, question, base) for s in ordered)
     return f'<div class="rag-sources">{note_html}{cards}</div>'
 
 

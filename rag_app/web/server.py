@@ -11,6 +11,7 @@ import logging
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
@@ -19,9 +20,10 @@ from rag_app.errors import ConfigurationError
 from rag_app.service import RagService
 from rag_app.settings import Settings
 from rag_app.web.api import build_api, install_error_handlers
+from rag_app.web.embed import EmbedPolicyMiddleware, demo_page, frame_ancestors, public_url, snippet_text
 
 log = logging.getLogger(__name__)
-SHARE_EXPIRY = "up to 1 week (Gradio's share server, best effort; it was 72 hours before Gradio 4)"
+SHARE_EXPIRY = "up to 1 week (Gradio's share server, best effort; 72 hours in older Gradio versions)"
 NO_AUTH_SHARE = (
     "refusing --share without auth: a share link is public on the internet and anyone who finds it could read "
     "your documents. Add --auth user:password (or --auth-file FILE, or RAG_AUTH), or pass --allow-public-share "
@@ -79,18 +81,43 @@ class BasicAuthMiddleware:
         )
 
 
-def create_app(service: RagService, accounts: list[tuple[str, str]] | None = None) -> FastAPI:
-    """The whole web app as an ASGI application (also what the tests run)."""
-    from rag_app.web.ui import mount_ui
+@dataclass
+class PublicLinks:
+    """Where browsers reach the app (the page shows embed snippets for these)."""
 
+    local: str
+    share: str | None = None
+
+    @property
+    def best(self) -> str:
+        return self.share or self.local
+
+
+def create_app(
+    service: RagService, accounts: list[tuple[str, str]] | None = None, links: PublicLinks | None = None
+) -> FastAPI:
+    """The whole web app as an ASGI application (also what the tests run)."""
+    from fastapi.middleware.cors import CORSMiddleware
+
+    from rag_app.web.ui import add_web_component_script, mount_ui
+
+    settings = service.settings
+    links = links or PublicLinks(public_url(settings))
     if service.model_state == "not loaded":
         service.preload_model()
     app = FastAPI(title="rag_app", docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
     install_error_handlers(app)
     app.include_router(build_api(service))
-    app = mount_ui(app, service)
+    add_web_component_script(app)
+    app = mount_ui(app, service, links)
     if accounts:
         app.add_middleware(BasicAuthMiddleware, accounts=accounts)
+    app.add_middleware(EmbedPolicyMiddleware, policy=frame_ancestors(settings))
+    # Outermost, so a browser's preflight (sent without credentials) is answered before auth.
+    # Gradio defers to it: only the configured origins may call the app from their pages.
+    app.add_middleware(
+        CORSMiddleware, allow_origins=settings.origins, allow_credentials=True, allow_methods=["*"], allow_headers=["*"]
+    )
     return app
 
 
@@ -110,36 +137,58 @@ def serve(settings: Settings) -> None:
 
     accounts = load_accounts(settings)
     check_share(settings, accounts)
+    if settings.embed_demo:
+        settings.embed_origins = ",".join([*settings.origins, f"http://127.0.0.1:{settings.port + 1}"])
     service = RagService(settings)
-    app = create_app(service, accounts)
+    links = PublicLinks(public_url(settings))
+    app = create_app(service, accounts, links)
     config = uvicorn.Config(
-        app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=5
-    )
+        app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=5,
+        root_path=settings.root_path or "",
+    )  # fmt: skip
     server = uvicorn.Server(config)
-    threading.Thread(target=_announce, args=(server, settings), daemon=True).start()
+    threading.Thread(target=_announce, args=(server, settings, links), daemon=True).start()
+    if settings.embed_demo:
+        threading.Thread(target=_serve_embed_demo, args=(settings, links), daemon=True).start()
     server.run()
 
 
-def _announce(server, settings: Settings) -> None:
-    """Once the server is up: print the local URL and, with --share, try to open the public link."""
+def _announce(server, settings: Settings, links: PublicLinks) -> None:
+    """Once the server is up: print the URL and embed snippets, and with --share try the public link."""
     while not server.started:
         time.sleep(0.1)
-    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
-    print(
-        f"rag_app is serving http://{host}:{settings.port}/ (API: http://{host}:{settings.port}/api/docs)", flush=True
-    )
+    print(f"rag_app is serving {links.local} (API: {links.local}api/docs)", flush=True)
+    print(snippet_text(links.local), flush=True)
+    if settings.mcp:
+        print(f"MCP server (streamable HTTP): {links.local}gradio_api/mcp/", flush=True)
     if not settings.share:
         return
     from rag_app.web.ui import open_share_link
 
     try:
-        url = open_share_link(settings.host, settings.port)
+        links.share = open_share_link(settings.host, settings.port)
     except Exception as exc:  # noqa: BLE001 - offline, share server down: the local server keeps running
         print(
             f"Could not create a share link ({type(exc).__name__}: {exc}); is this machine online? "
-            f"The app keeps running locally at http://{host}:{settings.port}/",
+            f"The app keeps running locally at {links.local}",
             file=sys.stderr,
             flush=True,
         )
         return
-    print(f"Public share link: {url} (expires in {SHARE_EXPIRY})", flush=True)
+    print(f"Public share link: {links.share} (expires in {SHARE_EXPIRY})", flush=True)
+    print(snippet_text(links.best), flush=True)
+
+
+def _serve_embed_demo(settings: Settings, links: PublicLinks) -> None:
+    """A page on port + 1 (another origin) that embeds the app as a web component and in an iframe."""
+    import uvicorn
+    from fastapi.responses import HTMLResponse
+
+    demo = FastAPI()
+
+    @demo.get("/", response_class=HTMLResponse)
+    def page() -> str:
+        return demo_page(links.best)
+
+    print(f"Embedding demo page: http://127.0.0.1:{settings.port + 1}/", flush=True)
+    uvicorn.Server(uvicorn.Config(demo, host="127.0.0.1", port=settings.port + 1, log_level="warning")).run()

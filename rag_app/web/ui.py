@@ -3,8 +3,10 @@ answers, a sources panel beside it, and a status line. Handlers only call RagSer
 
 from __future__ import annotations
 
+import json
 import logging
 import re
+import warnings
 from pathlib import Path
 
 import gradio as gr
@@ -20,6 +22,9 @@ from rag_app.web import render
 
 log = logging.getLogger(__name__)
 STATUS_REFRESH_S = 3.0
+
+# What --mcp offers an agent: the Gradio API endpoints of answer_question and list_documents.
+MCP_ENDPOINTS = {"/answer_question", "/list_documents"}
 
 
 class GradioProgress(IngestProgress):
@@ -48,14 +53,44 @@ def new_session(settings: Settings) -> dict:
 class ChatPage:
     """Builds the page and holds its handlers; every handler gets the session's own state."""
 
-    def __init__(self, service: RagService) -> None:
+    def __init__(self, service: RagService, links=None) -> None:
         self.service = service
         self.settings = service.settings
+        self.links = links  # PublicLinks: where browsers reach the app (for the embed snippets)
+
+    # ----- tools for agents (MCP) and API clients ---------------------------------------------
+
+    def answer_question(self, question: str, k: int = 4, strategy: str = "auto") -> str:
+        """Answer a question from the documents in this app, citing file and page.
+
+        Args:
+            question: The question, in English or Chinese.
+            k: How many passages to retrieve (1-20).
+            strategy: auto, stuff, map_reduce, refine, map_rerank or extractive.
+
+        Returns:
+            JSON: the answer text with [n] citations, and the numbered sources (file, page, text, score, cited).
+        """
+        data = self.service.answer(AskRequest(question, strategy, int(k))).to_dict()
+        keep = ("answer", "sources", "strategy", "model", "cited", "warnings")
+        return json.dumps({key: data[key] for key in keep}, ensure_ascii=False)
+
+    def list_documents(self) -> str:
+        """List the documents stored in this app.
+
+        Returns:
+            JSON list: name, pages, chunks, sha256 and ingestion time of each document.
+        """
+        return json.dumps([d.to_dict() for d in self.service.list_documents()], ensure_ascii=False)
 
     # ----- chat -----------------------------------------------------------------------------
 
-    def ask(self, question: str, chat: list, strategy: str, k: float, files: list | None, session: dict):
+    def ask(
+        self, question: str, chat: list, strategy: str, k: float, files: list | None, session: dict,
+        request: gr.Request | None = None,
+    ):  # fmt: skip
         """Stream the answer into the chat and the sources beside it."""
+        base = self.app_url(request)
         question = (question or "").strip()
         if not question:
             gr.Warning("Type a question first / 请输入问题")
@@ -69,19 +104,28 @@ class ChatPage:
                 if isinstance(event, TokenEvent):
                     chat[-1]["content"] += event.text
                 elif isinstance(event, SourcesEvent):
-                    panel = render.sources_html(event.sources, question)
+                    panel = render.sources_html(event.sources, question, base=base)
                 elif isinstance(event, StatusEvent):
                     note = f"… {event.message}"
                 elif isinstance(event, DoneEvent):
                     answer = event.answer
                     chat[-1]["content"] = answer.answer
-                    panel = render.sources_html(answer.sources, question, answer)
+                    panel = render.sources_html(answer.sources, question, answer, base=base)
                     note = _answer_note(answer)
                     session = {**session, "turns": [*session["turns"], [question, answer.answer]]}
                 yield "", chat, panel, note, session
         except RagError as exc:
             chat[-1]["content"] = f"⚠ {exc}"
             yield "", chat, panel, "", session
+
+    def app_url(self, request: gr.Request | None) -> str:
+        """The app's base URL as this browser reaches it (through a proxy, from an embedding page)."""
+        if request is None:
+            return ""
+        headers = request.headers
+        host = headers.get("x-forwarded-host") or headers.get("host")
+        scheme = headers.get("x-forwarded-proto") or request.request.url.scheme
+        return f"{scheme}://{host}{self.settings.root_path or ''}/" if host else ""
 
     def clear(self, session: dict):
         return [], render.sources_html([], ""), "", {**session, "turns": []}
@@ -152,8 +196,31 @@ class ChatPage:
                 chat_ui = self._chat_tab(session)
             with gr.Tab("Documents / 文档"):
                 docs_ui = self._documents_tab(session)
+            with gr.Tab("Share / embed / 分享"):
+                embed_ui = gr.Markdown(self.embed_markdown(), elem_id="rag-embed")
             self._wire(demo, session, status, timer, chat_ui, docs_ui)
+            demo.load(self.embed_markdown, None, embed_ui, api_visibility="private")
+            # Not queued: MCP calls them in-process, so the caller's own credentials are what count
+            # (a queued tool would make Gradio call back into the app without them).
+            gr.api(self.answer_question, api_name="answer_question", queue=False)
+            gr.api(self.list_documents, api_name="list_documents", queue=False)
         return demo
+
+    def embed_markdown(self) -> str:
+        """Copy-paste snippets that embed this app, filled in with its real URL."""
+        from rag_app.web.embed import snippets
+
+        if self.links is None:
+            return ""
+        url = self.links.best
+        parts = snippets(url)
+        origins = ", ".join(self.settings.origins) or "none (same origin only; set --embed-origins)"
+        return (
+            f"**This app:** {url}\n\n**As a web component** (Gradio's JS bundle, served by this app):\n"
+            f"```html\n{parts['web_component']}\n```\n**In an iframe:**\n```html\n{parts['iframe']}\n```\n"
+            f"Sites allowed to embed it: {origins}."
+            + ("\n\nA share link expires after up to 1 week." if self.links.share else "")
+        )
 
     def _chat_tab(self, session) -> dict:
         with gr.Row():
@@ -242,14 +309,40 @@ def _cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def mount_ui(app, service: RagService, root_path: str | None = None):
+def mount_ui(app, service: RagService, links=None):
     """Mount the page at / of the FastAPI app that also serves /api."""
-    demo = ChatPage(service).build()
+    demo = ChatPage(service, links).build()
     demo.queue(default_concurrency_limit=4)
-    return gr.mount_gradio_app(
-        app, demo, path="/", css=render.CSS, max_file_size=f"{service.settings.max_upload_mb}mb",
-        root_path=root_path, footer_links=["api"],
-    )  # fmt: skip
+    settings = service.settings
+    with warnings.catch_warnings():
+        # Gradio warns that the page's own events take gr.State; they are not MCP tools here.
+        warnings.filterwarnings("ignore", message=".*MCP server includes a tool that has a gr.State input.*")
+        app = gr.mount_gradio_app(
+            app, demo, path="/", css=render.CSS, max_file_size=f"{settings.max_upload_mb}mb",
+            root_path=settings.root_path, footer_links=["api"], mcp_server=settings.mcp,
+        )  # fmt: skip
+    if demo.mcp_server_obj is not None:
+        only_mcp_tools(demo.mcp_server_obj, MCP_ENDPOINTS)
+    return app
+
+
+def only_mcp_tools(server, endpoints: set[str]) -> None:
+    """Expose only ``endpoints`` as MCP tools. The page's own events (ask, ingest, delete...) stay in
+    the documented Gradio API for gradio_client, but an agent gets question answering and the
+    document list, nothing that uploads or deletes; unlisted tools are also refused when called."""
+    server.tool_to_endpoint = {tool: ep for tool, ep in server.tool_to_endpoint.items() if ep in endpoints}
+
+
+def add_web_component_script(app) -> None:
+    """Serve Gradio's web-component loader at /gradio.js, so <gradio-app> works offline and matches
+    this app's Gradio version (its modules load from this app's /assets)."""
+    from fastapi.responses import FileResponse
+
+    script = Path(gr.__file__).parent / "templates" / "frontend" / "gradio.js"
+
+    @app.get("/gradio.js", include_in_schema=False)
+    def gradio_js():
+        return FileResponse(script, media_type="application/javascript")
 
 
 def open_share_link(host: str, port: int) -> str:
