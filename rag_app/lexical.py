@@ -68,6 +68,27 @@ def terms_of(text: str) -> list[str]:
     return terms
 
 
+def cover_text(chunks: Iterable[tuple[str, str]], count: int = 2) -> list[str]:
+    """The first ``count`` chunks of page 1 (ids are ``sha:page:offset``): a document's cover."""
+    first_page = []
+    for chunk_id, text in chunks:
+        _, page, offset = chunk_id.rsplit(":", 2)
+        if page == "1":
+            first_page.append((int(offset), text))
+    return [text for _, text in sorted(first_page)[:count]]
+
+
+def name_terms(name: str) -> set[str]:
+    """Terms of a file name: "3M_2018_10K.pdf" -> {"3m", "2018", "10k"}."""
+    return set(terms_of(re.sub(r"[_\-.]+", " ", name.rsplit(".", 1)[0])))
+
+
+def query_terms(query: str) -> set[str]:
+    """Terms of a question for matching documents: "FY2018" also matches a document of 2018."""
+    terms = set(terms_of(query))
+    return terms | {m.group(1) for t in terms if (m := re.fullmatch(r"fy(\d{4})", t))}
+
+
 class LexicalIndex:
     """BM25 over chunk texts; one SQLite file per chunk collection."""
 
@@ -84,6 +105,7 @@ class LexicalIndex:
             CREATE TABLE IF NOT EXISTS postings (term TEXT NOT NULL, chunk TEXT NOT NULL, tf INTEGER NOT NULL);
             CREATE INDEX IF NOT EXISTS postings_term ON postings(term);
             CREATE INDEX IF NOT EXISTS postings_chunk ON postings(chunk);
+            CREATE TABLE IF NOT EXISTS covers (sha TEXT PRIMARY KEY, terms TEXT NOT NULL);
             """
         )
 
@@ -99,10 +121,12 @@ class LexicalIndex:
             counts = Counter(terms_of(text))
             rows.append((chunk_id, sha256, sum(counts.values())))
             postings += [(term, chunk_id, tf) for term, tf in counts.items()]
+        cover = " ".join(sorted(set(terms_of(" ".join(cover_text(chunks))))))
         with self._lock, self._db:
             self._delete(sha256)
             self._db.executemany("INSERT OR REPLACE INTO chunks VALUES (?, ?, ?)", rows)
             self._db.executemany("INSERT INTO postings VALUES (?, ?, ?)", postings)
+            self._db.execute("INSERT OR REPLACE INTO covers VALUES (?, ?)", (sha256, cover))
 
     def delete(self, sha256: str) -> None:
         with self._lock, self._db:
@@ -111,6 +135,7 @@ class LexicalIndex:
     def _delete(self, sha256: str) -> None:
         self._db.execute("DELETE FROM postings WHERE chunk IN (SELECT id FROM chunks WHERE sha = ?)", (sha256,))
         self._db.execute("DELETE FROM chunks WHERE sha = ?", (sha256,))
+        self._db.execute("DELETE FROM covers WHERE sha = ?", (sha256,))
 
     def shas(self) -> set[str]:
         with self._lock:
@@ -121,11 +146,22 @@ class LexicalIndex:
         have = self.shas()
         for sha in have - wanted:
             self.delete(sha)
-        for sha in wanted - have:
-            self.add(sha, fetch(sha))
+        for sha in wanted - have | self._without_cover(wanted & have):  # the latter: indexes made before covers
+            chunks = fetch(sha)
+            if chunks:
+                self.add(sha, chunks)
         if have != wanted:
             log.info("lexical index synced: %d added, %d removed", len(wanted - have), len(have - wanted))
         return len(wanted - have), len(have - wanted)
+
+    def _without_cover(self, shas: set[str]) -> set[str]:
+        with self._lock:
+            return shas - {row[0] for row in self._db.execute("SELECT sha FROM covers")}
+
+    def cover_terms(self) -> dict[str, set[str]]:
+        """Each file content's cover terms: what its first page opens with (company, period, title)."""
+        with self._lock:
+            return {sha: set(terms.split()) for sha, terms in self._db.execute("SELECT sha, terms FROM covers")}
 
     # ----- searching ----------------------------------------------------------------------
 

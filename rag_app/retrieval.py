@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+import math
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rag_app.embeddings import LocalEmbeddings
 from rag_app.errors import DocumentNotFoundError, InvalidRequestError
+from rag_app.lexical import name_terms, query_terms
 from rag_app.records import DocumentInfo, SearchHit
 from rag_app.store import DocumentStore
 
@@ -38,7 +41,14 @@ def validate_query(query: str, k: int) -> str:
 
 
 class Retriever:
-    """Dense (cosine) search, fused with BM25 by reciprocal rank fusion in ``hybrid`` mode."""
+    """Dense (cosine) search; in ``hybrid`` mode fused by weighted reciprocal rank with BM25 and with
+    a ranking by the document a chunk comes from, then one hit per page.
+
+    The document ranking exists because questions name a company and a year ("3M's FY2018 capital
+    expenditure") that most chunks of that company's report never repeat: a chunk's text cannot
+    say which report it is in, its document's file name and cover page can. Measured on
+    financebench_dev / docugami_sec10q (docs/benchmarks.md), dense + BM25 alone lost documents.
+    """
 
     def __init__(
         self,
@@ -47,12 +57,14 @@ class Retriever:
         mode: str = "hybrid",
         candidates: int = 50,
         rrf_k: int = 60,
+        document_weight: float = 3.0,
     ) -> None:
         self.store = store
         self.embeddings = embeddings
         self.mode = mode if store.lexical is not None else "dense"
         self.candidates = candidates
         self.rrf_k = rrf_k
+        self.document_weight = document_weight
 
     def search(self, query: str, k: int, files: Sequence[str] | None = None) -> SearchResult:
         query = validate_query(query, k)
@@ -70,13 +82,30 @@ class Retriever:
 
     def _hybrid(self, query, vector, k: int, where, documents, files) -> list[SearchHit]:
         self.store.sync_lexical(documents)
-        dense = self.store.query(vector, max(k, self.candidates), where)
+        dense = [h.chunk_id for h in self.store.query(vector, max(k, self.candidates), where)]
         allowed = self._allowed_shas(documents, files)
         lexical = [chunk_id for chunk_id, _ in self.store.lexical.search(query, self.candidates, allowed)]
-        fused = reciprocal_rank_fusion([[h.chunk_id for h in dense], lexical], self.rrf_k)[:k]
-        by_id = {h.chunk_id: h for h in dense}
-        by_id.update(self.store.get_hits([i for i in fused if i not in by_id], vector))
-        return [by_id[i] for i in fused if i in by_id]
+        candidates = list(dict.fromkeys(dense + lexical))
+        by_document = self._by_document(query, candidates, documents)
+        fused = reciprocal_rank_fusion([dense, lexical, by_document], self.rrf_k, [1.0, 1.0, self.document_weight])
+        chosen = one_per_page(fused, k)
+        hits = self.store.get_hits(chosen, vector)
+        return [hits[i] for i in chosen if i in hits]
+
+    def _by_document(self, query: str, candidates: list[str], documents: list[DocumentInfo]) -> list[str]:
+        """Candidates whose document's names and cover share rare terms with the question, best first."""
+        covers = self.store.lexical.cover_terms()
+        titles: dict[str, set[str]] = {}
+        for d in documents:
+            titles.setdefault(d.sha256, set(covers.get(d.sha256, ()))).update(name_terms(d.name))
+        if len(titles) < 2:
+            return []
+        frequency = Counter(term for terms in titles.values() for term in terms)
+        idf = {term: math.log(len(titles) / count) for term, count in frequency.items()}
+        asked = query_terms(query)
+        score = {sha: sum(idf[t] for t in asked & terms) for sha, terms in titles.items()}
+        matching = [c for c in candidates if score.get(_sha_of(c), 0.0) > 0]
+        return sorted(matching, key=lambda c: -score[_sha_of(c)])  # stable: ties keep the candidates' order
 
     def _allowed_shas(self, documents: list[DocumentInfo], files: Sequence[str] | None) -> set[str] | None:
         current = [d for d in documents if d.embedding == self.embeddings.fingerprint]
@@ -105,13 +134,32 @@ class Retriever:
         return (clauses[0] if len(clauses) == 1 else {"$and": clauses} if clauses else None), warnings
 
 
-def reciprocal_rank_fusion(rankings: list[list[str]], k: int = 60) -> list[str]:
-    """Ids ordered by the sum of 1 / (k + rank) over the rankings they appear in."""
+def reciprocal_rank_fusion(rankings: list[list[str]], k: int = 60, weights: Sequence[float] | None = None) -> list[str]:
+    """Ids ordered by the sum of weight / (k + rank) over the rankings they appear in."""
     scores: dict[str, float] = {}
-    for ranking in rankings:
+    for ranking, weight in zip(rankings, weights or [1.0] * len(rankings), strict=True):
         for rank, item in enumerate(ranking, 1):
-            scores[item] = scores.get(item, 0.0) + 1.0 / (k + rank)
+            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
     return sorted(scores, key=lambda item: scores[item], reverse=True)
+
+
+def one_per_page(chunk_ids: list[str], k: int) -> list[str]:
+    """The first ``k`` ids from distinct pages (ids are ``sha:page:offset``): a second chunk of a page
+    adds little, since the model reads each hit with its page neighbours, and takes a place another
+    page could use."""
+    chosen, pages = [], set()
+    for chunk_id in chunk_ids:
+        page = chunk_id.rsplit(":", 1)[0]
+        if page not in pages:
+            pages.add(page)
+            chosen.append(chunk_id)
+            if len(chosen) == k:
+                break
+    return chosen
+
+
+def _sha_of(chunk_id: str) -> str:
+    return chunk_id.split(":", 1)[0]
 
 
 _NOTHING = object()

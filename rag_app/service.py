@@ -79,7 +79,9 @@ class RagService:
 
     def retriever(self, store: DocumentStore) -> Retriever:
         s = self.settings
-        return Retriever(store, self.embeddings, s.retrieval, s.retrieval_candidates)
+        return Retriever(
+            store, self.embeddings, s.retrieval, s.retrieval_candidates, document_weight=s.retrieval_document_weight
+        )
 
     def collections(self) -> list[str]:
         return DocumentStore.list_collections(self.client)

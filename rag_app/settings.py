@@ -138,7 +138,9 @@ class Settings(BaseSettings):
     )
     top_k: int = Field(4, ge=1, le=200, description="Chunks retrieved for each question.")
     retrieval: str = Field(
-        "hybrid", description="hybrid (dense embeddings fused with BM25 by reciprocal rank) or dense."
+        "hybrid",
+        description="hybrid (dense embeddings fused by reciprocal rank with BM25 and a document match, one hit "
+        "per page) or dense.",
     )
     context_neighbours: int = Field(
         1,
@@ -148,6 +150,13 @@ class Settings(BaseSettings):
     )
     retrieval_candidates: int = Field(
         50, ge=1, le=1000, description="Candidates each retriever contributes before fusion (hybrid mode)."
+    )
+    retrieval_document_weight: float = Field(
+        3.0,
+        ge=0,
+        le=20,
+        description="Weight, in the hybrid fusion, of ranking chunks by how well their document's file name and "
+        "cover page match the question (company, year); 0 turns it off.",
     )
     host: str = Field("127.0.0.1", description="Address the web app listens on (0.0.0.0 for every interface).")
     port: int = Field(7860, ge=1, le=65535, description="Port of the web app.")

@@ -7,7 +7,7 @@ from pdfgen import write_pdf
 
 from rag_app.answering import AskRequest
 from rag_app.lexical import terms_of
-from rag_app.retrieval import reciprocal_rank_fusion, stitch
+from rag_app.retrieval import one_per_page, reciprocal_rank_fusion, stitch
 
 FILLER = [f"Paragraph {i} discusses general operating matters of the company in the period." for i in range(40)]
 
@@ -91,3 +91,30 @@ def test_the_model_reads_each_hit_with_its_page_neighbours(service, settings, co
     assert "Contract ZX-4471" in hit.text
     assert len(answer.sources[0].context) > len(hit.text) and answer.sources[0].context in prompt
     assert "Paragraph 19" in prompt  # the chunk before it on the page
+
+
+def test_a_question_naming_the_company_finds_its_report(service, settings, tmp_path):
+    """Only the cover says whose report it is; the answering page never names the company."""
+    folder = tmp_path / "reports"
+    write_pdf(folder / "report_a.pdf", ["Acme Corporation\nAnnual report 2019", "Revenue growth was strong: revenue grew 10% to $5 million."])  # fmt: skip
+    write_pdf(folder / "report_b.pdf", ["Globex Incorporated\nAnnual report 2019", "Sales rose 7% to $9 million."])  # fmt: skip
+    service.ingest([folder])
+    question = "What was Globex's revenue growth in 2019?"
+
+    def ranked_pages():
+        return [(h.file, h.page) for h in service.search(question, k=4).hits]
+
+    pages = ranked_pages()
+    assert pages.index(("report_b.pdf", 2)) < pages.index(("report_a.pdf", 2)), pages
+    settings.retrieval_document_weight = 0.0  # without the document match, the other report's wording wins
+    pages = ranked_pages()
+    assert pages.index(("report_a.pdf", 2)) < pages.index(("report_b.pdf", 2)), pages
+
+def test_one_hit_per_page(service, settings, corpus_dir):
+    service.ingest([corpus_dir])
+    question = "general operating matters of the company"
+    hits = service.search(question, k=4).hits
+    assert sorted((h.file, h.page) for h in hits) == [("contracts.pdf", 1), ("general.pdf", 1)]
+    settings.retrieval = "dense"  # dense search returns several chunks of the same page
+    assert len(service.search(question, k=4).hits) == 4
+    assert one_per_page(["s:1:0", "s:1:90", "s:2:0", "t:1:0"], 3) == ["s:1:0", "s:2:0", "t:1:0"]
