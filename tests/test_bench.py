@@ -1,0 +1,31 @@
+"""The measuring instruments: the retrieval metrics compute what they claim, and the results page
+is what the result files give."""
+
+import subprocess
+import sys
+
+from conftest import ROOT
+
+from bench.retrieval import best_threshold, first_hit_rank, hit_metrics, roc_auc
+
+
+def test_hit_metrics_and_mrr():
+    ranks = [1, 3, None, 6]
+    metrics = hit_metrics(ranks)
+    assert (metrics["hit@1"], metrics["hit@5"], metrics["hit@10"]) == (0.25, 0.5, 0.75)
+    assert metrics["mrr"] == round((1 + 1 / 3 + 1 / 6) / 4, 3)
+    assert metrics["curve"][:3] == [0.25, 0.25, 0.5]
+    assert first_hit_rank(["a", "b", "c"], {"c"}.__contains__) == 3
+    assert first_hit_rank(["a"], {"z"}.__contains__) is None
+
+
+def test_roc_auc_and_threshold():
+    assert roc_auc([0.9, 0.8], [0.1, 0.2]) == 1.0
+    assert roc_auc([0.5], [0.5]) == 0.5
+    assert roc_auc([0.1], [0.9]) == 0.0
+    assert best_threshold([0.9, 0.8], [0.1, 0.2]) == (0.8, 1.0)
+
+
+def test_the_results_page_is_generated_from_the_results():
+    result = subprocess.run([sys.executable, "-m", "bench.report", "--check"], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
