@@ -9,21 +9,29 @@ import threading
 import time
 
 import pytest
-from conftest import DOCUGAMI, ROOT, cli_env, run_cli
+from conftest import DOCUGAMI, FINANCEBENCH, ROOT, cli_env, run_cli
 
 from rag_app.service import RagService
 from rag_app.settings import Settings
 
 pytestmark = [pytest.mark.usefixtures("corpus"), pytest.mark.slow]
-FILES = ["2023 Q2 AAPL.pdf", "2023 Q3 AAPL.pdf", "2022 Q3 AAPL.pdf", "2023 Q1 AAPL.pdf"]
+# A 28-page filing first, then three of 158-160 pages: the run is still busy well after the first one
+# is stored, however fast ingestion gets (it takes about 8 s each on 2 cores).
+SOURCES = {
+    "2023 Q2 AAPL.pdf": DOCUGAMI,
+    "3M_2018_10K.pdf": FINANCEBENCH,
+    "BLOCK_2020_10K.pdf": FINANCEBENCH,
+    "CORNING_2022_10K.pdf": FINANCEBENCH,
+}
+FILES = list(SOURCES)
 
 
 @pytest.fixture
 def folder(tmp_path):
     docs = tmp_path / "docs"
     docs.mkdir()
-    for name in FILES:
-        (docs / name).symlink_to(DOCUGAMI / name)
+    for name, source in SOURCES.items():
+        (docs / name).symlink_to(source / name)
     return docs
 
 
@@ -67,7 +75,7 @@ def test_interrupted_run_then_rerun_stores_every_file_once(tmp_path, folder, emb
     env = cli_env(tmp_path / "data", RAG_COLLECTION="kill")
     process = start_ingest(folder, env)
     wait_for(process, "1/4")  # one file committed, the next one on its way
-    time.sleep(0.8)
+    time.sleep(0.5)
     process.send_signal(sig)
     code = process.wait(timeout=60)
     if sig is signal.SIGINT:

@@ -110,6 +110,7 @@ def test_a_question_naming_the_company_finds_its_report(service, settings, tmp_p
     pages = ranked_pages()
     assert pages.index(("report_a.pdf", 2)) < pages.index(("report_b.pdf", 2)), pages
 
+
 def test_one_hit_per_page(service, settings, corpus_dir):
     service.ingest([corpus_dir])
     question = "general operating matters of the company"
