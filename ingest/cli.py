@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -18,6 +19,7 @@ from rag_app.cli.options import (
 )
 from rag_app.cli.render import BarProgress, console, documents_table, ingest_summary, ingest_table, print_json
 from rag_app.errors import ConfigurationError, RagError
+from rag_app.ingestion import IngestProgress
 from rag_app.service import RagService
 
 SETTING_FLAGS = [
@@ -94,9 +96,58 @@ def _run(service: RagService, args: argparse.Namespace) -> int:
     return _ingest(service, args)
 
 
+class StopWhenInterrupted(IngestProgress):
+    """Passes progress on, and stops the run at the next embedding batch or file once Ctrl-C was pressed.
+
+    Ctrl-C raises KeyboardInterrupt wherever the main thread is; when that is inside a finalizer or a
+    callback run by a library, Python prints it and carries on. The signal is therefore also
+    remembered here, so the run stops (and rolls back the file in progress) all the same.
+    """
+
+    def __init__(self, inner: IngestProgress | None) -> None:
+        self.inner = inner
+        self.requested = False
+
+    def on_signal(self, signum, frame) -> None:
+        self.requested = True
+        raise KeyboardInterrupt
+
+    def _check(self) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+
+    def start(self, files: int) -> None:
+        if self.inner:
+            self.inner.start(files)
+        self._check()
+
+    def embedding(self, name: str, chunks: int) -> None:
+        if self.inner:
+            self.inner.embedding(name, chunks)
+        self._check()
+
+    def embedded(self, count: int) -> None:
+        if self.inner:
+            self.inner.embedded(count)
+        self._check()
+
+    def file_done(self, report) -> None:
+        if self.inner:
+            self.inner.file_done(report)
+        self._check()
+
+    def close(self) -> None:
+        if self.inner:
+            self.inner.close()
+
+
 def _ingest(service: RagService, args: argparse.Namespace) -> int:
-    progress = None if args.json else BarProgress()
-    report = service.ingest(args.paths, args.password, progress)
+    progress = StopWhenInterrupted(None if args.json else BarProgress())
+    previous = signal.signal(signal.SIGINT, progress.on_signal)
+    try:
+        report = service.ingest(args.paths, args.password, progress)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     if args.json:
         print_json(report.to_dict())
     else:
