@@ -123,18 +123,7 @@ def load_pdf_bytes(
     logging.getLogger("pypdf").setLevel(logging.ERROR)
     with pypdf.apply_configuration(**PYPDF_LIMITS):
         pages = _PdfPages(data, passwords)
-        total = pages.count()
-        doc = ExtractedDocument(total_pages=total)
-        if on_page:
-            on_page(0, total)  # opened: the timeout now applies to page 1
-        for number in range(1, total + 1):
-            raw = pages.text(number)
-            if raw is None:
-                doc.failed_pages.append(number)
-            doc.pages.append(PageText(number, clean_page_text(raw or "")))
-            if on_page:
-                on_page(number, total)
-    return doc
+        return ExtractedDocument.read(pages.count(), pages.text, on_page)
 
 
 class _PdfPages:

@@ -5,8 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from rag_app.records import ExtractedDocument, PageText
-from rag_app.textclean import clean_page_text
+from rag_app.records import ExtractedDocument
 
 PageCallback = Callable[[int, int], None]
 
@@ -19,18 +18,7 @@ def load_pdfium(data: bytes, passwords: Sequence[str] = (), on_page: PageCallbac
     """Every page's text; a page PDFium cannot read is kept empty and listed in ``failed_pages``."""
     pdf = _open(data, passwords)
     try:
-        total = len(pdf)
-        doc = ExtractedDocument(total_pages=total)
-        if on_page:
-            on_page(0, total)
-        for number in range(1, total + 1):
-            text = _page_text(pdf, number - 1)
-            if text is None:
-                doc.failed_pages.append(number)
-            doc.pages.append(PageText(number, clean_page_text(text or "")))
-            if on_page:
-                on_page(number, total)
-        return doc
+        return ExtractedDocument.read(len(pdf), lambda number: _page_text(pdf, number - 1), on_page)
     finally:
         pdf.close()
 

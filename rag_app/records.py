@@ -29,6 +29,24 @@ class ExtractedDocument:
         """1-based numbers of pages without any text (scans, images, failures)."""
         return [p.number for p in self.pages if not p.text.strip()]
 
+    @classmethod
+    def read(cls, total: int, page_text, on_page=None) -> ExtractedDocument:
+        """Pages 1..total from ``page_text(number)`` (None: the page failed; it is kept empty and listed),
+        cleaned; ``on_page(done, total)`` after opening (done = 0) and after every page."""
+        from rag_app.textclean import clean_page_text
+
+        doc = cls(total_pages=total)
+        if on_page:
+            on_page(0, total)  # opened: the per-page timeout now applies to page 1
+        for number in range(1, total + 1):
+            raw = page_text(number)
+            if raw is None:
+                doc.failed_pages.append(number)
+            doc.pages.append(PageText(number, clean_page_text(raw or "")))
+            if on_page:
+                on_page(number, total)
+        return doc
+
 
 @dataclass(frozen=True)
 class Chunk:
