@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
-import threading
-import time
 
-import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from webapp import free_port, serve_in_thread
 
 
 class StubServer:
@@ -25,18 +22,16 @@ class StubServer:
         self.requests: list[dict] = []
         self.in_flight = 0
         self.max_in_flight = 0
-        self.port = _free_port()
+        self.port = free_port()
         self.app = self._build()
-        self._server = uvicorn.Server(uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning"))
+        self._server = None
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def __enter__(self) -> StubServer:
-        threading.Thread(target=self._server.run, daemon=True).start()
-        while not self._server.started:
-            time.sleep(0.05)
+        self._server = serve_in_thread(self.app, self.port)
         return self
 
     def __exit__(self, *exc) -> None:
@@ -85,9 +80,3 @@ def _sse(text: str, usage: dict, body: dict):
     if body.get("stream_options", {}).get("include_usage"):
         yield f"data: {json.dumps({**base, 'choices': [], 'usage': usage})}\n\n"
     yield "data: [DONE]\n\n"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]

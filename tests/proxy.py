@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import threading
-import time
-
 import httpx
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
-from webapp import free_port
+from webapp import free_port, serve_in_thread
 
 HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "upgrade", "content-length", "host", "content-encoding"}
 
@@ -26,9 +22,8 @@ class ReverseProxy:
         route = Route(
             prefix + "/{path:path}", self.forward, methods=["GET", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "HEAD"]
         )
-        self.server = uvicorn.Server(
-            uvicorn.Config(Starlette(routes=[route]), host="127.0.0.1", port=self.port, log_level="warning")
-        )
+        self.app = Starlette(routes=[route])
+        self.server = None
 
     @property
     def url(self) -> str:
@@ -48,9 +43,7 @@ class ReverseProxy:
         )
 
     def __enter__(self) -> ReverseProxy:
-        threading.Thread(target=self.server.run, daemon=True).start()
-        while not self.server.started:
-            time.sleep(0.05)
+        self.server = serve_in_thread(self.app, self.port)
         return self
 
     def __exit__(self, *exc) -> None:

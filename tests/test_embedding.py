@@ -4,18 +4,15 @@ component and in an iframe; a reverse proxy serves it under a sub-path; an MCP c
 import asyncio
 import concurrent.futures
 import json
-import threading
-import time
 
 import httpx
 import pytest
-import uvicorn
 from conftest import ARTIFACTS, ROOT
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from proxy import ReverseProxy
 from test_ui_browser import CHROMIUM, FLAGS
-from webapp import free_port, running_app
+from webapp import free_port, running_app, serve_in_thread
 
 from rag_app.web.embed import demo_page
 
@@ -36,10 +33,7 @@ class OtherSite:
         def page() -> str:
             return demo_page(self.app_url)
 
-        self.server = uvicorn.Server(uvicorn.Config(site, host="127.0.0.1", port=self.port, log_level="warning"))
-        threading.Thread(target=self.server.run, daemon=True).start()
-        while not self.server.started:
-            time.sleep(0.05)
+        self.server = serve_in_thread(site, self.port)
 
     @property
     def origin(self) -> str:

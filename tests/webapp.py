@@ -12,6 +12,20 @@ import httpx
 from conftest import ROOT, cli_env
 
 
+def serve_in_thread(app, port: int):
+    """Start ``app`` with uvicorn on 127.0.0.1:``port`` in a daemon thread; returns the server once it
+    accepts connections (set ``should_exit`` to stop it)."""
+    import threading
+
+    import uvicorn
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    threading.Thread(target=server.run, daemon=True).start()
+    while not server.started:
+        time.sleep(0.05)
+    return server
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
