@@ -37,14 +37,18 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = settings_from_args(args, WEB_SETTINGS)
         configure_logging(settings.log_level)
-        from rag_app.web.server import serve
+        from rag_app.web.server import Console, serve
 
-        serve(settings)
+        serve(settings, Console(say=lambda text: print(text, flush=True), warn=_warn))
     except ConfigurationError as exc:
         return fail(str(exc), EXIT_USAGE)
     except KeyboardInterrupt:
         return 0
     return 0
+
+
+def _warn(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ from rag_app.llm import EXTRACTIVE_HOWTO
 from rag_app.llm.backend import ChatBackend
 from rag_app.prompts import detect_language, load_prompts
 from rag_app.retrieval import validate_query
-from rag_app.settings import STRATEGIES as STRATEGY_NAMES
+from rag_app.settings import STRATEGY_NAMES
 
 log = logging.getLogger(__name__)
 MAX_HISTORY_TURNS = 6

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from rag_app.records import Chunk, PageText
+from rag_app.records import Chunk, PageText, chunk_id
 
 log = logging.getLogger(__name__)
 
@@ -25,11 +25,6 @@ SEPARATORS = [
     "，", "、", ", ", " ", "",
 ]  # fmt: skip
 CHUNKER_VERSION = 1  # bump when splitting changes, so stored documents are re-chunked
-
-
-def chunk_id(sha256: str, page: int, offset: int) -> str:
-    """Stable id of a chunk: the same file, page and offset always give the same id."""
-    return f"{sha256}:{page}:{offset}"
 
 
 class TokenChunker:

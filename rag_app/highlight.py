@@ -14,7 +14,7 @@ WORD = re.compile(r"[A-Za-z][A-Za-z'\-]+|\d[\d,.%]*")
 CJK_RUN = re.compile(f"{CJK_CHAR.pattern}+")
 
 
-def query_terms(question: str) -> list[str]:
+def highlight_terms(question: str) -> list[str]:
     """Words and numbers of the question worth finding (and CJK bigrams, which carry meaning in Chinese)."""
     terms = [w.lower().rstrip(".,") for w in WORD.findall(question)]
     terms = [t for t in terms if t not in STOPWORDS and (len(t) > 2 or t[0].isdigit())]
@@ -27,7 +27,7 @@ def matching_spans(question: str, text: str) -> list[tuple[int, int]]:
     """Merged (start, end) character spans of ``text`` where the question's terms occur."""
     lowered = text.lower()
     spans = []
-    for term in query_terms(question):
+    for term in highlight_terms(question):
         start = lowered.find(term)
         while start >= 0:
             spans.append((start, start + len(term)))

@@ -1,17 +1,14 @@
 """The ingest pipeline: discover files, skip what is stored, parse, chunk, embed, store.
 
-Files are identified by the sha256 of their bytes. A write is bracketed by a
-pending marker in the registry and committed by registering the document
-names, so a run that is interrupted (Ctrl-C, a kill) leaves nothing half
-visible: the next write operation removes the partial chunks.
+Files are identified by the sha256 of their bytes. Each file content is written with
+one atomic :meth:`DocumentStore.write`, so a run that is interrupted (Ctrl-C, a kill)
+leaves nothing half visible (the store's ``recover`` removes the partial chunks).
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import os
-import socket
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,11 +20,9 @@ from rag_app.embeddings import LocalEmbeddings
 from rag_app.extraction import ExtractionJob, ExtractionPool
 from rag_app.loaders import SUPPORTED_SUFFIXES
 from rag_app.records import Chunk, DocumentInfo, ExtractedDocument, FileReport, FileStatus, IngestReport
-from rag_app.store import DocumentStore, PendingWrite
+from rag_app.store import DocumentStore
 
 log = logging.getLogger(__name__)
-OWNER = f"{socket.gethostname()}:{os.getpid()}"
-STALE_FOREIGN_MARKER_S = 24 * 3600
 
 
 class IngestProgress:
@@ -42,12 +37,20 @@ class IngestProgress:
 
 @dataclass
 class Candidate:
-    """A file found on disk and the name it is stored under."""
+    """A file found on disk and the name it is stored under.
+
+    ``stored_path`` is where the file will live once stored, when that is not where it is read
+    from (an upload is read from a staging file and moved into place only if it is stored)."""
 
     name: str
     path: Path
     sha256: str = ""
     size: int = 0
+    stored_path: Path | None = None
+
+    @property
+    def final_path(self) -> str:
+        return str((self.stored_path or self.path).resolve())
 
 
 @dataclass
@@ -118,10 +121,17 @@ class Ingestor:
         self.timings = {"parse": 0.0, "chunk": 0.0, "embed": 0.0, "store": 0.0}
 
     def run(self, paths: Sequence[Path], extra_passwords: Sequence[str] = ()) -> IngestReport:
+        candidates, skipped, missing = discover(paths)
+        report = self.run_candidates(candidates, extra_passwords)
+        report.skipped, report.files[:0] = skipped, missing
+        return report
+
+    def run_candidates(self, candidates: Sequence[Candidate], extra_passwords: Sequence[str] = ()) -> IngestReport:
+        """Ingest files already named (uploads choose their names themselves)."""
         started = time.perf_counter()
         report = IngestReport(self.store.collection)
-        recover_interrupted_writes(self.store)
-        candidates, report.skipped, report.files = discover(paths)
+        self.store.refresh()
+        self.store.recover()
         self.progress.start(len(candidates))
         groups = self._plan(candidates, report)
         jobs = {
@@ -167,9 +177,11 @@ class Ingestor:
         if not twins:
             return None
         status = FileStatus.REPLACED if current is not None else FileStatus.INGESTED
-        info = self._register(candidate, twins[0])
+        info = _renamed(twins[0], candidate.name, candidate.final_path)
+        info.ingested_at = _now()
+        self.store.register(info)
         if current is not None:
-            self._release(current)
+            self.store.release(current)
         return self._report(candidate, status, info, note=f"same content as {twins[0].name!r}: stored once")
 
     def _is_current(self, doc: DocumentInfo) -> bool:
@@ -194,7 +206,7 @@ class Ingestor:
         reports = [self._report_written(m, previous[m.name], doc, len(chunks), group) for m in group.members]
         for old in previous.values():
             if old is not None and old.sha256 != group.sha256:
-                self._release(old)
+                self.store.release(old)
         elapsed = doc.seconds + time.perf_counter() - started
         for file_report in reports:
             file_report.seconds = round(elapsed, 3)
@@ -207,36 +219,19 @@ class Ingestor:
         return chunks
 
     def _write(self, group: _Group, doc: ExtractedDocument, chunks: list[Chunk]) -> None:
-        """Embed and store the chunks, then register every name: the commit point."""
+        """Embed the chunks, then store them and register every name in one atomic write."""
         self.progress.embedding(group.members[0].name, len(chunks))
         started = time.perf_counter()
         vectors = self.embeddings.embed_array([c.text for c in chunks], self.progress.embedded)
         self.timings["embed"] += time.perf_counter() - started
         started = time.perf_counter()
-        sha = group.sha256
-        self.store.mark_pending(PendingWrite(sha, self.embeddings.fingerprint, OWNER, _now()))
-        try:
-            self.store.delete_chunks(sha)  # leftovers of older settings
-            first = group.members[0]
-            self.store.add_chunks(chunks, vectors, self._chunk_metadata(first, doc))
-            info = self._document_info(first, doc, len(chunks))
-            for name, path in self._names_sharing(group):
-                self.store.put_document(_renamed(info, name, path))
-        except BaseException:
-            self.store.delete_chunks(sha)  # roll back so nothing half-written stays
-            raise
-        finally:
-            self.store.clear_pending(sha)
-        self.timings["store"] += time.perf_counter() - started
-
-    def _names_sharing(self, group: _Group) -> list[tuple[str, str]]:
-        """Names in this run plus stored names of the same content (all now point at new chunks)."""
-        names = {m.name: str(m.path) for m in group.members}
-        for other in self.store.documents_with_sha(group.sha256):
-            if other.embedding != self.embeddings.fingerprint:
-                self.store.delete_chunks(group.sha256, other.embedding)
+        info = self._document_info(group.members[0], doc, len(chunks))
+        names = {m.name: m.final_path for m in group.members}
+        for other in self.store.documents_with_sha(group.sha256):  # stored names of the same content
             names.setdefault(other.name, other.path)
-        return list(names.items())
+        documents = [_renamed(info, name, path) for name, path in names.items()]
+        self.store.write(documents, chunks, vectors, self._chunk_metadata(group.members[0], doc))
+        self.timings["store"] += time.perf_counter() - started
 
     def _chunk_metadata(self, candidate: Candidate, doc: ExtractedDocument) -> dict:
         return {
@@ -258,21 +253,9 @@ class Ingestor:
             ingested_at=_now(),
             chunking=self.chunker.fingerprint,
             embedding=self.embeddings.fingerprint,
-            path=str(candidate.path.resolve()),
+            path=candidate.final_path,
             size_bytes=candidate.size,
         )
-
-    def _register(self, candidate: Candidate, twin: DocumentInfo) -> DocumentInfo:
-        info = _renamed(twin, candidate.name, str(candidate.path.resolve()))
-        info.ingested_at = _now()
-        self.store.put_document(info)
-        return info
-
-    def _release(self, old: DocumentInfo) -> None:
-        """Drop the chunks of a name's previous content unless another name still uses them."""
-        users = [d for d in self.store.documents_with_sha(old.sha256) if d.name != old.name]
-        if not users:
-            self.store.delete_chunks(old.sha256, old.embedding)
 
     # ----- reports -----------------------------------------------------------------------
 
@@ -348,40 +331,3 @@ def _page_list(pages: list[int], limit: int = 10) -> str:
 
 def _join_notes(*notes: str | None) -> str | None:
     return "; ".join(n for n in notes if n) or None
-
-
-# ----- crash recovery ------------------------------------------------------------------
-
-
-def recover_interrupted_writes(store: DocumentStore) -> list[str]:
-    """Remove chunks left by a killed run; returns the names that must be re-ingested."""
-    lost: list[str] = []
-    for pending in store.pending_writes():
-        if _still_running(pending):
-            continue
-        store.delete_chunks(pending.sha256, pending.embedding)
-        for doc in store.documents_with_sha(pending.sha256):
-            if doc.embedding == pending.embedding:
-                store.remove_document(doc.name)
-                lost.append(doc.name)
-        store.clear_pending(pending.sha256, pending.embedding)
-        log.warning("removed the partial chunks of an interrupted ingest (sha256 %s)", pending.sha256[:12])
-    if lost:
-        log.warning("re-ingest these documents, their write was interrupted: %s", ", ".join(lost))
-    return lost
-
-
-def _still_running(pending: PendingWrite) -> bool:
-    host, _, pid = pending.owner.rpartition(":")
-    if host != socket.gethostname():
-        started = datetime.fromisoformat(pending.started_at)
-        return (datetime.now(UTC) - started).total_seconds() < STALE_FOREIGN_MARKER_S
-    if int(pid) == os.getpid():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

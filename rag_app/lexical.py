@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from rag_app.highlight import STOPWORDS
+from rag_app.records import parse_chunk_id
 from rag_app.textclean import CJK_CHAR
 
 log = logging.getLogger(__name__)
@@ -69,13 +70,10 @@ def terms_of(text: str) -> list[str]:
 
 
 def cover_text(chunks: Iterable[tuple[str, str]], count: int = 2) -> list[str]:
-    """The first ``count`` chunks of page 1 (ids are ``sha:page:offset``): a document's cover."""
-    first_page = []
-    for chunk_id, text in chunks:
-        _, page, offset = chunk_id.rsplit(":", 2)
-        if page == "1":
-            first_page.append((int(offset), text))
-    return [text for _, text in sorted(first_page)[:count]]
+    """The first ``count`` chunks of page 1: a document's cover."""
+    keyed = ((parse_chunk_id(chunk_id), text) for chunk_id, text in chunks)
+    first_page = sorted((key.offset, text) for key, text in keyed if key.page == 1)
+    return [text for _, text in first_page[:count]]
 
 
 def name_terms(name: str) -> set[str]:
@@ -83,7 +81,7 @@ def name_terms(name: str) -> set[str]:
     return set(terms_of(re.sub(r"[_\-.]+", " ", name.rsplit(".", 1)[0])))
 
 
-def query_terms(query: str) -> set[str]:
+def document_query_terms(query: str) -> set[str]:
     """Terms of a question for matching documents: "FY2018" also matches a document of 2018."""
     terms = set(terms_of(query))
     return terms | {m.group(1) for t in terms if (m := re.fullmatch(r"fy(\d{4})", t))}

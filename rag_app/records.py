@@ -49,6 +49,32 @@ class ExtractedDocument:
 
 
 @dataclass(frozen=True)
+class ChunkKey:
+    """Where a chunk lies: its file content, page and character offset. Its id is ``sha256:page:offset``,
+    stable across runs; :func:`chunk_id` and :func:`parse_chunk_id` are the only code that knows that form."""
+
+    sha256: str
+    page: int
+    offset: int
+
+    @property
+    def page_key(self) -> tuple[str, int]:
+        """Identifies the page (of one file content) the chunk lies on."""
+        return self.sha256, self.page
+
+
+def chunk_id(sha256: str, page: int, offset: int) -> str:
+    """Stable id of a chunk: the same file, page and offset always give the same id."""
+    return f"{sha256}:{page}:{offset}"
+
+
+def parse_chunk_id(value: str) -> ChunkKey:
+    """The inverse of :func:`chunk_id`."""
+    sha256, page, offset = value.rsplit(":", 2)
+    return ChunkKey(sha256, int(page), int(offset))
+
+
+@dataclass(frozen=True)
 class Chunk:
     """A piece of one page, small enough for the embedding model to read whole."""
 
@@ -80,10 +106,13 @@ class FileReport:
     reason: str | None = None
     note: str | None = None
     sha256: str = ""
+    refused_status: int | None = None  # an upload refused before ingestion: the HTTP status that fits (413, 415...)
 
     def to_dict(self) -> dict:
         data = asdict(self)
         data["status"] = self.status.value
+        if self.refused_status is None:
+            del data["refused_status"]
         return data
 
 

@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 
 from rag_app.embeddings import LocalEmbeddings
 from rag_app.errors import DocumentNotFoundError, InvalidRequestError
-from rag_app.lexical import name_terms, query_terms
-from rag_app.records import DocumentInfo, SearchHit
+from rag_app.lexical import document_query_terms, name_terms
+from rag_app.records import DocumentInfo, SearchHit, parse_chunk_id
 from rag_app.store import DocumentStore
 
 log = logging.getLogger(__name__)
@@ -61,40 +61,42 @@ class Retriever:
     ) -> None:
         self.store = store
         self.embeddings = embeddings
-        self.mode = mode if store.lexical is not None else "dense"
+        self.mode = mode if store.has_lexical else "dense"
         self.candidates = candidates
         self.rrf_k = rrf_k
         self.document_weight = document_weight
 
     def search(self, query: str, k: int, files: Sequence[str] | None = None) -> SearchResult:
         query = validate_query(query, k)
+        self.store.refresh()
         documents = self.store.list_documents()
-        where, warnings = self._scope(documents, files)
-        if where is _NOTHING:
+        scope, warnings = self._scope(documents, files)
+        if not scope:
             return SearchResult(query, [], warnings)
         vector = self.embeddings.embed_query(query)
+        current = {d.sha256 for d in documents if d.embedding == self.embeddings.fingerprint}
+        shas = None if scope == current else scope  # no filter when everything is searched: faster
         if self.mode == "dense":
-            hits = self.store.query(vector, k, where)
+            hits = self.store.search_dense(vector, k, shas)
         else:
-            hits = self._hybrid(query, vector, k, where, documents, files)
+            hits = self._hybrid(query, vector, k, shas, documents)
         _name_hits(hits, documents)
         return SearchResult(query, hits, warnings)
 
-    def _hybrid(self, query, vector, k: int, where, documents, files) -> list[SearchHit]:
-        self.store.sync_lexical(documents)
-        dense = [h.chunk_id for h in self.store.query(vector, max(k, self.candidates), where)]
-        allowed = self._allowed_shas(documents, files)
-        lexical = [chunk_id for chunk_id, _ in self.store.lexical.search(query, self.candidates, allowed)]
+    def _hybrid(self, query, vector, k: int, shas: set[str] | None, documents) -> list[SearchHit]:
+        self.store.sync_lexical(documents)  # cheap when in step; rebuilds an index that was lost
+        dense = [h.chunk_id for h in self.store.search_dense(vector, max(k, self.candidates), shas)]
+        lexical = self.store.search_lexical(query, self.candidates, shas)
         candidates = list(dict.fromkeys(dense + lexical))
         by_document = self._by_document(query, candidates, documents)
         fused = reciprocal_rank_fusion([dense, lexical, by_document], self.rrf_k, [1.0, 1.0, self.document_weight])
         chosen = one_per_page(fused, k)
-        hits = self.store.get_hits(chosen, vector)
+        hits = self.store.hits(chosen, vector)
         return [hits[i] for i in chosen if i in hits]
 
     def _by_document(self, query: str, candidates: list[str], documents: list[DocumentInfo]) -> list[str]:
         """Candidates whose document's names and cover share rare terms with the question, best first."""
-        covers = self.store.lexical.cover_terms()
+        covers = self.store.cover_terms()
         titles: dict[str, set[str]] = {}
         for d in documents:
             titles.setdefault(d.sha256, set(covers.get(d.sha256, ()))).update(name_terms(d.name))
@@ -102,36 +104,20 @@ class Retriever:
             return []
         frequency = Counter(term for terms in titles.values() for term in terms)
         idf = {term: math.log(len(titles) / count) for term, count in frequency.items()}
-        asked = query_terms(query)
+        asked = document_query_terms(query)
         score = {sha: sum(idf[t] for t in asked & terms) for sha, terms in titles.items()}
-        matching = [c for c in candidates if score.get(_sha_of(c), 0.0) > 0]
-        return sorted(matching, key=lambda c: -score[_sha_of(c)])  # stable: ties keep the candidates' order
+        sha_of = {c: parse_chunk_id(c).sha256 for c in candidates}
+        matching = [c for c in candidates if score.get(sha_of[c], 0.0) > 0]
+        return sorted(matching, key=lambda c: -score[sha_of[c]])  # stable: ties keep the candidates' order
 
-    def _allowed_shas(self, documents: list[DocumentInfo], files: Sequence[str] | None) -> set[str] | None:
-        current = [d for d in documents if d.embedding == self.embeddings.fingerprint]
-        if files:
-            current = [d for d in current if d.name in set(files)]
-        pending = {p.sha256 for p in self.store.pending_writes()}
-        return {d.sha256 for d in current} - pending if (files or pending) else None
-
-    def _scope(self, documents: list[DocumentInfo], files: Sequence[str] | None):
-        """A Chroma ``where`` filter limiting search to complete, chosen, current documents."""
-        current = [d for d in documents if d.embedding == self.embeddings.fingerprint]
+    def _scope(self, documents: list[DocumentInfo], files: Sequence[str] | None) -> tuple[set[str], list[str]]:
+        """File contents to search: complete, chosen, embedded with the current model; and warnings."""
         warnings = _stale_warnings(documents, self.embeddings.fingerprint)
-        if files:
-            current = _select(current, documents, files)
-        shas = sorted({d.sha256 for d in current})
-        if not shas:
-            if not documents:
-                warnings.append(f"collection {self.store.collection!r} has no documents yet: ingest some first")
-            return _NOTHING, warnings
-        pending = {p.sha256 for p in self.store.pending_writes()}
-        clauses = []
-        if files:
-            clauses.append({"sha256": {"$in": shas}})
-        if pending:
-            clauses.append({"sha256": {"$nin": sorted(pending)}})
-        return (clauses[0] if len(clauses) == 1 else {"$and": clauses} if clauses else None), warnings
+        chosen = _select(documents, files) if files else documents
+        scope = self.store.searchable(chosen)
+        if not scope and not documents:
+            warnings.append(f"collection {self.store.collection!r} has no documents yet: ingest some first")
+        return scope, warnings
 
 
 def reciprocal_rank_fusion(rankings: list[list[str]], k: int = 60, weights: Sequence[float] | None = None) -> list[str]:
@@ -144,12 +130,11 @@ def reciprocal_rank_fusion(rankings: list[list[str]], k: int = 60, weights: Sequ
 
 
 def one_per_page(chunk_ids: list[str], k: int) -> list[str]:
-    """The first ``k`` ids from distinct pages (ids are ``sha:page:offset``): a second chunk of a page
-    adds little, since the model reads each hit with its page neighbours, and takes a place another
-    page could use."""
+    """The first ``k`` ids from distinct pages: a second chunk of a page adds little, since the model
+    reads each hit with its page neighbours, and takes a place another page could use."""
     chosen, pages = [], set()
     for chunk_id in chunk_ids:
-        page = chunk_id.rsplit(":", 1)[0]
+        page = parse_chunk_id(chunk_id).page_key
         if page not in pages:
             pages.add(page)
             chosen.append(chunk_id)
@@ -158,14 +143,7 @@ def one_per_page(chunk_ids: list[str], k: int) -> list[str]:
     return chosen
 
 
-def _sha_of(chunk_id: str) -> str:
-    return chunk_id.split(":", 1)[0]
-
-
-_NOTHING = object()
-
-
-def _select(current: list[DocumentInfo], documents: list[DocumentInfo], files: Sequence[str]) -> list[DocumentInfo]:
+def _select(documents: list[DocumentInfo], files: Sequence[str]) -> list[DocumentInfo]:
     known = {d.name for d in documents}
     unknown = [f for f in files if f not in known]
     if unknown:
@@ -173,7 +151,7 @@ def _select(current: list[DocumentInfo], documents: list[DocumentInfo], files: S
             f"no document named {', '.join(map(repr, unknown))} (see `python -m ingest --list`)"
         )
     wanted = set(files)
-    return [d for d in current if d.name in wanted]
+    return [d for d in documents if d.name in wanted]
 
 
 def _stale_warnings(documents: list[DocumentInfo], fingerprint: str) -> list[str]:

@@ -10,23 +10,33 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import threading
+import uuid
 from collections.abc import Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag_app.answering import Answerer, AskRequest, collect
 from rag_app.chains.events import Answer, Event
 from rag_app.chunking import TokenChunker
 from rag_app.errors import DocumentNotFoundError, StoreBusyError
 from rag_app.extraction import ExtractionPool
-from rag_app.ingestion import Ingestor, IngestProgress, recover_interrupted_writes
-from rag_app.records import DocumentInfo, IngestReport
+from rag_app.health import EmbeddingStatus, Health, ModelState
+from rag_app.ingestion import Candidate, Ingestor, IngestProgress
+from rag_app.records import DocumentInfo, FileStatus, IngestReport
 from rag_app.retrieval import Retriever, SearchResult, page_context
 from rag_app.settings import Settings
-from rag_app.store import DocumentStore, make_client
+from rag_app.store import Database, DocumentStore
+
+if TYPE_CHECKING:
+    from rag_app.llm import LoadedModel
 
 log = logging.getLogger(__name__)
+# One writer at a time per data directory within this process: later writes wait their turn.
+_WRITERS: dict[Path, threading.Lock] = {}
+_WRITERS_LOCK = threading.Lock()
 
 
 class RagService:
@@ -35,15 +45,15 @@ class RagService:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self._model_lock = threading.Lock()
-        self._loaded_model: tuple | None = None
-        self.model_state = "not loaded"  # loading, ready, extractive, failed
+        self._loaded_model: LoadedModel | None = None
+        self.model_state = ModelState.NOT_LOADED
         self.model_error = ""
 
     # ----- shared resources -------------------------------------------------------------
 
     @cached_property
-    def client(self):
-        return make_client(self.settings)
+    def database(self) -> Database:
+        return Database(self.settings)
 
     @cached_property
     def embeddings(self):
@@ -64,18 +74,8 @@ class RagService:
 
     def store(self, collection: str | None = None, with_model: bool = False, create: bool = False) -> DocumentStore:
         """The document store of a collection; ``create`` makes it if it does not exist."""
-        name = collection or self.settings.collection
         fingerprint = self.embeddings.fingerprint if with_model else ""
-        if create:
-            return DocumentStore(self.client, name, fingerprint, self.lexical_dir)
-        return DocumentStore.open_existing(self.client, name, fingerprint, self.lexical_dir)
-
-    @property
-    def lexical_dir(self) -> Path:
-        """Where BM25 indexes live: beside the embedded database, or per Chroma server."""
-        s = self.settings
-        where = f"{s.chroma_host}_{s.chroma_port}" if s.chroma_host else "local"
-        return s.data_dir / "lexical" / where
+        return self.database.store(collection or self.settings.collection, fingerprint, create)
 
     def retriever(self, store: DocumentStore) -> Retriever:
         s = self.settings
@@ -84,48 +84,45 @@ class RagService:
         )
 
     def collections(self) -> list[str]:
-        return DocumentStore.list_collections(self.client)
+        return self.database.collections()
 
     @property
-    def _model(self) -> tuple:
-        """(ChatBackend or None, why there is none); loaded once, by whichever caller comes first."""
+    def loaded_model(self) -> LoadedModel:
+        """The answer model (or none, and why); loaded once, by whichever caller comes first."""
         with self._model_lock:
             if self._loaded_model is None:
                 from rag_app.llm import load_chat_backend
 
-                self.model_state = "loading"
+                self.model_state = ModelState.LOADING
                 try:
                     self._loaded_model = load_chat_backend(self.settings)
                 except Exception as exc:
-                    self.model_state, self.model_error = "failed", str(exc)
+                    self.model_state, self.model_error = ModelState.FAILED, str(exc)
                     raise
-                self.model_state = "ready" if self._loaded_model[0] is not None else "extractive"
+                self.model_state = ModelState.EXTRACTIVE if self._loaded_model.extractive else ModelState.READY
             return self._loaded_model
 
     @property
     def model(self):
         """The answer model (a ChatBackend), or None in extractive mode; loaded on first use."""
-        return self._model[0]
+        return self.loaded_model.backend
 
     @property
     def no_model_reason(self) -> str:
-        return self._model[1]
+        return self.loaded_model.reason
 
     def preload_model(self) -> threading.Thread:
         """Load the answer model in the background (the web app starts serving at once)."""
 
         def load() -> None:
             try:
-                self._model  # noqa: B018 - loading is the point
+                self.loaded_model  # noqa: B018 - loading is the point
             except Exception:  # noqa: BLE001 - kept in model_state / model_error for /api/health
                 log.exception("the answer model failed to load")
 
         thread = threading.Thread(target=load, name="rag_app-model-loader", daemon=True)
         thread.start()
         return thread
-
-    def model_ready(self) -> bool:
-        return self.model_state in ("ready", "extractive")
 
     # ----- operations ---------------------------------------------------------------------
 
@@ -137,41 +134,48 @@ class RagService:
         collection: str | None = None,
     ) -> IngestReport:
         """Ingest files and folders; bad files are reported, never raised."""
+        with self._ingestor(collection, progress) as ingestor:
+            return ingestor.run([Path(p) for p in paths], passwords)
+
+    @contextlib.contextmanager
+    def _ingestor(self, collection: str | None, progress: IngestProgress | None) -> Iterator[Ingestor]:
+        """An Ingestor with parser processes, holding the write lock."""
         s = self.settings
         workers = s.parse_workers or max(1, (os.cpu_count() or 2) - 1)
         with self.write_lock():
             store = self.store(collection, with_model=True, create=True)
             with ExtractionPool(workers, s.parse_timeout_s, s.parse_memory_mb) as pool:
-                ingestor = Ingestor(store, self.embeddings, self.chunker, pool, s.pdf_passwords, progress, s.pdf_parser)
-                return ingestor.run([Path(p) for p in paths], passwords)
+                yield Ingestor(store, self.embeddings, self.chunker, pool, s.pdf_passwords, progress, s.pdf_parser)
 
     def list_documents(self, collection: str | None = None) -> list[DocumentInfo]:
         return self.store(collection).list_documents()
 
     def delete_document(self, name: str, collection: str | None = None) -> DocumentInfo:
-        """Remove a document name; its chunks go when no other name shares the content."""
+        """Remove a document name; its chunks go when no other name shares the content, and an
+        uploaded file goes with it."""
         with self.write_lock():
             store = self.store(collection)
-            recover_interrupted_writes(store)
-            doc = store.get_document(name)
+            store.refresh()
+            store.recover()
+            doc = store.delete_document(name)
             if doc is None:
                 raise DocumentNotFoundError(
                     f"no document named {name!r} in collection {store.collection!r} (see --list)"
                 )
-            store.remove_document(name)
-            if not [d for d in store.documents_with_sha(doc.sha256) if d.embedding == doc.embedding]:
-                store.delete_chunks(doc.sha256, doc.embedding)
+            self._remove_upload(store, Path(doc.path))
             return doc
 
     def reset(self, collection: str | None = None) -> int:
         """Delete every document and chunk of a collection; returns how many documents it held."""
         with self.write_lock():
             store = self.store(collection)
-            count = len(store.list_documents())
-            store = self.store(collection, with_model=True)  # with the model: its BM25 index goes too
-            store.drop()
-            DocumentStore(self.client, store.collection)  # the collection stays, empty
+            store.refresh()
+            count = store.drop()
+            shutil.rmtree(self.uploads_dir(store.collection), ignore_errors=True)
             return count
+
+    def uploads_dir(self, collection: str) -> Path:
+        return self.settings.data_dir / "uploads" / collection
 
     def ingest_uploads(
         self,
@@ -179,25 +183,41 @@ class RagService:
         collection: str | None = None,
         progress: IngestProgress | None = None,
     ) -> IngestReport:
-        """Check, store under the data directory and ingest uploaded files; refused files are
-        reported as failed (with the HTTP status that fits) and the others still ingest."""
+        """Check and ingest uploaded files; refused files are reported as failed (with the HTTP status that
+        fits) and the others still ingest. A file is kept under the data directory only once it is stored:
+        a failed re-upload leaves the stored file and its chunks as they were."""
         from rag_app.uploads import UploadRejected, rejected_report, store_upload
 
         name = collection or self.settings.collection
-        directory = self.settings.data_dir / "uploads" / name
-        stored, rejected = [], []
-        for filename, data in files:
-            try:
-                stored.append(store_upload(directory, filename, data, self.settings.max_upload_mb * 1024 * 1024))
-            except UploadRejected as exc:
-                report = rejected_report(filename, exc)
-                report.note = f"http {exc.status}"
-                rejected.append(report)
-        report = (
-            self.ingest([s.path for s in stored], progress=progress, collection=name) if stored else IngestReport(name)
-        )
+        directory = self.uploads_dir(name)
+        staging = self.settings.data_dir / "uploads" / ".incoming" / uuid.uuid4().hex
+        limit = self.settings.max_upload_mb * 1024 * 1024
+        candidates: dict[str, Candidate] = {}
+        rejected = []
+        try:
+            for filename, data in files:
+                try:
+                    staged = store_upload(staging, filename, data, limit)
+                except UploadRejected as exc:
+                    rejected.append(rejected_report(filename, exc))
+                    continue
+                candidates[staged.name] = Candidate(staged.name, staged.path, stored_path=directory / staged.name)
+            report = IngestReport(name)
+            if candidates:
+                with self._ingestor(name, progress) as ingestor:
+                    report = ingestor.run_candidates(list(candidates.values()))
+                    _place_uploads(candidates, report)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
         report.files[:0] = rejected
         return report
+
+    def _remove_upload(self, store: DocumentStore, path: Path) -> None:
+        """Delete an uploaded file no stored name uses any more (files ingested from elsewhere stay)."""
+        uploads = self.uploads_dir(store.collection).resolve()
+        if path.parent != uploads or any(Path(d.path) == path for d in store.list_documents()):
+            return
+        path.unlink(missing_ok=True)
 
     def document_file(self, name: str, collection: str | None = None) -> Path:
         """The file a stored document came from, to show it at a cited page; only registered files."""
@@ -210,30 +230,23 @@ class RagService:
             raise DocumentNotFoundError(f"the file of {name!r} is no longer at {path}")
         return path
 
-    def health(self, collection: str | None = None) -> dict:
+    def health(self, collection: str | None = None) -> Health:
         """What the status line and GET /api/health show."""
         s = self.settings
         name = collection or s.collection
-        documents = len(self.list_documents(name)) if name in self.collections() else 0
-        model = self._loaded_model[0] if self._loaded_model else None
-        return {
-            "status": "ok",
-            "model_state": self.model_state,
-            "mode": "generative"
-            if model is not None
-            else ("extractive" if self.model_state == "extractive" else "pending"),
-            "model": model.info.to_dict() if model is not None else None,
-            "no_model_reason": (self._loaded_model[1] if self._loaded_model else "") or self.model_error,
-            "embedding": {
-                "model": s.embedding_model,
-                "device": self.embeddings.device,
-                "precision": self.embeddings.precision,
-            },
-            "collection": name,
-            "collections": self.collections(),
-            "documents": documents,
-            "store": f"chroma server {s.chroma_host}:{s.chroma_port}" if s.chroma_host else str(s.chroma_dir),
-        }
+        collections = self.collections()
+        loaded = self._loaded_model
+        backend = loaded.backend if loaded else None
+        return Health(
+            model_state=self.model_state,
+            model=backend.info.to_dict() if backend is not None else None,
+            no_model_reason=(loaded.reason if loaded else "") or self.model_error,
+            embedding=EmbeddingStatus(s.embedding_model, self.embeddings.device, self.embeddings.precision),
+            collection=name,
+            collections=collections,
+            documents=len(self.list_documents(name)) if name in collections else 0,
+            store=f"chroma server {s.chroma_host}:{s.chroma_port}" if s.chroma_host else str(s.chroma_dir),
+        )
 
     def search(
         self, query: str, k: int = 5, files: Sequence[str] | None = None, collection: str | None = None
@@ -264,28 +277,51 @@ class RagService:
 
     @contextlib.contextmanager
     def write_lock(self) -> Iterator[None]:
-        """One writer at a time on an embedded database (a Chroma server serialises itself)."""
-        if self.settings.chroma_host:
-            yield
-            return
-        import fcntl
-
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        lock_path = self.settings.data_dir / "write.lock"
-        with lock_path.open("a+") as handle:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                handle.seek(0)
-                owner = handle.read().strip() or "another process"
-                raise StoreBusyError(
-                    f"{owner} is writing to {self.settings.data_dir}: wait for it to finish and try again"
-                ) from None
-            handle.seek(0)
-            handle.truncate()
-            handle.write(f"rag_app process {os.getpid()}")
-            handle.flush()
-            try:
+        """One writer at a time: writes of this process queue behind each other; another process writing
+        to the same embedded database makes this one refuse, saying who (a Chroma server serialises itself)."""
+        with _writer_lock(self.settings.data_dir):
+            if self.settings.chroma_host:
                 yield
-            finally:
-                fcntl.flock(handle, fcntl.LOCK_UN)
+                return
+            with _process_lock(self.settings.data_dir / "write.lock"):
+                yield
+
+
+def _writer_lock(data_dir: Path) -> threading.Lock:
+    key = data_dir.resolve()
+    with _WRITERS_LOCK:
+        return _WRITERS.setdefault(key, threading.Lock())
+
+
+@contextlib.contextmanager
+def _process_lock(lock_path: Path) -> Iterator[None]:
+    import fcntl
+
+    lock_path.parent.mkdir(parents=True, exist_ok=True)
+    with lock_path.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            owner = handle.read().strip() or "another process"
+            raise StoreBusyError(
+                f"{owner} is writing to {lock_path.parent}: wait for it to finish and try again"
+            ) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(f"rag_app process {os.getpid()}")
+        handle.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _place_uploads(candidates: dict[str, Candidate], report: IngestReport) -> None:
+    """Move each stored upload from staging into place; a failed one is left to be discarded."""
+    for file_report in report.files:
+        candidate = candidates.get(file_report.name)
+        if candidate is None or file_report.status is FileStatus.FAILED:
+            continue
+        candidate.stored_path.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(candidate.path, candidate.stored_path)

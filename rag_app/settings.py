@@ -9,22 +9,25 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal, get_args
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 COLLECTION_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}"
-LLM_BACKENDS = ("auto", "local", "endpoint", "extractive", "scripted")
-QUANTIZATIONS = ("auto", "4bit", "8bit", "none")
-EMBEDDING_PRECISIONS = ("auto", "fp32", "bf16")
-STRATEGIES = ("auto", "stuff", "map_reduce", "refine", "map_rerank", "extractive")
 
-
-def _one_of(value: str, allowed: tuple[str, ...], name: str) -> str:
-    if value not in allowed:
-        raise ValueError(f"unknown {name} {value!r}: choose one of {', '.join(allowed)}")
-    return value
+LlmBackend = Literal["auto", "local", "endpoint", "extractive", "scripted"]
+Quantization = Literal["auto", "4bit", "8bit", "none"]
+EmbeddingPrecision = Literal["auto", "fp32", "bf16"]
+Device = Literal["auto", "cpu", "cuda"]
+StrategyName = Literal["auto", "stuff", "map_reduce", "refine", "map_rerank", "extractive"]
+RetrievalMode = Literal["hybrid", "dense"]
+PdfParser = Literal["auto", "pdfium", "pypdf"]
+LlmEngine = Literal["auto", "fast", "transformers"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+# The strategy names a request may use ("auto" chooses); rag_app.chains.STRATEGIES holds the functions.
+STRATEGY_NAMES: tuple[str, ...] = get_args(StrategyName)
 
 
 class Settings(BaseSettings):
@@ -52,9 +55,11 @@ class Settings(BaseSettings):
         "is English-only; for Chinese use a multilingual model such as "
         "BAAI/bge-m3 or intfloat/multilingual-e5-small.",
     )
-    embedding_device: str = Field("auto", description="Device for embeddings: auto (CUDA when present), cpu or cuda.")
+    embedding_device: Device = Field(
+        "auto", description="Device for embeddings: auto (CUDA when present), cpu or cuda."
+    )
     embedding_batch_size: int = Field(64, ge=1, description="Chunks per embedding batch.")
-    embedding_precision: str = Field(
+    embedding_precision: EmbeddingPrecision = Field(
         "auto",
         description="Embedding arithmetic: auto (bfloat16 autocast on CUDA and on CPUs with native bf16, "
         "e.g. AMX or AVX512-BF16; float32 elsewhere), fp32 or bf16. bf16 embeds 2-3x faster on such CPUs "
@@ -67,7 +72,7 @@ class Settings(BaseSettings):
         "(capped at the model's maximum sequence length).",
     )
     chunk_overlap: int = Field(16, ge=0, description="Tokens shared by neighbouring chunks of one page.")
-    pdf_parser: str = Field(
+    pdf_parser: PdfParser = Field(
         "auto",
         description="PDF text extraction: auto (PDFium, then pypdf for files PDFium cannot open), pdfium or pypdf.",
     )
@@ -92,7 +97,7 @@ class Settings(BaseSettings):
         default_factory=dict,
         description='Per-file PDF passwords as JSON, e.g. {"report.pdf": "secret"} (matched by file name or path).',
     )
-    llm_backend: str = Field(
+    llm_backend: LlmBackend = Field(
         "auto",
         description="Answer model: auto (endpoint if RAG_LLM_ENDPOINT is set, else a local model, else "
         "extractive), local, endpoint, extractive (no model: quotes the best sentences) or scripted "
@@ -103,12 +108,12 @@ class Settings(BaseSettings):
         description="Local model: hub id or directory of a transformers causal LM. Unset: a Qwen2.5 "
         "Instruct size that fits the hardware (needs the hub once).",
     )
-    llm_quantization: str = Field(
+    llm_quantization: Quantization = Field(
         "auto",
         description="auto (4bit on CUDA, none on CPU), 4bit (bitsandbytes nf4), 8bit or none.",
     )
-    llm_device: str = Field("auto", description="Device for the local model: auto, cuda or cpu.")
-    llm_engine: str = Field(
+    llm_device: Device = Field("auto", description="Device for the local model: auto, cuda or cpu.")
+    llm_engine: LlmEngine = Field(
         "auto",
         description="Local generation engine: auto (the fast path on supported NVIDIA GPUs, else transformers), "
         "fast (int4/bf16 static KV cache, CUDA graphs, continuous batching) or transformers.",
@@ -133,11 +138,11 @@ class Settings(BaseSettings):
     )
     max_new_tokens: int = Field(512, ge=1, le=8192, description="Most tokens an answer may have.")
     temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature; 0 answers deterministically.")
-    strategy: str = Field(
+    strategy: StrategyName = Field(
         "auto", description="Answer strategy: auto, stuff, map_reduce, refine, map_rerank or extractive."
     )
     top_k: int = Field(4, ge=1, le=200, description="Chunks retrieved for each question.")
-    retrieval: str = Field(
+    retrieval: RetrievalMode = Field(
         "hybrid",
         description="hybrid (dense embeddings fused by reciprocal rank with BM25 and a document match, one hit "
         "per page) or dense.",
@@ -181,7 +186,17 @@ class Settings(BaseSettings):
     embed_demo: bool = Field(
         False, description="Also serve a page that embeds the app both ways, on port + 1, for trying it out."
     )
-    log_level: str = Field("WARNING", description="Logging level: DEBUG, INFO, WARNING.")
+    log_level: LogLevel = Field("WARNING", description="Logging level: DEBUG, INFO, WARNING or ERROR.")
+    gemlite_autotune: bool = Field(
+        False,
+        description="Search gemlite's int4 kernel configurations on this GPU at first use (slower start) "
+        "instead of using its shipped ones.",
+    )
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_log_level(cls, value):
+        return value.upper() if isinstance(value, str) else value
 
     @field_validator("collection")
     @classmethod
@@ -201,21 +216,6 @@ class Settings(BaseSettings):
             raise ValueError(f"chunk_overlap ({value}) must be smaller than chunk_size ({size})")
         return value
 
-    @field_validator("llm_backend")
-    @classmethod
-    def _check_backend(cls, value: str) -> str:
-        return _one_of(value, LLM_BACKENDS, "llm_backend")
-
-    @field_validator("embedding_precision")
-    @classmethod
-    def _check_precision(cls, value: str) -> str:
-        return _one_of(value, EMBEDDING_PRECISIONS, "embedding_precision")
-
-    @field_validator("llm_quantization")
-    @classmethod
-    def _check_quantization(cls, value: str) -> str:
-        return _one_of(value, QUANTIZATIONS, "llm_quantization")
-
     @field_validator("root_path")
     @classmethod
     def _check_root_path(cls, value: str | None) -> str | None:
@@ -229,26 +229,6 @@ class Settings(BaseSettings):
     def origins(self) -> list[str]:
         """The embedding origins as a list, without trailing slashes."""
         return [o.strip().rstrip("/") for o in (self.embed_origins or "").split(",") if o.strip()]
-
-    @field_validator("retrieval")
-    @classmethod
-    def _check_retrieval(cls, value: str) -> str:
-        return _one_of(value, ("hybrid", "dense"), "retrieval")
-
-    @field_validator("pdf_parser")
-    @classmethod
-    def _check_parser(cls, value: str) -> str:
-        return _one_of(value, ("auto", "pdfium", "pypdf"), "pdf_parser")
-
-    @field_validator("llm_engine")
-    @classmethod
-    def _check_engine(cls, value: str) -> str:
-        return _one_of(value, ("auto", "fast", "transformers"), "llm_engine")
-
-    @field_validator("strategy")
-    @classmethod
-    def _check_strategy(cls, value: str) -> str:
-        return _one_of(value, STRATEGIES, "strategy")
 
     @property
     def chroma_dir(self) -> Path:

@@ -1,40 +1,54 @@
-"""Chroma storage of chunks and of the documents they came from.
+"""The one owner of persistence: documents, their chunks and vectors, the BM25 index, crash safety.
 
-A logical collection (``--collection papers``) is two kinds of Chroma collection:
+A logical collection (``--collection papers``) is kept as
 
-* ``papers.documents`` — a registry with one record per stored document name
-  (sha256, pages, chunks, settings) and "pending" markers for writes in progress;
-* ``papers.chunks.<model>`` — the chunks with their vectors, one per embedding
-  model, so vectors of different models never share an index.
+* ``papers.documents`` — a Chroma registry with one record per stored document name
+  (sha256, pages, chunks, settings), "pending" markers for writes in progress, and a
+  generation number that every committed change increments;
+* ``papers.chunks.<model>`` — the chunks with their vectors, one Chroma collection per
+  embedding model, and beside it a BM25 index (SQLite) of the same chunks
+  (:class:`rag_app.chunk_index.ChunkIndex`, one adapter for both).
 
-Chunks are keyed by the file's sha256: identical content under two names is
-stored once. Works the same on an embedded ``PersistentClient`` and on a
-``chroma run`` server through ``HttpClient``.
+Ingestion calls :meth:`DocumentStore.write` (atomic: marker, delete, add, register),
+:meth:`~DocumentStore.register` and :meth:`~DocumentStore.release`; retrieval calls
+:meth:`~DocumentStore.search_dense`, :meth:`~DocumentStore.search_lexical` and
+:meth:`~DocumentStore.hits`. Neither builds a Chroma filter or parses a chunk id.
+
+Embedded Chroma keeps each process's vector index in memory, so it does not see what
+another process (the ingest CLI beside a running app) wrote. Every search and write first
+calls :meth:`DocumentStore.refresh`: when the generation moved without this process
+writing, the client is reopened from disk and the BM25 view re-synced.
 """
 
 from __future__ import annotations
 
 import hashlib
 import logging
-import re
-from collections.abc import Sequence
+import os
+import socket
+import threading
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 
+from rag_app.chunk_index import CHUNKS_INFIX, ChunkIndex, chunks_collection_name
 from rag_app.errors import CollectionNotFoundError, StoreUnavailableError
-from rag_app.lexical import LexicalIndex
 from rag_app.records import Chunk, DocumentInfo, SearchHit
 from rag_app.settings import Settings
 
 log = logging.getLogger(__name__)
 
+__all__ = ["Database", "DocumentStore", "PendingWrite", "chunks_collection_name", "make_client"]
+
 REGISTRY_SUFFIX = ".documents"
-CHUNKS_INFIX = ".chunks."
-MAX_WRITE_BATCH = 1000  # below Chroma's maximum batch size (5,461 on SQLite)
 _DOC_PREFIX = "doc:"
 _PENDING_PREFIX = "pending:"
+_GENERATION_ID = "meta:generation"
+OWNER = f"{socket.gethostname()}:{os.getpid()}"
+STALE_FOREIGN_MARKER_S = 24 * 3600
 
 
 def make_client(settings: Settings):
@@ -58,12 +72,69 @@ def make_client(settings: Settings):
         raise StoreUnavailableError(f"cannot open the {where}: {exc}") from exc
 
 
-def chunks_collection_name(collection: str, embedding_fingerprint: str) -> str:
-    """Chroma name of the chunk collection of ``collection`` for one embedding model."""
-    model = embedding_fingerprint.split("|")[0].rstrip("/").split("/")[-1]
-    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", model)[:40].strip("-_") or "model"
-    digest = hashlib.sha256(embedding_fingerprint.encode()).hexdigest()[:8]
-    return f"{collection}{CHUNKS_INFIX}{slug}-{digest}"
+class Database:
+    """The Chroma client of one data directory or server, plus where BM25 indexes live.
+
+    Remembers, per collection, the generation this process last saw, so a store can tell
+    a commit of another process from its own.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.RLock()
+        self._client = None
+        self.epoch = 0  # incremented at each reopen: handles of an older epoch are stale
+        self.seen: dict[str, int] = {}
+
+    @property
+    def client(self):
+        with self._lock:
+            if self._client is None:
+                self._client = make_client(self.settings)
+                self.seen = {name: _read_generation(self._client, name) for name in self.collections()}
+            return self._client
+
+    @property
+    def embedded(self) -> bool:
+        return not self.settings.chroma_host
+
+    @property
+    def lexical_dir(self) -> Path:
+        """Where BM25 indexes live: beside the embedded database, or per Chroma server."""
+        s = self.settings
+        where = f"{s.chroma_host}_{s.chroma_port}" if s.chroma_host else "local"
+        return s.data_dir / "lexical" / where
+
+    def collections(self) -> list[str]:
+        """Logical collections that exist in this database."""
+        names = [c if isinstance(c, str) else c.name for c in self.client.list_collections()]
+        return sorted(n[: -len(REGISTRY_SUFFIX)] for n in names if n.endswith(REGISTRY_SUFFIX))
+
+    def reopen(self) -> None:
+        """Load the database from disk again (another process changed it)."""
+        with self._lock:
+            if self._client is not None and self.embedded:
+                from chromadb.api.client import SharedSystemClient
+
+                identifier = getattr(self._client, "_identifier", None)
+                SharedSystemClient._identifier_to_system.pop(identifier, None)  # the next client loads from disk
+                SharedSystemClient._identifier_to_refcount.pop(identifier, None)
+            self._client = None
+            self.epoch += 1
+            log.info("reopened the Chroma database: another process changed it")
+
+    def invalidate(self) -> None:
+        """Make every store of this process fetch its collection handles again."""
+        with self._lock:
+            self.epoch += 1
+
+    def store(self, collection: str, embedding_fingerprint: str = "", create: bool = False) -> DocumentStore:
+        """The store of a collection; ``create`` makes it if it does not exist."""
+        if not create and collection not in self.collections():
+            known = self.collections()
+            listing = ", ".join(known) if known else "none yet: ingest some files first"
+            raise CollectionNotFoundError(f"no collection named {collection!r} (collections: {listing})")
+        return DocumentStore(self, collection, embedding_fingerprint)
 
 
 @dataclass
@@ -77,202 +148,247 @@ class PendingWrite:
 
 
 class DocumentStore:
-    """Registry and chunks of one logical collection, for one embedding model."""
+    """Registry and chunks of one logical collection, for one embedding model (may be none: listing only)."""
 
-    def __init__(
-        self, client, collection: str, embedding_fingerprint: str = "", lexical_dir: Path | None = None
-    ) -> None:
-        self.client = client
+    def __init__(self, database: Database, collection: str, embedding_fingerprint: str = "") -> None:
+        self.db = database
         self.collection = collection
         self.embedding = embedding_fingerprint
-        self.lexical_dir = lexical_dir
-        self._lexical: dict[str, LexicalIndex] = {}
-        self._registry = client.get_or_create_collection(
-            collection + REGISTRY_SUFFIX, embedding_function=None, metadata={"rag_app": "registry"}
-        )
-        self._chunks_cache: dict[str, object] = {}
+        self._epoch = -1
+        self._registry = None
+        self._indexes: dict[str, ChunkIndex] = {}
+        self._handles()
 
-    # ----- collections -------------------------------------------------------------
+    # ----- handles and freshness -----------------------------------------------------------
 
-    @staticmethod
-    def list_collections(client) -> list[str]:
-        """Logical collections that exist in this database."""
-        names = [c if isinstance(c, str) else c.name for c in client.list_collections()]
-        return sorted(n[: -len(REGISTRY_SUFFIX)] for n in names if n.endswith(REGISTRY_SUFFIX))
+    def _handles(self):
+        """The registry collection of the database's current client (re-fetched after a reopen)."""
+        if self._epoch != self.db.epoch or self._registry is None:
+            for index in self._indexes.values():
+                index.close()
+            self._indexes.clear()
+            self._registry = self.db.client.get_or_create_collection(
+                self.collection + REGISTRY_SUFFIX, embedding_function=None, metadata={"rag_app": "registry"}
+            )
+            self._epoch = self.db.epoch
+        return self._registry
 
-    @classmethod
-    def open_existing(
-        cls, client, collection: str, embedding_fingerprint: str = "", lexical_dir: Path | None = None
-    ) -> DocumentStore:
-        """Open a collection for reading; unknown names raise with the known ones listed."""
-        known = cls.list_collections(client)
-        if collection not in known:
-            listing = ", ".join(known) if known else "none yet: ingest some files first"
-            raise CollectionNotFoundError(f"no collection named {collection!r} (collections: {listing})")
-        return cls(client, collection, embedding_fingerprint, lexical_dir)
-
-    @property
-    def lexical(self) -> LexicalIndex | None:
-        """The BM25 index of the current model's chunks (None without a directory for it)."""
-        return self.lexical_for(self.embedding)
-
-    def lexical_for(self, embedding_fingerprint: str) -> LexicalIndex | None:
-        if self.lexical_dir is None or not embedding_fingerprint:
-            return None
-        if embedding_fingerprint not in self._lexical:
-            name = chunks_collection_name(self.collection, embedding_fingerprint)
-            self._lexical[embedding_fingerprint] = LexicalIndex(self.lexical_dir / f"{name}.sqlite")
-        return self._lexical[embedding_fingerprint]
-
-    def sync_lexical(self, documents: list[DocumentInfo]) -> None:
-        """Bring the BM25 index in step with the registry (after writes elsewhere, or an old index)."""
-        if self.lexical is None:
-            return
-        wanted = {d.sha256 for d in documents if d.embedding == self.embedding}
-        wanted -= {p.sha256 for p in self.pending_writes()}
-        self.lexical.sync(wanted, self.chunk_texts)
-
-    def chunk_texts(self, sha256: str) -> list[tuple[str, str]]:
-        found = self.chunks().get(where={"sha256": sha256}, include=["documents"])
-        return list(zip(found["ids"], found["documents"], strict=True))
-
-    def chunks(self, embedding_fingerprint: str | None = None):
-        """The chunk collection of an embedding model (the current one by default)."""
+    def index(self, embedding_fingerprint: str | None = None) -> ChunkIndex:
+        """Chroma chunks + BM25 index of an embedding model (the store's own by default)."""
         fingerprint = embedding_fingerprint or self.embedding
         if not fingerprint:
             raise ValueError("this store was opened without an embedding model")
-        name = chunks_collection_name(self.collection, fingerprint)
-        if name not in self._chunks_cache:
-            self._chunks_cache[name] = self.client.get_or_create_collection(
-                name,
-                embedding_function=None,
-                configuration={"hnsw": {"space": "cosine"}},
-                metadata={"rag_app": "chunks", "embedding": fingerprint},
-            )
-        return self._chunks_cache[name]
+        self._handles()
+        if fingerprint not in self._indexes:
+            self._indexes[fingerprint] = ChunkIndex(self.db.client, self.collection, fingerprint, self.db.lexical_dir)
+        return self._indexes[fingerprint]
 
-    def drop(self) -> None:
-        """Delete the registry and every chunk collection of this logical collection."""
-        prefix = self.collection + CHUNKS_INFIX
-        for col in self.client.list_collections():
-            name = col if isinstance(col, str) else col.name
-            if name.startswith(prefix) or name == self.collection + REGISTRY_SUFFIX:
-                self.client.delete_collection(name)
-        self._chunks_cache.clear()
-        for index in self._lexical.values():
-            index.close()
-        self._lexical.clear()
-        if self.lexical_dir is not None:
-            for path in self.lexical_dir.glob(f"{prefix}*.sqlite*"):
-                path.unlink()
+    @property
+    def generation(self) -> int:
+        return _generation_of(self._handles())
 
-    # ----- document registry -------------------------------------------------------
+    def refresh(self) -> bool:
+        """See the other processes' commits: True when the database had to be reopened."""
+        try:
+            generation = self.generation
+        except Exception:  # noqa: BLE001 - the collection was dropped and re-made by another process
+            generation = None
+        seen = self.db.seen.get(self.collection)
+        stale = generation is None or (seen is not None and generation != seen)
+        if stale:
+            self.db.reopen()
+            generation = self.generation
+        self.db.seen[self.collection] = generation
+        if stale and self.embedding:
+            self.sync_lexical()
+        return stale
+
+    def _commit(self, ids: list[str], metadatas: list[dict], documents: list[str], generation: int = 0) -> None:
+        """Upsert registry records together with the next generation number: one atomic write."""
+        generation = generation or self.generation + 1
+        registry = self._handles()
+        registry.upsert(
+            ids=[*ids, _GENERATION_ID],
+            embeddings=[[1.0]] * (len(ids) + 1),
+            metadatas=[*metadatas, {"kind": "meta", "generation": generation}],
+            documents=[*documents, ""],
+        )
+        self.db.seen[self.collection] = generation
+
+    def _bump(self) -> None:
+        self._commit([], [], [])
+
+    # ----- documents -----------------------------------------------------------------------
 
     def get_document(self, name: str) -> DocumentInfo | None:
-        found = self._registry.get(ids=[_DOC_PREFIX + name], include=["metadatas"])
+        found = self._handles().get(ids=[_DOC_PREFIX + name], include=["metadatas"])
         return _document_from(found["metadatas"][0]) if found["ids"] else None
 
     def list_documents(self) -> list[DocumentInfo]:
-        found = self._registry.get(where={"kind": "document"}, include=["metadatas"])
+        found = self._handles().get(where={"kind": "document"}, include=["metadatas"])
         return sorted((_document_from(m) for m in found["metadatas"]), key=lambda d: d.name.lower())
 
     def documents_with_sha(self, sha256: str) -> list[DocumentInfo]:
-        found = self._registry.get(where={"$and": [{"kind": "document"}, {"sha256": sha256}]}, include=["metadatas"])
+        found = self._handles().get(where={"$and": [{"kind": "document"}, {"sha256": sha256}]}, include=["metadatas"])
         return [_document_from(m) for m in found["metadatas"]]
 
-    def put_document(self, info: DocumentInfo) -> None:
-        """Register (or update) a document name: the commit point of an ingest."""
-        meta = {"kind": "document", **info.to_dict()}
-        self._registry.upsert(
-            ids=[_DOC_PREFIX + info.name], embeddings=[[1.0]], metadatas=[meta], documents=[info.name]
+    def count_chunks(self, sha256: str | None = None) -> int:
+        return self.index().count(sha256)
+
+    # ----- writes ---------------------------------------------------------------------------
+
+    def write(self, documents: Sequence[DocumentInfo], chunks: Sequence[Chunk], vectors: np.ndarray, metadata: dict):
+        """Store one file content's chunks and register its names, atomically.
+
+        A pending marker brackets the write; chunks of the same content from older settings or
+        other embedding models go; the registry records (and the generation) are the commit.
+        A failure rolls back; a kill leaves the marker for :meth:`recover`.
+        """
+        sha = documents[0].sha256
+        self._mark_pending(PendingWrite(sha, self.embedding, OWNER, _now()))
+        try:
+            index = self.index()
+            index.delete(sha)  # leftovers of older settings
+            index.add(chunks, vectors, metadata)
+            for other in self.documents_with_sha(sha):
+                if other.embedding != self.embedding:
+                    self.index(other.embedding).delete(sha)
+            self._register(documents)
+        except BaseException:
+            self.index().delete(sha)  # roll back so nothing half-written stays
+            raise
+        finally:
+            self._clear_pending(sha, self.embedding)
+
+    def register(self, document: DocumentInfo) -> None:
+        """Store a name for content whose chunks are already stored (the same bytes under another name)."""
+        self._register([document])
+
+    def _register(self, documents: Sequence[DocumentInfo]) -> None:
+        self._commit(
+            [_DOC_PREFIX + d.name for d in documents],
+            [{"kind": "document", **d.to_dict()} for d in documents],
+            [d.name for d in documents],
         )
 
-    def remove_document(self, name: str) -> None:
-        self._registry.delete(ids=[_DOC_PREFIX + name])
+    def release(self, document: DocumentInfo) -> None:
+        """Drop the chunks a name's previous content had, unless another name still uses them."""
+        users = [d for d in self.documents_with_sha(document.sha256) if d.name != document.name]
+        if not any(d.embedding == document.embedding for d in users):
+            self.index(document.embedding).delete(document.sha256)
 
-    # ----- pending markers (crash safety) -----------------------------------------
+    def delete_document(self, name: str) -> DocumentInfo | None:
+        """Remove a name; its chunks go when no other name shares the content. None if unknown."""
+        document = self.get_document(name)
+        if document is None:
+            return None
+        self._handles().delete(ids=[_DOC_PREFIX + name])
+        self.release(document)
+        self._bump()
+        return document
 
-    def mark_pending(self, pending: PendingWrite) -> None:
+    def drop(self) -> int:
+        """Delete every document, chunk and BM25 index of this collection, leaving it empty; returns
+        how many documents it held."""
+        count, generation = len(self.list_documents()), self.generation
+        for index in self._indexes.values():
+            index.close()
+        prefix = self.collection + CHUNKS_INFIX
+        client = self.db.client
+        for col in client.list_collections():
+            name = col if isinstance(col, str) else col.name
+            if name.startswith(prefix) or name == self.collection + REGISTRY_SUFFIX:
+                client.delete_collection(name)
+        for path in self.db.lexical_dir.glob(f"{prefix}*.sqlite*"):
+            path.unlink()
+        self.db.invalidate()  # other stores of this process re-fetch their (now deleted) handles
+        self._commit([], [], [], generation + 1)  # a new number, so other processes notice
+        return count
+
+    # ----- crash safety ------------------------------------------------------------------------
+
+    def _mark_pending(self, pending: PendingWrite) -> None:
         meta = {"kind": "pending", **pending.__dict__}
-        self._registry.upsert(
-            ids=[self._pending_id(pending.sha256, pending.embedding)], embeddings=[[1.0]], metadatas=[meta]
+        self._handles().upsert(
+            ids=[_pending_id(pending.sha256, pending.embedding)], embeddings=[[1.0]], metadatas=[meta]
         )
 
-    def clear_pending(self, sha256: str, embedding: str | None = None) -> None:
-        self._registry.delete(ids=[self._pending_id(sha256, embedding or self.embedding)])
+    def _clear_pending(self, sha256: str, embedding: str) -> None:
+        self._handles().delete(ids=[_pending_id(sha256, embedding)])
 
     def pending_writes(self) -> list[PendingWrite]:
-        found = self._registry.get(where={"kind": "pending"}, include=["metadatas"])
+        found = self._handles().get(where={"kind": "pending"}, include=["metadatas"])
         fields = PendingWrite.__dataclass_fields__
         return [PendingWrite(**{k: m[k] for k in fields}) for m in found["metadatas"]]
 
-    @staticmethod
-    def _pending_id(sha256: str, embedding: str) -> str:
-        return f"{_PENDING_PREFIX}{sha256}:{hashlib.sha256(embedding.encode()).hexdigest()[:8]}"
+    def recover(self) -> list[str]:
+        """Remove the chunks of writes whose process died; returns the names that must be re-ingested."""
+        lost: list[str] = []
+        for pending in self.pending_writes():
+            if _still_running(pending):
+                continue
+            self.index(pending.embedding).delete(pending.sha256)
+            names = [d.name for d in self.documents_with_sha(pending.sha256) if d.embedding == pending.embedding]
+            if names:
+                self._handles().delete(ids=[_DOC_PREFIX + n for n in names])
+                lost += names
+            self._clear_pending(pending.sha256, pending.embedding)
+            self._bump()
+            log.warning("removed the partial chunks of an interrupted ingest (sha256 %s)", pending.sha256[:12])
+        if lost:
+            log.warning("re-ingest these documents, their write was interrupted: %s", ", ".join(lost))
+        return lost
 
-    # ----- chunks ----------------------------------------------------------------------
+    # ----- search ------------------------------------------------------------------------------
 
-    def add_chunks(self, chunks: Sequence[Chunk], vectors: np.ndarray, metadata: dict) -> None:
-        """Write chunks with their vectors in batches under Chroma's maximum."""
-        collection = self.chunks()
-        batch = min(MAX_WRITE_BATCH, self.client.get_max_batch_size())
-        if self.lexical is not None and chunks:
-            self.lexical.add(metadata["sha256"], [(c.id, c.text) for c in chunks])
-        for start in range(0, len(chunks), batch):
-            part = chunks[start : start + batch]
-            collection.upsert(
-                ids=[c.id for c in part],
-                embeddings=vectors[start : start + batch],
-                documents=[c.text for c in part],
-                metadatas=[{**metadata, "page": c.page, "offset": c.offset, "chunk_index": c.index} for c in part],
-            )
+    def searchable(self, documents: Sequence[DocumentInfo]) -> set[str]:
+        """File contents of ``documents`` that are complete and embedded with this store's model."""
+        pending = {p.sha256 for p in self.pending_writes()}
+        return {d.sha256 for d in documents if d.embedding == self.embedding} - pending
 
-    def delete_chunks(self, sha256: str, embedding_fingerprint: str | None = None) -> None:
-        """Remove every chunk of one file content from one model's chunk collection."""
-        self.chunks(embedding_fingerprint).delete(where={"sha256": sha256})
-        lexical = self.lexical_for(embedding_fingerprint or self.embedding)
-        if lexical is not None:
-            lexical.delete(sha256)
+    def sync_lexical(self, documents: Sequence[DocumentInfo] | None = None) -> None:
+        """Bring the BM25 index in step with the registry (after writes elsewhere, or an old index)."""
+        self.index().sync_lexical(self.searchable(self.list_documents() if documents is None else documents))
 
-    def count_chunks(self, sha256: str | None = None) -> int:
-        collection = self.chunks()
-        if sha256 is None:
-            return collection.count()
-        return len(collection.get(where={"sha256": sha256}, include=[])["ids"])
+    @property
+    def has_lexical(self) -> bool:
+        return self.index().lexical is not None
 
-    def get_hits(self, ids: Sequence[str], vector: Sequence[float]) -> dict[str, SearchHit]:
-        """Chunks by id, scored by cosine similarity with ``vector`` (for hits found by BM25)."""
-        if not ids:
-            return {}
-        found = self.chunks().get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
-        query = np.asarray(vector, dtype=np.float32)
-        hits = {}
-        for chunk_id, text, meta, embedding in zip(
-            found["ids"], found["documents"], found["metadatas"], found["embeddings"], strict=True
-        ):
-            hits[chunk_id] = _hit_from(chunk_id, text, meta, 1.0 - float(np.dot(query, np.asarray(embedding))))
-        return hits
+    def search_dense(self, vector: Sequence[float], k: int, shas: Collection[str] | None) -> list[SearchHit]:
+        """The ``k`` chunks nearest to ``vector`` among the file contents ``shas`` (None: all)."""
+        return self.index().query(vector, k, shas)
+
+    def search_lexical(self, query: str, k: int, shas: Collection[str] | None) -> list[str]:
+        """Chunk ids of the ``k`` best BM25 matches for ``query`` among the file contents ``shas`` (None: all)."""
+        return self.index().search_terms(query, k, shas)
+
+    def hits(self, ids: Sequence[str], vector: Sequence[float]) -> dict[str, SearchHit]:
+        """Chunks by id, scored by cosine similarity with ``vector``."""
+        return self.index().hits(ids, vector)
+
+    def cover_terms(self) -> dict[str, set[str]]:
+        """Each file content's cover terms: what its first page opens with (company, period, title)."""
+        return self.index().cover_terms()
 
     def page_chunks(self, sha256: str, page: int) -> list[tuple[int, str]]:
         """(offset, text) of every chunk of one page, in page order."""
-        found = self.chunks().get(
-            where={"$and": [{"sha256": sha256}, {"page": page}]}, include=["documents", "metadatas"]
-        )
-        return sorted((int(m["offset"]), text) for m, text in zip(found["metadatas"], found["documents"], strict=True))
+        return self.index().page_chunks(sha256, page)
 
-    def query(self, vector: Sequence[float], k: int, where: dict | None = None) -> list[SearchHit]:
-        """Nearest chunks by cosine similarity (score = 1 - cosine distance)."""
-        collection = self.chunks()
-        if collection.count() == 0:
-            return []
-        found = collection.query(
-            query_embeddings=[list(vector)],
-            n_results=k,
-            where=where,
-            include=["documents", "metadatas", "distances"],
-        )
-        rows = zip(found["ids"][0], found["documents"][0], found["metadatas"][0], found["distances"][0], strict=False)
-        return [_hit_from(chunk_id, text, meta, distance) for chunk_id, text, meta, distance in rows]
+
+def _generation_of(registry) -> int:
+    found = registry.get(ids=[_GENERATION_ID], include=["metadatas"])
+    return int(found["metadatas"][0]["generation"]) if found["ids"] else 0
+
+
+def _read_generation(client, collection: str) -> int:
+    try:
+        return _generation_of(client.get_collection(collection + REGISTRY_SUFFIX))
+    except Exception:  # noqa: BLE001 - vanished between listing and reading
+        return 0
+
+
+def _pending_id(sha256: str, embedding: str) -> str:
+    return f"{_PENDING_PREFIX}{sha256}:{hashlib.sha256(embedding.encode()).hexdigest()[:8]}"
 
 
 def _document_from(meta: dict) -> DocumentInfo:
@@ -280,15 +396,21 @@ def _document_from(meta: dict) -> DocumentInfo:
     return DocumentInfo(**{k: meta[k] for k in fields if k in meta})
 
 
-def _hit_from(chunk_id: str, text: str, meta: dict, distance: float) -> SearchHit:
-    return SearchHit(
-        file=meta.get("file", ""),
-        page=int(meta.get("page", 0)),
-        offset=int(meta.get("offset", 0)),
-        text=text,
-        score=round(1.0 - float(distance), 4),
-        sha256=meta.get("sha256", ""),
-        chunk_id=chunk_id,
-        total_pages=int(meta.get("pages", 0)),
-        chunk_index=int(meta.get("chunk_index", 0)),
-    )
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _still_running(pending: PendingWrite) -> bool:
+    host, _, pid = pending.owner.rpartition(":")
+    if host != socket.gethostname():
+        started = datetime.fromisoformat(pending.started_at)
+        return (datetime.now(UTC) - started).total_seconds() < STALE_FOREIGN_MARKER_S
+    if int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

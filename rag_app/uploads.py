@@ -80,4 +80,4 @@ def store_upload(directory: Path, name: str, data: bytes, max_bytes: int) -> Sto
 
 
 def rejected_report(name: str, error: UploadRejected) -> FileReport:
-    return FileReport(safe_name(name), "", FileStatus.FAILED, reason=str(error))
+    return FileReport(safe_name(name), "", FileStatus.FAILED, reason=str(error), refused_status=error.status)

@@ -8,6 +8,7 @@ import pytest
 from conftest import ROOT
 from fastapi.testclient import TestClient
 
+from rag_app.health import ModelState
 from rag_app.web.server import create_app
 
 SAMPLE = ROOT / "samples" / "acme-q3-2023.pdf"
@@ -141,11 +142,11 @@ def test_too_large_upload_is_413(client, settings):
 
 
 def test_model_still_loading_or_failed_is_503(client, service):
-    service.model_state = "loading"
+    service.model_state = ModelState.LOADING
     loading = client.post("/api/ask", json={"question": "margin?", "strategy": "stuff"})
     assert loading.status_code == 503 and "still loading" in loading.json()["error"]
     assert client.post("/api/ask", json={"question": "margin?", "strategy": "extractive"}).status_code == 200
-    service.model_state, service.model_error = "failed", "out of memory"
+    service.model_state, service.model_error = ModelState.FAILED, "out of memory"
     failed = client.post("/api/ask", json={"question": "margin?"})
     assert failed.status_code == 503 and "could not be loaded: out of memory" in failed.json()["error"]
 

@@ -3,9 +3,9 @@
 import pytest
 from conftest import DOCUGAMI, FINGLM
 
-from rag_app.chunking import TokenChunker, chunk_id
+from rag_app.chunking import TokenChunker
 from rag_app.loaders import load_document
-from rag_app.records import PageText
+from rag_app.records import PageText, chunk_id
 
 pytestmark = pytest.mark.usefixtures("corpus")
 SHA = "ab" * 32

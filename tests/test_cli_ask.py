@@ -6,7 +6,7 @@ import re
 import pytest
 from conftest import DOCUGAMI, cli_env, run_cli
 
-from rag_app.settings import STRATEGIES
+from rag_app.settings import STRATEGY_NAMES
 
 pytestmark = [pytest.mark.usefixtures("corpus"), pytest.mark.slow]
 QUESTIONS = "What was Apple's total net sales in the quarter?\n净利润是多少？\n"
@@ -41,7 +41,7 @@ def check_answer(answer: dict, strategy: str) -> None:
     assert set(answer["tokens"]) == {"prompt", "completion"}
 
 
-@pytest.mark.parametrize("strategy", [s for s in STRATEGIES if s != "auto"])
+@pytest.mark.parametrize("strategy", [s for s in STRATEGY_NAMES if s != "auto"])
 def test_every_strategy_with_the_tiny_random_model(qa_env, tiny_lm, strategy):
     answers = ask_lines({**qa_env, "RAG_LLM_MODEL": str(tiny_lm), "RAG_MAX_NEW_TOKENS": "12"}, "--strategy", strategy)
     assert [a["question"] for a in answers] == QUESTIONS.splitlines()
@@ -51,7 +51,7 @@ def test_every_strategy_with_the_tiny_random_model(qa_env, tiny_lm, strategy):
             assert answer["model"] == str(tiny_lm) and answer["tokens"]["completion"] > 0
 
 
-@pytest.mark.parametrize("strategy", [s for s in STRATEGIES if s != "auto"])
+@pytest.mark.parametrize("strategy", [s for s in STRATEGY_NAMES if s != "auto"])
 def test_every_strategy_with_the_scripted_model(qa_env, tmp_path, strategy):
     script = tmp_path / "script.json"
     script.write_text(json.dumps(["Net sales were $94.8 billion [1] and [9].\nScore: 80"]))

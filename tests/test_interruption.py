@@ -97,13 +97,13 @@ def test_process_killed_in_the_middle_of_writing_chunks(tmp_path, folder, embedd
     script = textwrap.dedent(
         """
         import os, signal, sys
-        import rag_app.store as store
-        store.MAX_WRITE_BATCH = 10
-        original = store.DocumentStore.add_chunks
+        import rag_app.chunk_index as chunk_index
+        chunk_index.MAX_WRITE_BATCH = 10
+        original = chunk_index.ChunkIndex.add
         def add_half_then_die(self, chunks, vectors, metadata):
             original(self, chunks[:10], vectors[:10], metadata)
             os.kill(os.getpid(), signal.SIGKILL)
-        store.DocumentStore.add_chunks = add_half_then_die
+        chunk_index.ChunkIndex.add = add_half_then_die
         from ingest.cli import main
         sys.exit(main(sys.argv[1:]))
         """

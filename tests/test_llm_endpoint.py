@@ -22,7 +22,7 @@ def reply_for(messages) -> str:
 
 def endpoint_backend(server, clean_env=None):
     settings = Settings(_env_file=None, llm_endpoint=server.url)
-    backend, _ = load_chat_backend(settings)
+    backend = load_chat_backend(settings).backend
     return backend
 
 

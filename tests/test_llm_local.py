@@ -127,7 +127,8 @@ def test_unknown_model_is_a_clear_error_and_auto_falls_back_to_extractive(tmp_pa
     with pytest.raises(ModelUnavailableError, match="Set RAG_LLM_MODEL to a local model directory"):
         load_local_model(str(tmp_path / "no-such-model"), device="cpu")
     settings = Settings(_env_file=None, llm_model=str(tmp_path / "no-such-model"))
-    backend, reason = load_chat_backend(settings)
+    loaded = load_chat_backend(settings)
+    backend, reason = loaded.backend, loaded.reason
     assert backend is None and reason.startswith("no answer model could be loaded")
 
 

@@ -53,14 +53,14 @@ def test_lexical_index_follows_replace_delete_and_reset(service, settings, corpu
     service.ingest([corpus_dir])
     store = service.store(with_model=True)
     old_sha = store.get_document("contracts.pdf").sha256
-    assert (settings.data_dir / "lexical" / "local").is_dir() and old_sha in store.lexical.shas()
+    assert (settings.data_dir / "lexical" / "local").is_dir() and old_sha in store.index().lexical.shas()
     write_pdf(corpus_dir / "contracts.pdf", ["Contract QW-9910 replaced the old agreement."])
     service.ingest([corpus_dir])
     new_sha = store.get_document("contracts.pdf").sha256
-    assert old_sha not in store.lexical.shas() and new_sha in store.lexical.shas()
+    assert old_sha not in store.index().lexical.shas() and new_sha in store.index().lexical.shas()
     assert "QW-9910" in service.search("QW-9910", k=1).hits[0].text
     service.delete_document("contracts.pdf")
-    assert new_sha not in service.store(with_model=True).lexical.shas()
+    assert new_sha not in service.store(with_model=True).index().lexical.shas()
     service.reset()
     assert not list((settings.data_dir / "lexical" / "local").glob("*.sqlite"))
 

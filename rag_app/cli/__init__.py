@@ -21,7 +21,7 @@ from rag_app.cli.options import (
 from rag_app.cli.render import console, print_answer_stream, print_json, print_search
 from rag_app.errors import ConfigurationError, InvalidRequestError, RagError
 from rag_app.service import RagService
-from rag_app.settings import STRATEGIES, Settings
+from rag_app.settings import STRATEGY_NAMES, Settings
 
 SEARCH_SETTINGS = [
     "collection", "data_dir", "embedding_model", "embedding_device", "chroma_host", "chroma_port", "log_level",
@@ -67,7 +67,7 @@ def _add_ask(commands) -> None:
     )
     ask.add_argument("question", nargs="?", help="the question; omit it to read questions from stdin")
     ask.add_argument(
-        "--strategy", choices=STRATEGIES, default=None,
+        "--strategy", choices=STRATEGY_NAMES, default=None,
         help=f"how sources reach the model [env RAG_STRATEGY; default: {_default('strategy')}]: auto picks stuff "
         "when the sources fit the context window, else map_reduce; extractive needs no model",
     )  # fmt: skip

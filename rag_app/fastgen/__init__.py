@@ -17,7 +17,7 @@ MIN_CAPABILITY = (8, 0)  # gemlite's Triton kernels and bf16 tensor cores
 __all__ = ["UnsupportedModelError", "fast_path_blocker", "FastGenerator", "build_fast_generator"]
 
 
-def fast_path_blocker(device: str, quantization: str) -> str | None:
+def fast_path_blocker(device: str, quantization: str, autotune: bool = False) -> str | None:
     """Why the fast path cannot run here, or None when it can."""
     if not device.startswith("cuda"):
         return "the fast path needs an NVIDIA GPU (running on CPU)"
@@ -30,21 +30,21 @@ def fast_path_blocker(device: str, quantization: str) -> str | None:
         return "8-bit weights run on bitsandbytes (the fast path is 4-bit or bf16)"
     if quantization == "4bit":
         try:
-            prepare_gemlite(capability)
+            prepare_gemlite(capability, autotune)
         except Exception as exc:  # noqa: BLE001 - ImportError, or triton failing to initialise
             return f"gemlite is not usable ({type(exc).__name__}: {exc}); pip install -r requirements-gpu.txt"
     return None
 
 
-def prepare_gemlite(capability: tuple[int, int]) -> None:
+def prepare_gemlite(capability: tuple[int, int], autotune: bool = False) -> None:
     """Import gemlite; on a Hopper GPU it ships no tuned kernel configs for (H200), use its H100 ones
-    (same SM 9.0 chip) instead of autotuning every shape at first use."""
+    (same SM 9.0 chip) instead of autotuning every shape at first use (``autotune``: RAG_GEMLITE_AUTOTUNE)."""
     import os
 
     import gemlite
     from gemlite.core import GemLiteLinearTriton, get_default_cache_config
 
-    if os.environ.get("RAG_GEMLITE_AUTOTUNE") == "max":  # search kernel configs on this GPU at first use
+    if autotune:  # search kernel configs on this GPU at first use
         gemlite.set_autotune("max")
         return
     if get_default_cache_config() is None and capability == (9, 0):

@@ -1,13 +1,15 @@
 """Answer models behind one interface: local transformers, an OpenAI-compatible endpoint, scripted replies.
 
 ``load_chat_backend`` picks one from the settings (a plain ``match``, lazy
-imports); ``None`` means extractive mode: answers quote the best sentences.
+imports); a :class:`LoadedModel` without a backend means extractive mode: answers
+quote the best sentences.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass
 
 from rag_app.llm.backend import ChatBackend, ModelInfo, ModelUnavailableError
 from rag_app.llm.memory import InsufficientMemoryError
@@ -19,33 +21,47 @@ EXTRACTIVE_HOWTO = (
     "OpenAI-compatible server, to get written answers"
 )
 
-__all__ = ["ChatBackend", "ModelInfo", "ModelUnavailableError", "load_chat_backend", "EXTRACTIVE_HOWTO"]
+__all__ = [
+    "ChatBackend", "ModelInfo", "ModelUnavailableError", "LoadedModel", "load_chat_backend", "EXTRACTIVE_HOWTO",
+]  # fmt: skip
 
 
-def load_chat_backend(settings: Settings) -> tuple[ChatBackend | None, str]:
-    """The configured model, or (None, why) for extractive mode. Explicit backends raise on failure."""
+@dataclass(frozen=True)
+class LoadedModel:
+    """What loading the answer model gave: a backend, or none (extractive mode) and why."""
+
+    backend: ChatBackend | None
+    reason: str = ""  # why there is no backend
+
+    @property
+    def extractive(self) -> bool:
+        return self.backend is None
+
+
+def load_chat_backend(settings: Settings) -> LoadedModel:
+    """The configured model, or none and why (extractive mode). Explicit backends raise on failure."""
     match settings.llm_backend:
         case "extractive":
-            return None, "extractive mode was chosen (RAG_LLM_BACKEND=extractive)"
+            return LoadedModel(None, "extractive mode was chosen (RAG_LLM_BACKEND=extractive)")
         case "scripted":
-            return _scripted(settings), ""
+            return LoadedModel(_scripted(settings))
         case "endpoint":
-            return _endpoint(settings), ""
+            return LoadedModel(_endpoint(settings))
         case "local":
-            return _local(settings), ""
+            return LoadedModel(_local(settings))
         case "auto":
             return _auto(settings)
     raise ModelUnavailableError(f"unknown llm_backend {settings.llm_backend!r}")
 
 
-def _auto(settings: Settings) -> tuple[ChatBackend | None, str]:
+def _auto(settings: Settings) -> LoadedModel:
     if settings.llm_endpoint:
-        return _endpoint(settings), ""
+        return LoadedModel(_endpoint(settings))
     try:
-        return _local(settings), ""
+        return LoadedModel(_local(settings))
     except (ModelUnavailableError, InsufficientMemoryError) as exc:
         log.warning("no answer model: %s; answering in extractive mode", exc)
-        return None, f"no answer model could be loaded ({exc})"
+        return LoadedModel(None, f"no answer model could be loaded ({exc})")
 
 
 def _local(settings: Settings) -> ChatBackend:
@@ -60,6 +76,7 @@ def _local(settings: Settings) -> ChatBackend:
         settings.llm_context_window,
         settings.llm_engine,
         settings.llm_batch_slots,
+        settings.gemlite_autotune,
     )
     chat = LocalChatModel(local=local, max_tokens=settings.max_new_tokens)
     return ChatBackend(chat, local.info, local.count_tokens)

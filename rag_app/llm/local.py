@@ -258,6 +258,7 @@ def load_local_model(
     context_window: int | None = None,
     engine: str = "auto",
     slots: int = 8,
+    gemlite_autotune: bool = False,
 ) -> LocalModel:
     """Load by hub id or directory; raises ModelUnavailableError or InsufficientMemoryError with guidance.
 
@@ -270,7 +271,7 @@ def load_local_model(
     quant, notes = resolve_quantization(quantization, device)
     config = _load_config(name)
     window = context_window or min(getattr(config, "max_position_embeddings", MAX_DEFAULT_CONTEXT), MAX_DEFAULT_CONTEXT)
-    use_fast, why = choose_engine(engine, device, quant, config, adapter)
+    use_fast, why = choose_engine(engine, device, quant, config, adapter, gemlite_autotune)
     notes.append(why)
     plan = estimate(config, quant, 2 if device.startswith("cuda") else 4, window * (slots if use_fast else 1))
     check_fits(plan, device, name, quant, window)
@@ -294,14 +295,16 @@ def load_local_model(
     return local
 
 
-def choose_engine(engine: str, device: str, quant: str, config, adapter: str | None) -> tuple[bool, str]:
+def choose_engine(
+    engine: str, device: str, quant: str, config, adapter: str | None, gemlite_autotune: bool = False
+) -> tuple[bool, str]:
     """(use the fast path?, the reason shown in the status line)."""
     if engine == "transformers":
         return False, "engine: transformers generate (requested)"
     from rag_app.fastgen import UnsupportedModelError, fast_path_blocker
     from rag_app.fastgen.model import ArchSpec
 
-    blocker = fast_path_blocker(device, quant)
+    blocker = fast_path_blocker(device, quant, gemlite_autotune)
     if blocker is None:
         try:
             ArchSpec.from_hf(config)

@@ -25,8 +25,9 @@ from rag_app.errors import (
     RagError,
     StoreBusyError,
 )
+from rag_app.health import ModelState
 from rag_app.service import RagService
-from rag_app.settings import STRATEGIES
+from rag_app.settings import STRATEGY_NAMES
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +109,7 @@ def build_api(service: RagService) -> APIRouter:
 
     @router.get("/health")
     def health() -> dict:
-        return service.health()
+        return service.health().to_dict()
 
     @router.post("/ask")
     def ask(body: AskBody):
@@ -157,11 +158,11 @@ def build_api(service: RagService) -> APIRouter:
 
 def _ask_request(service: RagService, body: AskBody) -> AskRequest:
     strategy = body.strategy or service.settings.strategy
-    if strategy not in STRATEGIES:
-        raise ApiError(400, f"unknown strategy {strategy!r}: choose one of {', '.join(STRATEGIES)}")
-    if strategy != "extractive" and service.model_state == "loading":
+    if strategy not in STRATEGY_NAMES:
+        raise ApiError(400, f"unknown strategy {strategy!r}: choose one of {', '.join(STRATEGY_NAMES)}")
+    if strategy != "extractive" and service.model_state is ModelState.LOADING:
         raise ApiError(503, "the answer model is still loading: retry shortly, or ask with strategy 'extractive'")
-    if strategy != "extractive" and service.model_state == "failed":
+    if strategy != "extractive" and service.model_state is ModelState.FAILED:
         raise ApiError(503, f"the answer model could not be loaded: {service.model_error}")
     return AskRequest(
         question=body.question, strategy=strategy, k=body.k, files=body.files, history=body.history,
@@ -204,9 +205,9 @@ def _check_length(request: Request, service: RagService, count: int) -> None:
 def _upload_response(report) -> JSONResponse:
     """200 with the per-file report; 413/415 when every file was refused for that reason."""
     body = report.to_dict()
-    refused = [f for f in report.files if (f.note or "").startswith("http ")]
+    refused = [f for f in report.files if f.refused_status is not None]
     if refused and len(refused) == len(report.files):
-        status = int(refused[0].note.split()[1])
+        status = refused[0].refused_status
         return JSONResponse(
             {"error": "; ".join(f.reason for f in refused), "status": status, **body}, status_code=status
         )

@@ -6,6 +6,7 @@ import html
 from urllib.parse import quote
 
 from rag_app.chains.events import Answer, Source
+from rag_app.health import Health, ModelState
 from rag_app.highlight import matching_spans
 from rag_app.llm import EXTRACTIVE_HOWTO
 from rag_app.records import DocumentInfo, IngestReport
@@ -75,10 +76,10 @@ def sources_html(sources: list[Source], question: str, answer: Answer | None = N
     return f'<div class="rag-sources">{note_html}{cards}</div>'
 
 
-def status_markdown(health: dict) -> str:
+def status_markdown(health: Health) -> str:
     """The status line: model, quantization, device, engine, embedding, collection; a banner when extractive."""
-    model = health.get("model")
-    if health["model_state"] in ("not loaded", "loading"):
+    model = health.model
+    if not health.model_state.settled:
         model_text = "⏳ loading the answer model…"
     elif model:
         model_text = f"**{model['name']}** · {model['quantization']} · {model['device']}" + (
@@ -87,12 +88,12 @@ def status_markdown(health: dict) -> str:
     else:
         model_text = "**no answer model** (extractive)"
     line = (
-        f"Model: {model_text} &nbsp;|&nbsp; Embeddings: {health['embedding']['model']} "
-        f"({health['embedding']['device']}) &nbsp;|&nbsp; Collection: **{health['collection']}** "
-        f"({health['documents']} documents)"
+        f"Model: {model_text} &nbsp;|&nbsp; Embeddings: {health.embedding.model} "
+        f"({health.embedding.device}) &nbsp;|&nbsp; Collection: **{health.collection}** "
+        f"({health.documents} documents)"
     )
-    if health["mode"] == "extractive" and health["model_state"] not in ("not loaded", "loading"):
-        reason = (health.get("no_model_reason") or "no model is configured").rstrip(".")
+    if health.model_state is ModelState.EXTRACTIVE:
+        reason = (health.no_model_reason or "no model is configured").rstrip(".")
         howto = "" if "RAG_LLM_MODEL" in reason else f" To get written answers, {html.escape(EXTRACTIVE_HOWTO)}."
         line += (
             f'\n\n<div class="rag-banner">⚠ <b>Extractive mode</b>: answers quote the best-matching sentences '

@@ -8,15 +8,16 @@ import binascii
 import hmac
 import json
 import logging
-import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 from fastapi import FastAPI
 
 from rag_app.errors import ConfigurationError
+from rag_app.health import ModelState
 from rag_app.service import RagService
 from rag_app.settings import Settings
 from rag_app.web.api import build_api, install_error_handlers
@@ -103,7 +104,7 @@ def create_app(
 
     settings = service.settings
     links = links or PublicLinks(public_url(settings))
-    if service.model_state == "not loaded":
+    if service.model_state is ModelState.NOT_LOADED:
         service.preload_model()
     app = FastAPI(title="rag_app", docs_url="/api/docs", openapi_url="/api/openapi.json", redoc_url=None)
     install_error_handlers(app)
@@ -121,22 +122,33 @@ def create_app(
     return app
 
 
-def check_share(settings: Settings, accounts: list) -> None:
+Say = Callable[[str], None]
+
+
+@dataclass
+class Console:
+    """Where the server tells its user what it is doing: ``say`` for the URLs and snippets (stdout in
+    ``python app.py``), ``warn`` for warnings. The library itself never prints."""
+
+    say: Say = log.info
+    warn: Say = log.warning
+
+
+def check_share(settings: Settings, accounts: list, console: Console | None = None) -> None:
+    console = console or Console()
     if settings.share and not accounts and not settings.allow_public_share:
         raise ConfigurationError(NO_AUTH_SHARE)
     if settings.share and not accounts:
-        print(
-            "WARNING: --share without auth: anyone with the link can use the app and read your documents.",
-            file=sys.stderr,
-        )
+        console.warn("WARNING: --share without auth: anyone with the link can use the app and read your documents.")
 
 
-def serve(settings: Settings) -> None:
+def serve(settings: Settings, console: Console | None = None) -> None:
     """Start the service, the HTTP server and, with --share, the public link."""
     import uvicorn
 
+    console = console or Console()
     accounts = load_accounts(settings)
-    check_share(settings, accounts)
+    check_share(settings, accounts, console)
     if settings.embed_demo:
         settings.embed_origins = ",".join([*settings.origins, f"http://127.0.0.1:{settings.port + 1}"])
     service = RagService(settings)
@@ -147,20 +159,20 @@ def serve(settings: Settings) -> None:
         root_path=settings.root_path or "",
     )  # fmt: skip
     server = uvicorn.Server(config)
-    threading.Thread(target=_announce, args=(server, settings, links), daemon=True).start()
+    threading.Thread(target=_announce, args=(server, settings, links, console), daemon=True).start()
     if settings.embed_demo:
-        threading.Thread(target=_serve_embed_demo, args=(settings, links), daemon=True).start()
+        threading.Thread(target=_serve_embed_demo, args=(settings, links, console), daemon=True).start()
     server.run()
 
 
-def _announce(server, settings: Settings, links: PublicLinks) -> None:
-    """Once the server is up: print the URL and embed snippets, and with --share try the public link."""
+def _announce(server, settings: Settings, links: PublicLinks, console: Console) -> None:
+    """Once the server is up: say the URL and embed snippets, and with --share try the public link."""
     while not server.started:
         time.sleep(0.1)
-    print(f"rag_app is serving {links.local} (API: {links.local}api/docs)", flush=True)
-    print(snippet_text(links.local), flush=True)
+    console.say(f"rag_app is serving {links.local} (API: {links.local}api/docs)")
+    console.say(snippet_text(links.local))
     if settings.mcp:
-        print(f"MCP server (streamable HTTP): {links.local}gradio_api/mcp/", flush=True)
+        console.say(f"MCP server (streamable HTTP): {links.local}gradio_api/mcp/")
     if not settings.share:
         return
     from rag_app.web.ui import open_share_link
@@ -168,18 +180,16 @@ def _announce(server, settings: Settings, links: PublicLinks) -> None:
     try:
         links.share = open_share_link(settings.host, settings.port)
     except Exception as exc:  # noqa: BLE001 - offline, share server down: the local server keeps running
-        print(
+        console.warn(
             f"Could not create a share link ({type(exc).__name__}: {exc}); is this machine online? "
-            f"The app keeps running locally at {links.local}",
-            file=sys.stderr,
-            flush=True,
+            f"The app keeps running locally at {links.local}"
         )
         return
-    print(f"Public share link: {links.share} (expires in {SHARE_EXPIRY})", flush=True)
-    print(snippet_text(links.best), flush=True)
+    console.say(f"Public share link: {links.share} (expires in {SHARE_EXPIRY})")
+    console.say(snippet_text(links.best))
 
 
-def _serve_embed_demo(settings: Settings, links: PublicLinks) -> None:
+def _serve_embed_demo(settings: Settings, links: PublicLinks, console: Console) -> None:
     """A page on port + 1 (another origin) that embeds the app as a web component and in an iframe."""
     import uvicorn
     from fastapi.responses import HTMLResponse
@@ -190,5 +200,5 @@ def _serve_embed_demo(settings: Settings, links: PublicLinks) -> None:
     def page() -> str:
         return demo_page(links.best)
 
-    print(f"Embedding demo page: http://127.0.0.1:{settings.port + 1}/", flush=True)
+    console.say(f"Embedding demo page: http://127.0.0.1:{settings.port + 1}/")
     uvicorn.Server(uvicorn.Config(demo, host="127.0.0.1", port=settings.port + 1, log_level="warning")).run()

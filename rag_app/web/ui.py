@@ -17,7 +17,7 @@ from rag_app.errors import RagError
 from rag_app.ingestion import IngestProgress
 from rag_app.records import FileReport
 from rag_app.service import RagService
-from rag_app.settings import COLLECTION_NAME_PATTERN, STRATEGIES, Settings
+from rag_app.settings import COLLECTION_NAME_PATTERN, STRATEGY_NAMES, Settings
 from rag_app.web import render
 
 log = logging.getLogger(__name__)
@@ -178,8 +178,7 @@ class ChatPage:
         return render.status_markdown(self.service.health(session["collection"]))
 
     def tick(self, session: dict):
-        done = self.service.model_state not in ("not loaded", "loading")
-        return self.status(session), gr.Timer(active=not done)
+        return self.status(session), gr.Timer(active=not self.service.model_state.settled)
 
     def load(self, session: dict):
         return (self.status(session), *self._document_views(session))
@@ -235,7 +234,7 @@ class ChatPage:
                     clear = gr.Button("New chat / 新对话")
                 note = gr.Markdown(elem_id="rag-note")
                 with gr.Accordion("Options / 选项", open=False):
-                    strategy = gr.Dropdown(list(STRATEGIES), value=self.settings.strategy, label="Strategy / 策略")
+                    strategy = gr.Dropdown(list(STRATEGY_NAMES), value=self.settings.strategy, label="Strategy / 策略")
                     k = gr.Slider(1, 20, value=self.settings.top_k, step=1, label="Sources to retrieve (k)")
                     files = gr.Dropdown([], multiselect=True, label="Search only these documents / 只检索这些文档")
             with gr.Column(scale=2):
