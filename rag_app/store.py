@@ -327,6 +327,9 @@ class DocumentStore:
         for pending in self.pending_writes():
             if _still_running(pending):
                 continue
+            if self._committed(pending):  # killed after the commit, before the marker went: keep it
+                self._clear_pending(pending.sha256, pending.embedding)
+                continue
             self.index(pending.embedding).delete(pending.sha256)
             names = [d.name for d in self.documents_with_sha(pending.sha256) if d.embedding == pending.embedding]
             if names:
@@ -338,6 +341,15 @@ class DocumentStore:
         if lost:
             log.warning("re-ingest these documents, their write was interrupted: %s", ", ".join(lost))
         return lost
+
+    def _committed(self, pending: PendingWrite) -> bool:
+        """Whether the write a marker brackets reached its commit: names registered after the marker was
+        set, with every chunk they count stored."""
+        documents = [d for d in self.documents_with_sha(pending.sha256) if d.embedding == pending.embedding]
+        return bool(documents) and all(
+            d.ingested_at >= pending.started_at and d.chunks == self.index(pending.embedding).count(pending.sha256)
+            for d in documents
+        )
 
     # ----- search ------------------------------------------------------------------------------
 

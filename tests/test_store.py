@@ -1,0 +1,172 @@
+"""The store owns persistence: atomic writes, recovery after a kill at any step, and other processes'
+commits seen by a running process. Real Chroma and BM25 index; vectors need no model here."""
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from conftest import ROOT
+
+from rag_app.records import Chunk, DocumentInfo, chunk_id, parse_chunk_id
+from rag_app.settings import Settings
+from rag_app.store import Database
+
+EMBEDDING = "test-model|dim8"
+
+
+def document(name: str, sha: str, chunks: int) -> DocumentInfo:
+    from datetime import UTC, datetime
+
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    return DocumentInfo(name, sha, 1, chunks, 0, now, "tokens128", EMBEDDING, path=f"/docs/{name}")
+
+
+def chunks_of(sha: str, texts: list[str]) -> list[Chunk]:
+    return [Chunk(chunk_id(sha, 1, 100 * i), text, 1, 100 * i, i) for i, text in enumerate(texts)]
+
+
+def vectors(n: int, seed: int = 0) -> np.ndarray:
+    v = np.random.default_rng(seed).normal(size=(n, 8)).astype(np.float32)
+    return v / np.linalg.norm(v, axis=1, keepdims=True)
+
+
+def write(store, name: str, sha: str, texts: list[str], seed: int = 0) -> None:
+    store.write(
+        [document(name, sha, len(texts))],
+        chunks_of(sha, texts),
+        vectors(len(texts), seed),
+        {"sha256": sha, "file": name, "pages": 1},
+    )
+
+
+@pytest.fixture
+def settings(tmp_path, clean_env):
+    return Settings(_env_file=None, data_dir=tmp_path / "data", collection="test")
+
+
+@pytest.fixture
+def store(settings):
+    return Database(settings).store("test", EMBEDDING, create=True)
+
+
+def test_chunk_ids_are_built_and_parsed_by_one_pair_of_functions():
+    key = parse_chunk_id(chunk_id("ab12", 7, 340))
+    assert (key.sha256, key.page, key.offset, key.page_key) == ("ab12", 7, 340, ("ab12", 7))
+
+
+def test_write_registers_names_and_chunks_together(store):
+    generation = store.generation
+    write(store, "a.pdf", "sha-a", ["Revenue grew to 10 million.", "Margins held."])
+    assert [d.name for d in store.list_documents()] == ["a.pdf"]
+    assert store.count_chunks("sha-a") == 2 and store.pending_writes() == []
+    assert store.generation == generation + 1
+    ids = store.search_lexical("revenue", 5, None)
+    assert ids == [chunk_id("sha-a", 1, 0)]
+    hits = store.search_dense(vectors(1)[0], 2, {"sha-a"})
+    assert {h.chunk_id for h in hits} == {chunk_id("sha-a", 1, 0), chunk_id("sha-a", 1, 100)}
+    assert store.search_dense(vectors(1)[0], 2, set()) == []
+
+
+def test_a_failed_write_rolls_back_and_keeps_what_was_stored(store, monkeypatch):
+    write(store, "a.pdf", "sha-a", ["First version."])
+    from rag_app import chunk_index
+
+    def broken_add(self, chunks, vectors, metadata):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(chunk_index.ChunkIndex, "add", broken_add)
+    with pytest.raises(OSError):
+        write(store, "b.pdf", "sha-b", ["Second file."])
+    assert [d.name for d in store.list_documents()] == ["a.pdf"]
+    assert store.count_chunks("sha-b") == 0 and store.pending_writes() == []
+
+
+KILL_SCRIPT = """
+import os, signal, sys
+sys.path.insert(0, "tests")
+from test_store import write, EMBEDDING
+from rag_app import chunk_index, store as store_module
+from rag_app.settings import Settings
+step = sys.argv[2]
+def die(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+if step == "after-marker":
+    chunk_index.ChunkIndex.delete = die
+elif step == "mid-add":
+    chunk_index.MAX_WRITE_BATCH = 2
+    original = chunk_index.ChunkIndex.add
+    def half(self, chunks, vectors, metadata):
+        original(self, chunks[:2], vectors[:2], metadata)
+        die()
+    chunk_index.ChunkIndex.add = half
+elif step == "before-commit":
+    store_module.DocumentStore._register = die
+elif step == "after-commit":
+    store_module.DocumentStore._clear_pending = die
+settings = Settings(_env_file=None, data_dir=sys.argv[1], collection="test")
+store = store_module.Database(settings).store("test", EMBEDDING, create=True)
+write(store, "b.pdf", "sha-b", ["one", "two", "three", "four", "five"], seed=1)
+"""
+
+
+@pytest.mark.parametrize(
+    ("step", "survives"),
+    [("after-marker", False), ("mid-add", False), ("before-commit", False), ("after-commit", True)],
+)
+def test_recovery_after_a_kill_at_each_step_of_a_write(settings, store, step, survives):
+    write(store, "a.pdf", "sha-a", ["Kept whatever happens to the other write."])
+    died = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(KILL_SCRIPT), str(settings.data_dir), step],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert died.returncode == -9, died.stderr[-2000:]
+    store.refresh()
+    assert store.pending_writes()  # the killed write left its marker
+    lost = store.recover()
+    names = [d.name for d in store.list_documents()]
+    assert store.pending_writes() == []
+    if survives:
+        assert names == ["a.pdf", "b.pdf"] and lost == [] and store.count_chunks("sha-b") == 5
+    else:
+        assert names == ["a.pdf"] and store.count_chunks("sha-b") == 0
+        assert store.search_lexical("three", 5, None) == []
+    assert store.count_chunks("sha-a") == 1
+
+
+OTHER_PROCESS = """
+import sys
+sys.path.insert(0, "tests")
+from test_store import write, EMBEDDING
+from rag_app.settings import Settings
+from rag_app.store import Database
+store = Database(Settings(_env_file=None, data_dir=sys.argv[1], collection="test")).store("test", EMBEDDING)
+store.refresh()
+write(store, "new.pdf", "sha-new", ["Intel gross margin was 34 percent."], seed=5)
+store.delete_document("old.pdf")
+"""
+
+
+def test_a_running_process_sees_what_another_process_committed(settings, store):
+    write(store, "old.pdf", "sha-old", ["Nvidia data center revenue."], seed=4)
+    assert {h.file for h in store.search_dense(vectors(1, 5)[0], 4, None)} == {"old.pdf"}  # vectors in memory
+    other = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(OTHER_PROCESS), str(settings.data_dir)],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert other.returncode == 0, other.stderr[-2000:]
+    assert store.refresh() is True  # another process committed: reopened
+    hits = store.search_dense(vectors(1, 5)[0], 4, None)
+    assert [h.file for h in hits] == ["new.pdf"]
+    assert store.search_lexical("intel margin", 4, None) == [chunk_id("sha-new", 1, 0)]
+    assert store.refresh() is False  # nothing new since
+
+
+def test_drop_empties_the_collection_and_other_processes_notice(settings, store):
+    write(store, "a.pdf", "sha-a", ["Some text."])
+    reader = Database(settings).store("test", EMBEDDING)
+    reader.refresh()
+    assert store.drop() == 1
+    assert store.list_documents() == [] and store.count_chunks() == 0
+    assert reader.refresh() is True and reader.list_documents() == []
