@@ -45,6 +45,7 @@ def chroma_server(tmp_path):
     process.wait(timeout=30)
 
 
+@pytest.mark.slow  # starts a `chroma run` server
 def test_ingest_and_search_through_a_chroma_server(chroma_server, tmp_path, embeddings, clean_env):
     settings = Settings(
         _env_file=None, data_dir=tmp_path / "local", chroma_host="127.0.0.1", chroma_port=chroma_server,

@@ -25,6 +25,7 @@ def docs(tmp_path):
     return folder
 
 
+@pytest.mark.slow  # several CLI processes, each loading the embedding model
 def test_ingest_prints_a_table_then_reruns_as_unchanged_json(env, docs):
     first = run_cli("ingest", str(docs), env=env)
     assert first.returncode == 0, first.stderr
@@ -41,6 +42,7 @@ def test_ingest_prints_a_table_then_reruns_as_unchanged_json(env, docs):
     assert aapl["pages"] == 28 and aapl["chunks"] > 28 and len(aapl["sha256"]) == 64
 
 
+@pytest.mark.slow  # several CLI processes, each loading the embedding model
 def test_exit_code_1_when_some_files_fail_and_others_are_stored(env, docs):
     # damaged beyond what PDFium and pypdf can recover (xref-range.pdf, used before, PDFium now reads)
     (docs / "broken.pdf").write_bytes((ODD / "pdfjs" / "REDHAT-1531897-0.pdf").read_bytes())
@@ -83,6 +85,7 @@ def test_help_explains_every_flag_and_its_environment_variable(env):
     assert "exit codes" in text
 
 
+@pytest.mark.slow  # several CLI processes, each loading the embedding model
 def test_list_delete_and_reset(env, docs):
     assert run_cli("ingest", str(docs), "--json", env=env).returncode == 0
     listing = run_cli("ingest", "--list", env=env)
@@ -99,6 +102,7 @@ def test_list_delete_and_reset(env, docs):
     assert json.loads(run_cli("ingest", "--list", "--json", env=env).stdout) == []
 
 
+@pytest.mark.slow  # several CLI processes, each loading the embedding model
 def test_search_text_json_and_stdin(env, docs):
     assert run_cli("ingest", str(docs), "--json", env=env).returncode == 0
     text = run_cli("rag_app", "search", "what was the 2022 revenue?", "--k", "2", env=env)
@@ -112,6 +116,7 @@ def test_search_text_json_and_stdin(env, docs):
     assert all(len(r["hits"]) == 1 for r in rows)
 
 
+@pytest.mark.slow  # several CLI processes, each loading the embedding model
 def test_search_errors_are_clear(env, docs):
     unknown = run_cli("rag_app", "search", "anything", "--collection", "nothing-here", env=env)
     assert unknown.returncode == 1 and "no collection named 'nothing-here'" in unknown.stderr
