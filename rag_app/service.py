@@ -181,7 +181,7 @@ class RagService:
     ) -> IngestReport:
         """Check, store under the data directory and ingest uploaded files; refused files are
         reported as failed (with the HTTP status that fits) and the others still ingest."""
-        from rag_app.uploads import UploadRejected, rejected_report, store_upload
+        from rag_app.uploads import UploadRejected, note_shortened_names, rejected_report, store_upload
 
         name = collection or self.settings.collection
         directory = self.settings.data_dir / "uploads" / name
@@ -196,6 +196,7 @@ class RagService:
         report = (
             self.ingest([s.path for s in stored], progress=progress, collection=name) if stored else IngestReport(name)
         )
+        note_shortened_names(report, stored)
         report.files[:0] = rejected
         return report
 
