@@ -110,6 +110,18 @@ def test_same_origin_allowed_origins_and_scripts_may_write(client, headers):
     assert client.delete("/api/documents/mine.pdf", headers=headers).status_code == 200
 
 
+def test_the_share_link_is_the_apps_own_origin(service, settings):
+    from rag_app.web.server import PublicLinks
+
+    settings.llm_backend = "extractive"
+    links = PublicLinks("http://127.0.0.1:7860/", share="https://0123abcd.gradio.live/")
+    with TestClient(create_app(service, links=links)) as client:
+        shared = client.post("/api/documents", files=pdf_form(), headers={"origin": "https://0123abcd.gradio.live"})
+        assert shared.status_code == 200
+        other = client.post("/api/documents", files=pdf_form(), headers={"origin": "https://other.gradio.live"})
+        assert other.status_code == 403
+
+
 def test_reading_from_another_origin_is_not_blocked_by_the_guard(client):
     """Reads stay for CORS to decide (the browser withholds the answer from pages that are not allowed)."""
     assert client.get("/api/health", headers={"origin": EVIL}).status_code == 200

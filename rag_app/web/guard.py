@@ -84,9 +84,13 @@ async def send_refusal(scope, send, status: int, reason: str, headers: tuple = (
 class CrossSiteGuard:
     """403 for a write (any method but GET/HEAD/OPTIONS) or WebSocket handshake from another site's page."""
 
-    def __init__(self, app, allowed_origins: list[str]) -> None:
+    def __init__(self, app, allowed_origins: Callable[[], list[str]]) -> None:
         self.app = app
-        self.allowed = {o for o in map(origin_of, allowed_origins) if o}
+        self.allowed_origins = allowed_origins  # read per request: the share link is known only once it is up
+
+    @property
+    def allowed(self) -> set[str]:
+        return {o for o in map(origin_of, self.allowed_origins()) if o}
 
     async def __call__(self, scope, receive, send):
         writes = scope["type"] == "websocket" or (scope["type"] == "http" and scope["method"] not in SAFE_METHODS)

@@ -112,7 +112,8 @@ def create_app(
     app.add_middleware(UploadSizeLimit, max_bytes=lambda: settings.max_upload_mb * 1024 * 1024)
     if accounts:
         app.add_middleware(BasicAuthMiddleware, accounts=accounts)
-    app.add_middleware(CrossSiteGuard, allowed_origins=settings.origins)
+    # writes from browser pages: the app's own origin, its share link, the embedding origins
+    app.add_middleware(CrossSiteGuard, allowed_origins=lambda: [*settings.origins, links.share or ""])
     app.add_middleware(EmbedPolicyMiddleware, policy=frame_ancestors(settings))
     # Outermost, so a browser's preflight (sent without credentials) is answered before auth.
     # Gradio defers to it: only the configured origins may call the app from their pages.
