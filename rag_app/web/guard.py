@@ -59,6 +59,7 @@ def cross_site_refusal(headers: Headers, allowed: set[str]) -> str | None:
             return "cross-site request refused: it came from another site's page without an Origin"
         return None
     origin = origin_of(value)
+    # the app's own origin is matched by host and port: behind a TLS proxy the app itself is reached over http
     if origin is not None and (origin in allowed or origin.split("://", 1)[1] in own_hosts(headers)):
         return None
     shown = (origin or value)[:100]
