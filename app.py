@@ -10,6 +10,7 @@ from rag_app.errors import ConfigurationError
 
 WEB_SETTINGS = [
     "host", "port", "share", "allow_public_share", "auth", "auth_file", "collection", "max_upload_mb",
+    "max_question_chars",
     "embed_origins", "root_path", "mcp", "embed_demo",
     "data_dir", "embedding_model", "embedding_device", "chroma_host", "chroma_port",
     "llm_backend", "llm_model", "llm_quantization", "llm_device", "llm_engine", "llm_batch_slots", "llm_adapter",

@@ -58,6 +58,15 @@ def normalise_history(history) -> list[dict[str, str]]:
     return turns
 
 
+def check_question_length(question: str, limit: int) -> None:
+    """Refuse a question over ``limit`` characters (RAG_MAX_QUESTION_CHARS); the reason does not repeat it."""
+    if len(question) > limit:
+        raise InvalidRequestError(
+            f"the question is {len(question):,} characters long, over the limit of {limit:,} "
+            "(RAG_MAX_QUESTION_CHARS): shorten it"
+        )
+
+
 class Answerer:
     """Runs one question through retrieval and a strategy; yields events, ending with DoneEvent."""
 
@@ -97,6 +106,7 @@ class Answerer:
 
     def _validate(self, request: AskRequest) -> tuple[str, int, str]:
         k = self.settings.top_k if request.k is None else request.k
+        check_question_length(request.question, self.settings.max_question_chars)
         question = validate_query(request.question, k)
         strategy = request.strategy or self.settings.strategy
         if strategy not in STRATEGY_NAMES:

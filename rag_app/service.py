@@ -186,14 +186,14 @@ class RagService:
         """Check and ingest uploaded files; refused files are reported as failed (with the HTTP status that
         fits) and the others still ingest. A file is kept under the data directory only once it is stored:
         a failed re-upload leaves the stored file and its chunks as they were."""
-        from rag_app.uploads import UploadRejected, rejected_report, store_upload
+        from rag_app.uploads import UploadRejected, note_shortened_names, rejected_report, store_upload
 
         name = collection or self.settings.collection
         directory = self.uploads_dir(name)
         staging = self.settings.data_dir / "uploads" / ".incoming" / uuid.uuid4().hex
         limit = self.settings.max_upload_mb * 1024 * 1024
         candidates: dict[str, Candidate] = {}
-        rejected = []
+        rejected, stored = [], []
         try:
             for filename, data in files:
                 try:
@@ -201,6 +201,7 @@ class RagService:
                 except UploadRejected as exc:
                     rejected.append(rejected_report(filename, exc))
                     continue
+                stored.append(staged)
                 candidates[staged.name] = Candidate(staged.name, staged.path, stored_path=directory / staged.name)
             report = IngestReport(name)
             if candidates:
@@ -209,6 +210,7 @@ class RagService:
                     _place_uploads(candidates, report)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
+        note_shortened_names(report, stored)
         report.files[:0] = rejected
         return report
 

@@ -174,6 +174,9 @@ class Settings(BaseSettings):
         False, description="Allow --share without auth: anyone with the link can read your documents."
     )
     max_upload_mb: int = Field(100, ge=1, description="Largest upload accepted, in MB per file.")
+    max_question_chars: int = Field(
+        4000, ge=1, description="Longest question accepted, in characters (longer ones get HTTP 400)."
+    )
     embed_origins: str | None = Field(
         None,
         description="Sites that may embed the app (iframe or <gradio-app>) and call it from the browser, "

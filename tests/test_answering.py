@@ -118,10 +118,13 @@ def test_answers_only_from_the_chosen_files(tiny_service):
         (AskRequest("gross margin?", k=0), "k must be between 1 and 200"),
         (AskRequest("gross margin?", strategy="magic"), "unknown strategy 'magic'"),
         (AskRequest("gross margin?", history=[{"who": "me"}]), "history must be a list"),
-        (AskRequest("revenue " * 6000), "does not fit the model's context window of 4096 tokens"),
+        (AskRequest("revenue " * 600), "over the limit of 4,000 \\(RAG_MAX_QUESTION_CHARS\\)"),
+        (AskRequest("revenue " * 6000), "does not fit the model's context window of 4096"),
     ],
 )
-def test_bad_requests_get_clear_errors(tiny_service, request_, message):
+def test_bad_requests_get_clear_errors(tiny_service, monkeypatch, request_, message):
+    if "context window" in message:  # a question under the length limit that the model still cannot read
+        monkeypatch.setattr(tiny_service.settings, "max_question_chars", 100_000)
     with pytest.raises(InvalidRequestError, match=message):
         tiny_service.answer(request_)
 

@@ -15,7 +15,7 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rag_app.answering import AskRequest
+from rag_app.answering import AskRequest, check_question_length
 from rag_app.chains.events import DoneEvent, SourcesEvent, StatusEvent, TokenEvent
 from rag_app.errors import (
     CollectionNotFoundError,
@@ -28,6 +28,7 @@ from rag_app.errors import (
 from rag_app.health import ModelState
 from rag_app.service import RagService
 from rag_app.settings import STRATEGY_NAMES
+from rag_app.web.redact import public_health, public_record, public_report
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +55,7 @@ class ChatBody(BaseModel):
     """ChatGLM-6B api.py's request: clients written for it work unchanged."""
 
     prompt: str
-    history: list = Field(default_factory=list)
+    history: list[list[str | None]] = Field(default_factory=list, description="[[question, answer], ...]")
     max_length: int | None = None
     top_p: float | None = None
     temperature: float | None = None
@@ -109,7 +110,7 @@ def build_api(service: RagService) -> APIRouter:
 
     @router.get("/health")
     def health() -> dict:
-        return service.health().to_dict()
+        return public_health(service.health().to_dict())
 
     @router.post("/ask")
     def ask(body: AskBody):
@@ -132,7 +133,7 @@ def build_api(service: RagService) -> APIRouter:
 
     @router.get("/documents")
     def documents(collection: str | None = Query(None)) -> list[dict]:
-        return [d.to_dict() for d in service.list_documents(collection)]
+        return [public_record(d.to_dict()) for d in service.list_documents(collection)]
 
     @router.post("/documents")
     async def upload(
@@ -158,6 +159,7 @@ def build_api(service: RagService) -> APIRouter:
 
 def _ask_request(service: RagService, body: AskBody) -> AskRequest:
     strategy = body.strategy or service.settings.strategy
+    check_question_length(body.question, service.settings.max_question_chars)
     if strategy not in STRATEGY_NAMES:
         raise ApiError(400, f"unknown strategy {strategy!r}: choose one of {', '.join(STRATEGY_NAMES)}")
     if strategy != "extractive" and service.model_state is ModelState.LOADING:
@@ -204,7 +206,7 @@ def _check_length(request: Request, service: RagService, count: int) -> None:
 
 def _upload_response(report) -> JSONResponse:
     """200 with the per-file report; 413/415 when every file was refused for that reason."""
-    body = report.to_dict()
+    body = public_report(report.to_dict())
     refused = [f for f in report.files if f.refused_status is not None]
     if refused and len(refused) == len(report.files):
         status = refused[0].refused_status

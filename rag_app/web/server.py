@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-import json
 import logging
 import threading
 import time
@@ -22,6 +21,7 @@ from rag_app.service import RagService
 from rag_app.settings import Settings
 from rag_app.web.api import build_api, install_error_handlers
 from rag_app.web.embed import EmbedPolicyMiddleware, demo_page, frame_ancestors, public_url, snippet_text
+from rag_app.web.guard import CrossSiteGuard, UploadSizeLimit, send_refusal
 
 log = logging.getLogger(__name__)
 SHARE_EXPIRY = "up to 1 week (Gradio's share server, best effort; 72 hours in older Gradio versions)"
@@ -61,10 +61,9 @@ class BasicAuthMiddleware:
         if scope["type"] not in ("http", "websocket") or self._authorized(scope):
             await self.app(scope, receive, send)
             return
-        body = json.dumps({"error": "authentication required: send HTTP Basic credentials", "status": 401}).encode()
-        headers = [(b"content-type", b"application/json"), (b"www-authenticate", b'Basic realm="rag_app"')]
-        await send({"type": "http.response.start", "status": 401, "headers": headers})
-        await send({"type": "http.response.body", "body": body})
+        # a WebSocket handshake is refused the WebSocket way (an http.response message there is an error)
+        challenge = (b"www-authenticate", b'Basic realm="rag_app"')
+        await send_refusal(scope, send, 401, "authentication required: send HTTP Basic credentials", (challenge,))
 
     def _authorized(self, scope) -> bool:
         header = dict(scope.get("headers") or []).get(b"authorization", b"")
@@ -111,8 +110,11 @@ def create_app(
     app.include_router(build_api(service))
     add_web_component_script(app)
     app = mount_ui(app, service, links)
+    app.add_middleware(UploadSizeLimit, max_bytes=lambda: settings.max_upload_mb * 1024 * 1024)
     if accounts:
         app.add_middleware(BasicAuthMiddleware, accounts=accounts)
+    # writes from browser pages: the app's own origin, its share link, the embedding origins
+    app.add_middleware(CrossSiteGuard, allowed_origins=lambda: [*settings.origins, links.share or ""])
     app.add_middleware(EmbedPolicyMiddleware, policy=frame_ancestors(settings))
     # Outermost, so a browser's preflight (sent without credentials) is answered before auth.
     # Gradio defers to it: only the configured origins may call the app from their pages.

@@ -18,7 +18,7 @@ from rag_app.ingestion import IngestProgress
 from rag_app.records import FileReport
 from rag_app.service import RagService
 from rag_app.settings import COLLECTION_NAME_PATTERN, STRATEGY_NAMES, Settings
-from rag_app.web import render
+from rag_app.web import markup, render
 
 log = logging.getLogger(__name__)
 STATUS_REFRESH_S = 3.0
@@ -96,26 +96,27 @@ class ChatPage:
             gr.Warning("Type a question first / 请输入问题")
             yield gr.update(), chat, gr.update(), "", session
             return
-        chat = [*chat, {"role": "user", "content": question}, {"role": "assistant", "content": ""}]
+        chat = [*chat, {"role": "user", "content": markup.text_html(question)}, {"role": "assistant", "content": ""}]
         request = AskRequest(question, strategy, int(k), files or None, history=list(session["turns"]))
-        panel, note = render.sources_html([], question), ""
+        panel, note, text = render.sources_html([], question), "", ""
         try:
             for event in self.service.ask(request, session["collection"]):
                 if isinstance(event, TokenEvent):
-                    chat[-1]["content"] += event.text
+                    text += event.text
+                    chat[-1]["content"] = markup.model_html(text)
                 elif isinstance(event, SourcesEvent):
                     panel = render.sources_html(event.sources, question, base=base)
                 elif isinstance(event, StatusEvent):
                     note = f"… {event.message}"
                 elif isinstance(event, DoneEvent):
                     answer = event.answer
-                    chat[-1]["content"] = answer.answer
+                    chat[-1]["content"] = answer_html(answer)
                     panel = render.sources_html(answer.sources, question, answer, base=base)
                     note = _answer_note(answer)
                     session = {**session, "turns": [*session["turns"], [question, answer.answer]]}
                 yield "", chat, panel, note, session
         except RagError as exc:
-            chat[-1]["content"] = f"⚠ {exc}"
+            chat[-1]["content"] = markup.text_html(f"⚠ {exc}")
             yield "", chat, panel, "", session
 
     def app_url(self, request: gr.Request | None) -> str:
@@ -224,10 +225,12 @@ class ChatPage:
     def _chat_tab(self, session) -> dict:
         with gr.Row():
             with gr.Column(scale=3):
-                chatbot = gr.Chatbot(label="Answer / 回答", height=520, elem_id="rag-chat")
+                # messages arrive as safe HTML (rag_app.web.markup): the chat must not render markdown on top
+                chatbot = gr.Chatbot(label="Answer / 回答", height=520, elem_id="rag-chat", render_markdown=False)
                 question = gr.Textbox(
-                    placeholder="Ask about your documents… 可以用中文提问", show_label=False, elem_id="rag-question"
-                )
+                    placeholder="Ask about your documents… 可以用中文提问", show_label=False, elem_id="rag-question",
+                    max_length=self.settings.max_question_chars,
+                )  # fmt: skip
                 with gr.Row():
                     ask = gr.Button("Ask / 提问", variant="primary", elem_id="rag-ask")
                     stop = gr.Button("Stop / 停止", elem_id="rag-stop")
@@ -289,6 +292,11 @@ class ChatPage:
         )  # fmt: skip
         demo.load(self.load, [session], [status, *views], api_visibility="private")
         timer.tick(self.tick, [session], [status, timer], api_visibility="private")
+
+
+def answer_html(answer) -> str:
+    """An extractive answer is document text: shown as text. A model's answer keeps its (safe) markdown."""
+    return markup.text_html(answer.answer) if answer.strategy == "extractive" else markup.model_html(answer.answer)
 
 
 def _answer_note(answer) -> str:

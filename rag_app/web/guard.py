@@ -1,0 +1,185 @@
+"""Guards in front of every route of the web app (Gradio's included): cross-site writes are refused by
+the request's Origin (or Referer), and upload bodies are measured while they stream in.
+
+A browser tells where a request comes from: it sets ``Origin`` on every POST, PUT, PATCH and DELETE,
+even a blind ``mode: "no-cors"`` one, and a page cannot forge it. A write whose origin is neither the
+app's own nor one of ``--embed-origins`` is refused, whatever its content type. Scripts and the CLI
+send neither Origin nor Referer and are not affected; auth is no substitute, since a logged-in
+browser sends its credentials along with a forged request.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from urllib.parse import urlsplit
+
+from starlette.datastructures import Headers
+
+log = logging.getLogger(__name__)
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
+DEFAULT_PORTS = {"http": ":80", "https": ":443", "ws": ":80", "wss": ":443"}
+# Routes that take uploads; their bodies are counted as they arrive.
+UPLOAD_ROUTES = frozenset({"/api/documents", "/gradio_api/upload"})
+# A multipart part carries headers (its name, its content type) before the file's bytes.
+PART_HEADER_ALLOWANCE = 64 * 1024
+
+
+def origin_of(url: str) -> str | None:
+    """``scheme://host[:port]`` of a URL, without the scheme's default port; None for ``null`` or junk."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in DEFAULT_PORTS or not parts.hostname:
+        return None
+    return f"{parts.scheme}://{_authority(parts.netloc, parts.scheme)}"
+
+
+def _authority(netloc: str, scheme: str | None = None) -> str:
+    """host[:port] in lower case, without credentials or a default port (any scheme's when unknown)."""
+    netloc = netloc.strip().lower().rsplit("@", 1)[-1]
+    defaults = [DEFAULT_PORTS[scheme]] if scheme else [":80", ":443"]
+    return next((netloc[: -len(d)] for d in defaults if netloc.endswith(d)), netloc)
+
+
+def own_hosts(headers: Headers) -> set[str]:
+    """Where the browser sent the request: its Host, or what a reverse proxy says it was (X-Forwarded-Host).
+    A cross-site page can set neither on a request it sends blind."""
+    hosts = [headers.get("host", ""), headers.get("x-forwarded-host", "").split(",")[0]]
+    return {_authority(h) for h in hosts if h.strip()}
+
+
+def cross_site_refusal(headers: Headers, allowed: set[str]) -> str | None:
+    """Why a state-changing request is refused, or None when its origin is the app's own, an allowed
+    embedding origin, or unknown (no Origin, no Referer: curl, scripts, the CLI)."""
+    value, header = headers.get("origin"), "Origin"
+    if value is None:
+        value, header = headers.get("referer"), "Referer"
+    if value is None:
+        if headers.get("sec-fetch-site") == "cross-site":
+            return "cross-site request refused: it came from another site's page without an Origin"
+        return None
+    origin = origin_of(value)
+    # the app's own origin is matched by host and port: behind a TLS proxy the app itself is reached over http
+    if origin is not None and (origin in allowed or origin.split("://", 1)[1] in own_hosts(headers)):
+        return None
+    shown = (origin or value)[:100]
+    return (
+        f"cross-site request refused: its {header} {shown} is neither this app's origin nor one of "
+        "--embed-origins (RAG_EMBED_ORIGINS)"
+    )
+
+
+async def send_refusal(scope, send, status: int, reason: str, headers: tuple = ()) -> None:
+    """An error as JSON with a reason; a WebSocket handshake is refused instead (the server answers it
+    with HTTP 403; an http.response message on a WebSocket is an error, and uvicorn's
+    ``websocket.http.response`` support logs one too)."""
+    if scope["type"] == "websocket":
+        await send({"type": "websocket.close", "code": 1008})  # 1008: policy violation
+        return
+    body = json.dumps({"error": reason, "status": status}).encode()
+    headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode()), *headers]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+class CrossSiteGuard:
+    """403 for a write (any method but GET/HEAD/OPTIONS) or WebSocket handshake from another site's page."""
+
+    def __init__(self, app, allowed_origins: Callable[[], list[str]]) -> None:
+        self.app = app
+        self.allowed_origins = allowed_origins  # read per request: the share link is known only once it is up
+
+    @property
+    def allowed(self) -> set[str]:
+        return {o for o in map(origin_of, self.allowed_origins()) if o}
+
+    async def __call__(self, scope, receive, send):
+        writes = scope["type"] == "websocket" or (scope["type"] == "http" and scope["method"] not in SAFE_METHODS)
+        refusal = cross_site_refusal(Headers(scope=scope), self.allowed) if writes else None
+        if refusal is None:
+            await self.app(scope, receive, send)
+            return
+        log.warning("%s %s: %s", scope.get("method", "WEBSOCKET"), scope["path"], refusal)
+        await send_refusal(scope, send, 403, refusal)
+
+
+class PartCounter:
+    """Bytes of the current part of a multipart body (of the whole body when it is not multipart),
+    fed chunk by chunk; parts are told apart by the boundary, also when it straddles two chunks."""
+
+    def __init__(self, content_type: str) -> None:
+        boundary = _boundary(content_type)
+        self.delimiter = b"--" + boundary if boundary else b""
+        self.size = 0
+        self.tail = b""
+
+    def feed(self, chunk: bytes) -> int:
+        """Count ``chunk``; returns the size of the part it ends in."""
+        if not self.delimiter:
+            self.size += len(chunk)
+            return self.size
+        data = self.tail + chunk
+        last = data.rfind(self.delimiter)
+        self.size = len(data) - last - len(self.delimiter) if last >= 0 else self.size + len(chunk)
+        self.tail = data[-(len(self.delimiter) - 1) :]
+        return self.size
+
+
+def _boundary(content_type: str) -> bytes:
+    kind, _, params = content_type.partition(";")
+    if kind.strip().lower() != "multipart/form-data":
+        return b""
+    for param in params.split(";"):
+        key, _, value = param.strip().partition("=")
+        if key.lower() == "boundary" and value.strip('"'):
+            return value.strip('"').encode("latin-1")
+    return b""
+
+
+class UploadSizeLimit:
+    """413 as soon as one file of an upload passes the limit while the body streams in, with or without
+    Content-Length: nothing past the limit is read, so memory and disk stay bounded. The route still
+    checks the exact size of each file it gets."""
+
+    def __init__(self, app, max_bytes: Callable[[], int], routes: frozenset[str] = UPLOAD_ROUTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes  # read per request: settings may change while the app runs (tests)
+        self.routes = routes
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["method"] != "POST" or _route(scope) not in self.routes:
+            await self.app(scope, receive, send)
+            return
+        limit = self.max_bytes()
+        reason = f"upload refused: a file is over the limit of {limit / 1024 / 1024:g} MB (--max-upload-mb)"
+        counter = PartCounter(Headers(scope=scope).get("content-type", ""))
+        refused = False
+
+        async def counted_receive():
+            nonlocal refused
+            if refused:
+                return {"type": "http.disconnect"}
+            message = await receive()
+            body = message.get("body", b"") if message["type"] == "http.request" else b""
+            if counter.feed(body) > limit + PART_HEADER_ALLOWANCE:
+                refused = True
+                await send_refusal(scope, send, 413, reason)
+                return {"type": "http.disconnect"}  # the route stops reading; its own reply is dropped below
+            return message
+
+        async def unless_refused(message):
+            if not refused:
+                await send(message)
+
+        try:
+            await self.app(scope, counted_receive, unless_refused)
+        except Exception:
+            if not refused:
+                raise
+            log.debug("upload route stopped after the size limit", exc_info=True)
+
+
+def _route(scope) -> str:
+    """The request's path inside the app (without --root-path)."""
+    path, root = scope["path"], scope.get("root_path") or ""
+    return path[len(root) :] if root and path.startswith(root) else path

@@ -1,0 +1,263 @@
+"""The web app under attack, without a browser: cross-site writes, oversized and oddly named uploads,
+malformed and oversized requests, unauthenticated WebSockets, and what the API tells about the server."""
+
+import asyncio
+import logging
+import socket
+
+import httpx
+import pytest
+from conftest import ROOT
+from fastapi.testclient import TestClient
+from webapp import free_port, serve_in_thread
+
+from rag_app.web.server import create_app
+
+SAMPLE = ROOT / "samples" / "acme-q3-2023.pdf"
+EVIL = "https://evil.example.com"
+MB = 1024 * 1024
+
+
+@pytest.fixture
+def app(service, settings):
+    settings.llm_backend = "extractive"
+    settings.embed_origins = "https://intranet.example.com"
+    service.ingest([SAMPLE])
+    app = create_app(service)
+    service.preload_model().join()
+    return app
+
+
+@pytest.fixture
+def client(app):
+    with TestClient(app) as client:
+        yield client
+
+
+def stored(client) -> list[str]:
+    return [d["name"] for d in client.get("/api/documents").json()]
+
+
+def pdf_form(name: str = "planted.pdf") -> list:
+    return [("files", (name, SAMPLE.read_bytes(), "application/pdf"))]
+
+
+# ----- 1. cross-site writes --------------------------------------------------------------------
+
+FOREIGN = [
+    {"origin": EVIL},
+    {"origin": "null"},  # sandboxed frames, file:// pages, privacy redirects
+    {"referer": EVIL + "/innocent-page.html"},  # a browser that sent no Origin
+    {"origin": "http://testserver.evil.example.com"},
+    {"sec-fetch-site": "cross-site"},
+]
+
+
+@pytest.mark.parametrize("headers", FOREIGN)
+def test_cross_site_upload_and_delete_are_refused(client, settings, headers):
+    upload = client.post("/api/documents", files=pdf_form(), headers=headers)
+    assert upload.status_code == 403 and "cross-site request refused" in upload.json()["error"]
+    delete = client.delete("/api/documents/acme-q3-2023.pdf", headers=headers)
+    assert delete.status_code == 403
+    assert stored(client) == ["acme-q3-2023.pdf"]
+    assert not (settings.data_dir / "uploads").exists()
+
+
+@pytest.mark.parametrize(
+    ("path", "content_type", "body"),
+    [
+        ("/gradio_api/upload", None, None),  # Gradio's file upload (multipart)
+        ("/gradio_api/queue/join", "text/plain", b'{"fn_index": 0, "data": [], "session_hash": "x"}'),
+        ("/gradio_api/run/delete", "application/x-www-form-urlencoded", b"data=acme-q3-2023.pdf"),
+        ("/gradio_api/call/delete", "application/json", b'{"data": ["acme-q3-2023.pdf"]}'),
+        ("/api/ask", "text/plain", b'{"question": "margin?"}'),
+    ],
+)
+def test_cross_site_posts_to_gradio_and_the_api_are_refused_in_every_simple_form(client, path, content_type, body):
+    headers = {"origin": EVIL, **({"content-type": content_type} if content_type else {})}
+    if body is None:
+        response = client.post(path, files=[("files", ("x.pdf", SAMPLE.read_bytes()))], headers={"origin": EVIL})
+    else:
+        response = client.post(path, content=body, headers=headers)
+    assert response.status_code == 403 and "--embed-origins" in response.json()["error"]
+    assert stored(client) == ["acme-q3-2023.pdf"]
+
+
+def test_cross_site_upload_with_credentials_is_refused(service, settings):
+    """Auth does not replace the origin check: a logged-in browser sends its credentials along."""
+    settings.llm_backend = "extractive"
+    with TestClient(create_app(service, [("alice", "pw")])) as client:
+        refused = client.post("/api/documents", files=pdf_form(), auth=("alice", "pw"), headers={"origin": EVIL})
+        assert refused.status_code == 403
+        assert "planted.pdf" not in client.get("/api/documents", auth=("alice", "pw")).text
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},  # curl, scripts, the CLI, gradio_client
+        {"origin": "http://testserver"},  # the app's own page
+        {"referer": "http://testserver/?view=api"},
+        {"origin": "https://intranet.example.com"},  # --embed-origins
+        {"origin": "https://intranet.example.com:443"},
+        # behind a reverse proxy that says where the browser sent the request
+        {"origin": "https://qa.example.com", "x-forwarded-host": "qa.example.com", "x-forwarded-proto": "https"},
+    ],
+)
+def test_same_origin_allowed_origins_and_scripts_may_write(client, headers):
+    response = client.post("/api/documents", files=pdf_form("mine.pdf"), headers=headers)
+    assert response.status_code == 200 and response.json()["files"][0]["status"] == "ingested"
+    assert client.delete("/api/documents/mine.pdf", headers=headers).status_code == 200
+
+
+def test_the_share_link_is_the_apps_own_origin(service, settings):
+    from rag_app.web.server import PublicLinks
+
+    settings.llm_backend = "extractive"
+    links = PublicLinks("http://127.0.0.1:7860/", share="https://0123abcd.gradio.live/")
+    with TestClient(create_app(service, links=links)) as client:
+        shared = client.post("/api/documents", files=pdf_form(), headers={"origin": "https://0123abcd.gradio.live"})
+        assert shared.status_code == 200
+        other = client.post("/api/documents", files=pdf_form(), headers={"origin": "https://other.gradio.live"})
+        assert other.status_code == 403
+
+
+def test_reading_from_another_origin_is_not_blocked_by_the_guard(client):
+    """Reads stay for CORS to decide (the browser withholds the answer from pages that are not allowed)."""
+    assert client.get("/api/health", headers={"origin": EVIL}).status_code == 200
+
+
+# ----- 3. upload size, counted while the body streams in ------------------------------------------
+
+
+def chunked_upload(app, path: str, total: int) -> tuple[int, int, str]:
+    """POST a multipart body of ``total`` bytes as a chunked stream (no Content-Length); returns the
+    status, how many bytes the app pulled from the stream, and the reply."""
+    sent = 0
+    head = b'--b0undary\r\nContent-Disposition: form-data; name="files"; filename="big.pdf"\r\n\r\n%PDF-1.4\n'
+
+    async def body():
+        nonlocal sent
+        yield head
+        while sent < total:
+            sent += 64 * 1024
+            yield b"0" * (64 * 1024)
+        yield b"\r\n--b0undary--\r\n"
+
+    async def post():
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            headers = {"content-type": "multipart/form-data; boundary=b0undary"}
+            return await client.post(path, content=body(), headers=headers)
+
+    response = asyncio.run(post())
+    return response.status_code, sent, response.text
+
+
+@pytest.mark.parametrize("path", ["/api/documents", "/gradio_api/upload"])
+def test_oversized_chunked_upload_is_refused_while_streaming(app, settings, path):
+    settings.max_upload_mb = 1
+    status, pulled, text = chunked_upload(app, path, 40 * MB)
+    assert status == 413 and "limit of 1 MB" in text
+    assert pulled < 2 * MB, f"the server read {pulled / MB:.0f} MB of a 40 MB upload before refusing it"
+
+
+def test_upload_just_under_the_limit_reaches_the_route(client, settings):
+    settings.max_upload_mb = 1
+    response = client.post("/api/documents", files=[("files", ("tool.exe", b"MZ" * 500_000))])  # 0.95 MB
+    assert response.status_code == 415, "refused for its type by the route, not for its size on the way"
+
+
+def test_part_counter_finds_boundaries_split_across_chunks():
+    from rag_app.web.guard import PartCounter
+
+    counter = PartCounter("multipart/form-data; boundary=XyZ")
+    sizes = [counter.feed(chunk) for chunk in (b"--X", b"yZ\r\nhead\r\n\r\n" + b"1" * 100, b"\r\n--", b"XyZ12")]
+    assert sizes[1] == len(b"\r\nhead\r\n\r\n") + 100 and sizes[-1] == 2
+
+
+# ----- 4. long file names ---------------------------------------------------------------------------
+
+
+def test_150_character_chinese_name_is_shortened_and_the_other_file_still_ingests(client, settings):
+    long_name = "第三季度财务报告" * 18 + "附件.pdf"  # 150 characters, 444 bytes of UTF-8
+    assert len(long_name) == 150
+    notes = ("notes.md", b"# Notes\nThe board approved the budget for 2024.")
+    response = client.post("/api/documents", files=[("files", (long_name, SAMPLE.read_bytes())), ("files", notes)])
+    assert response.status_code == 200
+    files = response.json()["files"]
+    assert [f["status"] for f in files] == ["ingested", "ingested"]
+    short = files[0]["name"]
+    assert len(short.encode()) <= 255 and short.endswith(".pdf") and short.startswith("第三季度财务报告")
+    assert "name shortened" in files[0]["note"] and files[1]["note"] is None
+    assert short in stored(client) and (settings.data_dir / "uploads" / "test" / short).is_file()
+    # another long name with the same start is a different file, not a replacement
+    other = "第三季度财务报告" * 18 + "附录.pdf"
+    again = client.post("/api/documents", files=[("files", (other, SAMPLE.read_bytes()))]).json()["files"][0]
+    assert again["status"] == "ingested" and again["name"] != short
+
+
+# ----- 5. malformed and oversized requests, paths, WebSockets ----------------------------------------
+
+
+def test_chat_with_a_malformed_history_is_400(client):
+    response = client.post("/api/chat", json={"prompt": "x", "history": [5]})
+    assert response.status_code == 400 and "history" in response.json()["error"]
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/ask", {"question": "margin? " + "x" * 1_000_000}),
+        ("/api/ask", {"question": "margin? " + "x" * 5000, "stream": True}),
+        ("/api/chat", {"prompt": "margin? " + "x" * 5000}),
+    ],
+)
+def test_a_question_over_the_limit_is_400_and_not_echoed(client, path, body):
+    response = client.post(path, json=body)
+    assert response.status_code == 400 and "over the limit of 4,000" in response.json()["error"]
+    assert "RAG_MAX_QUESTION_CHARS" in response.json()["error"] and len(response.text) < 500
+
+
+def test_a_question_at_the_limit_is_answered(client, settings):
+    settings.max_question_chars = 100
+    assert client.post("/api/ask", json={"question": "What was the gross margin?".ljust(100)}).status_code == 200
+    assert client.post("/api/ask", json={"question": "x" * 101}).status_code == 400
+
+
+def test_health_documents_and_upload_reports_show_no_server_paths(client, settings, tmp_path):
+    report = client.post("/api/documents", files=pdf_form("report.pdf"))
+    answers = [client.get("/api/health"), client.get("/api/documents"), report]
+    for response in answers:
+        assert response.status_code == 200
+        assert str(tmp_path) not in response.text and str(settings.data_dir) not in response.text, response.text
+    assert client.get("/api/health").json()["store"] == "embedded"
+    assert "path" not in client.get("/api/documents").json()[0] and "path" not in report.json()["files"][0]
+
+
+def websocket_handshake(port: int, path: str = "/gradio_api/queue/join") -> str:
+    """The server's reply to a WebSocket upgrade without credentials: its status line."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+        )
+        return sock.recv(4096).decode("latin-1").split("\r\n")[0]
+
+
+def test_websocket_without_credentials_is_refused_cleanly(service, settings):
+    settings.llm_backend = "extractive"
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    port = free_port()
+    server = serve_in_thread(create_app(service, [("alice", "pw")]), port)
+    logging.getLogger("uvicorn.error").addHandler(handler)
+    try:
+        statuses = [websocket_handshake(port) for _ in range(3)]
+    finally:
+        logging.getLogger("uvicorn.error").removeHandler(handler)
+        server.should_exit = True
+    assert all(status.split()[1] in ("401", "403") for status in statuses), statuses
+    errors = [r for r in records if r.levelno >= logging.ERROR]
+    assert not errors, [r.getMessage() for r in errors]
