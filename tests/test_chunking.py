@@ -71,7 +71,10 @@ def test_ids_are_stable_and_settings_are_fingerprinted(chunker, embeddings):
 def test_fast_token_count_equals_the_tokenizer_and_gives_the_same_chunks(embeddings):
     """The chunker's counter (the tokenizer's backend, copied) counts exactly what the transformers
     tokenizer counts, long texts untruncated, also after an embedding batch set truncation on it."""
-    pages = load_document(DOCUGAMI / "2023 Q2 AAPL.pdf").pages[:6] + load_document(sorted(FINGLM.glob("*.pdf"))[0]).pages[:2]
+    pages = (
+        load_document(DOCUGAMI / "2023 Q2 AAPL.pdf").pages[:6]
+        + load_document(sorted(FINGLM.glob("*.pdf"))[0]).pages[:2]
+    )
     embeddings.embed_array(["a short text", "another one"])  # leaves truncation set on the wrapper's backend
 
     def wrapper_count(text: str) -> int:
