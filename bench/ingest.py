@@ -268,11 +268,12 @@ def main() -> None:
             result["ratio_pages_per_s"] = round(
                 result["ours"]["pages_per_s"] / max(result["baseline"]["pages_per_s"], 1e-9), 2
             )
+    result["command"] = command_of(args)
+    name = args.name or default_name(result)
+    path = write_result(name, result)  # kept should one of the extras below fail
     if args.workers or args.raw_model or args.cprofile:
         result.update(gpu_extras(args, sets, model, extra))
     result["verdict"] = verdict_of(result)
-    result["command"] = command_of(args)
-    name = args.name or default_name(result)
     path = write_result(name, result)
     if name != "ingest-cpu" and "ours" in result:
         from bench.report import draw_ingest_gpu
@@ -294,9 +295,9 @@ def gpu_extras(args: argparse.Namespace, sets: dict[str, list[Path]], model: str
     service = RagService(settings)  # the default variant's data, left in DATA by run_ours
     if args.raw_model and "default" in args.variants.split(","):
         gpu = service.embeddings.device.startswith("cuda")
-        texts = [t for name in sets for t in _stored_texts(service, name)]
+        texts = [t for name in sets for t in _stored_texts(service, name)][: None if gpu else 64]
         out["raw_model"] = prof.raw_model_throughput(
-            service.embeddings, (256, 1024) if gpu else (16,), 20 if gpu else 2
+            service.embeddings, (256, 1024) if gpu else (16,), 50 if gpu else 2
         )
         out["embed_capacity"] = prof.embed_capacity(
             service.embeddings, texts, settings.embedding_batch_size if gpu else 16

@@ -111,7 +111,8 @@ def raw_model_throughput(embeddings, batches: Sequence[int], repeats: int) -> di
 
     import torch
 
-    bert = embeddings.model[0].auto_model
+    module = embeddings.model[0]
+    bert = getattr(module, "auto_model", None) or module.model  # the transformer inside sentence-transformers
     device = torch.device(embeddings.device)
     out = {}
     for label, model, autocast in (("autocast_bf16", bert, True), ("bf16_weights", copy.deepcopy(bert).to(torch.bfloat16), False)):  # fmt: skip
