@@ -17,7 +17,7 @@ word sets per document), and the words each extracted are counted.
 On the H200 (issue 17), with the corpus copied to /tmp/corpus17 and no bundled weights:
 
     python -m bench.ingest --no-baseline --device cuda --random-weights --shape-from .whl17/minilm-shape \
-        --corpus /tmp/corpus17 --batch-size 512 --workers 1,4,8,16 --raw-model --cprofile
+        --corpus /tmp/corpus17 --batch-size 512 --workers 1,4,8,16 --raw-model --store-variants --cprofile
 
 writes bench/results/ingest-h200.json and .png: pages/s end to end with the stage breakdown, where the
 ingesting thread's time went (waiting for parse, chunk, embed, each part of the store) and what bounds
@@ -231,6 +231,7 @@ def parse_args() -> argparse.Namespace:
     add("--batch-size", type=int, default=None, help="embedding batch size of every variant (default: RAG_EMBEDDING_BATCH_SIZE or 64)")  # fmt: skip
     add("--workers", default=None, help="also time the parse stage alone with these worker counts, e.g. 1,4,8,16")
     add("--raw-model", action="store_true", help="also time the bare model (sequences/s at 128 tokens, bf16) and the embedder at full batches")  # fmt: skip
+    add("--store-variants", action="store_true", help="also time the store's parts (Chroma upsert variants, BM25 insert) on a sample of the run's chunks")  # fmt: skip
     add("--cprofile", action="store_true", help="also profile one more ingest of the first set: top functions by own time")  # fmt: skip
     add("--name", default=None, help="result file name (default: ingest-cpu, ingest-h200 or ingest-gpu)")
     add("--text-only", action="store_true", help="only redo the extracted-text comparison and update it in the existing result file (no timing)")  # fmt: skip
@@ -271,7 +272,7 @@ def main() -> None:
     result["command"] = command_of(args)
     name = args.name or default_name(result)
     path = write_result(name, result)  # kept should one of the extras below fail
-    if args.workers or args.raw_model or args.cprofile:
+    if args.workers or args.raw_model or args.store_variants or args.cprofile:
         result.update(gpu_extras(args, sets, model, extra))
     result["verdict"] = verdict_of(result)
     path = write_result(name, result)
@@ -306,6 +307,9 @@ def gpu_extras(args: argparse.Namespace, sets: dict[str, list[Path]], model: str
         print(
             "raw_model", json.dumps(out["raw_model"]), "embed_capacity", json.dumps(out["embed_capacity"]), flush=True
         )
+    if args.store_variants and "default" in args.variants.split(","):
+        out["store_variants"] = prof.store_variants(service, "financebench" if "financebench" in sets else next(iter(sets)), 4000 if service.embeddings.device.startswith("cuda") else 200)  # fmt: skip
+        print("store_variants", json.dumps(out["store_variants"]), flush=True)
     if args.cprofile:
         first, pdfs = next(iter(sets.items()))
         scratch = Path(tempfile.mkdtemp(prefix="ingest-profile-"))
@@ -342,7 +346,8 @@ def command_of(args: argparse.Namespace) -> str:
         (f"--limit {args.limit}", args.limit), (f"--device {args.device}", args.device != "auto"),
         ("--random-weights", args.random_weights), (f"--shape-from {args.shape_from}", args.shape_from),
         (f"--corpus {args.corpus}", args.corpus), (f"--batch-size {args.batch_size}", args.batch_size),
-        (f"--workers {args.workers}", args.workers), ("--raw-model", args.raw_model), ("--cprofile", args.cprofile),
+        (f"--workers {args.workers}", args.workers), ("--raw-model", args.raw_model),
+        ("--store-variants", args.store_variants), ("--cprofile", args.cprofile),
     )  # fmt: skip
     return "python -m bench.ingest" + "".join(f" {flag}" for flag, on in flags if on)
 

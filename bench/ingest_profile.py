@@ -188,3 +188,59 @@ def _sync_embeddings(embeddings) -> None:
     import torch
 
     _sync(torch.device(embeddings.device))
+
+
+def store_variants(service, collection: str, sample: int = 4000) -> dict:
+    """Chunks/s of the store's parts on a sample of the run's own chunks, each into a fresh database.
+
+    Tells what in a store write costs: Chroma with everything we store (as the pipeline, about one
+    file's chunks per call, and in calls of 1,000), Chroma without metadata or documents, ``add``
+    instead of ``upsert``, and the BM25 insert (term extraction alone, then with SQLite).
+    """
+    import tempfile
+
+    import chromadb
+
+    from rag_app.lexical import LexicalIndex, terms_of
+
+    index = service.store(collection, with_model=True).index()
+    got = index._chroma.get(limit=sample, include=["documents", "metadatas", "embeddings"])  # noqa: SLF001
+    ids, docs, metas = got["ids"], got["documents"], got["metadatas"]
+    vectors = np.asarray(got["embeddings"], dtype=np.float32)
+    per_file = max(1, round(index.count() / max(len({m["sha256"] for m in metas}), 1)))
+
+    def chroma(batch: int, method: str = "upsert", with_docs: bool = True, with_meta: bool = True) -> float:
+        client = chromadb.PersistentClient(tempfile.mkdtemp(prefix="store-variant-"), chromadb.Settings(anonymized_telemetry=False))  # fmt: skip
+        target = client.get_or_create_collection("variant", embedding_function=None, configuration={"hnsw": {"space": "cosine"}})  # fmt: skip
+        started = time.perf_counter()
+        for s in range(0, len(ids), batch):
+            kwargs = {"ids": ids[s : s + batch], "embeddings": vectors[s : s + batch]}
+            kwargs |= {"documents": docs[s : s + batch]} if with_docs else {}
+            kwargs |= {"metadatas": metas[s : s + batch]} if with_meta else {}
+            getattr(target, method)(**kwargs)
+        return round(len(ids) / (time.perf_counter() - started), 1)
+
+    def bm25(terms_only: bool) -> float:
+        lexical = LexicalIndex(Path(tempfile.mkdtemp(prefix="bm25-variant-")) / "x.sqlite")
+        started = time.perf_counter()
+        for s in range(0, len(ids), per_file):
+            pairs = list(zip(ids[s : s + per_file], docs[s : s + per_file], strict=True))
+            if terms_only:
+                for _, text in pairs:
+                    terms_of(text)
+            else:
+                lexical.add(f"sha{s}", pairs)
+        lexical.close()
+        return round(len(ids) / (time.perf_counter() - started), 1)
+
+    return {
+        "chunks": len(ids), "chunks_per_file": per_file, "chunks_per_s": {
+            f"chroma upsert, as stored ({per_file} a call)": chroma(per_file),
+            "chroma upsert, 1000 a call": chroma(1000),
+            f"chroma add instead of upsert ({per_file} a call)": chroma(per_file, "add"),
+            f"chroma upsert, no metadata ({per_file} a call)": chroma(per_file, with_meta=False),
+            f"chroma upsert, vectors only ({per_file} a call)": chroma(per_file, with_docs=False, with_meta=False),
+            "bm25 terms only": bm25(terms_only=True),
+            "bm25 terms + sqlite insert": bm25(terms_only=False),
+        },
+    }  # fmt: skip

@@ -241,6 +241,10 @@ def ingest_gpu(gpu: dict, plots: list) -> list[str]:
         if agree:
             out += [f"Stored vectors against an fp32 re-embedding of {agree['chunks']} chunks: min cosine "
                     f"{agree['min_cosine']}, mean {agree['mean_cosine']}.", ""]  # fmt: skip
+    if gpu.get("store_variants"):
+        sv = gpu["store_variants"]
+        out += [f"The store's parts on {sv['chunks']:,} of the run's chunks, each into a fresh database:", "",
+                table(["store part", "chunks/s"], [[k, v] for k, v in sv["chunks_per_s"].items()]), ""]  # fmt: skip
     if gpu.get("cprofile"):
         rows = [
             [r["function"], r["calls"], r["own_s"], r["cumulative_s"]] for r in gpu["cprofile"]["top_by_own_time"][:10]
