@@ -207,7 +207,8 @@ def store_variants(service, collection: str, sample: int = 4000) -> dict:
     got = index._chroma.get(limit=sample, include=["documents", "metadatas", "embeddings"])  # noqa: SLF001
     ids, docs, metas = got["ids"], got["documents"], got["metadatas"]
     vectors = np.asarray(got["embeddings"], dtype=np.float32)
-    per_file = max(1, round(index.count() / max(len({m["sha256"] for m in metas}), 1)))
+    files = len({d.sha256 for d in service.store(collection).list_documents()})
+    per_file = max(1, round(index.count() / max(files, 1)))  # the pipeline writes one file's chunks a call
 
     def chroma(batch: int, method: str = "upsert", with_docs: bool = True, with_meta: bool = True) -> float:
         client = chromadb.PersistentClient(tempfile.mkdtemp(prefix="store-variant-"), chromadb.Settings(anonymized_telemetry=False))  # fmt: skip
