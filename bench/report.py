@@ -150,7 +150,7 @@ def refusal() -> list[str]:
 
 def ingest(plots: list) -> list[str]:
     out = ["## Ingestion speed", ""]
-    cpu, gpu = load("ingest-cpu"), load("ingest-gpu")
+    cpu, gpu = load("ingest-cpu"), load("ingest-h200") or load("ingest-gpu")
     if cpu is None:
         return [*out, "Not measured yet: run `python -m bench.ingest`.", ""]
     systems = [(k, label) for k, label in (("ours", "ours (defaults)"), ("ours_fp32", "ours, fp32 embeddings"), ("ours_pypdf", "ours, pypdf parser"), ("baseline", "baseline (LangChain tutorial)")) if k in cpu]  # fmt: skip
@@ -197,13 +197,96 @@ def ingest(plots: list) -> list[str]:
             "on the GPU machine measures it (a random-weight MiniLM-architecture model stands in for the weights).", "",
         ]  # fmt: skip
     else:
-        g = gpu["ours"]
-        out += [
-            f"H200: {g['pages_per_s']} pages/s ({verdict(g['pages_per_s'] >= TARGETS['gpu_pages_per_s'])}). "
-            + provenance(gpu),
-            "",
-        ]
+        out += ingest_gpu(gpu, plots)
     return out
+
+
+def ingest_gpu(gpu: dict, plots: list) -> list[str]:
+    """The GPU run: pages/s, stages, where the ingesting thread's time went, the parse sweep, the embedder."""
+    g, where = gpu["ours"], gpu.get("machine", {}).get("gpu", "GPU")
+    target = TARGETS["gpu_pages_per_s"]
+    st = g["stages_s"]
+    out = [
+        f"### {where}", "",
+        f"**{g['pages_per_s']} pages/s** end to end ({g['pages']:,} pages, {g['chunks']:,} chunks, {g['seconds']} s; "
+        f"target {target}: {verdict(g['pages_per_s'] >= target)}), embedding batch {g['settings'].get('embedding_batch_size')}"
+        + (", random-weight MiniLM (speed only)" if gpu.get("random_weights") else "") + ".", "",
+        table(["parse s (workers, summed)", "OCR s", "waiting for parse s", "chunk s", "embed s", "store s", "failed files"],
+              [[st["parse"], st.get("ocr", 0.0), st.get("wait", 0.0), st["chunk"], st["embed"], st["store"], len(g["failed"])]]), "",
+    ]  # fmt: skip
+    shares = g.get("main_thread", {}).get("parts", {})
+    if shares:
+        rows = [[part, v["s"], f"{v['share']:.0%}"] for part, v in list(shares.items())[:8]]
+        out += [
+            f"Where the ingesting thread's {g['seconds']} s went (parsing runs in worker processes: its cost here is the "
+            f"wait); the bound is **{g['main_thread']['bound']}**:", "",
+            table(["part", "s", "share of wall"], rows), "",
+        ]  # fmt: skip
+    if gpu.get("parse_sweep"):
+        base = gpu["parse_sweep"][0]["pages_per_s"]
+        rows = [[r["workers"], r["pages_per_s"], f"{r['pages_per_s'] / base:.1f}x"] for r in gpu["parse_sweep"]]
+        out += ["Parse stage alone (PDFium in worker processes, workers started inside the timing):", "",
+                table(["workers", "pages/s", "vs 1 worker"], rows), ""]  # fmt: skip
+    if gpu.get("raw_model"):
+        raw, cap = gpu["raw_model"], gpu["embed_capacity"]
+        v = gpu.get("verdict", {})
+        agree = gpu.get("vector_agreement", {})
+        out += [
+            f"Embedding: the stage ran at {g['embed_chunks_per_s']:,.0f} chunks/s (file by file); the same embedder over all "
+            f"chunks at batch {cap['batch_size']} at {cap['chunks_per_s']:,.0f} chunks/s; the bare model at "
+            f"{raw['best_sequences_per_s']:,.0f} sequences/s (128 tokens, bf16). Stage / bare model: "
+            f"{v.get('embed_stage_over_raw')} (target 0.5: {verdict((v.get('embed_stage_over_raw') or 0) >= 0.5)}).", "",
+            table(["bare model", "sequences/s"], [[k, val] for k, val in raw.items() if k != "best_sequences_per_s"]), "",
+        ]  # fmt: skip
+        if agree:
+            out += [f"Stored vectors against an fp32 re-embedding of {agree['chunks']} chunks: min cosine "
+                    f"{agree['min_cosine']}, mean {agree['mean_cosine']}.", ""]  # fmt: skip
+    if gpu.get("store_variants"):
+        sv = gpu["store_variants"]
+        out += [f"The store's parts on {sv['chunks']:,} of the run's chunks, each into a fresh database:", "",
+                table(["store part", "chunks/s"], [[k, v] for k, v in sv["chunks_per_s"].items()]), ""]  # fmt: skip
+    if gpu.get("cprofile"):
+        rows = [
+            [r["function"], r["calls"], r["own_s"], r["cumulative_s"]] for r in gpu["cprofile"]["top_by_own_time"][:10]
+        ]
+        out += [f"cProfile of one more ingest of {gpu['cprofile']['set']} (the ingesting thread), top functions by own time:", "",
+                table(["function", "calls", "own s", "cumulative s"], rows), ""]  # fmt: skip
+    if gpu.get("notes"):
+        out += [gpu["notes"], ""]
+    plots.append((f"{gpu['name']}.png", None, gpu))
+    out += [f"![ingestion on the GPU]({'images/' + gpu['name']}.png)", "", provenance(gpu), ""]
+    return out
+
+
+def draw_ingest_gpu(result: dict, path) -> None:
+    """Three panels: the ingesting thread's time by part, parse pages/s per worker count, embedder vs bare model."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4.5))
+    parts = result["ours"].get("main_thread", {}).get("parts", {})
+    names = list(parts)[:8][::-1]
+    axes[0].barh(names, [parts[n]["s"] for n in names])
+    axes[0].set_xlabel("seconds of the ingesting thread")
+    axes[0].set_title(f"{result['ours']['pages_per_s']} pages/s end to end")
+    sweep = result.get("parse_sweep", [])
+    if sweep:
+        axes[1].plot([r["workers"] for r in sweep], [r["pages_per_s"] for r in sweep], marker="o")
+        axes[1].set_xlabel("parse workers")
+        axes[1].set_ylabel("pages/s (parse alone)")
+        axes[1].grid(alpha=0.3)
+    axes[1].set_title("parse stage")
+    if result.get("raw_model"):
+        labels = ["embed stage", "embedder, full batches", "bare model"]
+        values = [result["ours"]["embed_chunks_per_s"], result["embed_capacity"]["chunks_per_s"], result["raw_model"]["best_sequences_per_s"]]  # fmt: skip
+        axes[2].bar(labels, values)
+        axes[2].set_ylabel("chunks (sequences) / s")
+    axes[2].set_title("embedding")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def generation() -> list[str]:
@@ -266,6 +349,9 @@ def draw(plots: list) -> None:
 
     IMAGES.mkdir(parents=True, exist_ok=True)
     for filename, painter, *args in plots:
+        if painter is None:  # a figure of several panels, drawn by itself
+            draw_ingest_gpu(args[0], IMAGES / filename)
+            continue
         fig, ax = plt.subplots(figsize=(8, 4.5))
         painter(ax, *args)
         fig.tight_layout()

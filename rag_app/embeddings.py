@@ -113,7 +113,29 @@ class LocalEmbeddings(Embeddings):
         return f"{self.model_name}|dim{self.dimension}"
 
     def count_tokens(self, text: str) -> int:
-        return len(self.model.tokenizer(text, add_special_tokens=False)["input_ids"])
+        """Tokens of ``text`` without special tokens, never truncated (the chunker measures long texts)."""
+        counter = self._token_counter
+        if counter is None:
+            return len(self.model.tokenizer(text, add_special_tokens=False)["input_ids"])
+        return len(counter.encode(text, add_special_tokens=False))
+
+    @cached_property
+    def _token_counter(self):
+        """A private copy of the fast tokenizer's backend, without truncation or padding.
+
+        The chunker counts tokens about five times per chunk; the transformers wrapper costs ~1 ms a
+        call, the backend ~0.1 ms, and gives the same ids. A copy, because the wrapper leaves the
+        truncation of its last batch set on its own backend. None for a slow (Python) tokenizer.
+        """
+        backend = getattr(self.model.tokenizer, "backend_tokenizer", None)
+        if backend is None:
+            return None
+        from tokenizers import Tokenizer
+
+        counter = Tokenizer.from_str(backend.to_str())
+        counter.no_truncation()
+        counter.no_padding()
+        return counter
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
         return self.embed_array(texts).tolist()

@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -118,7 +118,8 @@ class Ingestor:
         self.passwords = passwords or {}
         self.parser = parser
         self.progress = progress or IngestProgress()
-        self.timings = {"parse": 0.0, "chunk": 0.0, "embed": 0.0, "store": 0.0}
+        # parse: seconds in the workers (summed over them); wait: the caller blocked on them.
+        self.timings = {"parse": 0.0, "wait": 0.0, "chunk": 0.0, "embed": 0.0, "store": 0.0}
 
     def run(self, paths: Sequence[Path], extra_passwords: Sequence[str] = ()) -> IngestReport:
         candidates, skipped, missing = discover(paths)
@@ -139,7 +140,7 @@ class Ingestor:
             for g in groups
         }
         by_path = {jobs[g.sha256].path: g for g in groups}
-        for job, doc in self.pool.run(jobs.values()):
+        for job, doc in self._parsed(jobs.values()):
             self.timings["parse"] += doc.seconds
             for file_report in self._store_group(by_path[job.path], doc):
                 report.files.append(file_report)
@@ -148,6 +149,20 @@ class Ingestor:
         report.seconds = time.perf_counter() - started
         report.timings = {k: round(v, 3) for k, v in self.timings.items()}
         return report
+
+    def _parsed(self, jobs) -> Iterator[tuple[ExtractionJob, ExtractedDocument]]:
+        """The pool's results, timing how long this thread waits for them."""
+        results = self.pool.run(jobs)
+        try:
+            while True:
+                started = time.perf_counter()
+                item = next(results, None)
+                self.timings["wait"] += time.perf_counter() - started
+                if item is None:
+                    return
+                yield item
+        finally:
+            results.close()  # stops the workers at once when the caller stops early
 
     # ----- planning --------------------------------------------------------------------
 

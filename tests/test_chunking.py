@@ -66,3 +66,23 @@ def test_ids_are_stable_and_settings_are_fingerprinted(chunker, embeddings):
     assert [c.id for c in chunker.split_pages(pages, SHA)] == [c.id for c in chunker.split_pages(pages, SHA)]
     other = TokenChunker(embeddings.count_tokens, chunk_size=120, chunk_overlap=10)
     assert other.fingerprint != chunker.fingerprint
+
+
+def test_fast_token_count_equals_the_tokenizer_and_gives_the_same_chunks(embeddings):
+    """The chunker's counter (the tokenizer's backend, copied) counts exactly what the transformers
+    tokenizer counts, long texts untruncated, also after an embedding batch set truncation on it."""
+    pages = (
+        load_document(DOCUGAMI / "2023 Q2 AAPL.pdf").pages[:6]
+        + load_document(sorted(FINGLM.glob("*.pdf"))[0]).pages[:2]
+    )
+    embeddings.embed_array(["a short text", "another one"])  # leaves truncation set on the wrapper's backend
+
+    def wrapper_count(text: str) -> int:
+        return len(embeddings.model.tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    texts = [p.text for p in pages if p.text] + ["word " * 900, "收入增长 " * 300, ""]
+    assert max(wrapper_count(t) for t in texts) > 512
+    assert [embeddings.count_tokens(t) for t in texts] == [wrapper_count(t) for t in texts]
+    fast = TokenChunker(embeddings.count_tokens, chunk_size=128, chunk_overlap=16).split_pages(pages, SHA)
+    slow = TokenChunker(wrapper_count, chunk_size=128, chunk_overlap=16).split_pages(pages, SHA)
+    assert [(c.id, c.text) for c in fast] == [(c.id, c.text) for c in slow]

@@ -35,6 +35,8 @@ def test_folder_ingest_then_rerun_embeds_nothing(service, folder, embed_calls):
     first = service.ingest([folder])
     assert statuses(first) == {"alpha.pdf": "ingested", "sub/beta.pdf": "ingested", "notes.md": "ingested"}
     assert first.ok and first.skipped == [str(folder / "ignored.docx")]
+    assert set(first.timings) == {"parse", "wait", "chunk", "embed", "store"}
+    assert all(seconds >= 0 for seconds in first.timings.values()) and first.timings["wait"] <= first.seconds
     chunks = stored_chunks(service)
     assert chunks == sum(f.chunks for f in first.files) >= 4
     embed_calls.clear()
