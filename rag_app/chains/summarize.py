@@ -144,7 +144,8 @@ def _fitting(ctx: StrategyContext, part: list[SummaryPage], words: int, answer_t
 def fan_in(ctx: StrategyContext, options: SummaryOptions) -> int:
     """How many part summaries one reduce prompt holds, leaving room for the final answer."""
     overhead = ctx.backend.count_tokens(reduce_messages(ctx, [], options.words))
-    capacity = ctx.backend.context_window - options.final_tokens - overhead
+    answer = max(options.final_tokens, options.part_tokens)  # the same groups must fit either kind of call
+    capacity = ctx.backend.context_window - answer - overhead
     fan = min(options.max_fan_in, capacity // (options.part_tokens + 8))
     if fan < 2:
         raise InvalidRequestError(
@@ -230,10 +231,19 @@ def _batches(ctx, conversations, options: SummaryOptions, stats: SummaryStats, i
     """Run ``conversations`` in batched calls, appending replies to ``into``; yields how many are done."""
     for start in range(0, len(conversations), options.batch):
         batch = conversations[start : start + options.batch]
-        into.extend(ctx.batch(batch, options.part_tokens))
+        into.extend(clip(ctx, reply, options.part_tokens) for reply in ctx.batch(batch, options.part_tokens))
         stats.calls += len(batch)
         stats.batches += 1
         yield len(into)
+
+
+def clip(ctx: StrategyContext, text: str, tokens: int) -> str:
+    """A partial summary cut to ``tokens`` as the prompt counts them: generated tokens can re-tokenize into
+    more, and fan-in (so the number of rounds) is planned on this budget."""
+    count, bare = ctx.backend.count_tokens, ctx.backend.count_tokens([HumanMessage("")])
+    while text and count([HumanMessage(text)]) - bare > tokens:
+        text = text[: int(len(text) * 0.9)].rstrip()
+    return text
 
 
 def _fits_one_prompt(ctx: StrategyContext, pages: list[SummaryPage], options: SummaryOptions) -> bool:
