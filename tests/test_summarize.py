@@ -378,3 +378,19 @@ def test_tiny_model_summarizes_a_filing_end_to_end(tiny_local, corpus):
 def test_readme_documents_the_summary_commands():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "python -m rag_app summarize" in readme and "/api/summarize" in readme
+
+
+def test_the_page_streams_a_summary_into_the_chat(stored, tmp_path):
+    from rag_app.web.ui import ChatPage
+
+    stored.settings.llm_backend, stored.settings.llm_script = "scripted", script(tmp_path, ["Brief [2]."])
+    page = ChatPage(stored)
+    outputs = list(page.summarize([], None, {"collection": "test", "turns": []}))
+    chat, panel, note, _ = outputs[-1]
+    assert chat[-2] == {"role": "user", "content": "Summarize / 总结: report.pdf"}
+    assert chat[-1] == {"role": "assistant", "content": "Brief [2]."}
+    assert "report.pdf" in panel and note.startswith("summary of 12 pages")
+    assert any(o[2].startswith("… summarizing 12 pages") for o in outputs[:-1])
+    demo = page.build()
+    buttons = [c for c in demo.config["components"] if c.get("props", {}).get("elem_id") == "rag-summarize"]
+    assert buttons and buttons[0]["props"]["value"] == "Summarize / 总结"
