@@ -394,3 +394,21 @@ def test_the_page_streams_a_summary_into_the_chat(stored, tmp_path):
     demo = page.build()
     buttons = [c for c in demo.config["components"] if c.get("props", {}).get("elem_id") == "rag-summarize"]
     assert buttons and buttons[0]["props"]["value"] == "Summarize / 总结"
+
+
+@pytest.mark.slow
+def test_the_gpu_benchmark_runs_end_to_end_on_cpu_with_a_tiny_model(tmp_path):
+    import subprocess
+    import sys
+
+    command = [sys.executable, "-m", "bench.summarize_gpu", "--tiny", "--pages", "4", "--context-window", "1024"]
+    command += ["--max-words", "40", "--model-dir", str(tmp_path / "model"), "--out", str(tmp_path)]
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads((tmp_path / "summarize-tiny.json").read_text())
+    transformers = result["paths"]["transformers"]
+    assert transformers["pages"] == 4 and transformers["parts"] > 1 and transformers["seconds"] > 0
+    checks = transformers["checks"]
+    assert checks["pages_read_once"] == "4/4" and checks["no_call_over_the_window"] and checks["rounds_as_designed"]
+    assert checks["calls_recorded"] and result["forbidden_modules_loaded"] == []
+    assert "skipped" in result["paths"]["fast"] or "seconds" in result["paths"]["fast"]
