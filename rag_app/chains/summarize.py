@@ -99,9 +99,11 @@ def split_into_parts(ctx: StrategyContext, pages: list[SummaryPage], answer_toke
     bare = count([HumanMessage("")])
     parts: list[list[SummaryPage]] = [[]]
     used = 0
+    separator = max(1, count([HumanMessage(SEPARATOR)]) - bare)
     for page in pages:
-        for piece in cut_page(page, count([HumanMessage(page.block())]) - bare, budget):
-            cost = count([HumanMessage(piece.block() + SEPARATOR)]) - bare
+        tokens = count([HumanMessage(page.block())]) - bare
+        for piece in cut_page(page, tokens, budget):
+            cost = separator + (tokens if piece is page else count([HumanMessage(piece.block())]) - bare)
             if parts[-1] and used + cost > budget:
                 parts.append([])
                 used = 0
