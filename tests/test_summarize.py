@@ -95,7 +95,7 @@ def test_reduce_rounds_are_the_ceiling_of_the_log_of_the_parts(window, count):
     assert f"summarizing {count} pages: 0 of {stats.parts} parts (8 at a time)" in progress
     assert f"summarizing {count} pages: {stats.parts} of {stats.parts} parts" in progress
     assert any(m.startswith("combining: round 1") for m in progress)
-    assert progress[-1].endswith(f"round {stats.rounds} (final)")
+    assert progress[-1].startswith(f"combining: round {stats.rounds} (final: ")
 
 
 def test_a_document_that_fits_is_summarized_in_one_streamed_call():
@@ -105,6 +105,15 @@ def test_a_document_that_fits_is_summarized_in_one_streamed_call():
     assert summary.stats.parts == 1 and summary.stats.rounds == 0
     assert all(f"MARK{n}X" in backend.chat.prompts[0][-1].content for n in range(1, 6))
     assert "in one pass" in statuses(events)[0]
+
+
+def test_a_document_that_fits_only_with_a_shorter_answer_is_one_shorter_call():
+    backend = scripted(["Brief [1]."], window=2048)
+    pages = report_pages(2, words=290)
+    summary, events, options = summarize(backend, pages, SummaryRequest(["report.pdf"], max_words=600))
+    assert len(backend.chat.prompts) == 1 and summary.stats.parts == 1 and summary.stats.rounds == 0
+    assert backend.count_tokens(backend.chat.prompts[0]) + options.part_tokens <= 2048
+    assert "in one pass, in at most" in statuses(events)[0]
 
 
 def test_a_page_longer_than_the_window_is_cut_and_still_read_once():

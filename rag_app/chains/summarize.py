@@ -183,6 +183,9 @@ def summarize_pages(
         yield from ctx.stream(map_messages(ctx, pages, options.words))
         return
     parts = split_into_parts(ctx, pages, options.part_tokens)
+    if len(parts) == 1:  # fits with a part's answer budget, not the final one's: one call, a shorter summary
+        yield from _one_shorter_pass(ctx, parts[0], options, stats)
+        return
     stats.parts, stats.fan_in = len(parts), fan_in(ctx, options)
     part_words = words_for(options.part_tokens, language)
     conversations = [map_messages(ctx, part, part_words) for part in parts]
@@ -193,6 +196,16 @@ def summarize_pages(
     yield from _combine(ctx, summaries, options, stats)
 
 
+def _one_shorter_pass(ctx: StrategyContext, pages: list[SummaryPage], options: SummaryOptions, stats: SummaryStats):
+    prompt = ctx.backend.count_tokens(map_messages(ctx, pages, options.words))
+    ctx.max_new_tokens = min(options.final_tokens, ctx.backend.context_window - prompt)
+    stats.parts, stats.calls = 1, 1
+    yield status(f"summarizing {stats.pages} pages in one pass, in at most {ctx.max_new_tokens} tokens")
+    yield from ctx.stream(
+        map_messages(ctx, pages, min(options.words, words_for(ctx.max_new_tokens, ctx.prompts.language)))
+    )
+
+
 def _combine(ctx: StrategyContext, summaries: list[str], options: SummaryOptions, stats: SummaryStats):
     part_words = words_for(options.part_tokens, ctx.prompts.language)
     for round_number in range(1, MAX_ROUNDS + 1):
@@ -200,7 +213,7 @@ def _combine(ctx: StrategyContext, summaries: list[str], options: SummaryOptions
         stats.rounds = round_number
         final = reduce_messages(ctx, summaries, options.words)
         if len(summaries) <= stats.fan_in and ctx.fits(final, options.final_tokens):
-            yield status(f"combining {len(summaries)} partial summaries: round {round_number} (final)")
+            yield status(f"combining: round {round_number} (final: {len(summaries)} partial summaries)")
             stats.calls += 1
             yield from ctx.stream(final)
             return
