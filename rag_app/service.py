@@ -322,7 +322,7 @@ class RagService:
             return None
         documents = [d.name for d in self.store(collection).list_documents()]
         lowered = request.question.lower()
-        named = [d for d in documents if Path(d).stem.lower() in lowered]
+        named = [d for d in documents if len(Path(d).stem) >= 4 and Path(d).stem.lower() in lowered]
         files = request.files or named or (documents if len(documents) == 1 else [])
         if not files:
             return None

@@ -384,6 +384,19 @@ def test_tiny_model_summarizes_a_filing_end_to_end(tiny_local, corpus):
     assert set(summary.invalid_citations).isdisjoint({f"[{n}]" for n in range(1, 7)})
 
 
+@pytest.mark.slow
+def test_tiny_model_summarizes_a_stored_document_through_the_service(stored, tiny_lm):
+    stored.settings.llm_backend, stored.settings.llm_model, stored.settings.llm_device = "local", str(tiny_lm), "cpu"
+    stored.settings.llm_context_window, stored.settings.max_new_tokens = 768, 48
+    events = list(stored.summarize(SummaryRequest(["report.pdf"], max_words=30)))
+    kinds = [type(e).__name__ for e in events]
+    assert kinds[0] == "StatusEvent" and kinds[-1] == "SummaryDoneEvent" and "TokenEvent" in kinds
+    summary = events[-1].summary
+    assert summary.model == str(tiny_lm) and summary.stats.pages == 12 and summary.stats.parts > 1
+    assert summary.stats.rounds == reduce_rounds(summary.stats.parts, summary.stats.fan_in)
+    assert summary.tokens["completion"] > 0 and summary.mode == "generative"
+
+
 def test_readme_documents_the_summary_commands():
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert "python -m rag_app summarize" in readme and "/api/summarize" in readme
