@@ -23,13 +23,14 @@ import json
 import os
 import sys
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from tiny_lm import QWEN25_7B, TINY, build_random_lm  # noqa: E402
 
-from bench.common import CORPUS, RESULTS, ROOT, write_result  # noqa: E402
+from bench.common import CORPUS, RESULTS, ROOT, git_commit, machine  # noqa: E402
 
 DATA = ROOT / "bench" / "data" / "3M_2018_10K-100pages.json.gz"
 FILING = CORPUS / "qa" / "financebench_dev" / "pdfs" / "3M_2018_10K.pdf"
@@ -247,16 +248,14 @@ def _earlier_paths(args, window: int, pages: int) -> dict:
 
 
 def _write(result: dict, args) -> None:
-    name = _result_path(args).stem
-    out = _result_path(args).parent
-    if out == RESULTS:
-        path = write_result(name, result)
-    else:
-        out.mkdir(parents=True, exist_ok=True)
-        path = out / f"{name}.json"
-        path.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    """The result with where and when it was measured; a copy in $OUT, which the device tool brings back."""
+    path = _result_path(args)
+    payload = {"name": path.stem, "date": datetime.now(UTC).isoformat(timespec="seconds"), "commit": git_commit()}
+    payload |= {"machine": machine(), **result}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(payload, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     if os.environ.get("OUT") and path.parent != Path(os.environ["OUT"]):
-        Path(os.environ["OUT"], path.name).write_text(path.read_text())  # the device tool brings $OUT back
+        Path(os.environ["OUT"], path.name).write_text(path.read_text())
     print(f"wrote {path}")
 
 
