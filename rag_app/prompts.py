@@ -22,6 +22,8 @@ PLACEHOLDERS: dict[str, set[str]] = {
     "refine": {"source", "context", "question", "existing_answer"},
     "map_rerank": {"source", "context", "question"},
     "condense": {"history", "question"},
+    "summarize_map": {"pages", "words"},
+    "summarize_reduce": {"summaries", "words"},
 }
 # Replies that mean "this source has nothing" in the map step.
 NOTHING_RELEVANT = ("NOTHING RELEVANT", "无相关内容")

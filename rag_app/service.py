@@ -8,6 +8,7 @@ the embedding model.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import shutil
@@ -19,16 +20,27 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rag_app.answering import Answerer, AskRequest, collect
-from rag_app.chains.events import Answer, Event
+from rag_app.chains.events import Answer, Event, StatusEvent
 from rag_app.chunking import TokenChunker
-from rag_app.errors import DocumentNotFoundError, StoreBusyError
+from rag_app.errors import DocumentNotFoundError, InvalidRequestError, StoreBusyError
 from rag_app.extraction import ExtractionPool
 from rag_app.health import EmbeddingStatus, Health, ModelState
 from rag_app.ingestion import Candidate, Ingestor, IngestProgress
+from rag_app.prompts import detect_language
 from rag_app.records import DocumentInfo, FileStatus, IngestReport
 from rag_app.retrieval import Retriever, SearchResult, page_context
 from rag_app.settings import Settings
 from rag_app.store import Database, DocumentStore
+from rag_app.summarize import (
+    Summarizer,
+    Summary,
+    SummaryDoneEvent,
+    SummaryRequest,
+    is_summary_request,
+    label_pages,
+    stitched_pages,
+    summary_answer_events,
+)
 
 if TYPE_CHECKING:
     from rag_app.llm import LoadedModel
@@ -258,7 +270,11 @@ class RagService:
         return self.retriever(store).search(query, k, files)
 
     def ask(self, request: AskRequest, collection: str | None = None) -> Iterator[Event]:
-        """Stream an answer: status, sources and token events, then a DoneEvent with the checked answer."""
+        """Stream an answer: status, sources and token events, then a DoneEvent with the checked answer.
+        A request for a summary of a whole document goes to :meth:`summarize` (a status event says so)."""
+        routed = self._summary_route(request, collection)
+        if routed is not None:
+            return routed
         store = self.store(collection, with_model=True)
         retriever = self.retriever(store)
         wants_model = (request.strategy or self.settings.strategy) != "extractive"
@@ -274,6 +290,49 @@ class RagService:
     def answer(self, request: AskRequest, collection: str | None = None) -> Answer:
         """The finished answer of :meth:`ask`."""
         return collect(self.ask(request, collection))
+
+    def summarize(self, request: SummaryRequest, collection: str | None = None) -> Iterator[Event | SummaryDoneEvent]:
+        """Stream a summary of whole documents from every page: status and token events, then a
+        SummaryDoneEvent. Bad requests (no or unknown files, bad options) raise here, before streaming."""
+        if not request.files:
+            raise InvalidRequestError("name at least one document to summarize (see --list)")
+        Summarizer.validate(request)
+        store = self.store(collection)
+        store.refresh()
+        known = {d.name: d for d in store.list_documents()}
+        unknown = [f for f in dict.fromkeys(request.files) if f not in known]
+        if unknown:
+            raise DocumentNotFoundError(
+                f"no document named {', '.join(map(repr, unknown))} in collection {store.collection!r} (see --list)"
+            )
+        documents = [known[f] for f in dict.fromkeys(request.files)]
+        pages = stitched_pages([(d.name, store.document_chunks(d)) for d in documents])
+        labelled = label_pages(pages, {d.name: d.pages for d in documents})
+        if not labelled:
+            raise InvalidRequestError(f"{', '.join(request.files)} has no text to summarize (scanned pages?)")
+        return Summarizer(self.model, self.settings, self.no_model_reason).run(request, labelled)
+
+    def summary(self, request: SummaryRequest, collection: str | None = None) -> Summary:
+        """The finished summary of :meth:`summarize`."""
+        done = [e for e in self.summarize(request, collection) if isinstance(e, SummaryDoneEvent)]
+        return done[-1].summary
+
+    def _summary_route(self, request: AskRequest, collection: str | None) -> Iterator[Event] | None:
+        """The summary's events for a question that asks for one ("summarize this report"), when the
+        documents it means are known: the chosen ones, the ones it names, or the only one stored."""
+        if (request.strategy or self.settings.strategy) != "auto" or not is_summary_request(request.question):
+            return None
+        documents = [d.name for d in self.store(collection).list_documents()]
+        lowered = request.question.lower()
+        named = [d for d in documents if len(Path(d).stem) >= 4 and Path(d).stem.lower() in lowered]
+        files = request.files or named or (documents if len(documents) == 1 else [])
+        if not files:
+            return None
+        language = detect_language(request.question)
+        summary = SummaryRequest(files, language, None, request.max_new_tokens, request.temperature)
+        events = self.summarize(summary, collection)
+        note = StatusEvent(f"a summary was asked for: summarizing every page of {', '.join(files)}")
+        return summary_answer_events(request.question, itertools.chain([note], events))
 
     # ----- writer lock ----------------------------------------------------------------------
 

@@ -36,7 +36,7 @@ import numpy as np
 
 from rag_app.chunk_index import CHUNKS_INFIX, ChunkIndex, chunks_collection_name
 from rag_app.errors import CollectionNotFoundError, StoreUnavailableError
-from rag_app.records import Chunk, DocumentInfo, SearchHit
+from rag_app.records import Chunk, DocumentInfo, SearchHit, parse_chunk_id
 from rag_app.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -385,6 +385,12 @@ class DocumentStore:
     def page_chunks(self, sha256: str, page: int) -> list[tuple[int, str]]:
         """(offset, text) of every chunk of one page, in page order."""
         return self.index().page_chunks(sha256, page)
+
+    def document_chunks(self, document: DocumentInfo) -> list[tuple[int, int, str]]:
+        """(page, offset, text) of every stored chunk of a document, in reading order (summaries read them all)."""
+        rows = self.index(document.embedding).chunk_texts(document.sha256)
+        keys = ((parse_chunk_id(chunk), text) for chunk, text in rows)
+        return sorted((key.page, key.offset, text) for key, text in keys)
 
 
 def _generation_of(registry) -> int:

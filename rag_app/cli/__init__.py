@@ -19,6 +19,7 @@ from rag_app.cli.options import (
     settings_from_args,
 )
 from rag_app.cli.render import console, print_answer_stream, print_json, print_search
+from rag_app.cli.summarize import add_summarize, run_summarize
 from rag_app.errors import ConfigurationError, InvalidRequestError, RagError
 from rag_app.service import RagService
 from rag_app.settings import STRATEGY_NAMES, Settings
@@ -54,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     search.add_argument("--json", action="store_true", help="print one JSON object per query")
     add_setting_options(search, SEARCH_SETTINGS)
     _add_ask(commands)
+    add_summarize(commands, ASK_SETTINGS)
     return parser
 
 
@@ -96,12 +98,13 @@ def _add_ask(commands) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    names = ASK_SETTINGS if args.command == "ask" else SEARCH_SETTINGS
+    names = ASK_SETTINGS if args.command in ("ask", "summarize") else SEARCH_SETTINGS
+    commands = {"ask": _ask, "search": _search, "summarize": run_summarize}
     try:
         settings = settings_from_args(args, names)
         configure_logging(settings.log_level)
         service = RagService(settings)
-        return _ask(service, args) if args.command == "ask" else _search(service, args)
+        return commands[args.command](service, args)
     except (ConfigurationError, InvalidRequestError) as exc:
         return fail(str(exc), EXIT_USAGE)
     except RagError as exc:

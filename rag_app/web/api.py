@@ -61,6 +61,16 @@ class ChatBody(BaseModel):
     temperature: float | None = None
 
 
+class SummarizeBody(BaseModel):
+    files: list[str] = Field(description="Stored document names to summarize (as GET /api/documents lists them).")
+    language: str | None = Field(None, description="en or zh; default: the documents' own language.")
+    max_words: int | None = Field(None, description="Length of the summary in words (Chinese: characters), 20-2000.")
+    stream: bool = Field(False, description="Summarize as server-sent events: status..., token..., done.")
+    collection: str | None = Field(None, description="Collection of the documents (default: the app's).")
+    max_new_tokens: int | None = None
+    temperature: float | None = None
+
+
 ERROR_STATUS = [
     (DocumentNotFoundError, 404),
     (CollectionNotFoundError, 404),
@@ -131,6 +141,19 @@ def build_api(service: RagService) -> APIRouter:
             "sources": [s.to_dict() for s in answer.sources],
         }
 
+    @router.post("/summarize")
+    def summarize(body: SummarizeBody):
+        """A summary of whole documents from every page (recursive map-reduce); 400/404 with a reason."""
+        from rag_app.summarize import SummaryRequest
+
+        if service.model_state is ModelState.LOADING:
+            raise ApiError(503, "the answer model is still loading: retry shortly")
+        request = SummaryRequest(body.files, body.language, body.max_words, body.max_new_tokens, body.temperature)
+        events = service.summarize(request, body.collection)  # bad input raises here, before any event
+        if body.stream:
+            return StreamingResponse(_summary_sse(events), media_type="text/event-stream")
+        return next(e.summary for e in events if e.kind == "done").to_dict()
+
     @router.get("/documents")
     def documents(collection: str | None = Query(None)) -> list[dict]:
         return [public_record(d.to_dict()) for d in service.list_documents(collection)]
@@ -189,6 +212,25 @@ def _sse(service: RagService, request: AskRequest, collection: str | None) -> It
     except Exception as exc:  # noqa: BLE001 - the stream has started: report, never a traceback
         log.exception("error while streaming an answer")
         yield _event("error", {"error": f"internal error: {type(exc).__name__}", "status": 500})
+
+
+def _summary_sse(events) -> Iterator[str]:
+    """Server-sent events of a summary: ``status``..., ``token``..., then ``done`` (or ``error``)."""
+    try:
+        for event in events:
+            if isinstance(event, TokenEvent):
+                yield _event("token", {"text": event.text})
+            elif isinstance(event, StatusEvent):
+                yield _event("status", {"message": event.message})
+            elif event.kind == "done":
+                yield _event("done", event.summary.to_dict())
+    except RagError as exc:
+        yield _event("error", {"error": str(exc), "status": status_of(exc)})
+    except Exception as exc:  # noqa: BLE001 - the stream has started: report, never a traceback
+        log.exception("error while streaming a summary")
+        yield _event("error", {"error": f"internal error: {type(exc).__name__}", "status": 500})
+    finally:
+        events.close()  # a client that went away stops the summary
 
 
 def _event(name: str, data: dict) -> str:

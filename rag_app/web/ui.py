@@ -119,6 +119,37 @@ class ChatPage:
             chat[-1]["content"] = markup.text_html(f"⚠ {exc}")
             yield "", chat, panel, "", session
 
+    def summarize(self, chat: list, files: list | None, session: dict, request: gr.Request | None = None):
+        """Stream a summary of every page of the chosen documents (or of the only one) into the chat."""
+        from rag_app.summarize import SummaryRequest
+
+        base = self.app_url(request)
+        name = session["collection"]
+        stored = [d.name for d in self.service.list_documents(name)] if name in self.service.collections() else []
+        names = list(files or []) or (stored if len(stored) == 1 else [])
+        if not names:
+            gr.Warning("Choose the documents to summarize under Options / 请在选项中选择要总结的文档")
+            yield chat, gr.update(), "", session
+            return
+        chat = [*chat, {"role": "user", "content": f"Summarize / 总结: {', '.join(names)}"}]
+        chat.append({"role": "assistant", "content": ""})
+        panel, note = render.sources_html([], ""), ""
+        try:
+            for event in self.service.summarize(SummaryRequest(names), name):
+                if isinstance(event, TokenEvent):
+                    chat[-1]["content"] += event.text
+                elif isinstance(event, StatusEvent):
+                    note = f"… {event.message}"
+                elif event.kind == "done":
+                    answer = event.summary.as_answer(chat[-2]["content"])
+                    chat[-1]["content"] = answer.answer
+                    panel = render.sources_html(answer.sources, "", answer, base=base)
+                    note = _summary_note(event.summary)
+                yield chat, panel, note, session
+        except RagError as exc:
+            chat[-1]["content"] = f"⚠ {exc}"
+            yield chat, panel, "", session
+
     def app_url(self, request: gr.Request | None) -> str:
         """The app's base URL as this browser reaches it (through a proxy, from an embedding page)."""
         if request is None:
@@ -233,6 +264,7 @@ class ChatPage:
                 )  # fmt: skip
                 with gr.Row():
                     ask = gr.Button("Ask / 提问", variant="primary", elem_id="rag-ask")
+                    summarize = gr.Button("Summarize / 总结", elem_id="rag-summarize")
                     stop = gr.Button("Stop / 停止", elem_id="rag-stop")
                     clear = gr.Button("New chat / 新对话")
                 note = gr.Markdown(elem_id="rag-note")
@@ -243,7 +275,7 @@ class ChatPage:
             with gr.Column(scale=2):
                 gr.Markdown("### Sources / 来源")
                 sources = gr.HTML(render.sources_html([], ""), elem_id="rag-sources")
-        return {"chatbot": chatbot, "question": question, "ask": ask, "stop": stop, "clear": clear,
+        return {"chatbot": chatbot, "question": question, "ask": ask, "stop": stop, "clear": clear, "summarize": summarize,
                 "note": note, "strategy": strategy, "k": k, "files": files, "sources": sources}  # fmt: skip
 
     def _documents_tab(self, session) -> dict:
@@ -277,7 +309,12 @@ class ChatPage:
             [chat["ask"].click, chat["question"].submit], self.ask, ask_inputs, ask_outputs,
             api_name="ask", concurrency_limit=concurrency, concurrency_id="gpu",
         )  # fmt: skip
-        chat["stop"].click(None, cancels=[asking], api_visibility="private")
+        summarizing = chat["summarize"].click(
+            self.summarize, [chat["chatbot"], chat["files"], session],
+            [chat["chatbot"], chat["sources"], chat["note"], session],
+            api_name="summarize", concurrency_limit=concurrency, concurrency_id="gpu",
+        )  # fmt: skip
+        chat["stop"].click(None, cancels=[asking, summarizing], api_visibility="private")
         chat["clear"].click(
             self.clear, [session], [chat["chatbot"], chat["sources"], chat["note"], session], api_visibility="private"
         )
@@ -308,6 +345,14 @@ def _answer_note(answer) -> str:
     if warnings:
         note += "\n\n" + "\n".join(f"⚠ {w}" for w in warnings)
     return note
+
+
+def _summary_note(summary) -> str:
+    s = summary.stats
+    note = f"summary of {s.pages} pages · {s.parts} parts · {s.rounds} combining rounds · model {summary.model}"
+    if summary.timings.get("total_ms"):
+        note += f" · {summary.timings['total_ms'] / 1000:.1f} s"
+    return note + "".join(f"\n\n⚠ {w}" for w in summary.warnings if not w.startswith("no summary"))
 
 
 def _cuda() -> bool:
