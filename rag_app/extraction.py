@@ -117,8 +117,9 @@ class ExtractionPool:
         self.workers = max(1, workers)
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
-        # each worker's OCR engine gets its share of the cores: N engines of N threads each would thrash
-        self.ocr = OcrOptions(ocr, threads=max(1, (os.cpu_count() or 1) // self.workers))
+        # each worker's OCR engine gets its share of the cores but one (the caller embeds meanwhile):
+        # N engines of N threads each would thrash, the more as onnxruntime's threads spin while waiting
+        self.ocr = OcrOptions(ocr, threads=max(1, ((os.cpu_count() or 2) - 1) // self.workers))
         self._on_ocr: OcrProgressCallback | None = None
         self._pool: list[_Worker] = []
         self._stop = threading.Event()
@@ -244,7 +245,9 @@ class ExtractionPool:
     def _timed_out(self, worker: _Worker) -> ExtractedDocument:
         where = f" on page {worker.page + 1} of {worker.total}" if worker.total else " while opening the file"
         if worker.ocr_page:
-            where = f" reading page {worker.ocr_page} of {worker.total} by OCR (RAG_PARSE_TIMEOUT_S; RAG_OCR=off skips it)"
+            where = (
+                f" reading page {worker.ocr_page} of {worker.total} by OCR (RAG_PARSE_TIMEOUT_S; RAG_OCR=off skips it)"
+            )
         log.warning("stopped %s: no progress for %g s%s", worker.job.path, self.timeout_s, where)
         return ExtractedDocument(error=f"timed out after {self.timeout_s:g} s{where}")
 

@@ -36,6 +36,7 @@ MODEL_FILES = {
     "Cls": "ch_ppocr_mobile_v2.0_cls_mobile.onnx",
 }
 
+_LINES_READ_AS_TEXT = {"一", "丨", "I", "l", "|"}
 # on_ocr(pages read so far, pages to read, page being read next or 0 when finished)
 OcrCallback = Callable[[int, int, int], None]
 
@@ -159,7 +160,15 @@ def read_page(engine, pdf, number: int) -> str:
     result = engine(image)
     if result.boxes is None or result.txts is None:
         return ""
-    return lines_in_reading_order(result.boxes, result.txts)
+    kept = [(box, text) for box, text in zip(result.boxes, result.txts, strict=True) if is_text(text)]
+    return lines_in_reading_order([b for b, _ in kept], [t for _, t in kept]) if kept else ""
+
+
+def is_text(read: str) -> bool:
+    """False for what OCR makes of a rule, a border or a stray mark: no letter or digit at all, or a
+    lone 一 or 丨 (a horizontal or vertical line read as a Chinese character)."""
+    read = read.strip()
+    return read not in _LINES_READ_AS_TEXT and any(ch.isalnum() for ch in read)
 
 
 def render_page(pdf, number: int):
