@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -70,6 +71,12 @@ class Settings(BaseSettings):
     pdf_parser: str = Field(
         "auto",
         description="PDF text extraction: auto (PDFium, then pypdf for files PDFium cannot open), pdfium or pypdf.",
+    )
+    ocr: Literal["auto", "off", "force"] = Field(
+        "auto",
+        description="OCR (RapidOCR, Chinese and English, offline): auto reads pages with no or almost no text "
+        "layer, off leaves them empty, force reads every page and prefers what OCR finds (for PDFs whose "
+        "text layer is broken). About 1-10 s per page on a CPU.",
     )
     parse_timeout_s: float = Field(
         60.0,
