@@ -124,6 +124,7 @@ def _read_pages(doc: ExtractedDocument, pdf, threads: int, wanted: list[int], on
             text = clean_page_text(read_page(engine, pdf, number))
         except Exception as exc:  # noqa: BLE001 - MemoryError included: one page must not lose the others
             failed[number] = _failure(exc)
+            log.warning("OCR could not read page %d: %s", number, failed[number])
             continue
         _keep_better(doc, number, text, doc.ocr_mode)
     if on_ocr:
