@@ -220,8 +220,8 @@ def ocr() -> list[str]:
         "whitespace removed; reading order counts.", "",
         table(["language", "document", "pages", "characters", "CER", "worst page"], rows), "",
         f"Speed in the same run: **{c['pages_per_s']} pages/s** ({c['ocr_pages']} pages in {c['wall_s']} s, one parser "
-        f"process; load average {r['load_average_at_start'][0]} at the start on {r['machine']['cpus']} cores shared "
-        "with other work).", "",
+        f"process; load average {c['load_average']['start'][0]} at the start, {c['load_average']['end'][0]} at the end, "
+        f"on {r['machine']['cpus']} cores shared with other work: an idle machine reads faster).", "",
     ]  # fmt: skip
     if "retrieval" in r:
         q = r["retrieval"]
