@@ -24,7 +24,7 @@ from rag_app.service import RagService
 
 SETTING_FLAGS = [
     "collection", "data_dir", "chunk_size", "chunk_overlap", "embedding_model", "embedding_device",
-    "embedding_batch_size", "pdf_parser", "parse_timeout_s", "parse_workers", "parse_memory_mb", "pdf_passwords",
+    "embedding_batch_size", "pdf_parser", "ocr", "parse_timeout_s", "parse_workers", "parse_memory_mb", "pdf_passwords",
     "chroma_host", "chroma_port", "log_level",
 ]  # fmt: skip
 
@@ -119,6 +119,11 @@ class StopWhenInterrupted(IngestProgress):
     def start(self, files: int) -> None:
         if self.inner:
             self.inner.start(files)
+        self._check()
+
+    def ocr_page(self, name: str, done: int, total: int) -> None:
+        if self.inner:
+            self.inner.ocr_page(name, done, total)
         self._check()
 
     def embedding(self, name: str, chunks: int) -> None:

@@ -3,8 +3,9 @@
 A PDF can hang a parser (a content stream that takes minutes), exhaust memory
 or crash it. Each file is parsed in a worker process with a memory limit; a
 worker that makes no progress for ``timeout_s`` (opening the file, or any one
-page) is killed and the file reported as timed out. Workers run ahead of the
-caller, so parsing the next files overlaps with embedding the current one.
+page, including a page read by OCR) is killed and the file reported as timed
+out. Workers run ahead of the caller, so parsing the next files overlaps with
+embedding the current one.
 
 Workers are started as ``python -m rag_app.extraction`` rather than through
 multiprocessing's spawn, which would re-run the caller's main script in every
@@ -14,6 +15,7 @@ worker when a script calls the library without an ``if __name__`` guard.
 from __future__ import annotations
 
 import logging
+import os
 import queue
 import signal
 import socket
@@ -22,13 +24,14 @@ import sys
 import threading
 import time
 import warnings
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 
 from rag_app.loaders import load_document
-from rag_app.records import ExtractedDocument
+from rag_app.ocr import OcrOptions
+from rag_app.records import ExtractedDocument, OcrMode
 
 log = logging.getLogger(__name__)
 _STOP = None
@@ -43,22 +46,37 @@ class ExtractionJob:
     parser: str = "auto"
 
 
-def _worker_main(conn: Connection, memory_mb: int) -> None:
+@dataclass(frozen=True)
+class OcrProgress:
+    """A parser process is reading the pages of ``job`` that need OCR: ``done`` of ``total``."""
+
+    job: ExtractionJob
+    done: int
+    total: int
+
+
+OcrProgressCallback = Callable[[OcrProgress], None]
+
+
+def _worker_main(conn: Connection, memory_mb: int, ocr: OcrOptions) -> None:
     """Loop of a parser process: receive a job, stream page progress, send the document."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     _limit_memory(memory_mb)
     warnings.simplefilter("ignore")
     logging.disable(logging.CRITICAL)  # pypdf's warnings would flood the terminal
     while (job := conn.recv()) is not _STOP:
-        conn.send(("done", _load_guarded(job, conn, memory_mb)))
+        conn.send(("done", _load_guarded(job, conn, memory_mb, ocr)))
 
 
-def _load_guarded(job: ExtractionJob, conn: Connection, memory_mb: int) -> ExtractedDocument:
+def _load_guarded(job: ExtractionJob, conn: Connection, memory_mb: int, ocr: OcrOptions) -> ExtractedDocument:
     def on_page(number: int, total: int) -> None:
         conn.send(("page", number, total))
 
+    def on_ocr(done: int, total: int, page: int) -> None:
+        conn.send(("ocr", done, total, page))
+
     try:
-        return load_document(job.path, job.passwords, on_page, job.parser)
+        return load_document(job.path, job.passwords, on_page, job.parser, ocr, on_ocr)
     except MemoryError:
         return ExtractedDocument(error=f"needs more than {memory_mb} MiB to parse (RAG_PARSE_MEMORY_MB)")
     except Exception as exc:  # noqa: BLE001 - a parser bug must not kill the worker
@@ -83,6 +101,7 @@ class _Worker:
     deadline: float = 0.0
     page: int = 0
     total: int = 0
+    ocr_page: int = 0  # the page being read by OCR, 0 when none
     started: float = field(default_factory=time.perf_counter)
 
 
@@ -94,10 +113,14 @@ class ExtractionPool:
     ...         print(job.path, doc.error or len(doc.pages))
     """
 
-    def __init__(self, workers: int = 1, timeout_s: float = 60.0, memory_mb: int = 4096) -> None:
+    def __init__(self, workers: int = 1, timeout_s: float = 60.0, memory_mb: int = 4096, ocr: OcrMode = "off") -> None:
         self.workers = max(1, workers)
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
+        # each worker's OCR engine gets its share of the cores but one (the caller embeds meanwhile):
+        # N engines of N threads each would thrash, the more as onnxruntime's threads spin while waiting
+        self.ocr = OcrOptions(ocr, threads=max(1, ((os.cpu_count() or 2) - 1) // self.workers))
+        self._on_ocr: OcrProgressCallback | None = None
         self._pool: list[_Worker] = []
         self._stop = threading.Event()
 
@@ -107,15 +130,24 @@ class ExtractionPool:
     def __exit__(self, *exc_info) -> None:
         self.close()
 
-    def run(self, jobs: Iterable[ExtractionJob]) -> Iterator[tuple[ExtractionJob, ExtractedDocument]]:
-        """Yield each job with its document, in completion order; workers run ahead."""
+    def run(
+        self, jobs: Iterable[ExtractionJob], on_ocr: OcrProgressCallback | None = None
+    ) -> Iterator[tuple[ExtractionJob, ExtractedDocument]]:
+        """Yield each job with its document, in completion order; workers run ahead.
+
+        ``on_ocr`` is called, in the caller's thread, as pages are read by OCR."""
         results: queue.Queue = queue.Queue(maxsize=self.workers + 1)
+        self._on_ocr = on_ocr
         thread = threading.Thread(target=self._coordinate, args=(list(jobs), results), daemon=True)
         thread.start()
         try:
             while (item := results.get()) is not _STOP:
                 if isinstance(item, BaseException):
                     raise item
+                if isinstance(item, OcrProgress):
+                    if on_ocr:
+                        on_ocr(item)
+                    continue
                 yield item
         finally:
             self._stop.set()
@@ -156,7 +188,7 @@ class ExtractionPool:
             worker.job = pending.pop()
             worker.started = time.perf_counter()
             worker.deadline = worker.started + self.timeout_s
-            worker.page = worker.total = 0
+            worker.page = worker.total = worker.ocr_page = 0
             worker.conn.send(worker.job)
 
     def _idle_worker(self) -> _Worker | None:
@@ -171,7 +203,8 @@ class ExtractionPool:
     def _spawn(self) -> _Worker:
         parent, child = socket.socketpair()
         process = subprocess.Popen(
-            [sys.executable, "-m", "rag_app.extraction", str(child.fileno()), str(self.memory_mb)],
+            [sys.executable, "-m", "rag_app.extraction", str(child.fileno()), str(self.memory_mb)]
+            + [self.ocr.mode, str(self.ocr.threads)],
             pass_fds=[child.fileno()],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,  # nothing a parser prints may reach the CLI's JSON
@@ -201,11 +234,20 @@ class ExtractionPool:
         if message[0] == "page":
             worker.page, worker.total = message[1], message[2]
             worker.deadline = time.perf_counter() + self.timeout_s
+        elif message[0] == "ocr":
+            worker.ocr_page = message[3]
+            worker.deadline = time.perf_counter() + self.timeout_s
+            if self._on_ocr:
+                _offer(results, OcrProgress(worker.job, message[1], message[2]))
         else:
             self._finish(worker, results, message[1], replace=False)
 
     def _timed_out(self, worker: _Worker) -> ExtractedDocument:
         where = f" on page {worker.page + 1} of {worker.total}" if worker.total else " while opening the file"
+        if worker.ocr_page:
+            where = (
+                f" reading page {worker.ocr_page} of {worker.total} by OCR (RAG_PARSE_TIMEOUT_S; RAG_OCR=off skips it)"
+            )
         log.warning("stopped %s: no progress for %g s%s", worker.job.path, self.timeout_s, where)
         return ExtractedDocument(error=f"timed out after {self.timeout_s:g} s{where}")
 
@@ -240,6 +282,14 @@ def _wait(process: subprocess.Popen, timeout: float) -> int | None:
         return None
 
 
+def _offer(results: queue.Queue, item) -> None:
+    """Queue a progress event unless the queue is full: a later one carries the same news."""
+    try:
+        results.put_nowait(item)
+    except queue.Full:
+        pass
+
+
 def _drain(results: queue.Queue) -> None:
     while True:
         try:
@@ -248,5 +298,5 @@ def _drain(results: queue.Queue) -> None:
             return
 
 
-if __name__ == "__main__":  # a parser worker: python -m rag_app.extraction FD MEMORY_MB
-    _worker_main(Connection(int(sys.argv[1])), int(sys.argv[2]))
+if __name__ == "__main__":  # a parser worker: python -m rag_app.extraction FD MEMORY_MB OCR_MODE OCR_THREADS
+    _worker_main(Connection(int(sys.argv[1])), int(sys.argv[2]), OcrOptions(sys.argv[3], int(sys.argv[4])))

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from rag_app.chunking import TokenChunker
 from rag_app.embeddings import LocalEmbeddings
-from rag_app.extraction import ExtractionJob, ExtractionPool
+from rag_app.extraction import ExtractionJob, ExtractionPool, OcrProgress
 from rag_app.loaders import SUPPORTED_SUFFIXES
 from rag_app.records import Chunk, DocumentInfo, ExtractedDocument, FileReport, FileStatus, IngestReport
 from rag_app.store import DocumentStore
@@ -29,6 +29,7 @@ class IngestProgress:
     """Receives progress events; the CLI and the web UI draw bars from them."""
 
     def start(self, files: int) -> None: ...
+    def ocr_page(self, name: str, done: int, total: int) -> None: ...  # pages of ``name`` read by OCR so far
     def embedding(self, name: str, chunks: int) -> None: ...
     def embedded(self, count: int) -> None: ...
     def file_done(self, report: FileReport) -> None: ...
@@ -140,7 +141,11 @@ class Ingestor:
             for g in groups
         }
         by_path = {jobs[g.sha256].path: g for g in groups}
-        for job, doc in self._parsed(jobs.values()):
+
+        def on_ocr(event: OcrProgress) -> None:
+            self.progress.ocr_page(by_path[event.job.path].members[0].name, event.done, event.total)
+
+        for job, doc in self._parsed(jobs.values(), on_ocr):
             self.timings["parse"] += doc.seconds
             for file_report in self._store_group(by_path[job.path], doc):
                 report.files.append(file_report)
@@ -150,9 +155,9 @@ class Ingestor:
         report.timings = {k: round(v, 3) for k, v in self.timings.items()}
         return report
 
-    def _parsed(self, jobs) -> Iterator[tuple[ExtractionJob, ExtractedDocument]]:
+    def _parsed(self, jobs, on_ocr=None) -> Iterator[tuple[ExtractionJob, ExtractedDocument]]:
         """The pool's results, timing how long this thread waits for them."""
-        results = self.pool.run(jobs)
+        results = self.pool.run(jobs, on_ocr)
         try:
             while True:
                 started = time.perf_counter()
@@ -284,6 +289,7 @@ class Ingestor:
             note = f"same content as {group.members[0].name!r}: stored once"
         report = FileReport(candidate.name, str(candidate.path), status, doc.total_pages, chunks, doc.empty_pages)
         report.sha256, report.note = candidate.sha256, _join_notes(note, _page_notes(doc))
+        report.ocr_pages = doc.ocr_pages
         return report
 
     def _report(
@@ -325,15 +331,24 @@ def _no_text_reason(doc: ExtractedDocument) -> str:
         return "no pages"
     if doc.failed_pages and len(doc.failed_pages) == doc.total_pages:
         return f"text extraction failed on all {doc.total_pages} pages"
-    return f"no text layer on any of its {doc.total_pages} pages: scanned? OCR is not enabled"
+    return f"no text layer on any of its {doc.total_pages} pages{_ocr_outcome(doc)}"
+
+
+def _ocr_outcome(doc: ExtractedDocument) -> str:
+    """What became of the pages without a text layer, as the end of a note."""
+    if doc.ocr_error:
+        return f": OCR failed: {doc.ocr_error}"
+    if doc.ocr_mode == "off":
+        return ": scanned? OCR is off (RAG_OCR=auto reads them)"
+    return ", and OCR found no text on them"
 
 
 def _page_notes(doc: ExtractedDocument) -> str | None:
     notes = []
+    if doc.ocr_pages:
+        notes.append(f"{len(doc.ocr_pages)} page{'s' if len(doc.ocr_pages) > 1 else ''} read by OCR")
     if doc.empty_pages:
-        notes.append(
-            f"{len(doc.empty_pages)} of {doc.total_pages} pages have no text layer: scanned? OCR is not enabled"
-        )
+        notes.append(f"{len(doc.empty_pages)} of {doc.total_pages} pages have no text layer{_ocr_outcome(doc)}")
     if doc.failed_pages:
         notes.append(f"text extraction failed on pages {_page_list(doc.failed_pages)}")
     return "; ".join(notes) or None

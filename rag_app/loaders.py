@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from rag_app.ocr import NO_OCR, OcrCallback, OcrOptions, read_pages_by_ocr
 from rag_app.records import ExtractedDocument, PageText
 from rag_app.textclean import clean_page_text
 
@@ -48,12 +49,18 @@ def file_kind(path: Path, head: bytes) -> str | None:
 
 
 def load_document(
-    path: Path, passwords: Sequence[str] = (), on_page: PageCallback | None = None, parser: str = "auto"
+    path: Path,
+    passwords: Sequence[str] = (),
+    on_page: PageCallback | None = None,
+    parser: str = "auto",
+    ocr: OcrOptions = NO_OCR,
+    on_ocr: OcrCallback | None = None,
 ) -> ExtractedDocument:
     """Load ``path`` into pages; failures are returned in ``error``, never raised.
 
     ``parser``: "pdfium" (fast), "pypdf" (strict then lenient) or "auto" (pdfium, then pypdf
-    for a file PDFium cannot open).
+    for a file PDFium cannot open). ``ocr``: whether pages without a text layer are read by OCR
+    (rag_app.ocr), with ``on_ocr`` called before and after each such page.
     """
     started = time.perf_counter()
     try:
@@ -61,6 +68,7 @@ def load_document(
         kind = file_kind(path, data)
         if kind == "pdf":
             doc = load_pdf(data, passwords, on_page, parser)
+            read_pages_by_ocr(doc, data, passwords, ocr, on_ocr)
         elif kind == "text":
             doc = load_text_bytes(data)
         else:

@@ -16,14 +16,15 @@ class PdfiumFailure(Exception):
 
 def load_pdfium(data: bytes, passwords: Sequence[str] = (), on_page: PageCallback | None = None) -> ExtractedDocument:
     """Every page's text; a page PDFium cannot read is kept empty and listed in ``failed_pages``."""
-    pdf = _open(data, passwords)
+    pdf = open_document(data, passwords)
     try:
         return ExtractedDocument.read(len(pdf), lambda number: _page_text(pdf, number - 1), on_page)
     finally:
         pdf.close()
 
 
-def _open(data: bytes, passwords: Sequence[str]):
+def open_document(data: bytes, passwords: Sequence[str]):
+    """A ``pypdfium2.PdfDocument`` (close it when done), trying the passwords in order."""
     import pypdfium2 as pdfium
 
     if not data:

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from typing import Literal
+
+# How pages without a text layer are treated: OCR them (auto), leave them empty (off), or OCR every
+# page and prefer what OCR reads (force: for PDFs whose text layer is broken).
+OcrMode = Literal["auto", "off", "force"]
 
 
 @dataclass(frozen=True)
@@ -23,6 +28,9 @@ class ExtractedDocument:
     failed_pages: list[int] = field(default_factory=list)
     error: str | None = None
     seconds: float = 0.0
+    ocr_mode: OcrMode = "off"
+    ocr_pages: list[int] = field(default_factory=list)  # 1-based pages whose text was read by OCR
+    ocr_error: str | None = None  # why OCR could not read some pages (they keep their text layer)
 
     @property
     def empty_pages(self) -> list[int]:
@@ -102,6 +110,7 @@ class FileReport:
     pages: int = 0
     chunks: int = 0
     empty_pages: list[int] = field(default_factory=list)
+    ocr_pages: list[int] = field(default_factory=list)  # pages whose text was read by OCR
     seconds: float = 0.0
     reason: str | None = None
     note: str | None = None

@@ -156,7 +156,7 @@ class RagService:
         workers = s.parse_workers or max(1, (os.cpu_count() or 2) - 1)
         with self.write_lock():
             store = self.store(collection, with_model=True, create=True)
-            with ExtractionPool(workers, s.parse_timeout_s, s.parse_memory_mb) as pool:
+            with ExtractionPool(workers, s.parse_timeout_s, s.parse_memory_mb, s.ocr) as pool:
                 yield Ingestor(store, self.embeddings, self.chunker, pool, s.pdf_passwords, progress, s.pdf_parser)
 
     def list_documents(self, collection: str | None = None) -> list[DocumentInfo]:

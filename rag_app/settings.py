@@ -76,6 +76,12 @@ class Settings(BaseSettings):
         "auto",
         description="PDF text extraction: auto (PDFium, then pypdf for files PDFium cannot open), pdfium or pypdf.",
     )
+    ocr: Literal["auto", "off", "force"] = Field(
+        "auto",
+        description="OCR (RapidOCR, Chinese and English, offline): auto reads pages with no or almost no text "
+        "layer, off leaves them empty, force reads every page and prefers what OCR finds (for PDFs whose "
+        "text layer is broken). About 1-10 s per page on a CPU.",
+    )
     parse_timeout_s: float = Field(
         60.0,
         gt=0,

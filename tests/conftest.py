@@ -52,7 +52,8 @@ def clean_env(monkeypatch):
 def settings(tmp_path, clean_env):
     from rag_app.settings import Settings
 
-    return Settings(_env_file=None, data_dir=tmp_path / "data", collection="test", parse_workers=1)
+    # OCR costs seconds per page: the tests about it (test_ocr.py, the odd corpus) turn it on
+    return Settings(_env_file=None, data_dir=tmp_path / "data", collection="test", parse_workers=1, ocr="off")
 
 
 @pytest.fixture
@@ -80,7 +81,7 @@ def embed_calls(embeddings, monkeypatch) -> list[int]:
 
 def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("RAG_")}
-    env.update({"RAG_DATA_DIR": str(data_dir), "RAG_PARSE_WORKERS": "1", "PYTHONUNBUFFERED": "1"})
+    env.update({"RAG_DATA_DIR": str(data_dir), "RAG_PARSE_WORKERS": "1", "RAG_OCR": "off", "PYTHONUNBUFFERED": "1"})
     env.update(extra)
     return env
 

@@ -1,4 +1,4 @@
-"""Write small, valid PDFs for tests: text pages (Helvetica) and image-only pages."""
+"""Write small, valid PDFs for tests: text pages (Helvetica), pages without text, and text on an image."""
 
 from __future__ import annotations
 
@@ -19,14 +19,22 @@ def _graphics_stream() -> bytes:
     return b"0.5 g 56 400 480 360 re f"
 
 
-def make_pdf(pages: list[str | None]) -> bytes:
-    """A PDF with one page per entry: text lines, or None for a page without any text."""
+def _image_stream() -> bytes:
+    # A full-page inline image, 2x2 grey pixels: to PDF readers, the picture a scanner puts on a page.
+    return b"q 539 0 0 786 28 28 cm BI /W 2 /H 2 /CS /G /BPC 8 ID \xc0\xe8\xe8\xc0 EI Q\n"
+
+
+def make_pdf(pages: list[str | None], on_image: frozenset[int] = frozenset()) -> bytes:
+    """A PDF with one page per entry: text lines, or None for a page without any text; the 1-based
+    pages in ``on_image`` draw their text over a full-page image, as a stamped scan does."""
     objects: list[bytes] = [b"", b""]  # 1: catalog, 2: page tree (filled in below)
     font_id = 3
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica /Encoding /WinAnsiEncoding >>")
     page_ids = []
-    for text in pages:
+    for number, text in enumerate(pages, 1):
         stream = _graphics_stream() if text is None else _text_stream(text)
+        if number in on_image:
+            stream = _image_stream() + stream
         objects.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
         content_id = len(objects)
         objects.append(
@@ -53,7 +61,7 @@ def _assemble(objects: list[bytes]) -> bytes:
     return bytes(out)
 
 
-def write_pdf(path: Path, pages: list[str | None]) -> Path:
+def write_pdf(path: Path, pages: list[str | None], on_image: frozenset[int] = frozenset()) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(make_pdf(pages))
+    path.write_bytes(make_pdf(pages, on_image))
     return path

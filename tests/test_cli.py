@@ -30,7 +30,7 @@ def test_ingest_prints_a_table_then_reruns_as_unchanged_json(env, docs):
     first = run_cli("ingest", str(docs), env=env)
     assert first.returncode == 0, first.stderr
     assert "2023 Q2 AAPL.pdf" in first.stdout and "ingested" in first.stdout
-    assert "1 of 2 pages have no text layer" in first.stdout
+    assert "1 of 2 pages have no text layer: scanned? OCR is off" in first.stdout
     assert "2 files: 2 ingested" in first.stdout
     assert "Traceback" not in first.stderr
     second = run_cli("ingest", str(docs), "--json", env=env)

@@ -86,8 +86,11 @@ def test_failures_are_reported_per_file_and_the_rest_is_stored(service, tmp_path
     assert not report.ok
     assert by_name["good.pdf"].status is FileStatus.INGESTED
     assert by_name["good.pdf"].empty_pages == [2]
-    assert by_name["good.pdf"].note == "1 of 2 pages have no text layer: scanned? OCR is not enabled"
-    assert by_name["scan.pdf"].reason == "no text layer on any of its 2 pages: scanned? OCR is not enabled"
+    assert by_name["good.pdf"].note == "1 of 2 pages have no text layer: scanned? OCR is off (RAG_OCR=auto reads them)"
+    assert (
+        by_name["scan.pdf"].reason
+        == "no text layer on any of its 2 pages: scanned? OCR is off (RAG_OCR=auto reads them)"
+    )
     assert by_name["fake.pdf"].reason == "not a PDF: no %PDF- header and no PDF objects"
     assert by_name["locked.pdf"].reason.startswith("encrypted: password required")
     assert by_name["missing.pdf"].reason == "no such file or directory"

@@ -34,14 +34,24 @@ def print_json(data) -> None:
 
 
 class BarProgress(IngestProgress):
-    """Two tqdm bars on stderr: files done, and chunks embedded."""
+    """tqdm bars on stderr: files done, chunks embedded, and (while a scan is read) pages read by OCR."""
 
     def __init__(self) -> None:
         self.files: tqdm | None = None
         self.chunks = tqdm(total=0, desc="embedding", unit="chunk", position=1, leave=False, file=sys.stderr)
+        self.ocr: tqdm | None = None
 
     def start(self, files: int) -> None:
         self.files = tqdm(total=files, desc="files", unit="file", position=0, file=sys.stderr)
+
+    def ocr_page(self, name: str, done: int, total: int) -> None:
+        desc = f"OCR {name[:40]}"
+        if self.ocr is None:
+            self.ocr = tqdm(total=total, desc=desc, unit="page", position=2, leave=False, file=sys.stderr)
+        elif self.ocr.desc != desc or self.ocr.total != total:  # the next file
+            self.ocr.reset(total=total)
+            self.ocr.set_description(desc)
+        self.ocr.update(done - self.ocr.n)
 
     def embedding(self, name: str, chunks: int) -> None:
         self.chunks.reset(total=chunks)
@@ -55,6 +65,8 @@ class BarProgress(IngestProgress):
             self.files.update(1)
 
     def close(self) -> None:
+        if self.ocr is not None:
+            self.ocr.close()
         self.chunks.close()
         if self.files is not None:
             self.files.close()

@@ -37,6 +37,9 @@ class GradioProgress(IngestProgress):
         self.total = files
         self.progress((0, max(files, 1)), desc="Reading and embedding", unit="files")
 
+    def ocr_page(self, name: str, done: int, total: int) -> None:
+        self.progress((done, max(total, 1)), desc=f"Reading {name} by OCR: page {done} of {total}", unit="pages")
+
     def embedding(self, name: str, chunks: int) -> None:
         self.progress((self.done, max(self.total, 1)), desc=f"Embedding {name} ({chunks} chunks)", unit="files")
 
