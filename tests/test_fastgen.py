@@ -32,13 +32,15 @@ PROMPTS = [
 ]
 
 
-def train_peaked_lm(directory, texts, steps: int = 250, device: str = "cpu"):
-    """Train the tiny model until greedy decoding is well separated (few near-ties)."""
+PEAKED_SHAPE = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+                "num_key_value_heads": 2, "max_position_embeddings": 2048, "tie_word_embeddings": False}  # fmt: skip
+
+
+def train_peaked_lm(directory, texts, steps: int = 250, device: str = "cpu", shape: dict | None = None):
+    """Train a small model (the tiny shape unless ``shape``) until greedy decoding is well separated (few near-ties)."""
     from tiny_lm import build_random_lm
 
-    shape = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
-             "num_key_value_heads": 2, "max_position_embeddings": 2048, "tie_word_embeddings": False}  # fmt: skip
-    build_random_lm(directory, texts, shape)
+    build_random_lm(directory, texts, shape or PEAKED_SHAPE)
     tokenizer = AutoTokenizer.from_pretrained(directory)
     model = AutoModelForCausalLM.from_pretrained(directory).to(device).train()
     ids = torch.tensor(tokenizer("\n".join(texts))["input_ids"])
