@@ -37,8 +37,10 @@ PREFILL_BUCKETS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 327
 WINDOW_BUCKETS = (512, 1024, 2048, 4096, 8192, 16384, 32768)
 _DONE = object()
 PROBE_STEPS = 6  # decode steps of the load-time check, per batch size
-# The compiled step agrees with the eager one when no logit differs by more than this (bf16, fused kernels).
-CHECK_ATOL, CHECK_RTOL = 0.1, 0.1  # absolute, and relative to the largest eager logit
+# The compiled step agrees with the eager one when no logit differs by more than this (bf16, fused kernels;
+# measured on an H200: 2.7 for the fixed step, 10.2 for issue 11's, on logits up to 28.6), or by more than
+# CHECK_NOISE times what two eager runs differ by (split-K kernels add in a varying order).
+CHECK_ATOL, CHECK_RTOL, CHECK_NOISE = 0.1, 0.15, 4.0
 DecodeStep = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
@@ -59,6 +61,7 @@ class DecodeCheck:
     verdict: Literal["agreed", "disagreed", "not_compiled"]
     max_abs_diff: float = 0.0  # largest |compiled - eager| over every logit of the probe
     tolerance: float = 0.0
+    eager_noise: float = 0.0  # largest |eager - eager| of two runs of the same probe
     top1_agreement: float = 1.0  # share of probe steps whose argmax token is the same
     steps: int = 0  # decode steps compared (all batch sizes)
     reason: str = ""
@@ -70,8 +73,8 @@ class DecodeCheck:
     def to_dict(self) -> dict:
         return {
             "verdict": self.verdict, "agreed": self.agreed, "max_abs_diff": self.max_abs_diff,
-            "tolerance": self.tolerance, "top1_agreement": self.top1_agreement, "steps": self.steps,
-            "reason": self.reason,
+            "tolerance": self.tolerance, "eager_noise": self.eager_noise, "top1_agreement": self.top1_agreement,
+            "steps": self.steps, "reason": self.reason,
         }  # fmt: skip
 
 
@@ -456,25 +459,29 @@ class FastEngine:
     def check_compiled_decode(self) -> DecodeCheck:
         """Run the same short probe through the compiled (replayed) and the eager decode step and
         compare their logits; the compiled one is used only when they agree within tolerance."""
-        diffs, scales, same, steps = [], [], 0, 0
+        diffs, noise, scales, same, steps = [], [], [], 0, 0
         for size in self._decode_sizes():
             first, eager = self._probe(size, compiled=False)
+            forced = (first, [e.argmax(-1) for e in eager])
+            _, again = self._probe(size, compiled=False, forced=forced)
             _scribble_free_memory(self.device)  # a graph reading freed memory now reads garbage
-            _, compiled = self._probe(size, compiled=True, forced=(first, [e.argmax(-1) for e in eager]))
-            for e, c in zip(eager, compiled, strict=True):
+            _, compiled = self._probe(size, compiled=True, forced=forced)
+            for e, a, c in zip(eager, again, compiled, strict=True):
                 diffs.append(float((c - e).abs().max()) if bool(torch.isfinite(c).all()) else float("inf"))
+                noise.append(float((a - e).abs().max()))
                 scales.append(float(e.abs().max()))
                 same += int((c.argmax(-1) == e.argmax(-1)).all())
                 steps += 1
         worst = max(diffs)
-        tolerance = CHECK_ATOL + CHECK_RTOL * max(scales)
+        tolerance = max(CHECK_ATOL + CHECK_RTOL * max(scales), CHECK_NOISE * max(noise))
         agreed = worst <= tolerance
         reason = (
             f"compiled decode {'agrees' if agreed else 'disagrees'} with eager decode "
             f"(max |logit diff| {worst:.3g} {'<=' if agreed else '>'} tolerance {tolerance:.3g} over {steps} steps)"
         )
         verdict = "agreed" if agreed else "disagreed"
-        check = DecodeCheck(verdict, round(worst, 4), round(tolerance, 4), round(same / steps, 3), steps, reason)
+        check = DecodeCheck(verdict, round(worst, 4), round(tolerance, 4), round(max(noise), 4), round(same / steps, 3))
+        check.steps, check.reason = steps, reason
         log.info("fast path self-check: %s", reason)
         return check
 
