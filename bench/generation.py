@@ -174,9 +174,8 @@ def measure(path, prompts: dict, device: str, result: dict) -> dict[str, list]:
     for label, fn in (("first_token", first_token), ("b1", one_stream), ("chats8", chats), ("map8", map_step)):
         case(label, fn)
     if hasattr(path, "engine"):
-        stats = path.engine.stats
-        result["host_overhead_share"] = round(1 - stats["gpu_wait_s"] / max(stats["steps_s"], 1e-9), 3)
         case("profile", lambda: result.update(decode_profile=profile_decode(path, prompts, device)))
+        case("profile8", lambda: result.update(decode_profile_8_chats=profile_decode(path, prompts, device, 8)))
     return runs
 
 
@@ -193,14 +192,17 @@ def _timed(fn, device: str):
     return out, time.perf_counter() - started
 
 
-def profile_decode(path, prompts: dict, device: str) -> list[dict]:
-    """Where one stream's decode time goes on the GPU: the top kernels over 64 steps."""
+def profile_decode(path, prompts: dict, device: str, chats: int = 1) -> list[dict]:
+    """Where decode time goes on the GPU: the top kernels over 64 steps of one stream, or of 8 chats."""
     if not device.startswith("cuda"):
         return []
     from torch.profiler import ProfilerActivity, profile
 
     with profile(activities=[ProfilerActivity.CUDA]) as prof:
-        path.stream(prompts["b1"][0][:256], 64)
+        if chats == 1:
+            path.stream(prompts["b1"][0][:256], 64)
+        else:
+            path.chats([p[:256] for p in prompts["chats"][:chats]], 64)
     events = prof.key_averages()
     total = sum(e.device_time_total for e in events) or 1
     top = sorted(events, key=lambda e: e.device_time_total, reverse=True)[:8]

@@ -188,7 +188,8 @@ class ContinuousBatchingPath(HFPath):
 
     Its paged cache takes most of the GPU memory that is free when it starts, so it starts in its own
     turn (not beside the other paths' loading), is warmed up by the same call untimed, and is released
-    before scoring."""
+    before scoring. A second ``generate_batch`` on a persistent manager never returned (transformers
+    5.17 on the H200, 5.23 on CPU), so each call starts its own manager: the timed call includes that."""
 
     _warm = False
 
@@ -207,7 +208,7 @@ class ContinuousBatchingPath(HFPath):
         from transformers import GenerationConfig
 
         config = GenerationConfig(max_new_tokens=new, do_sample=False, eos_token_id=None, pad_token_id=self.pad)
-        optional = {"progress_bar": False, "persistent_manager": True}
+        optional = {"progress_bar": False, "persistent_manager": False}
         accepted = inspect.signature(self.model.generate_batch).parameters
         kwargs = {k: v for k, v in optional.items() if k in accepted}
         if not self._warm:

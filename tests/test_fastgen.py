@@ -294,3 +294,21 @@ def test_loading_falls_back_to_eager_decode_and_says_why(peaked_lm, monkeypatch)
         )
     finally:
         local.generator.engine.close()
+
+
+def test_benchmark_scores_generated_tokens_against_the_reference(models):
+    """bench/generation.py: teacher-forced top-1 agreement, the log-prob gap of each miss, and no speed
+    figure shown beside an agreement under 0.99."""
+    from bench.generation import shown
+    from bench.generation_paths import score
+
+    reference, _, tokenizer = models
+    prompt = encode(tokenizer, PROMPTS[0])
+    greedy = reference_greedy(reference, tokenizer, PROMPTS[0], 20)
+    right = score(reference, [(prompt, greedy)], "cpu")
+    assert (right["agreement"], right["tokens"], right["max_logprob_gap"]) == (1.0, 20, 0.0)
+    wrong = greedy[:10] + [(greedy[10] + 1) % 100] + greedy[11:]
+    missed = score(reference, [(prompt, wrong)], "cpu")
+    assert missed["agreement"] <= 0.95 and missed["max_logprob_gap"] > 0.5
+    assert shown(321.0, {"correctness": {"b1": right}}, "b1") == "321.0 [agree 1.000]"
+    assert shown(321.0, {"correctness": {"b1": missed}}, "b1").startswith("withheld (agreement 0.9")
