@@ -37,10 +37,11 @@ PREFILL_BUCKETS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 327
 WINDOW_BUCKETS = (512, 1024, 2048, 4096, 8192, 16384, 32768)
 _DONE = object()
 PROBE_STEPS = 6  # decode steps of the load-time check, per batch size
-# The compiled step agrees with the eager one when no logit differs by more than this (bf16, fused kernels;
-# measured on an H200: 2.7 for the fixed step, 10.2 for issue 11's, on logits up to 28.6), or by more than
-# CHECK_NOISE times what two eager runs differ by (split-K kernels add in a varying order).
-CHECK_ATOL, CHECK_RTOL, CHECK_NOISE = 0.1, 0.15, 4.0
+# The compiled step agrees with the eager one when no logit differs by more than this (bf16, fused kernels),
+# or by more than CHECK_NOISE times what two eager runs differ by (split-K kernels add in a varying order).
+# Measured on an H200: a 4-layer model with logits up to 28.6, 2.7 for the fixed step and 10.2 for issue 11's;
+# Qwen2.5-7B's shape, 0.125 (two eager runs: 0.19, tolerance 1.8).
+CHECK_ATOL, CHECK_RTOL, CHECK_NOISE = 0.1, 0.15, 2.0
 DecodeStep = Callable[[torch.Tensor, torch.Tensor, torch.Tensor], torch.Tensor]
 
 
