@@ -85,6 +85,7 @@ class Answerer:
         question, k, strategy = self._validate(request)
         prompts = load_prompts(detect_language(question))
         answer = Answer(question, "", strategy, self.backend.info.name if self.backend else "none (extractive)")
+        answer.model_notes = list(self.backend.info.notes) if self.backend else []
         ctx = StrategyContext(question, [], self.backend, prompts, *self._sampling(request), embed=self.embed)
         self._check_question_fits(ctx)
         query = ctx.question = yield from self._standalone(request, ctx, answer)

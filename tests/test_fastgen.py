@@ -32,13 +32,15 @@ PROMPTS = [
 ]
 
 
-def train_peaked_lm(directory, texts, steps: int = 250, device: str = "cpu"):
-    """Train the tiny model until greedy decoding is well separated (few near-ties)."""
+PEAKED_SHAPE = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
+                "num_key_value_heads": 2, "max_position_embeddings": 2048, "tie_word_embeddings": False}  # fmt: skip
+
+
+def train_peaked_lm(directory, texts, steps: int = 250, device: str = "cpu", shape: dict | None = None):
+    """Train a small model (the tiny shape unless ``shape``) until greedy decoding is well separated (few near-ties)."""
     from tiny_lm import build_random_lm
 
-    shape = {"hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4,
-             "num_key_value_heads": 2, "max_position_embeddings": 2048, "tie_word_embeddings": False}  # fmt: skip
-    build_random_lm(directory, texts, shape)
+    build_random_lm(directory, texts, shape or PEAKED_SHAPE)
     tokenizer = AutoTokenizer.from_pretrained(directory)
     model = AutoModelForCausalLM.from_pretrained(directory).to(device).train()
     ids = torch.tensor(tokenizer("\n".join(texts))["input_ids"])
@@ -234,3 +236,79 @@ def test_strategies_stream_and_batch_on_the_fast_path(models, engine, peaked_lm)
     batched = fast_local.generate_batch(conversations, 12)
     assert [t for t, _ in batched] == [t for t, _ in ref_local.generate_batch(conversations, 12)]
     assert all(u.prompt_tokens == fast_local.count_tokens(c) for (_, u), c in zip(batched, conversations, strict=True))
+
+
+def garbage_span_compiler(decode):
+    """A 'compiled' decode step whose attention span holds garbage, as a graph reading a freed span did
+    (issue 11): -1 everywhere lets every position, written or not, into the attention."""
+    return lambda tokens, positions, span: decode(tokens, positions, torch.full_like(span, -1))
+
+
+def test_compiled_step_that_agrees_with_eager_decode_is_kept(models):
+    reference, fast, tokenizer = models
+    engine = FastEngine(fast, slots=4, context=512, decode_compiler=lambda decode: decode)
+    try:
+        engine.warmup()
+        assert engine.check.verdict == "agreed" and engine.check.max_abs_diff == 0.0
+        assert engine.compile_decode and engine._compiled
+        assert engine.generate([encode(tokenizer, PROMPTS[0])], 16)[0] == reference_greedy(
+            reference, tokenizer, PROMPTS[0], 16
+        )
+    finally:
+        engine.close()
+
+
+def test_compiled_step_that_disagrees_is_replaced_by_the_eager_one(models):
+    reference, fast, tokenizer = models
+    engine = FastEngine(fast, slots=4, context=512, decode_compiler=garbage_span_compiler)
+    try:
+        engine.warmup()
+        assert engine.check.verdict == "disagreed" and engine.check.max_abs_diff > engine.check.tolerance
+        assert not engine.compile_decode and not engine._compiled
+        together = engine.generate([encode(tokenizer, p) for p in PROMPTS], 16)
+        assert together == [reference_greedy(reference, tokenizer, p, 16) for p in PROMPTS]
+    finally:
+        engine.close()
+
+
+def test_loading_falls_back_to_eager_decode_and_says_why(peaked_lm, monkeypatch):
+    """Through the normal loading path: the failed self-check shows in the model notes and in the
+    structured field that /api/health and ``ask --json`` show, and answers stay right."""
+    import rag_app.fastgen
+    import rag_app.fastgen.engine
+    from rag_app.llm.local import load_local_model
+
+    monkeypatch.setattr(rag_app.fastgen, "fast_path_blocker", lambda device, quantization: None)
+    monkeypatch.setattr(rag_app.fastgen.engine, "decode_compiler_for", lambda device: garbage_span_compiler)
+    local = load_local_model(str(peaked_lm), device="cpu", engine="fast", slots=2, context_window=512)
+    try:
+        info = local.info.to_dict()
+        assert info["engine"] == "fast"
+        check = info["fast_path_check"]
+        assert check["verdict"] == "disagreed" and not check["agreed"] and check["max_abs_diff"] > check["tolerance"]
+        assert any(n.startswith("fast path self-check failed: compiled decode disagrees") for n in info["notes"])
+        reference = AutoModelForCausalLM.from_pretrained(peaked_lm).eval()
+        ids = encode(local.tokenizer, PROMPTS[2])
+        assert local.generator.engine.generate([ids], 12)[0] == reference_greedy(
+            reference, local.tokenizer, PROMPTS[2], 12
+        )
+    finally:
+        local.generator.engine.close()
+
+
+def test_benchmark_scores_generated_tokens_against_the_reference(models):
+    """bench/generation.py: teacher-forced top-1 agreement, the log-prob gap of each miss, and no speed
+    figure shown beside an agreement under 0.99."""
+    from bench.generation import shown
+    from bench.generation_paths import score
+
+    reference, _, tokenizer = models
+    prompt = encode(tokenizer, PROMPTS[0])
+    greedy = reference_greedy(reference, tokenizer, PROMPTS[0], 20)
+    right = score(reference, [(prompt, greedy)], "cpu")
+    assert (right["agreement"], right["tokens"], right["max_logprob_gap"]) == (1.0, 20, 0.0)
+    wrong = greedy[:10] + [(greedy[10] + 1) % 100] + greedy[11:]
+    missed = score(reference, [(prompt, wrong)], "cpu")
+    assert missed["agreement"] <= 0.95 and missed["max_logprob_gap"] > 0.5
+    assert shown(321.0, {"correctness": {"b1": right}}, "b1") == "321.0 [agree 1.000]"
+    assert shown(321.0, {"correctness": {"b1": missed}}, "b1").startswith("withheld (agreement 0.9")

@@ -71,6 +71,7 @@ class Answer:
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     tokens: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0})
+    model_notes: list[str] = field(default_factory=list)  # the backend's ModelInfo.notes (engine, self-check)
 
     @property
     def cited(self) -> list[int]:
@@ -93,6 +94,7 @@ class Answer:
             "warnings": self.warnings,
             "timings": self.timings,
             "tokens": self.tokens,
+            "model_notes": self.model_notes,
         }
         if self.standalone_question is not None:
             data["standalone_question"] = self.standalone_question

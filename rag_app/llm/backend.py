@@ -28,6 +28,9 @@ class ModelInfo:
     memory: dict[str, float] = field(default_factory=dict)  # GiB: weights, kv_cache, ...
     load_seconds: float = 0.0
     engine: str = ""  # local models: "fast" or "transformers"
+    # the fast path's load-time check of its compiled decode step against the eager one:
+    # {"verdict": "agreed" | "disagreed" | "not_compiled", "agreed", "max_abs_diff", "tolerance", "reason", ...}
+    fast_path_check: dict | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)

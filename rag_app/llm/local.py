@@ -283,6 +283,8 @@ def load_local_model(
     if generator is None:
         generator = HFGenerator(_load_reference_model(name, quant, device, adapter, notes), tokenizer)
     info = ModelInfo(name, "local", device, quant, window, notes, plan.as_gib(), engine=engine_name)
+    if engine_name == "fast":
+        info.fast_path_check = generator.engine.check.to_dict()
     if device.startswith("cuda"):
         import torch
 
@@ -335,6 +337,11 @@ def _try_fast(name, config, tokenizer, quant, device, adapter, window, slots, en
         notes.append(f"engine: transformers (the fast path failed: {_first_line(exc)})")
         return None
     notes.append(f"fast path compiled and captured in {compile_s:.1f} s ({slots} batch slots)")
+    check = generator.engine.check
+    if check.verdict == "disagreed":
+        notes.append(f"fast path self-check failed: {check.reason}; decoding eagerly (correct, slower)")
+    elif check.verdict == "agreed":
+        notes.append(f"fast path self-check passed: {check.reason}")
     return generator
 
 
