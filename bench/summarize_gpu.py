@@ -37,6 +37,15 @@ FILING = CORPUS / "qa" / "financebench_dev" / "pdfs" / "3M_2018_10K.pdf"
 FORBIDDEN = ("chromadb", "pypdf", "pypdfium2")
 
 
+def never_stop(local) -> None:
+    """Fixed-length generation: no end-of-sequence token ends a measurement early."""
+    generator = local.generator
+    if hasattr(generator, "stop_ids"):
+        generator.stop_ids = set()
+    else:
+        generator.model.generation_config.eos_token_id = None
+
+
 def prepare(pages: int) -> Path:
     """Write the cleaned text of the filing's first ``pages`` pages (needs the PDF parser: run it here)."""
     from rag_app.loaders import load_document
@@ -150,7 +159,6 @@ def summarize_once(local, file: str, pages, window: int, max_words: int, slots: 
 def run_path(model_dir: Path, path: dict, device: str, window: int, slots: int, file, pages, max_words) -> dict:
     import torch
 
-    from bench.generation import never_stop
     from rag_app.llm.local import load_local_model
 
     started = time.perf_counter()
