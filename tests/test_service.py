@@ -111,3 +111,16 @@ def test_running_app_answers_from_what_the_cli_wrote(service, settings, tmp_path
         assert intel["sources"][0]["file"] == "2023 Q1 INTC.pdf" and intel["cited"]
         names = [d["name"] for d in client.get("/api/documents").json()]
         assert names == ["2023 Q1 INTC.pdf", "2023 Q2 AAPL.pdf"]
+
+
+def test_the_status_line_says_when_the_fast_path_failed_its_self_check():
+    from rag_app.health import EmbeddingStatus
+    from rag_app.web.render import status_markdown
+
+    model = {"name": "qwen", "quantization": "4bit", "device": "cuda", "engine": "fast",
+             "fast_path_check": {"verdict": "disagreed", "reason": "max logit difference 10.2 > 2.96"}}  # fmt: skip
+    health = Health(ModelState.READY, model, "", EmbeddingStatus("m", "cuda", "bf16"), "docs")
+    line = status_markdown(health)
+    assert "failed its self-check and decodes eagerly" in line and "10.2 &gt; 2.96" in line
+    model["fast_path_check"]["verdict"] = "agreed"
+    assert "self-check" not in status_markdown(health)

@@ -87,6 +87,12 @@ def status_markdown(health: Health) -> str:
         )
     else:
         model_text = "**no answer model** (extractive)"
+    check = (model or {}).get("fast_path_check") or {}
+    if check.get("verdict") == "disagreed":
+        model_text += (
+            " · ⚠ the fast path failed its self-check and decodes eagerly (slower): "
+            f"{html.escape(check.get('reason', ''))}"
+        )
     line = (
         f"Model: {model_text} &nbsp;|&nbsp; Embeddings: {health.embedding.model} "
         f"({health.embedding.device}) &nbsp;|&nbsp; Collection: **{health.collection}** "
