@@ -62,10 +62,12 @@ class Answerer:
     """Runs one question through retrieval and a strategy; yields events, ending with DoneEvent."""
 
     def __init__(
-        self, search, backend: ChatBackend | None, embed, settings, no_model_reason: str = "", context=None
-    ) -> None:
+        self, search, backend: ChatBackend | None, embed, settings, no_model_reason: str = "", context=None,
+        documents=None,
+    ) -> None:  # fmt: skip
         self.search = search  # (query, k, files) -> SearchResult
         self.context = context  # hit -> the text the model reads for it (the hit and its page neighbours)
+        self.documents = documents  # question -> {sha256: how well it names that document}
         self.backend = backend
         self.embed = embed
         self.settings = settings
@@ -84,9 +86,11 @@ class Answerer:
         answer.timings["retrieve_ms"] = _ms(retrieved)
         answer.warnings += result.warnings
         ctx.sources = [Source(n, hit) for n, hit in enumerate(result.hits, 1)]
-        if self.context is not None and self.backend is not None:
+        if self.context is not None:  # extractive quotes read it too: a sentence cut at a chunk edge goes on
             for source in ctx.sources:
                 source.context = self.context(source.hit)
+        if self.documents is not None and ctx.sources:
+            ctx.document_scores = self.documents(query)
         answer.sources = ctx.sources
         yield SourcesEvent(ctx.sources)
         text = yield from self._run_strategy(strategy, ctx, answer, started)

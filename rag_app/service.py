@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 from rag_app.answering import Answerer, AskRequest, collect
 from rag_app.chains.events import Answer, Event
 from rag_app.chunking import TokenChunker
+from rag_app.document_match import document_scores, store_titles
 from rag_app.errors import DocumentNotFoundError, StoreBusyError
 from rag_app.extraction import ExtractionPool
 from rag_app.health import EmbeddingStatus, Health, ModelState
@@ -266,6 +267,7 @@ class RagService:
         answerer = Answerer(
             retriever.search, backend, self.embeddings.embed_array, self.settings, reason,
             context=lambda hit: page_context(store, hit, neighbours),
+            documents=lambda question: document_scores(question, store_titles(store)),
         )  # fmt: skip
         return answerer.ask(request)
 
