@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag_app.llm.backend import ModelInfo, ModelUnavailableError
+from rag_app.llm.hub import OFFLINE_HOWTO, local_only
 from rag_app.llm.memory import GIB, check_fits, estimate
 
 log = logging.getLogger(__name__)
@@ -362,9 +363,15 @@ def _load_reference_model(name: str, quant: str, device: str, adapter: str | Non
 def _load_config(name: str):
     from transformers import AutoConfig
 
+    path_like = name.startswith(("/", ".", "~")) or Path(name).expanduser().is_dir()
+    offline = not path_like and local_only(name)
     try:
-        return AutoConfig.from_pretrained(name)
+        return AutoConfig.from_pretrained(name, local_files_only=local_only(name))
     except Exception as exc:  # noqa: BLE001 - offline, missing, not a model
+        if offline:
+            raise ModelUnavailableError(
+                f"the model hub is unreachable and {name!r} is not in the local cache; {OFFLINE_HOWTO}"
+            ) from exc
         raise ModelUnavailableError(
             f"cannot load the answer model {name!r}: {_first_line(exc)}. Set RAG_LLM_MODEL to a local model "
             "directory (or a hub id, with the hub reachable once), or RAG_LLM_ENDPOINT to an "
@@ -381,7 +388,7 @@ def _load_weights(name: str, quant: str, device: str):
         kwargs["quantization_config"] = _bnb_config(quant)
         kwargs["device_map"] = {"": device if ":" in device else f"{device}:0"}
     try:
-        model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(name, local_files_only=local_only(name), **kwargs)
     except ImportError as exc:
         raise ModelUnavailableError(f"{quant} loading needs bitsandbytes: pip install bitsandbytes ({exc})") from exc
     return model if quant in ("4bit", "8bit") else model.to(device)
@@ -415,7 +422,7 @@ def _apply_adapter(model, adapter: str):
 def _load_tokenizer(name: str, notes: list[str]):
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(name)
+    tokenizer = AutoTokenizer.from_pretrained(name, local_files_only=local_only(name))
     tokenizer.padding_side = "left"  # batched generation continues from the right edge
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
