@@ -22,7 +22,7 @@ from rag_app.answering import Answerer, AskRequest, collect
 from rag_app.chains.events import Answer, Event
 from rag_app.chunking import TokenChunker
 from rag_app.document_match import document_scores, store_titles
-from rag_app.errors import DocumentNotFoundError, StoreBusyError
+from rag_app.errors import DocumentNotFoundError, NoDocumentsError, StoreBusyError
 from rag_app.extraction import ExtractionPool
 from rag_app.health import EmbeddingStatus, Health, ModelState
 from rag_app.ingestion import Candidate, Ingestor, IngestProgress
@@ -86,6 +86,15 @@ class RagService:
 
     def collections(self) -> list[str]:
         return self.database.collections()
+
+    def require_documents(self, collection: str | None = None) -> None:
+        """Raise NoDocumentsError when the app's own collection was never given a document (a first visit)."""
+        name = collection or self.settings.collection
+        if name == self.settings.collection and name not in self.collections():
+            raise NoDocumentsError(
+                f"no documents yet in collection {name!r}: add PDFs first (the page's Documents tab, "
+                "POST /api/documents or python -m ingest FILES)"
+            )
 
     @property
     def loaded_model(self) -> LoadedModel:
@@ -258,6 +267,7 @@ class RagService:
 
     def ask(self, request: AskRequest, collection: str | None = None) -> Iterator[Event]:
         """Stream an answer: status, sources and token events, then a DoneEvent with the checked answer."""
+        self.require_documents(collection)
         store = self.store(collection, with_model=True)
         retriever = self.retriever(store)
         wants_model = (request.strategy or self.settings.strategy) != "extractive"

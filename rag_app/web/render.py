@@ -27,6 +27,19 @@ mark.rag-hit {background: #fff59d; padding: 0 1px;}
 """
 
 
+NO_DOCUMENTS = {
+    "en": "No documents yet: add PDFs on the Documents tab.",
+    "zh": "还没有文档：请先在“文档 / Documents”页添加 PDF。",
+}
+
+
+def no_documents_text(question: str) -> str:
+    """What the chat says to a question asked before any document was added, in the question's language."""
+    from rag_app.prompts import detect_language
+
+    return NO_DOCUMENTS[detect_language(question)]
+
+
 def highlighted(text: str, question: str) -> str:
     """The chunk text, escaped, with the parts that match the question in <mark>."""
     out, last = [], 0

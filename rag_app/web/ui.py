@@ -97,6 +97,10 @@ class ChatPage:
             yield gr.update(), chat, gr.update(), "", session
             return
         chat = [*chat, {"role": "user", "content": question}, {"role": "assistant", "content": ""}]
+        if not self.has_documents(session["collection"]):
+            chat[-1]["content"] = render.no_documents_text(question)
+            yield "", chat, render.sources_html([], question), "", session
+            return
         request = AskRequest(question, strategy, int(k), files or None, history=list(session["turns"]))
         panel, note = render.sources_html([], question), ""
         try:
@@ -117,6 +121,10 @@ class ChatPage:
         except RagError as exc:
             chat[-1]["content"] = f"⚠ {exc}"
             yield "", chat, panel, "", session
+
+    def has_documents(self, collection: str) -> bool:
+        """Whether the collection holds any document yet (asking before the first upload gets a plain answer)."""
+        return collection in self.service.collections() and bool(self.service.list_documents(collection))
 
     def app_url(self, request: gr.Request | None) -> str:
         """The app's base URL as this browser reaches it (through a proxy, from an embedding page)."""

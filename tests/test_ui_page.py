@@ -1,0 +1,37 @@
+"""The page's handlers called directly (no browser): what a person reads in the chat and the status line."""
+
+import pytest
+from conftest import ROOT
+
+from rag_app.web.ui import ChatPage, new_session
+
+SAMPLE = ROOT / "samples" / "acme-q3-2023.pdf"
+
+
+@pytest.fixture
+def page(service, settings):
+    settings.llm_backend = "extractive"
+    return ChatPage(service)
+
+
+def last_reply(page, question: str, session: dict, **kwargs) -> tuple[str, str]:
+    outputs = list(page.ask(question, [], "auto", 4, None, session, **kwargs))
+    _, chat, _, note, _ = outputs[-1]
+    return chat[-1]["content"], note
+
+
+@pytest.mark.parametrize(
+    ("question", "expected"),
+    [("What was the gross margin?", "No documents yet: add PDFs on the Documents tab."), ("毛利率是多少？", "还没有文档")],
+)
+def test_asking_before_any_upload_says_to_add_documents(page, settings, question, expected):
+    reply, _ = last_reply(page, question, new_session(settings))
+    assert reply.startswith(expected) and "no collection named" not in reply
+
+
+def test_the_api_says_no_documents_yet_too(service):
+    from rag_app.answering import AskRequest
+    from rag_app.errors import NoDocumentsError
+
+    with pytest.raises(NoDocumentsError, match="no documents yet"):
+        service.answer(AskRequest("What was the gross margin?"))
