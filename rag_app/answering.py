@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,21 @@ class AskRequest:
     history: list[dict[str, str]] = field(default_factory=list)
     max_new_tokens: int | None = None
     temperature: float | None = None
+
+
+FOLLOW_UP_EN = re.compile(
+    r"^\s*(and|but|also|so|or|what about|how about|then)\b|\b(it|its|they|them|their|this|that|these|those|he|she|"
+    r"his|her|there|same|former|latter|previous|above|mentioned|else)\b",
+    re.I,
+)
+FOLLOW_UP_ZH = re.compile(r"它|他们|她们|这个|那个|这些|那些|上述|前面|呢[？?]?$|那么|还有|同样|该公司")
+
+
+def is_follow_up(question: str) -> bool:
+    """Whether a question leans on the conversation ("And the margin?", "How did it change?", "那净利润呢？")."""
+    if FOLLOW_UP_ZH.search(question) or FOLLOW_UP_EN.search(question):
+        return True
+    return len(re.findall(r"\w+", question)) <= 2 and not re.search(r"[\u4e00-\u9fff]{4,}", question)
 
 
 def normalise_history(history) -> list[dict[str, str]]:
@@ -125,7 +141,10 @@ class Answerer:
             return ctx.question
         if self.backend is None:
             answer.standalone_question = ctx.question
-            answer.warnings.append("the follow-up was not rewritten with the conversation: no answer model is loaded")
+            if is_follow_up(ctx.question):  # a standalone question needs no rewriting: nothing to warn about
+                answer.warnings.append(
+                    "the follow-up was not rewritten with the conversation: no answer model is loaded"
+                )
             return ctx.question
         yield StatusEvent("rewriting the follow-up question")
         started = time.perf_counter()

@@ -35,3 +35,14 @@ def test_the_api_says_no_documents_yet_too(service):
 
     with pytest.raises(NoDocumentsError, match="no documents yet"):
         service.answer(AskRequest("What was the gross margin?"))
+
+
+@pytest.mark.parametrize(
+    ("question", "warned"),
+    [("What was the gross margin in the third quarter?", False), ("And how did it change?", True)],
+)
+def test_the_follow_up_warning_only_when_a_rewrite_was_needed(page, service, settings, question, warned):
+    service.ingest([SAMPLE])
+    session = {**new_session(settings), "turns": [["What was Acme's revenue?", "48.2 million dollars [1]"]]}
+    _, note = last_reply(page, question, session)
+    assert ("the follow-up was not rewritten" in note) is warned
