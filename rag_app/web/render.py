@@ -8,7 +8,6 @@ from urllib.parse import quote
 from rag_app.chains.events import Answer, Source
 from rag_app.health import Health, ModelState
 from rag_app.highlight import matching_spans
-from rag_app.llm import EXTRACTIVE_HOWTO
 from rag_app.records import DocumentInfo, IngestReport
 
 REPORT_HEADERS = ["file", "status", "pages", "chunks", "pages without text", "seconds", "reason / note"]
@@ -105,14 +104,32 @@ def status_markdown(health: Health) -> str:
         f"({health.embedding.device}) &nbsp;|&nbsp; Collection: **{health.collection}** "
         f"({health.documents} documents)"
     )
+    banner = model_banner(health)
+    return line + (f"\n\n{banner}" if banner else "")
+
+
+def model_banner(health: Health) -> str:
+    """Plain words about the answer mode: what it is, what it means for answers, the one setting that changes
+    it. The raw reason (an exception's text) waits behind a "details" fold; the log has it too."""
     if health.model_state is ModelState.EXTRACTIVE:
-        reason = (health.no_model_reason or "no model is configured").rstrip(".")
-        howto = "" if "RAG_LLM_MODEL" in reason else f" To get written answers, {html.escape(EXTRACTIVE_HOWTO)}."
-        line += (
-            f'\n\n<div class="rag-banner">⚠ <b>Extractive mode</b>: answers quote the best-matching sentences '
-            f"of your documents. {html.escape(reason)}.{howto}</div>"
+        reason = health.no_model_reason or "no model is configured"
+        chosen = "RAG_LLM_BACKEND=extractive" in reason or "extractive was requested" in reason
+        why = "You chose it (RAG_LLM_BACKEND=extractive)." if chosen else "No answer model could be loaded."
+        text = (
+            f"<b>Extractive mode.</b> {why} Answers quote the sentences of your documents that best match the "
+            "question, each with its source; nothing is written or summarised. For written answers, set "
+            "<code>RAG_LLM_MODEL</code> to a local model folder and restart."
         )
-    return line
+    elif health.model_state is ModelState.FAILED:
+        reason = health.no_model_reason or "unknown error"
+        text = (
+            "<b>The answer model could not be loaded</b>, so questions cannot be answered. Check "
+            "<code>RAG_LLM_MODEL</code> (or <code>RAG_LLM_ENDPOINT</code>) and restart."
+        )
+    else:
+        return ""
+    details = f"<details><summary>details</summary><code>{html.escape(reason)}</code></details>"
+    return f'<div class="rag-banner">⚠ {text}{details}</div>'
 
 
 def report_rows(report: IngestReport) -> list[list]:
