@@ -35,3 +35,28 @@ def test_a_failed_model_gets_a_plain_banner_too():
 
 def test_no_banner_when_a_model_answers():
     assert "rag-banner" not in status_markdown(health(ModelState.READY))
+
+
+def test_sources_show_no_raw_scores():
+    from rag_app.chains.events import Source
+    from rag_app.records import SearchHit
+    from rag_app.web.render import sources_html
+
+    hit = SearchHit("report.pdf", 3, 0, "Gross margin was 41.5 percent.", 0.8123, "sha", "id")
+    markup = sources_html([Source(1, hit)], "gross margin")
+    assert "0.812" not in markup and "score" not in markup and "[1]" in markup
+
+
+def test_highlights_match_whole_words_not_prefixes():
+    from rag_app.web.render import highlighted
+
+    text = "The quarter Ended in June; at the end of the quarter, endorsements rose."
+    marked = re.findall(r"<mark[^>]*>(.*?)</mark>", highlighted(text, "What happened at the End of the quarter?"))
+    assert marked == ["quarter", "end of the quarter"] or marked == ["quarter", "end", "quarter"]
+
+
+def test_chinese_highlights_whole_words():
+    from rag_app.web.render import highlighted
+
+    marked = re.findall(r"<mark[^>]*>(.*?)</mark>", highlighted("本公司净利润为 1.2 亿元，利润率提高。", "净利润是多少？"))
+    assert marked == ["净利润"]

@@ -63,7 +63,7 @@ def source_card(source: Source, question: str, base: str = "") -> str:
     head = (
         f'<span class="rag-n">[{source.n}]</span> '
         f'<a class="rag-open" href="{html.escape(document_link(hit.file, hit.page, base))}" target="_blank" rel="noopener">'
-        f"{html.escape(hit.file)}, p. {hit.page}</a> · score {hit.score:.3f}"
+        f"{html.escape(hit.file)}, p. {hit.page}</a>"
         f'<span class="rag-tag {kind}">{label}</span>'
     )
     return (
