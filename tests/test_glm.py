@@ -9,7 +9,7 @@ from rag_app.llm import ModelUnavailableError, load_chat_backend
 from rag_app.llm.local import load_local_model
 from rag_app.settings import Settings
 
-REMOTE_CONFIG = '''
+REMOTE_CONFIG = """
 from transformers import PretrainedConfig
 
 
@@ -20,7 +20,7 @@ class ChatGLMConfig(PretrainedConfig):
         self.num_layers = num_layers
         self.hidden_size = hidden_size
         super().__init__(**kwargs)
-'''
+"""
 
 
 @pytest.fixture(scope="module")

@@ -58,5 +58,7 @@ def test_highlights_match_whole_words_not_prefixes():
 def test_chinese_highlights_whole_words():
     from rag_app.web.render import highlighted
 
-    marked = re.findall(r"<mark[^>]*>(.*?)</mark>", highlighted("本公司净利润为 1.2 亿元，利润率提高。", "净利润是多少？"))
+    marked = re.findall(
+        r"<mark[^>]*>(.*?)</mark>", highlighted("本公司净利润为 1.2 亿元，利润率提高。", "净利润是多少？")
+    )
     assert marked == ["净利润"]

@@ -22,7 +22,10 @@ def last_reply(page, question: str, session: dict, **kwargs) -> tuple[str, str]:
 
 @pytest.mark.parametrize(
     ("question", "expected"),
-    [("What was the gross margin?", "No documents yet: add PDFs on the Documents tab."), ("毛利率是多少？", "还没有文档")],
+    [
+        ("What was the gross margin?", "No documents yet: add PDFs on the Documents tab."),
+        ("毛利率是多少？", "还没有文档"),
+    ],
 )
 def test_asking_before_any_upload_says_to_add_documents(page, settings, question, expected):
     reply, _ = last_reply(page, question, new_session(settings))
