@@ -53,9 +53,7 @@ def open_page(browser, url):
 
 def upload_sample(page):
     page.get_by_role("tab", name="Documents / 文档").click()
-    page.locator("#rag-upload input[type=file]").set_input_files([str(SAMPLE)])
-    page.wait_for_timeout(1000)
-    page.locator("#rag-ingest").click()
+    page.locator("#rag-upload input[type=file]").set_input_files([str(SAMPLE)])  # dropping it starts ingesting
     page.wait_for_function("document.querySelector('#rag-report').innerText.includes('ingested')", timeout=120_000)
     page.get_by_role("tab", name="Chat / 问答").click()
 

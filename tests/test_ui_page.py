@@ -49,3 +49,13 @@ def test_the_follow_up_warning_only_when_a_rewrite_was_needed(page, service, set
     session = {**new_session(settings), "turns": [["What was Acme's revenue?", "48.2 million dollars [1]"]]}
     _, note = last_reply(page, question, session)
     assert ("the follow-up was not rewritten" in note) is warned
+
+
+def test_dropping_files_ingests_them_with_one_progress_display(page):
+    config = page.build().get_config_file()
+    elem = {c["id"]: c.get("props", {}).get("elem_id") for c in config["components"]}
+    uploads = [d for d in config["dependencies"] if any(elem.get(t[0]) == "rag-upload" and t[1] == "upload"
+               for t in d["targets"])]  # fmt: skip
+    assert len(uploads) == 1, "dropping a file must start ingesting it"
+    assert [elem[i] for i in uploads[0]["show_progress_on"]] == ["rag-report"]
+    assert "rag-ingest" not in elem.values(), "no second button to press"

@@ -257,9 +257,9 @@ class ChatPage:
             label="Collection (choose or type a new name) / 文档集", elem_id="rag-collection",
         )  # fmt: skip
         uploads = gr.File(
-            file_count="multiple", file_types=[".pdf", ".txt", ".md"], label="Upload / 上传", elem_id="rag-upload"
+            file_count="multiple", file_types=[".pdf", ".txt", ".md"], elem_id="rag-upload",
+            label="Drop PDF, .txt or .md files: they are added at once / 拖入文件即导入",
         )
-        ingest = gr.Button("Ingest / 导入", variant="primary", elem_id="rag-ingest")
         report = gr.Dataframe(
             headers=render.REPORT_HEADERS, label="Ingest report / 导入结果", interactive=False, elem_id="rag-report"
         )
@@ -269,7 +269,7 @@ class ChatPage:
         with gr.Row():
             to_delete = gr.Dropdown([], label="Document to delete / 删除文档")
             delete = gr.Button("Delete / 删除", variant="stop")
-        return {"collection": collection, "uploads": uploads, "ingest": ingest, "report": report,
+        return {"collection": collection, "uploads": uploads, "report": report,
                 "documents": documents, "to_delete": to_delete, "delete": delete}  # fmt: skip
 
     def _wire(self, demo, session, status, timer, chat: dict, docs: dict) -> None:
@@ -286,9 +286,10 @@ class ChatPage:
         chat["clear"].click(
             self.clear, [session], [chat["chatbot"], chat["sources"], chat["note"], session], api_visibility="private"
         )
-        docs["ingest"].click(
+        # Dropping files starts ingesting them; one progress bar, on the report, instead of one per output.
+        docs["uploads"].upload(
             self.ingest, [docs["uploads"], session], [docs["report"], *views, docs["uploads"], status],
-            concurrency_id=gpu, concurrency_limit=1 if gpu else None,
+            concurrency_id=gpu, concurrency_limit=1 if gpu else None, show_progress_on=[docs["report"]],
         )  # fmt: skip
         docs["delete"].click(self.delete, [docs["to_delete"], session], [*views, status])
         docs["collection"].change(
