@@ -101,6 +101,7 @@ def create_app(
     from fastapi.middleware.cors import CORSMiddleware
 
     from rag_app.web.ui import add_web_component_script, mount_ui
+    from rag_app.web.viewer import add_source_viewer
 
     settings = service.settings
     links = links or PublicLinks(public_url(settings))
@@ -110,6 +111,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(build_api(service))
     add_web_component_script(app)
+    add_source_viewer(app)
     app = mount_ui(app, service, links)
     if accounts:
         app.add_middleware(BasicAuthMiddleware, accounts=accounts)

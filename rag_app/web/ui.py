@@ -113,14 +113,31 @@ class ChatPage:
                     note = f"… {event.message}"
                 elif isinstance(event, DoneEvent):
                     answer = event.answer
-                    chat[-1]["content"] = answer.answer
-                    panel = render.sources_html(answer.sources, question, answer, base=base)
+                    chat[-1]["content"] = render.link_citations(answer.answer)
+                    panel = render.sources_html(
+                        answer.sources, question, answer, base, self.page_labels(answer.sources, session["collection"]),
+                        session["collection"],
+                    )  # fmt: skip
                     note = _answer_note(answer)
                     session = {**session, "turns": [*session["turns"], [question, answer.answer]]}
                 yield "", chat, panel, note, session
         except RagError as exc:
             chat[-1]["content"] = f"⚠ {exc}"
             yield "", chat, panel, "", session
+
+    def page_labels(self, sources, collection: str) -> dict[int, str]:
+        """Source number -> the page label printed in its PDF, where the PDF defines labels."""
+        from rag_app.page_labels import page_label
+
+        labels = {}
+        for source in sources:
+            try:
+                label = page_label(self.service.document_file(source.hit.file, collection), source.hit.page)
+            except RagError:
+                continue
+            if label:
+                labels[source.n] = label
+        return labels
 
     def has_documents(self, collection: str) -> bool:
         """Whether the collection holds any document yet (asking before the first upload gets a plain answer)."""
@@ -248,6 +265,7 @@ class ChatPage:
             with gr.Column(scale=2):
                 gr.Markdown("### Sources / 来源")
                 sources = gr.HTML(render.sources_html([], ""), elem_id="rag-sources")
+                gr.HTML(render.viewer_frame_html(), elem_id="rag-viewer")
         return {"chatbot": chatbot, "question": question, "ask": ask, "stop": stop, "clear": clear,
                 "note": note, "strategy": strategy, "k": k, "files": files, "sources": sources}  # fmt: skip
 
@@ -257,7 +275,9 @@ class ChatPage:
             label="Collection (choose or type a new name) / 文档集", elem_id="rag-collection",
         )  # fmt: skip
         uploads = gr.File(
-            file_count="multiple", file_types=[".pdf", ".txt", ".md"], elem_id="rag-upload",
+            file_count="multiple",
+            file_types=[".pdf", ".txt", ".md"],
+            elem_id="rag-upload",
             label="Drop PDF, .txt or .md files: they are added at once / 拖入文件即导入",
         )
         report = gr.Dataframe(
@@ -327,7 +347,7 @@ def mount_ui(app, service: RagService, links=None):
         warnings.filterwarnings("ignore", message=".*MCP server includes a tool that has a gr.State input.*")
         app = gr.mount_gradio_app(
             app, demo, path="/", css=render.CSS, max_file_size=f"{settings.max_upload_mb}mb",
-            root_path=settings.root_path, footer_links=["api"], mcp_server=settings.mcp,
+            root_path=settings.root_path, footer_links=["api"], mcp_server=settings.mcp, head=render.CITATION_LINK_JS,
         )  # fmt: skip
     if demo.mcp_server_obj is not None:
         only_mcp_tools(demo.mcp_server_obj, MCP_ENDPOINTS)
