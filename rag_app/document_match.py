@@ -9,6 +9,7 @@ for nothing.
 from __future__ import annotations
 
 import math
+import re
 from collections import Counter
 
 from rag_app.lexical import document_query_terms, name_terms
@@ -25,9 +26,11 @@ def document_scores(question: str, titles: dict[str, set[str]]) -> dict[str, flo
 
 
 def store_titles(store) -> dict[str, set[str]]:
-    """Each stored document's title terms: its file name's and its cover page's."""
+    """Each stored document's title terms: its file name's and its cover page's, compound terms also split
+    ("amazon.com" also gives "amazon", so a question naming Amazon finds AMAZON.COM, INC.'s 10-Q)."""
     covers = store.cover_terms()
     titles: dict[str, set[str]] = {}
     for document in store.list_documents():
-        titles.setdefault(document.sha256, set(covers.get(document.sha256, ()))).update(name_terms(document.name))
+        terms = set(covers.get(document.sha256, ())) | name_terms(document.name)
+        titles[document.sha256] = terms | {part for t in terms for part in re.split(r"[.\-_/&']+", t) if part}
     return titles

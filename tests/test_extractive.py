@@ -83,3 +83,22 @@ def test_an_unrelated_question_is_answered_not_found_with_the_nearest_sources(em
     chinese = ask("液氮的沸点是多少开尔文？", sources, embeddings)
     assert chinese.startswith("未找到") and "2023 Q1 AMZN.pdf p. 4" in chinese
     assert 0 < RELEVANT_SIMILARITY < 1
+
+
+def test_a_company_named_in_the_question_matches_its_cover_page_terms():
+    from rag_app.document_match import store_titles
+
+    class Store:
+        def cover_terms(self):
+            return {"amzn": {"amazon.com", "inc", "10-q", "2023"}, "acme": {"acme", "robotics", "2023"}}
+
+        def list_documents(self):
+            from types import SimpleNamespace
+
+            return [
+                SimpleNamespace(sha256="amzn", name="2023 Q1 AMZN.pdf"),
+                SimpleNamespace(sha256="acme", name="acme-q3.pdf"),
+            ]
+
+    scores = document_scores("How much cash did Amazon have at the end of the quarter?", store_titles(Store()))
+    assert scores["amzn"] > 0 == scores["acme"]
