@@ -21,8 +21,19 @@ def document_scores(question: str, titles: dict[str, set[str]]) -> dict[str, flo
         return {}
     frequency = Counter(term for terms in titles.values() for term in terms)
     idf = {term: math.log(len(titles) / count) for term, count in frequency.items()}
-    asked = document_query_terms(question)
+    asked = named_terms(question)
     return {sha: round(sum(idf[t] for t in asked & terms), 4) for sha, terms in titles.items()}
+
+
+def named_terms(question: str) -> set[str]:
+    """The terms of a question that name something: capitalised words after the first (Amazon, AMZN, iPhone),
+    years and quarters (2023, Q1, FY2018), and Chinese words (no capitals to tell names by)."""
+    words = re.findall(r"[A-Za-z0-9][A-Za-z0-9.&'\-]*", question)
+    names = {w for i, w in enumerate(words) if (i > 0 and w[0].isupper()) or w.isupper() or re.search(r"[a-z][A-Z]", w)}
+    names |= {w for w in words if re.fullmatch(r"(19|20)\d\d|[Qq][1-4]|FY\d{2,4}|fy\d{2,4}", w)}
+    terms = {t for w in names for t in document_query_terms(w)}
+    cjk = "".join(re.findall(r"[\u4e00-\u9fff]+", question))
+    return terms | (document_query_terms(cjk) if cjk else set())
 
 
 def store_titles(store) -> dict[str, set[str]]:

@@ -28,6 +28,7 @@ SENTENCE_END = re.compile(r"(?<=[。！？；])|(?<=[.!?;])\s+|\n{2,}")
 ENDS_SENTENCE = re.compile(r"[。！？；.!?;:：)）\]】\"”]$")
 MIN_WORDS, MIN_CJK_CHARS, MAX_CHARS = 6, 10, 400
 MAX_QUOTES = 3
+DANGLING = " $€£¥(（-–—:,;"  # what a quote must not end on: a currency sign without its amount, an open bracket
 MIN_SIMILARITY = 0.2  # the second and third quotes must reach this
 # Below this best-sentence similarity the answer is "not found". Chosen by bench/refusal.py on
 # enterprise_rag_challenge_r1 (N/A answers) against docugami_sec10q (answerable): see
@@ -65,7 +66,7 @@ def split_sentences(text: str, cut_start: bool = False, cut_end: bool = False) -
         pieces[-1] = _drop_last_word(pieces[-1])
     if cut_start and pieces:
         pieces[0] = _drop_first_word(pieces[0])
-    return [clip(s) for s in pieces if _substantial(s)]
+    return [clip(s).rstrip(DANGLING) for s in pieces if _substantial(s)]
 
 
 def clip(sentence: str, limit: int = MAX_CHARS) -> str:
