@@ -18,7 +18,9 @@ sys.path.insert(0, str(ROOT / "tests"))
 IMAGES = ROOT / "docs" / "images"
 SAMPLE = ROOT / "samples" / "acme-q3-2023.pdf"
 CORPUS = ROOT.parent / "shared" / "corpus"
-ZH_REPORT = CORPUS / "qa/finglm_zh_mini/pdfs/2020-04-16__四方科技集团股份有限公司__603339__四方科技__2019年__年度报告.pdfg"
+ZH_REPORT = (
+    CORPUS / "qa/finglm_zh_mini/pdfs/2020-04-16__四方科技集团股份有限公司__603339__四方科技__2019年__年度报告.pdfg"
+)
 AMZN = CORPUS / "qa/docugami_sec10q/data/v1/docs/2023 Q1 AMZN.pdf"
 
 
