@@ -63,5 +63,6 @@ def test_a_hub_model_without_network_gives_extractive_mode_at_once_and_says_how(
         first, second = load_chat_backend(settings), load_chat_backend(settings)
     assert time.perf_counter() - started < 5
     assert first.extractive and second.extractive
-    assert "the model hub is unreachable" in first.reason and "RAG_LLM_MODEL to a local model" in first.reason
+    assert "the model hub is unreachable" in first.reason and "not in the local cache" in first.reason
     assert "Retrying" not in caplog.text and caplog.text.count("model hub offline") == 1
+    assert caplog.text.count("RAG_LLM_MODEL to a local model directory") == 1, "how to set a local model, once"

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag_app.llm.backend import ModelInfo, ModelUnavailableError
-from rag_app.llm.hub import OFFLINE_HOWTO, local_only
+from rag_app.llm.hub import local_only
 from rag_app.llm.memory import GIB, check_fits, estimate
 
 log = logging.getLogger(__name__)
@@ -384,7 +384,7 @@ def _load_config(name: str, trust_remote_code: bool = False):
             ) from exc
         if offline:
             raise ModelUnavailableError(
-                f"the model hub is unreachable and {name!r} is not in the local cache; {OFFLINE_HOWTO}"
+                f"the model hub is unreachable and {name!r} is not in the local cache"  # the hub said how, once
             ) from exc
         raise ModelUnavailableError(
             f"cannot load the answer model {name!r}: {_first_line(exc)}. Set RAG_LLM_MODEL to a local model "
