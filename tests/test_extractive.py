@@ -102,3 +102,9 @@ def test_a_company_named_in_the_question_matches_its_cover_page_terms():
 
     scores = document_scores("How much cash did Amazon have at the end of the quarter?", store_titles(Store()))
     assert scores["amzn"] > 0 == scores["acme"]
+
+
+def test_chinese_quotes_are_shorter_and_end_at_a_character():
+    sentence = "本公司" + "归属于上市公司股东的净利润为三千四百五十八万元" * 12
+    (quote,) = split_sentences(sentence)
+    assert len(quote) <= 150 and sentence.startswith(quote)

@@ -26,7 +26,7 @@ from rag_app.chains.events import Event, Source, TokenEvent
 
 SENTENCE_END = re.compile(r"(?<=[。！？；])|(?<=[.!?;])\s+|\n{2,}")
 ENDS_SENTENCE = re.compile(r"[。！？；.!?;:：)）\]】\"”]$")
-MIN_WORDS, MIN_CJK_CHARS, MAX_CHARS = 6, 10, 400
+MIN_WORDS, MIN_CJK_CHARS, MAX_CHARS, MAX_CJK_QUOTE = 6, 10, 400, 150
 MAX_QUOTES = 3
 DANGLING = " $€£¥(（-–—:,;"  # what a quote must not end on: a currency sign without its amount, an open bracket
 MIN_SIMILARITY = 0.2  # the second and third quotes must reach this
@@ -66,7 +66,12 @@ def split_sentences(text: str, cut_start: bool = False, cut_end: bool = False) -
         pieces[-1] = _drop_last_word(pieces[-1])
     if cut_start and pieces:
         pieces[0] = _drop_first_word(pieces[0])
-    return [clip(s).rstrip(DANGLING) for s in pieces if _substantial(s)]
+    return [clip(s, _limit(s)).rstrip(DANGLING) for s in pieces if _substantial(s)]
+
+
+def _limit(sentence: str) -> int:
+    """Characters a quote may have: Chinese says in 150 what English says in 400."""
+    return MAX_CJK_QUOTE if len(re.findall(r"[\u4e00-\u9fff]", sentence)) > len(sentence) // 3 else MAX_CHARS
 
 
 def clip(sentence: str, limit: int = MAX_CHARS) -> str:
@@ -74,7 +79,7 @@ def clip(sentence: str, limit: int = MAX_CHARS) -> str:
     if len(sentence) <= limit:
         return sentence
     cut = sentence[: limit + 1]
-    boundary = max(cut.rfind(" "), _last_cjk(cut))
+    boundary = max(cut.rfind(" "), _last_cjk(cut[:limit]))
     return (cut[:boundary] if boundary > limit // 2 else cut[:limit]).rstrip(" ,;:")
 
 
