@@ -15,6 +15,7 @@ that had to be refused / all that had to be. The chosen threshold keeps false re
 answerable questions at most MAX_FALSE_REFUSALS, and maximises recall under that.
 
     python -m bench.refusal
+    python -m bench.refusal --rows bench/results/refusal-extractive.json   # re-score an earlier run's rows
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import json
 import logging
 import os
 import re
+import sys
 import time
 from pathlib import Path
 
@@ -103,7 +105,7 @@ def sweep(rows: list[dict]) -> list[dict]:
     out = []
     refuse_total = sum(r["must_refuse"] for r in rows)
     answerable = len(rows) - refuse_total
-    for t in [round(0.05 * i, 2) for i in range(0, 15)]:
+    for t in [round(0.01 * i, 2) for i in range(30, 71)]:
         refused = [r for r in rows if r["similarity"] < t]
         right = sum(r["must_refuse"] for r in refused)
         out.append({
@@ -119,10 +121,10 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     started = time.perf_counter()
     rows = []
-    for name, open_service, load in (
-        ("erc", erc_service, erc_questions),
-        ("docugami", docugami_service, docugami_questions),
-    ):
+    if len(sys.argv) > 2 and sys.argv[1] == "--rows":  # re-score the similarities of an earlier run
+        rows = json.loads(Path(sys.argv[2]).read_text(encoding="utf-8"))["rows"]
+    sets = [("erc", erc_service, erc_questions), ("docugami", docugami_service, docugami_questions)]
+    for name, open_service, load in sets if not rows else []:
         service = open_service()
         questions = load(service)
         for row in questions:
@@ -139,7 +141,7 @@ def main() -> None:
         "questions": len(rows), "must_refuse": sum(r["must_refuse"] for r in rows),
         "rule": f"largest recall with false refusals of answerable questions <= {MAX_FALSE_REFUSALS}",
         "chosen": chosen, "current": extractive.RELEVANT_SIMILARITY, "sweep": table, "rows": rows,
-        "command": "python -m bench.refusal", "seconds": round(time.perf_counter() - started, 1),
+        "command": "python -m bench.refusal" + (" --rows (re-scored)" if len(sys.argv) > 2 else ""), "seconds": round(time.perf_counter() - started, 1),
         "cpu_threads": os.cpu_count(),
     }  # fmt: skip
     path = write_result("refusal-extractive", result)
