@@ -101,6 +101,9 @@ def main() -> None:
         shoot(page, "not-found")
 
         ask(page, "四方科技2019年归属于上市公司股东的净利润是多少？")
+        page.locator("#rag-chat a[href^='#rag-source-']").last.click()  # the Chinese page in PDF.js
+        frame.locator("body[data-text-layer='ready']").wait_for(timeout=120_000)
+        page.wait_for_timeout(2500)
         shoot(page, "chinese-question")
         browser.close()
 
