@@ -309,7 +309,7 @@ class ChatPage:
         # Dropping files starts ingesting them; one progress bar, on the report, instead of one per output.
         docs["uploads"].upload(
             self.ingest, [docs["uploads"], session], [docs["report"], *views, docs["uploads"], status],
-            concurrency_id=gpu, concurrency_limit=1 if gpu else None, show_progress_on=[docs["report"]],
+            concurrency_id=gpu, concurrency_limit=1 if gpu else None, show_progress_on=[docs["report"]], api_name="ingest",
         )  # fmt: skip
         docs["delete"].click(self.delete, [docs["to_delete"], session], [*views, status])
         docs["collection"].change(
