@@ -8,16 +8,6 @@ import sys
 from rag_app.cli.options import EXIT_USAGE, add_setting_options, configure_logging, fail, settings_from_args
 from rag_app.errors import ConfigurationError
 
-WEB_SETTINGS = [
-    "host", "port", "share", "allow_public_share", "auth", "auth_file", "collection", "max_upload_mb",
-    "max_question_chars",
-    "embed_origins", "root_path", "mcp", "embed_demo",
-    "data_dir", "embedding_model", "embedding_device", "chroma_host", "chroma_port",
-    "llm_backend", "llm_model", "llm_quantization", "llm_device", "llm_engine", "llm_batch_slots", "llm_adapter",
-    "llm_context_window", "llm_endpoint", "llm_endpoint_model", "llm_api_key", "llm_script",
-    "strategy", "top_k", "max_new_tokens", "temperature", "log_level",
-]  # fmt: skip
-
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -29,14 +19,14 @@ def build_parser() -> argparse.ArgumentParser:
         "  python app.py --embed-origins https://intranet.example.com --root-path /docs-qa --mcp",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    add_setting_options(parser, WEB_SETTINGS)
+    add_setting_options(parser)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        settings = settings_from_args(args, WEB_SETTINGS)
+        settings = settings_from_args(args)
         configure_logging(settings.log_level)
         from rag_app.web.server import Console, serve
 

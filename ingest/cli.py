@@ -22,12 +22,6 @@ from rag_app.errors import ConfigurationError, RagError
 from rag_app.ingestion import IngestProgress
 from rag_app.service import RagService
 
-SETTING_FLAGS = [
-    "collection", "data_dir", "chunk_size", "chunk_overlap", "embedding_model", "embedding_device",
-    "embedding_batch_size", "pdf_parser", "ocr", "parse_timeout_s", "parse_workers", "parse_memory_mb", "pdf_passwords",
-    "chroma_host", "chroma_port", "log_level",
-]  # fmt: skip
-
 EPILOG = """\
 exit codes: 0 every file ingested or unchanged; 1 some files failed (the others
 are stored) or the operation failed; 2 usage or configuration error; 130 interrupted.
@@ -60,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--password", action="append", default=[], metavar="PW",
         help="password to try on encrypted PDFs (repeatable; the empty password is always tried)",
     )  # fmt: skip
-    add_setting_options(parser, SETTING_FLAGS)
+    add_setting_options(parser)
     return parser
 
 
@@ -73,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.paths and (args.list or args.delete or args.reset):
         return fail("paths cannot be combined with --list, --delete or --reset", EXIT_USAGE)
     try:
-        settings = settings_from_args(args, SETTING_FLAGS)
+        settings = settings_from_args(args)
         configure_logging(settings.log_level)
         return _run(RagService(settings), args)
     except ConfigurationError as exc:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,21 @@ class AskRequest:
     temperature: float | None = None
 
 
+FOLLOW_UP_EN = re.compile(
+    r"^\s*(and|but|also|so|or|what about|how about|then)\b|\b(it|its|they|them|their|this|that|these|those|he|she|"
+    r"his|her|there|same|former|latter|previous|above|mentioned|else)\b",
+    re.I,
+)
+FOLLOW_UP_ZH = re.compile(r"它|他们|她们|这个|那个|这些|那些|上述|前面|呢[？?]?$|那么|还有|同样|该公司")
+
+
+def is_follow_up(question: str) -> bool:
+    """Whether a question leans on the conversation ("And the margin?", "How did it change?", "那净利润呢？")."""
+    if FOLLOW_UP_ZH.search(question) or FOLLOW_UP_EN.search(question):
+        return True
+    return len(re.findall(r"\w+", question)) <= 2 and not re.search(r"[\u4e00-\u9fff]{4,}", question)
+
+
 def normalise_history(history) -> list[dict[str, str]]:
     """Accept [{"role", "content"}, ...] or ChatGLM-style [[question, answer], ...]."""
     turns: list[dict[str, str]] = []
@@ -71,10 +87,12 @@ class Answerer:
     """Runs one question through retrieval and a strategy; yields events, ending with DoneEvent."""
 
     def __init__(
-        self, search, backend: ChatBackend | None, embed, settings, no_model_reason: str = "", context=None
-    ) -> None:
+        self, search, backend: ChatBackend | None, embed, settings, no_model_reason: str = "", context=None,
+        documents=None,
+    ) -> None:  # fmt: skip
         self.search = search  # (query, k, files) -> SearchResult
         self.context = context  # hit -> the text the model reads for it (the hit and its page neighbours)
+        self.documents = documents  # question -> {sha256: how well it names that document}
         self.backend = backend
         self.embed = embed
         self.settings = settings
@@ -94,9 +112,11 @@ class Answerer:
         answer.timings["retrieve_ms"] = _ms(retrieved)
         answer.warnings += result.warnings
         ctx.sources = [Source(n, hit) for n, hit in enumerate(result.hits, 1)]
-        if self.context is not None and self.backend is not None:
+        if self.context is not None:  # extractive quotes read it too: a sentence cut at a chunk edge goes on
             for source in ctx.sources:
                 source.context = self.context(source.hit)
+        if self.documents is not None and ctx.sources:
+            ctx.document_scores = self.documents(query)
         answer.sources = ctx.sources
         yield SourcesEvent(ctx.sources)
         text = yield from self._run_strategy(strategy, ctx, answer, started)
@@ -132,7 +152,10 @@ class Answerer:
             return ctx.question
         if self.backend is None:
             answer.standalone_question = ctx.question
-            answer.warnings.append("the follow-up was not rewritten with the conversation: no answer model is loaded")
+            if is_follow_up(ctx.question):  # a standalone question needs no rewriting: nothing to warn about
+                answer.warnings.append(
+                    "the follow-up was not rewritten with the conversation: no answer model is loaded"
+                )
             return ctx.question
         yield StatusEvent("rewriting the follow-up question")
         started = time.perf_counter()

@@ -29,5 +29,9 @@ class CollectionNotFoundError(RagError):
     """No collection has the given name."""
 
 
+class NoDocumentsError(CollectionNotFoundError):
+    """A question was asked before any document was added to the collection."""
+
+
 class InvalidRequestError(RagError):
     """A request is malformed: empty question, k out of range and the like."""

@@ -22,7 +22,8 @@ from typing import TYPE_CHECKING
 from rag_app.answering import Answerer, AskRequest, collect
 from rag_app.chains.events import Answer, Event, StatusEvent
 from rag_app.chunking import TokenChunker
-from rag_app.errors import DocumentNotFoundError, InvalidRequestError, StoreBusyError
+from rag_app.document_match import document_scores, store_titles
+from rag_app.errors import DocumentNotFoundError, InvalidRequestError, NoDocumentsError, StoreBusyError
 from rag_app.extraction import ExtractionPool
 from rag_app.health import EmbeddingStatus, Health, ModelState
 from rag_app.ingestion import Candidate, Ingestor, IngestProgress
@@ -97,6 +98,15 @@ class RagService:
 
     def collections(self) -> list[str]:
         return self.database.collections()
+
+    def require_documents(self, collection: str | None = None) -> None:
+        """Raise NoDocumentsError when the app's own collection was never given a document (a first visit)."""
+        name = collection or self.settings.collection
+        if name == self.settings.collection and name not in self.collections():
+            raise NoDocumentsError(
+                f"no documents yet in collection {name!r}: add PDFs first (the page's Documents tab, "
+                "POST /api/documents or python -m ingest FILES)"
+            )
 
     @property
     def loaded_model(self) -> LoadedModel:
@@ -272,6 +282,7 @@ class RagService:
     def ask(self, request: AskRequest, collection: str | None = None) -> Iterator[Event]:
         """Stream an answer: status, sources and token events, then a DoneEvent with the checked answer.
         A request for a summary of a whole document goes to :meth:`summarize` (a status event says so)."""
+        self.require_documents(collection)
         routed = self._summary_route(request, collection)
         if routed is not None:
             return routed
@@ -284,6 +295,7 @@ class RagService:
         answerer = Answerer(
             retriever.search, backend, self.embeddings.embed_array, self.settings, reason,
             context=lambda hit: page_context(store, hit, neighbours),
+            documents=lambda question: document_scores(question, store_titles(store)),
         )  # fmt: skip
         return answerer.ask(request)
 

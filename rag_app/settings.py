@@ -128,6 +128,11 @@ class Settings(BaseSettings):
         8, ge=1, le=64, description="Requests the fast path decodes together (concurrent chats and map-step prompts)."
     )
     llm_adapter: Path | None = Field(None, description="LoRA/PEFT adapter directory applied on top of the local model.")
+    llm_trust_remote_code: bool = Field(
+        False,
+        description="Let a local model run its own Python code from its repository (needed by e.g. "
+        "THUDM/chatglm3-6b; not by THUDM/glm-4-9b-chat-hf). Only for models you trust: off by default.",
+    )
     llm_context_window: int | None = Field(
         None,
         ge=256,

@@ -87,7 +87,9 @@ def test_web_component_on_another_site_answers_with_citations(browser, site, all
     chat = ask_and_wait(component, page)
     assert "41.5 percent" in chat and "[1]" in chat
     assert "acme-q3-2023.pdf, p. 1" in component.locator("#rag-sources").inner_text()
-    link = component.locator("#rag-sources a.rag-open").first.get_attribute("href")
+    viewer = component.locator("#rag-sources a.rag-open").first.get_attribute("href")
+    assert viewer.startswith(allowed_app + "viewer/?"), "the source viewer must be the app's"
+    link = component.locator("#rag-sources a.rag-file").first.get_attribute("href")
     assert link.startswith(allowed_app + "api/documents/acme-q3-2023.pdf/file#page="), "links must reach the app"
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.locator("#web-component").screenshot(path=str(ARTIFACTS / "embed-web-component.png"))
@@ -137,11 +139,13 @@ def test_behind_a_reverse_proxy_under_a_sub_path(browser, tmp_path):
             page.goto(proxy.url)
             chat = ask_and_wait(page, page)
             assert "41.5 percent" in chat
-            link = page.locator("#rag-sources a.rag-open").first
-            assert link.get_attribute("href").startswith(proxy.url + "api/documents/")
-            with page.context.expect_page() as opened:
-                link.click()
-            served = page.request.get(opened.value.url.split("#")[0])
+            viewer = page.locator("#rag-sources a.rag-open").first
+            assert viewer.get_attribute("href").startswith(proxy.url + "viewer/?")
+            viewer.click()  # PDF.js, under the sub-path, fetches the PDF through the proxy
+            page.frame_locator("#rag-pdf").locator("body[data-text-layer='ready']").wait_for(timeout=120_000)
+            link = page.locator("#rag-sources a.rag-file").first.get_attribute("href")
+            assert link.startswith(proxy.url + "api/documents/")
+            served = page.request.get(link.split("#")[0])
             assert served.status == 200 and served.headers["content-type"] == "application/pdf"
             page.screenshot(path=str(ARTIFACTS / "root-path.png"), full_page=True)
 

@@ -4,6 +4,7 @@ answer stream, read the sources, open a cited page, stop an answer, and keep two
 import re
 import shutil
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pytest
 from conftest import ARTIFACTS, ROOT
@@ -53,9 +54,7 @@ def open_page(browser, url):
 
 def upload_sample(page):
     page.get_by_role("tab", name="Documents / 文档").click()
-    page.locator("#rag-upload input[type=file]").set_input_files([str(SAMPLE)])
-    page.wait_for_timeout(1000)
-    page.locator("#rag-ingest").click()
+    page.locator("#rag-upload input[type=file]").set_input_files([str(SAMPLE)])  # dropping it starts ingesting
     page.wait_for_function("document.querySelector('#rag-report').innerText.includes('ingested')", timeout=120_000)
     page.get_by_role("tab", name="Chat / 问答").click()
 
@@ -80,13 +79,13 @@ def test_upload_ask_stream_cite_and_open_the_page(browser, app):
     assert re.fullmatch(r"acme-q3-2023\.pdf, p\. [123]", label)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "answer.png"), full_page=True)
-    with page.context.expect_page() as opened:
-        first.click()
-    pdf_page = opened.value
-    assert pdf_page.url.endswith(f"/api/documents/acme-q3-2023.pdf/file#page={label[-1]}")
-    served = page.request.get(pdf_page.url.split("#")[0])
-    assert served.status == 200 and served.headers["content-type"] == "application/pdf"
-    assert served.body().startswith(b"%PDF")
+    first.click()  # opens PDF.js beside the sources, at the page, the passage highlighted
+    viewer = page.frame_locator("#rag-pdf").locator("body[data-text-layer='ready']")
+    viewer.wait_for(timeout=120_000)
+    assert viewer.get_attribute("data-page") == label[-1]
+    page.frame_locator("#rag-pdf").locator("body[data-highlight='found']").wait_for(timeout=30_000)
+    raw = page.request.get(urljoin(app, cards.first.locator("a.rag-file").get_attribute("href").split("#")[0]))
+    assert raw.status == 200 and raw.headers["content-type"] == "application/pdf" and raw.body().startswith(b"%PDF")
 
 
 def test_chinese_question_and_interface_render(browser, app):

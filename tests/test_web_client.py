@@ -28,7 +28,7 @@ def test_upload_then_streamed_cited_answer(tmp_path, tiny_lm):
         assert chat[1]["role"] == "assistant" and text_of(chat[1]).strip()
         pages = re.findall(r"acme-q3-2023\.pdf, p\. (\d)</a>", sources)
         assert len(pages) == 3 and set(pages) <= {"1", "2", "3"}
-        assert "#page=" in sources and "score" in sources
+        assert "#page=" in sources and "viewer/?" in sources and "score" not in sources  # no raw scores
 
 
 def text_of(message: dict) -> str:

@@ -39,6 +39,7 @@ class StrategyContext:
     embed: Callable[[Sequence[str]], object] | None = None  # extractive: texts -> normalised vectors
     dropped: list[int] = field(default_factory=list)
     scores: dict[int, int] = field(default_factory=dict)
+    document_scores: dict[str, float] = field(default_factory=dict)  # sha256 -> how well the question names it
 
     def messages(self, role: str, **values: str) -> list[BaseMessage]:
         return [

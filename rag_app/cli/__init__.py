@@ -24,15 +24,6 @@ from rag_app.errors import ConfigurationError, InvalidRequestError, RagError
 from rag_app.service import RagService
 from rag_app.settings import STRATEGY_NAMES, Settings
 
-SEARCH_SETTINGS = [
-    "collection", "data_dir", "embedding_model", "embedding_device", "chroma_host", "chroma_port", "log_level",
-]  # fmt: skip
-MODEL_SETTINGS = [
-    "llm_backend", "llm_model", "llm_quantization", "llm_device", "llm_engine", "llm_batch_slots", "llm_adapter", "llm_context_window",
-    "llm_endpoint", "llm_endpoint_model", "llm_api_key", "llm_script",
-]  # fmt: skip
-ASK_SETTINGS = SEARCH_SETTINGS + MODEL_SETTINGS
-
 
 def _default(name: str):
     return Settings.model_fields[name].default
@@ -53,9 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
         "--files", nargs="+", metavar="NAME", help="search only these documents (names as --list shows)"
     )
     search.add_argument("--json", action="store_true", help="print one JSON object per query")
-    add_setting_options(search, SEARCH_SETTINGS)
+    add_setting_options(search)
     _add_ask(commands)
-    add_summarize(commands, ASK_SETTINGS)
+    add_summarize(commands)
     return parser
 
 
@@ -93,15 +84,14 @@ def _add_ask(commands) -> None:
         "the question is first rewritten into a standalone one",
     )  # fmt: skip
     ask.add_argument("--json", action="store_true", help="print the answer as one JSON object")
-    add_setting_options(ask, ASK_SETTINGS)
+    add_setting_options(ask)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    names = ASK_SETTINGS if args.command in ("ask", "summarize") else SEARCH_SETTINGS
     commands = {"ask": _ask, "search": _search, "summarize": run_summarize}
     try:
-        settings = settings_from_args(args, names)
+        settings = settings_from_args(args)
         configure_logging(settings.log_level)
         service = RagService(settings)
         return commands[args.command](service, args)

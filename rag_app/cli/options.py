@@ -20,23 +20,32 @@ from rag_app.settings import Settings
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
 
 
-def add_setting_options(parser: argparse.ArgumentParser, names: Sequence[str], title: str = "settings") -> None:
-    """Add ``--name`` flags for settings fields; help shows the env variable and default."""
+SETTING_NAMES: tuple[str, ...] = tuple(Settings.model_fields)  # every setting is a flag of every command
+
+
+def add_setting_options(
+    parser: argparse.ArgumentParser, names: Sequence[str] = SETTING_NAMES, title: str = "settings"
+) -> list[str]:
+    """Add a ``--name`` flag for each setting (help shows its env variable and default) and return the
+    names added; a flag the command already defines itself (``ask --strategy``) is kept as it is."""
     group = parser.add_argument_group(title, "each flag overrides its RAG_ environment variable and .env")
+    added = []
     for name in names:
         field = Settings.model_fields[name]
+        flag = "--" + name.replace("_", "-")
+        if flag in parser._option_string_actions:  # the command's own, more specific option
+            continue
         default = field.default_factory() if field.default_factory else field.default
         shown = json.dumps(default) if isinstance(default, dict) else default
-        flag, help_text = (
-            "--" + name.replace("_", "-"),
-            f"{field.description} [env RAG_{name.upper()}; default: {shown}]",
-        )
+        help_text = f"{field.description} [env RAG_{name.upper()}; default: {shown}]"
         if field.annotation is bool:
             group.add_argument(flag, dest=name, default=None, action="store_const", const=True, help=help_text)
-            continue
-        group.add_argument(
-            flag, dest=name, default=None, type=_parser_for(field.annotation), metavar=name.upper(), help=help_text
-        )
+        else:
+            group.add_argument(
+                flag, dest=name, default=None, type=_parser_for(field.annotation), metavar=name.upper(), help=help_text
+            )
+        added.append(name)
+    return added
 
 
 def _parser_for(annotation):
@@ -47,7 +56,7 @@ def _parser_for(annotation):
     return annotation if annotation in (int, float, Path) else str
 
 
-def settings_from_args(args: argparse.Namespace, names: Sequence[str]) -> Settings:
+def settings_from_args(args: argparse.Namespace, names: Sequence[str] = SETTING_NAMES) -> Settings:
     """Settings from env/.env with the flags the user gave on top."""
     overrides = {n: getattr(args, n) for n in names if getattr(args, n, None) is not None}
     try:

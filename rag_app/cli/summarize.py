@@ -12,7 +12,7 @@ from rag_app.prompts import LANGUAGES
 from rag_app.summarize import DEFAULT_WORDS, MAX_WORDS, MIN_WORDS, Summary, SummaryRequest
 
 
-def add_summarize(commands, settings: list[str]) -> None:
+def add_summarize(commands) -> None:
     summarize = commands.add_parser(
         "summarize",
         help="summarize whole documents from every page, citing pages",
@@ -36,7 +36,7 @@ def add_summarize(commands, settings: list[str]) -> None:
     )  # fmt: skip
     summarize.add_argument("--temperature", type=float, default=None, help="sampling temperature, 0 is deterministic")
     summarize.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    add_setting_options(summarize, settings)
+    add_setting_options(summarize)
 
 
 def run_summarize(service, args: argparse.Namespace) -> int:

@@ -77,6 +77,7 @@ def _local(settings: Settings) -> ChatBackend:
         settings.llm_engine,
         settings.llm_batch_slots,
         settings.gemlite_autotune,
+        settings.llm_trust_remote_code,
     )
     chat = LocalChatModel(local=local, max_tokens=settings.max_new_tokens)
     return ChatBackend(chat, local.info, local.count_tokens)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag_app.llm.backend import ModelInfo, ModelUnavailableError
+from rag_app.llm.hub import local_only
 from rag_app.llm.memory import GIB, check_fits, estimate
 
 log = logging.getLogger(__name__)
@@ -259,29 +260,35 @@ def load_local_model(
     engine: str = "auto",
     slots: int = 8,
     gemlite_autotune: bool = False,
+    trust_remote_code: bool = False,
 ) -> LocalModel:
     """Load by hub id or directory; raises ModelUnavailableError or InsufficientMemoryError with guidance.
 
     ``engine``: "fast" (int4/bf16 static-cache engine, NVIDIA GPUs), "transformers"
-    (generate, bitsandbytes when quantized) or "auto" (fast where supported).
+    (generate, bitsandbytes when quantized) or "auto" (fast where supported). ``trust_remote_code``
+    runs a model's own Python code from its repository (ChatGLM3 and other pre-transformers models).
     """
     started = time.perf_counter()
     device = pick_llm_device(device)
     name = name or default_model_name(device)
     quant, notes = resolve_quantization(quantization, device)
-    config = _load_config(name)
+    if trust_remote_code:
+        log.warning("RAG_LLM_TRUST_REMOTE_CODE is on: %s may run its own Python code from its repository", name)
+    config = _load_config(name, trust_remote_code)
     window = context_window or min(getattr(config, "max_position_embeddings", MAX_DEFAULT_CONTEXT), MAX_DEFAULT_CONTEXT)
     use_fast, why = choose_engine(engine, device, quant, config, adapter, gemlite_autotune)
     notes.append(why)
     plan = estimate(config, quant, 2 if device.startswith("cuda") else 4, window * (slots if use_fast else 1))
     check_fits(plan, device, name, quant, window)
-    tokenizer = _load_tokenizer(name, notes)
+    tokenizer = _load_tokenizer(name, notes, trust_remote_code)
     generator, engine_name = None, "transformers"
     if use_fast:
         generator = _try_fast(name, config, tokenizer, quant, device, adapter, window, slots, engine, notes)
         engine_name = "fast" if generator else engine_name
     if generator is None:
-        generator = HFGenerator(_load_reference_model(name, quant, device, adapter, notes), tokenizer)
+        generator = HFGenerator(
+            _load_reference_model(name, quant, device, adapter, notes, trust_remote_code), tokenizer
+        )
     info = ModelInfo(name, "local", device, quant, window, notes, plan.as_gib(), engine=engine_name)
     if engine_name == "fast":
         info.fast_path_check = generator.engine.check.to_dict()
@@ -358,20 +365,34 @@ def _register_prompt_prefixes(local: LocalModel) -> None:
             local.generator.engine.add_prefix(ids)
 
 
-def _load_reference_model(name: str, quant: str, device: str, adapter: str | None, notes: list[str]):
-    model = _load_weights(name, quant, device)
+def _load_reference_model(
+    name: str, quant: str, device: str, adapter: str | None, notes: list[str], trust_remote_code: bool = False
+):
+    model = _load_weights(name, quant, device, trust_remote_code)
     if adapter:
         model = _apply_adapter(model, adapter)
         notes.append(f"adapter {adapter}")
     return model.eval()
 
 
-def _load_config(name: str):
+def _load_config(name: str, trust_remote_code: bool = False):
     from transformers import AutoConfig
 
+    path_like = name.startswith(("/", ".", "~")) or Path(name).expanduser().is_dir()
+    offline = not path_like and local_only(name)
     try:
-        return AutoConfig.from_pretrained(name)
+        return AutoConfig.from_pretrained(name, local_files_only=local_only(name), trust_remote_code=trust_remote_code)
     except Exception as exc:  # noqa: BLE001 - offline, missing, not a model
+        if "trust_remote_code" in str(exc) and not trust_remote_code:
+            raise ModelUnavailableError(
+                f"{name!r} needs its own Python code from its repository, which rag_app does not run unless "
+                "asked: set RAG_LLM_TRUST_REMOTE_CODE=true if you trust it, or use a model transformers loads "
+                "natively (for GLM: THUDM/glm-4-9b-chat-hf)"
+            ) from exc
+        if offline:
+            raise ModelUnavailableError(
+                f"the model hub is unreachable and {name!r} is not in the local cache"  # the hub said how, once
+            ) from exc
         raise ModelUnavailableError(
             f"cannot load the answer model {name!r}: {_first_line(exc)}. Set RAG_LLM_MODEL to a local model "
             "directory (or a hub id, with the hub reachable once), or RAG_LLM_ENDPOINT to an "
@@ -379,7 +400,7 @@ def _load_config(name: str):
         ) from exc
 
 
-def _load_weights(name: str, quant: str, device: str):
+def _load_weights(name: str, quant: str, device: str, trust_remote_code: bool = False):
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -388,9 +409,13 @@ def _load_weights(name: str, quant: str, device: str):
         kwargs["quantization_config"] = _bnb_config(quant)
         kwargs["device_map"] = {"": device if ":" in device else f"{device}:0"}
     try:
-        model = AutoModelForCausalLM.from_pretrained(name, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(
+            name, local_files_only=local_only(name), trust_remote_code=trust_remote_code, **kwargs
+        )
     except ImportError as exc:
         raise ModelUnavailableError(f"{quant} loading needs bitsandbytes: pip install bitsandbytes ({exc})") from exc
+    except (ValueError, OSError) as exc:  # no weights, an architecture transformers does not know
+        raise ModelUnavailableError(f"cannot load the weights of {name!r}: {_first_line(exc)}") from exc
     return model if quant in ("4bit", "8bit") else model.to(device)
 
 
@@ -419,10 +444,12 @@ def _apply_adapter(model, adapter: str):
         raise ModelUnavailableError(f"cannot apply the adapter {adapter}: {_first_line(exc)}") from exc
 
 
-def _load_tokenizer(name: str, notes: list[str]):
+def _load_tokenizer(name: str, notes: list[str], trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(name)
+    tokenizer = AutoTokenizer.from_pretrained(
+        name, local_files_only=local_only(name), trust_remote_code=trust_remote_code
+    )
     tokenizer.padding_side = "left"  # batched generation continues from the right edge
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token

@@ -43,8 +43,14 @@ def count_parameters(config) -> tuple[int, int]:
     from accelerate import init_empty_weights
     from transformers import AutoModelForCausalLM
 
-    with init_empty_weights():
-        model = AutoModelForCausalLM.from_config(config)
+    remote = bool(getattr(config, "auto_map", None))  # its config came from its own code: so does the model
+    try:
+        with init_empty_weights():
+            model = AutoModelForCausalLM.from_config(config, trust_remote_code=remote)
+    except ValueError as exc:  # an architecture transformers cannot build as a causal LM
+        from rag_app.llm.backend import ModelUnavailableError
+
+        raise ModelUnavailableError(f"not a causal language model transformers can load: {str(exc)[:200]}") from exc
     output = model.get_output_embeddings()
     linear = sum(m.weight.numel() for m in model.modules() if isinstance(m, torch.nn.Linear) and m is not output)
     total = sum(p.numel() for p in model.parameters())

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import html
+import re
 from urllib.parse import quote
 
 from rag_app.chains.events import Answer, Source
 from rag_app.health import Health, ModelState
 from rag_app.highlight import matching_spans
-from rag_app.llm import EXTRACTIVE_HOWTO
 from rag_app.records import DocumentInfo, IngestReport
+from rag_app.web.viewer import viewer_link
 
 REPORT_HEADERS = ["file", "status", "pages", "chunks", "pages without text", "seconds", "reason / note"]
 DOCUMENT_HEADERS = ["name", "pages", "chunks", "sha256", "ingested at"]
@@ -24,7 +25,43 @@ CSS = """
 .rag-tag.retrieved {background: #eeeeee; color: #555;}
 .rag-banner {background: #fff4e5; border: 1px solid #f0b46b; border-radius: 8px; padding: 8px 12px;}
 mark.rag-hit {background: #fff59d; padding: 0 1px;}
+.rag-file {text-decoration: none; font-size: 0.85em; margin-left: 4px;}
+.rag-source.flash {outline: 3px solid #f0b46b;}
+iframe.rag-viewer {width: 100%; height: 720px; border: 1px solid var(--border-color-primary); border-radius: 8px;}
+.rag-viewer-hint {font-size: 0.85em; color: #666; margin: 4px 0;}
 """
+VIEWER_FRAME = "rag-pdf"
+# [n] links in the answer: bring the source card into view and open it in the viewer (same page, no new tab).
+CITATION_LINK_JS = """
+<script>
+document.addEventListener("click", (event) => {
+  const link = event.target.closest && event.target.closest('a[href^="#rag-source-"]');
+  if (!link) return;
+  const card = document.getElementById(link.getAttribute("href").slice(1));
+  if (!card) return;
+  event.preventDefault();
+  event.stopPropagation();
+  card.scrollIntoView({behavior: "smooth", block: "center"});
+  card.classList.add("flash");
+  setTimeout(() => card.classList.remove("flash"), 1500);
+  const open = card.querySelector("a.rag-open");
+  if (open) open.click();
+}, true);
+</script>
+"""
+
+
+NO_DOCUMENTS = {
+    "en": "No documents yet: add PDFs on the Documents tab.",
+    "zh": "还没有文档：请先在“文档 / Documents”页添加 PDF。",
+}
+
+
+def no_documents_text(question: str) -> str:
+    """What the chat says to a question asked before any document was added, in the question's language."""
+    from rag_app.prompts import detect_language
+
+    return NO_DOCUMENTS[detect_language(question)]
 
 
 def highlighted(text: str, question: str) -> str:
@@ -44,24 +81,48 @@ def document_link(name: str, page: int, base: str = "") -> str:
     return f"{base}api/documents/{quote(name)}/file#page={page}"
 
 
-def source_card(source: Source, question: str, base: str = "") -> str:
+def page_text(page: int, label: str | None = None) -> str:
+    """ "p. 10", or "p. 10 (printed 7)" where the PDF labels its pages."""
+    return f"p. {page}" + (f" (printed {label})" if label and label != str(page) else "")
+
+
+def source_card(
+    source: Source, question: str, base: str = "", label: str | None = None, quote: str = "",
+    collection: str | None = None,
+) -> str:  # fmt: skip
+    """One source: [n], file and page opening the viewer beside it (the cited passage highlighted), and its text."""
     hit = source.hit
     kind = "cited" if source.cited else "retrieved"
-    label = "cited" if source.cited else "retrieved, not cited"
+    tag = "cited" if source.cited else "retrieved, not cited"
+    link = viewer_link(hit.file, hit.page, quote or hit.text, base, label, collection)
     head = (
         f'<span class="rag-n">[{source.n}]</span> '
-        f'<a class="rag-open" href="{html.escape(document_link(hit.file, hit.page, base))}" target="_blank" rel="noopener">'
-        f"{html.escape(hit.file)}, p. {hit.page}</a> · score {hit.score:.3f}"
-        f'<span class="rag-tag {kind}">{label}</span>'
+        f'<a class="rag-open" href="{html.escape(link)}" target="{VIEWER_FRAME}">'
+        f"{html.escape(hit.file)}, {page_text(hit.page, label)}</a>"
+        f'<span class="rag-tag {kind}">{tag}</span>'
+        f' <a class="rag-file" href="{html.escape(document_link(hit.file, hit.page, base))}" target="_blank" '
+        f'rel="noopener" title="open the file in a new tab">↗</a>'
     )
     return (
-        f'<div class="rag-source {kind}" data-n="{source.n}" data-file="{html.escape(hit.file)}" data-page="{hit.page}">'
+        f'<div class="rag-source {kind}" id="rag-source-{source.n}" data-n="{source.n}" '
+        f'data-file="{html.escape(hit.file)}" data-page="{hit.page}">'
         f'<div class="rag-source-head">{head}</div>'
         f'<div class="rag-source-text">{highlighted(hit.text, question)}</div></div>'
     )
 
 
-def sources_html(sources: list[Source], question: str, answer: Answer | None = None, base: str = "") -> str:
+def quoted_passages(answer: Answer | None) -> dict[int, str]:
+    """Source number -> the first passage the answer quotes from it (what the viewer highlights)."""
+    quotes: dict[int, str] = {}
+    for text, n in re.findall(r"“([^”]+)”\s*\[(\d+)\]", answer.answer if answer else ""):
+        quotes.setdefault(int(n), text)
+    return quotes
+
+
+def sources_html(
+    sources: list[Source], question: str, answer: Answer | None = None, base: str = "",
+    labels: dict[int, str] | None = None, collection: str | None = None,
+) -> str:  # fmt: skip
     """The sources panel: cited sources first, then those retrieved but not cited."""
     if not sources:
         return '<div class="rag-sources"><em>No sources yet. Ask a question about your documents.</em></div>'
@@ -72,8 +133,22 @@ def sources_html(sources: list[Source], question: str, answer: Answer | None = N
     if answer and answer.unverified_quotes:
         notes.append("Quotes not found in the cited sources: " + "; ".join(answer.unverified_quotes))
     note_html = "".join(f'<div class="rag-note">{html.escape(n)}</div>' for n in notes)
-    cards = "".join(source_card(s, question, base) for s in ordered)
+    labels, quotes = labels or {}, quoted_passages(answer)
+    cards = "".join(source_card(s, question, base, labels.get(s.n), quotes.get(s.n, ""), collection) for s in ordered)
     return f'<div class="rag-sources">{note_html}{cards}</div>'
+
+
+def viewer_frame_html() -> str:
+    """Where an opened source shows: PDF.js in an iframe the source links target."""
+    return (
+        f'<div class="rag-viewer-hint">Open a source to see its page here, the passage highlighted.</div>'
+        f'<iframe name="{VIEWER_FRAME}" id="{VIEWER_FRAME}" class="rag-viewer" title="source viewer"></iframe>'
+    )
+
+
+def link_citations(answer_html: str) -> str:
+    """[n] in an answer (already safe HTML) as a link that brings source n into view and opens it in the viewer."""
+    return re.sub(r"\[(\d+)\]", r'<a class="rag-cite" href="#rag-source-\1">[\1]</a>', answer_html)
 
 
 def status_markdown(health: Health) -> str:
@@ -98,14 +173,32 @@ def status_markdown(health: Health) -> str:
         f"({health.embedding.device}) &nbsp;|&nbsp; Collection: **{health.collection}** "
         f"({health.documents} documents)"
     )
+    banner = model_banner(health)
+    return line + (f"\n\n{banner}" if banner else "")
+
+
+def model_banner(health: Health) -> str:
+    """Plain words about the answer mode: what it is, what it means for answers, the one setting that changes
+    it. The raw reason (an exception's text) waits behind a "details" fold; the log has it too."""
     if health.model_state is ModelState.EXTRACTIVE:
-        reason = (health.no_model_reason or "no model is configured").rstrip(".")
-        howto = "" if "RAG_LLM_MODEL" in reason else f" To get written answers, {html.escape(EXTRACTIVE_HOWTO)}."
-        line += (
-            f'\n\n<div class="rag-banner">⚠ <b>Extractive mode</b>: answers quote the best-matching sentences '
-            f"of your documents. {html.escape(reason)}.{howto}</div>"
+        reason = health.no_model_reason or "no model is configured"
+        chosen = "RAG_LLM_BACKEND=extractive" in reason or "extractive was requested" in reason
+        why = "You chose it (RAG_LLM_BACKEND=extractive)." if chosen else "No answer model could be loaded."
+        text = (
+            f"<b>Extractive mode.</b> {why} Answers quote the sentences of your documents that best match the "
+            "question, each with its source; nothing is written or summarised. For written answers, set "
+            "<code>RAG_LLM_MODEL</code> to a local model folder and restart."
         )
-    return line
+    elif health.model_state is ModelState.FAILED:
+        reason = health.no_model_reason or "unknown error"
+        text = (
+            "<b>The answer model could not be loaded</b>, so questions cannot be answered. Check "
+            "<code>RAG_LLM_MODEL</code> (or <code>RAG_LLM_ENDPOINT</code>) and restart."
+        )
+    else:
+        return ""
+    details = f"<details><summary>details</summary><code>{html.escape(reason)}</code></details>"
+    return f'<div class="rag-banner">⚠ {text}{details}</div>'
 
 
 def report_rows(report: IngestReport) -> list[list]:

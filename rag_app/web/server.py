@@ -100,6 +100,7 @@ def create_app(
     from fastapi.middleware.cors import CORSMiddleware
 
     from rag_app.web.ui import add_web_component_script, mount_ui
+    from rag_app.web.viewer import add_source_viewer
 
     settings = service.settings
     links = links or PublicLinks(public_url(settings))
@@ -109,6 +110,7 @@ def create_app(
     install_error_handlers(app)
     app.include_router(build_api(service))
     add_web_component_script(app)
+    add_source_viewer(app)
     app = mount_ui(app, service, links)
     app.add_middleware(UploadSizeLimit, max_bytes=lambda: settings.max_upload_mb * 1024 * 1024)
     if accounts:

@@ -100,6 +100,10 @@ class ChatPage:
             yield gr.update(), chat, gr.update(), "", session
             return
         chat = [*chat, {"role": "user", "content": markup.text_html(question)}, {"role": "assistant", "content": ""}]
+        if not self.has_documents(session["collection"]):
+            chat[-1]["content"] = markup.text_html(render.no_documents_text(question))
+            yield "", chat, render.sources_html([], question), "", session
+            return
         request = AskRequest(question, strategy, int(k), files or None, history=list(session["turns"]))
         panel, note, text = render.sources_html([], question), "", ""
         try:
@@ -113,8 +117,11 @@ class ChatPage:
                     note = f"… {event.message}"
                 elif isinstance(event, DoneEvent):
                     answer = event.answer
-                    chat[-1]["content"] = answer_html(answer)
-                    panel = render.sources_html(answer.sources, question, answer, base=base)
+                    chat[-1]["content"] = render.link_citations(answer_html(answer))
+                    panel = render.sources_html(
+                        answer.sources, question, answer, base, self.page_labels(answer.sources, session["collection"]),
+                        session["collection"],
+                    )  # fmt: skip
                     note = _answer_note(answer)
                     session = {**session, "turns": [*session["turns"], [question, answer.answer]]}
                 yield "", chat, panel, note, session
@@ -122,36 +129,11 @@ class ChatPage:
             chat[-1]["content"] = markup.text_html(f"⚠ {exc}")
             yield "", chat, panel, "", session
 
-    def summarize(self, chat: list, files: list | None, session: dict, request: gr.Request | None = None):
-        """Stream a summary of every page of the chosen documents (or of the only one) into the chat."""
-        from rag_app.summarize import SummaryRequest
-
-        base = self.app_url(request)
-        name = session["collection"]
-        stored = [d.name for d in self.service.list_documents(name)] if name in self.service.collections() else []
-        names = list(files or []) or (stored if len(stored) == 1 else [])
-        if not names:
-            gr.Warning("Choose the documents to summarize under Options / 请在选项中选择要总结的文档")
-            yield chat, gr.update(), "", session
+        chat = [*chat, {"role": "user", "content": markup.text_html(question)}, {"role": "assistant", "content": ""}]
+        if not self.has_documents(session["collection"]):
+            chat[-1]["content"] = markup.text_html(render.no_documents_text(question))
+            yield "", chat, render.sources_html([], question), "", session
             return
-        chat = [*chat, {"role": "user", "content": f"Summarize / 总结: {', '.join(names)}"}]
-        chat.append({"role": "assistant", "content": ""})
-        panel, note = render.sources_html([], ""), ""
-        try:
-            for event in self.service.summarize(SummaryRequest(names), name):
-                if isinstance(event, TokenEvent):
-                    chat[-1]["content"] += event.text
-                elif isinstance(event, StatusEvent):
-                    note = f"… {event.message}"
-                elif event.kind == "done":
-                    answer = event.summary.as_answer(chat[-2]["content"])
-                    chat[-1]["content"] = answer.answer
-                    panel = render.sources_html(answer.sources, "", answer, base=base)
-                    note = _summary_note(event.summary)
-                yield chat, panel, note, session
-        except RagError as exc:
-            chat[-1]["content"] = f"⚠ {exc}"
-            yield chat, panel, "", session
 
     def app_url(self, request: gr.Request | None) -> str:
         """The app's base URL as this browser reaches it (through a proxy, from an embedding page)."""
@@ -278,6 +260,7 @@ class ChatPage:
             with gr.Column(scale=2):
                 gr.Markdown("### Sources / 来源")
                 sources = gr.HTML(render.sources_html([], ""), elem_id="rag-sources")
+                gr.HTML(render.viewer_frame_html(), elem_id="rag-viewer")
         return {"chatbot": chatbot, "question": question, "ask": ask, "stop": stop, "clear": clear, "summarize": summarize,
                 "note": note, "strategy": strategy, "k": k, "files": files, "sources": sources}  # fmt: skip
 
@@ -287,9 +270,11 @@ class ChatPage:
             label="Collection (choose or type a new name) / 文档集", elem_id="rag-collection",
         )  # fmt: skip
         uploads = gr.File(
-            file_count="multiple", file_types=[".pdf", ".txt", ".md"], label="Upload / 上传", elem_id="rag-upload"
+            file_count="multiple",
+            file_types=[".pdf", ".txt", ".md"],
+            elem_id="rag-upload",
+            label="Drop PDF, .txt or .md files: they are added at once / 拖入文件即导入",
         )
-        ingest = gr.Button("Ingest / 导入", variant="primary", elem_id="rag-ingest")
         report = gr.Dataframe(
             headers=render.REPORT_HEADERS, label="Ingest report / 导入结果", interactive=False, elem_id="rag-report"
         )
@@ -299,7 +284,7 @@ class ChatPage:
         with gr.Row():
             to_delete = gr.Dropdown([], label="Document to delete / 删除文档")
             delete = gr.Button("Delete / 删除", variant="stop")
-        return {"collection": collection, "uploads": uploads, "ingest": ingest, "report": report,
+        return {"collection": collection, "uploads": uploads, "report": report,
                 "documents": documents, "to_delete": to_delete, "delete": delete}  # fmt: skip
 
     def _wire(self, demo, session, status, timer, chat: dict, docs: dict) -> None:
@@ -321,9 +306,10 @@ class ChatPage:
         chat["clear"].click(
             self.clear, [session], [chat["chatbot"], chat["sources"], chat["note"], session], api_visibility="private"
         )
-        docs["ingest"].click(
+        # Dropping files starts ingesting them; one progress bar, on the report, instead of one per output.
+        docs["uploads"].upload(
             self.ingest, [docs["uploads"], session], [docs["report"], *views, docs["uploads"], status],
-            concurrency_id=gpu, concurrency_limit=1 if gpu else None,
+            concurrency_id=gpu, concurrency_limit=1 if gpu else None, show_progress_on=[docs["report"]], api_name="ingest",
         )  # fmt: skip
         docs["delete"].click(self.delete, [docs["to_delete"], session], [*views, status])
         docs["collection"].change(
@@ -374,7 +360,7 @@ def mount_ui(app, service: RagService, links=None):
         warnings.filterwarnings("ignore", message=".*MCP server includes a tool that has a gr.State input.*")
         app = gr.mount_gradio_app(
             app, demo, path="/", css=render.CSS, max_file_size=f"{settings.max_upload_mb}mb",
-            root_path=settings.root_path, footer_links=["api"], mcp_server=settings.mcp,
+            root_path=settings.root_path, footer_links=["api"], mcp_server=settings.mcp, head=render.CITATION_LINK_JS,
         )  # fmt: skip
     if demo.mcp_server_obj is not None:
         only_mcp_tools(demo.mcp_server_obj, MCP_ENDPOINTS)
