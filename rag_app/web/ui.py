@@ -135,6 +135,56 @@ class ChatPage:
             yield "", chat, render.sources_html([], question), "", session
             return
 
+    def summarize(self, chat: list, files: list | None, session: dict, request: gr.Request | None = None):
+        """Stream a summary of every page of the chosen documents (or of the only one) into the chat."""
+        from rag_app.summarize import SummaryRequest
+
+        base = self.app_url(request)
+        name = session["collection"]
+        stored = [d.name for d in self.service.list_documents(name)] if name in self.service.collections() else []
+        names = list(files or []) or (stored if len(stored) == 1 else [])
+        if not names:
+            gr.Warning("Choose the documents to summarize under Options / 请在选项中选择要总结的文档")
+            yield chat, gr.update(), "", session
+            return
+        chat = [*chat, {"role": "user", "content": markup.text_html(f"Summarize / 总结: {', '.join(names)}")}]
+        chat.append({"role": "assistant", "content": ""})
+        panel, note, text = render.sources_html([], ""), "", ""
+        try:
+            for event in self.service.summarize(SummaryRequest(names), name):
+                if isinstance(event, TokenEvent):
+                    text += event.text
+                    chat[-1]["content"] = markup.model_html(text)
+                elif isinstance(event, StatusEvent):
+                    note = f"… {event.message}"
+                elif event.kind == "done":
+                    answer = event.summary.as_answer(f"Summarize / 总结: {', '.join(names)}")
+                    chat[-1]["content"] = markup.model_html(answer.answer)
+                    panel = render.sources_html(answer.sources, "", answer, base=base)
+                    note = _summary_note(event.summary)
+                yield chat, panel, note, session
+        except RagError as exc:
+            chat[-1]["content"] = markup.text_html(f"⚠ {exc}")
+            yield chat, panel, "", session
+
+    def page_labels(self, sources, collection: str) -> dict[int, str]:
+        """Source number -> the page label printed in its PDF, where the PDF defines labels."""
+        from rag_app.page_labels import page_label
+
+        labels = {}
+        for source in sources:
+            try:
+                label = page_label(self.service.document_file(source.hit.file, collection), source.hit.page)
+            except RagError:
+                continue
+            if label:
+                labels[source.n] = label
+        return labels
+
+    def has_documents(self, collection: str) -> bool:
+        """Whether the collection holds any document yet (asking before the first upload gets a plain answer)."""
+        return collection in self.service.collections() and bool(self.service.list_documents(collection))
+
     def app_url(self, request: gr.Request | None) -> str:
         """The app's base URL as this browser reaches it (through a proxy, from an embedding page)."""
         if request is None:
