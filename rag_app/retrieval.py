@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from rag_app.embeddings import LocalEmbeddings
 from rag_app.errors import DocumentNotFoundError, InvalidRequestError
 from rag_app.lexical import name_terms, query_terms
+from rag_app.queries import normalize_query
+from rag_app.ranking import RankingOptions, fused_scores, fusion_weights, rank_pages
 from rag_app.records import DocumentInfo, SearchHit
 from rag_app.store import DocumentStore
 
@@ -58,13 +60,13 @@ class Retriever:
         candidates: int = 50,
         rrf_k: int = 60,
         document_weight: float = 3.0,
+        ranking: RankingOptions | None = None,
     ) -> None:
         self.store = store
         self.embeddings = embeddings
         self.mode = mode if store.lexical is not None else "dense"
         self.candidates = candidates
-        self.rrf_k = rrf_k
-        self.document_weight = document_weight
+        self.ranking = ranking or RankingOptions(document_weight=document_weight, rrf_k=rrf_k)
 
     def search(self, query: str, k: int, files: Sequence[str] | None = None) -> SearchResult:
         query = validate_query(query, k)
@@ -82,13 +84,16 @@ class Retriever:
 
     def _hybrid(self, query, vector, k: int, where, documents, files) -> list[SearchHit]:
         self.store.sync_lexical(documents)
-        dense = [h.chunk_id for h in self.store.query(vector, max(k, self.candidates), where)]
+        weights = fusion_weights(query, getattr(self.embeddings, "reads_chinese", True), self.ranking)
+        dense = [h.chunk_id for h in self.store.query(vector, max(k, self.candidates), where)] if weights[0] else []
         allowed = self._allowed_shas(documents, files)
+        if self.ranking.normalize_queries:
+            query = normalize_query(query)  # "FY2018" also as "2018", "10-K" as "10K", 年报 as 年度报告
         lexical = [chunk_id for chunk_id, _ in self.store.lexical.search(query, self.candidates, allowed)]
         candidates = list(dict.fromkeys(dense + lexical))
         by_document = self._by_document(query, candidates, documents)
-        fused = reciprocal_rank_fusion([dense, lexical, by_document], self.rrf_k, [1.0, 1.0, self.document_weight])
-        chosen = one_per_page(fused, k)
+        scores = fused_scores([dense, lexical, by_document], weights, self.ranking.rrf_k)
+        chosen = rank_pages(scores, _page_of, k, self.ranking.page_weight)
         hits = self.store.get_hits(chosen, vector)
         return [hits[i] for i in chosen if i in hits]
 
@@ -156,6 +161,10 @@ def one_per_page(chunk_ids: list[str], k: int) -> list[str]:
             if len(chosen) == k:
                 break
     return chosen
+
+
+def _page_of(chunk_id: str) -> str:
+    return chunk_id.rsplit(":", 1)[0]
 
 
 def _sha_of(chunk_id: str) -> str:

@@ -60,7 +60,7 @@ class RagService:
                 "chunk_size %d exceeds what %s reads (%d tokens): using %d",
                 self.settings.chunk_size, self.settings.embedding_model, self.embeddings.max_tokens, size,
             )  # fmt: skip
-        return TokenChunker(self.embeddings.count_tokens, size, self.settings.chunk_overlap)
+        return TokenChunker(self.embeddings.count_tokens, size, self.settings.chunk_overlap, self.embeddings.max_tokens)
 
     def store(self, collection: str | None = None, with_model: bool = False, create: bool = False) -> DocumentStore:
         """The document store of a collection; ``create`` makes it if it does not exist."""

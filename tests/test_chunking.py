@@ -13,7 +13,7 @@ SHA = "ab" * 32
 
 @pytest.fixture(scope="module")
 def chunker(embeddings):
-    return TokenChunker(embeddings.count_tokens, chunk_size=200, chunk_overlap=30)
+    return TokenChunker(embeddings.count_tokens, chunk_size=200, chunk_overlap=30, max_tokens=embeddings.max_tokens)
 
 
 def assert_exact(chunks, pages):
@@ -27,7 +27,7 @@ def test_chunks_fit_the_embedder_and_keep_exact_page_offsets(chunker, embeddings
     pages = load_document(DOCUGAMI / "2023 Q2 AAPL.pdf").pages
     chunks = chunker.split_pages(pages, SHA)
     assert len(chunks) > 28
-    assert max(embeddings.count_tokens(c.text) for c in chunks) <= 200 <= embeddings.max_tokens
+    assert max(embeddings.count_tokens(c.text) for c in chunks) <= chunker.max_tokens <= embeddings.max_tokens
     assert [c.index for c in chunks] == list(range(len(chunks)))
     assert_exact(chunks, pages)
     assert {c.page for c in chunks} == {p.number for p in pages if p.text}
@@ -66,3 +66,15 @@ def test_ids_are_stable_and_settings_are_fingerprinted(chunker, embeddings):
     assert [c.id for c in chunker.split_pages(pages, SHA)] == [c.id for c in chunker.split_pages(pages, SHA)]
     other = TokenChunker(embeddings.count_tokens, chunk_size=120, chunk_overlap=10)
     assert other.fingerprint != chunker.fingerprint
+
+
+def test_chinese_table_lines_are_never_chunks_of_their_own(embeddings):
+    """Layout fragments of a Chinese annual report ("(2).", "目录第一节", "减值准备") join their neighbours."""
+    chunker = TokenChunker(embeddings.count_tokens, chunk_size=128, chunk_overlap=16, max_tokens=embeddings.max_tokens)
+    pages = load_document(next(FINGLM.glob("*金宇生物*"))).pages[:40]
+    chunks = chunker.split_pages(pages, SHA)
+    whole_pages = {p.number for p in pages if embeddings.count_tokens(p.text) < 32}
+    fragments = [c.text for c in chunks if embeddings.count_tokens(c.text) < 32 and c.page not in whole_pages]
+    assert not fragments
+    assert max(embeddings.count_tokens(c.text) for c in chunks) <= chunker.max_tokens == 160
+    assert_exact(chunks, pages)

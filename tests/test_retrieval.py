@@ -7,6 +7,8 @@ from pdfgen import write_pdf
 
 from rag_app.answering import AskRequest
 from rag_app.lexical import terms_of
+from rag_app.queries import normalize_query, query_expansions
+from rag_app.ranking import RankingOptions, fusion_weights, is_chinese, rank_pages
 from rag_app.retrieval import one_per_page, reciprocal_rank_fusion, stitch
 
 FILLER = [f"Paragraph {i} discusses general operating matters of the company in the period." for i in range(40)]
@@ -119,3 +121,51 @@ def test_one_hit_per_page(service, settings, corpus_dir):
     settings.retrieval = "dense"  # dense search returns several chunks of the same page
     assert len(service.search(question, k=4).hits) == 4
     assert one_per_page(["s:1:0", "s:1:90", "s:2:0", "t:1:0"], 3) == ["s:1:0", "s:2:0", "t:1:0"]
+
+
+def test_questions_name_periods_and_forms_as_documents_do():
+    assert normalize_query("What was 3M's FY2018 capex in its 10-K?").endswith(" 2018 10K")
+    assert query_expansions("fiscal 2022 revenue, FY22 margin and the fiscal year 2021 10-q") == ["2022", "2021", "10Q"]
+    assert query_expansions("金宇生物2020年报的营业收入") == ["年度报告"]
+    assert normalize_query("What is the revenue?") == "What is the revenue?"
+
+
+def test_pages_rank_by_their_best_chunk_plus_a_share_of_the_others():
+    scores = {"a:1:0": 1.0, "b:2:0": 0.9, "b:2:50": 0.8, "c:3:0": 0.5}
+    page = lambda c: c.rsplit(":", 1)[0]  # noqa: E731
+    assert rank_pages(scores, page, 3, page_weight=0.0) == ["a:1:0", "b:2:0", "c:3:0"]
+    assert rank_pages(scores, page, 2, page_weight=0.5) == ["b:2:0", "a:1:0"]
+
+
+def test_a_chinese_question_is_not_ranked_by_an_embedder_that_cannot_read_it(embeddings, tiny_embedder):
+    from rag_app.embeddings import LocalEmbeddings
+
+    assert not embeddings.reads_chinese  # all-MiniLM-L6-v2: most Chinese characters are [UNK]
+    assert is_chinese("金宇生物2020年的营业收入是多少？") and not is_chinese("What was Apple's revenue in 2022?")
+    options = RankingOptions()
+    assert fusion_weights("净利润是多少？", False, options) == [0.0, 1.0, options.document_weight]
+    assert fusion_weights("净利润是多少？", True, options)[0] == options.dense_weight
+    assert fusion_weights("What was the net income?", False, options)[0] == options.dense_weight
+    assert not LocalEmbeddings(str(tiny_embedder), device="cpu").reads_chinese  # same tokenizer
+
+
+def test_chinese_questions_find_the_page_that_answers_them(service, tmp_path):
+    """With the English-only default embedder, a Chinese question still gets the page that answers it,
+    and the ingest report says how Chinese is searched and what to configure for better."""
+    folder = tmp_path / "zh"
+    folder.mkdir()
+    (folder / "金宇生物2020年度报告.md").write_text(
+        "金宇生物技术股份有限公司 2020 年年度报告。\n\n" + "报告期内公司持续推进动物疫苗研发，减值准备按规定计提。" * 8
+        + "\n\n营业收入 1,581,905,632.48 元，归属于上市公司股东的净利润 406,195,463.57 元。",
+        encoding="utf-8",
+    )  # fmt: skip
+    (folder / "四方科技2019年度报告.md").write_text(
+        "四方科技集团股份有限公司 2019 年年度报告。\n\n" + "公司冷冻设备业务稳步发展，社会责任工作持续开展。" * 8,
+        encoding="utf-8",
+    )  # fmt: skip
+    (folder / "notes.md").write_text("\n\n".join(FILLER), encoding="utf-8")
+    report = service.ingest([folder])
+    notes = {f.name: f.note or "" for f in report.files}
+    assert "RAG_EMBEDDING_MODEL=BAAI/bge-m3" in notes["金宇生物2020年度报告.md"] and not notes["notes.md"]
+    hit = service.search("金宇生物2020年的营业收入是多少？", k=3).hits[0]
+    assert hit.file == "金宇生物2020年度报告.md" and "1,581,905,632.48" in hit.text
