@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from rag_app.records import Chunk, PageText
+from rag_app.textclean import is_chinese
 
 log = logging.getLogger(__name__)
 
@@ -25,8 +26,8 @@ SEPARATORS = [
     "，", "、", ", ", " ", "",
 ]  # fmt: skip
 CHUNKER_VERSION = 2  # bump when splitting changes, so stored documents are re-chunked
-# A piece shorter than this share of the chunk size is a layout fragment (a table cell, a heading,
-# "(2)."): it joins its neighbour instead of becoming a chunk that matches everything and says nothing.
+# On a Chinese page, a piece shorter than this share of the chunk size is a layout fragment (a table
+# cell, a heading, "(2)."): it joins its neighbour instead of becoming a chunk that says nothing.
 FRAGMENT_SHARE = 4
 
 
@@ -81,7 +82,9 @@ class TokenChunker:
                 offset = cursor
             pieces.append((offset, piece))
             cursor = offset + 1
-        return self._merge_fragments(text, pieces)
+        # Chinese pages only: their tables and headings break into fragments of a few characters;
+        # English pages keep the splitter's chunks (merging there is unmeasured).
+        return self._merge_fragments(text, pieces) if is_chinese(text) else pieces
 
     def _merge_fragments(self, text: str, pieces: list[tuple[int, str]]) -> list[tuple[int, str]]:
         """Join each piece under chunk_size / FRAGMENT_SHARE tokens to the previous piece (else the

@@ -14,15 +14,10 @@ and a ranking by how well a chunk's *document* matches the question. Two facts s
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from rag_app.textclean import CJK_CHAR
-
-LATIN_LETTER = re.compile(r"[A-Za-z]")
-# Share of Chinese characters among letters from which a text counts as Chinese.
-CHINESE_SHARE = 0.3
+from rag_app.textclean import is_chinese
 
 
 @dataclass(frozen=True)
@@ -34,15 +29,8 @@ class RankingOptions:
     document_weight: float = 3.0
     unread_dense_weight: float = 0.0  # dense weight when the embedder cannot read the question
     page_weight: float = 0.0  # share of a page's other candidate chunks added to its best chunk
-    normalize_queries: bool = True  # lexical search and document match also read "FY2018" as "2018" (queries.py)
+    normalize_queries: bool = False  # lexical search and document match also read "FY2018" as "2018" (queries.py)
     rrf_k: int = 60
-
-
-def is_chinese(text: str) -> bool:
-    """Whether Chinese characters make up at least CHINESE_SHARE of the text's letters."""
-    chinese = len(CJK_CHAR.findall(text))
-    latin = len(LATIN_LETTER.findall(text))
-    return chinese > 0 and chinese >= CHINESE_SHARE * (chinese + latin)
 
 
 def chinese_note(text: str, model_name: str, reads_chinese: bool) -> str | None:

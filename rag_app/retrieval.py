@@ -14,6 +14,7 @@ from rag_app.lexical import name_terms, query_terms
 from rag_app.queries import normalize_query
 from rag_app.ranking import RankingOptions, fused_scores, fusion_weights, rank_pages
 from rag_app.records import DocumentInfo, SearchHit
+from rag_app.rerank import CrossEncoderReranker
 from rag_app.store import DocumentStore
 
 log = logging.getLogger(__name__)
@@ -61,12 +62,14 @@ class Retriever:
         rrf_k: int = 60,
         document_weight: float = 3.0,
         ranking: RankingOptions | None = None,
+        reranker: CrossEncoderReranker | None = None,
     ) -> None:
         self.store = store
         self.embeddings = embeddings
         self.mode = mode if store.lexical is not None else "dense"
         self.candidates = candidates
         self.ranking = ranking or RankingOptions(document_weight=document_weight, rrf_k=rrf_k)
+        self.reranker = reranker
 
     def search(self, query: str, k: int, files: Sequence[str] | None = None) -> SearchResult:
         query = validate_query(query, k)
@@ -87,15 +90,17 @@ class Retriever:
         weights = fusion_weights(query, getattr(self.embeddings, "reads_chinese", True), self.ranking)
         dense = [h.chunk_id for h in self.store.query(vector, max(k, self.candidates), where)] if weights[0] else []
         allowed = self._allowed_shas(documents, files)
-        if self.ranking.normalize_queries:
-            query = normalize_query(query)  # "FY2018" also as "2018", "10-K" as "10K", 年报 as 年度报告
-        lexical = [chunk_id for chunk_id, _ in self.store.lexical.search(query, self.candidates, allowed)]
+        # "FY2018" also as "2018", "10-K" as "10K", 年报 as 年度报告
+        terms = normalize_query(query) if self.ranking.normalize_queries else query
+        lexical = [chunk_id for chunk_id, _ in self.store.lexical.search(terms, self.candidates, allowed)]
         candidates = list(dict.fromkeys(dense + lexical))
-        by_document = self._by_document(query, candidates, documents)
+        by_document = self._by_document(terms, candidates, documents)
         scores = fused_scores([dense, lexical, by_document], weights, self.ranking.rrf_k)
-        chosen = rank_pages(scores, _page_of, k, self.ranking.page_weight)
+        depth = max(k, self.reranker.depth) if self.reranker else k
+        chosen = rank_pages(scores, _page_of, depth, self.ranking.page_weight)
         hits = self.store.get_hits(chosen, vector)
-        return [hits[i] for i in chosen if i in hits]
+        ranked = [hits[i] for i in chosen if i in hits]
+        return self.reranker.rerank(query, ranked)[:k] if self.reranker else ranked
 
     def _by_document(self, query: str, candidates: list[str], documents: list[DocumentInfo]) -> list[str]:
         """Candidates whose document's names and cover share rare terms with the question, best first."""

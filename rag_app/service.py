@@ -80,8 +80,18 @@ class RagService:
     def retriever(self, store: DocumentStore) -> Retriever:
         s = self.settings
         return Retriever(
-            store, self.embeddings, s.retrieval, s.retrieval_candidates, document_weight=s.retrieval_document_weight
-        )
+            store, self.embeddings, s.retrieval, s.retrieval_candidates, document_weight=s.retrieval_document_weight,
+            reranker=self.reranker,
+        )  # fmt: skip
+
+    @cached_property
+    def reranker(self):
+        """The cross-encoder of RAG_RERANKER_MODEL, loaded once; None when unset."""
+        if not self.settings.reranker_model:
+            return None
+        from rag_app.rerank import CrossEncoderReranker
+
+        return CrossEncoderReranker(self.settings.reranker_model, self.embeddings.device)
 
     def collections(self) -> list[str]:
         return DocumentStore.list_collections(self.client)

@@ -78,3 +78,10 @@ def test_chinese_table_lines_are_never_chunks_of_their_own(embeddings):
     assert not fragments
     assert max(embeddings.count_tokens(c.text) for c in chunks) <= chunker.max_tokens == 160
     assert_exact(chunks, pages)
+
+
+def test_english_pages_keep_the_splitters_chunks(chunker):
+    """Fragment merging is for Chinese layout; English pages are split as before (unmeasured there)."""
+    pages = load_document(DOCUGAMI / "2023 Q2 AAPL.pdf").pages[:6]
+    chunks = chunker.split_pages(pages, SHA)
+    assert [c.text for c in chunks] == [t for p in pages for t in chunker._splitter.split_text(p.text)]

@@ -169,3 +169,36 @@ def test_chinese_questions_find_the_page_that_answers_them(service, tmp_path):
     assert "RAG_EMBEDDING_MODEL=BAAI/bge-m3" in notes["金宇生物2020年度报告.md"] and not notes["notes.md"]
     hit = service.search("金宇生物2020年的营业收入是多少？", k=3).hits[0]
     assert hit.file == "金宇生物2020年度报告.md" and "1,581,905,632.48" in hit.text
+
+
+def test_an_optional_cross_encoder_reorders_the_best_pages(service, settings, corpus_dir, tiny_cross_encoder):
+    service.ingest([corpus_dir])
+    question = "Who signed contract ZX-4471?"
+    assert service.reranker is None  # off unless RAG_RERANKER_MODEL is set
+    candidates = [(h.file, h.page, h.offset) for h in service.search(question, k=20).hits]
+    settings.reranker_model = str(tiny_cross_encoder)
+    del service.__dict__["reranker"]
+    reranker = service.reranker
+    hits = service.search(question, k=2).hits
+    assert len(hits) == 2 and all((h.file, h.page, h.offset) in candidates for h in hits)
+    relevance = reranker.model.predict([(question, h.text) for h in hits])
+    assert relevance[0] >= relevance[1]
+
+
+def test_a_reranker_that_cannot_load_is_a_clear_error(tmp_path):
+    from rag_app.errors import EmbeddingModelError
+    from rag_app.rerank import CrossEncoderReranker
+
+    with pytest.raises(EmbeddingModelError, match="RAG_RERANKER_MODEL"):
+        CrossEncoderReranker(str(tmp_path / "no-such-model"))
+
+
+def test_bm25_prefers_the_rarer_term_and_keeps_to_the_chosen_files(tmp_path):
+    from rag_app.lexical import LexicalIndex
+
+    index = LexicalIndex(tmp_path / "bm25.sqlite")
+    index.add("a", [("a:1:0", "revenue grew in the quarter"), ("a:1:40", "the orbital freight contract")])
+    index.add("b", [("b:1:0", "revenue and orbital freight revenue")])
+    assert [c for c, _ in index.search("orbital freight revenue", 3)][0] == "b:1:0"
+    assert [c for c, _ in index.search("orbital freight", 3, {"a"})] == ["a:1:40"]
+    assert index.search("orbital", 3, set()) == [] and index.search("unknownterm", 3) == []
