@@ -144,30 +144,6 @@ class Retriever:
         return (clauses[0] if len(clauses) == 1 else {"$and": clauses} if clauses else None), warnings
 
 
-def reciprocal_rank_fusion(rankings: list[list[str]], k: int = 60, weights: Sequence[float] | None = None) -> list[str]:
-    """Ids ordered by the sum of weight / (k + rank) over the rankings they appear in."""
-    scores: dict[str, float] = {}
-    for ranking, weight in zip(rankings, weights or [1.0] * len(rankings), strict=True):
-        for rank, item in enumerate(ranking, 1):
-            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
-    return sorted(scores, key=lambda item: scores[item], reverse=True)
-
-
-def one_per_page(chunk_ids: list[str], k: int) -> list[str]:
-    """The first ``k`` ids from distinct pages (ids are ``sha:page:offset``): a second chunk of a page
-    adds little, since the model reads each hit with its page neighbours, and takes a place another
-    page could use."""
-    chosen, pages = [], set()
-    for chunk_id in chunk_ids:
-        page = chunk_id.rsplit(":", 1)[0]
-        if page not in pages:
-            pages.add(page)
-            chosen.append(chunk_id)
-            if len(chosen) == k:
-                break
-    return chosen
-
-
 def _page_of(chunk_id: str) -> str:
     return chunk_id.rsplit(":", 1)[0]
 

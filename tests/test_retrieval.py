@@ -8,8 +8,8 @@ from pdfgen import write_pdf
 from rag_app.answering import AskRequest
 from rag_app.lexical import terms_of
 from rag_app.queries import normalize_query, query_expansions
-from rag_app.ranking import RankingOptions, fusion_weights, is_chinese, rank_pages
-from rag_app.retrieval import one_per_page, reciprocal_rank_fusion, stitch
+from rag_app.ranking import RankingOptions, fused_scores, fusion_weights, is_chinese, rank_pages
+from rag_app.retrieval import stitch
 
 FILLER = [f"Paragraph {i} discusses general operating matters of the company in the period." for i in range(40)]
 
@@ -25,7 +25,9 @@ def test_terms_keep_numbers_and_identifiers_whole_and_split_chinese():
 
 
 def test_reciprocal_rank_fusion_rewards_agreement():
-    assert reciprocal_rank_fusion([["a", "b", "c"], ["c", "d", "a"]])[:2] == ["a", "c"]
+    scores = fused_scores([["a", "b", "c"], ["c", "d", "a"]], [1.0, 1.0])
+    assert sorted(scores, key=lambda c: -scores[c])[:2] == ["a", "c"]
+    assert "d" not in fused_scores([["a"], ["d"]], [1.0, 0.0])  # a ranking of weight 0 adds nothing
 
 
 def test_stitch_joins_overlapping_chunks_of_a_page():
@@ -120,7 +122,8 @@ def test_one_hit_per_page(service, settings, corpus_dir):
     assert sorted((h.file, h.page) for h in hits) == [("contracts.pdf", 1), ("general.pdf", 1)]
     settings.retrieval = "dense"  # dense search returns several chunks of the same page
     assert len(service.search(question, k=4).hits) == 4
-    assert one_per_page(["s:1:0", "s:1:90", "s:2:0", "t:1:0"], 3) == ["s:1:0", "s:2:0", "t:1:0"]
+    scores = {"s:1:0": 4.0, "s:1:90": 3.0, "s:2:0": 2.0, "t:1:0": 1.0}
+    assert rank_pages(scores, lambda c: c.rsplit(":", 1)[0], 3, 0.0) == ["s:1:0", "s:2:0", "t:1:0"]
 
 
 def test_questions_name_periods_and_forms_as_documents_do():
