@@ -59,6 +59,7 @@ VARIANTS: dict[str, dict] = {
     "doc0": {"document_weight": 0.0},
     "doc1": {"document_weight": 1.0},
     "lexical2": {"lexical_weight": 2.0},
+    "whole_title_terms": {"title_parts": False},  # the previous document match: "amazon.com" stays one term
 }
 
 

@@ -83,6 +83,18 @@ def name_terms(name: str) -> set[str]:
     return set(terms_of(re.sub(r"[_\-.]+", " ", name.rsplit(".", 1)[0])))
 
 
+def term_parts(terms: Iterable[str]) -> set[str]:
+    """Words of at least 3 letters inside compound terms: "amazon.com" -> {"amazon", "com"}. Terms keep
+    dots and hyphens whole ("10-q", "2,468"), so a cover saying "AMAZON.COM, INC." never matched "Amazon"."""
+    return {
+        part
+        for term in terms
+        if any(c in term for c in ".-'&")
+        for part in re.split(r"[.\-'&]+", term)
+        if len(part) >= 3 and part.isalpha() and part not in STOPWORDS
+    }
+
+
 def query_terms(query: str) -> set[str]:
     """Terms of a question for matching documents: "FY2018" also matches a document of 2018."""
     terms = set(terms_of(query))

@@ -29,6 +29,7 @@ class RankingOptions:
     document_weight: float = 3.0
     unread_dense_weight: float = 0.0  # dense weight when the embedder cannot read the question
     page_weight: float = 0.0  # share of a page's other candidate chunks added to its best chunk
+    title_parts: bool = True  # document match also reads the words inside "amazon.com" (lexical.term_parts)
     normalize_queries: bool = False  # lexical search and document match also read "FY2018" as "2018" (queries.py)
     rrf_k: int = 60
 

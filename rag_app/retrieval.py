@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from rag_app.embeddings import LocalEmbeddings
 from rag_app.errors import DocumentNotFoundError, InvalidRequestError
-from rag_app.lexical import name_terms, query_terms
+from rag_app.lexical import name_terms, query_terms, term_parts
 from rag_app.queries import normalize_query
 from rag_app.ranking import RankingOptions, fused_scores, fusion_weights, rank_pages
 from rag_app.records import DocumentInfo, SearchHit
@@ -108,6 +108,8 @@ class Retriever:
         titles: dict[str, set[str]] = {}
         for d in documents:
             titles.setdefault(d.sha256, set(covers.get(d.sha256, ()))).update(name_terms(d.name))
+        if self.ranking.title_parts:  # a cover's "amazon.com" also matches a question's "Amazon"
+            titles = {sha: terms | term_parts(terms) for sha, terms in titles.items()}
         if len(titles) < 2:
             return []
         frequency = Counter(term for terms in titles.values() for term in terms)
