@@ -21,6 +21,7 @@ def machine() -> dict:
         "cpus": os.cpu_count(),
         "python": platform.python_version(),
         "platform": platform.platform(),
+        "load_average": round(os.getloadavg()[0], 1),  # other work on the machine slows every timing
     }
     try:
         import torch

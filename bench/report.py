@@ -16,7 +16,10 @@ from bench.common import RESULTS, ROOT
 
 DOCS = ROOT / "docs"
 IMAGES = DOCS / "images"
-TARGETS = {"hit@5": 0.60, "mrr": 0.45, "ratio_hit@5": 1.4, "ingest_ratio": 3.0, "gpu_pages_per_s": 500}
+TARGETS = {
+    "hit@5": 0.60, "mrr": 0.45, "zh_hit@5": 0.80, "docugami_hit@5": 0.90, "scale_ms_p50": 50,
+    "ingest_ratio": 3.0, "gpu_pages_per_s": 500,
+}  # fmt: skip
 
 
 def load(name: str) -> dict | None:
@@ -27,6 +30,8 @@ def load(name: str) -> dict | None:
 def provenance(result: dict) -> str:
     m = result.get("machine", {})
     where = m.get("gpu") or f"{m.get('cpus', '?')}-core CPU"
+    if m.get("load_average") is not None:
+        where += f" (load average {m['load_average']} at the end: shared with other work)"
     command = result.get("command")
     parts = [f"`bench/results/{result['name']}.json`", f"measured {result.get('date', '?')[:10]}", f"on {where}"]
     if m.get("torch"):
@@ -56,32 +61,117 @@ def verdict(ok: bool) -> str:
 # ----- sections ------------------------------------------------------------------------------------
 
 
-def financebench(plots: list) -> list[str]:
-    r = load("retrieval-financebench")
-    out = ["## Retrieval: financebench_dev, page level", ""]
-    if r is None:
-        return [*out, "Not measured yet: run `python -m bench.retrieval --sets financebench`.", ""]
-    systems = [("ours (hybrid, default)", "ours"), ("ours, dense only", "ours_dense"), ("baseline (LangChain tutorial)", "baseline")]  # fmt: skip
-    rows = [[label, r[key]["hit@1"], r[key]["hit@5"], r[key]["hit@10"], r[key]["mrr"]] for label, key in systems]
-    ours = r["ours"]
-    out += [
-        f"{ours['questions']} questions over 19 filings in one collection; a hit at k is a top-k chunk on one of the "
-        "question's evidence pages; MRR counts the first hit in the top 10.", "",
-        table(["system", "hit@1", "hit@5", "hit@10", "MRR"], rows), "",
-        f"Ratio to the baseline: hit@5 {r['ratio_hit@5']}x, MRR {r['ratio_mrr']}x.", "",
-        f"Targets: hit@5 >= {TARGETS['hit@5']} ({verdict(ours['hit@5'] >= TARGETS['hit@5'])}), "
-        f"MRR >= {TARGETS['mrr']} ({verdict(ours['mrr'] >= TARGETS['mrr'])}), "
-        f"hit@5 >= {TARGETS['ratio_hit@5']}x the baseline ({verdict(r['ratio_hit@5'] >= TARGETS['ratio_hit@5'])}).", "",
+SPLIT_NOTE = (
+    "Questions are split **by document** into a tuning half and a confirmation half: a question belongs to the "
+    "half given by the first byte of sha256 of its document's name (even: tuning, odd: confirmation; "
+    "`bench.retrieval.split_half`). All documents stay in the one collection searched; only the questions are "
+    "split. Levers and weights are chosen on the tuning half; a default changes only when it also wins on the "
+    "confirmation half and loses nowhere else by more than noise."
+)
+PAGE_SYSTEMS = [("ours (default)", "ours"), ("baseline (LangChain tutorial)", "baseline")]
+
+
+def _split_rows(r: dict) -> list[list]:
+    rows = []
+    for half in ("tuning", "confirmation", "all"):
+        for label, key in PAGE_SYSTEMS:
+            m = r["systems"][key].get(half)
+            if m:
+                rows.append([half, label, m["questions"], m["hit@1"], m["hit@5"], m["hit@10"], m["mrr"]])
+    return rows
+
+
+def _variant_rows(r: dict, groups: tuple[str, ...]) -> list[list]:
+    rows = []
+    for key, system in r["systems"].items():
+        if key.startswith("variant ") or key == "ours":
+            cells = [f"{system[g]['hit@5']:.3f} / {system[g]['mrr']:.3f}" for g in groups if g in system]
+            rows.append([key.removeprefix("variant "), *cells])
+    return rows
+
+
+def _misses(r: dict) -> list[str]:
+    misses = r.get("misses") or []
+    if not misses:
+        return []
+    by_cause: dict[str, list[dict]] = {}
+    for m in misses:
+        by_cause.setdefault(m["cause"], []).append(m)
+    out = [f"Questions without an evidence page in our top 5, by cause ({len(misses)}):", ""]
+    for cause, items in sorted(by_cause.items(), key=lambda kv: -len(kv[1])):
+        shown = "; ".join(f"`{m['id']}` ({m['half'] or 'all'}, rank {m['rank'] or '>10'})" for m in items[:12])
+        out.append(f"- {cause}: {len(items)} — {shown}{' …' if len(items) > 12 else ''}")
+    return [*out, ""]
+
+
+def _target_line(r: dict, hit5: float, mrr: float | None) -> str:
+    c = r["systems"]["ours"]["confirmation"]
+    parts = [f"confirmation-half hit@5 >= {hit5} ({c['hit@5']:.3f}: {verdict(c['hit@5'] >= hit5)})"]
+    if mrr is not None:
+        parts.append(f"MRR >= {mrr} ({c['mrr']:.3f}: {verdict(c['mrr'] >= mrr)})")
+    return "Targets: " + ", ".join(parts) + "."
+
+
+LEGACY_NOTE = (
+    "**Not re-measured in this round**: building this collection again (ours and the baseline) did not fit in the "
+    "session on the shared 2-core CPU. The figures below are the previous round's, from its own code and "
+    "questions, without the tuning/confirmation split; `python -m bench.retrieval --sets {name}` measures the "
+    "current code. For English questions the current ranking differs from that round's only where noted in "
+    "the Chinese section (nothing in English changed by default)."
+)
+
+
+def legacy(r: dict, name: str) -> list[str]:
+    """A result file written before the split (no ``systems``): its overall figures, clearly labelled."""
+    rows = []
+    for key in ("ours", "ours_dense", "baseline"):
+        m = r.get(key)
+        m = m.get("all", m) if isinstance(m, dict) else None
+        if m and "hit@5" in m:
+            rows.append([key, m["questions"], m["hit@1"], m["hit@5"], m["hit@10"], m["mrr"]])
+    return [
+        LEGACY_NOTE.format(name=name), "",
+        table(["system", "questions", "hit@1", "hit@5", "hit@10", "MRR"], rows), "", provenance(r), "",
     ]  # fmt: skip
-    if r.get("misses"):
-        out += [r["misses"], ""]
-    plots.append(("financebench-hit-at-k.png", _curve_plot, r, systems, "financebench_dev: page hit@k"))
-    out += ["![hit@k on financebench_dev](images/financebench-hit-at-k.png)", "", provenance(r), ""]
+
+
+def page_set(plots: list, name: str, title: str, hit5: float, mrr: float | None, blurb: str) -> list[str]:
+    r = load(f"retrieval-{name}")
+    out = [f"## Retrieval: {title}, page level", ""]
+    if r is None:
+        return [*out, f"Not measured yet: run `python -m bench.retrieval --sets {name}`.", ""]
+    if "systems" not in r:
+        return [*out, *legacy(r, name)]
+    out += [
+        blurb.format(questions=r["questions"], documents=r.get("documents", "?")), "", SPLIT_NOTE, "",
+        table(["half", "system", "questions", "hit@1", "hit@5", "hit@10", "MRR"], _split_rows(r)), "",
+        f"Ours / baseline, all questions: hit@5 {r['ratio_hit@5']}x, MRR {r['ratio_mrr']}x. "
+        f"Query time p50: ours {r['systems']['ours']['ms_p50']} ms, baseline {r['systems']['baseline']['ms_p50']} ms.", "",
+        _target_line(r, hit5, mrr), "",
+    ]  # fmt: skip
+    variants = _variant_rows(r, ("tuning", "confirmation", "all"))
+    if len(variants) > 1:
+        out += [
+            "Levers (hit@5 / MRR; each row changes one thing from the default; chosen on the tuning half):", "",
+            table(["ranking", "tuning", "confirmation", "all"], variants), "",
+        ]  # fmt: skip
+    out += _misses(r)
+    plots.append((f"{name}-hit-at-k.png", _curve_plot, {k: r["systems"][k]["all"] for _, k in PAGE_SYSTEMS},
+                  PAGE_SYSTEMS, f"{title}: page hit@k"))  # fmt: skip
+    return [*out, f"![hit@k on {title}](images/{name}-hit-at-k.png)", "", provenance(r), ""]
+
+
+def financebench(plots: list) -> list[str]:
+    blurb = (
+        "{questions} questions over {documents} SEC filings in one collection; a hit at k is a top-k result on one of "
+        "the question's evidence pages; MRR counts the first hit in the top 10."
+    )
+    out = page_set(plots, "financebench", "financebench_dev", TARGETS["hit@5"], TARGETS["mrr"], blurb)
     sweep = [load(f"retrieval-financebench-c{s}o{o}") for s, o in ((96, 16), (128, 16), (200, 30), (254, 40))]
     sweep = [s for s in sweep if s]
     if sweep:
         out += [
-            "### Chunk size (dense retrieval, before hybrid search)", "",
+            "### Chunk size (dense retrieval, measured before the split on 31 questions now in both halves, chunker v1)", "",
             table(["chunk tokens / overlap", "hit@1", "hit@5", "hit@10", "MRR"],
                   [[f"{s['settings']['chunk_size']} / {s['settings']['chunk_overlap']}", s["ours"]["hit@1"], s["ours"]["hit@5"],
                     s["ours"]["hit@10"], s["ours"]["mrr"]] for s in sweep]), "",
@@ -90,32 +180,49 @@ def financebench(plots: list) -> list[str]:
     return out
 
 
+def zh_reports(plots: list) -> list[str]:
+    blurb = (
+        "{questions} Chinese questions over {documents} Chinese annual and research reports in one collection "
+        "(distractors included); a hit at k is a top-k result on an evidence page. " + CHINESE_NOTE
+    )
+    return page_set(plots, "zh_reports", "zh_reports_dev", TARGETS["zh_hit@5"], None, blurb)
+
+
+CHINESE_NOTE = (
+    "Which model reads which language: the bundled embedding model all-MiniLM-L6-v2 reads English only (most Chinese "
+    "characters become `[UNK]`), so a Chinese question is answered from BM25 over jieba words and the document "
+    "match, and the dense ranking is left out; English questions use all three. For better Chinese set "
+    "`RAG_EMBEDDING_MODEL=BAAI/bge-m3` or `intfloat/multilingual-e5-small` (downloaded once from the hub), which "
+    "read both languages and are then used for both."
+)
+
+
 def docugami(plots: list) -> list[str]:
     r = load("retrieval-docugami")
     out = ["## Retrieval: docugami_sec10q, document level", ""]
     if r is None:
         return [*out, "Not measured yet: run `python -m bench.retrieval --sets docugami`.", ""]
-    groups = list(r["ours"])
-    rows = [[g, r["ours"][g]["questions"], r["ours"][g]["hit@1"], r["ours"][g]["hit@5"], r["ours_dense"][g]["hit@5"], r["baseline"][g]["hit@5"]] for g in groups]  # fmt: skip
+    if "systems" not in r:
+        return [*out, *legacy(r, "docugami")]
+    ours, base = r["systems"]["ours"], r["systems"]["baseline"]
+    groups = [g for g in ours if isinstance(ours[g], dict)]
+    rows = [[g, ours[g]["questions"], ours[g]["hit@1"], ours[g]["hit@5"], base[g]["hit@5"], ours[g]["mrr"], base[g]["mrr"]] for g in groups]  # fmt: skip
+    types = [g for g in groups if g.startswith("type: ")]
+    low = [g for g in types if ours[g]["hit@5"] < TARGETS["docugami_hit@5"]]
+    shortfall = ", ".join(f"{g} {ours[g]['hit@5']:.3f}" for g in low)
     out += [
-        "A hit at k is a top-k chunk from one of the answer's source documents (20 10-Q filings, one collection).", "",
-        table(["questions", "n", "ours hit@1", "ours hit@5", "ours dense hit@5", "baseline hit@5"], rows), "",
+        "A hit at k is a top-k result from one of the answer's source documents (20 10-Q filings, one collection). "
+        "Not split: no lever was tuned on it; it confirms.", "",
+        table(["questions", "n", "ours hit@1", "ours hit@5", "baseline hit@5", "ours MRR", "baseline MRR"], rows), "",
+        f"Target: hit@5 >= {TARGETS['docugami_hit@5']} in every question type "
+        f"({verdict(not low)}{': ' + shortfall if low else ''}).", "",
     ]  # fmt: skip
-    behind = [g for g in groups if r["ours"][g]["hit@5"] < r["baseline"][g]["hit@5"]]
-    if behind:
-        out += [
-            "Behind the baseline at hit@5: " + "; ".join(
-                f"{g} ({r['ours'][g]['hit@5']:.3f} vs {r['baseline'][g]['hit@5']:.3f})" for g in behind
-            ) + ". Multi-document questions (\"How has Apple's net sales changed over time?\") want several "
-            "filings of one company; one hit per page and the 1000-character chunks of the baseline trade differently "
-            "there, and a document-level hit needs only one of them.", "",
-        ]  # fmt: skip
-    out += [provenance(r), ""]
-    plots.append(("docugami-hit-at-k.png", _curve_plot, {k: r[k]["all"] for k in ("ours", "ours_dense", "baseline")},
-                  [("ours (hybrid)", "ours"), ("ours, dense only", "ours_dense"), ("baseline", "baseline")],
-                  "docugami_sec10q: document hit@k"))  # fmt: skip
-    out += ["![hit@k on docugami](images/docugami-hit-at-k.png)", ""]
-    return out
+    variants = _variant_rows(r, ("all", *types))
+    if len(variants) > 1:
+        out += ["Levers (hit@5 / MRR):", "", table(["ranking", "all", *types], variants), ""]
+    plots.append(("docugami-hit-at-k.png", _curve_plot, {k: r["systems"][k]["all"] for _, k in PAGE_SYSTEMS},
+                  PAGE_SYSTEMS, "docugami_sec10q: document hit@k"))  # fmt: skip
+    return [*out, "![hit@k on docugami](images/docugami-hit-at-k.png)", "", provenance(r), ""]
 
 
 def finglm() -> list[str]:
@@ -123,11 +230,36 @@ def finglm() -> list[str]:
     out = ["## Retrieval: finglm_zh_mini (Chinese)", ""]
     if r is None:
         return [*out, "Not measured yet: run `python -m bench.retrieval --sets finglm`.", ""]
-    rows = [[label, r[k]["questions"], r[k]["hit@1"], r[k]["hit@5"], r[k]["hit@10"], r[k]["mrr"]] for label, k in (("hybrid (BM25 with jieba + dense)", "ours"), ("dense only", "ours_dense"))]  # fmt: skip
+    if "systems" not in r:
+        return [*out, *legacy(r, "finglm")]
+    rows = [[label, m["questions"], m["hit@1"], m["hit@5"], m["hit@10"], m["mrr"]] for label, k in PAGE_SYSTEMS for m in [r["systems"][k]["all"]]]  # fmt: skip
+    variants = _variant_rows(r, ("all",))
     return [
-        *out, f"Embedding model: `{r['embedding_model']}`. {r['note']}", "",
-        table(["ours", "questions", "hit@1", "hit@5", "hit@10", "MRR"], rows), "",
-        "Pages are those containing the answer's key strings (the set's own annotation), not hand-checked evidence.", "",
+        *out, f"Embedding model: `{r['embedding_model']}`. {r['questions']} questions; pages are those containing the "
+        "answer's key strings (the set's own annotation), not hand-checked evidence. Not split: too few questions "
+        "to tune on.", "",
+        table(["system", "questions", "hit@1", "hit@5", "hit@10", "MRR"], rows), "",
+        *(["Levers (hit@5 / MRR):", "", table(["ranking", "all"], variants), ""] if len(variants) > 1 else []),
+        *_misses(r), provenance(r), "",
+    ]  # fmt: skip
+
+
+def scale() -> list[str]:
+    r = load("retrieval-scale")
+    out = ["## Retrieval latency at 100,000 chunks", ""]
+    if r is None:
+        return [*out, "Not measured yet: run `python -m bench.scale` (after `python -m bench.retrieval`).", ""]
+    rows = [[label, p["ms_p50"], p["ms_p95"], p["hits"]["hit@5"], p["hits"]["mrr"]] for label, p in r["paths"].items()]
+    p50 = max(p["ms_p50"] for p in r["paths"].values())
+    return [
+        *out,
+        f"{r['chunks']:,} chunks of {r['documents']} documents (the {r['set']} collection padded with renamed "
+        "copies of the documents no question refers to, their real chunks and vectors, built in "
+        f"{r['build_seconds']} s). Its {r['questions']} questions, timed {r['note']}; the hit rate of the same run "
+        "beside each time. The default path skips the dense search for Chinese questions (the bundled model cannot "
+        "read them); the second path runs it for every question, as for English ones.", "",
+        table(["path", "p50 ms", "p95 ms", "hit@5", "MRR"], rows), "",
+        f"Target p50 <= {TARGETS['scale_ms_p50']} ms on every path: {verdict(p50 <= TARGETS['scale_ms_p50'])}.", "",
         provenance(r), "",
     ]  # fmt: skip
 
@@ -417,16 +549,11 @@ def render(plots: list) -> str:
         "(or `RAG_TEST_CORPUS`).",
         "",
     ]
-    for section in (
-        financebench(plots),
-        docugami(plots),
-        finglm(),
-        refusal(),
-        ingest(plots),
-        ocr(),
-        generation(),
-        web(),
-    ):
+    sections = (
+        financebench(plots), zh_reports(plots), docugami(plots), finglm(), scale(), refusal(), ingest(plots),
+        ocr(), generation(), web(),
+    )  # fmt: skip
+    for section in sections:
         lines += section
     return "\n".join(lines).rstrip() + "\n"
 

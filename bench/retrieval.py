@@ -1,16 +1,21 @@
 """Retrieval quality, ours against the LangChain tutorial pipeline, in the same run.
 
-* financebench_dev, page level: a question is a hit at k when a top-k chunk lies on one
-  of its evidence pages; hit@1/5/10 and MRR (first hit within the top 10).
-* docugami_sec10q, document level: hit@k when a top-k chunk comes from one of the answer's
-  source documents; by question type and by chunk type (text, table).
-* finglm_zh_mini, page level, Chinese: what the default English embedder does (it is not
-  meant for Chinese; configure a multilingual model by name for Chinese documents).
+* financebench_dev (68 questions over 52 filings) and zh_reports_dev (45 Chinese questions over 22
+  reports), page level: a question is a hit at k when a top-k result lies on one of its evidence
+  pages; hit@1/3/5/10 and MRR (first hit within the top 10). Both are split BY DOCUMENT into a
+  tuning half and a confirmation half (``split_half``: the first byte of sha256 of the question's
+  document name, even -> tuning, odd -> confirmation). Every document stays in the one collection
+  searched; only the questions are split. Levers are chosen on the tuning halves; a default changes
+  only when it also wins on the confirmation halves.
+* docugami_sec10q, document level: hit@k when a top-k result comes from one of the answer's source
+  documents; by question type and by chunk type (text, table).
+* finglm_zh_mini, page level, Chinese (6 questions; pages holding the answer's key strings), asked in
+  the zh_reports_dev collection, which holds its two reports.
 * enterprise_rag_challenge_r1, refusal: does the best retrieval score separate answerable
   questions from those whose answer is "N/A"? ROC AUC and the threshold that separates best.
 
-    python -m bench.retrieval                        # every set
-    python -m bench.retrieval --sets financebench,docugami
+    python -m bench.retrieval                                   # every set
+    python -m bench.retrieval --sets financebench,zh_reports --variants page0,dense
 """
 
 from __future__ import annotations
@@ -18,14 +23,22 @@ from __future__ import annotations
 import argparse
 import csv
 import fnmatch
+import hashlib
 import json
 import logging
 import re
+import statistics
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
+import torch
+
 from bench.common import CORPUS, ROOT, write_result
+from rag_app.ranking import RankingOptions
+from rag_app.retrieval import Retriever
 from rag_app.service import RagService
 from rag_app.settings import Settings
 
@@ -34,6 +47,25 @@ DATA = ROOT / "bench" / ".data"
 K_MAX = 10
 COMMAND = "python -m bench.retrieval --sets {}"
 SEPARATES_AUC = 0.8
+HALVES = ("tuning", "confirmation")
+
+# Alternatives measured beside the default (``--variants``): RankingOptions fields, or "mode".
+VARIANTS: dict[str, dict] = {
+    "dense": {"mode": "dense"},
+    "dense_for_chinese": {"unread_dense_weight": 1.0},  # MiniLM also ranks Chinese questions (main's ranking)
+    "page0.25": {"page_weight": 0.25},
+    "page0.5": {"page_weight": 0.5},
+    "normalized_queries": {"normalize_queries": True},
+    "doc0": {"document_weight": 0.0},
+    "doc1": {"document_weight": 1.0},
+    "lexical2": {"lexical_weight": 2.0},
+    "whole_title_terms": {"title_parts": False},  # the previous document match: "amazon.com" stays one term
+}
+
+
+def split_half(document: str) -> str:
+    """The fixed half a question belongs to, by its document's name (stable as sets grow)."""
+    return "tuning" if hashlib.sha256(document.encode("utf-8")).digest()[0] % 2 == 0 else "confirmation"
 
 
 # ----- metrics -------------------------------------------------------------------------------
@@ -75,24 +107,136 @@ def best_threshold(positives: list[float], negatives: list[float]) -> tuple[floa
     return round(best[0], 4), round(best[1], 3)
 
 
+# ----- questions -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Question:
+    """One benchmark question: what counts as a hit, and the groups it is reported in."""
+
+    id: str
+    text: str
+    document: str  # the file the answer is in (docugami: the first source pattern)
+    relevant: Callable[[tuple[str, int]], bool]  # accepts a retrieved (file, page)
+    groups: list[str] = field(default_factory=list)
+    notes: dict = field(default_factory=dict)
+
+
+def _page_question(qid: str, text: str, document: str, pages, notes: dict | None = None) -> Question:
+    wanted = {(document, int(p)) for p in pages}
+    return Question(qid, text, document, wanted.__contains__, ["all", split_half(document)], notes or {})
+
+
+def financebench_questions() -> list[Question]:
+    rows = [json.loads(line) for line in (QA / "financebench_dev" / "qa.jsonl").open(encoding="utf-8")]
+    out = []
+    for r in rows:
+        q = _page_question(r["id"], r["question"], f"{r['doc_name']}.pdf", [e["page_number1"] for e in r["evidence"]])
+        q.groups[1] = split_half(r["doc_name"])  # the split reads qa.jsonl's doc_name as written
+        out.append(q)
+    return out
+
+
+def zh_reports_questions() -> list[Question]:
+    rows = [json.loads(line) for line in (QA / "zh_reports_dev" / "qa.jsonl").open(encoding="utf-8")]
+    notes = ("evidence_mostly_in_image", "same_company_docs_in_split")
+    return [
+        _page_question(r["id"], r["question"], r["doc_name"], r["evidence_pages"], {n: True for n in notes if r.get(n)})
+        for r in rows
+    ]
+
+
+def docugami_questions() -> list[Question]:
+    with (QA / "docugami_sec10q" / "data" / "v1" / "qna_data.csv").open(newline="", encoding="utf-8-sig") as handle:
+        rows = list(csv.DictReader(handle))
+    out = []
+    for i, row in enumerate(rows):
+        patterns = [p.strip() for p in row["Source Docs"].split(",")]
+        relevant = partial(_from_sources, patterns)
+        groups = ["all", f"type: {row['Question Type']}", f"chunk: {row['Source Chunk Type']}"]
+        out.append(Question(f"docugami-{i}", row["Question"], patterns[0], relevant, groups))
+    return out
+
+
+def _from_sources(patterns: list[str], hit: tuple[str, int]) -> bool:
+    return any(fnmatch.fnmatch(hit[0], p) for p in patterns)
+
+
+def finglm_questions() -> list[Question]:
+    """The finglm_zh_mini questions; their two reports are also in zh_reports_dev (same bytes), so they are
+    asked there, among its 20 other reports (finglm ships one as ``.pdfg``: read by its ``.pdf`` twin's name)."""
+    folder = QA / "finglm_zh_mini"
+    rows = [json.loads(line) for line in (folder / "qa_subset_with_available_pdfs.jsonl").open(encoding="utf-8")]
+    out = []
+    for i, row in enumerate(rows):
+        pages = row["pages_containing_key_strings_1based"]
+        pages = json.loads(pages) if isinstance(pages, str) else pages
+        name = Path(row["pdf_file"]).with_suffix(".pdf").name
+        wanted = {(name, int(p)) for p in pages}
+        out.append(Question(f"finglm-{i}", row["question"], name, wanted.__contains__, ["all"]))
+    return out
+
+
 # ----- systems under test --------------------------------------------------------------------
 
 
 @dataclass
 class Ours:
     service: RagService
+    vectors: dict = field(default_factory=dict)  # question -> vector: variants reuse the default's query embedding
 
-    def search(self, question: str, k: int, mode: str = "hybrid", files=None):
-        self.service.settings.retrieval = mode
-        return self.service.search(question, k, files).hits
+    def __post_init__(self) -> None:
+        embeddings = self.service.embeddings
+        embed = embeddings.embed_query
+
+        def cached(text: str) -> list[float]:
+            if text not in self.vectors:
+                self.vectors[text] = embed(text)
+            return self.vectors[text]
+
+        embeddings.embed_query = cached
+
+    def search(self, question: str, k: int, mode: str = "hybrid", files=None, ranking: RankingOptions | None = None):
+        s = self.service.settings
+        store = self.service.store(with_model=True)
+        base = self.service.retriever(store).ranking
+        retriever = Retriever(store, self.service.embeddings, mode, s.retrieval_candidates, ranking=ranking or base)
+        return retriever.search(question, k, files).hits
+
+    def variant(self, overrides: dict) -> Callable[[str], list[tuple[str, int]]]:
+        overrides = dict(overrides)
+        mode = overrides.pop("mode", "hybrid")
+        base = self.service.retriever(self.service.store(with_model=True)).ranking
+        ranking = replace(base, **overrides)
+        return lambda q: pages_of(self.search(q, K_MAX, mode, ranking=ranking))
 
 
 def ours_for(collection: str, sources: list[Path]) -> tuple[Ours, dict]:
     service = RagService(Settings(_env_file=None, data_dir=DATA, collection=collection))
     started = time.perf_counter()
-    report = service.ingest(sources)
-    failed = [f"{f.name}: {f.reason}" for f in report.files if f.status.value == "failed"]
-    return Ours(service), {"seconds": round(time.perf_counter() - started, 1), "failed": failed}
+    failed = []
+    if not _already_ingested(service, sources):  # lets a run read while another process ingests elsewhere
+        report = service.ingest(sources)
+        failed = [f"{f.name}: {f.reason}" for f in report.files if f.status.value == "failed"]
+    store = service.store(with_model=True)
+    chunks = store.count_chunks()
+    return Ours(service), {"seconds": round(time.perf_counter() - started, 1), "failed": failed, "chunks": chunks}
+
+
+def _already_ingested(service: RagService, sources: list[Path]) -> bool:
+    """Whether every source file is stored under its name with its content, chunking and model."""
+    from rag_app.ingestion import file_sha256
+
+    if service.settings.collection not in service.collections():
+        return False
+    stored = {d.name: d for d in service.store(with_model=True).list_documents()}
+    current = (service.chunker.fingerprint, service.embeddings.fingerprint)
+    return all(
+        (d := stored.get(path.name)) is not None
+        and d.sha256 == file_sha256(path)
+        and (d.chunking, d.embedding) == current
+        for path in sources
+    )
 
 
 def baseline_for(name: str, pdfs: list[Path]):
@@ -112,82 +256,104 @@ def pages_of(hits) -> list[tuple[str, int]]:
     return [(h.file, h.page) for h in hits]
 
 
-# ----- the sets ------------------------------------------------------------------------------------
+# ----- running a set -------------------------------------------------------------------------------
 
 
-def financebench() -> dict:
-    folder = QA / "financebench_dev"
-    rows = [json.loads(line) for line in (folder / "qa.jsonl").open(encoding="utf-8")]
-    pdfs = sorted((folder / "pdfs").glob("*.pdf"))
-    ours, ingest = ours_for("financebench", [folder / "pdfs"])
-    baseline = baseline_for("financebench", pdfs)
-    evidence = [{(f"{e['doc_name']}.pdf", int(e["page_number1"])) for e in r["evidence"]} for r in rows]
-    systems = {
-        "ours": lambda q: pages_of(ours.search(q, K_MAX)),
-        "ours_dense": lambda q: pages_of(ours.search(q, K_MAX, "dense")),
-        "baseline": lambda q: baseline.search(q, K_MAX),
-    }
-    result = {name: hit_metrics([first_hit_rank(run(r["question"]), ev.__contains__) for r, ev in zip(rows, evidence, strict=True)]) for name, run in systems.items()}  # fmt: skip
-    result["ratio_hit@5"] = round(result["ours"]["hit@5"] / max(result["baseline"]["hit@5"], 1e-9), 2)
-    result["ratio_mrr"] = round(result["ours"]["mrr"] / max(result["baseline"]["mrr"], 1e-9), 2)
-    return {"level": "page", "ingest": ingest, **result}
+def evaluate(run: Callable[[str], list[tuple[str, int]]], questions: list[Question]) -> tuple[list, list, list]:
+    """(ranks, retrieved top-k lists, milliseconds per question) of one system."""
+    ranks, retrieved, ms = [], [], []
+    for q in questions:
+        started = time.perf_counter()
+        top = run(q.text)
+        ms.append((time.perf_counter() - started) * 1000)
+        retrieved.append(top)
+        ranks.append(first_hit_rank(top, q.relevant))
+    return ranks, retrieved, ms
 
 
-def docugami() -> dict:
-    folder = QA / "docugami_sec10q" / "data" / "v1"
-    with (folder / "qna_data.csv").open(newline="", encoding="utf-8-sig") as handle:
-        rows = list(csv.DictReader(handle))
-    pdfs = sorted((folder / "docs").glob("*.pdf"))
-    ours, ingest = ours_for("docugami", [folder / "docs"])
-    baseline = baseline_for("docugami", pdfs)
-    systems = {
-        "ours": lambda q: [h.file for h in ours.search(q, K_MAX)],
-        "ours_dense": lambda q: [h.file for h in ours.search(q, K_MAX, "dense")],
-        "baseline": lambda q: [f for f, _ in baseline.search(q, K_MAX)],
-    }
-    result = {"level": "document", "ingest": ingest}
-    for name, run in systems.items():
-        ranks = []
-        for row in rows:
-            patterns = [p.strip() for p in row["Source Docs"].split(",")]
-            ranks.append(
-                first_hit_rank(run(row["Question"]), lambda f, ps=patterns: any(fnmatch.fnmatch(f, p) for p in ps))
-            )
-        result[name] = _by_group(rows, ranks)
+def by_group(questions: list[Question], ranks: list) -> dict:
+    groups: dict[str, list[int]] = {}
+    for i, q in enumerate(questions):
+        for g in q.groups:
+            groups.setdefault(g, []).append(i)
+    order = ["all", *HALVES]
+    names = sorted(groups, key=lambda g: (order.index(g) if g in order else len(order), g))
+    return {g: hit_metrics([ranks[i] for i in groups[g]]) for g in names}
+
+
+def miss_cause(q: Question, top: list[tuple[str, int]]) -> str:
+    """Why a question has no hit in the top 5 (page-level sets)."""
+    top5 = top[:5]
+    if q.notes.get("evidence_mostly_in_image"):
+        return "answer mostly in a chart or image"
+    if not any(f == q.document for f, _ in top5):
+        return "wrong document in the top 5"
+    return "right document, other pages"
+
+
+def misses(questions: list[Question], ranks: list, retrieved: list) -> list[dict]:
+    out = []
+    for q, rank, top in zip(questions, ranks, retrieved, strict=True):
+        if rank is None or rank > 5:
+            out.append({
+                "id": q.id, "half": q.groups[1] if len(q.groups) > 1 else "", "rank": rank,
+                "cause": miss_cause(q, top), "question": q.text[:160],
+                "top5": [f"{f} p{p}" for f, p in top[:5]],
+            })  # fmt: skip
+    return out
+
+
+def run_set(name: str, questions: list[Question], ours: Ours, baseline, variants: list[str], ingest: dict) -> dict:
+    systems: dict[str, Callable] = {"ours": lambda q: pages_of(ours.search(q, K_MAX))}
+    if baseline is not None:
+        systems["baseline"] = lambda q: baseline.search(q, K_MAX)
+    systems |= {f"variant {v}": ours.variant(VARIANTS[v]) for v in variants}
+    result: dict = {"ingest": ingest, "questions": len(questions), "systems": {}}
+    for system, run in systems.items():
+        ranks, retrieved, ms = evaluate(run, questions)
+        result["systems"][system] = by_group(questions, ranks)
+        if not system.startswith("variant"):  # variants reuse the default's query vectors: not timed
+            result["systems"][system]["ms_p50"] = round(statistics.median(ms), 1)
+        if system == "ours":
+            result["misses"] = misses(questions, ranks, retrieved)
+        logging.info("%s %s: %s", name, system, {g: (m["hit@5"], m["mrr"]) for g, m in result["systems"][system].items() if isinstance(m, dict)})  # fmt: skip
+    if baseline is not None:
+        ours_all, base_all = result["systems"]["ours"]["all"], result["systems"]["baseline"]["all"]
+        result["ratio_hit@5"] = round(ours_all["hit@5"] / max(base_all["hit@5"], 1e-9), 2)
+        result["ratio_mrr"] = round(ours_all["mrr"] / max(base_all["mrr"], 1e-9), 2)
     return result
 
 
-def _by_group(rows: list[dict], ranks: list) -> dict:
-    groups = {"all": list(range(len(rows)))}
-    for key, label in (("Question Type", "type"), ("Source Chunk Type", "chunk")):
-        for i, row in enumerate(rows):
-            groups.setdefault(f"{label}: {row[key]}", []).append(i)
-    return {group: hit_metrics([ranks[i] for i in members]) for group, members in groups.items()}
+def _set(collection: str, questions: list[Question], pdfs: list[Path], variants: list[str], **extra) -> dict:
+    ours, ingest = ours_for(collection, pdfs)
+    baseline = baseline_for(collection, pdfs)
+    result = run_set(collection, questions, ours, baseline, variants, ingest)
+    result["embedding_model"] = ours.service.settings.embedding_model
+    return {**extra, **result}
 
 
-def finglm() -> dict:
-    folder = QA / "finglm_zh_mini"
-    rows = [json.loads(line) for line in (folder / "qa_subset_with_available_pdfs.jsonl").open(encoding="utf-8")]
-    pdfs = sorted(p for p in (folder / "pdfs").iterdir() if p.is_file())
-    ours, ingest = ours_for("finglm", pdfs)
-    ranks = {"ours": [], "ours_dense": []}
-    for row in rows:
-        pages = row["pages_containing_key_strings_1based"]
-        wanted = {(Path(row["pdf_file"]).name, p) for p in (json.loads(pages) if isinstance(pages, str) else pages)}
-        for name, mode in (("ours", "hybrid"), ("ours_dense", "dense")):
-            ranks[name].append(first_hit_rank(pages_of(ours.search(row["question"], K_MAX, mode)), wanted.__contains__))
-    return {
-        "level": "page (key-string pages, not gold annotations)",
-        "embedding_model": ours.service.settings.embedding_model,
-        "note": "all-MiniLM-L6-v2 is an English model: these figures show what it does on Chinese, not a "
-        "recommendation. For Chinese documents set RAG_EMBEDDING_MODEL to a multilingual model by name "
-        "(for example BAAI/bge-m3 or intfloat/multilingual-e5-small); none is available offline here.",
-        "ingest": ingest,
-        **{name: hit_metrics(r) for name, r in ranks.items()},
-    }
+def financebench(variants: list[str]) -> dict:
+    pdfs = sorted((QA / "financebench_dev" / "pdfs").glob("*.pdf"))
+    return _set("financebench", financebench_questions(), pdfs, variants, level="page", documents=len(pdfs))
 
 
-def refusal() -> dict:
+def zh_reports(variants: list[str]) -> dict:
+    pdfs = sorted((QA / "zh_reports_dev" / "pdfs").glob("*.pdf"))
+    return _set("zh_reports", zh_reports_questions(), pdfs, variants, level="page", documents=len(pdfs))
+
+
+def docugami(variants: list[str]) -> dict:
+    pdfs = sorted((QA / "docugami_sec10q" / "data" / "v1" / "docs").glob("*.pdf"))
+    return _set("docugami", docugami_questions(), pdfs, variants, level="document", documents=len(pdfs))
+
+
+def finglm(variants: list[str]) -> dict:
+    pdfs = sorted((QA / "zh_reports_dev" / "pdfs").glob("*.pdf"))
+    level = "page (pages holding the answer's key strings), asked in the zh_reports_dev collection"
+    return _set("zh_reports", finglm_questions(), pdfs, variants, level=level, documents=len(pdfs))
+
+
+def refusal(variants: list[str]) -> dict:
     folder = QA / "enterprise_rag_challenge_r1" / "round1"
     answers = json.loads((folder / "answers.json").read_text(encoding="utf-8"))
     names = {row["sha1"]: row["name"] for row in csv.DictReader((folder / "dataset.csv").open(encoding="utf-8"))}
@@ -234,21 +400,30 @@ def _company(question: str, present: dict[str, str]) -> str | None:
     return matches[0] if len(set(matches)) == 1 else None
 
 
-SETS = {"financebench": financebench, "docugami": docugami, "finglm": finglm, "refusal": refusal}
+SETS = {
+    "financebench": financebench,
+    "zh_reports": zh_reports,
+    "docugami": docugami,
+    "finglm": finglm,
+    "refusal": refusal,
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sets", default=",".join(SETS), help="comma-separated: " + ", ".join(SETS))
+    parser.add_argument("--variants", default="", help="comma-separated alternatives: " + ", ".join(VARIANTS))
+    parser.add_argument("--suffix", default="", help="written to retrieval-<set><suffix>.json (exploration runs)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    torch.set_num_threads(1)  # one query at a time; more threads only spin on a shared 2-core CPU
+    variants = [v for v in args.variants.split(",") if v]
     for name in args.sets.split(","):
         started = time.perf_counter()
-        result = SETS[name]()
-        result["command"] = COMMAND.format(name)
+        result = SETS[name](variants)
+        result["command"] = COMMAND.format(name) + (f" --variants {args.variants}" if variants else "")
         result["seconds"] = round(time.perf_counter() - started, 1)
-        path = write_result(f"retrieval-{name}", result)
-        print(f"{name}: {json.dumps({k: v for k, v in result.items() if k != 'ingest'})[:1500]}")
+        path = write_result(f"retrieval-{name}{args.suffix}", result)
         print(f"wrote {Path(path).relative_to(ROOT)}", flush=True)
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
 from rag_app.records import Chunk, PageText, chunk_id
+from rag_app.textclean import is_chinese
 
 log = logging.getLogger(__name__)
 
@@ -24,15 +25,22 @@ SEPARATORS = [
     "。", "！", "？", "；", ". ", "! ", "? ", "; ",
     "，", "、", ", ", " ", "",
 ]  # fmt: skip
-CHUNKER_VERSION = 1  # bump when splitting changes, so stored documents are re-chunked
+CHUNKER_VERSION = 2  # bump when splitting changes, so stored documents are re-chunked
+# On a Chinese page, a piece shorter than this share of the chunk size is a layout fragment (a table
+# cell, a heading, "(2)."): it joins its neighbour instead of becoming a chunk that says nothing.
+FRAGMENT_SHARE = 4
 
 
 class TokenChunker:
     """Recursive, sentence-aware splitter whose lengths are token counts."""
 
-    def __init__(self, count_tokens: Callable[[str], int], chunk_size: int, chunk_overlap: int) -> None:
+    def __init__(
+        self, count_tokens: Callable[[str], int], chunk_size: int, chunk_overlap: int, max_tokens: int | None = None
+    ) -> None:
         self.chunk_size = chunk_size
         self.chunk_overlap = min(chunk_overlap, chunk_size // 2)
+        # A fragment may push a chunk past chunk_size by up to a fragment, never past what the embedder reads.
+        self.max_tokens = min(chunk_size + max(1, chunk_size // FRAGMENT_SHARE), max_tokens or 1 << 30)
         self._count = count_tokens
         self._cache: dict[str, int] = {}
         self._splitter = RecursiveCharacterTextSplitter(
@@ -69,7 +77,26 @@ class TokenChunker:
                 offset = cursor
             pieces.append((offset, piece))
             cursor = offset + 1
-        return pieces
+        # Chinese pages only: their tables and headings break into fragments of a few characters;
+        # English pages keep the splitter's chunks (merging there is unmeasured).
+        return self._merge_fragments(text, pieces) if is_chinese(text) else pieces
+
+    def _merge_fragments(self, text: str, pieces: list[tuple[int, str]]) -> list[tuple[int, str]]:
+        """Join each piece under chunk_size / FRAGMENT_SHARE tokens to the previous piece (else the
+        next) as one span of the page of at most ``max_tokens``."""
+        smallest = max(1, self.chunk_size // FRAGMENT_SHARE)
+        limit = self.max_tokens
+        merged: list[tuple[int, str]] = []
+        for offset, piece in pieces:
+            if merged:
+                last_offset, last = merged[-1]
+                span = text[last_offset : max(offset + len(piece), last_offset + len(last))]
+                small = self._cached_count(piece) < smallest or self._cached_count(last) < smallest
+                if small and self._cached_count(span) <= limit:
+                    merged[-1] = (last_offset, span)
+                    continue
+            merged.append((offset, piece))
+        return merged
 
     def _cached_count(self, text: str) -> int:
         count = self._cache.get(text)

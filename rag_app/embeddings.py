@@ -107,6 +107,11 @@ class LocalEmbeddings(Embeddings):
         specials = len(self.model.tokenizer("")["input_ids"])
         return int(self.model.max_seq_length) - specials
 
+    @cached_property
+    def reads_chinese(self) -> bool:
+        """Whether the tokenizer knows Chinese: all-MiniLM-L6-v2 turns most of a Chinese sentence into [UNK]."""
+        return reads_text(self.model.tokenizer, CHINESE_PROBE)
+
     @property
     def fingerprint(self) -> str:
         """Identifies the vector space: documents embedded otherwise are re-ingested."""
@@ -162,6 +167,18 @@ class LocalEmbeddings(Embeddings):
             if on_batch:
                 on_batch(len(batch))
         return vectors
+
+
+CHINESE_PROBE = "报告期内公司营业收入、净利润及经营活动现金流量的变化情况"
+# Share of unknown tokens from which a tokenizer is taken not to read a language.
+UNKNOWN_SHARE = 0.2
+
+
+def reads_text(tokenizer, text: str) -> bool:
+    """Whether ``tokenizer`` maps under UNKNOWN_SHARE of ``text``'s tokens to its unknown token."""
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    unknown = getattr(tokenizer, "unk_token_id", None)
+    return unknown is None or sum(i == unknown for i in ids) < UNKNOWN_SHARE * max(len(ids), 1)
 
 
 def pick_precision(requested: str, device: str) -> str:

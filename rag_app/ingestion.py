@@ -19,6 +19,7 @@ from rag_app.chunking import TokenChunker
 from rag_app.embeddings import LocalEmbeddings
 from rag_app.extraction import ExtractionJob, ExtractionPool, OcrProgress
 from rag_app.loaders import SUPPORTED_SUFFIXES
+from rag_app.ranking import chinese_note
 from rag_app.records import Chunk, DocumentInfo, ExtractedDocument, FileReport, FileStatus, IngestReport
 from rag_app.store import DocumentStore
 
@@ -288,7 +289,8 @@ class Ingestor:
         if candidate is not group.members[0]:
             note = f"same content as {group.members[0].name!r}: stored once"
         report = FileReport(candidate.name, str(candidate.path), status, doc.total_pages, chunks, doc.empty_pages)
-        report.sha256, report.note = candidate.sha256, _join_notes(note, _page_notes(doc))
+        language = chinese_note(doc.sample_text(), self.embeddings.model_name, self.embeddings.reads_chinese)
+        report.sha256, report.note = candidate.sha256, _join_notes(note, _page_notes(doc), language)
         report.ocr_pages = doc.ocr_pages
         return report
 

@@ -11,6 +11,7 @@ server's other clients) changed the collection.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import re
@@ -76,9 +77,22 @@ def cover_text(chunks: Iterable[tuple[str, str]], count: int = 2) -> list[str]:
     return [text for _, text in first_page[:count]]
 
 
-def name_terms(name: str) -> set[str]:
-    """Terms of a file name: "3M_2018_10K.pdf" -> {"3m", "2018", "10k"}."""
-    return set(terms_of(re.sub(r"[_\-.]+", " ", name.rsplit(".", 1)[0])))
+@functools.lru_cache(maxsize=4096)
+def name_terms(name: str) -> frozenset[str]:
+    """Terms of a file name: "3M_2018_10K.pdf" -> {"3m", "2018", "10k"} (cached: read on every question)."""
+    return frozenset(terms_of(re.sub(r"[_\-.]+", " ", name.rsplit(".", 1)[0])))
+
+
+def term_parts(terms: Iterable[str]) -> set[str]:
+    """Words of at least 3 letters inside compound terms: "amazon.com" -> {"amazon", "com"}. Terms keep
+    dots and hyphens whole ("10-q", "2,468"), so a cover saying "AMAZON.COM, INC." never matched "Amazon"."""
+    return {
+        part
+        for term in terms
+        if any(c in term for c in ".-'&")
+        for part in re.split(r"[.\-'&]+", term)
+        if len(part) >= 3 and part.isalpha() and part not in STOPWORDS
+    }
 
 
 def document_query_terms(query: str) -> set[str]:
@@ -164,7 +178,11 @@ class LexicalIndex:
     # ----- searching ----------------------------------------------------------------------
 
     def search(self, query: str, k: int, shas: set[str] | None = None) -> list[tuple[str, float]]:
-        """The ``k`` best ``(chunk_id, bm25 score)`` for ``query``, optionally within some files."""
+        """The ``k`` best ``(chunk_id, bm25 score)`` for ``query``, optionally within some files.
+
+        Scored inside SQLite (one aggregate over the query terms' postings): at 100,000 chunks a
+        common term has tens of thousands of postings, too many to score row by row in Python.
+        """
         terms = Counter(terms_of(query))
         if not terms:
             return []
@@ -172,22 +190,33 @@ class LexicalIndex:
             total, average = self._db.execute("SELECT COUNT(*), AVG(length) FROM chunks").fetchone()
             if not total:
                 return []
-            scores: dict[str, float] = {}
-            for term, weight in terms.items():
-                rows = self._db.execute(
-                    "SELECT p.chunk, p.tf, c.length, c.sha FROM postings p JOIN chunks c ON c.id = p.chunk WHERE p.term = ?",
-                    (term,),
-                ).fetchall()
-                self._score(rows, weight, total, average, shas, scores)
-        return sorted(scores.items(), key=lambda item: item[1], reverse=True)[:k]
+            weights = self._term_weights(terms, total)
+            if not weights:
+                return []
+            return self._top(weights, k, average, shas)
 
-    @staticmethod
-    def _score(rows, weight: int, total: int, average: float, shas, scores: dict[str, float]) -> None:
-        if not rows:
-            return
-        idf = math.log(1 + (total - len(rows) + 0.5) / (len(rows) + 0.5))
-        for chunk, tf, length, sha in rows:
-            if shas is not None and sha not in shas:
-                continue
-            norm = tf * (K1 + 1) / (tf + K1 * (1 - B + B * length / average))
-            scores[chunk] = scores.get(chunk, 0.0) + weight * idf * norm
+    def _term_weights(self, terms: Counter, total: int) -> list[tuple[str, float]]:
+        """(term, query count x idf) of the query terms the index holds."""
+        marks = ",".join("?" * len(terms))
+        df = self._db.execute(
+            f"SELECT term, COUNT(*) FROM postings WHERE term IN ({marks}) GROUP BY term", list(terms)
+        ).fetchall()
+        return [(term, terms[term] * math.log(1 + (total - n + 0.5) / (n + 0.5))) for term, n in df]
+
+    def _top(self, weights: list[tuple[str, float]], k: int, average: float, shas: set[str] | None):
+        values = ",".join("(?, ?)" for _ in weights)
+        params: list = [x for pair in weights for x in pair]
+        where = ""
+        if shas is not None:
+            if not shas:
+                return []
+            where = f"WHERE c.sha IN ({','.join('?' * len(shas))})"
+            params += sorted(shas)
+        rows = self._db.execute(
+            f"""WITH q(term, weight) AS (VALUES {values})
+            SELECT p.chunk, SUM(q.weight * p.tf * {K1 + 1} / (p.tf + {K1} * ({1 - B} + {B} * c.length / ?))) AS score
+            FROM q JOIN postings p ON p.term = q.term JOIN chunks c ON c.id = p.chunk {where}
+            GROUP BY p.chunk ORDER BY score DESC, p.chunk LIMIT ?""",
+            [*params[: 2 * len(weights)], average, *params[2 * len(weights) :], k],
+        ).fetchall()
+        return [(chunk, float(score)) for chunk, score in rows]

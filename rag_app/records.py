@@ -37,6 +37,10 @@ class ExtractedDocument:
         """1-based numbers of pages without any text (scans, images, failures)."""
         return [p.number for p in self.pages if not p.text.strip()]
 
+    def sample_text(self, characters: int = 20_000) -> str:
+        """The first ``characters`` of the document's text (to tell its language)."""
+        return "\n".join(p.text for p in self.pages)[:characters]
+
     @classmethod
     def read(cls, total: int, page_text, on_page=None) -> ExtractedDocument:
         """Pages 1..total from ``page_text(number)`` (None: the page failed; it is kept empty and listed),

@@ -10,8 +10,11 @@ from dataclasses import dataclass, field
 
 from rag_app.embeddings import LocalEmbeddings
 from rag_app.errors import DocumentNotFoundError, InvalidRequestError
-from rag_app.lexical import document_query_terms, name_terms
+from rag_app.lexical import document_query_terms, name_terms, term_parts
+from rag_app.queries import normalize_query
+from rag_app.ranking import RankingOptions, fused_scores, fusion_weights, rank_pages
 from rag_app.records import DocumentInfo, SearchHit, parse_chunk_id
+from rag_app.rerank import CrossEncoderReranker
 from rag_app.store import DocumentStore
 
 log = logging.getLogger(__name__)
@@ -58,13 +61,15 @@ class Retriever:
         candidates: int = 50,
         rrf_k: int = 60,
         document_weight: float = 3.0,
+        ranking: RankingOptions | None = None,
+        reranker: CrossEncoderReranker | None = None,
     ) -> None:
         self.store = store
         self.embeddings = embeddings
         self.mode = mode if store.has_lexical else "dense"
         self.candidates = candidates
-        self.rrf_k = rrf_k
-        self.document_weight = document_weight
+        self.ranking = ranking or RankingOptions(document_weight=document_weight, rrf_k=rrf_k)
+        self.reranker = reranker
 
     def search(self, query: str, k: int, files: Sequence[str] | None = None) -> SearchResult:
         query = validate_query(query, k)
@@ -85,14 +90,21 @@ class Retriever:
 
     def _hybrid(self, query, vector, k: int, shas: set[str] | None, documents) -> list[SearchHit]:
         self.store.sync_lexical(documents)  # cheap when in step; rebuilds an index that was lost
-        dense = [h.chunk_id for h in self.store.search_dense(vector, max(k, self.candidates), shas)]
-        lexical = self.store.search_lexical(query, self.candidates, shas)
+        weights = fusion_weights(query, getattr(self.embeddings, "reads_chinese", True), self.ranking)
+        dense = (
+            [h.chunk_id for h in self.store.search_dense(vector, max(k, self.candidates), shas)] if weights[0] else []
+        )
+        # "FY2018" also as "2018", "10-K" as "10K", 年报 as 年度报告
+        terms = normalize_query(query) if self.ranking.normalize_queries else query
+        lexical = self.store.search_lexical(terms, self.candidates, shas)
         candidates = list(dict.fromkeys(dense + lexical))
-        by_document = self._by_document(query, candidates, documents)
-        fused = reciprocal_rank_fusion([dense, lexical, by_document], self.rrf_k, [1.0, 1.0, self.document_weight])
-        chosen = one_per_page(fused, k)
+        by_document = self._by_document(terms, candidates, documents)
+        scores = fused_scores([dense, lexical, by_document], weights, self.ranking.rrf_k)
+        depth = max(k, self.reranker.depth) if self.reranker else k
+        chosen = rank_pages(scores, _page_of, depth, self.ranking.page_weight)
         hits = self.store.hits(chosen, vector)
-        return [hits[i] for i in chosen if i in hits]
+        ranked = [hits[i] for i in chosen if i in hits]
+        return self.reranker.rerank(query, ranked)[:k] if self.reranker else ranked
 
     def _by_document(self, query: str, candidates: list[str], documents: list[DocumentInfo]) -> list[str]:
         """Candidates whose document's names and cover share rare terms with the question, best first."""
@@ -100,6 +112,8 @@ class Retriever:
         titles: dict[str, set[str]] = {}
         for d in documents:
             titles.setdefault(d.sha256, set(covers.get(d.sha256, ()))).update(name_terms(d.name))
+        if self.ranking.title_parts:  # a cover's "amazon.com" also matches a question's "Amazon"
+            titles = {sha: terms | term_parts(terms) for sha, terms in titles.items()}
         if len(titles) < 2:
             return []
         frequency = Counter(term for terms in titles.values() for term in terms)
@@ -120,27 +134,8 @@ class Retriever:
         return scope, warnings
 
 
-def reciprocal_rank_fusion(rankings: list[list[str]], k: int = 60, weights: Sequence[float] | None = None) -> list[str]:
-    """Ids ordered by the sum of weight / (k + rank) over the rankings they appear in."""
-    scores: dict[str, float] = {}
-    for ranking, weight in zip(rankings, weights or [1.0] * len(rankings), strict=True):
-        for rank, item in enumerate(ranking, 1):
-            scores[item] = scores.get(item, 0.0) + weight / (k + rank)
-    return sorted(scores, key=lambda item: scores[item], reverse=True)
-
-
-def one_per_page(chunk_ids: list[str], k: int) -> list[str]:
-    """The first ``k`` ids from distinct pages: a second chunk of a page adds little, since the model
-    reads each hit with its page neighbours, and takes a place another page could use."""
-    chosen, pages = [], set()
-    for chunk_id in chunk_ids:
-        page = parse_chunk_id(chunk_id).page_key
-        if page not in pages:
-            pages.add(page)
-            chosen.append(chunk_id)
-            if len(chosen) == k:
-                break
-    return chosen
+def _page_of(chunk_id: str) -> tuple[str, int]:
+    return parse_chunk_id(chunk_id).page_key
 
 
 def _select(documents: list[DocumentInfo], files: Sequence[str]) -> list[DocumentInfo]:

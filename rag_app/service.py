@@ -83,7 +83,7 @@ class RagService:
                 "chunk_size %d exceeds what %s reads (%d tokens): using %d",
                 self.settings.chunk_size, self.settings.embedding_model, self.embeddings.max_tokens, size,
             )  # fmt: skip
-        return TokenChunker(self.embeddings.count_tokens, size, self.settings.chunk_overlap)
+        return TokenChunker(self.embeddings.count_tokens, size, self.settings.chunk_overlap, self.embeddings.max_tokens)
 
     def store(self, collection: str | None = None, with_model: bool = False, create: bool = False) -> DocumentStore:
         """The document store of a collection; ``create`` makes it if it does not exist."""
@@ -93,8 +93,18 @@ class RagService:
     def retriever(self, store: DocumentStore) -> Retriever:
         s = self.settings
         return Retriever(
-            store, self.embeddings, s.retrieval, s.retrieval_candidates, document_weight=s.retrieval_document_weight
-        )
+            store, self.embeddings, s.retrieval, s.retrieval_candidates, document_weight=s.retrieval_document_weight,
+            reranker=self.reranker,
+        )  # fmt: skip
+
+    @cached_property
+    def reranker(self):
+        """The cross-encoder of RAG_RERANKER_MODEL, loaded once; None when unset."""
+        if not self.settings.reranker_model:
+            return None
+        from rag_app.rerank import CrossEncoderReranker
+
+        return CrossEncoderReranker(self.settings.reranker_model, self.embeddings.device)
 
     def collections(self) -> list[str]:
         return self.database.collections()

@@ -174,6 +174,11 @@ class Settings(BaseSettings):
         description="Weight, in the hybrid fusion, of ranking chunks by how well their document's file name and "
         "cover page match the question (company, year); 0 turns it off.",
     )
+    reranker_model: str | None = Field(
+        None,
+        description="sentence-transformers CrossEncoder (hub id or local path, e.g. BAAI/bge-reranker-v2-m3) that "
+        "re-reads the 20 best candidate pages with the question; unset: off. Its quality is not measured here.",
+    )
     host: str = Field("127.0.0.1", description="Address the web app listens on (0.0.0.0 for every interface).")
     port: int = Field(7860, ge=1, le=65535, description="Port of the web app.")
     auth: str | None = Field(

@@ -73,3 +73,14 @@ def _join_cjk_lines(text: str) -> str:
     else:
         text = _CJK_SINGLE_BREAK.sub("", text)
     return _CJK_BLANK_LINE.sub(" ", text)
+
+
+LATIN_LETTER = re.compile(r"[A-Za-z]")
+CHINESE_SHARE = 0.3  # share of Chinese characters among letters from which a text counts as Chinese
+
+
+def is_chinese(text: str) -> bool:
+    """Whether Chinese characters make up at least CHINESE_SHARE of the text's letters."""
+    chinese = len(CJK_CHAR.findall(text))
+    latin = len(LATIN_LETTER.findall(text))
+    return chinese > 0 and chinese >= CHINESE_SHARE * (chinese + latin)

@@ -120,6 +120,22 @@ def tiny_embedder(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_cross_encoder(tmp_path_factory) -> Path:
+    """A random-weight one-layer BERT cross-encoder (one relevance logit) saved to a local folder."""
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from rag_app.embeddings import bundled_model_path
+
+    root = tmp_path_factory.mktemp("tiny-cross-encoder") / "model"
+    config = BertConfig(
+        vocab_size=30522, hidden_size=32, num_hidden_layers=1, num_attention_heads=2, intermediate_size=64, num_labels=1
+    )
+    BertForSequenceClassification(config).save_pretrained(root)
+    AutoTokenizer.from_pretrained(str(bundled_model_path())).save_pretrained(root)
+    return root
+
+
+@pytest.fixture(scope="session")
 def tiny_lm(tmp_path_factory, corpus) -> Path:
     """A 2-layer random Qwen2 chat model with a BPE tokenizer trained on real filing text, saved to disk."""
     from tiny_lm import build_tiny_lm

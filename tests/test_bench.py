@@ -29,3 +29,25 @@ def test_roc_auc_and_threshold():
 def test_the_results_page_is_generated_from_the_results():
     result = subprocess.run([sys.executable, "-m", "bench.report", "--check"], cwd=ROOT, capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
+
+
+def test_questions_are_split_by_document_into_fixed_halves():
+    from bench.retrieval import financebench_questions, split_half, zh_reports_questions
+
+    assert split_half("3M_2018_10K") == split_half("3M_2018_10K") in ("tuning", "confirmation")
+    for questions in (financebench_questions(), zh_reports_questions()):
+        halves = {}
+        for q in questions:
+            halves.setdefault(q.document, set()).add(q.groups[1])
+        assert all(len(h) == 1 for h in halves.values())  # every question of a document is in the same half
+        counts = [sum(q.groups[1] == half for q in questions) for half in ("tuning", "confirmation")]
+        assert min(counts) >= 0.4 * len(questions)
+
+
+def test_misses_name_their_cause():
+    from bench.retrieval import Question, misses
+
+    q = Question("q1", "?", "a.pdf", {("a.pdf", 3)}.__contains__, ["all", "tuning"])
+    other = Question("q2", "?", "a.pdf", {("a.pdf", 9)}.__contains__, ["all", "tuning"])
+    found = misses([q, other], [None, None], [[("b.pdf", 1)] * 5, [("a.pdf", 1)] * 5])
+    assert [m["cause"] for m in found] == ["wrong document in the top 5", "right document, other pages"]

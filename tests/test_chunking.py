@@ -13,7 +13,7 @@ SHA = "ab" * 32
 
 @pytest.fixture(scope="module")
 def chunker(embeddings):
-    return TokenChunker(embeddings.count_tokens, chunk_size=200, chunk_overlap=30)
+    return TokenChunker(embeddings.count_tokens, chunk_size=200, chunk_overlap=30, max_tokens=embeddings.max_tokens)
 
 
 def assert_exact(chunks, pages):
@@ -27,7 +27,7 @@ def test_chunks_fit_the_embedder_and_keep_exact_page_offsets(chunker, embeddings
     pages = load_document(DOCUGAMI / "2023 Q2 AAPL.pdf").pages
     chunks = chunker.split_pages(pages, SHA)
     assert len(chunks) > 28
-    assert max(embeddings.count_tokens(c.text) for c in chunks) <= 200 <= embeddings.max_tokens
+    assert max(embeddings.count_tokens(c.text) for c in chunks) <= chunker.max_tokens <= embeddings.max_tokens
     assert [c.index for c in chunks] == list(range(len(chunks)))
     assert_exact(chunks, pages)
     assert {c.page for c in chunks} == {p.number for p in pages if p.text}
@@ -86,3 +86,22 @@ def test_fast_token_count_equals_the_tokenizer_and_gives_the_same_chunks(embeddi
     fast = TokenChunker(embeddings.count_tokens, chunk_size=128, chunk_overlap=16).split_pages(pages, SHA)
     slow = TokenChunker(wrapper_count, chunk_size=128, chunk_overlap=16).split_pages(pages, SHA)
     assert [(c.id, c.text) for c in fast] == [(c.id, c.text) for c in slow]
+
+
+def test_chinese_table_lines_are_never_chunks_of_their_own(embeddings):
+    """Layout fragments of a Chinese annual report ("(2).", "目录第一节", "减值准备") join their neighbours."""
+    chunker = TokenChunker(embeddings.count_tokens, chunk_size=128, chunk_overlap=16, max_tokens=embeddings.max_tokens)
+    pages = load_document(next(FINGLM.glob("*金宇生物*"))).pages[:40]
+    chunks = chunker.split_pages(pages, SHA)
+    whole_pages = {p.number for p in pages if embeddings.count_tokens(p.text) < 32}
+    fragments = [c.text for c in chunks if embeddings.count_tokens(c.text) < 32 and c.page not in whole_pages]
+    assert not fragments
+    assert max(embeddings.count_tokens(c.text) for c in chunks) <= chunker.max_tokens == 160
+    assert_exact(chunks, pages)
+
+
+def test_english_pages_keep_the_splitters_chunks(chunker):
+    """Fragment merging is for Chinese layout; English pages are split as before (unmeasured there)."""
+    pages = load_document(DOCUGAMI / "2023 Q2 AAPL.pdf").pages[:6]
+    chunks = chunker.split_pages(pages, SHA)
+    assert [c.text for c in chunks] == [t for p in pages for t in chunker._splitter.split_text(p.text)]

@@ -6,8 +6,10 @@ import pytest
 from pdfgen import write_pdf
 
 from rag_app.answering import AskRequest
-from rag_app.lexical import terms_of
-from rag_app.retrieval import one_per_page, reciprocal_rank_fusion, stitch
+from rag_app.lexical import term_parts, terms_of
+from rag_app.queries import normalize_query, query_expansions
+from rag_app.ranking import RankingOptions, fused_scores, fusion_weights, is_chinese, rank_pages
+from rag_app.retrieval import stitch
 
 FILLER = [f"Paragraph {i} discusses general operating matters of the company in the period." for i in range(40)]
 
@@ -23,7 +25,9 @@ def test_terms_keep_numbers_and_identifiers_whole_and_split_chinese():
 
 
 def test_reciprocal_rank_fusion_rewards_agreement():
-    assert reciprocal_rank_fusion([["a", "b", "c"], ["c", "d", "a"]])[:2] == ["a", "c"]
+    scores = fused_scores([["a", "b", "c"], ["c", "d", "a"]], [1.0, 1.0])
+    assert sorted(scores, key=lambda c: -scores[c])[:2] == ["a", "c"]
+    assert "d" not in fused_scores([["a"], ["d"]], [1.0, 0.0])  # a ranking of weight 0 adds nothing
 
 
 def test_stitch_joins_overlapping_chunks_of_a_page():
@@ -118,4 +122,96 @@ def test_one_hit_per_page(service, settings, corpus_dir):
     assert sorted((h.file, h.page) for h in hits) == [("contracts.pdf", 1), ("general.pdf", 1)]
     settings.retrieval = "dense"  # dense search returns several chunks of the same page
     assert len(service.search(question, k=4).hits) == 4
-    assert one_per_page(["s:1:0", "s:1:90", "s:2:0", "t:1:0"], 3) == ["s:1:0", "s:2:0", "t:1:0"]
+    scores = {"s:1:0": 4.0, "s:1:90": 3.0, "s:2:0": 2.0, "t:1:0": 1.0}
+    assert rank_pages(scores, lambda c: c.rsplit(":", 1)[0], 3, 0.0) == ["s:1:0", "s:2:0", "t:1:0"]
+
+
+def test_questions_name_periods_and_forms_as_documents_do():
+    assert normalize_query("What was 3M's FY2018 capex in its 10-K?").endswith(" 2018 10K")
+    assert query_expansions("fiscal 2022 revenue, FY22 margin and the fiscal year 2021 10-q") == ["2022", "2021", "10Q"]
+    assert query_expansions("金宇生物2020年报的营业收入") == ["年度报告"]
+    assert normalize_query("What is the revenue?") == "What is the revenue?"
+
+
+def test_pages_rank_by_their_best_chunk_plus_a_share_of_the_others():
+    scores = {"a:1:0": 1.0, "b:2:0": 0.9, "b:2:50": 0.8, "c:3:0": 0.5}
+    page = lambda c: c.rsplit(":", 1)[0]  # noqa: E731
+    assert rank_pages(scores, page, 3, page_weight=0.0) == ["a:1:0", "b:2:0", "c:3:0"]
+    assert rank_pages(scores, page, 2, page_weight=0.5) == ["b:2:0", "a:1:0"]
+
+
+def test_a_chinese_question_is_not_ranked_by_an_embedder_that_cannot_read_it(embeddings, tiny_embedder):
+    from rag_app.embeddings import LocalEmbeddings
+
+    assert not embeddings.reads_chinese  # all-MiniLM-L6-v2: most Chinese characters are [UNK]
+    assert is_chinese("金宇生物2020年的营业收入是多少？") and not is_chinese("What was Apple's revenue in 2022?")
+    options = RankingOptions()
+    assert fusion_weights("净利润是多少？", False, options) == [0.0, 1.0, options.document_weight]
+    assert fusion_weights("净利润是多少？", True, options)[0] == options.dense_weight
+    assert fusion_weights("What was the net income?", False, options)[0] == options.dense_weight
+    assert not LocalEmbeddings(str(tiny_embedder), device="cpu").reads_chinese  # same tokenizer
+
+
+def test_chinese_questions_find_the_page_that_answers_them(service, tmp_path):
+    """With the English-only default embedder, a Chinese question still gets the page that answers it,
+    and the ingest report says how Chinese is searched and what to configure for better."""
+    folder = tmp_path / "zh"
+    folder.mkdir()
+    (folder / "金宇生物2020年度报告.md").write_text(
+        "金宇生物技术股份有限公司 2020 年年度报告。\n\n" + "报告期内公司持续推进动物疫苗研发，减值准备按规定计提。" * 8
+        + "\n\n营业收入 1,581,905,632.48 元，归属于上市公司股东的净利润 406,195,463.57 元。",
+        encoding="utf-8",
+    )  # fmt: skip
+    (folder / "四方科技2019年度报告.md").write_text(
+        "四方科技集团股份有限公司 2019 年年度报告。\n\n" + "公司冷冻设备业务稳步发展，社会责任工作持续开展。" * 8,
+        encoding="utf-8",
+    )  # fmt: skip
+    (folder / "notes.md").write_text("\n\n".join(FILLER), encoding="utf-8")
+    report = service.ingest([folder])
+    notes = {f.name: f.note or "" for f in report.files}
+    assert "RAG_EMBEDDING_MODEL=BAAI/bge-m3" in notes["金宇生物2020年度报告.md"] and not notes["notes.md"]
+    hit = service.search("金宇生物2020年的营业收入是多少？", k=3).hits[0]
+    assert hit.file == "金宇生物2020年度报告.md" and "1,581,905,632.48" in hit.text
+
+
+def test_an_optional_cross_encoder_reorders_the_best_pages(service, settings, corpus_dir, tiny_cross_encoder):
+    service.ingest([corpus_dir])
+    question = "Who signed contract ZX-4471?"
+    assert service.reranker is None  # off unless RAG_RERANKER_MODEL is set
+    candidates = [(h.file, h.page, h.offset) for h in service.search(question, k=20).hits]
+    settings.reranker_model = str(tiny_cross_encoder)
+    del service.__dict__["reranker"]
+    reranker = service.reranker
+    hits = service.search(question, k=2).hits
+    assert len(hits) == 2 and all((h.file, h.page, h.offset) in candidates for h in hits)
+    relevance = reranker.model.predict([(question, h.text) for h in hits])
+    assert relevance[0] >= relevance[1]
+
+
+def test_a_reranker_that_cannot_load_is_a_clear_error(tmp_path):
+    from rag_app.errors import EmbeddingModelError
+    from rag_app.rerank import CrossEncoderReranker
+
+    with pytest.raises(EmbeddingModelError, match="RAG_RERANKER_MODEL"):
+        CrossEncoderReranker(str(tmp_path / "no-such-model"))
+
+
+def test_bm25_prefers_the_rarer_term_and_keeps_to_the_chosen_files(tmp_path):
+    from rag_app.lexical import LexicalIndex
+
+    index = LexicalIndex(tmp_path / "bm25.sqlite")
+    index.add("a", [("a:1:0", "revenue grew in the quarter"), ("a:1:40", "the orbital freight contract")])
+    index.add("b", [("b:1:0", "revenue and orbital freight revenue")])
+    assert [c for c, _ in index.search("orbital freight revenue", 3)][0] == "b:1:0"
+    assert [c for c, _ in index.search("orbital freight", 3, {"a"})] == ["a:1:40"]
+    assert index.search("orbital", 3, set()) == [] and index.search("unknownterm", 3) == []
+
+
+def test_a_cover_naming_the_company_as_a_domain_still_matches_its_name(service, tmp_path):
+    """10-Q covers say "AMAZON.COM, INC."; a question says "Amazon" (docugami: 16 of 20 misses before)."""
+    folder = tmp_path / "filings"
+    write_pdf(folder / "2023 Q1 AMZN.pdf", ["AMAZON.COM, INC.\nFORM 10-Q", "Net sales increased 9% in the quarter."])
+    write_pdf(folder / "2023 Q1 NVDA.pdf", ["NVIDIA CORPORATION\nFORM 10-Q", "Revenue and net sales grew strongly."])
+    service.ingest([folder])
+    assert service.search("How have Amazon's net sales changed?", k=2).hits[0].file == "2023 Q1 AMZN.pdf"
+    assert term_parts({"amazon.com", "10-q", "2,468", "coca-cola"}) == {"amazon", "com", "coca", "cola"}
