@@ -26,6 +26,7 @@ def test_slow_file_times_out_and_the_rest_are_parsed():
     assert time.perf_counter() - started < 30
 
 
+@pytest.mark.slow  # parses a 72-page filing with pypdf
 def test_timeout_counts_from_the_last_finished_page():
     # 72 pages take several seconds in all with pypdf, but well under 2 s each: no timeout.
     with ExtractionPool(workers=1, timeout_s=2) as pool:

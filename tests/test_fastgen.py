@@ -57,6 +57,10 @@ def train_peaked_lm(directory, texts, steps: int = 250, device: str = "cpu", sha
     return float(loss.detach())
 
 
+# Every test here needs the briefly trained model (minutes on 2 cores): the quick subset skips them.
+pytestmark = pytest.mark.slow
+
+
 @pytest.fixture(scope="module")
 def peaked_lm(tmp_path_factory, corpus):
     from conftest import DOCUGAMI

@@ -26,6 +26,7 @@ def test_page_numbers_are_one_based_and_match_the_pdf():
 
 
 @pytest.mark.parametrize("name", ["2023 Q1 MSFT.pdf", "2023 Q2 MSFT.pdf"])
+@pytest.mark.slow  # pypdf on two large filings
 def test_filings_with_huge_arrays_open_with_raised_limits(name):
     doc = load_document(DOCUGAMI / name, parser="pypdf")
     assert doc.error is None

@@ -18,7 +18,7 @@ from rag_app.loaders import load_document
 from rag_app.ocr import MODEL_FILES, OcrOptions, load_engine
 from rag_app.records import FileStatus
 
-pytestmark = pytest.mark.usefixtures("corpus")
+pytestmark = [pytest.mark.usefixtures("corpus"), pytest.mark.slow]  # OCR of real pages: seconds each
 
 FILING = FINANCEBENCH / "3M_2018_10K.pdf"
 PROSE_PAGE, CASH_FLOW_PAGE = 5, 60  # 3M's business description; its consolidated statement of cash flows

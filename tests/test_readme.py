@@ -2,6 +2,7 @@
 
 import re
 
+import pytest
 from conftest import ROOT
 
 from rag_app.settings import settings_table_markdown
@@ -31,6 +32,7 @@ def test_run_command_installs_then_runs():
     assert block_after("run-command") == "pip install -r requirements.txt && python app.py"
 
 
+@pytest.mark.slow  # starts `python app.py` as the README says
 def test_run_command_serves_the_page_and_answers(tmp_path):
     """The README's run command (after its install step) starts the app, which answers from an upload."""
     import httpx
