@@ -114,7 +114,7 @@ class RagService:
         name = collection or self.settings.collection
         if name == self.settings.collection and name not in self.collections():
             raise NoDocumentsError(
-                f"no documents yet in collection {name!r}: add PDFs first (the page's Documents tab, "
+                f"no collection named {name!r} yet: no documents yet, add PDFs first (the page's Documents tab, "
                 "POST /api/documents or python -m ingest FILES)"
             )
 
