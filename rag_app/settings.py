@@ -80,7 +80,7 @@ class Settings(BaseSettings):
         "auto",
         description="OCR (RapidOCR, Chinese and English, offline): auto reads pages with no or almost no text "
         "layer, off leaves them empty, force reads every page and prefers what OCR finds (for PDFs whose "
-        "text layer is broken). About 1-10 s per page on a CPU.",
+        "text layer is broken). About 7 CPU-seconds per page read.",
     )
     parse_timeout_s: float = Field(
         60.0,
