@@ -409,8 +409,8 @@ def test_the_page_streams_a_summary_into_the_chat(stored, tmp_path):
     page = ChatPage(stored)
     outputs = list(page.summarize([], None, {"collection": "test", "turns": []}))
     chat, panel, note, _ = outputs[-1]
-    assert chat[-2] == {"role": "user", "content": "Summarize / 总结: report.pdf"}
-    assert chat[-1] == {"role": "assistant", "content": "Brief [2]."}
+    assert chat[-2] == {"role": "user", "content": "Summarize / 总结: report.pdf"}  # shown as text
+    assert chat[-1] == {"role": "assistant", "content": "<p>Brief [2].</p>\n"}  # the model's markdown, as safe HTML
     assert "report.pdf" in panel and note.startswith("summary of 12 pages")
     assert any(o[2].startswith("… summarizing 12 pages") for o in outputs[:-1])
     demo = page.build()
