@@ -129,12 +129,6 @@ class ChatPage:
             chat[-1]["content"] = markup.text_html(f"⚠ {exc}")
             yield "", chat, panel, "", session
 
-        chat = [*chat, {"role": "user", "content": markup.text_html(question)}, {"role": "assistant", "content": ""}]
-        if not self.has_documents(session["collection"]):
-            chat[-1]["content"] = markup.text_html(render.no_documents_text(question))
-            yield "", chat, render.sources_html([], question), "", session
-            return
-
     def summarize(self, chat: list, files: list | None, session: dict, request: gr.Request | None = None):
         """Stream a summary of every page of the chosen documents (or of the only one) into the chat."""
         from rag_app.summarize import SummaryRequest
