@@ -7,10 +7,9 @@ Chinese has no spaces, so both the question and the text are segmented into word
 
 from __future__ import annotations
 
-import logging
 import re
 
-from rag_app.textclean import CJK_CHAR
+from rag_app.textclean import CJK_CHAR, jieba_or_none
 
 STOPWORDS = frozenset(
     "a an and are as at be by did do does for from had has have how in is it its of on or that the this to "
@@ -19,22 +18,13 @@ STOPWORDS = frozenset(
 CJK_STOPWORDS = frozenset("什么 多少 哪些 如何 怎么 怎样 是否 为什么 请问 一下 以及 还是 情况".split())
 WORD = re.compile(r"[A-Za-z][A-Za-z'\-]+|\d[\d,.%]*")
 CJK_RUN = re.compile(f"{CJK_CHAR.pattern}+")
-_jieba = None
 
 
 def _tokenize(run: str) -> list[tuple[str, int, int]]:
     """(word, start, end) of a CJK run: jieba's words, or character bigrams without jieba."""
-    global _jieba
-    if _jieba is None:
-        try:
-            import jieba
-
-            jieba.setLogLevel(logging.WARNING)
-            _jieba = jieba
-        except ImportError:
-            _jieba = False
-    if _jieba:
-        return list(_jieba.tokenize(run))
+    jieba = jieba_or_none()
+    if jieba:
+        return list(jieba.tokenize(run))
     return [(run[i : i + 2], i, i + 2) for i in range(len(run) - 1)] or [(run, 0, len(run))]
 
 

@@ -23,28 +23,19 @@ from pathlib import Path
 
 from rag_app.highlight import STOPWORDS
 from rag_app.records import parse_chunk_id
-from rag_app.textclean import CJK_CHAR
+from rag_app.textclean import CJK_CHAR, jieba_or_none
 
 log = logging.getLogger(__name__)
 K1, B = 1.2, 0.75
 LATIN = re.compile(r"[a-z0-9][a-z0-9$%&'.,\-]*[a-z0-9%]|[a-z0-9]")
 CJK_RUN = re.compile(f"{CJK_CHAR.pattern}+")
 CJK_WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")  # not punctuation
-_jieba = None
 
 
 def _segment(run: str) -> list[str]:
-    global _jieba
-    if _jieba is None:
-        try:
-            import jieba
-
-            jieba.setLogLevel(logging.WARNING)
-            _jieba = jieba
-        except ImportError:
-            _jieba = False
-    if _jieba:
-        words = _jieba.cut_for_search(run)
+    jieba = jieba_or_none()
+    if jieba:
+        words = jieba.cut_for_search(run)
     else:
         words = [run[i : i + 2] for i in range(len(run) - 1)] or [run]
     return [w for w in words if CJK_WORD.search(w)]

@@ -8,6 +8,8 @@ work better on text that reads like the document.
 
 from __future__ import annotations
 
+import functools
+import logging
 import re
 
 # CJK ideographs, kana, hangul and CJK/full-width punctuation: text written
@@ -84,3 +86,14 @@ def is_chinese(text: str) -> bool:
     chinese = len(CJK_CHAR.findall(text))
     latin = len(LATIN_LETTER.findall(text))
     return chinese > 0 and chinese >= CHINESE_SHARE * (chinese + latin)
+
+
+@functools.cache
+def jieba_or_none():
+    """jieba (Chinese word segmentation), imported once and quiet; None when it is not installed."""
+    try:
+        import jieba
+    except ImportError:
+        return None
+    jieba.setLogLevel(logging.WARNING)
+    return jieba
