@@ -92,6 +92,22 @@ def document_query_terms(query: str) -> set[str]:
     return terms | {m.group(1) for t in terms if (m := re.fullmatch(r"fy(\d{4})", t))}
 
 
+# Postings point at chunks by an integer key, not by the chunk's 80-character id: a file of 1,000
+# chunks has ~60,000 postings, and their index on the chunk column is most of an insert's cost.
+SCHEMA_VERSION = 2
+SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS chunks (
+    key INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, sha TEXT NOT NULL, length INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS chunks_sha ON chunks(sha);
+CREATE TABLE IF NOT EXISTS postings (term TEXT NOT NULL, chunk INTEGER NOT NULL, tf INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS postings_term ON postings(term);
+CREATE INDEX IF NOT EXISTS postings_chunk ON postings(chunk);
+CREATE TABLE IF NOT EXISTS covers (sha TEXT PRIMARY KEY, terms TEXT NOT NULL);
+PRAGMA user_version = {SCHEMA_VERSION};
+"""
+
+
 class LexicalIndex:
     """BM25 over chunk texts; one SQLite file per chunk collection."""
 
@@ -100,34 +116,31 @@ class LexicalIndex:
         self.path = path
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
-        self._db.executescript(
-            """
-            PRAGMA journal_mode=WAL;
-            CREATE TABLE IF NOT EXISTS chunks (id TEXT PRIMARY KEY, sha TEXT NOT NULL, length INTEGER NOT NULL);
-            CREATE INDEX IF NOT EXISTS chunks_sha ON chunks(sha);
-            CREATE TABLE IF NOT EXISTS postings (term TEXT NOT NULL, chunk TEXT NOT NULL, tf INTEGER NOT NULL);
-            CREATE INDEX IF NOT EXISTS postings_term ON postings(term);
-            CREATE INDEX IF NOT EXISTS postings_chunk ON postings(chunk);
-            CREATE TABLE IF NOT EXISTS covers (sha TEXT PRIMARY KEY, terms TEXT NOT NULL);
-            """
-        )
+        self._db.execute("PRAGMA journal_mode=WAL")
+        with self._db:
+            if self._db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                # an index of an older layout is dropped; sync() rebuilds it from Chroma at the next search
+                self._db.executescript(
+                    "DROP TABLE IF EXISTS postings; DROP TABLE IF EXISTS chunks; DROP TABLE IF EXISTS covers;"
+                )
+            self._db.executescript(SCHEMA)
 
     def close(self) -> None:
         self._db.close()
 
     # ----- writing ------------------------------------------------------------------------
 
-    def add(self, sha256: str, chunks: Iterable[tuple[str, str]]) -> None:
-        """Index ``(chunk_id, text)`` pairs of one file content (replacing what it had)."""
-        rows, postings = [], []
-        for chunk_id, text in chunks:
-            counts = Counter(terms_of(text))
-            rows.append((chunk_id, sha256, sum(counts.values())))
-            postings += [(term, chunk_id, tf) for term, tf in counts.items()]
+    def add(self, sha256: str, chunks: Sequence[tuple[str, str]], terms: Sequence[dict] | None = None) -> None:
+        """Index ``(chunk_id, text)`` pairs of one file content (replacing what it had); ``terms`` are
+        their term counts when already extracted (``Counter(terms_of(text))`` for each)."""
+        counted = list(terms) if terms is not None else [Counter(terms_of(text)) for _, text in chunks]
         cover = " ".join(sorted(set(terms_of(" ".join(cover_text(chunks))))))
         with self._lock, self._db:
             self._delete(sha256)
-            self._db.executemany("INSERT OR REPLACE INTO chunks VALUES (?, ?, ?)", rows)
+            first = self._db.execute("SELECT COALESCE(MAX(key), 0) + 1 FROM chunks").fetchone()[0]
+            rows = [(first + i, chunk_id, sha256, sum(counted[i].values())) for i, (chunk_id, _) in enumerate(chunks)]
+            postings = [(term, first + i, tf) for i, counts in enumerate(counted) for term, tf in counts.items()]
+            self._db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?)", rows)
             self._db.executemany("INSERT INTO postings VALUES (?, ?, ?)", postings)
             self._db.execute("INSERT OR REPLACE INTO covers VALUES (?, ?)", (sha256, cover))
 
@@ -136,7 +149,7 @@ class LexicalIndex:
             self._delete(sha256)
 
     def _delete(self, sha256: str) -> None:
-        self._db.execute("DELETE FROM postings WHERE chunk IN (SELECT id FROM chunks WHERE sha = ?)", (sha256,))
+        self._db.execute("DELETE FROM postings WHERE chunk IN (SELECT key FROM chunks WHERE sha = ?)", (sha256,))
         self._db.execute("DELETE FROM chunks WHERE sha = ?", (sha256,))
         self._db.execute("DELETE FROM covers WHERE sha = ?", (sha256,))
 
@@ -205,9 +218,9 @@ class LexicalIndex:
             params += sorted(shas)
         rows = self._db.execute(
             f"""WITH q(term, weight) AS (VALUES {values})
-            SELECT p.chunk, SUM(q.weight * p.tf * {K1 + 1} / (p.tf + {K1} * ({1 - B} + {B} * c.length / ?))) AS score
-            FROM q JOIN postings p ON p.term = q.term JOIN chunks c ON c.id = p.chunk {where}
-            GROUP BY p.chunk ORDER BY score DESC, p.chunk LIMIT ?""",
+            SELECT c.id, SUM(q.weight * p.tf * {K1 + 1} / (p.tf + {K1} * ({1 - B} + {B} * c.length / ?))) AS score
+            FROM q JOIN postings p ON p.term = q.term JOIN chunks c ON c.key = p.chunk {where}
+            GROUP BY p.chunk ORDER BY score DESC, c.id LIMIT ?""",
             [*params[: 2 * len(weights)], average, *params[2 * len(weights) :], k],
         ).fetchall()
         return [(chunk, float(score)) for chunk, score in rows]
