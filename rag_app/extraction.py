@@ -28,22 +28,34 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from rag_app.loaders import load_document
 from rag_app.ocr import OcrOptions
 from rag_app.records import ExtractedDocument, OcrMode
 
+if TYPE_CHECKING:
+    from rag_app.chunk_prep import ChunkPlan
+
 log = logging.getLogger(__name__)
 _STOP = None
+# A parser that aborted or segfaulted is given the file once more in a fresh process (a worker parses
+# many files; a crash can come from what an earlier file left behind). A kill (-9) is not retried.
+_CRASHES = (-signal.SIGABRT, -signal.SIGSEGV)
 
 
 @dataclass(frozen=True)
 class ExtractionJob:
-    """One file to parse, with the passwords to try if it is encrypted."""
+    """One file to parse, with the passwords to try if it is encrypted.
+
+    With a ``plan`` the worker also chunks the document (ids from ``sha256``), tokenizes the chunks
+    and extracts their BM25 terms (:mod:`rag_app.chunk_prep`)."""
 
     path: Path
     passwords: tuple[str, ...] = ()
     parser: str = "auto"
+    sha256: str = ""
+    plan: ChunkPlan | None = None
 
 
 @dataclass(frozen=True)
@@ -76,11 +88,24 @@ def _load_guarded(job: ExtractionJob, conn: Connection, memory_mb: int, ocr: Ocr
         conn.send(("ocr", done, total, page))
 
     try:
-        return load_document(job.path, job.passwords, on_page, job.parser, ocr, on_ocr)
+        doc = load_document(job.path, job.passwords, on_page, job.parser, ocr, on_ocr)
+        if job.plan is not None and doc.error is None:
+            _prepare(doc, job)
+        return doc
     except MemoryError:
         return ExtractedDocument(error=f"needs more than {memory_mb} MiB to parse (RAG_PARSE_MEMORY_MB)")
     except Exception as exc:  # noqa: BLE001 - a parser bug must not kill the worker
         return ExtractedDocument(error=f"parser error: {type(exc).__name__}: {str(exc)[:160]}")
+
+
+def _prepare(doc: ExtractedDocument, job: ExtractionJob) -> None:
+    """Chunk the document here; on any failure the ingesting process chunks it instead."""
+    from rag_app.chunk_prep import prepare_chunks
+
+    try:
+        doc.prepared = prepare_chunks(doc, job.sha256, job.plan)
+    except Exception:  # noqa: BLE001, S110 - never lose a parsed document to a chunking problem here
+        doc.prepared = None
 
 
 def _limit_memory(memory_mb: int) -> None:
@@ -122,6 +147,8 @@ class ExtractionPool:
         self.ocr = OcrOptions(ocr, threads=max(1, ((os.cpu_count() or 2) - 1) // self.workers))
         self._on_ocr: OcrProgressCallback | None = None
         self._pool: list[_Worker] = []
+        self._pending: list[ExtractionJob] = []
+        self._retried: set[Path] = set()  # files whose parser crashed once: a second crash is reported
         self._stop = threading.Event()
 
     def __enter__(self) -> ExtractionPool:
@@ -163,9 +190,9 @@ class ExtractionPool:
 
     def _coordinate(self, jobs: list[ExtractionJob], results: queue.Queue) -> None:
         try:
-            pending = list(reversed(jobs))
-            while (pending or self._busy()) and not self._stop.is_set():
-                self._assign(pending)
+            self._pending = list(reversed(jobs))
+            while (self._pending or self._busy()) and not self._stop.is_set():
+                self._assign(self._pending)
                 self._collect(results)
             self._put(results, _STOP)
         except BaseException as exc:  # noqa: BLE001 - hand it to the consuming thread
@@ -228,6 +255,9 @@ class ExtractionPool:
             message = worker.conn.recv()
         except (EOFError, OSError):
             code = _wait(worker.process, 1)
+            if code in _CRASHES and worker.job.path not in self._retried:  # perhaps the worker's state: retry
+                self._retry(worker, code)
+                return
             reason = f"the parser crashed (exit code {code})" if code else "the parser stopped unexpectedly"
             self._finish(worker, results, ExtractedDocument(error=reason), replace=True)
             return
@@ -241,6 +271,14 @@ class ExtractionPool:
                 _offer(results, OcrProgress(worker.job, message[1], message[2]))
         else:
             self._finish(worker, results, message[1], replace=False)
+
+    def _retry(self, worker: _Worker, code: int) -> None:
+        log.warning("the parser of %s crashed (exit code %s): trying once more", worker.job.path, code)
+        self._retried.add(worker.job.path)
+        self._pending.append(worker.job)
+        self._kill(worker)
+        self._pool.remove(worker)
+        worker.job = None
 
     def _timed_out(self, worker: _Worker) -> ExtractedDocument:
         where = f" on page {worker.page + 1} of {worker.total}" if worker.total else " while opening the file"

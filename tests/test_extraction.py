@@ -34,14 +34,19 @@ def test_timeout_counts_from_the_last_finished_page():
     assert doc.error is None and doc.seconds > 2
 
 
+def signal_busy_worker(pool: ExtractionPool, sig: int) -> None:
+    """Send ``sig`` to the pool's first parser process in 1.5 s, while it parses."""
+
+    def send():
+        time.sleep(1.5)
+        os.kill(pool._pool[0].process.pid, sig)
+
+    threading.Thread(target=send, daemon=True).start()
+
+
 def test_a_crashed_parser_is_reported_and_replaced():
     pool = ExtractionPool(workers=1, timeout_s=60)
-
-    def kill_busy_worker():
-        time.sleep(1.5)
-        os.kill(pool._pool[0].process.pid, signal.SIGKILL)
-
-    threading.Thread(target=kill_busy_worker, daemon=True).start()
+    signal_busy_worker(pool, signal.SIGKILL)
     with pool:
         results = {
             job.path.name: doc
@@ -51,3 +56,12 @@ def test_a_crashed_parser_is_reported_and_replaced():
         }
     assert results["bug1978317.pdf"].error == "the parser crashed (exit code -9)"
     assert results["tracemonkey.pdf"].error is None and results["tracemonkey.pdf"].total_pages == 14
+
+
+@pytest.mark.slow  # the retried file takes ~10 s with pypdf
+def test_an_aborted_parser_gets_the_file_once_more_in_a_fresh_process():
+    pool = ExtractionPool(workers=1, timeout_s=60)
+    signal_busy_worker(pool, signal.SIGABRT)
+    with pool:
+        [(_, doc)] = list(pool.run([ExtractionJob(SLOW, parser="pypdf")]))
+    assert doc.error is None and doc.total_pages == 1
