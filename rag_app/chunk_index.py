@@ -50,14 +50,17 @@ class ChunkIndex:
 
     # ----- writing ---------------------------------------------------------------------------
 
-    def add(self, chunks: Sequence[Chunk], vectors: np.ndarray, metadata: dict) -> None:
-        """Write chunks with their vectors in batches under Chroma's maximum, and index their terms."""
+    def add(
+        self, chunks: Sequence[Chunk], vectors: np.ndarray, metadata: dict, terms: Sequence[dict] | None = None
+    ) -> None:
+        """Write chunks with their vectors in batches under Chroma's maximum, and index their terms
+        (``terms``: each chunk's term counts, when already extracted)."""
         if self.lexical is not None and chunks:
-            self.lexical.add(metadata["sha256"], [(c.id, c.text) for c in chunks])
+            self.lexical.add(metadata["sha256"], [(c.id, c.text) for c in chunks], terms)
         batch = min(MAX_WRITE_BATCH, self._client.get_max_batch_size())
         for start in range(0, len(chunks), batch):
             part = chunks[start : start + batch]
-            self._chroma.upsert(
+            self._chroma.add(  # not upsert: the store deleted this content's chunks first, and add is cheaper
                 ids=[c.id for c in part],
                 embeddings=vectors[start : start + batch],
                 documents=[c.text for c in part],
@@ -94,7 +97,10 @@ class ChunkIndex:
             return []
         where = {"sha256": {"$in": sorted(shas)}} if shas is not None else None
         found = self._chroma.query(
-            query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=k, where=where, include=["documents", "metadatas", "distances"]
+            query_embeddings=[np.asarray(vector, dtype=np.float32)],
+            n_results=k,
+            where=where,
+            include=["documents", "metadatas", "distances"],
         )
         rows = zip(found["ids"][0], found["documents"][0], found["metadatas"][0], found["distances"][0], strict=False)
         # A row without its record (possible only while another writer is mid-delete) is skipped, never a crash.

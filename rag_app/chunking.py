@@ -53,6 +53,11 @@ class TokenChunker:
         )
 
     @property
+    def counts_with(self) -> Callable[[str], int]:
+        """The token counter that measures chunk lengths."""
+        return self._count
+
+    @property
     def fingerprint(self) -> str:
         """Identifies the settings that shaped the chunks (stored with each document)."""
         return f"tokens{self.chunk_size}-overlap{self.chunk_overlap}-v{CHUNKER_VERSION}"

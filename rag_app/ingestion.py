@@ -15,6 +15,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
+
+from rag_app.chunk_prep import ChunkPlan
 from rag_app.chunking import TokenChunker
 from rag_app.embeddings import LocalEmbeddings
 from rag_app.extraction import ExtractionJob, ExtractionPool, OcrProgress
@@ -24,6 +27,7 @@ from rag_app.records import Chunk, DocumentInfo, ExtractedDocument, FileReport, 
 from rag_app.store import DocumentStore
 
 log = logging.getLogger(__name__)
+FLUSH_BATCHES = 16  # embedding batches' worth of chunks gathered across files before embedding them
 
 
 class IngestProgress:
@@ -53,6 +57,16 @@ class Candidate:
     @property
     def final_path(self) -> str:
         return str((self.stored_path or self.path).resolve())
+
+
+@dataclass
+class _Ready:
+    """A parsed file with its chunks, waiting to be embedded with others and stored."""
+
+    group: _Group
+    doc: ExtractedDocument
+    chunks: list[Chunk]
+    since: float  # when it was parsed (perf_counter)
 
 
 @dataclass
@@ -137,8 +151,11 @@ class Ingestor:
         self.store.recover()
         self.progress.start(len(candidates))
         groups = self._plan(candidates, report)
+        plan = self._chunk_plan()
         jobs = {
-            g.sha256: ExtractionJob(g.members[0].path, self._passwords_for(g, extra_passwords), self.parser)
+            g.sha256: ExtractionJob(
+                g.members[0].path, self._passwords_for(g, extra_passwords), self.parser, g.sha256, plan
+            )
             for g in groups
         }
         by_path = {jobs[g.sha256].path: g for g in groups}
@@ -146,15 +163,32 @@ class Ingestor:
         def on_ocr(event: OcrProgress) -> None:
             self.progress.ocr_page(by_path[event.job.path].members[0].name, event.done, event.total)
 
+        pending: list[_Ready] = []
         for job, doc in self._parsed(jobs.values(), on_ocr):
             self.timings["parse"] += doc.seconds
-            for file_report in self._store_group(by_path[job.path], doc):
-                report.files.append(file_report)
-                self.progress.file_done(file_report)
+            ready = self._ready(by_path[job.path], doc, report)
+            if ready is not None:
+                pending.append(ready)
+            if sum(len(r.chunks) for r in pending) >= self.flush_chunks:
+                self._store_ready(pending, report)
+        self._store_ready(pending, report)
         self.progress.close()
         report.seconds = time.perf_counter() - started
         report.timings = {k: round(v, 3) for k, v in self.timings.items()}
         return report
+
+    @property
+    def flush_chunks(self) -> int:
+        """Chunks of parsed files gathered before they are embedded together (files of a few chunks
+        would otherwise make batches too small to keep a GPU busy)."""
+        return self.embeddings.batch_size * FLUSH_BATCHES
+
+    def _chunk_plan(self) -> ChunkPlan | None:
+        """Chunking in the parser processes, when they can make exactly this chunker's chunks."""
+        chunker = self.chunker
+        if chunker.counts_with != self.embeddings.count_tokens:
+            return None
+        return self.embeddings.chunk_plan(chunker.chunk_size, chunker.chunk_overlap, chunker.max_tokens)
 
     def _parsed(self, jobs, on_ocr=None) -> Iterator[tuple[ExtractionJob, ExtractedDocument]]:
         """The pool's results, timing how long this thread waits for them."""
@@ -214,21 +248,55 @@ class Ingestor:
 
     # ----- storing ----------------------------------------------------------------------
 
-    def _store_group(self, group: _Group, doc: ExtractedDocument) -> list[FileReport]:
-        started = time.perf_counter()
+    def _ready(self, group: _Group, doc: ExtractedDocument, report: IngestReport) -> _Ready | None:
+        """A parsed file's chunks (made by its parser process, else here); None, reported, if it has none."""
+        chunks: list[Chunk] = []
         if doc.error is None:
-            chunks = self._chunk(group, doc)
+            chunks = doc.prepared.chunks if doc.prepared is not None else self._chunk(group, doc)
             if not chunks:
                 doc.error = _no_text_reason(doc)
         if doc.error is not None:
-            return [self._failed(m, doc.error, doc) for m in group.members]
+            for member in group.members:
+                self._emit(report, self._failed(member, doc.error, doc))
+            return None
+        return _Ready(group, doc, chunks, time.perf_counter())
+
+    def _store_ready(self, pending: list[_Ready], report: IngestReport) -> None:
+        """Embed the chunks of the files gathered so far together, then store each file atomically."""
+        if not pending:
+            return
+        for ready in pending:
+            self.progress.embedding(ready.group.members[0].name, len(ready.chunks))
+        started = time.perf_counter()
+        vectors = self._embed(pending)
+        self.timings["embed"] += time.perf_counter() - started
+        start = 0
+        for ready in pending:
+            for file_report in self._store_group(ready, vectors[start : start + len(ready.chunks)]):
+                self._emit(report, file_report)
+            start += len(ready.chunks)
+        pending.clear()
+
+    def _embed(self, pending: list[_Ready]) -> np.ndarray:
+        """One embedding call for every gathered chunk: from token ids when every file has them."""
+        prepared = [r.doc.prepared for r in pending]
+        if all(p is not None for p in prepared):
+            sequences = [p.token_ids[p.starts[i] : p.starts[i + 1]] for p in prepared for i in range(len(p.chunks))]
+            return self.embeddings.embed_tokens(sequences, self.progress.embedded)
+        return self.embeddings.embed_array([c.text for r in pending for c in r.chunks], self.progress.embedded)
+
+    def _store_group(self, ready: _Ready, vectors: np.ndarray) -> list[FileReport]:
+        started = time.perf_counter()
+        group, doc, chunks = ready.group, ready.doc, ready.chunks
         previous = {m.name: self.store.get_document(m.name) for m in group.members}
-        self._write(group, doc, chunks)
+        terms = doc.prepared.terms if doc.prepared is not None else None
+        self._write(group, doc, chunks, vectors, terms)
         reports = [self._report_written(m, previous[m.name], doc, len(chunks), group) for m in group.members]
         for old in previous.values():
             if old is not None and old.sha256 != group.sha256:
                 self.store.release(old)
-        elapsed = doc.seconds + time.perf_counter() - started
+        self.timings["store"] += time.perf_counter() - started
+        elapsed = doc.seconds + time.perf_counter() - ready.since
         for file_report in reports:
             file_report.seconds = round(elapsed, 3)
         return reports
@@ -239,30 +307,26 @@ class Ingestor:
         self.timings["chunk"] += time.perf_counter() - started
         return chunks
 
-    def _write(self, group: _Group, doc: ExtractedDocument, chunks: list[Chunk]) -> None:
-        """Embed the chunks, then store them and register every name in one atomic write."""
-        self.progress.embedding(group.members[0].name, len(chunks))
-        started = time.perf_counter()
-        vectors = self.embeddings.embed_array([c.text for c in chunks], self.progress.embedded)
-        self.timings["embed"] += time.perf_counter() - started
-        started = time.perf_counter()
+    def _write(
+        self,
+        group: _Group,
+        doc: ExtractedDocument,
+        chunks: list[Chunk],
+        vectors: np.ndarray,
+        terms: list[dict[str, int]] | None,
+    ) -> None:
+        """Store the chunks and register every name in one atomic write."""
         info = self._document_info(group.members[0], doc, len(chunks))
         names = {m.name: m.final_path for m in group.members}
         for other in self.store.documents_with_sha(group.sha256):  # stored names of the same content
             names.setdefault(other.name, other.path)
         documents = [_renamed(info, name, path) for name, path in names.items()]
-        self.store.write(documents, chunks, vectors, self._chunk_metadata(group.members[0], doc))
-        self.timings["store"] += time.perf_counter() - started
+        self.store.write(documents, chunks, vectors, self._chunk_metadata(group.members[0], doc), terms)
 
     def _chunk_metadata(self, candidate: Candidate, doc: ExtractedDocument) -> dict:
-        return {
-            "file": candidate.name,
-            "sha256": candidate.sha256,
-            "pages": doc.total_pages,
-            "ingested_at": _now(),
-            "chunking": self.chunker.fingerprint,
-            "embedding": self.embeddings.fingerprint,
-        }
+        """What every chunk record carries besides its place: what search hits show. Settings and dates
+        live in the registry (Chroma's cost grows with every metadata field of every chunk)."""
+        return {"file": candidate.name, "sha256": candidate.sha256, "pages": doc.total_pages}
 
     def _document_info(self, candidate: Candidate, doc: ExtractedDocument, chunks: int) -> DocumentInfo:
         return DocumentInfo(

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    import numpy as np
 
 # How pages without a text layer are treated: OCR them (auto), leave them empty (off), or OCR every
 # page and prefer what OCR reads (force: for PDFs whose text layer is broken).
@@ -31,6 +34,7 @@ class ExtractedDocument:
     ocr_mode: OcrMode = "off"
     ocr_pages: list[int] = field(default_factory=list)  # 1-based pages whose text was read by OCR
     ocr_error: str | None = None  # why OCR could not read some pages (they keep their text layer)
+    prepared: PreparedChunks | None = None  # chunks made in the parser process, when it was asked to
 
     @property
     def empty_pages(self) -> list[int]:
@@ -95,6 +99,20 @@ class Chunk:
     page: int
     offset: int  # character offset of the chunk within the cleaned page text
     index: int  # position of the chunk within its document
+
+
+@dataclass
+class PreparedChunks:
+    """A document's chunks as the parser process made them, ready to embed and index.
+
+    ``token_ids`` holds every chunk's model input ids (special tokens included) end to end, chunk
+    ``i`` being ``token_ids[starts[i]:starts[i + 1]]``; ``terms`` are each chunk's BM25 term counts.
+    """
+
+    chunks: list[Chunk]
+    token_ids: np.ndarray  # int32
+    starts: np.ndarray  # int64, len(chunks) + 1
+    terms: list[dict[str, int]]
 
 
 class FileStatus(StrEnum):

@@ -19,7 +19,7 @@ COLLECTION_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}"
 
 LlmBackend = Literal["auto", "local", "endpoint", "extractive", "scripted"]
 Quantization = Literal["auto", "4bit", "8bit", "none"]
-EmbeddingPrecision = Literal["auto", "fp32", "bf16"]
+EmbeddingPrecision = Literal["auto", "fp32", "bf16", "fp16"]
 Device = Literal["auto", "cpu", "cuda"]
 StrategyName = Literal["auto", "stuff", "map_reduce", "refine", "map_rerank", "extractive"]
 RetrievalMode = Literal["hybrid", "dense"]
@@ -61,9 +61,9 @@ class Settings(BaseSettings):
     embedding_batch_size: int = Field(64, ge=1, description="Chunks per embedding batch.")
     embedding_precision: EmbeddingPrecision = Field(
         "auto",
-        description="Embedding arithmetic: auto (bfloat16 autocast on CUDA and on CPUs with native bf16, "
-        "e.g. AMX or AVX512-BF16; float32 elsewhere), fp32 or bf16. bf16 embeds 2-3x faster on such CPUs "
-        "with vectors at cosine >= 0.9999 to float32.",
+        description="Embedding arithmetic: auto (float16 weights on CUDA; bfloat16 autocast on CPUs with native "
+        "bf16, e.g. AMX or AVX512-BF16; float32 elsewhere), fp32, bf16 (autocast) or fp16 (float16 weights, for "
+        "GPUs). bf16 embeds 2-3x faster on such CPUs with vectors at cosine >= 0.9999 to float32.",
     )
     chunk_size: int = Field(
         128,

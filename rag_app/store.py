@@ -237,8 +237,16 @@ class DocumentStore:
 
     # ----- writes ---------------------------------------------------------------------------
 
-    def write(self, documents: Sequence[DocumentInfo], chunks: Sequence[Chunk], vectors: np.ndarray, metadata: dict):
-        """Store one file content's chunks and register its names, atomically.
+    def write(
+        self,
+        documents: Sequence[DocumentInfo],
+        chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+        metadata: dict,
+        terms: Sequence[dict[str, int]] | None = None,
+    ):
+        """Store one file content's chunks and register its names, atomically (``terms``: each chunk's
+        BM25 term counts when already extracted).
 
         A pending marker brackets the write; chunks of the same content from older settings or
         other embedding models go; the registry records (and the generation) are the commit.
@@ -249,7 +257,7 @@ class DocumentStore:
         try:
             index = self.index()
             index.delete(sha)  # leftovers of older settings
-            index.add(chunks, vectors, metadata)
+            index.add(chunks, vectors, metadata, *([terms] if terms is not None else []))
             for other in self.documents_with_sha(sha):
                 if other.embedding != self.embedding:
                     self.index(other.embedding).delete(sha)

@@ -1,0 +1,63 @@
+"""Chunks, token ids and BM25 terms made in the parser processes are the ones made in this process."""
+
+import shutil
+from collections import Counter
+
+import numpy as np
+import pytest
+from conftest import DOCUGAMI
+
+from rag_app.chunk_prep import prepare_chunks
+from rag_app.chunking import TokenChunker
+from rag_app.lexical import terms_of
+from rag_app.loaders import load_document
+from rag_app.service import RagService
+
+pytestmark = pytest.mark.usefixtures("corpus")
+AAPL = DOCUGAMI / "2023 Q2 AAPL.pdf"
+
+
+def test_prepared_chunks_terms_and_vectors_are_the_in_process_ones(embeddings):
+    chunker = TokenChunker(embeddings.count_tokens, 128, 16, embeddings.max_tokens)
+    plan = embeddings.chunk_plan(chunker.chunk_size, chunker.chunk_overlap, chunker.max_tokens)
+    assert plan is not None  # the bundled model's fast tokenizer gives the model's own inputs
+    doc = load_document(AAPL)
+    prepared = prepare_chunks(doc, "sha", plan)
+    assert prepared.chunks == chunker.split_pages(doc.pages, "sha")
+    assert prepared.terms == [dict(Counter(terms_of(c.text))) for c in prepared.chunks]
+    some = range(0, len(prepared.chunks), 8)  # embedding on a CPU is slow: every 8th chunk
+    sequences = [prepared.token_ids[prepared.starts[i] : prepared.starts[i + 1]] for i in some]
+    from_ids = embeddings.embed_tokens(sequences)
+    from_texts = embeddings.embed_array([prepared.chunks[i].text for i in some])
+    assert np.min(np.sum(from_ids * from_texts, axis=1)) > 0.9999
+
+
+def stored(service) -> tuple[list, np.ndarray, list]:
+    """Chunk ids, texts and metadata; vectors; BM25 rows (chunk id, length, term, tf) of the default collection."""
+    index = service.store(with_model=True).index()
+    got = index._chroma.get(include=["documents", "metadatas", "embeddings"])
+    order = np.argsort(got["ids"])
+    records = [(got["ids"][i], got["documents"][i], got["metadatas"][i]) for i in order]
+    rows = index.lexical._db.execute(
+        "SELECT c.id, c.length, p.term, p.tf FROM postings p JOIN chunks c ON c.key = p.chunk ORDER BY 1, 3"
+    ).fetchall()
+    return records, np.asarray(got["embeddings"])[order], rows
+
+
+def test_ingest_stores_the_same_chunks_vectors_and_bm25_rows_either_way(settings, embeddings, tmp_path, monkeypatch):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    shutil.copy(AAPL, folder / AAPL.name)
+    (folder / "notes.md").write_text("# Notes\n\nGamma notes about the annual meeting.", encoding="utf-8")
+    results = []
+    for where in ("workers", "here"):
+        service = RagService(settings.model_copy(update={"data_dir": tmp_path / where}))
+        service.embeddings = embeddings
+        if where == "here":
+            monkeypatch.setattr(embeddings, "chunk_plan", lambda *args: None)
+        report = service.ingest([folder])
+        assert report.ok and (report.timings["chunk"] == 0) == (where == "workers")  # chunked here or not
+        results.append(stored(service))
+    (records, vectors, rows), (records_here, vectors_here, rows_here) = results
+    assert records == records_here and rows == rows_here and len(records) > 100
+    assert np.min(np.sum(vectors * vectors_here, axis=1)) > 0.9999
