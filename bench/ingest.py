@@ -303,9 +303,18 @@ def gpu_extras(args: argparse.Namespace, sets: dict[str, list[Path]], model: str
         out["embed_capacity"] = prof.embed_capacity(
             service.embeddings, texts, settings.embedding_batch_size if gpu else 16
         )
+        out["embed_tokens_capacity"] = prof.embed_tokens_capacity(
+            service.embeddings, texts, settings.embedding_batch_size if gpu else 16
+        )
         out["vector_agreement"] = prof.vector_agreement(service, next(iter(sets)), 256 if gpu else 16)
         print(
-            "raw_model", json.dumps(out["raw_model"]), "embed_capacity", json.dumps(out["embed_capacity"]), flush=True
+            "raw_model",
+            json.dumps(out["raw_model"]),
+            "embed_capacity",
+            json.dumps(out["embed_capacity"]),
+            "embed_tokens_capacity",
+            json.dumps(out["embed_tokens_capacity"]),
+            flush=True,
         )
     if args.store_variants and "default" in args.variants.split(","):
         out["store_variants"] = prof.store_variants(service, "financebench" if "financebench" in sets else next(iter(sets)), 4000 if service.embeddings.device.startswith("cuda") else 200)  # fmt: skip

@@ -150,15 +150,42 @@ def embed_capacity(embeddings, texts: Sequence[str], batch_size: int) -> dict:
     return {"chunks": len(texts), "batch_size": batch_size, "seconds": round(seconds, 2), "chunks_per_s": round(len(texts) / seconds, 1)}  # fmt: skip
 
 
+def embed_tokens_capacity(embeddings, texts: Sequence[str], batch_size: int) -> dict:
+    """The pipeline's embedder from token ids (as the parser processes make them), in one call: chunks/s."""
+    from rag_app.chunk_prep import _tools_for
+
+    plan = embeddings.chunk_plan(128, 16, embeddings.max_tokens)
+    if plan is None:
+        return {}
+    encoded = _tools_for(plan)[1].encode_batch(list(texts), add_special_tokens=True)
+    sequences = [np.asarray(e.ids, dtype=np.int32) for e in encoded]
+    saved = embeddings.batch_size
+    embeddings.batch_size = batch_size
+    try:
+        embeddings.embed_tokens(sequences[: batch_size * 2])  # warm-up
+        _sync_embeddings(embeddings)
+        started = time.perf_counter()
+        embeddings.embed_tokens(sequences)
+        _sync_embeddings(embeddings)
+        seconds = time.perf_counter() - started
+    finally:
+        embeddings.batch_size = saved
+    mean_tokens = round(float(np.mean([len(s) for s in sequences])), 1) if sequences else 0.0
+    return {"chunks": len(sequences), "batch_size": batch_size, "mean_tokens": mean_tokens, "seconds": round(seconds, 2), "chunks_per_s": round(len(sequences) / seconds, 1)}  # fmt: skip
+
+
 def vector_agreement(service, collection: str, sample: int = 256) -> dict:
     """Stored vectors against an fp32 re-embedding of the same chunk texts (cosine; 1.0 is identical)."""
+    import copy
+
     import torch
 
     index = service.store(collection, with_model=True).index()
     found = index._chroma.get(limit=sample, include=["documents", "embeddings"])  # noqa: SLF001 - a bench reads raw
     stored = np.asarray(found["embeddings"], dtype=np.float32)
+    reference = copy.deepcopy(service.embeddings.model).float()  # the pipeline's copy may hold float16 weights
     with torch.autocast(service.embeddings.device.split(":")[0], enabled=False):
-        fresh = service.embeddings.model.encode_document(
+        fresh = reference.encode_document(
             found["documents"], batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
     cosine = np.sum(stored * fresh, axis=1) / (np.linalg.norm(stored, axis=1) * np.linalg.norm(fresh, axis=1))
