@@ -73,6 +73,7 @@ OcrProgressCallback = Callable[[OcrProgress], None]
 def _worker_main(conn: Connection, memory_mb: int, ocr: OcrOptions) -> None:
     """Loop of a parser process: receive a job, stream page progress, send the document."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
+    os.environ["TOKENIZERS_PARALLELISM"] = "false"  # one thread per worker: the workers are the parallelism
     _limit_memory(memory_mb)
     warnings.simplefilter("ignore")
     logging.disable(logging.CRITICAL)  # pypdf's warnings would flood the terminal
