@@ -363,9 +363,16 @@ def ingest_gpu(gpu: dict, plots: list) -> list[str]:
         raw, cap = gpu["raw_model"], gpu["embed_capacity"]
         v = gpu.get("verdict", {})
         agree = gpu.get("vector_agreement", {})
+        tokens = gpu.get("embed_tokens_capacity") or {}
+        from_ids = (
+            f"the embedder from token ids over all chunks at batch {tokens['batch_size']} at "
+            f"{tokens['chunks_per_s']:,.0f} chunks/s (mean {tokens['mean_tokens']} tokens); from texts "
+            if tokens
+            else "the same embedder over all chunks "
+        )
         out += [
-            f"Embedding: the stage ran at {g['embed_chunks_per_s']:,.0f} chunks/s (file by file); the same embedder over all "
-            f"chunks at batch {cap['batch_size']} at {cap['chunks_per_s']:,.0f} chunks/s; the bare model at "
+            f"Embedding ({g['settings'].get('embedding_precision')}): the stage ran at {g['embed_chunks_per_s']:,.0f} "
+            f"chunks/s; {from_ids}at batch {cap['batch_size']} at {cap['chunks_per_s']:,.0f} chunks/s; the bare model at "
             f"{raw['best_sequences_per_s']:,.0f} sequences/s (128 tokens, bf16). Stage / bare model: "
             f"{v.get('embed_stage_over_raw')} (target 0.5: {verdict((v.get('embed_stage_over_raw') or 0) >= 0.5)}).", "",
             table(["bare model", "sequences/s"], [[k, val] for k, val in raw.items() if k != "best_sequences_per_s"]), "",
