@@ -265,8 +265,7 @@ class Ingestor:
         """Embed the chunks of the files gathered so far together, then store each file atomically."""
         if not pending:
             return
-        for ready in pending:
-            self.progress.embedding(ready.group.members[0].name, len(ready.chunks))
+        self.progress.embedding(_names(pending), sum(len(r.chunks) for r in pending))
         started = time.perf_counter()
         vectors = self._embed(pending)
         self.timings["embed"] += time.perf_counter() - started
@@ -378,6 +377,12 @@ class Ingestor:
     def _emit(self, report: IngestReport, file_report: FileReport) -> None:
         report.files.append(file_report)
         self.progress.file_done(file_report)
+
+
+def _names(pending: list[_Ready]) -> str:
+    """What one embedding call is embedding, for the progress bar: "a.pdf" or "a.pdf and 3 more files"."""
+    first = pending[0].group.members[0].name
+    return first if len(pending) == 1 else f"{first} and {len(pending) - 1} more file{'s' * (len(pending) > 2)}"
 
 
 def _renamed(info: DocumentInfo, name: str, path: str) -> DocumentInfo:
