@@ -1,0 +1,118 @@
+"""Two probes of issue 17's ingest on a GPU machine, beside bench/ingest.py's run.
+
+* ``embed``: where the embedder's time goes when it embeds from token ids (the pipeline's path)
+  against leaner paths, on random token sequences of 60-130 tokens, each path alone;
+* ``chroma-growth``: Chroma add chunks/s per call of 1,000 as a collection grows, on the chunks a
+  bench/ingest.py run stored (its financebench collection in bench/.data).
+
+    python -m bench.ingest_probes embed --shape-from /tmp/minilm-shape
+    python -m bench.ingest_probes chroma-growth --model /tmp/random-minilm-XXXX
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def embed_paths(shape_from: Path, device: str = "cuda", count: int = 20000, batch: int = 512) -> dict:
+    """Sequences/s of the pipeline's embed_tokens and of leaner paths over the same batches."""
+    import torch
+
+    from bench.ingest import random_minilm
+    from rag_app.chunk_prep import model_inputs
+    from rag_app.embeddings import LocalEmbeddings
+
+    embeddings = LocalEmbeddings(random_minilm(shape_from), device=device, batch_size=batch)
+    rng = np.random.default_rng(0)
+    lengths = rng.integers(60, 131, count)
+    seqs = sorted((np.concatenate([[101], rng.integers(1000, 29000, n - 2), [102]]).astype(np.int32) for n in lengths), key=len, reverse=True)  # fmt: skip
+    inputs = [{k: torch.from_numpy(v).to(device) for k, v in model_inputs(seqs[s : s + batch], 0).items()} for s in range(0, count, batch)]  # fmt: skip
+    bert = embeddings.model[0].auto_model
+
+    def direct(ones: bool) -> None:
+        for f in inputs:
+            mask = torch.ones_like(f["attention_mask"]) if ones else f["attention_mask"]
+            hidden = bert(input_ids=f["input_ids"], attention_mask=mask).last_hidden_state
+            weights = mask.unsqueeze(-1).to(hidden.dtype)
+            torch.nn.functional.normalize(((hidden * weights).sum(1) / weights.sum(1)).float(), dim=1)
+
+    paths = {
+        "embed_tokens (the pipeline's path: inputs built on the CPU, copied, ST forward)": lambda: (
+            embeddings.embed_tokens(seqs)
+        ),  # fmt: skip
+        "sentence-transformers forward, inputs already on the device": lambda: [
+            embeddings._model_forward(f) for f in inputs
+        ],  # noqa: SLF001
+        "transformer + mean pooling called directly, padded mask": lambda: direct(False),
+        "transformer called directly, all-ones mask (the bare-model figure's setting)": lambda: direct(True),
+    }
+    out = {}
+    with torch.inference_mode():
+        for label, run in paths.items():
+            run()  # warm-up
+            _sync(device)
+            started = time.perf_counter()
+            for _ in range(3):
+                run()
+            _sync(device)
+            out[label] = round(3 * count / (time.perf_counter() - started))
+    return {"sequences": count, "batch": batch, "precision": embeddings.precision, "seq_per_s": out}
+
+
+def chroma_growth(model: str, seconds: float = 20.0) -> dict:
+    """Chroma add chunks/s per call of 1,000 into a fresh collection, with and without texts and metadata."""
+    import chromadb
+
+    from bench.ingest import DATA
+    from rag_app.service import RagService
+    from rag_app.settings import Settings
+
+    service = RagService(Settings(_env_file=None, data_dir=DATA, embedding_model=model, embedding_device="cpu"))
+    index = service.store("financebench", with_model=True).index()
+    got = index._chroma.get(limit=30000, include=["documents", "metadatas", "embeddings"])  # noqa: SLF001
+    ids, vectors = got["ids"], np.asarray(got["embeddings"], dtype=np.float32)
+    out = {}
+    for label, with_text in (("documents and metadata", True), ("vectors only", False)):
+        client = chromadb.PersistentClient(tempfile.mkdtemp(), chromadb.Settings(anonymized_telemetry=False))
+        target = client.create_collection("growth", embedding_function=None, configuration={"hnsw": {"space": "cosine"}})  # fmt: skip
+        rates, started = [], time.perf_counter()
+        for s in range(0, len(ids), 1000):
+            extra = {"documents": got["documents"][s : s + 1000], "metadatas": got["metadatas"][s : s + 1000]}
+            call = time.perf_counter()
+            target.add(ids=ids[s : s + 1000], embeddings=vectors[s : s + 1000], **(extra if with_text else {}))
+            rates.append(round(len(ids[s : s + 1000]) / (time.perf_counter() - call)))
+            if time.perf_counter() - started > seconds:
+                break
+        out[label] = rates
+    return out
+
+
+def _sync(device: str) -> None:
+    import torch
+
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("probe", choices=["embed", "chroma-growth"])
+    parser.add_argument("--shape-from", type=Path, help="embed: the MiniLM config and tokenizer folder")
+    parser.add_argument("--model", help="chroma-growth: the embedding model the ingest run stored with")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--count", type=int, default=20000)
+    args = parser.parse_args()
+    if args.probe == "embed":
+        print("embed_probe", json.dumps(embed_paths(args.shape_from, args.device, args.count)), flush=True)
+    else:
+        print("chroma_growth", json.dumps(chroma_growth(args.model)), flush=True)
+
+
+if __name__ == "__main__":
+    main()
