@@ -283,6 +283,19 @@ def test_health_documents_and_upload_reports_show_no_server_paths(client, settin
     assert "path" not in client.get("/api/documents").json()[0] and "path" not in report.json()["files"][0]
 
 
+def test_an_answers_model_fields_name_no_server_directory():
+    from rag_app.web.redact import public_answer
+
+    answer = {
+        "answer": "The file /etc/hosts is quoted as the document wrote it [1].",
+        "model": "/home/ana/models/Qwen2.5-7B-Instruct",
+        "model_notes": ["LoRA adapter /home/ana/adapters/finance applied", "fast path: self-check passed"],
+    }
+    shown = public_answer(answer)
+    assert shown["model"] == "Qwen2.5-7B-Instruct" and "/home/ana" not in " ".join(shown["model_notes"])
+    assert shown["answer"] == answer["answer"] and answer["model"].startswith("/home")  # the answer itself untouched
+
+
 def websocket_handshake(port: int, path: str = "/gradio_api/queue/join") -> str:
     """The server's reply to a WebSocket upgrade without credentials: its status line."""
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
