@@ -94,7 +94,10 @@ class ChunkIndex:
             return []
         where = {"sha256": {"$in": sorted(shas)}} if shas is not None else None
         found = self._chroma.query(
-            query_embeddings=[np.asarray(vector, dtype=np.float32)], n_results=k, where=where, include=["documents", "metadatas", "distances"]
+            query_embeddings=[np.asarray(vector, dtype=np.float32)],
+            n_results=k,
+            where=where,
+            include=["documents", "metadatas", "distances"],
         )
         rows = zip(found["ids"][0], found["documents"][0], found["metadatas"][0], found["distances"][0], strict=False)
         # A row without its record (possible only while another writer is mid-delete) is skipped, never a crash.
@@ -126,7 +129,7 @@ class ChunkIndex:
         )
         return sorted((int(m["offset"]), text) for m, text in zip(found["metadatas"], found["documents"], strict=True))
 
-    def cover_terms(self) -> dict[str, set[str]]:
+    def cover_terms(self) -> dict[str, frozenset[str]]:
         return self.lexical.cover_terms() if self.lexical is not None else {}
 
 
