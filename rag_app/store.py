@@ -85,6 +85,7 @@ class Database:
         self._client = None
         self.epoch = 0  # incremented at each reopen: handles of an older epoch are stale
         self.seen: dict[str, int] = {}
+        self.registry_cache: dict[str, tuple[int, list[dict]]] = {}  # collection -> (generation, document records)
 
     @property
     def client(self):
@@ -225,8 +226,14 @@ class DocumentStore:
         return _document_from(found["metadatas"][0]) if found["ids"] else None
 
     def list_documents(self) -> list[DocumentInfo]:
-        found = self._handles().get(where={"kind": "document"}, include=["metadatas"])
-        return sorted((_document_from(m) for m in found["metadatas"]), key=lambda d: d.name.lower())
+        """Every stored name, sorted; the registry is read again only when the generation moved (at 200
+        documents Chroma takes ~20 ms to list them, ~1 ms to read the generation)."""
+        generation = self.generation
+        cached = self.db.registry_cache.get(self.collection)
+        if cached is None or cached[0] != generation:
+            found = self._handles().get(where={"kind": "document"}, include=["metadatas"])
+            cached = self.db.registry_cache[self.collection] = (generation, found["metadatas"])
+        return sorted((_document_from(m) for m in cached[1]), key=lambda d: d.name.lower())
 
     def documents_with_sha(self, sha256: str) -> list[DocumentInfo]:
         found = self._handles().get(where={"$and": [{"kind": "document"}, {"sha256": sha256}]}, include=["metadatas"])
@@ -378,7 +385,7 @@ class DocumentStore:
         """Chunks by id, scored by cosine similarity with ``vector``."""
         return self.index().hits(ids, vector)
 
-    def cover_terms(self) -> dict[str, set[str]]:
+    def cover_terms(self) -> dict[str, frozenset[str]]:
         """Each file content's cover terms: what its first page opens with (company, period, title)."""
         return self.index().cover_terms()
 
