@@ -187,10 +187,15 @@ class LexicalIndex:
         terms = Counter(terms_of(query))
         return self._snapshot().top(terms, k, shas) if terms else []
 
-    def _snapshot(self) -> Snapshot:
-        """The in-memory postings of the index as it is now (shared by every LexicalIndex of this file)."""
+    def state(self) -> tuple[str, int]:
+        """(uid, version): which file this is and how many writes it has seen; any write moves it."""
         with self._lock:
             uid, version = self._db.execute("SELECT uid, version FROM state").fetchone()
+        return uid, version
+
+    def _snapshot(self) -> Snapshot:
+        """The in-memory postings of the index as it is now (shared by every LexicalIndex of this file)."""
+        uid, version = self.state()
         return current_snapshot(str(self.path.resolve()), uid, version, self._rebuild)
 
     def _rebuild(self, previous: Snapshot | None) -> Snapshot:

@@ -92,15 +92,13 @@ class Retriever:
     def _hybrid(self, query, vector, k: int, shas: set[str] | None, documents) -> list[SearchHit]:
         self.store.sync_lexical(documents)  # cheap when in step; rebuilds an index that was lost
         weights = fusion_weights(query, getattr(self.embeddings, "reads_chinese", True), self.ranking)
-        dense = (
-            [h.chunk_id for h in self.store.search_dense(vector, max(k, self.candidates), shas)] if weights[0] else []
-        )
+        dense = self.store.nearest_ids(vector, max(k, self.candidates), shas) if weights[0] else []
         # "FY2018" also as "2018", "10-K" as "10K", 年报 as 年度报告
         terms = normalize_query(query) if self.ranking.normalize_queries else query
         lexical = self.store.search_lexical(terms, self.candidates, shas)
         if not weights[0] and not lexical:  # nothing matched the words either: the nearest passages, not none
             weights = [1.0, *weights[1:]]
-            dense = [h.chunk_id for h in self.store.search_dense(vector, max(k, self.candidates), shas)]
+            dense = self.store.nearest_ids(vector, max(k, self.candidates), shas)
         candidates = list(dict.fromkeys(dense + lexical))
         by_document = self._by_document(terms, candidates, documents)
         scores = fused_scores([dense, lexical, by_document], weights, self.ranking.rrf_k)
