@@ -81,11 +81,6 @@ class Snapshot:
         length = lengths[self.rows].astype(np.float64)
         self.denominators = self.tfs + K1 * ((1 - B) + B * length / self.average)
 
-    @property
-    def nbytes(self) -> int:
-        arrays = (self.sha_of_row, self.id_rank, self.term_start, self.rows, self.tfs, self.denominators)
-        return sum(a.nbytes for a in arrays)
-
     def cover_terms(self) -> dict[str, frozenset[str]]:
         return {sha: segment.cover for sha, segment in self.segments.items()}
 
