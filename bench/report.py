@@ -269,7 +269,8 @@ def _scale_stages(r: dict) -> list[str]:
     paths = [p for p in r["paths"].values() if "stages" in p]
     if not paths:
         return []
-    stages = list(dict.fromkeys(stage for p in paths for stage in p["stages"]))
+    fullest = sorted(paths, key=lambda p: -len(p["stages"]))  # its stages in the order they run
+    stages = list(dict.fromkeys(stage for p in fullest for stage in p["stages"]))
 
     def cell(path: dict, stage: str) -> str:
         timing = path["stages"].get(stage)
