@@ -249,7 +249,10 @@ def scale() -> list[str]:
     out = ["## Retrieval latency at 100,000 chunks", ""]
     if r is None:
         return [*out, "Not measured yet: run `python -m bench.scale` (after `python -m bench.retrieval`).", ""]
-    rows = [[label, p["ms_p50"], p["ms_p95"], p["hits"]["hit@5"], p["hits"]["mrr"]] for label, p in r["paths"].items()]
+    rows = [
+        [label, p["ms_p50"], p["ms_p95"], p.get("cpu_ms_p50", "—"), p["hits"]["hit@5"], p["hits"]["mrr"]]
+        for label, p in r["paths"].items()
+    ]
     p50 = max(p["ms_p50"] for p in r["paths"].values())
     built = f"built in {r['build_seconds']} s" if r.get("build_seconds") else "built by an earlier run"
     return [
@@ -259,8 +262,10 @@ def scale() -> list[str]:
         f"{r['questions']} questions, timed {r['note']}; the hit rate of the same run "
         "beside each time. The default path skips the dense search for Chinese questions (the bundled model cannot "
         "read them); the second path runs it for every question, as for English ones.", "",
-        table(["path", "p50 ms", "p95 ms", "hit@5", "MRR"], rows), "",
-        f"Target p50 <= {TARGETS['scale_ms_p50']} ms on every path: {verdict(p50 <= TARGETS['scale_ms_p50'])}.", "",
+        table(["path", "p50 ms", "p95 ms", "CPU ms p50", "hit@5", "MRR"], rows), "",
+        f"Target p50 <= {TARGETS['scale_ms_p50']} ms on every path: {verdict(p50 <= TARGETS['scale_ms_p50'])}. "
+        "CPU ms: the process's own CPU time per question (one torch thread), what a question costs with a core to "
+        "itself; the wall times include waiting for a core on this shared machine.", "",
         *_scale_stages(r), *_scale_checks(r), provenance(r), "",
     ]  # fmt: skip
 
