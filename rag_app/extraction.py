@@ -293,7 +293,12 @@ class ExtractionPool:
         worker.job = None
 
     def _timed_out(self, worker: _Worker) -> ExtractedDocument:
-        where = f" on page {worker.page + 1} of {worker.total}" if worker.total else " while opening the file"
+        if not worker.total:
+            where = " while opening the file"
+        elif worker.page < worker.total:
+            where = f" on page {worker.page + 1} of {worker.total}"
+        else:  # every page read: stuck in what follows (OCR decisions, the document's outline)
+            where = f" after reading all {worker.total} page{'s' if worker.total > 1 else ''}"
         if worker.ocr_page:
             where = (
                 f" reading page {worker.ocr_page} of {worker.total} by OCR (RAG_PARSE_TIMEOUT_S; RAG_OCR=off skips it)"

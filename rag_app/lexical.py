@@ -6,14 +6,15 @@ number); BM25 finds them. Terms keep numbers and identifiers whole ("2,468",
 bigrams when jieba is not installed). The index is keyed by file sha256, like
 the chunks, and ``sync`` reconciles it with the registry, so it stays in step
 after every add, replace and delete, and after another process (or a Chroma
-server's other clients) changed the collection.
+server's other clients) changed the collection. Questions are scored in memory
+(:mod:`rag_app.postings`), on a snapshot of the postings re-read per file content
+whenever the index's version moves.
 """
 
 from __future__ import annotations
 
 import functools
 import logging
-import math
 import re
 import sqlite3
 import threading
@@ -22,11 +23,11 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
 from rag_app.highlight import STOPWORDS
+from rag_app.postings import Segment, Snapshot, Vocabulary, current_snapshot, segment_of
 from rag_app.records import parse_chunk_id
 from rag_app.textclean import CJK_CHAR, jieba_or_none
 
 log = logging.getLogger(__name__)
-K1, B = 1.2, 0.75
 LATIN = re.compile(r"[a-z0-9][a-z0-9$%&'.,\-]*[a-z0-9%]|[a-z0-9]")
 CJK_RUN = re.compile(f"{CJK_CHAR.pattern}+")
 CJK_WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")  # not punctuation
@@ -94,18 +95,21 @@ def document_query_terms(query: str) -> set[str]:
 
 # Postings point at chunks by an integer key, not by the chunk's 80-character id: a file of 1,000
 # chunks has ~60,000 postings, and their index on the chunk column is most of an insert's cost.
+# ``stamps`` holds the index version that wrote each file content and ``state`` the version now (and
+# the uid of this life of the file): in-memory snapshots (rag_app.postings) re-read only what moved.
 SCHEMA_VERSION = 2
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS chunks (
-    key INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, sha TEXT NOT NULL, length INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS chunks_sha ON chunks(sha);
-CREATE TABLE IF NOT EXISTS postings (term TEXT NOT NULL, chunk INTEGER NOT NULL, tf INTEGER NOT NULL);
-CREATE INDEX IF NOT EXISTS postings_term ON postings(term);
-CREATE INDEX IF NOT EXISTS postings_chunk ON postings(chunk);
-CREATE TABLE IF NOT EXISTS covers (sha TEXT PRIMARY KEY, terms TEXT NOT NULL);
-PRAGMA user_version = {SCHEMA_VERSION};
-"""
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS chunks (
+        key INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, sha TEXT NOT NULL, length INTEGER NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS chunks_sha ON chunks(sha)",
+    "CREATE TABLE IF NOT EXISTS postings (term TEXT NOT NULL, chunk INTEGER NOT NULL, tf INTEGER NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS postings_term ON postings(term)",
+    "CREATE INDEX IF NOT EXISTS postings_chunk ON postings(chunk)",
+    "CREATE TABLE IF NOT EXISTS covers (sha TEXT PRIMARY KEY, terms TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS stamps (sha TEXT PRIMARY KEY, stamp INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS state (one INTEGER PRIMARY KEY CHECK (one = 0), uid TEXT NOT NULL, version INTEGER NOT NULL)",
+    f"PRAGMA user_version = {SCHEMA_VERSION}",
+)
 
 
 class LexicalIndex:
@@ -117,13 +121,20 @@ class LexicalIndex:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
+        self._open_layout()
+
+    def _open_layout(self) -> None:
+        """Create the tables in one write: an index of an older layout is dropped first (``sync`` rebuilds
+        it from Chroma at the next search), one made before stamps gets a version and every file stamp 0."""
         with self._db:
+            self._db.execute("BEGIN IMMEDIATE")  # two processes opening an older index drop it once
             if self._db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
-                # an index of an older layout is dropped; sync() rebuilds it from Chroma at the next search
-                self._db.executescript(
-                    "DROP TABLE IF EXISTS postings; DROP TABLE IF EXISTS chunks; DROP TABLE IF EXISTS covers;"
-                )
-            self._db.executescript(SCHEMA)
+                for table in ("postings", "chunks", "covers", "stamps", "state"):  # state too: a new uid
+                    self._db.execute(f"DROP TABLE IF EXISTS {table}")
+            for statement in SCHEMA:
+                self._db.execute(statement)
+            if self._db.execute("INSERT OR IGNORE INTO state VALUES (0, lower(hex(randomblob(16))), 0)").rowcount:
+                self._db.execute("INSERT OR IGNORE INTO stamps SELECT DISTINCT sha, 0 FROM chunks")
 
     def close(self) -> None:
         self._db.close()
@@ -143,19 +154,26 @@ class LexicalIndex:
             self._db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?)", rows)
             self._db.executemany("INSERT INTO postings VALUES (?, ?, ?)", postings)
             self._db.execute("INSERT OR REPLACE INTO covers VALUES (?, ?)", (sha256, cover))
+            self._db.execute("INSERT INTO stamps VALUES (?, ?)", (sha256, self._next_version()))
 
     def delete(self, sha256: str) -> None:
         with self._lock, self._db:
             self._delete(sha256)
+            self._next_version()
 
     def _delete(self, sha256: str) -> None:
         self._db.execute("DELETE FROM postings WHERE chunk IN (SELECT key FROM chunks WHERE sha = ?)", (sha256,))
         self._db.execute("DELETE FROM chunks WHERE sha = ?", (sha256,))
         self._db.execute("DELETE FROM covers WHERE sha = ?", (sha256,))
+        self._db.execute("DELETE FROM stamps WHERE sha = ?", (sha256,))
+
+    def _next_version(self) -> int:
+        """Move the index's version (inside the write's transaction): in-memory snapshots re-read what changed."""
+        return self._db.execute("UPDATE state SET version = version + 1 RETURNING version").fetchone()[0]
 
     def shas(self) -> set[str]:
         with self._lock:
-            return {row[0] for row in self._db.execute("SELECT DISTINCT sha FROM chunks")}
+            return {row[0] for row in self._db.execute("SELECT sha FROM stamps")}
 
     def sync(self, wanted: set[str], fetch: Callable[[str], Sequence[tuple[str, str]]]) -> tuple[int, int]:
         """Make the index hold exactly the ``wanted`` contents; ``fetch(sha)`` gives their chunks."""
@@ -174,53 +192,51 @@ class LexicalIndex:
         with self._lock:
             return shas - {row[0] for row in self._db.execute("SELECT sha FROM covers")}
 
-    def cover_terms(self) -> dict[str, set[str]]:
+    def cover_terms(self) -> dict[str, frozenset[str]]:
         """Each file content's cover terms: what its first page opens with (company, period, title)."""
-        with self._lock:
-            return {sha: set(terms.split()) for sha, terms in self._db.execute("SELECT sha, terms FROM covers")}
+        return self._snapshot().cover_terms()
 
     # ----- searching ----------------------------------------------------------------------
 
     def search(self, query: str, k: int, shas: set[str] | None = None) -> list[tuple[str, float]]:
-        """The ``k`` best ``(chunk_id, bm25 score)`` for ``query``, optionally within some files.
-
-        Scored inside SQLite (one aggregate over the query terms' postings): at 100,000 chunks a
-        common term has tens of thousands of postings, too many to score row by row in Python.
-        """
+        """The ``k`` best ``(chunk_id, bm25 score)`` for ``query``, optionally within some files."""
         terms = Counter(terms_of(query))
-        if not terms:
-            return []
+        return self._snapshot().top(terms, k, shas) if terms else []
+
+    def state(self) -> tuple[str, int]:
+        """(uid, version): which file this is and how many writes it has seen; any write moves it."""
         with self._lock:
-            total, average = self._db.execute("SELECT COUNT(*), AVG(length) FROM chunks").fetchone()
-            if not total:
-                return []
-            weights = self._term_weights(terms, total)
-            if not weights:
-                return []
-            return self._top(weights, k, average, shas)
+            uid, version = self._db.execute("SELECT uid, version FROM state").fetchone()
+        return uid, version
 
-    def _term_weights(self, terms: Counter, total: int) -> list[tuple[str, float]]:
-        """(term, query count x idf) of the query terms the index holds."""
-        marks = ",".join("?" * len(terms))
-        df = self._db.execute(
-            f"SELECT term, COUNT(*) FROM postings WHERE term IN ({marks}) GROUP BY term", list(terms)
-        ).fetchall()
-        return [(term, terms[term] * math.log(1 + (total - n + 0.5) / (n + 0.5))) for term, n in df]
+    def _snapshot(self) -> Snapshot:
+        """The in-memory postings of the index as it is now (shared by every LexicalIndex of this file)."""
+        uid, version = self.state()
+        return current_snapshot(str(self.path.resolve()), uid, version, self._rebuild)
 
-    def _top(self, weights: list[tuple[str, float]], k: int, average: float, shas: set[str] | None):
-        values = ",".join("(?, ?)" for _ in weights)
-        params: list = [x for pair in weights for x in pair]
-        where = ""
-        if shas is not None:
-            if not shas:
-                return []
-            where = f"WHERE c.sha IN ({','.join('?' * len(shas))})"
-            params += sorted(shas)
-        rows = self._db.execute(
-            f"""WITH q(term, weight) AS (VALUES {values})
-            SELECT c.id, SUM(q.weight * p.tf * {K1 + 1} / (p.tf + {K1} * ({1 - B} + {B} * c.length / ?))) AS score
-            FROM q JOIN postings p ON p.term = q.term JOIN chunks c ON c.key = p.chunk {where}
-            GROUP BY p.chunk ORDER BY score DESC, c.id LIMIT ?""",
-            [*params[: 2 * len(weights)], average, *params[2 * len(weights) :], k],
+    def _rebuild(self, previous: Snapshot | None) -> Snapshot:
+        """A snapshot of the index now, re-reading only the file contents whose stamp moved since ``previous``."""
+        old = previous.segments if previous is not None else {}
+        vocabulary = previous.vocabulary if previous is not None else Vocabulary()
+        with self._lock:
+            self._db.execute("BEGIN")  # one consistent read: the version and the segments it stamps
+            try:
+                uid, version = self._db.execute("SELECT uid, version FROM state").fetchone()
+                stamps = dict(self._db.execute("SELECT sha, stamp FROM stamps"))
+                segments = {
+                    sha: old[sha] if sha in old and old[sha].stamp == stamp else self._segment(sha, stamp, vocabulary)
+                    for sha, stamp in stamps.items()
+                }
+            finally:
+                self._db.execute("COMMIT")
+        log.debug("BM25 snapshot of %s at version %d: %d of %d files read", self.path.name, version,
+                  sum(s is not old.get(sha) for sha, s in segments.items()), len(segments))  # fmt: skip
+        return Snapshot(uid, version, segments, vocabulary)
+
+    def _segment(self, sha: str, stamp: int, vocabulary: Vocabulary) -> Segment:
+        chunks = self._db.execute("SELECT key, id, length FROM chunks WHERE sha = ?", (sha,)).fetchall()
+        postings = self._db.execute(
+            "SELECT p.chunk, p.term, p.tf FROM chunks c JOIN postings p ON p.chunk = c.key WHERE c.sha = ?", (sha,)
         ).fetchall()
-        return [(chunk, float(score)) for chunk, score in rows]
+        cover = self._db.execute("SELECT terms FROM covers WHERE sha = ?", (sha,)).fetchone()
+        return segment_of(stamp, chunks, postings, frozenset(cover[0].split() if cover else ()), vocabulary)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import string
 from dataclasses import dataclass
 from functools import cache
@@ -27,6 +28,10 @@ PLACEHOLDERS: dict[str, set[str]] = {
 }
 # Replies that mean "this source has nothing" in the map step.
 NOTHING_RELEVANT = ("NOTHING RELEVANT", "无相关内容")
+# The tags that fence data (sources, extracts, pages, the conversation) in the templates: text from a PDF or a
+# question must not close or reopen them.
+FENCE_TAGS = ("documents", "document", "extracts", "conversation")
+FENCE_TAG = re.compile(rf"<\s*/?\s*(?:{'|'.join(FENCE_TAGS)})\b[^<>]*>", re.IGNORECASE)
 
 
 def detect_language(text: str) -> str:
@@ -46,11 +51,17 @@ class PromptSet:
     templates: dict[str, str]
 
     def render(self, role: str, **values: str) -> str:
-        return self.templates[role].format(**values)
+        return self.templates[role].format(**{name: unfenced(value) for name, value in values.items()})
 
     @property
     def system(self) -> str:
         return self.templates["system"]
+
+
+def unfenced(value: str) -> str:
+    """``value`` with its fence tags (``</documents>``, ``<document>``…) made inert, angle brackets become ‹ ›: a
+    document or a question cannot end the fence around the data and pass its text off as instructions."""
+    return FENCE_TAG.sub(lambda m: m.group(0).replace("<", "‹").replace(">", "›"), value)
 
 
 @cache

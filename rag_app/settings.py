@@ -201,6 +201,12 @@ class Settings(BaseSettings):
     root_path: str | None = Field(
         None, description="Sub-path the app is served under behind a reverse proxy, e.g. /docs-qa."
     )
+    allowed_hosts: str | None = Field(
+        None,
+        description="Host names the app also answers to while it listens on 127.0.0.1 (comma-separated), e.g. "
+        "rag.example.com behind a reverse proxy that passes the public name on; other names get HTTP 403, so a "
+        "web page cannot reach the app through DNS rebinding.",
+    )
     mcp: bool = Field(False, description="Expose question answering and the document list as MCP tools.")
     embed_demo: bool = Field(
         False, description="Also serve a page that embeds the app both ways, on port + 1, for trying it out."
@@ -248,6 +254,11 @@ class Settings(BaseSettings):
     def origins(self) -> list[str]:
         """The embedding origins as a list, without trailing slashes."""
         return [o.strip().rstrip("/") for o in (self.embed_origins or "").split(",") if o.strip()]
+
+    @property
+    def host_names(self) -> list[str]:
+        """``--allowed-hosts`` as a list of lower-case names (no ports)."""
+        return [h.strip().lower().split(":")[0] for h in (self.allowed_hosts or "").split(",") if h.strip()]
 
     @property
     def chroma_dir(self) -> Path:

@@ -85,6 +85,11 @@ class Database:
         self._client = None
         self.epoch = 0  # incremented at each reopen: handles of an older epoch are stale
         self.seen: dict[str, int] = {}
+        self.registry_cache: dict[str, tuple[int, list[dict]]] = {}  # collection -> (generation, document records)
+        self.lexical_in_step: dict[str, tuple] = {}  # chunk index -> (generation, BM25 state) last found in step
+        self._handles_epoch = -1
+        self._registries: dict[str, object] = {}  # collection -> its registry's Chroma handle, this epoch
+        self._chunk_indexes: dict[tuple[str, str], ChunkIndex] = {}  # (collection, embedding) -> its chunks, this epoch
 
     @property
     def client(self):
@@ -128,9 +133,48 @@ class Database:
         with self._lock:
             self.epoch += 1
 
+    def registry(self, collection: str):
+        """The registry collection of ``collection`` (made if missing), fetched once per epoch."""
+        with self._lock:
+            self._current_handles()
+            if collection not in self._registries:
+                self._registries[collection] = self.client.get_or_create_collection(
+                    collection + REGISTRY_SUFFIX, embedding_function=None, metadata={"rag_app": "registry"}
+                )
+            return self._registries[collection]
+
+    def chunk_index(self, collection: str, embedding_fingerprint: str) -> ChunkIndex:
+        """Chroma chunks + BM25 index of ``collection`` for one embedding model, opened once per epoch.
+
+        Shared by the stores of this process: a store is made per request, and opening both took
+        ~3 ms of every question.
+        """
+        with self._lock:
+            self._current_handles()
+            key = (collection, embedding_fingerprint)
+            if key not in self._chunk_indexes:
+                self._chunk_indexes[key] = ChunkIndex(self.client, collection, embedding_fingerprint, self.lexical_dir)
+            return self._chunk_indexes[key]
+
+    def close_chunk_indexes(self, collection: str) -> None:
+        """Close the BM25 files of a collection (it is being dropped); the next use opens them again."""
+        with self._lock:
+            for key in [key for key in self._chunk_indexes if key[0] == collection]:
+                self._chunk_indexes.pop(key).close()
+
+    def _current_handles(self) -> None:
+        # Handles of an older epoch are left to the garbage collector, not closed: a search in another
+        # thread may still be reading through them.
+        if self._handles_epoch != self.epoch:
+            self._registries, self._chunk_indexes, self.lexical_in_step = {}, {}, {}
+            self._handles_epoch = self.epoch
+
     def store(self, collection: str, embedding_fingerprint: str = "", create: bool = False) -> DocumentStore:
         """The store of a collection; ``create`` makes it if it does not exist."""
-        if not create and collection not in self.collections():
+        with self._lock:
+            self._current_handles()
+            opened = collection in self._registries  # it existed at this epoch, and a registry is never removed
+        if not create and not opened and collection not in self.collections():
             known = self.collections()
             listing = ", ".join(known) if known else "none yet: ingest some files first"
             raise CollectionNotFoundError(f"no collection named {collection!r} (collections: {listing})")
@@ -154,34 +198,20 @@ class DocumentStore:
         self.db = database
         self.collection = collection
         self.embedding = embedding_fingerprint
-        self._epoch = -1
-        self._registry = None
-        self._indexes: dict[str, ChunkIndex] = {}
         self._handles()
 
     # ----- handles and freshness -----------------------------------------------------------
 
     def _handles(self):
         """The registry collection of the database's current client (re-fetched after a reopen)."""
-        if self._epoch != self.db.epoch or self._registry is None:
-            for index in self._indexes.values():
-                index.close()
-            self._indexes.clear()
-            self._registry = self.db.client.get_or_create_collection(
-                self.collection + REGISTRY_SUFFIX, embedding_function=None, metadata={"rag_app": "registry"}
-            )
-            self._epoch = self.db.epoch
-        return self._registry
+        return self.db.registry(self.collection)
 
     def index(self, embedding_fingerprint: str | None = None) -> ChunkIndex:
         """Chroma chunks + BM25 index of an embedding model (the store's own by default)."""
         fingerprint = embedding_fingerprint or self.embedding
         if not fingerprint:
             raise ValueError("this store was opened without an embedding model")
-        self._handles()
-        if fingerprint not in self._indexes:
-            self._indexes[fingerprint] = ChunkIndex(self.db.client, self.collection, fingerprint, self.db.lexical_dir)
-        return self._indexes[fingerprint]
+        return self.db.chunk_index(self.collection, fingerprint)
 
     @property
     def generation(self) -> int:
@@ -225,8 +255,14 @@ class DocumentStore:
         return _document_from(found["metadatas"][0]) if found["ids"] else None
 
     def list_documents(self) -> list[DocumentInfo]:
-        found = self._handles().get(where={"kind": "document"}, include=["metadatas"])
-        return sorted((_document_from(m) for m in found["metadatas"]), key=lambda d: d.name.lower())
+        """Every stored name, sorted; the registry is read again only when the generation moved (at 200
+        documents Chroma takes ~20 ms to list them, ~1 ms to read the generation)."""
+        generation = self.generation
+        cached = self.db.registry_cache.get(self.collection)
+        if cached is None or cached[0] != generation:
+            found = self._handles().get(where={"kind": "document"}, include=["metadatas"])
+            cached = self.db.registry_cache[self.collection] = (generation, found["metadatas"])
+        return sorted((_document_from(m) for m in cached[1]), key=lambda d: d.name.lower())
 
     def documents_with_sha(self, sha256: str) -> list[DocumentInfo]:
         found = self._handles().get(where={"$and": [{"kind": "document"}, {"sha256": sha256}]}, include=["metadatas"])
@@ -299,8 +335,7 @@ class DocumentStore:
         """Delete every document, chunk and BM25 index of this collection, leaving it empty; returns
         how many documents it held."""
         count, generation = len(self.list_documents()), self.generation
-        for index in self._indexes.values():
-            index.close()
+        self.db.close_chunk_indexes(self.collection)
         prefix = self.collection + CHUNKS_INFIX
         client = self.db.client
         for col in client.list_collections():
@@ -367,8 +402,22 @@ class DocumentStore:
         return {d.sha256 for d in documents if d.embedding == self.embedding} - pending
 
     def sync_lexical(self, documents: Sequence[DocumentInfo] | None = None) -> None:
-        """Bring the BM25 index in step with the registry (after writes elsewhere, or an old index)."""
-        self.index().sync_lexical(self.searchable(self.list_documents() if documents is None else documents))
+        """Bring the BM25 index in step with the registry (after writes elsewhere, or an old index).
+
+        Skipped while neither the generation this process saw nor the BM25 index moved since it was
+        last found in step: checking reads the pending markers, ~3 ms a question on a busy Chroma.
+        """
+        index = self.index()
+        if index.lexical is None:
+            return
+        key = index.name
+        if self.collection in self.db.seen and self.db.lexical_in_step.get(key) == self._lexical_state(index):
+            return
+        index.sync_lexical(self.searchable(self.list_documents() if documents is None else documents))
+        self.db.lexical_in_step[key] = self._lexical_state(index)
+
+    def _lexical_state(self, index: ChunkIndex) -> tuple:
+        return self.db.seen.get(self.collection), index.lexical.state()
 
     @property
     def has_lexical(self) -> bool:
@@ -378,6 +427,10 @@ class DocumentStore:
         """The ``k`` chunks nearest to ``vector`` among the file contents ``shas`` (None: all)."""
         return self.index().query(vector, k, shas)
 
+    def nearest_ids(self, vector: Sequence[float], k: int, shas: Collection[str] | None) -> list[str]:
+        """Ids of the ``k`` chunks nearest to ``vector`` among the file contents ``shas`` (None: all), best first."""
+        return self.index().nearest_ids(vector, k, shas)
+
     def search_lexical(self, query: str, k: int, shas: Collection[str] | None) -> list[str]:
         """Chunk ids of the ``k`` best BM25 matches for ``query`` among the file contents ``shas`` (None: all)."""
         return self.index().search_terms(query, k, shas)
@@ -386,13 +439,17 @@ class DocumentStore:
         """Chunks by id, scored by cosine similarity with ``vector``."""
         return self.index().hits(ids, vector)
 
-    def cover_terms(self) -> dict[str, set[str]]:
+    def cover_terms(self) -> dict[str, frozenset[str]]:
         """Each file content's cover terms: what its first page opens with (company, period, title)."""
         return self.index().cover_terms()
 
     def page_chunks(self, sha256: str, page: int) -> list[tuple[int, str]]:
         """(offset, text) of every chunk of one page, in page order."""
         return self.index().page_chunks(sha256, page)
+
+    def document_records(self, document: DocumentInfo) -> tuple[list[Chunk], np.ndarray, dict]:
+        """A document's chunks, vectors and file metadata, as :meth:`write` takes them (bench.scale copies them)."""
+        return self.index(document.embedding).records(document.sha256)
 
     def document_chunks(self, document: DocumentInfo) -> list[tuple[int, int, str]]:
         """(page, offset, text) of every stored chunk of a document, in reading order (summaries read them all)."""

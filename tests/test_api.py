@@ -21,7 +21,7 @@ def client(service, settings):
     service.ingest([SAMPLE])
     app = create_app(service)
     service.preload_model().join()
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1") as client:
         yield client
 
 
@@ -159,7 +159,9 @@ def test_unexpected_errors_are_json_500(client, service, monkeypatch):
         raise RuntimeError("disk on fire")
 
     monkeypatch.setattr(service, "list_documents", broken)
-    client = TestClient(client.app, raise_server_exceptions=False)  # as a real server: respond, do not raise
+    client = TestClient(
+        client.app, base_url=client.base_url, raise_server_exceptions=False
+    )  # as a real server: respond, do not raise
     response = client.get("/api/documents")
     assert (
         response.status_code == 500 and response.json()["error"] == "internal error: RuntimeError; see the server log"
@@ -169,7 +171,9 @@ def test_unexpected_errors_are_json_500(client, service, monkeypatch):
 
 def test_auth_protects_the_api_and_the_page(service, settings):
     settings.llm_backend = "extractive"
-    with TestClient(create_app(service, [("alice", "s3cret"), ("bob", "pässwört")])) as client:
+    with TestClient(
+        create_app(service, [("alice", "s3cret"), ("bob", "pässwört")]), base_url="http://127.0.0.1"
+    ) as client:
         for path in ("/api/health", "/"):
             denied = client.get(path)
             assert denied.status_code == 401 and denied.headers["www-authenticate"] == 'Basic realm="rag_app"'

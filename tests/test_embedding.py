@@ -186,6 +186,7 @@ def test_mcp_client_lists_tools_and_gets_a_cited_answer(tmp_path):
         assert "41.5 percent" in payload["answer"] and payload["sources"][0]["file"] == "acme-q3-2023.pdf"
         assert payload["sources"][0]["page"] == 1 and payload["cited"]
         assert "acme-q3-2023.pdf" in documents.content[0].text
+        assert str(tmp_path) not in documents.content[0].text and '"path"' not in documents.content[0].text
         assert "acme-q3-2023.pdf" in httpx.get(url + "api/documents", auth=auth).text, "the refused delete deleted"
 
 

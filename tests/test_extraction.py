@@ -8,7 +8,7 @@ import time
 import pytest
 from conftest import DOCUGAMI, ODD
 
-from rag_app.extraction import ExtractionJob, ExtractionPool
+from rag_app.extraction import ExtractionJob, ExtractionPool, _Worker
 
 pytestmark = pytest.mark.usefixtures("corpus")
 # The pool stops and replaces parser processes whatever runs in them; these tests use pypdf, for which
@@ -24,6 +24,16 @@ def test_slow_file_times_out_and_the_rest_are_parsed():
     assert results["bug1978317.pdf"].error.startswith("timed out after 2 s")
     assert results["2023 Q2 AAPL.pdf"].error is None and results["2023 Q2 AAPL.pdf"].total_pages == 28
     assert time.perf_counter() - started < 30
+
+
+@pytest.mark.parametrize(
+    ("page", "total", "where"),
+    [(0, 0, "while opening the file"), (0, 1, "on page 1 of 1"), (3, 10, "on page 4 of 10"),
+     (1, 1, "after reading all 1 page"), (10, 10, "after reading all 10 pages")],
+)  # fmt: skip
+def test_a_timeout_names_the_page_it_was_stuck_on_never_one_past_the_last(page, total, where):
+    stuck = _Worker(process=None, conn=None, job=ExtractionJob(SLOW), page=page, total=total)
+    assert ExtractionPool(timeout_s=5)._timed_out(stuck).error == f"timed out after 5 s {where}"
 
 
 @pytest.mark.slow  # parses a 72-page filing with pypdf

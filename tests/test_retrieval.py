@@ -215,25 +215,3 @@ def test_a_cover_naming_the_company_as_a_domain_still_matches_its_name(service, 
     service.ingest([folder])
     assert service.search("How have Amazon's net sales changed?", k=2).hits[0].file == "2023 Q1 AMZN.pdf"
     assert term_parts({"amazon.com", "10-q", "2,468", "coca-cola"}) == {"amazon", "com", "coca", "cola"}
-
-
-def test_a_bm25_index_of_the_older_layout_is_rebuilt(tmp_path):
-    """Indexes made before postings had integer chunk keys are dropped, then rebuilt by sync."""
-    import sqlite3
-
-    from rag_app.lexical import LexicalIndex
-
-    path = tmp_path / "bm25.sqlite"
-    with sqlite3.connect(path) as old:
-        old.executescript(
-            """CREATE TABLE chunks (id TEXT PRIMARY KEY, sha TEXT NOT NULL, length INTEGER NOT NULL);
-            CREATE TABLE postings (term TEXT NOT NULL, chunk TEXT NOT NULL, tf INTEGER NOT NULL);
-            CREATE TABLE covers (sha TEXT PRIMARY KEY, terms TEXT NOT NULL);
-            INSERT INTO chunks VALUES ('a:1:0', 'a', 2); INSERT INTO postings VALUES ('orbital', 'a:1:0', 1);"""
-        )
-    index = LexicalIndex(path)
-    assert index.shas() == set() and index.search("orbital", 3) == []
-    assert index.sync({"a"}, lambda sha: [("a:1:0", "the orbital freight")]) == (1, 0)
-    assert [c for c, _ in index.search("orbital", 3)] == ["a:1:0"]
-    index.close()
-    assert [c for c, _ in LexicalIndex(path).search("freight", 3)] == ["a:1:0"]  # kept when reopened

@@ -93,7 +93,7 @@ def test_running_app_answers_from_what_the_cli_wrote(service, settings, tmp_path
 
     settings.llm_backend = "extractive"
     service.ingest([DOCUGAMI / "2023 Q2 AAPL.pdf", DOCUGAMI / "2022 Q3 NVDA.pdf"])
-    with TestClient(create_app(service)) as client:
+    with TestClient(create_app(service), base_url="http://127.0.0.1") as client:
         service.preload_model().join()
         first = client.post("/api/ask", json={"question": "NVIDIA data center revenue", "k": k})
         assert first.status_code == 200 and any(s["file"] == "2022 Q3 NVDA.pdf" for s in first.json()["sources"])

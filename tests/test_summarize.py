@@ -316,7 +316,7 @@ def api(stored, tmp_path):
     app = FastAPI()
     install_error_handlers(app)
     app.include_router(build_api(stored))
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1") as client:
         yield client
 
 

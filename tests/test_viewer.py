@@ -59,7 +59,7 @@ def client(service, settings):
     from rag_app.web.server import create_app
 
     settings.llm_backend = "extractive"
-    with TestClient(create_app(service)) as client:
+    with TestClient(create_app(service), base_url="http://127.0.0.1") as client:
         yield client
 
 

@@ -30,7 +30,7 @@ def app(service, settings):
 
 @pytest.fixture
 def client(app):
-    with TestClient(app) as client:
+    with TestClient(app, base_url="http://127.0.0.1") as client:
         yield client
 
 
@@ -48,7 +48,7 @@ FOREIGN = [
     {"origin": EVIL},
     {"origin": "null"},  # sandboxed frames, file:// pages, privacy redirects
     {"referer": EVIL + "/innocent-page.html"},  # a browser that sent no Origin
-    {"origin": "http://testserver.evil.example.com"},
+    {"origin": "http://127.0.0.1.evil.example.com"},
     {"sec-fetch-site": "cross-site"},
 ]
 
@@ -86,7 +86,7 @@ def test_cross_site_posts_to_gradio_and_the_api_are_refused_in_every_simple_form
 def test_cross_site_upload_with_credentials_is_refused(service, settings):
     """Auth does not replace the origin check: a logged-in browser sends its credentials along."""
     settings.llm_backend = "extractive"
-    with TestClient(create_app(service, [("alice", "pw")])) as client:
+    with TestClient(create_app(service, [("alice", "pw")]), base_url="http://127.0.0.1") as client:
         refused = client.post("/api/documents", files=pdf_form(), auth=("alice", "pw"), headers={"origin": EVIL})
         assert refused.status_code == 403
         assert "planted.pdf" not in client.get("/api/documents", auth=("alice", "pw")).text
@@ -96,8 +96,8 @@ def test_cross_site_upload_with_credentials_is_refused(service, settings):
     "headers",
     [
         {},  # curl, scripts, the CLI, gradio_client
-        {"origin": "http://testserver"},  # the app's own page
-        {"referer": "http://testserver/?view=api"},
+        {"origin": "http://127.0.0.1"},  # the app's own page
+        {"referer": "http://127.0.0.1/?view=api"},
         {"origin": "https://intranet.example.com"},  # --embed-origins
         {"origin": "https://intranet.example.com:443"},
         # behind a reverse proxy that says where the browser sent the request
@@ -115,7 +115,7 @@ def test_the_share_link_is_the_apps_own_origin(service, settings):
 
     settings.llm_backend = "extractive"
     links = PublicLinks("http://127.0.0.1:7860/", share="https://0123abcd.gradio.live/")
-    with TestClient(create_app(service, links=links)) as client:
+    with TestClient(create_app(service, links=links), base_url="http://127.0.0.1") as client:
         shared = client.post("/api/documents", files=pdf_form(), headers={"origin": "https://0123abcd.gradio.live"})
         assert shared.status_code == 200
         other = client.post("/api/documents", files=pdf_form(), headers={"origin": "https://other.gradio.live"})
@@ -125,6 +125,54 @@ def test_the_share_link_is_the_apps_own_origin(service, settings):
 def test_reading_from_another_origin_is_not_blocked_by_the_guard(client):
     """Reads stay for CORS to decide (the browser withholds the answer from pages that are not allowed)."""
     assert client.get("/api/health", headers={"origin": EVIL}).status_code == 200
+
+
+# ----- 2b. DNS rebinding: another name for 127.0.0.1 -----------------------------------------------
+
+REBOUND = ["evil.example.com:7860", "evil.example.com", "127.0.0.1.evil.example.com:7860", "192.168.1.5:7860"]
+
+
+@pytest.mark.parametrize("host", REBOUND)
+def test_a_page_reaching_the_app_under_another_name_reads_and_writes_nothing(client, settings, host):
+    """A rebinding page is same-origin to the browser: no Origin check or CORS stops it; its Host does.
+    X-Forwarded-Host, which such a page can set, does not help it."""
+    headers = {"host": host, "x-forwarded-host": "127.0.0.1:7860"}
+    for response in (
+        client.get("/api/documents", headers=headers),
+        client.get("/api/documents/acme-q3-2023.pdf/file", headers=headers),
+        client.get("/", headers=headers),
+        client.post("/api/ask", json={"question": "What was the gross margin?"}, headers=headers),
+        client.delete("/api/documents/acme-q3-2023.pdf", headers=headers),
+    ):
+        assert response.status_code == 403, response.request.url
+        reason = response.json()["error"]
+        assert "DNS rebinding" in reason and "--allowed-hosts" in reason and "ACME" not in response.text
+    assert stored(client) == ["acme-q3-2023.pdf"]
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:7860", "localhost:7860", "[::1]:7860", "rag.localhost", "127.0.0.2"])
+def test_this_machines_names_are_answered(client, host):
+    assert client.get("/api/documents", headers={"host": host}).status_code == 200
+
+
+def test_allowed_hosts_and_the_share_links_name_are_answered(service, settings):
+    from rag_app.web.server import PublicLinks
+
+    settings.llm_backend = "extractive"
+    settings.allowed_hosts = "rag.example.com, Docs.Example.com:443"
+    links = PublicLinks("http://127.0.0.1:7860/", share="https://0123abcd.gradio.live/")
+    with TestClient(create_app(service, links=links), base_url="http://127.0.0.1") as client:
+        for host in ("rag.example.com", "docs.example.com", "0123abcd.gradio.live"):
+            assert client.get("/api/health", headers={"host": host}).status_code == 200, host
+        assert client.get("/api/health", headers={"host": "other.gradio.live"}).status_code == 403
+
+
+def test_an_app_listening_on_every_interface_answers_to_any_name(service, settings):
+    """Bound to 0.0.0.0 it is reached by addresses and names it cannot know (auth protects it there)."""
+    settings.llm_backend = "extractive"
+    settings.host = "0.0.0.0"
+    with TestClient(create_app(service), base_url="http://127.0.0.1") as client:
+        assert client.get("/api/health", headers={"host": "192.168.1.5:7860"}).status_code == 200
 
 
 # ----- 3. upload size, counted while the body streams in ------------------------------------------
@@ -146,7 +194,7 @@ def chunked_upload(app, path: str, total: int) -> tuple[int, int, str]:
 
     async def post():
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
             headers = {"content-type": "multipart/form-data; boundary=b0undary"}
             return await client.post(path, content=body(), headers=headers)
 
@@ -233,6 +281,19 @@ def test_health_documents_and_upload_reports_show_no_server_paths(client, settin
         assert str(tmp_path) not in response.text and str(settings.data_dir) not in response.text, response.text
     assert client.get("/api/health").json()["store"] == "embedded"
     assert "path" not in client.get("/api/documents").json()[0] and "path" not in report.json()["files"][0]
+
+
+def test_an_answers_model_fields_name_no_server_directory():
+    from rag_app.web.redact import public_answer
+
+    answer = {
+        "answer": "The file /etc/hosts is quoted as the document wrote it [1].",
+        "model": "/home/ana/models/Qwen2.5-7B-Instruct",
+        "model_notes": ["LoRA adapter /home/ana/adapters/finance applied", "fast path: self-check passed"],
+    }
+    shown = public_answer(answer)
+    assert shown["model"] == "Qwen2.5-7B-Instruct" and "/home/ana" not in " ".join(shown["model_notes"])
+    assert shown["answer"] == answer["answer"] and answer["model"].startswith("/home")  # the answer itself untouched
 
 
 def websocket_handshake(port: int, path: str = "/gradio_api/queue/join") -> str:

@@ -28,7 +28,7 @@ from rag_app.errors import (
 from rag_app.health import ModelState
 from rag_app.service import RagService
 from rag_app.settings import STRATEGY_NAMES
-from rag_app.web.redact import public_health, public_record, public_report
+from rag_app.web.redact import public_answer, public_health, public_record, public_report
 
 log = logging.getLogger(__name__)
 
@@ -127,7 +127,7 @@ def build_api(service: RagService) -> APIRouter:
         request = _ask_request(service, body)
         if body.stream:
             return StreamingResponse(_sse(service, request, body.collection), media_type="text/event-stream")
-        return service.answer(request, body.collection).to_dict()
+        return public_answer(service.answer(request, body.collection).to_dict())
 
     @router.post("/chat")
     def chat(body: ChatBody) -> dict:
@@ -152,7 +152,7 @@ def build_api(service: RagService) -> APIRouter:
         events = service.summarize(request, body.collection)  # bad input raises here, before any event
         if body.stream:
             return StreamingResponse(_summary_sse(events), media_type="text/event-stream")
-        return next(e.summary for e in events if e.kind == "done").to_dict()
+        return public_answer(next(e.summary for e in events if e.kind == "done").to_dict())
 
     @router.get("/documents")
     def documents(collection: str | None = Query(None)) -> list[dict]:
@@ -206,7 +206,7 @@ def _sse(service: RagService, request: AskRequest, collection: str | None) -> It
             elif isinstance(event, StatusEvent):
                 yield _event("status", {"message": event.message})
             elif isinstance(event, DoneEvent):
-                yield _event("done", event.answer.to_dict())
+                yield _event("done", public_answer(event.answer.to_dict()))
     except RagError as exc:
         yield _event("error", {"error": str(exc), "status": status_of(exc)})
     except Exception as exc:  # noqa: BLE001 - the stream has started: report, never a traceback
@@ -223,7 +223,7 @@ def _summary_sse(events) -> Iterator[str]:
             elif isinstance(event, StatusEvent):
                 yield _event("status", {"message": event.message})
             elif event.kind == "done":
-                yield _event("done", event.summary.to_dict())
+                yield _event("done", public_answer(event.summary.to_dict()))
     except RagError as exc:
         yield _event("error", {"error": str(exc), "status": status_of(exc)})
     except Exception as exc:  # noqa: BLE001 - the stream has started: report, never a traceback

@@ -1,5 +1,11 @@
-"""Guards in front of every route of the web app (Gradio's included): cross-site writes are refused by
-the request's Origin (or Referer), and upload bodies are measured while they stream in.
+"""Guards in front of every route of the web app (Gradio's included): requests to a host name that is not
+the app's are refused while it listens on loopback (DNS rebinding), cross-site writes are refused by the
+request's Origin (or Referer), and upload bodies are measured while they stream in.
+
+DNS rebinding: a page on attacker.example re-points its name to 127.0.0.1 and then reads the app as its
+own origin (same-origin to the browser, so neither CORS nor the Origin check applies). What it cannot
+change is the ``Host`` header, which still names attacker.example: an app bound to loopback answers
+only to loopback names, its share link's and ``--allowed-hosts``.
 
 A browser tells where a request comes from: it sets ``Origin`` on every POST, PUT, PATCH and DELETE,
 even a blind ``mode: "no-cors"`` one, and a page cannot forge it. A write whose origin is neither the
@@ -10,6 +16,7 @@ browser sends its credentials along with a forged request.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 from collections.abc import Callable
@@ -96,6 +103,55 @@ class CrossSiteGuard:
     async def __call__(self, scope, receive, send):
         writes = scope["type"] == "websocket" or (scope["type"] == "http" and scope["method"] not in SAFE_METHODS)
         refusal = cross_site_refusal(Headers(scope=scope), self.allowed) if writes else None
+        if refusal is None:
+            await self.app(scope, receive, send)
+            return
+        log.warning("%s %s: %s", scope.get("method", "WEBSOCKET"), scope["path"], refusal)
+        await send_refusal(scope, send, 403, refusal)
+
+
+def is_loopback(host: str) -> bool:
+    """Whether an address or name means this machine only: 127.0.0.0/8, ::1, localhost, *.localhost."""
+    host = host.strip().strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def host_name(value: str) -> str:
+    """The name in a Host header, without its port: ``[::1]:7860`` -> ``::1``."""
+    value = value.strip().lower()
+    if value.startswith("["):
+        return value[1 : value.find("]")] if "]" in value else value
+    return value.rsplit(":", 1)[0] if value.count(":") == 1 else value
+
+
+class HostGuard:
+    """403 for a request whose ``Host`` is not a name of this app: mounted while it listens on loopback.
+    X-Forwarded-Host is not read: a rebinding page may set it; Host it may not."""
+
+    def __init__(self, app, allowed_hosts: Callable[[], list[str]]) -> None:
+        self.app = app
+        self.allowed_hosts = allowed_hosts  # read per request: the share link is known only once it is up
+
+    def refusal(self, headers: Headers) -> str | None:
+        host = headers.get("host")
+        if host is None:  # HTTP/1.0 without Host: not a browser
+            return None
+        name = host_name(host)
+        if is_loopback(name) or name in {h.lower() for h in self.allowed_hosts() if h}:
+            return None
+        return (
+            f"request refused: the host name {host[:100]!r} is not this app's (it listens on 127.0.0.1, so a page "
+            "using another name may be a DNS rebinding attack); open it as http://127.0.0.1, or add the name to "
+            "--allowed-hosts (RAG_ALLOWED_HOSTS) when a reverse proxy passes it on"
+        )
+
+    async def __call__(self, scope, receive, send):
+        refusal = self.refusal(Headers(scope=scope)) if scope["type"] in ("http", "websocket") else None
         if refusal is None:
             await self.app(scope, receive, send)
             return

@@ -1,6 +1,6 @@
 """What the web answers about the server without giving away its file system: no absolute paths in
-health, document lists or upload reports (a file is named by its document name, a model by its
-directory's name)."""
+health, document lists, upload reports or an answer's model fields (a file is named by its document
+name, a model by its directory's name)."""
 
 from __future__ import annotations
 
@@ -36,3 +36,9 @@ def public_record(record: dict) -> dict:
 def public_report(report: dict) -> dict:
     """An ingest report as the API returns it."""
     return {**without_paths(report), "files": [public_record(f) for f in report["files"]]}
+
+
+def public_answer(answer: dict) -> dict:
+    """An answer or a summary as the API returns it: the model (a local directory, often) and its notes
+    lose their paths; the answer's own text and sources stay exactly as they are."""
+    return {**answer, **{key: without_paths(answer[key]) for key in ("model", "model_notes") if key in answer}}

@@ -12,6 +12,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 
@@ -21,7 +22,7 @@ from rag_app.service import RagService
 from rag_app.settings import Settings
 from rag_app.web.api import build_api, install_error_handlers
 from rag_app.web.embed import EmbedPolicyMiddleware, demo_page, frame_ancestors, public_url, snippet_text
-from rag_app.web.guard import CrossSiteGuard, UploadSizeLimit, send_refusal
+from rag_app.web.guard import CrossSiteGuard, HostGuard, UploadSizeLimit, is_loopback, send_refusal
 
 log = logging.getLogger(__name__)
 SHARE_EXPIRY = "up to 1 week (Gradio's share server, best effort; 72 hours in older Gradio versions)"
@@ -118,6 +119,10 @@ def create_app(
     # writes from browser pages: the app's own origin, its share link, the embedding origins
     app.add_middleware(CrossSiteGuard, allowed_origins=lambda: [*settings.origins, links.share or ""])
     app.add_middleware(EmbedPolicyMiddleware, policy=frame_ancestors(settings))
+    if is_loopback(settings.host):  # reachable by this machine's names only: refuse any other (DNS rebinding)
+        app.add_middleware(
+            HostGuard, allowed_hosts=lambda: [*settings.host_names, urlsplit(links.share or "").hostname]
+        )
     # Outermost, so a browser's preflight (sent without credentials) is answered before auth.
     # Gradio defers to it: only the configured origins may call the app from their pages.
     app.add_middleware(

@@ -19,6 +19,7 @@ from rag_app.records import FileReport
 from rag_app.service import RagService
 from rag_app.settings import COLLECTION_NAME_PATTERN, STRATEGY_NAMES, Settings
 from rag_app.web import markup, render
+from rag_app.web.redact import public_answer, public_record
 
 log = logging.getLogger(__name__)
 STATUS_REFRESH_S = 3.0
@@ -74,7 +75,7 @@ class ChatPage:
         Returns:
             JSON: the answer text with [n] citations, and the numbered sources (file, page, text, score, cited).
         """
-        data = self.service.answer(AskRequest(question, strategy, int(k))).to_dict()
+        data = public_answer(self.service.answer(AskRequest(question, strategy, int(k))).to_dict())
         keep = ("answer", "sources", "strategy", "model", "cited", "warnings")
         return json.dumps({key: data[key] for key in keep}, ensure_ascii=False)
 
@@ -84,7 +85,7 @@ class ChatPage:
         Returns:
             JSON list: name, pages, chunks, sha256 and ingestion time of each document.
         """
-        return json.dumps([d.to_dict() for d in self.service.list_documents()], ensure_ascii=False)
+        return json.dumps([public_record(d.to_dict()) for d in self.service.list_documents()], ensure_ascii=False)
 
     # ----- chat -----------------------------------------------------------------------------
 

@@ -1,0 +1,202 @@
+"""The in-memory BM25 (rag_app.postings) ranks exactly as the SQL scorer it replaced and a brute-force
+BM25 do, on real English and Chinese pages, after deletes and after another process's writes, with term
+counts given by the parser processes, and after an index of an older layout was rebuilt."""
+
+from __future__ import annotations
+
+import math
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from bench.bm25_reference import sqlite_bm25
+from rag_app.lexical import LexicalIndex, terms_of
+from rag_app.loaders import load_document
+from rag_app.records import chunk_id
+
+ROOT = Path(__file__).resolve().parent.parent
+QUESTIONS = [
+    "What was Amcor's net sales in the quarter?",
+    "Amcor net income attributable per share 2023",
+    "cash flow from operating activities",
+    "10-Q fiscal 2023 restructuring",
+    "公司的每股收益是多少",
+    "微光股份 电机 机器人 营业收入",
+    "净利润 增长",
+    "revenue 营业收入 2023",
+    "the",  # a stopword only: no terms, nothing found
+    "zzqx unknownterm",
+]
+
+
+def pdf_chunks(path: Path, sha: str, size: int = 400) -> list[tuple[str, str]]:
+    """``(chunk_id, text)`` pieces of every page of a real PDF."""
+    pages = load_document(path).pages
+    return [
+        (chunk_id(sha, page.number, start), page.text[start : start + size])
+        for page in pages
+        for start in range(0, len(page.text), size)
+    ]
+
+
+@pytest.fixture(scope="module")
+def documents(corpus) -> dict[str, list[tuple[str, str]]]:
+    zh = corpus / "qa" / "zh_reports_dev" / "pdfs"
+    english = corpus / "qa" / "financebench_dev" / "pdfs" / "AMCOR_2023Q2_10Q.pdf"
+    chinese = next(zh.glob("微光股份*.pdf"))
+    chunks = pdf_chunks(english, "sha-en")
+    return {
+        "sha-en": chunks[: len(chunks) // 2],
+        "sha-en2": [(c.replace("sha-en", "sha-en2", 1), t) for c, t in chunks[len(chunks) // 2 :]],
+        "sha-zh": pdf_chunks(chinese, "sha-zh"),
+    }
+
+
+def brute_force(chunks: dict[str, str], query: str, k: int, shas: set[str] | None = None) -> list[tuple[str, float]]:
+    """BM25 from its definition, chunk by chunk (k1 1.2, b 0.75, idf log(1 + (N - df + 0.5) / (df + 0.5)))."""
+    counts = {chunk: Counter(terms_of(text)) for chunk, text in chunks.items()}
+    average = sum(sum(c.values()) for c in counts.values()) / len(counts)
+    asked = Counter(terms_of(query))
+    df = {t: sum(1 for c in counts.values() if t in c) for t in asked}
+    scores = {}
+    for chunk, tf in counts.items():
+        if shas is not None and chunk.rsplit(":", 2)[0] not in shas:
+            continue
+        length = sum(tf.values())
+        parts = [
+            n * math.log(1 + (len(counts) - df[t] + 0.5) / (df[t] + 0.5))
+            * tf[t] * 2.2 / (tf[t] + 1.2 * (0.25 + 0.75 * length / average))
+            for t, n in asked.items()
+            if tf[t]
+        ]  # fmt: skip
+        if parts:
+            scores[chunk] = sum(parts)
+    return sorted(scores.items(), key=lambda item: (-item[1], item[0]))[:k]
+
+
+def assert_same(found: list[tuple[str, float]], expected: list[tuple[str, float]]) -> None:
+    """Same chunks in the same order, scores equal to 1e-9 (sums may differ in the last bits)."""
+    assert [c for c, _ in found] == [c for c, _ in expected]
+    assert [s for _, s in found] == pytest.approx([s for _, s in expected], rel=1e-9)
+
+
+def assert_matches_references(index: LexicalIndex, chunks: dict[str, str]) -> None:
+    for question in QUESTIONS:
+        for shas in (None, {"sha-zh"}, {"sha-en", "sha-zh"}, set()):
+            found = index.search(question, 20, shas)
+            assert_same(found, sqlite_bm25(index.path, question, 20, shas))
+            assert_same(found, brute_force(chunks, question, 20, shas))
+
+
+def given_terms(chunks: list[tuple[str, str]]) -> list[dict[str, int]]:
+    """Term counts as rag_app.chunk_prep makes them in a parser process."""
+    return [dict(Counter(terms_of(text))) for _, text in chunks]
+
+
+def test_in_memory_bm25_ranks_as_sql_and_brute_force_on_real_pages(tmp_path, documents):
+    index = LexicalIndex(tmp_path / "bm25.sqlite")
+    for sha, chunks in documents.items():
+        index.add(sha, chunks)
+    index.add("sha-zh", documents["sha-zh"], given_terms(documents["sha-zh"]))  # as the parser processes do
+    everything = {c: t for chunks in documents.values() for c, t in chunks}
+    assert index.search("营业收入", 5) and index.search("Amcor net sales", 5)  # both languages find something
+    assert_matches_references(index, everything)
+
+    index.delete("sha-en2")  # a delete moves N, df and the average length: every score changes
+    del_en2 = {c: t for c, t in everything.items() if not c.startswith("sha-en2:")}
+    assert all(not c.startswith("sha-en2:") for c, _ in index.search("Amcor net sales 2023", 50))
+    assert_matches_references(index, del_en2)
+
+    index.add("sha-en", documents["sha-en"][:3])  # a replace: fewer chunks for the same content
+    replaced = {c: t for c, t in del_en2.items() if not c.startswith("sha-en:")} | dict(documents["sha-en"][:3])
+    assert_matches_references(index, replaced)
+
+
+OTHER_PROCESS = """
+import sys
+from pathlib import Path
+from rag_app.lexical import LexicalIndex
+index = LexicalIndex(Path(sys.argv[1]))
+index.add("sha-other", [("sha-other:1:0", "Orbital freight revenue 轨道货运 营业收入 grew"), ("sha-other:2:0", "净利润")])
+index.delete("sha-en2")
+"""
+
+
+def test_a_search_sees_another_process_writing_the_index(tmp_path, documents):
+    index = LexicalIndex(tmp_path / "bm25.sqlite")
+    for sha, chunks in documents.items():
+        index.add(sha, chunks)
+    assert index.search("orbital freight", 5) == []
+    other = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(OTHER_PROCESS), str(index.path)],
+        cwd=ROOT, capture_output=True, text=True,
+    )  # fmt: skip
+    assert other.returncode == 0, other.stderr[-2000:]
+    assert index.search("orbital freight", 5)[0][0] == "sha-other:1:0"
+    now = {c: t for sha, chunks in documents.items() if sha != "sha-en2" for c, t in chunks}
+    now |= {"sha-other:1:0": "Orbital freight revenue 轨道货运 营业收入 grew", "sha-other:2:0": "净利润"}
+    assert_matches_references(index, now)
+    assert index.shas() == {"sha-en", "sha-zh", "sha-other"}
+    assert set(index.cover_terms()) == {"sha-en", "sha-zh", "sha-other"}
+
+
+def test_an_index_made_before_stamps_is_read_whole(tmp_path, documents):
+    """An index file of integer chunk keys written before stamps (no stamps, no version) is searched as it is."""
+    index = LexicalIndex(tmp_path / "bm25.sqlite")
+    for sha, chunks in documents.items():
+        index.add(sha, chunks, given_terms(chunks) if sha == "sha-zh" else None)
+    index.close()
+    with sqlite3.connect(tmp_path / "bm25.sqlite") as db:
+        db.execute("DROP TABLE stamps")
+        db.execute("DROP TABLE state")
+    reopened = LexicalIndex(tmp_path / "bm25.sqlite")
+    assert reopened.shas() == set(documents)
+    assert_matches_references(reopened, {c: t for chunks in documents.values() for c, t in chunks})
+
+
+def test_a_deleted_and_remade_index_is_not_served_from_memory(tmp_path):
+    path = tmp_path / "bm25.sqlite"
+    first = LexicalIndex(path)
+    first.add("a", [("a:1:0", "orbital freight contract")])
+    assert first.search("orbital", 3)[0][0] == "a:1:0"
+    first.close()
+    for leftover in tmp_path.glob("bm25.sqlite*"):
+        leftover.unlink()
+    second = LexicalIndex(path)
+    second.add("b", [("b:1:0", "orbital launch")])  # version 1 again, of another file
+    assert [c for c, _ in second.search("orbital", 3)] == ["b:1:0"]
+
+
+TEXT_KEYS = """CREATE TABLE chunks (id TEXT PRIMARY KEY, sha TEXT NOT NULL, length INTEGER NOT NULL);
+    CREATE TABLE postings (term TEXT NOT NULL, chunk TEXT NOT NULL, tf INTEGER NOT NULL);
+    CREATE TABLE covers (sha TEXT PRIMARY KEY, terms TEXT NOT NULL);
+    INSERT INTO chunks VALUES ('a:1:0', 'a', 2); INSERT INTO postings VALUES ('orbital', 'a:1:0', 1);"""
+STAMPS = """CREATE TABLE stamps (sha TEXT PRIMARY KEY, stamp INTEGER NOT NULL);
+    CREATE TABLE state (one INTEGER PRIMARY KEY CHECK (one = 0), uid TEXT NOT NULL, version INTEGER NOT NULL);
+    INSERT INTO stamps VALUES ('a', 1); INSERT INTO state VALUES (0, 'old', 1);"""
+
+
+@pytest.mark.parametrize("layout", [TEXT_KEYS, TEXT_KEYS + STAMPS], ids=["sql-scored", "text-keys-with-stamps"])
+def test_an_index_of_an_older_layout_is_rebuilt_by_sync(tmp_path, layout):
+    """Indexes whose postings name chunks by their text id are dropped (stamps and version too), then
+    rebuilt by sync, and searched in memory as the SQL scorer and brute force rank them."""
+    path = tmp_path / "bm25.sqlite"
+    with sqlite3.connect(path) as old:
+        old.executescript(layout)
+    index = LexicalIndex(path)
+    assert index.shas() == set() and index.search("orbital", 3) == [] and index.state()[0] != "old"
+    chunks = {"a:1:0": "the orbital freight", "a:2:0": "orbital launch 轨道货运", "b:1:0": "freight costs"}
+    fetch = {sha: [(c, t) for c, t in chunks.items() if c.startswith(f"{sha}:")] for sha in "ab"}
+    assert index.sync({"a", "b"}, fetch.__getitem__) == (2, 0)
+    for question in ("orbital freight", "轨道货运 launch"):
+        found = index.search(question, 5)
+        assert found
+        assert_same(found, sqlite_bm25(path, question, 5))
+        assert_same(found, brute_force(chunks, question, 5))
+    index.close()
+    assert [c for c, _ in LexicalIndex(path).search("costs", 3)] == ["b:1:0"]  # kept when reopened
