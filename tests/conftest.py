@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,9 @@ FINANCEBENCH = CORPUS / "qa" / "financebench_dev" / "pdfs"
 FINGLM = CORPUS / "qa" / "finglm_zh_mini" / "pdfs"
 ODD = CORPUS / "odd"
 ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]  # fmt: skip
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/pdfgen.py
 
@@ -158,3 +162,23 @@ def tiny_local(tiny_lm):
     from rag_app.llm.local import load_local_model
 
     return load_local_model(str(tiny_lm), device="cpu")
+
+
+@pytest.fixture(scope="session")
+def chromium():
+    """Debian's headless Chromium, driven by Playwright, launched once for every browser test."""
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "install Debian's chromium (apt-get install chromium) for the browser tests"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="module")
+def browser(chromium):
+    """The shared Chromium; the pages a test module opened are closed after it."""
+    yield chromium
+    for context in chromium.contexts:
+        context.close()

@@ -11,7 +11,6 @@ from conftest import ARTIFACTS, ROOT
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from proxy import ReverseProxy
-from test_ui_browser import CHROMIUM, FLAGS
 from webapp import free_port, running_app, serve_in_thread
 
 from rag_app.web.embed import demo_page
@@ -45,16 +44,6 @@ def site():
     site = OtherSite()
     yield site
     site.server.should_exit = True
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield browser
-        browser.close()
 
 
 def upload_sample(url: str, auth=None) -> None:
