@@ -182,3 +182,13 @@ def browser(chromium):
     yield chromium
     for context in chromium.contexts:
         context.close()
+
+
+@pytest.fixture(scope="session")
+def extractive_app(tmp_path_factory):
+    """``python app.py --llm-backend extractive``, started once for the tests that need no other flag;
+    yields (base_url, process, log_path). Only the README's test uploads to it (the sample)."""
+    from webapp import running_app
+
+    with running_app(tmp_path_factory.mktemp("extractive-app") / "data", "--llm-backend", "extractive") as app:
+        yield app
