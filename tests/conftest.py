@@ -164,9 +164,10 @@ def tiny_local(tiny_lm):
     return load_local_model(str(tiny_lm), device="cpu")
 
 
-@pytest.fixture(scope="session")
-def chromium():
-    """Debian's headless Chromium, driven by Playwright, launched once for every browser test."""
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium, driven by Playwright, for one test module. Not shared by the session:
+    Playwright's sync API keeps an event loop running in this thread, where later modules call asyncio.run."""
     from playwright.sync_api import sync_playwright
 
     assert Path(CHROMIUM).exists(), "install Debian's chromium (apt-get install chromium) for the browser tests"
@@ -174,14 +175,6 @@ def chromium():
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
         yield browser
         browser.close()
-
-
-@pytest.fixture(scope="module")
-def browser(chromium):
-    """The shared Chromium; the pages a test module opened are closed after it."""
-    yield chromium
-    for context in chromium.contexts:
-        context.close()
 
 
 @pytest.fixture(scope="session")
