@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,11 @@ import pytest
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Idle OpenMP threads sleep instead of spinning. torch's default spin-waiting, on 2 cores shared with the
+# parser processes, app servers and anything else running, made small models 10 to 50 times slower
+# (30 queries embedded in 40 s instead of 1 s); set before torch is imported, and inherited by every
+# subprocess the tests start.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = Path(os.environ.get("RAG_TEST_CORPUS", ROOT.parent / "shared" / "corpus"))
@@ -21,6 +27,9 @@ FINANCEBENCH = CORPUS / "qa" / "financebench_dev" / "pdfs"
 FINGLM = CORPUS / "qa" / "finglm_zh_mini" / "pdfs"
 ODD = CORPUS / "odd"
 ARTIFACTS = ROOT / "tests" / "artifacts"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync"]  # fmt: skip
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/pdfgen.py
 
@@ -153,3 +162,26 @@ def tiny_local(tiny_lm):
     from rag_app.llm.local import load_local_model
 
     return load_local_model(str(tiny_lm), device="cpu")
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's headless Chromium, driven by Playwright, for one test module. Not shared by the session:
+    Playwright's sync API keeps an event loop running in this thread, where later modules call asyncio.run."""
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "install Debian's chromium (apt-get install chromium) for the browser tests"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture(scope="session")
+def extractive_app(tmp_path_factory):
+    """``python app.py --llm-backend extractive``, started once for the tests that need no other flag;
+    yields (base_url, process, log_path). Only the README's test uploads to it (the sample)."""
+    from webapp import running_app
+
+    with running_app(tmp_path_factory.mktemp("extractive-app") / "data", "--llm-backend", "extractive") as app:
+        yield app

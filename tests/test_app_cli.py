@@ -67,7 +67,7 @@ def test_public_share_needs_the_explicit_flag_and_warns(tmp_path):
         assert httpx.get(url).status_code == 200
 
 
-def test_binds_to_loopback_by_default(tmp_path):
-    with running_app(tmp_path / "data", "--llm-backend", "extractive") as (url, process, log):
-        assert url.startswith("http://127.0.0.1:")
-        assert f"serving http://127.0.0.1:{url.rsplit(':', 1)[1].rstrip('/')}/" in log.read_text()
+def test_binds_to_loopback_by_default(extractive_app):
+    url, _, log = extractive_app
+    assert url.startswith("http://127.0.0.1:")
+    assert f"serving http://127.0.0.1:{url.rsplit(':', 1)[1].rstrip('/')}/" in log.read_text()

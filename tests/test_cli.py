@@ -16,13 +16,25 @@ def env(tmp_path):
     return cli_env(tmp_path / "data", RAG_COLLECTION="cli")
 
 
-@pytest.fixture
-def docs(tmp_path):
-    folder = tmp_path / "docs"
+def make_docs(folder):
     folder.mkdir()
     (folder / "2023 Q2 AAPL.pdf").symlink_to(DOCUGAMI / "2023 Q2 AAPL.pdf")
     write_pdf(folder / "report 2023.pdf", ["Revenue for 2022 was 42 million dollars.", None])
     return folder
+
+
+@pytest.fixture
+def docs(tmp_path):
+    return make_docs(tmp_path / "docs")
+
+
+@pytest.fixture(scope="module")
+def searchable(tmp_path_factory):
+    """The two documents ingested once through the CLI, for the tests that only search them."""
+    root = tmp_path_factory.mktemp("cli-search")
+    env = cli_env(root / "data", RAG_COLLECTION="cli")
+    assert run_cli("ingest", str(make_docs(root / "docs")), "--json", env=env).returncode == 0
+    return env
 
 
 @pytest.mark.slow  # several CLI processes, each loading the embedding model
@@ -103,8 +115,8 @@ def test_list_delete_and_reset(env, docs):
 
 
 @pytest.mark.slow  # several CLI processes, each loading the embedding model
-def test_search_text_json_and_stdin(env, docs):
-    assert run_cli("ingest", str(docs), "--json", env=env).returncode == 0
+def test_search_text_json_and_stdin(searchable):
+    env = searchable
     text = run_cli("rag_app", "search", "what was the 2022 revenue?", "--k", "2", env=env)
     assert text.returncode == 0 and "[1] report 2023.pdf, p. 1" in text.stdout and "score" in text.stdout
     one = json.loads(run_cli("rag_app", "search", "State Aid Decision Ireland", "--json", "--k", "3", env=env).stdout)
@@ -117,10 +129,10 @@ def test_search_text_json_and_stdin(env, docs):
 
 
 @pytest.mark.slow  # several CLI processes, each loading the embedding model
-def test_search_errors_are_clear(env, docs):
-    unknown = run_cli("rag_app", "search", "anything", "--collection", "nothing-here", env=env)
+def test_search_errors_are_clear(env, searchable):
+    unknown = run_cli("rag_app", "search", "anything", "--collection", "nothing-here", env=env)  # nothing stored
     assert unknown.returncode == 1 and "no collection named 'nothing-here'" in unknown.stderr
-    assert run_cli("ingest", str(docs), "--json", env=env).returncode == 0
+    env = searchable
     bad_k = run_cli("rag_app", "search", "anything", "--k", "0", env=env)
     assert bad_k.returncode == 2 and "k must be between 1 and 200" in bad_k.stderr
     empty = run_cli("rag_app", "search", "   ", env=env)

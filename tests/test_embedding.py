@@ -11,7 +11,6 @@ from conftest import ARTIFACTS, ROOT
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
 from proxy import ReverseProxy
-from test_ui_browser import CHROMIUM, FLAGS
 from webapp import free_port, running_app, serve_in_thread
 
 from rag_app.web.embed import demo_page
@@ -45,16 +44,6 @@ def site():
     site = OtherSite()
     yield site
     site.server.should_exit = True
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield browser
-        browser.close()
 
 
 def upload_sample(url: str, auth=None) -> None:
@@ -115,19 +104,19 @@ def test_allowed_origin_may_call_the_api_from_its_page(browser, site, allowed_ap
     assert status == 200
 
 
-def test_without_embed_origins_other_sites_can_neither_frame_nor_call_it(browser, site, tmp_path):
-    with running_app(tmp_path / "data", "--llm-backend", "extractive") as (url, _, _):
-        site.app_url = url
-        assert httpx.get(url).headers["content-security-policy"] == "frame-ancestors 'self'"
-        page = browser.new_page(viewport={"width": 1400, "height": 2200})
-        page.goto(site.origin)
-        page.wait_for_timeout(6000)
-        frames = [f for f in page.frames if f != page.main_frame]
-        assert frames and frames[0].locator("#rag-question").count() == 0, "the iframe rendered the app"
-        assert page.locator("gradio-app #rag-question").count() == 0, "the web component rendered the app"
-        status = page.evaluate(f"fetch('{url}api/health').then(r => r.status, e => 'refused')")
-        assert status == "refused"
-        page.screenshot(path=str(ARTIFACTS / "embed-refused.png"), full_page=True)
+def test_without_embed_origins_other_sites_can_neither_frame_nor_call_it(browser, site, extractive_app):
+    url, _, _ = extractive_app
+    site.app_url = url
+    assert httpx.get(url).headers["content-security-policy"] == "frame-ancestors 'self'"
+    page = browser.new_page(viewport={"width": 1400, "height": 2200})
+    page.goto(site.origin)
+    page.wait_for_timeout(6000)
+    frames = [f for f in page.frames if f != page.main_frame]
+    assert frames and frames[0].locator("#rag-question").count() == 0, "the iframe rendered the app"
+    assert page.locator("gradio-app #rag-question").count() == 0, "the web component rendered the app"
+    status = page.evaluate(f"fetch('{url}api/health').then(r => r.status, e => 'refused')")
+    assert status == "refused"
+    page.screenshot(path=str(ARTIFACTS / "embed-refused.png"), full_page=True)
 
 
 def test_behind_a_reverse_proxy_under_a_sub_path(browser, tmp_path):

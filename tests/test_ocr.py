@@ -69,8 +69,7 @@ def test_the_models_ship_in_the_wheel_and_nothing_is_downloaded(tmp_path, monkey
     monkeypatch.setattr("rapidocr.utils.download_file.DownloadFile.run", no_network)
     load_engine.cache_clear()  # load the engine here, with the network cut
     path = write_pdf(tmp_path / "typed.pdf", ["Revenue for 2022 was 42 million dollars.", "Dividends rose 7 percent."])
-    doc = load_document(path, ocr=OcrOptions("force"))
-    load_engine.cache_clear()
+    doc = load_document(path, ocr=OcrOptions("force"))  # the engine stays loaded for the tests after this one
     assert doc.ocr_pages == [1, 2] and doc.ocr_error is None
     assert doc.pages[0].text == "Revenue for 2022 was 42 million dollars."
     assert doc.pages[1].text == "Dividends rose 7 percent."

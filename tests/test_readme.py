@@ -33,19 +33,18 @@ def test_run_command_installs_then_runs():
 
 
 @pytest.mark.slow  # starts `python app.py` as the README says
-def test_run_command_serves_the_page_and_answers(tmp_path):
+def test_run_command_serves_the_page_and_answers(extractive_app):
     """The README's run command (after its install step) starts the app, which answers from an upload."""
     import httpx
-    from webapp import running_app
 
     assert block_after("run-command").split(" && ", 1)[1] == "python app.py"
-    with running_app(tmp_path / "data", "--llm-backend", "extractive") as (url, _, _):
-        assert httpx.get(url).status_code == 200
-        sample = ROOT / "samples" / "acme-q3-2023.pdf"
-        report = httpx.post(url + "api/documents", files=[("files", (sample.name, sample.read_bytes()))], timeout=120)
-        assert report.json()["files"][0]["status"] == "ingested"
-        answer = httpx.post(url + "api/ask", json={"question": "What was the gross margin?"}, timeout=120).json()
-        assert "41.5 percent" in answer["answer"] and answer["sources"][0]["file"] == "acme-q3-2023.pdf"
+    url, _, _ = extractive_app
+    assert httpx.get(url).status_code == 200
+    sample = ROOT / "samples" / "acme-q3-2023.pdf"
+    report = httpx.post(url + "api/documents", files=[("files", (sample.name, sample.read_bytes()))], timeout=120)
+    assert report.json()["files"][0]["status"] == "ingested"
+    answer = httpx.post(url + "api/ask", json={"question": "What was the gross margin?"}, timeout=120).json()
+    assert "41.5 percent" in answer["answer"] and answer["sources"][0]["file"] == "acme-q3-2023.pdf"
 
 
 def test_embed_snippets_are_the_ones_the_app_prints():

@@ -11,7 +11,6 @@ from conftest import ARTIFACTS, ROOT
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, Response
 from pdfgen import make_pdf
-from test_ui_browser import CHROMIUM, FLAGS
 from webapp import free_port, running_app, serve_in_thread
 
 SAMPLE = ROOT / "samples" / "acme-q3-2023.pdf"
@@ -50,16 +49,6 @@ def beacon():
     beacon = Beacon()
     yield beacon
     beacon.server.should_exit = True
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")

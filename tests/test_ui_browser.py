@@ -2,8 +2,6 @@
 answer stream, read the sources, open a cited page, stop an answer, and keep two users apart."""
 
 import re
-import shutil
-from pathlib import Path
 from urllib.parse import urljoin
 
 import pytest
@@ -11,9 +9,6 @@ from conftest import ARTIFACTS, ROOT
 from webapp import running_app
 
 SAMPLE = ROOT / "samples" / "acme-q3-2023.pdf"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
-         "--disable-component-update", "--disable-sync"]  # fmt: skip
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 COUNT_MUTATIONS = """
@@ -24,17 +19,6 @@ new MutationObserver(() => {
     window.__chatLengths.add(document.querySelector('#rag-chat').innerText.length);
 }).observe(document.querySelector('#rag-chat'), {subtree: true, childList: true, characterData: true});
 """
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    assert Path(CHROMIUM).exists(), "install Debian's chromium (apt-get install chromium) for the browser tests"
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +54,9 @@ def test_upload_ask_stream_cite_and_open_the_page(browser, app):
     upload_sample(page)
     assert "ingested" in page.locator("#rag-report").inner_text()
     ask(page, "What was the gross margin in the third quarter?")
-    page.wait_for_selector("#rag-note:has-text('strategy')", timeout=120_000)
+    # the answer's own note ("strategy … · model …"), not the status line shown while it streams: counting
+    # what streamed when the status appeared depended on how fast the model was
+    page.wait_for_selector("#rag-note:has-text('· model')", timeout=120_000)
     assert page.evaluate("window.__chatLengths.size") > 5, "the answer appeared at once instead of streaming"
     cards = page.locator("#rag-sources .rag-source")
     assert cards.count() >= 3
