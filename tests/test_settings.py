@@ -1,5 +1,7 @@
 """One settings object: typed choices with clear errors, env and .env, flags on top, the README table."""
 
+import os
+
 import pytest
 from pydantic import ValidationError
 
@@ -42,3 +44,18 @@ def test_strategy_names_and_strategy_functions_agree():
 def test_gemlite_autotune_is_a_setting_not_an_environment_read(clean_env, monkeypatch):
     monkeypatch.setenv("RAG_GEMLITE_AUTOTUNE", "true")
     assert Settings(_env_file=None).gemlite_autotune is True
+
+
+def test_torch_threads_sleep_while_waiting_unless_the_user_says_otherwise():
+    """OMP_WAIT_POLICY is set by importing rag_app, before torch is, and an explicit value is kept."""
+    import subprocess
+    import sys
+
+    probe = "import os, rag_app, torch; print(os.environ['OMP_WAIT_POLICY'])"
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+
+    def policy(**extra: str) -> str:
+        done = subprocess.run([sys.executable, "-c", probe], env={**env, **extra}, capture_output=True, text=True)
+        return done.stdout.strip()
+
+    assert policy() == "PASSIVE" and policy(OMP_WAIT_POLICY="ACTIVE") == "ACTIVE"
