@@ -102,8 +102,8 @@ def test_process_killed_in_the_middle_of_writing_chunks(tmp_path, folder, embedd
         import rag_app.chunk_index as chunk_index
         chunk_index.MAX_WRITE_BATCH = 10
         original = chunk_index.ChunkIndex.add
-        def add_half_then_die(self, chunks, vectors, metadata):
-            original(self, chunks[:10], vectors[:10], metadata)
+        def add_half_then_die(self, chunks, vectors, metadata, terms=None):
+            original(self, chunks[:10], vectors[:10], metadata, terms[:10] if terms else terms)
             os.kill(os.getpid(), signal.SIGKILL)
         chunk_index.ChunkIndex.add = add_half_then_die
         from ingest.cli import main
