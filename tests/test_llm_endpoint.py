@@ -57,3 +57,49 @@ def test_unreachable_endpoint_is_a_clear_error(clean_env):
     with pytest.raises(ModelUnavailableError, match="cannot reach the model endpoint http://127.0.0.1:9/v1"):
         load_chat_backend(settings)
     assert sources()
+
+
+RACE = """
+import sys, threading
+from openai._models import construct_type
+from openai.types.chat import ChatCompletion
+from rag_app.llm.endpoint import build_response_schemas
+
+if sys.argv[1] == "built":
+    build_response_schemas()
+sys.setswitchinterval(1e-6)  # switch threads as often as possible, as a loaded machine does
+reply = {"id": "x", "object": "chat.completion", "created": 1, "model": "m",
+         "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": "hi"}}],
+         "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}
+start, errors = threading.Barrier(16), []
+
+def parse():
+    start.wait()
+    try:
+        construct_type(type_=ChatCompletion, value=reply)
+    except Exception as exc:
+        errors.append(repr(exc))
+
+threads = [threading.Thread(target=parse) for _ in range(16)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+print(len(errors), errors[:1])
+"""
+
+
+def test_concurrent_first_replies_parse_once_schemas_are_built():
+    """CI failed once: the first map step's concurrent replies raced pydantic's deferred schema
+    build inside openai. Loading the backend builds the schemas first; without that, this
+    interpreter (threads switching every microsecond) fails most of its 16 parses."""
+    import subprocess
+    import sys
+
+    def failures(mode):
+        run = subprocess.run([sys.executable, "-c", RACE, mode], capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        return run.stdout
+
+    assert failures("built").startswith("0 []")
+    assert not failures("deferred").startswith("0 ")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import typing
 import urllib.request
 from collections.abc import Sequence
 
@@ -43,6 +44,7 @@ def load_endpoint_backend(
         chat_class = _compatible_chat_class()
     except ImportError as exc:
         raise ModelUnavailableError("RAG_LLM_ENDPOINT needs langchain-openai: pip install langchain-openai") from exc
+    build_response_schemas()
     base = endpoint.rstrip("/")
     served = _served_models(base, api_key)
     name = model or (served[0]["id"] if served else None)
@@ -61,6 +63,31 @@ def load_endpoint_backend(
     )
     info = ModelInfo(name, "endpoint", base, "served", window, [f"OpenAI-compatible endpoint {base}"])
     return ChatBackend(chat, info, _count_messages)
+
+
+def build_response_schemas() -> int:
+    """Build the pydantic schemas of the OpenAI response types now, in one thread.
+
+    openai defers building them to first use, and pydantic's deferred rebuild is not thread-safe:
+    the first map step's concurrent requests could fail with "type object 'BaseModel' has no
+    attribute '__pydantic_core_schema__'". Returns how many classes were built (about 40, ~0.1 s).
+    """
+    import openai
+    import pydantic
+    from openai.types.chat import ChatCompletion, ChatCompletionChunk
+
+    built: set[type] = set()
+    pending: list = [openai.BaseModel, ChatCompletion, ChatCompletionChunk]
+    while pending:
+        kind = pending.pop()
+        if isinstance(kind, type) and issubclass(kind, pydantic.BaseModel):
+            if kind not in built:
+                built.add(kind)
+                kind.model_rebuild()
+                pending.extend(field.annotation for field in kind.model_fields.values())
+        else:
+            pending.extend(typing.get_args(kind))
+    return len(built)
 
 
 def _count_messages(messages: Sequence) -> int:
