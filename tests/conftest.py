@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import io
+import logging
 import os
 import shutil
 import subprocess
 import sys
+from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
+from unittest import mock
 
 import pytest
 
@@ -106,6 +111,61 @@ def run_cli(module: str, *args: str, env: dict[str, str], stdin: str | None = No
         text=True,
         timeout=timeout,
     )
+
+
+def call_cli(module: str, *args: str, env: dict[str, str], stdin: str | None = None):
+    """``python -m module args`` run in this process: the same ``main(argv)``, environment, stdin, stdout,
+    stderr, logging and exit code as :func:`run_cli`, without a new interpreter importing torch and
+    transformers (10 CPU-seconds each). Embedding models are loaded once per configuration and shared.
+    An unexpected exception propagates: the test fails with its traceback instead of reading exit code 1.
+    Use :func:`run_cli` where a separate process is the point (signals, a running app seeing another writer).
+    """
+    from ingest.cli import main as ingest_main
+    from rag_app.cli import main as rag_app_main
+
+    main = {"ingest": ingest_main, "rag_app": rag_app_main}[module]
+    with _as_a_process(env, stdin) as (stdout, stderr):
+        try:
+            code = main(list(args))
+        except SystemExit as exc:  # argparse: --help, usage errors
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    return subprocess.CompletedProcess([module, *args], code, stdout.getvalue(), stderr.getvalue())
+
+
+_EMBEDDERS: dict = {}
+
+
+def _shared_embeddings(model_class, *args, **kwargs):
+    key = (args, tuple(sorted(kwargs.items())))
+    if key not in _EMBEDDERS:
+        _EMBEDDERS[key] = model_class(*args, **kwargs)
+    return _EMBEDDERS[key]
+
+
+@contextmanager
+def _as_a_process(env: dict[str, str], stdin: str | None):
+    import rag_app.embeddings
+
+    saved_env, saved_io = dict(os.environ), (sys.stdin, sys.stdout, sys.stderr)
+    root = logging.getLogger()
+    saved_logging = root.handlers[:], root.level
+    stdout, stderr = io.StringIO(), io.StringIO()
+    os.environ.clear()
+    os.environ.update(env)
+    sys.stdin, sys.stdout, sys.stderr = io.StringIO(stdin or ""), stdout, stderr
+    root.handlers = []  # the CLI's logging.basicConfig then writes to this stderr, as in a process of its own
+    try:
+        shared = partial(_shared_embeddings, rag_app.embeddings.LocalEmbeddings)
+        with mock.patch.object(rag_app.embeddings, "LocalEmbeddings", shared):
+            yield stdout, stderr
+    finally:
+        for handler in root.handlers:
+            handler.close()
+        root.handlers, _ = saved_logging
+        root.setLevel(saved_logging[1])
+        sys.stdin, sys.stdout, sys.stderr = saved_io
+        os.environ.clear()
+        os.environ.update(saved_env)
 
 
 @pytest.fixture(scope="session")

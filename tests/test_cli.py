@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import DOCUGAMI, ODD, cli_env, run_cli
+from conftest import DOCUGAMI, ODD, call_cli, cli_env, run_cli
 from pdfgen import write_pdf
 
 from rag_app.settings import Settings
@@ -33,19 +33,19 @@ def searchable(tmp_path_factory):
     """The two documents ingested once through the CLI, for the tests that only search them."""
     root = tmp_path_factory.mktemp("cli-search")
     env = cli_env(root / "data", RAG_COLLECTION="cli")
-    assert run_cli("ingest", str(make_docs(root / "docs")), "--json", env=env).returncode == 0
+    assert call_cli("ingest", str(make_docs(root / "docs")), "--json", env=env).returncode == 0
     return env
 
 
-@pytest.mark.slow  # several CLI processes, each loading the embedding model
+@pytest.mark.slow  # a CLI process loading the embedding model
 def test_ingest_prints_a_table_then_reruns_as_unchanged_json(env, docs):
-    first = run_cli("ingest", str(docs), env=env)
+    first = run_cli("ingest", str(docs), env=env)  # a process of its own, as a user runs it
     assert first.returncode == 0, first.stderr
     assert "2023 Q2 AAPL.pdf" in first.stdout and "ingested" in first.stdout
     assert "1 of 2 pages have no text layer: scanned? OCR is off" in first.stdout
     assert "2 files: 2 ingested" in first.stdout
     assert "Traceback" not in first.stderr
-    second = run_cli("ingest", str(docs), "--json", env=env)
+    second = call_cli("ingest", str(docs), "--json", env=env)
     report = json.loads(second.stdout)
     assert second.returncode == 0 and second.stderr.count("\r") == 0  # no progress bar with --json
     assert report["totals"] == {"ingested": 0, "unchanged": 2, "replaced": 0, "failed": 0}
@@ -54,17 +54,17 @@ def test_ingest_prints_a_table_then_reruns_as_unchanged_json(env, docs):
     assert aapl["pages"] == 28 and aapl["chunks"] > 28 and len(aapl["sha256"]) == 64
 
 
-@pytest.mark.slow  # several CLI processes, each loading the embedding model
+@pytest.mark.slow  # ingests a 10-Q
 def test_exit_code_1_when_some_files_fail_and_others_are_stored(env, docs):
     # damaged beyond what PDFium and pypdf can recover (xref-range.pdf, used before, PDFium now reads)
     (docs / "broken.pdf").write_bytes((ODD / "pdfjs" / "REDHAT-1531897-0.pdf").read_bytes())
-    result = run_cli("ingest", str(docs), "--json", env=env)
+    result = call_cli("ingest", str(docs), "--json", env=env)
     assert result.returncode == 1
     files = {f["name"]: f for f in json.loads(result.stdout)["files"]}
     assert files["broken.pdf"]["status"] == "failed"
     assert files["broken.pdf"]["reason"] == "damaged: no usable cross-reference table"
     assert files["report 2023.pdf"]["status"] == "ingested"
-    listed = json.loads(run_cli("ingest", "--list", "--json", env=env).stdout)
+    listed = json.loads(call_cli("ingest", "--list", "--json", env=env).stdout)
     assert sorted(d["name"] for d in listed) == ["2023 Q2 AAPL.pdf", "report 2023.pdf"]
 
 
@@ -82,13 +82,13 @@ def test_exit_code_1_when_some_files_fail_and_others_are_stored(env, docs):
     ],
 )
 def test_usage_errors_exit_2_with_a_reason(env, args, message):
-    result = run_cli("ingest", *args, env=env)
+    result = call_cli("ingest", *args, env=env)
     assert result.returncode == 2
     assert message in result.stderr and "Traceback" not in result.stderr
 
 
 def test_help_explains_every_flag_and_its_environment_variable(env):
-    text = run_cli("ingest", "--help", env=env).stdout
+    text = call_cli("ingest", "--help", env=env).stdout
     for flag in ["--list", "--delete", "--reset", "--yes", "--json", "--password", "--chunk-size", "--parse-timeout-s"]:
         assert flag in text
     for name in ["collection", "data_dir", "chunk_overlap", "embedding_model", "chroma_host", "pdf_passwords"]:
@@ -97,43 +97,43 @@ def test_help_explains_every_flag_and_its_environment_variable(env):
     assert "exit codes" in text
 
 
-@pytest.mark.slow  # several CLI processes, each loading the embedding model
+@pytest.mark.slow  # ingests a 10-Q
 def test_list_delete_and_reset(env, docs):
-    assert run_cli("ingest", str(docs), "--json", env=env).returncode == 0
-    listing = run_cli("ingest", "--list", env=env)
+    assert call_cli("ingest", str(docs), "--json", env=env).returncode == 0
+    listing = call_cli("ingest", "--list", env=env)
     assert "report 2023.pdf" in listing.stdout and "2 documents" in listing.stdout
-    deleted = run_cli("ingest", "--delete", "report 2023.pdf", env=env)
+    deleted = call_cli("ingest", "--delete", "report 2023.pdf", env=env)
     assert deleted.returncode == 0 and "deleted 'report 2023.pdf'" in deleted.stdout
-    missing = run_cli("ingest", "--delete", "report 2023.pdf", env=env)
+    missing = call_cli("ingest", "--delete", "report 2023.pdf", env=env)
     assert missing.returncode == 1 and "no document named 'report 2023.pdf'" in missing.stderr
-    refused = run_cli("ingest", "--reset", env=env, stdin="")
+    refused = call_cli("ingest", "--reset", env=env, stdin="")
     assert refused.returncode == 2 and "nothing was deleted" in refused.stderr
-    assert len(json.loads(run_cli("ingest", "--list", "--json", env=env).stdout)) == 1
-    reset = run_cli("ingest", "--reset", "--yes", env=env)
+    assert len(json.loads(call_cli("ingest", "--list", "--json", env=env).stdout)) == 1
+    reset = call_cli("ingest", "--reset", "--yes", env=env)
     assert reset.returncode == 0 and "(1 documents deleted)" in reset.stdout
-    assert json.loads(run_cli("ingest", "--list", "--json", env=env).stdout) == []
+    assert json.loads(call_cli("ingest", "--list", "--json", env=env).stdout) == []
 
 
-@pytest.mark.slow  # several CLI processes, each loading the embedding model
+@pytest.mark.slow  # ingests a 10-Q
 def test_search_text_json_and_stdin(searchable):
     env = searchable
-    text = run_cli("rag_app", "search", "what was the 2022 revenue?", "--k", "2", env=env)
+    text = call_cli("rag_app", "search", "what was the 2022 revenue?", "--k", "2", env=env)
     assert text.returncode == 0 and "[1] report 2023.pdf, p. 1" in text.stdout and "score" in text.stdout
-    one = json.loads(run_cli("rag_app", "search", "State Aid Decision Ireland", "--json", "--k", "3", env=env).stdout)
+    one = json.loads(call_cli("rag_app", "search", "State Aid Decision Ireland", "--json", "--k", "3", env=env).stdout)
     assert (one["hits"][0]["file"], one["hits"][0]["page"]) == ("2023 Q2 AAPL.pdf", 14)
     assert set(one["hits"][0]) >= {"file", "page", "score", "text", "offset"}
-    lines = run_cli("rag_app", "search", "--k", "1", env=env, stdin="revenue 2022\n\n   \ncommercial paper\n")
+    lines = call_cli("rag_app", "search", "--k", "1", env=env, stdin="revenue 2022\n\n   \ncommercial paper\n")
     rows = [json.loads(line) for line in lines.stdout.splitlines()]
     assert [r["query"] for r in rows] == ["revenue 2022", "commercial paper"]
     assert all(len(r["hits"]) == 1 for r in rows)
 
 
-@pytest.mark.slow  # several CLI processes, each loading the embedding model
+@pytest.mark.slow  # ingests a 10-Q
 def test_search_errors_are_clear(env, searchable):
-    unknown = run_cli("rag_app", "search", "anything", "--collection", "nothing-here", env=env)  # nothing stored
+    unknown = call_cli("rag_app", "search", "anything", "--collection", "nothing-here", env=env)  # nothing stored
     assert unknown.returncode == 1 and "no collection named 'nothing-here'" in unknown.stderr
     env = searchable
-    bad_k = run_cli("rag_app", "search", "anything", "--k", "0", env=env)
+    bad_k = call_cli("rag_app", "search", "anything", "--k", "0", env=env)
     assert bad_k.returncode == 2 and "k must be between 1 and 200" in bad_k.stderr
-    empty = run_cli("rag_app", "search", "   ", env=env)
+    empty = call_cli("rag_app", "search", "   ", env=env)
     assert empty.returncode == 2 and "the question is empty" in empty.stderr

@@ -4,7 +4,7 @@ import json
 import re
 
 import pytest
-from conftest import DOCUGAMI, cli_env, run_cli
+from conftest import DOCUGAMI, call_cli, cli_env, run_cli
 
 from rag_app.settings import STRATEGY_NAMES
 
@@ -21,12 +21,12 @@ def qa_env(tmp_path_factory):
     for name in ["2023 Q2 AAPL.pdf", "2023 Q3 AAPL.pdf"]:
         (docs / name).symlink_to(DOCUGAMI / name)
     env = cli_env(root / "data", RAG_COLLECTION="qa")
-    assert run_cli("ingest", str(docs), "--json", env=env).returncode == 0
+    assert call_cli("ingest", str(docs), "--json", env=env).returncode == 0
     return env
 
 
 def ask_lines(env, *args: str) -> list[dict]:
-    result = run_cli("rag_app", "ask", "--json", "--k", "4", *args, env=env, stdin=QUESTIONS)
+    result = call_cli("rag_app", "ask", "--json", "--k", "4", *args, env=env, stdin=QUESTIONS)
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     return [json.loads(line) for line in result.stdout.splitlines()]
@@ -76,7 +76,7 @@ def test_extractive_without_any_model(qa_env, tmp_path):
 
 def test_terminal_output_streams_then_lists_sources(qa_env, tiny_lm):
     env = {**qa_env, "RAG_LLM_MODEL": str(tiny_lm), "RAG_MAX_NEW_TOKENS": "8"}
-    result = run_cli("rag_app", "ask", "What was the gross margin?", "--strategy", "stuff", env=env)
+    result = run_cli("rag_app", "ask", "What was the gross margin?", "--strategy", "stuff", env=env)  # a real process
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert re.fullmatch(r'\[1\] 2023 Q[23] AAPL\.pdf, p\. \d+ — ".+".*', lines[-4])
@@ -98,5 +98,5 @@ def test_terminal_output_streams_then_lists_sources(qa_env, tiny_lm):
     ],
 )
 def test_bad_input_exits_with_a_clear_message(qa_env, args, code, message):
-    result = run_cli("rag_app", "ask", *args, env=qa_env)
+    result = call_cli("rag_app", "ask", *args, env=qa_env)
     assert result.returncode == code and message in result.stderr and "Traceback" not in result.stderr

@@ -9,7 +9,7 @@ import threading
 import time
 
 import pytest
-from conftest import DOCUGAMI, FINANCEBENCH, ROOT, cli_env, run_cli
+from conftest import DOCUGAMI, FINANCEBENCH, ROOT, call_cli, cli_env
 
 from rag_app.service import RagService
 from rag_app.settings import Settings
@@ -25,22 +25,36 @@ SOURCES = {
     "CORNING_2022_10K.pdf": FINANCEBENCH,
 }
 FILES = list(SOURCES)
+# What is tested is the store's consistency, not the vectors: a one-layer random embedder (a local
+# sentence-transformers folder, loaded by path as a user's own model would be) leaves parsing as the
+# work the signal interrupts, and keeps the suite quick.
+TWO_10QS = {"2023 Q2 AAPL.pdf": DOCUGAMI, "2023 Q3 AAPL.pdf": DOCUGAMI}
 
 
-@pytest.fixture
-def folder(tmp_path):
-    docs = tmp_path / "docs"
+def make_folder(root, sources):
+    docs = root / "docs"
     docs.mkdir()
-    for name, source in SOURCES.items():
+    for name, source in sources.items():
         (docs / name).symlink_to(source / name)
     return docs
 
 
-def assert_consistent(data_dir, embeddings, expected_names):
+@pytest.fixture
+def folder(tmp_path):
+    return make_folder(tmp_path, SOURCES)
+
+
+@pytest.fixture
+def env(tmp_path, tiny_embedder):
+    return cli_env(tmp_path / "data", RAG_COLLECTION="kill", RAG_EMBEDDING_MODEL=str(tiny_embedder))
+
+
+def assert_consistent(env, expected_names):
     """Every registered document has exactly its chunks; nothing else is stored."""
-    service = RagService(Settings(_env_file=None, data_dir=data_dir, collection="kill"))
-    service.embeddings = embeddings
-    store = service.store(with_model=True)
+    settings = Settings(
+        _env_file=None, data_dir=env["RAG_DATA_DIR"], collection="kill", embedding_model=env["RAG_EMBEDDING_MODEL"]
+    )
+    store = RagService(settings).store(with_model=True)
     docs = store.list_documents()
     assert sorted(d.name for d in docs) == sorted(expected_names)
     assert store.pending_writes() == []
@@ -72,8 +86,7 @@ def wait_for(process, needle: str, timeout: float = 120) -> None:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
-def test_interrupted_run_then_rerun_stores_every_file_once(tmp_path, folder, embeddings, sig):
-    env = cli_env(tmp_path / "data", RAG_COLLECTION="kill")
+def test_interrupted_run_then_rerun_stores_every_file_once(folder, env, sig):
     process = start_ingest(folder, env)
     wait_for(process, "1/4")  # one file committed, the next one on its way
     time.sleep(0.5)
@@ -83,19 +96,19 @@ def test_interrupted_run_then_rerun_stores_every_file_once(tmp_path, folder, emb
         stderr = process.stderr.read()
         assert code == 130, stderr[-2000:]
         assert b"interrupted" in stderr
-    rerun = run_cli("ingest", str(folder), "--json", env=env)
+    rerun = call_cli("ingest", str(folder), "--json", env=env)
     assert rerun.returncode == 0, rerun.stderr
     statuses = {f["name"]: f["status"] for f in json.loads(rerun.stdout)["files"]}
     assert "unchanged" in statuses.values() and set(statuses) == set(FILES)
     assert "ingested" in statuses.values(), "the run was not interrupted: it had stored every file"
-    assert_consistent(tmp_path / "data", embeddings, FILES)
-    again = json.loads(run_cli("ingest", str(folder), "--json", env=env).stdout)
+    assert_consistent(env, FILES)
+    again = json.loads(call_cli("ingest", str(folder), "--json", env=env).stdout)
     assert again["totals"]["unchanged"] == 4
 
 
-def test_process_killed_in_the_middle_of_writing_chunks(tmp_path, folder, embeddings):
+def test_process_killed_in_the_middle_of_writing_chunks(tmp_path, env):
     """Fault injection: the process dies after the first of several Chroma write batches."""
-    env = cli_env(tmp_path / "data", RAG_COLLECTION="kill")
+    folder = make_folder(tmp_path, TWO_10QS)
     script = textwrap.dedent(
         """
         import os, signal, sys
@@ -111,13 +124,13 @@ def test_process_killed_in_the_middle_of_writing_chunks(tmp_path, folder, embedd
         """
     )
     died = subprocess.run(
-        [sys.executable, "-c", script, str(folder / FILES[0])], cwd=ROOT, env=env, capture_output=True
+        [sys.executable, "-c", script, str(folder / "2023 Q2 AAPL.pdf")], cwd=ROOT, env=env, capture_output=True
     )
     assert died.returncode == -signal.SIGKILL
-    rerun = run_cli("ingest", str(folder), "--json", env=env)
+    rerun = call_cli("ingest", str(folder), "--json", env=env)
     assert rerun.returncode == 0, rerun.stderr
     assert {f["status"] for f in json.loads(rerun.stdout)["files"]} == {"ingested"}
-    assert_consistent(tmp_path / "data", embeddings, FILES)
+    assert_consistent(env, list(TWO_10QS))
 
 
 def test_ctrl_c_swallowed_inside_a_library_still_stops_the_run():

@@ -4,7 +4,7 @@ import json
 
 import pypdfium2 as pdfium
 import pytest
-from conftest import CORPUS, FINANCEBENCH, cli_env, run_cli
+from conftest import CORPUS, FINANCEBENCH, call_cli, cli_env
 
 from rag_app.textclean import clean_page_text
 
@@ -23,11 +23,11 @@ def independent_pages(name: str) -> list[str]:
 
 def test_search_hits_carry_the_page_their_text_comes_from(tmp_path):
     env = cli_env(tmp_path / "data", RAG_COLLECTION="fb")
-    assert run_cli("ingest", *(str(FINANCEBENCH / f"{d}.pdf") for d in DOCS), "--json", env=env).returncode == 0
+    assert call_cli("ingest", *(str(FINANCEBENCH / f"{d}.pdf") for d in DOCS), "--json", env=env).returncode == 0
     questions = [json.loads(line) for line in (CORPUS / "qa" / "financebench_dev" / "qa.jsonl").open()]
     questions = [q for q in questions if q["doc_name"] in DOCS]
     queries = [q["question"] for q in questions] + ["restructuring liability", "streaming content obligations"]
-    result = run_cli("rag_app", "search", "--k", "5", env=env, stdin="\n".join(queries) + "\n")
+    result = call_cli("rag_app", "search", "--k", "5", env=env, stdin="\n".join(queries) + "\n")
     assert result.returncode == 0, result.stderr
     rows = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(rows) == len(queries)
