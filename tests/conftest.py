@@ -148,7 +148,7 @@ def _as_a_process(env: dict[str, str], stdin: str | None):
 
     saved_env, saved_io = dict(os.environ), (sys.stdin, sys.stdout, sys.stderr)
     root = logging.getLogger()
-    saved_logging = root.handlers[:], root.level
+    saved_handlers, saved_level = root.handlers[:], root.level
     stdout, stderr = io.StringIO(), io.StringIO()
     os.environ.clear()
     os.environ.update(env)
@@ -161,8 +161,8 @@ def _as_a_process(env: dict[str, str], stdin: str | None):
     finally:
         for handler in root.handlers:
             handler.close()
-        root.handlers, _ = saved_logging
-        root.setLevel(saved_logging[1])
+        root.handlers = saved_handlers
+        root.setLevel(saved_level)
         sys.stdin, sys.stdout, sys.stderr = saved_io
         os.environ.clear()
         os.environ.update(saved_env)

@@ -25,9 +25,6 @@ SOURCES = {
     "CORNING_2022_10K.pdf": FINANCEBENCH,
 }
 FILES = list(SOURCES)
-# What is tested is the store's consistency, not the vectors: a one-layer random embedder (a local
-# sentence-transformers folder, loaded by path as a user's own model would be) leaves parsing as the
-# work the signal interrupts, and keeps the suite quick.
 TWO_10QS = {"2023 Q2 AAPL.pdf": DOCUGAMI, "2023 Q3 AAPL.pdf": DOCUGAMI}
 
 
@@ -46,6 +43,9 @@ def folder(tmp_path):
 
 @pytest.fixture
 def env(tmp_path, tiny_embedder):
+    """What is tested is the store's consistency, not the vectors: a one-layer random embedder (a local
+    sentence-transformers folder, loaded by path as a user's own model would be) leaves parsing as the
+    work the signal interrupts, and keeps the suite quick."""
     return cli_env(tmp_path / "data", RAG_COLLECTION="kill", RAG_EMBEDDING_MODEL=str(tiny_embedder))
 
 
