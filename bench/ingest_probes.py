@@ -75,8 +75,11 @@ def chroma_growth(model: str, seconds: float = 20.0) -> dict:
 
     service = RagService(Settings(_env_file=None, data_dir=DATA, embedding_model=model, embedding_device="cpu"))
     index = service.store("financebench", with_model=True).index()
-    got = index._chroma.get(limit=30000, include=["documents", "metadatas", "embeddings"])  # noqa: SLF001
+    got = index._chroma.get(limit=30000, include=["embeddings"])  # noqa: SLF001
     ids, vectors = got["ids"], np.asarray(got["embeddings"], dtype=np.float32)
+    stored = index.lexical.chunks_by_id(ids)
+    got["documents"] = [stored[i].text for i in ids]
+    got["metadatas"] = [{"file": c.file, "sha256": c.sha256, "pages": c.pages, "page": c.page, "offset": c.offset, "chunk_index": c.index} for c in map(stored.get, ids)]  # fmt: skip
     out = {}
     for label, with_text in (("documents and metadata", True), ("vectors only", False)):
         client = chromadb.PersistentClient(tempfile.mkdtemp(), chromadb.Settings(anonymized_telemetry=False))

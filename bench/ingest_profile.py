@@ -52,14 +52,14 @@ def timed_calls(targets: dict[str, tuple[object, str]]) -> Iterator[dict[str, fl
 
 
 def store_targets() -> dict[str, tuple[object, str]]:
-    """The store's parts: chunk vectors into Chroma, terms into BM25, the registry's commits, deletes."""
+    """The store's parts: chunk vectors into Chroma, texts and terms into SQLite, the registry's commits, deletes."""
     from rag_app.chunk_index import ChunkIndex
     from rag_app.lexical import LexicalIndex
     from rag_app.store import DocumentStore
 
     return {
-        "chunks_chroma_and_bm25": (ChunkIndex, "add"),
-        "bm25_insert": (LexicalIndex, "add"),
+        "chunks_chroma_and_sqlite": (ChunkIndex, "add"),
+        "sqlite_texts_and_bm25": (LexicalIndex, "add"),
         "delete_leftovers": (ChunkIndex, "delete"),
         "registry_commit": (DocumentStore, "_commit"),
         "pending_markers": (DocumentStore, "_mark_pending"),
@@ -69,25 +69,32 @@ def store_targets() -> dict[str, tuple[object, str]]:
 
 
 def store_breakdown(seconds: dict[str, float]) -> dict[str, float]:
-    """Split the timed calls into exclusive parts (Chroma's chunk upserts = add minus its BM25 insert)."""
+    """Split the timed calls into exclusive parts (Chroma's add of the vectors = add minus its SQLite insert)."""
     parts = dict(seconds)
-    parts["chroma_upsert_chunks"] = parts.pop("chunks_chroma_and_bm25") - parts["bm25_insert"]
+    parts["chroma_add_vectors"] = parts.pop("chunks_chroma_and_sqlite") - parts["sqlite_texts_and_bm25"]
     return {k: round(v, 2) for k, v in sorted(parts.items(), key=lambda kv: -kv[1])}
 
 
 def main_thread_shares(wall: float, stages: dict[str, float], store_parts: dict[str, float]) -> dict:
     """Where the ingesting thread's wall time went, largest first, and which part bounds the total.
 
-    Parsing runs in worker processes: its cost to the total is the time this thread waits for it.
+    Parsing runs in worker processes and storing in the writer thread: their cost to the total is the
+    time this thread waits for them. When that wait for the writer is the largest part, the bound is
+    the writer's largest part (``writer`` lists them).
     """
     parts = {"waiting for parse": stages.get("wait", 0.0), "chunk": stages["chunk"], "embed": stages["embed"]}
-    parts |= {f"store: {k}": v for k, v in store_parts.items()}
-    store_rest = stages["store"] - sum(store_parts.values())
-    parts["store: other"] = max(store_rest, 0.0)
+    parts["waiting for the writer"] = stages.get("store_wait", 0.0)
     parts["other (hashing, planning, recover)"] = max(wall - sum(parts.values()), 0.0)
     shares = {k: {"s": round(v, 2), "share": round(v / wall, 3) if wall else 0.0} for k, v in parts.items()}
     ordered = dict(sorted(shares.items(), key=lambda kv: -kv[1]["s"]))
-    return {"parts": ordered, "bound": next(iter(ordered))}
+    writer = {f"store: {k}": v for k, v in store_parts.items()}
+    writer["store: other"] = max(stages["store"] - sum(store_parts.values()), 0.0)
+    writer_shares = {k: {"s": round(v, 2), "share": round(v / wall, 3) if wall else 0.0} for k, v in writer.items()}
+    writer_ordered = dict(sorted(writer_shares.items(), key=lambda kv: -kv[1]["s"]))
+    bound = next(iter(ordered))
+    if bound == "waiting for the writer":
+        bound = f"writer thread, {next(iter(writer_ordered))}"
+    return {"parts": ordered, "writer": writer_ordered, "bound": bound}
 
 
 def parse_sweep(pdfs: Sequence[Path], counts: Sequence[int], timeout_s: float, memory_mb: int, parser: str) -> list:
@@ -181,7 +188,9 @@ def vector_agreement(service, collection: str, sample: int = 256) -> dict:
     import torch
 
     index = service.store(collection, with_model=True).index()
-    found = index._chroma.get(limit=sample, include=["documents", "embeddings"])  # noqa: SLF001 - a bench reads raw
+    found = index._chroma.get(limit=sample, include=["embeddings"])  # noqa: SLF001 - a bench reads raw
+    texts = index.lexical.chunks_by_id(found["ids"])
+    found["documents"] = [texts[i].text for i in found["ids"]]
     stored = np.asarray(found["embeddings"], dtype=np.float32)
     reference = copy.deepcopy(service.embeddings.model).float()  # the pipeline's copy may hold float16 weights
     with torch.autocast(service.embeddings.device.split(":")[0], enabled=False):
@@ -231,20 +240,24 @@ def store_variants(service, collection: str, sample: int = 4000) -> dict:
     from rag_app.lexical import LexicalIndex, terms_of
 
     index = service.store(collection, with_model=True).index()
-    got = index._chroma.get(limit=sample, include=["documents", "metadatas", "embeddings"])  # noqa: SLF001
-    ids, docs, metas = got["ids"], got["documents"], got["metadatas"]
+    got = index._chroma.get(limit=sample, include=["embeddings"])  # noqa: SLF001
+    ids = got["ids"]
+    stored = index.lexical.chunks_by_id(ids)
+    docs = [stored[i].text for i in ids]
+    metas = [{"file": c.file, "sha256": c.sha256, "pages": c.pages, "page": c.page, "offset": c.offset, "chunk_index": c.index} for c in map(stored.get, ids)]  # fmt: skip
+    lean = [{"sha256": m["sha256"]} for m in metas]
     vectors = np.asarray(got["embeddings"], dtype=np.float32)
     files = len({d.sha256 for d in service.store(collection).list_documents()})
     per_file = max(1, round(index.count() / max(files, 1)))  # the pipeline writes one file's chunks a call
 
-    def chroma(batch: int, method: str = "upsert", with_docs: bool = True, with_meta: bool = True) -> float:
+    def chroma(batch: int, method: str = "add", with_docs: bool = True, with_meta: bool = True, meta=metas) -> float:
         client = chromadb.PersistentClient(tempfile.mkdtemp(prefix="store-variant-"), chromadb.Settings(anonymized_telemetry=False))  # fmt: skip
         target = client.get_or_create_collection("variant", embedding_function=None, configuration={"hnsw": {"space": "cosine"}})  # fmt: skip
         started = time.perf_counter()
         for s in range(0, len(ids), batch):
             kwargs = {"ids": ids[s : s + batch], "embeddings": vectors[s : s + batch]}
             kwargs |= {"documents": docs[s : s + batch]} if with_docs else {}
-            kwargs |= {"metadatas": metas[s : s + batch]} if with_meta else {}
+            kwargs |= {"metadatas": meta[s : s + batch]} if with_meta else {}
             getattr(target, method)(**kwargs)
         return round(len(ids) / (time.perf_counter() - started), 1)
 
@@ -252,23 +265,22 @@ def store_variants(service, collection: str, sample: int = 4000) -> dict:
         lexical = LexicalIndex(Path(tempfile.mkdtemp(prefix="bm25-variant-")) / "x.sqlite")
         started = time.perf_counter()
         for s in range(0, len(ids), per_file):
-            pairs = list(zip(ids[s : s + per_file], docs[s : s + per_file], strict=True))
+            chunks = [stored[i] for i in ids[s : s + per_file]]
             if terms_only:
-                for _, text in pairs:
-                    terms_of(text)
+                for chunk in chunks:
+                    terms_of(chunk.text)
             else:
-                lexical.add(f"sha{s}", pairs)
+                lexical.add(f"sha{s}", chunks, chunks[0].file, chunks[0].pages)
         lexical.close()
         return round(len(ids) / (time.perf_counter() - started), 1)
 
     return {
         "chunks": len(ids), "chunks_per_file": per_file, "chunks_per_s": {
-            f"chroma upsert, as stored ({per_file} a call)": chroma(per_file),
-            "chroma upsert, 1000 a call": chroma(1000),
-            f"chroma add instead of upsert ({per_file} a call)": chroma(per_file, "add"),
-            f"chroma upsert, no metadata ({per_file} a call)": chroma(per_file, with_meta=False),
-            f"chroma upsert, vectors only ({per_file} a call)": chroma(per_file, with_docs=False, with_meta=False),
+            f"chroma add, vectors + sha256 as stored ({per_file} a call)": chroma(per_file, with_docs=False, meta=lean),
+            f"chroma add, vectors only ({per_file} a call)": chroma(per_file, with_docs=False, with_meta=False),
+            f"chroma add, texts and places too, as a Chroma server gets them ({per_file} a call)": chroma(per_file),
+            f"chroma upsert, texts and places too ({per_file} a call)": chroma(per_file, "upsert"),
             "bm25 terms only": bm25(terms_only=True),
-            "bm25 terms + sqlite insert": bm25(terms_only=False),
+            "sqlite texts + bm25 terms + insert": bm25(terms_only=False),
         },
     }  # fmt: skip

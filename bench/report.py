@@ -393,6 +393,11 @@ def ingest_gpu(gpu: dict, plots: list) -> list[str]:
             f"wait); the bound is **{g['main_thread']['bound']}**:", "",
             table(["part", "s", "share of wall"], rows), "",
         ]  # fmt: skip
+    writer = g.get("main_thread", {}).get("writer", {})
+    if writer:
+        rows = [[part, v["s"], f"{v['share']:.0%}"] for part, v in writer.items()]
+        out += ["The writer thread, which stores each embedded batch while the next is parsed and embedded:", "",
+                table(["part", "s", "share of wall"], rows), ""]  # fmt: skip
     if gpu.get("parse_sweep"):
         base = gpu["parse_sweep"][0]["pages_per_s"]
         rows = [[r["workers"], r["pages_per_s"], f"{r['pages_per_s'] / base:.1f}x"] for r in gpu["parse_sweep"]]

@@ -1,8 +1,16 @@
-"""The chunks of one collection for one embedding model: vectors in Chroma, terms in a BM25 index.
+"""The chunks of one collection for one embedding model: vectors in Chroma; texts, places and BM25
+terms in a SQLite file beside it (:class:`rag_app.lexical.LexicalIndex`).
 
-One adapter over both indexes, so whatever is added, deleted or searched is added,
-deleted or searched in both. Only :class:`rag_app.store.DocumentStore` uses it: the
-store decides what a write is; this class knows how Chroma and the BM25 index hold it.
+One adapter over both, so whatever is added, deleted or searched is added, deleted or searched in
+both. Only :class:`rag_app.store.DocumentStore` uses it: the store decides what a write is; this
+class knows how Chroma and the SQLite file hold it.
+
+Chroma's record of a chunk is its id, its vector and its file's sha256 (what a search filters on).
+Writing the text and the place as well made Chroma index each text for full-text search and each
+field in its metadata tables: 4x the cost of the vector alone, and most of an ingest's time on a GPU
+machine. A Chroma *server* still gets the texts and places too: other machines share it, and they
+rebuild their own SQLite file from it. Collections written before this layout held the texts in
+Chroma; their SQLite file is rebuilt from there once.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag_app.lexical import LexicalIndex
+from rag_app.lexical import LexicalIndex, StoredChunk
 from rag_app.records import Chunk, SearchHit
 
 CHUNKS_INFIX = ".chunks."
@@ -30,11 +38,17 @@ def chunks_collection_name(collection: str, embedding_fingerprint: str) -> str:
 
 
 class ChunkIndex:
-    """Chroma's chunk collection and the BM25 index of one embedding model, kept in step."""
+    """Chroma's chunk collection and the SQLite file of one embedding model, kept in step.
 
-    def __init__(self, client, collection: str, embedding_fingerprint: str, lexical_dir: Path | None) -> None:
+    ``texts_in_chroma``: also give Chroma each chunk's text and place (a Chroma server, shared).
+    """
+
+    def __init__(
+        self, client, collection: str, embedding_fingerprint: str, lexical_dir: Path, texts_in_chroma: bool = False
+    ) -> None:
         self.name = chunks_collection_name(collection, embedding_fingerprint)
         self.embedding = embedding_fingerprint
+        self.texts_in_chroma = texts_in_chroma
         self._client = client
         self._chroma = client.get_or_create_collection(
             self.name,
@@ -42,41 +56,60 @@ class ChunkIndex:
             configuration={"hnsw": {"space": "cosine"}},
             metadata={"rag_app": "chunks", "embedding": embedding_fingerprint},
         )
-        self.lexical = LexicalIndex(lexical_dir / f"{self.name}.sqlite") if lexical_dir is not None else None
+        self.lexical = LexicalIndex(lexical_dir / f"{self.name}.sqlite")
 
     def close(self) -> None:
-        if self.lexical is not None:
-            self.lexical.close()
+        self.lexical.close()
 
     # ----- writing ---------------------------------------------------------------------------
 
     def add(
         self, chunks: Sequence[Chunk], vectors: np.ndarray, metadata: dict, terms: Sequence[dict] | None = None
     ) -> None:
-        """Write chunks with their vectors in batches under Chroma's maximum, and index their terms
-        (``terms``: each chunk's term counts, when already extracted)."""
-        if self.lexical is not None and chunks:
-            self.lexical.add(metadata["sha256"], [(c.id, c.text) for c in chunks], terms)
+        """Keep the chunks' texts and terms, then write their vectors in batches under Chroma's maximum
+        (``metadata``: the file's ``sha256``, ``file`` and ``pages``; ``terms``: each chunk's term
+        counts, when already extracted)."""
+        sha = metadata["sha256"]
+        if chunks:
+            self.lexical.add(sha, chunks, metadata["file"], int(metadata["pages"]), terms)
         batch = min(MAX_WRITE_BATCH, self._client.get_max_batch_size())
         for start in range(0, len(chunks), batch):
             part = chunks[start : start + batch]
+            extra = {}
+            if self.texts_in_chroma:
+                extra = {
+                    "documents": [c.text for c in part],
+                    "metadatas": [{**metadata, "page": c.page, "offset": c.offset, "chunk_index": c.index} for c in part],
+                }  # fmt: skip
             self._chroma.add(  # not upsert: the store deleted this content's chunks first, and add is cheaper
                 ids=[c.id for c in part],
                 embeddings=vectors[start : start + batch],
-                documents=[c.text for c in part],
-                metadatas=[{**metadata, "page": c.page, "offset": c.offset, "chunk_index": c.index} for c in part],
+                **(extra or {"metadatas": [{"sha256": sha}] * len(part)}),
             )
 
     def delete(self, sha256: str) -> None:
         """Remove every chunk of one file content."""
         self._chroma.delete(where={"sha256": sha256})
-        if self.lexical is not None:
-            self.lexical.delete(sha256)
+        self.lexical.delete(sha256)
 
-    def sync_lexical(self, wanted: set[str]) -> None:
-        """Make the BM25 index hold exactly the ``wanted`` file contents (rebuilt from Chroma if lost)."""
-        if self.lexical is not None:
-            self.lexical.sync(wanted, self.chunk_texts)
+    def sync_lexical(self, wanted: set[str], have: set[str] | None = None, keep: Collection[str] = ()) -> None:
+        """Make the SQLite file hold the ``wanted`` file contents (rebuilt from the texts Chroma holds, if
+        it has them, when the file lacks some) and drop the others of ``have`` (what it held when the
+        caller looked) except ``keep`` (writes in progress)."""
+        self.lexical.sync(wanted, self._chroma_chunks, have, keep)
+
+    def _chroma_chunks(self, sha256: str) -> list[StoredChunk]:
+        """The chunks of one file content as Chroma holds them: empty unless Chroma has their texts."""
+        found = self._chroma.get(where={"sha256": sha256}, include=["documents", "metadatas"])
+        rows = list(zip(found["ids"], found["documents"], found["metadatas"], strict=True))
+        if not rows or any(text is None or "page" not in (meta or {}) for _, text, meta in rows):
+            return []
+        chunks = [
+            StoredChunk(i, text, int(m["page"]), int(m["offset"]), int(m.get("chunk_index", 0)), sha256,
+                        m.get("file", ""), int(m.get("pages", 0)))
+            for i, text, m in rows
+        ]  # fmt: skip
+        return sorted(chunks, key=lambda c: (c.page, c.offset))
 
     # ----- reading ---------------------------------------------------------------------------
 
@@ -86,30 +119,36 @@ class ChunkIndex:
         return len(self._chroma.get(where={"sha256": sha256}, include=[])["ids"])
 
     def chunk_texts(self, sha256: str) -> list[tuple[str, str]]:
-        found = self._chroma.get(where={"sha256": sha256}, include=["documents"])
-        return list(zip(found["ids"], found["documents"], strict=True))
+        """(id, text) of every chunk of one file content, in reading order."""
+        return [(c.id, c.text) for c in self.lexical.chunks_of(sha256)]
 
     def records(self, sha256: str) -> tuple[list[Chunk], np.ndarray, dict]:
         """Every chunk of one file content, its vectors, and the metadata its file gave them (to copy it)."""
-        found = self._chroma.get(where={"sha256": sha256}, include=["documents", "metadatas", "embeddings"])
-        rows = zip(found["ids"], found["documents"], found["metadatas"], strict=True)
-        chunks = [Chunk(i, text, int(m["page"]), int(m["offset"]), int(m.get("chunk_index", 0))) for i, text, m in rows]
-        per_chunk = ("page", "offset", "chunk_index")
-        metadata = {k: v for k, v in found["metadatas"][0].items() if k not in per_chunk} if chunks else {}
-        return chunks, np.asarray(found["embeddings"], dtype=np.float32), metadata
+        stored = self.lexical.chunks_of(sha256)
+        chunks = [Chunk(c.id, c.text, c.page, c.offset, c.index) for c in stored]
+        vectors = self._vectors([c.id for c in chunks])
+        metadata = {"file": stored[0].file, "sha256": sha256, "pages": stored[0].pages} if stored else {}
+        return chunks, np.asarray([vectors[c.id] for c in chunks], dtype=np.float32), metadata
+
+    def _vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        found = self._chroma.get(ids=list(ids), include=["embeddings"]) if ids else {"ids": [], "embeddings": []}
+        return {i: np.asarray(e, dtype=np.float32) for i, e in zip(found["ids"], found["embeddings"], strict=True)}
 
     def query(self, vector: Sequence[float], k: int, shas: Collection[str] | None) -> list[SearchHit]:
         """Nearest chunks by cosine similarity (score = 1 - cosine distance), within ``shas`` if given."""
-        found = self._nearest(vector, k, shas, ["documents", "metadatas", "distances"])
+        found = self._nearest(vector, k, shas, ["distances"])
         if found is None:
             return []
-        rows = zip(found["ids"][0], found["documents"][0], found["metadatas"][0], found["distances"][0], strict=False)
-        # A row without its record (possible only while another writer is mid-delete) is skipped, never a crash.
-        return [_hit_from(i, text, meta, distance) for i, text, meta, distance in rows if meta is not None]
+        stored = self.lexical.chunks_by_id(found["ids"][0])
+        # A chunk without its record (possible only while another writer is mid-delete) is skipped, never a crash.
+        return [
+            _hit_from(stored[i], distance)
+            for i, distance in zip(found["ids"][0], found["distances"][0], strict=False)
+            if i in stored
+        ]
 
     def nearest_ids(self, vector: Sequence[float], k: int, shas: Collection[str] | None) -> list[str]:
-        """Ids of the nearest chunks, best first: what fusion needs, without reading 50 texts and metadata
-        from Chroma's SQLite (at 100,000 chunks that was most of a dense search)."""
+        """Ids of the nearest chunks, best first: what fusion needs, without reading any text."""
         found = self._nearest(vector, k, shas, ["distances"])
         return list(found["ids"][0]) if found is not None else []
 
@@ -127,43 +166,37 @@ class ChunkIndex:
 
     def search_terms(self, query: str, k: int, shas: Collection[str] | None) -> list[str]:
         """Chunk ids best first by BM25, within ``shas`` if given."""
-        if self.lexical is None:
-            return []
         return [chunk for chunk, _ in self.lexical.search(query, k, set(shas) if shas is not None else None)]
 
     def hits(self, ids: Sequence[str], vector: Sequence[float]) -> dict[str, SearchHit]:
         """Chunks by id, scored by cosine similarity with ``vector`` (for hits found by BM25)."""
         if not ids:
             return {}
-        found = self._chroma.get(ids=list(ids), include=["documents", "metadatas", "embeddings"])
+        stored = self.lexical.chunks_by_id(ids)
+        vectors = self._vectors([i for i in ids if i in stored])
         query = np.asarray(vector, dtype=np.float32)
-        rows = zip(found["ids"], found["documents"], found["metadatas"], found["embeddings"], strict=True)
         return {
-            chunk_id: _hit_from(chunk_id, text, meta, 1.0 - float(np.dot(query, np.asarray(embedding))))
-            for chunk_id, text, meta, embedding in rows
-            if meta is not None
+            chunk_id: _hit_from(stored[chunk_id], 1.0 - float(np.dot(query, embedding)))
+            for chunk_id, embedding in vectors.items()
         }
 
     def page_chunks(self, sha256: str, page: int) -> list[tuple[int, str]]:
         """(offset, text) of every chunk of one page, in page order."""
-        found = self._chroma.get(
-            where={"$and": [{"sha256": sha256}, {"page": page}]}, include=["documents", "metadatas"]
-        )
-        return sorted((int(m["offset"]), text) for m, text in zip(found["metadatas"], found["documents"], strict=True))
+        return [(c.offset, c.text) for c in self.lexical.chunks_of(sha256, page)]
 
     def cover_terms(self) -> dict[str, frozenset[str]]:
-        return self.lexical.cover_terms() if self.lexical is not None else {}
+        return self.lexical.cover_terms()
 
 
-def _hit_from(chunk_id: str, text: str, meta: dict, distance: float) -> SearchHit:
+def _hit_from(chunk: StoredChunk, distance: float) -> SearchHit:
     return SearchHit(
-        file=meta.get("file", ""),
-        page=int(meta.get("page", 0)),
-        offset=int(meta.get("offset", 0)),
-        text=text,
+        file=chunk.file,
+        page=chunk.page,
+        offset=chunk.offset,
+        text=chunk.text,
         score=round(1.0 - float(distance), 4),
-        sha256=meta.get("sha256", ""),
-        chunk_id=chunk_id,
-        total_pages=int(meta.get("pages", 0)),
-        chunk_index=int(meta.get("chunk_index", 0)),
+        sha256=chunk.sha256,
+        chunk_id=chunk.id,
+        total_pages=chunk.pages,
+        chunk_index=chunk.index,
     )

@@ -240,7 +240,13 @@ class Ingestor:
         return self._report(candidate, status, info, note=f"same content as {twins[0].name!r}: stored once")
 
     def _is_current(self, doc: DocumentInfo) -> bool:
-        return doc.chunking == self.chunker.fingerprint and doc.embedding == self.embeddings.fingerprint
+        """Stored with today's settings, and its chunks' texts are still there (a lost SQLite file beside
+        an embedded Chroma loses them: the file is ingested again)."""
+        return (
+            doc.chunking == self.chunker.fingerprint
+            and doc.embedding == self.embeddings.fingerprint
+            and self.store.has_texts(doc.sha256)
+        )
 
     def _passwords_for(self, group: _Group, extra: Sequence[str]) -> tuple[str, ...]:
         keys = [k for m in group.members for k in (m.name, m.path.name, str(m.path))]
@@ -394,7 +400,9 @@ def _why_replaced(previous: DocumentInfo, candidate: Candidate, ingestor: Ingest
         return "content changed"
     if previous.embedding != ingestor.embeddings.fingerprint:
         return "embedding model changed"
-    return "chunk settings changed"
+    if previous.chunking != ingestor.chunker.fingerprint:
+        return "chunk settings changed"
+    return "its stored chunk texts were missing"
 
 
 def _no_text_reason(doc: ExtractedDocument) -> str:

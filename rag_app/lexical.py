@@ -19,12 +19,15 @@ import re
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
+
+import numpy as np
 
 from rag_app.highlight import STOPWORDS
 from rag_app.postings import Segment, Snapshot, Vocabulary, current_snapshot, segment_of
-from rag_app.records import parse_chunk_id
+from rag_app.records import Chunk, parse_chunk_id
 from rag_app.textclean import CJK_CHAR, jieba_or_none
 
 log = logging.getLogger(__name__)
@@ -93,27 +96,47 @@ def document_query_terms(query: str) -> set[str]:
     return terms | {m.group(1) for t in terms if (m := re.fullmatch(r"fy(\d{4})", t))}
 
 
-# Postings point at chunks by an integer key, not by the chunk's 80-character id: a file of 1,000
-# chunks has ~60,000 postings, and their index on the chunk column is most of an insert's cost.
-# ``stamps`` holds the index version that wrote each file content and ``state`` the version now (and
-# the uid of this life of the file): in-memory snapshots (rag_app.postings) re-read only what moved.
-SCHEMA_VERSION = 2
+# The file holds each chunk's text and place (``chunks``) and its file's name and page count
+# (``files``): what a search hit shows. Chroma holds the vectors (and, on a Chroma server shared by
+# several machines, a copy of the texts, from which another machine rebuilds this file).
+# The postings of one file content are one row: its terms (newline-separated, local order) and three
+# int32 arrays (chunk row, local term number, tf). Writing ~60,000 posting rows a file, each in two
+# SQLite indexes, was most of an ingest's store time; a search reads postings from memory anyway
+# (rag_app.postings), rebuilt per file content. ``stamps`` holds the index version that wrote each file
+# content and ``state`` the version now (and the uid of this life of the file).
+SCHEMA_VERSION = 3
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS chunks (
-        key INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, sha TEXT NOT NULL, length INTEGER NOT NULL)""",
-    "CREATE INDEX IF NOT EXISTS chunks_sha ON chunks(sha)",
-    "CREATE TABLE IF NOT EXISTS postings (term TEXT NOT NULL, chunk INTEGER NOT NULL, tf INTEGER NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS postings_term ON postings(term)",
-    "CREATE INDEX IF NOT EXISTS postings_chunk ON postings(chunk)",
+        key INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, sha TEXT NOT NULL, length INTEGER NOT NULL,
+        page INTEGER NOT NULL, offset INTEGER NOT NULL, position INTEGER NOT NULL, text TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS chunks_sha_page ON chunks(sha, page)",
+    """CREATE TABLE IF NOT EXISTS postings (
+        sha TEXT PRIMARY KEY, terms TEXT NOT NULL, rows BLOB NOT NULL, term_ids BLOB NOT NULL, tfs BLOB NOT NULL)""",
+    "CREATE TABLE IF NOT EXISTS files (sha TEXT PRIMARY KEY, file TEXT NOT NULL, pages INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS covers (sha TEXT PRIMARY KEY, terms TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS stamps (sha TEXT PRIMARY KEY, stamp INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS state (one INTEGER PRIMARY KEY CHECK (one = 0), uid TEXT NOT NULL, version INTEGER NOT NULL)",
     f"PRAGMA user_version = {SCHEMA_VERSION}",
 )
+TABLES = ("postings", "chunks", "files", "covers", "stamps", "state")
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk as this file keeps it: text, place, and the file it came from."""
+
+    id: str
+    text: str
+    page: int
+    offset: int
+    index: int
+    sha256: str
+    file: str
+    pages: int
 
 
 class LexicalIndex:
-    """BM25 over chunk texts; one SQLite file per chunk collection."""
+    """Chunk texts and places, and BM25 over them; one SQLite file per chunk collection."""
 
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -125,34 +148,50 @@ class LexicalIndex:
 
     def _open_layout(self) -> None:
         """Create the tables in one write: an index of an older layout is dropped first (``sync`` rebuilds
-        it from Chroma at the next search), one made before stamps gets a version and every file stamp 0."""
+        it from the texts Chroma held then, at the next search)."""
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")  # two processes opening an older index drop it once
             if self._db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
-                for table in ("postings", "chunks", "covers", "stamps", "state"):  # state too: a new uid
+                for table in TABLES:  # state too: a new uid
                     self._db.execute(f"DROP TABLE IF EXISTS {table}")
             for statement in SCHEMA:
                 self._db.execute(statement)
-            if self._db.execute("INSERT OR IGNORE INTO state VALUES (0, lower(hex(randomblob(16))), 0)").rowcount:
-                self._db.execute("INSERT OR IGNORE INTO stamps SELECT DISTINCT sha, 0 FROM chunks")
+            self._db.execute("INSERT OR IGNORE INTO state VALUES (0, lower(hex(randomblob(16))), 0)")
 
     def close(self) -> None:
         self._db.close()
 
     # ----- writing ------------------------------------------------------------------------
 
-    def add(self, sha256: str, chunks: Sequence[tuple[str, str]], terms: Sequence[dict] | None = None) -> None:
-        """Index ``(chunk_id, text)`` pairs of one file content (replacing what it had); ``terms`` are
+    def add(
+        self, sha256: str, chunks: Sequence[Chunk], file: str, pages: int, terms: Sequence[dict] | None = None
+    ) -> None:
+        """Keep one file content's chunks and index their terms (replacing what it had); ``terms`` are
         their term counts when already extracted (``Counter(terms_of(text))`` for each)."""
-        counted = list(terms) if terms is not None else [Counter(terms_of(text)) for _, text in chunks]
-        cover = " ".join(sorted(set(terms_of(" ".join(cover_text(chunks))))))
+        counted = list(terms) if terms is not None else [Counter(terms_of(c.text)) for c in chunks]
+        cover = " ".join(sorted(set(terms_of(" ".join(cover_text((c.id, c.text) for c in chunks))))))
+        local: dict[str, int] = {}
+        rows, term_ids, tfs = [], [], []
+        for row, counts in enumerate(counted):
+            for term, tf in counts.items():
+                rows.append(row)
+                term_ids.append(local.setdefault(term, len(local)))
+                tfs.append(tf)
         with self._lock, self._db:
             self._delete(sha256)
             first = self._db.execute("SELECT COALESCE(MAX(key), 0) + 1 FROM chunks").fetchone()[0]
-            rows = [(first + i, chunk_id, sha256, sum(counted[i].values())) for i, (chunk_id, _) in enumerate(chunks)]
-            postings = [(term, first + i, tf) for i, counts in enumerate(counted) for term, tf in counts.items()]
-            self._db.executemany("INSERT INTO chunks VALUES (?, ?, ?, ?)", rows)
-            self._db.executemany("INSERT INTO postings VALUES (?, ?, ?)", postings)
+            self._db.executemany(
+                "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (first + i, c.id, sha256, sum(counted[i].values()), c.page, c.offset, c.index, c.text)
+                    for i, c in enumerate(chunks)
+                ],
+            )
+            self._db.execute(
+                "INSERT INTO postings VALUES (?, ?, ?, ?, ?)",
+                (sha256, "\n".join(local), _int32(rows), _int32(term_ids), _int32(tfs)),
+            )
+            self._db.execute("INSERT INTO files VALUES (?, ?, ?)", (sha256, file, pages))
             self._db.execute("INSERT OR REPLACE INTO covers VALUES (?, ?)", (sha256, cover))
             self._db.execute("INSERT INTO stamps VALUES (?, ?)", (sha256, self._next_version()))
 
@@ -162,10 +201,8 @@ class LexicalIndex:
             self._next_version()
 
     def _delete(self, sha256: str) -> None:
-        self._db.execute("DELETE FROM postings WHERE chunk IN (SELECT key FROM chunks WHERE sha = ?)", (sha256,))
-        self._db.execute("DELETE FROM chunks WHERE sha = ?", (sha256,))
-        self._db.execute("DELETE FROM covers WHERE sha = ?", (sha256,))
-        self._db.execute("DELETE FROM stamps WHERE sha = ?", (sha256,))
+        for table in ("postings", "chunks", "files", "covers", "stamps"):
+            self._db.execute(f"DELETE FROM {table} WHERE sha = ?", (sha256,))
 
     def _next_version(self) -> int:
         """Move the index's version (inside the write's transaction): in-memory snapshots re-read what changed."""
@@ -175,22 +212,60 @@ class LexicalIndex:
         with self._lock:
             return {row[0] for row in self._db.execute("SELECT sha FROM stamps")}
 
-    def sync(self, wanted: set[str], fetch: Callable[[str], Sequence[tuple[str, str]]]) -> tuple[int, int]:
-        """Make the index hold exactly the ``wanted`` contents; ``fetch(sha)`` gives their chunks."""
-        have = self.shas()
-        for sha in have - wanted:
+    def sync(
+        self,
+        wanted: set[str],
+        fetch: Callable[[str], Sequence[StoredChunk]],
+        have: set[str] | None = None,
+        keep: Collection[str] = (),
+    ) -> tuple[int, int]:
+        """Make the index hold the ``wanted`` contents and drop the others of ``have`` (what it held when
+        the caller looked; default: now) except ``keep``; ``fetch(sha)`` gives the chunks of a wanted
+        content it lacks (from the texts Chroma holds), empty when nothing holds them any more."""
+        have = self.shas() if have is None else have
+        removed = have - wanted - set(keep)
+        for sha in removed:
             self.delete(sha)
-        for sha in wanted - have | self._without_cover(wanted & have):  # the latter: indexes made before covers
+        have = self.shas()
+        lost = []
+        for sha in wanted - have:
             chunks = fetch(sha)
             if chunks:
-                self.add(sha, chunks)
-        if have != wanted:
-            log.info("lexical index synced: %d added, %d removed", len(wanted - have), len(have - wanted))
-        return len(wanted - have), len(have - wanted)
+                self.add(sha, chunks, chunks[0].file, chunks[0].pages)
+            else:
+                lost.append(sha)
+        if removed or wanted - have:
+            log.info("lexical index synced: %d added, %d removed", len(wanted - have) - len(lost), len(removed))
+        if lost:
+            log.warning(
+                "the texts of %d stored file(s) are missing from %s and from Chroma (sha256 %s): re-ingest them",
+                len(lost), self.path, ", ".join(sha[:12] for sha in lost),
+            )  # fmt: skip
+        return len(wanted - have) - len(lost), len(removed)
 
-    def _without_cover(self, shas: set[str]) -> set[str]:
+    # ----- reading chunks -------------------------------------------------------------------
+
+    def chunks_by_id(self, ids: Sequence[str]) -> dict[str, StoredChunk]:
+        """The stored chunks among ``ids`` (an id another writer just deleted is absent)."""
+        found: dict[str, StoredChunk] = {}
         with self._lock:
-            return shas - {row[0] for row in self._db.execute("SELECT sha FROM covers")}
+            for start in range(0, len(ids), 500):  # under SQLite's limit of bound parameters
+                part = list(ids[start : start + 500])
+                marks = ",".join("?" * len(part))
+                found.update(
+                    (row[0], StoredChunk(*row)) for row in self._db.execute(_SELECT + f"WHERE c.id IN ({marks})", part)
+                )
+        return found
+
+    def chunks_of(self, sha256: str, page: int | None = None) -> list[StoredChunk]:
+        """The chunks of one file content (or of one of its pages), in reading order."""
+        where, params = (
+            ("WHERE c.sha = ?", [sha256]) if page is None else ("WHERE c.sha = ? AND c.page = ?", [sha256, page])
+        )
+        with self._lock:
+            return [
+                StoredChunk(*row) for row in self._db.execute(_SELECT + where + " ORDER BY c.page, c.offset", params)
+            ]
 
     def cover_terms(self) -> dict[str, frozenset[str]]:
         """Each file content's cover terms: what its first page opens with (company, period, title)."""
@@ -234,9 +309,18 @@ class LexicalIndex:
         return Snapshot(uid, version, segments, vocabulary)
 
     def _segment(self, sha: str, stamp: int, vocabulary: Vocabulary) -> Segment:
-        chunks = self._db.execute("SELECT key, id, length FROM chunks WHERE sha = ?", (sha,)).fetchall()
-        postings = self._db.execute(
-            "SELECT p.chunk, p.term, p.tf FROM chunks c JOIN postings p ON p.chunk = c.key WHERE c.sha = ?", (sha,)
-        ).fetchall()
+        ids, lengths = [], []
+        for chunk_id, length in self._db.execute("SELECT id, length FROM chunks WHERE sha = ? ORDER BY key", (sha,)):
+            ids.append(chunk_id)
+            lengths.append(length)
+        postings = self._db.execute("SELECT terms, rows, term_ids, tfs FROM postings WHERE sha = ?", (sha,)).fetchone()
         cover = self._db.execute("SELECT terms FROM covers WHERE sha = ?", (sha,)).fetchone()
-        return segment_of(stamp, chunks, postings, frozenset(cover[0].split() if cover else ()), vocabulary)
+        return segment_of(stamp, ids, lengths, postings, frozenset(cover[0].split() if cover else ()), vocabulary)
+
+
+_SELECT = """SELECT c.id, c.text, c.page, c.offset, c.position, c.sha, f.file, f.pages
+    FROM chunks c JOIN files f ON f.sha = c.sha """
+
+
+def _int32(values: list[int]) -> bytes:
+    return np.asarray(values, dtype=np.int32).tobytes()

@@ -149,25 +149,23 @@ def current_snapshot(path: str, uid: str, version: int, rebuild: Callable[[Snaps
 
 
 def segment_of(
-    stamp: int, chunks: list[tuple[int, str, int]], postings: list[tuple[int, str, int]],
+    stamp: int, ids: list[str], lengths: list[int], postings: tuple[str, bytes, bytes, bytes] | None,
     cover: frozenset[str], vocabulary: Vocabulary,
 ) -> Segment:  # fmt: skip
-    """A segment from rows of SQLite: chunks (key, id, length) and postings (chunk key, term, tf)."""
-    chunks = sorted(chunks)
-    keys = np.array([key for key, _, _ in chunks], dtype=np.int64)
-    lengths = np.array([length for _, _, length in chunks], dtype=np.int64)
-    if not postings:
+    """A segment from the rows SQLite keeps of one file content: its chunk ids and lengths in key order,
+    and its postings row (terms in local order, then int32 chunk rows, local term numbers and tfs)."""
+    lengths_array = np.array(lengths, dtype=np.int64)
+    if postings is None or not postings[0]:
         empty = np.zeros(0, dtype=np.int32)
-        return Segment(stamp, [chunk for _, chunk, _ in chunks], lengths, empty, empty, empty, cover)
-    of_chunk, terms, tfs = zip(*postings, strict=True)
-    for term in set(terms).difference(vocabulary.ids):
-        vocabulary.id_of(term)
+        return Segment(stamp, ids, lengths_array, empty, empty, empty, cover)
+    terms, rows, term_ids, tfs = postings
+    global_ids = np.fromiter(map(vocabulary.id_of, terms.split("\n")), dtype=np.int32)
     return Segment(
         stamp,
-        [chunk for _, chunk, _ in chunks],
-        lengths,
-        np.searchsorted(keys, np.array(of_chunk, dtype=np.int64)).astype(np.int32),
-        np.fromiter(map(vocabulary.ids.__getitem__, terms), dtype=np.int32, count=len(terms)),
-        np.array(tfs, dtype=np.int32),
+        ids,
+        lengths_array,
+        np.frombuffer(rows, dtype=np.int32),
+        global_ids[np.frombuffer(term_ids, dtype=np.int32)],
+        np.frombuffer(tfs, dtype=np.int32),
         cover,
     )

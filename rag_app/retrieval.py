@@ -67,7 +67,7 @@ class Retriever:
     ) -> None:
         self.store = store
         self.embeddings = embeddings
-        self.mode = mode if store.has_lexical else "dense"
+        self.mode = mode
         self.candidates = candidates
         self.ranking = ranking or RankingOptions(document_weight=document_weight, rrf_k=rrf_k)
         self.reranker = reranker
@@ -90,7 +90,7 @@ class Retriever:
         return SearchResult(query, hits, warnings)
 
     def _hybrid(self, query, vector, k: int, shas: set[str] | None, documents) -> list[SearchHit]:
-        self.store.sync_lexical(documents)  # cheap when in step; rebuilds an index that was lost
+        self.store.sync_lexical()  # cheap when in step; rebuilds an index of an older layout
         weights = fusion_weights(query, getattr(self.embeddings, "reads_chinese", True), self.ranking)
         dense = self.store.nearest_ids(vector, max(k, self.candidates), shas) if weights[0] else []
         # "FY2018" also as "2018", "10-K" as "10K", 年报 as 年度报告

@@ -5,8 +5,8 @@ A logical collection (``--collection papers``) is kept as
 * ``papers.documents`` — a Chroma registry with one record per stored document name
   (sha256, pages, chunks, settings), "pending" markers for writes in progress, and a
   generation number that every committed change increments;
-* ``papers.chunks.<model>`` — the chunks with their vectors, one Chroma collection per
-  embedding model, and beside it a BM25 index (SQLite) of the same chunks
+* ``papers.chunks.<model>`` — the chunks' vectors, one Chroma collection per embedding model, and
+  beside it a SQLite file with the same chunks' texts, places and BM25 terms
   (:class:`rag_app.chunk_index.ChunkIndex`, one adapter for both).
 
 Ingestion calls :meth:`DocumentStore.write` (atomic: marker, delete, add, register),
@@ -153,7 +153,9 @@ class Database:
             self._current_handles()
             key = (collection, embedding_fingerprint)
             if key not in self._chunk_indexes:
-                self._chunk_indexes[key] = ChunkIndex(self.client, collection, embedding_fingerprint, self.lexical_dir)
+                self._chunk_indexes[key] = ChunkIndex(
+                    self.client, collection, embedding_fingerprint, self.lexical_dir, texts_in_chroma=not self.embedded
+                )
             return self._chunk_indexes[key]
 
     def close_chunk_indexes(self, collection: str) -> None:
@@ -401,27 +403,35 @@ class DocumentStore:
         pending = {p.sha256 for p in self.pending_writes()}
         return {d.sha256 for d in documents if d.embedding == self.embedding} - pending
 
-    def sync_lexical(self, documents: Sequence[DocumentInfo] | None = None) -> None:
-        """Bring the BM25 index in step with the registry (after writes elsewhere, or an old index).
+    def sync_lexical(self) -> None:
+        """Bring the SQLite file of chunk texts and terms in step with the registry (after writes
+        elsewhere, or a file of an older layout).
 
-        Skipped while neither the generation this process saw nor the BM25 index moved since it was
-        last found in step: checking reads the pending markers, ~3 ms a question on a busy Chroma.
+        Skipped while neither the generation this process saw nor the file moved since it was last
+        found in step: checking reads the pending markers, ~3 ms a question on a busy Chroma.
+
+        What it holds is read first, then the pending markers, then the registry: a file content in
+        the first read was marked pending before it (a write marks, writes, registers, unmarks), so it
+        is either still pending, and kept, or already registered. Nothing another process is writing
+        is ever removed.
         """
         index = self.index()
-        if index.lexical is None:
-            return
         key = index.name
         if self.collection in self.db.seen and self.db.lexical_in_step.get(key) == self._lexical_state(index):
             return
-        index.sync_lexical(self.searchable(self.list_documents() if documents is None else documents))
+        have = index.lexical.shas()
+        pending = {p.sha256 for p in self.pending_writes()}
+        wanted = {d.sha256 for d in self.list_documents() if d.embedding == self.embedding} - pending
+        index.sync_lexical(wanted, have=have, keep=pending)
         self.db.lexical_in_step[key] = self._lexical_state(index)
+
+    def has_texts(self, sha256: str) -> bool:
+        """Whether the chunks of a file content, embedded with this store's model, have their texts."""
+        self.sync_lexical()
+        return sha256 in self.index().lexical.shas()
 
     def _lexical_state(self, index: ChunkIndex) -> tuple:
         return self.db.seen.get(self.collection), index.lexical.state()
-
-    @property
-    def has_lexical(self) -> bool:
-        return self.index().lexical is not None
 
     def search_dense(self, vector: Sequence[float], k: int, shas: Collection[str] | None) -> list[SearchHit]:
         """The ``k`` chunks nearest to ``vector`` among the file contents ``shas`` (None: all)."""

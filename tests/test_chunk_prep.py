@@ -33,15 +33,19 @@ def test_prepared_chunks_terms_and_vectors_are_the_in_process_ones(embeddings):
 
 
 def stored(service) -> tuple[list, np.ndarray, list]:
-    """Chunk ids, texts and metadata; vectors; BM25 rows (chunk id, length, term, tf) of the default collection."""
+    """Chunks (id, text, page, offset, index, file); vectors; BM25 rows (chunk id, length, packed postings)."""
     index = service.store(with_model=True).index()
-    got = index._chroma.get(include=["documents", "metadatas", "embeddings"])
-    order = np.argsort(got["ids"])
-    records = [(got["ids"][i], got["documents"][i], got["metadatas"][i]) for i in order]
+    records = sorted(
+        (c.id, c.text, c.page, c.offset, c.index, c.file)
+        for sha in index.lexical.shas()
+        for c in index.lexical.chunks_of(sha)
+    )
+    got = index._chroma.get(include=["embeddings"])
+    vectors = dict(zip(got["ids"], got["embeddings"], strict=True))
     rows = index.lexical._db.execute(
-        "SELECT c.id, c.length, p.term, p.tf FROM postings p JOIN chunks c ON c.key = p.chunk ORDER BY 1, 3"
+        "SELECT c.id, c.length, p.terms, p.rows, p.term_ids, p.tfs FROM chunks c JOIN postings p ON p.sha = c.sha ORDER BY 1"
     ).fetchall()
-    return records, np.asarray(got["embeddings"])[order], rows
+    return records, np.asarray([vectors[r[0]] for r in records]), rows
 
 
 def test_ingest_stores_the_same_chunks_vectors_and_bm25_rows_either_way(settings, embeddings, tmp_path, monkeypatch):

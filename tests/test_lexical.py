@@ -1,6 +1,7 @@
 """The in-memory BM25 (rag_app.postings) ranks exactly as the SQL scorer it replaced and a brute-force
 BM25 do, on real English and Chinese pages, after deletes and after another process's writes, with term
-counts given by the parser processes, and after an index of an older layout was rebuilt."""
+counts given by the parser processes, and after an index of an older layout was rebuilt; the file gives
+back each chunk's text and place."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from bench.bm25_reference import sqlite_bm25
-from rag_app.lexical import LexicalIndex, terms_of
+from rag_app.lexical import LexicalIndex, StoredChunk, terms_of
 from rag_app.loaders import load_document
-from rag_app.records import chunk_id
+from rag_app.records import Chunk, chunk_id, parse_chunk_id
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = [
@@ -55,6 +56,20 @@ def documents(corpus) -> dict[str, list[tuple[str, str]]]:
         "sha-en2": [(c.replace("sha-en", "sha-en2", 1), t) for c, t in chunks[len(chunks) // 2 :]],
         "sha-zh": pdf_chunks(chinese, "sha-zh"),
     }
+
+
+def add(index: LexicalIndex, sha: str, pairs: list[tuple[str, str]], terms: list[dict] | None = None) -> None:
+    """Index ``(chunk_id, text)`` pairs as chunks of one file ``<sha>.pdf`` of 40 pages."""
+    chunks = [Chunk(c, text, parse_chunk_id(c).page, parse_chunk_id(c).offset, i) for i, (c, text) in enumerate(pairs)]
+    index.add(sha, chunks, f"{sha}.pdf", 40, terms)
+
+
+def stored(pairs: list[tuple[str, str]]) -> list[StoredChunk]:
+    return [
+        StoredChunk(c, text, parse_chunk_id(c).page, parse_chunk_id(c).offset, i, parse_chunk_id(c).sha256,
+                    f"{parse_chunk_id(c).sha256}.pdf", 40)
+        for i, (c, text) in enumerate(pairs)
+    ]  # fmt: skip
 
 
 def brute_force(chunks: dict[str, str], query: str, k: int, shas: set[str] | None = None) -> list[tuple[str, float]]:
@@ -101,8 +116,8 @@ def given_terms(chunks: list[tuple[str, str]]) -> list[dict[str, int]]:
 def test_in_memory_bm25_ranks_as_sql_and_brute_force_on_real_pages(tmp_path, documents):
     index = LexicalIndex(tmp_path / "bm25.sqlite")
     for sha, chunks in documents.items():
-        index.add(sha, chunks)
-    index.add("sha-zh", documents["sha-zh"], given_terms(documents["sha-zh"]))  # as the parser processes do
+        add(index, sha, chunks)
+    add(index, "sha-zh", documents["sha-zh"], given_terms(documents["sha-zh"]))  # as the parser processes do
     everything = {c: t for chunks in documents.values() for c, t in chunks}
     assert index.search("营业收入", 5) and index.search("Amcor net sales", 5)  # both languages find something
     assert_matches_references(index, everything)
@@ -112,7 +127,7 @@ def test_in_memory_bm25_ranks_as_sql_and_brute_force_on_real_pages(tmp_path, doc
     assert all(not c.startswith("sha-en2:") for c, _ in index.search("Amcor net sales 2023", 50))
     assert_matches_references(index, del_en2)
 
-    index.add("sha-en", documents["sha-en"][:3])  # a replace: fewer chunks for the same content
+    add(index, "sha-en", documents["sha-en"][:3])  # a replace: fewer chunks for the same content
     replaced = {c: t for c, t in del_en2.items() if not c.startswith("sha-en:")} | dict(documents["sha-en"][:3])
     assert_matches_references(index, replaced)
 
@@ -122,7 +137,8 @@ import sys
 from pathlib import Path
 from rag_app.lexical import LexicalIndex
 index = LexicalIndex(Path(sys.argv[1]))
-index.add("sha-other", [("sha-other:1:0", "Orbital freight revenue 轨道货运 营业收入 grew"), ("sha-other:2:0", "净利润")])
+from rag_app.records import Chunk
+index.add("sha-other", [Chunk("sha-other:1:0", "Orbital freight revenue 轨道货运 营业收入 grew", 1, 0, 0), Chunk("sha-other:2:0", "净利润", 2, 0, 1)], "other.pdf", 2)
 index.delete("sha-en2")
 """
 
@@ -130,7 +146,7 @@ index.delete("sha-en2")
 def test_a_search_sees_another_process_writing_the_index(tmp_path, documents):
     index = LexicalIndex(tmp_path / "bm25.sqlite")
     for sha, chunks in documents.items():
-        index.add(sha, chunks)
+        add(index, sha, chunks)
     assert index.search("orbital freight", 5) == []
     other = subprocess.run(
         [sys.executable, "-c", textwrap.dedent(OTHER_PROCESS), str(index.path)],
@@ -145,30 +161,45 @@ def test_a_search_sees_another_process_writing_the_index(tmp_path, documents):
     assert set(index.cover_terms()) == {"sha-en", "sha-zh", "sha-other"}
 
 
-def test_an_index_made_before_stamps_is_read_whole(tmp_path, documents):
-    """An index file of integer chunk keys written before stamps (no stamps, no version) is searched as it is."""
+def test_the_file_gives_back_each_chunk_with_its_text_place_and_file(tmp_path, documents):
     index = LexicalIndex(tmp_path / "bm25.sqlite")
-    for sha, chunks in documents.items():
-        index.add(sha, chunks, given_terms(chunks) if sha == "sha-zh" else None)
-    index.close()
-    with sqlite3.connect(tmp_path / "bm25.sqlite") as db:
-        db.execute("DROP TABLE stamps")
-        db.execute("DROP TABLE state")
-    reopened = LexicalIndex(tmp_path / "bm25.sqlite")
-    assert reopened.shas() == set(documents)
-    assert_matches_references(reopened, {c: t for chunks in documents.values() for c, t in chunks})
+    add(index, "sha-zh", documents["sha-zh"])
+    first_id, first_text = documents["sha-zh"][0]
+    found = index.chunks_by_id([first_id, "sha-zh:999:0"])
+    assert list(found) == [first_id]  # an unknown id is absent, not an error
+    chunk = found[first_id]
+    assert (chunk.text, chunk.page, chunk.offset, chunk.index) == (first_text, 1, 0, 0)
+    assert (chunk.sha256, chunk.file, chunk.pages) == ("sha-zh", "sha-zh.pdf", 40)
+    whole = index.chunks_of("sha-zh")
+    assert [(c.id, c.text) for c in whole] == sorted(
+        documents["sha-zh"], key=lambda p: (parse_chunk_id(p[0]).page, parse_chunk_id(p[0]).offset)
+    )
+    page_two = index.chunks_of("sha-zh", 2)
+    assert page_two and all(c.page == 2 for c in page_two)
+    ids = [c for c, _ in documents["sha-zh"]] * 3  # over SQLite's bound-parameter batches
+    assert len(index.chunks_by_id(ids)) == len(documents["sha-zh"])
+
+
+def test_sync_keeps_writes_in_progress_and_names_contents_it_cannot_rebuild(tmp_path, caplog):
+    index = LexicalIndex(tmp_path / "bm25.sqlite")
+    add(index, "done", [("done:1:0", "orbital freight")])
+    add(index, "writing", [("writing:1:0", "orbital launch")])  # another process's write, not registered yet
+    add(index, "gone", [("gone:1:0", "deleted elsewhere")])
+    assert index.sync({"done", "lost"}, lambda sha: [], keep={"writing"}) == (0, 1)
+    assert index.shas() == {"done", "writing"}
+    assert "re-ingest" in caplog.text and "1 stored file" in caplog.text
 
 
 def test_a_deleted_and_remade_index_is_not_served_from_memory(tmp_path):
     path = tmp_path / "bm25.sqlite"
     first = LexicalIndex(path)
-    first.add("a", [("a:1:0", "orbital freight contract")])
+    add(first, "a", [("a:1:0", "orbital freight contract")])
     assert first.search("orbital", 3)[0][0] == "a:1:0"
     first.close()
     for leftover in tmp_path.glob("bm25.sqlite*"):
         leftover.unlink()
     second = LexicalIndex(path)
-    second.add("b", [("b:1:0", "orbital launch")])  # version 1 again, of another file
+    add(second, "b", [("b:1:0", "orbital launch")])  # version 1 again, of another file
     assert [c for c, _ in second.search("orbital", 3)] == ["b:1:0"]
 
 
@@ -181,17 +212,28 @@ STAMPS = """CREATE TABLE stamps (sha TEXT PRIMARY KEY, stamp INTEGER NOT NULL);
     INSERT INTO stamps VALUES ('a', 1); INSERT INTO state VALUES (0, 'old', 1);"""
 
 
-@pytest.mark.parametrize("layout", [TEXT_KEYS, TEXT_KEYS + STAMPS], ids=["sql-scored", "text-keys-with-stamps"])
+INTEGER_KEYS = """CREATE TABLE chunks (key INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, sha TEXT NOT NULL, length INTEGER NOT NULL);
+    CREATE TABLE postings (term TEXT NOT NULL, chunk INTEGER NOT NULL, tf INTEGER NOT NULL);
+    CREATE TABLE covers (sha TEXT PRIMARY KEY, terms TEXT NOT NULL);
+    INSERT INTO chunks VALUES (1, 'a:1:0', 'a', 2); INSERT INTO postings VALUES ('orbital', 1, 1);
+    PRAGMA user_version = 2;"""
+
+
+@pytest.mark.parametrize(
+    "layout", [TEXT_KEYS, TEXT_KEYS + STAMPS, INTEGER_KEYS + STAMPS],
+    ids=["sql-scored", "text-keys-with-stamps", "row-per-posting-without-texts"],
+)  # fmt: skip
 def test_an_index_of_an_older_layout_is_rebuilt_by_sync(tmp_path, layout):
-    """Indexes whose postings name chunks by their text id are dropped (stamps and version too), then
-    rebuilt by sync, and searched in memory as the SQL scorer and brute force rank them."""
+    """Indexes of an older layout (without the chunks' texts) are dropped (stamps and version too), then
+    rebuilt by sync from what Chroma held then, and searched in memory as the SQL scorer and brute force
+    rank them."""
     path = tmp_path / "bm25.sqlite"
     with sqlite3.connect(path) as old:
         old.executescript(layout)
     index = LexicalIndex(path)
     assert index.shas() == set() and index.search("orbital", 3) == [] and index.state()[0] != "old"
     chunks = {"a:1:0": "the orbital freight", "a:2:0": "orbital launch 轨道货运", "b:1:0": "freight costs"}
-    fetch = {sha: [(c, t) for c, t in chunks.items() if c.startswith(f"{sha}:")] for sha in "ab"}
+    fetch = {sha: stored([(c, t) for c, t in chunks.items() if c.startswith(f"{sha}:")]) for sha in "ab"}
     assert index.sync({"a", "b"}, fetch.__getitem__) == (2, 0)
     for question in ("orbital freight", "轨道货运 launch"):
         found = index.search(question, 5)

@@ -5,10 +5,13 @@ import json
 import pytest
 from pdfgen import write_pdf
 
+from rag_app import store as store_module
 from rag_app.answering import AskRequest
+from rag_app.chunk_index import ChunkIndex
 from rag_app.lexical import term_parts, terms_of
 from rag_app.queries import normalize_query, query_expansions
 from rag_app.ranking import RankingOptions, fused_scores, fusion_weights, is_chinese, rank_pages
+from rag_app.records import Chunk
 from rag_app.retrieval import stitch
 
 FILLER = [f"Paragraph {i} discusses general operating matters of the company in the period." for i in range(40)]
@@ -69,12 +72,40 @@ def test_lexical_index_follows_replace_delete_and_reset(service, settings, corpu
     assert not list((settings.data_dir / "lexical" / "local").glob("*.sqlite"))
 
 
-def test_lexical_index_is_rebuilt_from_chroma_when_lost(service, settings, corpus_dir):
+def test_a_collection_whose_texts_chroma_held_is_rebuilt_from_chroma(service, settings, corpus_dir, monkeypatch):
+    """Collections written before the texts moved out of Chroma (and those of a Chroma server) have
+    their texts in Chroma: a missing or older SQLite file is rebuilt from there at the next search."""
+
+    class TextsInChroma(ChunkIndex):
+        def __init__(self, *args, **kwargs) -> None:
+            super().__init__(*args, **{**kwargs, "texts_in_chroma": True})
+
+    monkeypatch.setattr(store_module, "ChunkIndex", TextsInChroma)
+    service.ingest([corpus_dir])
+    monkeypatch.undo()
+    for path in (settings.data_dir / "lexical" / "local").glob("*.sqlite*"):
+        path.unlink()
+    fresh = type(service)(settings)
+    fresh.embeddings = service.embeddings
+    hit = fresh.search("ZX-4471", k=1).hits[0]
+    assert "Contract ZX-4471" in hit.text and (hit.file, hit.page, hit.total_pages) == ("contracts.pdf", 1, 1)
+
+
+def test_texts_lost_beside_an_embedded_chroma_are_named_and_ingesting_again_restores_them(
+    service, settings, corpus_dir, caplog
+):
+    """Beside an embedded Chroma the SQLite file is the only copy of the chunks' texts: losing it loses
+    them. The search says which contents to re-ingest, and ingesting the same files stores them again."""
     service.ingest([corpus_dir])
     for path in (settings.data_dir / "lexical" / "local").glob("*.sqlite*"):
         path.unlink()
     fresh = type(service)(settings)
     fresh.embeddings = service.embeddings
+    assert fresh.search("ZX-4471", k=1).hits == []
+    assert "re-ingest them" in caplog.text
+    report = fresh.ingest([corpus_dir])
+    assert {f.status.value for f in report.files} == {"replaced"}
+    assert all(f.note and "stored chunk texts were missing" in f.note for f in report.files)
     assert "Contract ZX-4471" in fresh.search("ZX-4471", k=1).hits[0].text
 
 
@@ -200,8 +231,12 @@ def test_bm25_prefers_the_rarer_term_and_keeps_to_the_chosen_files(tmp_path):
     from rag_app.lexical import LexicalIndex
 
     index = LexicalIndex(tmp_path / "bm25.sqlite")
-    index.add("a", [("a:1:0", "revenue grew in the quarter"), ("a:1:40", "the orbital freight contract")])
-    index.add("b", [("b:1:0", "revenue and orbital freight revenue")])
+    a = [
+        Chunk("a:1:0", "revenue grew in the quarter", 1, 0, 0),
+        Chunk("a:1:40", "the orbital freight contract", 1, 40, 1),
+    ]
+    index.add("a", a, "a.pdf", 1)
+    index.add("b", [Chunk("b:1:0", "revenue and orbital freight revenue", 1, 0, 0)], "b.pdf", 1)
     assert [c for c, _ in index.search("orbital freight revenue", 3)][0] == "b:1:0"
     assert [c for c, _ in index.search("orbital freight", 3, {"a"})] == ["a:1:40"]
     assert index.search("orbital", 3, set()) == [] and index.search("unknownterm", 3) == []
