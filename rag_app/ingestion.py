@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -134,8 +135,9 @@ class Ingestor:
         self.passwords = passwords or {}
         self.parser = parser
         self.progress = progress or IngestProgress()
-        # parse: seconds in the workers (summed over them); wait: the caller blocked on them.
-        self.timings = {"parse": 0.0, "wait": 0.0, "chunk": 0.0, "embed": 0.0, "store": 0.0}
+        # parse: seconds in the workers (summed over them); wait: this thread blocked on them; store: the
+        # writer thread's seconds; store_wait: this thread blocked on the writer.
+        self.timings = {"parse": 0.0, "wait": 0.0, "chunk": 0.0, "embed": 0.0, "store": 0.0, "store_wait": 0.0}
 
     def run(self, paths: Sequence[Path], extra_passwords: Sequence[str] = ()) -> IngestReport:
         candidates, skipped, missing = discover(paths)
@@ -164,14 +166,19 @@ class Ingestor:
             self.progress.ocr_page(by_path[event.job.path].members[0].name, event.done, event.total)
 
         pending: list[_Ready] = []
-        for job, doc in self._parsed(jobs.values(), on_ocr):
-            self.timings["parse"] += doc.seconds
-            ready = self._ready(by_path[job.path], doc, report)
-            if ready is not None:
-                pending.append(ready)
-            if sum(len(r.chunks) for r in pending) >= self.flush_chunks:
-                self._store_ready(pending, report)
-        self._store_ready(pending, report)
+        writer = _Writer(self, report)
+        try:
+            for job, doc in self._parsed(jobs.values(), on_ocr):
+                self.timings["parse"] += doc.seconds
+                ready = self._ready(by_path[job.path], doc, report)
+                if ready is not None:
+                    pending.append(ready)
+                if sum(len(r.chunks) for r in pending) >= self.flush_chunks:
+                    self._store_ready(pending, writer)
+            self._store_ready(pending, writer)
+            writer.wait()
+        finally:
+            writer.stop()  # an interrupted run: the file being written is finished, the rest not started
         self.progress.close()
         report.seconds = time.perf_counter() - started
         report.timings = {k: round(v, 3) for k, v in self.timings.items()}
@@ -267,19 +274,20 @@ class Ingestor:
             return None
         return _Ready(group, doc, chunks, time.perf_counter())
 
-    def _store_ready(self, pending: list[_Ready], report: IngestReport) -> None:
-        """Embed the chunks of the files gathered so far together, then store each file atomically."""
+    def _store_ready(self, pending: list[_Ready], writer: _Writer) -> None:
+        """Embed the chunks of the files gathered so far together, then hand them to the writer, which
+        stores each file atomically while the next files are parsed and embedded."""
         if not pending:
             return
         self.progress.embedding(_names(pending), sum(len(r.chunks) for r in pending))
         started = time.perf_counter()
         vectors = self._embed(pending)
         self.timings["embed"] += time.perf_counter() - started
-        start = 0
+        items, start = [], 0
         for ready in pending:
-            for file_report in self._store_group(ready, vectors[start : start + len(ready.chunks)]):
-                self._emit(report, file_report)
+            items.append((ready, vectors[start : start + len(ready.chunks)]))
             start += len(ready.chunks)
+        writer.submit(items)
         pending.clear()
 
     def _embed(self, pending: list[_Ready]) -> np.ndarray:
@@ -383,6 +391,64 @@ class Ingestor:
     def _emit(self, report: IngestReport, file_report: FileReport) -> None:
         report.files.append(file_report)
         self.progress.file_done(file_report)
+
+
+class _Writer:
+    """Stores embedded files in a thread of its own, one batch at a time, while the ingesting thread
+    parses and embeds the next batch.
+
+    On a GPU machine storing and embedding each took about half of the ingesting thread's time, and
+    the embedder spends most of its time in CUDA and the tokenizer with the GIL released. Files are
+    stored in the order they were embedded, each atomically (:meth:`DocumentStore.write`). Their
+    reports reach the progress in the ingesting thread, at the next hand-over or at the end, as does
+    an error of the writer. When the run stops early (Ctrl-C, an error), the file being written is
+    finished and the rest of its batch is not started.
+    """
+
+    def __init__(self, ingestor: Ingestor, report: IngestReport) -> None:
+        self.ingestor, self.report = ingestor, report
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._done: list[FileReport] = []
+        self._stopping = threading.Event()
+
+    def submit(self, items: list[tuple[_Ready, np.ndarray]]) -> None:
+        self.wait()
+        self._thread = threading.Thread(target=self._store, args=(items,), name="rag-ingest-writer", daemon=True)
+        self._thread.start()
+
+    def _store(self, items: list[tuple[_Ready, np.ndarray]]) -> None:
+        try:
+            for ready, vectors in items:
+                if self._stopping.is_set():
+                    return
+                self._done += self.ingestor._store_group(ready, vectors)
+        except BaseException as exc:  # noqa: BLE001 - handed to the ingesting thread, raised there
+            self._error = exc
+
+    def wait(self) -> None:
+        """Until the batch in hand is stored; reports its files, raises what storing them raised."""
+        started = time.perf_counter()
+        self._join()
+        self.ingestor.timings["store_wait"] += time.perf_counter() - started
+        done, self._done = self._done, []
+        for file_report in done:
+            self.ingestor._emit(self.report, file_report)
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def stop(self) -> None:
+        """Finish the file being written and start no other; its report joins the run's, unannounced."""
+        self._stopping.set()
+        self._join()
+        self.report.files += self._done
+        self._done = []
+
+    def _join(self) -> None:
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
 
 
 def _names(pending: list[_Ready]) -> str:

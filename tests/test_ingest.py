@@ -35,7 +35,7 @@ def test_folder_ingest_then_rerun_embeds_nothing(service, folder, embed_calls):
     first = service.ingest([folder])
     assert statuses(first) == {"alpha.pdf": "ingested", "sub/beta.pdf": "ingested", "notes.md": "ingested"}
     assert first.ok and first.skipped == [str(folder / "ignored.docx")]
-    assert set(first.timings) == {"parse", "wait", "chunk", "embed", "store"}
+    assert set(first.timings) == {"parse", "wait", "chunk", "embed", "store", "store_wait"}
     assert all(seconds >= 0 for seconds in first.timings.values()) and first.timings["wait"] <= first.seconds
     chunks = stored_chunks(service)
     assert chunks == sum(f.chunks for f in first.files) >= 4
@@ -142,3 +142,69 @@ def test_real_filing_search_returns_the_page_its_text_is_on(service):
     service.ingest([DOCUGAMI / "2023 Q2 AAPL.pdf"])
     hit = service.search("European Commission State Aid Decision Ireland", k=1).hits[0]
     assert (hit.file, hit.page) == ("2023 Q2 AAPL.pdf", 14)
+
+
+@pytest.fixture
+def one_file_a_batch(monkeypatch):
+    """Each parsed file is embedded on its own, so every file is a hand-over to the writer."""
+    from rag_app.ingestion import Ingestor
+
+    monkeypatch.setattr(Ingestor, "flush_chunks", property(lambda self: 1))
+
+
+def test_the_writer_stores_one_batch_while_the_next_is_embedded(service, folder, one_file_a_batch, monkeypatch):
+    """The first file's write waits until the next file's embedding has begun: without a writer thread
+    that overlaps them, the run would stop at the first write and this test fail on its timeout."""
+    import threading
+
+    from rag_app.store import DocumentStore as store_type
+
+    embeddings = service.embeddings
+    next_embedding = threading.Event()
+    write_threads, embed_calls = [], []
+    original_write, original_embed = store_type.write, embeddings.embed_tokens
+
+    def write(self, *args, **kwargs):
+        write_threads.append(threading.current_thread().name)
+        if len(write_threads) == 1:
+            assert next_embedding.wait(timeout=60), "the next file was not embedded while the first was stored"
+        return original_write(self, *args, **kwargs)
+
+    def embed_tokens(*args, **kwargs):
+        embed_calls.append(threading.current_thread().name)
+        if len(embed_calls) == 2:
+            next_embedding.set()
+        return original_embed(*args, **kwargs)
+
+    monkeypatch.setattr(store_type, "write", write)
+    monkeypatch.setattr(embeddings, "embed_tokens", embed_tokens)
+    report = service.ingest([folder])
+    assert report.ok and len(report.files) == 3 and len(embed_calls) == 3
+    assert set(write_threads) == {"rag-ingest-writer"} and set(embed_calls) == {threading.current_thread().name}
+    assert stored_chunks(service) == sum(f.chunks for f in report.files)
+    assert report.timings["store"] > 0 and report.timings["store_wait"] >= 0
+
+
+def test_an_error_while_storing_stops_the_run_and_leaves_nothing_half_written(service, folder, one_file_a_batch, monkeypatch):  # fmt: skip
+    from rag_app.errors import StoreUnavailableError
+    from rag_app.lexical import LexicalIndex
+
+    calls = []
+    original = LexicalIndex.add
+
+    def failing_add(self, sha256, *args, **kwargs):
+        calls.append(sha256)
+        if len(calls) == 2:
+            raise StoreUnavailableError("disk full")
+        return original(self, sha256, *args, **kwargs)
+
+    monkeypatch.setattr(LexicalIndex, "add", failing_add)
+    with pytest.raises(StoreUnavailableError, match="disk full"):
+        service.ingest([folder])
+    store = service.store(with_model=True)
+    stored = store.list_documents()
+    assert len(stored) == 1 and stored_chunks(service) == stored[0].chunks  # the first file, whole
+    assert store.pending_writes() == [] and store.index().lexical.shas() == {stored[0].sha256}
+    monkeypatch.undo()
+    again = service.ingest([folder])
+    assert sorted(statuses(again).values()) == ["ingested", "ingested", "unchanged"]
