@@ -11,7 +11,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,9 +26,13 @@ from rag_app.loaders import SUPPORTED_SUFFIXES
 from rag_app.ranking import chinese_note
 from rag_app.records import Chunk, DocumentInfo, ExtractedDocument, FileReport, FileStatus, IngestReport
 from rag_app.store import DocumentStore
+from rag_app.store_writer import StoreProcess
 
 log = logging.getLogger(__name__)
 FLUSH_BATCHES = 16  # embedding batches' worth of chunks gathered across files before embedding them
+# Files to store at which the writes move to a process of their own (rag_app.store_writer): starting
+# it costs about a second, and storing a few files beside the embedder costs less.
+WRITER_PROCESS_FILES = 8
 
 
 class IngestProgress:
@@ -127,8 +131,15 @@ class Ingestor:
         passwords: dict[str, str] | None = None,
         progress: IngestProgress | None = None,
         parser: str = "auto",
+        store_process: Callable[[], StoreProcess] | None = None,
+        writer_process_files: int | None = None,
     ) -> None:
+        """``store_process`` starts the store's writer process (None: every write in this process);
+        it is used when ``writer_process_files`` (default :data:`WRITER_PROCESS_FILES`) or more files
+        are to be stored."""
         self.store = store
+        self.store_process = store_process
+        self.writer_process_files = writer_process_files
         self.embeddings = embeddings
         self.chunker = chunker
         self.pool = pool
@@ -166,7 +177,9 @@ class Ingestor:
             self.progress.ocr_page(by_path[event.job.path].members[0].name, event.done, event.total)
 
         pending: list[_Ready] = []
-        writer = _Writer(self, report)
+        threshold = self.writer_process_files or WRITER_PROCESS_FILES
+        in_process = self.store_process is not None and len(groups) >= threshold
+        writer = _Writer(self, report, self.store_process if in_process else None)
         try:
             for job, doc in self._parsed(jobs.values(), on_ocr):
                 self.timings["parse"] += doc.seconds
@@ -179,6 +192,8 @@ class Ingestor:
             writer.wait()
         finally:
             writer.stop()  # an interrupted run: the file being written is finished, the rest not started
+            if in_process:
+                self.store.refresh()  # see what the writer process stored
         self.progress.close()
         report.seconds = time.perf_counter() - started
         report.timings = {k: round(v, 3) for k, v in self.timings.items()}
@@ -298,16 +313,17 @@ class Ingestor:
             return self.embeddings.embed_tokens(sequences, self.progress.embedded)
         return self.embeddings.embed_array([c.text for r in pending for c in r.chunks], self.progress.embedded)
 
-    def _store_group(self, ready: _Ready, vectors: np.ndarray) -> list[FileReport]:
+    def _store_group(self, ready: _Ready, vectors: np.ndarray, store: DocumentStore | StoreProcess) -> list[FileReport]:
+        """Store one file content under each of its names (``store``: this process's, or the writer process)."""
         started = time.perf_counter()
         group, doc, chunks = ready.group, ready.doc, ready.chunks
-        previous = {m.name: self.store.get_document(m.name) for m in group.members}
+        previous = {m.name: store.get_document(m.name) for m in group.members}
         terms = doc.prepared.terms if doc.prepared is not None else None
-        self._write(group, doc, chunks, vectors, terms)
+        self._write(group, doc, chunks, vectors, terms, store)
         reports = [self._report_written(m, previous[m.name], doc, len(chunks), group) for m in group.members]
         for old in previous.values():
             if old is not None and old.sha256 != group.sha256:
-                self.store.release(old)
+                store.release(old)
         self.timings["store"] += time.perf_counter() - started
         elapsed = doc.seconds + time.perf_counter() - ready.since
         for file_report in reports:
@@ -327,14 +343,15 @@ class Ingestor:
         chunks: list[Chunk],
         vectors: np.ndarray,
         terms: list[dict[str, int]] | None,
+        store: DocumentStore | StoreProcess,
     ) -> None:
         """Store the chunks and register every name in one atomic write."""
         info = self._document_info(group.members[0], doc, len(chunks))
         names = {m.name: m.final_path for m in group.members}
-        for other in self.store.documents_with_sha(group.sha256):  # stored names of the same content
+        for other in store.documents_with_sha(group.sha256):  # stored names of the same content
             names.setdefault(other.name, other.path)
         documents = [_renamed(info, name, path) for name, path in names.items()]
-        self.store.write(documents, chunks, vectors, self._chunk_metadata(group.members[0], doc), terms)
+        store.write(documents, chunks, vectors, self._chunk_metadata(group.members[0], doc), terms)
 
     def _chunk_metadata(self, candidate: Candidate, doc: ExtractedDocument) -> dict:
         """What every chunk record carries besides its place: what search hits show. Settings and dates
@@ -405,8 +422,13 @@ class _Writer:
     finished and the rest of its batch is not started.
     """
 
-    def __init__(self, ingestor: Ingestor, report: IngestReport) -> None:
+    def __init__(
+        self, ingestor: Ingestor, report: IngestReport, store_process: Callable[[], StoreProcess] | None = None
+    ) -> None:
         self.ingestor, self.report = ingestor, report
+        self._start_process = store_process
+        self._store_in_use: DocumentStore | StoreProcess = ingestor.store
+        self._process: StoreProcess | None = None
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._done: list[FileReport] = []
@@ -419,10 +441,12 @@ class _Writer:
 
     def _store(self, items: list[tuple[_Ready, np.ndarray]]) -> None:
         try:
+            if self._start_process is not None and self._process is None:
+                self._process = self._store_in_use = self._start_process()  # here: its start overlaps embedding
             for ready, vectors in items:
                 if self._stopping.is_set():
                     return
-                self._done += self.ingestor._store_group(ready, vectors)
+                self._done += self.ingestor._store_group(ready, vectors, self._store_in_use)
         except BaseException as exc:  # noqa: BLE001 - handed to the ingesting thread, raised there
             self._error = exc
 
@@ -444,6 +468,9 @@ class _Writer:
         self._join()
         self.report.files += self._done
         self._done = []
+        if self._process is not None:
+            self._process.close()
+            self._process = None
 
     def _join(self) -> None:
         if self._thread is not None:

@@ -8,6 +8,7 @@ the embedding model.
 from __future__ import annotations
 
 import contextlib
+import functools
 import itertools
 import logging
 import os
@@ -32,6 +33,7 @@ from rag_app.records import DocumentInfo, FileStatus, IngestReport
 from rag_app.retrieval import Retriever, SearchResult, page_context
 from rag_app.settings import Settings
 from rag_app.store import Database, DocumentStore
+from rag_app.store_writer import StoreProcess
 from rag_app.summarize import (
     Summarizer,
     Summary,
@@ -177,7 +179,10 @@ class RagService:
         with self.write_lock():
             store = self.store(collection, with_model=True, create=True)
             with ExtractionPool(workers, s.parse_timeout_s, s.parse_memory_mb, s.ocr) as pool:
-                yield Ingestor(store, self.embeddings, self.chunker, pool, s.pdf_passwords, progress, s.pdf_parser)
+                writer = functools.partial(StoreProcess, s, store.collection, store.embedding)
+                yield Ingestor(
+                    store, self.embeddings, self.chunker, pool, s.pdf_passwords, progress, s.pdf_parser, writer
+                )
 
     def list_documents(self, collection: str | None = None) -> list[DocumentInfo]:
         return self.store(collection).list_documents()

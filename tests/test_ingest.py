@@ -208,3 +208,60 @@ def test_an_error_while_storing_stops_the_run_and_leaves_nothing_half_written(se
     monkeypatch.undo()
     again = service.ingest([folder])
     assert sorted(statuses(again).values()) == ["ingested", "ingested", "unchanged"]
+
+
+@pytest.fixture
+def writer_process(monkeypatch) -> list:
+    """Every ingest of one file or more stores through the writer process; lists the processes started."""
+    from rag_app import ingestion
+    from rag_app.store_writer import StoreProcess
+
+    started = []
+
+    class Recorded(StoreProcess):
+        def __init__(self, *args) -> None:
+            super().__init__(*args)
+            started.append(self)
+
+    monkeypatch.setattr(ingestion, "WRITER_PROCESS_FILES", 1)
+    monkeypatch.setattr("rag_app.service.StoreProcess", Recorded)
+    return started
+
+
+def test_a_large_ingest_stores_through_a_process_of_its_own(service, folder, writer_process, embed_calls):
+    report = service.ingest([folder])
+    assert statuses(report) == {"alpha.pdf": "ingested", "sub/beta.pdf": "ingested", "notes.md": "ingested"}
+    assert len(writer_process) == 1 and writer_process[0]._process.returncode == 0  # started, then left
+    assert stored_chunks(service) == sum(f.chunks for f in report.files)  # this process sees what it wrote
+    assert "Alpha revenue" in service.search("Alpha revenue 10 million", k=1).hits[0].text
+    embed_calls.clear()
+    again = service.ingest([folder])
+    assert set(statuses(again).values()) == {"unchanged"} and embed_calls == []
+    write_pdf(folder / "alpha.pdf", ["Alpha revenue was 12 million dollars."])
+    replaced = service.ingest([folder])
+    assert statuses(replaced)["alpha.pdf"] == "replaced"  # the old content's chunks released by the process
+    assert "12 million" in service.search("Alpha revenue", k=1).hits[0].text
+    assert stored_chunks(service) == sum(d.chunks for d in service.list_documents())
+
+
+def test_when_the_writer_process_dies_the_run_says_so_and_a_rerun_completes_it(service, folder, writer_process, monkeypatch):  # fmt: skip
+    from rag_app.errors import StoreUnavailableError
+    from rag_app.store_writer import StoreProcess
+
+    original = StoreProcess._call
+
+    def die_after_the_first_write(self, name, *args):
+        value = original(self, name, *args)
+        if name == "write":
+            self._process.kill()
+        return value
+
+    monkeypatch.setattr(StoreProcess, "_call", die_after_the_first_write)
+    with pytest.raises(StoreUnavailableError, match="writer process stopped"):
+        service.ingest([folder])
+    monkeypatch.setattr(StoreProcess, "_call", original)
+    assert len(service.list_documents()) == 1
+    rerun = service.ingest([folder])
+    assert sorted(statuses(rerun).values()) == ["ingested", "ingested", "unchanged"]
+    assert stored_chunks(service) == sum(d.chunks for d in service.list_documents())
+    assert service.store(with_model=True).pending_writes() == []
