@@ -60,6 +60,10 @@ VARIANTS: dict[str, dict] = {
     "doc1": {"document_weight": 1.0},
     "lexical2": {"lexical_weight": 2.0},
     "whole_title_terms": {"title_parts": False},  # the previous document match: "amazon.com" stays one term
+    # pages opening with a financial statement the question names are boosted by default (rag_app/statements.py)
+    "no_statements": {"statement_weight": 0.0},  # the default before that lever
+    "statements_w2": {"statement_weight": 2.0},  # the same plateau on the tuning half: not a knife edge
+    "statements_3docs": {"statement_documents": 3},
 }
 
 

@@ -57,6 +57,7 @@ class ChunkIndex:
             metadata={"rag_app": "chunks", "embedding": embedding_fingerprint},
         )
         self.lexical = LexicalIndex(lexical_dir / f"{self.name}.sqlite")
+        self._openings: dict[tuple[str, int], dict[int, str]] = {}  # (sha256, chars) -> page_openings
 
     def close(self) -> None:
         self.lexical.close()
@@ -70,6 +71,7 @@ class ChunkIndex:
         (``metadata``: the file's ``sha256``, ``file`` and ``pages``; ``terms``: each chunk's term
         counts, when already extracted)."""
         sha = metadata["sha256"]
+        self._forget_openings(sha)
         if chunks:
             self.lexical.add(sha, chunks, metadata["file"], int(metadata["pages"]), terms)
         batch = min(MAX_WRITE_BATCH, self._client.get_max_batch_size())
@@ -89,6 +91,7 @@ class ChunkIndex:
 
     def delete(self, sha256: str) -> None:
         """Remove every chunk of one file content."""
+        self._forget_openings(sha256)
         self._chroma.delete(where={"sha256": sha256})
         self.lexical.delete(sha256)
 
@@ -183,6 +186,18 @@ class ChunkIndex:
     def page_chunks(self, sha256: str, page: int) -> list[tuple[int, str]]:
         """(offset, text) of every chunk of one page, in page order."""
         return [(c.offset, c.text) for c in self.lexical.chunks_of(sha256, page)]
+
+    def page_openings(self, sha256: str, chars: int) -> dict[int, str]:
+        """Page -> the first ``chars`` characters of its first chunk, for every page of one file content with
+        text; read once per file content and kept (an add or delete of it here forgets them)."""
+        key = (sha256, chars)
+        if key not in self._openings:
+            self._openings[key] = self.lexical.page_openings(sha256, chars)
+        return self._openings[key]
+
+    def _forget_openings(self, sha256: str) -> None:
+        for key in [key for key in list(self._openings) if key[0] == sha256]:  # list(): other threads may add
+            self._openings.pop(key, None)
 
     def cover_terms(self) -> dict[str, frozenset[str]]:
         return self.lexical.cover_terms()

@@ -257,6 +257,14 @@ class LexicalIndex:
                 )
         return found
 
+    def page_openings(self, sha256: str, chars: int) -> dict[int, str]:
+        """Page -> the first ``chars`` characters of the page's first chunk, for one file content."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT page, substr(text, 1, ?) FROM chunks WHERE sha = ? AND offset = 0", (chars, sha256)
+            )
+            return dict(rows.fetchall())
+
     def chunks_of(self, sha256: str, page: int | None = None) -> list[StoredChunk]:
         """The chunks of one file content (or of one of its pages), in reading order."""
         where, params = (

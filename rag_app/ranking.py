@@ -10,11 +10,15 @@ and a ranking by how well a chunk's *document* matches the question. Two facts s
   ``unread_dense_weight`` and BM25 over jieba words plus the document match decide.
 * The unit we cite is the page, so pages are ranked, not chunks: a page scores its best chunk plus
   ``page_weight`` times the scores of its other chunks among the candidates.
+* A question that names a primary financial statement ("... based on the balance sheet") is answered by
+  the page that opens with that statement's title, a table the chunk rankings place badly. With
+  ``statement_weight`` above 0 (the default, 1), such pages of the best-ranked documents get a page-level
+  boost (:func:`statement_boosts`, :mod:`rag_app.statements`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
 
 from rag_app.textclean import is_chinese
@@ -32,6 +36,9 @@ class RankingOptions:
     title_parts: bool = True  # document match also reads the words inside "amazon.com" (lexical.term_parts)
     normalize_queries: bool = False  # lexical search and document match also read "FY2018" as "2018" (queries.py)
     rrf_k: int = 60
+    statement_weight: float = 1.0  # boost of the pages opening with a financial statement the question names (0: off)
+    statement_documents: int = 2  # ... among the pages of this many best-ranked documents
+    statement_rrf_k: int = 10  # the boost is statement_weight / (statement_rrf_k + rank among those pages)
 
 
 def chinese_note(text: str, model_name: str, reads_chinese: bool) -> str | None:
@@ -64,14 +71,21 @@ def fused_scores(rankings: Sequence[Sequence[str]], weights: Sequence[float], k:
     return scores
 
 
-def rank_pages(scores: dict[str, float], page_of: Callable[[str], str], k: int, page_weight: float) -> list[str]:
+def rank_pages(
+    scores: dict[str, float],
+    page_of: Callable[[str], Hashable],
+    k: int,
+    page_weight: float,
+    boosts: Mapping[Hashable, tuple[float, str]] | None = None,
+) -> list[str]:
     """The best chunk of each of the ``k`` best pages, best page first.
 
     A page's score is its best chunk's plus ``page_weight`` times the sum of its other chunks'
-    (0: pages ranked by their best chunk alone, i.e. one hit per page).
+    (0: pages ranked by their best chunk alone, i.e. one hit per page), plus its boost in ``boosts``
+    (page -> (score added, the chunk that stands for the page when none of its chunks is a candidate)).
     """
-    best: dict[str, str] = {}
-    total: dict[str, float] = {}
+    best: dict[Hashable, str] = {}
+    total: dict[Hashable, float] = {}
     for chunk_id in sorted(scores, key=lambda c: -scores[c]):
         page = page_of(chunk_id)
         if page not in best:
@@ -79,5 +93,27 @@ def rank_pages(scores: dict[str, float], page_of: Callable[[str], str], k: int, 
             total[page] = scores[chunk_id]
         else:
             total[page] += page_weight * scores[chunk_id]
+    for page, (boost, chunk_id) in (boosts or {}).items():
+        best.setdefault(page, chunk_id)
+        total[page] = total.get(page, 0.0) + boost
     pages = sorted(best, key=lambda p: -total[p])  # stable: ties keep the best chunks' order
     return [best[p] for p in pages[:k]]
+
+
+def statement_boosts(
+    ranked_pages: Sequence[tuple[str, int]],
+    statement_pages: Callable[[str], Sequence[int]],
+    options: RankingOptions,
+) -> dict[tuple[str, int], float]:
+    """Boosts of the pages that open with a statement the question names, within the best-ranked documents.
+
+    ``ranked_pages``: (sha256, page) best first, as the fusion ranks them; ``statement_pages(sha256)``: the
+    pages of that file content opening with a statement the question names. Of the first
+    ``statement_documents`` documents in ``ranked_pages``, those pages are ranked as the fusion ranked them
+    (pages it did not rank after, by document and page) and given ``statement_weight / (statement_rrf_k + rank)``.
+    """
+    shas = list(dict.fromkeys(sha for sha, _ in ranked_pages))[: options.statement_documents]
+    position = {page: i for i, page in enumerate(ranked_pages)}
+    found = [(sha, page) for sha in shas for page in statement_pages(sha)]
+    found.sort(key=lambda p: (position.get(p, len(position)), shas.index(p[0]), p[1]))
+    return {page: options.statement_weight / (options.statement_rrf_k + rank) for rank, page in enumerate(found, 1)}

@@ -13,9 +13,10 @@ from rag_app.embeddings import LocalEmbeddings
 from rag_app.errors import DocumentNotFoundError, InvalidRequestError
 from rag_app.lexical import document_query_terms, name_terms, term_parts
 from rag_app.queries import normalize_query
-from rag_app.ranking import RankingOptions, fused_scores, fusion_weights, rank_pages
-from rag_app.records import DocumentInfo, SearchHit, parse_chunk_id
+from rag_app.ranking import RankingOptions, fused_scores, fusion_weights, rank_pages, statement_boosts
+from rag_app.records import DocumentInfo, SearchHit, chunk_id, parse_chunk_id
 from rag_app.rerank import CrossEncoderReranker
+from rag_app.statements import OPENING_CHARS, asked_statements, opening_statement
 from rag_app.store import DocumentStore
 
 log = logging.getLogger(__name__)
@@ -64,12 +65,15 @@ class Retriever:
         document_weight: float = 3.0,
         ranking: RankingOptions | None = None,
         reranker: CrossEncoderReranker | None = None,
+        statement_weight: float = 1.0,
     ) -> None:
         self.store = store
         self.embeddings = embeddings
         self.mode = mode
         self.candidates = candidates
-        self.ranking = ranking or RankingOptions(document_weight=document_weight, rrf_k=rrf_k)
+        self.ranking = ranking or RankingOptions(
+            document_weight=document_weight, rrf_k=rrf_k, statement_weight=statement_weight
+        )
         self.reranker = reranker
 
     def search(self, query: str, k: int, files: Sequence[str] | None = None) -> SearchResult:
@@ -103,10 +107,28 @@ class Retriever:
         by_document = self._by_document(terms, candidates, documents)
         scores = fused_scores([dense, lexical, by_document], weights, self.ranking.rrf_k)
         depth = max(k, self.reranker.depth) if self.reranker else k
-        chosen = rank_pages(scores, _page_of, depth, self.ranking.page_weight)
+        boosts = self._statement_boosts(query, scores, documents)
+        chosen = rank_pages(scores, _page_of, depth, self.ranking.page_weight, boosts)
         hits = self.store.hits(chosen, vector)
         ranked = [hits[i] for i in chosen if i in hits]
         return self.reranker.rerank(query, ranked)[:k] if self.reranker else ranked
+
+    def _statement_boosts(self, query: str, scores: dict[str, float], documents: list[DocumentInfo]) -> dict | None:
+        """Page boosts for a question naming a financial statement (rag_app.statements); None when off or unnamed."""
+        wanted = asked_statements(query) if self.ranking.statement_weight > 0 else frozenset()
+        if not wanted or not scores:
+            return None
+        ranked = [_page_of(c) for c in rank_pages(scores, _page_of, len(scores), self.ranking.page_weight)]
+        by_sha = {d.sha256: d for d in documents if d.embedding == self.embeddings.fingerprint}
+
+        def statement_pages(sha: str) -> list[int]:
+            if sha not in by_sha:
+                return []
+            openings = self.store.page_openings(by_sha[sha], OPENING_CHARS)
+            return [page for page, text in openings.items() if opening_statement(text) in wanted]
+
+        boosts = statement_boosts(ranked, statement_pages, self.ranking)
+        return {page: (boost, chunk_id(page[0], page[1], 0)) for page, boost in boosts.items()}
 
     def _by_document(self, query: str, candidates: list[str], documents: list[DocumentInfo]) -> list[str]:
         """Candidates whose document's names and cover share rare terms with the question, best first."""

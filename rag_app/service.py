@@ -96,7 +96,7 @@ class RagService:
         s = self.settings
         return Retriever(
             store, self.embeddings, s.retrieval, s.retrieval_candidates, document_weight=s.retrieval_document_weight,
-            reranker=self.reranker,
+            reranker=self.reranker, statement_weight=s.retrieval_statement_weight,
         )  # fmt: skip
 
     @cached_property

@@ -174,6 +174,14 @@ class Settings(BaseSettings):
         description="Weight, in the hybrid fusion, of ranking chunks by how well their document's file name and "
         "cover page match the question (company, year); 0 turns it off.",
     )
+    retrieval_statement_weight: float = Field(
+        1.0,
+        ge=0,
+        le=20,
+        description="Weight, in the hybrid ranking, of the pages of the two best-matching documents that open with "
+        "a financial statement the question names (balance sheet, income statement or P&L, cash flow statement; "
+        "资产负债表, 利润表, 现金流量表); 0 turns it off.",
+    )
     reranker_model: str | None = Field(
         None,
         description="sentence-transformers CrossEncoder (hub id or local path, e.g. BAAI/bge-reranker-v2-m3) that "

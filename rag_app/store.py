@@ -457,6 +457,10 @@ class DocumentStore:
         """(offset, text) of every chunk of one page, in page order."""
         return self.index().page_chunks(sha256, page)
 
+    def page_openings(self, document: DocumentInfo, chars: int) -> dict[int, str]:
+        """Page -> the first ``chars`` characters of its text, for every page of a document (kept in memory)."""
+        return self.index(document.embedding).page_openings(document.sha256, chars)
+
     def document_records(self, document: DocumentInfo) -> tuple[list[Chunk], np.ndarray, dict]:
         """A document's chunks, vectors and file metadata, as :meth:`write` takes them (bench.scale copies them)."""
         return self.index(document.embedding).records(document.sha256)
