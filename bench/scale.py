@@ -112,7 +112,8 @@ STAGES = {
     "dense search (Chroma)": (DocumentStore, "nearest_ids"),
     "BM25": (DocumentStore, "search_lexical"),
     "document match": (Retriever, "_by_document"),
-    "chunk texts + metadata (Chroma)": (DocumentStore, "hits"),
+    "statement pages": (Retriever, "_statement_boosts"),
+    "chunk texts (SQLite) + vectors (Chroma)": (DocumentStore, "hits"),
     "fusion": (retrieval, "fused_scores"),
     "page ranking": (retrieval, "rank_pages"),
 }
