@@ -3,10 +3,13 @@
 * ``embed``: where the embedder's time goes when it embeds from token ids (the pipeline's path)
   against leaner paths, on random token sequences of 60-130 tokens, each path alone;
 * ``chroma-growth``: Chroma add chunks/s per call of 1,000 as a collection grows, on the chunks a
-  bench/ingest.py run stored (its financebench collection in bench/.data).
+  bench/ingest.py run stored (its financebench collection in bench/.data);
+* ``chroma-config``: Chroma add of 62,434 random unit vectors with their sha256, 1,082 a call (the H200
+  run's corpus as the ingest writes it), per HNSW configuration; needs only chromadb.
 
     python -m bench.ingest_probes embed --shape-from /tmp/minilm-shape
     python -m bench.ingest_probes chroma-growth --model /tmp/random-minilm-XXXX
+    python -m bench.ingest_probes chroma-config
 """
 
 from __future__ import annotations
@@ -96,6 +99,39 @@ def chroma_growth(model: str, seconds: float = 20.0) -> dict:
     return out
 
 
+HNSW_CONFIGS = {
+    "default": {},
+    "batch_size 1000": {"batch_size": 1000},
+    "batch_size 1000, sync_threshold 10000": {"batch_size": 1000, "sync_threshold": 10000},
+    "batch_size 5000, sync_threshold 20000": {"batch_size": 5000, "sync_threshold": 20000},
+    "num_threads 16, batch_size 1000": {"num_threads": 16, "batch_size": 1000},
+}
+
+
+def chroma_configs(count: int = 62434, per_call: int = 1082) -> dict:
+    """Seconds and chunks/s of Chroma's add per HNSW configuration, with a self-query's top-1 beside it."""
+    import chromadb
+
+    rng = np.random.default_rng(0)
+    vectors = rng.standard_normal((count, 384)).astype(np.float32)
+    vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+    out = {}
+    for name, config in HNSW_CONFIGS.items():
+        client = chromadb.PersistentClient(tempfile.mkdtemp(), chromadb.Settings(anonymized_telemetry=False))
+        target = client.create_collection("probe", embedding_function=None, configuration={"hnsw": {"space": "cosine", **config}})  # fmt: skip
+        started = time.perf_counter()
+        for s in range(0, count, per_call):
+            ids = [f"s{i // per_call}:{i}" for i in range(s, min(count, s + per_call))]
+            target.add(
+                ids=ids, embeddings=vectors[s : s + per_call], metadatas=[{"sha256": i.split(":")[0]} for i in ids]
+            )
+        seconds = time.perf_counter() - started
+        found = target.query(query_embeddings=vectors[:200:2], n_results=10)
+        top1 = np.mean([found["ids"][j][0] == f"s{2 * j // per_call}:{2 * j}" for j in range(100)])
+        out[name] = {"seconds": round(seconds, 1), "chunks_per_s": round(count / seconds), "self_top1": float(top1)}
+    return out
+
+
 def _sync(device: str) -> None:
     import torch
 
@@ -105,7 +141,7 @@ def _sync(device: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("probe", choices=["embed", "chroma-growth"])
+    parser.add_argument("probe", choices=["embed", "chroma-growth", "chroma-config"])
     parser.add_argument("--shape-from", type=Path, help="embed: the MiniLM config and tokenizer folder")
     parser.add_argument("--model", help="chroma-growth: the embedding model the ingest run stored with")
     parser.add_argument("--device", default="cuda")
@@ -113,8 +149,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.probe == "embed":
         print("embed_probe", json.dumps(embed_paths(args.shape_from, args.device, args.count)), flush=True)
-    else:
+    elif args.probe == "chroma-growth":
         print("chroma_growth", json.dumps(chroma_growth(args.model)), flush=True)
+    else:
+        print("chroma_config", json.dumps(chroma_configs()), flush=True)
 
 
 if __name__ == "__main__":
