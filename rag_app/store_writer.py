@@ -89,7 +89,12 @@ def _serve(conn: Connection) -> None:
     from rag_app.store import Database
 
     settings, collection, fingerprint = conn.recv()
-    store = Database(settings).store(collection, fingerprint, create=True)
+    try:
+        store = Database(settings).store(collection, fingerprint, create=True)
+    except Exception as exc:  # noqa: BLE001 - the answer to "ready" says why this process cannot write
+        conn.recv()
+        conn.send((False, _sendable(exc)))
+        return
     while True:
         try:
             name, args = conn.recv()

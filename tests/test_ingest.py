@@ -265,3 +265,13 @@ def test_when_the_writer_process_dies_the_run_says_so_and_a_rerun_completes_it(s
     assert sorted(statuses(rerun).values()) == ["ingested", "ingested", "unchanged"]
     assert stored_chunks(service) == sum(d.chunks for d in service.list_documents())
     assert service.store(with_model=True).pending_writes() == []
+
+
+def test_a_writer_process_that_cannot_open_the_store_says_why(settings):
+    from rag_app.errors import StoreUnavailableError
+    from rag_app.store_writer import StoreProcess
+
+    (settings.data_dir).mkdir(parents=True, exist_ok=True)
+    (settings.data_dir / "chroma").write_text("not a folder")  # where the database should be
+    with pytest.raises(StoreUnavailableError, match="cannot open the Chroma database"):
+        StoreProcess(settings, "test", "model|dim384")
