@@ -82,7 +82,7 @@ def chroma_growth(model: str, seconds: float = 20.0) -> dict:
     ids, vectors = got["ids"], np.asarray(got["embeddings"], dtype=np.float32)
     stored = index.lexical.chunks_by_id(ids)
     got["documents"] = [stored[i].text for i in ids]
-    got["metadatas"] = [{"file": c.file, "sha256": c.sha256, "pages": c.pages, "page": c.page, "offset": c.offset, "chunk_index": c.index} for c in map(stored.get, ids)]  # fmt: skip
+    got["metadatas"] = [stored[i].chroma_metadata() for i in ids]
     out = {}
     for label, with_text in (("documents and metadata", True), ("vectors only", False)):
         client = chromadb.PersistentClient(tempfile.mkdtemp(), chromadb.Settings(anonymized_telemetry=False))

@@ -247,7 +247,7 @@ def store_variants(service, collection: str, sample: int = 4000) -> dict:
     ids = got["ids"]
     stored = index.lexical.chunks_by_id(ids)
     docs = [stored[i].text for i in ids]
-    metas = [{"file": c.file, "sha256": c.sha256, "pages": c.pages, "page": c.page, "offset": c.offset, "chunk_index": c.index} for c in map(stored.get, ids)]  # fmt: skip
+    metas = [stored[i].chroma_metadata() for i in ids]
     lean = [{"sha256": m["sha256"]} for m in metas]
     vectors = np.asarray(got["embeddings"], dtype=np.float32)
     files = len({d.sha256 for d in service.store(collection).list_documents()})

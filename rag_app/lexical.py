@@ -134,6 +134,11 @@ class StoredChunk:
     file: str
     pages: int
 
+    def chroma_metadata(self) -> dict:
+        """The metadata a Chroma server keeps with the chunk (and collections did before this file held it)."""
+        return {"file": self.file, "sha256": self.sha256, "pages": self.pages, "page": self.page,
+                "offset": self.offset, "chunk_index": self.index}  # fmt: skip
+
 
 class LexicalIndex:
     """Chunk texts and places, and BM25 over them; one SQLite file per chunk collection."""
@@ -207,6 +212,11 @@ class LexicalIndex:
     def _next_version(self) -> int:
         """Move the index's version (inside the write's transaction): in-memory snapshots re-read what changed."""
         return self._db.execute("UPDATE state SET version = version + 1 RETURNING version").fetchone()[0]
+
+    def has(self, sha256: str) -> bool:
+        """Whether the file holds a file content's chunks."""
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM stamps WHERE sha = ?", (sha256,)).fetchone() is not None
 
     def shas(self) -> set[str]:
         with self._lock:

@@ -428,7 +428,7 @@ class DocumentStore:
     def has_texts(self, sha256: str) -> bool:
         """Whether the chunks of a file content, embedded with this store's model, have their texts."""
         self.sync_lexical()
-        return sha256 in self.index().lexical.shas()
+        return self.index().lexical.has(sha256)
 
     def _lexical_state(self, index: ChunkIndex) -> tuple:
         return self.db.seen.get(self.collection), index.lexical.state()
