@@ -180,13 +180,16 @@ class Ingestor:
         threshold = self.writer_process_files or WRITER_PROCESS_FILES
         in_process = self.store_process is not None and len(groups) >= threshold
         writer = _Writer(self, report, self.store_process if in_process else None)
+        writer.open()  # a writer process starts while the first files are parsed
         try:
             for job, doc in self._parsed(jobs.values(), on_ocr):
                 self.timings["parse"] += doc.seconds
                 ready = self._ready(by_path[job.path], doc, report)
                 if ready is not None:
                     pending.append(ready)
-                if sum(len(r.chunks) for r in pending) >= self.flush_chunks:
+                gathered = sum(len(r.chunks) for r in pending)
+                # Full batches for the embedder; and none kept back while the writer has nothing to do.
+                if gathered >= self.flush_chunks or (writer.idle and gathered >= self.embeddings.batch_size):
                     self._store_ready(pending, writer)
             self._store_ready(pending, writer)
             writer.wait()
@@ -434,15 +437,32 @@ class _Writer:
         self._done: list[FileReport] = []
         self._stopping = threading.Event()
 
+    def open(self) -> None:
+        """Start the writer process, if the run uses one, in the writer's thread (a second or two)."""
+        if self._start_process is not None:
+            self._run(self._open)
+
+    def _open(self) -> None:
+        try:
+            self._process = self._store_in_use = self._start_process()
+        except BaseException as exc:  # noqa: BLE001 - handed to the ingesting thread, raised there
+            self._error = exc
+
+    @property
+    def idle(self) -> bool:
+        """Nothing to store: the next gathered files need not wait for a full flush."""
+        return self._thread is None or not self._thread.is_alive()
+
     def submit(self, items: list[tuple[_Ready, np.ndarray]]) -> None:
         self.wait()
-        self._thread = threading.Thread(target=self._store, args=(items,), name="rag-ingest-writer", daemon=True)
+        self._run(self._store, items)
+
+    def _run(self, target, *args) -> None:
+        self._thread = threading.Thread(target=target, args=args, name="rag-ingest-writer", daemon=True)
         self._thread.start()
 
     def _store(self, items: list[tuple[_Ready, np.ndarray]]) -> None:
         try:
-            if self._start_process is not None and self._process is None:
-                self._process = self._store_in_use = self._start_process()  # here: its start overlaps embedding
             for ready, vectors in items:
                 if self._stopping.is_set():
                     return

@@ -275,3 +275,20 @@ def test_a_writer_process_that_cannot_open_the_store_says_why(settings):
     (settings.data_dir / "chroma").write_text("not a folder")  # where the database should be
     with pytest.raises(StoreUnavailableError, match="cannot open the Chroma database"):
         StoreProcess(settings, "test", "model|dim384")
+
+
+def test_files_are_handed_to_an_idle_writer_without_waiting_for_a_full_flush(service, folder, monkeypatch):
+    """The writer has nothing to do at the start: the first file goes to it at once, not with the rest
+    at the end (a flush far larger than the run would otherwise keep everything back)."""
+    from rag_app.ingestion import Ingestor
+
+    embeddings, calls = service.embeddings, []
+    original = embeddings.embed_tokens
+    monkeypatch.setattr(
+        embeddings, "embed_tokens", lambda sequences, *a: calls.append(len(sequences)) or original(sequences, *a)
+    )
+    monkeypatch.setattr(Ingestor, "flush_chunks", property(lambda self: 10**9))
+    monkeypatch.setattr(embeddings, "batch_size", 1)
+    report = service.ingest([folder])
+    assert report.ok and len(calls) >= 2  # the first file alone, then the others
+    assert stored_chunks(service) == sum(f.chunks for f in report.files)
