@@ -31,7 +31,8 @@ from rag_app.store_writer import StoreProcess
 log = logging.getLogger(__name__)
 FLUSH_BATCHES = 16  # embedding batches' worth of chunks gathered across files before embedding them
 # Files to store at which the writes move to a process of their own (rag_app.store_writer): starting
-# it costs about a second, and storing a few files beside the embedder costs less.
+# it takes a second or more (1.6-3 s on the H200 machines), and storing a few files beside the
+# embedder costs less.
 WRITER_PROCESS_FILES = 8
 
 
@@ -415,7 +416,7 @@ class Ingestor:
 
 class _Writer:
     """Stores embedded files in a thread of its own, one batch at a time, while the ingesting thread
-    parses and embeds the next batch.
+    parses and embeds the next batch; for a large run the thread hands each call to the writer process.
 
     On a GPU machine storing and embedding each took about half of the ingesting thread's time, and
     the embedder spends most of its time in CUDA and the tokenizer with the GIL released. Files are
