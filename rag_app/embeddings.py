@@ -7,11 +7,10 @@ against the official sha256); any other model loads by hub id or local path.
 
 from __future__ import annotations
 
-import atexit
 import contextlib
 import hashlib
 import logging
-import shutil
+import os
 import tempfile
 from collections.abc import Callable, Sequence
 from functools import cache, cached_property
@@ -168,14 +167,21 @@ class LocalEmbeddings(Embeddings):
 
     @cached_property
     def _tokenizer_file(self) -> str | None:
-        """The fast tokenizer saved as one JSON file the parser processes load (deleted at exit)."""
+        """The fast tokenizer saved as one JSON file the parser processes load.
+
+        Named by its content, in the temp folder, and kept: every process and run of one tokenizer
+        shares the file, so a killed process leaves nothing behind (a folder per process, deleted at
+        exit, piled up whenever an ingest was killed)."""
         backend = getattr(self.model.tokenizer, "backend_tokenizer", None)
         if backend is None:
             return None
-        folder = Path(tempfile.mkdtemp(prefix="rag-tokenizer-"))
-        atexit.register(shutil.rmtree, folder, True)
-        backend.save(str(folder / "tokenizer.json"))
-        return str(folder / "tokenizer.json")
+        text = backend.to_str()
+        path = Path(tempfile.gettempdir()) / f"rag-tokenizer-{hashlib.sha256(text.encode()).hexdigest()[:16]}.json"
+        if not path.is_file() or path.read_text(encoding="utf-8") != text:
+            partial = path.with_name(f"{path.name}.{os.getpid()}.partial")
+            partial.write_text(text, encoding="utf-8")
+            os.replace(partial, path)  # atomic: a parser process never reads half a file
+        return str(path)
 
     @cache  # noqa: B019 - one result per plan for the life of the model
     def _same_inputs(self, plan: ChunkPlan) -> bool:

@@ -65,3 +65,22 @@ def test_ingest_stores_the_same_chunks_vectors_and_bm25_rows_either_way(settings
     (records, vectors, rows), (records_here, vectors_here, rows_here) = results
     assert records == records_here and rows == rows_here and len(records) > 100
     assert np.min(np.sum(vectors * vectors_here, axis=1)) > 0.9999
+
+
+def test_the_tokenizer_file_is_named_by_its_content_and_shared(embeddings, tiny_embedder, tmp_path, monkeypatch):
+    """One file per tokenizer, reused by every process and run: a killed ingest leaves no folder behind."""
+    import tempfile
+    from pathlib import Path
+
+    from rag_app.embeddings import LocalEmbeddings
+
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    first = Path(type(embeddings)._tokenizer_file.func(embeddings))
+    again = Path(type(embeddings)._tokenizer_file.func(embeddings))
+    assert first == again and first.parent == tmp_path and first.name.startswith("rag-tokenizer-")
+    assert first.read_text(encoding="utf-8") == embeddings.model.tokenizer.backend_tokenizer.to_str()
+    first.write_text("{}", encoding="utf-8")  # a damaged file is written again
+    assert Path(type(embeddings)._tokenizer_file.func(embeddings)).read_text(encoding="utf-8") != "{}"
+    other = LocalEmbeddings(str(tiny_embedder), device="cpu")
+    assert Path(other._tokenizer_file).parent == tmp_path  # same vocabulary, maybe another file: never a folder
+    assert not [p for p in tmp_path.iterdir() if p.is_dir() or p.name.endswith(".partial")]
