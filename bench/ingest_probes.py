@@ -73,6 +73,7 @@ def chroma_growth(model: str, seconds: float = 20.0) -> dict:
     import chromadb
 
     from bench.ingest import DATA
+    from rag_app.chunk_index import chroma_metadata
     from rag_app.service import RagService
     from rag_app.settings import Settings
 
@@ -82,7 +83,7 @@ def chroma_growth(model: str, seconds: float = 20.0) -> dict:
     ids, vectors = got["ids"], np.asarray(got["embeddings"], dtype=np.float32)
     stored = index.lexical.chunks_by_id(ids)
     got["documents"] = [stored[i].text for i in ids]
-    got["metadatas"] = [stored[i].chroma_metadata() for i in ids]
+    got["metadatas"] = [chroma_metadata(stored[i]) for i in ids]
     out = {}
     for label, with_text in (("documents and metadata", True), ("vectors only", False)):
         client = chromadb.PersistentClient(tempfile.mkdtemp(), chromadb.Settings(anonymized_telemetry=False))

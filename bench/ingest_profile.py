@@ -240,6 +240,7 @@ def store_variants(service, collection: str, sample: int = 4000) -> dict:
 
     import chromadb
 
+    from rag_app.chunk_index import chroma_metadata
     from rag_app.lexical import LexicalIndex, terms_of
 
     index = service.store(collection, with_model=True).index()
@@ -247,7 +248,7 @@ def store_variants(service, collection: str, sample: int = 4000) -> dict:
     ids = got["ids"]
     stored = index.lexical.chunks_by_id(ids)
     docs = [stored[i].text for i in ids]
-    metas = [stored[i].chroma_metadata() for i in ids]
+    metas = [chroma_metadata(stored[i]) for i in ids]
     lean = [{"sha256": m["sha256"]} for m in metas]
     vectors = np.asarray(got["embeddings"], dtype=np.float32)
     files = len({d.sha256 for d in service.store(collection).list_documents()})

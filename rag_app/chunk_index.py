@@ -77,17 +77,13 @@ class ChunkIndex:
         batch = min(MAX_WRITE_BATCH, self._client.get_max_batch_size())
         for start in range(0, len(chunks), batch):
             part = chunks[start : start + batch]
-            extra = {}
             if self.texts_in_chroma:
-                extra = {
-                    "documents": [c.text for c in part],
-                    "metadatas": [{**metadata, "page": c.page, "offset": c.offset, "chunk_index": c.index} for c in part],
-                }  # fmt: skip
-            self._chroma.add(  # not upsert: the store deleted this content's chunks first, and add is cheaper
-                ids=[c.id for c in part],
-                embeddings=vectors[start : start + batch],
-                **(extra or {"metadatas": [{"sha256": sha}] * len(part)}),
-            )
+                stored = [StoredChunk(c.id, c.text, c.page, c.offset, c.index, sha, metadata["file"], int(metadata["pages"])) for c in part]  # fmt: skip
+                extra = {"documents": [c.text for c in part], "metadatas": [chroma_metadata(c) for c in stored]}
+            else:
+                extra = {"metadatas": [{"sha256": sha}] * len(part)}
+            # not upsert: the store deleted this content's chunks first, and add is cheaper
+            self._chroma.add(ids=[c.id for c in part], embeddings=vectors[start : start + batch], **extra)
 
     def delete(self, sha256: str) -> None:
         """Remove every chunk of one file content."""
@@ -107,11 +103,7 @@ class ChunkIndex:
         rows = list(zip(found["ids"], found["documents"], found["metadatas"], strict=True))
         if not rows or any(text is None or "page" not in (meta or {}) for _, text, meta in rows):
             return []
-        chunks = [
-            StoredChunk(i, text, int(m["page"]), int(m["offset"]), int(m.get("chunk_index", 0)), sha256,
-                        m.get("file", ""), int(m.get("pages", 0)))
-            for i, text, m in rows
-        ]  # fmt: skip
+        chunks = [_from_chroma(i, text, m, sha256) for i, text, m in rows]
         return sorted(chunks, key=lambda c: (c.page, c.offset))
 
     # ----- reading ---------------------------------------------------------------------------
@@ -201,6 +193,18 @@ class ChunkIndex:
 
     def cover_terms(self) -> dict[str, frozenset[str]]:
         return self.lexical.cover_terms()
+
+
+def chroma_metadata(chunk: StoredChunk) -> dict:
+    """What a Chroma server keeps with a chunk (and embedded collections did before the SQLite file held it)."""
+    return {"file": chunk.file, "sha256": chunk.sha256, "pages": chunk.pages, "page": chunk.page,
+            "offset": chunk.offset, "chunk_index": chunk.index}  # fmt: skip
+
+
+def _from_chroma(chunk_id: str, text: str, meta: dict, sha256: str) -> StoredChunk:
+    """The inverse of :func:`chroma_metadata`."""
+    return StoredChunk(chunk_id, text, int(meta["page"]), int(meta["offset"]), int(meta.get("chunk_index", 0)),
+                       sha256, meta.get("file", ""), int(meta.get("pages", 0)))  # fmt: skip
 
 
 def _hit_from(chunk: StoredChunk, distance: float) -> SearchHit:

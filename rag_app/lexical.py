@@ -134,11 +134,6 @@ class StoredChunk:
     file: str
     pages: int
 
-    def chroma_metadata(self) -> dict:
-        """The metadata a Chroma server keeps with the chunk (and collections did before this file held it)."""
-        return {"file": self.file, "sha256": self.sha256, "pages": self.pages, "page": self.page,
-                "offset": self.offset, "chunk_index": self.index}  # fmt: skip
-
 
 class LexicalIndex:
     """Chunk texts and places, and BM25 over them; one SQLite file per chunk collection."""
