@@ -11,13 +11,21 @@ field in its metadata tables: 4x the cost of the vector alone, and most of an in
 machine. A Chroma *server* still gets the texts and places too: other machines share it, and they
 rebuild their own SQLite file from it. Collections written before this layout held the texts in
 Chroma; their SQLite file is rebuilt from there once.
+
+Shards: Chroma's add inserts into one HNSW index on one core, holding the GIL, and on a GPU machine that
+bounded ingestion. A chunk collection made with several shards (``RAG_CHROMA_SHARDS``) spreads its
+vectors by chunk id over as many Chroma databases, one per folder under ``chroma/shards/``, which the
+processes of :mod:`rag_app.shard_writer` fill at once; searches ask every shard and merge. The
+collection of that name in the main database then holds no vectors: its metadata records the shard
+count, fixed when it is made. A single-shard collection keeps its vectors in the main database.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Collection, Sequence
+import zlib
+from collections.abc import Callable, Collection, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +35,30 @@ from rag_app.records import Chunk, SearchHit
 
 CHUNKS_INFIX = ".chunks."
 MAX_WRITE_BATCH = 1000  # below Chroma's maximum batch size (5,461 on SQLite)
+HNSW = {"hnsw": {"space": "cosine"}}
+SHARDS_FOLDER = "shards"
+
+
+def persistent_client(path: Path):
+    """An embedded Chroma database in ``path`` (made if missing), without telemetry."""
+    import chromadb
+
+    path.mkdir(parents=True, exist_ok=True)
+    return chromadb.PersistentClient(path=str(path), settings=chromadb.Settings(anonymized_telemetry=False, allow_reset=False))  # fmt: skip
+
+
+def shard_client(path: Path):
+    return persistent_client(path)
+
+
+def open_shard_collection(client, name: str, metadata: dict):
+    """The collection holding one shard's vectors (the same name in every shard's database)."""
+    return client.get_or_create_collection(name, embedding_function=None, configuration=HNSW, metadata=metadata)
+
+
+def shard_of(chunk_id: str, shards: int) -> int:
+    """The shard a chunk's vector lives in: by its id, so one file's chunks spread over every shard."""
+    return zlib.crc32(chunk_id.encode()) % shards if shards > 1 else 0
 
 
 def chunks_collection_name(collection: str, embedding_fingerprint: str) -> str:
@@ -41,23 +73,61 @@ class ChunkIndex:
     """Chroma's chunk collection and the SQLite file of one embedding model, kept in step.
 
     ``texts_in_chroma``: also give Chroma each chunk's text and place (a Chroma server, shared).
+    ``shard_client(i)``: the Chroma database of shard ``i`` (embedded only); ``new_shards``: how many
+    shards the collection gets if it is made now (or a function asked only then). ``shard_writer(i)``: the process writing shard ``i``
+    while one does (:mod:`rag_app.shard_writer`), else None.
     """
 
     def __init__(
-        self, client, collection: str, embedding_fingerprint: str, lexical_dir: Path, texts_in_chroma: bool = False
+        self,
+        client,
+        collection: str,
+        embedding_fingerprint: str,
+        lexical_dir: Path,
+        texts_in_chroma: bool = False,
+        shard_client: Callable[[int], object] | None = None,
+        new_shards: int | Callable[[], int] = 1,
+        shard_writer: Callable[[int], object | None] | None = None,
     ) -> None:
         self.name = chunks_collection_name(collection, embedding_fingerprint)
         self.embedding = embedding_fingerprint
         self.texts_in_chroma = texts_in_chroma
         self._client = client
-        self._chroma = client.get_or_create_collection(
-            self.name,
-            embedding_function=None,
-            configuration={"hnsw": {"space": "cosine"}},
-            metadata={"rag_app": "chunks", "embedding": embedding_fingerprint},
-        )
+        try:
+            self._chroma = client.get_collection(self.name, embedding_function=None)
+        except Exception:  # noqa: BLE001 - not made yet (Chroma's error class moved between versions)
+            shards = new_shards() if callable(new_shards) else new_shards
+            self._chroma = client.get_or_create_collection(
+                self.name,
+                embedding_function=None,
+                configuration=HNSW,
+                metadata={"rag_app": "chunks", "embedding": embedding_fingerprint, "shards": shards},
+            )
+        self.shards = int((self._chroma.metadata or {}).get("shards", 1))
+        if self.shards > 1 and shard_client is None:
+            raise ValueError(f"{self.name} is spread over {self.shards} shards: only an embedded database holds them")
+        self._shard_client = shard_client
+        self._shard_writer = shard_writer or (lambda i: None)
+        self._parts: list | None = None
         self.lexical = LexicalIndex(lexical_dir / f"{self.name}.sqlite")
         self._openings: dict[tuple[str, int], dict[int, str]] = {}  # (sha256, chars) -> page_openings
+
+    @property
+    def shard_metadata(self) -> dict:
+        return {"rag_app": "chunks", "embedding": self.embedding}
+
+    @property
+    def parts(self) -> list:
+        """The Chroma collections holding the vectors: this one, or one per shard."""
+        if self._parts is None:
+            if self.shards == 1:
+                self._parts = [self._chroma]
+            else:
+                self._parts = [
+                    open_shard_collection(self._shard_client(i), self.name, self.shard_metadata)
+                    for i in range(self.shards)
+                ]
+        return self._parts
 
     def close(self) -> None:
         self.lexical.close()
@@ -74,21 +144,54 @@ class ChunkIndex:
         self._forget_openings(sha)
         if chunks:
             self.lexical.add(sha, chunks, metadata["file"], int(metadata["pages"]), terms)
+        ids = [c.id for c in chunks]
+        if self.texts_in_chroma:
+            stored = [StoredChunk(c.id, c.text, c.page, c.offset, c.index, sha, metadata["file"], int(metadata["pages"])) for c in chunks]  # fmt: skip
+            self._add_vectors(ids, vectors, [chroma_metadata(c) for c in stored], [c.text for c in chunks])
+        else:
+            self._add_vectors(ids, vectors, [{"sha256": sha}] * len(chunks))
+
+    def _add_vectors(self, ids: list[str], vectors: np.ndarray, metadatas: list[dict], documents=None) -> None:
+        """Each shard's vectors in batches under Chroma's maximum; to its writer process when it has one."""
         batch = min(MAX_WRITE_BATCH, self._client.get_max_batch_size())
-        for start in range(0, len(chunks), batch):
-            part = chunks[start : start + batch]
-            if self.texts_in_chroma:
-                stored = [StoredChunk(c.id, c.text, c.page, c.offset, c.index, sha, metadata["file"], int(metadata["pages"])) for c in part]  # fmt: skip
-                extra = {"documents": [c.text for c in part], "metadatas": [chroma_metadata(c) for c in stored]}
-            else:
-                extra = {"metadatas": [{"sha256": sha}] * len(part)}
-            # not upsert: the store deleted this content's chunks first, and add is cheaper
-            self._chroma.add(ids=[c.id for c in part], embeddings=vectors[start : start + batch], **extra)
+        rows = np.arange(len(ids))
+        shard = np.fromiter((shard_of(i, self.shards) for i in ids), dtype=np.int64, count=len(ids))
+        for part in range(self.shards):
+            mine = rows[shard == part] if self.shards > 1 else rows
+            writer = self._shard_writer(part) if self.shards > 1 else None
+            for start in range(0, len(mine), batch):
+                take = mine[start : start + batch]
+                some_ids, some_meta = [ids[i] for i in take], [metadatas[i] for i in take]
+                if writer is not None:
+                    writer.add((self.name, self.shard_metadata), some_ids, vectors[take], some_meta)
+                    continue
+                extra = {"documents": [documents[i] for i in take]} if documents is not None else {}
+                # not upsert: the store deleted this content's chunks first, and add is cheaper
+                self.parts[part].add(ids=some_ids, embeddings=vectors[take], metadatas=some_meta, **extra)
+
+    def flush(self) -> None:
+        """Wait for the shards' writer processes to run what they were sent; raise their first error."""
+        if self.shards > 1:
+            errors = []
+            for part in range(self.shards):
+                writer = self._shard_writer(part)
+                try:
+                    if writer is not None:
+                        writer.flush()
+                except Exception as exc:  # noqa: BLE001 - every shard is waited for, the first error raised
+                    errors.append(exc)
+            if errors:
+                raise errors[0]
 
     def delete(self, sha256: str) -> None:
         """Remove every chunk of one file content."""
         self._forget_openings(sha256)
-        self._chroma.delete(where={"sha256": sha256})
+        for part in range(self.shards):
+            writer = self._shard_writer(part) if self.shards > 1 else None
+            if writer is not None:
+                writer.delete((self.name, self.shard_metadata), sha256)
+            else:
+                self.parts[part].delete(where={"sha256": sha256})
         self.lexical.delete(sha256)
 
     def sync_lexical(self, wanted: set[str], have: set[str] | None = None, keep: Collection[str] = ()) -> None:
@@ -110,8 +213,8 @@ class ChunkIndex:
 
     def count(self, sha256: str | None = None) -> int:
         if sha256 is None:
-            return self._chroma.count()
-        return len(self._chroma.get(where={"sha256": sha256}, include=[])["ids"])
+            return sum(part.count() for part in self.parts)
+        return sum(len(part.get(where={"sha256": sha256}, include=[])["ids"]) for part in self.parts)
 
     def chunk_texts(self, sha256: str) -> list[tuple[str, str]]:
         """(id, text) of every chunk of one file content, in reading order."""
@@ -126,8 +229,14 @@ class ChunkIndex:
         return chunks, np.asarray([vectors[c.id] for c in chunks], dtype=np.float32), metadata
 
     def _vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
-        found = self._chroma.get(ids=list(ids), include=["embeddings"]) if ids else {"ids": [], "embeddings": []}
-        return {i: np.asarray(e, dtype=np.float32) for i, e in zip(found["ids"], found["embeddings"], strict=True)}
+        by_shard: dict[int, list[str]] = {}
+        for chunk_id in ids:
+            by_shard.setdefault(shard_of(chunk_id, self.shards), []).append(chunk_id)
+        vectors = {}
+        for part, some in by_shard.items():
+            found = self.parts[part].get(ids=some, include=["embeddings"])
+            vectors.update({i: np.asarray(e, dtype=np.float32) for i, e in zip(found["ids"], found["embeddings"], strict=True)})  # fmt: skip
+        return vectors
 
     def query(self, vector: Sequence[float], k: int, shas: Collection[str] | None) -> list[SearchHit]:
         """Nearest chunks by cosine similarity (score = 1 - cosine distance), within ``shas`` if given."""
@@ -152,12 +261,12 @@ class ChunkIndex:
             return None
         where = {"sha256": {"$in": sorted(shas)}} if shas is not None else None
         query = [np.asarray(vector, dtype=np.float32)]
-        try:  # not counting first: at 100,000 chunks Chroma's count() takes 10 ms, the query 3
-            return self._chroma.query(query_embeddings=query, n_results=k, where=where, include=include)
-        except Exception:  # noqa: BLE001 - Chroma before 1.x refused to query an empty collection
-            if self._chroma.count() == 0:
-                return None
-            raise
+        if self.shards == 1:
+            return _query(self._chroma, query, k, where, include)
+        # Every shard's k nearest, merged: the k nearest of all (each shard holds a slice of every file).
+        found = [f for f in (_query(part, query, k, where, include) for part in self.parts) if f is not None]
+        merged = sorted((d, i) for f in found for i, d in zip(f["ids"][0], f["distances"][0], strict=True))[:k]
+        return {"ids": [[i for _, i in merged]], "distances": [[d for d, _ in merged]]}
 
     def search_terms(self, query: str, k: int, shas: Collection[str] | None) -> list[str]:
         """Chunk ids best first by BM25, within ``shas`` if given."""
@@ -193,6 +302,15 @@ class ChunkIndex:
 
     def cover_terms(self) -> dict[str, frozenset[str]]:
         return self.lexical.cover_terms()
+
+
+def _query(collection, query: list, k: int, where: dict | None, include: list[str]):
+    try:  # not counting first: at 100,000 chunks Chroma's count() takes 10 ms, the query 3
+        return collection.query(query_embeddings=query, n_results=k, where=where, include=include)
+    except Exception:  # noqa: BLE001 - Chroma before 1.x refused to query an empty collection
+        if collection.count() == 0:
+            return None
+        raise
 
 
 def chroma_metadata(chunk: StoredChunk) -> dict:

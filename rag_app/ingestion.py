@@ -1,8 +1,8 @@
 """The ingest pipeline: discover files, skip what is stored, parse, chunk, embed, store.
 
-Files are identified by the sha256 of their bytes. Each file content is written with
-one atomic :meth:`DocumentStore.write`, so a run that is interrupted (Ctrl-C, a kill)
-leaves nothing half visible (the store's ``recover`` removes the partial chunks).
+Files are identified by the sha256 of their bytes. The files embedded together are written
+with one atomic :meth:`DocumentStore.write_many`, so a run that is interrupted (Ctrl-C, a
+kill) leaves nothing half visible (the store's ``recover`` removes the partial chunks).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from rag_app.extraction import ExtractionJob, ExtractionPool, OcrProgress
 from rag_app.loaders import SUPPORTED_SUFFIXES
 from rag_app.ranking import chinese_note
 from rag_app.records import Chunk, DocumentInfo, ExtractedDocument, FileReport, FileStatus, IngestReport
-from rag_app.store import DocumentStore
+from rag_app.store import DocumentStore, FileWrite
 from rag_app.store_writer import StoreProcess
 
 log = logging.getLogger(__name__)
@@ -195,7 +195,7 @@ class Ingestor:
             self._store_ready(pending, writer)
             writer.wait()
         finally:
-            writer.stop()  # an interrupted run: the file being written is finished, the rest not started
+            writer.stop()  # an interrupted run: the write in hand is finished, no other started
             if in_process:
                 self.store.refresh()  # see what the writer process stored
         self.progress.close()
@@ -317,21 +317,27 @@ class Ingestor:
             return self.embeddings.embed_tokens(sequences, self.progress.embedded)
         return self.embeddings.embed_array([c.text for r in pending for c in r.chunks], self.progress.embedded)
 
-    def _store_group(self, ready: _Ready, vectors: np.ndarray, store: DocumentStore | StoreProcess) -> list[FileReport]:
-        """Store one file content under each of its names (``store``: this process's, or the writer process)."""
+    def _store_groups(
+        self, items: Sequence[tuple[_Ready, np.ndarray]], store: DocumentStore | StoreProcess
+    ) -> list[FileReport]:
+        """Store embedded file contents, each under each of its names, in one atomic write (``store``:
+        this process's, or the writer process): one registry commit for all, and the shards of a
+        sharded collection written at once."""
         started = time.perf_counter()
-        group, doc, chunks = ready.group, ready.doc, ready.chunks
-        previous = {m.name: store.get_document(m.name) for m in group.members}
-        terms = doc.prepared.terms if doc.prepared is not None else None
-        self._write(group, doc, chunks, vectors, terms, store)
-        reports = [self._report_written(m, previous[m.name], doc, len(chunks), group) for m in group.members]
-        for old in previous.values():
-            if old is not None and old.sha256 != group.sha256:
-                store.release(old)
+        previous = [{m.name: store.get_document(m.name) for m in ready.group.members} for ready, _ in items]
+        store.write_many([self._file_write(ready, vectors, store) for ready, vectors in items])
+        reports = []
+        for (ready, _), before in zip(items, previous, strict=True):
+            group, doc = ready.group, ready.doc
+            written = [self._report_written(m, before[m.name], doc, len(ready.chunks), group) for m in group.members]
+            for old in before.values():
+                if old is not None and old.sha256 != group.sha256:
+                    store.release(old)
+            elapsed = doc.seconds + time.perf_counter() - ready.since
+            for file_report in written:
+                file_report.seconds = round(elapsed, 3)
+            reports += written
         self.timings["store"] += time.perf_counter() - started
-        elapsed = doc.seconds + time.perf_counter() - ready.since
-        for file_report in reports:
-            file_report.seconds = round(elapsed, 3)
         return reports
 
     def _chunk(self, group: _Group, doc: ExtractedDocument) -> list[Chunk]:
@@ -340,22 +346,16 @@ class Ingestor:
         self.timings["chunk"] += time.perf_counter() - started
         return chunks
 
-    def _write(
-        self,
-        group: _Group,
-        doc: ExtractedDocument,
-        chunks: list[Chunk],
-        vectors: np.ndarray,
-        terms: list[dict[str, int]] | None,
-        store: DocumentStore | StoreProcess,
-    ) -> None:
-        """Store the chunks and register every name in one atomic write."""
-        info = self._document_info(group.members[0], doc, len(chunks))
+    def _file_write(self, ready: _Ready, vectors: np.ndarray, store: DocumentStore | StoreProcess) -> FileWrite:
+        """The chunks of one file content and every name it is stored under (those stored before too)."""
+        group, doc = ready.group, ready.doc
+        info = self._document_info(group.members[0], doc, len(ready.chunks))
         names = {m.name: m.final_path for m in group.members}
         for other in store.documents_with_sha(group.sha256):  # stored names of the same content
             names.setdefault(other.name, other.path)
         documents = [_renamed(info, name, path) for name, path in names.items()]
-        store.write(documents, chunks, vectors, self._chunk_metadata(group.members[0], doc), terms)
+        terms = doc.prepared.terms if doc.prepared is not None else None
+        return FileWrite(documents, ready.chunks, vectors, self._chunk_metadata(group.members[0], doc), terms)
 
     def _chunk_metadata(self, candidate: Candidate, doc: ExtractedDocument) -> dict:
         """What every chunk record carries besides its place: what search hits show. Settings and dates
@@ -420,10 +420,10 @@ class _Writer:
 
     On a GPU machine storing and embedding each took about half of the ingesting thread's time, and
     the embedder spends most of its time in CUDA and the tokenizer with the GIL released. Files are
-    stored in the order they were embedded, each atomically (:meth:`DocumentStore.write`). Their
+    stored in the order they were embedded, each batch atomically (:meth:`DocumentStore.write_many`). Their
     reports reach the progress in the ingesting thread, at the next hand-over or at the end, as does
-    an error of the writer. When the run stops early (Ctrl-C, an error), the file being written is
-    finished and the rest of its batch is not started.
+    an error of the writer. When the run stops early (Ctrl-C, an error), the write in hand (the files
+    embedded together) is finished and no other is started.
     """
 
     def __init__(
@@ -464,10 +464,8 @@ class _Writer:
 
     def _store(self, items: list[tuple[_Ready, np.ndarray]]) -> None:
         try:
-            for ready, vectors in items:
-                if self._stopping.is_set():
-                    return
-                self._done += self.ingestor._store_group(ready, vectors, self._store_in_use)
+            if not self._stopping.is_set():
+                self._done += self.ingestor._store_groups(items, self._store_in_use)
         except BaseException as exc:  # noqa: BLE001 - handed to the ingesting thread, raised there
             self._error = exc
 
@@ -484,7 +482,7 @@ class _Writer:
             raise error
 
     def stop(self) -> None:
-        """Finish the file being written and start no other; its report joins the run's, unannounced."""
+        """Finish the write in hand and start no other; its reports join the run's, unannounced."""
         self._stopping.set()
         self._join()
         self.report.files += self._done

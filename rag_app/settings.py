@@ -49,6 +49,15 @@ class Settings(BaseSettings):
         "database under the data directory is used.",
     )
     chroma_port: int = Field(8000, description="Port of the Chroma server.")
+    chroma_shards: int = Field(
+        0,
+        ge=0,
+        le=16,
+        description="Chroma collections an embedded database spreads a new chunk collection's vectors over, "
+        "each in a folder of its own, written in parallel by processes of their own during large ingests: "
+        "0 (auto) means one per 4 CPU cores, at most 4, when embeddings run on a GPU (where storing bounds "
+        "ingestion), else 1. Fixed when a collection is made; a Chroma server always uses 1.",
+    )
     embedding_model: str = Field(
         DEFAULT_EMBEDDING_MODEL,
         description="sentence-transformers model: hub id or local path. The default "

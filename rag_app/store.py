@@ -22,6 +22,7 @@ writing, the client is reopened from disk and the BM25 view re-synced.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import os
@@ -34,14 +35,14 @@ from pathlib import Path
 
 import numpy as np
 
-from rag_app.chunk_index import CHUNKS_INFIX, ChunkIndex, chunks_collection_name
+from rag_app.chunk_index import CHUNKS_INFIX, SHARDS_FOLDER, ChunkIndex, chunks_collection_name, persistent_client
 from rag_app.errors import CollectionNotFoundError, StoreUnavailableError
 from rag_app.records import Chunk, DocumentInfo, SearchHit, parse_chunk_id
 from rag_app.settings import Settings
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Database", "DocumentStore", "PendingWrite", "chunks_collection_name", "make_client"]
+__all__ = ["Database", "DocumentStore", "FileWrite", "PendingWrite", "chunks_collection_name", "make_client"]
 
 REGISTRY_SUFFIX = ".documents"
 _DOC_PREFIX = "doc:"
@@ -61,8 +62,7 @@ def make_client(settings: Settings):
             client = chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=options)
             client.heartbeat()
             return client
-        settings.chroma_dir.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(settings.chroma_dir), settings=options)
+        return persistent_client(settings.chroma_dir)
     except Exception as exc:  # noqa: BLE001 - connection and file errors alike
         where = (
             f"Chroma server at {settings.chroma_host}:{settings.chroma_port}"
@@ -90,6 +90,8 @@ class Database:
         self._handles_epoch = -1
         self._registries: dict[str, object] = {}  # collection -> its registry's Chroma handle, this epoch
         self._chunk_indexes: dict[tuple[str, str], ChunkIndex] = {}  # (collection, embedding) -> its chunks, this epoch
+        self._shard_clients: dict[int, object] = {}  # shard -> its Chroma database, this epoch
+        self.shard_writers: dict[int, object] = {}  # shard -> the process writing it (rag_app.shard_writer), if any
 
     @property
     def client(self):
@@ -110,6 +112,32 @@ class Database:
         where = f"{s.chroma_host}_{s.chroma_port}" if s.chroma_host else "local"
         return s.data_dir / "lexical" / where
 
+    @property
+    def new_shards(self) -> int:
+        """Shards of a chunk collection made now (``RAG_CHROMA_SHARDS``; auto: one per 4 cores, at most 4,
+        when embedding on a GPU, else 1). A Chroma server keeps one collection."""
+        if not self.embedded:
+            return 1
+        if self.settings.chroma_shards:
+            return self.settings.chroma_shards
+        return auto_shards(self.settings.embedding_device)
+
+    def shard_dir(self, shard: int) -> Path:
+        return self.settings.chroma_dir / SHARDS_FOLDER / str(shard)
+
+    def shard_client(self, shard: int):
+        """The embedded Chroma database of one shard, opened once per epoch."""
+        with self._lock:
+            if shard not in self._shard_clients:
+                self._shard_clients[shard] = persistent_client(self.shard_dir(shard))
+            return self._shard_clients[shard]
+
+    def shard_clients_on_disk(self) -> list:
+        """The databases of every shard folder there is (to drop a collection from all of them)."""
+        root = self.settings.chroma_dir / SHARDS_FOLDER
+        found = sorted(int(p.name) for p in root.glob("*") if p.is_dir() and p.name.isdigit()) if root.is_dir() else []
+        return [self.shard_client(i) for i in found]
+
     def collections(self) -> list[str]:
         """Logical collections that exist in this database."""
         names = [c if isinstance(c, str) else c.name for c in self.client.list_collections()]
@@ -121,10 +149,12 @@ class Database:
             if self._client is not None and self.embedded:
                 from chromadb.api.client import SharedSystemClient
 
-                identifier = getattr(self._client, "_identifier", None)
-                SharedSystemClient._identifier_to_system.pop(identifier, None)  # the next client loads from disk
-                SharedSystemClient._identifier_to_refcount.pop(identifier, None)
+                for client in [self._client, *self._shard_clients.values()]:
+                    identifier = getattr(client, "_identifier", None)
+                    SharedSystemClient._identifier_to_system.pop(identifier, None)  # the next client loads from disk
+                    SharedSystemClient._identifier_to_refcount.pop(identifier, None)
             self._client = None
+            self._shard_clients = {}
             self.epoch += 1
             log.info("reopened the Chroma database: another process changed it")
 
@@ -154,7 +184,14 @@ class Database:
             key = (collection, embedding_fingerprint)
             if key not in self._chunk_indexes:
                 self._chunk_indexes[key] = ChunkIndex(
-                    self.client, collection, embedding_fingerprint, self.lexical_dir, texts_in_chroma=not self.embedded
+                    self.client,
+                    collection,
+                    embedding_fingerprint,
+                    self.lexical_dir,
+                    texts_in_chroma=not self.embedded,
+                    shard_client=self.shard_client if self.embedded else None,
+                    new_shards=lambda: self.new_shards,
+                    shard_writer=self.shard_writers.get,
                 )
             return self._chunk_indexes[key]
 
@@ -181,6 +218,18 @@ class Database:
             listing = ", ".join(known) if known else "none yet: ingest some files first"
             raise CollectionNotFoundError(f"no collection named {collection!r} (collections: {listing})")
         return DocumentStore(self, collection, embedding_fingerprint)
+
+
+@dataclass
+class FileWrite:
+    """One file content to store: its names, chunks, their vectors, the file's metadata, and each
+    chunk's BM25 term counts when already extracted."""
+
+    documents: Sequence[DocumentInfo]
+    chunks: Sequence[Chunk]
+    vectors: np.ndarray
+    metadata: dict
+    terms: Sequence[dict[str, int]] | None = None
 
 
 @dataclass
@@ -284,27 +333,41 @@ class DocumentStore:
         terms: Sequence[dict[str, int]] | None = None,
     ):
         """Store one file content's chunks and register its names, atomically (``terms``: each chunk's
-        BM25 term counts when already extracted).
+        BM25 term counts when already extracted)."""
+        self.write_many([FileWrite(documents, chunks, vectors, metadata, terms)])
 
-        A pending marker brackets the write; chunks of the same content from older settings or
-        other embedding models go; the registry records (and the generation) are the commit.
-        A failure rolls back; a kill leaves the marker for :meth:`recover`.
+    def write_many(self, writes: Sequence[FileWrite]) -> None:
+        """Store several file contents' chunks and register their names, atomically.
+
+        Pending markers bracket the write; chunks of the same contents from older settings or other
+        embedding models go; the registry records (and the generation) are the commit. Several files
+        at once let the shards' writer processes store them in parallel, and cost one registry write
+        for all. A failure rolls every one of them back; a kill leaves the markers for :meth:`recover`.
         """
-        sha = documents[0].sha256
-        self._mark_pending(PendingWrite(sha, self.embedding, OWNER, _now()))
+        if not writes:
+            return
+        shas = [w.documents[0].sha256 for w in writes]
+        self._mark_pending([PendingWrite(sha, self.embedding, OWNER, _now()) for sha in shas])
+        index = self.index()
         try:
-            index = self.index()
-            index.delete(sha)  # leftovers of older settings
-            index.add(chunks, vectors, metadata, *([terms] if terms is not None else []))
-            for other in self.documents_with_sha(sha):
-                if other.embedding != self.embedding:
-                    self.index(other.embedding).delete(sha)
-            self._register(documents)
+            for sha, w in zip(shas, writes, strict=True):
+                index.delete(sha)  # leftovers of older settings
+                index.add(w.chunks, w.vectors, w.metadata, *([w.terms] if w.terms is not None else []))
+            index.flush()
+            for sha in shas:
+                for other in self.documents_with_sha(sha):
+                    if other.embedding != self.embedding:
+                        self.index(other.embedding).delete(sha)
+                        self.index(other.embedding).flush()
+            self._register(list({d.name: d for w in writes for d in w.documents}.values()))
         except BaseException:
-            self.index().delete(sha)  # roll back so nothing half-written stays
+            for sha in shas:  # roll back so nothing half-written stays
+                index.delete(sha)
+            with contextlib.suppress(Exception):
+                index.flush()
             raise
         finally:
-            self._clear_pending(sha, self.embedding)
+            self._clear_pending(shas, self.embedding)
 
     def register(self, document: DocumentInfo) -> None:
         """Store a name for content whose chunks are already stored (the same bytes under another name)."""
@@ -339,11 +402,11 @@ class DocumentStore:
         count, generation = len(self.list_documents()), self.generation
         self.db.close_chunk_indexes(self.collection)
         prefix = self.collection + CHUNKS_INFIX
-        client = self.db.client
-        for col in client.list_collections():
-            name = col if isinstance(col, str) else col.name
-            if name.startswith(prefix) or name == self.collection + REGISTRY_SUFFIX:
-                client.delete_collection(name)
+        for client in [self.db.client, *(self.db.shard_clients_on_disk() if self.db.embedded else [])]:
+            for col in client.list_collections():
+                name = col if isinstance(col, str) else col.name
+                if name.startswith(prefix) or name == self.collection + REGISTRY_SUFFIX:
+                    client.delete_collection(name)
         for path in self.db.lexical_dir.glob(f"{prefix}*.sqlite*"):
             path.unlink()
         self.db.invalidate()  # other stores of this process re-fetch their (now deleted) handles
@@ -352,14 +415,15 @@ class DocumentStore:
 
     # ----- crash safety ------------------------------------------------------------------------
 
-    def _mark_pending(self, pending: PendingWrite) -> None:
-        meta = {"kind": "pending", **pending.__dict__}
+    def _mark_pending(self, pending: Sequence[PendingWrite]) -> None:
         self._handles().upsert(
-            ids=[_pending_id(pending.sha256, pending.embedding)], embeddings=[[1.0]], metadatas=[meta]
+            ids=[_pending_id(p.sha256, p.embedding) for p in pending],
+            embeddings=[[1.0]] * len(pending),
+            metadatas=[{"kind": "pending", **p.__dict__} for p in pending],
         )
 
-    def _clear_pending(self, sha256: str, embedding: str) -> None:
-        self._handles().delete(ids=[_pending_id(sha256, embedding)])
+    def _clear_pending(self, shas: Sequence[str], embedding: str) -> None:
+        self._handles().delete(ids=[_pending_id(sha, embedding) for sha in shas])
 
     def pending_writes(self) -> list[PendingWrite]:
         found = self._handles().get(where={"kind": "pending"}, include=["metadatas"])
@@ -373,14 +437,14 @@ class DocumentStore:
             if _still_running(pending):
                 continue
             if self._committed(pending):  # killed after the commit, before the marker went: keep it
-                self._clear_pending(pending.sha256, pending.embedding)
+                self._clear_pending([pending.sha256], pending.embedding)
                 continue
             self.index(pending.embedding).delete(pending.sha256)
             names = [d.name for d in self.documents_with_sha(pending.sha256) if d.embedding == pending.embedding]
             if names:
                 self._handles().delete(ids=[_DOC_PREFIX + n for n in names])
                 lost += names
-            self._clear_pending(pending.sha256, pending.embedding)
+            self._clear_pending([pending.sha256], pending.embedding)
             self._bump()
             log.warning("removed the partial chunks of an interrupted ingest (sha256 %s)", pending.sha256[:12])
         if lost:
@@ -470,6 +534,19 @@ class DocumentStore:
         rows = self.index(document.embedding).chunk_texts(document.sha256)
         keys = ((parse_chunk_id(chunk), text) for chunk, text in rows)
         return sorted((key.page, key.offset, text) for key, text in keys)
+
+
+def auto_shards(device: str) -> int:
+    """One shard per 4 CPU cores, at most 4, when embeddings run on a GPU; else 1 (on a CPU embedding takes
+    94% of an ingest, and more shards would only make searches ask more databases)."""
+    if device == "cpu":
+        return 1
+    if device == "auto":
+        import torch
+
+        if not torch.cuda.is_available():
+            return 1
+    return max(1, min(4, (os.cpu_count() or 1) // 4))
 
 
 def _generation_of(registry) -> int:

@@ -19,38 +19,31 @@ the library without an ``if __name__`` guard is not run again.
 from __future__ import annotations
 
 import logging
-import pickle
 import signal
-import socket
-import subprocess
 import sys
 from multiprocessing.connection import Connection
 
-from rag_app.errors import StoreUnavailableError
+from rag_app.child import ChildProcess, sendable
 from rag_app.settings import Settings
+from rag_app.shard_writer import ShardProcess
 
 log = logging.getLogger(__name__)
 
 # The calls an ingest makes of its store; nothing else is sent.
-CALLS = frozenset({"get_document", "documents_with_sha", "write", "release"})
+CALLS = frozenset({"get_document", "documents_with_sha", "write", "write_many", "release"})
 
 
-class StoreProcess:
+class StoreProcess(ChildProcess):
     """The calls of :data:`CALLS` on the store of ``collection``, run in a child process."""
 
     def __init__(self, settings: Settings, collection: str, embedding_fingerprint: str) -> None:
-        parent, child = socket.socketpair()
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "rag_app.store_writer", str(child.fileno())],
-            pass_fds=[child.fileno()],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,  # nothing it prints may reach the CLI's JSON
-            stderr=subprocess.DEVNULL,
-        )
-        child.close()
-        self._conn = Connection(parent.detach())
+        from rag_app.store import Database
+
+        # the shard count a new collection gets, decided here (where the embedder's device is known)
+        settings = settings.model_copy(update={"chroma_shards": Database(settings).new_shards})
+        super().__init__("rag_app.store_writer", "the store's writer process")
         self._conn.send((settings, collection, embedding_fingerprint))
-        self._call("ready")
+        self.shard_writers: int = self._call("ready")  # processes writing the collection's shards (0: none)
 
     def __getattr__(self, name: str):
         if name not in CALLS:
@@ -62,26 +55,10 @@ class StoreProcess:
             self._conn.send((name, args))
             ok, value = self._conn.recv()
         except (EOFError, OSError) as exc:
-            code = self._process.poll()
-            raise StoreUnavailableError(
-                f"the store's writer process stopped (exit code {code}): re-run the ingest; "
-                "files already reported are stored"
-            ) from exc
+            raise self.stopped() from exc
         if not ok:
             raise value
         return value
-
-    def close(self) -> None:
-        """Let the process finish the call in hand and leave."""
-        try:
-            self._conn.close()
-        finally:
-            try:
-                self._process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                log.warning("the store's writer process did not stop within 60 s: stopping it")
-                self._process.kill()
-                self._process.wait()
 
 
 def _serve(conn: Connection) -> None:
@@ -89,31 +66,49 @@ def _serve(conn: Connection) -> None:
     from rag_app.store import Database
 
     settings, collection, fingerprint = conn.recv()
+    database = Database(settings)
+    # The shards' writers start first: each imports chromadb while this process does.
+    count = database.new_shards
+    shards = {i: ShardProcess(database.shard_dir(i)) for i in range(count)} if count > 1 else {}
     try:
-        store = Database(settings).store(collection, fingerprint, create=True)
-    except Exception as exc:  # noqa: BLE001 - the answer to "ready" says why this process cannot write
-        conn.recv()
-        conn.send((False, _sendable(exc)))
-        return
-    while True:
         try:
-            name, args = conn.recv()
-        except (EOFError, OSError):
+            store = database.store(collection, fingerprint, create=True)
+            store.index()
+            _attach(database, store, shards)
+        except Exception as exc:  # noqa: BLE001 - the answer to "ready" says why this process cannot write
+            conn.recv()
+            conn.send((False, sendable(exc)))
             return
-        try:
-            reply = (True, None if name == "ready" else getattr(store, name)(*args))
-        except Exception as exc:  # noqa: BLE001 - every error goes back to the caller
-            reply = (False, _sendable(exc))
-        conn.send(reply)
+        while True:
+            try:
+                name, args = conn.recv()
+            except (EOFError, OSError):
+                return
+            try:
+                reply = (True, len(shards) if name == "ready" else getattr(store, name)(*args))
+            except Exception as exc:  # noqa: BLE001 - every error goes back to the caller
+                reply = (False, sendable(exc))
+            conn.send(reply)
+    finally:
+        for shard in shards.values():
+            shard.close()
 
 
-def _sendable(exc: Exception) -> Exception:
-    """The error itself when it survives pickling, else a StoreUnavailableError that says what it was."""
-    try:
-        pickle.loads(pickle.dumps(exc))
-        return exc
-    except Exception:  # noqa: BLE001 - a library's error class that does not pickle
-        return StoreUnavailableError(f"{type(exc).__name__}: {exc}")
+def _attach(database, store, shards: dict[int, ShardProcess]) -> None:
+    """Let the shards' writer processes write the collection's shards (started for the shard count of a
+    new collection: one made earlier keeps its own count)."""
+    count = store.index().shards
+    if count == 1:
+        for shard in shards.values():
+            shard.close()
+        shards.clear()
+        return
+    for i in range(count):
+        if i not in shards:
+            shards[i] = ShardProcess(database.shard_dir(i))
+    for i in [i for i in shards if i >= count]:
+        shards.pop(i).close()
+    database.shard_writers.update(shards)
 
 
 if __name__ == "__main__":  # python -m rag_app.store_writer FD

@@ -162,7 +162,7 @@ def test_the_writer_stores_one_batch_while_the_next_is_embedded(service, folder,
     embeddings = service.embeddings
     next_embedding = threading.Event()
     write_threads, embed_calls = [], []
-    original_write, original_embed = store_type.write, embeddings.embed_tokens
+    original_write, original_embed = store_type.write_many, embeddings.embed_tokens
 
     def write(self, *args, **kwargs):
         write_threads.append(threading.current_thread().name)
@@ -176,7 +176,7 @@ def test_the_writer_stores_one_batch_while_the_next_is_embedded(service, folder,
             next_embedding.set()
         return original_embed(*args, **kwargs)
 
-    monkeypatch.setattr(store_type, "write", write)
+    monkeypatch.setattr(store_type, "write_many", write)
     monkeypatch.setattr(embeddings, "embed_tokens", embed_tokens)
     report = service.ingest([folder])
     assert report.ok and len(report.files) == 3 and len(embed_calls) == 3
@@ -244,7 +244,7 @@ def test_a_large_ingest_stores_through_a_process_of_its_own(service, folder, wri
     assert stored_chunks(service) == sum(d.chunks for d in service.list_documents())
 
 
-def test_when_the_writer_process_dies_the_run_says_so_and_a_rerun_completes_it(service, folder, writer_process, monkeypatch):  # fmt: skip
+def test_when_the_writer_process_dies_the_run_says_so_and_a_rerun_completes_it(service, folder, writer_process, one_file_a_batch, monkeypatch):  # fmt: skip
     from rag_app.errors import StoreUnavailableError
     from rag_app.store_writer import StoreProcess
 
@@ -252,7 +252,7 @@ def test_when_the_writer_process_dies_the_run_says_so_and_a_rerun_completes_it(s
 
     def die_after_the_first_write(self, name, *args):
         value = original(self, name, *args)
-        if name == "write":
+        if name == "write_many":
             self._process.kill()
         return value
 
