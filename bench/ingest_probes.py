@@ -7,9 +7,22 @@
 * ``chroma-config``: Chroma add of 62,434 random unit vectors with their sha256, 1,082 a call (the H200
   run's corpus as the ingest writes it), per HNSW configuration; needs only chromadb.
 
+* ``fp16-model OUT``: writes the bundled all-MiniLM-L6-v2 with float16 weights to OUT (45 MB: it fits
+  what the device tool carries, where the 91 MB float32 file does not). On CUDA the embedder turns the
+  float32 weights into exactly these float16 ones, so a run with it is a run of the bundled model;
+* ``chroma-shards``: Chroma add of the same vectors into 1 collection, and into K collections in K
+  folders written by K processes at once (the store's shards), for real vectors (``--vectors`` .npy,
+  e.g. from an ingest's collection) and random unit vectors: HNSW inserts cost more for random ones.
+
     python -m bench.ingest_probes embed --shape-from /tmp/minilm-shape
     python -m bench.ingest_probes chroma-growth --model /tmp/random-minilm-XXXX
     python -m bench.ingest_probes chroma-config
+    python -m bench.ingest_probes fp16-model /tmp/minilm-fp16
+    python -m bench.ingest_probes chroma-shards --vectors /tmp/real.npy
+    python -m bench.ingest_probes agreement agreement_sample.npz
+
+``agreement`` checks a GPU run's stored vectors (the sample bench.ingest --raw-model writes to $OUT)
+against the bundled model's float32 weights on this machine's CPU.
 """
 
 from __future__ import annotations
@@ -79,7 +92,7 @@ def chroma_growth(model: str, seconds: float = 20.0) -> dict:
 
     service = RagService(Settings(_env_file=None, data_dir=DATA, embedding_model=model, embedding_device="cpu"))
     index = service.store("financebench", with_model=True).index()
-    got = index._chroma.get(limit=30000, include=["embeddings"])  # noqa: SLF001
+    got = index.parts[0].get(limit=30000, include=["embeddings"])
     ids, vectors = got["ids"], np.asarray(got["embeddings"], dtype=np.float32)
     stored = index.lexical.chunks_by_id(ids)
     got["documents"] = [stored[i].text for i in ids]
@@ -133,6 +146,64 @@ def chroma_configs(count: int = 62434, per_call: int = 1082) -> dict:
     return out
 
 
+def fp16_model(out: Path) -> dict:
+    """The bundled model, its weights in float16, saved to ``out``."""
+    from sentence_transformers import SentenceTransformer
+
+    from rag_app.embeddings import bundled_model_path
+
+    model = SentenceTransformer(str(bundled_model_path()), device="cpu").half()
+    model.save(str(out))
+    return {"out": str(out), "bytes": sum(p.stat().st_size for p in out.rglob("*") if p.is_file())}
+
+
+def _add_all(path: str, vectors: np.ndarray, per_call: int = 1000) -> float:
+    import chromadb
+
+    client = chromadb.PersistentClient(path=path, settings=chromadb.Settings(anonymized_telemetry=False))
+    collection = client.create_collection("probe", embedding_function=None, configuration={"hnsw": {"space": "cosine"}})  # fmt: skip
+    started = time.perf_counter()
+    for start in range(0, len(vectors), per_call):
+        part = vectors[start : start + per_call]
+        ids = [f"c{start + i}" for i in range(len(part))]
+        collection.add(ids=ids, embeddings=part, metadatas=[{"sha256": "0" * 64}] * len(part))
+    return time.perf_counter() - started
+
+
+def chroma_shards(vectors_file: Path | None, count: int, shard_counts=(1, 2, 4)) -> dict:
+    """Wall seconds to add ``count`` vectors into K collections written by K processes at once."""
+    from concurrent.futures import ProcessPoolExecutor
+
+    rng = np.random.default_rng(0)
+    sets = {"random": rng.normal(size=(count, 384)).astype(np.float32)}
+    if vectors_file is not None:
+        sets["real"] = np.load(vectors_file)[:count].astype(np.float32)
+    out: dict = {}
+    for name, vectors in sets.items():
+        vectors = vectors / np.linalg.norm(vectors, axis=1, keepdims=True)
+        for shards in shard_counts:
+            folders = [tempfile.mkdtemp(prefix=f"shard{i}-") for i in range(shards)]
+            started = time.perf_counter()
+            with ProcessPoolExecutor(shards) as pool:
+                list(pool.map(_add_all, folders, [vectors[i::shards] for i in range(shards)]))
+            seconds = time.perf_counter() - started
+            out[f"{name} vectors, {shards} shard(s)"] = {"vectors": len(vectors), "seconds": round(seconds, 2), "vectors_per_s": round(len(vectors) / seconds)}  # fmt: skip
+            print(name, shards, out[f"{name} vectors, {shards} shard(s)"], flush=True)
+    return out
+
+
+def agreement(sample: Path) -> dict:
+    """Vectors a GPU run stored (``agreement_sample.npz`` of bench.ingest) against the bundled model's
+    float32 weights on this machine's CPU: cosine per chunk."""
+    from rag_app.embeddings import LocalEmbeddings
+
+    data = np.load(sample)
+    reference = LocalEmbeddings(device="cpu", precision="fp32").embed_array([str(t) for t in data["texts"]])
+    stored = data["stored"]
+    cosine = np.sum(stored * reference, axis=1) / (np.linalg.norm(stored, axis=1) * np.linalg.norm(reference, axis=1))
+    return {"chunks": len(cosine), "min_cosine": round(float(cosine.min()), 5), "mean_cosine": round(float(cosine.mean()), 6), "reference": "bundled all-MiniLM-L6-v2, float32 weights and arithmetic, CPU"}  # fmt: skip
+
+
 def _sync(device: str) -> None:
     import torch
 
@@ -142,7 +213,11 @@ def _sync(device: str) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("probe", choices=["embed", "chroma-growth", "chroma-config"])
+    parser.add_argument(
+        "probe", choices=["embed", "chroma-growth", "chroma-config", "fp16-model", "chroma-shards", "agreement"]
+    )
+    parser.add_argument("out", nargs="?", type=Path, help="fp16-model: the folder to write; agreement: the sample .npz")
+    parser.add_argument("--vectors", type=Path, help="chroma-shards: a .npy of real vectors (N x 384)")
     parser.add_argument("--shape-from", type=Path, help="embed: the MiniLM config and tokenizer folder")
     parser.add_argument("--model", help="chroma-growth: the embedding model the ingest run stored with")
     parser.add_argument("--device", default="cuda")
@@ -152,6 +227,12 @@ def main() -> None:
         print("embed_probe", json.dumps(embed_paths(args.shape_from, args.device, args.count)), flush=True)
     elif args.probe == "chroma-growth":
         print("chroma_growth", json.dumps(chroma_growth(args.model)), flush=True)
+    elif args.probe == "fp16-model":
+        print("fp16_model", json.dumps(fp16_model(args.out)), flush=True)
+    elif args.probe == "agreement":
+        print("agreement", json.dumps(agreement(args.out)), flush=True)
+    elif args.probe == "chroma-shards":
+        print("chroma_shards", json.dumps(chroma_shards(args.vectors, args.count)), flush=True)
     else:
         print("chroma_config", json.dumps(chroma_configs()), flush=True)
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import cProfile
+import os
 import pstats
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -191,7 +192,7 @@ def vector_agreement(service, collection: str, sample: int = 256) -> dict:
     import torch
 
     index = service.store(collection, with_model=True).index()
-    found = index._chroma.get(limit=sample, include=["embeddings"])  # noqa: SLF001 - a bench reads raw
+    found = index.parts[0].get(limit=sample, include=["embeddings"])  # the first shard: a sample of every file
     texts = index.lexical.chunks_by_id(found["ids"])
     found["documents"] = [texts[i].text for i in found["ids"]]
     stored = np.asarray(found["embeddings"], dtype=np.float32)
@@ -201,6 +202,10 @@ def vector_agreement(service, collection: str, sample: int = 256) -> dict:
             found["documents"], batch_size=64, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
         )
     cosine = np.sum(stored * fresh, axis=1) / (np.linalg.norm(stored, axis=1) * np.linalg.norm(fresh, axis=1))
+    if os.environ.get(
+        "OUT"
+    ):  # the sample, for a check against the float32 weights elsewhere (bench.ingest_probes agreement)
+        np.savez(Path(os.environ["OUT"]) / "agreement_sample.npz", ids=np.array(found["ids"]), texts=np.array(found["documents"]), stored=stored)  # fmt: skip
     return {"chunks": len(cosine), "min_cosine": round(float(cosine.min()), 5), "mean_cosine": round(float(cosine.mean()), 6)}  # fmt: skip
 
 
@@ -244,7 +249,7 @@ def store_variants(service, collection: str, sample: int = 4000) -> dict:
     from rag_app.lexical import LexicalIndex, terms_of
 
     index = service.store(collection, with_model=True).index()
-    got = index._chroma.get(limit=sample, include=["embeddings"])  # noqa: SLF001
+    got = index.parts[0].get(limit=sample, include=["embeddings"])
     ids = got["ids"]
     stored = index.lexical.chunks_by_id(ids)
     docs = [stored[i].text for i in ids]
