@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 
-def embed_paths(shape_from: Path, device: str = "cuda", count: int = 20000, batch: int = 512) -> dict:
+def embed_paths(shape_from: Path | None, device: str = "cuda", count: int = 20000, batch: int = 512, model: str | None = None) -> dict:  # fmt: skip
     """Sequences/s of the pipeline's embed_tokens and of leaner paths over the same batches."""
     import torch
 
@@ -44,7 +44,7 @@ def embed_paths(shape_from: Path, device: str = "cuda", count: int = 20000, batc
     from rag_app.chunk_prep import model_inputs
     from rag_app.embeddings import LocalEmbeddings
 
-    embeddings = LocalEmbeddings(random_minilm(shape_from), device=device, batch_size=batch)
+    embeddings = LocalEmbeddings(model or random_minilm(shape_from), device=device, batch_size=batch)
     rng = np.random.default_rng(0)
     lengths = rng.integers(60, 131, count)
     seqs = sorted((np.concatenate([[101], rng.integers(1000, 29000, n - 2), [102]]).astype(np.int32) for n in lengths), key=len, reverse=True)  # fmt: skip
@@ -67,6 +67,13 @@ def embed_paths(shape_from: Path, device: str = "cuda", count: int = 20000, batc
         ],  # noqa: SLF001
         "transformer + mean pooling called directly, padded mask": lambda: direct(False),
         "transformer called directly, all-ones mask (the bare-model figure's setting)": lambda: direct(True),
+        "inputs built on the CPU alone (model_inputs, no model)": lambda: [
+            model_inputs(seqs[s : s + batch], 0) for s in range(0, count, batch)
+        ],
+        "inputs built on the CPU and copied to the device (no model)": lambda: [
+            {k: torch.from_numpy(v).to(device) for k, v in model_inputs(seqs[s : s + batch], 0).items()}
+            for s in range(0, count, batch)
+        ],
     }
     out = {}
     with torch.inference_mode():
@@ -219,12 +226,15 @@ def main() -> None:
     parser.add_argument("out", nargs="?", type=Path, help="fp16-model: the folder to write; agreement: the sample .npz")
     parser.add_argument("--vectors", type=Path, help="chroma-shards: a .npy of real vectors (N x 384)")
     parser.add_argument("--shape-from", type=Path, help="embed: the MiniLM config and tokenizer folder")
-    parser.add_argument("--model", help="chroma-growth: the embedding model the ingest run stored with")
+    parser.add_argument(
+        "--model",
+        help="chroma-growth: the embedding model the ingest run stored with; embed: the model (instead of random weights)",
+    )
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--count", type=int, default=20000)
     args = parser.parse_args()
     if args.probe == "embed":
-        print("embed_probe", json.dumps(embed_paths(args.shape_from, args.device, args.count)), flush=True)
+        print("embed_probe", json.dumps(embed_paths(args.shape_from, args.device, args.count, model=args.model)), flush=True)  # fmt: skip
     elif args.probe == "chroma-growth":
         print("chroma_growth", json.dumps(chroma_growth(args.model)), flush=True)
     elif args.probe == "fp16-model":

@@ -30,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag_app.lexical import LexicalIndex, StoredChunk
+from rag_app.lexical import LexicalIndex, PackedTerms, StoredChunk
 from rag_app.records import Chunk, SearchHit
 
 CHUNKS_INFIX = ".chunks."
@@ -135,7 +135,11 @@ class ChunkIndex:
     # ----- writing ---------------------------------------------------------------------------
 
     def add(
-        self, chunks: Sequence[Chunk], vectors: np.ndarray, metadata: dict, terms: Sequence[dict] | None = None
+        self,
+        chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+        metadata: dict,
+        terms: PackedTerms | Sequence[dict] | None = None,
     ) -> None:
         """Keep the chunks' texts and terms, then write their vectors in batches under Chroma's maximum
         (``metadata``: the file's ``sha256``, ``file`` and ``pages``; ``terms``: each chunk's term

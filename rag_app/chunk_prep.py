@@ -52,7 +52,7 @@ def _tools_for(plan: ChunkPlan) -> tuple[TokenChunker, object]:
 
 def prepare_chunks(doc: ExtractedDocument, sha256: str, plan: ChunkPlan) -> PreparedChunks:
     """Split a parsed document into chunks with their model token ids and BM25 term counts."""
-    from rag_app.lexical import terms_of
+    from rag_app.lexical import PackedTerms, terms_of
 
     chunker, encoder = _tools_for(plan)
     chunks = chunker.split_pages(doc.pages, sha256)
@@ -61,7 +61,7 @@ def prepare_chunks(doc: ExtractedDocument, sha256: str, plan: ChunkPlan) -> Prep
     starts = np.zeros(len(chunks) + 1, dtype=np.int64)
     np.cumsum(lengths, out=starts[1:])
     ids = np.fromiter((i for e in encoded for i in e.ids), dtype=np.int32, count=int(starts[-1]))
-    terms = [dict(Counter(terms_of(c.text))) for c in chunks]
+    terms = PackedTerms.of(Counter(terms_of(c.text)) for c in chunks)
     return PreparedChunks(chunks, ids, starts, terms)
 
 

@@ -191,6 +191,11 @@ class ExtractionPool:
             thread.join(timeout=5)
             self.close()
 
+    def start(self, jobs: int) -> None:
+        """Start the workers ``jobs`` will need now: they load their libraries while the caller plans."""
+        while len(self._pool) < min(jobs, self.workers):
+            self._pool.append(self._spawn())
+
     def close(self) -> None:
         """Stop every worker process (the idle ones all told at once, then waited for: 15 workers one by
         one took 2.7 s)."""

@@ -161,6 +161,8 @@ class Ingestor:
         """Ingest files already named (uploads choose their names themselves)."""
         started = time.perf_counter()
         report = IngestReport(self.store.collection)
+        if len(candidates) >= (self.writer_process_files or WRITER_PROCESS_FILES):
+            self.pool.start(len(candidates))  # a large run: the parsers start while the files are hashed
         self.store.refresh()
         self.store.recover()
         self.progress.start(len(candidates))

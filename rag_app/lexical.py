@@ -122,6 +122,38 @@ TABLES = ("postings", "chunks", "files", "covers", "stamps", "state")
 
 
 @dataclass(frozen=True)
+class PackedTerms:
+    """The BM25 term counts of one file's chunks, packed as its postings row stores them: the terms in
+    order of first use, and for each (chunk, term) pair the chunk's row, the term's place and the count.
+
+    Made in the parser processes: four buffers cross to the ingesting process and on to the store's
+    writer, where a dict per chunk cost the ingesting process ~3 s of GIL-held (un)pickling per 60,000
+    chunks, time its embedder waited for.
+    """
+
+    vocabulary: str  # the terms, joined by newlines (a term never holds one)
+    rows: np.ndarray  # int32
+    term_ids: np.ndarray  # int32
+    counts: np.ndarray  # int32
+
+    @classmethod
+    def of(cls, counted: Iterable[dict[str, int]]) -> PackedTerms:
+        local: dict[str, int] = {}
+        rows, term_ids, tfs = [], [], []
+        for row, counts in enumerate(counted):
+            for term, tf in counts.items():
+                rows.append(row)
+                term_ids.append(local.setdefault(term, len(local)))
+                tfs.append(tf)
+        as32 = functools.partial(np.asarray, dtype=np.int32)
+        return cls("\n".join(local), as32(rows), as32(term_ids), as32(tfs))
+
+    def lengths(self, chunks: int) -> np.ndarray:
+        """Each chunk's number of terms (its BM25 length)."""
+        return np.bincount(self.rows, weights=self.counts, minlength=chunks).astype(np.int64)
+
+
+@dataclass(frozen=True)
 class StoredChunk:
     """A chunk as this file keeps it: text, place, and the file it came from."""
 
@@ -164,32 +196,32 @@ class LexicalIndex:
     # ----- writing ------------------------------------------------------------------------
 
     def add(
-        self, sha256: str, chunks: Sequence[Chunk], file: str, pages: int, terms: Sequence[dict] | None = None
+        self,
+        sha256: str,
+        chunks: Sequence[Chunk],
+        file: str,
+        pages: int,
+        terms: PackedTerms | Sequence[dict] | None = None,
     ) -> None:
         """Keep one file content's chunks and index their terms (replacing what it had); ``terms`` are
-        their term counts when already extracted (``Counter(terms_of(text))`` for each)."""
-        counted = list(terms) if terms is not None else [Counter(terms_of(c.text)) for c in chunks]
+        their term counts when already extracted (packed, or ``Counter(terms_of(text))`` for each)."""
+        if not isinstance(terms, PackedTerms):
+            terms = PackedTerms.of(terms if terms is not None else (Counter(terms_of(c.text)) for c in chunks))
+        lengths = terms.lengths(len(chunks))
         cover = " ".join(sorted(set(terms_of(" ".join(cover_text((c.id, c.text) for c in chunks))))))
-        local: dict[str, int] = {}
-        rows, term_ids, tfs = [], [], []
-        for row, counts in enumerate(counted):
-            for term, tf in counts.items():
-                rows.append(row)
-                term_ids.append(local.setdefault(term, len(local)))
-                tfs.append(tf)
         with self._lock, self._db:
             self._delete(sha256)
             first = self._db.execute("SELECT COALESCE(MAX(key), 0) + 1 FROM chunks").fetchone()[0]
             self._db.executemany(
                 "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (first + i, c.id, sha256, sum(counted[i].values()), c.page, c.offset, c.index, c.text)
+                    (first + i, c.id, sha256, int(lengths[i]), c.page, c.offset, c.index, c.text)
                     for i, c in enumerate(chunks)
                 ],
             )
             self._db.execute(
                 "INSERT INTO postings VALUES (?, ?, ?, ?, ?)",
-                (sha256, "\n".join(local), _int32(rows), _int32(term_ids), _int32(tfs)),
+                (sha256, terms.vocabulary, terms.rows.tobytes(), terms.term_ids.tobytes(), terms.counts.tobytes()),
             )
             self._db.execute("INSERT INTO files VALUES (?, ?, ?)", (sha256, file, pages))
             self._db.execute("INSERT OR REPLACE INTO covers VALUES (?, ?)", (sha256, cover))
@@ -333,7 +365,3 @@ class LexicalIndex:
 
 _SELECT = """SELECT c.id, c.text, c.page, c.offset, c.position, c.sha, f.file, f.pages
     FROM chunks c JOIN files f ON f.sha = c.sha """
-
-
-def _int32(values: list[int]) -> bytes:
-    return np.asarray(values, dtype=np.int32).tobytes()

@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     import numpy as np
 
+    from rag_app.lexical import PackedTerms
+
 # How pages without a text layer are treated: OCR them (auto), leave them empty (off), or OCR every
 # page and prefer what OCR reads (force: for PDFs whose text layer is broken).
 OcrMode = Literal["auto", "off", "force"]
@@ -106,13 +108,14 @@ class PreparedChunks:
     """A document's chunks as the parser process made them, ready to embed and index.
 
     ``token_ids`` holds every chunk's model input ids (special tokens included) end to end, chunk
-    ``i`` being ``token_ids[starts[i]:starts[i + 1]]``; ``terms`` are each chunk's BM25 term counts.
+    ``i`` being ``token_ids[starts[i]:starts[i + 1]]``; ``terms`` are the chunks' BM25 term counts
+    (:class:`rag_app.lexical.PackedTerms`).
     """
 
     chunks: list[Chunk]
     token_ids: np.ndarray  # int32
     starts: np.ndarray  # int64, len(chunks) + 1
-    terms: list[dict[str, int]]
+    terms: PackedTerms
 
 
 class FileStatus(StrEnum):

@@ -37,6 +37,7 @@ import numpy as np
 
 from rag_app.chunk_index import CHUNKS_INFIX, SHARDS_FOLDER, ChunkIndex, chunks_collection_name, persistent_client
 from rag_app.errors import CollectionNotFoundError, StoreUnavailableError
+from rag_app.lexical import PackedTerms
 from rag_app.records import Chunk, DocumentInfo, SearchHit, parse_chunk_id
 from rag_app.settings import Settings
 
@@ -229,7 +230,7 @@ class FileWrite:
     chunks: Sequence[Chunk]
     vectors: np.ndarray
     metadata: dict
-    terms: Sequence[dict[str, int]] | None = None
+    terms: PackedTerms | Sequence[dict[str, int]] | None = None
 
 
 @dataclass
@@ -330,7 +331,7 @@ class DocumentStore:
         chunks: Sequence[Chunk],
         vectors: np.ndarray,
         metadata: dict,
-        terms: Sequence[dict[str, int]] | None = None,
+        terms: PackedTerms | Sequence[dict[str, int]] | None = None,
     ):
         """Store one file content's chunks and register its names, atomically (``terms``: each chunk's
         BM25 term counts when already extracted)."""

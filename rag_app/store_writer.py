@@ -23,7 +23,7 @@ import signal
 import sys
 from multiprocessing.connection import Connection
 
-from rag_app.child import ChildProcess, sendable
+from rag_app.child import ChildProcess, close_all, sendable
 from rag_app.settings import Settings
 from rag_app.shard_writer import ShardProcess
 
@@ -90,8 +90,7 @@ def _serve(conn: Connection) -> None:
                 reply = (False, sendable(exc))
             conn.send(reply)
     finally:
-        for shard in shards.values():
-            shard.close()
+        close_all(list(shards.values()))
 
 
 def _attach(database, store, shards: dict[int, ShardProcess]) -> None:
@@ -99,8 +98,7 @@ def _attach(database, store, shards: dict[int, ShardProcess]) -> None:
     new collection: one made earlier keeps its own count)."""
     count = store.index().shards
     if count == 1:
-        for shard in shards.values():
-            shard.close()
+        close_all(list(shards.values()))
         shards.clear()
         return
     for i in range(count):

@@ -24,7 +24,12 @@ def test_prepared_chunks_terms_and_vectors_are_the_in_process_ones(embeddings):
     doc = load_document(AAPL)
     prepared = prepare_chunks(doc, "sha", plan)
     assert prepared.chunks == chunker.split_pages(doc.pages, "sha")
-    assert prepared.terms == [dict(Counter(terms_of(c.text))) for c in prepared.chunks]
+    vocabulary, packed = prepared.terms.vocabulary.split("\n"), prepared.terms
+    unpacked = [{} for _ in prepared.chunks]  # the packed terms read back: each chunk's counts
+    for row, term, count in zip(packed.rows, packed.term_ids, packed.counts, strict=True):
+        unpacked[row][vocabulary[term]] = int(count)
+    assert unpacked == [dict(Counter(terms_of(c.text))) for c in prepared.chunks]
+    assert list(packed.lengths(len(unpacked))) == [sum(c.values()) for c in unpacked]
     some = range(0, len(prepared.chunks), 8)  # embedding on a CPU is slow: every 8th chunk
     sequences = [prepared.token_ids[prepared.starts[i] : prepared.starts[i + 1]] for i in some]
     from_ids = embeddings.embed_tokens(sequences)

@@ -292,3 +292,21 @@ def test_files_are_handed_to_an_idle_writer_without_waiting_for_a_full_flush(ser
     report = service.ingest([folder])
     assert report.ok and len(calls) >= 2  # the first file alone, then the others
     assert stored_chunks(service) == sum(f.chunks for f in report.files)
+
+
+def test_a_large_run_starts_its_parsers_before_hashing_the_files(service, folder, writer_process, monkeypatch):
+    """The parser processes load their libraries while the files are hashed and looked up, not after."""
+    from rag_app import ingestion
+    from rag_app.extraction import ExtractionPool
+
+    events, original_start, original_hash = [], ExtractionPool.start, ingestion.file_sha256
+
+    def start(self, jobs):
+        original_start(self, jobs)
+        events.append(("start", jobs, len(self._pool)))
+
+    monkeypatch.setattr(ExtractionPool, "start", start)
+    monkeypatch.setattr(ingestion, "file_sha256", lambda path: events.append(("hash",)) or original_hash(path))
+    report = service.ingest([folder])
+    assert report.ok and events[0] == ("start", 3, 1)  # 3 files, one worker allowed by the test settings
+    assert events[1:] == [("hash",)] * 3
