@@ -385,6 +385,14 @@ def ingest_gpu(gpu: dict, plots: list) -> list[str]:
         table(["parse s (workers, summed)", "OCR s", "waiting for parse s", "chunk s", "embed s", "store s", "failed files"],
               [[st["parse"], st.get("ocr", 0.0), st.get("wait", 0.0), st["chunk"], st["embed"], st["store"], len(g["failed"])]]), "",
     ]  # fmt: skip
+    if gpu.get("ours_one_shard"):
+        one = gpu["ours_one_shard"]
+        out += [f"The same run with every vector in one Chroma collection (variant one_shard): **{one['pages_per_s']} "
+                f"pages/s** ({one['seconds']} s; store {one['stages_s']['store']} s, waiting for the writer "
+                f"{one['stages_s'].get('store_wait', 0.0)} s), against {g['settings'].get('chroma_shards')} shards above.", ""]  # fmt: skip
+    if gpu.get("same_machine_runs"):
+        out += [f"Runs on the same machine: {', '.join(str(r) for r in gpu['same_machine_runs']['pages_per_s'])} pages/s "
+                f"({gpu['same_machine_runs']['what']}).", ""]  # fmt: skip
     shares = g.get("main_thread", {}).get("parts", {})
     if shares:
         rows = [[part, v["s"], f"{v['share']:.0%}"] for part, v in list(shares.items())[:8]]
@@ -424,6 +432,14 @@ def ingest_gpu(gpu: dict, plots: list) -> list[str]:
         if agree:
             out += [f"Stored vectors against an fp32 re-embedding of {agree['chunks']} chunks: min cosine "
                     f"{agree['min_cosine']}, mean {agree['mean_cosine']}.", ""]  # fmt: skip
+        exact = gpu.get("vector_agreement_float32_weights")
+        if exact:
+            out += [f"The same {exact['chunks']} stored vectors against {exact['reference']}: min cosine "
+                    f"{exact['min_cosine']}, mean {exact['mean_cosine']}.", ""]  # fmt: skip
+        probe = gpu.get("embed_probe")
+        if probe:
+            out += [f"The embedder's paths alone ({probe['what']}):", "",
+                    table(["path", "sequences/s"], [[k, f"{v:,}"] for k, v in probe["seq_per_s"].items()]), ""]  # fmt: skip
     if gpu.get("store_variants"):
         sv = gpu["store_variants"]
         out += [f"The store's parts on {sv['chunks']:,} of the run's chunks, each into a fresh database:", "",
