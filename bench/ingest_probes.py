@@ -62,18 +62,6 @@ def embed_paths(shape_from: Path | None, device: str = "cuda", count: int = 2000
         "embed_tokens (the pipeline's path: inputs built on the CPU, copied, ST forward)": lambda: (
             embeddings.embed_tokens(seqs)
         ),  # fmt: skip
-        "embed_tokens before 2026-11-30 (inputs copied from ordinary, not page-locked, memory)": lambda: [
-            torch.nn.functional.normalize(
-                embeddings._model_forward(
-                    {
-                        k: torch.from_numpy(v).to(device, non_blocking=True)
-                        for k, v in model_inputs(seqs[s : s + batch], 0).items()
-                    }
-                ).float(),
-                dim=1,
-            )  # noqa: SLF001  # fmt: skip
-            for s in range(0, count, batch)
-        ],
         "sentence-transformers forward, inputs already on the device": lambda: [
             embeddings._model_forward(f) for f in inputs
         ],  # noqa: SLF001

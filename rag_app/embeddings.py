@@ -226,17 +226,11 @@ class LocalEmbeddings(Embeddings):
         lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
         order = np.argsort(-lengths, kind="stable")
         outputs = []
-        # Page-locked copies on CUDA: a copy from ordinary memory waits for the GPU to finish the batch
-        # before, so the next batch could not be prepared while this one runs.
-        pinned = self.device.startswith("cuda")
         with torch.inference_mode(), self._arithmetic():
             for start in range(0, len(order), self.batch_size):
                 batch = order[start : start + self.batch_size]
                 inputs = model_inputs([sequences[i] for i in batch], self._pad_id)
-                host = {k: torch.from_numpy(v) for k, v in inputs.items()}
-                if pinned:
-                    host = {k: t.pin_memory() for k, t in host.items()}
-                features = {k: t.to(self.device, non_blocking=True) for k, t in host.items()}
+                features = {k: torch.from_numpy(v).to(self.device, non_blocking=True) for k, v in inputs.items()}
                 pooled = self._model_forward(features)
                 outputs.append(torch.nn.functional.normalize(pooled.float(), dim=1))
                 if on_batch:
