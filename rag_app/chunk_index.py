@@ -47,10 +47,6 @@ def persistent_client(path: Path):
     return chromadb.PersistentClient(path=str(path), settings=chromadb.Settings(anonymized_telemetry=False, allow_reset=False))  # fmt: skip
 
 
-def shard_client(path: Path):
-    return persistent_client(path)
-
-
 def open_shard_collection(client, name: str, metadata: dict):
     """The collection holding one shard's vectors (the same name in every shard's database)."""
     return client.get_or_create_collection(name, embedding_function=None, configuration=HNSW, metadata=metadata)
@@ -73,9 +69,9 @@ class ChunkIndex:
     """Chroma's chunk collection and the SQLite file of one embedding model, kept in step.
 
     ``texts_in_chroma``: also give Chroma each chunk's text and place (a Chroma server, shared).
-    ``shard_client(i)``: the Chroma database of shard ``i`` (embedded only); ``new_shards``: how many
-    shards the collection gets if it is made now (or a function asked only then). ``shard_writer(i)``: the process writing shard ``i``
-    while one does (:mod:`rag_app.shard_writer`), else None.
+    ``shard_client(i)``: the Chroma database of shard ``i`` (embedded only). ``new_shards``: how many
+    shards the collection gets if it is made now (or a function asked only then). ``shard_writer(i)``:
+    the process writing shard ``i`` while one does (:mod:`rag_app.shard_writer`), else None.
     """
 
     def __init__(

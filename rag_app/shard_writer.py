@@ -62,7 +62,7 @@ class ShardProcess(ChildProcess):
 
 def _serve(conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the store's writer decides when to stop
-    from rag_app.chunk_index import open_shard_collection, shard_client
+    from rag_app.chunk_index import open_shard_collection, persistent_client
 
     path = conn.recv()
     client, collections, error = None, {}, None
@@ -79,7 +79,7 @@ def _serve(conn: Connection) -> None:
             continue  # nothing is written past a failure
         try:
             if client is None:
-                client = shard_client(Path(path))
+                client = persistent_client(Path(path))
             op, (name, metadata), *args = message
             if name not in collections:
                 collections[name] = open_shard_collection(client, name, metadata)

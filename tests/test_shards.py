@@ -166,7 +166,7 @@ def test_what_another_process_writes_to_the_shards_is_found_after_a_refresh(tmp_
 
 
 def test_a_shard_writer_process_reports_an_error_at_flush_and_writes_nothing_after_it(tmp_path):
-    from rag_app.chunk_index import shard_client
+    from rag_app.chunk_index import persistent_client
     from rag_app.shard_writer import ShardProcess
 
     path = tmp_path / "shard"
@@ -181,7 +181,7 @@ def test_a_shard_writer_process_reports_an_error_at_flush_and_writes_nothing_aft
     writer.flush()  # the error was reported once; later calls run
     writer.close()
     assert writer._process.returncode == 0
-    assert shard_client(path).get_collection("c-test").get()["ids"] == []  # "d" never written, "a", "b" deleted
+    assert persistent_client(path).get_collection("c-test").get()["ids"] == []  # "d" never written, "a", "b" deleted
 
 
 def test_a_shard_writer_process_that_dies_says_so(tmp_path):
