@@ -102,4 +102,6 @@ def test_concurrent_first_replies_parse_once_schemas_are_built():
         return run.stdout
 
     assert failures("built").startswith("0 []")
-    assert not failures("deferred").startswith("0 ")
+    # The control: without the early build the race shows. It depends on thread timing and missed in 2 of 3
+    # suite runs on 2 busy cores (2026-11-30), so it gets five tries; one failed parse proves the race.
+    assert any(not failures("deferred").startswith("0 ") for _ in range(5))
