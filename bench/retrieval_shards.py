@@ -1,0 +1,65 @@
+"""Retrieval on financebench_dev with the collection's vectors in one Chroma collection and the same
+vectors copied into N shards (RAG_CHROMA_SHARDS): hit@5 and MRR per question half, same questions, same
+code, no re-embedding. Needs the financebench collection bench.retrieval leaves in bench/.data.
+
+    python -m bench.retrieval_shards --shards 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+
+import torch
+
+from bench.common import write_result
+from bench.retrieval import DATA, Ours, financebench_questions, run_set
+from rag_app.service import RagService
+from rag_app.settings import Settings
+from rag_app.store import Database
+
+
+def sharded_copy(source, shards: int) -> tuple[str, dict]:
+    """Every document of ``source`` (its chunks, vectors and records) written to a new collection of ``shards`` shards."""
+    target = tempfile.mkdtemp(prefix="shards-")
+    documents = source.list_documents()
+    database = Database(Settings(_env_file=None, data_dir=target, collection="financebench", chroma_shards=shards))
+    store = database.store("financebench", documents[0].embedding, create=True)
+    started = time.perf_counter()
+    for document in documents:
+        chunks, vectors, metadata = source.document_records(document)
+        store.write([document], chunks, vectors, metadata)
+    copied = {"documents": len(documents), "chunks": store.count_chunks(), "shards": store.index().shards,
+              "seconds": round(time.perf_counter() - started, 1)}  # fmt: skip
+    return target, copied
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--shards", type=int, default=4, help="shards of the copy (2-16)")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    source = RagService(Settings(_env_file=None, data_dir=DATA, collection="financebench"))
+    if "financebench" not in source.collections():
+        raise SystemExit(
+            "no financebench collection in bench/.data: run python -m bench.retrieval --sets financebench first"
+        )
+    target, copied = sharded_copy(source.store(with_model=True), args.shards)
+    questions = financebench_questions()
+    result: dict = {"set": "financebench_dev", "copy": copied, "systems": {}}
+    for label, data in (("one collection", DATA), (f"{args.shards} shards", target)):
+        service = RagService(Settings(_env_file=None, data_dir=data, collection="financebench"))
+        service.embeddings = source.embeddings
+        systems = run_set("financebench", questions, Ours(service), None, [], {})["systems"]["ours"]
+        result["systems"][label] = systems
+        print(label, {g: (m["hit@5"], m["mrr"]) for g, m in systems.items() if isinstance(m, dict)}, flush=True)
+    shutil.rmtree(target, ignore_errors=True)
+    result["command"] = f"python -m bench.retrieval_shards --shards {args.shards}"
+    result["notes"] = "The two systems run one after the other in one process: their ms_p50 are not a comparison."
+    print("wrote", write_result(f"retrieval-financebench-shards{args.shards}", result))
+
+
+if __name__ == "__main__":
+    main()
