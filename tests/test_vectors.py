@@ -7,7 +7,14 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from rag_app.embeddings import BUNDLED_SHA256, LocalEmbeddings, _sha256, bundled_model_path, pick_precision
+from rag_app.embeddings import (
+    BUNDLED_SHA256,
+    LocalEmbeddings,
+    _sha256,
+    bundled_model_path,
+    default_batch_size,
+    pick_precision,
+)
 from rag_app.settings import Settings
 
 TEXTS = [
@@ -40,6 +47,13 @@ def test_bf16_vectors_match_float32_ones(embeddings):
     assert np.argsort(-(a @ qa)).tolist() == np.argsort(-(b @ qb)).tolist()
     # one question on a CPU skips the autocast (its casts cost more than they save): float32 exactly
     assert qa.tolist() == qb.tolist()
+
+
+def test_the_batch_size_follows_the_device_unless_set(embeddings):
+    """512 on a GPU, where the H200 ingestion figures were measured with it; 64 on a CPU; a setting wins."""
+    assert (default_batch_size("cuda"), default_batch_size("cuda:1"), default_batch_size("cpu")) == (512, 512, 64)
+    assert embeddings.batch_size == 64 and Settings(_env_file=None).embedding_batch_size == 0
+    assert LocalEmbeddings(device="cpu", batch_size=7).batch_size == 7
 
 
 def test_auto_precision_follows_the_hardware():
