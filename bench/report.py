@@ -167,15 +167,16 @@ def financebench(plots: list) -> list[str]:
         "the question's evidence pages; MRR counts the first hit in the top 10."
     )
     out = page_set(plots, "financebench", "financebench_dev", TARGETS["hit@5"], TARGETS["mrr"], blurb)
-    shards = load("retrieval-financebench-shards4")
-    if shards:
-        rows = [[label, half, m[half]["hit@5"], m[half]["mrr"]] for label, m in shards["systems"].items()
-                for half in ("tuning", "confirmation", "all")]  # fmt: skip
+    found = [r for r in (load(f"retrieval-{name}-shards4") for name in ("financebench", "zh_reports", "docugami")) if r]
+    if found:
+        rows = [[r["set"], label, group, v["hit@5"], v["mrr"]] for r in found
+                for label, m in r["systems"].items() for group, v in m.items() if isinstance(v, dict)]  # fmt: skip
         out += [
             "### The same vectors in 4 Chroma shards (RAG_CHROMA_SHARDS, the default on a GPU)", "",
-            f"Every document of the collection ({shards['copy']['chunks']:,} chunks) copied with its vectors into a "
-            "collection of 4 shards, then the questions asked of both:", "",
-            table(["collection", "half", "hit@5", "MRR"], rows), "", provenance(shards), "",
+            "Every document of a set's collection copied with its vectors into a collection of 4 shards, then the "
+            "questions asked of both (" + ", ".join(f"{r['set']}: {r['copy']['chunks']:,} chunks" for r in found) + "):", "",
+            table(["set", "collection", "questions", "hit@5", "MRR"], rows), "",
+            *[line for r in found for line in (provenance(r), "")],
         ]  # fmt: skip
     sweep = [load(f"retrieval-financebench-c{s}o{o}") for s, o in ((96, 16), (128, 16), (200, 30), (254, 40))]
     sweep = [s for s in sweep if s]
