@@ -62,6 +62,8 @@ class ShardProcess(ChildProcess):
 
 def _serve(conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the store's writer decides when to stop
+    import chromadb  # noqa: F401 - loaded now, while the store's writer opens the store, not at the first add
+
     from rag_app.chunk_index import open_shard_collection, persistent_client
 
     path = conn.recv()
