@@ -20,6 +20,7 @@
     python -m bench.ingest_probes fp16-model /tmp/minilm-fp16
     python -m bench.ingest_probes chroma-shards --vectors /tmp/real.npy
     python -m bench.ingest_probes agreement agreement_sample.npz
+    python -m bench.ingest_probes handoff
 
 ``agreement`` checks a GPU run's stored vectors (the sample bench.ingest --raw-model writes to $OUT)
 against the bundled model's float32 weights on this machine's CPU.
@@ -199,6 +200,47 @@ def chroma_shards(vectors_file: Path | None, count: int, shard_counts=(1, 2, 4))
     return out
 
 
+def handoff(files: int = 6) -> dict:
+    """Seconds to unpickle and pickle parsed financebench filings as the parser processes hand them over,
+    with each chunk's BM25 terms packed (as now) and as a dict per chunk (as before): time the ingesting
+    process holds the GIL for, beside its embedder."""
+    import pickle
+    from collections import Counter
+    from dataclasses import replace
+
+    from bench.common import CORPUS
+    from rag_app.chunk_prep import prepare_chunks
+    from rag_app.chunking import TokenChunker
+    from rag_app.embeddings import LocalEmbeddings
+    from rag_app.lexical import terms_of
+    from rag_app.loaders import load_document
+
+    embeddings = LocalEmbeddings(device="cpu")
+    plan = embeddings.chunk_plan(
+        128, 16, TokenChunker(embeddings.count_tokens, 128, 16, embeddings.max_tokens).max_tokens
+    )
+    blobs: dict[str, list[bytes]] = {"packed terms": [], "a dict per chunk": []}
+    chunks = 0
+    for path in sorted((CORPUS / "qa" / "financebench_dev" / "pdfs").glob("*.pdf"))[:files]:
+        doc = load_document(path)
+        prepared = prepare_chunks(doc, "sha", plan)
+        chunks += len(prepared.chunks)
+        doc.prepared = prepared
+        blobs["packed terms"].append(pickle.dumps(doc))
+        doc.prepared = replace(prepared, terms=[dict(Counter(terms_of(c.text))) for c in prepared.chunks])
+        blobs["a dict per chunk"].append(pickle.dumps(doc))
+    out: dict = {"files": files, "chunks": chunks}
+    for label, found in blobs.items():
+        started = time.perf_counter()
+        docs = [pickle.loads(b) for b in found]
+        loads = time.perf_counter() - started
+        started = time.perf_counter()
+        for doc in docs:
+            pickle.dumps(doc)
+        out[label] = {"MB": round(sum(map(len, found)) / 1e6, 1), "unpickle_s": round(loads, 3), "pickle_s": round(time.perf_counter() - started, 3)}  # fmt: skip
+    return out
+
+
 def agreement(sample: Path) -> dict:
     """Vectors a GPU run stored (``agreement_sample.npz`` of bench.ingest) against the bundled model's
     float32 weights on this machine's CPU: cosine per chunk."""
@@ -221,7 +263,8 @@ def _sync(device: str) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "probe", choices=["embed", "chroma-growth", "chroma-config", "fp16-model", "chroma-shards", "agreement"]
+        "probe",
+        choices=["embed", "chroma-growth", "chroma-config", "fp16-model", "chroma-shards", "agreement", "handoff"],
     )
     parser.add_argument("out", nargs="?", type=Path, help="fp16-model: the folder to write; agreement: the sample .npz")
     parser.add_argument("--vectors", type=Path, help="chroma-shards: a .npy of real vectors (N x 384)")
@@ -239,6 +282,8 @@ def main() -> None:
         print("chroma_growth", json.dumps(chroma_growth(args.model)), flush=True)
     elif args.probe == "fp16-model":
         print("fp16_model", json.dumps(fp16_model(args.out)), flush=True)
+    elif args.probe == "handoff":
+        print("handoff", json.dumps(handoff()), flush=True)
     elif args.probe == "agreement":
         print("agreement", json.dumps(agreement(args.out)), flush=True)
     elif args.probe == "chroma-shards":
