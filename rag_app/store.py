@@ -540,13 +540,10 @@ class DocumentStore:
 def auto_shards(device: str) -> int:
     """One shard per 4 CPU cores, at most 4, when embeddings run on a GPU; else 1 (on a CPU embedding takes
     94% of an ingest, and more shards would only make searches ask more databases)."""
-    if device == "cpu":
-        return 1
-    if device == "auto":
-        import torch
+    from rag_app.embeddings import pick_device  # the embedder's own choice of device, not a second one
 
-        if not torch.cuda.is_available():
-            return 1
+    if not pick_device(device).startswith("cuda"):
+        return 1
     return max(1, min(4, (os.cpu_count() or 1) // 4))
 
 

@@ -54,6 +54,15 @@ def test_a_sharded_collection_finds_what_a_single_one_finds(tmp_path):
     assert len(chunks) == 12 and np.allclose(stored, vectors(12, 0), atol=1e-6)
 
 
+def test_auto_gives_one_shard_per_4_cores_on_a_gpu_and_one_elsewhere(monkeypatch):
+    from rag_app.store import auto_shards
+
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    assert (auto_shards("cuda"), auto_shards("cpu")) == (4, 1)
+    monkeypatch.setattr("os.cpu_count", lambda: 8)
+    assert auto_shards("cuda") == 2
+
+
 def test_the_shard_count_is_fixed_when_a_collection_is_made(tmp_path):
     write(sharded(tmp_path, 1), "a.pdf", "sha-a", ["Revenue grew."])
     reopened = sharded(tmp_path, 4)  # the setting changed: the collection keeps its single shard
