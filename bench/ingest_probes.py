@@ -13,6 +13,12 @@
 * ``chroma-shards``: Chroma add of the same vectors into 1 collection, and into K collections in K
   folders written by K processes at once (the store's shards), for real vectors (``--vectors`` .npy,
   e.g. from an ingest's collection) and random unit vectors: HNSW inserts cost more for random ones.
+* ``embed-run CORPUS``: the pipeline's embedder over the token ids the parser processes make of a
+  real corpus, in the ingest's groups of 8,192 chunks: the first pass (shapes never seen), a second
+  pass, and passes while the parser pool parses the corpus again in this process (its results
+  unpickled beside the embedder, as in an ingest). ``--shapes`` unpadded / cudnn / unpadded+cudnn
+  undoes the embedder's padding and attention choice; each needs a fresh process (the first pass is
+  what it measures).
 
     python -m bench.ingest_probes embed --shape-from /tmp/minilm-shape
     python -m bench.ingest_probes chroma-growth --model /tmp/random-minilm-XXXX
@@ -21,6 +27,7 @@
     python -m bench.ingest_probes chroma-shards --vectors /tmp/real.npy
     python -m bench.ingest_probes agreement agreement_sample.npz
     python -m bench.ingest_probes handoff
+    python -m bench.ingest_probes embed-run /tmp/corpus17 --model /tmp/minilm-fp16 [--shapes unpadded+cudnn]
 
 ``agreement`` checks a GPU run's stored vectors (the sample bench.ingest --raw-model writes to $OUT)
 against the bundled model's float32 weights on this machine's CPU.
@@ -253,6 +260,89 @@ def agreement(sample: Path) -> dict:
     return {"chunks": len(cosine), "min_cosine": round(float(cosine.min()), 5), "mean_cosine": round(float(cosine.mean()), 6), "reference": "bundled all-MiniLM-L6-v2, float32 weights and arithmetic, CPU"}  # fmt: skip
 
 
+def embed_run(corpus: Path, model: str, device: str = "cuda", shapes: str = "default", group: int = 8192) -> dict:
+    """The embedder over a real corpus's token ids: first pass, second pass, passes beside parsing.
+
+    ``shapes``: "default" (the embedder as it is), "unpadded" (batches as wide as their longest row,
+    as many rows as they have), "cudnn" (also cuDNN's attention allowed), "unpadded+cudnn"."""
+    import contextlib
+    import os
+    import threading
+
+    from rag_app.extraction import ExtractionJob, ExtractionPool
+    from rag_app.service import RagService
+    from rag_app.settings import Settings
+
+    settings = Settings(_env_file=None, data_dir=Path(tempfile.mkdtemp()), embedding_model=model, embedding_device=device)
+    service = RagService(settings)
+    embeddings, chunker = service.embeddings, service.chunker
+    if "unpadded" in shapes:
+        embeddings.pad_width = embeddings.pad_rows = 1
+    if "cudnn" in shapes:
+        embeddings._attention = contextlib.nullcontext  # noqa: SLF001 - the attention PyTorch picks itself
+    plan = embeddings.chunk_plan(chunker.chunk_size, chunker.chunk_overlap, chunker.max_tokens)
+    pdfs = sorted(corpus.rglob("*.pdf"))
+    jobs = [ExtractionJob(p, (), "auto", f"{i:064x}", plan) for i, p in enumerate(pdfs)]
+    workers = max(1, (os.cpu_count() or 2) - 1)
+
+    def parse() -> list:
+        with ExtractionPool(workers) as pool:
+            return [doc.prepared for _, doc in pool.run(jobs) if doc.prepared is not None]
+
+    started = time.perf_counter()
+    prepared = parse()
+    parse_s = time.perf_counter() - started
+    sequences = [p.token_ids[p.starts[i] : p.starts[i + 1]] for p in prepared for i in range(len(p.chunks))]
+    groups = [sequences[s : s + group] for s in range(0, len(sequences), group)]
+    embeddings.embed_array(["warm-up"] * embeddings.batch_size)  # as bench.ingest warms up
+
+    def one_pass() -> tuple[float, list[float]]:
+        calls = []
+        for g in groups:
+            t = time.perf_counter()
+            embeddings.embed_tokens(g)
+            _sync(device)
+            calls.append(round(time.perf_counter() - t, 3))
+        return sum(calls), calls
+
+    first, first_calls = one_pass()
+    second, _ = one_pass()
+    beside, done = [], threading.Event()
+
+    def background() -> None:
+        parse()
+        done.set()
+
+    thread = threading.Thread(target=background)
+    thread.start()
+    time.sleep(1.0)  # the pool's processes start
+    while not done.is_set():
+        beside.append(one_pass()[0])
+    thread.join()
+    shapes_seen = set()
+    for g in groups:
+        ordered = sorted(map(len, g), reverse=True)
+        for b in range(0, len(ordered), embeddings.batch_size):
+            width = ordered[b] + -ordered[b] % embeddings.pad_width
+            rows = min(embeddings.batch_size, len(ordered) - b)
+            shapes_seen.add((rows + -rows % embeddings.pad_rows, width))
+    ours = embeddings.embed_tokens(groups[0])
+    embeddings.pad_width = embeddings.pad_rows = 1
+    embeddings._attention = contextlib.nullcontext  # noqa: SLF001
+    plain = embeddings.embed_tokens(groups[0])
+    cosine = np.sum(ours * plain, axis=1)
+    rate = lambda seconds: round(len(sequences) / seconds)  # noqa: E731
+    return {
+        "chunks": len(sequences), "files": len(prepared), "parse_s": round(parse_s, 2), "shapes": shapes,
+        "batch": embeddings.batch_size, "distinct_shapes": len(shapes_seen),
+        "mean_tokens": round(float(np.mean([len(s) for s in sequences])), 1),
+        "first_pass_chunks_per_s": rate(first), "first_pass_calls_s": first_calls,
+        "second_pass_chunks_per_s": rate(second),
+        "beside_parse_chunks_per_s": [rate(b) for b in beside],
+        "against_unpadded_cudnn": {"chunks": len(cosine), "min_cosine": round(float(cosine.min()), 6), "max_abs_diff": float(np.abs(ours - plain).max())},
+    }  # fmt: skip
+
+
 def _sync(device: str) -> None:
     import torch
 
@@ -264,9 +354,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "probe",
-        choices=["embed", "chroma-growth", "chroma-config", "fp16-model", "chroma-shards", "agreement", "handoff"],
+        choices=["embed", "embed-run", "chroma-growth", "chroma-config", "fp16-model", "chroma-shards", "agreement", "handoff"],
     )
-    parser.add_argument("out", nargs="?", type=Path, help="fp16-model: the folder to write; agreement: the sample .npz")
+    parser.add_argument("out", nargs="?", type=Path, help="fp16-model: the folder to write; agreement: the sample .npz; embed-run: the corpus folder")
     parser.add_argument("--vectors", type=Path, help="chroma-shards: a .npy of real vectors (N x 384)")
     parser.add_argument("--shape-from", type=Path, help="embed: the MiniLM config and tokenizer folder")
     parser.add_argument(
@@ -275,9 +365,12 @@ def main() -> None:
     )
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--count", type=int, default=20000)
+    parser.add_argument("--shapes", default="default", choices=["default", "unpadded", "cudnn", "unpadded+cudnn"], help="embed-run: what to undo of the embedder's shape handling")
     args = parser.parse_args()
     if args.probe == "embed":
         print("embed_probe", json.dumps(embed_paths(args.shape_from, args.device, args.count, model=args.model)), flush=True)  # fmt: skip
+    elif args.probe == "embed-run":
+        print("embed_run", json.dumps(embed_run(args.out, args.model, args.device, args.shapes)), flush=True)
     elif args.probe == "chroma-growth":
         print("chroma_growth", json.dumps(chroma_growth(args.model)), flush=True)
     elif args.probe == "fp16-model":

@@ -65,9 +65,12 @@ def prepare_chunks(doc: ExtractedDocument, sha256: str, plan: ChunkPlan) -> Prep
     return PreparedChunks(chunks, ids, starts, terms)
 
 
-def model_inputs(sequences: list[np.ndarray], pad_id: int) -> dict[str, np.ndarray]:
-    """A padded batch as the model's preprocessing makes it: ids, attention mask, token types (zeros)."""
+def model_inputs(sequences: list[np.ndarray], pad_id: int, multiple: int = 1) -> dict[str, np.ndarray]:
+    """A padded batch as the model's preprocessing makes it: ids, attention mask, token types (zeros).
+
+    ``multiple``: the width rounded up to a multiple of it (more padding, masked as padding is)."""
     width = max((len(s) for s in sequences), default=0)
+    width += -width % multiple
     ids = np.full((len(sequences), width), pad_id, dtype=np.int64)
     mask = np.zeros((len(sequences), width), dtype=np.int64)
     for row, seq in enumerate(sequences):

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.usefixtures("corpus")
 AAPL = DOCUGAMI / "2023 Q2 AAPL.pdf"
 
 
-def test_prepared_chunks_terms_and_vectors_are_the_in_process_ones(embeddings):
+def test_prepared_chunks_terms_and_vectors_are_the_in_process_ones(embeddings, monkeypatch):
     chunker = TokenChunker(embeddings.count_tokens, 128, 16, embeddings.max_tokens)
     plan = embeddings.chunk_plan(chunker.chunk_size, chunker.chunk_overlap, chunker.max_tokens)
     assert plan is not None  # the bundled model's fast tokenizer gives the model's own inputs
@@ -35,6 +35,12 @@ def test_prepared_chunks_terms_and_vectors_are_the_in_process_ones(embeddings):
     from_ids = embeddings.embed_tokens(sequences)
     from_texts = embeddings.embed_array([prepared.chunks[i].text for i in some])
     assert np.min(np.sum(from_ids * from_texts, axis=1)) > 0.9999
+    # the GPU's batch shapes: widths padded to a multiple of 8, rows to one of 64 (repeats, dropped)
+    monkeypatch.setattr(embeddings, "pad_width", 8)
+    monkeypatch.setattr(embeddings, "pad_rows", 64)
+    padded = embeddings.embed_tokens(sequences)
+    assert padded.shape == from_ids.shape
+    assert np.min(np.sum(padded * from_ids, axis=1)) > 0.99999  # as close as two batchings of bf16 arithmetic
 
 
 def stored(service) -> tuple[list, np.ndarray, list]:
