@@ -16,8 +16,8 @@
 * ``embed-run CORPUS``: the pipeline's embedder over the token ids the parser processes make of a
   real corpus, in the ingest's groups of 8,192 chunks: the first pass (shapes never seen), a second
   pass, and passes while the parser pool parses the corpus again in this process (its results
-  unpickled beside the embedder, as in an ingest). ``--shapes`` unpadded / cudnn / unpadded+cudnn
-  undoes the embedder's padding and attention choice; each needs a fresh process (the first pass is
+  unpickled beside the embedder, as in an ingest). ``--shapes`` mask2d / unpadded / cudnn /
+  unpadded+cudnn undoes the embedder's 4D mask, padding and attention choice (the last: all three); each needs a fresh process (the first pass is
   what it measures).
 
     python -m bench.ingest_probes embed --shape-from /tmp/minilm-shape
@@ -263,8 +263,9 @@ def agreement(sample: Path) -> dict:
 def embed_run(corpus: Path, model: str, device: str = "cuda", shapes: str = "default", group: int = 8192) -> dict:
     """The embedder over a real corpus's token ids: first pass, second pass, passes beside parsing.
 
-    ``shapes``: "default" (the embedder as it is), "unpadded" (batches as wide as their longest row,
-    as many rows as they have), "cudnn" (also cuDNN's attention allowed), "unpadded+cudnn"."""
+    ``shapes``: "default" (the embedder as it is), "mask2d" (the 2D mask given to transformers),
+    "unpadded" (batches as wide as their longest row, as many rows as they have), "cudnn" (cuDNN's
+    attention allowed), "unpadded+cudnn" (all three: the embedder before issue 17's fixes)."""
     import contextlib
     import os
     import threading
@@ -273,11 +274,15 @@ def embed_run(corpus: Path, model: str, device: str = "cuda", shapes: str = "def
     from rag_app.service import RagService
     from rag_app.settings import Settings
 
-    settings = Settings(_env_file=None, data_dir=Path(tempfile.mkdtemp()), embedding_model=model, embedding_device=device)
+    settings = Settings(
+        _env_file=None, data_dir=Path(tempfile.mkdtemp()), embedding_model=model, embedding_device=device
+    )
     service = RagService(settings)
     embeddings, chunker = service.embeddings, service.chunker
     if "unpadded" in shapes:
         embeddings.pad_width = embeddings.pad_rows = 1
+    if "mask2d" in shapes or shapes == "unpadded+cudnn":
+        embeddings.mask_4d = False
     if "cudnn" in shapes:
         embeddings._attention = contextlib.nullcontext  # noqa: SLF001 - the attention PyTorch picks itself
     plan = embeddings.chunk_plan(chunker.chunk_size, chunker.chunk_overlap, chunker.max_tokens)
@@ -307,6 +312,7 @@ def embed_run(corpus: Path, model: str, device: str = "cuda", shapes: str = "def
 
     first, first_calls = one_pass()
     second, _ = one_pass()
+    syncs = _syncs(lambda: embeddings.embed_tokens(groups[0]), device)
     beside, done = [], threading.Event()
 
     def background() -> None:
@@ -328,6 +334,7 @@ def embed_run(corpus: Path, model: str, device: str = "cuda", shapes: str = "def
             shapes_seen.add((rows + -rows % embeddings.pad_rows, width))
     ours = embeddings.embed_tokens(groups[0])
     embeddings.pad_width = embeddings.pad_rows = 1
+    embeddings.mask_4d = False
     embeddings._attention = contextlib.nullcontext  # noqa: SLF001
     plain = embeddings.embed_tokens(groups[0])
     cosine = np.sum(ours * plain, axis=1)
@@ -337,10 +344,28 @@ def embed_run(corpus: Path, model: str, device: str = "cuda", shapes: str = "def
         "batch": embeddings.batch_size, "distinct_shapes": len(shapes_seen),
         "mean_tokens": round(float(np.mean([len(s) for s in sequences])), 1),
         "first_pass_chunks_per_s": rate(first), "first_pass_calls_s": first_calls,
-        "second_pass_chunks_per_s": rate(second),
+        "second_pass_chunks_per_s": rate(second), "synchronizing_ops_in_one_call": syncs,
         "beside_parse_chunks_per_s": [rate(b) for b in beside],
         "against_unpadded_cudnn": {"chunks": len(cosine), "min_cosine": round(float(cosine.min()), 6), "max_abs_diff": float(np.abs(ours - plain).max())},
     }  # fmt: skip
+
+
+def _syncs(run, device: str) -> int:
+    """How many operations made the CPU wait for the GPU during ``run()`` (torch's sync debug mode)."""
+    import warnings
+
+    import torch
+
+    if not device.startswith("cuda"):
+        return 0
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        torch.cuda.set_sync_debug_mode("warn")
+        try:
+            run()
+        finally:
+            torch.cuda.set_sync_debug_mode("default")
+    return sum("synchroniz" in str(w.message) for w in caught)
 
 
 def _sync(device: str) -> None:
@@ -354,9 +379,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "probe",
-        choices=["embed", "embed-run", "chroma-growth", "chroma-config", "fp16-model", "chroma-shards", "agreement", "handoff"],
+        choices=[
+            "embed",
+            "embed-run",
+            "chroma-growth",
+            "chroma-config",
+            "fp16-model",
+            "chroma-shards",
+            "agreement",
+            "handoff",
+        ],
     )
-    parser.add_argument("out", nargs="?", type=Path, help="fp16-model: the folder to write; agreement: the sample .npz; embed-run: the corpus folder")
+    parser.add_argument(
+        "out",
+        nargs="?",
+        type=Path,
+        help="fp16-model: the folder to write; agreement: the sample .npz; embed-run: the corpus folder",
+    )
     parser.add_argument("--vectors", type=Path, help="chroma-shards: a .npy of real vectors (N x 384)")
     parser.add_argument("--shape-from", type=Path, help="embed: the MiniLM config and tokenizer folder")
     parser.add_argument(
@@ -365,7 +404,12 @@ def main() -> None:
     )
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--count", type=int, default=20000)
-    parser.add_argument("--shapes", default="default", choices=["default", "unpadded", "cudnn", "unpadded+cudnn"], help="embed-run: what to undo of the embedder's shape handling")
+    parser.add_argument(
+        "--shapes",
+        default="default",
+        choices=["default", "mask2d", "unpadded", "cudnn", "unpadded+cudnn"],
+        help="embed-run: what to undo of the embedder's shape handling",
+    )
     args = parser.parse_args()
     if args.probe == "embed":
         print("embed_probe", json.dumps(embed_paths(args.shape_from, args.device, args.count, model=args.model)), flush=True)  # fmt: skip

@@ -108,6 +108,7 @@ class LocalEmbeddings(Embeddings):
         self.model = _load_sentence_transformer(model_name, self.device)
         gpu = self.device.startswith("cuda")
         self.pad_width, self.pad_rows = (PAD_WIDTH, PAD_ROWS) if gpu else (1, 1)  # see PAD_WIDTH
+        self.mask_4d = gpu  # see _direct_forward
         if self.precision == "fp16":
             self.model.half()  # float16 weights: the GPU's fastest path, vectors within cosine 1e-4 of float32
         log.info("embedding arithmetic: %s on %s", self.precision, self.device)
@@ -239,6 +240,45 @@ class LocalEmbeddings(Embeddings):
             return self.model({**features, "modality": "text"}, task="document")["sentence_embedding"]
         return self.model(features)["sentence_embedding"]
 
+    def _direct_forward(self, features: dict):
+        """:meth:`_model_forward` with the padding mask handed to the transformer already in 4D.
+
+        Given the 2D mask, transformers first asks whether it masks anything (``mask.all()``), which
+        makes the CPU wait until the GPU has finished every batch queued before: each batch's kernels
+        were then launched only once the previous batch had run, the GPU idle meanwhile. The 4D mask
+        is used as given; the pooling modules get the 2D one as before."""
+        transformer = self.model[0]
+        model = getattr(transformer, "auto_model", None) or transformer.model
+        mask = features["attention_mask"]
+        inputs = {k: features[k] for k in ("input_ids", "token_type_ids") if k in features}
+        hidden = model(**inputs, attention_mask=mask[:, None, None, :].bool(), return_dict=True).last_hidden_state
+        out = {"token_embeddings": hidden, "attention_mask": mask}
+        for module in list(self.model)[1:]:
+            out = module(out)
+        return out["sentence_embedding"]
+
+    @cached_property
+    def _direct_same(self) -> bool:
+        """Whether :meth:`_direct_forward` gives this model's own vectors, checked once on probe texts
+        (with padding); other model layouts embed through :meth:`_model_forward`."""
+        import torch
+
+        try:
+            theirs = self._model_preprocess([*_PROBES, "word " * 300])
+            features = {k: theirs[k].to(self.device) for k in ("input_ids", "token_type_ids", "attention_mask") if k in theirs}  # fmt: skip
+            with torch.inference_mode(), self._arithmetic(), self._attention():
+                direct = self._direct_forward(features).float()
+                plain = self._model_forward(features).float()
+        except Exception:  # noqa: BLE001 - a model this path does not know: its own forward
+            log.info("embedding through the model's own forward: its layout is not transformer + pooling")
+            return False
+        same = direct.shape == plain.shape and bool(
+            torch.nn.functional.cosine_similarity(direct, plain, dim=1).min() > 0.99999
+        )
+        if not same:
+            log.info("embedding through the model's own forward: the direct path's vectors differ")
+        return same
+
     @cached_property
     def _pad_id(self) -> int:
         return int(self.model.tokenizer.pad_token_id or 0)
@@ -253,6 +293,7 @@ class LocalEmbeddings(Embeddings):
         lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
         order = np.argsort(-lengths, kind="stable")
         outputs = []
+        forward = self._direct_forward if self.mask_4d and self._direct_same else self._model_forward
         with torch.inference_mode(), self._arithmetic(), self._attention():
             for start in range(0, len(order), self.batch_size):
                 batch = order[start : start + self.batch_size]
@@ -260,7 +301,7 @@ class LocalEmbeddings(Embeddings):
                 rows += rows[-1:] * (-len(rows) % self.pad_rows)  # repeated rows, their vectors dropped
                 inputs = model_inputs(rows, self._pad_id, self.pad_width)
                 features = {k: self._to_device(v) for k, v in inputs.items()}
-                pooled = self._model_forward(features)[: len(batch)]
+                pooled = forward(features)[: len(batch)]
                 outputs.append(torch.nn.functional.normalize(pooled.float(), dim=1))
                 if on_batch:
                     on_batch(len(batch))

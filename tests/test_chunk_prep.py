@@ -41,6 +41,11 @@ def test_prepared_chunks_terms_and_vectors_are_the_in_process_ones(embeddings, m
     padded = embeddings.embed_tokens(sequences)
     assert padded.shape == from_ids.shape
     assert np.min(np.sum(padded * from_ids, axis=1)) > 0.99999  # as close as two batchings of bf16 arithmetic
+    # and the GPU's forward: the padding mask handed over in 4D, no "any padding?" check stopping the CPU
+    monkeypatch.setattr(embeddings, "mask_4d", True)
+    assert embeddings._direct_same
+    direct = embeddings.embed_tokens(sequences)
+    assert np.min(np.sum(direct * from_ids, axis=1)) > 0.99999
 
 
 def stored(service) -> tuple[list, np.ndarray, list]:

@@ -65,3 +65,13 @@ def test_auto_precision_follows_the_hardware():
 def test_unknown_precision_is_refused():
     with pytest.raises(ValidationError, match="embedding_precision"):
         Settings(_env_file=None, embedding_precision="fp8")
+
+
+def test_the_direct_forward_is_used_only_when_it_gives_the_models_own_vectors(embeddings, monkeypatch):
+    check = type(embeddings)._direct_same.func  # the cached check, run afresh
+    assert check(embeddings)
+    wrong = lambda features: embeddings._model_forward(features).flip(0)  # noqa: E731 - rows swapped
+    monkeypatch.setattr(embeddings, "_direct_forward", wrong)
+    assert not check(embeddings)
+    monkeypatch.setattr(embeddings, "_direct_forward", lambda features: 1 / 0)
+    assert not check(embeddings)
