@@ -109,6 +109,7 @@ class LocalEmbeddings(Embeddings):
         gpu = self.device.startswith("cuda")
         self.pad_width, self.pad_rows = (PAD_WIDTH, PAD_ROWS) if gpu else (1, 1)  # see PAD_WIDTH
         self.mask_4d = gpu  # see _direct_forward
+        self.cuda_graphs = gpu  # see rag_app.embedding_graphs
         if self.precision == "fp16":
             self.model.half()  # float16 weights: the GPU's fastest path, vectors within cosine 1e-4 of float32
         log.info("embedding arithmetic: %s on %s", self.precision, self.device)
@@ -280,6 +281,12 @@ class LocalEmbeddings(Embeddings):
         return same
 
     @cached_property
+    def _graphs(self):
+        from rag_app.embedding_graphs import ForwardGraphs
+
+        return ForwardGraphs(self._direct_forward)
+
+    @cached_property
     def _pad_id(self) -> int:
         return int(self.model.tokenizer.pad_token_id or 0)
 
@@ -293,7 +300,9 @@ class LocalEmbeddings(Embeddings):
         lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
         order = np.argsort(-lengths, kind="stable")
         outputs = []
-        forward = self._direct_forward if self.mask_4d and self._direct_same else self._model_forward
+        forward = self._model_forward
+        if self.mask_4d and self._direct_same:
+            forward = self._graphs if self.cuda_graphs else self._direct_forward
         with torch.inference_mode(), self._arithmetic(), self._attention():
             for start in range(0, len(order), self.batch_size):
                 batch = order[start : start + self.batch_size]
@@ -309,6 +318,30 @@ class LocalEmbeddings(Embeddings):
         if outputs:
             vectors[order] = torch.cat(outputs).cpu().numpy()  # one copy back: no sync per batch
         return vectors
+
+    def warm_up(self, tokens: int) -> int:
+        """Capture the CUDA graphs of full batches of chunks up to ``tokens`` tokens long (every padded
+        width), before an ingest's first files are parsed: the GPU is idle then, and the first
+        embedding calls otherwise pay for each new shape. The number of shapes with a graph."""
+        import torch
+
+        if not (self.cuda_graphs and self.mask_4d and self._direct_same):
+            return 0
+        from rag_app.chunk_prep import model_inputs
+
+        longest = min(tokens + self._specials, int(self.model.max_seq_length))
+        ready = 0
+        with torch.inference_mode(), self._arithmetic(), self._attention():
+            for width in range(longest + -longest % self.pad_width, 0, -self.pad_width):
+                row = np.full(min(width, longest), self._pad_id + 1, dtype=np.int32)  # any id the model knows
+                inputs = model_inputs([row] * self.batch_size, self._pad_id, self.pad_width)
+                ready += self._graphs.prepare({k: self._to_device(v) for k, v in inputs.items()})
+        return ready
+
+    @cached_property
+    def _specials(self) -> int:
+        """Special tokens the model's inputs add to a text's ([CLS] and [SEP] for BERT)."""
+        return int(self.model.max_seq_length) - self.max_tokens
 
     def _to_device(self, array: np.ndarray):
         """A tensor on the model's device. From a CPU to CUDA through page-locked memory, so the copy

@@ -174,6 +174,7 @@ class ExtractionPool:
         ``on_ocr`` is called, in the caller's thread, as pages are read by OCR."""
         results: queue.Queue = queue.Queue(maxsize=self.workers + 1)
         self._on_ocr = on_ocr
+        self._stop.clear()  # a pool runs again after a run that ended (its workers started afresh)
         thread = threading.Thread(target=self._coordinate, args=(list(jobs), results), daemon=True)
         thread.start()
         try:

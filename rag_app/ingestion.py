@@ -150,6 +150,7 @@ class Ingestor:
         # parse: seconds in the workers (summed over them); wait: this thread blocked on them; store: the
         # writer thread's seconds; store_wait: this thread blocked on the writer.
         self.timings = {"parse": 0.0, "wait": 0.0, "chunk": 0.0, "embed": 0.0, "store": 0.0, "store_wait": 0.0}
+        self._warming: threading.Thread | None = None
 
     def run(self, paths: Sequence[Path], extra_passwords: Sequence[str] = ()) -> IngestReport:
         candidates, skipped, missing = discover(paths)
@@ -163,6 +164,8 @@ class Ingestor:
         report = IngestReport(self.store.collection)
         if len(candidates) >= (self.writer_process_files or WRITER_PROCESS_FILES):
             self.pool.start(len(candidates))  # a large run: the parsers start while the files are hashed
+            self._warming = threading.Thread(target=self._warm_up, name="rag-embed-warm-up", daemon=True)
+            self._warming.start()
         self.store.refresh()
         self.store.recover()
         self.progress.start(len(candidates))
@@ -311,8 +314,19 @@ class Ingestor:
         writer.submit(items)
         pending.clear()
 
+    def _warm_up(self) -> None:
+        """The embedder prepares its batch shapes on a GPU while the first files are parsed (nothing to
+        do elsewhere); a failure leaves it to embed as it would have without."""
+        try:
+            self.embeddings.warm_up(self.chunker.chunk_size)
+        except Exception as exc:  # noqa: BLE001 - warming up is an optimisation, never the run's failure
+            log.warning("the embedder could not warm up: %s", exc)
+
     def _embed(self, pending: list[_Ready]) -> np.ndarray:
         """One embedding call for every gathered chunk: from token ids when every file has them."""
+        if self._warming is not None:
+            self._warming.join()  # the embedder is not used by two threads at once
+            self._warming = None
         prepared = [r.doc.prepared for r in pending]
         if all(p is not None for p in prepared):
             sequences = [p.token_ids[p.starts[i] : p.starts[i + 1]] for p in prepared for i in range(len(p.chunks))]

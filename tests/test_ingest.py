@@ -1,6 +1,7 @@
 """Ingest through RagService: incremental, replace on change, stored once, never loses a file."""
 
 import shutil
+import time
 
 import pytest
 from conftest import DOCUGAMI, ODD
@@ -310,3 +311,25 @@ def test_a_large_run_starts_its_parsers_before_hashing_the_files(service, folder
     report = service.ingest([folder])
     assert report.ok and events[0] == ("start", 3, 1)  # 3 files, one worker allowed by the test settings
     assert events[1:] == [("hash",)] * 3
+
+
+def test_a_large_run_warms_the_embedder_up_before_its_first_embedding_call(
+    service, folder, writer_process, monkeypatch
+):
+    """On a GPU the embedder prepares its batch shapes while the first files are parsed: the warm-up
+    gets the chunk size, and the first embedding call waits for it to end."""
+    embeddings, events = service.embeddings, []
+    original_warm_up, original_embed = embeddings.warm_up, embeddings.embed_tokens
+
+    def warm_up(tokens):
+        events.append(("warm-up", tokens))
+        time.sleep(0.5)  # longer than the first file takes to parse
+        events.append(("warmed", original_warm_up(tokens)))
+
+    monkeypatch.setattr(embeddings, "warm_up", warm_up)
+    monkeypatch.setattr(
+        embeddings, "embed_tokens", lambda seqs, *a: events.append(("embed",)) or original_embed(seqs, *a)
+    )
+    report = service.ingest([folder])
+    assert report.ok
+    assert events[:3] == [("warm-up", service.chunker.chunk_size), ("warmed", 0), ("embed",)]  # 0: no graphs on a CPU

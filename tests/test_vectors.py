@@ -75,3 +75,21 @@ def test_the_direct_forward_is_used_only_when_it_gives_the_models_own_vectors(em
     assert not check(embeddings)
     monkeypatch.setattr(embeddings, "_direct_forward", lambda features: 1 / 0)
     assert not check(embeddings)
+
+
+def test_forward_graphs_stay_eager_when_a_capture_fails():
+    """Without CUDA the capture fails: the forward's own results come back, and no capture is tried again."""
+    from rag_app.embedding_graphs import CAPTURE_AFTER, ForwardGraphs
+
+    calls = []
+
+    def forward(features):
+        calls.append(features["input_ids"].shape)
+        return features["input_ids"].float().sum(1, keepdim=True)
+
+    graphs = ForwardGraphs(forward)
+    features = {"input_ids": torch.arange(6).reshape(2, 3)}
+    for _ in range(CAPTURE_AFTER + 3):
+        assert graphs(features).tolist() == [[3.0], [12.0]]
+    assert graphs.failed and not graphs.graphs and graphs.replays == 0
+    assert len(calls) == CAPTURE_AFTER + 3 + 0  # the failed capture ran nothing on the GPU; each call once
