@@ -404,6 +404,12 @@ def ingest_gpu(gpu: dict, plots: list) -> list[str]:
     if gpu.get("same_machine_runs"):
         out += [f"Runs on the same machine: {', '.join(str(r) for r in gpu['same_machine_runs']['pages_per_s'])} pages/s "
                 f"({gpu['same_machine_runs']['what']}).", ""]  # fmt: skip
+    others = {k: v for k, v in gpu.get("other_machines", {}).items() if isinstance(v, dict) and "pages_per_s" in v}
+    if others:
+        rows = [[name, ", ".join(map(str, v["pages_per_s"])), ", ".join(map(str, v.get("embed_stage_over_raw", [])))]
+                for name, v in others.items()]  # fmt: skip
+        out += [f"Other machines ({gpu['other_machines']['what']}):", "",
+                table(["machine", "pages/s", "embedding stage / bare model"], rows), ""]  # fmt: skip
     shares = g.get("main_thread", {}).get("parts", {})
     if shares:
         rows = [[part, v["s"], f"{v['share']:.0%}"] for part, v in list(shares.items())[:8]]
@@ -447,6 +453,11 @@ def ingest_gpu(gpu: dict, plots: list) -> list[str]:
         if exact:
             out += [f"The same {exact['chunks']} stored vectors against {exact['reference']}: min cosine "
                     f"{exact['min_cosine']}, mean {exact['mean_cosine']}.", ""]  # fmt: skip
+        run = gpu.get("embed_run")
+        if run:
+            rows = [[name, *("" if v is None else f"{v:,}" for v in values)] for name, values in run["rows"].items()]
+            out += [f"What the embedder's GPU path is worth ({run['what']}; {run['vectors']}):", "",
+                    table(["embedder", *run["columns"]], rows), ""]  # fmt: skip
         probe = gpu.get("embed_probe")
         if probe:
             out += [f"The embedder's paths alone ({probe['what']}):", "",

@@ -75,3 +75,22 @@ def test_an_aborted_parser_gets_the_file_once_more_in_a_fresh_process():
     with pool:
         [(_, doc)] = list(pool.run([ExtractionJob(SLOW, parser="pypdf")]))
     assert doc.error is None and doc.total_pages == 1
+
+
+def test_a_pool_runs_again_after_a_run_has_ended():
+    """A second run of one pool parses its files (its stop flag, set when the first run ended, was never
+    cleared: the second run waited forever)."""
+    pdfs = sorted(DOCUGAMI.glob("*.pdf"))[:2]
+    runs: list[list] = []
+    with ExtractionPool(workers=1, timeout_s=60) as pool:
+
+        def two_runs() -> None:
+            for _ in range(2):
+                runs.append([doc for _, doc in pool.run([ExtractionJob(p) for p in pdfs])])
+
+        thread = threading.Thread(target=two_runs, daemon=True)
+        thread.start()
+        thread.join(timeout=120)
+        assert not thread.is_alive(), "the second run never ended"
+    assert len(runs) == 2
+    assert all(len(docs) == 2 and all(d.error is None and d.total_pages for d in docs) for docs in runs)
