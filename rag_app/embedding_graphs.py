@@ -65,25 +65,31 @@ class ForwardGraphs:
         import torch
 
         try:
-            inputs = {name: tensor.clone() for name, tensor in features.items()}
-            side = torch.cuda.Stream()
-            side.wait_stream(torch.cuda.current_stream())
-            with torch.cuda.stream(side):
-                self.forward(inputs)  # kernels chosen and memory allocated before capture, as CUDA graphs need
-            torch.cuda.current_stream().wait_stream(side)
-            cuda_graph = torch.cuda.CUDAGraph()
-            # thread_local: a question embedded meanwhile by another thread is not part of the capture
-            with torch.cuda.graph(cuda_graph, pool=self._pool, capture_error_mode="thread_local"):
-                output = self.forward(inputs)
-            self._pool = self._pool or cuda_graph.pool()
-            cuda_graph.replay()
-            eager = self.forward(features)
-            cosine = torch.nn.functional.cosine_similarity(output.float(), eager.float(), dim=1)
-            if not bool(cosine.min() >= MIN_COSINE):
-                raise ValueError(f"its vectors differ from the eager forward's (cosine {float(cosine.min()):.6f})")
+            with torch.cuda.device(features["input_ids"].device):
+                return self._captured(shape, features)
         except Exception as exc:  # noqa: BLE001 - any failure: this embedder stays eager
             self.failed = True
             log.warning("embedding without CUDA graphs: capturing batch shape %s failed: %s", shape, exc)
             return None
+
+    def _captured(self, shape: tuple, features: dict):
+        import torch
+
+        inputs = {name: tensor.clone() for name, tensor in features.items()}
+        side = torch.cuda.Stream()
+        side.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(side):
+            self.forward(inputs)  # kernels chosen and memory allocated before capture, as CUDA graphs need
+        torch.cuda.current_stream().wait_stream(side)
+        cuda_graph = torch.cuda.CUDAGraph()
+        # thread_local: a question embedded meanwhile by another thread is not part of the capture
+        with torch.cuda.graph(cuda_graph, pool=self._pool, capture_error_mode="thread_local"):
+            output = self.forward(inputs)
+        self._pool = self._pool or cuda_graph.pool()
+        cuda_graph.replay()
+        eager = self.forward(features)
+        cosine = torch.nn.functional.cosine_similarity(output.float(), eager.float(), dim=1)
+        if not bool(cosine.min() >= MIN_COSINE):
+            raise ValueError(f"its vectors differ from the eager forward's (cosine {float(cosine.min()):.6f})")
         self.graphs[shape] = (inputs, output, cuda_graph)
         return self.graphs[shape]

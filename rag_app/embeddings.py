@@ -307,7 +307,7 @@ class LocalEmbeddings(Embeddings):
             for start in range(0, len(order), self.batch_size):
                 batch = order[start : start + self.batch_size]
                 rows = [sequences[i] for i in batch]
-                rows += rows[-1:] * (-len(rows) % self.pad_rows)  # repeated rows, their vectors dropped
+                rows += rows[-1:] * (-len(rows) % min(self.pad_rows, self.batch_size))  # repeats, dropped after
                 inputs = model_inputs(rows, self._pad_id, self.pad_width)
                 features = {k: self._to_device(v) for k, v in inputs.items()}
                 pooled = forward(features)[: len(batch)]

@@ -200,6 +200,7 @@ class Ingestor:
             self._store_ready(pending, writer)
             writer.wait()
         finally:
+            self._warmed()  # a run that embedded nothing leaves no warm-up behind it
             writer.stop()  # an interrupted run: the write in hand is finished, no other started
             if in_process:
                 self.store.refresh()  # see what the writer process stored
@@ -322,11 +323,15 @@ class Ingestor:
         except Exception as exc:  # noqa: BLE001 - warming up is an optimisation, never the run's failure
             log.warning("the embedder could not warm up: %s", exc)
 
+    def _warmed(self) -> None:
+        """Until the warm-up has ended: the embedder is never used by two threads at once."""
+        if self._warming is not None:
+            self._warming.join()
+            self._warming = None
+
     def _embed(self, pending: list[_Ready]) -> np.ndarray:
         """One embedding call for every gathered chunk: from token ids when every file has them."""
-        if self._warming is not None:
-            self._warming.join()  # the embedder is not used by two threads at once
-            self._warming = None
+        self._warmed()
         prepared = [r.doc.prepared for r in pending]
         if all(p is not None for p in prepared):
             sequences = [p.token_ids[p.starts[i] : p.starts[i + 1]] for p in prepared for i in range(len(p.chunks))]

@@ -333,3 +333,13 @@ def test_a_large_run_warms_the_embedder_up_before_its_first_embedding_call(
     report = service.ingest([folder])
     assert report.ok
     assert events[:3] == [("warm-up", service.chunker.chunk_size), ("warmed", 0), ("embed",)]  # 0: no graphs on a CPU
+
+
+def test_a_run_with_nothing_to_embed_ends_after_its_warm_up(service, folder, writer_process, monkeypatch):
+    """The warm-up never outlives its run (the next run's would use the embedder beside it)."""
+    embeddings, events = service.embeddings, []
+    assert service.ingest([folder]).ok
+    monkeypatch.setattr(embeddings, "warm_up", lambda tokens: time.sleep(0.5) or events.append("warmed"))
+    report = service.ingest([folder])  # every file unchanged: nothing embedded
+    assert {f.status.value for f in report.files} == {"unchanged"}
+    assert events == ["warmed"]
