@@ -23,6 +23,7 @@ writing, the client is reopened from disk and the BM25 view re-synced.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import os
@@ -348,7 +349,8 @@ class DocumentStore:
         if not writes:
             return
         shas = [w.documents[0].sha256 for w in writes]
-        self._mark_pending([PendingWrite(sha, self.embedding, OWNER, _now()) for sha in shas])
+        started = _now()
+        self._mark_pending([PendingWrite(sha, self.embedding, OWNER, started) for sha in shas])
         index = self.index()
         try:
             for sha, w in zip(shas, writes, strict=True):
@@ -360,7 +362,10 @@ class DocumentStore:
                     if other.embedding != self.embedding:
                         self.index(other.embedding).delete(sha)
                         self.index(other.embedding).flush()
-            self._register(list({d.name: d for w in writes for d in w.documents}.values()))
+            # stamped no earlier than the markers: recover() knows this write's names by it, and the
+            # caller dated them before the write began (a second or more before, on a slow first open)
+            documents = {d.name: d for w in writes for d in w.documents}.values()
+            self._register([dataclasses.replace(d, ingested_at=max(d.ingested_at, started)) for d in documents])
         except BaseException:
             for sha in shas:  # roll back so nothing half-written stays
                 index.delete(sha)

@@ -90,6 +90,16 @@ from test_store import write, EMBEDDING
 from rag_app import chunk_index, store as store_module
 from rag_app.settings import Settings
 step = sys.argv[2]
+if step == "after-commit-dated-earlier":  # the caller dated the document before a slow first open
+    import test_store
+    from datetime import datetime, timedelta
+    made = test_store.document
+    def dated_earlier(*args):
+        info = made(*args)
+        info.ingested_at = (datetime.fromisoformat(info.ingested_at) - timedelta(seconds=5)).isoformat()
+        return info
+    test_store.document = dated_earlier
+    step = "after-commit"
 def die(*args, **kwargs):
     os.kill(os.getpid(), signal.SIGKILL)
 if step == "after-marker":
@@ -113,8 +123,9 @@ write(store, "b.pdf", "sha-b", ["one", "two", "three", "four", "five"], seed=1)
 
 @pytest.mark.parametrize(
     ("step", "survives"),
-    [("after-marker", False), ("mid-add", False), ("before-commit", False), ("after-commit", True)],
-)
+    [("after-marker", False), ("mid-add", False), ("before-commit", False), ("after-commit", True),
+     ("after-commit-dated-earlier", True)],
+)  # fmt: skip
 def test_recovery_after_a_kill_at_each_step_of_a_write(settings, store, step, survives):
     write(store, "a.pdf", "sha-a", ["Kept whatever happens to the other write."])
     died = subprocess.run(
