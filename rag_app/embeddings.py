@@ -106,7 +106,7 @@ class LocalEmbeddings(Embeddings):
         self.batch_size = batch_size or default_batch_size(self.device)
         self.precision = pick_precision(precision, self.device)
         self.model = _load_sentence_transformer(model_name, self.device)
-        gpu = self.device.startswith("cuda")
+        self.gpu = gpu = self.device.startswith("cuda")
         self.pad_width, self.pad_rows = (PAD_WIDTH, PAD_ROWS) if gpu else (1, 1)  # see PAD_WIDTH
         self.mask_4d = gpu  # see _direct_forward
         self.cuda_graphs = gpu  # see rag_app.embedding_graphs
@@ -131,7 +131,7 @@ class LocalEmbeddings(Embeddings):
         cuDNN builds a plan for every new batch shape before it runs one: 13 ms a layer on the
         H200, 80 ms a MiniLM forward (the forward itself takes 8 ms once planned). An ingest meets
         dozens of shapes and each question's length is one more."""
-        if not self.device.startswith("cuda"):
+        if not self.gpu:
             return contextlib.nullcontext()
         from torch.nn.attention import SDPBackend, sdpa_kernel
 
@@ -280,6 +280,16 @@ class LocalEmbeddings(Embeddings):
             log.info("embedding through the model's own forward: the direct path's vectors differ")
         return same
 
+    def _token_forward(self):
+        """The forward :meth:`embed_tokens` runs: graphs or the 4D-mask path where they are on and give
+        the model's own vectors, else the model's own."""
+        if not (self.mask_4d and self._direct_same):
+            return self._model_forward
+        return self._graphs if self.cuda_graphs else self._direct_forward
+
+    def _graphed(self) -> bool:
+        return self.cuda_graphs and self._token_forward() is self._graphs
+
     @cached_property
     def _graphs(self):
         from rag_app.embedding_graphs import ForwardGraphs
@@ -300,9 +310,7 @@ class LocalEmbeddings(Embeddings):
         lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
         order = np.argsort(-lengths, kind="stable")
         outputs = []
-        forward = self._model_forward
-        if self.mask_4d and self._direct_same:
-            forward = self._graphs if self.cuda_graphs else self._direct_forward
+        forward = self._token_forward()
         with torch.inference_mode(), self._arithmetic(), self._attention():
             for start in range(0, len(order), self.batch_size):
                 batch = order[start : start + self.batch_size]
@@ -325,7 +333,7 @@ class LocalEmbeddings(Embeddings):
         embedding calls otherwise pay for each new shape. The number of shapes with a graph."""
         import torch
 
-        if not (self.cuda_graphs and self.mask_4d and self._direct_same):
+        if not self._graphed():
             return 0
         from rag_app.chunk_prep import model_inputs
 
@@ -349,7 +357,7 @@ class LocalEmbeddings(Embeddings):
         import torch
 
         tensor = torch.from_numpy(array)
-        if self.device.startswith("cuda"):
+        if self.gpu:
             tensor = tensor.pin_memory()
         return tensor.to(self.device, non_blocking=True)
 
