@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from tiny_lm import QWEN25_7B, build_random_lm, sample_texts  # noqa: E402
 
 from bench.common import write_result  # noqa: E402
-from rag_app.chains import STRATEGIES  # noqa: E402
-from rag_app.chains.base import MAP_MAX_TOKENS, StrategyContext  # noqa: E402
-from rag_app.chains.events import Source, TokenEvent  # noqa: E402
+from rag_app.answering.events import Source, TokenEvent  # noqa: E402
+from rag_app.answering.strategies import STRATEGIES  # noqa: E402
+from rag_app.answering.strategy_context import MAP_MAX_TOKENS, StrategyContext  # noqa: E402
 from rag_app.llm.backend import ChatBackend  # noqa: E402
 from rag_app.llm.chat_models import LocalChatModel  # noqa: E402
 from rag_app.llm.local import load_local_model  # noqa: E402
@@ -56,7 +56,7 @@ def context(local, texts: list[str], max_new: int) -> StrategyContext:
 
 
 def measure_stuff(local, texts: list[str], max_new: int) -> dict:
-    from rag_app.chains.stuff import stuff_messages
+    from rag_app.answering.strategies.stuff import stuff_messages
 
     ctx = context(local, texts, max_new)
     messages = stuff_messages(ctx, ctx.sources)

@@ -1,7 +1,7 @@
-"""The BM25 scorer that ran inside SQLite before the in-memory postings (rag_app.postings), kept as the
+"""The BM25 scorer that ran inside SQLite before the in-memory postings (rag_app.storage.postings), kept as the
 reference they are checked against: the same ranked chunk ids and scores, over the same index file.
 
-rag_app.lexical keeps one row of packed postings per file content; the reference unpacks them into the
+rag_app.storage.chunk_table keeps one row of packed postings per file content; the reference unpacks them into the
 row-per-posting tables the SQL scorer read (in memory, once per version of the file) and scores there."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rag_app.lexical import terms_of
-from rag_app.postings import K1, B
+from rag_app.storage.chunk_table import terms_of
+from rag_app.storage.postings import K1, B
 
 
 def sqlite_bm25(path: Path, query: str, k: int, shas: set[str] | None = None) -> list[tuple[str, float]]:

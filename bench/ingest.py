@@ -113,7 +113,7 @@ def run_ours(variant: str, sets: dict[str, list[Path]], model: str, device: str,
 
 def run_baseline(sets: dict[str, list[Path]], model: str) -> tuple[dict, dict]:
     from bench.baseline import TutorialPipeline
-    from rag_app.embeddings import resolve_embedding_model
+    from rag_app.embedding.embedder import resolve_embedding_model
 
     stages = {"parse": 0.0, "chunk": 0.0, "embed": 0.0, "store": 0.0}
     pages = chunks = 0
@@ -147,7 +147,7 @@ def text_agreement(sets: dict[str, list[Path]], baseline_texts: dict[tuple[str, 
     The documents that agree least are listed with words only one side has, so a reader can see
     which extraction is the better one (pypdf often glues words together: "2016cash").
     """
-    from rag_app.loaders import load_document
+    from rag_app.ingestion.loaders import load_document
 
     rows, ours_words, base_words, only_ours = [], 0, 0, []
     for pdfs in sets.values():
@@ -203,7 +203,7 @@ def random_minilm(shape_from: Path | None = None) -> str:
     from sentence_transformers import SentenceTransformer, models
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from rag_app.embeddings import bundled_model_path
+    from rag_app.embedding.embedder import bundled_model_path
 
     bundled = shape_from or bundled_model_path()
     if bundled is None:

@@ -49,8 +49,8 @@ def embed_paths(shape_from: Path | None, device: str = "cuda", count: int = 2000
     import torch
 
     from bench.ingest import random_minilm
-    from rag_app.chunk_prep import model_inputs
-    from rag_app.embeddings import LocalEmbeddings
+    from rag_app.embedding.embedder import LocalEmbeddings
+    from rag_app.ingestion.prepared import model_inputs
 
     embeddings = LocalEmbeddings(model or random_minilm(shape_from), device=device, batch_size=batch)
     rng = np.random.default_rng(0)
@@ -101,9 +101,9 @@ def chroma_growth(model: str, seconds: float = 20.0) -> dict:
     import chromadb
 
     from bench.ingest import DATA
-    from rag_app.chunk_index import chroma_metadata
     from rag_app.service import RagService
     from rag_app.settings import Settings
+    from rag_app.storage.chunk_index import chroma_metadata
 
     service = RagService(Settings(_env_file=None, data_dir=DATA, embedding_model=model, embedding_device="cpu"))
     index = service.store("financebench", with_model=True).index()
@@ -165,7 +165,7 @@ def fp16_model(out: Path) -> dict:
     """The bundled model, its weights in float16, saved to ``out``."""
     from sentence_transformers import SentenceTransformer
 
-    from rag_app.embeddings import bundled_model_path
+    from rag_app.embedding.embedder import bundled_model_path
 
     model = SentenceTransformer(str(bundled_model_path()), device="cpu").half()
     model.save(str(out))
@@ -216,11 +216,11 @@ def handoff(files: int = 6) -> dict:
     from dataclasses import replace
 
     from bench.common import CORPUS
-    from rag_app.chunk_prep import prepare_chunks
-    from rag_app.chunking import TokenChunker
-    from rag_app.embeddings import LocalEmbeddings
-    from rag_app.lexical import terms_of
-    from rag_app.loaders import load_document
+    from rag_app.embedding.embedder import LocalEmbeddings
+    from rag_app.ingestion.chunking import TokenChunker
+    from rag_app.ingestion.loaders import load_document
+    from rag_app.ingestion.prepared import prepare_chunks
+    from rag_app.storage.chunk_table import terms_of
 
     embeddings = LocalEmbeddings(device="cpu")
     plan = embeddings.chunk_plan(
@@ -251,7 +251,7 @@ def handoff(files: int = 6) -> dict:
 def agreement(sample: Path) -> dict:
     """Vectors a GPU run stored (``agreement_sample.npz`` of bench.ingest) against the bundled model's
     float32 weights on this machine's CPU: cosine per chunk."""
-    from rag_app.embeddings import LocalEmbeddings
+    from rag_app.embedding.embedder import LocalEmbeddings
 
     data = np.load(sample)
     reference = LocalEmbeddings(device="cpu", precision="fp32").embed_array([str(t) for t in data["texts"]])
@@ -270,7 +270,7 @@ def embed_run(corpus: Path, model: str, device: str = "cuda", shapes: str = "def
     import os
     import threading
 
-    from rag_app.extraction import ExtractionJob, ExtractionPool
+    from rag_app.ingestion.parsing import ExtractionJob, ExtractionPool
     from rag_app.service import RagService
     from rag_app.settings import Settings
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from rag_app.extraction import ExtractionJob, ExtractionPool
+from rag_app.ingestion.parsing import ExtractionJob, ExtractionPool
 
 RAW_TOKENS = 128
 
@@ -54,9 +54,9 @@ def timed_calls(targets: dict[str, tuple[object, str]]) -> Iterator[dict[str, fl
 
 def store_targets() -> dict[str, tuple[object, str]]:
     """The store's parts: chunk vectors into Chroma, texts and terms into SQLite, the registry's commits, deletes."""
-    from rag_app.chunk_index import ChunkIndex
-    from rag_app.lexical import LexicalIndex
-    from rag_app.store import DocumentStore
+    from rag_app.storage.chunk_index import ChunkIndex
+    from rag_app.storage.chunk_table import LexicalIndex
+    from rag_app.storage.store import DocumentStore
 
     return {
         "chunks_chroma_and_sqlite": (ChunkIndex, "add"),
@@ -163,7 +163,7 @@ def embed_capacity(embeddings, texts: Sequence[str], batch_size: int) -> dict:
 
 def embed_tokens_capacity(embeddings, texts: Sequence[str], batch_size: int) -> dict:
     """The pipeline's embedder from token ids (as the parser processes make them), in one call: chunks/s."""
-    from rag_app.chunk_prep import _tools_for
+    from rag_app.ingestion.prepared import _tools_for
 
     plan = embeddings.chunk_plan(128, 16, embeddings.max_tokens)
     if plan is None:
@@ -245,8 +245,8 @@ def store_variants(service, collection: str, sample: int = 4000) -> dict:
 
     import chromadb
 
-    from rag_app.chunk_index import chroma_metadata
-    from rag_app.lexical import LexicalIndex, terms_of
+    from rag_app.storage.chunk_index import chroma_metadata
+    from rag_app.storage.chunk_table import LexicalIndex, terms_of
 
     index = service.store(collection, with_model=True).index()
     got = index.parts[0].get(limit=sample, include=["embeddings"])

@@ -17,7 +17,8 @@ import threading
 import time
 from pathlib import Path
 
-from rag_app import ingestion, store_writer
+from rag_app.ingestion import pipeline as ingestion
+from rag_app.storage import writer_process as store_writer
 
 STARTED = time.perf_counter()
 EVENTS: list[str] = []

@@ -111,7 +111,7 @@ def character_error_rate(ocr_text: str, original: str) -> tuple[int, int]:
 
 def read_by_ocr(paths: list[Path], workers: int = 0):
     """Parse ``paths`` as ingestion does (parser processes, RAG_OCR=auto): {name: ExtractedDocument}."""
-    from rag_app.extraction import ExtractionJob, ExtractionPool
+    from rag_app.ingestion.parsing import ExtractionJob, ExtractionPool
     from rag_app.settings import Settings
 
     s = Settings(_env_file=None)
@@ -122,7 +122,7 @@ def read_by_ocr(paths: list[Path], workers: int = 0):
 
 def cer_table(work: Path) -> dict:
     """CER per language and per page, and OCR pages/s, from scans of the sampled pages."""
-    from rag_app.loaders import load_document
+    from rag_app.ingestion.loaders import load_document
 
     sets = {"en": (ENGLISH, ENGLISH_PAGES), "zh": (CHINESE, CHINESE_PAGES)}
     scans = {lang: scan_copy(src, work / f"scan-{lang}.pdf", pages) for lang, (src, pages) in sets.items()}
@@ -206,7 +206,7 @@ def _ingest_alone(path: Path, data_dir: Path):
 def odd_corpus(work: Path) -> dict:
     """The odd corpus's files that have pages but no text on any (read with OCR off), and which of
     them OCR reads now."""
-    from rag_app.extraction import ExtractionJob, ExtractionPool
+    from rag_app.ingestion.parsing import ExtractionJob, ExtractionPool
 
     odd = CORPUS / "odd"
     with (odd / "manifest.csv").open(newline="") as handle:

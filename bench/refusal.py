@@ -32,12 +32,12 @@ from pathlib import Path
 
 from bench.common import ROOT, write_result
 from bench.retrieval import DATA, QA, ours_for
-from rag_app.chains import extractive
-from rag_app.chains.base import StrategyContext
-from rag_app.chains.events import Source
-from rag_app.document_match import document_scores, store_titles
+from rag_app.answering.events import Source
+from rag_app.answering.strategies import extractive
+from rag_app.answering.strategy_context import StrategyContext
 from rag_app.prompts import detect_language, load_prompts
-from rag_app.retrieval import page_context
+from rag_app.retrieval.documents import document_scores, store_titles
+from rag_app.retrieval.retriever import page_context
 from rag_app.service import RagService
 from rag_app.settings import Settings
 

@@ -37,8 +37,8 @@ from pathlib import Path
 import torch
 
 from bench.common import CORPUS, ROOT, write_result
-from rag_app.ranking import RankingOptions
-from rag_app.retrieval import Retriever
+from rag_app.retrieval.fusion import RankingOptions
+from rag_app.retrieval.retriever import Retriever
 from rag_app.service import RagService
 from rag_app.settings import Settings
 
@@ -229,7 +229,7 @@ def ours_for(collection: str, sources: list[Path]) -> tuple[Ours, dict]:
 
 def _already_ingested(service: RagService, sources: list[Path]) -> bool:
     """Whether every source file is stored under its name with its content, chunking and model."""
-    from rag_app.ingestion import file_sha256
+    from rag_app.ingestion.pipeline import file_sha256
 
     if service.settings.collection not in service.collections():
         return False
@@ -245,7 +245,7 @@ def _already_ingested(service: RagService, sources: list[Path]) -> bool:
 
 def baseline_for(name: str, pdfs: list[Path]):
     from bench.baseline import TutorialPipeline
-    from rag_app.embeddings import resolve_embedding_model
+    from rag_app.embedding.embedder import resolve_embedding_model
 
     pipeline = TutorialPipeline(
         DATA / "baseline" / name, resolve_embedding_model("sentence-transformers/all-MiniLM-L6-v2")

@@ -20,7 +20,7 @@ from bench.common import write_result
 from bench.retrieval import DATA, Ours, docugami_questions, financebench_questions, run_set, zh_reports_questions
 from rag_app.service import RagService
 from rag_app.settings import Settings
-from rag_app.store import Database
+from rag_app.storage.store import Database
 
 QUESTIONS = {"financebench": financebench_questions, "zh_reports": zh_reports_questions, "docugami": docugami_questions}
 

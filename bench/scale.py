@@ -40,14 +40,14 @@ from bench.retrieval import (
     pages_of,
     zh_reports_questions,
 )
-from rag_app import retrieval
-from rag_app.chunk_index import ChunkIndex
-from rag_app.chunking import chunk_id
-from rag_app.lexical import LexicalIndex, terms_of
-from rag_app.retrieval import Retriever
+from rag_app.ingestion.chunking import chunk_id
+from rag_app.retrieval import retriever as retrieval
+from rag_app.retrieval.retriever import Retriever
 from rag_app.service import RagService
 from rag_app.settings import Settings
-from rag_app.store import DocumentStore
+from rag_app.storage.chunk_index import ChunkIndex
+from rag_app.storage.chunk_table import LexicalIndex, terms_of
+from rag_app.storage.store import DocumentStore
 
 TARGET = 100_000
 QUESTIONS = {"financebench": financebench_questions, "zh_reports": zh_reports_questions}

@@ -48,7 +48,7 @@ def never_stop(local) -> None:
 
 def prepare(pages: int) -> Path:
     """Write the cleaned text of the filing's first ``pages`` pages (needs the PDF parser: run it here)."""
-    from rag_app.loaders import load_document
+    from rag_app.ingestion.loaders import load_document
 
     document = load_document(FILING)
     data = {"file": FILING.name, "pages": [{"page": p.number, "text": p.text} for p in document.pages[:pages]]}
@@ -112,12 +112,12 @@ def pages_read_once(prompts: list[str], pages) -> int:
 
 
 def summarize_once(local, file: str, pages, window: int, max_words: int, slots: int) -> dict:
-    from rag_app.chains.events import TokenEvent
-    from rag_app.chains.summarize import reduce_rounds
+    from rag_app.answering.events import TokenEvent
     from rag_app.llm.backend import ChatBackend
     from rag_app.llm.chat_models import LocalChatModel
     from rag_app.settings import Settings
-    from rag_app.summarize import Summarizer, SummaryDoneEvent, SummaryRequest, label_pages
+    from rag_app.summaries.recursive import reduce_rounds
+    from rag_app.summaries.summarizer import Summarizer, SummaryDoneEvent, SummaryRequest, label_pages
 
     recorder = Recorder(local)
     backend = ChatBackend(LocalChatModel(local=local), local.info, local.count_tokens)

@@ -1,6 +1,6 @@
 import sys
 
-from ingest.cli import main
+from rag_app.cli.ingest_command import main
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -9,7 +9,7 @@ from functools import cache
 from pathlib import Path
 
 from rag_app.errors import ConfigurationError
-from rag_app.textclean import CJK_CHAR
+from rag_app.text.clean import CJK_CHAR
 
 PROMPTS_DIR = Path(__file__).resolve().parents[1] / "prompts"
 LANGUAGES = ("en", "zh")

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Literal
 if TYPE_CHECKING:
     import numpy as np
 
-    from rag_app.lexical import PackedTerms
+    from rag_app.storage.chunk_table import PackedTerms
 
 # How pages without a text layer are treated: OCR them (auto), leave them empty (off), or OCR every
 # page and prefer what OCR reads (force: for PDFs whose text layer is broken).
@@ -51,7 +51,7 @@ class ExtractedDocument:
     def read(cls, total: int, page_text, on_page=None) -> ExtractedDocument:
         """Pages 1..total from ``page_text(number)`` (None: the page failed; it is kept empty and listed),
         cleaned; ``on_page(done, total)`` after opening (done = 0) and after every page."""
-        from rag_app.textclean import clean_page_text
+        from rag_app.text.clean import clean_page_text
 
         doc = cls(total_pages=total)
         if on_page:
@@ -109,7 +109,7 @@ class PreparedChunks:
 
     ``token_ids`` holds every chunk's model input ids (special tokens included) end to end, chunk
     ``i`` being ``token_ids[starts[i]:starts[i + 1]]``; ``terms`` are the chunks' BM25 term counts
-    (:class:`rag_app.lexical.PackedTerms`).
+    (:class:`rag_app.storage.chunk_table.PackedTerms`).
     """
 
     chunks: list[Chunk]

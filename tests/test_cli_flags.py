@@ -14,8 +14,8 @@ def parsers() -> dict[str, argparse.ArgumentParser]:
     spec = importlib.util.spec_from_file_location("app_main", ROOT / "app.py")
     app = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(app)
-    from ingest.cli import build_parser as ingest_parser
     from rag_app.cli import build_parser as rag_parser
+    from rag_app.cli.ingest_command import build_parser as ingest_parser
 
     commands = next(a for a in rag_parser()._actions if isinstance(a, argparse._SubParsersAction)).choices
     return {"python app.py": app.build_parser(), "python -m ingest": ingest_parser(),

@@ -8,7 +8,7 @@ import time
 import pytest
 from conftest import DOCUGAMI, ODD
 
-from rag_app.extraction import ExtractionJob, ExtractionPool, _Worker
+from rag_app.ingestion.parsing import ExtractionJob, ExtractionPool, _Worker
 
 pytestmark = pytest.mark.usefixtures("corpus")
 # The pool stops and replaces parser processes whatever runs in them; these tests use pypdf, for which

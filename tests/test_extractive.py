@@ -2,13 +2,13 @@
 
 import re
 
-from rag_app.chains.base import StrategyContext
-from rag_app.chains.citations import check_citations
-from rag_app.chains.events import Source, TokenEvent
-from rag_app.chains.extractive import RELEVANT_SIMILARITY, answer_extractive, clip, split_sentences
-from rag_app.document_match import document_scores
+from rag_app.answering.citations import check_citations
+from rag_app.answering.events import Source, TokenEvent
+from rag_app.answering.strategies.extractive import RELEVANT_SIMILARITY, answer_extractive, clip, split_sentences
+from rag_app.answering.strategy_context import StrategyContext
 from rag_app.prompts import load_prompts
 from rag_app.records import SearchHit
+from rag_app.retrieval.documents import document_scores
 
 CASH_PAGE = (
     "CONDENSED CONSOLIDATED BALANCE SHEETS (in millions) December 31, 2022 March 31, 2023\n"
@@ -86,7 +86,7 @@ def test_an_unrelated_question_is_answered_not_found_with_the_nearest_sources(em
 
 
 def test_a_company_named_in_the_question_matches_its_cover_page_terms():
-    from rag_app.document_match import store_titles
+    from rag_app.retrieval.documents import store_titles
 
     class Store:
         def cover_terms(self):

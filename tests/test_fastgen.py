@@ -65,7 +65,7 @@ pytestmark = pytest.mark.slow
 def peaked_lm(tmp_path_factory, corpus):
     from conftest import DOCUGAMI
 
-    from rag_app.loaders import load_document
+    from rag_app.ingestion.loaders import load_document
 
     texts = [p.text for p in load_document(DOCUGAMI / "2023 Q2 AAPL.pdf").pages]
     directory = tmp_path_factory.mktemp("peaked-lm")

@@ -7,9 +7,9 @@ compile-heavy group its own process (each process pays its own kernel autotuning
 import pytest
 import torch
 
-from rag_app.chains import STRATEGIES
-from rag_app.chains.base import StrategyContext
-from rag_app.chains.events import Source, TokenEvent
+from rag_app.answering.events import Source, TokenEvent
+from rag_app.answering.strategies import STRATEGIES
+from rag_app.answering.strategy_context import StrategyContext
 from rag_app.fastgen.engine import FastEngine
 from rag_app.llm.backend import ChatBackend
 from rag_app.llm.chat_models import LocalChatModel

@@ -22,7 +22,7 @@ def gpu_embeddings(tmp_path_factory):
     from sentence_transformers import SentenceTransformer, models
     from transformers import BertConfig, BertModel, BertTokenizerFast
 
-    from rag_app.embeddings import LocalEmbeddings
+    from rag_app.embedding.embedder import LocalEmbeddings
 
     root = tmp_path_factory.mktemp("gpu-embedder")
     (root / "vocab.txt").write_text("\n".join(VOCAB) + "\n", encoding="utf-8")

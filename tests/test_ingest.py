@@ -148,7 +148,7 @@ def test_real_filing_search_returns_the_page_its_text_is_on(service):
 @pytest.fixture
 def one_file_a_batch(monkeypatch):
     """Each parsed file is embedded on its own, so every file is a hand-over to the writer."""
-    from rag_app.ingestion import Ingestor
+    from rag_app.ingestion.pipeline import Ingestor
 
     monkeypatch.setattr(Ingestor, "flush_chunks", property(lambda self: 1))
 
@@ -158,7 +158,7 @@ def test_the_writer_stores_one_batch_while_the_next_is_embedded(service, folder,
     that overlaps them, the run would stop at the first write and this test fail on its timeout."""
     import threading
 
-    from rag_app.store import DocumentStore as store_type
+    from rag_app.storage.store import DocumentStore as store_type
 
     embeddings = service.embeddings
     next_embedding = threading.Event()
@@ -188,7 +188,7 @@ def test_the_writer_stores_one_batch_while_the_next_is_embedded(service, folder,
 
 def test_an_error_while_storing_stops_the_run_and_leaves_nothing_half_written(service, folder, one_file_a_batch, monkeypatch):  # fmt: skip
     from rag_app.errors import StoreUnavailableError
-    from rag_app.lexical import LexicalIndex
+    from rag_app.storage.chunk_table import LexicalIndex
 
     calls = []
     original = LexicalIndex.add
@@ -214,8 +214,8 @@ def test_an_error_while_storing_stops_the_run_and_leaves_nothing_half_written(se
 @pytest.fixture
 def writer_process(monkeypatch) -> list:
     """Every ingest of one file or more stores through the writer process; lists the processes started."""
-    from rag_app import ingestion
-    from rag_app.store_writer import StoreProcess
+    from rag_app.ingestion import pipeline as ingestion
+    from rag_app.storage.writer_process import StoreProcess
 
     started = []
 
@@ -247,7 +247,7 @@ def test_a_large_ingest_stores_through_a_process_of_its_own(service, folder, wri
 
 def test_when_the_writer_process_dies_the_run_says_so_and_a_rerun_completes_it(service, folder, writer_process, one_file_a_batch, monkeypatch):  # fmt: skip
     from rag_app.errors import StoreUnavailableError
-    from rag_app.store_writer import StoreProcess
+    from rag_app.storage.writer_process import StoreProcess
 
     original = StoreProcess._call
 
@@ -270,7 +270,7 @@ def test_when_the_writer_process_dies_the_run_says_so_and_a_rerun_completes_it(s
 
 def test_a_writer_process_that_cannot_open_the_store_says_why(settings):
     from rag_app.errors import StoreUnavailableError
-    from rag_app.store_writer import StoreProcess
+    from rag_app.storage.writer_process import StoreProcess
 
     (settings.data_dir).mkdir(parents=True, exist_ok=True)
     (settings.data_dir / "chroma").write_text("not a folder")  # where the database should be
@@ -281,7 +281,7 @@ def test_a_writer_process_that_cannot_open_the_store_says_why(settings):
 def test_files_are_handed_to_an_idle_writer_without_waiting_for_a_full_flush(service, folder, monkeypatch):
     """The writer has nothing to do at the start: the first file goes to it at once, not with the rest
     at the end (a flush far larger than the run would otherwise keep everything back)."""
-    from rag_app.ingestion import Ingestor
+    from rag_app.ingestion.pipeline import Ingestor
 
     embeddings, calls = service.embeddings, []
     original = embeddings.embed_tokens
@@ -297,8 +297,8 @@ def test_files_are_handed_to_an_idle_writer_without_waiting_for_a_full_flush(ser
 
 def test_a_large_run_starts_its_parsers_before_hashing_the_files(service, folder, writer_process, monkeypatch):
     """The parser processes load their libraries while the files are hashed and looked up, not after."""
-    from rag_app import ingestion
-    from rag_app.extraction import ExtractionPool
+    from rag_app.ingestion import pipeline as ingestion
+    from rag_app.ingestion.parsing import ExtractionPool
 
     events, original_start, original_hash = [], ExtractionPool.start, ingestion.file_sha256
 

@@ -112,14 +112,14 @@ def test_process_killed_in_the_middle_of_writing_chunks(tmp_path, env):
     script = textwrap.dedent(
         """
         import os, signal, sys
-        import rag_app.chunk_index as chunk_index
+        import rag_app.storage.chunk_index as chunk_index
         chunk_index.MAX_WRITE_BATCH = 10
         original = chunk_index.ChunkIndex.add
         def add_half_then_die(self, chunks, vectors, metadata, terms=None):
             original(self, chunks[:10], vectors[:10], metadata)  # their terms counted from the texts
             os.kill(os.getpid(), signal.SIGKILL)
         chunk_index.ChunkIndex.add = add_half_then_die
-        from ingest.cli import main
+        from rag_app.cli.ingest_command import main
         sys.exit(main(sys.argv[1:]))
         """
     )
@@ -136,7 +136,7 @@ def test_process_killed_in_the_middle_of_writing_chunks(tmp_path, env):
 def test_ctrl_c_swallowed_inside_a_library_still_stops_the_run():
     """Python drops a KeyboardInterrupt raised inside a finalizer or a library callback; the ingest CLI
     remembers the signal and stops at the next embedding batch or file instead of running on."""
-    from ingest.cli import StopWhenInterrupted
+    from rag_app.cli.ingest_command import StopWhenInterrupted
 
     guard = StopWhenInterrupted(None)
     guard.embedded(64)  # no Ctrl-C yet: the run goes on

@@ -1,4 +1,4 @@
-"""The in-memory BM25 (rag_app.postings) ranks exactly as the SQL scorer it replaced and a brute-force
+"""The in-memory BM25 (rag_app.storage.postings) ranks exactly as the SQL scorer it replaced and a brute-force
 BM25 do, on real English and Chinese pages, after deletes and after another process's writes, with term
 counts given by the parser processes, and after an index of an older layout was rebuilt; the file gives
 back each chunk's text and place."""
@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest
 
 from bench.bm25_reference import sqlite_bm25
-from rag_app.lexical import LexicalIndex, StoredChunk, terms_of
-from rag_app.loaders import load_document
+from rag_app.ingestion.loaders import load_document
 from rag_app.records import Chunk, chunk_id, parse_chunk_id
+from rag_app.storage.chunk_table import LexicalIndex, StoredChunk, terms_of
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = [
@@ -109,7 +109,7 @@ def assert_matches_references(index: LexicalIndex, chunks: dict[str, str]) -> No
 
 
 def given_terms(chunks: list[tuple[str, str]]) -> list[dict[str, int]]:
-    """Term counts as rag_app.chunk_prep makes them in a parser process."""
+    """Term counts as rag_app.ingestion.prepared makes them in a parser process."""
     return [dict(Counter(terms_of(text))) for _, text in chunks]
 
 
@@ -135,7 +135,7 @@ def test_in_memory_bm25_ranks_as_sql_and_brute_force_on_real_pages(tmp_path, doc
 OTHER_PROCESS = """
 import sys
 from pathlib import Path
-from rag_app.lexical import LexicalIndex
+from rag_app.storage.chunk_table import LexicalIndex
 index = LexicalIndex(Path(sys.argv[1]))
 from rag_app.records import Chunk
 index.add("sha-other", [Chunk("sha-other:1:0", "Orbital freight revenue 轨道货运 营业收入 grew", 1, 0, 0), Chunk("sha-other:2:0", "净利润", 2, 0, 1)], "other.pdf", 2)

@@ -3,8 +3,8 @@
 from openai_stub import StubServer
 from test_chains import TEXTS, context, sources
 
-from rag_app.chains import STRATEGIES
-from rag_app.chains.events import TokenEvent
+from rag_app.answering.events import TokenEvent
+from rag_app.answering.strategies import STRATEGIES
 from rag_app.llm import load_chat_backend
 from rag_app.settings import Settings
 

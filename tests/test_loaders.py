@@ -7,7 +7,7 @@ import pytest
 from conftest import DOCUGAMI, FINGLM, ODD
 from pdfgen import write_pdf
 
-from rag_app.loaders import file_kind, load_document
+from rag_app.ingestion.loaders import file_kind, load_document
 
 pytestmark = pytest.mark.usefixtures("corpus")
 

@@ -13,9 +13,9 @@ from conftest import CORPUS, FINANCEBENCH
 from pdfgen import write_pdf
 
 from bench.ocr import character_error_rate, scan_copy
-from rag_app.extraction import ExtractionJob, ExtractionPool
-from rag_app.loaders import load_document
-from rag_app.ocr import MODEL_FILES, OcrOptions, load_engine
+from rag_app.ingestion.loaders import load_document
+from rag_app.ingestion.ocr import MODEL_FILES, OcrOptions, load_engine
+from rag_app.ingestion.parsing import ExtractionJob, ExtractionPool
 from rag_app.records import FileStatus
 
 pytestmark = [pytest.mark.usefixtures("corpus"), pytest.mark.slow]  # OCR of real pages: seconds each

@@ -61,7 +61,7 @@ def test_whole_odd_corpus_is_accounted_for(settings, tiny_embedder):
 
 def test_pypdf_alone_survives_the_whole_odd_corpus():
     """pypdf stays supported: through the parser processes, every file ends with pages or one reason."""
-    from rag_app.extraction import ExtractionJob, ExtractionPool
+    from rag_app.ingestion.parsing import ExtractionJob, ExtractionPool
 
     rows = manifest()
     jobs = [

@@ -38,7 +38,7 @@ def test_no_banner_when_a_model_answers():
 
 
 def test_sources_show_no_raw_scores():
-    from rag_app.chains.events import Source
+    from rag_app.answering.events import Source
     from rag_app.records import SearchHit
     from rag_app.web.render import sources_html
 

@@ -5,14 +5,14 @@ import json
 import pytest
 from pdfgen import write_pdf
 
-from rag_app import store as store_module
-from rag_app.answering import AskRequest
-from rag_app.chunk_index import ChunkIndex
-from rag_app.lexical import term_parts, terms_of
+from rag_app.answering.answerer import AskRequest
 from rag_app.queries import normalize_query, query_expansions
-from rag_app.ranking import RankingOptions, fused_scores, fusion_weights, is_chinese, rank_pages
 from rag_app.records import Chunk
-from rag_app.retrieval import stitch
+from rag_app.retrieval.fusion import RankingOptions, fused_scores, fusion_weights, is_chinese, rank_pages
+from rag_app.retrieval.retriever import stitch
+from rag_app.storage import store as store_module
+from rag_app.storage.chunk_index import ChunkIndex
+from rag_app.storage.chunk_table import term_parts, terms_of
 
 FILLER = [f"Paragraph {i} discusses general operating matters of the company in the period." for i in range(40)]
 
@@ -172,7 +172,7 @@ def test_pages_rank_by_their_best_chunk_plus_a_share_of_the_others():
 
 
 def test_a_chinese_question_is_not_ranked_by_an_embedder_that_cannot_read_it(embeddings, tiny_embedder):
-    from rag_app.embeddings import LocalEmbeddings
+    from rag_app.embedding.embedder import LocalEmbeddings
 
     assert not embeddings.reads_chinese  # all-MiniLM-L6-v2: most Chinese characters are [UNK]
     assert is_chinese("金宇生物2020年的营业收入是多少？") and not is_chinese("What was Apple's revenue in 2022?")
@@ -221,14 +221,14 @@ def test_an_optional_cross_encoder_reorders_the_best_pages(service, settings, co
 
 def test_a_reranker_that_cannot_load_is_a_clear_error(tmp_path):
     from rag_app.errors import EmbeddingModelError
-    from rag_app.rerank import CrossEncoderReranker
+    from rag_app.retrieval.rerank import CrossEncoderReranker
 
     with pytest.raises(EmbeddingModelError, match="RAG_RERANKER_MODEL"):
         CrossEncoderReranker(str(tmp_path / "no-such-model"))
 
 
 def test_bm25_prefers_the_rarer_term_and_keeps_to_the_chosen_files(tmp_path):
-    from rag_app.lexical import LexicalIndex
+    from rag_app.storage.chunk_table import LexicalIndex
 
     index = LexicalIndex(tmp_path / "bm25.sqlite")
     a = [

@@ -6,7 +6,7 @@ import pypdfium2 as pdfium
 import pytest
 from conftest import CORPUS, FINANCEBENCH, call_cli, cli_env
 
-from rag_app.textclean import clean_page_text
+from rag_app.text.clean import clean_page_text
 
 pytestmark = [pytest.mark.usefixtures("corpus"), pytest.mark.slow]
 DOCS = ["AMCOR_2023Q2_10Q", "NETFLIX_2015_10K"]
@@ -46,7 +46,7 @@ def test_search_hits_carry_the_page_their_text_comes_from(tmp_path):
 
 def test_dataset_evidence_pages_match_our_page_numbers():
     """FinanceBench's 1-based evidence pages are the pages our loader numbers the same way."""
-    from rag_app.loaders import load_document
+    from rag_app.ingestion.loaders import load_document
 
     questions = [json.loads(line) for line in (CORPUS / "qa" / "financebench_dev" / "qa.jsonl").open()]
     for q in questions:

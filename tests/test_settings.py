@@ -5,7 +5,7 @@ import os
 import pytest
 from pydantic import ValidationError
 
-from rag_app.chains import STRATEGIES
+from rag_app.answering.strategies import STRATEGIES
 from rag_app.settings import STRATEGY_NAMES, Settings
 
 

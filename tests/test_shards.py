@@ -11,11 +11,11 @@ import pytest
 from conftest import ROOT
 from test_store import EMBEDDING, chunks_of, document, vectors, write
 
-from rag_app.chunk_index import shard_of
 from rag_app.errors import StoreUnavailableError
 from rag_app.records import chunk_id
 from rag_app.settings import Settings
-from rag_app.store import Database, FileWrite
+from rag_app.storage.chunk_index import shard_of
+from rag_app.storage.store import Database, FileWrite
 
 FILES = {f"sha-{i}": [f"File {i} chunk {j} about topic {(i * 7 + j) % 5}." for j in range(12)] for i in range(4)}
 
@@ -55,7 +55,7 @@ def test_a_sharded_collection_finds_what_a_single_one_finds(tmp_path):
 
 
 def test_auto_gives_one_shard_per_4_cores_on_a_gpu_and_one_elsewhere(monkeypatch):
-    from rag_app.store import auto_shards
+    from rag_app.storage.store import auto_shards
 
     monkeypatch.setattr("os.cpu_count", lambda: 16)
     assert (auto_shards("cuda"), auto_shards("cpu")) == (4, 1)
@@ -120,7 +120,7 @@ sys.path.insert(0, "tests")
 from chromadb.api.models.Collection import Collection
 from test_store import write, EMBEDDING
 from rag_app.settings import Settings
-from rag_app.store import Database
+from rag_app.storage.store import Database
 original, calls = Collection.add, []
 def add(self, *args, **kwargs):
     calls.append(self.name)
@@ -152,7 +152,7 @@ import sys
 sys.path.insert(0, "tests")
 from test_store import write, EMBEDDING
 from rag_app.settings import Settings
-from rag_app.store import Database
+from rag_app.storage.store import Database
 store = Database(Settings(_env_file=None, data_dir=sys.argv[1], collection="test")).store("test", EMBEDDING)
 store.refresh()
 write(store, "new.pdf", "sha-new", [f"Intel gross margin was {i} percent." for i in range(9)], seed=5)
@@ -175,8 +175,8 @@ def test_what_another_process_writes_to_the_shards_is_found_after_a_refresh(tmp_
 
 
 def test_a_shard_writer_process_reports_an_error_at_flush_and_writes_nothing_after_it(tmp_path):
-    from rag_app.chunk_index import persistent_client
-    from rag_app.shard_writer import ShardProcess
+    from rag_app.storage.chunk_index import persistent_client
+    from rag_app.storage.shard_process import ShardProcess
 
     path = tmp_path / "shard"
     writer = ShardProcess(path)
@@ -194,7 +194,7 @@ def test_a_shard_writer_process_reports_an_error_at_flush_and_writes_nothing_aft
 
 
 def test_a_shard_writer_process_that_dies_says_so(tmp_path):
-    from rag_app.shard_writer import ShardProcess
+    from rag_app.storage.shard_process import ShardProcess
 
     writer = ShardProcess(tmp_path / "shard")
     writer._process.kill()
@@ -207,7 +207,7 @@ def test_a_shard_writer_process_that_dies_says_so(tmp_path):
 @pytest.fixture
 def sharded_service(settings, embeddings, monkeypatch):
     """A service whose collections get 3 shards, storing every ingest through the writer process."""
-    from rag_app import ingestion
+    from rag_app.ingestion import pipeline as ingestion
     from rag_app.service import RagService
 
     monkeypatch.setattr(ingestion, "WRITER_PROCESS_FILES", 1)
@@ -219,7 +219,7 @@ def sharded_service(settings, embeddings, monkeypatch):
 def test_a_large_ingest_writes_the_shards_through_processes_of_their_own(sharded_service, tmp_path, monkeypatch):
     from pdfgen import write_pdf
 
-    from rag_app.store_writer import StoreProcess
+    from rag_app.storage.writer_process import StoreProcess
 
     started = []
 

@@ -2,8 +2,8 @@
 
 from pdfgen import write_pdf
 
-from rag_app.ranking import RankingOptions, rank_pages, statement_boosts
-from rag_app.statements import OPENING_CHARS, asked_statements, opening_statement
+from rag_app.retrieval.boosts import OPENING_CHARS, asked_statements, opening_statement
+from rag_app.retrieval.fusion import RankingOptions, rank_pages, statement_boosts
 
 NARRATIVE = [
     "Liquidity and capital resources. Our capital expenditure in 2019 supported new plants and capacity.",

@@ -11,7 +11,7 @@ from conftest import ROOT
 
 from rag_app.records import Chunk, DocumentInfo, chunk_id, parse_chunk_id
 from rag_app.settings import Settings
-from rag_app.store import Database
+from rag_app.storage.store import Database
 
 EMBEDDING = "test-model|dim8"
 
@@ -71,7 +71,7 @@ def test_write_registers_names_and_chunks_together(store):
 
 def test_a_failed_write_rolls_back_and_keeps_what_was_stored(store, monkeypatch):
     write(store, "a.pdf", "sha-a", ["First version."])
-    from rag_app import chunk_index
+    from rag_app.storage import chunk_index
 
     def broken_add(self, chunks, vectors, metadata):
         raise OSError("disk full")
@@ -87,7 +87,7 @@ KILL_SCRIPT = """
 import os, signal, sys
 sys.path.insert(0, "tests")
 from test_store import write, EMBEDDING
-from rag_app import chunk_index, store as store_module
+from rag_app.storage import chunk_index, store as store_module
 from rag_app.settings import Settings
 step = sys.argv[2]
 if step == "after-commit-dated-earlier":  # the caller dated the document before a slow first open
@@ -151,7 +151,7 @@ import sys
 sys.path.insert(0, "tests")
 from test_store import write, EMBEDDING
 from rag_app.settings import Settings
-from rag_app.store import Database
+from rag_app.storage.store import Database
 store = Database(Settings(_env_file=None, data_dir=sys.argv[1], collection="test")).store("test", EMBEDDING)
 store.refresh()
 write(store, "new.pdf", "sha-new", ["Intel gross margin was 34 percent."], seed=5)

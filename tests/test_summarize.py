@@ -9,13 +9,13 @@ import pytest
 from conftest import ROOT
 from pdfgen import make_pdf
 
-from rag_app.chains.events import DoneEvent, SourcesEvent, StatusEvent, TokenEvent
-from rag_app.chains.outline import is_heading, outline
-from rag_app.chains.summarize import reduce_rounds
+from rag_app.answering.events import DoneEvent, SourcesEvent, StatusEvent, TokenEvent
 from rag_app.llm.backend import ChatBackend, ModelInfo
 from rag_app.llm.chat_models import ScriptedChatModel, approximate_tokens
 from rag_app.settings import Settings
-from rag_app.summarize import (
+from rag_app.summaries.outline import is_heading, outline
+from rag_app.summaries.recursive import reduce_rounds
+from rag_app.summaries.summarizer import (
     Summarizer,
     SummaryDoneEvent,
     SummaryRequest,
@@ -253,7 +253,7 @@ def test_the_service_summarizes_stored_pages_stitched_from_chunks(stored, tmp_pa
 
 def test_a_summary_question_is_routed_to_the_summary(stored, tmp_path):
     stored.settings.llm_backend, stored.settings.llm_script = "scripted", script(tmp_path, ["All of it [1]."])
-    from rag_app.answering import AskRequest
+    from rag_app.answering.answerer import AskRequest
 
     events = list(stored.ask(AskRequest("Summarize this report")))
     assert isinstance(events[0], StatusEvent) and "a summary was asked for" in events[0].message
@@ -357,9 +357,9 @@ def test_api_summarize_streams_status_tokens_then_done(api):
 
 @pytest.mark.slow
 def test_tiny_model_summarizes_a_filing_end_to_end(tiny_local, corpus):
+    from rag_app.ingestion.loaders import load_document
     from rag_app.llm.chat_models import LocalChatModel
     from rag_app.llm.local import LocalModel
-    from rag_app.loaders import load_document
 
     document = load_document(corpus / "qa" / "docugami_sec10q" / "data" / "v1" / "docs" / "2023 Q2 AAPL.pdf")
     pages = [("aapl.pdf", p.number, p.text) for p in document.pages[:6]]

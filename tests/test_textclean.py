@@ -1,6 +1,6 @@
 """Clean-up of parser output: hyphenation, whitespace, control characters, CJK line breaks."""
 
-from rag_app.textclean import clean_page_text, is_cjk_heavy
+from rag_app.text.clean import clean_page_text, is_cjk_heavy
 
 
 def test_joins_words_hyphenated_across_lines():

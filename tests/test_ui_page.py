@@ -33,7 +33,7 @@ def test_asking_before_any_upload_says_to_add_documents(page, settings, question
 
 
 def test_the_api_says_no_documents_yet_too(service):
-    from rag_app.answering import AskRequest
+    from rag_app.answering.answerer import AskRequest
     from rag_app.errors import NoDocumentsError
 
     with pytest.raises(NoDocumentsError, match="no documents yet"):

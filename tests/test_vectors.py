@@ -7,7 +7,7 @@ import pytest
 import torch
 from pydantic import ValidationError
 
-from rag_app.embeddings import (
+from rag_app.embedding.embedder import (
     BUNDLED_SHA256,
     LocalEmbeddings,
     _sha256,
@@ -79,7 +79,7 @@ def test_the_direct_forward_is_used_only_when_it_gives_the_models_own_vectors(em
 
 def test_forward_graphs_stay_eager_when_a_capture_fails():
     """Without CUDA the capture fails: the forward's own results come back, and no capture is tried again."""
-    from rag_app.embedding_graphs import CAPTURE_AFTER, ForwardGraphs
+    from rag_app.embedding.cuda_graphs import CAPTURE_AFTER, ForwardGraphs
 
     calls = []
 

@@ -5,8 +5,8 @@ from urllib.parse import parse_qs, urlparse
 import pytest
 from conftest import ROOT
 
-from rag_app.chains.events import Answer, Source
-from rag_app.page_labels import page_label
+from rag_app.answering.events import Answer, Source
+from rag_app.ingestion.page_labels import page_label
 from rag_app.records import SearchHit
 from rag_app.web.render import link_citations, sources_html
 

@@ -107,7 +107,7 @@ def build_tiny_lm(directory: Path, texts: list[str]) -> Path:
 
 def sample_texts() -> list[str]:
     """Text to train a tokenizer on when no corpus is at hand (the GPU machine has none): the bundled sample."""
-    from rag_app.loaders import load_document
+    from rag_app.ingestion.loaders import load_document
 
     root = Path(__file__).resolve().parents[1]
     pages = [p.text for p in load_document(root / "samples" / "acme-q3-2023.pdf").pages]

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from rag_app.answering import AskRequest
+from rag_app.answering.answerer import AskRequest
 from rag_app.cli.options import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -19,7 +19,7 @@ from rag_app.cli.options import (
     settings_from_args,
 )
 from rag_app.cli.render import console, print_answer_stream, print_json, print_search
-from rag_app.cli.summarize import add_summarize, run_summarize
+from rag_app.cli.summarize_command import add_summarize, run_summarize
 from rag_app.errors import ConfigurationError, InvalidRequestError, RagError
 from rag_app.service import RagService
 from rag_app.settings import STRATEGY_NAMES, Settings

@@ -10,10 +10,10 @@ from rich.markup import escape
 from rich.table import Table
 from tqdm import tqdm
 
-from rag_app.chains.events import Answer, DoneEvent, SourcesEvent, StatusEvent, TokenEvent
-from rag_app.ingestion import IngestProgress
+from rag_app.answering.events import Answer, DoneEvent, SourcesEvent, StatusEvent, TokenEvent
+from rag_app.ingestion.pipeline import IngestProgress
 from rag_app.records import DocumentInfo, FileReport, FileStatus, IngestReport
-from rag_app.retrieval import SearchResult
+from rag_app.retrieval.retriever import SearchResult
 
 _STATUS_STYLE = {
     FileStatus.INGESTED: "green",

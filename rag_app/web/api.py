@@ -15,8 +15,8 @@ from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rag_app.answering import AskRequest, check_question_length
-from rag_app.chains.events import DoneEvent, SourcesEvent, StatusEvent, TokenEvent
+from rag_app.answering.answerer import AskRequest, check_question_length
+from rag_app.answering.events import DoneEvent, SourcesEvent, StatusEvent, TokenEvent
 from rag_app.errors import (
     CollectionNotFoundError,
     ConfigurationError,
@@ -144,7 +144,7 @@ def build_api(service: RagService) -> APIRouter:
     @router.post("/summarize")
     def summarize(body: SummarizeBody):
         """A summary of whole documents from every page (recursive map-reduce); 400/404 with a reason."""
-        from rag_app.summarize import SummaryRequest
+        from rag_app.summaries.summarizer import SummaryRequest
 
         if service.model_state is ModelState.LOADING:
             raise ApiError(503, "the answer model is still loading: retry shortly")

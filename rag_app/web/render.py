@@ -6,10 +6,10 @@ import html
 import re
 from urllib.parse import quote
 
-from rag_app.chains.events import Answer, Source
+from rag_app.answering.events import Answer, Source
 from rag_app.health import Health, ModelState
-from rag_app.highlight import matching_spans
 from rag_app.records import DocumentInfo, IngestReport
+from rag_app.text.highlight import matching_spans
 from rag_app.web.viewer import viewer_link
 
 REPORT_HEADERS = ["file", "status", "pages", "chunks", "pages without text", "seconds", "reason / note"]

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import gradio as gr
 
-from rag_app.answering import AskRequest
-from rag_app.chains.events import DoneEvent, SourcesEvent, StatusEvent, TokenEvent
+from rag_app.answering.answerer import AskRequest
+from rag_app.answering.events import DoneEvent, SourcesEvent, StatusEvent, TokenEvent
 from rag_app.errors import RagError
-from rag_app.ingestion import IngestProgress
+from rag_app.ingestion.pipeline import IngestProgress
 from rag_app.records import FileReport
 from rag_app.service import RagService
 from rag_app.settings import COLLECTION_NAME_PATTERN, STRATEGY_NAMES, Settings
@@ -132,7 +132,7 @@ class ChatPage:
 
     def summarize(self, chat: list, files: list | None, session: dict, request: gr.Request | None = None):
         """Stream a summary of every page of the chosen documents (or of the only one) into the chat."""
-        from rag_app.summarize import SummaryRequest
+        from rag_app.summaries.summarizer import SummaryRequest
 
         base = self.app_url(request)
         name = session["collection"]
@@ -164,7 +164,7 @@ class ChatPage:
 
     def page_labels(self, sources, collection: str) -> dict[int, str]:
         """Source number -> the page label printed in its PDF, where the PDF defines labels."""
-        from rag_app.page_labels import page_label
+        from rag_app.ingestion.page_labels import page_label
 
         labels = {}
         for source in sources:

@@ -1,4 +1,4 @@
-"""The source viewer: PDF.js (pdfjs-dist, served from rag_app/web/static/pdfjs) shows a stored PDF at the
+"""The source viewer: PDF.js (pdfjs-dist, served from rag_app/web/static/vendor/pdfjs) shows a stored PDF at the
 cited page with the cited passage highlighted, inside the page's sources column.
 
 ``GET /viewer/?file=...&page=N&q=passage`` is a static page; it fetches the PDF from

@@ -1,10 +1,10 @@
 // The source viewer: PDF.js shows the cited page of a stored PDF and highlights the cited passage.
 // Query: ?file=<URL of the PDF>&page=<1-based page>&label=<printed page label>&q=<passage to highlight>
-import * as pdfjsLib from "./pdfjs/build/pdf.min.mjs";
+import * as pdfjsLib from "./vendor/pdfjs/build/pdf.min.mjs";
 
 globalThis.pdfjsLib = pdfjsLib; // pdf_viewer.mjs reads the library from here
-const viewerLib = await import("./pdfjs/web/pdf_viewer.mjs");
-pdfjsLib.GlobalWorkerOptions.workerSrc = new URL("./pdfjs/build/pdf.worker.min.mjs", import.meta.url).href;
+const viewerLib = await import("./vendor/pdfjs/web/pdf_viewer.mjs");
+pdfjsLib.GlobalWorkerOptions.workerSrc = new URL("./vendor/pdfjs/build/pdf.worker.min.mjs", import.meta.url).href;
 
 const params = new URLSearchParams(location.search);
 const file = params.get("file");
@@ -58,7 +58,7 @@ eventBus.on("textlayerrendered", ({ pageNumber: rendered }) => {
   if (rendered === pageNumber) document.body.dataset.textLayer = "ready";
 });
 
-const cMapUrl = new URL("./pdfjs/cmaps/", import.meta.url).href;
+const cMapUrl = new URL("./vendor/pdfjs/cmaps/", import.meta.url).href;
 const pdf = await pdfjsLib.getDocument({ url: file, cMapUrl, cMapPacked: true }).promise;
 viewer.setDocument(pdf);
 linkService.setDocument(pdf, null);

@@ -1,0 +1,367 @@
+"""A BM25 index over the same chunks as Chroma, persisted in SQLite beside it.
+
+Dense embeddings miss exact tokens a question hinges on (a ticker, "FY2018", a
+number); BM25 finds them. Terms keep numbers and identifiers whole ("2,468",
+"10-q", "fy2018"); Chinese runs are split into words with jieba (character
+bigrams when jieba is not installed). The index is keyed by file sha256, like
+the chunks, and ``sync`` reconciles it with the registry, so it stays in step
+after every add, replace and delete, and after another process (or a Chroma
+server's other clients) changed the collection. Questions are scored in memory
+(:mod:`rag_app.storage.postings`), on a snapshot of the postings re-read per file content
+whenever the index's version moves.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import re
+import sqlite3
+import threading
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from rag_app.records import Chunk, parse_chunk_id
+from rag_app.storage.postings import Segment, Snapshot, Vocabulary, current_snapshot, segment_of
+from rag_app.text.clean import CJK_CHAR, jieba_or_none
+from rag_app.text.highlight import STOPWORDS
+
+log = logging.getLogger(__name__)
+LATIN = re.compile(r"[a-z0-9][a-z0-9$%&'.,\-]*[a-z0-9%]|[a-z0-9]")
+CJK_RUN = re.compile(f"{CJK_CHAR.pattern}+")
+CJK_WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")  # not punctuation
+
+
+def _segment(run: str) -> list[str]:
+    jieba = jieba_or_none()
+    if jieba:
+        words = jieba.cut_for_search(run)
+    else:
+        words = [run[i : i + 2] for i in range(len(run) - 1)] or [run]
+    return [w for w in words if CJK_WORD.search(w)]
+
+
+def _latin_terms(text: str) -> list[str]:
+    terms = []
+    for token in LATIN.findall(text.lower().replace("\u2019", "'")):
+        token = token.strip(".,'-").removesuffix("'s")
+        if not token or token in STOPWORDS:
+            continue
+        if token.isalpha() and len(token) > 3 and token.endswith("s") and not token.endswith("ss"):
+            token = token[:-1]  # revenues -> revenue; a light touch, no stemmer
+        terms.append(token)
+    return terms
+
+
+def terms_of(text: str) -> list[str]:
+    """Index terms: Latin words and numbers whole, Chinese words (or bigrams)."""
+    terms = _latin_terms(CJK_RUN.sub(" ", text))
+    for run in CJK_RUN.findall(text):
+        terms += _segment(run)
+    return terms
+
+
+def cover_text(chunks: Iterable[tuple[str, str]], count: int = 2) -> list[str]:
+    """The first ``count`` chunks of page 1: a document's cover."""
+    keyed = ((parse_chunk_id(chunk_id), text) for chunk_id, text in chunks)
+    first_page = sorted((key.offset, text) for key, text in keyed if key.page == 1)
+    return [text for _, text in first_page[:count]]
+
+
+@functools.lru_cache(maxsize=4096)
+def name_terms(name: str) -> frozenset[str]:
+    """Terms of a file name: "3M_2018_10K.pdf" -> {"3m", "2018", "10k"} (cached: read on every question)."""
+    return frozenset(terms_of(re.sub(r"[_\-.]+", " ", name.rsplit(".", 1)[0])))
+
+
+def term_parts(terms: Iterable[str]) -> set[str]:
+    """Words of at least 3 letters inside compound terms: "amazon.com" -> {"amazon", "com"}. Terms keep
+    dots and hyphens whole ("10-q", "2,468"), so a cover saying "AMAZON.COM, INC." never matched "Amazon"."""
+    return {
+        part
+        for term in terms
+        if any(c in term for c in ".-'&")
+        for part in re.split(r"[.\-'&]+", term)
+        if len(part) >= 3 and part.isalpha() and part not in STOPWORDS
+    }
+
+
+def document_query_terms(query: str) -> set[str]:
+    """Terms of a question for matching documents: "FY2018" also matches a document of 2018."""
+    terms = set(terms_of(query))
+    return terms | {m.group(1) for t in terms if (m := re.fullmatch(r"fy(\d{4})", t))}
+
+
+# The file holds each chunk's text and place (``chunks``) and its file's name and page count
+# (``files``): what a search hit shows. Chroma holds the vectors (and, on a Chroma server shared by
+# several machines, a copy of the texts, from which another machine rebuilds this file).
+# The postings of one file content are one row: its terms (newline-separated, local order) and three
+# int32 arrays (chunk row, local term number, tf). Writing ~60,000 posting rows a file, each in two
+# SQLite indexes, was most of an ingest's store time; a search reads postings from memory anyway
+# (rag_app.storage.postings), rebuilt per file content. ``stamps`` holds the index version that wrote each file
+# content and ``state`` the version now (and the uid of this life of the file).
+SCHEMA_VERSION = 3
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS chunks (
+        key INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, sha TEXT NOT NULL, length INTEGER NOT NULL,
+        page INTEGER NOT NULL, offset INTEGER NOT NULL, position INTEGER NOT NULL, text TEXT NOT NULL)""",
+    "CREATE INDEX IF NOT EXISTS chunks_sha_page ON chunks(sha, page)",
+    """CREATE TABLE IF NOT EXISTS postings (
+        sha TEXT PRIMARY KEY, terms TEXT NOT NULL, rows BLOB NOT NULL, term_ids BLOB NOT NULL, tfs BLOB NOT NULL)""",
+    "CREATE TABLE IF NOT EXISTS files (sha TEXT PRIMARY KEY, file TEXT NOT NULL, pages INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS covers (sha TEXT PRIMARY KEY, terms TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS stamps (sha TEXT PRIMARY KEY, stamp INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS state (one INTEGER PRIMARY KEY CHECK (one = 0), uid TEXT NOT NULL, version INTEGER NOT NULL)",
+    f"PRAGMA user_version = {SCHEMA_VERSION}",
+)
+TABLES = ("postings", "chunks", "files", "covers", "stamps", "state")
+
+
+@dataclass(frozen=True)
+class PackedTerms:
+    """The BM25 term counts of one file's chunks, packed as its postings row stores them: the terms in
+    order of first use, and for each (chunk, term) pair the chunk's row, the term's place and the count.
+
+    Made in the parser processes: four buffers cross to the ingesting process and on to the store's
+    writer, where a dict per chunk cost the ingesting process ~3 s of GIL-held (un)pickling per 60,000
+    chunks, time its embedder waited for.
+    """
+
+    vocabulary: str  # the terms, joined by newlines (a term never holds one)
+    rows: np.ndarray  # int32
+    term_ids: np.ndarray  # int32
+    counts: np.ndarray  # int32
+
+    @classmethod
+    def of(cls, counted: Iterable[dict[str, int]]) -> PackedTerms:
+        local: dict[str, int] = {}
+        rows, term_ids, tfs = [], [], []
+        for row, counts in enumerate(counted):
+            for term, tf in counts.items():
+                rows.append(row)
+                term_ids.append(local.setdefault(term, len(local)))
+                tfs.append(tf)
+        as32 = functools.partial(np.asarray, dtype=np.int32)
+        return cls("\n".join(local), as32(rows), as32(term_ids), as32(tfs))
+
+    def lengths(self, chunks: int) -> np.ndarray:
+        """Each chunk's number of terms (its BM25 length)."""
+        return np.bincount(self.rows, weights=self.counts, minlength=chunks).astype(np.int64)
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk as this file keeps it: text, place, and the file it came from."""
+
+    id: str
+    text: str
+    page: int
+    offset: int
+    index: int
+    sha256: str
+    file: str
+    pages: int
+
+
+class LexicalIndex:
+    """Chunk texts and places, and BM25 over them; one SQLite file per chunk collection."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._open_layout()
+
+    def _open_layout(self) -> None:
+        """Create the tables in one write: an index of an older layout is dropped first (``sync`` rebuilds
+        it from the texts Chroma held then, at the next search)."""
+        with self._db:
+            self._db.execute("BEGIN IMMEDIATE")  # two processes opening an older index drop it once
+            if self._db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+                for table in TABLES:  # state too: a new uid
+                    self._db.execute(f"DROP TABLE IF EXISTS {table}")
+            for statement in SCHEMA:
+                self._db.execute(statement)
+            self._db.execute("INSERT OR IGNORE INTO state VALUES (0, lower(hex(randomblob(16))), 0)")
+
+    def close(self) -> None:
+        self._db.close()
+
+    # ----- writing ------------------------------------------------------------------------
+
+    def add(
+        self,
+        sha256: str,
+        chunks: Sequence[Chunk],
+        file: str,
+        pages: int,
+        terms: PackedTerms | Sequence[dict] | None = None,
+    ) -> None:
+        """Keep one file content's chunks and index their terms (replacing what it had); ``terms`` are
+        their term counts when already extracted (packed, or ``Counter(terms_of(text))`` for each)."""
+        if not isinstance(terms, PackedTerms):
+            terms = PackedTerms.of(terms if terms is not None else (Counter(terms_of(c.text)) for c in chunks))
+        lengths = terms.lengths(len(chunks))
+        cover = " ".join(sorted(set(terms_of(" ".join(cover_text((c.id, c.text) for c in chunks))))))
+        with self._lock, self._db:
+            self._delete(sha256)
+            first = self._db.execute("SELECT COALESCE(MAX(key), 0) + 1 FROM chunks").fetchone()[0]
+            self._db.executemany(
+                "INSERT INTO chunks VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (first + i, c.id, sha256, int(lengths[i]), c.page, c.offset, c.index, c.text)
+                    for i, c in enumerate(chunks)
+                ],
+            )
+            self._db.execute(
+                "INSERT INTO postings VALUES (?, ?, ?, ?, ?)",
+                (sha256, terms.vocabulary, terms.rows.tobytes(), terms.term_ids.tobytes(), terms.counts.tobytes()),
+            )
+            self._db.execute("INSERT INTO files VALUES (?, ?, ?)", (sha256, file, pages))
+            self._db.execute("INSERT OR REPLACE INTO covers VALUES (?, ?)", (sha256, cover))
+            self._db.execute("INSERT INTO stamps VALUES (?, ?)", (sha256, self._next_version()))
+
+    def delete(self, sha256: str) -> None:
+        with self._lock, self._db:
+            self._delete(sha256)
+            self._next_version()
+
+    def _delete(self, sha256: str) -> None:
+        for table in ("postings", "chunks", "files", "covers", "stamps"):
+            self._db.execute(f"DELETE FROM {table} WHERE sha = ?", (sha256,))
+
+    def _next_version(self) -> int:
+        """Move the index's version (inside the write's transaction): in-memory snapshots re-read what changed."""
+        return self._db.execute("UPDATE state SET version = version + 1 RETURNING version").fetchone()[0]
+
+    def has(self, sha256: str) -> bool:
+        """Whether the file holds a file content's chunks."""
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM stamps WHERE sha = ?", (sha256,)).fetchone() is not None
+
+    def shas(self) -> set[str]:
+        with self._lock:
+            return {row[0] for row in self._db.execute("SELECT sha FROM stamps")}
+
+    def sync(
+        self,
+        wanted: set[str],
+        fetch: Callable[[str], Sequence[StoredChunk]],
+        have: set[str] | None = None,
+        keep: Collection[str] = (),
+    ) -> tuple[int, int]:
+        """Make the index hold the ``wanted`` contents and drop the others of ``have`` (what it held when
+        the caller looked; default: now) except ``keep``; ``fetch(sha)`` gives the chunks of a wanted
+        content it lacks (from the texts Chroma holds), empty when nothing holds them any more."""
+        have = self.shas() if have is None else have
+        removed = have - wanted - set(keep)
+        for sha in removed:
+            self.delete(sha)
+        have = self.shas()
+        lost = []
+        for sha in wanted - have:
+            chunks = fetch(sha)
+            if chunks:
+                self.add(sha, chunks, chunks[0].file, chunks[0].pages)
+            else:
+                lost.append(sha)
+        if removed or wanted - have:
+            log.info("lexical index synced: %d added, %d removed", len(wanted - have) - len(lost), len(removed))
+        if lost:
+            log.warning(
+                "the texts of %d stored file(s) are missing from %s and from Chroma (sha256 %s): re-ingest them",
+                len(lost), self.path, ", ".join(sha[:12] for sha in lost),
+            )  # fmt: skip
+        return len(wanted - have) - len(lost), len(removed)
+
+    # ----- reading chunks -------------------------------------------------------------------
+
+    def chunks_by_id(self, ids: Sequence[str]) -> dict[str, StoredChunk]:
+        """The stored chunks among ``ids`` (an id another writer just deleted is absent)."""
+        found: dict[str, StoredChunk] = {}
+        with self._lock:
+            for start in range(0, len(ids), 500):  # under SQLite's limit of bound parameters
+                part = list(ids[start : start + 500])
+                marks = ",".join("?" * len(part))
+                found.update(
+                    (row[0], StoredChunk(*row)) for row in self._db.execute(_SELECT + f"WHERE c.id IN ({marks})", part)
+                )
+        return found
+
+    def page_openings(self, sha256: str, chars: int) -> dict[int, str]:
+        """Page -> the first ``chars`` characters of the page's first chunk, for one file content."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT page, substr(text, 1, ?) FROM chunks WHERE sha = ? AND offset = 0", (chars, sha256)
+            )
+            return dict(rows.fetchall())
+
+    def chunks_of(self, sha256: str, page: int | None = None) -> list[StoredChunk]:
+        """The chunks of one file content (or of one of its pages), in reading order."""
+        where, params = (
+            ("WHERE c.sha = ?", [sha256]) if page is None else ("WHERE c.sha = ? AND c.page = ?", [sha256, page])
+        )
+        with self._lock:
+            return [
+                StoredChunk(*row) for row in self._db.execute(_SELECT + where + " ORDER BY c.page, c.offset", params)
+            ]
+
+    def cover_terms(self) -> dict[str, frozenset[str]]:
+        """Each file content's cover terms: what its first page opens with (company, period, title)."""
+        return self._snapshot().cover_terms()
+
+    # ----- searching ----------------------------------------------------------------------
+
+    def search(self, query: str, k: int, shas: set[str] | None = None) -> list[tuple[str, float]]:
+        """The ``k`` best ``(chunk_id, bm25 score)`` for ``query``, optionally within some files."""
+        terms = Counter(terms_of(query))
+        return self._snapshot().top(terms, k, shas) if terms else []
+
+    def state(self) -> tuple[str, int]:
+        """(uid, version): which file this is and how many writes it has seen; any write moves it."""
+        with self._lock:
+            uid, version = self._db.execute("SELECT uid, version FROM state").fetchone()
+        return uid, version
+
+    def _snapshot(self) -> Snapshot:
+        """The in-memory postings of the index as it is now (shared by every LexicalIndex of this file)."""
+        uid, version = self.state()
+        return current_snapshot(str(self.path.resolve()), uid, version, self._rebuild)
+
+    def _rebuild(self, previous: Snapshot | None) -> Snapshot:
+        """A snapshot of the index now, re-reading only the file contents whose stamp moved since ``previous``."""
+        old = previous.segments if previous is not None else {}
+        vocabulary = previous.vocabulary if previous is not None else Vocabulary()
+        with self._lock:
+            self._db.execute("BEGIN")  # one consistent read: the version and the segments it stamps
+            try:
+                uid, version = self._db.execute("SELECT uid, version FROM state").fetchone()
+                stamps = dict(self._db.execute("SELECT sha, stamp FROM stamps"))
+                segments = {
+                    sha: old[sha] if sha in old and old[sha].stamp == stamp else self._segment(sha, stamp, vocabulary)
+                    for sha, stamp in stamps.items()
+                }
+            finally:
+                self._db.execute("COMMIT")
+        log.debug("BM25 snapshot of %s at version %d: %d of %d files read", self.path.name, version,
+                  sum(s is not old.get(sha) for sha, s in segments.items()), len(segments))  # fmt: skip
+        return Snapshot(uid, version, segments, vocabulary)
+
+    def _segment(self, sha: str, stamp: int, vocabulary: Vocabulary) -> Segment:
+        ids, lengths = [], []
+        for chunk_id, length in self._db.execute("SELECT id, length FROM chunks WHERE sha = ? ORDER BY key", (sha,)):
+            ids.append(chunk_id)
+            lengths.append(length)
+        postings = self._db.execute("SELECT terms, rows, term_ids, tfs FROM postings WHERE sha = ?", (sha,)).fetchone()
+        cover = self._db.execute("SELECT terms FROM covers WHERE sha = ?", (sha,)).fetchone()
+        return segment_of(stamp, ids, lengths, postings, frozenset(cover[0].split() if cover else ()), vocabulary)
+
+
+_SELECT = """SELECT c.id, c.text, c.page, c.offset, c.position, c.sha, f.file, f.pages
+    FROM chunks c JOIN files f ON f.sha = c.sha """

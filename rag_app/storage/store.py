@@ -1,0 +1,601 @@
+"""The one owner of persistence: documents, their chunks and vectors, the BM25 index, crash safety.
+
+A logical collection (``--collection papers``) is kept as
+
+* ``papers.documents`` — a Chroma registry with one record per stored document name
+  (sha256, pages, chunks, settings), "pending" markers for writes in progress, and a
+  generation number that every committed change increments;
+* ``papers.chunks.<model>`` — the chunks' vectors, one Chroma collection per embedding model, and
+  beside it a SQLite file with the same chunks' texts, places and BM25 terms
+  (:class:`rag_app.storage.chunk_index.ChunkIndex`, one adapter for both).
+
+Ingestion calls :meth:`DocumentStore.write` (atomic: marker, delete, add, register),
+:meth:`~DocumentStore.register` and :meth:`~DocumentStore.release`; retrieval calls
+:meth:`~DocumentStore.search_dense`, :meth:`~DocumentStore.search_lexical` and
+:meth:`~DocumentStore.hits`. Neither builds a Chroma filter or parses a chunk id.
+
+Embedded Chroma keeps each process's vector index in memory, so it does not see what
+another process (the ingest CLI beside a running app) wrote. Every search and write first
+calls :meth:`DocumentStore.refresh`: when the generation moved without this process
+writing, the client is reopened from disk and the BM25 view re-synced.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import logging
+import os
+import socket
+import threading
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+
+from rag_app.errors import CollectionNotFoundError, StoreUnavailableError
+from rag_app.records import Chunk, DocumentInfo, SearchHit, parse_chunk_id
+from rag_app.settings import Settings
+from rag_app.storage.chunk_index import (
+    CHUNKS_INFIX,
+    SHARDS_FOLDER,
+    ChunkIndex,
+    chunks_collection_name,
+    persistent_client,
+)
+from rag_app.storage.chunk_table import PackedTerms
+
+log = logging.getLogger(__name__)
+
+__all__ = ["Database", "DocumentStore", "FileWrite", "PendingWrite", "chunks_collection_name", "make_client"]
+
+REGISTRY_SUFFIX = ".documents"
+_DOC_PREFIX = "doc:"
+_PENDING_PREFIX = "pending:"
+_GENERATION_ID = "meta:generation"
+OWNER = f"{socket.gethostname()}:{os.getpid()}"
+STALE_FOREIGN_MARKER_S = 24 * 3600
+
+
+def make_client(settings: Settings):
+    """An embedded Chroma under the data directory, or a client of a Chroma server."""
+    import chromadb
+
+    options = chromadb.Settings(anonymized_telemetry=False, allow_reset=False)
+    try:
+        if settings.chroma_host:
+            client = chromadb.HttpClient(host=settings.chroma_host, port=settings.chroma_port, settings=options)
+            client.heartbeat()
+            return client
+        return persistent_client(settings.chroma_dir)
+    except Exception as exc:  # noqa: BLE001 - connection and file errors alike
+        where = (
+            f"Chroma server at {settings.chroma_host}:{settings.chroma_port}"
+            if settings.chroma_host
+            else f"Chroma database in {settings.chroma_dir}"
+        )
+        raise StoreUnavailableError(f"cannot open the {where}: {exc}") from exc
+
+
+class Database:
+    """The Chroma client of one data directory or server, plus where BM25 indexes live.
+
+    Remembers, per collection, the generation this process last saw, so a store can tell
+    a commit of another process from its own.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self._lock = threading.RLock()
+        self._client = None
+        self.epoch = 0  # incremented at each reopen: handles of an older epoch are stale
+        self.seen: dict[str, int] = {}
+        self.registry_cache: dict[str, tuple[int, list[dict]]] = {}  # collection -> (generation, document records)
+        self.lexical_in_step: dict[str, tuple] = {}  # chunk index -> (generation, BM25 state) last found in step
+        self._handles_epoch = -1
+        self._registries: dict[str, object] = {}  # collection -> its registry's Chroma handle, this epoch
+        self._chunk_indexes: dict[tuple[str, str], ChunkIndex] = {}  # (collection, embedding) -> its chunks, this epoch
+        self._shard_clients: dict[int, object] = {}  # shard -> its Chroma database, this epoch
+        self.shard_writers: dict[
+            int, object
+        ] = {}  # shard -> the process writing it (rag_app.storage.shard_process), if any
+
+    @property
+    def client(self):
+        with self._lock:
+            if self._client is None:
+                self._client = make_client(self.settings)
+                self.seen = {name: _read_generation(self._client, name) for name in self.collections()}
+            return self._client
+
+    @property
+    def embedded(self) -> bool:
+        return not self.settings.chroma_host
+
+    @property
+    def lexical_dir(self) -> Path:
+        """Where BM25 indexes live: beside the embedded database, or per Chroma server."""
+        s = self.settings
+        where = f"{s.chroma_host}_{s.chroma_port}" if s.chroma_host else "local"
+        return s.data_dir / "lexical" / where
+
+    @property
+    def new_shards(self) -> int:
+        """Shards of a chunk collection made now (``RAG_CHROMA_SHARDS``; auto: one per 4 cores, at most 4,
+        when embedding on a GPU, else 1). A Chroma server keeps one collection."""
+        if not self.embedded:
+            return 1
+        if self.settings.chroma_shards:
+            return self.settings.chroma_shards
+        return auto_shards(self.settings.embedding_device)
+
+    def shard_dir(self, shard: int) -> Path:
+        return self.settings.chroma_dir / SHARDS_FOLDER / str(shard)
+
+    def shard_client(self, shard: int):
+        """The embedded Chroma database of one shard, opened once per epoch."""
+        with self._lock:
+            if shard not in self._shard_clients:
+                self._shard_clients[shard] = persistent_client(self.shard_dir(shard))
+            return self._shard_clients[shard]
+
+    def shard_clients_on_disk(self) -> list:
+        """The databases of every shard folder there is (to drop a collection from all of them)."""
+        root = self.settings.chroma_dir / SHARDS_FOLDER
+        found = sorted(int(p.name) for p in root.glob("*") if p.is_dir() and p.name.isdigit()) if root.is_dir() else []
+        return [self.shard_client(i) for i in found]
+
+    def collections(self) -> list[str]:
+        """Logical collections that exist in this database."""
+        names = [c if isinstance(c, str) else c.name for c in self.client.list_collections()]
+        return sorted(n[: -len(REGISTRY_SUFFIX)] for n in names if n.endswith(REGISTRY_SUFFIX))
+
+    def reopen(self) -> None:
+        """Load the database from disk again (another process changed it)."""
+        with self._lock:
+            if self._client is not None and self.embedded:
+                from chromadb.api.client import SharedSystemClient
+
+                for client in [self._client, *self._shard_clients.values()]:
+                    identifier = getattr(client, "_identifier", None)
+                    SharedSystemClient._identifier_to_system.pop(identifier, None)  # the next client loads from disk
+                    SharedSystemClient._identifier_to_refcount.pop(identifier, None)
+            self._client = None
+            self._shard_clients = {}
+            self.epoch += 1
+            log.info("reopened the Chroma database: another process changed it")
+
+    def invalidate(self) -> None:
+        """Make every store of this process fetch its collection handles again."""
+        with self._lock:
+            self.epoch += 1
+
+    def registry(self, collection: str):
+        """The registry collection of ``collection`` (made if missing), fetched once per epoch."""
+        with self._lock:
+            self._current_handles()
+            if collection not in self._registries:
+                self._registries[collection] = self.client.get_or_create_collection(
+                    collection + REGISTRY_SUFFIX, embedding_function=None, metadata={"rag_app": "registry"}
+                )
+            return self._registries[collection]
+
+    def chunk_index(self, collection: str, embedding_fingerprint: str) -> ChunkIndex:
+        """Chroma chunks + BM25 index of ``collection`` for one embedding model, opened once per epoch.
+
+        Shared by the stores of this process: a store is made per request, and opening both took
+        ~3 ms of every question.
+        """
+        with self._lock:
+            self._current_handles()
+            key = (collection, embedding_fingerprint)
+            if key not in self._chunk_indexes:
+                self._chunk_indexes[key] = ChunkIndex(
+                    self.client,
+                    collection,
+                    embedding_fingerprint,
+                    self.lexical_dir,
+                    texts_in_chroma=not self.embedded,
+                    shard_client=self.shard_client if self.embedded else None,
+                    new_shards=lambda: self.new_shards,
+                    shard_writer=self.shard_writers.get,
+                )
+            return self._chunk_indexes[key]
+
+    def close_chunk_indexes(self, collection: str) -> None:
+        """Close the BM25 files of a collection (it is being dropped); the next use opens them again."""
+        with self._lock:
+            for key in [key for key in self._chunk_indexes if key[0] == collection]:
+                self._chunk_indexes.pop(key).close()
+
+    def _current_handles(self) -> None:
+        # Handles of an older epoch are left to the garbage collector, not closed: a search in another
+        # thread may still be reading through them.
+        if self._handles_epoch != self.epoch:
+            self._registries, self._chunk_indexes, self.lexical_in_step = {}, {}, {}
+            self._handles_epoch = self.epoch
+
+    def store(self, collection: str, embedding_fingerprint: str = "", create: bool = False) -> DocumentStore:
+        """The store of a collection; ``create`` makes it if it does not exist."""
+        with self._lock:
+            self._current_handles()
+            opened = collection in self._registries  # it existed at this epoch, and a registry is never removed
+        if not create and not opened and collection not in self.collections():
+            known = self.collections()
+            listing = ", ".join(known) if known else "none yet: ingest some files first"
+            raise CollectionNotFoundError(f"no collection named {collection!r} (collections: {listing})")
+        return DocumentStore(self, collection, embedding_fingerprint)
+
+
+@dataclass
+class FileWrite:
+    """One file content to store: its names, chunks, their vectors, the file's metadata, and each
+    chunk's BM25 term counts when already extracted."""
+
+    documents: Sequence[DocumentInfo]
+    chunks: Sequence[Chunk]
+    vectors: np.ndarray
+    metadata: dict
+    terms: PackedTerms | Sequence[dict[str, int]] | None = None
+
+
+@dataclass
+class PendingWrite:
+    """Marker of chunks being written; left behind only if a run was killed."""
+
+    sha256: str
+    embedding: str
+    owner: str
+    started_at: str
+
+
+class DocumentStore:
+    """Registry and chunks of one logical collection, for one embedding model (may be none: listing only)."""
+
+    def __init__(self, database: Database, collection: str, embedding_fingerprint: str = "") -> None:
+        self.db = database
+        self.collection = collection
+        self.embedding = embedding_fingerprint
+        self._handles()
+
+    # ----- handles and freshness -----------------------------------------------------------
+
+    def _handles(self):
+        """The registry collection of the database's current client (re-fetched after a reopen)."""
+        return self.db.registry(self.collection)
+
+    def index(self, embedding_fingerprint: str | None = None) -> ChunkIndex:
+        """Chroma chunks + BM25 index of an embedding model (the store's own by default)."""
+        fingerprint = embedding_fingerprint or self.embedding
+        if not fingerprint:
+            raise ValueError("this store was opened without an embedding model")
+        return self.db.chunk_index(self.collection, fingerprint)
+
+    @property
+    def generation(self) -> int:
+        return _generation_of(self._handles())
+
+    def refresh(self) -> bool:
+        """See the other processes' commits: True when the database had to be reopened."""
+        try:
+            generation = self.generation
+        except Exception:  # noqa: BLE001 - the collection was dropped and re-made by another process
+            generation = None
+        seen = self.db.seen.get(self.collection)
+        stale = generation is None or (seen is not None and generation != seen)
+        if stale:
+            self.db.reopen()
+            generation = self.generation
+        self.db.seen[self.collection] = generation
+        if stale and self.embedding:
+            self.sync_lexical()
+        return stale
+
+    def _commit(self, ids: list[str], metadatas: list[dict], documents: list[str], generation: int = 0) -> None:
+        """Upsert registry records together with the next generation number: one atomic write."""
+        generation = generation or self.generation + 1
+        registry = self._handles()
+        registry.upsert(
+            ids=[*ids, _GENERATION_ID],
+            embeddings=[[1.0]] * (len(ids) + 1),
+            metadatas=[*metadatas, {"kind": "meta", "generation": generation}],
+            documents=[*documents, ""],
+        )
+        self.db.seen[self.collection] = generation
+
+    def _bump(self) -> None:
+        self._commit([], [], [])
+
+    # ----- documents -----------------------------------------------------------------------
+
+    def get_document(self, name: str) -> DocumentInfo | None:
+        found = self._handles().get(ids=[_DOC_PREFIX + name], include=["metadatas"])
+        return _document_from(found["metadatas"][0]) if found["ids"] else None
+
+    def list_documents(self) -> list[DocumentInfo]:
+        """Every stored name, sorted; the registry is read again only when the generation moved (at 200
+        documents Chroma takes ~20 ms to list them, ~1 ms to read the generation)."""
+        generation = self.generation
+        cached = self.db.registry_cache.get(self.collection)
+        if cached is None or cached[0] != generation:
+            found = self._handles().get(where={"kind": "document"}, include=["metadatas"])
+            cached = self.db.registry_cache[self.collection] = (generation, found["metadatas"])
+        return sorted((_document_from(m) for m in cached[1]), key=lambda d: d.name.lower())
+
+    def documents_with_sha(self, sha256: str) -> list[DocumentInfo]:
+        found = self._handles().get(where={"$and": [{"kind": "document"}, {"sha256": sha256}]}, include=["metadatas"])
+        return [_document_from(m) for m in found["metadatas"]]
+
+    def count_chunks(self, sha256: str | None = None) -> int:
+        return self.index().count(sha256)
+
+    # ----- writes ---------------------------------------------------------------------------
+
+    def write(
+        self,
+        documents: Sequence[DocumentInfo],
+        chunks: Sequence[Chunk],
+        vectors: np.ndarray,
+        metadata: dict,
+        terms: PackedTerms | Sequence[dict[str, int]] | None = None,
+    ):
+        """Store one file content's chunks and register its names, atomically (``terms``: each chunk's
+        BM25 term counts when already extracted)."""
+        self.write_many([FileWrite(documents, chunks, vectors, metadata, terms)])
+
+    def write_many(self, writes: Sequence[FileWrite]) -> None:
+        """Store several file contents' chunks and register their names, atomically.
+
+        Pending markers bracket the write; chunks of the same contents from older settings or other
+        embedding models go; the registry records (and the generation) are the commit. Several files
+        at once let the shards' writer processes store them in parallel, and cost one registry write
+        for all. A failure rolls every one of them back; a kill leaves the markers for :meth:`recover`.
+        """
+        if not writes:
+            return
+        shas = [w.documents[0].sha256 for w in writes]
+        started = _now()
+        self._mark_pending([PendingWrite(sha, self.embedding, OWNER, started) for sha in shas])
+        index = self.index()
+        try:
+            for sha, w in zip(shas, writes, strict=True):
+                index.delete(sha)  # leftovers of older settings
+                index.add(w.chunks, w.vectors, w.metadata, *([w.terms] if w.terms is not None else []))
+            index.flush()
+            for sha in shas:
+                for other in self.documents_with_sha(sha):
+                    if other.embedding != self.embedding:
+                        self.index(other.embedding).delete(sha)
+                        self.index(other.embedding).flush()
+            # stamped no earlier than the markers: recover() knows this write's names by it, and the
+            # caller dated them before the write began (a second or more before, on a slow first open)
+            documents = {d.name: d for w in writes for d in w.documents}.values()
+            self._register([dataclasses.replace(d, ingested_at=max(d.ingested_at, started)) for d in documents])
+        except BaseException:
+            for sha in shas:  # roll back so nothing half-written stays
+                index.delete(sha)
+            with contextlib.suppress(Exception):
+                index.flush()
+            raise
+        finally:
+            self._clear_pending(shas, self.embedding)
+
+    def register(self, document: DocumentInfo) -> None:
+        """Store a name for content whose chunks are already stored (the same bytes under another name)."""
+        self._register([document])
+
+    def _register(self, documents: Sequence[DocumentInfo]) -> None:
+        self._commit(
+            [_DOC_PREFIX + d.name for d in documents],
+            [{"kind": "document", **d.to_dict()} for d in documents],
+            [d.name for d in documents],
+        )
+
+    def release(self, document: DocumentInfo) -> None:
+        """Drop the chunks a name's previous content had, unless another name still uses them."""
+        users = [d for d in self.documents_with_sha(document.sha256) if d.name != document.name]
+        if not any(d.embedding == document.embedding for d in users):
+            self.index(document.embedding).delete(document.sha256)
+
+    def delete_document(self, name: str) -> DocumentInfo | None:
+        """Remove a name; its chunks go when no other name shares the content. None if unknown."""
+        document = self.get_document(name)
+        if document is None:
+            return None
+        self._handles().delete(ids=[_DOC_PREFIX + name])
+        self.release(document)
+        self._bump()
+        return document
+
+    def drop(self) -> int:
+        """Delete every document, chunk and BM25 index of this collection, leaving it empty; returns
+        how many documents it held."""
+        count, generation = len(self.list_documents()), self.generation
+        self.db.close_chunk_indexes(self.collection)
+        prefix = self.collection + CHUNKS_INFIX
+        for client in [self.db.client, *(self.db.shard_clients_on_disk() if self.db.embedded else [])]:
+            for col in client.list_collections():
+                name = col if isinstance(col, str) else col.name
+                if name.startswith(prefix) or name == self.collection + REGISTRY_SUFFIX:
+                    client.delete_collection(name)
+        for path in self.db.lexical_dir.glob(f"{prefix}*.sqlite*"):
+            path.unlink()
+        self.db.invalidate()  # other stores of this process re-fetch their (now deleted) handles
+        self._commit([], [], [], generation + 1)  # a new number, so other processes notice
+        return count
+
+    # ----- crash safety ------------------------------------------------------------------------
+
+    def _mark_pending(self, pending: Sequence[PendingWrite]) -> None:
+        self._handles().upsert(
+            ids=[_pending_id(p.sha256, p.embedding) for p in pending],
+            embeddings=[[1.0]] * len(pending),
+            metadatas=[{"kind": "pending", **p.__dict__} for p in pending],
+        )
+
+    def _clear_pending(self, shas: Sequence[str], embedding: str) -> None:
+        self._handles().delete(ids=[_pending_id(sha, embedding) for sha in shas])
+
+    def pending_writes(self) -> list[PendingWrite]:
+        found = self._handles().get(where={"kind": "pending"}, include=["metadatas"])
+        fields = PendingWrite.__dataclass_fields__
+        return [PendingWrite(**{k: m[k] for k in fields}) for m in found["metadatas"]]
+
+    def recover(self) -> list[str]:
+        """Remove the chunks of writes whose process died; returns the names that must be re-ingested."""
+        lost: list[str] = []
+        for pending in self.pending_writes():
+            if _still_running(pending):
+                continue
+            if self._committed(pending):  # killed after the commit, before the marker went: keep it
+                self._clear_pending([pending.sha256], pending.embedding)
+                continue
+            self.index(pending.embedding).delete(pending.sha256)
+            names = [d.name for d in self.documents_with_sha(pending.sha256) if d.embedding == pending.embedding]
+            if names:
+                self._handles().delete(ids=[_DOC_PREFIX + n for n in names])
+                lost += names
+            self._clear_pending([pending.sha256], pending.embedding)
+            self._bump()
+            log.warning("removed the partial chunks of an interrupted ingest (sha256 %s)", pending.sha256[:12])
+        if lost:
+            log.warning("re-ingest these documents, their write was interrupted: %s", ", ".join(lost))
+        return lost
+
+    def _committed(self, pending: PendingWrite) -> bool:
+        """Whether the write a marker brackets reached its commit: names registered after the marker was
+        set, with every chunk they count stored."""
+        documents = [d for d in self.documents_with_sha(pending.sha256) if d.embedding == pending.embedding]
+        return bool(documents) and all(
+            d.ingested_at >= pending.started_at and d.chunks == self.index(pending.embedding).count(pending.sha256)
+            for d in documents
+        )
+
+    # ----- search ------------------------------------------------------------------------------
+
+    def searchable(self, documents: Sequence[DocumentInfo]) -> set[str]:
+        """File contents of ``documents`` that are complete and embedded with this store's model."""
+        pending = {p.sha256 for p in self.pending_writes()}
+        return {d.sha256 for d in documents if d.embedding == self.embedding} - pending
+
+    def sync_lexical(self) -> None:
+        """Bring the SQLite file of chunk texts and terms in step with the registry (after writes
+        elsewhere, or a file of an older layout).
+
+        Skipped while neither the generation this process saw nor the file moved since it was last
+        found in step: checking reads the pending markers, ~3 ms a question on a busy Chroma.
+
+        What it holds is read first, then the pending markers, then the registry: a file content in
+        the first read was marked pending before it (a write marks, writes, registers, unmarks), so it
+        is either still pending, and kept, or already registered. Nothing another process is writing
+        is ever removed.
+        """
+        index = self.index()
+        key = index.name
+        if self.collection in self.db.seen and self.db.lexical_in_step.get(key) == self._lexical_state(index):
+            return
+        have = index.lexical.shas()
+        pending = {p.sha256 for p in self.pending_writes()}
+        wanted = {d.sha256 for d in self.list_documents() if d.embedding == self.embedding} - pending
+        index.sync_lexical(wanted, have=have, keep=pending)
+        self.db.lexical_in_step[key] = self._lexical_state(index)
+
+    def has_texts(self, sha256: str) -> bool:
+        """Whether the chunks of a file content, embedded with this store's model, have their texts."""
+        self.sync_lexical()
+        return self.index().lexical.has(sha256)
+
+    def _lexical_state(self, index: ChunkIndex) -> tuple:
+        return self.db.seen.get(self.collection), index.lexical.state()
+
+    def search_dense(self, vector: Sequence[float], k: int, shas: Collection[str] | None) -> list[SearchHit]:
+        """The ``k`` chunks nearest to ``vector`` among the file contents ``shas`` (None: all)."""
+        return self.index().query(vector, k, shas)
+
+    def nearest_ids(self, vector: Sequence[float], k: int, shas: Collection[str] | None) -> list[str]:
+        """Ids of the ``k`` chunks nearest to ``vector`` among the file contents ``shas`` (None: all), best first."""
+        return self.index().nearest_ids(vector, k, shas)
+
+    def search_lexical(self, query: str, k: int, shas: Collection[str] | None) -> list[str]:
+        """Chunk ids of the ``k`` best BM25 matches for ``query`` among the file contents ``shas`` (None: all)."""
+        return self.index().search_terms(query, k, shas)
+
+    def hits(self, ids: Sequence[str], vector: Sequence[float]) -> dict[str, SearchHit]:
+        """Chunks by id, scored by cosine similarity with ``vector``."""
+        return self.index().hits(ids, vector)
+
+    def cover_terms(self) -> dict[str, frozenset[str]]:
+        """Each file content's cover terms: what its first page opens with (company, period, title)."""
+        return self.index().cover_terms()
+
+    def page_chunks(self, sha256: str, page: int) -> list[tuple[int, str]]:
+        """(offset, text) of every chunk of one page, in page order."""
+        return self.index().page_chunks(sha256, page)
+
+    def page_openings(self, document: DocumentInfo, chars: int) -> dict[int, str]:
+        """Page -> the first ``chars`` characters of its text, for every page of a document (kept in memory)."""
+        return self.index(document.embedding).page_openings(document.sha256, chars)
+
+    def document_records(self, document: DocumentInfo) -> tuple[list[Chunk], np.ndarray, dict]:
+        """A document's chunks, vectors and file metadata, as :meth:`write` takes them (bench.scale copies them)."""
+        return self.index(document.embedding).records(document.sha256)
+
+    def document_chunks(self, document: DocumentInfo) -> list[tuple[int, int, str]]:
+        """(page, offset, text) of every stored chunk of a document, in reading order (summaries read them all)."""
+        rows = self.index(document.embedding).chunk_texts(document.sha256)
+        keys = ((parse_chunk_id(chunk), text) for chunk, text in rows)
+        return sorted((key.page, key.offset, text) for key, text in keys)
+
+
+def auto_shards(device: str) -> int:
+    """One shard per 4 CPU cores, at most 4, when embeddings run on a GPU; else 1 (on a CPU embedding takes
+    94% of an ingest, and more shards would only make searches ask more databases)."""
+    from rag_app.embedding.embedder import pick_device  # the embedder's own choice of device, not a second one
+
+    if not pick_device(device).startswith("cuda"):
+        return 1
+    return max(1, min(4, (os.cpu_count() or 1) // 4))
+
+
+def _generation_of(registry) -> int:
+    found = registry.get(ids=[_GENERATION_ID], include=["metadatas"])
+    return int(found["metadatas"][0]["generation"]) if found["ids"] else 0
+
+
+def _read_generation(client, collection: str) -> int:
+    try:
+        return _generation_of(client.get_collection(collection + REGISTRY_SUFFIX))
+    except Exception:  # noqa: BLE001 - vanished between listing and reading
+        return 0
+
+
+def _pending_id(sha256: str, embedding: str) -> str:
+    return f"{_PENDING_PREFIX}{sha256}:{hashlib.sha256(embedding.encode()).hexdigest()[:8]}"
+
+
+def _document_from(meta: dict) -> DocumentInfo:
+    fields = DocumentInfo.__dataclass_fields__
+    return DocumentInfo(**{k: meta[k] for k in fields if k in meta})
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _still_running(pending: PendingWrite) -> bool:
+    host, _, pid = pending.owner.rpartition(":")
+    if host != socket.gethostname():
+        started = datetime.fromisoformat(pending.started_at)
+        return (datetime.now(UTC) - started).total_seconds() < STALE_FOREIGN_MARKER_S
+    if int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
