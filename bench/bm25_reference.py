@@ -13,8 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
-from rag_app.storage.chunk_table import terms_of
 from rag_app.storage.postings import K1, B
+from rag_app.text.terms import terms_of
 
 
 def sqlite_bm25(path: Path, query: str, k: int, shas: set[str] | None = None) -> list[tuple[str, float]]:

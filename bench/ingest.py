@@ -351,7 +351,7 @@ def verdict_of(result: dict) -> dict:
 
 def _stored_texts(service: RagService, collection: str) -> list[str]:
     index = service.store(collection, with_model=True).index()
-    return [c.text for sha in sorted(index.lexical.shas()) for c in index.lexical.chunks_of(sha)]
+    return [c.text for sha in sorted(index.table.shas()) for c in index.table.chunks_of(sha)]
 
 
 def command_of(args: argparse.Namespace) -> str:

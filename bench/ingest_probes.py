@@ -50,7 +50,7 @@ def embed_paths(shape_from: Path | None, device: str = "cuda", count: int = 2000
 
     from bench.ingest import random_minilm
     from rag_app.embedding.embedder import LocalEmbeddings
-    from rag_app.ingestion.prepared import model_inputs
+    from rag_app.embedding.inputs import model_inputs
 
     embeddings = LocalEmbeddings(model or random_minilm(shape_from), device=device, batch_size=batch)
     rng = np.random.default_rng(0)
@@ -107,9 +107,9 @@ def chroma_growth(model: str, seconds: float = 20.0) -> dict:
 
     service = RagService(Settings(_env_file=None, data_dir=DATA, embedding_model=model, embedding_device="cpu"))
     index = service.store("financebench", with_model=True).index()
-    got = index.parts[0].get(limit=30000, include=["embeddings"])
+    got = index.vectors.parts[0].get(limit=30000, include=["embeddings"])
     ids, vectors = got["ids"], np.asarray(got["embeddings"], dtype=np.float32)
-    stored = index.lexical.chunks_by_id(ids)
+    stored = index.table.chunks_by_id(ids)
     got["documents"] = [stored[i].text for i in ids]
     got["metadatas"] = [chroma_metadata(stored[i]) for i in ids]
     out = {}
@@ -220,7 +220,7 @@ def handoff(files: int = 6) -> dict:
     from rag_app.ingestion.chunking import TokenChunker
     from rag_app.ingestion.loaders import load_document
     from rag_app.ingestion.prepared import prepare_chunks
-    from rag_app.storage.chunk_table import terms_of
+    from rag_app.text.terms import terms_of
 
     embeddings = LocalEmbeddings(device="cpu")
     plan = embeddings.chunk_plan(

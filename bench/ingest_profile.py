@@ -55,12 +55,12 @@ def timed_calls(targets: dict[str, tuple[object, str]]) -> Iterator[dict[str, fl
 def store_targets() -> dict[str, tuple[object, str]]:
     """The store's parts: chunk vectors into Chroma, texts and terms into SQLite, the registry's commits, deletes."""
     from rag_app.storage.chunk_index import ChunkIndex
-    from rag_app.storage.chunk_table import LexicalIndex
+    from rag_app.storage.chunk_table import ChunkTable
     from rag_app.storage.store import DocumentStore
 
     return {
         "chunks_chroma_and_sqlite": (ChunkIndex, "add"),
-        "sqlite_texts_and_bm25": (LexicalIndex, "add"),
+        "sqlite_texts_and_bm25": (ChunkTable, "add"),
         "delete_leftovers": (ChunkIndex, "delete"),
         "registry_commit": (DocumentStore, "_commit"),
         "pending_markers": (DocumentStore, "_mark_pending"),
@@ -163,12 +163,12 @@ def embed_capacity(embeddings, texts: Sequence[str], batch_size: int) -> dict:
 
 def embed_tokens_capacity(embeddings, texts: Sequence[str], batch_size: int) -> dict:
     """The pipeline's embedder from token ids (as the parser processes make them), in one call: chunks/s."""
-    from rag_app.ingestion.prepared import _tools_for
+    from rag_app.embedding.inputs import encoder_for
 
     plan = embeddings.chunk_plan(128, 16, embeddings.max_tokens)
     if plan is None:
         return {}
-    encoded = _tools_for(plan)[1].encode_batch(list(texts), add_special_tokens=True)
+    encoded = encoder_for(plan).encode_batch(list(texts), add_special_tokens=True)
     sequences = [np.asarray(e.ids, dtype=np.int32) for e in encoded]
     saved = embeddings.batch_size
     embeddings.batch_size = batch_size
@@ -192,8 +192,8 @@ def vector_agreement(service, collection: str, sample: int = 256) -> dict:
     import torch
 
     index = service.store(collection, with_model=True).index()
-    found = index.parts[0].get(limit=sample, include=["embeddings"])  # the first shard: a sample of every file
-    texts = index.lexical.chunks_by_id(found["ids"])
+    found = index.vectors.parts[0].get(limit=sample, include=["embeddings"])  # the first shard: a sample of every file
+    texts = index.table.chunks_by_id(found["ids"])
     found["documents"] = [texts[i].text for i in found["ids"]]
     stored = np.asarray(found["embeddings"], dtype=np.float32)
     reference = copy.deepcopy(service.embeddings.model).float()  # the pipeline's copy may hold float16 weights
@@ -246,12 +246,13 @@ def store_variants(service, collection: str, sample: int = 4000) -> dict:
     import chromadb
 
     from rag_app.storage.chunk_index import chroma_metadata
-    from rag_app.storage.chunk_table import LexicalIndex, terms_of
+    from rag_app.storage.chunk_table import ChunkTable
+    from rag_app.text.terms import terms_of
 
     index = service.store(collection, with_model=True).index()
-    got = index.parts[0].get(limit=sample, include=["embeddings"])
+    got = index.vectors.parts[0].get(limit=sample, include=["embeddings"])
     ids = got["ids"]
-    stored = index.lexical.chunks_by_id(ids)
+    stored = index.table.chunks_by_id(ids)
     docs = [stored[i].text for i in ids]
     metas = [chroma_metadata(stored[i]) for i in ids]
     lean = [{"sha256": m["sha256"]} for m in metas]
@@ -271,7 +272,7 @@ def store_variants(service, collection: str, sample: int = 4000) -> dict:
         return round(len(ids) / (time.perf_counter() - started), 1)
 
     def bm25(terms_only: bool) -> float:
-        lexical = LexicalIndex(Path(tempfile.mkdtemp(prefix="bm25-variant-")) / "x.sqlite")
+        lexical = ChunkTable(Path(tempfile.mkdtemp(prefix="bm25-variant-")) / "x.sqlite")
         started = time.perf_counter()
         for s in range(0, len(ids), per_file):
             chunks = [stored[i] for i in ids[s : s + per_file]]

@@ -43,13 +43,13 @@ def logged(owner, name: str, before, after: str) -> None:
     setattr(owner, name, wrapper)
 
 
-logged(ingestion.Ingestor, "run_candidates", lambda *a: "run_candidates start", "run_candidates end")
+logged(ingestion.Ingestor, "run", lambda *a: "run start", "run end")
 logged(ingestion.Ingestor, "_embed", lambda self, pending: f"embed start {sum(len(r.chunks) for r in pending)} chunks", "embed end")  # fmt: skip
-logged(ingestion._Writer, "_store", lambda self, items: f"store start {len(items)} files {sum(len(r.chunks) for r, _ in items)} chunks", "store end")  # fmt: skip
-logged(ingestion._Writer, "wait", lambda self: "wait start", "wait end")
+logged(ingestion.WriterThread, "_store", lambda self, items: f"store start {len(items)} files {sum(len(r.chunks) for r, _ in items)} chunks", "store end")  # fmt: skip
+logged(ingestion.WriterThread, "wait", lambda self: "wait start", "wait end")
 logged(ingestion.Ingestor, "_ready", lambda self, group, doc, report: f"parsed {doc.total_pages} pages", "ready")
-logged(store_writer.StoreProcess, "__init__", lambda *a: "writer process start", "writer process ready")
-logged(store_writer.StoreProcess, "close", lambda self: "writer process close", "writer process closed")
+logged(store_writer.StoreWriterProcess, "__init__", lambda *a: "writer process start", "writer process ready")
+logged(store_writer.StoreWriterProcess, "close", lambda self: "writer process close", "writer process closed")
 
 
 @atexit.register

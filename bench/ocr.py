@@ -33,6 +33,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bench.common import CORPUS, ROOT, write_result
+from rag_app.requests import SearchRequest
 
 QA = CORPUS / "qa"
 ENGLISH = QA / "financebench_dev" / "pdfs" / "3M_2018_10K.pdf"
@@ -178,7 +179,10 @@ def retrieval(work: Path, filings: Sequence[str] = RETRIEVAL_FILINGS) -> dict:
             for row in questions:
                 evidence = {int(e["page_number1"]) for e in row["evidence"]}
                 found.append(
-                    first_hit_rank([h.page for h in service.search(row["question"], K_MAX).hits], evidence.__contains__)
+                    first_hit_rank(
+                        [h.page for h in service.search(SearchRequest(query=row["question"], k=K_MAX)).hits],
+                        evidence.__contains__,
+                    )
                 )
             ranks[label] += found
             entry[label] = {"ranks": found, **report}

@@ -36,7 +36,7 @@ from rag_app.answering.events import Source
 from rag_app.answering.strategies import extractive
 from rag_app.answering.strategy_context import StrategyContext
 from rag_app.prompts import detect_language, load_prompts
-from rag_app.retrieval.documents import document_scores, store_titles
+from rag_app.requests import SearchRequest
 from rag_app.retrieval.retriever import page_context
 from rag_app.service import RagService
 from rag_app.settings import Settings
@@ -89,13 +89,14 @@ def docugami_service():
 def first_similarity(service, question: str) -> float:
     """The similarity of the first quote the extractive answer would give (-1: nothing to quote)."""
     store = service.store(None, with_model=True)
-    hits = service.search(question, K).hits
+    result = service.search(SearchRequest(query=question, k=K))
+    hits = result.hits
     sources = [Source(n, hit) for n, hit in enumerate(hits, 1)]
     for source in sources:
         source.context = page_context(store, source.hit, service.settings.context_neighbours)
     ctx = StrategyContext(question, sources, None, load_prompts(detect_language(question)), 1, 0.0)
     ctx.embed = service.embeddings.embed_array
-    ctx.document_scores = document_scores(question, store_titles(store))
+    ctx.route = result.route
     picked = extractive.best_sentences(ctx)
     return picked[0].similarity if picked else -1.0
 

@@ -37,6 +37,7 @@ from pathlib import Path
 import torch
 
 from bench.common import CORPUS, ROOT, write_result
+from rag_app.requests import SearchRequest
 from rag_app.retrieval.fusion import RankingOptions
 from rag_app.retrieval.retriever import Retriever
 from rag_app.service import RagService
@@ -49,21 +50,19 @@ COMMAND = "python -m bench.retrieval --sets {}"
 SEPARATES_AUC = 0.8
 HALVES = ("tuning", "confirmation")
 
-# Alternatives measured beside the default (``--variants``): RankingOptions fields, or "mode".
+# Alternatives measured beside the default (``--variants``): RankingOptions fields, "mode", or the section
+# boost's ("section_weight", "section_documents"). Levers that lost (page aggregation, query normalisation,
+# whole title terms, dense ranking of Chinese questions by an English embedder) left the library; their
+# last figures are in bench/results/retrieval-*.json of the commits before 2026-12-03.
 VARIANTS: dict[str, dict] = {
     "dense": {"mode": "dense"},
-    "dense_for_chinese": {"unread_dense_weight": 1.0},  # MiniLM also ranks Chinese questions (main's ranking)
-    "page0.25": {"page_weight": 0.25},
-    "page0.5": {"page_weight": 0.5},
-    "normalized_queries": {"normalize_queries": True},
     "doc0": {"document_weight": 0.0},
     "doc1": {"document_weight": 1.0},
     "lexical2": {"lexical_weight": 2.0},
-    "whole_title_terms": {"title_parts": False},  # the previous document match: "amazon.com" stays one term
-    # pages opening with a financial statement the question names are boosted by default (rag_app/statements.py)
-    "no_statements": {"statement_weight": 0.0},  # the default before that lever
-    "statements_w2": {"statement_weight": 2.0},  # the same plateau on the tuning half: not a knife edge
-    "statements_3docs": {"statement_documents": 3},
+    # pages opening with a financial statement the question names are boosted by default (prompts/sections/)
+    "no_statements": {"section_weight": 0.0},  # the default before that lever
+    "statements_w2": {"section_weight": 2.0},  # the same plateau on the tuning half: not a knife edge
+    "statements_3docs": {"section_documents": 3},
 }
 
 
@@ -200,19 +199,28 @@ class Ours:
 
         embeddings.embed_query = cached
 
-    def search(self, question: str, k: int, mode: str = "hybrid", files=None, ranking: RankingOptions | None = None):
+    def search(
+        self, question: str, k: int, mode: str = "hybrid", files=None, ranking: RankingOptions | None = None,
+        boosts=None, retriever_class=Retriever,
+    ):  # fmt: skip
         s = self.service.settings
         store = self.service.store(with_model=True)
-        base = self.service.retriever(store).ranking
-        retriever = Retriever(store, self.service.embeddings, mode, s.retrieval_candidates, ranking=ranking or base)
-        return retriever.search(question, k, files).hits
+        default = self.service.retriever(store)
+        boosts = default.boosts if boosts is None else boosts
+        retriever = retriever_class(store, self.service.embeddings, mode, s.retrieval_candidates, ranking or default.ranking, boosts)  # fmt: skip
+        request = SearchRequest(query=question, k=k, files=files)
+        return retriever.search(request.query, request.k, request.files).hits
 
     def variant(self, overrides: dict) -> Callable[[str], list[tuple[str, int]]]:
         overrides = dict(overrides)
         mode = overrides.pop("mode", "hybrid")
-        base = self.service.retriever(self.service.store(with_model=True)).ranking
-        ranking = replace(base, **overrides)
-        return lambda q: pages_of(self.search(q, K_MAX, mode, ranking=ranking))
+        default = self.service.retriever(self.service.store(with_model=True))
+        section = {k.removeprefix("section_"): overrides.pop(k) for k in list(overrides) if k.startswith("section_")}
+        boosts = [replace(b, **section) for b in default.boosts] if section else None
+        if section.get("weight") == 0.0:
+            boosts = []
+        ranking = replace(default.ranking, **overrides)
+        return lambda q: pages_of(self.search(q, K_MAX, mode, ranking=ranking, boosts=boosts))
 
 
 def ours_for(collection: str, sources: list[Path]) -> tuple[Ours, dict]:
@@ -229,7 +237,7 @@ def ours_for(collection: str, sources: list[Path]) -> tuple[Ours, dict]:
 
 def _already_ingested(service: RagService, sources: list[Path]) -> bool:
     """Whether every source file is stored under its name with its content, chunking and model."""
-    from rag_app.ingestion.pipeline import file_sha256
+    from rag_app.records import file_sha256
 
     if service.settings.collection not in service.collections():
         return False

@@ -115,14 +115,15 @@ def summarize_once(local, file: str, pages, window: int, max_words: int, slots: 
     from rag_app.answering.events import TokenEvent
     from rag_app.llm.backend import ChatBackend
     from rag_app.llm.chat_models import LocalChatModel
+    from rag_app.requests import SummaryRequest
     from rag_app.settings import Settings
     from rag_app.summaries.recursive import reduce_rounds
-    from rag_app.summaries.summarizer import Summarizer, SummaryDoneEvent, SummaryRequest, label_pages
+    from rag_app.summaries.summarizer import Summarizer, SummaryDoneEvent, label_pages
 
     recorder = Recorder(local)
     backend = ChatBackend(LocalChatModel(local=local), local.info, local.count_tokens)
     summarizer = Summarizer(backend, Settings(_env_file=None, llm_batch_slots=slots))
-    request = SummaryRequest([file], "en", max_words)
+    request = SummaryRequest(files=[file], language="en", max_words=max_words)
     started = time.perf_counter()
     first, summary = None, None
     for event in summarizer.run(request, label_pages(pages, {})):

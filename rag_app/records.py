@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from rag_app.storage.chunk_table import PackedTerms
+    from rag_app.text.terms import PackedTerms
 
 # How pages without a text layer are treated: OCR them (auto), leave them empty (off), or OCR every
 # page and prefer what OCR reads (force: for PDFs whose text layer is broken).
@@ -81,6 +83,15 @@ class ChunkKey:
         return self.sha256, self.page
 
 
+def file_sha256(path: Path) -> str:
+    """The sha256 of a file's bytes: what identifies a document's content."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def chunk_id(sha256: str, page: int, offset: int) -> str:
     """Stable id of a chunk: the same file, page and offset always give the same id."""
     return f"{sha256}:{page}:{offset}"
@@ -109,7 +120,7 @@ class PreparedChunks:
 
     ``token_ids`` holds every chunk's model input ids (special tokens included) end to end, chunk
     ``i`` being ``token_ids[starts[i]:starts[i + 1]]``; ``terms`` are the chunks' BM25 term counts
-    (:class:`rag_app.storage.chunk_table.PackedTerms`).
+    (:class:`rag_app.text.terms.PackedTerms`).
     """
 
     chunks: list[Chunk]
@@ -159,6 +170,7 @@ class IngestReport:
     seconds: float = 0.0
     skipped: list[str] = field(default_factory=list)  # paths of unsupported files in folders
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: parse, chunk, embed, store
+    plan: dict = field(default_factory=dict)  # how the run was laid out (rag_app.ingestion.plan.IngestPlan)
 
     @property
     def failed(self) -> list[FileReport]:
@@ -178,6 +190,7 @@ class IngestReport:
             "seconds": round(self.seconds, 3),
             "totals": {s.value: self.count(s) for s in FileStatus},
             "timings": self.timings,
+            "plan": self.plan,
             "files": [f.to_dict() for f in self.files],
             "skipped": self.skipped,
         }

@@ -8,7 +8,6 @@ the embedding model.
 from __future__ import annotations
 
 import contextlib
-import functools
 import itertools
 import logging
 import os
@@ -20,25 +19,27 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from rag_app.answering.answerer import Answerer, AskRequest, collect
+from rag_app.answering.answerer import Answerer, collect
 from rag_app.answering.events import Answer, Event, StatusEvent
 from rag_app.errors import DocumentNotFoundError, InvalidRequestError, NoDocumentsError, StoreBusyError
 from rag_app.health import EmbeddingStatus, Health, ModelState
 from rag_app.ingestion.chunking import TokenChunker
+from rag_app.ingestion.files import Candidate, discover
 from rag_app.ingestion.parsing import ExtractionPool
-from rag_app.ingestion.pipeline import Candidate, Ingestor, IngestProgress
+from rag_app.ingestion.pipeline import Ingestor, IngestProgress
+from rag_app.ingestion.plan import IngestPlan, vector_shards
 from rag_app.prompts import detect_language
 from rag_app.records import DocumentInfo, FileStatus, IngestReport
-from rag_app.retrieval.documents import document_scores, store_titles
+from rag_app.requests import AskRequest, SearchRequest, SummaryRequest
+from rag_app.retrieval.boosts import section_boosts
+from rag_app.retrieval.fusion import RankingOptions
 from rag_app.retrieval.retriever import Retriever, SearchResult, page_context
 from rag_app.settings import Settings
 from rag_app.storage.store import Database, DocumentStore
-from rag_app.storage.writer_process import StoreProcess
 from rag_app.summaries.summarizer import (
     Summarizer,
     Summary,
     SummaryDoneEvent,
-    SummaryRequest,
     is_summary_request,
     label_pages,
     stitched_pages,
@@ -68,7 +69,15 @@ class RagService:
 
     @cached_property
     def database(self) -> Database:
-        return Database(self.settings)
+        # a chunk collection made here gets the shards an ingest plan gives it (asked only when one is made)
+        return Database(self.settings, new_shards=lambda: vector_shards(self.settings, self.embedding_device))
+
+    @cached_property
+    def embedding_device(self) -> str:
+        """Where the embedder runs (or will), without loading it."""
+        from rag_app.embedding.embedder import pick_device
+
+        return pick_device(self.settings.embedding_device)
 
     @cached_property
     def embeddings(self):
@@ -94,10 +103,9 @@ class RagService:
 
     def retriever(self, store: DocumentStore) -> Retriever:
         s = self.settings
-        return Retriever(
-            store, self.embeddings, s.retrieval, s.retrieval_candidates, document_weight=s.retrieval_document_weight,
-            reranker=self.reranker, statement_weight=s.retrieval_statement_weight,
-        )  # fmt: skip
+        ranking = RankingOptions(document_weight=s.retrieval_document_weight)
+        boosts = section_boosts(s.retrieval_section_sets, s.retrieval_section_weight)
+        return Retriever(store, self.embeddings, s.retrieval, s.retrieval_candidates, ranking, boosts, self.reranker)
 
     @cached_property
     def reranker(self):
@@ -166,22 +174,32 @@ class RagService:
         passwords: Sequence[str] = (),
         progress: IngestProgress | None = None,
         collection: str | None = None,
+        plan: IngestPlan | None = None,
     ) -> IngestReport:
-        """Ingest files and folders; bad files are reported, never raised."""
-        with self._ingestor(collection, progress) as ingestor:
-            return ingestor.run([Path(p) for p in paths], passwords)
+        """Ingest files and folders; bad files are reported, never raised. ``plan``: how the run is laid
+        out (default: :meth:`IngestPlan.build` for these files on this machine)."""
+        candidates, skipped, missing = discover([Path(p) for p in paths])
+        with self._ingestor(collection, progress, plan, len(candidates)) as ingestor:
+            report = ingestor.run(candidates, passwords)
+        report.skipped, report.files[:0] = skipped, missing
+        return report
+
+    def plan(self, files: int) -> IngestPlan:
+        """How an ingest of ``files`` files runs on this machine, with these settings."""
+        return IngestPlan.build(self.settings, self.embedding_device, files)
 
     @contextlib.contextmanager
-    def _ingestor(self, collection: str | None, progress: IngestProgress | None) -> Iterator[Ingestor]:
+    def _ingestor(
+        self, collection: str | None, progress: IngestProgress | None, plan: IngestPlan | None, files: int
+    ) -> Iterator[Ingestor]:
         """An Ingestor with parser processes, holding the write lock."""
         s = self.settings
-        workers = s.parse_workers or max(1, (os.cpu_count() or 2) - 1)
+        plan = plan or self.plan(files)
         with self.write_lock():
             store = self.store(collection, with_model=True, create=True)
-            with ExtractionPool(workers, s.parse_timeout_s, s.parse_memory_mb, s.ocr) as pool:
-                writer = functools.partial(StoreProcess, s, store.collection, store.embedding)
+            with ExtractionPool(plan.parse_workers, s.parse_timeout_s, s.parse_memory_mb, s.ocr, plan.ocr_threads) as pool:  # fmt: skip
                 yield Ingestor(
-                    store, self.embeddings, self.chunker, pool, s.pdf_passwords, progress, s.pdf_parser, writer
+                    store, self.embeddings, self.chunker, pool, plan, progress, s.pdf_passwords, s.pdf_parser
                 )
 
     def list_documents(self, collection: str | None = None) -> list[DocumentInfo]:
@@ -219,6 +237,7 @@ class RagService:
         files: Sequence[tuple[str, bytes]],
         collection: str | None = None,
         progress: IngestProgress | None = None,
+        plan: IngestPlan | None = None,
     ) -> IngestReport:
         """Check and ingest uploaded files; refused files are reported as failed (with the HTTP status that
         fits) and the others still ingest. A file is kept under the data directory only once it is stored:
@@ -242,8 +261,8 @@ class RagService:
                 candidates[staged.name] = Candidate(staged.name, staged.path, stored_path=directory / staged.name)
             report = IngestReport(name)
             if candidates:
-                with self._ingestor(name, progress) as ingestor:
-                    report = ingestor.run_candidates(list(candidates.values()))
+                with self._ingestor(name, progress, plan, len(candidates)) as ingestor:
+                    report = ingestor.run(list(candidates.values()))
                     _place_uploads(candidates, report)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
@@ -287,12 +306,10 @@ class RagService:
             store=f"chroma server {s.chroma_host}:{s.chroma_port}" if s.chroma_host else str(s.chroma_dir),
         )
 
-    def search(
-        self, query: str, k: int = 5, files: Sequence[str] | None = None, collection: str | None = None
-    ) -> SearchResult:
-        """Top-k chunks for ``query``, optionally only from the named documents."""
+    def search(self, request: SearchRequest, collection: str | None = None) -> SearchResult:
+        """The top-k chunks for a query, optionally only from the named documents."""
         store = self.store(collection, with_model=True)
-        return self.retriever(store).search(query, k, files)
+        return self.retriever(store).search(request.query, request.k, request.files)
 
     def ask(self, request: AskRequest, collection: str | None = None) -> Iterator[Event]:
         """Stream an answer: status, sources and token events, then a DoneEvent with the checked answer.
@@ -310,7 +327,6 @@ class RagService:
         answerer = Answerer(
             retriever.search, backend, self.embeddings.embed_array, self.settings, reason,
             context=lambda hit: page_context(store, hit, neighbours),
-            documents=lambda question: document_scores(question, store_titles(store)),
         )  # fmt: skip
         return answerer.ask(request)
 
@@ -321,9 +337,6 @@ class RagService:
     def summarize(self, request: SummaryRequest, collection: str | None = None) -> Iterator[Event | SummaryDoneEvent]:
         """Stream a summary of whole documents from every page: status and token events, then a
         SummaryDoneEvent. Bad requests (no or unknown files, bad options) raise here, before streaming."""
-        if not request.files:
-            raise InvalidRequestError("name at least one document to summarize (see --list)")
-        Summarizer.validate(request)
         store = self.store(collection)
         store.refresh()
         known = {d.name: d for d in store.list_documents()}
@@ -356,7 +369,9 @@ class RagService:
         if not files:
             return None
         language = detect_language(request.question)
-        summary = SummaryRequest(files, language, None, request.max_new_tokens, request.temperature)
+        summary = SummaryRequest(
+            files=files, language=language, max_new_tokens=request.max_new_tokens, temperature=request.temperature
+        )
         events = self.summarize(summary, collection)
         note = StatusEvent(f"a summary was asked for: summarizing every page of {', '.join(files)}")
         return summary_answer_events(request.question, itertools.chain([note], events))

@@ -16,6 +16,9 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 COLLECTION_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}"
+MAX_K = 200  # sources a request may ask for
+MAX_NEW_TOKENS = 8192  # tokens an answer may be asked to have
+MAX_TEMPERATURE = 2.0
 
 LlmBackend = Literal["auto", "local", "endpoint", "extractive", "scripted"]
 Quantization = Literal["auto", "4bit", "8bit", "none"]
@@ -107,6 +110,11 @@ class Settings(BaseSettings):
         ge=0,
         description="Parser processes running beside embedding (0: one less than the CPU count, at least one).",
     )
+    ingest_mode: Literal["auto", "simple", "pipelined"] = Field(
+        "auto",
+        description="How an ingest runs: simple (parser processes; this process embeds and stores), pipelined "
+        "(also a process of its own for the store, and one per Chroma shard) or auto (pipelined from 8 files).",
+    )
     parse_memory_mb: int = Field(
         4096,
         ge=256,
@@ -161,12 +169,14 @@ class Settings(BaseSettings):
     llm_script: Path | None = Field(
         None, description="JSON list of replies for the scripted backend (tests and demos)."
     )
-    max_new_tokens: int = Field(512, ge=1, le=8192, description="Most tokens an answer may have.")
-    temperature: float = Field(0.0, ge=0.0, le=2.0, description="Sampling temperature; 0 answers deterministically.")
+    max_new_tokens: int = Field(512, ge=1, le=MAX_NEW_TOKENS, description="Most tokens an answer may have.")
+    temperature: float = Field(
+        0.0, ge=0.0, le=MAX_TEMPERATURE, description="Sampling temperature; 0 answers deterministically."
+    )
     strategy: StrategyName = Field(
         "auto", description="Answer strategy: auto, stuff, map_reduce, refine, map_rerank or extractive."
     )
-    top_k: int = Field(4, ge=1, le=200, description="Chunks retrieved for each question.")
+    top_k: int = Field(4, ge=1, le=MAX_K, description="Chunks retrieved for each question.")
     retrieval: RetrievalMode = Field(
         "hybrid",
         description="hybrid (dense embeddings fused by reciprocal rank with BM25 and a document match, one hit "
@@ -188,13 +198,18 @@ class Settings(BaseSettings):
         description="Weight, in the hybrid fusion, of ranking chunks by how well their document's file name and "
         "cover page match the question (company, year); 0 turns it off.",
     )
-    retrieval_statement_weight: float = Field(
+    retrieval_section_weight: float = Field(
         1.0,
         ge=0,
         le=20,
         description="Weight, in the hybrid ranking, of the pages of the two best-matching documents that open with "
-        "a financial statement the question names (balance sheet, income statement or P&L, cash flow statement; "
-        "资产负债表, 利润表, 现金流量表); 0 turns it off.",
+        "a section the question names (RAG_RETRIEVAL_SECTION_SETS; the shipped set: balance sheet, income statement "
+        "or P&L, cash flow statement; 资产负债表, 利润表, 现金流量表); 0 turns it off.",
+    )
+    retrieval_section_sets: str = Field(
+        "financial_statements",
+        description="Section sets the page boost reads, comma-separated: files prompts/sections/NAME.toml (each "
+        "section's title patterns, as pages open with them and questions name them).",
     )
     reranker_model: str | None = Field(
         None,

@@ -6,9 +6,9 @@ import pytest
 from conftest import ROOT
 from pdfgen import write_pdf
 
-from rag_app.answering.answerer import AskRequest
 from rag_app.answering.events import DoneEvent, SourcesEvent, StatusEvent, TokenEvent
 from rag_app.errors import CollectionNotFoundError, InvalidRequestError
+from rag_app.requests import AskRequest
 
 pytestmark = pytest.mark.usefixtures("corpus")
 SAMPLE = ROOT / "samples" / "acme-q3-2023.pdf"
@@ -47,7 +47,7 @@ def generate_calls(service, monkeypatch) -> list[int]:
 def test_every_strategy_answers_with_the_tiny_local_model(tiny_service, monkeypatch, strategy, calls):
     sizes = generate_calls(tiny_service, monkeypatch)
     events = list(
-        tiny_service.ask(AskRequest("What was the gross margin in the third quarter?", strategy=strategy, k=4))
+        tiny_service.ask(AskRequest(question="What was the gross margin in the third quarter?", strategy=strategy, k=4))
     )
     kinds = [e.kind for e in events]
     assert kinds.index("sources") < kinds.index("token") < kinds.index("done") == len(kinds) - 1
@@ -65,21 +65,21 @@ def test_every_strategy_answers_with_the_tiny_local_model(tiny_service, monkeypa
 
 
 def test_auto_picks_stuff_and_says_why(tiny_service):
-    answer = tiny_service.answer(AskRequest("What was the gross margin?", k=3))
+    answer = tiny_service.answer(AskRequest(question="What was the gross margin?", k=3))
     assert answer.strategy == "stuff" and "fit the 4096-token context window" in answer.strategy_reason
 
 
 def test_auto_switches_to_map_reduce_when_sources_exceed_the_window(tiny_service, settings):
     settings.llm_context_window = 520
     tiny_service.__dict__.pop("_model", None)  # reload with the smaller window
-    answer = tiny_service.answer(AskRequest("What drove the change in gross margin?", k=8))
+    answer = tiny_service.answer(AskRequest(question="What drove the change in gross margin?", k=8))
     assert answer.strategy == "map_reduce" and "exceed the 520-token context window" in answer.strategy_reason
 
 
 def test_explicit_stuff_drops_sources_that_do_not_fit_and_reports_them(tiny_service, settings):
     settings.llm_context_window = 520
     tiny_service.__dict__.pop("_model", None)
-    answer = tiny_service.answer(AskRequest("What drove the change in gross margin?", strategy="stuff", k=8))
+    answer = tiny_service.answer(AskRequest(question="What drove the change in gross margin?", strategy="stuff", k=8))
     assert answer.dropped_sources and answer.dropped_sources[-1] == 8
 
 
@@ -89,7 +89,7 @@ def test_follow_up_is_rewritten_into_a_standalone_question(service, settings, tm
     settings.llm_backend, settings.llm_script = "scripted", script
     service.ingest([SAMPLE])
     history = [["What was Acme's revenue in Q3 2023?", "48.2 million dollars [1]."]]
-    answer = service.answer(AskRequest("And the gross margin?", history=history, strategy="stuff", k=2))
+    answer = service.answer(AskRequest(question="And the gross margin?", history=history, strategy="stuff", k=2))
     assert answer.standalone_question == "What was Acme's gross margin in Q3 2023?"
     assert answer.answer == "It was 41.5 percent [1]." and answer.sources[0].cited
     condense_prompt = service.model.chat.prompts[0][-1].content
@@ -99,7 +99,7 @@ def test_follow_up_is_rewritten_into_a_standalone_question(service, settings, tm
 def test_without_a_model_the_app_answers_extractively_and_says_how_to_configure_one(service, settings, tmp_path):
     settings.llm_model = str(tmp_path / "not-a-model")
     service.ingest([SAMPLE])
-    answer = service.answer(AskRequest("What was the gross margin?", k=3))
+    answer = service.answer(AskRequest(question="What was the gross margin?", k=3))
     assert answer.mode == "extractive" and answer.strategy == "extractive"
     assert "41.5 percent" in answer.answer and answer.answer.endswith("]")
     assert any("RAG_LLM_MODEL" in w and "no answer model could be loaded" in w for w in answer.warnings)
@@ -107,35 +107,44 @@ def test_without_a_model_the_app_answers_extractively_and_says_how_to_configure_
 
 
 def test_answers_only_from_the_chosen_files(tiny_service):
-    answer = tiny_service.answer(AskRequest("gross margin", strategy="extractive", k=4, files=["beta-2023.pdf"]))
+    answer = tiny_service.answer(
+        AskRequest(question="gross margin", strategy="extractive", k=4, files=["beta-2023.pdf"])
+    )
     assert {s.hit.file for s in answer.sources} == {"beta-2023.pdf"}
 
 
 @pytest.mark.parametrize(
-    ("request_", "message"),
+    ("fields", "message"),
     [
-        (AskRequest("   "), "the question is empty"),
-        (AskRequest("gross margin?", k=0), "k must be between 1 and 200"),
-        (AskRequest("gross margin?", strategy="magic"), "unknown strategy 'magic'"),
-        (AskRequest("gross margin?", history=[{"who": "me"}]), "history must be a list"),
-        (AskRequest("revenue " * 600), "over the limit of 4,000 \\(RAG_MAX_QUESTION_CHARS\\)"),
-        (AskRequest("revenue " * 6000), "does not fit the model's context window of 4096"),
+        ({"question": "   "}, "the question is empty"),
+        ({"question": "gross margin?", "k": 0}, "k must be between 1 and 200, got 0"),
+        ({"question": "gross margin?", "strategy": "magic"}, "unknown strategy 'magic'"),
+        ({"question": "gross margin?", "history": [{"who": "me"}]}, "history"),
+        ({"question": "gross margin?", "history": "me"}, "history must be a list"),
+        ({"question": "revenue " * 600}, "over the limit of 4,000 \\(RAG_MAX_QUESTION_CHARS\\)"),
+        ({"question": "gross \ud800 margin"}, "not valid Unicode"),
+        ({"question": "gross margin?", "temperature": 3}, "temperature must be between 0 and 2, got 3"),
     ],
 )
-def test_bad_requests_get_clear_errors(tiny_service, monkeypatch, request_, message):
-    if "context window" in message:  # a question under the length limit that the model still cannot read
-        monkeypatch.setattr(tiny_service.settings, "max_question_chars", 100_000)
+def test_bad_requests_are_refused_at_the_edge_with_clear_errors(tiny_service, fields, message):
     with pytest.raises(InvalidRequestError, match=message):
-        tiny_service.answer(request_)
+        AskRequest.of(tiny_service.settings, **fields)
+
+
+def test_a_question_the_model_cannot_read_whole_is_refused(tiny_service, monkeypatch):
+    monkeypatch.setattr(tiny_service.settings, "max_question_chars", 100_000)
+    request = AskRequest.of(tiny_service.settings, question="revenue " * 6000)
+    with pytest.raises(InvalidRequestError, match="does not fit the model's context window of 4096"):
+        tiny_service.answer(request)
 
 
 def test_unknown_collection_is_a_clear_error(tiny_service):
     with pytest.raises(CollectionNotFoundError, match="no collection named 'nope'"):
-        tiny_service.answer(AskRequest("gross margin?"), collection="nope")
+        tiny_service.answer(AskRequest(question="gross margin?"), collection="nope")
 
 
 def test_status_events_describe_the_strategy(tiny_service):
-    events = list(tiny_service.ask(AskRequest("gross margin?", strategy="map_reduce", k=2)))
+    events = list(tiny_service.ask(AskRequest(question="gross margin?", strategy="map_reduce", k=2)))
     messages = [e.message for e in events if isinstance(e, StatusEvent)]
     assert messages[0].startswith("strategy map_reduce: requested") and "reading 2 sources" in messages
     assert isinstance(events[-1], DoneEvent) and any(isinstance(e, TokenEvent) for e in events)

@@ -70,7 +70,7 @@ def test_ask_streams_server_sent_events(client):
         ({"question": "margin?", "strategy": "magic"}, 400, "unknown strategy 'magic'"),
         ({"question": "margin?", "collection": "nope"}, 404, "no collection named 'nope'"),
         ({"question": "margin?", "files": ["missing.pdf"]}, 404, "no document named 'missing.pdf'"),
-        ({"k": 3}, 400, "invalid request: question: Field required"),
+        ({"k": 3}, 400, "invalid request: question is required"),
         ({"question": "margin?", "history": [{"who": 1}]}, 400, "history must be a list"),
     ],
 )

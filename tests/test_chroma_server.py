@@ -11,6 +11,7 @@ from conftest import DOCUGAMI
 from pdfgen import write_pdf
 
 from rag_app.errors import StoreUnavailableError
+from rag_app.requests import SearchRequest
 from rag_app.service import RagService
 from rag_app.settings import Settings
 
@@ -57,7 +58,7 @@ def test_ingest_and_search_through_a_chroma_server(chroma_server, tmp_path, embe
     report = service.ingest([pdf, DOCUGAMI / "2023 Q2 AAPL.pdf"])
     assert report.ok and {f.status.value for f in report.files} == {"ingested"}
     assert service.ingest([pdf]).files[0].status.value == "unchanged"
-    hit = service.search("dividend approved by the board", k=1).hits[0]
+    hit = service.search(SearchRequest(query="dividend approved by the board", k=1)).hits[0]
     assert (hit.file, hit.page) == ("memo.pdf", 2)
     assert service.collections() == ["served"]
     assert not (tmp_path / "local" / "chroma").exists(), "server mode must not create a local database"

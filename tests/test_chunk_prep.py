@@ -11,7 +11,7 @@ from rag_app.ingestion.chunking import TokenChunker
 from rag_app.ingestion.loaders import load_document
 from rag_app.ingestion.prepared import prepare_chunks
 from rag_app.service import RagService
-from rag_app.storage.chunk_table import terms_of
+from rag_app.text.terms import terms_of
 
 pytestmark = pytest.mark.usefixtures("corpus")
 AAPL = DOCUGAMI / "2023 Q2 AAPL.pdf"
@@ -53,12 +53,12 @@ def stored(service) -> tuple[list, np.ndarray, list]:
     index = service.store(with_model=True).index()
     records = sorted(
         (c.id, c.text, c.page, c.offset, c.index, c.file)
-        for sha in index.lexical.shas()
-        for c in index.lexical.chunks_of(sha)
+        for sha in index.table.shas()
+        for c in index.table.chunks_of(sha)
     )
-    got = index._chroma.get(include=["embeddings"])
+    got = index.vectors.parts[0].get(include=["embeddings"])
     vectors = dict(zip(got["ids"], got["embeddings"], strict=True))
-    rows = index.lexical._db.execute(
+    rows = index.table._db.execute(
         "SELECT c.id, c.length, p.terms, p.rows, p.term_ids, p.tfs FROM chunks c JOIN postings p ON p.sha = c.sha ORDER BY 1"
     ).fetchall()
     return records, np.asarray([vectors[r[0]] for r in records]), rows

@@ -7,8 +7,8 @@ from rag_app.answering.events import Source, TokenEvent
 from rag_app.answering.strategies.extractive import RELEVANT_SIMILARITY, answer_extractive, clip, split_sentences
 from rag_app.answering.strategy_context import StrategyContext
 from rag_app.prompts import load_prompts
-from rag_app.records import SearchHit
-from rag_app.retrieval.documents import document_scores
+from rag_app.records import DocumentInfo, SearchHit
+from rag_app.retrieval.documents import DocumentRoute, route
 
 CASH_PAGE = (
     "CONDENSED CONSOLIDATED BALANCE SHEETS (in millions) December 31, 2022 March 31, 2023\n"
@@ -21,11 +21,15 @@ def hit(file: str, text: str, offset: int = 0, sha: str | None = None, page: int
     return SearchHit(file, page, offset, text, 0.5, sha or file, f"{file}:{page}:{offset}")
 
 
-def ask(question: str, sources: list[Source], embeddings, scores=None) -> str:
+def ask(question: str, sources: list[Source], embeddings, routed: DocumentRoute | None = None) -> str:
     lang = "zh" if re.search(r"[\u4e00-\u9fff]", question) else "en"
     ctx = StrategyContext(question, sources, None, load_prompts(lang), 64, 0.0, embed=embeddings.embed_array)
-    ctx.document_scores = scores or {}
+    ctx.route = routed or DocumentRoute()
     return "".join(e.text for e in answer_extractive(ctx) if isinstance(e, TokenEvent))
+
+
+def document(name: str, sha: str | None = None) -> DocumentInfo:
+    return DocumentInfo(name, sha or name, 1, 1, 0, "", "", "")
 
 
 def quotes(text: str) -> list[str]:
@@ -66,11 +70,12 @@ def test_quotes_come_from_the_document_the_question_names_first(embeddings):
         ),
     )
     amazon = Source(2, hit("2023 Q1 AMZN.pdf", CASH_PAGE))
-    titles = {"2023 Q1 AAPL.pdf": {"apple", "2023", "q1", "aapl"}, "2023 Q1 AMZN.pdf": {"amazon", "2023", "q1", "amzn"}}
+    documents = [document("2023 Q1 AAPL.pdf"), document("2023 Q1 AMZN.pdf")]
+    covers = {"2023 Q1 AAPL.pdf": frozenset({"apple"}), "2023 Q1 AMZN.pdf": frozenset({"amazon"})}
     question = "How much cash and cash equivalents did Amazon have at the end of the quarter?"
-    scores = document_scores(question, titles)
-    assert scores["2023 Q1 AMZN.pdf"] > 0 == scores["2023 Q1 AAPL.pdf"]
-    text = ask(question, [apple, amazon], embeddings, scores)
+    routed = route(question, documents, covers)
+    assert routed.named["2023 Q1 AMZN.pdf"] > 0 and "2023 Q1 AAPL.pdf" not in routed.named
+    text = ask(question, [apple, amazon], embeddings, routed)
     assert text.splitlines()[0].endswith("[2]"), text
 
 
@@ -86,22 +91,11 @@ def test_an_unrelated_question_is_answered_not_found_with_the_nearest_sources(em
 
 
 def test_a_company_named_in_the_question_matches_its_cover_page_terms():
-    from rag_app.retrieval.documents import store_titles
-
-    class Store:
-        def cover_terms(self):
-            return {"amzn": {"amazon.com", "inc", "10-q", "2023"}, "acme": {"acme", "robotics", "2023"}}
-
-        def list_documents(self):
-            from types import SimpleNamespace
-
-            return [
-                SimpleNamespace(sha256="amzn", name="2023 Q1 AMZN.pdf"),
-                SimpleNamespace(sha256="acme", name="acme-q3.pdf"),
-            ]
-
-    scores = document_scores("How much cash did Amazon have at the end of the quarter?", store_titles(Store()))
-    assert scores["amzn"] > 0 == scores["acme"]
+    covers = {"amzn": frozenset({"amazon.com", "inc", "10-q", "2023"}), "acme": frozenset({"acme", "robotics", "2023"})}
+    documents = [document("2023 Q1 AMZN.pdf", "amzn"), document("acme-q3.pdf", "acme")]
+    routed = route("How much cash did Amazon have at the end of the quarter?", documents, covers)
+    assert routed.named["amzn"] > 0 and "acme" not in routed.named  # "amazon" inside the cover's "amazon.com"
+    assert routed.best_named(["amzn", "acme"]) == {"amzn"} and routed.best_named(["acme"]) == set()
 
 
 def test_chinese_quotes_are_shorter_and_end_at_a_character():

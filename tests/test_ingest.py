@@ -8,7 +8,9 @@ from conftest import DOCUGAMI, ODD
 from pdfgen import write_pdf
 
 from rag_app.errors import DocumentNotFoundError
+from rag_app.ingestion.plan import IngestPlan
 from rag_app.records import FileStatus
+from rag_app.requests import SearchRequest
 from rag_app.service import RagService
 
 pytestmark = pytest.mark.usefixtures("corpus")
@@ -55,7 +57,7 @@ def test_changed_file_replaces_its_old_chunks(service, folder):
     assert next(f for f in report.files if f.name == "alpha.pdf").note == "content changed"
     store = service.store(with_model=True)
     assert store.count_chunks(old_sha) == 0
-    hits = service.search("Alpha revenue", k=1).hits
+    hits = service.search(SearchRequest(query="Alpha revenue", k=1)).hits
     assert "12 million" in hits[0].text and hits[0].page == 1
 
 
@@ -71,7 +73,7 @@ def test_same_content_under_two_names_is_stored_once(service, tmp_path):
     assert [d.name for d in service.list_documents()] == ["copy of report.pdf", "report.pdf"]
     service.delete_document("report.pdf")  # the other name still needs the chunks
     assert stored_chunks(service) == report.files[0].chunks
-    assert service.search("dividends", k=1).hits[0].file == "copy of report.pdf"
+    assert service.search(SearchRequest(query="dividends", k=1)).hits[0].file == "copy of report.pdf"
     service.delete_document("copy of report.pdf")
     assert stored_chunks(service) == 0
 
@@ -122,12 +124,12 @@ def test_changing_the_embedding_model_reingests_into_its_own_index(service, sett
     service.ingest([folder])
     settings.embedding_model = str(tiny_embedder)
     other = RagService(settings)
-    hits = other.search("Alpha revenue", k=3)
+    hits = other.search(SearchRequest(query="Alpha revenue", k=3))
     assert hits.hits == [] and "re-ingest" in hits.warnings[0]
     report = other.ingest([folder / "alpha.pdf"])
     assert statuses(report) == {"alpha.pdf": "replaced"} and report.files[0].note == "embedding model changed"
     assert other.embeddings.dimension == 32
-    assert [h.file for h in other.search("Alpha revenue", k=3).hits] == ["alpha.pdf", "alpha.pdf"]
+    assert [h.file for h in other.search(SearchRequest(query="Alpha revenue", k=3)).hits] == ["alpha.pdf", "alpha.pdf"]
     assert service.store(with_model=True).count_chunks(report.files[0].sha256) == 0
 
 
@@ -141,7 +143,7 @@ def test_delete_unknown_name_and_reset(service, folder):
 
 def test_real_filing_search_returns_the_page_its_text_is_on(service):
     service.ingest([DOCUGAMI / "2023 Q2 AAPL.pdf"])
-    hit = service.search("European Commission State Aid Decision Ireland", k=1).hits[0]
+    hit = service.search(SearchRequest(query="European Commission State Aid Decision Ireland", k=1)).hits[0]
     assert (hit.file, hit.page) == ("2023 Q2 AAPL.pdf", 14)
 
 
@@ -188,10 +190,10 @@ def test_the_writer_stores_one_batch_while_the_next_is_embedded(service, folder,
 
 def test_an_error_while_storing_stops_the_run_and_leaves_nothing_half_written(service, folder, one_file_a_batch, monkeypatch):  # fmt: skip
     from rag_app.errors import StoreUnavailableError
-    from rag_app.storage.chunk_table import LexicalIndex
+    from rag_app.storage.chunk_table import ChunkTable
 
     calls = []
-    original = LexicalIndex.add
+    original = ChunkTable.add
 
     def failing_add(self, sha256, *args, **kwargs):
         calls.append(sha256)
@@ -199,68 +201,72 @@ def test_an_error_while_storing_stops_the_run_and_leaves_nothing_half_written(se
             raise StoreUnavailableError("disk full")
         return original(self, sha256, *args, **kwargs)
 
-    monkeypatch.setattr(LexicalIndex, "add", failing_add)
+    monkeypatch.setattr(ChunkTable, "add", failing_add)
     with pytest.raises(StoreUnavailableError, match="disk full"):
         service.ingest([folder])
     store = service.store(with_model=True)
     stored = store.list_documents()
     assert len(stored) == 1 and stored_chunks(service) == stored[0].chunks  # the first file, whole
-    assert store.pending_writes() == [] and store.index().lexical.shas() == {stored[0].sha256}
+    assert store.pending_writes() == [] and store.index().table.shas() == {stored[0].sha256}
     monkeypatch.undo()
     again = service.ingest([folder])
     assert sorted(statuses(again).values()) == ["ingested", "ingested", "unchanged"]
 
 
+PIPELINED = IngestPlan(mode="pipelined", parse_workers=1, warm_up=True)  # warm-up: a no-op on a CPU
+
+
 @pytest.fixture
-def writer_process(monkeypatch) -> list:
-    """Every ingest of one file or more stores through the writer process; lists the processes started."""
-    from rag_app.ingestion import pipeline as ingestion
-    from rag_app.storage.writer_process import StoreProcess
+def writer_process(service, monkeypatch) -> list:
+    """Every ingest runs pipelined (the store in a writer process), however few its files; lists the
+    writer processes started."""
+    from rag_app.ingestion import pipeline
+    from rag_app.storage.writer_process import StoreWriterProcess
 
     started = []
 
-    class Recorded(StoreProcess):
+    class Recorded(StoreWriterProcess):
         def __init__(self, *args) -> None:
             super().__init__(*args)
             started.append(self)
 
-    monkeypatch.setattr(ingestion, "WRITER_PROCESS_FILES", 1)
-    monkeypatch.setattr("rag_app.service.StoreProcess", Recorded)
+    monkeypatch.setattr(pipeline, "StoreWriterProcess", Recorded)  # observed, not changed
+    ingest = service.ingest
+    monkeypatch.setattr(service, "ingest", lambda paths, *a, **k: ingest(paths, *a, **{"plan": PIPELINED, **k}))
     return started
 
 
 def test_a_large_ingest_stores_through_a_process_of_its_own(service, folder, writer_process, embed_calls):
     report = service.ingest([folder])
     assert statuses(report) == {"alpha.pdf": "ingested", "sub/beta.pdf": "ingested", "notes.md": "ingested"}
-    assert len(writer_process) == 1 and writer_process[0]._process.returncode == 0  # started, then left
+    assert report.plan["mode"] == "pipelined"
+    assert len(writer_process) == 1 and writer_process[0].process.returncode == 0  # started, then left
     assert stored_chunks(service) == sum(f.chunks for f in report.files)  # this process sees what it wrote
-    assert "Alpha revenue" in service.search("Alpha revenue 10 million", k=1).hits[0].text
+    assert "Alpha revenue" in service.search(SearchRequest(query="Alpha revenue 10 million", k=1)).hits[0].text
     embed_calls.clear()
     again = service.ingest([folder])
     assert set(statuses(again).values()) == {"unchanged"} and embed_calls == []
     write_pdf(folder / "alpha.pdf", ["Alpha revenue was 12 million dollars."])
     replaced = service.ingest([folder])
     assert statuses(replaced)["alpha.pdf"] == "replaced"  # the old content's chunks released by the process
-    assert "12 million" in service.search("Alpha revenue", k=1).hits[0].text
+    assert "12 million" in service.search(SearchRequest(query="Alpha revenue", k=1)).hits[0].text
     assert stored_chunks(service) == sum(d.chunks for d in service.list_documents())
 
 
 def test_when_the_writer_process_dies_the_run_says_so_and_a_rerun_completes_it(service, folder, writer_process, one_file_a_batch, monkeypatch):  # fmt: skip
     from rag_app.errors import StoreUnavailableError
-    from rag_app.storage.writer_process import StoreProcess
+    from rag_app.storage.writer_process import StoreWriterProcess
 
-    original = StoreProcess._call
+    original = StoreWriterProcess.write_many
 
-    def die_after_the_first_write(self, name, *args):
-        value = original(self, name, *args)
-        if name == "write_many":
-            self._process.kill()
-        return value
+    def die_after_the_first_write(self, writes):
+        original(self, writes)
+        self.process.kill()
 
-    monkeypatch.setattr(StoreProcess, "_call", die_after_the_first_write)
+    monkeypatch.setattr(StoreWriterProcess, "write_many", die_after_the_first_write)
     with pytest.raises(StoreUnavailableError, match="writer process stopped"):
         service.ingest([folder])
-    monkeypatch.setattr(StoreProcess, "_call", original)
+    monkeypatch.setattr(StoreWriterProcess, "write_many", original)
     assert len(service.list_documents()) == 1
     rerun = service.ingest([folder])
     assert sorted(statuses(rerun).values()) == ["ingested", "ingested", "unchanged"]
@@ -270,12 +276,12 @@ def test_when_the_writer_process_dies_the_run_says_so_and_a_rerun_completes_it(s
 
 def test_a_writer_process_that_cannot_open_the_store_says_why(settings):
     from rag_app.errors import StoreUnavailableError
-    from rag_app.storage.writer_process import StoreProcess
+    from rag_app.storage.writer_process import StoreWriterProcess
 
     (settings.data_dir).mkdir(parents=True, exist_ok=True)
     (settings.data_dir / "chroma").write_text("not a folder")  # where the database should be
     with pytest.raises(StoreUnavailableError, match="cannot open the Chroma database"):
-        StoreProcess(settings, "test", "model|dim384")
+        StoreWriterProcess(settings, "test", "model|dim384", 1)
 
 
 def test_files_are_handed_to_an_idle_writer_without_waiting_for_a_full_flush(service, folder, monkeypatch):

@@ -113,7 +113,8 @@ def test_process_killed_in_the_middle_of_writing_chunks(tmp_path, env):
         """
         import os, signal, sys
         import rag_app.storage.chunk_index as chunk_index
-        chunk_index.MAX_WRITE_BATCH = 10
+        import rag_app.storage.vectors as vectors
+        vectors.MAX_WRITE_BATCH = 10
         original = chunk_index.ChunkIndex.add
         def add_half_then_die(self, chunks, vectors, metadata, terms=None):
             original(self, chunks[:10], vectors[:10], metadata)  # their terms counted from the texts

@@ -17,6 +17,7 @@ from rag_app.ingestion.loaders import load_document
 from rag_app.ingestion.ocr import MODEL_FILES, OcrOptions, load_engine
 from rag_app.ingestion.parsing import ExtractionJob, ExtractionPool
 from rag_app.records import FileStatus
+from rag_app.requests import SearchRequest
 
 pytestmark = [pytest.mark.usefixtures("corpus"), pytest.mark.slow]  # OCR of real pages: seconds each
 
@@ -135,7 +136,7 @@ def test_a_scanned_page_is_ingested_reported_and_cited_by_its_page(service, sett
     assert file.ocr_pages == [2] and file.empty_pages == [3]
     assert file.note == "1 page read by OCR; 1 of 3 pages have no text layer, and OCR found no text on them"
     assert progress.ocr[0] == ("minutes.pdf", 0, 2) and progress.ocr[-1] == ("minutes.pdf", 2, 2)
-    hit = service.search("How much was the dividend per share?", k=1).hits[0]
+    hit = service.search(SearchRequest(query="How much was the dividend per share?", k=1)).hits[0]
     assert hit.page == 2 and "3.75 dollars per share" in hit.text
 
 

@@ -10,6 +10,7 @@ from pdfgen import write_pdf
 
 from rag_app.health import Health, ModelState
 from rag_app.records import FileStatus
+from rag_app.requests import SearchRequest
 
 pytestmark = pytest.mark.usefixtures("corpus")
 LOCKED = ODD / "pypdf" / "encryption__r4-aes-user-password.pdf"
@@ -51,7 +52,7 @@ def test_a_failed_reupload_keeps_the_stored_file_and_its_chunks(service, tmp_pat
     report = service.ingest_uploads([("ok.pdf", LOCKED.read_bytes())])
     assert report.files[0].status is FileStatus.FAILED and "encrypted" in report.files[0].reason
     assert service.document_file("ok.pdf").read_bytes() == good
-    assert "ZX-4471" in service.search("ZX-4471", k=1).hits[0].text
+    assert "ZX-4471" in service.search(SearchRequest(query="ZX-4471", k=1)).hits[0].text
     uploads = service.uploads_dir("test")
     assert sorted(p.name for p in uploads.iterdir()) == ["ok.pdf"]  # the failed bytes are not kept
 

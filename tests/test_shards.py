@@ -13,9 +13,10 @@ from test_store import EMBEDDING, chunks_of, document, vectors, write
 
 from rag_app.errors import StoreUnavailableError
 from rag_app.records import chunk_id
+from rag_app.requests import SearchRequest
 from rag_app.settings import Settings
-from rag_app.storage.chunk_index import shard_of
 from rag_app.storage.store import Database, FileWrite
+from rag_app.storage.vectors import shard_of
 
 FILES = {f"sha-{i}": [f"File {i} chunk {j} about topic {(i * 7 + j) % 5}." for j in range(12)] for i in range(4)}
 
@@ -35,8 +36,10 @@ def test_a_sharded_collection_finds_what_a_single_one_finds(tmp_path):
     fill(one)
     fill(three)
     index = three.index()
-    assert index.shards == 3 and index._chroma.count() == 0  # the main database only names the shards
-    per_shard = [part.count() for part in index.parts]
+    assert (
+        index.shards == 3 and three.db.client.get_collection(index.name).count() == 0
+    )  # the main database only names the shards
+    per_shard = [part.count() for part in index.vectors.parts]
     assert sum(per_shard) == 48 and all(n > 0 for n in per_shard)  # every file spread over every shard
     assert all((tmp_path / "three" / "chroma" / "shards" / str(i)).is_dir() for i in range(3))
     assert three.count_chunks() == one.count_chunks() == 48 and three.count_chunks("sha-2") == 12
@@ -52,15 +55,6 @@ def test_a_sharded_collection_finds_what_a_single_one_finds(tmp_path):
     }
     chunks, stored, _ = three.document_records(three.get_document("sha-0.pdf"))
     assert len(chunks) == 12 and np.allclose(stored, vectors(12, 0), atol=1e-6)
-
-
-def test_auto_gives_one_shard_per_4_cores_on_a_gpu_and_one_elsewhere(monkeypatch):
-    from rag_app.storage.store import auto_shards
-
-    monkeypatch.setattr("os.cpu_count", lambda: 16)
-    assert (auto_shards("cuda"), auto_shards("cpu")) == (4, 1)
-    monkeypatch.setattr("os.cpu_count", lambda: 8)
-    assert auto_shards("cuda") == 2
 
 
 def test_the_shard_count_is_fixed_when_a_collection_is_made(tmp_path):
@@ -89,7 +83,7 @@ def test_deleting_and_dropping_reach_every_shard(tmp_path):
 def test_a_failed_shard_write_rolls_back_every_file_of_the_write(tmp_path, monkeypatch):
     store = sharded(tmp_path, 3)
     write(store, "kept.pdf", "sha-kept", ["Kept whatever happens."])
-    broken = store.index().parts[2]
+    broken = store.index().vectors.parts[2]
     original = type(broken).add
 
     def add(self, **kwargs):
@@ -111,7 +105,7 @@ def test_a_failed_shard_write_rolls_back_every_file_of_the_write(tmp_path, monke
         store.write_many(writes)
     monkeypatch.undo()
     assert [d.name for d in store.list_documents()] == ["kept.pdf"] and store.pending_writes() == []
-    assert store.count_chunks() == 1 and store.index().lexical.shas() == {"sha-kept"}
+    assert store.count_chunks() == 1 and store.index().table.shas() == {"sha-kept"}
 
 
 KILL_MID_WRITE = """
@@ -175,11 +169,11 @@ def test_what_another_process_writes_to_the_shards_is_found_after_a_refresh(tmp_
 
 
 def test_a_shard_writer_process_reports_an_error_at_flush_and_writes_nothing_after_it(tmp_path):
-    from rag_app.storage.chunk_index import persistent_client
-    from rag_app.storage.shard_process import ShardProcess
+    from rag_app.storage.shard_process import ShardWriterProcess
+    from rag_app.storage.vectors import persistent_client
 
     path = tmp_path / "shard"
-    writer = ShardProcess(path)
+    writer = ShardWriterProcess(path)
     spec = ("c-test", {"rag_app": "chunks"})
     writer.add(spec, ["a", "b"], vectors(2), [{"sha256": "s1"}] * 2)
     writer.add(spec, ["c"], np.ones((1, 3), dtype=np.float32), [{"sha256": "s2"}])  # wrong dimension
@@ -189,16 +183,16 @@ def test_a_shard_writer_process_reports_an_error_at_flush_and_writes_nothing_aft
     writer.delete(spec, "s1")
     writer.flush()  # the error was reported once; later calls run
     writer.close()
-    assert writer._process.returncode == 0
+    assert writer.process.returncode == 0
     assert persistent_client(path).get_collection("c-test").get()["ids"] == []  # "d" never written, "a", "b" deleted
 
 
 def test_a_shard_writer_process_that_dies_says_so(tmp_path):
-    from rag_app.storage.shard_process import ShardProcess
+    from rag_app.storage.shard_process import ShardWriterProcess
 
-    writer = ShardProcess(tmp_path / "shard")
-    writer._process.kill()
-    writer._process.wait()
+    writer = ShardWriterProcess(tmp_path / "shard")
+    writer.process.kill()
+    writer.process.wait()
     with pytest.raises(StoreUnavailableError, match="writer process of the Chroma shard .* stopped"):
         writer.add(("c-test", {}), ["a"], vectors(1), [{"sha256": "s"}])
         writer.flush()
@@ -207,43 +201,45 @@ def test_a_shard_writer_process_that_dies_says_so(tmp_path):
 @pytest.fixture
 def sharded_service(settings, embeddings, monkeypatch):
     """A service whose collections get 3 shards, storing every ingest through the writer process."""
-    from rag_app.ingestion import pipeline as ingestion
+    from rag_app.ingestion.plan import IngestPlan
     from rag_app.service import RagService
 
-    monkeypatch.setattr(ingestion, "WRITER_PROCESS_FILES", 1)
     svc = RagService(settings.model_copy(update={"chroma_shards": 3}))
     svc.embeddings = embeddings
+    ingest, plan = svc.ingest, IngestPlan(mode="pipelined", parse_workers=1, shards=3)
+    monkeypatch.setattr(svc, "ingest", lambda paths, *a, **k: ingest(paths, *a, **{"plan": plan, **k}))
     return svc
 
 
 def test_a_large_ingest_writes_the_shards_through_processes_of_their_own(sharded_service, tmp_path, monkeypatch):
     from pdfgen import write_pdf
 
-    from rag_app.storage.writer_process import StoreProcess
+    from rag_app.ingestion import pipeline
+    from rag_app.storage.writer_process import StoreWriterProcess
 
     started = []
 
-    class Recorded(StoreProcess):
+    class Recorded(StoreWriterProcess):
         def __init__(self, *args) -> None:
             super().__init__(*args)
             started.append(self)
 
-    monkeypatch.setattr("rag_app.service.StoreProcess", Recorded)
+    monkeypatch.setattr(pipeline, "StoreWriterProcess", Recorded)  # observed, not changed
     docs = tmp_path / "papers"
     for i in range(5):
         write_pdf(docs / f"f{i}.pdf", [f"Company {i} revenue was {i + 10} million dollars.", f"Company {i} margin."])
     report = sharded_service.ingest([docs])
     assert report.ok and len(report.files) == 5
-    assert [p.shard_writers for p in started] == [3]  # the writer process wrote through 3 shard processes
+    assert [p.shard_processes for p in started] == [3]  # the writer process wrote through 3 shard processes
     store = sharded_service.store(with_model=True)
     index = store.index()
-    assert index.shards == 3 and index._chroma.count() == 0
-    assert sum(p.count() for p in index.parts) == sum(f.chunks for f in report.files)
-    hit = sharded_service.search("Company 3 revenue", k=1).hits[0]
+    assert index.shards == 3 and store.db.client.get_collection(index.name).count() == 0
+    assert sum(p.count() for p in index.vectors.parts) == sum(f.chunks for f in report.files)
+    hit = sharded_service.search(SearchRequest(query="Company 3 revenue", k=1)).hits[0]
     assert "Company 3 revenue was 13 million" in hit.text
     write_pdf(docs / "f3.pdf", ["Company 3 revenue was 99 million dollars."])
     again = sharded_service.ingest([docs])
     assert sorted(f.status.value for f in again.files) == ["replaced"] + ["unchanged"] * 4
-    assert "99 million" in sharded_service.search("Company 3 revenue", k=1).hits[0].text
+    assert "99 million" in sharded_service.search(SearchRequest(query="Company 3 revenue", k=1)).hits[0].text
     assert store.count_chunks() == sum(d.chunks for d in sharded_service.list_documents())
     assert {shard_of(i, 3) for i in store.nearest_ids(np.ones(384, dtype=np.float32), 50, None)} == {0, 1, 2}

@@ -87,7 +87,7 @@ KILL_SCRIPT = """
 import os, signal, sys
 sys.path.insert(0, "tests")
 from test_store import write, EMBEDDING
-from rag_app.storage import chunk_index, store as store_module
+from rag_app.storage import chunk_index, store as store_module, vectors
 from rag_app.settings import Settings
 step = sys.argv[2]
 if step == "after-commit-dated-earlier":  # the caller dated the document before a slow first open
@@ -105,7 +105,7 @@ def die(*args, **kwargs):
 if step == "after-marker":
     chunk_index.ChunkIndex.delete = die
 elif step == "mid-add":
-    chunk_index.MAX_WRITE_BATCH = 2
+    vectors.MAX_WRITE_BATCH = 2
     original = chunk_index.ChunkIndex.add
     def half(self, chunks, vectors, metadata):
         original(self, chunks[:2], vectors[:2], metadata)

@@ -12,13 +12,13 @@ from pdfgen import make_pdf
 from rag_app.answering.events import DoneEvent, SourcesEvent, StatusEvent, TokenEvent
 from rag_app.llm.backend import ChatBackend, ModelInfo
 from rag_app.llm.chat_models import ScriptedChatModel, approximate_tokens
+from rag_app.requests import AskRequest, SummaryRequest
 from rag_app.settings import Settings
 from rag_app.summaries.outline import is_heading, outline
 from rag_app.summaries.recursive import reduce_rounds
 from rag_app.summaries.summarizer import (
     Summarizer,
     SummaryDoneEvent,
-    SummaryRequest,
     is_summary_request,
     label_pages,
 )
@@ -44,7 +44,7 @@ def settings(**values) -> Settings:
 
 def summarize(backend, pages, request=None, **options):
     summarizer = Summarizer(backend, settings(**options))
-    request = request or SummaryRequest(["report.pdf"], max_words=100)
+    request = request or SummaryRequest(files=["report.pdf"], max_words=100)
     events = list(summarizer.run(request, label_pages(pages, {})))
     assert isinstance(events[-1], SummaryDoneEvent)
     return events[-1].summary, events[:-1], summarizer.options(request, events[-1].summary.language)
@@ -110,7 +110,7 @@ def test_a_document_that_fits_is_summarized_in_one_streamed_call():
 def test_a_document_that_fits_only_with_a_shorter_answer_is_one_shorter_call():
     backend = scripted(["Brief [1]."], window=2048)
     pages = report_pages(2, words=290)
-    summary, events, options = summarize(backend, pages, SummaryRequest(["report.pdf"], max_words=600))
+    summary, events, options = summarize(backend, pages, SummaryRequest(files=["report.pdf"], max_words=600))
     assert len(backend.chat.prompts) == 1 and summary.stats.parts == 1 and summary.stats.rounds == 0
     assert backend.count_tokens(backend.chat.prompts[0]) + options.part_tokens <= 2048
     assert "in one pass, in at most" in statuses(events)[0]
@@ -129,7 +129,7 @@ def test_a_page_longer_than_the_window_is_cut_and_still_read_once():
 def test_closing_the_stream_stops_the_work():
     backend = scripted(["partial [1]"], window=1024)
     summarizer = Summarizer(backend, settings(llm_batch_slots=4))
-    events = summarizer.run(SummaryRequest(["report.pdf"]), label_pages(report_pages(200), {}))
+    events = summarizer.run(SummaryRequest(files=["report.pdf"]), label_pages(report_pages(200), {}))
     for event in events:
         if isinstance(event, StatusEvent) and ": 4 of" in event.message:
             break
@@ -149,7 +149,7 @@ def test_citations_are_checked_against_the_pages():
 def test_several_documents_are_numbered_on_and_cited_by_file_and_page():
     pages = report_pages(4, "a.pdf", 30) + report_pages(3, "b.pdf", 30)
     backend = scripted(["A [2] and B [6]."], window=8192)
-    request = SummaryRequest(["a.pdf", "b.pdf"])
+    request = SummaryRequest(files=["a.pdf", "b.pdf"])
     summarizer = Summarizer(backend, settings())
     events = list(summarizer.run(request, label_pages(pages, {"a.pdf": 4, "b.pdf": 3})))
     summary = events[-1].summary
@@ -161,10 +161,10 @@ def test_several_documents_are_numbered_on_and_cited_by_file_and_page():
 def test_chinese_documents_get_a_chinese_summary_unless_asked_otherwise():
     pages = [("年报.pdf", n, f"第{n}页 公司营业收入增长百分之十二，净利润为一亿元。" * 20) for n in range(1, 4)]
     backend = scripted(["营业收入增长 [1]。"], window=8192)
-    summary, _, _ = summarize(backend, pages, SummaryRequest(["年报.pdf"]))
+    summary, _, _ = summarize(backend, pages, SummaryRequest(files=["年报.pdf"]))
     assert summary.language == "zh" and "请用中文" in backend.chat.prompts[0][-1].content
     backend = scripted(["Revenue grew [1]."], window=8192)
-    summary, _, _ = summarize(backend, pages, SummaryRequest(["年报.pdf"], language="en"))
+    summary, _, _ = summarize(backend, pages, SummaryRequest(files=["年报.pdf"], language="en"))
     assert summary.language == "en" and "Summarize these pages" in backend.chat.prompts[0][-1].content
 
 
@@ -243,7 +243,7 @@ def script(tmp_path, replies) -> str:
 def test_the_service_summarizes_stored_pages_stitched_from_chunks(stored, tmp_path):
     stored.settings.llm_backend, stored.settings.llm_script = "scripted", script(tmp_path, ["Sales grew [2] [40]."])
     stored.settings.llm_context_window = 1024
-    summary = stored.summary(SummaryRequest(["report.pdf"]))
+    summary = stored.summary(SummaryRequest(files=["report.pdf"]))
     prompts = map_prompts(stored.model.chat)
     for n in range(1, 13):
         assert sum(p.count(f"MARK{n}X") for p in prompts) == 12, "each page's 12 lines once, overlaps stitched away"
@@ -253,9 +253,7 @@ def test_the_service_summarizes_stored_pages_stitched_from_chunks(stored, tmp_pa
 
 def test_a_summary_question_is_routed_to_the_summary(stored, tmp_path):
     stored.settings.llm_backend, stored.settings.llm_script = "scripted", script(tmp_path, ["All of it [1]."])
-    from rag_app.answering.answerer import AskRequest
-
-    events = list(stored.ask(AskRequest("Summarize this report")))
+    events = list(stored.ask(AskRequest(question="Summarize this report")))
     assert isinstance(events[0], StatusEvent) and "a summary was asked for" in events[0].message
     assert isinstance(events[-2], SourcesEvent) and isinstance(events[-1], DoneEvent)
     answer = events[-1].answer
@@ -267,11 +265,11 @@ def test_unknown_or_missing_documents_are_refused(stored):
     from rag_app.errors import DocumentNotFoundError, InvalidRequestError
 
     with pytest.raises(DocumentNotFoundError, match="no document named 'nope.pdf'"):
-        stored.summarize(SummaryRequest(["nope.pdf"]))
+        stored.summarize(SummaryRequest(files=["nope.pdf"]))
     with pytest.raises(InvalidRequestError, match="at least one document"):
-        stored.summarize(SummaryRequest([]))
-    with pytest.raises(InvalidRequestError, match="max_words"):
-        stored.summarize(SummaryRequest(["report.pdf"], max_words=5))
+        SummaryRequest.of(stored.settings, files=[])
+    with pytest.raises(InvalidRequestError, match="max_words must be between 20 and 2000"):
+        SummaryRequest.of(stored.settings, files=["report.pdf"], max_words=5)
 
 
 def test_cli_summarize_prints_json_and_streams_text(stored, tmp_path, monkeypatch, capsys):
@@ -374,7 +372,7 @@ def test_tiny_model_summarizes_a_filing_end_to_end(tiny_local, corpus):
     local.generate_batch = recording
     backend = ChatBackend(LocalChatModel(local=local, max_tokens=64), local.info, local.count_tokens)
     summarizer = Summarizer(backend, settings(max_new_tokens=64, llm_batch_slots=8))
-    events = list(summarizer.run(SummaryRequest(["aapl.pdf"], max_words=40), label_pages(pages, {})))
+    events = list(summarizer.run(SummaryRequest(files=["aapl.pdf"], max_words=40), label_pages(pages, {})))
     summary = events[-1].summary
     stats = summary.stats
     assert stats.pages == 6 and stats.parts > stats.fan_in and stats.rounds == reduce_rounds(stats.parts, stats.fan_in)
@@ -388,7 +386,7 @@ def test_tiny_model_summarizes_a_filing_end_to_end(tiny_local, corpus):
 def test_tiny_model_summarizes_a_stored_document_through_the_service(stored, tiny_lm):
     stored.settings.llm_backend, stored.settings.llm_model, stored.settings.llm_device = "local", str(tiny_lm), "cpu"
     stored.settings.llm_context_window, stored.settings.max_new_tokens = 768, 48
-    events = list(stored.summarize(SummaryRequest(["report.pdf"], max_words=30)))
+    events = list(stored.summarize(SummaryRequest(files=["report.pdf"], max_words=30)))
     kinds = [type(e).__name__ for e in events]
     assert kinds[0] == "StatusEvent" and kinds[-1] == "SummaryDoneEvent" and "TokenEvent" in kinds
     summary = events[-1].summary

@@ -33,11 +33,11 @@ def test_asking_before_any_upload_says_to_add_documents(page, settings, question
 
 
 def test_the_api_says_no_documents_yet_too(service):
-    from rag_app.answering.answerer import AskRequest
     from rag_app.errors import NoDocumentsError
+    from rag_app.requests import AskRequest
 
     with pytest.raises(NoDocumentsError, match="no documents yet"):
-        service.answer(AskRequest("What was the gross margin?"))
+        service.answer(AskRequest(question="What was the gross margin?"))
 
 
 @pytest.mark.parametrize(

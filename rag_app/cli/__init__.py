@@ -7,7 +7,6 @@ import json
 import sys
 from pathlib import Path
 
-from rag_app.answering.answerer import AskRequest
 from rag_app.cli.options import (
     EXIT_FAILED,
     EXIT_INTERRUPTED,
@@ -21,6 +20,7 @@ from rag_app.cli.options import (
 from rag_app.cli.render import console, print_answer_stream, print_json, print_search
 from rag_app.cli.summarize_command import add_summarize, run_summarize
 from rag_app.errors import ConfigurationError, InvalidRequestError, RagError
+from rag_app.requests import AskRequest, SearchRequest
 from rag_app.service import RagService
 from rag_app.settings import STRATEGY_NAMES, Settings
 
@@ -105,7 +105,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _search(service: RagService, args: argparse.Namespace) -> int:
     if args.query is not None:
-        result = service.search(args.query, args.k, args.files)
+        result = service.search(SearchRequest.of(service.settings, query=args.query, k=args.k, files=args.files))
         if args.json:
             print_json(result.to_dict())
         else:
@@ -121,7 +121,8 @@ def _search_stdin(service: RagService, args: argparse.Namespace) -> int:
         if not line.strip():
             continue
         try:
-            print_json(service.search(line.strip(), args.k, args.files).to_dict())
+            request = SearchRequest.of(service.settings, query=line.strip(), k=args.k, files=args.files)
+            print_json(service.search(request).to_dict())
         except RagError as exc:
             print_json({"query": line.strip(), "error": str(exc)})
             code = EXIT_FAILED
@@ -132,7 +133,7 @@ def _ask(service: RagService, args: argparse.Namespace) -> int:
     history = _read_history(args.history)
     if args.question is None:
         return _ask_stdin(service, args, history)
-    request = _request(args, args.question, history)
+    request = _request(service, args, args.question, history)
     if args.json:
         print_json(service.answer(request).to_dict())
     else:
@@ -147,16 +148,16 @@ def _ask_stdin(service: RagService, args: argparse.Namespace, history: list) -> 
         if not line.strip():
             continue
         try:
-            print_json(service.answer(_request(args, line.strip(), history)).to_dict())
+            print_json(service.answer(_request(service, args, line.strip(), history)).to_dict())
         except RagError as exc:
             print_json({"question": line.strip(), "error": str(exc)})
             code = EXIT_FAILED
     return code
 
 
-def _request(args: argparse.Namespace, question: str, history: list) -> AskRequest:
-    return AskRequest(
-        question=question, strategy=args.strategy, k=args.k, files=args.files, history=history,
+def _request(service: RagService, args: argparse.Namespace, question: str, history: list) -> AskRequest:
+    return AskRequest.of(
+        service.settings, question=question, strategy=args.strategy, k=args.k, files=args.files, history=history,
         max_new_tokens=args.max_new_tokens, temperature=args.temperature,
     )  # fmt: skip
 

@@ -9,7 +9,8 @@ from rag_app.answering.events import StatusEvent, TokenEvent
 from rag_app.cli.options import EXIT_OK, add_setting_options
 from rag_app.cli.render import print_json
 from rag_app.prompts import LANGUAGES
-from rag_app.summaries.summarizer import DEFAULT_WORDS, MAX_WORDS, MIN_WORDS, Summary, SummaryRequest
+from rag_app.requests import SUMMARY_WORDS, SummaryRequest
+from rag_app.summaries.summarizer import DEFAULT_WORDS, Summary
 
 
 def add_summarize(commands) -> None:
@@ -28,7 +29,7 @@ def add_summarize(commands) -> None:
     )  # fmt: skip
     summarize.add_argument(
         "--max-words", type=int, default=None,
-        help=f"length of the summary in words, characters for Chinese ({MIN_WORDS}-{MAX_WORDS}; default: {DEFAULT_WORDS})",
+        help=f"length of the summary in words, characters for Chinese ({SUMMARY_WORDS[0]}-{SUMMARY_WORDS[1]}; default: {DEFAULT_WORDS})",
     )  # fmt: skip
     summarize.add_argument(
         "--max-new-tokens", type=int, default=None,
@@ -40,7 +41,10 @@ def add_summarize(commands) -> None:
 
 
 def run_summarize(service, args: argparse.Namespace) -> int:
-    request = SummaryRequest(args.files, args.language, args.max_words, args.max_new_tokens, args.temperature)
+    request = SummaryRequest.of(
+        service.settings, files=args.files or [], language=args.language, max_words=args.max_words,
+        max_new_tokens=args.max_new_tokens, temperature=args.temperature,
+    )  # fmt: skip
     events = service.summarize(request)
     summary = None
     for event in events:

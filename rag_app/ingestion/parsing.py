@@ -7,9 +7,9 @@ page, including a page read by OCR) is killed and the file reported as timed
 out. Workers run ahead of the caller, so parsing the next files overlaps with
 embedding the current one.
 
-Workers are started as ``python -m rag_app.ingestion.parsing`` rather than through
-multiprocessing's spawn, which would re-run the caller's main script in every
-worker when a script calls the library without an ``if __name__`` guard.
+Workers are started as ``python -m rag_app.ingestion.parsing`` (:mod:`rag_app.processes`) rather than
+through multiprocessing's spawn, which would re-run the caller's main script in every worker when a
+script calls the library without an ``if __name__`` guard.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ import logging
 import os
 import queue
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -33,10 +32,11 @@ from typing import TYPE_CHECKING
 
 from rag_app.ingestion.loaders import load_document
 from rag_app.ingestion.ocr import OcrOptions
+from rag_app.processes import ChildProcess, parent_connection
 from rag_app.records import ExtractedDocument, OcrMode
 
 if TYPE_CHECKING:
-    from rag_app.ingestion.prepared import ChunkPlan
+    from rag_app.embedding.inputs import ChunkPlan
 
 log = logging.getLogger(__name__)
 _STOP = None
@@ -147,13 +147,19 @@ class ExtractionPool:
     ...         print(job.path, doc.error or len(doc.pages))
     """
 
-    def __init__(self, workers: int = 1, timeout_s: float = 60.0, memory_mb: int = 4096, ocr: OcrMode = "off") -> None:
+    def __init__(
+        self,
+        workers: int = 1,
+        timeout_s: float = 60.0,
+        memory_mb: int = 4096,
+        ocr: OcrMode = "off",
+        ocr_threads: int = 1,
+    ) -> None:
+        """``ocr_threads``: threads of each worker's OCR engine (the ingest plan's share of the cores)."""
         self.workers = max(1, workers)
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
-        # each worker's OCR engine gets its share of the cores but one (the caller embeds meanwhile):
-        # N engines of N threads each would thrash, the more as onnxruntime's threads spin while waiting
-        self.ocr = OcrOptions(ocr, threads=max(1, ((os.cpu_count() or 2) - 1) // self.workers))
+        self.ocr = OcrOptions(ocr, threads=max(1, ocr_threads))
         self._on_ocr: OcrProgressCallback | None = None
         self._pool: list[_Worker] = []
         self._pending: list[ExtractionJob] = []
@@ -246,17 +252,9 @@ class ExtractionPool:
         return None
 
     def _spawn(self) -> _Worker:
-        parent, child = socket.socketpair()
-        process = subprocess.Popen(
-            [sys.executable, "-m", "rag_app.ingestion.parsing", str(child.fileno()), str(self.memory_mb)]
-            + [self.ocr.mode, str(self.ocr.threads)],
-            pass_fds=[child.fileno()],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,  # nothing a parser prints may reach the CLI's JSON
-            stderr=subprocess.DEVNULL,
-        )
-        child.close()
-        return _Worker(process, Connection(parent.detach()))
+        args = [str(self.memory_mb), self.ocr.mode, str(self.ocr.threads)]
+        child = ChildProcess("rag_app.ingestion.parsing", "a parser process", args)
+        return _Worker(child.process, child.conn)
 
     def _collect(self, results: queue.Queue) -> None:
         busy = self._busy()
@@ -367,4 +365,4 @@ def _drain(results: queue.Queue) -> None:
 
 
 if __name__ == "__main__":  # a parser worker: python -m rag_app.ingestion.parsing FD MEMORY_MB OCR_MODE OCR_THREADS
-    _worker_main(Connection(int(sys.argv[1])), int(sys.argv[2]), OcrOptions(sys.argv[3], int(sys.argv[4])))
+    _worker_main(parent_connection(), int(sys.argv[2]), OcrOptions(sys.argv[3], int(sys.argv[4])))

@@ -1,54 +1,114 @@
-"""Questions that name a primary financial statement, and the pages that open with one.
+"""Page boosts: rules that lift pages the chunk rankings place badly, given to the retriever as a list.
 
-"What is 3M's FY2018 capital expenditure? Rely on the cash flow statement." is answered by the page
-headed "Consolidated Statement of Cash Flows", a table of numbers that neither the embedding model
-nor BM25 ranks well against the question's words: on financebench_dev, 29 of the default's 31 misses
-found the right filing and ranked other pages of it (docs/benchmarks.md). The page's opening says
-what it is, so a question that names a statement (balance sheet, income statement or P&L, cash flow
-statement; 资产负债表, 利润表, 现金流量表) can be matched with the pages of the routed filings whose
-first characters carry that statement's title. :mod:`rag_app.retrieval.retriever` adds the boost
-(``RankingOptions.statement_weight``, ``RAG_RETRIEVAL_STATEMENT_WEIGHT``; 0 turns it off). A question
-that names no statement is ranked exactly as without it.
+A boost is a callable ``boost(question, ranked_pages, pages_opening) -> {(sha256, page): score}``:
+``ranked_pages`` is every candidate page best first, as the fusion ranks them, and
+``pages_opening(sha256, chars)`` each page of a document's first characters. The retriever adds the
+scores to those pages' (a page without a candidate chunk enters, cited by its first chunk).
+
+:class:`SectionBoost` is the one shipped: a question that names a section which a page opens with
+("... rely on the cash flow statement") gets that page of its best routed documents. Which sections,
+and how they are written, is data: ``prompts/sections/<name>.toml`` (the financial statements, in
+English and Chinese, are one such set). A question that names no section is ranked exactly as without.
 """
 
 from __future__ import annotations
 
 import functools
 import re
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
-OPENING_CHARS = 160  # how much of a page's start is read for a statement's title
+from rag_app.errors import ConfigurationError
+
+SECTIONS_DIR = Path(__file__).resolve().parents[2] / "prompts" / "sections"
 _SPACE = re.compile(r"\s+")
-_OF = r"statements?\s+of\s+(?:consolidated\s+)?"
 
-# Title patterns, as a page's opening writes them (and as questions name them). Chinese notes open with
-# 资产负债表日 (balance sheet date) or 现金流量表项目 (cash flow items) as often as statements open with their titles.
-_NOT_TITLE_ZH = r"(?!日|内|中|项目|补充)"
-_TITLES = {
-    "balance sheet": rf"balance\s+sheets?|{_OF}financial\s+(?:position|condition)|资产负债表{_NOT_TITLE_ZH}",
-    "income statement": rf"(?<!comprehensive )income\s+statements?|{_OF}(?:income|operations|earnings)"
-    rf"|利润表{_NOT_TITLE_ZH}|损益表{_NOT_TITLE_ZH}",
-    "cash flow statement": rf"cash\s*flows?\s+statements?|{_OF}cash\s*flows?|现金流量表{_NOT_TITLE_ZH}",
-}
-# Questions also say "P&L" or "profit and loss" for the income statement, which no page opens with.
-_ASKED = {
-    **_TITLES,
-    "income statement": _TITLES["income statement"] + r"|\bp\s*&\s*l\b|profit\s+(?:and|&)\s+loss",
-}
-TITLE_PATTERNS = {kind: re.compile(pattern, re.IGNORECASE) for kind, pattern in _TITLES.items()}
-ASKED_PATTERNS = {kind: re.compile(pattern, re.IGNORECASE) for kind, pattern in _ASKED.items()}
+Page = tuple[str, int]  # (sha256, page)
+PagesOpening = Callable[[str, int], Mapping[int, str]]  # (sha256, chars) -> page -> its opening
 
 
-def asked_statements(question: str) -> frozenset[str]:
-    """The primary statements a question names: "balance sheet", "income statement", "cash flow statement"."""
-    return frozenset(kind for kind, pattern in ASKED_PATTERNS.items() if pattern.search(question))
+class PageBoost(Protocol):
+    def __call__(self, question: str, ranked_pages: Sequence[Page], pages_opening: PagesOpening) -> dict[Page, float]:
+        """Scores to add to pages for this question (empty: the rule does not apply)."""
+
+
+@dataclass(frozen=True, eq=False)  # one object per set (load is cached): compared and hashed by identity
+class SectionSet:
+    """Sections a question can name and a page can open with, read from ``prompts/sections/<name>.toml``."""
+
+    name: str
+    titles: Mapping[str, re.Pattern]  # section -> how a page's opening (or a question) writes its title
+    asked: Mapping[str, re.Pattern]  # section -> how a question names it (titles and further ways)
+    opening_chars: int
+
+    @classmethod
+    @functools.cache
+    def load(cls, name: str, directory: Path = SECTIONS_DIR) -> SectionSet:
+        path = directory / f"{name}.toml"
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            sections = data["sections"]
+            titles = {s: _compile(v["titles"]) for s, v in sections.items()}
+            asked = {s: _compile(v["titles"] + v.get("asked", [])) for s, v in sections.items()}
+            return cls(name, titles, asked, int(data["opening_chars"]))
+        except (OSError, KeyError, TypeError, ValueError, re.error) as exc:
+            known = ", ".join(sorted(p.stem for p in directory.glob("*.toml")))
+            raise ConfigurationError(f"cannot read the section set {name!r} ({path}): {exc}; known: {known}") from exc
+
+    def named_in(self, question: str) -> frozenset[str]:
+        """The sections a question names."""
+        return frozenset(s for s, pattern in self.asked.items() if pattern.search(question))
+
+    def opening_section(self, opening: str) -> str | None:
+        """The section a page opens with, from its first characters; None for any other page (a page whose
+        opening names several is a table of contents or an index)."""
+        return _opening_section(self, opening)
 
 
 @functools.lru_cache(maxsize=65536)
-def opening_statement(opening: str) -> str | None:
-    """The statement a page opens with, from its first characters; None for any other page.
+def _opening_section(sections: SectionSet, opening: str) -> str | None:
+    text = _SPACE.sub(" ", opening[: sections.opening_chars])
+    found = [s for s, pattern in sections.titles.items() if pattern.search(text)]
+    return found[0] if len(found) == 1 else None
 
-    A page whose opening names several statements is a table of contents or an index, not a statement.
-    """
-    text = _SPACE.sub(" ", opening[:OPENING_CHARS])
-    kinds = [kind for kind, pattern in TITLE_PATTERNS.items() if pattern.search(text)]
-    return kinds[0] if len(kinds) == 1 else None
+
+def _compile(patterns: list[str]) -> re.Pattern:
+    return re.compile("|".join(patterns), re.IGNORECASE)
+
+
+@dataclass(frozen=True, eq=False)
+class SectionBoost:
+    """Pages opening with a section the question names, among the pages of its ``documents`` best-ranked
+    documents, ranked as the fusion ranked them (the others after, by document and page), each given
+    ``weight / (rrf_k + rank)``."""
+
+    sections: SectionSet
+    weight: float = 1.0
+    documents: int = 2
+    rrf_k: int = 10
+
+    def __call__(self, question: str, ranked_pages: Sequence[Page], pages_opening: PagesOpening) -> dict[Page, float]:
+        wanted = self.sections.named_in(question)
+        if not wanted or not ranked_pages:
+            return {}
+        shas = list(dict.fromkeys(sha for sha, _ in ranked_pages))[: self.documents]
+        position = {page: i for i, page in enumerate(ranked_pages)}
+        found = [
+            (sha, page)
+            for sha in shas
+            for page, opening in pages_opening(sha, self.sections.opening_chars).items()
+            if self.sections.opening_section(opening) in wanted
+        ]
+        found.sort(key=lambda p: (position.get(p, len(position)), shas.index(p[0]), p[1]))
+        return {page: self.weight / (self.rrf_k + rank) for rank, page in enumerate(found, 1)}
+
+
+def section_boosts(names: str, weight: float) -> list[PageBoost]:
+    """The section boosts of the comma-separated set ``names`` (``RAG_RETRIEVAL_SECTION_SETS``) at ``weight``
+    (``RAG_RETRIEVAL_SECTION_WEIGHT``; 0: none)."""
+    if weight <= 0:
+        return []
+    return [SectionBoost(SectionSet.load(name.strip()), weight) for name in names.split(",") if name.strip()]

@@ -2,57 +2,44 @@
 
 from __future__ import annotations
 
-import functools
 import logging
-import math
-from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rag_app.embedding.embedder import LocalEmbeddings
-from rag_app.errors import DocumentNotFoundError, InvalidRequestError
-from rag_app.queries import normalize_query
+from rag_app.errors import DocumentNotFoundError
 from rag_app.records import DocumentInfo, SearchHit, chunk_id, parse_chunk_id
-from rag_app.retrieval.boosts import OPENING_CHARS, asked_statements, opening_statement
-from rag_app.retrieval.fusion import RankingOptions, fused_scores, fusion_weights, rank_pages, statement_boosts
+from rag_app.retrieval.boosts import Page, PageBoost
+from rag_app.retrieval.documents import DocumentRoute, route
+from rag_app.retrieval.fusion import RankingOptions, fused_scores, fusion_weights, rank_pages
 from rag_app.retrieval.rerank import CrossEncoderReranker
-from rag_app.storage.chunk_table import document_query_terms, name_terms, term_parts
 from rag_app.storage.store import DocumentStore
 
 log = logging.getLogger(__name__)
-MAX_K = 200
 
 
 @dataclass
 class SearchResult:
-    """Hits best first, plus anything the user should know about what was searched."""
+    """Hits best first, the documents the question names (:mod:`rag_app.retrieval.documents`), and anything
+    the user should know about what was searched."""
 
     query: str
     hits: list[SearchHit]
     warnings: list[str] = field(default_factory=list)
+    route: DocumentRoute = field(default_factory=DocumentRoute)
 
     def to_dict(self) -> dict:
         return {"query": self.query, "hits": [h.to_dict() for h in self.hits], "warnings": self.warnings}
 
 
-def validate_query(query: str, k: int) -> str:
-    """The stripped query, or a clear error for an empty one or a k out of range."""
-    query = (query or "").strip()
-    if not query:
-        raise InvalidRequestError("the question is empty")
-    if not 1 <= k <= MAX_K:
-        raise InvalidRequestError(f"k must be between 1 and {MAX_K}, got {k}")
-    return query
-
-
 class Retriever:
     """Dense (cosine) search; in ``hybrid`` mode fused by weighted reciprocal rank with BM25 and with
-    a ranking by the document a chunk comes from, then one hit per page.
+    a ranking by the document a chunk comes from, plus page ``boosts``, then one hit per page.
 
     The document ranking exists because questions name a company and a year ("3M's FY2018 capital
-    expenditure") that most chunks of that company's report never repeat: a chunk's text cannot
-    say which report it is in, its document's file name and cover page can. Measured on
+    expenditure") that most chunks of that company's report never repeat. Measured on
     financebench_dev / docugami_sec10q (docs/benchmarks.md), dense + BM25 alone lost documents.
+    The caller validated the query and k (:mod:`rag_app.requests`).
     """
 
     def __init__(
@@ -61,23 +48,19 @@ class Retriever:
         embeddings: LocalEmbeddings,
         mode: str = "hybrid",
         candidates: int = 50,
-        rrf_k: int = 60,
-        document_weight: float = 3.0,
         ranking: RankingOptions | None = None,
+        boosts: Sequence[PageBoost] = (),
         reranker: CrossEncoderReranker | None = None,
-        statement_weight: float = 1.0,
     ) -> None:
         self.store = store
         self.embeddings = embeddings
         self.mode = mode
         self.candidates = candidates
-        self.ranking = ranking or RankingOptions(
-            document_weight=document_weight, rrf_k=rrf_k, statement_weight=statement_weight
-        )
+        self.ranking = ranking or RankingOptions()
+        self.boosts = list(boosts)
         self.reranker = reranker
 
     def search(self, query: str, k: int, files: Sequence[str] | None = None) -> SearchResult:
-        query = validate_query(query, k)
         self.store.refresh()
         documents = self.store.list_documents()
         scope, warnings = self._scope(documents, files)
@@ -86,62 +69,52 @@ class Retriever:
         vector = self.embeddings.embed_query(query)
         current = {d.sha256 for d in documents if d.embedding == self.embeddings.fingerprint}
         shas = None if scope == current else scope  # no filter when everything is searched: faster
+        self.store.sync_lexical()  # cheap when in step; rebuilds a chunk table of an older layout
+        routed = route(query, documents, self.store.cover_terms())
         if self.mode == "dense":
             hits = self.store.search_dense(vector, k, shas)
         else:
-            hits = self._hybrid(query, vector, k, shas, documents)
+            hits = self._hybrid(query, vector, k, shas, documents, routed)
         _name_hits(hits, documents)
-        return SearchResult(query, hits, warnings)
+        return SearchResult(query, hits, warnings, routed)
 
-    def _hybrid(self, query, vector, k: int, shas: set[str] | None, documents) -> list[SearchHit]:
-        self.store.sync_lexical()  # cheap when in step; rebuilds an index of an older layout
-        weights = fusion_weights(query, getattr(self.embeddings, "reads_chinese", True), self.ranking)
+    def weights(self, query: str) -> list[float]:
+        """Weights of the (dense, lexical, document) rankings for ``query``."""
+        return fusion_weights(query, getattr(self.embeddings, "reads_chinese", True), self.ranking)
+
+    def _hybrid(
+        self, query, vector, k: int, shas: set[str] | None, documents, routed: DocumentRoute
+    ) -> list[SearchHit]:
+        weights = self.weights(query)
         dense = self.store.nearest_ids(vector, max(k, self.candidates), shas) if weights[0] else []
-        # "FY2018" also as "2018", "10-K" as "10K", 年报 as 年度报告
-        terms = normalize_query(query) if self.ranking.normalize_queries else query
-        lexical = self.store.search_lexical(terms, self.candidates, shas)
+        lexical = self.store.search_lexical(query, self.candidates, shas)
         if not weights[0] and not lexical:  # nothing matched the words either: the nearest passages, not none
             weights = [1.0, *weights[1:]]
             dense = self.store.nearest_ids(vector, max(k, self.candidates), shas)
         candidates = list(dict.fromkeys(dense + lexical))
-        by_document = self._by_document(terms, candidates, documents)
-        scores = fused_scores([dense, lexical, by_document], weights, self.ranking.rrf_k)
+        scores = fused_scores([dense, lexical, _by_document(candidates, routed)], weights, self.ranking.rrf_k)
         depth = max(k, self.reranker.depth) if self.reranker else k
-        boosts = self._statement_boosts(query, scores, documents)
-        chosen = rank_pages(scores, _page_of, depth, self.ranking.page_weight, boosts)
+        chosen = rank_pages(scores, _page_of, depth, self._page_boosts(query, scores, documents))
         hits = self.store.hits(chosen, vector)
         ranked = [hits[i] for i in chosen if i in hits]
         return self.reranker.rerank(query, ranked)[:k] if self.reranker else ranked
 
-    def _statement_boosts(self, query: str, scores: dict[str, float], documents: list[DocumentInfo]) -> dict | None:
-        """Page boosts for a question naming a financial statement (rag_app.retrieval.boosts); None when off or unnamed."""
-        wanted = asked_statements(query) if self.ranking.statement_weight > 0 else frozenset()
-        if not wanted or not scores:
+    def _page_boosts(self, query: str, scores: dict[str, float], documents: list[DocumentInfo]) -> dict | None:
+        """What the page boosts give the pages, each page cited by its first chunk if none of its chunks
+        is a candidate; None when no boost applies."""
+        if not self.boosts or not scores:
             return None
-        ranked = [_page_of(c) for c in rank_pages(scores, _page_of, len(scores), self.ranking.page_weight)]
+        ranked = [_page_of(c) for c in rank_pages(scores, _page_of, len(scores))]
         by_sha = {d.sha256: d for d in documents if d.embedding == self.embeddings.fingerprint}
 
-        def statement_pages(sha: str) -> list[int]:
-            if sha not in by_sha:
-                return []
-            openings = self.store.page_openings(by_sha[sha], OPENING_CHARS)
-            return [page for page, text in openings.items() if opening_statement(text) in wanted]
+        def pages_opening(sha: str, chars: int) -> dict[int, str]:
+            return self.store.page_openings(by_sha[sha], chars) if sha in by_sha else {}
 
-        boosts = statement_boosts(ranked, statement_pages, self.ranking)
-        return {page: (boost, chunk_id(page[0], page[1], 0)) for page, boost in boosts.items()}
-
-    def _by_document(self, query: str, candidates: list[str], documents: list[DocumentInfo]) -> list[str]:
-        """Candidates whose document's names and cover share rare terms with the question, best first."""
-        covers = self.store.cover_terms()
-        named = tuple((d.sha256, d.name, covers.get(d.sha256, frozenset())) for d in documents)
-        titles, idf = _title_terms(named, self.ranking.title_parts)
-        if len(titles) < 2:
-            return []
-        asked = document_query_terms(query)
-        score = {sha: sum(idf[t] for t in asked & terms) for sha, terms in titles.items()}
-        sha_of = {c: parse_chunk_id(c).sha256 for c in candidates}
-        matching = [c for c in candidates if score.get(sha_of[c], 0.0) > 0]
-        return sorted(matching, key=lambda c: -score[sha_of[c]])  # stable: ties keep the candidates' order
+        total: dict[Page, float] = {}
+        for boost in self.boosts:
+            for page, score in boost(query, ranked, pages_opening).items():
+                total[page] = total.get(page, 0.0) + score
+        return {page: (score, chunk_id(page[0], page[1], 0)) for page, score in total.items()} or None
 
     def _scope(self, documents: list[DocumentInfo], files: Sequence[str] | None) -> tuple[set[str], list[str]]:
         """File contents to search: complete, chosen, embedded with the current model; and warnings."""
@@ -153,21 +126,11 @@ class Retriever:
         return scope, warnings
 
 
-@functools.lru_cache(maxsize=8)
-def _title_terms(
-    named: tuple[tuple[str, str, frozenset[str]], ...], title_parts: bool
-) -> tuple[dict[str, set[str]], dict[str, float]]:
-    """Each file content's title terms (its names' and its cover's) and their idf over the documents.
-
-    Cached on the documents' names and covers: rebuilding it took ~15 ms a question at 200 documents.
-    """
-    titles: dict[str, set[str]] = {}
-    for sha, name, cover in named:
-        titles.setdefault(sha, set(cover)).update(name_terms(name))
-    if title_parts:  # a cover's "amazon.com" also matches a question's "Amazon"
-        titles = {sha: terms | term_parts(terms) for sha, terms in titles.items()}
-    frequency = Counter(term for terms in titles.values() for term in terms)
-    return titles, {term: math.log(len(titles) / count) for term, count in frequency.items()}
+def _by_document(candidates: list[str], routed: DocumentRoute) -> list[str]:
+    """Candidates whose document's names and cover share rare terms with the question, best first."""
+    sha_of = {c: parse_chunk_id(c).sha256 for c in candidates}
+    matching = [c for c in candidates if routed.scores.get(sha_of[c], 0.0) > 0]
+    return sorted(matching, key=lambda c: -routed.scores[sha_of[c]])  # stable: ties keep the candidates' order
 
 
 def _page_of(chunk_id: str) -> tuple[str, int]:

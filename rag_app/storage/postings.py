@@ -1,4 +1,4 @@
-"""BM25 postings of a :class:`rag_app.storage.chunk_table.LexicalIndex` held in memory, one snapshot per index version.
+"""BM25 postings of a :class:`rag_app.storage.chunk_table.ChunkTable` held in memory, one snapshot per index version.
 
 Scoring a question inside SQLite read every posting of its terms row by row: at 100,000 chunks
 (3.8 million postings) that took about 300 ms a question. Here the postings are numpy arrays grouped

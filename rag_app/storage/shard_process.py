@@ -2,11 +2,12 @@
 
 A chunk collection of several shards (``RAG_CHROMA_SHARDS``) keeps its vectors in several Chroma
 databases, one per folder under ``chroma/shards/``. Chroma's add inserts into one HNSW index on one
-core and holds the GIL throughout, so a process writes one folder at a time: during a large ingest
-the store's writer process (:mod:`rag_app.storage.writer_process`) hands each shard's adds and deletes to a
-:class:`ShardProcess`, and the shards grow at once, each on its own core.
+core and holds the GIL throughout, so a process writes one folder at a time: during a pipelined ingest
+the store's writer process opens its sharded collections with a :class:`ShardWriterProcess` per shard
+(:class:`rag_app.storage.vectors.ShardedVectors` owns them), and the shards grow at once, each on its
+own core.
 
-Calls are sent without waiting: they run in the order sent. :meth:`ShardProcess.flush` waits until
+Calls are sent without waiting: they run in the order sent. :meth:`ShardWriterProcess.flush` waits until
 every call sent so far has run and raises the first error among them (the calls after an error are
 skipped, so nothing is written past a failure). The process ignores Ctrl-C, like the store's writer,
 and leaves when its connection closes.
@@ -18,22 +19,21 @@ from __future__ import annotations
 
 import logging
 import signal
-import sys
 from multiprocessing.connection import Connection
 from pathlib import Path
 
-from rag_app.processes import ChildProcess, sendable
+from rag_app.processes import ChildProcess, parent_connection, sendable
 
 log = logging.getLogger(__name__)
 
 
-class ShardProcess(ChildProcess):
+class ShardWriterProcess(ChildProcess):
     """Adds and deletes of the collections in one shard folder, run by a child process in order."""
 
     def __init__(self, path: Path) -> None:
         super().__init__("rag_app.storage.shard_process", f"the writer process of the Chroma shard in {path}")
         self.path = path
-        self._conn.send(str(path))
+        self.conn.send(str(path))
 
     def add(self, collection: tuple[str, dict], ids: list[str], vectors, metadatas: list[dict]) -> None:
         """Queue an add to ``collection`` (its name and the metadata it is made with)."""
@@ -47,7 +47,7 @@ class ShardProcess(ChildProcess):
         """Wait until every queued call has run; raise the first error among them."""
         self._send(("flush",))
         try:
-            ok, value = self._conn.recv()
+            ok, value = self.conn.recv()
         except (EOFError, OSError) as exc:
             raise self.stopped() from exc
         if not ok:
@@ -55,7 +55,7 @@ class ShardProcess(ChildProcess):
 
     def _send(self, message: tuple) -> None:
         try:
-            self._conn.send(message)
+            self.conn.send(message)
         except OSError as exc:
             raise self.stopped() from exc
 
@@ -64,7 +64,7 @@ def _serve(conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the store's writer decides when to stop
     import chromadb  # noqa: F401 - loaded now, while the store's writer opens the store, not at the first add
 
-    from rag_app.storage.chunk_index import open_shard_collection, persistent_client
+    from rag_app.storage.vectors import open_shard_collection, persistent_client
 
     path = conn.recv()
     client, collections, error = None, {}, None
@@ -95,4 +95,4 @@ def _serve(conn: Connection) -> None:
 
 
 if __name__ == "__main__":  # python -m rag_app.storage.shard_process FD
-    _serve(Connection(int(sys.argv[1])))
+    _serve(parent_connection())

@@ -29,7 +29,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -41,12 +41,12 @@ from rag_app.records import Chunk, DocumentInfo, SearchHit, parse_chunk_id
 from rag_app.settings import Settings
 from rag_app.storage.chunk_index import (
     CHUNKS_INFIX,
-    SHARDS_FOLDER,
     ChunkIndex,
     chunks_collection_name,
-    persistent_client,
 )
-from rag_app.storage.chunk_table import PackedTerms
+from rag_app.storage.chunk_table import ChunkTable
+from rag_app.storage.vectors import HNSW, SHARDS_FOLDER, ChromaVectors, ShardedVectors, persistent_client
+from rag_app.text.terms import PackedTerms
 
 log = logging.getLogger(__name__)
 
@@ -87,21 +87,26 @@ class Database:
     a commit of another process from its own.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(
+        self, settings: Settings, new_shards: int | Callable[[], int] | None = None, shard_processes: bool = False
+    ) -> None:
+        """``new_shards``: the shards a chunk collection made now gets, or a function asked when one is made
+        (the ingest plan decides it: :func:`rag_app.ingestion.plan.vector_shards`); None: RAG_CHROMA_SHARDS,
+        or 1 when that is 0 (auto). ``shard_processes``: sharded collections are written by a process per
+        shard (the store's writer process asks for it)."""
         self.settings = settings
+        self.shard_processes = shard_processes
+        self._new_shards = new_shards
         self._lock = threading.RLock()
         self._client = None
         self.epoch = 0  # incremented at each reopen: handles of an older epoch are stale
         self.seen: dict[str, int] = {}
         self.registry_cache: dict[str, tuple[int, list[dict]]] = {}  # collection -> (generation, document records)
-        self.lexical_in_step: dict[str, tuple] = {}  # chunk index -> (generation, BM25 state) last found in step
+        self.lexical_in_step: dict[str, tuple] = {}  # chunk index -> (generation, chunk table state) last found in step
         self._handles_epoch = -1
         self._registries: dict[str, object] = {}  # collection -> its registry's Chroma handle, this epoch
         self._chunk_indexes: dict[tuple[str, str], ChunkIndex] = {}  # (collection, embedding) -> its chunks, this epoch
         self._shard_clients: dict[int, object] = {}  # shard -> its Chroma database, this epoch
-        self.shard_writers: dict[
-            int, object
-        ] = {}  # shard -> the process writing it (rag_app.storage.shard_process), if any
 
     @property
     def client(self):
@@ -124,13 +129,12 @@ class Database:
 
     @property
     def new_shards(self) -> int:
-        """Shards of a chunk collection made now (``RAG_CHROMA_SHARDS``; auto: one per 4 cores, at most 4,
-        when embedding on a GPU, else 1). A Chroma server keeps one collection."""
+        """Shards of a chunk collection made now (see ``__init__``). A Chroma server keeps one collection."""
         if not self.embedded:
             return 1
-        if self.settings.chroma_shards:
-            return self.settings.chroma_shards
-        return auto_shards(self.settings.embedding_device)
+        if callable(self._new_shards):
+            return self._new_shards()
+        return self._new_shards or self.settings.chroma_shards or 1
 
     def shard_dir(self, shard: int) -> Path:
         return self.settings.chroma_dir / SHARDS_FOLDER / str(shard)
@@ -184,7 +188,7 @@ class Database:
             return self._registries[collection]
 
     def chunk_index(self, collection: str, embedding_fingerprint: str) -> ChunkIndex:
-        """Chroma chunks + BM25 index of ``collection`` for one embedding model, opened once per epoch.
+        """Vectors + chunk table of ``collection`` for one embedding model, opened once per epoch.
 
         Shared by the stores of this process: a store is made per request, and opening both took
         ~3 ms of every question.
@@ -193,17 +197,36 @@ class Database:
             self._current_handles()
             key = (collection, embedding_fingerprint)
             if key not in self._chunk_indexes:
-                self._chunk_indexes[key] = ChunkIndex(
-                    self.client,
-                    collection,
-                    embedding_fingerprint,
-                    self.lexical_dir,
-                    texts_in_chroma=not self.embedded,
-                    shard_client=self.shard_client if self.embedded else None,
-                    new_shards=lambda: self.new_shards,
-                    shard_writer=self.shard_writers.get,
-                )
+                self._chunk_indexes[key] = self._open_chunk_index(collection, embedding_fingerprint)
             return self._chunk_indexes[key]
+
+    def _open_chunk_index(self, collection: str, embedding: str) -> ChunkIndex:
+        """The chunk collection's Chroma collection (made, recording its shard count, if missing), its
+        vectors there or in its shards, and its chunk table."""
+        name = chunks_collection_name(collection, embedding)
+        try:
+            main = self.client.get_collection(name, embedding_function=None)
+        except Exception:  # noqa: BLE001 - not made yet (Chroma's error class moved between versions)
+            metadata = {"rag_app": "chunks", "embedding": embedding, "shards": self.new_shards}
+            main = self.client.get_or_create_collection(name, embedding_function=None, configuration=HNSW, metadata=metadata)  # fmt: skip
+        shards = int((main.metadata or {}).get("shards", 1))
+        batch = self.client.get_max_batch_size()
+        if shards == 1:
+            vectors = ChromaVectors(main, batch)
+        elif not self.embedded:
+            raise ValueError(f"{name} is spread over {shards} shards: only an embedded database holds them")
+        else:
+            metadata = {"rag_app": "chunks", "embedding": embedding}
+            vectors = ShardedVectors(name, metadata, shards, self.shard_client, self.shard_dir, self.shard_processes, batch)  # fmt: skip
+        table = ChunkTable(self.lexical_dir / f"{name}.sqlite")
+        return ChunkIndex(name, embedding, vectors, table, texts_in_chroma=not self.embedded)
+
+    def close(self) -> None:
+        """Close every chunk collection opened (their shard writer processes finish and leave)."""
+        with self._lock:
+            for index in self._chunk_indexes.values():
+                index.close()
+            self._chunk_indexes = {}
 
     def close_chunk_indexes(self, collection: str) -> None:
         """Close the BM25 files of a collection (it is being dropped); the next use opens them again."""
@@ -215,6 +238,9 @@ class Database:
         # Handles of an older epoch are left to the garbage collector, not closed: a search in another
         # thread may still be reading through them.
         if self._handles_epoch != self.epoch:
+            for index in self._chunk_indexes.values():
+                if getattr(index.vectors, "writers", None):  # processes this database started: never left running
+                    index.vectors.close()
             self._registries, self._chunk_indexes, self.lexical_in_step = {}, {}, {}
             self._handles_epoch = self.epoch
 
@@ -497,19 +523,19 @@ class DocumentStore:
         key = index.name
         if self.collection in self.db.seen and self.db.lexical_in_step.get(key) == self._lexical_state(index):
             return
-        have = index.lexical.shas()
+        have = index.table.shas()
         pending = {p.sha256 for p in self.pending_writes()}
         wanted = {d.sha256 for d in self.list_documents() if d.embedding == self.embedding} - pending
-        index.sync_lexical(wanted, have=have, keep=pending)
+        index.sync_table(wanted, have=have, keep=pending)
         self.db.lexical_in_step[key] = self._lexical_state(index)
 
     def has_texts(self, sha256: str) -> bool:
         """Whether the chunks of a file content, embedded with this store's model, have their texts."""
         self.sync_lexical()
-        return self.index().lexical.has(sha256)
+        return self.index().table.has(sha256)
 
     def _lexical_state(self, index: ChunkIndex) -> tuple:
-        return self.db.seen.get(self.collection), index.lexical.state()
+        return self.db.seen.get(self.collection), index.table.state()
 
     def search_dense(self, vector: Sequence[float], k: int, shas: Collection[str] | None) -> list[SearchHit]:
         """The ``k`` chunks nearest to ``vector`` among the file contents ``shas`` (None: all)."""
@@ -548,16 +574,6 @@ class DocumentStore:
         rows = self.index(document.embedding).chunk_texts(document.sha256)
         keys = ((parse_chunk_id(chunk), text) for chunk, text in rows)
         return sorted((key.page, key.offset, text) for key, text in keys)
-
-
-def auto_shards(device: str) -> int:
-    """One shard per 4 CPU cores, at most 4, when embeddings run on a GPU; else 1 (on a CPU embedding takes
-    94% of an ingest, and more shards would only make searches ask more databases)."""
-    from rag_app.embedding.embedder import pick_device  # the embedder's own choice of device, not a second one
-
-    if not pick_device(device).startswith("cuda"):
-        return 1
-    return max(1, min(4, (os.cpu_count() or 1) // 4))
 
 
 def _generation_of(registry) -> int:

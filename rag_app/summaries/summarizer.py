@@ -17,15 +17,15 @@ from dataclasses import asdict, dataclass, field
 from rag_app.answering.citations import check_citations
 from rag_app.answering.events import Answer, DoneEvent, Event, Source, SourcesEvent, StatusEvent, TokenEvent
 from rag_app.answering.strategy_context import StrategyContext
-from rag_app.errors import InvalidRequestError
 from rag_app.llm.backend import ChatBackend
-from rag_app.prompts import LANGUAGES, load_prompts
+from rag_app.prompts import load_prompts
 from rag_app.records import SearchHit
+from rag_app.requests import SummaryRequest
 from rag_app.summaries.outline import OutlineEntry, outline, outline_markdown
 from rag_app.summaries.recursive import SummaryOptions, SummaryPage, SummaryStats, summarize_pages
 from rag_app.text.clean import is_cjk_heavy
 
-DEFAULT_WORDS, MIN_WORDS, MAX_WORDS = 400, 20, 2000
+DEFAULT_WORDS = 400
 LANGUAGE_SAMPLE_CHARS = 20000
 NEEDS_MODEL = {
     "en": "A summary needs an answer model, and none is loaded ({reason}). Here is the document's outline instead "
@@ -46,17 +46,6 @@ SUMMARY_REQUEST = [
         r"(总结|概括|概述|归纳|摘要).{0,12}$|(这|该|本)(份|篇|个)?(文档|报告|年报|文件|论文).{0,6}(讲|说)了?(什么|啥)"
     ),
 ]
-
-
-@dataclass
-class SummaryRequest:
-    """Summarize these stored documents (names as --list shows); unset options take defaults."""
-
-    files: list[str]
-    language: str | None = None  # "en" or "zh"; None: the documents' own language
-    max_words: int | None = None
-    max_new_tokens: int | None = None
-    temperature: float | None = None
 
 
 @dataclass
@@ -150,19 +139,6 @@ class Summarizer:
         self.settings = settings
         self.no_model_reason = no_model_reason
 
-    @staticmethod
-    def validate(request: SummaryRequest) -> None:
-        """Raise InvalidRequestError for options out of range (before anything streams)."""
-        words = request.max_words or DEFAULT_WORDS
-        if not MIN_WORDS <= words <= MAX_WORDS:
-            raise InvalidRequestError(f"max_words must be {MIN_WORDS}-{MAX_WORDS}, got {words}")
-        if request.language is not None and request.language not in LANGUAGES:
-            raise InvalidRequestError(f"language must be one of {', '.join(LANGUAGES)}, got {request.language!r}")
-        if request.max_new_tokens is not None and not 1 <= request.max_new_tokens <= 8192:
-            raise InvalidRequestError("max_new_tokens must be 1-8192")
-        if request.temperature is not None and not 0 <= request.temperature <= 2:
-            raise InvalidRequestError("temperature must be 0-2")
-
     def options(self, request: SummaryRequest, language: str) -> SummaryOptions:
         words = request.max_words or DEFAULT_WORDS
         window = self.backend.context_window if self.backend else 0
@@ -173,7 +149,6 @@ class Summarizer:
 
     def run(self, request: SummaryRequest, pages: list[SummaryPage]) -> Iterator[Event | SummaryDoneEvent]:
         started = time.perf_counter()
-        self.validate(request)
         language = request.language or document_language(pages)
         files = list(dict.fromkeys(p.file for p in pages))
         model = self.backend.info.name if self.backend else "none (extractive)"

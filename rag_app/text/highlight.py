@@ -10,11 +10,8 @@ from __future__ import annotations
 import re
 
 from rag_app.text.clean import CJK_CHAR, jieba_or_none
+from rag_app.text.terms import STOPWORDS
 
-STOPWORDS = frozenset(
-    "a an and are as at be by did do does for from had has have how in is it its of on or that the this to "
-    "was were what when where which who why will with about into than then there these those was".split()
-)
 CJK_STOPWORDS = frozenset("什么 多少 哪些 如何 怎么 怎样 是否 为什么 请问 一下 以及 还是 情况".split())
 WORD = re.compile(r"[A-Za-z][A-Za-z'\-]+|\d[\d,.%]*")
 CJK_RUN = re.compile(f"{CJK_CHAR.pattern}+")

@@ -6,16 +6,15 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
-from fastapi import APIRouter, FastAPI, File, Query, Request, UploadFile
+from fastapi import APIRouter, Depends, FastAPI, File, Query, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from rag_app.answering.answerer import AskRequest, check_question_length
 from rag_app.answering.events import DoneEvent, SourcesEvent, StatusEvent, TokenEvent
 from rag_app.errors import (
     CollectionNotFoundError,
@@ -26,8 +25,9 @@ from rag_app.errors import (
     StoreBusyError,
 )
 from rag_app.health import ModelState
+from rag_app.requests import AskRequest, EdgeRequest, SummaryRequest
 from rag_app.service import RagService
-from rag_app.settings import STRATEGY_NAMES
+from rag_app.summaries.summarizer import SummaryDoneEvent
 from rag_app.web.redact import public_answer, public_health, public_record, public_report
 
 log = logging.getLogger(__name__)
@@ -39,16 +39,14 @@ class ApiError(Exception):
         self.status, self.reason = status, reason
 
 
-class AskBody(BaseModel):
-    question: str = Field(description="The question.")
-    strategy: str | None = Field(None, description="auto, stuff, map_reduce, refine, map_rerank or extractive.")
-    k: int | None = Field(None, description="Sources to retrieve.")
-    files: list[str] | None = Field(None, description="Answer only from these documents.")
-    history: list = Field(default_factory=list, description='[{"role", "content"}] or [[question, answer], ...].')
+class AskBody(AskRequest):
+    """``POST /api/ask``: a question and its options, and how to answer."""
+
     stream: bool = Field(False, description="Answer as server-sent events: status, sources, token, done.")
     collection: str | None = Field(None, description="Collection to search (default: the app's).")
-    max_new_tokens: int | None = None
-    temperature: float | None = None
+
+    def request(self) -> AskRequest:
+        return AskRequest.model_validate(self.model_dump(exclude={"stream", "collection"}))
 
 
 class ChatBody(BaseModel):
@@ -61,14 +59,25 @@ class ChatBody(BaseModel):
     temperature: float | None = None
 
 
-class SummarizeBody(BaseModel):
-    files: list[str] = Field(description="Stored document names to summarize (as GET /api/documents lists them).")
-    language: str | None = Field(None, description="en or zh; default: the documents' own language.")
-    max_words: int | None = Field(None, description="Length of the summary in words (Chinese: characters), 20-2000.")
+class SummarizeBody(SummaryRequest):
+    """``POST /api/summarize``: documents to summarize, and how."""
+
     stream: bool = Field(False, description="Summarize as server-sent events: status..., token..., done.")
     collection: str | None = Field(None, description="Collection of the documents (default: the app's).")
-    max_new_tokens: int | None = None
-    temperature: float | None = None
+
+    def request(self) -> SummaryRequest:
+        return SummaryRequest.model_validate(self.model_dump(exclude={"stream", "collection"}))
+
+
+def json_body(model: type[EdgeRequest], settings) -> tuple:
+    """A route's JSON body, validated once with the app's settings into ``model`` (400 with every problem),
+    and its schema for the OpenAPI page."""
+
+    async def parse(request: Request):
+        return model.of_json(await request.body(), settings)
+
+    schema = {"requestBody": {"required": True, "content": {"application/json": {"schema": model.model_json_schema()}}}}
+    return Depends(parse), schema
 
 
 ERROR_STATUS = [
@@ -122,17 +131,23 @@ def build_api(service: RagService) -> APIRouter:
     def health() -> dict:
         return public_health(service.health().to_dict())
 
-    @router.post("/ask")
-    def ask(body: AskBody):
-        request = _ask_request(service, body)
+    ask_body, ask_schema = json_body(AskBody, service.settings)
+    summarize_body, summarize_schema = json_body(SummarizeBody, service.settings)
+
+    @router.post("/ask", openapi_extra=ask_schema)
+    def ask(body: AskBody = ask_body):
+        request = _model_ready(service, body.request())
         if body.stream:
-            return StreamingResponse(_sse(service, request, body.collection), media_type="text/event-stream")
+            return StreamingResponse(
+                _sse(lambda: service.ask(request, body.collection)), media_type="text/event-stream"
+            )
         return public_answer(service.answer(request, body.collection).to_dict())
 
     @router.post("/chat")
     def chat(body: ChatBody) -> dict:
         history = [list(turn) for turn in body.history]
-        answer = service.answer(_ask_request(service, AskBody(question=body.prompt, history=history)))
+        request = AskRequest.of(service.settings, question=body.prompt, history=history)
+        answer = service.answer(_model_ready(service, request))
         return {
             "response": answer.answer,
             "history": [*history, [body.prompt, answer.answer]],
@@ -141,17 +156,14 @@ def build_api(service: RagService) -> APIRouter:
             "sources": [s.to_dict() for s in answer.sources],
         }
 
-    @router.post("/summarize")
-    def summarize(body: SummarizeBody):
+    @router.post("/summarize", openapi_extra=summarize_schema)
+    def summarize(body: SummarizeBody = summarize_body):
         """A summary of whole documents from every page (recursive map-reduce); 400/404 with a reason."""
-        from rag_app.summaries.summarizer import SummaryRequest
-
         if service.model_state is ModelState.LOADING:
             raise ApiError(503, "the answer model is still loading: retry shortly")
-        request = SummaryRequest(body.files, body.language, body.max_words, body.max_new_tokens, body.temperature)
-        events = service.summarize(request, body.collection)  # bad input raises here, before any event
+        events = service.summarize(body.request(), body.collection)  # unknown documents raise here, before any event
         if body.stream:
-            return StreamingResponse(_summary_sse(events), media_type="text/event-stream")
+            return StreamingResponse(_sse(lambda: events), media_type="text/event-stream")
         return public_answer(next(e.summary for e in events if e.kind == "done").to_dict())
 
     @router.get("/documents")
@@ -180,25 +192,23 @@ def build_api(service: RagService) -> APIRouter:
     return router
 
 
-def _ask_request(service: RagService, body: AskBody) -> AskRequest:
-    strategy = body.strategy or service.settings.strategy
-    check_question_length(body.question, service.settings.max_question_chars)
-    if strategy not in STRATEGY_NAMES:
-        raise ApiError(400, f"unknown strategy {strategy!r}: choose one of {', '.join(STRATEGY_NAMES)}")
+def _model_ready(service: RagService, request: AskRequest) -> AskRequest:
+    """The request, unless it needs the answer model and the model is loading or failed (503)."""
+    strategy = request.strategy or service.settings.strategy
     if strategy != "extractive" and service.model_state is ModelState.LOADING:
         raise ApiError(503, "the answer model is still loading: retry shortly, or ask with strategy 'extractive'")
     if strategy != "extractive" and service.model_state is ModelState.FAILED:
         raise ApiError(503, f"the answer model could not be loaded: {service.model_error}")
-    return AskRequest(
-        question=body.question, strategy=strategy, k=body.k, files=body.files, history=body.history,
-        max_new_tokens=body.max_new_tokens, temperature=body.temperature,
-    )  # fmt: skip
+    return request
 
 
-def _sse(service: RagService, request: AskRequest, collection: str | None) -> Iterator[str]:
-    """Server-sent events: ``status``, ``sources``, ``token``..., then ``done`` (or ``error``)."""
+def _sse(start: Callable[[], Iterator]) -> Iterator[str]:
+    """Server-sent events of an answer or a summary (``start()`` gives its events): ``status``, ``sources``,
+    ``token``..., then ``done`` (or ``error``); a client that goes away stops the work."""
+    events = None
     try:
-        for event in service.ask(request, collection):
+        events = start()
+        for event in events:
             if isinstance(event, TokenEvent):
                 yield _event("token", {"text": event.text})
             elif isinstance(event, SourcesEvent):
@@ -207,30 +217,16 @@ def _sse(service: RagService, request: AskRequest, collection: str | None) -> It
                 yield _event("status", {"message": event.message})
             elif isinstance(event, DoneEvent):
                 yield _event("done", public_answer(event.answer.to_dict()))
-    except RagError as exc:
-        yield _event("error", {"error": str(exc), "status": status_of(exc)})
-    except Exception as exc:  # noqa: BLE001 - the stream has started: report, never a traceback
-        log.exception("error while streaming an answer")
-        yield _event("error", {"error": f"internal error: {type(exc).__name__}", "status": 500})
-
-
-def _summary_sse(events) -> Iterator[str]:
-    """Server-sent events of a summary: ``status``..., ``token``..., then ``done`` (or ``error``)."""
-    try:
-        for event in events:
-            if isinstance(event, TokenEvent):
-                yield _event("token", {"text": event.text})
-            elif isinstance(event, StatusEvent):
-                yield _event("status", {"message": event.message})
-            elif event.kind == "done":
+            elif isinstance(event, SummaryDoneEvent):
                 yield _event("done", public_answer(event.summary.to_dict()))
     except RagError as exc:
         yield _event("error", {"error": str(exc), "status": status_of(exc)})
     except Exception as exc:  # noqa: BLE001 - the stream has started: report, never a traceback
-        log.exception("error while streaming a summary")
+        log.exception("error while streaming")
         yield _event("error", {"error": f"internal error: {type(exc).__name__}", "status": 500})
     finally:
-        events.close()  # a client that went away stops the summary
+        if events is not None and hasattr(events, "close"):
+            events.close()
 
 
 def _event(name: str, data: dict) -> str:

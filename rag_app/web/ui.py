@@ -11,11 +11,11 @@ from pathlib import Path
 
 import gradio as gr
 
-from rag_app.answering.answerer import AskRequest
 from rag_app.answering.events import DoneEvent, SourcesEvent, StatusEvent, TokenEvent
 from rag_app.errors import RagError
 from rag_app.ingestion.pipeline import IngestProgress
 from rag_app.records import FileReport
+from rag_app.requests import AskRequest, SummaryRequest
 from rag_app.service import RagService
 from rag_app.settings import COLLECTION_NAME_PATTERN, STRATEGY_NAMES, Settings
 from rag_app.web import markup, render
@@ -75,7 +75,8 @@ class ChatPage:
         Returns:
             JSON: the answer text with [n] citations, and the numbered sources (file, page, text, score, cited).
         """
-        data = public_answer(self.service.answer(AskRequest(question, strategy, int(k))).to_dict())
+        request = AskRequest.of(self.settings, question=question, strategy=strategy, k=int(k))
+        data = public_answer(self.service.answer(request).to_dict())
         keep = ("answer", "sources", "strategy", "model", "cited", "warnings")
         return json.dumps({key: data[key] for key in keep}, ensure_ascii=False)
 
@@ -105,9 +106,12 @@ class ChatPage:
             chat[-1]["content"] = markup.text_html(render.no_documents_text(question))
             yield "", chat, render.sources_html([], question), "", session
             return
-        request = AskRequest(question, strategy, int(k), files or None, history=list(session["turns"]))
         panel, note, text = render.sources_html([], question), "", ""
         try:
+            request = AskRequest.of(
+                self.settings, question=question, strategy=strategy, k=int(k), files=files or None,
+                history=list(session["turns"]),
+            )  # fmt: skip
             for event in self.service.ask(request, session["collection"]):
                 if isinstance(event, TokenEvent):
                     text += event.text
@@ -132,8 +136,6 @@ class ChatPage:
 
     def summarize(self, chat: list, files: list | None, session: dict, request: gr.Request | None = None):
         """Stream a summary of every page of the chosen documents (or of the only one) into the chat."""
-        from rag_app.summaries.summarizer import SummaryRequest
-
         base = self.app_url(request)
         name = session["collection"]
         stored = [d.name for d in self.service.list_documents(name)] if name in self.service.collections() else []
@@ -146,7 +148,7 @@ class ChatPage:
         chat.append({"role": "assistant", "content": ""})
         panel, note, text = render.sources_html([], ""), "", ""
         try:
-            for event in self.service.summarize(SummaryRequest(names), name):
+            for event in self.service.summarize(SummaryRequest.of(self.settings, files=names), name):
                 if isinstance(event, TokenEvent):
                     text += event.text
                     chat[-1]["content"] = markup.model_html(text)

@@ -129,10 +129,7 @@ def rank_quotes(ctx: StrategyContext) -> list[Quote]:
 
 def named_shas(ctx: StrategyContext) -> set[str]:
     """The documents among the sources that the question names best (empty: it names none, or all alike)."""
-    scores = {s.hit.sha256: ctx.document_scores.get(s.hit.sha256, 0.0) for s in ctx.sources}
-    best = max(scores.values(), default=0.0)
-    named = {sha for sha, score in scores.items() if score > 0 and score >= best}
-    return named if named and len(named) < len(scores) else set()
+    return ctx.route.best_named(list(dict.fromkeys(s.hit.sha256 for s in ctx.sources)))
 
 
 def best_sentences(ctx: StrategyContext) -> list[Quote]:

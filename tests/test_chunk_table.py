@@ -18,7 +18,8 @@ import pytest
 from bench.bm25_reference import sqlite_bm25
 from rag_app.ingestion.loaders import load_document
 from rag_app.records import Chunk, chunk_id, parse_chunk_id
-from rag_app.storage.chunk_table import LexicalIndex, StoredChunk, terms_of
+from rag_app.storage.chunk_table import ChunkTable, StoredChunk
+from rag_app.text.terms import terms_of
 
 ROOT = Path(__file__).resolve().parent.parent
 QUESTIONS = [
@@ -58,7 +59,7 @@ def documents(corpus) -> dict[str, list[tuple[str, str]]]:
     }
 
 
-def add(index: LexicalIndex, sha: str, pairs: list[tuple[str, str]], terms: list[dict] | None = None) -> None:
+def add(index: ChunkTable, sha: str, pairs: list[tuple[str, str]], terms: list[dict] | None = None) -> None:
     """Index ``(chunk_id, text)`` pairs as chunks of one file ``<sha>.pdf`` of 40 pages."""
     chunks = [Chunk(c, text, parse_chunk_id(c).page, parse_chunk_id(c).offset, i) for i, (c, text) in enumerate(pairs)]
     index.add(sha, chunks, f"{sha}.pdf", 40, terms)
@@ -100,7 +101,7 @@ def assert_same(found: list[tuple[str, float]], expected: list[tuple[str, float]
     assert [s for _, s in found] == pytest.approx([s for _, s in expected], rel=1e-9)
 
 
-def assert_matches_references(index: LexicalIndex, chunks: dict[str, str]) -> None:
+def assert_matches_references(index: ChunkTable, chunks: dict[str, str]) -> None:
     for question in QUESTIONS:
         for shas in (None, {"sha-zh"}, {"sha-en", "sha-zh"}, set()):
             found = index.search(question, 20, shas)
@@ -114,7 +115,7 @@ def given_terms(chunks: list[tuple[str, str]]) -> list[dict[str, int]]:
 
 
 def test_in_memory_bm25_ranks_as_sql_and_brute_force_on_real_pages(tmp_path, documents):
-    index = LexicalIndex(tmp_path / "bm25.sqlite")
+    index = ChunkTable(tmp_path / "bm25.sqlite")
     for sha, chunks in documents.items():
         add(index, sha, chunks)
     add(index, "sha-zh", documents["sha-zh"], given_terms(documents["sha-zh"]))  # as the parser processes do
@@ -135,8 +136,8 @@ def test_in_memory_bm25_ranks_as_sql_and_brute_force_on_real_pages(tmp_path, doc
 OTHER_PROCESS = """
 import sys
 from pathlib import Path
-from rag_app.storage.chunk_table import LexicalIndex
-index = LexicalIndex(Path(sys.argv[1]))
+from rag_app.storage.chunk_table import ChunkTable
+index = ChunkTable(Path(sys.argv[1]))
 from rag_app.records import Chunk
 index.add("sha-other", [Chunk("sha-other:1:0", "Orbital freight revenue 轨道货运 营业收入 grew", 1, 0, 0), Chunk("sha-other:2:0", "净利润", 2, 0, 1)], "other.pdf", 2)
 index.delete("sha-en2")
@@ -144,7 +145,7 @@ index.delete("sha-en2")
 
 
 def test_a_search_sees_another_process_writing_the_index(tmp_path, documents):
-    index = LexicalIndex(tmp_path / "bm25.sqlite")
+    index = ChunkTable(tmp_path / "bm25.sqlite")
     for sha, chunks in documents.items():
         add(index, sha, chunks)
     assert index.search("orbital freight", 5) == []
@@ -162,7 +163,7 @@ def test_a_search_sees_another_process_writing_the_index(tmp_path, documents):
 
 
 def test_the_file_gives_back_each_chunk_with_its_text_place_and_file(tmp_path, documents):
-    index = LexicalIndex(tmp_path / "bm25.sqlite")
+    index = ChunkTable(tmp_path / "bm25.sqlite")
     add(index, "sha-zh", documents["sha-zh"])
     first_id, first_text = documents["sha-zh"][0]
     found = index.chunks_by_id([first_id, "sha-zh:999:0"])
@@ -181,7 +182,7 @@ def test_the_file_gives_back_each_chunk_with_its_text_place_and_file(tmp_path, d
 
 
 def test_sync_keeps_writes_in_progress_and_names_contents_it_cannot_rebuild(tmp_path, caplog):
-    index = LexicalIndex(tmp_path / "bm25.sqlite")
+    index = ChunkTable(tmp_path / "bm25.sqlite")
     add(index, "done", [("done:1:0", "orbital freight")])
     add(index, "writing", [("writing:1:0", "orbital launch")])  # another process's write, not registered yet
     add(index, "gone", [("gone:1:0", "deleted elsewhere")])
@@ -192,13 +193,13 @@ def test_sync_keeps_writes_in_progress_and_names_contents_it_cannot_rebuild(tmp_
 
 def test_a_deleted_and_remade_index_is_not_served_from_memory(tmp_path):
     path = tmp_path / "bm25.sqlite"
-    first = LexicalIndex(path)
+    first = ChunkTable(path)
     add(first, "a", [("a:1:0", "orbital freight contract")])
     assert first.search("orbital", 3)[0][0] == "a:1:0"
     first.close()
     for leftover in tmp_path.glob("bm25.sqlite*"):
         leftover.unlink()
-    second = LexicalIndex(path)
+    second = ChunkTable(path)
     add(second, "b", [("b:1:0", "orbital launch")])  # version 1 again, of another file
     assert [c for c, _ in second.search("orbital", 3)] == ["b:1:0"]
 
@@ -230,7 +231,7 @@ def test_an_index_of_an_older_layout_is_rebuilt_by_sync(tmp_path, layout):
     path = tmp_path / "bm25.sqlite"
     with sqlite3.connect(path) as old:
         old.executescript(layout)
-    index = LexicalIndex(path)
+    index = ChunkTable(path)
     assert index.shas() == set() and index.search("orbital", 3) == [] and index.state()[0] != "old"
     chunks = {"a:1:0": "the orbital freight", "a:2:0": "orbital launch 轨道货运", "b:1:0": "freight costs"}
     fetch = {sha: stored([(c, t) for c, t in chunks.items() if c.startswith(f"{sha}:")]) for sha in "ab"}
@@ -241,4 +242,4 @@ def test_an_index_of_an_older_layout_is_rebuilt_by_sync(tmp_path, layout):
         assert_same(found, sqlite_bm25(path, question, 5))
         assert_same(found, brute_force(chunks, question, 5))
     index.close()
-    assert [c for c, _ in LexicalIndex(path).search("costs", 3)] == ["b:1:0"]  # kept when reopened
+    assert [c for c, _ in ChunkTable(path).search("costs", 3)] == ["b:1:0"]  # kept when reopened

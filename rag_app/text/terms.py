@@ -1,0 +1,110 @@
+"""Index terms of a text: what BM25, the document match and the highlighter compare.
+
+Latin words and numbers are kept whole ("2,468", "10-q", "fy2018"); Chinese runs are split into
+words with jieba (character bigrams when jieba is not installed). :class:`PackedTerms` is how a
+file's term counts cross processes and reach the chunk table.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+from rag_app.text.clean import CJK_CHAR, jieba_or_none
+
+STOPWORDS = frozenset(
+    "a an and are as at be by did do does for from had has have how in is it its of on or that the this to "
+    "was were what when where which who why will with about into than then there these those was".split()
+)
+LATIN = re.compile(r"[a-z0-9][a-z0-9$%&'.,\-]*[a-z0-9%]|[a-z0-9]")
+CJK_RUN = re.compile(f"{CJK_CHAR.pattern}+")
+CJK_WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")  # not punctuation
+
+
+def _segment(run: str) -> list[str]:
+    jieba = jieba_or_none()
+    if jieba:
+        words = jieba.cut_for_search(run)
+    else:
+        words = [run[i : i + 2] for i in range(len(run) - 1)] or [run]
+    return [w for w in words if CJK_WORD.search(w)]
+
+
+def _latin_terms(text: str) -> list[str]:
+    terms = []
+    for token in LATIN.findall(text.lower().replace("\u2019", "'")):
+        token = token.strip(".,'-").removesuffix("'s")
+        if not token or token in STOPWORDS:
+            continue
+        if token.isalpha() and len(token) > 3 and token.endswith("s") and not token.endswith("ss"):
+            token = token[:-1]  # revenues -> revenue; a light touch, no stemmer
+        terms.append(token)
+    return terms
+
+
+def terms_of(text: str) -> list[str]:
+    """Index terms: Latin words and numbers whole, Chinese words (or bigrams)."""
+    terms = _latin_terms(CJK_RUN.sub(" ", text))
+    for run in CJK_RUN.findall(text):
+        terms += _segment(run)
+    return terms
+
+
+@functools.lru_cache(maxsize=4096)
+def name_terms(name: str) -> frozenset[str]:
+    """Terms of a file name: "3M_2018_10K.pdf" -> {"3m", "2018", "10k"} (cached: read on every question)."""
+    return frozenset(terms_of(re.sub(r"[_\-.]+", " ", name.rsplit(".", 1)[0])))
+
+
+def term_parts(terms: Iterable[str]) -> set[str]:
+    """Words of at least 3 letters inside compound terms: "amazon.com" -> {"amazon", "com"}. Terms keep
+    dots and hyphens whole ("10-q", "2,468"), so a cover saying "AMAZON.COM, INC." never matched "Amazon"."""
+    return {
+        part
+        for term in terms
+        if any(c in term for c in ".-'&")
+        for part in re.split(r"[.\-'&]+", term)
+        if len(part) >= 3 and part.isalpha() and part not in STOPWORDS
+    }
+
+
+def document_query_terms(query: str) -> set[str]:
+    """Terms of a question for matching documents: "FY2018" also matches a document of 2018."""
+    terms = set(terms_of(query))
+    return terms | {m.group(1) for t in terms if (m := re.fullmatch(r"fy(\d{4})", t))}
+
+
+@dataclass(frozen=True)
+class PackedTerms:
+    """The BM25 term counts of one file's chunks, packed as its postings row stores them: the terms in
+    order of first use, and for each (chunk, term) pair the chunk's row, the term's place and the count.
+
+    Made in the parser processes: four buffers cross to the ingesting process and on to the store's
+    writer, where a dict per chunk cost the ingesting process ~3 s of GIL-held (un)pickling per 60,000
+    chunks, time its embedder waited for.
+    """
+
+    vocabulary: str  # the terms, joined by newlines (a term never holds one)
+    rows: np.ndarray  # int32
+    term_ids: np.ndarray  # int32
+    counts: np.ndarray  # int32
+
+    @classmethod
+    def of(cls, counted: Iterable[dict[str, int]]) -> PackedTerms:
+        local: dict[str, int] = {}
+        rows, term_ids, tfs = [], [], []
+        for row, counts in enumerate(counted):
+            for term, tf in counts.items():
+                rows.append(row)
+                term_ids.append(local.setdefault(term, len(local)))
+                tfs.append(tf)
+        as32 = functools.partial(np.asarray, dtype=np.int32)
+        return cls("\n".join(local), as32(rows), as32(term_ids), as32(tfs))
+
+    def lengths(self, chunks: int) -> np.ndarray:
+        """Each chunk's number of terms (its BM25 length)."""
+        return np.bincount(self.rows, weights=self.counts, minlength=chunks).astype(np.int64)

@@ -1,0 +1,132 @@
+"""A question naming a section a page opens with gets that page: the financial statements are one section set
+(prompts/sections/financial_statements.toml), given to a generic page boost (RAG_RETRIEVAL_SECTION_WEIGHT)."""
+
+import pytest
+from pdfgen import write_pdf
+
+from rag_app.errors import ConfigurationError
+from rag_app.requests import SearchRequest
+from rag_app.retrieval.boosts import SectionBoost, SectionSet, section_boosts
+from rag_app.retrieval.fusion import rank_pages
+
+NARRATIVE = [
+    "Liquidity and capital resources. Our capital expenditure in 2019 supported new plants and capacity.",
+    "Capital expenditure is expected to rise next year as we expand; capital spending discipline remains a priority.",
+    "Management reviews capital expenditure plans with the board each quarter of the year.",
+]
+STATEMENTS = SectionSet.load("financial_statements")
+
+
+def test_questions_name_statements_as_analysts_do():
+    named = STATEMENTS.named_in
+    assert named("Base your judgments on the information provided primarily in the balance sheet.") == {"balance sheet"}
+    assert named("Using the P&L and the statement of cash flows, what is EBITDA less capex?") == {
+        "income statement",
+        "cash flow statement",
+    }
+    assert named("Relying on the statement of financial position and the statements of operations") == {
+        "balance sheet",
+        "income statement",
+    }
+    assert named("根据合并现金流量表，公司2020年的经营活动现金流量净额是多少？") == {"cash flow statement"}
+    assert named("What drove operating margin change in FY2022?") == frozenset()
+
+
+def test_a_page_opens_a_section_when_its_opening_carries_one_title():
+    opening = STATEMENTS.opening_section
+    assert opening("Table of Contents\nAMAZON.COM, INC.\nCONSOLIDATED STATEMENTS OF OPERATIONS\n") == "income statement"
+    assert opening("SQUARE,\nINC.\nCONSOLIDATED\nBALANCE\nSHEETS\n(In thousands)") == "balance sheet"
+    assert opening("Consolidated Statement of Cash Flows\nPepsiCo, Inc.") == "cash flow statement"
+    assert opening("合并资产负债表\n2020年12月31日\n编制单位") == "balance sheet"
+    assert opening("2、或有事项（1）资产负债表日存在的重要或有事项") is None  # the balance sheet *date*
+    assert opening("PART I\nItem 1\nCOMPREHENSIVE INCOME STATEMENTS\n(In millions)") is None
+    # an index listing every statement is not one; neither is comprehensive income, nor a title deep in the page
+    assert opening("Index\nConsolidated Balance Sheets 52\nConsolidated Statements of Income 53") is None
+    assert opening("Consolidated Statements of Comprehensive Income\n(In millions)") is None
+    assert opening("x" * STATEMENTS.opening_chars + " Consolidated Balance Sheets") is None
+
+
+def test_section_pages_of_the_best_documents_are_boosted_in_the_fusions_order():
+    ranked = [("a", 7), ("b", 3), ("a", 60), ("c", 1)]
+    cash_flows = {"a": [52, 60], "b": [40], "c": [9]}
+
+    def openings(sha, chars):
+        return {p: ("Consolidated Statements of Cash Flows" if p in cash_flows[sha] else "Notes") for p in range(1, 70)}
+
+    boost = SectionBoost(STATEMENTS, weight=1.0, documents=2, rrf_k=10)
+    boosts = boost("Rely on the cash flow statement.", ranked, openings)
+    # ("a", 60) was ranked by the fusion: first; then the unranked ones by document order and page; c is not routed
+    assert list(boosts) == [("a", 60), ("a", 52), ("b", 40)]
+    assert boosts[("a", 60)] == 1.0 / 11 and boosts[("b", 40)] == 1.0 / 13
+    assert boost("What was the revenue?", ranked, openings) == {}  # names no section: no boost
+
+
+def test_a_boosted_page_without_candidates_is_cited_by_its_first_chunk():
+    scores = {"s:1:0": 0.05, "s:1:90": 0.04, "s:2:0": 0.03}
+    page = lambda c: c.rsplit(":", 1)[0]  # noqa: E731
+    assert rank_pages(scores, page, 3) == ["s:1:0", "s:2:0"]
+    boosts = {"s:9": (0.09, "s:9:0"), "s:2": (0.03, "s:2:0")}  # s:2 now 0.06, above s:1
+    assert rank_pages(scores, page, 3, boosts) == ["s:9:0", "s:2:0", "s:1:0"]
+
+
+def test_section_sets_are_data_and_a_missing_one_says_which_exist(tmp_path):
+    (tmp_path / "contracts.toml").write_text(
+        "opening_chars = 80\n[sections.\"termination\"]\ntitles = ['termination(?: clause)?']\n", encoding="utf-8"
+    )
+    contracts = SectionSet.load("contracts", tmp_path)
+    assert contracts.named_in("When can the lease be ended? See the termination clause.") == {"termination"}
+    assert contracts.opening_section("Termination\nEither party may...") == "termination"
+    assert section_boosts("financial_statements", 0.0) == []  # weight 0: off
+    with pytest.raises(ConfigurationError, match="known: financial_statements"):
+        SectionSet.load("nope")
+
+
+def test_a_question_naming_the_statement_gets_its_page(service, settings, tmp_path):
+    """The narrative pages share the question's words; only the cash flow statement holds the figure."""
+    folder = tmp_path / "filings"
+    write_pdf(
+        folder / "Acme_2019_10K.pdf",
+        [
+            "Acme Corporation\nAnnual Report on Form 10-K for 2019",
+            *NARRATIVE,
+            "Consolidated Balance Sheets\n(In millions)\nTotal current assets 9,829\nProperty, plant and equipment 4,915",
+            "Consolidated Statements of Cash Flows\n(In millions) 2019 2018\nNet income 5,363 4,869\n"
+            "Purchases of property, plant and equipment (1,577) (1,373)\nDividends paid (3,193) (2,803)",
+        ],
+    )
+    write_pdf(folder / "Globex_2019_10K.pdf", ["Globex Incorporated\nAnnual Report 2019", *NARRATIVE])
+    service.ingest([folder])
+    question = "What is Acme's FY2019 capital expenditure? Rely on the details shown in the cash flow statement."
+
+    def ranked():
+        return [(h.file, h.page) for h in service.search(SearchRequest(query=question, k=4)).hits]
+
+    assert settings.retrieval_section_weight == 1.0  # on by default
+    settings.retrieval_section_weight = 0.0
+    assert ranked()[0] != ("Acme_2019_10K.pdf", 6)  # without the lever the narrative pages come first
+    settings.retrieval_section_weight = 1.0
+    hits = service.search(SearchRequest(query=question, k=4)).hits
+    assert (hits[0].file, hits[0].page) == ("Acme_2019_10K.pdf", 6), ranked()
+    assert hits[0].text.startswith("Consolidated Statements of Cash Flows") and 0 < hits[0].score <= 1
+    assert len({(h.file, h.page) for h in hits}) == len(hits)  # still one hit per page
+    # a question naming no statement is ranked as before
+    settings.retrieval_section_weight = 0.0
+    plain = [
+        (h.file, h.page) for h in service.search(SearchRequest(query="What was Acme's capital expenditure?", k=4)).hits
+    ]
+    settings.retrieval_section_weight = 1.0
+    assert [
+        (h.file, h.page) for h in service.search(SearchRequest(query="What was Acme's capital expenditure?", k=4)).hits
+    ] == plain
+
+
+def test_page_openings_are_forgotten_with_their_document(service, tmp_path):
+    folder = tmp_path / "one"
+    write_pdf(folder / "report.pdf", ["Consolidated Balance Sheets\nCash 1,980", "Notes to the statements"])
+    service.ingest([folder])
+    store = service.store(with_model=True)
+    document = store.get_document("report.pdf")
+    openings = store.page_openings(document, STATEMENTS.opening_chars)
+    assert sorted(openings) == [1, 2] and STATEMENTS.opening_section(openings[1]) == "balance sheet"
+    service.delete_document("report.pdf")
+    assert service.store(with_model=True).page_openings(document, STATEMENTS.opening_chars) == {}
