@@ -21,11 +21,6 @@ class ModelState(StrEnum):
         return self not in (ModelState.NOT_LOADED, ModelState.LOADING)
 
     @property
-    def can_answer(self) -> bool:
-        """Questions can be answered now (by the model or, without one, by quoting)."""
-        return self in (ModelState.READY, ModelState.EXTRACTIVE)
-
-    @property
     def mode(self) -> str:
         """generative, extractive or pending, as /api/health reports it."""
         if self is ModelState.READY:

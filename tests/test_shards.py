@@ -169,8 +169,8 @@ def test_what_another_process_writes_to_the_shards_is_found_after_a_refresh(tmp_
 
 
 def test_a_shard_writer_process_reports_an_error_at_flush_and_writes_nothing_after_it(tmp_path):
+    from rag_app.storage.chroma import persistent_client
     from rag_app.storage.shard_process import ShardWriterProcess
-    from rag_app.storage.vectors import persistent_client
 
     path = tmp_path / "shard"
     writer = ShardWriterProcess(path)

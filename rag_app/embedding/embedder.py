@@ -423,11 +423,15 @@ def _load_sentence_transformer(model_name: str, device: str):
 
     location = resolve_embedding_model(model_name)
     log.info("loading embedding model %s from %s on %s", model_name, location, device)
+    what = "Set RAG_EMBEDDING_MODEL to a sentence-transformers model id (needs the hub once) or to a local model directory."
+    return load_sentence_model(SentenceTransformer, location, device, f"embedding model {model_name!r}", what)
+
+
+def load_sentence_model(model_class, location: str, device: str, what: str, howto: str):
+    """A sentence-transformers model (``SentenceTransformer``, ``CrossEncoder``) from ``location``, or an
+    EmbeddingModelError naming ``what`` failed, why in one line, and ``howto`` fix it."""
     try:
-        return SentenceTransformer(location, device=device)
+        return model_class(location, device=device)
     except Exception as exc:  # noqa: BLE001 - hub, path and format errors all end here
-        raise EmbeddingModelError(
-            f"cannot load embedding model {model_name!r}: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}. "
-            "Set RAG_EMBEDDING_MODEL to a sentence-transformers model id (needs the hub once) "
-            "or to a local model directory."
-        ) from exc
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise EmbeddingModelError(f"cannot load {what}: {reason}. {howto}") from exc

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 
-from rag_app.errors import EmbeddingModelError
 from rag_app.records import SearchHit
 
 log = logging.getLogger(__name__)
@@ -24,17 +23,14 @@ class CrossEncoderReranker:
     def __init__(self, model_name: str, device: str = "cpu", depth: int = RERANK_DEPTH) -> None:
         from sentence_transformers import CrossEncoder
 
-        from rag_app.embedding.embedder import resolve_embedding_model
+        from rag_app.embedding.embedder import load_sentence_model, resolve_embedding_model
 
         self.model_name, self.depth = model_name, depth
-        try:
-            self.model = CrossEncoder(resolve_embedding_model(model_name), device=device)
-        except Exception as exc:  # noqa: BLE001 - hub, path and format errors all end here
-            raise EmbeddingModelError(
-                f"cannot load reranker model {model_name!r}: {str(exc).splitlines()[0] if str(exc) else exc!r}. "
-                "Set RAG_RERANKER_MODEL to a sentence-transformers CrossEncoder (hub id or local directory), "
-                "or unset it."
-            ) from exc
+        howto = (
+            "Set RAG_RERANKER_MODEL to a sentence-transformers CrossEncoder (hub id or local directory), or unset it."
+        )
+        location = resolve_embedding_model(model_name)
+        self.model = load_sentence_model(CrossEncoder, location, device, f"reranker model {model_name!r}", howto)
 
     def rerank(self, query: str, hits: Sequence[SearchHit]) -> list[SearchHit]:
         """``hits`` best first by the cross-encoder; their scores stay the retrieval's."""

@@ -64,7 +64,7 @@ def _serve(conn: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the store's writer decides when to stop
     import chromadb  # noqa: F401 - loaded now, while the store's writer opens the store, not at the first add
 
-    from rag_app.storage.vectors import open_shard_collection, persistent_client
+    from rag_app.storage.chroma import open_shard_collection, persistent_client
 
     path = conn.recv()
     client, collections, error = None, {}, None

@@ -39,13 +39,14 @@ import numpy as np
 from rag_app.errors import CollectionNotFoundError, StoreUnavailableError
 from rag_app.records import Chunk, DocumentInfo, SearchHit, parse_chunk_id
 from rag_app.settings import Settings
+from rag_app.storage.chroma import HNSW, persistent_client
 from rag_app.storage.chunk_index import (
     CHUNKS_INFIX,
     ChunkIndex,
     chunks_collection_name,
 )
 from rag_app.storage.chunk_table import ChunkTable
-from rag_app.storage.vectors import HNSW, SHARDS_FOLDER, ChromaVectors, ShardedVectors, persistent_client
+from rag_app.storage.vectors import SHARDS_FOLDER, ChromaVectors, ShardedVectors
 from rag_app.text.terms import PackedTerms
 
 log = logging.getLogger(__name__)

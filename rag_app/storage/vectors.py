@@ -20,8 +20,9 @@ from typing import Protocol
 
 import numpy as np
 
+from rag_app.storage.chroma import open_shard_collection
+
 MAX_WRITE_BATCH = 1000  # below Chroma's maximum batch size (5,461 on SQLite)
-HNSW = {"hnsw": {"space": "cosine"}}
 SHARDS_FOLDER = "shards"
 
 
@@ -54,19 +55,6 @@ class VectorIndex(Protocol):
         an embedded collection of the layout before the chunk table); empty where it holds none."""
 
     def close(self) -> None: ...
-
-
-def persistent_client(path: Path):
-    """An embedded Chroma database in ``path`` (made if missing), without telemetry."""
-    import chromadb
-
-    path.mkdir(parents=True, exist_ok=True)
-    return chromadb.PersistentClient(path=str(path), settings=chromadb.Settings(anonymized_telemetry=False, allow_reset=False))  # fmt: skip
-
-
-def open_shard_collection(client, name: str, metadata: dict):
-    """The collection holding one shard's vectors (the same name in every shard's database)."""
-    return client.get_or_create_collection(name, embedding_function=None, configuration=HNSW, metadata=metadata)
 
 
 def shard_of(chunk_id: str, shards: int) -> int:
