@@ -22,6 +22,7 @@ def machine() -> dict:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "load_average": round(os.getloadavg()[0], 1),  # other work on the machine slows every timing
+        **cpu(),
     }
     try:
         import torch
@@ -32,6 +33,20 @@ def machine() -> dict:
     except ImportError:
         pass
     return info
+
+
+CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16", "amx_int8")
+
+
+def cpu() -> dict:
+    """The CPU's model and the instruction sets that decide how fast a CPU embeds (bf16 and AMX above all)."""
+    try:
+        info = Path("/proc/cpuinfo").read_text(encoding="utf-8")
+    except OSError:
+        return {}
+    model = next((line.split(":", 1)[1].strip() for line in info.splitlines() if line.startswith("model name")), "")
+    flags = next((line.split(":", 1)[1].split() for line in info.splitlines() if line.startswith("flags")), [])
+    return {"cpu_model": model, "cpu_flags": {flag: flag in flags for flag in CPU_FLAGS}}
 
 
 def git_commit() -> str:

@@ -1,7 +1,7 @@
 """docs/benchmarks.md and its plots, regenerated from bench/results/*.json.
 
-    python -m bench.report            # write the page and its plots
-    python -m bench.report --check    # is the page up to date with the results?
+    python -m bench.report            # write the page, its plots and the README's headline figures
+    python -m bench.report --check    # are they up to date with the results?
 
 Every table names the result file it comes from, the machine and the date it was measured on,
 and the command that reproduces it. Sections whose result file is missing say so.
@@ -692,32 +692,102 @@ def render(plots: list) -> str:
     ]
     sections = (
         financebench(plots), zh_reports(plots), docugami(plots), finglm(), scale(), refusal(), ingest(plots),
-        ocr(), generation(), summarize(), web(),
+        ocr(), generation(), summarize(), web(), test_suite(),
     )  # fmt: skip
     for section in sections:
         lines += section
     return "\n".join(lines).rstrip() + "\n"
 
 
+def test_suite() -> list[str]:
+    r = load("test-suite")
+    out = ["## The test suite", ""]
+    if r is None:
+        return [*out, "Not measured yet: run `python -m bench.suite`.", ""]
+    rows = [
+        [run["command"], run["passed"], run["skipped"], run["failed"], f"{run['seconds'] / 60:.1f} min", run["load_before"], run["load_after"]]
+        for run in r["runs"]
+    ]  # fmt: skip
+    return [
+        *out,
+        f"What `.ci/run`'s command and the quick subset take on this project's machine ({r['machine'].get('cpus')} cores; "
+        "load averages over a minute, before and after: a run on a machine shared with other work takes longer). "
+        "The CI budget is 15 minutes for the suite, 3 for `-m \"not slow\"`.", "",
+        table(["command", "passed", "skipped", "failed", "wall", "load before", "load after"], rows), "",
+        provenance(r), "",
+    ]  # fmt: skip
+
+
+def headline() -> list[str]:
+    """The README's three headline figures, from the result files (so they cannot drift from them)."""
+    lines = []
+    sets = {name: load(f"retrieval-{name}") for name in ("financebench", "zh_reports", "docugami")}
+    if all(sets.values()):
+        fb, zh, dg = (sets[n]["systems"] for n in ("financebench", "zh_reports", "docugami"))
+        pct = lambda v: f"{round(100 * v)}%"  # noqa: E731
+        lines.append(
+            f"- **Retrieval:** an evidence page in the top 5 for {pct(fb['ours']['all']['hit@5'])} of financebench_dev "
+            f"questions (confirmation half {pct(fb['ours']['confirmation']['hit@5'])}), {pct(zh['ours']['all']['hit@5'])} "
+            f"of zh_reports_dev and a source document for {pct(dg['ours']['all']['hit@5'])} of docugami_sec10q; the "
+            f"LangChain tutorial pipeline: {pct(fb['baseline']['all']['hit@5'])}, {pct(zh['baseline']['all']['hit@5'])} "
+            f"and {pct(dg['baseline']['all']['hit@5'])} (`bench/results/retrieval-*.json`)."
+        )
+    cpu, gpu = load("ingest-cpu"), load("ingest-h200")
+    if cpu:
+        ours, base = cpu["ours"], cpu["baseline"]
+        line = (
+            f"- **Ingestion:** {ours['pages_per_s']:.1f} pages/s on {cpu['machine']['cpus']} CPU cores with "
+            f"{ours['settings']['embedding_precision']}, {cpu['ratio_pages_per_s']:.1f}x the tutorial pipeline "
+            f"({base['pages_per_s']:.1f})"
+        )
+        if gpu:
+            line += f"; {gpu['ours']['pages_per_s']:.1f} pages/s on one {gpu['machine'].get('gpu', 'GPU').removeprefix('NVIDIA ')}"
+        lines.append(line + " (`bench/results/ingest-*.json`).")
+    answers = load("answers")
+    if answers and answers.get("headline"):
+        lines.append(f"- **Answers:** {answers['headline']} (`bench/results/answers.json`).")
+    else:
+        scale = load("retrieval-scale")
+        if scale:
+            default = scale["paths"]["default"]
+            lines.append(
+                f"- **Search latency:** {default['ms_p50']} ms p50 per question at {scale['chunks'] // 1000:,},000 chunks on "
+                f"{scale['machine']['cpus']} cores, hit@5 {default['hits']['hit@5']} (`bench/results/retrieval-scale.json`)."
+            )
+    return lines
+
+
+def with_headline(readme: str) -> str:
+    start, end = "<!-- headline -->\n", "\n<!-- /headline -->"
+    head, rest = readme.split(start, 1)
+    return head + start + "\n".join(headline()) + end + rest.split(end, 1)[1]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "--check", action="store_true", help="exit 1 if docs/benchmarks.md is not what the results give"
+        "--check",
+        action="store_true",
+        help="exit 1 if docs/benchmarks.md or the README's headline block is not what the results give",
     )
     args = parser.parse_args()
     plots: list = []
     page = render(plots)
-    target = DOCS / "benchmarks.md"
+    target, readme = DOCS / "benchmarks.md", ROOT / "README.md"
+    current_readme = readme.read_text(encoding="utf-8")
     if args.check:
         current = target.read_text(encoding="utf-8") if target.exists() else ""
         if current != page:
             raise SystemExit("docs/benchmarks.md is out of date: run python -m bench.report")
-        print("docs/benchmarks.md matches bench/results/")
+        if with_headline(current_readme) != current_readme:
+            raise SystemExit("the README's headline figures are out of date: run python -m bench.report")
+        print("docs/benchmarks.md and the README's headline figures match bench/results/")
         return
     draw(plots)
     DOCS.mkdir(exist_ok=True)
     target.write_text(page, encoding="utf-8")
-    print(f"wrote docs/benchmarks.md and {len(plots)} plots under docs/images/")
+    readme.write_text(with_headline(current_readme), encoding="utf-8")
+    print(f"wrote docs/benchmarks.md, {len(plots)} plots under docs/images/ and the README's headline figures")
 
 
 if __name__ == "__main__":
