@@ -66,7 +66,7 @@ def client(service, settings):
 def test_the_viewer_and_pdfjs_are_served(client):
     page = client.get("/viewer/")
     assert page.status_code == 200 and "static/viewer.js" in page.text
-    script = client.get("/viewer/static/pdfjs/build/pdf.min.mjs")
+    script = client.get("/viewer/static/vendor/pdfjs/build/pdf.min.mjs")
     assert script.status_code == 200 and "javascript" in script.headers["content-type"]
-    assert client.get("/viewer/static/pdfjs/build/pdf.worker.min.mjs").status_code == 200
-    assert "Apache License" in client.get("/viewer/static/pdfjs/LICENSE").text
+    assert client.get("/viewer/static/vendor/pdfjs/build/pdf.worker.min.mjs").status_code == 200
+    assert "Apache License" in client.get("/viewer/static/vendor/pdfjs/LICENSE").text
