@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from rag_app.answering.answerer import Answerer, collect
 from rag_app.answering.events import Answer, Event, StatusEvent
@@ -234,30 +234,31 @@ class RagService:
 
     def ingest_uploads(
         self,
-        files: Sequence[tuple[str, bytes]],
+        files: Sequence[tuple[str, bytes | BinaryIO]],
         collection: str | None = None,
         progress: IngestProgress | None = None,
         plan: IngestPlan | None = None,
     ) -> IngestReport:
-        """Check and ingest uploaded files; refused files are reported as failed (with the HTTP status that
-        fits) and the others still ingest. A file is kept under the data directory only once it is stored:
-        a failed re-upload leaves the stored file and its chunks as they were."""
-        from rag_app.ingestion.uploads import UploadRejected, note_shortened_names, rejected_report, store_upload
+        """Check and ingest uploaded files (their bytes, or open binary files copied piece by piece); refused
+        files are reported as failed (with the HTTP status that fits) and the others still ingest. Two files
+        of one upload never share a name. A file is kept under the data directory only once it is stored: a
+        failed re-upload leaves the stored file and its chunks as they were."""
+        from rag_app.ingestion.uploads import UploadRejected, UploadStager, note_upload_names, rejected_report
 
-        name = collection or self.settings.collection
+        s = self.settings
+        name = collection or s.collection
         directory = self.uploads_dir(name)
-        staging = self.settings.data_dir / "uploads" / ".incoming" / uuid.uuid4().hex
-        limit = self.settings.max_upload_mb * 1024 * 1024
+        staging = s.data_dir / "uploads" / ".incoming" / uuid.uuid4().hex
+        stager = UploadStager(staging, s.max_upload_mb * 1024 * 1024, s.max_upload_total_mb * 1024 * 1024)
         candidates: dict[str, Candidate] = {}
-        rejected, stored = [], []
+        rejected = []
         try:
             for filename, data in files:
                 try:
-                    staged = store_upload(staging, filename, data, limit)
+                    staged = stager.stage(filename, data)
                 except UploadRejected as exc:
                     rejected.append(rejected_report(filename, exc))
                     continue
-                stored.append(staged)
                 candidates[staged.name] = Candidate(staged.name, staged.path, stored_path=directory / staged.name)
             report = IngestReport(name)
             if candidates:
@@ -266,7 +267,7 @@ class RagService:
                     _place_uploads(candidates, report)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        note_shortened_names(report, stored)
+        note_upload_names(report, stager.staged)
         report.files[:0] = rejected
         return report
 
