@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, BinaryIO
 
 from rag_app.answering.answerer import Answerer, collect
 from rag_app.answering.events import Answer, Event, StatusEvent
-from rag_app.errors import DocumentNotFoundError, InvalidRequestError, NoDocumentsError, StoreBusyError
+from rag_app.errors import DocumentNotFoundError, InvalidRequestError, NoDocumentsError, RagError, StoreBusyError
 from rag_app.health import EmbeddingStatus, Health, ModelState
 from rag_app.ingestion.chunking import TokenChunker
 from rag_app.ingestion.files import Candidate, discover
@@ -29,7 +29,7 @@ from rag_app.ingestion.parsing import ExtractionPool
 from rag_app.ingestion.pipeline import Ingestor, IngestProgress
 from rag_app.ingestion.plan import IngestPlan, vector_shards
 from rag_app.prompts import detect_language
-from rag_app.records import DocumentInfo, FileStatus, IngestReport
+from rag_app.records import DocumentInfo, FileReport, FileStatus, IngestReport, LostTexts, file_sha256
 from rag_app.requests import AskRequest, SearchRequest, SummaryRequest
 from rag_app.retrieval.boosts import section_boosts
 from rag_app.retrieval.fusion import RankingOptions
@@ -305,7 +305,45 @@ class RagService:
             collections=collections,
             documents=len(self.list_documents(name)) if name in collections else 0,
             store=f"chroma server {s.chroma_host}:{s.chroma_port}" if s.chroma_host else str(s.chroma_dir),
+            problems=self._store_problems(name) if name in collections else [],
         )
+
+    def lost_texts(self, collection: str | None = None) -> LostTexts:
+        """The documents of a collection whose chunk texts are lost (see :meth:`restore_texts`)."""
+        store = self.store(collection)  # the documents say which models' chunk tables to look in: none is loaded
+        store.refresh()
+        return store.lost_texts()
+
+    def _store_problems(self, collection: str) -> list[str]:
+        """What health reports as wrong with a collection's store, each with what to do."""
+        try:
+            lost = self.lost_texts(collection)
+        except RagError as exc:
+            return [f"the store cannot be read: {exc}"]
+        return [lost.message()] if lost else []
+
+    def restore_texts(
+        self, collection: str | None = None, progress: IngestProgress | None = None, plan: IngestPlan | None = None
+    ) -> IngestReport:
+        """Ingest again, under their own names, the documents whose chunk texts were lost: from the file each
+        was stored from (its stored upload, or the path a CLI ingest read it from). A file that is gone, or
+        holds other bytes now, is reported failed with what to do; the others are stored as they were."""
+        name = collection or self.settings.collection
+        lost = self.lost_texts(name)
+        by_name = {d.name: d for d in self.list_documents(name)}
+        candidates, unfound = [], []
+        for document in (by_name[n] for n in lost.documents if n in by_name):
+            reason = _unrestorable(document)
+            if reason:
+                unfound.append(FileReport(document.name, "", FileStatus.FAILED, reason=reason, sha256=document.sha256))
+            else:
+                candidates.append(Candidate(document.name, Path(document.path)))
+        report = IngestReport(name)
+        if candidates:
+            with self._ingestor(name, progress, plan, len(candidates)) as ingestor:
+                report = ingestor.run(candidates)
+        report.files[:0] = unfound
+        return report
 
     def search(self, request: SearchRequest, collection: str | None = None) -> SearchResult:
         """The top-k chunks for a query, optionally only from the named documents."""
@@ -419,6 +457,19 @@ def _process_lock(lock_path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _unrestorable(document: DocumentInfo) -> str | None:
+    """Why a document's texts cannot be restored from the file it was stored from (None: they can)."""
+    path = Path(document.path) if document.path else None
+    if path is None or not path.is_file():
+        return (
+            f"cannot find its file (it was read from {document.path or 'an unknown place'}): ingest it again "
+            "from where it is now (python -m ingest PATH, or upload it)"
+        )
+    if file_sha256(path) != document.sha256:
+        return f"its file at {path} holds other bytes than were stored: ingest it again to store what it holds now"
+    return None
 
 
 def _place_uploads(candidates: dict[str, Candidate], report: IngestReport) -> None:

@@ -23,6 +23,7 @@ from rag_app.errors import (
     InvalidRequestError,
     RagError,
     StoreBusyError,
+    StoreUnavailableError,
 )
 from rag_app.health import ModelState
 from rag_app.requests import AskRequest, CollectionName, EdgeRequest, SummaryRequest, valid_collection
@@ -98,6 +99,7 @@ ERROR_STATUS = [
     (InvalidRequestError, 400),
     (StoreBusyError, 409),
     (ConfigurationError, 503),
+    (StoreUnavailableError, 503),  # a writer process died, the chunk texts are lost: the message says what to do
     (RagError, 500),
 ]
 
