@@ -117,6 +117,7 @@ class Ingestor:
             self._warming = threading.Thread(target=self._warm_up, name="rag-embed-warm-up", daemon=True)
             self._warming.start()
         self.store.refresh()
+        self.store.check_texts()
         self.store.recover()
         self.progress.start(len(candidates))
         groups = self._groups(candidates, report)
