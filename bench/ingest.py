@@ -40,7 +40,9 @@ from bench.common import CORPUS, RESULTS, ROOT, write_result
 from rag_app.service import RagService
 from rag_app.settings import DEFAULT_EMBEDDING_MODEL, Settings
 
-DATA = ROOT / "bench" / ".data"
+# Its own folder: every run empties its collections, which must not be the ones bench/retrieval.py and
+# bench/answers.py search (bench/.data).
+DATA = ROOT / "bench" / ".data" / "ingest"
 SETS = {
     "docugami": CORPUS / "qa" / "docugami_sec10q" / "data" / "v1" / "docs",
     "financebench": CORPUS / "qa" / "financebench_dev" / "pdfs",
