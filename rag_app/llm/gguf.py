@@ -176,7 +176,14 @@ def load_gguf_model(path: Path, settings: Settings) -> GgufModel:
     window, slots = min(wanted, header.context_length), settings.llm_batch_slots
     threads = settings.llm_threads or default_threads()
     plan = MemoryEstimate(path.stat().st_size, header.kv_bytes_per_token * window * slots)
-    check_fits(plan, "cpu", path.name, "gguf", window * slots)
+    check_fits(
+        plan,
+        "cpu",
+        path.name,
+        "gguf",
+        window * slots,
+        f"fewer RAG_LLM_BATCH_SLOTS ({slots} now, a KV cache each), a smaller GGUF as RAG_LLM_MODEL",
+    )
     key = secrets.token_urlsafe(24)
     model = GgufModel(
         _start_engine(path, header, window, slots, threads, key), key, slots, ModelInfo(str(path), "gguf")
@@ -236,7 +243,7 @@ def _start_engine(path: Path, header: GgufHeader, window: int, slots: int, threa
         raise ModelUnavailableError(
             f"llama.cpp could not load {path} ({header.architecture} architecture, {path.stat().st_size / GIB:.2f} "
             f"GiB): {exc} The file may be incomplete, or of an architecture xllamacpp {xllamacpp.__version__} "
-            "does not know"
+            "does not know: set RAG_LLM_MODEL to a complete GGUF file"
         ) from exc
     server.handle_completions({"prompt": " ", "max_tokens": 1, "cache_prompt": False})  # see the module docstring
     return server

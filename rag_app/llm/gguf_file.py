@@ -34,8 +34,8 @@ def is_gguf(path: Path) -> bool:
 def find_gguf(name: str | None) -> Path | None:
     """The GGUF file ``name`` points at: the file, or the one .gguf in a folder without a config.json.
 
-    None when ``name`` is something transformers loads (a hub id, a model folder); raises when it is a
-    file no backend can load, or a .gguf path that does not exist.
+    None when ``name`` is for transformers (a hub id, a folder with a config.json); raises when it is a
+    file or folder no backend can load, or a .gguf path that does not exist.
     """
     if not name:
         return None
@@ -55,8 +55,12 @@ def find_gguf(name: str | None) -> Path | None:
 
 def _gguf_in_folder(folder: Path) -> Path | None:
     files = sorted(p for p in folder.glob("*.gguf") if not p.name.lower().startswith("mmproj"))
-    if (folder / "config.json").is_file() or not files:
-        return None  # a transformers folder (or nothing loadable: transformers says why)
+    if (folder / "config.json").is_file():
+        return None  # a transformers model folder
+    if not files:
+        raise ModelUnavailableError(
+            f"{folder} holds neither a GGUF file nor a transformers model (config.json): {MODEL_HOWTO}"
+        )
     firsts = [p for p in files if (m := _SPLIT_PART.search(p.name)) is None or m.group(1) == "00001"]
     if len(firsts) == 1:
         return firsts[0]
