@@ -176,19 +176,11 @@ def load_gguf_model(path: Path, settings: Settings) -> GgufModel:
     window, slots = min(wanted, header.context_length), settings.llm_batch_slots
     threads = settings.llm_threads or default_threads()
     plan = MemoryEstimate(path.stat().st_size, header.kv_bytes_per_token * window * slots)
-    check_fits(
-        plan,
-        "cpu",
-        path.name,
-        "gguf",
-        window * slots,
-        f"fewer RAG_LLM_BATCH_SLOTS ({slots} now, a KV cache each), a smaller GGUF as RAG_LLM_MODEL",
-    )
+    hint = f"fewer RAG_LLM_BATCH_SLOTS ({slots} now, a KV cache each), a smaller GGUF as RAG_LLM_MODEL"
+    check_fits(plan, "cpu", path.name, "gguf", window * slots, hint)
     key = secrets.token_urlsafe(24)
-    model = GgufModel(
-        _start_engine(path, header, window, slots, threads, key), key, slots, ModelInfo(str(path), "gguf")
-    )
-    props = model.engine_get("/props")
+    model = GgufModel(_start_engine(path, header, window, slots, threads, key), key, slots, ModelInfo("", "gguf"))
+    props = model.engine_get("/props")  # what the engine made of the file
     model.info = ModelInfo(
         name=str(path),
         backend="gguf",
