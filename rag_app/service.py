@@ -214,9 +214,7 @@ class RagService:
             store.recover()
             doc = store.delete_document(name)
             if doc is None:
-                raise DocumentNotFoundError(
-                    f"no document named {name!r} in collection {store.collection!r} (see --list)"
-                )
+                raise DocumentNotFoundError(f"no document named {name!r} in collection {store.collection!r}")
             self._remove_upload(store, Path(doc.path))
             return doc
 
@@ -343,7 +341,7 @@ class RagService:
         unknown = [f for f in dict.fromkeys(request.files) if f not in known]
         if unknown:
             raise DocumentNotFoundError(
-                f"no document named {', '.join(map(repr, unknown))} in collection {store.collection!r} (see --list)"
+                f"no document named {', '.join(map(repr, unknown))} in collection {store.collection!r}"
             )
         documents = [known[f] for f in dict.fromkeys(request.files)]
         pages = stitched_pages([(d.name, store.document_chunks(d)) for d in documents])

@@ -58,7 +58,7 @@ class StrategyContext:
             raise InvalidRequestError(
                 f"{what} does not fit the model's context window of {self.backend.context_window} tokens "
                 f"with {self.max_new_tokens} tokens left for the answer: shorten the question, lower "
-                "--max-new-tokens or raise RAG_LLM_CONTEXT_WINDOW"
+                "max_new_tokens or raise RAG_LLM_CONTEXT_WINDOW"
             )
 
     def sampling(self, max_tokens: int | None = None) -> dict:

@@ -12,8 +12,14 @@ from rag_app.cli.options import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
+    GENERAL,
+    QUERY_EMBEDDING,
+    READING,
+    STORAGE,
+    USAGE,
     add_setting_options,
     configure_logging,
+    error_message,
     fail,
     settings_from_args,
 )
@@ -38,6 +44,7 @@ examples:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m ingest",
+        usage=f"{USAGE} [PATH ...]",
         description="Ingest PDF, .txt and .md files (folders are walked recursively) into a "
         "Chroma collection, page-accurate and incremental: unchanged files are skipped.",
         epilog=EPILOG,
@@ -54,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--password", action="append", default=[], metavar="PW",
         help="password to try on encrypted PDFs (repeatable; the empty password is always tried)",
     )  # fmt: skip
-    add_setting_options(parser)
+    add_setting_options(parser, used=STORAGE + QUERY_EMBEDDING + READING + GENERAL)
     return parser
 
 
@@ -73,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigurationError as exc:
         return fail(str(exc), EXIT_USAGE)
     except RagError as exc:
-        return fail(str(exc), EXIT_FAILED)
+        return fail(error_message(exc), EXIT_FAILED)
     except KeyboardInterrupt:
         return fail(
             "interrupted: files already reported are stored; the file in progress was rolled back", EXIT_INTERRUPTED

@@ -113,9 +113,8 @@ def print_search(result: SearchResult, out: Console) -> None:
     if not result.hits:
         out.print("no matching chunks")
     for rank, hit in enumerate(result.hits, 1):
-        out.print(
-            f"[bold]{escape(f'[{rank}] {hit.file}, p. {hit.page}')}[/]  score {hit.score:.3f}  offset {hit.offset}"
-        )
+        # no score: hits are ranked by the fused ranking, and their cosine similarities need not follow it
+        out.print(f"[bold]{escape(f'[{rank}] {hit.file}, p. {hit.page}')}[/]  offset {hit.offset}")
         out.print(hit.text.strip(), markup=False)
         out.print()
 

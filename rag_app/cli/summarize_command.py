@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from rag_app.answering.events import StatusEvent, TokenEvent
-from rag_app.cli.options import EXIT_OK, add_setting_options
+from rag_app.cli.options import EXIT_OK, GENERAL, MODEL, STORAGE, USAGE, add_setting_options
 from rag_app.cli.render import print_json
 from rag_app.prompts import LANGUAGES
 from rag_app.requests import SUMMARY_WORDS, SummaryRequest
@@ -16,6 +16,7 @@ from rag_app.summaries.summarizer import DEFAULT_WORDS, Summary
 def add_summarize(commands) -> None:
     summarize = commands.add_parser(
         "summarize",
+        usage=f"{USAGE} FILE [FILE ...]",
         help="summarize whole documents from every page, citing pages",
         description="Stream a summary of the stored documents FILE... built from every page by recursive "
         "map-reduce (pages grouped to fill the model's context window, partial summaries combined until one "
@@ -37,7 +38,9 @@ def add_summarize(commands) -> None:
     )  # fmt: skip
     summarize.add_argument("--temperature", type=float, default=None, help="sampling temperature, 0 is deterministic")
     summarize.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    add_setting_options(summarize)
+    add_setting_options(
+        summarize, used=STORAGE + tuple(n for n in MODEL if n != "strategy") + GENERAL
+    )  # pages come from the store: no embedding
 
 
 def run_summarize(service, args: argparse.Namespace) -> int:
