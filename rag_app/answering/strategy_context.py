@@ -85,5 +85,5 @@ class StrategyContext:
         return [str(r.content).strip() for r in replies]
 
 
-def status(message: str) -> StatusEvent:
-    return StatusEvent(message)
+def status(message: str, zh: str = "") -> StatusEvent:
+    return StatusEvent(message, zh=zh)

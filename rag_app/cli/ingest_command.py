@@ -25,7 +25,7 @@ from rag_app.cli.options import (
 )
 from rag_app.cli.render import BarProgress, console, documents_table, ingest_summary, ingest_table, print_json
 from rag_app.errors import ConfigurationError, RagError
-from rag_app.ingestion.pipeline import IngestProgress
+from rag_app.ingestion.progress import EmbeddingBatch, IngestProgress
 from rag_app.service import RagService
 
 EPILOG = """\
@@ -117,30 +117,34 @@ class StopWhenInterrupted(IngestProgress):
         if self.requested:
             raise KeyboardInterrupt
 
-    def start(self, files: int) -> None:
+    def _passed(self, event: str, *args) -> None:
         if self.inner:
-            self.inner.start(files)
+            getattr(self.inner, event)(*args)
         self._check()
+
+    def start(self, files: int) -> None:
+        self._passed("start", files)
+
+    def page_read(self, name: str, done: int, total: int) -> None:
+        self._passed("page_read", name, done, total)
 
     def ocr_page(self, name: str, done: int, total: int) -> None:
-        if self.inner:
-            self.inner.ocr_page(name, done, total)
-        self._check()
+        self._passed("ocr_page", name, done, total)
 
-    def embedding(self, name: str, chunks: int) -> None:
-        if self.inner:
-            self.inner.embedding(name, chunks)
-        self._check()
+    def chunking(self, name: str, step: int, steps: int) -> None:
+        self._passed("chunking", name, step, steps)
+
+    def embedding(self, batch: EmbeddingBatch) -> None:
+        self._passed("embedding", batch)
 
     def embedded(self, count: int) -> None:
-        if self.inner:
-            self.inner.embedded(count)
-        self._check()
+        self._passed("embedded", count)
+
+    def storing(self, batch: EmbeddingBatch) -> None:
+        self._passed("storing", batch)
 
     def file_done(self, report) -> None:
-        if self.inner:
-            self.inner.file_done(report)
-        self._check()
+        self._passed("file_done", report)
 
     def close(self) -> None:
         if self.inner:

@@ -1,8 +1,10 @@
-"""Files that arrive over the web: safe names, type checked by content, size limits.
+"""Files that arrive over the web: names kept as given where the file system allows, type checked by
+content, size limits.
 
-Uploads are written into ``<data_dir>/uploads/<collection>/`` under a sanitised
-name, so ``../../etc/passwd.pdf`` lands as ``etc_passwd.pdf`` inside that folder
-and nothing outside the data directory is ever written.
+Uploads are written into ``<data_dir>/uploads/<collection>/`` under the name they were uploaded with,
+changed only where a file system requires it: ``../../etc/passwd.pdf`` lands as ``etc_passwd.pdf``
+inside that folder (nothing outside the data directory is ever written), and a name over 200 bytes is
+shortened. The report says when a name changed, and a document can be deleted by either name.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from rag_app.records import FileReport, FileStatus, IngestReport
 # File systems cap a name at 255 bytes (not characters: a Chinese character is 3 bytes in UTF-8).
 MAX_NAME_BYTES = 200
 MAX_SUFFIX_BYTES = 16
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class UploadRejected(Exception):
@@ -30,19 +33,34 @@ class UploadRejected(Exception):
 
 
 def safe_name(name: str) -> str:
-    """A harmless file name: no directories, no control characters, no leading dots, at most
-    MAX_NAME_BYTES bytes of UTF-8 (see :func:`shorten_name`)."""
+    """The name an upload called ``name`` is stored under: :func:`plain_name`, at most MAX_NAME_BYTES
+    bytes of UTF-8 (see :func:`shorten_name`)."""
     return shorten_name(plain_name(name))
 
 
 def plain_name(name: str) -> str:
-    """``name`` without directories, control characters or leading dots; letters of any script
-    (Chinese names stay readable), digits, spaces and ``._-()`` survive."""
+    """``name`` as given, changed only where a file system requires it: no directories (the parts of
+    ``a/b.pdf`` or ``a\\b.pdf`` joined by ``_``), no control characters, no leading dots (a hidden file,
+    ``..``). Letters of any script, spaces, punctuation and repeated ``_`` stay."""
     name = unicodedata.normalize("NFC", name.replace("\\", "/"))
     parts = [p for p in name.split("/") if p not in ("", ".", "..")]
-    stem = "_".join(parts) if parts else "upload"
-    stem = re.sub(r"[^\w .()\-]", "_", stem, flags=re.UNICODE).strip(" .")
-    return re.sub(r"_+", "_", stem).lstrip("_") or "upload"
+    stem = CONTROL.sub("_", "_".join(parts)).lstrip(".")
+    return stem or "upload"
+
+
+def rename_reasons(name: str) -> list[str]:
+    """Why the file system needs another name than ``name`` (empty: it keeps it)."""
+    name = unicodedata.normalize("NFC", name)
+    reasons = []
+    if "/" in name or "\\" in name:
+        reasons.append("a file name cannot hold / or \\")
+    if CONTROL.search(name):
+        reasons.append("control characters")
+    if name.startswith(".") and "/" not in name and "\\" not in name:
+        reasons.append("a leading dot hides a file")
+    if len(plain_name(name).encode("utf-8")) > MAX_NAME_BYTES:
+        reasons.append(f"names hold at most {MAX_NAME_BYTES} bytes")
+    return reasons
 
 
 def shorten_name(name: str, limit: int = MAX_NAME_BYTES) -> str:
@@ -78,14 +96,15 @@ def check_content(name: str, head: bytes) -> None:
 class StoredUpload:
     name: str
     path: Path
-    original: str = ""  # the name as uploaded, when it had to be shortened
+    original: str = ""  # the name as uploaded, when it had to change
 
     @property
     def note(self) -> str | None:
         """What the file's report says about its name (None when it was kept)."""
         if not self.original:
             return None
-        return f"name shortened to fit the file system ({len(self.original.encode('utf-8'))} bytes uploaded)"
+        reasons = "; ".join(rename_reasons(self.original)) or "the file system needs it"
+        return f"uploaded as {self.original!r}, stored as {self.name!r} ({reasons}): either name deletes it"
 
 
 def store_upload(directory: Path, name: str, data: bytes, max_bytes: int) -> StoredUpload:
@@ -106,11 +125,11 @@ def store_upload(directory: Path, name: str, data: bytes, max_bytes: int) -> Sto
         target.write_bytes(data)
     except OSError as exc:
         raise UploadRejected(f"{clean}: could not be stored ({exc.strerror})", 500) from None
-    return StoredUpload(clean, target, plain if clean != plain else "")
+    return StoredUpload(clean, target, name if clean != unicodedata.normalize("NFC", name) else "")
 
 
 def note_shortened_names(report: IngestReport, stored: list[StoredUpload]) -> None:
-    """Say in each file's report when its name was shortened."""
+    """Say in each file's report when its name had to change, and to what."""
     notes = {s.name: s.note for s in stored if s.note}
     for file in report.files:
         if file.name in notes:
