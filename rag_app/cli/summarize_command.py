@@ -20,8 +20,8 @@ def add_summarize(commands) -> None:
         help="summarize whole documents from every page, citing pages",
         description="Stream a summary of the stored documents FILE... built from every page by recursive "
         "map-reduce (pages grouped to fill the model's context window, partial summaries combined until one "
-        "fits), citing pages as [n]. Progress goes to stderr. Without an answer model it prints the "
-        "documents' outline (headings by page) instead.",
+        "fits), citing pages as [n]. Progress goes to stderr. Without an answer model there is no summary: "
+        "it says so and quotes each page's heading and first sentence instead.",
     )
     summarize.add_argument("files", nargs="+", metavar="FILE", help="stored document names, as --list shows them")
     summarize.add_argument(
@@ -58,6 +58,8 @@ def run_summarize(service, args: argparse.Namespace) -> int:
             print(f"… {event.message}", file=sys.stderr, flush=True)
         elif getattr(event, "kind", "") == "done":
             summary = event.summary
+            if summary.mode == "page_guide" and not args.json:
+                sys.stdout.write(summary.text)
     if args.json:
         print_json(summary.to_dict())
     else:
@@ -75,6 +77,13 @@ def print_cited_pages(summary: Summary) -> None:
     for note in summary.warnings:
         print(f"note: {note}", file=sys.stderr)
     s = summary.stats
+    if summary.mode == "page_guide":
+        quoted = len({(e.file, e.page) for e in summary.page_guide})
+        print(
+            f"no summary (no answer model): headings and first sentences of {quoted} of {s.pages} pages",
+            file=sys.stderr,
+        )
+        return
     print(
         f"{s.pages} pages, {s.parts} parts, {s.rounds} combining rounds, {s.calls} model calls; model {summary.model}",
         file=sys.stderr,
