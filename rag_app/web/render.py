@@ -8,47 +8,15 @@ from urllib.parse import quote
 
 from rag_app.answering.events import Answer, Source
 from rag_app.health import Health, ModelState
+from rag_app.ingestion.progress import ProgressSnapshot
 from rag_app.records import DocumentInfo, IngestReport
 from rag_app.text.highlight import matching_spans
+from rag_app.web import messages
 from rag_app.web.viewer import viewer_link
 
 REPORT_HEADERS = ["file", "status", "pages", "chunks", "pages without text", "seconds", "reason / note"]
 DOCUMENT_HEADERS = ["name", "pages", "chunks", "sha256", "ingested at"]
-CSS = """
-.rag-source {border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px 10px; margin-bottom: 8px;}
-.rag-source.cited {border-left: 4px solid #2f7d32;}
-.rag-source.retrieved {border-left: 4px solid #9e9e9e; opacity: 0.85;}
-.rag-source-head {font-weight: 600; margin-bottom: 4px;}
-.rag-source-text {white-space: pre-wrap; font-size: 0.9em; max-height: 14em; overflow-y: auto;}
-.rag-tag {font-size: 0.75em; padding: 1px 6px; border-radius: 8px; margin-left: 6px;}
-.rag-tag.cited {background: #e3f2e4; color: #1b5e20;}
-.rag-tag.retrieved {background: #eeeeee; color: #555;}
-.rag-banner {background: #fff4e5; border: 1px solid #f0b46b; border-radius: 8px; padding: 8px 12px;}
-mark.rag-hit {background: #fff59d; padding: 0 1px;}
-.rag-file {text-decoration: none; font-size: 0.85em; margin-left: 4px;}
-.rag-source.flash {outline: 3px solid #f0b46b;}
-iframe.rag-viewer {width: 100%; height: 720px; border: 1px solid var(--border-color-primary); border-radius: 8px;}
-.rag-viewer-hint {font-size: 0.85em; color: #666; margin: 4px 0;}
-"""
 VIEWER_FRAME = "rag-pdf"
-# [n] links in the answer: bring the source card into view and open it in the viewer (same page, no new tab).
-CITATION_LINK_JS = """
-<script>
-document.addEventListener("click", (event) => {
-  const link = event.target.closest && event.target.closest('a[href^="#rag-source-"]');
-  if (!link) return;
-  const card = document.getElementById(link.getAttribute("href").slice(1));
-  if (!card) return;
-  event.preventDefault();
-  event.stopPropagation();
-  card.scrollIntoView({behavior: "smooth", block: "center"});
-  card.classList.add("flash");
-  setTimeout(() => card.classList.remove("flash"), 1500);
-  const open = card.querySelector("a.rag-open");
-  if (open) open.click();
-}, true);
-</script>
-"""
 
 
 NO_DOCUMENTS = {
@@ -125,7 +93,7 @@ def sources_html(
 ) -> str:  # fmt: skip
     """The sources panel: cited sources first, then those retrieved but not cited."""
     if not sources:
-        return '<div class="rag-sources"><em>No sources yet. Ask a question about your documents.</em></div>'
+        return f'<div class="rag-sources"><em>{html.escape(messages.NO_SOURCES)}</em></div>'
     ordered = sorted(sources, key=lambda s: (not s.cited, s.n)) if answer else sources
     notes = []
     if answer and answer.invalid_citations:
@@ -138,11 +106,28 @@ def sources_html(
     return f'<div class="rag-sources">{note_html}{cards}</div>'
 
 
-def viewer_frame_html() -> str:
-    """Where an opened source shows: PDF.js in an iframe the source links target."""
+def viewer_frame_html(generation: int = 0) -> str:
+    """Where an opened source shows: PDF.js in an iframe the source links target. A new ``generation`` is a
+    new, empty iframe (a new chat clears the page the last one opened): its ``src`` changes, so the page's
+    update navigates even an iframe it keeps."""
+    src = f' src="about:blank#{generation}"' if generation else ""
     return (
-        f'<div class="rag-viewer-hint">Open a source to see its page here, the passage highlighted.</div>'
-        f'<iframe name="{VIEWER_FRAME}" id="{VIEWER_FRAME}" class="rag-viewer" title="source viewer"></iframe>'
+        f'<div class="rag-viewer-hint" data-generation="{generation}">{html.escape(messages.VIEWER_HINT)}</div>'
+        f'<iframe name="{VIEWER_FRAME}" id="{VIEWER_FRAME}" class="rag-viewer" title="source viewer"{src}></iframe>'
+    )
+
+
+def progress_html(snapshot: ProgressSnapshot | None) -> str:
+    """An upload's progress: a bar and what it is doing, in both languages (empty when none runs)."""
+    if snapshot is None:
+        return ""
+    en, zh = messages.progress_lines(snapshot)
+    width = f"{100 * snapshot.fraction:.1f}%" if snapshot.fraction is not None else "0%"
+    return (
+        f'<div class="rag-progress" role="status" data-stage="{snapshot.stage}" data-files-done="{snapshot.files_done}">'
+        f'<div class="rag-progress-bar"><div style="width: {width}"></div></div>'
+        f'<div class="rag-progress-line">{html.escape(en)}</div>'
+        f'<div class="rag-progress-line zh">{html.escape(zh)}</div></div>'
     )
 
 
