@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -53,13 +54,25 @@ def record_upload(page, files: list[str], timeout_s: float = 1200) -> dict:
     changes = page.evaluate("window.__progress")
     times = [started, *(t for t, _ in changes), ended]
     gaps = [(b - a) / 1000 for a, b in zip(times, times[1:], strict=False)]
+    shown = ["(the drop)", *(text for _, text in changes)]  # what the page showed through each gap
+    # the same without the seconds a page read by OCR has taken: how often the counts themselves moved
+    moved = [started] + [
+        t for (t, text), before in zip(changes, shown, strict=False) if _counts(text) != _counts(before)
+    ]
+    counted = [(b - a) / 1000 for a, b in zip([*moved, ended], [*moved, ended][1:], strict=False)]
     return {
         "seconds": round((ended - started) / 1000, 1),
         "changes": len(changes),
         "max_gap_s": round(max(gaps), 2),
+        "max_gap_of_counts_s": round(max(counted), 2),
         "longest_gaps_s": sorted((round(g, 2) for g in gaps), reverse=True)[:5],
+        "longest_gap_while": shown[gaps.index(max(gaps))].splitlines()[0] if shown[gaps.index(max(gaps))] else "",
         "texts": [text for _, text in changes],
     }
+
+
+def _counts(text: str) -> str:
+    return re.sub(r" \(\d+ s on it\)|（已用 \d+ 秒）", "", text)
 
 
 def main() -> None:

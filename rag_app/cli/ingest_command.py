@@ -125,14 +125,17 @@ class StopWhenInterrupted(IngestProgress):
     def start(self, files: int) -> None:
         self._passed("start", files)
 
+    def sized(self, sizes: dict[str, int]) -> None:
+        self._passed("sized", sizes)
+
     def page_read(self, name: str, done: int, total: int) -> None:
         self._passed("page_read", name, done, total)
 
     def ocr_page(self, name: str, done: int, total: int) -> None:
         self._passed("ocr_page", name, done, total)
 
-    def chunking(self, name: str, step: int, steps: int) -> None:
-        self._passed("chunking", name, step, steps)
+    def chunking(self, name: str, done: int, of: int) -> None:
+        self._passed("chunking", name, done, of)
 
     def embedding(self, batch: EmbeddingBatch) -> None:
         self._passed("embedding", batch)

@@ -44,6 +44,7 @@ _STOP = None
 # parsing only (a worker parses many files, and OCR and chunking add to its memory: on the H200 run,
 # 4 of 72 filings aborted at the memory limit). A kill (-9) is not retried.
 _CRASHES = (1, -signal.SIGABRT, -signal.SIGSEGV, -signal.SIGBUS)
+PROGRESS_EVERY_S = 0.25  # pages read and chunking steps are offered to the caller at most this often, per file
 
 
 @dataclass(frozen=True)
@@ -63,8 +64,8 @@ class ExtractionJob:
 @dataclass(frozen=True)
 class PageProgress:
     """A parser process is at page ``done`` of ``total`` of ``job``: reading it, reading the pages that need
-    OCR (``done`` of the ``total`` such pages), or, every page read, making the chunks (step ``done`` of
-    ``total``)."""
+    OCR (``done`` of the ``total`` such pages), or, every page read, making the chunks (``done`` hundredths
+    of it)."""
 
     job: ExtractionJob
     stage: Literal["reading", "ocr", "chunking"]
@@ -101,7 +102,7 @@ def _load_guarded(job: ExtractionJob, conn: Connection, memory_mb: int, ocr: Ocr
     try:
         doc = load_document(job.path, job.passwords, on_page, job.parser, ocr, on_ocr)
         if job.plan is not None and doc.error is None:
-            _prepare(doc, job, lambda step: conn.send(("chunking", step)))
+            _prepare(doc, job, lambda hundredths: conn.send(("chunking", hundredths)))
         return doc
     except MemoryError:
         return ExtractedDocument(error=f"needs more than {memory_mb} MiB to parse (RAG_PARSE_MEMORY_MB)")
@@ -109,12 +110,12 @@ def _load_guarded(job: ExtractionJob, conn: Connection, memory_mb: int, ocr: Ocr
         return ExtractedDocument(error=f"parser error: {type(exc).__name__}: {str(exc)[:160]}")
 
 
-def _prepare(doc: ExtractedDocument, job: ExtractionJob, on_step: Callable[[int], None]) -> None:
+def _prepare(doc: ExtractedDocument, job: ExtractionJob, on_progress: Callable[[int], None]) -> None:
     """Chunk the document here; on any failure the ingesting process chunks it instead."""
     from rag_app.ingestion.prepared import prepare_chunks
 
     try:
-        doc.prepared = prepare_chunks(doc, job.sha256, job.plan, on_step)
+        doc.prepared = prepare_chunks(doc, job.sha256, job.plan, on_progress)
     except Exception:  # noqa: BLE001, S110 - never lose a parsed document to a chunking problem here
         doc.prepared = None
 
@@ -164,6 +165,7 @@ class ExtractionPool:
         self.memory_mb = memory_mb
         self.ocr = OcrOptions(ocr, threads=max(1, ocr_threads))
         self._on_page: PageProgressCallback | None = None
+        self._told: dict[tuple[Path, str], float] = {}  # when a file's progress was last offered, by stage
         self._pool: list[_Worker] = []
         self._pending: list[ExtractionJob] = []
         self._retried: set[Path] = set()  # files whose parser crashed once: a second crash is reported
@@ -290,15 +292,23 @@ class ExtractionPool:
             worker.deadline = time.perf_counter() + self.timeout_s
             self._progress(results, PageProgress(worker.job, "ocr", message[1], message[2]))
         elif message[0] == "chunking":
-            from rag_app.ingestion.prepared import PREPARE_STEPS
+            from rag_app.ingestion.prepared import PREPARE_PARTS
 
-            self._progress(results, PageProgress(worker.job, "chunking", message[1], PREPARE_STEPS))
+            self._progress(results, PageProgress(worker.job, "chunking", message[1], PREPARE_PARTS))
         else:
             self._finish(worker, results, message[1], replace=False)
 
     def _progress(self, results: queue.Queue, event: PageProgress) -> None:
-        if self._on_page:
-            _offer(results, event)
+        """Offer a progress event; pages read and chunking steps at most every PROGRESS_EVERY_S a file (a PDFium
+        file reads hundreds of pages a second: a flood would crowd out the OCR events in the small queue)."""
+        if not self._on_page:
+            return
+        now = time.perf_counter()
+        key = (event.job.path, event.stage)
+        if event.stage != "ocr" and event.done < event.total and now - self._told.get(key, 0.0) < PROGRESS_EVERY_S:
+            return
+        self._told[key] = now
+        _offer(results, event)
 
     def _retry(self, worker: _Worker, code: int) -> None:
         log.warning("the parser of %s crashed (exit code %s): trying once more", worker.job.path, code)

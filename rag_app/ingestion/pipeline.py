@@ -109,6 +109,7 @@ class Ingestor:
         self.store.recover()
         self.progress.start(len(candidates))
         groups = self._groups(candidates, report)
+        self.progress.sized({g.members[0].name: g.members[0].size for g in groups})
         writer = WriterThread(self.storer, self.store, self._open_writer_process if groups else None)
         writer.open()  # a writer process starts while the first files are parsed
         try:

@@ -42,9 +42,10 @@ class IngestProgress:
     """Receives progress events; the CLI and the web UI draw bars from them."""
 
     def start(self, files: int) -> None: ...
+    def sized(self, sizes: dict[str, int]) -> None: ...  # bytes of each file to parse: an estimate of its pages
     def page_read(self, name: str, done: int, total: int) -> None: ...  # pages of ``name`` parsed so far
     def ocr_page(self, name: str, done: int, total: int) -> None: ...  # pages of ``name`` read by OCR so far
-    def chunking(self, name: str, step: int, steps: int) -> None: ...  # every page read: making its chunks
+    def chunking(self, name: str, done: int, of: int) -> None: ...  # every page read: its chunks, done of ``of``
     def embedding(self, batch: EmbeddingBatch) -> None: ...
     def embedded(self, count: int) -> None: ...  # chunks of the batch in hand embedded since the last call
     def storing(self, batch: EmbeddingBatch) -> None: ...
@@ -72,6 +73,7 @@ class ProgressSnapshot:
     fraction: float | None
     seconds_left: float | None
     elapsed: float
+    step_seconds: float  # since the stage last moved
 
 
 @dataclass
@@ -102,19 +104,27 @@ class ProgressMeter(IngestProgress):
     done: int = 0
     of: int = 0
     files: dict[str, _File] = field(default_factory=dict)
+    sizes: dict[str, int] = field(default_factory=dict)  # bytes of the files to parse
     batch: _Batch | None = None
     started: float | None = None
     first_read: float | None = None
+    step_since: float = 0.0  # when the stage last moved (a page read by OCR takes seconds of its own)
     embedding_since: float | None = None  # when the first embedding call began
     last_embedded: float | None = None  # when chunks were last reported embedded
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def _at(self, stage: Stage, subject: str, done: int = 0, of: int = 0, more: int = 0) -> None:
+        if (stage, subject, done) != (self.stage, self.subject, self.done):
+            self.step_since = self.clock()
         self.stage, self.subject, self.done, self.of, self.more = stage, subject, done, of, more
 
     def start(self, files: int) -> None:
         with self.lock:
             self.files_total, self.started = files, self.clock()
+
+    def sized(self, sizes: dict[str, int]) -> None:
+        with self.lock:
+            self.sizes = dict(sizes)
 
     def page_read(self, name: str, done: int, total: int) -> None:
         with self.lock:
@@ -127,11 +137,11 @@ class ProgressMeter(IngestProgress):
         with self.lock:
             self._at("ocr", name, done, total)
 
-    def chunking(self, name: str, step: int, steps: int) -> None:
+    def chunking(self, name: str, done: int, of: int) -> None:
         with self.lock:
             file = self.files.setdefault(name, _File())
             file.read = file.total or file.read
-            self._at("chunking", name, step, steps)
+            self._at("chunking", name, done, of)
 
     def embedding(self, batch: EmbeddingBatch) -> None:
         with self.lock:
@@ -185,16 +195,25 @@ class ProgressMeter(IngestProgress):
             return ProgressSnapshot(
                 self.files_total, self.files_done, self.stage, self.subject, self.more, self.done, self.of, read,
                 int(embedded), total, fraction, self._seconds_left(now, total, read, embedded),
-                now - (self.started or now),
+                now - (self.started or now), now - self.step_since,
             )  # fmt: skip
 
     def _pages_total(self) -> int | None:
-        """The pages of the files opened so far, and as many again per file not opened yet as they average."""
-        known = [f.total for f in self.files.values() if f.total]
-        if not known:
+        """The pages of the files opened so far, and an estimate for each one not opened yet: its bytes at the
+        opened files' pages per byte (a 3-page memo beside a 300-page 10-K is not another 300 pages), or their
+        average where sizes are not known."""
+        opened = {name: f.total for name, f in self.files.items() if f.total}
+        if not opened:
             return None
-        unopened = max(0, self.files_total - len(self.files))
-        return sum(known) + round(unopened * sum(known) / len(known))
+        sized = [(self.sizes[name], pages) for name, pages in opened.items() if self.sizes.get(name)]
+        per_byte = sum(p for _, p in sized) / sum(b for b, _ in sized) if sized else 0.0
+        waiting = [name for name in self.sizes if name not in opened]
+        unsized = max(0, self.files_total - len(opened) - len(waiting))
+        if not per_byte:
+            unsized, waiting = unsized + len(waiting), []
+        average = sum(opened.values()) / len(opened)
+        estimate = sum(max(1.0, self.sizes[name] * per_byte) for name in waiting) + unsized * average
+        return sum(opened.values()) + round(estimate)
 
     def _seconds_left(self, now: float, total: int | None, read: int, embedded: float) -> float | None:
         """The slower stage's pages left over its pages per second so far, counted down between its reports;

@@ -76,8 +76,11 @@ def summarize_request(names: list[str]) -> str:
 STAGES = {
     "starting": ("Starting: checking the files", "准备中：正在检查文件"),
     "reading": ("Reading {subject}: page {done} of {of}", "正在读取 {subject}：第 {done}/{of} 页"),
-    "ocr": ("Reading {subject} by OCR: page {done} of {of}", "正在识别（OCR）{subject}：第 {done}/{of} 页"),
-    "chunking": ("Splitting {subject} into passages: step {done} of {of}", "正在切分 {subject}：第 {done}/{of} 步"),
+    "ocr": (
+        "Reading {subject} by OCR: page {current} of {of}{taking}",
+        "正在识别（OCR）{subject}：第 {current}/{of} 页{taking_zh}",
+    ),
+    "chunking": ("Splitting {subject} into passages: {done}%", "正在切分 {subject}：{done}%"),
     "embedding": (
         "Embedding {subject}{more}: {done} of {of} passages",
         "正在向量化 {subject}{more_zh}：第 {done}/{of} 段",
@@ -95,6 +98,9 @@ def progress_lines(p: ProgressSnapshot) -> tuple[str, str]:
         "subject": p.subject, "done": f"{p.done:,}", "of": f"{p.of:,}",
         "more": f" and {p.more} more file{'s' * (p.more > 1)}" if p.more else "",
         "more_zh": f" 等 {p.more + 1} 个文件" if p.more else "",
+        # OCR reads a page in seconds (7 CPU-seconds, more on a busy machine): how long this one has taken so far
+        "current": min(p.done + 1, p.of), "taking": f" ({p.step_seconds:.0f} s on it)" if p.step_seconds >= 3 else "",
+        "taking_zh": f"（已用 {p.step_seconds:.0f} 秒）" if p.step_seconds >= 3 else "",
     }  # fmt: skip
     en, zh = en.format(**values), zh.format(**values)
     share = f"{p.fraction:.0%} · " if p.fraction is not None else ""
