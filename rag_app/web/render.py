@@ -6,12 +6,12 @@ import html
 import re
 from urllib.parse import quote
 
-from rag_app.answering.events import Answer, Source
+from rag_app.answering.events import Answer, Source, StatusEvent
 from rag_app.health import Health, ModelState
 from rag_app.ingestion.progress import ProgressSnapshot
 from rag_app.records import DocumentInfo, IngestReport
 from rag_app.text.highlight import matching_spans
-from rag_app.web import messages
+from rag_app.web import markup, messages
 from rag_app.web.viewer import viewer_link
 
 REPORT_HEADERS = ["file", "status", "pages", "chunks", "pages without text", "seconds", "reason / note"]
@@ -140,13 +140,13 @@ def status_markdown(health: Health) -> str:
     """The status line: model, quantization, device, engine, embedding, collection; a banner when extractive."""
     model = health.model
     if not health.model_state.settled:
-        model_text = "⏳ loading the answer model…"
+        model_text = "⏳ loading the answer model… / 正在加载问答模型…"
     elif model:
         model_text = f"**{model['name']}** · {model['quantization']} · {model['device']}" + (
             f" · {model['engine']} engine" if model.get("engine") else ""
         )
     else:
-        model_text = "**no answer model** (extractive)"
+        model_text = "**no answer model / 无问答模型** (extractive / 抽取模式)"
     check = (model or {}).get("fast_path_check") or {}
     if check.get("verdict") == "disagreed":
         model_text += (
@@ -154,9 +154,9 @@ def status_markdown(health: Health) -> str:
             f"{html.escape(check.get('reason', ''))}"
         )
     line = (
-        f"Model: {model_text} &nbsp;|&nbsp; Embeddings: {health.embedding.model} "
-        f"({health.embedding.device}) &nbsp;|&nbsp; Collection: **{health.collection}** "
-        f"({health.documents} documents)"
+        f"Model / 模型: {model_text} &nbsp;|&nbsp; Embeddings / 向量模型: {health.embedding.model} "
+        f"({health.embedding.device}) &nbsp;|&nbsp; Collection / 文档集: **{health.collection}** "
+        f"({health.documents} documents / 个文档)"
     )
     banner = model_banner(health)
     return line + (f"\n\n{banner}" if banner else "")
@@ -169,20 +169,25 @@ def model_banner(health: Health) -> str:
         reason = health.no_model_reason or "no model is configured"
         chosen = "RAG_LLM_BACKEND=extractive" in reason or "extractive was requested" in reason
         why = "You chose it (RAG_LLM_BACKEND=extractive)." if chosen else "No answer model could be loaded."
+        why_zh = "这是您的设置（RAG_LLM_BACKEND=extractive）。" if chosen else "没有能加载的问答模型。"
         text = (
             f"<b>Extractive mode.</b> {why} Answers quote the sentences of your documents that best match the "
             "question, each with its source; nothing is written or summarised. For written answers, set "
-            "<code>RAG_LLM_MODEL</code> to a local model folder and restart."
+            "<code>RAG_LLM_MODEL</code> to a local model folder and restart.<br>"
+            f"<b>抽取模式。</b>{why_zh}回答引用文档中与问题最匹配的句子并注明来源，不生成、不总结文字。"
+            "如需生成回答，请把 <code>RAG_LLM_MODEL</code> 设为本地模型目录并重启。"
         )
     elif health.model_state is ModelState.FAILED:
         reason = health.no_model_reason or "unknown error"
         text = (
             "<b>The answer model could not be loaded</b>, so questions cannot be answered. Check "
-            "<code>RAG_LLM_MODEL</code> (or <code>RAG_LLM_ENDPOINT</code>) and restart."
+            "<code>RAG_LLM_MODEL</code> (or <code>RAG_LLM_ENDPOINT</code>) and restart.<br>"
+            "<b>问答模型无法加载</b>，因此无法回答问题。请检查 <code>RAG_LLM_MODEL</code>"
+            "（或 <code>RAG_LLM_ENDPOINT</code>）并重启。"
         )
     else:
         return ""
-    details = f"<details><summary>details</summary><code>{html.escape(reason)}</code></details>"
+    details = f"<details><summary>details / 详情</summary><code>{html.escape(reason)}</code></details>"
     return f'<div class="rag-banner">⚠ {text}{details}</div>'
 
 
@@ -195,3 +200,33 @@ def report_rows(report: IngestReport) -> list[list]:
 
 def document_rows(documents: list[DocumentInfo]) -> list[list]:
     return [[d.name, d.pages, d.chunks, d.sha256[:12], d.ingested_at] for d in documents]
+
+
+def answer_html(answer) -> str:
+    """An extractive answer is document text: shown as text. A model's answer keeps its (safe) markdown."""
+    return markup.text_html(answer.answer) if answer.strategy == "extractive" else markup.model_html(answer.answer)
+
+
+def status_note(event: StatusEvent) -> str:
+    """A status event in the note under the chat: English, and Chinese where the event has it."""
+    return f"… {event.message}" + (f" / {event.zh}" if event.zh else "")
+
+
+def answer_note(answer) -> str:
+    """The note under a finished answer: strategy, model, time, and warnings the banner does not give."""
+    parts = [f"strategy **{answer.strategy}** ({answer.strategy_reason})", f"model {answer.model}"]
+    if answer.timings.get("total_ms"):
+        parts.append(f"{answer.timings['total_ms'] / 1000:.1f} s")
+    note = " · ".join(parts)
+    warnings = [w for w in answer.warnings if not w.startswith("extractive mode")]  # the banner says it
+    if warnings:
+        note += "\n\n" + "\n".join(f"⚠ {w}" for w in warnings)
+    return note
+
+
+def summary_note(summary) -> str:
+    """The note under a finished summary, in both languages."""
+    s = summary.stats
+    seconds = summary.timings.get("total_ms", 0) / 1000
+    note = messages.summary_note(s.pages, s.parts, s.rounds, summary.model, seconds)
+    return note + "".join(f"\n\n⚠ {w}" for w in summary.warnings if not w.startswith("no summary"))

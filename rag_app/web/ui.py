@@ -18,7 +18,7 @@ from rag_app.requests import AskRequest, SummaryRequest
 from rag_app.service import RagService
 from rag_app.settings import COLLECTION_NAME_PATTERN, STRATEGY_NAMES, Settings
 from rag_app.summaries.page_guide import guide_text
-from rag_app.summaries.summarizer import NEEDS_MODEL
+from rag_app.summaries.summarizer import NEEDS_MODEL, NO_GUIDE
 from rag_app.web import markup, messages, render
 from rag_app.web.ingest_stream import ingest_updates
 from rag_app.web.page_assets import CSS, PAGE_JS
@@ -121,15 +121,15 @@ class ChatPage:
                 elif isinstance(event, SourcesEvent):
                     panel = render.sources_html(event.sources, question, base=base)
                 elif isinstance(event, StatusEvent):
-                    note = _status_note(event)
+                    note = render.status_note(event)
                 elif isinstance(event, DoneEvent):
                     answer = event.answer
-                    chat[-1]["content"] = render.link_citations(answer_html(answer))
+                    chat[-1]["content"] = render.link_citations(render.answer_html(answer))
                     panel = render.sources_html(
                         answer.sources, question, answer, base, self.page_labels(answer.sources, session["collection"]),
                         session["collection"],
                     )  # fmt: skip
-                    note = _answer_note(answer)
+                    note = render.answer_note(answer)
                     session = {**session, "turns": [*session["turns"], [question, answer.answer]]}
                 yield "", chat, panel, note, session
         except RagError as exc:
@@ -161,7 +161,7 @@ class ChatPage:
                     text += event.text
                     chat[-1]["content"] = markup.model_html(text)
                 elif isinstance(event, StatusEvent):
-                    note = _status_note(event)
+                    note = render.status_note(event)
                 elif event.kind == "done":
                     chat[-1]["content"], panel, note = self._finished_summary(event.summary, names, base)
                 yield chat, panel, note, session, gr.update(visible=False), ""
@@ -175,11 +175,12 @@ class ChatPage:
         if summary.mode == "page_guide":
             quoted = len({(e.file, e.page) for e in summary.page_guide})
             listing = guide_text(summary.page_guide, len(summary.files) > 1, summary.language)
+            listing = listing or f"{NO_GUIDE['en']}\n{NO_GUIDE['zh']}"  # tables and covers only
             message = markup.text_html(f"{NEEDS_MODEL['en']}\n{NEEDS_MODEL['zh']}\n\n{listing}")
             return message, render.sources_html([], ""), messages.page_guide_note(quoted, summary.stats.pages)
         answer = summary.as_answer(messages.summarize_request(names))
         panel = render.sources_html(answer.sources, "", answer, base=base)
-        return markup.model_html(answer.answer), panel, _summary_note(summary)
+        return markup.model_html(answer.answer), panel, render.summary_note(summary)
 
     def page_labels(self, sources, collection: str) -> dict[int, str]:
         """Source number -> the page label printed in its PDF, where the PDF defines labels."""
@@ -432,33 +433,6 @@ class ChatPage:
         )  # fmt: skip
         demo.load(self.load, [session], [status, *views], api_visibility="private")
         timer.tick(self.tick, [session], [status, timer], api_visibility="private")
-
-
-def answer_html(answer) -> str:
-    """An extractive answer is document text: shown as text. A model's answer keeps its (safe) markdown."""
-    return markup.text_html(answer.answer) if answer.strategy == "extractive" else markup.model_html(answer.answer)
-
-
-def _status_note(event: StatusEvent) -> str:
-    return f"… {event.message}" + (f" / {event.zh}" if event.zh else "")
-
-
-def _answer_note(answer) -> str:
-    parts = [f"strategy **{answer.strategy}** ({answer.strategy_reason})", f"model {answer.model}"]
-    if answer.timings.get("total_ms"):
-        parts.append(f"{answer.timings['total_ms'] / 1000:.1f} s")
-    note = " · ".join(parts)
-    warnings = [w for w in answer.warnings if not w.startswith("extractive mode")]  # the banner says it
-    if warnings:
-        note += "\n\n" + "\n".join(f"⚠ {w}" for w in warnings)
-    return note
-
-
-def _summary_note(summary) -> str:
-    s = summary.stats
-    seconds = summary.timings.get("total_ms", 0) / 1000
-    note = messages.summary_note(s.pages, s.parts, s.rounds, summary.model, seconds)
-    return note + "".join(f"\n\n⚠ {w}" for w in summary.warnings if not w.startswith("no summary"))
 
 
 def _cuda() -> bool:
