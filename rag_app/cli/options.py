@@ -38,8 +38,9 @@ MODEL = tuple(n for n in SETTING_NAMES if n.startswith("llm_")) + (
     "max_new_tokens", "temperature", "strategy", "gemlite_autotune",
 )  # fmt: skip
 SERVER = (
-    "host", "port", "auth", "auth_file", "share", "allow_public_share", "max_upload_mb", "max_question_chars",
-    "embed_origins", "root_path", "allowed_hosts", "mcp", "embed_demo",
+    "host", "port", "auth", "auth_file", "share", "allow_public_share", "max_upload_mb", "max_upload_total_mb",
+    "max_question_chars", "max_request_kb", "embed_origins", "root_path", "forwarded_allow_ips", "allowed_hosts", "mcp",
+    "embed_demo",
 )  # fmt: skip
 GENERAL = ("log_level",)
 SETTING_GROUPS: dict[str, tuple[str, ...]] = {
@@ -60,7 +61,8 @@ GROUP_HELP = {
 TUNING = (
     "chroma_shards", "embedding_batch_size", "chunk_overlap", "parse_timeout_s", "parse_workers", "ingest_mode",
     "parse_memory_mb", "retrieval_candidates", "retrieval_document_weight", "retrieval_section_weight",
-    "retrieval_section_sets", "llm_engine", "llm_batch_slots", "llm_script", "gemlite_autotune",
+    "retrieval_section_sets", "llm_engine", "llm_batch_slots", "llm_threads", "llm_script", "gemlite_autotune",
+    "max_upload_total_mb", "max_request_kb",
 )  # fmt: skip
 HIDDEN_TITLE = "settings this command does not use (accepted, so one set of flags works with every command)"
 USAGE = "%(prog)s [options]"  # the options are listed below: a usage line naming each one ran to 20 lines
