@@ -81,26 +81,6 @@ class DequantLinear(nn.Module):
         return F.linear(x, self.weight(), self.bias)
 
 
-# gemlite's kernels read whole tiles of scales and weights without masks: a layer whose in- or out-features are
-# not a multiple of KERNEL_MULTIPLE (SmolLM2: 576 and 960) read past its tensors, an illegal memory access on the
-# H200 (issue 29). Such a layer is zero-padded up to the multiple: zero codes with zero points 0 are weight 0.
-KERNEL_MULTIPLE = 128
-
-
-def pad_int4(codes, scales, zeros, bias, multiple: int = KERNEL_MULTIPLE):
-    """codes [N, K], scales/zeros [N, K/g], bias [N] padded with zero weights to multiples of ``multiple``
-    (whole groups: g divides K and ``multiple``, both powers of two or multiples of g)."""
-    n, k = codes.shape
-    group = k // scales.shape[1]
-    pad_n, pad_k = -n % multiple, -k % multiple
-    if pad_k % group:
-        raise ValueError(f"cannot pad {k} inputs to a multiple of {multiple} in whole groups of {group}")
-    codes = F.pad(codes, (0, pad_k, 0, pad_n))
-    scales = F.pad(scales, (0, pad_k // group, 0, pad_n), value=1.0)
-    zeros = F.pad(zeros, (0, pad_k // group, 0, pad_n))
-    return codes, scales, zeros, None if bias is None else F.pad(bias, (0, pad_n))
-
-
 class GemliteLinear(nn.Module):
     """gemlite's A16W4 kernels for few rows; dequantize + cuBLAS for long prompts."""
 
@@ -110,32 +90,24 @@ class GemliteLinear(nn.Module):
 
         self.out_features, self.in_features = codes.shape
         self.group_size = self.in_features // scales.shape[1]
-        codes, scales, zeros, bias = pad_int4(codes, scales, zeros, bias)
-        self.pad_k = codes.shape[1] - self.in_features
-        self.padded_n = codes.shape[0] != self.out_features
         self.kernel = A16W4_HQQ_INT(device=str(codes.device), dtype=dtype).from_weights(
             codes, scales.to(dtype), zeros.to(dtype), bias=None if bias is None else bias.to(dtype)
         )
         self.dtype = dtype
 
     def weight(self) -> torch.Tensor:
-        """Dequantize from gemlite's own packed tensor, in one fused kernel (compiled per shape); unpadded."""
+        """Dequantize from gemlite's own packed tensor, in one fused kernel (compiled per shape)."""
         k = self.kernel
-        weight = _gemlite_dequant(k.W_q, k.scales, k.zeros, k.elements_per_sample, self.group_size, self.dtype)
-        return weight[: self.out_features, : self.in_features]
+        return _gemlite_dequant(k.W_q, k.scales, k.zeros, k.elements_per_sample, self.group_size, self.dtype)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rows = x.numel() // self.in_features
         if PREFILL_DEQUANT and rows > DECODE_ROWS:
             bias = self.kernel.bias
-            return F.linear(x, self.weight(), None if bias is None else bias[: self.out_features])
-        if self.pad_k:
-            x = F.pad(x, (0, self.pad_k))
+            return F.linear(x, self.weight(), bias)
         if SMALL_M_KERNEL and rows <= 8:
-            y = self.kernel.forward_manual(x, SMALL_M_KERNEL)
-        else:
-            y = self.kernel(x)
-        return y[..., : self.out_features] if self.padded_n else y
+            return self.kernel.forward_manual(x, SMALL_M_KERNEL)
+        return self.kernel(x)
 
 
 def _dequant_gemlite_words(words_t, scales_t, shift_t, per_word: int, group_size: int, dtype) -> torch.Tensor:
@@ -179,14 +151,10 @@ class GemliteInt8Head(nn.Module):
 
         codes, scales = quantize_int8_rows(weight)
         self.out_features, self.in_features = codes.shape
-        self.pad_n, self.pad_k = -codes.shape[0] % KERNEL_MULTIPLE, -codes.shape[1] % KERNEL_MULTIPLE  # see pad_int4
-        codes = F.pad(codes, (0, self.pad_k, 0, self.pad_n))
-        scales = F.pad(scales, (0, 0, 0, self.pad_n), value=1.0)
         self.kernel = A16W8_INT8(device=str(weight.device), dtype=dtype).from_weights(codes, scales=scales.to(dtype))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        y = self.kernel(F.pad(x, (0, self.pad_k)) if self.pad_k else x)
-        return y[..., : self.out_features] if self.pad_n else y
+        return self.kernel(x)
 
 
 def make_head(weight: torch.Tensor, dtype: torch.dtype) -> nn.Module:
