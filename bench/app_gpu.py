@@ -98,12 +98,13 @@ def main() -> None:
     parser.add_argument("--embedding-model", default=None)
     parser.add_argument("--k", type=int, default=4)
     parser.add_argument("--max-new-tokens", type=int, default=200)
+    parser.add_argument("--engine", default="fast", choices=["fast", "auto", "transformers"])
     parser.add_argument("--name", default="app-gpu-smollm2")
     args = parser.parse_args()
     extra = {"embedding_model": args.embedding_model} if args.embedding_model else {}
     settings = Settings(
         _env_file=None, data_dir=args.data_dir, collection="gpu", llm_backend="local", llm_model=str(args.model_dir),
-        llm_device="cuda", llm_engine="fast", embedding_device="cuda", ocr="off", max_new_tokens=args.max_new_tokens,
+        llm_device="cuda", llm_engine=args.engine, embedding_device="cuda", ocr="off", max_new_tokens=args.max_new_tokens,
         **extra,
     )  # fmt: skip
     service = RagService(settings)

@@ -21,6 +21,8 @@ import argparse
 import json
 import math
 import os
+import subprocess
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -32,7 +34,7 @@ from bench.common import write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ROOT / "bench" / "data" / "real_pages.json"
-PATHS = ["fast_int4", "bf16", "torchao_int4", "bnb_nf4"]
+PATHS = ["bf16", "torchao_int4", "bnb_nf4", "fast_int4"]
 MAX_TOKENS = 512
 GIB = 1024**3
 # (file under ../shared/corpus/qa, pages): English 10-K/10-Q pages and Chinese annual-report pages
@@ -170,48 +172,70 @@ def engine_decode(local, tokenizer, pages: list[dict], device: str, references: 
 # ----- the run ----------------------------------------------------------------------------------------
 
 
+def reference_of(model_dir: Path, pages: list[dict], device: str):
+    """The float32 reference and its log-probabilities on every page."""
+    from transformers import AutoModelForCausalLM
+
+    reference = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).to(device).eval()
+    with torch.inference_mode():
+        logp = [torch.log_softmax(reference(torch.tensor([p["ids"]], device=device)).logits[0].float(), -1)
+                for p in pages]  # fmt: skip
+    return reference, logp
+
+
+def run_path(name: str, args) -> dict:
+    """One path, in a process of its own: a path that crashes the GPU context (the fast path on SmolLM2 did,
+    issue 29) takes no other path's figures with it."""
+    from transformers import AutoTokenizer
+
+    started = time.perf_counter()
+    if args.force_fast:  # diagnosis: run the fast path on widths it refuses (rag_app.fastgen.width_blocker)
+        import rag_app.fastgen
+
+        rag_app.fastgen.width_blocker = lambda spec: None
+    tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
+    pages = page_ids(tokenizer)
+    reference, reference_logp = reference_of(args.model_dir, pages, args.device)
+    logits_fn, info = load_logits_fn(name, args.model_dir, args.device)
+    local = info.pop("local", None)
+    result = {**info, "teacher_forced": teacher_forced(logits_fn, reference_logp, pages, args.device)}
+    if local is not None:
+        result["self_check"] = local.info.fast_path_check
+        if not args.skip_decode:
+            result["engine_decode"] = decode_section(local, args.model_dir, tokenizer, pages, args.device, reference)
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    return result
+
+
 def run(args) -> dict:
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoTokenizer
 
     if not (args.model_dir / "config.json").exists():
         from bench.gguf_to_hf import convert
 
         convert(args.gguf, args.model_dir)
     converted = json.loads((args.model_dir / "converted_from.json").read_text())
-    tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
-    pages = page_ids(tokenizer)
-    device = args.device
-    reference = AutoModelForCausalLM.from_pretrained(args.model_dir, dtype=torch.float32).to(device).eval()
-    with torch.inference_mode():
-        reference_logp = [torch.log_softmax(reference(torch.tensor([p["ids"]], device=device)).logits[0].float(), -1)
-                          for p in pages]  # fmt: skip
-    health = reference_health(reference, [p["ids"] for p in pages], device).to_dict()
+    pages = page_ids(AutoTokenizer.from_pretrained(args.model_dir))
+    reference, _ = reference_of(args.model_dir, pages, args.device)
+    health = reference_health(reference, [p["ids"] for p in pages], args.device).to_dict()
+    del reference
     data = {"model": converted, "pages": [{k: p[k] for k in ("file", "page", "lang")} | {"tokens": len(p["ids"])}
                                           for p in pages], "reference_health": health, "paths": {}}  # fmt: skip
     print("reference:", json.dumps(health), flush=True)
     if health["degenerate"]:
         data["refused"] = "degenerate reference: " + health["reason"]
         return data
-    fast_local = None
-    for name in [n for n in PATHS if n in args.paths.split(",")]:
-        started = time.perf_counter()
-        try:
-            logits_fn, info = load_logits_fn(name, args.model_dir, device)
-            local = info.pop("local", None)
-            result = {**info, "teacher_forced": teacher_forced(logits_fn, reference_logp, pages, device)}
-            if local is not None:
-                result["self_check"] = local.info.fast_path_check
-                fast_local = local
-            del logits_fn, local
-        except Exception as exc:  # noqa: BLE001 - a path that cannot run here is reported, the others go on
-            result = {"error": f"{type(exc).__name__}: {exc}"[:500], "traceback": traceback.format_exc()[-1500:]}
-        result["seconds"] = round(time.perf_counter() - started, 1)
+    for name in [n for n in PATHS if n in args.paths.split(",")]:  # the fast path last: see run_path
+        out = Path(os.environ.get("TMPDIR", "/tmp")) / f"real-weights-{name}.json"
+        command = [sys.executable, "-m", "bench.real_weights", "--worker", name, "--worker-out", str(out),
+                   "--model-dir", str(args.model_dir), "--device", args.device]  # fmt: skip
+        command += ["--skip-decode"] if args.skip_decode else []
+        command += ["--force-fast"] if args.force_fast else []
+        out.unlink(missing_ok=True)
+        code = subprocess.run(command, timeout=args.path_timeout_s).returncode
+        result = json.loads(out.read_text()) if out.exists() else {"error": f"the worker exited with {code}"}
         data["paths"][name] = result
         print(name, json.dumps({k: v for k, v in result.items() if k != "traceback"}), flush=True)
-        torch.cuda.empty_cache()
-    if fast_local is not None and not args.skip_decode:
-        data["engine_decode"] = decode_section(fast_local, args.model_dir, tokenizer, pages, device, reference)
-        print("engine_decode", json.dumps(data["engine_decode"]), flush=True)
     return data
 
 
@@ -242,7 +266,18 @@ def main() -> None:
     parser.add_argument("--skip-decode", action="store_true")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--name", default="")
+    parser.add_argument("--path-timeout-s", type=float, default=300)
+    parser.add_argument("--force-fast", action="store_true", help="run the fast path on widths it refuses (diagnosis)")
+    parser.add_argument("--worker", help=argparse.SUPPRESS)
+    parser.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.worker:
+        try:
+            result = run_path(args.worker, args)
+        except Exception as exc:  # noqa: BLE001 - reported in the results, the other paths go on
+            result = {"error": f"{type(exc).__name__}: {exc}"[:500], "traceback": traceback.format_exc()[-1500:]}
+        args.worker_out.write_text(json.dumps(result))
+        return
     if args.build_pages:
         print(len(build_pages(args.corpus)), "pages written to", PAGES)
         return
