@@ -615,7 +615,31 @@ def generation() -> list[str]:
         ]
     else:
         out += [f"Reference: {health['reason']} ({'refused' if health['degenerate'] else 'accepted'}).", ""]
-    return [*out, r["table"], "", provenance(r), ""]
+    return [*out, r["table"], "", *targets(r), provenance(r), ""]
+
+
+def targets(r: dict) -> list[str]:
+    """Issue 29's targets for the fast path: 8 chats at least 4x one chat, the map step k=8 at most 1.5x one call."""
+    fast = r.get("paths", {}).get("fast_int4", {})
+    b1, chats, map8 = fast.get("b1", {}), fast.get("chats8", {}), fast.get("map8", {})
+    if not (b1 and chats and map8):
+        return []
+    scale = chats["aggregate_tok_s"] / b1["decode_tok_s"]
+    profile = fast.get("decode_profile") or [{}]
+    top = profile[0]
+    return [
+        f"Targets (fast path): 8 chats at least 4x one chat's tokens/s, none starved, and the map step (k = 8) at "
+        f"most 1.5x one call. This run: {scale:.2f}x ({chats['aggregate_tok_s']} against {b1['decode_tok_s']} "
+        f"tok/s; slowest chat {chats['slowest_chat_tok_s']}, fastest {chats['fastest_chat_tok_s']}) and "
+        f"{map8['ratio_to_one_call']}x ({map8['k8_s']} s against {map8['one_call_s']} s): both missed. Profile: "
+        f"one stream's decode spends {top.get('share', 0):.0%} of GPU time in {top.get('kernel', '?')} (gemlite's "
+        "kernel for 1-4 rows); 8 rows go to gemlite's split-K GEMM (its choice for 5-63 rows), whose profile this "
+        "run did not record (`decode_profile_8_chats` came back empty). What would close them, to be measured: "
+        "the 8-row profile first, then gemlite's kernel choice for 8 rows (`rag_app.fastgen.quant.SMALL_M_KERNEL`) "
+        "and configs tuned on the H200 (`RAG_GEMLITE_AUTOTUNE`; the H100's are used now), each beside agreement "
+        "outside ties.",
+        "",
+    ]
 
 
 def real_weights() -> list[str]:
