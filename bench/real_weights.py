@@ -13,6 +13,10 @@ scored against the float32 reference and against the same int4 weights dequantiz
 
     python -m bench.real_weights --build-pages                  # here: page texts from ../shared/corpus
     python -m bench.real_weights --gguf FILE --model-dir /tmp/smollm2-hf    # on the GPU
+    python -m bench.real_weights ... --force-fast     # the fast path on widths it refuses (issue 29's crash)
+
+On the lent GPU machine (64 MiB a call) the 98 MB GGUF travels in two halves, each copied to /tmp in its own
+call while the machine stays warm: a folder carried by one call is gone in the next, /tmp is not.
 """
 
 from __future__ import annotations
