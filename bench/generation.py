@@ -44,11 +44,7 @@ GIB = 1024**3
 
 def prompts_from(model_dir: Path) -> dict[str, list[list[int]]]:
     """Slices of the text the model was trained on, at spread offsets (it continues them with confidence)."""
-    from transformers import AutoTokenizer
-
-    from bench.train_peaked import token_stream
-
-    ids = token_stream(AutoTokenizer.from_pretrained(model_dir)).tolist()
+    ids = training_ids(model_dir)
 
     def take(length: int, i: int) -> list[int]:
         start = (i * 7919 + 101) % (len(ids) - length - 1)
@@ -60,6 +56,19 @@ def prompts_from(model_dir: Path) -> dict[str, list[list[int]]]:
         "chats": [take(300, 10 + i) for i in range(8)],
         "map": [take(300, 20 + i) for i in range(8)],
     }
+
+
+def training_ids(model_dir: Path) -> list[int]:
+    """The text the model was trained on, tokenized as it was trained (train_peaked.load_tokenizer); refuses a
+    model whose training.json counts another number of tokens (a tokenizer that changed since)."""
+    from bench.train_peaked import load_tokenizer, token_stream
+
+    ids = token_stream(load_tokenizer(model_dir)).tolist()
+    info = model_dir / "training.json"
+    trained = json.loads(info.read_text()).get("corpus_tokens") if info.exists() else None
+    if trained is not None and trained != len(ids):
+        raise RuntimeError(f"the bench tokenizes the training text into {len(ids)} tokens, training saw {trained}")
+    return ids
 
 
 def make_path(name: str, model_dir: Path, device: str):
@@ -119,7 +128,11 @@ def run_worker(name: str, model_dir: Path, run_dir: Path, device: str, turn_wait
         from bench.generation_paths import reference_model, score
 
         reference = reference_model(model_dir, path.dequantized(), path, device)
-        result["correctness"] = {case: score(reference, pairs, device) for case, pairs in runs.items()}
+        result["reference_health"] = health_of(reference, prompts_from(model_dir), device)
+        if result["reference_health"]["degenerate"]:  # agreement with it would prove nothing: none is reported
+            result["correctness"] = {"refused": "degenerate reference: " + result["reference_health"]["reason"]}
+        else:
+            result["correctness"] = {case: score(reference, pairs, device) for case, pairs in runs.items()}
         result["correctness"]["reference"] = f"float32 transformers, weights {path.dequantized()} dequantized"
         result["score_s"] = round(time.perf_counter() - started, 1)
     except Exception as exc:  # noqa: BLE001
@@ -127,6 +140,13 @@ def run_worker(name: str, model_dir: Path, run_dir: Path, device: str, turn_wait
         result["traceback"] = traceback.format_exc()[-2000:]
     path.close()
     _write(run_dir / f"{name}.json", result)
+
+
+def health_of(reference, prompts: dict, device: str) -> dict:
+    """bench/agreement.reference_health on the one-stream prompt and two map prompts (the trained text)."""
+    from bench.agreement import reference_health
+
+    return reference_health(reference, [prompts["b1"][0][:512], *prompts["map"][:2]], device).to_dict()
 
 
 def measure(path, prompts: dict, device: str, result: dict) -> dict[str, list]:
@@ -307,19 +327,25 @@ def ensure_model(args) -> dict:
 
 
 def agreement(r: dict, case: str) -> float | None:
-    return r.get("correctness", {}).get(case, {}).get("agreement")
+    """The figure the bar applies to: agreement outside ties (bench/agreement.py), or plain agreement in a
+    result written before ties were counted. None when not scored or refused (a degenerate reference)."""
+    scored = r.get("correctness", {}).get(case, {})
+    return scored.get("agreement_outside_ties", scored.get("agreement"))
 
 
 def shown(value, r: dict, case: str) -> str:
-    """A speed figure only beside an agreement of at least MIN_AGREEMENT from the same run."""
+    """A speed figure only beside an agreement of at least MIN_AGREEMENT (outside ties) from the same run."""
     a = agreement(r, case)
     if value is None:
         return "-"
+    if "refused" in r.get("correctness", {}):
+        return f"withheld ({value}, degenerate reference: no agreement)"
     if a is None:
         return f"withheld ({value}, not scored)"
     if a < MIN_AGREEMENT:
         return f"withheld (agreement {a:.3f})"
-    return f"{value} [agree {a:.3f}]"
+    plain = r["correctness"][case].get("agreement", a)
+    return f"{value} [agree {a:.3f}" + (f", {plain:.3f} with ties]" if plain != a else "]")
 
 
 def rates(r: dict, case: str, key: str) -> float | None:

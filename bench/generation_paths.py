@@ -29,11 +29,11 @@ class FastPath:
 
     name = "fast_int4"
 
-    def __init__(self, model_dir: Path, device: str, context: int) -> None:
+    def __init__(self, model_dir: Path, device: str, context: int, local=None) -> None:
         from rag_app.llm.local import load_local_model
 
         self.device = device
-        self.local = load_local_model(str(model_dir), device=device, engine="fast", context_window=context)
+        self.local = local or load_local_model(str(model_dir), device=device, engine="fast", context_window=context)
         self.engine = self.local.generator.engine
         self.info = self.local.info
 
@@ -287,25 +287,16 @@ def _dequantize(module) -> torch.Tensor:
 
 @torch.inference_mode()
 def score(reference, runs: list[tuple[list[int], list[int]]], device: str) -> dict:
-    """Top-1 agreement of the generated tokens with the reference's argmax on the same prefix, the
-    largest log-probability the path's choices lose against the reference's (nats), and how peaked the
-    reference is there (median gap between its top two log-probabilities)."""
-    agree = total = 0
-    worst, margins = 0.0, []
+    """Top-1 agreement of the generated tokens with the reference's argmax on the same prefix (over all tokens,
+    and outside ties: bench/agreement.py), the largest log-probability the path's choices lose against the
+    reference's (nats), and how peaked the reference is there (median gap between its top two log-probabilities)."""
+    from bench.agreement import compare_choices, summarize
+
+    parts = []
     for prompt, generated in runs:
+        if not generated:
+            continue
         ids = torch.tensor([prompt + generated], device=device)
         logits = reference(ids, logits_to_keep=len(generated) + 1).logits[0, :-1].float()
-        logp = torch.log_softmax(logits, -1)
-        chosen = torch.tensor(generated, device=device)
-        best = logp.max(-1)
-        agree += int((best.indices == chosen).sum())
-        total += len(generated)
-        worst = max(worst, float((best.values - logp.gather(1, chosen[:, None])[:, 0]).max()))
-        top2 = logp.topk(2, -1).values
-        margins.append((top2[:, 0] - top2[:, 1]).median())
-    return {
-        "agreement": round(agree / max(total, 1), 4),
-        "tokens": total,
-        "max_logprob_gap": round(worst, 3),
-        "median_top2_margin": round(float(torch.stack(margins).median()), 2) if margins else 0.0,
-    }
+        parts.append(compare_choices(torch.log_softmax(logits, -1), torch.tensor(generated, device=device)))
+    return summarize(parts)

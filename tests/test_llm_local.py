@@ -136,3 +136,24 @@ def test_default_model_fits_the_hardware():
     assert default_model_name("cpu") == "Qwen/Qwen2.5-0.5B-Instruct"
     if torch.cuda.is_available():
         assert default_model_name("cuda").startswith("Qwen/Qwen2.5-")
+
+
+def test_the_gpu_fast_path_refuses_smollm2s_layer_widths_and_auto_falls_back(monkeypatch):
+    """SmolLM2-135M (576-wide layers) crashed the fast path on the H200 (issue 29): on a GPU, auto picks
+    transformers and says why, engine=fast refuses; Qwen2.5-7B's widths still take the fast path."""
+    from tiny_lm import QWEN25_7B
+    from transformers import LlamaConfig, Qwen2Config
+
+    import rag_app.fastgen
+    from rag_app.llm.backend import ModelUnavailableError
+    from rag_app.llm.local import choose_engine
+
+    monkeypatch.setattr(rag_app.fastgen, "fast_path_blocker", lambda device, quantization, autotune=False: None)
+    smollm2 = LlamaConfig(hidden_size=576, intermediate_size=1536, num_attention_heads=9, num_key_value_heads=3,
+                          num_hidden_layers=30, vocab_size=49152, tie_word_embeddings=True)  # fmt: skip
+    use_fast, why = choose_engine("auto", "cuda", "4bit", smollm2, None)
+    assert not use_fast and "hidden 576, attention 576 are not multiples of 128" in why and "bitsandbytes" in why
+    with pytest.raises(ModelUnavailableError, match="RAG_LLM_ENGINE=fast is not possible: layer widths"):
+        choose_engine("fast", "cuda", "4bit", smollm2, None)
+    assert choose_engine("auto", "cuda", "4bit", Qwen2Config(**{k: v for k, v in QWEN25_7B.items()}), None)[0]
+    assert choose_engine("fast", "cpu", "none", smollm2, None)[0] is True  # the eager CPU path is unaffected

@@ -310,13 +310,14 @@ def choose_engine(
     """(use the fast path?, the reason shown in the status line)."""
     if engine == "transformers":
         return False, "engine: transformers generate (requested)"
-    from rag_app.fastgen import UnsupportedModelError, fast_path_blocker
+    from rag_app.fastgen import UnsupportedModelError, fast_path_blocker, width_blocker
     from rag_app.fastgen.model import ArchSpec
 
     blocker = fast_path_blocker(device, quant, gemlite_autotune)
     if blocker is None:
         try:
-            ArchSpec.from_hf(config)
+            spec = ArchSpec.from_hf(config)
+            blocker = width_blocker(spec) if device.startswith("cuda") else None  # the eager CPU path has no limit
         except UnsupportedModelError as exc:
             blocker = f"the fast path does not support {exc}"
     if blocker is None:
