@@ -40,7 +40,9 @@ from bench.common import CORPUS, RESULTS, ROOT, write_result
 from rag_app.service import RagService
 from rag_app.settings import DEFAULT_EMBEDDING_MODEL, Settings
 
-DATA = ROOT / "bench" / ".data"
+# Its own folder: every run empties its collections, which must not be the ones bench/retrieval.py and
+# bench/answers.py search (bench/.data).
+DATA = ROOT / "bench" / ".data" / "ingest"
 SETS = {
     "docugami": CORPUS / "qa" / "docugami_sec10q" / "data" / "v1" / "docs",
     "financebench": CORPUS / "qa" / "financebench_dev" / "pdfs",
@@ -52,6 +54,9 @@ VARIANTS = {
     "fp32": {"embedding_precision": "fp32"},
     "pypdf": {"pdf_parser": "pypdf"},
     "one_shard": {"chroma_shards": 1},
+    # the ingest plan's modes, whatever the file count (the default is auto: pipelined from 8 files)
+    "simple": {"ingest_mode": "simple"},
+    "pipelined": {"ingest_mode": "pipelined"},
 }
 GPU_PAGES_PER_S = 500  # issue 17's target on one H200
 WORD = re.compile(r"\w+", re.UNICODE)
@@ -71,7 +76,7 @@ def run_ours(variant: str, sets: dict[str, list[Path]], model: str, device: str,
     pages = chunks = 0
     wall = 0.0
     failed = []
-    shards = None
+    shards, plan = None, {}
     settings = Settings(_env_file=None, data_dir=data_dir, embedding_model=model, embedding_device=device, **overrides)
     service = RagService(settings)
     service.embeddings.embed_array(["warm-up"] * service.embeddings.batch_size)  # load and warm outside the timing
@@ -83,7 +88,7 @@ def run_ours(variant: str, sets: dict[str, list[Path]], model: str, device: str,
                 started = time.perf_counter()
                 report = service.ingest(pdfs, collection=name)
                 wall += time.perf_counter() - started
-                shards = service.store(name, with_model=True).index().shards
+                shards, plan = service.store(name, with_model=True).index().shards, report.plan
                 for stage, seconds in report.timings.items():
                     stages[stage] += seconds
                 for f in report.files:
@@ -102,7 +107,7 @@ def run_ours(variant: str, sets: dict[str, list[Path]], model: str, device: str,
             "chunk_size": settings.chunk_size, "chunk_overlap": settings.chunk_overlap,
             "parse_workers": settings.parse_workers or "cpu count - 1", "device": service.embeddings.device,
             "embedding_batch_size": service.embeddings.batch_size,
-            "chroma_shards": shards,
+            "chroma_shards": shards, "ingest_mode": plan.get("mode"), "plan": plan,
         },
         **_figures(pages, chunks, wall, stages, failed),
         "embed_chunks_per_s": round(chunks / stages["embed"], 1) if stages["embed"] else 0.0,

@@ -627,6 +627,41 @@ def web() -> list[str]:
     ]  # fmt: skip
 
 
+def faults() -> list[str]:
+    r = load("faults")
+    if r is None:
+        return []
+    out = ["## Faults the store and the server survive", ""]
+    kills = r.get("kills")
+    if kills:
+        rows = [[c["kill"], c["shards"], c.get("exit_code"), c.get("seconds_to_stop", ""), c["children_left_after_5s"],
+                 "yes" if c["left_behind"].get("clean") else "**no**", " ".join(c["rerun_statuses"]),
+                 "yes" if c["survived"] else "**no**"] for c in kills["cases"]]  # fmt: skip
+        out += [
+            f"Kills: {kills['survived']} of {kills['tried']} survived with nothing lost. Each case kills one process of "
+            "a pipelined `python -m ingest` in a fresh data directory: the store's writer or a shard's writer at a step "
+            "of a write (`role:step`), the store's writer while it waits for work, or the ingest itself (`:waiting`, "
+            "SIGKILL from outside once a file is stored). Clean: no marker, no document missing a chunk or a text, no "
+            "vector or text that no document owns, read by the next process.", "",
+            table(["killed", "shards", "exit code", "s to stop", "processes left after 5 s", "clean after the run",
+                   "rerun", "survived"], rows), "",
+        ]  # fmt: skip
+    inputs = r.get("bad_inputs")
+    if inputs:
+        statuses = ", ".join(f"{n} x {status}" for status, n in inputs["statuses"].items())
+        out += [f"Bad inputs: {inputs['tried']} sent to `python app.py` (collection names, lone surrogates, malformed "
+                f"and oversized JSON, traversal paths, hostile uploads, cross-site and rebinding headers): {statuses}; "
+                f"**{inputs['5xx']} 5xx**.", ""]  # fmt: skip
+    memory = r.get("memory")
+    if memory:
+        rows = [[m["request"], m["status"], m["client_sent_mb"], m["server_rss_before_mb"], m["server_rss_growth_mb"]]
+                for m in memory]  # fmt: skip
+        out += ["Memory of the server process (RSS sampled every 20 ms) while each request was sent:", "",
+                table(["request", "status", "MB sent before the answer", "RSS before (MB)", "RSS growth (MB)"], rows),
+                ""]  # fmt: skip
+    return [*out, provenance(r), ""]
+
+
 # ----- plots -------------------------------------------------------------------------------------------
 
 
@@ -692,7 +727,7 @@ def render(plots: list) -> str:
     ]
     sections = (
         financebench(plots), zh_reports(plots), docugami(plots), finglm(), scale(), refusal(), ingest(plots),
-        ocr(), generation(), summarize(), web(), test_suite(),
+        ocr(), generation(), summarize(), web(), faults(), test_suite(),
     )  # fmt: skip
     for section in sections:
         lines += section

@@ -47,12 +47,18 @@ class Health:
     collections: list[str] = field(default_factory=list)
     documents: int = 0
     store: str = ""
+    problems: list[str] = field(default_factory=list)  # what is wrong with the store, and what to do
 
     @property
     def mode(self) -> str:
         return self.model_state.mode
 
+    @property
+    def status(self) -> str:
+        """ "ok", or "degraded" when the store has a problem (``problems`` says which and what to do)."""
+        return "degraded" if self.problems else "ok"
+
     def to_dict(self) -> dict:
         data = asdict(self)
-        data.update(status="ok", mode=self.mode, model_state=self.model_state.value)
+        data.update(status=self.status, mode=self.mode, model_state=self.model_state.value)
         return data

@@ -18,9 +18,10 @@ import sys
 from collections.abc import Sequence
 from multiprocessing.connection import Connection
 
-from rag_app.errors import StoreUnavailableError
+from rag_app.errors import ChildStoppedError, StoreUnavailableError
 
 log = logging.getLogger(__name__)
+EXIT_STATUS_WAIT_S = 5.0  # a child's socket closes as it dies; its exit status follows within moments
 
 
 class ChildProcess:
@@ -43,11 +44,15 @@ class ChildProcess:
         """How the process ended, in words: "killed by SIGKILL", "exit code 1", or "still running"."""
         return exit_reason(self.process.poll())
 
-    def stopped(self) -> StoreUnavailableError:
-        """The error for a child that stopped before answering."""
-        return StoreUnavailableError(
-            f"{self.what} stopped ({self.exit_reason()}): re-run the ingest; files already reported are stored"
-        )
+    def stopped(self) -> ChildStoppedError:
+        """The error for a child that stopped before answering, with how it ended (its signal, its exit code):
+        waited for briefly, since the connection closes a moment before the exit status is there to read."""
+        self.wait(EXIT_STATUS_WAIT_S)
+        return ChildStoppedError(self.what, self.exit_reason())
+
+    @property
+    def alive(self) -> bool:
+        return self.process.poll() is None
 
     def wait(self, timeout: float) -> int | None:
         """The exit code once the process has ended within ``timeout`` seconds, else None."""

@@ -215,6 +215,38 @@ class DocumentInfo:
         return asdict(self)
 
 
+RESTORE_TEXTS_COMMAND = "python -m ingest --restore-texts --collection {collection}"
+
+
+@dataclass(frozen=True)
+class LostTexts:
+    """Registered documents whose chunk texts are gone from the chunk table (the only copy of them beside an
+    embedded Chroma): the file was deleted, emptied, or damaged and moved aside (``set_aside``: the names
+    it was moved aside as). Their vectors and names remain; searches cannot show them until restored."""
+
+    collection: str
+    documents: tuple[str, ...] = ()
+    set_aside: tuple[str, ...] = ()
+
+    def __bool__(self) -> bool:
+        return bool(self.documents)
+
+    @property
+    def command(self) -> str:
+        """The one command that restores them (from their stored uploads or the paths they were read from)."""
+        return RESTORE_TEXTS_COMMAND.format(collection=self.collection)
+
+    def message(self) -> str:
+        names = ", ".join(self.documents[:8]) + (
+            f" and {len(self.documents) - 8} more" if len(self.documents) > 8 else ""
+        )
+        how = f" (the damaged chunk table was moved aside as {self.set_aside[-1]})" if self.set_aside else ""
+        return (
+            f"the texts of {len(self.documents)} document(s) of collection {self.collection!r} are lost{how}: "
+            f"{names}; run `{self.command}` to restore them from their files"
+        )
+
+
 @dataclass
 class SearchHit:
     """One retrieved chunk with where it came from and how well it matched."""

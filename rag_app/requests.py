@@ -9,12 +9,19 @@ Everything inside (the service, the answerer, the retriever) trusts the request 
 
 from __future__ import annotations
 
-from typing import Any, Literal, Self
+from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from rag_app.errors import InvalidRequestError
-from rag_app.settings import MAX_K, MAX_NEW_TOKENS, MAX_TEMPERATURE, Settings, StrategyName
+from rag_app.settings import (
+    MAX_K,
+    MAX_NEW_TOKENS,
+    MAX_TEMPERATURE,
+    Settings,
+    StrategyName,
+    collection_name_problem,
+)
 
 SUMMARY_WORDS = (20, 2000)  # words of a summary (Chinese: characters) a request may ask for
 HISTORY_SHAPE = (
@@ -22,12 +29,48 @@ HISTORY_SHAPE = (
 )
 
 
+def _unicode(what: str) -> AfterValidator:
+    """Text that encodes as UTF-8: a lone surrogate (which JSON and Python strings can carry) is refused."""
+
+    def check(value: str) -> str:
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError(f"the {what} holds a character that is not valid Unicode (a lone surrogate): send UTF-8 text") from None  # fmt: skip
+        return value
+
+    return AfterValidator(check)
+
+
+def _collection(value: str) -> str:
+    problem = collection_name_problem(value)
+    if problem:
+        raise ValueError(problem)
+    return value
+
+
+DocumentName = Annotated[str, _unicode("document name")]
+CollectionName = Annotated[str, AfterValidator(_collection)]
+
+
+def valid_collection(value: str | None) -> str | None:
+    """A collection name a request gives (a query parameter), checked once at the edge: None stays None
+    (the app's own collection); a name that could not be a collection is an InvalidRequestError naming the
+    pattern, before anything is opened or made."""
+    if value is None:
+        return None
+    problem = collection_name_problem(value)
+    if problem:
+        raise InvalidRequestError(problem)
+    return value
+
+
 class Turn(BaseModel):
     """One message of the conversation so far."""
 
     model_config = ConfigDict(extra="forbid")
     role: Literal["user", "assistant"]
-    content: str
+    content: Annotated[str, _unicode("history")]
 
 
 class EdgeRequest(BaseModel):
@@ -52,19 +95,10 @@ class EdgeRequest(BaseModel):
             raise InvalidRequestError(f"invalid request: {describe(exc)}") from None
 
 
-def _text(value: str, what: str) -> str:
-    """Stripped text that encodes as UTF-8 (a lone surrogate, which JSON can carry, cannot)."""
-    value = value.strip()
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError(f"the {what} holds a character that is not valid Unicode (a lone surrogate): send UTF-8 text") from None  # fmt: skip
-    return value
-
-
 def _question(value: str, info: ValidationInfo, what: str = "question") -> str:
-    """A question (or a search query) as the app reads it: stripped, not empty, within the length limit."""
-    value = _text(value, what)
+    """A question (or a search query) as the app reads it: stripped, valid Unicode, not empty, within the
+    length limit."""
+    value = _unicode(what).func(value).strip()
     if not value:
         raise ValueError(f"the {what} is empty")
     settings = (info.context or {}).get("settings")
@@ -84,7 +118,7 @@ class AskRequest(EdgeRequest):
         None, description="auto, stuff, map_reduce, refine, map_rerank or extractive."
     )
     k: int | None = Field(None, ge=1, le=MAX_K, description="Sources to retrieve.")
-    files: list[str] | None = Field(None, description="Answer only from these documents.")
+    files: list[DocumentName] | None = Field(None, description="Answer only from these documents.")
     history: list[Turn] = Field(
         default_factory=list, description='The conversation so far: [{"role", "content"}] or [[question, answer], ...].'
     )
@@ -124,7 +158,7 @@ class SearchRequest(EdgeRequest):
 
     query: str = Field(description="What to look for.")
     k: int = Field(5, ge=1, le=MAX_K, description="Chunks to return.")
-    files: list[str] | None = Field(None, description="Search only these documents.")
+    files: list[DocumentName] | None = Field(None, description="Search only these documents.")
 
     @field_validator("query")
     @classmethod
@@ -135,7 +169,7 @@ class SearchRequest(EdgeRequest):
 class SummaryRequest(EdgeRequest):
     """Summarize these stored documents (names as --list shows); unset options take defaults."""
 
-    files: list[str] = Field(min_length=1, description="Stored document names to summarize.")
+    files: list[DocumentName] = Field(min_length=1, description="Stored document names to summarize.")
     language: Literal["en", "zh"] | None = Field(None, description="en or zh; default: the documents' own language.")
     max_words: int | None = Field(
         None,

@@ -17,11 +17,11 @@ import uuid
 from collections.abc import Iterator, Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from rag_app.answering.answerer import Answerer, collect
 from rag_app.answering.events import Answer, Event, StatusEvent
-from rag_app.errors import DocumentNotFoundError, InvalidRequestError, NoDocumentsError, StoreBusyError
+from rag_app.errors import DocumentNotFoundError, InvalidRequestError, NoDocumentsError, RagError, StoreBusyError
 from rag_app.health import EmbeddingStatus, Health, ModelState
 from rag_app.ingestion.chunking import TokenChunker
 from rag_app.ingestion.files import Candidate, discover
@@ -29,7 +29,7 @@ from rag_app.ingestion.parsing import ExtractionPool
 from rag_app.ingestion.pipeline import Ingestor, IngestProgress
 from rag_app.ingestion.plan import IngestPlan, vector_shards
 from rag_app.prompts import detect_language
-from rag_app.records import DocumentInfo, FileStatus, IngestReport
+from rag_app.records import DocumentInfo, FileReport, FileStatus, IngestReport, LostTexts, file_sha256
 from rag_app.requests import AskRequest, SearchRequest, SummaryRequest
 from rag_app.retrieval.boosts import section_boosts
 from rag_app.retrieval.fusion import RankingOptions
@@ -234,30 +234,31 @@ class RagService:
 
     def ingest_uploads(
         self,
-        files: Sequence[tuple[str, bytes]],
+        files: Sequence[tuple[str, bytes | BinaryIO]],
         collection: str | None = None,
         progress: IngestProgress | None = None,
         plan: IngestPlan | None = None,
     ) -> IngestReport:
-        """Check and ingest uploaded files; refused files are reported as failed (with the HTTP status that
-        fits) and the others still ingest. A file is kept under the data directory only once it is stored:
-        a failed re-upload leaves the stored file and its chunks as they were."""
-        from rag_app.ingestion.uploads import UploadRejected, note_shortened_names, rejected_report, store_upload
+        """Check and ingest uploaded files (their bytes, or open binary files copied piece by piece); refused
+        files are reported as failed (with the HTTP status that fits) and the others still ingest. Two files
+        of one upload never share a name. A file is kept under the data directory only once it is stored: a
+        failed re-upload leaves the stored file and its chunks as they were."""
+        from rag_app.ingestion.uploads import UploadRejected, UploadStager, note_upload_names, rejected_report
 
-        name = collection or self.settings.collection
+        s = self.settings
+        name = collection or s.collection
         directory = self.uploads_dir(name)
-        staging = self.settings.data_dir / "uploads" / ".incoming" / uuid.uuid4().hex
-        limit = self.settings.max_upload_mb * 1024 * 1024
+        staging = s.data_dir / "uploads" / ".incoming" / uuid.uuid4().hex
+        stager = UploadStager(staging, s.max_upload_mb * 1024 * 1024, s.max_upload_total_mb * 1024 * 1024)
         candidates: dict[str, Candidate] = {}
-        rejected, stored = [], []
+        rejected = []
         try:
             for filename, data in files:
                 try:
-                    staged = store_upload(staging, filename, data, limit)
+                    staged = stager.stage(filename, data)
                 except UploadRejected as exc:
                     rejected.append(rejected_report(filename, exc))
                     continue
-                stored.append(staged)
                 candidates[staged.name] = Candidate(staged.name, staged.path, stored_path=directory / staged.name)
             report = IngestReport(name)
             if candidates:
@@ -266,7 +267,7 @@ class RagService:
                     _place_uploads(candidates, report)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        note_shortened_names(report, stored)
+        note_upload_names(report, stager.staged)
         report.files[:0] = rejected
         return report
 
@@ -304,7 +305,45 @@ class RagService:
             collections=collections,
             documents=len(self.list_documents(name)) if name in collections else 0,
             store=f"chroma server {s.chroma_host}:{s.chroma_port}" if s.chroma_host else str(s.chroma_dir),
+            problems=self._store_problems(name) if name in collections else [],
         )
+
+    def lost_texts(self, collection: str | None = None) -> LostTexts:
+        """The documents of a collection whose chunk texts are lost (see :meth:`restore_texts`)."""
+        store = self.store(collection)  # the documents say which models' chunk tables to look in: none is loaded
+        store.refresh()
+        return store.lost_texts()
+
+    def _store_problems(self, collection: str) -> list[str]:
+        """What health reports as wrong with a collection's store, each with what to do."""
+        try:
+            lost = self.lost_texts(collection)
+        except RagError as exc:
+            return [f"the store cannot be read: {exc}"]
+        return [lost.message()] if lost else []
+
+    def restore_texts(
+        self, collection: str | None = None, progress: IngestProgress | None = None, plan: IngestPlan | None = None
+    ) -> IngestReport:
+        """Ingest again, under their own names, the documents whose chunk texts were lost: from the file each
+        was stored from (its stored upload, or the path a CLI ingest read it from). A file that is gone, or
+        holds other bytes now, is reported failed with what to do; the others are stored as they were."""
+        name = collection or self.settings.collection
+        lost = self.lost_texts(name)
+        by_name = {d.name: d for d in self.list_documents(name)}
+        candidates, unfound = [], []
+        for document in (by_name[n] for n in lost.documents if n in by_name):
+            reason = _unrestorable(document)
+            if reason:
+                unfound.append(FileReport(document.name, "", FileStatus.FAILED, reason=reason, sha256=document.sha256))
+            else:
+                candidates.append(Candidate(document.name, Path(document.path)))
+        report = IngestReport(name)
+        if candidates:
+            with self._ingestor(name, progress, plan, len(candidates)) as ingestor:
+                report = ingestor.run(candidates)
+        report.files[:0] = unfound
+        return report
 
     def search(self, request: SearchRequest, collection: str | None = None) -> SearchResult:
         """The top-k chunks for a query, optionally only from the named documents."""
@@ -418,6 +457,19 @@ def _process_lock(lock_path: Path) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _unrestorable(document: DocumentInfo) -> str | None:
+    """Why a document's texts cannot be restored from the file it was stored from (None: they can)."""
+    path = Path(document.path) if document.path else None
+    if path is None or not path.is_file():
+        return (
+            f"cannot find its file (it was read from {document.path or 'an unknown place'}): ingest it again "
+            "from where it is now (python -m ingest PATH, or upload it)"
+        )
+    if file_sha256(path) != document.sha256:
+        return f"its file at {path} holds other bytes than were stored: ingest it again to store what it holds now"
+    return None
 
 
 def _place_uploads(candidates: dict[str, Candidate], report: IngestReport) -> None:

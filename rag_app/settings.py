@@ -16,6 +16,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_EMBEDDING_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 COLLECTION_NAME_PATTERN = r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}"
+COLLECTION_NAME_RULE = "1-63 letters, digits, '_' or '-', starting with a letter or digit"
 MAX_K = 200  # sources a request may ask for
 MAX_NEW_TOKENS = 8192  # tokens an answer may be asked to have
 MAX_TEMPERATURE = 2.0
@@ -227,8 +228,20 @@ class Settings(BaseSettings):
         False, description="Allow --share without auth: anyone with the link can read your documents."
     )
     max_upload_mb: int = Field(100, ge=1, description="Largest upload accepted, in MB per file.")
+    max_upload_total_mb: int = Field(
+        500,
+        ge=1,
+        description="Largest upload request accepted, in MB for all its files together; refused while it streams "
+        "in (HTTP 413). Uploaded files are spooled to disk, never held in memory whole.",
+    )
     max_question_chars: int = Field(
         4000, ge=1, description="Longest question accepted, in characters (longer ones get HTTP 400)."
+    )
+    max_request_kb: int = Field(
+        2048,
+        ge=1,
+        description="Largest body of any other request (JSON to /api/ask, /api/chat, /api/summarize, Gradio's "
+        "event routes), in KB; refused while it streams in, before it is parsed (HTTP 413).",
     )
     embed_origins: str | None = Field(
         None,
@@ -243,6 +256,12 @@ class Settings(BaseSettings):
         description="Host names the app also answers to while it listens on 127.0.0.1 (comma-separated), e.g. "
         "rag.example.com behind a reverse proxy that passes the public name on; other names get HTTP 403, so a "
         "web page cannot reach the app through DNS rebinding.",
+    )
+    forwarded_allow_ips: str | None = Field(
+        None,
+        description="Addresses of the reverse proxies whose X-Forwarded-Host, X-Forwarded-Proto and "
+        "X-Forwarded-For headers are believed (comma-separated IPs or networks, * for any), e.g. 127.0.0.1 for "
+        "nginx on this machine; unset: none, and these headers are dropped from every request.",
     )
     mcp: bool = Field(False, description="Expose question answering and the document list as MCP tools.")
     embed_demo: bool = Field(
@@ -263,11 +282,9 @@ class Settings(BaseSettings):
     @field_validator("collection")
     @classmethod
     def _check_collection(cls, value: str) -> str:
-        if not re.fullmatch(COLLECTION_NAME_PATTERN, value):
-            raise ValueError(
-                f"invalid collection name {value!r}: use 1-63 letters, digits, '_' or "
-                "'-', starting with a letter or digit"
-            )
+        problem = collection_name_problem(value)
+        if problem:
+            raise ValueError(problem)
         return value
 
     @field_validator("chunk_overlap")
@@ -298,9 +315,22 @@ class Settings(BaseSettings):
         return [h.strip().lower().split(":")[0] for h in (self.allowed_hosts or "").split(",") if h.strip()]
 
     @property
+    def trusted_proxies(self) -> list[str]:
+        """``--forwarded-allow-ips`` as a list (empty: no proxy is trusted)."""
+        return [a.strip() for a in (self.forwarded_allow_ips or "").split(",") if a.strip()]
+
+    @property
     def chroma_dir(self) -> Path:
         """Where the embedded Chroma database lives."""
         return self.data_dir / "chroma"
+
+
+def collection_name_problem(value: str) -> str | None:
+    """Why ``value`` cannot name a collection (it names folders and Chroma collections), or None."""
+    if re.fullmatch(COLLECTION_NAME_PATTERN, value):
+        return None
+    shown = value if len(value) <= 80 else value[:80] + "…"
+    return f"invalid collection name {shown!r}: use {COLLECTION_NAME_RULE} (pattern {COLLECTION_NAME_PATTERN})"
 
 
 def settings_table_markdown() -> str:

@@ -54,9 +54,9 @@ def test_ask_streams_server_sent_events(client):
     events = sse_events(response.text)
     kinds = [kind for kind, _ in events]
     assert kinds.index("sources") < kinds.index("token") < kinds.index("done") == len(kinds) - 1
-    readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    documented = re.search(r"# events: ([a-z, ]+)", readme).group(1).split(", ")
-    assert list(dict.fromkeys(kinds)) == documented, "the README lists the events in the order they arrive"
+    usage = (ROOT / "docs" / "usage.md").read_text(encoding="utf-8")
+    documented = re.search(r"# events: ([a-z, ]+)", usage).group(1).split(", ")
+    assert list(dict.fromkeys(kinds)) == documented, "docs/usage.md lists the events in the order they arrive"
     tokens = "".join(data["text"] for kind, data in events if kind == "token")
     done = events[-1][1]
     assert tokens.strip() == done["answer"] and len(events[kinds.index("sources")][1]["sources"]) == 3

@@ -120,7 +120,8 @@ def test_without_embed_origins_other_sites_can_neither_frame_nor_call_it(browser
 
 
 def test_behind_a_reverse_proxy_under_a_sub_path(browser, tmp_path):
-    with running_app(tmp_path / "data", "--llm-backend", "extractive", "--root-path", "/docs-qa") as (url, _, _):
+    args = ("--llm-backend", "extractive", "--root-path", "/docs-qa", "--forwarded-allow-ips", "127.0.0.1")
+    with running_app(tmp_path / "data", *args) as (url, _, _):
         with ReverseProxy(url, "/docs-qa") as proxy:
             assert httpx.get(proxy.url + "api/health").json()["status"] == "ok"
             upload_sample(proxy.url)

@@ -94,3 +94,14 @@ def test_a_pool_runs_again_after_a_run_has_ended():
         assert not thread.is_alive(), "the second run never ended"
     assert len(runs) == 2
     assert all(len(docs) == 2 and all(d.error is None and d.total_pages for d in docs) for docs in runs)
+
+
+def test_a_parser_that_died_while_idle_is_replaced_not_fatal():
+    """A parser process killed between files (the OOM killer, a person) costs nothing: a fresh one takes the file."""
+    with ExtractionPool(workers=1, timeout_s=60) as pool:
+        pool.start(1)
+        idle = pool._pool[0]
+        idle.process.kill()
+        idle.process.wait()
+        [(_, doc)] = list(pool.run([ExtractionJob(ODD / "pdfjs" / "tracemonkey.pdf")]))
+    assert doc.error is None and doc.total_pages == 14

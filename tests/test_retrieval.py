@@ -91,17 +91,20 @@ def test_a_collection_whose_texts_chroma_held_is_rebuilt_from_chroma(service, se
 
 
 def test_texts_lost_beside_an_embedded_chroma_are_named_and_ingesting_again_restores_them(
-    service, settings, corpus_dir, caplog
+    service, settings, corpus_dir
 ):
     """Beside an embedded Chroma the SQLite file is the only copy of the chunks' texts: losing it loses
-    them. The search says which contents to re-ingest, and ingesting the same files stores them again."""
+    them. The search names the documents and the command that restores them (not an empty result), and
+    ingesting the same files stores them again."""
+    from rag_app.errors import TextsLostError
+
     service.ingest([corpus_dir])
     for path in (settings.data_dir / "lexical" / "local").glob("*.sqlite*"):
         path.unlink()
     fresh = type(service)(settings)
     fresh.embeddings = service.embeddings
-    assert fresh.search(SearchRequest(query="ZX-4471", k=1)).hits == []
-    assert "re-ingest them" in caplog.text
+    with pytest.raises(TextsLostError, match="contracts.pdf.*--restore-texts"):
+        fresh.search(SearchRequest(query="ZX-4471", k=1))
     report = fresh.ingest([corpus_dir])
     assert {f.status.value for f in report.files} == {"replaced"}
     assert all(f.note and "stored chunk texts were missing" in f.note for f in report.files)

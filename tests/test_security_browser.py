@@ -174,3 +174,40 @@ def test_model_output_loads_no_image_and_shows_link_targets(browser, beacon, app
     assert f"http://127.0.0.1:{beacon.port}/model-image.png" in image.inner_text()
     page.screenshot(path=str(ARTIFACTS / "security-model.png"), full_page=True)
     assert beacon.hits == [], f"the page fetched {beacon.hits}"
+
+
+VIEWER_ATTACKS = ["file=javascript:window.pwned=1", "doc=javascript:window.pwned=1", "doc=..", "doc=../../evil"]
+
+
+@pytest.mark.parametrize("query", VIEWER_ATTACKS)
+def test_the_viewer_opens_nothing_but_the_apps_own_file_route(browser, beacon, app, query):
+    """A crafted viewer link can neither run script in the app's origin (its "open the file" link, opened in
+    the same tab) nor make the viewer load a file from elsewhere."""
+    url, _, _ = app
+    page = browser.new_page()
+    page.goto(f"{url}viewer/?{query}&page=1")
+    page.wait_for_timeout(1500)
+    link = page.locator("#download")
+    if link.count():
+        href = link.evaluate("a => a.href")
+        assert href.startswith(url + "api/documents/") and href.split("#")[0].endswith("/file"), href
+        link.evaluate("a => a.removeAttribute('target')")
+        link.click()
+        page.wait_for_timeout(1000)
+    assert page.evaluate("window.pwned") is None, "the viewer's link ran script in the app's origin"
+
+
+def test_the_viewer_loads_no_foreign_file_and_shows_stored_ones(browser, beacon, app):
+    url, _, _ = app
+    files = [("files", ("viewer.pdf", SAMPLE.read_bytes()))]
+    assert httpx.post(url + "api/documents", files=files, timeout=120).status_code == 200
+    beacon.hits.clear()
+    page = browser.new_page()
+    for query in (f"file=http://127.0.0.1:{beacon.port}/evil.pdf", f"doc=http://127.0.0.1:{beacon.port}/evil.pdf"):
+        page.goto(f"{url}viewer/?{query}&page=1")
+        page.wait_for_timeout(1500)
+    assert beacon.hits == [], f"the viewer fetched {beacon.hits}"
+    page.goto(f"{url}viewer/?doc=viewer.pdf&page=2&q=gross%20margin")
+    page.locator("body[data-text-layer='ready']").wait_for(timeout=120_000)
+    assert page.locator("body").get_attribute("data-pages") == "3"
+    assert page.locator("#download").evaluate("a => a.href") == url + "api/documents/viewer.pdf/file#page=2"

@@ -26,6 +26,19 @@ def sharded(tmp_path, shards: int, name: str = "data"):
     return Database(settings).store("test", EMBEDDING, create=True)
 
 
+def file_writes() -> list[FileWrite]:
+    """The FILES as one write of several files."""
+    return [
+        FileWrite(
+            [document(f"{sha}.pdf", sha, 12)],
+            chunks_of(sha, texts),
+            vectors(12, i),
+            {"sha256": sha, "file": f"{sha}.pdf", "pages": 1},
+        )  # fmt: skip
+        for i, (sha, texts) in enumerate(FILES.items())
+    ]
+
+
 def fill(store) -> None:
     for i, (sha, texts) in enumerate(FILES.items()):
         write(store, f"{sha}.pdf", sha, texts, seed=i)
@@ -92,15 +105,7 @@ def test_a_failed_shard_write_rolls_back_every_file_of_the_write(tmp_path, monke
         return original(self, **kwargs)
 
     monkeypatch.setattr(type(broken), "add", add)
-    writes = [
-        FileWrite(
-            [document(f"{sha}.pdf", sha, 12)],
-            chunks_of(sha, texts),
-            vectors(12, i),
-            {"sha256": sha, "file": f"{sha}.pdf", "pages": 1},
-        )  # fmt: skip
-        for i, (sha, texts) in enumerate(FILES.items())
-    ]
+    writes = file_writes()
     with pytest.raises(OSError, match="disk full"):
         store.write_many(writes)
     monkeypatch.undo()
@@ -243,3 +248,72 @@ def test_a_large_ingest_writes_the_shards_through_processes_of_their_own(sharded
     assert "99 million" in sharded_service.search(SearchRequest(query="Company 3 revenue", k=1)).hits[0].text
     assert store.count_chunks() == sum(d.chunks for d in sharded_service.list_documents())
     assert {shard_of(i, 3) for i in store.nearest_ids(np.ones(384, dtype=np.float32), 50, None)} == {0, 1, 2}
+
+
+def orphans_of(store) -> dict:
+    """What the vectors (every shard) and the chunk table hold that no registered document owns."""
+    owned = {d.sha256 for d in store.list_documents()}
+    index = store.index()
+    parts = index.vectors.parts
+    in_shards = [{m["sha256"] for m in part.get(include=["metadatas"])["metadatas"]} - owned for part in parts]
+    return {"shards": [sorted(s) for s in in_shards], "table": sorted(index.table.shas() - owned)}
+
+
+NONE = {"table": []}
+
+
+@pytest.mark.parametrize("shards", [1, 2])
+def test_recovery_removes_chunks_no_registered_document_owns(tmp_path, shards):
+    """Chunks left without a marker (a rollback cut short at a dead shard, before this fix cleared the markers
+    anyway) took top-k slots until the same files were ingested again; recovery finds them by their absence
+    from the registry, in every shard and in the chunk table."""
+    store = sharded(tmp_path, shards)
+    write(store, "kept.pdf", "sha-kept", ["Kept whatever happens.", "Revenue grew to 10 million."])
+    for i in range(3):  # what a cut-short write left: vectors and texts, no name, no marker
+        sha = f"sha-orphan-{i}"
+        store.index().add(chunks_of(sha, [f"orphan {i} chunk {j}" for j in range(12)]), vectors(12, 10 + i),
+                          {"sha256": sha, "file": f"{sha}.pdf", "pages": 1})  # fmt: skip
+    assert store.pending_writes() == [] and orphans_of(store)["table"] == [f"sha-orphan-{i}" for i in range(3)]
+    assert store.recover() == []
+    assert orphans_of(store) == {"shards": [[]] * shards, **NONE}
+    assert store.count_chunks() == 2 and [d.name for d in store.list_documents()] == ["kept.pdf"]
+    hits = store.search_dense(vectors(1, 10)[0], 5, None)
+    assert {h.file for h in hits} == {"kept.pdf"}
+
+
+def test_a_write_in_progress_elsewhere_is_never_taken_for_an_orphan(tmp_path):
+    store = sharded(tmp_path, 2)
+    other = Database(store.db.settings).store("test", EMBEDDING)
+    from rag_app.storage.store import PendingWrite
+
+    other._mark_pending([PendingWrite("sha-busy", EMBEDDING, "another-host:1", "2999-01-01T00:00:00+00:00")])
+    other.index().add(
+        chunks_of("sha-busy", ["being written"]), vectors(1), {"sha256": "sha-busy", "file": "b", "pages": 1}
+    )
+    store.refresh()
+    store.recover()
+    assert store.count_chunks("sha-busy") == 1 and store.index().table.has("sha-busy")
+
+
+@pytest.mark.parametrize("shards", [2, 3])
+def test_a_shard_writer_that_dies_mid_write_leaves_the_markers_and_recovery_removes_every_piece(tmp_path, shards):
+    """The store's writer process writes through a process per shard; one of them dies during a write of
+    several files: the rollback reaches every other shard and the chunk table, the markers stay because the
+    dead shard could not be reached, and recovery (in the next process) removes the rest."""
+    settings = Settings(_env_file=None, data_dir=tmp_path / "data", collection="test", chroma_shards=shards)
+    database = Database(settings, shard_processes=True)
+    store = database.store("test", EMBEDDING, create=True)
+    write(store, "kept.pdf", "sha-kept", [f"Kept chunk {i}." for i in range(8)])
+    dying = store.index().vectors.writers[1]
+    dying.process.kill()
+    writes = file_writes()
+    with pytest.raises(StoreUnavailableError, match=r"Chroma shard 1 stopped \(killed by SIGKILL\)"):
+        store.write_many(writes)
+    assert {p.sha256 for p in store.pending_writes()} == set(FILES), "the markers went though a shard kept its part"
+    assert store.index().table.shas() == {"sha-kept"}, "the rollback stopped at the dead shard"
+    database.close()
+    later = Database(settings).store("test", EMBEDDING)  # the next run, in another process
+    later.refresh()
+    assert later.recover() == []
+    assert later.pending_writes() == [] and orphans_of(later) == {"shards": [[]] * shards, **NONE}
+    assert [d.name for d in later.list_documents()] == ["kept.pdf"] and later.count_chunks() == 8

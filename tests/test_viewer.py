@@ -41,7 +41,8 @@ def test_a_source_opens_the_viewer_at_its_page_with_the_quoted_passage():
     href = markup.split('class="rag-open" href="')[1].split('"')[0].replace("&amp;", "&")
     assert 'target="rag-pdf"' in markup and href.startswith("viewer/?")
     params = parse_qs(urlparse(href).query)
-    assert params["file"] == ["api/documents/acme%20q3.pdf/file?collection=docs"] and params["page"] == ["2"]
+    assert params["doc"] == ["acme q3.pdf"] and params["collection"] == ["docs"] and params["page"] == ["2"]
+    assert "file" not in params, "the viewer is given a document's name, never a URL to load"
     assert params["q"] == ["Gross margin was 41.5 percent"] and params["label"] == ["7"]
 
 
@@ -66,7 +67,7 @@ def client(service, settings):
 def test_the_viewer_and_pdfjs_are_served(client):
     page = client.get("/viewer/")
     assert page.status_code == 200 and "static/viewer.js" in page.text
-    script = client.get("/viewer/static/pdfjs/build/pdf.min.mjs")
+    script = client.get("/viewer/static/vendor/pdfjs/build/pdf.min.mjs")
     assert script.status_code == 200 and "javascript" in script.headers["content-type"]
-    assert client.get("/viewer/static/pdfjs/build/pdf.worker.min.mjs").status_code == 200
-    assert "Apache License" in client.get("/viewer/static/pdfjs/LICENSE").text
+    assert client.get("/viewer/static/vendor/pdfjs/build/pdf.worker.min.mjs").status_code == 200
+    assert "Apache License" in client.get("/viewer/static/vendor/pdfjs/LICENSE").text

@@ -100,14 +100,30 @@ def test_cross_site_upload_with_credentials_is_refused(service, settings):
         {"referer": "http://127.0.0.1/?view=api"},
         {"origin": "https://intranet.example.com"},  # --embed-origins
         {"origin": "https://intranet.example.com:443"},
-        # behind a reverse proxy that says where the browser sent the request
-        {"origin": "https://qa.example.com", "x-forwarded-host": "qa.example.com", "x-forwarded-proto": "https"},
     ],
 )
 def test_same_origin_allowed_origins_and_scripts_may_write(client, headers):
     response = client.post("/api/documents", files=pdf_form("mine.pdf"), headers=headers)
     assert response.status_code == 200 and response.json()["files"][0]["status"] == "ingested"
     assert client.delete("/api/documents/mine.pdf", headers=headers).status_code == 200
+
+
+# a reverse proxy says where the browser sent the request; so could anyone else
+PROXIED = {"origin": "https://qa.example.com", "x-forwarded-host": "qa.example.com", "x-forwarded-proto": "https"}
+
+
+def test_the_forwarded_host_is_believed_only_from_a_trusted_proxy(service, settings):
+    """The TestClient connects from "testclient": untrusted by default, so a request that says it was
+    forwarded for qa.example.com, with that Origin, is a cross-site write; from a proxy of
+    --forwarded-allow-ips it is the app's own origin."""
+    settings.llm_backend = "extractive"
+    with TestClient(create_app(service), base_url="http://127.0.0.1") as client:
+        refused = client.post("/api/documents", files=pdf_form("mine.pdf"), headers=PROXIED)
+        assert refused.status_code == 403 and "cross-site request refused" in refused.json()["error"]
+    settings.forwarded_allow_ips = "10.0.0.1, testclient"
+    with TestClient(create_app(service), base_url="http://127.0.0.1") as client:
+        response = client.post("/api/documents", files=pdf_form("mine.pdf"), headers=PROXIED)
+        assert response.status_code == 200 and response.json()["files"][0]["status"] == "ingested"
 
 
 def test_the_share_link_is_the_apps_own_origin(service, settings):
@@ -178,28 +194,43 @@ def test_an_app_listening_on_every_interface_answers_to_any_name(service, settin
 # ----- 3. upload size, counted while the body streams in ------------------------------------------
 
 
-def chunked_upload(app, path: str, total: int) -> tuple[int, int, str]:
-    """POST a multipart body of ``total`` bytes as a chunked stream (no Content-Length); returns the
-    status, how many bytes the app pulled from the stream, and the reply."""
+def streamed_post(app, path: str, pieces, content_type: str, length: int | None = None) -> tuple[int, int, str]:
+    """POST the body ``pieces`` yields (bytes), streamed: chunked, or with ``length`` as its Content-Length;
+    returns the status, how many bytes the app pulled from the stream, and the reply."""
     sent = 0
-    head = b'--b0undary\r\nContent-Disposition: form-data; name="files"; filename="big.pdf"\r\n\r\n%PDF-1.4\n'
 
     async def body():
         nonlocal sent
-        yield head
-        while sent < total:
-            sent += 64 * 1024
-            yield b"0" * (64 * 1024)
-        yield b"\r\n--b0undary--\r\n"
+        for piece in pieces:
+            sent += len(piece)
+            yield piece
 
     async def post():
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
-            headers = {"content-type": "multipart/form-data; boundary=b0undary"}
+            headers = {"content-type": content_type, **({"content-length": str(length)} if length else {})}
             return await client.post(path, content=body(), headers=headers)
 
     response = asyncio.run(post())
     return response.status_code, sent, response.text
+
+
+def multipart_pieces(sizes: list[int], piece: int = 64 * 1024):
+    """A multipart body of PDF-looking files of ``sizes`` bytes, 64 KiB at a time."""
+    for i, size in enumerate(sizes):
+        yield b'--b0undary\r\nContent-Disposition: form-data; name="files"; filename="big%d.pdf"\r\n\r\n%%PDF-1.4\n' % i
+        for _ in range(0, size, piece):
+            yield b"0" * piece
+        yield b"\r\n"
+    yield b"--b0undary--\r\n"
+
+
+MULTIPART = "multipart/form-data; boundary=b0undary"
+
+
+def chunked_upload(app, path: str, total: int) -> tuple[int, int, str]:
+    """POST one file of ``total`` bytes as a chunked multipart stream (no Content-Length)."""
+    return streamed_post(app, path, multipart_pieces([total]), MULTIPART)
 
 
 @pytest.mark.parametrize("path", ["/api/documents", "/gradio_api/upload"])
@@ -208,6 +239,69 @@ def test_oversized_chunked_upload_is_refused_while_streaming(app, settings, path
     status, pulled, text = chunked_upload(app, path, 40 * MB)
     assert status == 413 and "limit of 1 MB" in text
     assert pulled < 2 * MB, f"the server read {pulled / MB:.0f} MB of a 40 MB upload before refusing it"
+
+
+@pytest.mark.parametrize("path", ["/api/documents", "/gradio_api/upload"])
+def test_an_upload_over_the_total_limit_is_refused_while_streaming(app, settings, path):
+    """Files each under the per-file limit, together over the per-request one (8 x 90 MB, scaled down)."""
+    settings.max_upload_mb, settings.max_upload_total_mb = 2, 5
+    status, pulled, text = streamed_post(app, path, multipart_pieces([int(1.5 * MB)] * 8), MULTIPART)
+    assert status == 413 and "limit of 5 MB together" in text and "--max-upload-total-mb" in text
+    assert pulled < 6 * MB, f"the server read {pulled / MB:.0f} MB of a 12 MB upload before refusing it"
+    assert stored_names_of(app) == ["acme-q3-2023.pdf"]
+
+
+def test_an_upload_announcing_too_many_bytes_is_refused_before_it_is_read(app, settings):
+    settings.max_upload_total_mb = 5
+    status, pulled, text = streamed_post(app, "/api/documents", multipart_pieces([MB] * 8), MULTIPART, 8 * MB + 900)
+    assert status == 413 and "together" in text and pulled < MB
+
+
+JSON_ROUTES = ["/api/ask", "/api/chat", "/api/summarize", "/gradio_api/queue/join", "/gradio_api/call/ask"]
+
+
+def json_pieces(total: int):
+    yield b'{"question": "margin?", "history": [{"role": "user", "content": "'
+    for _ in range(0, total, 64 * 1024):
+        yield b"x" * (64 * 1024)
+    yield b'"}]}'
+
+
+@pytest.mark.parametrize("path", JSON_ROUTES)
+@pytest.mark.parametrize("announced", [False, True])
+def test_a_json_body_over_the_limit_is_refused_before_it_is_parsed(app, settings, path, announced):
+    """A 40 MB body (a 400 MB one, scaled down) is refused once 64 KB have come in, never parsed in full."""
+    settings.max_request_kb = 64
+    length = 40 * MB + 80 if announced else None
+    status, pulled, text = streamed_post(app, path, json_pieces(40 * MB), "application/json", length)
+    assert status == 413, text
+    assert "limit of 64 KB" in text and "--max-request-kb" in text
+    assert pulled < MB, f"the server read {pulled / MB:.0f} MB of a 40 MB body before refusing it"
+
+
+def test_a_json_body_under_the_limit_is_answered(client, settings):
+    settings.max_request_kb = 64
+    history = [{"role": "user", "content": "x" * 20_000}, {"role": "assistant", "content": "y" * 20_000}]
+    assert client.post("/api/ask", json={"question": "margin?", "history": history}).status_code == 200
+
+
+def test_uploaded_files_are_copied_piece_by_piece_not_held_in_memory(app, settings):
+    """A 40 MB file uploaded to /api/documents: what Python allocates meanwhile stays far below its size."""
+    import tracemalloc
+
+    tracemalloc.start()
+    try:
+        status, _, text = streamed_post(app, "/api/documents", multipart_pieces([40 * MB]), MULTIPART)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert status in (200, 422) and "big0.pdf" in text, text  # stored or failed as a damaged PDF, never refused
+    assert peak < 12 * MB, f"{peak / MB:.0f} MB allocated while a 40 MB upload was stored"
+
+
+def stored_names_of(app) -> list[str]:
+    with TestClient(app, base_url="http://127.0.0.1") as client:
+        return stored(client)
 
 
 def test_upload_just_under_the_limit_reaches_the_route(client, settings):
@@ -322,3 +416,88 @@ def test_websocket_without_credentials_is_refused_cleanly(service, settings):
     assert all(status.split()[1] in ("401", "403") for status in statuses), statuses
     errors = [r for r in records if r.levelno >= logging.ERROR]
     assert not errors, [r.getMessage() for r in errors]
+
+
+# ----- 6. collection names, lone surrogates, duplicate names in one upload ------------------------------
+
+BAD_COLLECTIONS = ["../../../tmp/x", "a..b", "%2e%2e", "-lead", "名字", "x" * 300, "a/b", ""]
+
+
+@pytest.mark.parametrize("name", BAD_COLLECTIONS)
+def test_collection_names_are_checked_at_the_edge_and_nothing_leaks(client, settings, name):
+    from rag_app.settings import COLLECTION_NAME_PATTERN
+
+    before = client.get("/api/health").json()["collections"]
+    responses = [
+        client.post("/api/documents", params={"collection": name}, files=pdf_form()),
+        client.get("/api/documents", params={"collection": name}),
+        client.delete("/api/documents/acme-q3-2023.pdf", params={"collection": name}),
+        client.get("/api/documents/acme-q3-2023.pdf/file", params={"collection": name}),
+        client.post("/api/ask", json={"question": "margin?", "collection": name}),
+        client.post("/api/summarize", json={"files": ["acme-q3-2023.pdf"], "collection": name}),
+    ]
+    for response in responses:
+        assert response.status_code == 400, (response.request.url, response.text)
+        assert "invalid collection name" in response.json()["error"]
+        assert COLLECTION_NAME_PATTERN in response.json()["error"]
+    assert client.get("/api/health").json()["collections"] == before
+    assert stored(client) == ["acme-q3-2023.pdf"]
+    assert [p.name for p in (settings.data_dir / "uploads").glob("*") if p.name != ".incoming"] == []
+    from rag_app.service import RagService
+
+    assert RagService(settings).store().pending_writes() == []
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/chat", b'{"prompt": "margin?", "history": [["\\ud800", "x"]]}'),
+        ("/api/chat", b'{"prompt": "margin\\udc00?"}'),
+        ("/api/ask", b'{"question": "\\ud800"}'),
+        ("/api/ask", b'{"question": "margin?", "history": [{"role": "user", "content": "\\udfff"}]}'),
+        ("/api/ask", b'{"question": "margin?", "files": ["\\ud800.pdf"]}'),
+        ("/api/summarize", b'{"files": ["\\ud800"]}'),
+    ],
+)
+def test_a_lone_surrogate_anywhere_in_a_request_is_400(client, path, body):
+    response = client.post(path, content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert "invalid" in response.json()["error"] or "surrogate" in response.json()["error"]
+
+
+def test_a_lone_surrogate_from_python_callers_is_refused_with_a_reason():
+    from rag_app.errors import InvalidRequestError
+    from rag_app.requests import AskRequest
+
+    for fields in (
+        {"question": "\ud800"},
+        {"question": "ok", "history": [["\ud800", "a"]]},
+        {"question": "ok", "files": ["\udcff"]},
+    ):
+        with pytest.raises(InvalidRequestError, match="lone surrogate"):
+            AskRequest.of(None, **fields)
+
+
+@pytest.mark.parametrize(
+    ("names", "expected"),
+    [
+        (["dup.pdf", "dup.pdf"], ["dup.pdf", "dup (2).pdf"]),
+        (["a/b.pdf", "a_b.pdf"], ["a_b.pdf", "a_b (2).pdf"]),
+        (["x.pdf", "x.pdf", "x.pdf"], ["x.pdf", "x (2).pdf", "x (3).pdf"]),
+    ],
+)
+def test_files_of_one_upload_with_the_same_name_both_survive(client, settings, tmp_path, names, expected):
+    from pdfgen import write_pdf
+
+    forms = []
+    for i, name in enumerate(names):
+        pdf = write_pdf(tmp_path / f"{i}.pdf", [f"Part {i} of the upload: order number {4400 + i}."])
+        forms.append(("files", (name, pdf.read_bytes(), "application/pdf")))
+    files = client.post("/api/documents", files=forms).json()["files"]
+    assert [f["name"] for f in files] == expected and {f["status"] for f in files} == {"ingested"}
+    assert all("renamed: another file of this upload is named" in f["note"] for f in files[1:])
+    assert set(expected) <= set(stored(client))
+    on_disk = sorted(p.name for p in (settings.data_dir / "uploads" / "test").iterdir())
+    assert on_disk == sorted(expected)
+    texts = [client.get(f"/api/documents/{n}/file").content for n in expected]
+    assert len(set(texts)) == len(expected), "each name holds its own file"

@@ -32,6 +32,7 @@ examples:
   python -m ingest --list
   python -m ingest --delete "report 2023.pdf"
   python -m ingest --reset --yes
+  python -m ingest --restore-texts --collection papers
 """
 
 
@@ -48,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
     action.add_argument("--list", action="store_true", help="list the stored documents and exit")
     action.add_argument("--delete", metavar="NAME", help="remove the document stored under NAME (as --list shows it)")
     action.add_argument("--reset", action="store_true", help="delete every document of the collection (asks first)")
+    action.add_argument(
+        "--restore-texts", action="store_true",
+        help="ingest again the documents whose chunk texts were lost (their chunk table deleted or damaged), from "
+        "their stored uploads or the paths they were read from; says which files it cannot find",
+    )  # fmt: skip
     parser.add_argument("--yes", action="store_true", help="do not ask for confirmation (with --reset)")
     parser.add_argument("--json", action="store_true", help="print the report as JSON, without progress bars")
     parser.add_argument(
@@ -61,11 +67,11 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if not (args.paths or args.list or args.delete or args.reset):
+    if not (args.paths or args.list or args.delete or args.reset or args.restore_texts):
         parser.print_usage(sys.stderr)
-        return fail("give files or folders to ingest, or --list, --delete NAME or --reset", EXIT_USAGE)
-    if args.paths and (args.list or args.delete or args.reset):
-        return fail("paths cannot be combined with --list, --delete or --reset", EXIT_USAGE)
+        return fail("give files or folders to ingest, or --list, --delete NAME, --reset or --restore-texts", EXIT_USAGE)
+    if args.paths and (args.list or args.delete or args.reset or args.restore_texts):
+        return fail("paths cannot be combined with --list, --delete, --reset or --restore-texts", EXIT_USAGE)
     try:
         settings = settings_from_args(args)
         configure_logging(settings.log_level)
@@ -87,6 +93,8 @@ def _run(service: RagService, args: argparse.Namespace) -> int:
         return _delete(service, args)
     if args.reset:
         return _reset(service, args)
+    if args.restore_texts:
+        return _restore_texts(service, args)
     return _ingest(service, args)
 
 
@@ -141,10 +149,22 @@ class StopWhenInterrupted(IngestProgress):
 
 
 def _ingest(service: RagService, args: argparse.Namespace) -> int:
+    return _run_ingest(lambda progress: service.ingest(args.paths, args.password, progress), args)
+
+
+def _restore_texts(service: RagService, args: argparse.Namespace) -> int:
+    if not service.lost_texts():
+        print(f"nothing to restore: every document of collection {service.settings.collection!r} has its texts")
+        return EXIT_OK
+    return _run_ingest(lambda progress: service.restore_texts(progress=progress), args)
+
+
+def _run_ingest(ingest, args: argparse.Namespace) -> int:
+    """Run ``ingest(progress)`` with progress bars (none with --json) and Ctrl-C handling; print its report."""
     progress = StopWhenInterrupted(None if args.json else BarProgress())
     previous = signal.signal(signal.SIGINT, progress.on_signal)
     try:
-        report = service.ingest(args.paths, args.password, progress)
+        report = ingest(progress)
     finally:
         signal.signal(signal.SIGINT, previous)
     if args.json:
@@ -162,6 +182,9 @@ def _list(service: RagService, args: argparse.Namespace) -> int:
         print_json([d.to_dict() for d in docs])
     else:
         console().print(documents_table(service.settings.collection, docs))
+    lost = service.lost_texts() if docs else None
+    if lost:
+        print(f"warning: {lost.message()}", file=sys.stderr)
     return EXIT_OK
 
 

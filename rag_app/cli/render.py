@@ -109,7 +109,7 @@ def documents_table(collection: str, docs: list[DocumentInfo]) -> Table:
 
 def print_search(result: SearchResult, out: Console) -> None:
     for warning in result.warnings:
-        out.print(f"[yellow]warning:[/] {warning}")
+        out.print(f"[yellow]warning:[/] {escape(warning)}")
     if not result.hits:
         out.print("no matching chunks")
     for rank, hit in enumerate(result.hits, 1):

@@ -240,7 +240,13 @@ class ExtractionPool:
             worker.started = time.perf_counter()
             worker.deadline = worker.started + self.timeout_s
             worker.page = worker.total = worker.ocr_page = 0
-            worker.conn.send(worker.job)
+            try:
+                worker.conn.send(worker.job)
+            except OSError:  # it died while idle (killed, out of memory): a fresh one takes the job
+                pending.append(worker.job)
+                worker.job = None
+                self._kill(worker)
+                self._pool.remove(worker)
 
     def _idle_worker(self) -> _Worker | None:
         for worker in self._pool:

@@ -21,6 +21,7 @@ import numpy as np
 
 from rag_app.embedding.embedder import LocalEmbeddings
 from rag_app.embedding.inputs import ChunkPlan
+from rag_app.errors import ChildStoppedError
 from rag_app.ingestion.chunking import TokenChunker
 from rag_app.ingestion.files import Candidate
 from rag_app.ingestion.parsing import ExtractionJob, ExtractionPool, OcrProgress
@@ -116,23 +117,37 @@ class Ingestor:
             self._warming = threading.Thread(target=self._warm_up, name="rag-embed-warm-up", daemon=True)
             self._warming.start()
         self.store.refresh()
+        self.store.check_texts()
         self.store.recover()
         self.progress.start(len(candidates))
         groups = self._groups(candidates, report)
         writer = WriterThread(self.storer, self.store, self._open_writer_process if groups else None)
         writer.open()  # a writer process starts while the first files are parsed
+        finished = False
         try:
             self._ingest(groups, extra_passwords, writer, report)
+            finished = True
         finally:
             self._warmed()  # a run that embedded nothing leaves no warm-up behind it
             report.files += writer.stop()  # an interrupted run: the write in hand is finished, no other started
             if writer.used_process:
                 self.store.refresh()  # see what the writer process stored
+            if not finished:
+                self._recover()
         self.progress.close()
         self.timings["store"] = self.storer.seconds
         report.seconds = time.perf_counter() - started
         report.timings = {k: round(v, 3) for k, v in self.timings.items()}
         return report
+
+    def _recover(self) -> None:
+        """After a failed or interrupted run, with its writer processes gone: remove what a write cut short left
+        (a dead shard's writer leaves its part of the write behind), so nothing of it is ever found."""
+        try:
+            self.store.refresh()
+            self.store.recover()
+        except Exception:  # noqa: BLE001 - the next ingest recovers: the run's own error is the one to report
+            log.warning("could not clean up after the interrupted ingest; the next one will", exc_info=True)
 
     def _open_writer_process(self) -> StoreWriter | None:
         """The store's writer process of a pipelined plan (None: this process's store writes)."""
@@ -161,6 +176,7 @@ class Ingestor:
             ready = self._ready(by_path[job.path], doc, report)
             if ready is not None:
                 pending.append(ready)
+            writer.check(_member_names(pending))  # a dead writer stops the run now, not after more embedding
             gathered = sum(len(r.chunks) for r in pending)
             # Full batches for the embedder; and none kept back while the writer has nothing to do.
             if gathered >= self.flush_chunks or (writer.idle and gathered >= self.embeddings.batch_size):
@@ -264,6 +280,7 @@ class Ingestor:
         files stored before."""
         if not pending:
             return []
+        writer.check(_member_names(pending))
         self.progress.embedding(_names(pending), sum(len(r.chunks) for r in pending))
         started = time.perf_counter()
         vectors = self._embed(pending)
@@ -409,8 +426,10 @@ class WriterThread:
     On a GPU machine storing and embedding each took about half of the ingesting thread's time, and
     the embedder spends most of its time in CUDA and the tokenizer with the GIL released. Files are
     stored in the order they were embedded, each batch atomically. Their reports, and an error of the
-    writer, come back at the next hand-over (:meth:`wait`) or at the end. When the run stops early
-    (Ctrl-C, an error), the write in hand (the files embedded together) is finished and no other is started.
+    writer, come back at the next hand-over (:meth:`wait`) or at the end; a writer that failed, or whose
+    process died, is noticed sooner, at the next parsed file (:meth:`check`), and reported with the files
+    whose write it had in hand. When the run stops early (Ctrl-C, an error), the write in hand (the files
+    embedded together) is finished and no other is started.
     """
 
     def __init__(
@@ -423,6 +442,7 @@ class WriterThread:
         self._thread: threading.Thread | None = None
         self._error: BaseException | None = None
         self._done: list[FileReport] = []
+        self._in_hand: list[str] = []  # the names whose write the thread is doing
         self._stopping = threading.Event()
 
     @property
@@ -449,7 +469,19 @@ class WriterThread:
 
     def submit(self, items: EmbeddedFiles) -> None:
         """Store ``items`` in the background (after the batch in hand: :meth:`wait` first)."""
+        self._in_hand = _member_names([ready for ready, _ in items])
         self._run(self._store, items)
+
+    def check(self, waiting: Sequence[str] = ()) -> None:
+        """Raise now what the writer met: the error of a write that ended, or the death of the writer process
+        while it had nothing to do (reported with ``waiting``, the files about to be handed to it). A write
+        still running is left to finish (a process that died under it ends it at once)."""
+        if not self.idle:
+            return
+        if self._error is not None:
+            self.wait()
+        if self._process is not None and not self._process.alive:
+            raise self._process.stopped().while_storing(waiting)
 
     def _run(self, target, *args) -> None:
         self._thread = threading.Thread(target=target, args=args, name="rag-ingest-writer", daemon=True)
@@ -459,6 +491,8 @@ class WriterThread:
         try:
             if not self._stopping.is_set():
                 self._done += self.storer.store(items, self._writer)
+        except ChildStoppedError as exc:  # the store's or a shard's writer process died: name what it had
+            self._error = exc.while_storing(self._in_hand)
         except BaseException as exc:  # noqa: BLE001 - handed to the ingesting thread, raised there
             self._error = exc
 
@@ -485,6 +519,11 @@ class WriterThread:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+
+
+def _member_names(files: Sequence[ReadyFile]) -> list[str]:
+    """Every name the files are stored under."""
+    return [member.name for ready in files for member in ready.group.members]
 
 
 def _names(pending: list[ReadyFile]) -> str:

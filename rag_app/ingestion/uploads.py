@@ -2,16 +2,21 @@
 
 Uploads are written into ``<data_dir>/uploads/<collection>/`` under a sanitised
 name, so ``../../etc/passwd.pdf`` lands as ``etc_passwd.pdf`` inside that folder
-and nothing outside the data directory is ever written.
+and nothing outside the data directory is ever written. Two files of one upload that
+would get the same name (``dup.pdf`` twice, ``a/b.pdf`` beside ``a_b.pdf``) both stay:
+the second is ``dup (2).pdf``. Files are copied to disk piece by piece, within a limit
+per file and one per request.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 import re
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 from rag_app.ingestion.loaders import PDF_HEADER_WINDOW, TEXT_SUFFIXES
 from rag_app.records import FileReport, FileStatus, IngestReport
@@ -19,6 +24,8 @@ from rag_app.records import FileReport, FileStatus, IngestReport
 # File systems cap a name at 255 bytes (not characters: a Chinese character is 3 bytes in UTF-8).
 MAX_NAME_BYTES = 200
 MAX_SUFFIX_BYTES = 16
+COPY_PIECE = 1024 * 1024  # an upload is copied to disk this many bytes at a time
+HEAD_BYTES = 8192  # what the type check reads
 
 
 class UploadRejected(Exception):
@@ -79,38 +86,92 @@ class StoredUpload:
     name: str
     path: Path
     original: str = ""  # the name as uploaded, when it had to be shortened
+    twin: str = ""  # the name another file of the same upload had first, when this one was renamed
 
     @property
     def note(self) -> str | None:
         """What the file's report says about its name (None when it was kept)."""
-        if not self.original:
-            return None
-        return f"name shortened to fit the file system ({len(self.original.encode('utf-8'))} bytes uploaded)"
+        notes = []
+        if self.original:
+            notes.append(f"name shortened to fit the file system ({len(self.original.encode('utf-8'))} bytes uploaded)")
+        if self.twin:
+            notes.append(f"renamed: another file of this upload is named {self.twin!r}")
+        return "; ".join(notes) or None
 
 
-def store_upload(directory: Path, name: str, data: bytes, max_bytes: int) -> StoredUpload:
-    """Check and write one uploaded file; raises UploadRejected (413 too large, 415 wrong type,
-    500 when the file system refuses it)."""
-    plain = plain_name(name)
-    clean = shorten_name(plain)
-    if len(data) > max_bytes:
-        raise UploadRejected(
-            f"{clean}: {len(data) / 1e6:.1f} MB is over the {max_bytes / 1e6:.0f} MB upload limit", 413
-        )
-    if not data:
-        raise UploadRejected(f"{clean}: the file is empty", 400)
-    check_content(clean, data[:8192])
-    target = directory / clean
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(data)
-    except OSError as exc:
-        raise UploadRejected(f"{clean}: could not be stored ({exc.strerror})", 500) from None
-    return StoredUpload(clean, target, plain if clean != plain else "")
+class UploadStager:
+    """Writes the files of one upload request into a staging folder, each under a name of its own, copied in
+    pieces (never whole in memory); refuses a file over ``max_file`` bytes, a file that takes the request
+    past ``max_total`` bytes (413), an empty one (400) and one whose bytes are not its type (415)."""
+
+    def __init__(self, directory: Path, max_file: int, max_total: int) -> None:
+        self.directory = directory
+        self.max_file, self.max_total = max_file, max_total
+        self.total = 0
+        self.staged: list[StoredUpload] = []
+
+    def stage(self, name: str, data: bytes | BinaryIO) -> StoredUpload:
+        """Check and write one uploaded file; raises UploadRejected (500 when the file system refuses it)."""
+        plain = plain_name(name)
+        clean = shorten_name(plain)
+        unique = self._unique(clean)
+        target = self.directory / unique
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            size, head = self._copy(io.BytesIO(data) if isinstance(data, bytes) else data, target, unique)
+        except OSError as exc:
+            target.unlink(missing_ok=True)
+            raise UploadRejected(f"{unique}: could not be stored ({exc.strerror})", 500) from None
+        except UploadRejected:
+            target.unlink(missing_ok=True)
+            raise
+        if not size:
+            target.unlink(missing_ok=True)
+            raise UploadRejected(f"{unique}: the file is empty", 400)
+        try:
+            check_content(unique, head)
+        except UploadRejected:
+            target.unlink(missing_ok=True)
+            raise
+        staged = StoredUpload(unique, target, plain if clean != plain else "", clean if unique != clean else "")
+        self.staged.append(staged)
+        return staged
+
+    def _unique(self, name: str) -> str:
+        """``name``, or ``stem (2).ext``, ``stem (3).ext``... when an earlier file of this upload took it."""
+        taken = {s.name for s in self.staged}
+        stem, suffix = name[: len(name) - len(Path(name).suffix)], Path(name).suffix
+        candidate, n = name, 1
+        while candidate in taken:
+            n += 1
+            candidate = shorten_name(f"{stem} ({n}){suffix}")
+        return candidate
+
+    def _copy(self, source: BinaryIO, target: Path, name: str) -> tuple[int, bytes]:
+        """Copy ``source`` to ``target`` piece by piece, within the limits; (bytes copied, the first 8 KiB)."""
+        size, head = 0, b""
+        with target.open("wb") as out:
+            while piece := source.read(COPY_PIECE):
+                size += len(piece)
+                self.total += len(piece)
+                if size > self.max_file:
+                    raise UploadRejected(
+                        f"{name}: over the {self.max_file / 1e6:.0f} MB upload limit per file (--max-upload-mb)", 413
+                    )
+                if self.total > self.max_total:
+                    raise UploadRejected(
+                        f"{name}: the files of this upload are over {self.max_total / 1e6:.0f} MB together "
+                        "(--max-upload-total-mb): upload them in several requests",
+                        413,
+                    )
+                if len(head) < HEAD_BYTES:
+                    head += piece[: HEAD_BYTES - len(head)]
+                out.write(piece)
+        return size, head
 
 
-def note_shortened_names(report: IngestReport, stored: list[StoredUpload]) -> None:
-    """Say in each file's report when its name was shortened."""
+def note_upload_names(report: IngestReport, stored: list[StoredUpload]) -> None:
+    """Say in each file's report when its name was shortened or changed."""
     notes = {s.name: s.note for s in stored if s.note}
     for file in report.files:
         if file.name in notes:

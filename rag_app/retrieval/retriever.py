@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rag_app.embedding.embedder import LocalEmbeddings
-from rag_app.errors import DocumentNotFoundError
+from rag_app.errors import DocumentNotFoundError, TextsLostError
 from rag_app.records import DocumentInfo, SearchHit, chunk_id, parse_chunk_id
 from rag_app.retrieval.boosts import Page, PageBoost
 from rag_app.retrieval.documents import DocumentRoute, route
@@ -64,6 +64,7 @@ class Retriever:
         self.store.refresh()
         documents = self.store.list_documents()
         scope, warnings = self._scope(documents, files)
+        scope = self._with_texts(scope, documents, warnings)
         if not scope:
             return SearchResult(query, [], warnings)
         vector = self.embeddings.embed_query(query)
@@ -77,6 +78,21 @@ class Retriever:
             hits = self._hybrid(query, vector, k, shas, documents, routed)
         _name_hits(hits, documents)
         return SearchResult(query, hits, warnings, routed)
+
+    def _with_texts(self, scope: set[str], documents: list[DocumentInfo], warnings: list[str]) -> set[str]:
+        """The file contents of ``scope`` whose chunk texts are there to show; the others (their chunk table
+        was lost or damaged) are named in a warning, or, when nothing else is left, in a TextsLostError
+        (never an empty answer that looks like "nothing matches")."""
+        lost = self.store.lost_texts(
+            [d for d in documents if d.sha256 in scope and d.embedding == self.store.embedding]
+        )
+        if not lost:
+            return scope
+        gone = {d.sha256 for d in documents if d.name in lost.documents}
+        if not scope - gone:
+            raise TextsLostError(lost.message())
+        warnings.append(lost.message())
+        return scope - gone
 
     def weights(self, query: str) -> list[float]:
         """Weights of the (dense, lexical, document) rankings for ``query``."""

@@ -92,10 +92,13 @@ class ChunkIndex:
         self.vectors.flush()
 
     def delete(self, sha256: str) -> None:
-        """Remove every chunk of one file content."""
+        """Remove every chunk of one file content: from the chunk table even when the vectors could not all go
+        (a shard's writer process died); that error is raised after."""
         self._forget_openings(sha256)
-        self.vectors.delete(sha256)
-        self.table.delete(sha256)
+        try:
+            self.vectors.delete(sha256)
+        finally:
+            self.table.delete(sha256)
 
     def sync_table(self, wanted: set[str], have: set[str] | None = None, keep: Collection[str] = ()) -> None:
         """Make the chunk table hold the ``wanted`` file contents (rebuilt from the texts Chroma holds, if

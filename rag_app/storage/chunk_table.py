@@ -12,14 +12,17 @@ whenever the index's version moves.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
+from rag_app.errors import DamagedChunkTableError
 from rag_app.records import Chunk, parse_chunk_id
 from rag_app.storage.postings import Segment, Snapshot, Vocabulary, current_snapshot, segment_of
 from rag_app.text.terms import PackedTerms, terms_of
@@ -57,6 +60,31 @@ SCHEMA = (
     f"PRAGMA user_version = {SCHEMA_VERSION}",
 )
 TABLES = ("postings", "chunks", "files", "covers", "stamps", "state")
+DAMAGED_SUFFIX = ".damaged-"  # a damaged file is renamed NAME.sqlite.damaged-<UTC time>, never opened again
+DAMAGE_CODES = frozenset({"SQLITE_CORRUPT", "SQLITE_NOTADB"})
+
+
+def is_damage(exc: sqlite3.DatabaseError) -> bool:
+    """Whether SQLite says the file itself is damaged (not a busy database or a full disk)."""
+    code = getattr(exc, "sqlite_errorname", "")
+    return code in DAMAGE_CODES or str(exc).startswith("no such table")
+
+
+def set_aside(path: Path) -> Path:
+    """Rename a damaged chunk table (and its WAL and shared-memory files) out of the way, so the next open
+    makes an empty one; returns where it went."""
+    aside = path.with_name(path.name + DAMAGED_SUFFIX + datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ"))
+    for suffix in ("", "-wal", "-shm"):
+        source = path.with_name(path.name + suffix)
+        if source.exists():
+            source.replace(aside.with_name(aside.name + suffix))
+    log.warning("the chunk table %s was damaged: moved aside to %s", path.name, aside.name)
+    return aside
+
+
+def set_aside_copies(path: Path) -> list[Path]:
+    """The damaged copies of a chunk table moved aside so far, oldest first."""
+    return sorted(path.parent.glob(path.name + DAMAGED_SUFFIX + "*[0-9Z]"))
 
 
 @dataclass(frozen=True)
@@ -77,12 +105,40 @@ class ChunkTable:
     """Chunk texts and places, and BM25 over them; one SQLite file per chunk collection."""
 
     def __init__(self, path: Path) -> None:
+        """Open (or make) the file; a file that is not a chunk table SQLite can read raises
+        DamagedChunkTableError (the store moves it aside: :func:`set_aside`)."""
         path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists() and path.stat().st_size == 0:
+            # emptied (a new file gets its header at once): held nothing, and while a process that had it
+            # open still does, SQLite would wait on that process's lock to turn it into a chunk table again
+            raise DamagedChunkTableError(path.name, "the file is empty")
         self.path = path
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=30)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._open_layout()
+        self.inode = path.stat().st_ino  # which file this is: one moved aside and made again is another
+        with self._guarded(locked=False):
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._open_layout()
+
+    @contextlib.contextmanager
+    def _guarded(self, locked: bool = True) -> Iterator[None]:
+        """Hold the lock (unless ``locked`` is False); SQLite's word that the file is damaged (not a database,
+        a malformed page, its tables gone from under an open connection) becomes DamagedChunkTableError."""
+        with self._lock if locked else contextlib.nullcontext():
+            try:
+                yield
+            except sqlite3.DatabaseError as exc:
+                if not is_damage(exc):
+                    raise
+                raise DamagedChunkTableError(self.path.name, str(exc)) from exc
+
+    def check(self) -> None:
+        """Read every page of the file (``PRAGMA quick_check``, about a second per 200 MB): raise
+        DamagedChunkTableError for a damaged one. An ingest checks before it writes."""
+        with self._guarded():
+            problems = [row[0] for row in self._db.execute("PRAGMA quick_check(3)")]
+        if problems != ["ok"]:
+            raise DamagedChunkTableError(self.path.name, "; ".join(problems))
 
     def _open_layout(self) -> None:
         """Create the tables in one write: an index of an older layout is dropped first (``sync`` rebuilds
@@ -115,7 +171,7 @@ class ChunkTable:
             terms = PackedTerms.of(terms if terms is not None else (Counter(terms_of(c.text)) for c in chunks))
         lengths = terms.lengths(len(chunks))
         cover = " ".join(sorted(set(terms_of(" ".join(cover_text((c.id, c.text) for c in chunks))))))
-        with self._lock, self._db:
+        with self._guarded(), self._db:
             self._delete(sha256)
             first = self._db.execute("SELECT COALESCE(MAX(key), 0) + 1 FROM chunks").fetchone()[0]
             self._db.executemany(
@@ -134,7 +190,7 @@ class ChunkTable:
             self._db.execute("INSERT INTO stamps VALUES (?, ?)", (sha256, self._next_version()))
 
     def delete(self, sha256: str) -> None:
-        with self._lock, self._db:
+        with self._guarded(), self._db:
             self._delete(sha256)
             self._next_version()
 
@@ -148,11 +204,11 @@ class ChunkTable:
 
     def has(self, sha256: str) -> bool:
         """Whether the file holds a file content's chunks."""
-        with self._lock:
+        with self._guarded():
             return self._db.execute("SELECT 1 FROM stamps WHERE sha = ?", (sha256,)).fetchone() is not None
 
     def shas(self) -> set[str]:
-        with self._lock:
+        with self._guarded():
             return {row[0] for row in self._db.execute("SELECT sha FROM stamps")}
 
     def sync(
@@ -191,7 +247,7 @@ class ChunkTable:
     def chunks_by_id(self, ids: Sequence[str]) -> dict[str, StoredChunk]:
         """The stored chunks among ``ids`` (an id another writer just deleted is absent)."""
         found: dict[str, StoredChunk] = {}
-        with self._lock:
+        with self._guarded():
             for start in range(0, len(ids), 500):  # under SQLite's limit of bound parameters
                 part = list(ids[start : start + 500])
                 marks = ",".join("?" * len(part))
@@ -202,7 +258,7 @@ class ChunkTable:
 
     def page_openings(self, sha256: str, chars: int) -> dict[int, str]:
         """Page -> the first ``chars`` characters of the page's first chunk, for one file content."""
-        with self._lock:
+        with self._guarded():
             rows = self._db.execute(
                 "SELECT page, substr(text, 1, ?) FROM chunks WHERE sha = ? AND offset = 0", (chars, sha256)
             )
@@ -213,7 +269,7 @@ class ChunkTable:
         where, params = (
             ("WHERE c.sha = ?", [sha256]) if page is None else ("WHERE c.sha = ? AND c.page = ?", [sha256, page])
         )
-        with self._lock:
+        with self._guarded():
             return [
                 StoredChunk(*row) for row in self._db.execute(_SELECT + where + " ORDER BY c.page, c.offset", params)
             ]
@@ -235,7 +291,7 @@ class ChunkTable:
 
     def state(self) -> tuple[str, int]:
         """(uid, version): which file this is and how many writes it has seen; any write moves it."""
-        with self._lock:
+        with self._guarded():
             uid, version = self._db.execute("SELECT uid, version FROM state").fetchone()
         return uid, version
 
@@ -248,7 +304,7 @@ class ChunkTable:
         """A snapshot of the index now, re-reading only the file contents whose stamp moved since ``previous``."""
         old = previous.segments if previous is not None else {}
         vocabulary = previous.vocabulary if previous is not None else Vocabulary()
-        with self._lock:
+        with self._guarded():
             self._db.execute("BEGIN")  # one consistent read: the version and the segments it stamps
             try:
                 uid, version = self._db.execute("SELECT uid, version FROM state").fetchone()

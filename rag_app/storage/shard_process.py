@@ -31,7 +31,8 @@ class ShardWriterProcess(ChildProcess):
     """Adds and deletes of the collections in one shard folder, run by a child process in order."""
 
     def __init__(self, path: Path) -> None:
-        super().__init__("rag_app.storage.shard_process", f"the writer process of the Chroma shard in {path}")
+        # named by its number, not its folder: the message may reach a web client
+        super().__init__("rag_app.storage.shard_process", f"the writer process of the Chroma shard {path.name}")
         self.path = path
         self.conn.send(str(path))
 

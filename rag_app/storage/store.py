@@ -22,7 +22,6 @@ writing, the client is reopened from disk and the BM25 view re-synced.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import hashlib
 import logging
@@ -33,11 +32,12 @@ from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
-from rag_app.errors import CollectionNotFoundError, StoreUnavailableError
-from rag_app.records import Chunk, DocumentInfo, SearchHit, parse_chunk_id
+from rag_app.errors import CollectionNotFoundError, DamagedChunkTableError, StoreUnavailableError
+from rag_app.records import Chunk, DocumentInfo, LostTexts, SearchHit, parse_chunk_id
 from rag_app.settings import Settings
 from rag_app.storage.chroma import HNSW, persistent_client
 from rag_app.storage.chunk_index import (
@@ -45,7 +45,7 @@ from rag_app.storage.chunk_index import (
     ChunkIndex,
     chunks_collection_name,
 )
-from rag_app.storage.chunk_table import ChunkTable
+from rag_app.storage.chunk_table import ChunkTable, set_aside, set_aside_copies
 from rag_app.storage.vectors import SHARDS_FOLDER, ChromaVectors, ShardedVectors
 from rag_app.text.terms import PackedTerms
 
@@ -59,6 +59,7 @@ _PENDING_PREFIX = "pending:"
 _GENERATION_ID = "meta:generation"
 OWNER = f"{socket.gethostname()}:{os.getpid()}"
 STALE_FOREIGN_MARKER_S = 24 * 3600
+T = TypeVar("T")
 
 
 def make_client(settings: Settings):
@@ -219,8 +220,21 @@ class Database:
         else:
             metadata = {"rag_app": "chunks", "embedding": embedding}
             vectors = ShardedVectors(name, metadata, shards, self.shard_client, self.shard_dir, self.shard_processes, batch)  # fmt: skip
-        table = ChunkTable(self.lexical_dir / f"{name}.sqlite")
+        table = _open_table(self.lexical_dir / f"{name}.sqlite")
         return ChunkIndex(name, embedding, vectors, table, texts_in_chroma=not self.embedded)
+
+    def replace_table(self, index: ChunkIndex, damaged: ChunkTable | None = None) -> None:
+        """Give ``index`` the chunk table now at its path: after ``damaged`` (the table a read found damaged)
+        was moved aside, or after its file was deleted or replaced under this process. A table another thread
+        already replaced is left as it is, and only the file ``damaged`` opened is ever moved aside."""
+        with self._lock:
+            if damaged is not None and index.table is not damaged:
+                return
+            path = index.table.path
+            if damaged is not None and _inode(path) == damaged.inode:
+                set_aside(path)
+            index.table = _open_table(path)
+            self.lexical_in_step.pop(index.name, None)
 
     def close(self) -> None:
         """Close every chunk collection opened (their shard writer processes finish and leave)."""
@@ -301,6 +315,21 @@ class DocumentStore:
             raise ValueError("this store was opened without an embedding model")
         return self.db.chunk_index(self.collection, fingerprint)
 
+    def _texts(self, read: Callable[[ChunkIndex], T], embedding: str | None = None) -> T:
+        """``read(index)`` of the chunk index, whose chunk table is the one at its path. A table found damaged
+        (not a database, a malformed page) is moved aside, never read again, and the read done once more on
+        an empty table: its documents' texts are then lost, which :meth:`lost_texts` names."""
+        index = self.index(embedding)
+        if _inode(index.table.path) != index.table.inode:  # deleted or replaced under this process
+            self.db.replace_table(index)
+        table = index.table
+        try:
+            return read(index)
+        except DamagedChunkTableError as exc:
+            log.warning("%s: moving it aside", exc)
+            self.db.replace_table(index, table)
+            return read(index)
+
     @property
     def generation(self) -> int:
         return _generation_of(self._handles())
@@ -356,6 +385,11 @@ class DocumentStore:
         found = self._handles().get(where={"$and": [{"kind": "document"}, {"sha256": sha256}]}, include=["metadatas"])
         return [_document_from(m) for m in found["metadatas"]]
 
+    def documents_with_shas(self, shas: Collection[str]) -> list[DocumentInfo]:
+        """The registered documents of any of these file contents, read from the registry now."""
+        where = {"$and": [{"kind": "document"}, {"sha256": {"$in": sorted(shas)}}]}
+        return [_document_from(m) for m in self._handles().get(where=where, include=["metadatas"])["metadatas"]]
+
     def count_chunks(self, sha256: str | None = None) -> int:
         return self.index().count(sha256)
 
@@ -377,16 +411,19 @@ class DocumentStore:
         """Store several file contents' chunks and register their names, atomically.
 
         Pending markers bracket the write; chunks of the same contents from older settings or other
-        embedding models go; the registry records (and the generation) are the commit. Several files
-        at once let the shards' writer processes store them in parallel, and cost one registry write
-        for all. A failure rolls every one of them back; a kill leaves the markers for :meth:`recover`.
+        embedding models go; the registry records (and the generation) are the commit, made once every
+        shard and the chunk table hold the chunks. Several files at once let the shards' writer processes
+        store them in parallel, and cost one registry write for all. A failure rolls every one of them
+        back, in every shard and the chunk table; the markers go only when that rollback reached them all
+        (a shard whose writer process died cannot be reached): what it left, and what a kill leaves, is
+        for :meth:`recover`.
         """
         if not writes:
             return
         shas = [w.documents[0].sha256 for w in writes]
+        index = self.index()  # opened before any marker: a collection that cannot be opened leaves none behind
         started = _now()
         self._mark_pending([PendingWrite(sha, self.embedding, OWNER, started) for sha in shas])
-        index = self.index()
         try:
             for sha, w in zip(shas, writes, strict=True):
                 index.delete(sha)  # leftovers of older settings
@@ -402,13 +439,12 @@ class DocumentStore:
             documents = {d.name: d for w in writes for d in w.documents}.values()
             self._register([dataclasses.replace(d, ingested_at=max(d.ingested_at, started)) for d in documents])
         except BaseException:
-            for sha in shas:  # roll back so nothing half-written stays
-                index.delete(sha)
-            with contextlib.suppress(Exception):
-                index.flush()
+            if _rolled_back(index, shas):
+                self._clear_pending(shas, self.embedding)
+            else:
+                log.warning("the write of %d file(s) could not be rolled back everywhere: left for recovery", len(shas))
             raise
-        finally:
-            self._clear_pending(shas, self.embedding)
+        self._clear_pending(shas, self.embedding)
 
     def register(self, document: DocumentInfo) -> None:
         """Store a name for content whose chunks are already stored (the same bytes under another name)."""
@@ -472,7 +508,9 @@ class DocumentStore:
         return [PendingWrite(**{k: m[k] for k in fields}) for m in found["metadatas"]]
 
     def recover(self) -> list[str]:
-        """Remove the chunks of writes whose process died; returns the names that must be re-ingested."""
+        """Remove what interrupted writes left: the chunks of writes whose process died (their markers say
+        which), and chunks no registered document owns and no write in progress brackets, in every shard and
+        in the chunk table, whoever left them. Returns the names that must be re-ingested."""
         lost: list[str] = []
         for pending in self.pending_writes():
             if _still_running(pending):
@@ -490,15 +528,48 @@ class DocumentStore:
             log.warning("removed the partial chunks of an interrupted ingest (sha256 %s)", pending.sha256[:12])
         if lost:
             log.warning("re-ingest these documents, their write was interrupted: %s", ", ".join(lost))
+        if self.embedding:
+            self._remove_orphans()
         return lost
+
+    def check_texts(self) -> None:
+        """Read every page of the chunk table (``PRAGMA quick_check``, about a second per 200 MB): a damaged
+        one is moved aside before a write would use it (an ingest checks once, before it writes)."""
+        self._texts(lambda index: index.table.check())
+
+    def _remove_orphans(self) -> None:
+        """Remove the vectors (from every shard) and chunk texts of file contents that no registered document
+        owns and no write in progress brackets.
+
+        Read in the order :meth:`sync_lexical` reads: what the vectors hold first, then the markers, then the
+        registry. A write marks its contents before it adds a chunk and registers them before it unmarks
+        them, so a content found in the first read that is in neither later read is no write's: nothing
+        another process is writing is ever removed.
+        """
+        index = self.index()
+        known = {d.sha256 for d in self.list_documents() if d.embedding == self.embedding}
+        found = index.vectors.shas_except(known | {p.sha256 for p in self.pending_writes()})
+        pending = {p.sha256 for p in self.pending_writes()}
+        owned = {d.sha256 for d in self.documents_with_shas(found)} if found else set()
+        orphans = found - pending - owned
+        for sha in orphans:
+            index.delete(sha)
+        index.flush()
+        if orphans:
+            log.warning(
+                "removed the chunks of %d file content(s) no document owns (an interrupted write)", len(orphans)
+            )
+        self.sync_lexical(force=True)  # the chunk table's own orphans
 
     def _committed(self, pending: PendingWrite) -> bool:
         """Whether the write a marker brackets reached its commit: names registered after the marker was
-        set, with every chunk they count stored."""
+        set, with every chunk they count stored, vectors and texts."""
+        index = self.index(pending.embedding)
         documents = [d for d in self.documents_with_sha(pending.sha256) if d.embedding == pending.embedding]
-        return bool(documents) and all(
-            d.ingested_at >= pending.started_at and d.chunks == self.index(pending.embedding).count(pending.sha256)
-            for d in documents
+        return (
+            bool(documents)
+            and self._texts(lambda index: index.table.has(pending.sha256), pending.embedding)
+            and all(d.ingested_at >= pending.started_at and d.chunks == index.count(pending.sha256) for d in documents)
         )
 
     # ----- search ------------------------------------------------------------------------------
@@ -508,12 +579,16 @@ class DocumentStore:
         pending = {p.sha256 for p in self.pending_writes()}
         return {d.sha256 for d in documents if d.embedding == self.embedding} - pending
 
-    def sync_lexical(self) -> None:
+    def sync_lexical(self, force: bool = False) -> None:
+        """See :meth:`_sync_lexical`."""
+        self._texts(lambda _: self._sync_lexical(force))
+
+    def _sync_lexical(self, force: bool = False) -> None:
         """Bring the SQLite file of chunk texts and terms in step with the registry (after writes
         elsewhere, or a file of an older layout).
 
         Skipped while neither the generation this process saw nor the file moved since it was last
-        found in step: checking reads the pending markers, ~3 ms a question on a busy Chroma.
+        found in step (unless ``force``): checking reads the pending markers, ~3 ms a question on a busy Chroma.
 
         What it holds is read first, then the pending markers, then the registry: a file content in
         the first read was marked pending before it (a write marks, writes, registers, unmarks), so it
@@ -522,7 +597,8 @@ class DocumentStore:
         """
         index = self.index()
         key = index.name
-        if self.collection in self.db.seen and self.db.lexical_in_step.get(key) == self._lexical_state(index):
+        in_step = self.db.lexical_in_step.get(key) == self._lexical_state(index)
+        if not force and self.collection in self.db.seen and in_step:
             return
         have = index.table.shas()
         pending = {p.sha256 for p in self.pending_writes()}
@@ -533,14 +609,31 @@ class DocumentStore:
     def has_texts(self, sha256: str) -> bool:
         """Whether the chunks of a file content, embedded with this store's model, have their texts."""
         self.sync_lexical()
-        return self.index().table.has(sha256)
+        return self._texts(lambda index: index.table.has(sha256))
+
+    def lost_texts(self, documents: Sequence[DocumentInfo] | None = None) -> LostTexts:
+        """The registered documents (or those of ``documents``, none of them being written) whose chunk texts
+        the chunk table lacks: its file was deleted, emptied, or damaged and moved aside. Beside an embedded
+        Chroma it held the only copy; a Chroma server's copy fills it again first."""
+        pending = {p.sha256 for p in self.pending_writes()} if documents is None else set()
+        documents = self.list_documents() if documents is None else documents
+        lost, aside = [], []
+        for embedding in sorted({d.embedding for d in documents}):
+            model = self if embedding == self.embedding else DocumentStore(self.db, self.collection, embedding)
+            model.sync_lexical()  # a Chroma server's texts fill the table first; cheap when in step
+            have = model._texts(lambda index: index.table.shas())
+            gone = [d.name for d in documents if d.embedding == embedding and d.sha256 not in have | pending]
+            lost += gone
+            if gone:
+                aside += [p.name for p in set_aside_copies(model.index().table.path)]
+        return LostTexts(self.collection, tuple(sorted(lost)), tuple(aside))
 
     def _lexical_state(self, index: ChunkIndex) -> tuple:
         return self.db.seen.get(self.collection), index.table.state()
 
     def search_dense(self, vector: Sequence[float], k: int, shas: Collection[str] | None) -> list[SearchHit]:
         """The ``k`` chunks nearest to ``vector`` among the file contents ``shas`` (None: all)."""
-        return self.index().query(vector, k, shas)
+        return self._texts(lambda index: index.query(vector, k, shas))
 
     def nearest_ids(self, vector: Sequence[float], k: int, shas: Collection[str] | None) -> list[str]:
         """Ids of the ``k`` chunks nearest to ``vector`` among the file contents ``shas`` (None: all), best first."""
@@ -548,15 +641,15 @@ class DocumentStore:
 
     def search_lexical(self, query: str, k: int, shas: Collection[str] | None) -> list[str]:
         """Chunk ids of the ``k`` best BM25 matches for ``query`` among the file contents ``shas`` (None: all)."""
-        return self.index().search_terms(query, k, shas)
+        return self._texts(lambda index: index.search_terms(query, k, shas))
 
     def hits(self, ids: Sequence[str], vector: Sequence[float]) -> dict[str, SearchHit]:
         """Chunks by id, scored by cosine similarity with ``vector``."""
-        return self.index().hits(ids, vector)
+        return self._texts(lambda index: index.hits(ids, vector))
 
     def cover_terms(self) -> dict[str, frozenset[str]]:
         """Each file content's cover terms: what its first page opens with (company, period, title)."""
-        return self.index().cover_terms()
+        return self._texts(lambda index: index.cover_terms())
 
     def documents_with(self, terms) -> dict[str, set[str]]:
         """Term -> the file contents whose chunks hold it (index terms)."""
@@ -564,19 +657,19 @@ class DocumentStore:
 
     def page_chunks(self, sha256: str, page: int) -> list[tuple[int, str]]:
         """(offset, text) of every chunk of one page, in page order."""
-        return self.index().page_chunks(sha256, page)
+        return self._texts(lambda index: index.page_chunks(sha256, page))
 
     def page_openings(self, document: DocumentInfo, chars: int) -> dict[int, str]:
         """Page -> the first ``chars`` characters of its text, for every page of a document (kept in memory)."""
-        return self.index(document.embedding).page_openings(document.sha256, chars)
+        return self._texts(lambda index: index.page_openings(document.sha256, chars), document.embedding)
 
     def document_records(self, document: DocumentInfo) -> tuple[list[Chunk], np.ndarray, dict]:
         """A document's chunks, vectors and file metadata, as :meth:`write` takes them (bench.scale copies them)."""
-        return self.index(document.embedding).records(document.sha256)
+        return self._texts(lambda index: index.records(document.sha256), document.embedding)
 
     def document_chunks(self, document: DocumentInfo) -> list[tuple[int, int, str]]:
         """(page, offset, text) of every stored chunk of a document, in reading order (summaries read them all)."""
-        rows = self.index(document.embedding).chunk_texts(document.sha256)
+        rows = self._texts(lambda index: index.chunk_texts(document.sha256), document.embedding)
         keys = ((parse_chunk_id(chunk), text) for chunk, text in rows)
         return sorted((key.page, key.offset, text) for key, text in keys)
 
@@ -620,3 +713,36 @@ def _still_running(pending: PendingWrite) -> bool:
     except PermissionError:
         return True
     return True
+
+
+def _rolled_back(index: ChunkIndex, shas: Sequence[str]) -> bool:
+    """Remove a failed write's chunks from every shard and the chunk table, as far as each can be reached;
+    whether all of it went."""
+    complete = True
+    for sha in shas:
+        try:
+            index.delete(sha)
+        except Exception:  # noqa: BLE001 - every file and every shard is tried; the caller reports the rest
+            complete = False
+    try:
+        index.flush()
+    except Exception:  # noqa: BLE001 - a shard that cannot be reached: its part waits for recover()
+        complete = False
+    return complete
+
+
+def _open_table(path: Path) -> ChunkTable:
+    """The chunk table at ``path``; a file there that is damaged is moved aside and an empty table made."""
+    try:
+        return ChunkTable(path)
+    except DamagedChunkTableError as exc:
+        log.warning("%s: moving it aside", exc)
+        set_aside(path)
+        return ChunkTable(path)
+
+
+def _inode(path: Path) -> int | None:
+    try:
+        return path.stat().st_ino
+    except FileNotFoundError:
+        return None

@@ -44,6 +44,10 @@ class VectorIndex(Protocol):
 
     def count(self, sha256: str | None = None) -> int: ...
 
+    def shas_except(self, known: Collection[str]) -> set[str]:
+        """The file contents with vectors here other than ``known`` (what recovery looks for: chunks no
+        registered document owns)."""
+
     def nearest(self, vector: np.ndarray, k: int, shas: Collection[str] | None) -> tuple[list[str], list[float]]:
         """Ids and cosine distances of the ``k`` nearest vectors, within the file contents ``shas`` (None: all)."""
 
@@ -79,6 +83,20 @@ def _query(collection, vector: np.ndarray, k: int, shas: Collection[str] | None)
 def _vectors_of(collection, ids: Sequence[str]) -> dict[str, np.ndarray]:
     found = collection.get(ids=list(ids), include=["embeddings"])
     return {i: np.asarray(e, dtype=np.float32) for i, e in zip(found["ids"], found["embeddings"], strict=True)}
+
+
+def _shas_except(collection, known: Collection[str], batch: int = 1000) -> set[str]:
+    """File contents with vectors in ``collection`` other than ``known``: each query skips those found so far,
+    so it costs one Chroma read per ``batch`` and one more, however many chunks each holds."""
+    found: set[str] = set()
+    while True:
+        skip = sorted({*known, *found})
+        where = {"sha256": {"$nin": skip}} if skip else None
+        rows = collection.get(where=where, limit=batch, include=["metadatas"])["metadatas"]
+        new = {m["sha256"] for m in rows if m and m.get("sha256")} - found
+        if not new:
+            return found
+        found |= new
 
 
 def _count(collection, sha256: str | None) -> int:
@@ -118,6 +136,9 @@ class ChromaVectors:
 
     def count(self, sha256: str | None = None) -> int:
         return _count(self.collection, sha256)
+
+    def shas_except(self, known: Collection[str]) -> set[str]:
+        return _shas_except(self.collection, known)
 
     def nearest(self, vector: np.ndarray, k: int, shas: Collection[str] | None) -> tuple[list[str], list[float]]:
         return _query(self.collection, vector, k, shas)
@@ -180,24 +201,25 @@ class ShardedVectors:
                     self.parts[part].add(ids=some_ids, embeddings=vectors[take], metadatas=some_meta)
 
     def delete(self, sha256: str) -> None:
-        for part in range(self.shards):
-            if self.writers:
+        """Remove a file content's vectors from every shard: a shard that fails (its writer process died) does not
+        keep the others from it; the first error is raised after."""
+        _on_every_shard(
+            lambda part: (
                 self.writers[part].delete((self.name, self.metadata), sha256)
-            else:
-                self.parts[part].delete(where={"sha256": sha256})
+                if self.writers
+                else self.parts[part].delete(where={"sha256": sha256})
+            ),
+            range(self.shards),
+        )
 
     def flush(self) -> None:
-        errors = []
-        for writer in self.writers:
-            try:
-                writer.flush()
-            except Exception as exc:  # noqa: BLE001 - every shard is waited for, the first error raised
-                errors.append(exc)
-        if errors:
-            raise errors[0]
+        _on_every_shard(lambda writer: writer.flush(), self.writers)
 
     def count(self, sha256: str | None = None) -> int:
         return sum(_count(part, sha256) for part in self.parts)
+
+    def shas_except(self, known: Collection[str]) -> set[str]:
+        return set().union(*(_shas_except(part, known) for part in self.parts))
 
     def nearest(self, vector: np.ndarray, k: int, shas: Collection[str] | None) -> tuple[list[str], list[float]]:
         # Every shard's k nearest, merged: the k nearest of all (each shard holds a slice of every file).
@@ -222,3 +244,15 @@ class ShardedVectors:
 
         close_all(self.writers)
         self.writers = []
+
+
+def _on_every_shard(call: Callable, shards) -> None:
+    """``call(shard)`` for every shard, whatever the others do; then the first error, if any."""
+    errors = []
+    for shard in shards:
+        try:
+            call(shard)
+        except Exception as exc:  # noqa: BLE001 - every shard gets its call; the first error is raised
+            errors.append(exc)
+    if errors:
+        raise errors[0]

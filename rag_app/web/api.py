@@ -23,9 +23,10 @@ from rag_app.errors import (
     InvalidRequestError,
     RagError,
     StoreBusyError,
+    StoreUnavailableError,
 )
 from rag_app.health import ModelState
-from rag_app.requests import AskRequest, EdgeRequest, SummaryRequest
+from rag_app.requests import AskRequest, CollectionName, EdgeRequest, SummaryRequest, valid_collection
 from rag_app.service import RagService
 from rag_app.summaries.summarizer import SummaryDoneEvent
 from rag_app.web.redact import public_answer, public_health, public_record, public_report
@@ -43,7 +44,7 @@ class AskBody(AskRequest):
     """``POST /api/ask``: a question and its options, and how to answer."""
 
     stream: bool = Field(False, description="Answer as server-sent events: status, sources, token, done.")
-    collection: str | None = Field(None, description="Collection to search (default: the app's).")
+    collection: CollectionName | None = Field(None, description="Collection to search (default: the app's).")
 
     def request(self) -> AskRequest:
         return AskRequest.model_validate(self.model_dump(exclude={"stream", "collection"}))
@@ -63,7 +64,7 @@ class SummarizeBody(SummaryRequest):
     """``POST /api/summarize``: documents to summarize, and how."""
 
     stream: bool = Field(False, description="Summarize as server-sent events: status..., token..., done.")
-    collection: str | None = Field(None, description="Collection of the documents (default: the app's).")
+    collection: CollectionName | None = Field(None, description="Collection of the documents (default: the app's).")
 
     def request(self) -> SummaryRequest:
         return SummaryRequest.model_validate(self.model_dump(exclude={"stream", "collection"}))
@@ -80,12 +81,25 @@ def json_body(model: type[EdgeRequest], settings) -> tuple:
     return Depends(parse), schema
 
 
+def collection_query(
+    collection: str | None = Query(
+        None, description="The collection (default: the app's): 1-63 letters, digits, '_' or '-'."
+    ),
+) -> str | None:
+    """A route's ``?collection=`` parameter, checked at the edge (400 naming the pattern)."""
+    return valid_collection(collection)
+
+
+Collection = Annotated[str | None, Depends(collection_query)]
+
+
 ERROR_STATUS = [
     (DocumentNotFoundError, 404),
     (CollectionNotFoundError, 404),
     (InvalidRequestError, 400),
     (StoreBusyError, 409),
     (ConfigurationError, 503),
+    (StoreUnavailableError, 503),  # a writer process died, the chunk texts are lost: the message says what to do
     (RagError, 500),
 ]
 
@@ -167,24 +181,22 @@ def build_api(service: RagService) -> APIRouter:
         return public_answer(next(e.summary for e in events if e.kind == "done").to_dict())
 
     @router.get("/documents")
-    def documents(collection: str | None = Query(None)) -> list[dict]:
+    def documents(collection: Collection) -> list[dict]:
         return [public_record(d.to_dict()) for d in service.list_documents(collection)]
 
     @router.post("/documents")
-    async def upload(
-        request: Request, files: Annotated[list[UploadFile], File()], collection: str | None = Query(None)
-    ):
-        _check_length(request, service, len(files))
-        received = [(f.filename or "upload", await f.read()) for f in files]
+    async def upload(files: Annotated[list[UploadFile], File()], collection: Collection):
+        # parsed into spooled temporary files (on disk past 1 MB); copied from there, never read whole
+        received = [(f.filename or "upload", f.file) for f in files]
         report = await _in_thread(service.ingest_uploads, received, collection)
         return _upload_response(report)
 
     @router.delete("/documents/{name:path}")
-    def delete(name: str, collection: str | None = Query(None)) -> dict:
+    def delete(name: str, collection: Collection) -> dict:
         return {"deleted": service.delete_document(name, collection).to_dict()}
 
     @router.get("/documents/{name:path}/file")
-    def document_file(name: str, collection: str | None = Query(None)):
+    def document_file(name: str, collection: Collection):
         path = service.document_file(name, collection)
         media = "application/pdf" if path.suffix.lower() == ".pdf" else "text/plain; charset=utf-8"
         return FileResponse(path, media_type=media, content_disposition_type="inline", filename=name.split("/")[-1])
@@ -231,15 +243,6 @@ def _sse(start: Callable[[], Iterator]) -> Iterator[str]:
 
 def _event(name: str, data: dict) -> str:
     return f"event: {name}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
-
-
-def _check_length(request: Request, service: RagService, count: int) -> None:
-    limit = service.settings.max_upload_mb * 1024 * 1024
-    length = int(request.headers.get("content-length") or 0)
-    if length > limit * max(count, 1) + 1024 * 1024:
-        raise ApiError(
-            413, f"upload of {length / 1e6:.0f} MB is over the limit of {service.settings.max_upload_mb} MB per file"
-        )
 
 
 def _upload_response(report) -> JSONResponse:

@@ -1,6 +1,7 @@
-"""Guards in front of every route of the web app (Gradio's included): requests to a host name that is not
-the app's are refused while it listens on loopback (DNS rebinding), cross-site writes are refused by the
-request's Origin (or Referer), and upload bodies are measured while they stream in.
+"""Guards in front of every route of the web app (Gradio's included): forwarded headers are believed only from
+trusted proxies, requests to a host name that is not the app's are refused while it listens on loopback (DNS
+rebinding), cross-site writes are refused by the request's Origin (or Referer), and request bodies are measured
+while they stream in (uploads per file and per request, everything else per request).
 
 DNS rebinding: a page on attacker.example re-points its name to 127.0.0.1 and then reads the app as its
 own origin (same-origin to the browser, so neither CORS nor the Origin check applies). What it cannot
@@ -20,6 +21,7 @@ import ipaddress
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from starlette.datastructures import Headers
@@ -31,6 +33,7 @@ DEFAULT_PORTS = {"http": ":80", "https": ":443", "ws": ":80", "wss": ":443"}
 UPLOAD_ROUTES = frozenset({"/api/documents", "/gradio_api/upload"})
 # A multipart part carries headers (its name, its content type) before the file's bytes.
 PART_HEADER_ALLOWANCE = 64 * 1024
+MB = 1024 * 1024
 
 
 def origin_of(url: str) -> str | None:
@@ -49,7 +52,8 @@ def _authority(netloc: str, scheme: str | None = None) -> str:
 
 
 def own_hosts(headers: Headers) -> set[str]:
-    """Where the browser sent the request: its Host, or what a reverse proxy says it was (X-Forwarded-Host).
+    """Where the browser sent the request: its Host, or what a trusted reverse proxy says it was
+    (X-Forwarded-Host reaches the guards only from ``--forwarded-allow-ips``: :class:`ForwardedHeaders`).
     A cross-site page can set neither on a request it sends blind."""
     hosts = [headers.get("host", ""), headers.get("x-forwarded-host", "").split(",")[0]]
     return {_authority(h) for h in hosts if h.strip()}
@@ -192,36 +196,63 @@ def _boundary(content_type: str) -> bytes:
     return b""
 
 
-class UploadSizeLimit:
-    """413 as soon as one file of an upload passes the limit while the body streams in, with or without
-    Content-Length: nothing past the limit is read, so memory and disk stay bounded. The route still
-    checks the exact size of each file it gets."""
+@dataclass(frozen=True)
+class BodyLimits:
+    """How large a request body may be, in bytes: one file of an upload, all files of an upload, any other body."""
 
-    def __init__(self, app, max_bytes: Callable[[], int], routes: frozenset[str] = UPLOAD_ROUTES) -> None:
+    upload_file: int
+    upload_total: int
+    request: int
+
+    @classmethod
+    def of(cls, settings) -> BodyLimits:
+        mb = 1024 * 1024
+        return cls(settings.max_upload_mb * mb, settings.max_upload_total_mb * mb, settings.max_request_kb * 1024)
+
+
+class BodyLimit:
+    """413 as soon as a request body passes its limit, before the route parses it: at once when its
+    Content-Length says so, else while it streams in (chunked bodies too). Nothing past the limit is read,
+    so memory and disk stay bounded. An upload (``routes``) may carry files of ``upload_file`` bytes each and
+    ``upload_total`` in all; any other body ``request`` bytes (a JSON question, a Gradio event). The upload
+    route still checks the exact size of each file it gets."""
+
+    def __init__(self, app, limits: Callable[[], BodyLimits], routes: frozenset[str] = UPLOAD_ROUTES) -> None:
         self.app = app
-        self.max_bytes = max_bytes  # read per request: settings may change while the app runs (tests)
+        self.limits = limits  # read per request: settings may change while the app runs (tests)
         self.routes = routes
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["method"] != "POST" or _route(scope) not in self.routes:
+        if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        limit = self.max_bytes()
-        reason = f"upload refused: a file is over the limit of {limit / 1024 / 1024:g} MB (--max-upload-mb)"
-        counter = PartCounter(Headers(scope=scope).get("content-type", ""))
-        refused = False
+        limits, headers = self.limits(), Headers(scope=scope)
+        upload = scope["method"] == "POST" and _route(scope) in self.routes
+        total = limits.upload_total + PART_HEADER_ALLOWANCE if upload else limits.request
+        too_large = _total_reason(limits, upload)
+        if _declared_length(headers) > total:
+            log.warning("%s %s: %s", scope["method"], scope["path"], too_large)
+            await send_refusal(scope, send, 413, too_large)
+            return
+        parts = PartCounter(headers.get("content-type", "")) if upload else None
+        received, refused = 0, False
 
         async def counted_receive():
-            nonlocal refused
+            nonlocal received, refused
             if refused:
                 return {"type": "http.disconnect"}
             message = await receive()
             body = message.get("body", b"") if message["type"] == "http.request" else b""
-            if counter.feed(body) > limit + PART_HEADER_ALLOWANCE:
-                refused = True
-                await send_refusal(scope, send, 413, reason)
-                return {"type": "http.disconnect"}  # the route stops reading; its own reply is dropped below
-            return message
+            received += len(body)
+            reason = too_large if received > total else None
+            if parts is not None and parts.feed(body) > limits.upload_file + PART_HEADER_ALLOWANCE:
+                reason = f"upload refused: a file is over the limit of {limits.upload_file / MB:g} MB (--max-upload-mb)"
+            if reason is None:
+                return message
+            refused = True
+            log.warning("%s %s: %s", scope["method"], scope["path"], reason)
+            await send_refusal(scope, send, 413, reason)
+            return {"type": "http.disconnect"}  # the route stops reading; its own reply is dropped below
 
         async def unless_refused(message):
             if not refused:
@@ -232,7 +263,48 @@ class UploadSizeLimit:
         except Exception:
             if not refused:
                 raise
-            log.debug("upload route stopped after the size limit", exc_info=True)
+            log.debug("route stopped after the body limit", exc_info=True)
+
+
+def _total_reason(limits: BodyLimits, upload: bool) -> str:
+    if upload:
+        return (
+            f"upload refused: its files are over the limit of {limits.upload_total / MB:g} MB together "
+            "(--max-upload-total-mb): upload them in several requests"
+        )
+    return f"request refused: its body is over the limit of {limits.request / 1024:g} KB (--max-request-kb)"
+
+
+def _declared_length(headers: Headers) -> int:
+    """The body size a request announces (0 when it announces none, or nonsense)."""
+    try:
+        return int(headers.get("content-length") or 0)
+    except ValueError:
+        return 0
+
+
+class ForwardedHeaders:
+    """X-Forwarded-Host, -Proto and -For (and Forwarded) believed only from the reverse proxies of
+    ``--forwarded-allow-ips``; from anyone else they are dropped before any guard, route or page sees them,
+    so the origin check and the page's links use the Host the browser sent. Outermost: uvicorn's own proxy
+    handling is off (:func:`rag_app.web.server.serve`), and this applies it to trusted proxies only."""
+
+    def __init__(self, app, trusted: list[str]) -> None:
+        from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+        self.app = app
+        self.proxied = ProxyHeadersMiddleware(app, trusted_hosts=trusted or [])
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        client = scope.get("client")
+        if client and client[0] in self.proxied.trusted_hosts:
+            await self.proxied(scope, receive, send)
+            return
+        headers = [(k, v) for k, v in scope["headers"] if not k.startswith(b"x-forwarded-") and k != b"forwarded"]
+        await self.app({**scope, "headers": headers}, receive, send)
 
 
 def _route(scope) -> str:

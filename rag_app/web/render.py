@@ -174,7 +174,8 @@ def status_markdown(health: Health) -> str:
         f"({health.documents} documents)"
     )
     banner = model_banner(health)
-    return line + (f"\n\n{banner}" if banner else "")
+    problems = [f"⚠ **Store degraded:** {html.escape(problem)}" for problem in health.problems]
+    return "\n\n".join([line, *problems, *([banner] if banner else [])])
 
 
 def model_banner(health: Health) -> str:

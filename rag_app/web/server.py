@@ -22,7 +22,15 @@ from rag_app.service import RagService
 from rag_app.settings import Settings
 from rag_app.web.api import build_api, install_error_handlers
 from rag_app.web.embed import EmbedPolicyMiddleware, demo_page, frame_ancestors, public_url, snippet_text
-from rag_app.web.guard import CrossSiteGuard, HostGuard, UploadSizeLimit, is_loopback, send_refusal
+from rag_app.web.guard import (
+    BodyLimit,
+    BodyLimits,
+    CrossSiteGuard,
+    ForwardedHeaders,
+    HostGuard,
+    is_loopback,
+    send_refusal,
+)
 
 log = logging.getLogger(__name__)
 SHARE_EXPIRY = "up to 1 week (Gradio's share server, best effort; 72 hours in older Gradio versions)"
@@ -113,7 +121,7 @@ def create_app(
     add_web_component_script(app)
     add_source_viewer(app)
     app = mount_ui(app, service, links)
-    app.add_middleware(UploadSizeLimit, max_bytes=lambda: settings.max_upload_mb * 1024 * 1024)
+    app.add_middleware(BodyLimit, limits=lambda: BodyLimits.of(settings))
     if accounts:
         app.add_middleware(BasicAuthMiddleware, accounts=accounts)
     # writes from browser pages: the app's own origin, its share link, the embedding origins
@@ -128,6 +136,8 @@ def create_app(
     app.add_middleware(
         CORSMiddleware, allow_origins=settings.origins, allow_credentials=True, allow_methods=["*"], allow_headers=["*"]
     )
+    # Before anything reads them: X-Forwarded-* from trusted proxies only (--forwarded-allow-ips).
+    app.add_middleware(ForwardedHeaders, trusted=settings.trusted_proxies)
     return app
 
 
@@ -165,7 +175,7 @@ def serve(settings: Settings, console: Console | None = None) -> None:
     app = create_app(service, accounts, links)
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=5,
-        root_path=settings.root_path or "",
+        root_path=settings.root_path or "", proxy_headers=False,  # the app's ForwardedHeaders decides whom to believe
     )  # fmt: skip
     server = uvicorn.Server(config)
     threading.Thread(target=_announce, args=(server, settings, links, console), daemon=True).start()

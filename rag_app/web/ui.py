@@ -3,9 +3,9 @@ answers, a sources panel beside it, and a status line. Handlers only call RagSer
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import re
 import warnings
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from rag_app.ingestion.pipeline import IngestProgress
 from rag_app.records import FileReport
 from rag_app.requests import AskRequest, SummaryRequest
 from rag_app.service import RagService
-from rag_app.settings import COLLECTION_NAME_PATTERN, STRATEGY_NAMES, Settings
+from rag_app.settings import STRATEGY_NAMES, Settings, collection_name_problem
 from rag_app.web import markup, render
 from rag_app.web.redact import public_answer, public_record
 
@@ -200,8 +200,9 @@ class ChatPage:
         if not files:
             gr.Warning("Choose PDF, .txt or .md files to upload first")
             return [], *self._document_views(session), None, self.status(session)
-        uploads = [(Path(f).name, Path(f).read_bytes()) for f in files]
-        report = self.service.ingest_uploads(uploads, session["collection"], GradioProgress(progress))
+        with contextlib.ExitStack() as opened:  # copied from Gradio's files piece by piece, not read whole
+            uploads = [(Path(f).name, opened.enter_context(Path(f).open("rb"))) for f in files]
+            report = self.service.ingest_uploads(uploads, session["collection"], GradioProgress(progress))
         failed = [f for f in report.files if f.status.value == "failed"]
         if failed:
             gr.Warning(f"{len(failed)} of {len(report.files)} files could not be ingested: see the report")
@@ -218,8 +219,9 @@ class ChatPage:
 
     def choose_collection(self, name: str, session: dict):
         name = (name or "").strip()
-        if not re.fullmatch(COLLECTION_NAME_PATTERN, name):
-            gr.Warning("Collection names use letters, digits, '_' and '-' (up to 63 characters)")
+        problem = collection_name_problem(name)
+        if problem:
+            gr.Warning(problem)
             name = session["collection"]
         session = {**session, "collection": name, "turns": []}
         return (session, *self._document_views(session), self.status(session), [], render.sources_html([], ""))

@@ -1,5 +1,8 @@
 // The source viewer: PDF.js shows the cited page of a stored PDF and highlights the cited passage.
-// Query: ?file=<URL of the PDF>&page=<1-based page>&label=<printed page label>&q=<passage to highlight>
+// Query: ?doc=<stored document name>&collection=<collection>&page=<1-based page>&label=<printed page label>
+//        &q=<passage to highlight>
+// It takes a document's name, never a URL: the PDF it loads and the "open the file" link are always this app's
+// own /api/documents/<name>/file, so a crafted link can neither run script here nor load a foreign file.
 import * as pdfjsLib from "./vendor/pdfjs/build/pdf.min.mjs";
 
 globalThis.pdfjsLib = pdfjsLib; // pdf_viewer.mjs reads the library from here
@@ -7,15 +10,32 @@ const viewerLib = await import("./vendor/pdfjs/web/pdf_viewer.mjs");
 pdfjsLib.GlobalWorkerOptions.workerSrc = new URL("./vendor/pdfjs/build/pdf.worker.min.mjs", import.meta.url).href;
 
 const params = new URLSearchParams(location.search);
-const file = params.get("file");
-const pageNumber = Math.max(1, parseInt(params.get("page") || "1", 10));
+const name = params.get("doc") || "";
+const collection = params.get("collection");
+const pageNumber = Math.max(1, parseInt(params.get("page") || "1", 10) || 1);
 const label = params.get("label");
 const passage = (params.get("q") || "").replace(/\s+/g, " ").trim();
 
-const name = decodeURIComponent(file.split("?")[0].split("/").slice(-2, -1)[0] || file);
-document.getElementById("title").textContent = name;
+// The app's file route for a stored name; null for anything that is not one (no name, dot segments, controls).
+function fileRoute(documentName, collectionName) {
+  if (!documentName || /[\u0000-\u001f\u007f]/.test(documentName)) return null;
+  if (documentName.split("/").some((part) => part === "." || part === "..")) return null;
+  const route = new URL(`../api/documents/${encodeURIComponent(documentName)}/file`, location.href);
+  if (collectionName) route.searchParams.set("collection", collectionName);
+  const root = new URL("../api/documents/", location.href);
+  return route.origin === location.origin && route.pathname.startsWith(root.pathname) ? route : null;
+}
+
+const file = fileRoute(name, collection);
+document.getElementById("title").textContent = name || "no document";
 document.getElementById("where").textContent = `p. ${pageNumber}` + (label && label !== String(pageNumber) ? ` (printed ${label})` : "");
-document.getElementById("download").href = `${file}#page=${pageNumber}`;
+if (!file) {
+  document.getElementById("where").textContent = "this link names no stored document";
+  document.getElementById("download").remove();
+  document.body.dataset.error = "no-document";
+  throw new Error("the viewer shows stored documents only: ?doc=<name>");
+}
+document.getElementById("download").href = `${file.href}#page=${pageNumber}`;
 
 const eventBus = new viewerLib.EventBus();
 const linkService = new viewerLib.PDFLinkService({ eventBus });
@@ -59,7 +79,7 @@ eventBus.on("textlayerrendered", ({ pageNumber: rendered }) => {
 });
 
 const cMapUrl = new URL("./vendor/pdfjs/cmaps/", import.meta.url).href;
-const pdf = await pdfjsLib.getDocument({ url: file, cMapUrl, cMapPacked: true }).promise;
+const pdf = await pdfjsLib.getDocument({ url: file.href, cMapUrl, cMapPacked: true }).promise;
 viewer.setDocument(pdf);
 linkService.setDocument(pdf, null);
 document.body.dataset.pages = String(pdf.numPages);
