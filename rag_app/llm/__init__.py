@@ -1,4 +1,5 @@
-"""Answer models behind one interface: local transformers, an OpenAI-compatible endpoint, scripted replies.
+"""Answer models behind one interface: local transformers, a GGUF file on llama.cpp, an OpenAI-compatible
+endpoint, scripted replies.
 
 ``load_chat_backend`` picks one from the settings (a plain ``match``, lazy
 imports); a :class:`LoadedModel` without a backend means extractive mode: answers
@@ -10,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 from rag_app.llm.backend import ChatBackend, ModelInfo, ModelUnavailableError
 from rag_app.llm.memory import InsufficientMemoryError
@@ -17,7 +19,7 @@ from rag_app.settings import Settings
 
 log = logging.getLogger(__name__)
 EXTRACTIVE_HOWTO = (
-    "set RAG_LLM_MODEL to a local model directory (or a hub id), or RAG_LLM_ENDPOINT to an "
+    "set RAG_LLM_MODEL to a local model directory or GGUF file (or a hub id), or RAG_LLM_ENDPOINT to an "
     "OpenAI-compatible server, to get written answers"
 )
 
@@ -66,7 +68,12 @@ def _auto(settings: Settings) -> LoadedModel:
 
 def _local(settings: Settings) -> ChatBackend:
     from rag_app.llm.chat_models import LocalChatModel
+    from rag_app.llm.gguf_file import find_gguf
     from rag_app.llm.local import load_local_model
+
+    gguf = find_gguf(settings.llm_model)  # a .gguf file, or a folder holding one; raises for other files
+    if gguf is not None:
+        return _gguf(settings, gguf)
 
     local = load_local_model(
         settings.llm_model,
@@ -81,6 +88,14 @@ def _local(settings: Settings) -> ChatBackend:
     )
     chat = LocalChatModel(local=local, max_tokens=settings.max_new_tokens)
     return ChatBackend(chat, local.info, local.count_tokens)
+
+
+def _gguf(settings: Settings, path: Path) -> ChatBackend:
+    from rag_app.llm.chat_models import LocalChatModel
+    from rag_app.llm.gguf import load_gguf_model
+
+    model = load_gguf_model(path, settings)
+    return ChatBackend(LocalChatModel(local=model, max_tokens=settings.max_new_tokens), model.info, model.count_tokens)
 
 
 def _endpoint(settings: Settings) -> ChatBackend:

@@ -8,11 +8,15 @@ from dataclasses import asdict, dataclass, field
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
-from rag_app.errors import ConfigurationError
+from rag_app.errors import ConfigurationError, RagError
 
 
 class ModelUnavailableError(ConfigurationError):
     """No answer model could be loaded; the message says why and what to configure."""
+
+
+class GenerationError(RagError):
+    """The model refused or failed a request (e.g. a prompt longer than its context); the engine's reason."""
 
 
 @dataclass
@@ -20,14 +24,14 @@ class ModelInfo:
     """Shown in ``--json``, ``/api/health`` and the UI status line."""
 
     name: str
-    backend: str  # local, endpoint, scripted, extractive
+    backend: str  # local, gguf, endpoint, scripted, extractive
     device: str = ""
     quantization: str = ""
     context_window: int = 0
     notes: list[str] = field(default_factory=list)
     memory: dict[str, float] = field(default_factory=dict)  # GiB: weights, kv_cache, ...
     load_seconds: float = 0.0
-    engine: str = ""  # local models: "fast" or "transformers"
+    engine: str = ""  # local models: "fast" or "transformers"; GGUF models: "llama.cpp"
     # the fast path's load-time check of its compiled decode step against the eager one:
     # {"verdict": "agreed" | "disagreed" | "not_compiled", "agreed", "max_abs_diff", "tolerance", "reason", ...}
     fast_path_check: dict | None = None

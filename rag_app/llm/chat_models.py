@@ -1,8 +1,8 @@
-"""LangChain chat models for the local model and for scripted replies.
+"""LangChain chat models for an in-process model (transformers or GGUF) and for scripted replies.
 
-The chains call ``stream`` for the answer and ``batch`` for map steps. For the
-local model ``batch`` is one left-padded ``generate`` call over all prompts,
-not one call per prompt.
+The chains call ``stream`` for the answer and ``batch`` for map steps. For a
+transformers model ``batch`` is one left-padded ``generate`` call over all
+prompts, not one call per prompt; a GGUF model decodes them together in its slots.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import logging
 import re
 import threading
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
@@ -19,7 +19,7 @@ from langchain_core.messages.ai import UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import ConfigDict, Field
 
-from rag_app.llm.local import LocalModel, Usage
+from rag_app.llm.local import Usage
 
 log = logging.getLogger(__name__)
 
@@ -36,11 +36,27 @@ def _sampling(kwargs: dict, default_max: int) -> tuple[int, float]:
     return int(kwargs.get("max_tokens") or default_max), float(kwargs.get("temperature") or 0.0)
 
 
+@runtime_checkable
+class InProcessModel(Protocol):
+    """A model in this process: :class:`rag_app.llm.local.LocalModel` (transformers) or
+    :class:`rag_app.llm.gguf.GgufModel` (llama.cpp)."""
+
+    def count_tokens(self, messages: Sequence) -> int: ...
+
+    def stream(self, messages: Sequence, max_new_tokens: int, temperature: float = 0.0) -> Iterator[str | Usage]:
+        """Text pieces, then one Usage; closing the iterator stops generation."""
+        ...
+
+    def generate_batch(
+        self, conversations: Sequence[Sequence], max_new_tokens: int, temperature: float = 0.0
+    ) -> list[tuple[str, Usage]]: ...
+
+
 class LocalChatModel(BaseChatModel):
-    """A :class:`LocalModel` as a LangChain chat model."""
+    """A model in this process (:class:`InProcessModel`) as a LangChain chat model."""
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
-    local: LocalModel
+    local: InProcessModel
     max_tokens: int = 512
 
     @property
@@ -71,7 +87,7 @@ class LocalChatModel(BaseChatModel):
             pieces.close()  # a consumer that stops early stops generation
 
     def batch(self, inputs: list, config=None, *, return_exceptions: bool = False, **kwargs: Any) -> list[AIMessage]:
-        """All prompts in one batched generate call."""
+        """All prompts decoded together: one batched generate call, or the GGUF engine's slots."""
         conversations = [self._convert_input(item).to_messages() for item in inputs]
         max_tokens, temperature = _sampling(kwargs, self.max_tokens)
         results = self.local.generate_batch(conversations, max_tokens, temperature)

@@ -18,7 +18,7 @@ from pathlib import Path
 log = logging.getLogger(__name__)
 PROBE_TIMEOUT_S = 1.5
 OFFLINE_HOWTO = (
-    "set RAG_LLM_MODEL to a local model directory, or RAG_LLM_ENDPOINT to an OpenAI-compatible server, "
+    "set RAG_LLM_MODEL to a local model directory or GGUF file, or RAG_LLM_ENDPOINT to an OpenAI-compatible server, "
     "to get written answers without the hub"
 )
 

@@ -395,7 +395,7 @@ def _load_config(name: str, trust_remote_code: bool = False):
             ) from exc
         raise ModelUnavailableError(
             f"cannot load the answer model {name!r}: {_first_line(exc)}. Set RAG_LLM_MODEL to a local model "
-            "directory (or a hub id, with the hub reachable once), or RAG_LLM_ENDPOINT to an "
+            "directory or GGUF file (or a hub id, with the hub reachable once), or RAG_LLM_ENDPOINT to an "
             "OpenAI-compatible server (vLLM, llama.cpp, Ollama)"
         ) from exc
 

@@ -89,12 +89,15 @@ def available_bytes(device: str) -> float:
     return float("inf")
 
 
-def check_fits(estimate_: MemoryEstimate, device: str, model: str, quantization: str, context_window: int) -> None:
+def check_fits(
+    estimate_: MemoryEstimate, device: str, model: str, quantization: str, context_window: int, hint: str = ""
+) -> None:
+    """Raise InsufficientMemoryError naming the setting to change (``hint``, or one chosen here)."""
     need = estimate_.total_bytes + (CUDA_CONTEXT_BYTES if device.startswith("cuda") else 0)
     have = available_bytes(device)
     log.info("memory plan for %s: %s GiB planned, %.1f GiB free on %s", model, estimate_.as_gib(), have / GIB, device)
     if need > have:
-        hint = (
+        hint = hint or (
             "RAG_LLM_QUANTIZATION=4bit"
             if quantization not in ("4bit",) and device.startswith("cuda")
             else "a smaller RAG_LLM_MODEL"
