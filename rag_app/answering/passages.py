@@ -20,6 +20,8 @@ CJK = re.compile(r"[\u3400-\u9fff]")
 # A figure as tables print it: 1,577  (1,577)  $ 5,363  12.5%  —  (in a row's tail)
 FIGURE = re.compile(r"^(?:\(?[-−–]?\s?[$€£¥]?\s?\d[\d,]*(?:\.\d+)?\s?%?\)?|[$€£¥]|—|–|-|\*+)$")
 YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
+# An amount: 1,577  3.5  12%  $ 40  (2,023)  5亿元  1,581,905,632.48 元 (years removed first)
+AMOUNT = re.compile(r"\d{1,3}(?:,\d{3})+|\d+\.\d+|\d+\s?%|[$€£¥]\s?\d|\(\d[\d,]*\)|\d{3,}|\d+\s?[万亿]")
 PAGE_MARK = re.compile(r"^\s*\d{1,4}\s*/\s*\d{1,4}\s*$|^\s*(?:page\s+)?\d{1,4}\s*$", re.IGNORECASE)
 SENTENCE_END = re.compile(r"(?<=[。！？；])|(?<=[.!?;])\s+(?=[A-Z0-9(\"“])")
 MIN_WORDS, MIN_CJK_CHARS = 4, 4
@@ -42,7 +44,9 @@ class Unit:
 
     @property
     def has_figure(self) -> bool:
-        return bool(re.search(r"\d", self.text.replace(self.label, "", 1) if self.kind == "row" else self.text))
+        """Whether it states an amount: a number that is not a year, a date or a count of periods."""
+        text = YEAR.sub(" ", self.text)
+        return bool(AMOUNT.search(text))
 
 
 def units(page: str) -> list[Unit]:

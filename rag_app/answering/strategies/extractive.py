@@ -157,7 +157,10 @@ def _candidates(sources: list[Source]) -> list[Candidate]:
 def _score_words(ctx: StrategyContext, candidates: list[Candidate]) -> None:
     """The share of the question's words (idf-weighted over the candidates) each candidate holds, without the
     words that name its document or the years asked (the document match and the year bonus weigh those)."""
-    asked = {t for t in terms_of(ctx.question) if t not in CJK_STOPWORDS and not re.fullmatch(r"(fy)?\d{2,4}", t)}
+    asked = {
+        t for t in terms_of(ctx.question)
+        if t not in CJK_STOPWORDS and not re.fullmatch(r"(fy)?\d{2,4}|[\u3400-\u9fff]", t)  # years, lone characters
+    }  # fmt: skip
     asked |= concepts(ctx.question)  # "capex" also finds "Purchases of property, plant and equipment"
     frequency: Counter = Counter()
     for c in candidates:
