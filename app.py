@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rag_app.cli.options import EXIT_USAGE, add_setting_options, configure_logging, fail, settings_from_args
+from rag_app.cli.options import EXIT_USAGE, USAGE, add_setting_options, configure_logging, fail, settings_from_args
 from rag_app.errors import ConfigurationError
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python app.py",
+        usage=USAGE,
         description="Serve rag_app: a chat page over your PDFs with cited sources (/), and an HTTP API (/api). "
         "Binds to 127.0.0.1 by default; --share publishes a public link and needs --auth.",
         epilog="examples:\n  python app.py\n  python app.py --port 8080 --collection papers\n"

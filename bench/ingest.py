@@ -11,6 +11,7 @@ word sets per document), and the words each extracted are counted.
 
     python -m bench.ingest                       # ours (defaults) and the baseline
     python -m bench.ingest --variants default,fp32,pypdf
+    python -m bench.ingest --variants default,fp32 --no-baseline --limit 10 --name ingest-cpu-precision   # bf16 and fp32
     python -m bench.ingest --random-weights --device cuda    # GPU machine without the weights
     python -m bench.ingest --text-only                       # redo only the text comparison
 
@@ -29,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import re
 import shutil
 import tempfile
@@ -71,6 +73,7 @@ def run_ours(variant: str, sets: dict[str, list[Path]], model: str, device: str,
 
     ``extra`` settings apply to every variant (the embedding batch size of a GPU run)."""
     overrides = VARIANTS[variant] | (extra or {})
+    load_before = round(os.getloadavg()[0], 1)
     data_dir = DATA if variant == "default" else Path(tempfile.mkdtemp(prefix=f"ingest-{variant}-"))
     stages = dict.fromkeys(STAGES, 0.0)
     pages = chunks = 0
@@ -110,6 +113,7 @@ def run_ours(variant: str, sets: dict[str, list[Path]], model: str, device: str,
             "chroma_shards": shards, "ingest_mode": plan.get("mode"), "plan": plan,
         },
         **_figures(pages, chunks, wall, stages, failed),
+        "load_before": load_before,  # other work on the machine slows a variant: each says what it ran beside
         "embed_chunks_per_s": round(chunks / stages["embed"], 1) if stages["embed"] else 0.0,
         "store_parts_s": store_parts,
         "main_thread": prof.main_thread_shares(wall, stages, store_parts),
@@ -267,6 +271,7 @@ def main() -> None:
     model = random_minilm(args.shape_from) if args.random_weights else (args.model or DEFAULT_EMBEDDING_MODEL)
     extra = {"embedding_batch_size": args.batch_size} if args.batch_size else {}
     result: dict = {"sets": {name: len(p) for name, p in sets.items()}, "random_weights": args.random_weights,
+                    "cpu_bf16": cpu_has_bf16(),  # whether auto embeds in bf16 on this CPU: fp32 is what one without does
                     "model": "random weights, MiniLM shape" if args.random_weights else (args.model or DEFAULT_EMBEDDING_MODEL)}  # fmt: skip
     for variant in args.variants.split(","):
         key = f"ours_{variant}" if variant != "default" else "ours"
@@ -287,7 +292,7 @@ def main() -> None:
         result.update(gpu_extras(args, sets, model, extra))
     result["verdict"] = verdict_of(result)
     path = write_result(name, result)
-    if name != "ingest-cpu" and "ours" in result:
+    if "cuda" in str(result.get("ours", {}).get("settings", {}).get("device")):
         from bench.report import draw_ingest_gpu
 
         draw_ingest_gpu(result, path.with_suffix(".png"))
@@ -368,9 +373,16 @@ def command_of(args: argparse.Namespace) -> str:
         (f"--model {args.model}", args.model),
         (f"--corpus {args.corpus}", args.corpus), (f"--batch-size {args.batch_size}", args.batch_size),
         (f"--workers {args.workers}", args.workers), ("--raw-model", args.raw_model),
-        ("--store-variants", args.store_variants), ("--cprofile", args.cprofile),
+        ("--store-variants", args.store_variants), ("--cprofile", args.cprofile), (f"--name {args.name}", args.name),
     )  # fmt: skip
     return "python -m bench.ingest" + "".join(f" {flag}" for flag, on in flags if on)
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU multiplies bf16 natively (AMX, AVX512-BF16): where it does not, "auto" embeds in fp32."""
+    from rag_app.embedding.embedder import pick_precision
+
+    return pick_precision("auto", "cpu") == "bf16"
 
 
 def default_name(result: dict) -> str:

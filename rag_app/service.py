@@ -26,8 +26,9 @@ from rag_app.health import EmbeddingStatus, Health, ModelState
 from rag_app.ingestion.chunking import TokenChunker
 from rag_app.ingestion.files import Candidate, discover
 from rag_app.ingestion.parsing import ExtractionPool
-from rag_app.ingestion.pipeline import Ingestor, IngestProgress
+from rag_app.ingestion.pipeline import Ingestor
 from rag_app.ingestion.plan import IngestPlan, vector_shards
+from rag_app.ingestion.progress import IngestProgress
 from rag_app.prompts import detect_language
 from rag_app.records import DocumentInfo, FileReport, FileStatus, IngestReport, LostTexts, file_sha256
 from rag_app.requests import AskRequest, SearchRequest, SummaryRequest
@@ -212,13 +213,19 @@ class RagService:
             store = self.store(collection)
             store.refresh()
             store.recover()
-            doc = store.delete_document(name)
+            doc = store.delete_document(name) or self._delete_renamed_upload(store, name)
             if doc is None:
-                raise DocumentNotFoundError(
-                    f"no document named {name!r} in collection {store.collection!r} (see --list)"
-                )
+                raise DocumentNotFoundError(f"no document named {name!r} in collection {store.collection!r}")
             self._remove_upload(store, Path(doc.path))
             return doc
+
+    @staticmethod
+    def _delete_renamed_upload(store: DocumentStore, name: str) -> DocumentInfo | None:
+        """An upload whose name the file system made change is deleted by the name it was uploaded under too."""
+        from rag_app.ingestion.uploads import safe_name
+
+        stored = safe_name(name)
+        return store.delete_document(stored) if stored != name else None
 
     def reset(self, collection: str | None = None) -> int:
         """Delete every document and chunk of a collection; returns how many documents it held."""
@@ -382,7 +389,7 @@ class RagService:
         unknown = [f for f in dict.fromkeys(request.files) if f not in known]
         if unknown:
             raise DocumentNotFoundError(
-                f"no document named {', '.join(map(repr, unknown))} in collection {store.collection!r} (see --list)"
+                f"no document named {', '.join(map(repr, unknown))} in collection {store.collection!r}"
             )
         documents = [known[f] for f in dict.fromkeys(request.files)]
         pages = stitched_pages([(d.name, store.document_chunks(d)) for d in documents])
@@ -412,7 +419,10 @@ class RagService:
             files=files, language=language, max_new_tokens=request.max_new_tokens, temperature=request.temperature
         )
         events = self.summarize(summary, collection)
-        note = StatusEvent(f"a summary was asked for: summarizing every page of {', '.join(files)}")
+        note = StatusEvent(
+            f"a summary was asked for: summarizing every page of {', '.join(files)}",
+            zh=f"这是一个总结请求：总结 {', '.join(files)} 的每一页",
+        )
         return summary_answer_events(request.question, itertools.chain([note], events))
 
     # ----- writer lock ----------------------------------------------------------------------

@@ -272,9 +272,8 @@ class Settings(BaseSettings):
     )
     forwarded_allow_ips: str | None = Field(
         None,
-        description="Addresses of the reverse proxies whose X-Forwarded-Host, X-Forwarded-Proto and "
-        "X-Forwarded-For headers are believed (comma-separated IPs or networks, * for any), e.g. 127.0.0.1 for "
-        "nginx on this machine; unset: none, and these headers are dropped from every request.",
+        description="Reverse proxies whose X-Forwarded-* headers are believed (comma-separated IPs or "
+        "networks, * for any), e.g. 127.0.0.1 for nginx here; unset: these headers are dropped.",
     )
     mcp: bool = Field(False, description="Expose question answering and the document list as MCP tools.")
     embed_demo: bool = Field(

@@ -114,6 +114,18 @@ def test_upload_list_open_and_delete_documents(client, tmp_path):
     assert client.get("/api/documents/nothing.pdf/file").status_code == 404
 
 
+def test_not_found_messages_name_api_fields_not_command_line_flags(client):
+    replies = [
+        client.delete("/api/documents/nothing.pdf"),
+        client.post("/api/summarize", json={"files": ["nothing.pdf"]}),
+        client.post("/api/ask", json={"question": "margin?", "files": ["nothing.pdf"], "strategy": "extractive"}),
+    ]
+    for reply in replies:
+        error = reply.json()["error"]
+        assert reply.status_code == 404 and "nothing.pdf" in error
+        assert "--" not in error and "GET /api/documents lists the stored names" in error
+
+
 def test_fake_pdf_is_refused_with_415_and_the_others_still_ingest(client):
     fake = ("invoice.pdf", b"<html>this is not a pdf</html>")
     alone = upload(client, fake)

@@ -51,3 +51,18 @@ def test_misses_name_their_cause():
     other = Question("q2", "?", "a.pdf", {("a.pdf", 9)}.__contains__, ["all", "tuning"])
     found = misses([q, other], [None, None], [[("b.pdf", 1)] * 5, [("a.pdf", 1)] * 5])
     assert [m["cause"] for m in found] == ["wrong document in the top 5", "right document, other pages"]
+
+
+def test_the_ingest_bench_says_whether_the_cpu_has_bf16_and_which_precision_each_run_used():
+    import json
+
+    from bench.common import RESULTS
+    from bench.ingest import cpu_has_bf16
+    from rag_app.embedding.embedder import pick_precision
+
+    assert cpu_has_bf16() == (pick_precision("auto", "cpu") == "bf16")
+    result = json.loads((RESULTS / "ingest-cpu-precision.json").read_text(encoding="utf-8"))
+    assert isinstance(result["cpu_bf16"], bool) and result["machine"]["cpu_flags"]
+    assert result["ours"]["settings"]["embedding_precision"] == "bf16"
+    assert result["ours_fp32"]["settings"]["embedding_precision"] == "fp32"  # what a CPU without bf16 runs
+    assert all(result[k]["load_before"] >= 0 for k in ("ours", "ours_fp32"))

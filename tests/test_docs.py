@@ -41,6 +41,14 @@ def test_the_readme_is_a_newcomers_page():
         assert link in README and (ROOT / link).is_file()
 
 
+def test_the_readme_names_the_chinese_font_in_its_first_section_and_what_the_figures_assume():
+    first_section = README.split("\n## ")[1]  # "The two commands", right after the headline figures
+    assert "fonts-noto-cjk" in first_section and "Chinese on Linux" in first_section
+    assert "otherwise idle" in first_section  # the test timings' machine state
+    assert re.search(r"pages/s on 2 CPU cores with bf16 \(load average [\d.]+\)", README)
+    assert "a CPU without bf16 embeds in fp32" in README
+
+
 def test_configuration_table_matches_the_settings():
     table = USAGE.split("<!-- settings-table -->\n")[1].split("\n<!-- /settings-table -->")[0]
     assert table == settings_table_markdown()

@@ -25,12 +25,13 @@ def test_the_banner_says_in_plain_words_what_extractive_mode_means_and_hides_the
     shown = visible(markup)
     assert "Extractive mode" in shown and "quote the sentences of your documents" in shown
     assert "RAG_LLM_MODEL" in shown and "huggingface.co" not in shown and "couldn't" not in shown
-    assert "<details><summary>details</summary>" in markup and "huggingface.co" in markup
+    assert "<details><summary>details / 详情</summary>" in markup and "huggingface.co" in markup
+    assert "抽取模式" in shown and "不生成" in shown  # the page is bilingual: so is its banner
 
 
 def test_a_failed_model_gets_a_plain_banner_too():
     shown = visible(status_markdown(health(ModelState.FAILED, "CUDA out of memory. Tried to allocate 2 GiB")))
-    assert "could not be loaded" in shown and "out of memory" not in shown
+    assert "could not be loaded" in shown and "问答模型无法加载" in shown and "out of memory" not in shown
 
 
 def test_no_banner_when_a_model_answers():

@@ -3,10 +3,11 @@
 import json
 import math
 import random
+import re
 from dataclasses import replace
 
 import pytest
-from conftest import ROOT
+from conftest import DOCUGAMI, ROOT
 from pdfgen import make_pdf
 
 from rag_app.answering.events import DoneEvent, SourcesEvent, StatusEvent, TokenEvent
@@ -14,7 +15,7 @@ from rag_app.llm.backend import ChatBackend, ModelInfo
 from rag_app.llm.chat_models import ScriptedChatModel, approximate_tokens
 from rag_app.requests import AskRequest, SummaryRequest
 from rag_app.settings import Settings
-from rag_app.summaries.outline import is_heading, outline
+from rag_app.summaries.page_guide import is_heading, page_guide
 from rag_app.summaries.recursive import reduce_rounds
 from rag_app.summaries.summarizer import (
     Summarizer,
@@ -42,8 +43,8 @@ def settings(**values) -> Settings:
     return Settings(_env_file=None, **values)
 
 
-def summarize(backend, pages, request=None, **options):
-    summarizer = Summarizer(backend, settings(**options))
+def summarize(backend, pages, request=None, reason: str = "", **options):
+    summarizer = Summarizer(backend, settings(**options), reason)
     request = request or SummaryRequest(files=["report.pdf"], max_words=100)
     events = list(summarizer.run(request, label_pages(pages, {})))
     assert isinstance(events[-1], SummaryDoneEvent)
@@ -185,35 +186,88 @@ def test_summary_requests_are_recognised(question, wanted):
     assert is_summary_request(question) is wanted
 
 
-# ----- the outline without a model ---------------------------------------------------------------------
+# ----- without a model: no summary, each page's heading and first sentence ----------------------------------
+
+ZH_REPORT = (
+    ROOT.parent / "shared" / "corpus" / "qa" / "zh_reports_dev" / "pdfs" / "千味央厨-千寻百味乘势而上-22122726页.pdf"
+)
 
 
-def test_outline_lists_title_like_lines_by_page_without_running_headers():
+TOPICS = ["tapes", "films", "filters", "respirators", "adhesives", "abrasives", "sensors"]
+
+
+def test_the_page_guide_quotes_headings_and_first_sentences_without_form_furniture():
     pages = [
         (
             "r.pdf",
             n,
-            f"Table of Contents\nItem {n}. Business Overview\nThe company sells tapes, adhesives and films "
-            f"to customers in {n} regions.\nRevenue 12.5 13.1",
+            f"Acme Corp. | 2023 Annual Report | {n}\nThe {topic.title()} Business\nYes ☐ No ☒\n"
+            f"The company sells {topic} to customers in many regions\nthrough its {topic} channels. It grew.\n"
+            f"{topic.title()} revenue 12.5 13.1\nTable of Contents",
         )
-        for n in range(1, 8)
+        for n, topic in enumerate(TOPICS, 1)
     ]
-    entries = outline(pages)
-    assert [(e.page, e.heading) for e in entries][:2] == [
-        (1, "Item 1. Business Overview"),
-        (2, "Item 2. Business Overview"),
+    pages.append(("r.pdf", 8, "SIGNATURES\nPursuant to the requirements of the Securities Exchange Act of 1934,\n"
+                               "the registrant has duly caused this report to be signed.\nBy: /s/ Jane Doe\nJane Doe"))  # fmt: skip
+    entries = page_guide(pages)
+    assert [(e.page, e.heading, e.sentence) for e in entries][:2] == [
+        (1, "The Tapes Business", "The company sells tapes to customers in many regions through its tapes channels."),
+        (2, "The Films Business", "The company sells films to customers in many regions through its films channels."),
     ]
-    assert all(e.heading != "Table of Contents" for e in entries)
-    assert not is_heading("The company sells tapes, adhesives and films.") and not is_heading("Revenue 12.5 13.1")
+    shown = " ".join(f"{e.heading} {e.sentence}" for e in entries)
+    for furniture in ("Acme Corp. |", "☐", "☒", "Table of Contents", "Pursuant", "/s/", "Jane Doe", "revenue 12.5"):
+        assert furniture not in shown
+    assert len(entries) == 7 and not is_heading("The company sells tapes.") and not is_heading("Cash and")
 
 
-def test_without_a_model_it_says_so_and_offers_the_outline():
-    summary, events, _ = summarize(None, [("r.pdf", 1, "Annual Report\nRisk Factors\nSome text follows here.")])
-    text = "".join(e.text for e in events if isinstance(e, TokenEvent))
-    assert summary.mode == "outline" and text.startswith("A summary needs an answer model")
-    assert "- p. 1: Annual Report" in text and "- p. 1: Risk Factors" in text
-    assert summary.outline[0].to_dict() == {"file": "r.pdf", "page": 1, "heading": "Annual Report"}
-    assert summary.summary == text and summary.stats.calls == 0
+def guide_of(path) -> list:
+    from rag_app.ingestion.loaders import load_document
+
+    return page_guide([(path.name, p.number, p.text) for p in load_document(path).pages])
+
+
+def test_the_page_guide_of_a_real_10q_leaves_its_cover_tables_and_signatures_out(corpus):
+    entries = guide_of(DOCUGAMI / "2022 Q3 AAPL.pdf")  # 28 pages: its outline was "Yes ☐ No ☒", "Cash and", ...
+    shown = "\n".join(f"{e.heading} — {e.sentence}" for e in entries)
+    for noise in ("☐", "☒", "PURSUANT TO", "Cash and —", "/s/", "SECURITIES AND EXCHANGE COMMISSION"):
+        assert noise not in shown
+    by_page = {e.page: e for e in entries}
+    assert by_page[9].heading.startswith("Notes to Condensed Consolidated Financial Statements")
+    assert by_page[9].sentence.startswith(
+        "The condensed consolidated financial statements include the accounts of Apple"
+    )
+    assert sum(bool(e.sentence) for e in entries) >= 15
+
+
+def test_the_page_guide_of_a_chinese_report_drops_its_running_header(corpus):
+    entries = guide_of(ZH_REPORT)  # 26 pages: its outline was its page header, twice
+    shown = "\n".join(f"{e.heading} {e.sentence}" for e in entries)
+    assert "001215 CH" not in shown and "免责声明" not in shown and "资料来源" not in shown
+    assert len(entries) >= 18 and all(e.sentence.endswith(("。", "…")) for e in entries if e.sentence)
+    assert entries[2].sentence.startswith("生意模式：专注差异化优质赛道")  # page 4
+
+
+def test_without_a_model_there_is_no_summary_and_it_says_so():
+    pages = [("r.pdf", 1, "Annual Report\nRisk Factors\nSome text follows here in a sentence of its own.")]
+    summary, events, _ = summarize(None, pages)
+    assert not [e for e in events if isinstance(e, TokenEvent)], "quoted, not written: nothing streams"
+    text = summary.text
+    assert summary.mode == "page_guide" and summary.summary == ""
+    assert text.startswith("No summary: a summary needs an answer model") and "summary of" not in text
+    assert "p. 1 · Annual Report — Some text follows here in a sentence of its own." in text
+    assert summary.page_guide[0].to_dict() == {
+        "file": "r.pdf", "page": 1, "heading": "Annual Report", "sentence": "Some text follows here in a sentence of its own.",
+    }  # fmt: skip
+    assert summary.stats.calls == 0 and summary.to_dict()["mode"] == "page_guide"
+
+
+def test_the_chinese_notice_holds_no_english():
+    pages = [("r.pdf", 1, "第一章 公司简介\n本公司主要从事速冻米面制品的研发、生产和销售，产品覆盖全国。")]
+    summary, events, _ = summarize(None, pages, reason="no answer model could be loaded (out of memory)")
+    assert summary.language == "zh" and summary.notice.startswith("未生成摘要")
+    assert not re.search("[A-Za-z]", summary.notice)
+    status = next(e for e in events if isinstance(e, StatusEvent))
+    assert status.zh and not re.search("[A-Za-z]", status.zh)
 
 
 # ----- through the service, the CLI and the API --------------------------------------------------------
@@ -292,15 +346,18 @@ def test_cli_summarize_prints_json_and_streams_text(stored, tmp_path, monkeypatc
     assert "error: no document named 'missing.pdf'" in capsys.readouterr().err
 
 
-def test_cli_summarize_without_a_model_prints_the_outline(stored, monkeypatch, capsys):
+def test_cli_summarize_without_a_model_says_there_is_no_summary(stored, monkeypatch, capsys):
     from rag_app.cli import main
 
     monkeypatch.setenv("RAG_DATA_DIR", str(stored.settings.data_dir))
     monkeypatch.setenv("RAG_COLLECTION", "test")
     monkeypatch.setenv("RAG_LLM_BACKEND", "extractive")
     assert main(["summarize", "report.pdf"]) == 0
-    out = capsys.readouterr().out
-    assert out.startswith("A summary needs an answer model") and "- p. 2: Section 2 Results" in out
+    out, err = capsys.readouterr()
+    assert out.startswith("No summary: a summary needs an answer model")
+    assert re.search(r"^p\. 12 · .*MARK12X sold more tapes and films than before\.$", out, re.MULTILINE)
+    assert re.search(r"no summary \(no answer model\): headings and first sentences of \d+ of 12 pages", err)
+    assert "combining rounds" not in err and "summary of" not in out
 
 
 @pytest.fixture
@@ -406,15 +463,33 @@ def test_the_page_streams_a_summary_into_the_chat(stored, tmp_path):
 
     stored.settings.llm_backend, stored.settings.llm_script = "scripted", script(tmp_path, ["Brief [2]."])
     page = ChatPage(stored)
-    outputs = list(page.summarize([], None, {"collection": "test", "turns": []}))
-    chat, panel, note, _ = outputs[-1]
+    session = {"collection": "test", "turns": []}
+    picker, choices, _ = page.choose_summary(None, session)  # the only document is ticked already
+    assert picker["visible"] and choices["choices"] == ["report.pdf"] and choices["value"] == ["report.pdf"]
+    outputs = list(page.summarize([], ["report.pdf"], session))
+    chat, panel, note, _, picker, _ = outputs[-1]
     assert chat[-2] == {"role": "user", "content": "Summarize / 总结: report.pdf"}  # shown as text
     assert chat[-1] == {"role": "assistant", "content": "<p>Brief [2].</p>\n"}  # the model's markdown, as safe HTML
-    assert "report.pdf" in panel and note.startswith("summary of 12 pages")
-    assert any(o[2].startswith("… summarizing 12 pages") for o in outputs[:-1])
+    assert "report.pdf" in panel and note.startswith("summary of 12 pages") and "12 页的摘要" in note
+    assert any(o[2].startswith("… summarizing 12 pages") and "12 页" in o[2] for o in outputs[:-1])
+    assert not picker["visible"]
     demo = page.build()
     buttons = [c for c in demo.config["components"] if c.get("props", {}).get("elem_id") == "rag-summarize"]
     assert buttons and buttons[0]["props"]["value"] == "Summarize / 总结"
+
+
+def test_the_page_without_a_model_says_there_is_no_summary_in_both_languages(stored):
+    from rag_app.web.ui import ChatPage
+
+    stored.settings.llm_backend = "extractive"
+    page = ChatPage(stored)
+    unchosen = list(page.summarize([], [], {"collection": "test", "turns": []}))
+    assert unchosen[-1][-1] == "Tick at least one document above / 请先在上方勾选至少一个文档"  # beside the list
+    chat, _, note, _, _, _ = list(page.summarize([], ["report.pdf"], {"collection": "test", "turns": []}))[-1]
+    message = chat[-1]["content"]
+    assert message.startswith("No summary: a summary needs an answer model") and "未生成摘要" in message
+    assert note.startswith("**No summary: no answer model is loaded.**") and "未生成摘要" in note
+    assert "summary of" not in note and "0 parts" not in note
 
 
 @pytest.mark.slow

@@ -57,5 +57,5 @@ def test_dropping_files_ingests_them_with_one_progress_display(page):
     uploads = [d for d in config["dependencies"] if any(elem.get(t[0]) == "rag-upload" and t[1] == "upload"
                for t in d["targets"])]  # fmt: skip
     assert len(uploads) == 1, "dropping a file must start ingesting it"
-    assert [elem[i] for i in uploads[0]["show_progress_on"]] == ["rag-report"]
+    assert elem[uploads[0]["outputs"][0]] == "rag-progress" and uploads[0]["show_progress"] == "hidden"
     assert "rag-ingest" not in elem.values(), "no second button to press"

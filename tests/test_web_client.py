@@ -15,7 +15,7 @@ def test_upload_then_streamed_cited_answer(tmp_path, tiny_lm):
     env = {"RAG_LLM_MODEL": str(tiny_lm), "RAG_MAX_NEW_TOKENS": "24", "RAG_COLLECTION": "web"}
     with running_app(tmp_path / "data", env_extra=env) as (url, _, _):
         client = Client(url, verbose=False)
-        report, *_ = client.predict(files=[handle_file(SAMPLE)], api_name="/ingest")
+        _progress, report, *_ = client.predict(files=[handle_file(SAMPLE)], api_name="/ingest")
         assert report["data"][0][:4] == ["acme-q3-2023.pdf", "ingested", 3, 3]
         job = client.submit(
             question="What was the gross margin in the third quarter?", chat=[], strategy="stuff", k=3,

@@ -331,7 +331,7 @@ def test_150_character_chinese_name_is_shortened_and_the_other_file_still_ingest
     assert [f["status"] for f in files] == ["ingested", "ingested"]
     short = files[0]["name"]
     assert len(short.encode()) <= 255 and short.endswith(".pdf") and short.startswith("第三季度财务报告")
-    assert "name shortened" in files[0]["note"] and files[1]["note"] is None
+    assert f"stored as {short!r}" in files[0]["note"] and files[1]["note"] is None
     assert short in stored(client) and (settings.data_dir / "uploads" / "test" / short).is_file()
     # another long name with the same start is a different file, not a replacement
     other = "第三季度财务报告" * 18 + "附录.pdf"

@@ -55,6 +55,7 @@ class TokenEvent:
 class StatusEvent:
     message: str
     kind: str = "status"
+    zh: str = ""  # the message in Chinese, where the bilingual page shows it beside the English
 
 
 @dataclass

@@ -59,7 +59,7 @@ class StrategyContext:
             raise InvalidRequestError(
                 f"{what} does not fit the model's context window of {self.backend.context_window} tokens "
                 f"with {self.max_new_tokens} tokens left for the answer: shorten the question, lower "
-                "--max-new-tokens or raise RAG_LLM_CONTEXT_WINDOW"
+                "max_new_tokens or raise RAG_LLM_CONTEXT_WINDOW"
             )
 
     def sampling(self, max_tokens: int | None = None) -> dict:
@@ -86,5 +86,5 @@ class StrategyContext:
         return [str(r.content).strip() for r in replies]
 
 
-def status(message: str) -> StatusEvent:
-    return StatusEvent(message)
+def status(message: str, zh: str = "") -> StatusEvent:
+    return StatusEvent(message, zh=zh)

@@ -12,8 +12,15 @@ from rag_app.cli.options import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
+    GENERAL,
+    MODEL,
+    QUERY_EMBEDDING,
+    RETRIEVAL,
+    STORAGE,
+    USAGE,
     add_setting_options,
     configure_logging,
+    error_message,
     fail,
     settings_from_args,
 )
@@ -34,8 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     search = commands.add_parser(
         "search",
+        usage=f"{USAGE} [QUERY]",
         help="print the chunks that best match a query",
-        description="Print the top-k chunks for QUERY with file, page, score and text. Without QUERY, "
+        description="Print the top-k chunks for QUERY, best first, with file, page and text. Without QUERY, "
         "read one query per line from stdin and print one JSON line each (the model loads once).",
     )
     search.add_argument("query", nargs="?", help="the query; omit it to read queries from stdin")
@@ -44,7 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
         "--files", nargs="+", metavar="NAME", help="search only these documents (names as --list shows)"
     )
     search.add_argument("--json", action="store_true", help="print one JSON object per query")
-    add_setting_options(search)
+    # --k is search's own; neighbours are what a model reads beside a hit, not what search prints
+    add_setting_options(
+        search, used=STORAGE + QUERY_EMBEDDING + _without(RETRIEVAL, "top_k", "context_neighbours") + GENERAL
+    )
     _add_ask(commands)
     add_summarize(commands)
     return parser
@@ -53,6 +64,7 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_ask(commands) -> None:
     ask = commands.add_parser(
         "ask",
+        usage=f"{USAGE} [QUESTION]",
         help="answer a question from the documents, citing file and page",
         description="Stream an answer to QUESTION, then list its numbered sources (file, page, text). "
         "Without QUESTION, read one question per line from stdin and print one JSON line each "
@@ -84,7 +96,12 @@ def _add_ask(commands) -> None:
         "the question is first rewritten into a standalone one",
     )  # fmt: skip
     ask.add_argument("--json", action="store_true", help="print the answer as one JSON object")
-    add_setting_options(ask)
+    used = STORAGE + QUERY_EMBEDDING + _without(RETRIEVAL, "top_k") + MODEL + GENERAL  # --k is ask's own
+    add_setting_options(ask, used=used)
+
+
+def _without(names: tuple[str, ...], *left_out: str) -> tuple[str, ...]:
+    return tuple(n for n in names if n not in left_out)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -98,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
     except (ConfigurationError, InvalidRequestError) as exc:
         return fail(str(exc), EXIT_USAGE)
     except RagError as exc:
-        return fail(str(exc), EXIT_FAILED)
+        return fail(error_message(exc), EXIT_FAILED)
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
 
@@ -124,7 +141,7 @@ def _search_stdin(service: RagService, args: argparse.Namespace) -> int:
             request = SearchRequest.of(service.settings, query=line.strip(), k=args.k, files=args.files)
             print_json(service.search(request).to_dict())
         except RagError as exc:
-            print_json({"query": line.strip(), "error": str(exc)})
+            print_json({"query": line.strip(), "error": error_message(exc)})
             code = EXIT_FAILED
     return code
 
@@ -150,7 +167,7 @@ def _ask_stdin(service: RagService, args: argparse.Namespace, history: list) -> 
         try:
             print_json(service.answer(_request(service, args, line.strip(), history)).to_dict())
         except RagError as exc:
-            print_json({"question": line.strip(), "error": str(exc)})
+            print_json({"question": line.strip(), "error": error_message(exc)})
             code = EXIT_FAILED
     return code
 

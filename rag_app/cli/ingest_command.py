@@ -12,14 +12,20 @@ from rag_app.cli.options import (
     EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_USAGE,
+    GENERAL,
+    QUERY_EMBEDDING,
+    READING,
+    STORAGE,
+    USAGE,
     add_setting_options,
     configure_logging,
+    error_message,
     fail,
     settings_from_args,
 )
 from rag_app.cli.render import BarProgress, console, documents_table, ingest_summary, ingest_table, print_json
 from rag_app.errors import ConfigurationError, RagError
-from rag_app.ingestion.pipeline import IngestProgress
+from rag_app.ingestion.progress import EmbeddingBatch, IngestProgress
 from rag_app.service import RagService
 
 EPILOG = """\
@@ -39,6 +45,7 @@ examples:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m ingest",
+        usage=f"{USAGE} [PATH ...]",
         description="Ingest PDF, .txt and .md files (folders are walked recursively) into a "
         "Chroma collection, page-accurate and incremental: unchanged files are skipped.",
         epilog=EPILOG,
@@ -60,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--password", action="append", default=[], metavar="PW",
         help="password to try on encrypted PDFs (repeatable; the empty password is always tried)",
     )  # fmt: skip
-    add_setting_options(parser)
+    add_setting_options(parser, used=STORAGE + QUERY_EMBEDDING + READING + GENERAL)
     return parser
 
 
@@ -79,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigurationError as exc:
         return fail(str(exc), EXIT_USAGE)
     except RagError as exc:
-        return fail(str(exc), EXIT_FAILED)
+        return fail(error_message(exc), EXIT_FAILED)
     except KeyboardInterrupt:
         return fail(
             "interrupted: files already reported are stored; the file in progress was rolled back", EXIT_INTERRUPTED
@@ -118,30 +125,37 @@ class StopWhenInterrupted(IngestProgress):
         if self.requested:
             raise KeyboardInterrupt
 
-    def start(self, files: int) -> None:
+    def _passed(self, event: str, *args) -> None:
         if self.inner:
-            self.inner.start(files)
+            getattr(self.inner, event)(*args)
         self._check()
+
+    def start(self, files: int) -> None:
+        self._passed("start", files)
+
+    def sized(self, sizes: dict[str, int]) -> None:
+        self._passed("sized", sizes)
+
+    def page_read(self, name: str, done: int, total: int) -> None:
+        self._passed("page_read", name, done, total)
 
     def ocr_page(self, name: str, done: int, total: int) -> None:
-        if self.inner:
-            self.inner.ocr_page(name, done, total)
-        self._check()
+        self._passed("ocr_page", name, done, total)
 
-    def embedding(self, name: str, chunks: int) -> None:
-        if self.inner:
-            self.inner.embedding(name, chunks)
-        self._check()
+    def chunking(self, name: str, done: int, of: int) -> None:
+        self._passed("chunking", name, done, of)
+
+    def embedding(self, batch: EmbeddingBatch) -> None:
+        self._passed("embedding", batch)
 
     def embedded(self, count: int) -> None:
-        if self.inner:
-            self.inner.embedded(count)
-        self._check()
+        self._passed("embedded", count)
+
+    def storing(self, batch: EmbeddingBatch) -> None:
+        self._passed("storing", batch)
 
     def file_done(self, report) -> None:
-        if self.inner:
-            self.inner.file_done(report)
-        self._check()
+        self._passed("file_done", report)
 
     def close(self) -> None:
         if self.inner:

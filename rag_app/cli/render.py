@@ -11,7 +11,7 @@ from rich.table import Table
 from tqdm import tqdm
 
 from rag_app.answering.events import Answer, DoneEvent, SourcesEvent, StatusEvent, TokenEvent
-from rag_app.ingestion.pipeline import IngestProgress
+from rag_app.ingestion.progress import EmbeddingBatch, IngestProgress
 from rag_app.records import DocumentInfo, FileReport, FileStatus, IngestReport
 from rag_app.retrieval.retriever import SearchResult
 
@@ -34,28 +34,27 @@ def print_json(data) -> None:
 
 
 class BarProgress(IngestProgress):
-    """tqdm bars on stderr: files done, chunks embedded, and (while a scan is read) pages read by OCR."""
+    """tqdm bars on stderr: files done, chunks embedded, pages read of the file being parsed, and (while a
+    scan is read) pages read by OCR."""
 
     def __init__(self) -> None:
         self.files: tqdm | None = None
         self.chunks = tqdm(total=0, desc="embedding", unit="chunk", position=1, leave=False, file=sys.stderr)
+        self.pages: tqdm | None = None
         self.ocr: tqdm | None = None
 
     def start(self, files: int) -> None:
         self.files = tqdm(total=files, desc="files", unit="file", position=0, file=sys.stderr)
 
-    def ocr_page(self, name: str, done: int, total: int) -> None:
-        desc = f"OCR {name[:40]}"
-        if self.ocr is None:
-            self.ocr = tqdm(total=total, desc=desc, unit="page", position=2, leave=False, file=sys.stderr)
-        elif self.ocr.desc != desc or self.ocr.total != total:  # the next file
-            self.ocr.reset(total=total)
-            self.ocr.set_description(desc)
-        self.ocr.update(done - self.ocr.n)
+    def page_read(self, name: str, done: int, total: int) -> None:
+        self.pages = _page_bar(self.pages, f"reading {name[:40]}", done, total, position=2)
 
-    def embedding(self, name: str, chunks: int) -> None:
-        self.chunks.reset(total=chunks)
-        self.chunks.set_description(f"embedding {name[:40]}")
+    def ocr_page(self, name: str, done: int, total: int) -> None:
+        self.ocr = _page_bar(self.ocr, f"OCR {name[:40]}", done, total, position=3)
+
+    def embedding(self, batch: EmbeddingBatch) -> None:
+        self.chunks.reset(total=batch.chunks)
+        self.chunks.set_description(f"embedding {batch.label[:40]}")
 
     def embedded(self, count: int) -> None:
         self.chunks.update(count)
@@ -65,11 +64,23 @@ class BarProgress(IngestProgress):
             self.files.update(1)
 
     def close(self) -> None:
-        if self.ocr is not None:
-            self.ocr.close()
+        for bar in (self.ocr, self.pages):
+            if bar is not None:
+                bar.close()
         self.chunks.close()
         if self.files is not None:
             self.files.close()
+
+
+def _page_bar(bar: tqdm | None, desc: str, done: int, total: int, position: int) -> tqdm:
+    """A bar of pages, started for the first file and reset for each next one."""
+    if bar is None:
+        bar = tqdm(total=total, desc=desc, unit="page", position=position, leave=False, file=sys.stderr)
+    elif bar.desc != desc or bar.total != total:  # the next file
+        bar.reset(total=total)
+        bar.set_description(desc)
+    bar.update(done - bar.n)
+    return bar
 
 
 def ingest_table(report: IngestReport) -> Table:
@@ -113,9 +124,8 @@ def print_search(result: SearchResult, out: Console) -> None:
     if not result.hits:
         out.print("no matching chunks")
     for rank, hit in enumerate(result.hits, 1):
-        out.print(
-            f"[bold]{escape(f'[{rank}] {hit.file}, p. {hit.page}')}[/]  score {hit.score:.3f}  offset {hit.offset}"
-        )
+        # no score: hits are ranked by the fused ranking, and their cosine similarities need not follow it
+        out.print(f"[bold]{escape(f'[{rank}] {hit.file}, p. {hit.page}')}[/]  offset {hit.offset}")
         out.print(hit.text.strip(), markup=False)
         out.print()
 

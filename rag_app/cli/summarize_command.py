@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from rag_app.answering.events import StatusEvent, TokenEvent
-from rag_app.cli.options import EXIT_OK, add_setting_options
+from rag_app.cli.options import EXIT_OK, GENERAL, MODEL, STORAGE, USAGE, add_setting_options
 from rag_app.cli.render import print_json
 from rag_app.prompts import LANGUAGES
 from rag_app.requests import SUMMARY_WORDS, SummaryRequest
@@ -16,11 +16,12 @@ from rag_app.summaries.summarizer import DEFAULT_WORDS, Summary
 def add_summarize(commands) -> None:
     summarize = commands.add_parser(
         "summarize",
+        usage=f"{USAGE} FILE [FILE ...]",
         help="summarize whole documents from every page, citing pages",
         description="Stream a summary of the stored documents FILE... built from every page by recursive "
         "map-reduce (pages grouped to fill the model's context window, partial summaries combined until one "
-        "fits), citing pages as [n]. Progress goes to stderr. Without an answer model it prints the "
-        "documents' outline (headings by page) instead.",
+        "fits), citing pages as [n]. Progress goes to stderr. Without an answer model there is no summary: "
+        "it says so and quotes each page's heading and first sentence instead.",
     )
     summarize.add_argument("files", nargs="+", metavar="FILE", help="stored document names, as --list shows them")
     summarize.add_argument(
@@ -37,7 +38,9 @@ def add_summarize(commands) -> None:
     )  # fmt: skip
     summarize.add_argument("--temperature", type=float, default=None, help="sampling temperature, 0 is deterministic")
     summarize.add_argument("--json", action="store_true", help="print the summary as one JSON object")
-    add_setting_options(summarize)
+    add_setting_options(
+        summarize, used=STORAGE + tuple(n for n in MODEL if n != "strategy") + GENERAL
+    )  # pages come from the store: no embedding
 
 
 def run_summarize(service, args: argparse.Namespace) -> int:
@@ -55,6 +58,8 @@ def run_summarize(service, args: argparse.Namespace) -> int:
             print(f"… {event.message}", file=sys.stderr, flush=True)
         elif getattr(event, "kind", "") == "done":
             summary = event.summary
+            if summary.mode == "page_guide" and not args.json:
+                sys.stdout.write(summary.text)
     if args.json:
         print_json(summary.to_dict())
     else:
@@ -72,6 +77,13 @@ def print_cited_pages(summary: Summary) -> None:
     for note in summary.warnings:
         print(f"note: {note}", file=sys.stderr)
     s = summary.stats
+    if summary.mode == "page_guide":
+        quoted = len({(e.file, e.page) for e in summary.page_guide})
+        print(
+            f"no summary (no answer model): headings and first sentences of {quoted} of {s.pages} pages",
+            file=sys.stderr,
+        )
+        return
     print(
         f"{s.pages} pages, {s.parts} parts, {s.rounds} combining rounds, {s.calls} model calls; model {summary.model}",
         file=sys.stderr,

@@ -62,12 +62,16 @@ class TokenChunker:
         """Identifies the settings that shaped the chunks (stored with each document)."""
         return f"tokens{self.chunk_size}-overlap{self.chunk_overlap}-v{CHUNKER_VERSION}"
 
-    def split_pages(self, pages: Iterable[PageText], sha256: str) -> list[Chunk]:
-        """Chunks of every page in order; empty pages give none."""
+    def split_pages(
+        self, pages: Iterable[PageText], sha256: str, on_page: Callable[[int], None] | None = None
+    ) -> list[Chunk]:
+        """Chunks of every page in order; empty pages give none. ``on_page(n)`` after the n-th page."""
         chunks: list[Chunk] = []
-        for page in pages:
+        for done, page in enumerate(pages, 1):
             for offset, text in self._split_page(page.text):
                 chunks.append(Chunk(chunk_id(sha256, page.number, offset), text, page.number, offset, len(chunks)))
+            if on_page:
+                on_page(done)
         self._cache.clear()
         return chunks
 

@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from rag_app.ingestion.loaders import load_document
 from rag_app.ingestion.ocr import OcrOptions
@@ -44,6 +44,7 @@ _STOP = None
 # parsing only (a worker parses many files, and OCR and chunking add to its memory: on the H200 run,
 # 4 of 72 filings aborted at the memory limit). A kill (-9) is not retried.
 _CRASHES = (1, -signal.SIGABRT, -signal.SIGSEGV, -signal.SIGBUS)
+PROGRESS_EVERY_S = 0.25  # pages read and chunking steps are offered to the caller at most this often, per file
 
 
 @dataclass(frozen=True)
@@ -61,15 +62,18 @@ class ExtractionJob:
 
 
 @dataclass(frozen=True)
-class OcrProgress:
-    """A parser process is reading the pages of ``job`` that need OCR: ``done`` of ``total``."""
+class PageProgress:
+    """A parser process is at page ``done`` of ``total`` of ``job``: reading it, reading the pages that need
+    OCR (``done`` of the ``total`` such pages), or, every page read, making the chunks (``done`` hundredths
+    of it)."""
 
     job: ExtractionJob
+    stage: Literal["reading", "ocr", "chunking"]
     done: int
     total: int
 
 
-OcrProgressCallback = Callable[[OcrProgress], None]
+PageProgressCallback = Callable[[PageProgress], None]
 
 
 def _worker_main(conn: Connection, memory_mb: int, ocr: OcrOptions) -> None:
@@ -98,7 +102,7 @@ def _load_guarded(job: ExtractionJob, conn: Connection, memory_mb: int, ocr: Ocr
     try:
         doc = load_document(job.path, job.passwords, on_page, job.parser, ocr, on_ocr)
         if job.plan is not None and doc.error is None:
-            _prepare(doc, job)
+            _prepare(doc, job, lambda hundredths: conn.send(("chunking", hundredths)))
         return doc
     except MemoryError:
         return ExtractedDocument(error=f"needs more than {memory_mb} MiB to parse (RAG_PARSE_MEMORY_MB)")
@@ -106,12 +110,12 @@ def _load_guarded(job: ExtractionJob, conn: Connection, memory_mb: int, ocr: Ocr
         return ExtractedDocument(error=f"parser error: {type(exc).__name__}: {str(exc)[:160]}")
 
 
-def _prepare(doc: ExtractedDocument, job: ExtractionJob) -> None:
+def _prepare(doc: ExtractedDocument, job: ExtractionJob, on_progress: Callable[[int], None]) -> None:
     """Chunk the document here; on any failure the ingesting process chunks it instead."""
     from rag_app.ingestion.prepared import prepare_chunks
 
     try:
-        doc.prepared = prepare_chunks(doc, job.sha256, job.plan)
+        doc.prepared = prepare_chunks(doc, job.sha256, job.plan, on_progress)
     except Exception:  # noqa: BLE001, S110 - never lose a parsed document to a chunking problem here
         doc.prepared = None
 
@@ -160,7 +164,8 @@ class ExtractionPool:
         self.timeout_s = timeout_s
         self.memory_mb = memory_mb
         self.ocr = OcrOptions(ocr, threads=max(1, ocr_threads))
-        self._on_ocr: OcrProgressCallback | None = None
+        self._on_page: PageProgressCallback | None = None
+        self._told: dict[tuple[Path, str], float] = {}  # when a file's progress was last offered, by stage
         self._pool: list[_Worker] = []
         self._pending: list[ExtractionJob] = []
         self._retried: set[Path] = set()  # files whose parser crashed once: a second crash is reported
@@ -173,13 +178,14 @@ class ExtractionPool:
         self.close()
 
     def run(
-        self, jobs: Iterable[ExtractionJob], on_ocr: OcrProgressCallback | None = None
+        self, jobs: Iterable[ExtractionJob], on_page: PageProgressCallback | None = None
     ) -> Iterator[tuple[ExtractionJob, ExtractedDocument]]:
         """Yield each job with its document, in completion order; workers run ahead.
 
-        ``on_ocr`` is called, in the caller's thread, as pages are read by OCR."""
+        ``on_page`` is called, in the caller's thread, as pages are read (by the parser or by OCR) and when
+        a file's chunks are being made; events that find the caller busy are dropped (later ones say more)."""
         results: queue.Queue = queue.Queue(maxsize=self.workers + 1)
-        self._on_ocr = on_ocr
+        self._on_page = on_page
         self._stop.clear()  # a pool runs again after a run that ended (its workers started afresh)
         thread = threading.Thread(target=self._coordinate, args=(list(jobs), results), daemon=True)
         thread.start()
@@ -187,9 +193,9 @@ class ExtractionPool:
             while (item := results.get()) is not _STOP:
                 if isinstance(item, BaseException):
                     raise item
-                if isinstance(item, OcrProgress):
-                    if on_ocr:
-                        on_ocr(item)
+                if isinstance(item, PageProgress):
+                    if on_page:
+                        on_page(item)
                     continue
                 yield item
         finally:
@@ -286,13 +292,29 @@ class ExtractionPool:
         if message[0] == "page":
             worker.page, worker.total = message[1], message[2]
             worker.deadline = time.perf_counter() + self.timeout_s
+            self._progress(results, PageProgress(worker.job, "reading", message[1], message[2]))
         elif message[0] == "ocr":
             worker.ocr_page = message[3]
             worker.deadline = time.perf_counter() + self.timeout_s
-            if self._on_ocr:
-                _offer(results, OcrProgress(worker.job, message[1], message[2]))
+            self._progress(results, PageProgress(worker.job, "ocr", message[1], message[2]))
+        elif message[0] == "chunking":
+            from rag_app.ingestion.prepared import PREPARE_PARTS
+
+            self._progress(results, PageProgress(worker.job, "chunking", message[1], PREPARE_PARTS))
         else:
             self._finish(worker, results, message[1], replace=False)
+
+    def _progress(self, results: queue.Queue, event: PageProgress) -> None:
+        """Offer a progress event; pages read and chunking steps at most every PROGRESS_EVERY_S a file (a PDFium
+        file reads hundreds of pages a second: a flood would crowd out the OCR events in the small queue)."""
+        if not self._on_page:
+            return
+        now = time.perf_counter()
+        key = (event.job.path, event.stage)
+        if event.stage != "ocr" and event.done < event.total and now - self._told.get(key, 0.0) < PROGRESS_EVERY_S:
+            return
+        self._told[key] = now
+        _offer(results, event)
 
     def _retry(self, worker: _Worker, code: int) -> None:
         log.warning("the parser of %s crashed (exit code %s): trying once more", worker.job.path, code)

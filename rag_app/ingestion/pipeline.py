@@ -24,8 +24,9 @@ from rag_app.embedding.inputs import ChunkPlan
 from rag_app.errors import ChildStoppedError
 from rag_app.ingestion.chunking import TokenChunker
 from rag_app.ingestion.files import Candidate
-from rag_app.ingestion.parsing import ExtractionJob, ExtractionPool, OcrProgress
+from rag_app.ingestion.parsing import ExtractionJob, ExtractionPool, PageProgress
 from rag_app.ingestion.plan import IngestPlan
+from rag_app.ingestion.progress import EmbeddingBatch, IngestProgress
 from rag_app.ingestion.reports import chinese_note, join_notes, no_text_reason, page_notes, why_replaced
 from rag_app.records import (
     Chunk,
@@ -41,17 +42,6 @@ from rag_app.storage.writer_process import StoreWriter, StoreWriterProcess
 
 log = logging.getLogger(__name__)
 FLUSH_BATCHES = 16  # embedding batches' worth of chunks gathered across files before embedding them
-
-
-class IngestProgress:
-    """Receives progress events; the CLI and the web UI draw bars from them."""
-
-    def start(self, files: int) -> None: ...
-    def ocr_page(self, name: str, done: int, total: int) -> None: ...  # pages of ``name`` read by OCR so far
-    def embedding(self, name: str, chunks: int) -> None: ...
-    def embedded(self, count: int) -> None: ...
-    def file_done(self, report: FileReport) -> None: ...
-    def close(self) -> None: ...
 
 
 @dataclass
@@ -121,6 +111,7 @@ class Ingestor:
         self.store.recover()
         self.progress.start(len(candidates))
         groups = self._groups(candidates, report)
+        self.progress.sized({g.members[0].name: g.members[0].size for g in groups})
         writer = WriterThread(self.storer, self.store, self._open_writer_process if groups else None)
         writer.open()  # a writer process starts while the first files are parsed
         finished = False
@@ -167,11 +158,17 @@ class Ingestor:
         }
         by_path = {jobs[g.sha256].path: g for g in groups}
 
-        def on_ocr(event: OcrProgress) -> None:
-            self.progress.ocr_page(by_path[event.job.path].members[0].name, event.done, event.total)
+        def on_page(event: PageProgress) -> None:
+            name = by_path[event.job.path].members[0].name
+            if event.stage == "reading":
+                self.progress.page_read(name, event.done, event.total)
+            elif event.stage == "ocr":
+                self.progress.ocr_page(name, event.done, event.total)
+            else:
+                self.progress.chunking(name, event.done, event.total)
 
         pending: list[ReadyFile] = []
-        for job, doc in self._parsed(jobs.values(), on_ocr):
+        for job, doc in self._parsed(jobs.values(), on_page):
             self.timings["parse"] += doc.seconds
             ready = self._ready(by_path[job.path], doc, report)
             if ready is not None:
@@ -197,9 +194,9 @@ class Ingestor:
             return None
         return self.embeddings.chunk_plan(chunker.chunk_size, chunker.chunk_overlap, chunker.max_tokens)
 
-    def _parsed(self, jobs, on_ocr=None) -> Iterator[tuple[ExtractionJob, ExtractedDocument]]:
+    def _parsed(self, jobs, on_page=None) -> Iterator[tuple[ExtractionJob, ExtractedDocument]]:
         """The pool's results, timing how long this thread waits for them."""
-        results = self.pool.run(jobs, on_ocr)
+        results = self.pool.run(jobs, on_page)
         try:
             while True:
                 started = time.perf_counter()
@@ -281,7 +278,8 @@ class Ingestor:
         if not pending:
             return []
         writer.check(_member_names(pending))
-        self.progress.embedding(_names(pending), sum(len(r.chunks) for r in pending))
+        batch = EmbeddingBatch(tuple((r.group.members[0].name, r.doc.total_pages, len(r.chunks)) for r in pending))
+        self.progress.embedding(batch)
         started = time.perf_counter()
         vectors = self._embed(pending)
         self.timings["embed"] += time.perf_counter() - started
@@ -290,6 +288,7 @@ class Ingestor:
             items.append((ready, vectors[start : start + len(ready.chunks)]))
             start += len(ready.chunks)
         done = self._waited(writer)
+        self.progress.storing(batch)
         writer.submit(items)
         pending.clear()
         return done
@@ -524,12 +523,6 @@ class WriterThread:
 def _member_names(files: Sequence[ReadyFile]) -> list[str]:
     """Every name the files are stored under."""
     return [member.name for ready in files for member in ready.group.members]
-
-
-def _names(pending: list[ReadyFile]) -> str:
-    """What one embedding call is embedding, for the progress bar: "a.pdf" or "a.pdf and 3 more files"."""
-    first = pending[0].group.members[0].name
-    return first if len(pending) == 1 else f"{first} and {len(pending) - 1} more file{'s' * (len(pending) > 2)}"
 
 
 def renamed(info: DocumentInfo, name: str, path: str) -> DocumentInfo:

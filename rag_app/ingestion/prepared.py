@@ -9,6 +9,7 @@ the ones :class:`rag_app.ingestion.chunking.TokenChunker` and sentence-transform
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 
 import numpy as np
 
@@ -27,13 +28,34 @@ def chunker_for(plan: ChunkPlan) -> TokenChunker:
     return _chunkers[plan]
 
 
-def prepare_chunks(doc: ExtractedDocument, sha256: str, plan: ChunkPlan) -> PreparedChunks:
-    """Split a parsed document into chunks with their model token ids and BM25 term counts."""
-    chunks = chunker_for(plan).split_pages(doc.pages, sha256)
-    encoded = encoder_for(plan).encode_batch([c.text for c in chunks], add_special_tokens=True)
+PREPARE_PARTS = 100  # progress is told in hundredths: splitting pages 0-50, tokenizing 50-85, terms 85-100
+PAGES_A_PIECE, CHUNKS_A_PIECE = 20, 256  # a 300-page filing takes several seconds: told piece by piece
+
+
+def prepare_chunks(
+    doc: ExtractedDocument, sha256: str, plan: ChunkPlan, on_progress: Callable[[int], None] | None = None
+) -> PreparedChunks:
+    """Split a parsed document into chunks with their model token ids and BM25 term counts; ``on_progress(n)``
+    as n hundredths of the work are done."""
+    told = on_progress or (lambda n: None)
+    pages = len(doc.pages)
+
+    def page_done(done: int) -> None:
+        if done % PAGES_A_PIECE == 0:
+            told(50 * done // max(pages, 1))
+
+    chunks = chunker_for(plan).split_pages(doc.pages, sha256, page_done)
+    encoded = []
+    for start in range(0, len(chunks), CHUNKS_A_PIECE):
+        told(50 + 35 * start // max(len(chunks), 1))
+        texts = [c.text for c in chunks[start : start + CHUNKS_A_PIECE]]
+        encoded += encoder_for(plan).encode_batch(texts, add_special_tokens=True)
     lengths = np.fromiter((len(e.ids) for e in encoded), dtype=np.int64, count=len(encoded))
     starts = np.zeros(len(chunks) + 1, dtype=np.int64)
     np.cumsum(lengths, out=starts[1:])
     ids = np.fromiter((i for e in encoded for i in e.ids), dtype=np.int32, count=int(starts[-1]))
-    terms = PackedTerms.of(Counter(terms_of(c.text)) for c in chunks)
-    return PreparedChunks(chunks, ids, starts, terms)
+    counts = []
+    for start in range(0, len(chunks), CHUNKS_A_PIECE):
+        told(85 + 15 * start // max(len(chunks), 1))
+        counts += [Counter(terms_of(c.text)) for c in chunks[start : start + CHUNKS_A_PIECE]]
+    return PreparedChunks(chunks, ids, starts, PackedTerms.of(counts))

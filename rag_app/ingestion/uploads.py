@@ -1,11 +1,12 @@
-"""Files that arrive over the web: safe names, type checked by content, size limits.
+"""Files that arrive over the web: names kept as given where the file system allows, type checked by
+content, size limits.
 
-Uploads are written into ``<data_dir>/uploads/<collection>/`` under a sanitised
-name, so ``../../etc/passwd.pdf`` lands as ``etc_passwd.pdf`` inside that folder
-and nothing outside the data directory is ever written. Two files of one upload that
-would get the same name (``dup.pdf`` twice, ``a/b.pdf`` beside ``a_b.pdf``) both stay:
-the second is ``dup (2).pdf``. Files are copied to disk piece by piece, within a limit
-per file and one per request.
+Uploads are written into ``<data_dir>/uploads/<collection>/`` under the name they were uploaded with,
+changed only where a file system requires it: ``../../etc/passwd.pdf`` lands as ``etc_passwd.pdf``
+inside that folder (nothing outside the data directory is ever written), and a name over 200 bytes is
+shortened. Two files of one upload that would get the same name (``dup.pdf`` twice) both stay: the
+second is ``dup (2).pdf``. The report says when a name changed, and a document can be deleted by either
+name. Files are copied to disk piece by piece, within a limit per file and one per request.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ MAX_NAME_BYTES = 200
 MAX_SUFFIX_BYTES = 16
 COPY_PIECE = 1024 * 1024  # an upload is copied to disk this many bytes at a time
 HEAD_BYTES = 8192  # what the type check reads
+CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class UploadRejected(Exception):
@@ -43,13 +45,28 @@ def safe_name(name: str) -> str:
 
 
 def plain_name(name: str) -> str:
-    """``name`` without directories, control characters or leading dots; letters of any script
-    (Chinese names stay readable), digits, spaces and ``._-()`` survive."""
+    """``name`` as given, changed only where a file system requires it: no directories (the parts of
+    ``a/b.pdf`` or ``a\\b.pdf`` joined by ``_``), no control characters, no leading dots (a hidden file,
+    ``..``). Letters of any script, spaces, punctuation and repeated ``_`` stay."""
     name = unicodedata.normalize("NFC", name.replace("\\", "/"))
     parts = [p for p in name.split("/") if p not in ("", ".", "..")]
-    stem = "_".join(parts) if parts else "upload"
-    stem = re.sub(r"[^\w .()\-]", "_", stem, flags=re.UNICODE).strip(" .")
-    return re.sub(r"_+", "_", stem).lstrip("_") or "upload"
+    stem = CONTROL.sub("_", "_".join(parts)).lstrip(".")
+    return stem or "upload"
+
+
+def rename_reasons(name: str) -> list[str]:
+    """Why the file system needs another name than ``name`` (empty: it keeps it)."""
+    name = unicodedata.normalize("NFC", name)
+    reasons = []
+    if "/" in name or "\\" in name:
+        reasons.append("a file name cannot hold / or \\")
+    if CONTROL.search(name):
+        reasons.append("control characters")
+    if name.startswith(".") and "/" not in name and "\\" not in name:
+        reasons.append("a leading dot hides a file")
+    if len(plain_name(name).encode("utf-8")) > MAX_NAME_BYTES:
+        reasons.append(f"names hold at most {MAX_NAME_BYTES} bytes")
+    return reasons
 
 
 def shorten_name(name: str, limit: int = MAX_NAME_BYTES) -> str:
@@ -85,7 +102,7 @@ def check_content(name: str, head: bytes) -> None:
 class StoredUpload:
     name: str
     path: Path
-    original: str = ""  # the name as uploaded, when it had to be shortened
+    original: str = ""  # the name as uploaded, when it had to change
     twin: str = ""  # the name another file of the same upload had first, when this one was renamed
 
     @property
@@ -93,7 +110,8 @@ class StoredUpload:
         """What the file's report says about its name (None when it was kept)."""
         notes = []
         if self.original:
-            notes.append(f"name shortened to fit the file system ({len(self.original.encode('utf-8'))} bytes uploaded)")
+            reasons = "; ".join(rename_reasons(self.original)) or "the file system needs it"
+            notes.append(f"uploaded as {self.original!r}, stored as {self.name!r} ({reasons}): either name deletes it")
         if self.twin:
             notes.append(f"renamed: another file of this upload is named {self.twin!r}")
         return "; ".join(notes) or None
@@ -133,7 +151,8 @@ class UploadStager:
         except UploadRejected:
             target.unlink(missing_ok=True)
             raise
-        staged = StoredUpload(unique, target, plain if clean != plain else "", clean if unique != clean else "")
+        renamed = name if clean != unicodedata.normalize("NFC", name) else ""
+        staged = StoredUpload(unique, target, renamed, clean if unique != clean else "")
         self.staged.append(staged)
         return staged
 

@@ -157,9 +157,7 @@ def _select(documents: list[DocumentInfo], files: Sequence[str]) -> list[Documen
     known = {d.name for d in documents}
     unknown = [f for f in files if f not in known]
     if unknown:
-        raise DocumentNotFoundError(
-            f"no document named {', '.join(map(repr, unknown))} (see `python -m ingest --list`)"
-        )
+        raise DocumentNotFoundError(f"no document named {', '.join(map(repr, unknown))}")
     wanted = set(files)
     return [d for d in documents if d.name in wanted]
 

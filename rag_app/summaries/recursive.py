@@ -179,7 +179,10 @@ def summarize_pages(
     language = ctx.prompts.language
     if _fits_one_prompt(ctx, pages, options):
         stats.parts, stats.calls = 1, 1
-        yield status(f"summarizing {stats.pages} pages in one pass: they fit the context window")
+        yield status(
+            f"summarizing {stats.pages} pages in one pass: they fit the context window",
+            f"一次总结全部 {stats.pages} 页",
+        )
         yield from ctx.stream(map_messages(ctx, pages, options.words))
         return
     parts = split_into_parts(ctx, pages, options.part_tokens)
@@ -190,9 +193,15 @@ def summarize_pages(
     part_words = words_for(options.part_tokens, language)
     conversations = [map_messages(ctx, part, part_words) for part in parts]
     summaries: list[str] = []
-    yield status(f"summarizing {stats.pages} pages: 0 of {len(parts)} parts ({options.batch} at a time)")
+    yield status(
+        f"summarizing {stats.pages} pages: 0 of {len(parts)} parts ({options.batch} at a time)",
+        f"正在总结 {stats.pages} 页：第 0/{len(parts)} 部分",
+    )
     for done in _batches(ctx, conversations, options, stats, summaries):
-        yield status(f"summarizing {stats.pages} pages: {done} of {len(parts)} parts")
+        yield status(
+            f"summarizing {stats.pages} pages: {done} of {len(parts)} parts",
+            f"正在总结 {stats.pages} 页：第 {done}/{len(parts)} 部分",
+        )
     yield from _combine(ctx, summaries, options, stats)
 
 
@@ -200,7 +209,10 @@ def _one_shorter_pass(ctx: StrategyContext, pages: list[SummaryPage], options: S
     prompt = ctx.backend.count_tokens(map_messages(ctx, pages, options.words))
     ctx.max_new_tokens = min(options.final_tokens, ctx.backend.context_window - prompt)
     stats.parts, stats.calls = 1, 1
-    yield status(f"summarizing {stats.pages} pages in one pass, in at most {ctx.max_new_tokens} tokens")
+    yield status(
+        f"summarizing {stats.pages} pages in one pass, in at most {ctx.max_new_tokens} tokens",
+        f"一次总结全部 {stats.pages} 页",
+    )
     yield from ctx.stream(
         map_messages(ctx, pages, min(options.words, words_for(ctx.max_new_tokens, ctx.prompts.language)))
     )
@@ -213,17 +225,26 @@ def _combine(ctx: StrategyContext, summaries: list[str], options: SummaryOptions
         stats.rounds = round_number
         final = reduce_messages(ctx, summaries, options.words)
         if len(summaries) <= stats.fan_in and ctx.fits(final, options.final_tokens):
-            yield status(f"combining: round {round_number} (final: {len(summaries)} partial summaries)")
+            yield status(
+                f"combining: round {round_number} (final: {len(summaries)} partial summaries)",
+                f"合并第 {round_number} 轮（最后一轮：{len(summaries)} 段部分摘要）",
+            )
             stats.calls += 1
             yield from ctx.stream(final)
             return
         groups = _groups(ctx, summaries, stats.fan_in, part_words, options.part_tokens)
-        yield status(f"combining: round {round_number} ({len(summaries)} partial summaries in {len(groups)} groups)")
+        yield status(
+            f"combining: round {round_number} ({len(summaries)} partial summaries in {len(groups)} groups)",
+            f"合并第 {round_number} 轮（{len(summaries)} 段部分摘要，分 {len(groups)} 组）",
+        )
         conversations = [reduce_messages(ctx, g, part_words) for g in groups]
         combined: list[str] = []
         for done in _batches(ctx, conversations, options, stats, combined):
             if done < len(groups):
-                yield status(f"combining: round {round_number}, {done} of {len(groups)} groups")
+                yield status(
+                    f"combining: round {round_number}, {done} of {len(groups)} groups",
+                    f"合并第 {round_number} 轮：第 {done}/{len(groups)} 组",
+                )
         summaries = combined
     raise InvalidRequestError(f"the summaries did not converge in {MAX_ROUNDS} rounds")
 

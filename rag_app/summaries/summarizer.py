@@ -2,7 +2,8 @@
 
 :class:`Summarizer` takes the documents' pages (stored chunks stitched back together, never a
 re-parse of the PDF), runs :func:`rag_app.summaries.recursive.summarize_pages` and checks the
-citations of the result against those pages. Without a model it says so and gives the outline.
+citations of the result against those pages. Without a model it makes no summary and says so, and offers
+what extractive mode honestly can: each page's heading and first sentence (:mod:`rag_app.summaries.page_guide`).
 It needs no vector store, so the GPU benchmark runs it on page texts from a JSON file.
 """
 
@@ -21,18 +22,21 @@ from rag_app.llm.backend import ChatBackend
 from rag_app.prompts import load_prompts
 from rag_app.records import SearchHit
 from rag_app.requests import SummaryRequest
-from rag_app.summaries.outline import OutlineEntry, outline, outline_markdown
+from rag_app.summaries.page_guide import GuideEntry, guide_text, page_guide
 from rag_app.summaries.recursive import SummaryOptions, SummaryPage, SummaryStats, summarize_pages
 from rag_app.text.clean import is_cjk_heavy
 
 DEFAULT_WORDS = 400
 LANGUAGE_SAMPLE_CHARS = 20000
+# Without a model: no summary, and the notice says so before the page guide (no English reason inside the Chinese).
 NEEDS_MODEL = {
-    "en": "A summary needs an answer model, and none is loaded ({reason}). Here is the document's outline instead "
-    "(headings by page):",
-    "zh": "生成摘要需要问答模型，当前没有加载（{reason}）。以下是文档的目录提纲（按页列出标题）：",
+    "en": "No summary: a summary needs an answer model, and none is loaded. What extractive mode can "
+    "offer instead is each page's heading and first sentence, quoted (running headers and footers, check boxes "
+    "and signature blocks left out):",
+    "zh": "未生成摘要：生成摘要需要问答模型，当前没有加载。作为替代，下面逐页引用每页的标题和第一句"
+    "（已略去页眉页脚、勾选框和签名栏）：",
 }
-NO_HEADINGS = {"en": "No headings were found in the text.", "zh": "文本中没有找到标题。"}
+NO_GUIDE = {"en": "No page has a heading or a sentence to quote.", "zh": "没有可以引用的标题或句子。"}
 # "[p. 14]", "[pp. 3, 5]", "[page 14]", "[第14页]": a single document's pages, cited by page number.
 PAGE_CITATION = re.compile(r"\[(?:pp?\.|pages?)\s*([\d\s,，、–-]+)\]|\[第\s*(\d+)\s*页\]", re.IGNORECASE)
 SUMMARY_REQUEST = [
@@ -53,29 +57,31 @@ class Summary:
     """The finished summary, as ``rag_app summarize --json`` and ``POST /api/summarize`` return it."""
 
     files: list[str]
-    summary: str
+    summary: str  # empty without a model: no summary is made
     language: str
     model: str
-    mode: str = "generative"  # or "outline": no model, the headings by page instead
+    mode: str = "generative"  # or "page_guide": no model, so no summary; each page's heading and first sentence
+    text: str = ""  # what is shown: the summary, or the notice and the page guide
+    notice: str = ""  # why there is no summary (page_guide mode), in the documents' language
     stats: SummaryStats = field(default_factory=SummaryStats)
     cited: list[dict] = field(default_factory=list)  # [{"n", "file", "page"}] of the pages cited
     invalid_citations: list[str] = field(default_factory=list)
     unverified_quotes: list[str] = field(default_factory=list)
-    outline: list[OutlineEntry] = field(default_factory=list)
+    page_guide: list[GuideEntry] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)
     tokens: dict[str, int] = field(default_factory=lambda: {"prompt": 0, "completion": 0})
     sources: list[Source] = field(default_factory=list)  # the cited pages, for the sources panel
 
     def to_dict(self) -> dict:
-        data = {k: v for k, v in asdict(self).items() if k not in ("outline", "sources", "stats")}
+        data = {k: v for k, v in asdict(self).items() if k not in ("page_guide", "sources", "stats")}
         data.update(asdict(self.stats))
-        data["outline"] = [e.to_dict() for e in self.outline]
+        data["page_guide"] = [e.to_dict() for e in self.page_guide]
         return data
 
     def as_answer(self, question: str) -> Answer:
         """The summary as an answer to a question that asked for it (the chat, POST /api/ask)."""
-        answer = Answer(question, self.summary, "summarize", self.model, sources=self.sources)
+        answer = Answer(question, self.text, "summarize", self.model, sources=self.sources)
         answer.strategy_reason = f"a summary of every page of {', '.join(self.files)} was asked for"
         answer.mode = "generative" if self.mode == "generative" else "extractive"
         answer.invalid_citations, answer.unverified_quotes = self.invalid_citations, self.unverified_quotes
@@ -132,7 +138,7 @@ def document_language(pages: Sequence[SummaryPage]) -> str:
 
 
 class Summarizer:
-    """Summarizes labelled pages with a model, or gives their outline without one; yields events."""
+    """Summarizes labelled pages with a model, or without one says so and gives their page guide; yields events."""
 
     def __init__(self, backend: ChatBackend | None, settings, no_model_reason: str = "") -> None:
         self.backend = backend
@@ -154,7 +160,7 @@ class Summarizer:
         model = self.backend.info.name if self.backend else "none (extractive)"
         summary = Summary(files, "", language, model)
         if self.backend is None:
-            text = yield from self._outline(summary, pages)
+            text = yield from self._page_guide(summary, pages)
         else:
             text = yield from self._summarize(request, summary, pages, started)
         self._finish(summary, text, pages, started)
@@ -173,26 +179,28 @@ class Summarizer:
         summary.tokens = {"prompt": ctx.tally.prompt, "completion": ctx.tally.completion}
         return "".join(pieces)
 
-    def _outline(self, summary: Summary, pages: list[SummaryPage]):
-        summary.mode = "outline"
+    def _page_guide(self, summary: Summary, pages: list[SummaryPage]):
+        summary.mode = "page_guide"
         reason = self.no_model_reason or "no answer model"
         summary.warnings.append(f"no summary: {reason}")
-        yield StatusEvent(f"a summary needs an answer model ({reason}): showing the outline instead")
-        summary.outline = outline([(p.file, p.page, p.text) for p in pages])
-        listing = outline_markdown(summary.outline, len(summary.files) > 1) or NO_HEADINGS[summary.language]
-        text = NEEDS_MODEL[summary.language].format(reason=reason) + "\n\n" + listing
-        yield TokenEvent(text)
-        return text
+        yield StatusEvent(
+            "no summary without an answer model: quoting each page's heading and first sentence",
+            zh="没有问答模型，无法生成摘要：逐页引用标题和第一句",
+        )
+        summary.page_guide = page_guide([(p.file, p.page, p.text) for p in pages])
+        listing = guide_text(summary.page_guide, len(summary.files) > 1, summary.language) or NO_GUIDE[summary.language]
+        summary.notice = NEEDS_MODEL[summary.language]  # why: in warnings, the status line and /api/health
+        return summary.notice + "\n\n" + listing  # quoted, not written: no token events, the done event has it
 
     def _finish(self, summary: Summary, text: str, pages: list[SummaryPage], started: float) -> None:
         summary.stats.pages = len({(p.file, p.page) for p in pages})
-        if summary.mode == "outline":
-            summary.summary = text
-        else:
+        summary.text = text
+        if summary.mode == "generative":
             sources = page_sources(pages)
             single = len(summary.files) == 1
             check = check_citations(PAGE_CITATION.sub(_page_numbers, text) if single else text, sources)
             summary.summary, summary.invalid_citations = check.text, check.invalid
+            summary.text = check.text
             summary.unverified_quotes = check.unverified_quotes
             summary.sources = [s for s in sources if s.n in check.cited]
             for source in summary.sources:

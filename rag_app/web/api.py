@@ -108,6 +108,13 @@ def error_response(status: int, reason: str) -> JSONResponse:
     return JSONResponse({"error": reason, "status": status}, status_code=status)
 
 
+def api_message(exc: RagError) -> str:
+    """The library's message with what the API offers to fix it (never a command-line flag)."""
+    if isinstance(exc, DocumentNotFoundError):
+        return f"{exc} (GET /api/documents lists the stored names)"
+    return str(exc)
+
+
 def status_of(exc: Exception) -> int:
     return next((code for kind, code in ERROR_STATUS if isinstance(exc, kind)), 500)
 
@@ -121,7 +128,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RagError)
     async def rag_error(_request: Request, exc: RagError):
-        return error_response(status_of(exc), str(exc))
+        return error_response(status_of(exc), api_message(exc))
 
     @app.exception_handler(RequestValidationError)
     async def invalid(_request: Request, exc: RequestValidationError):
@@ -232,7 +239,7 @@ def _sse(start: Callable[[], Iterator]) -> Iterator[str]:
             elif isinstance(event, SummaryDoneEvent):
                 yield _event("done", public_answer(event.summary.to_dict()))
     except RagError as exc:
-        yield _event("error", {"error": str(exc), "status": status_of(exc)})
+        yield _event("error", {"error": api_message(exc), "status": status_of(exc)})
     except Exception as exc:  # noqa: BLE001 - the stream has started: report, never a traceback
         log.exception("error while streaming")
         yield _event("error", {"error": f"internal error: {type(exc).__name__}", "status": 500})

@@ -6,49 +6,17 @@ import html
 import re
 from urllib.parse import quote
 
-from rag_app.answering.events import Answer, Source
+from rag_app.answering.events import Answer, Source, StatusEvent
 from rag_app.health import Health, ModelState
+from rag_app.ingestion.progress import ProgressSnapshot
 from rag_app.records import DocumentInfo, IngestReport
 from rag_app.text.highlight import matching_spans
+from rag_app.web import markup, messages
 from rag_app.web.viewer import viewer_link
 
 REPORT_HEADERS = ["file", "status", "pages", "chunks", "pages without text", "seconds", "reason / note"]
 DOCUMENT_HEADERS = ["name", "pages", "chunks", "sha256", "ingested at"]
-CSS = """
-.rag-source {border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px 10px; margin-bottom: 8px;}
-.rag-source.cited {border-left: 4px solid #2f7d32;}
-.rag-source.retrieved {border-left: 4px solid #9e9e9e; opacity: 0.85;}
-.rag-source-head {font-weight: 600; margin-bottom: 4px;}
-.rag-source-text {white-space: pre-wrap; font-size: 0.9em; max-height: 14em; overflow-y: auto;}
-.rag-tag {font-size: 0.75em; padding: 1px 6px; border-radius: 8px; margin-left: 6px;}
-.rag-tag.cited {background: #e3f2e4; color: #1b5e20;}
-.rag-tag.retrieved {background: #eeeeee; color: #555;}
-.rag-banner {background: #fff4e5; border: 1px solid #f0b46b; border-radius: 8px; padding: 8px 12px;}
-mark.rag-hit {background: #fff59d; padding: 0 1px;}
-.rag-file {text-decoration: none; font-size: 0.85em; margin-left: 4px;}
-.rag-source.flash {outline: 3px solid #f0b46b;}
-iframe.rag-viewer {width: 100%; height: 720px; border: 1px solid var(--border-color-primary); border-radius: 8px;}
-.rag-viewer-hint {font-size: 0.85em; color: #666; margin: 4px 0;}
-"""
 VIEWER_FRAME = "rag-pdf"
-# [n] links in the answer: bring the source card into view and open it in the viewer (same page, no new tab).
-CITATION_LINK_JS = """
-<script>
-document.addEventListener("click", (event) => {
-  const link = event.target.closest && event.target.closest('a[href^="#rag-source-"]');
-  if (!link) return;
-  const card = document.getElementById(link.getAttribute("href").slice(1));
-  if (!card) return;
-  event.preventDefault();
-  event.stopPropagation();
-  card.scrollIntoView({behavior: "smooth", block: "center"});
-  card.classList.add("flash");
-  setTimeout(() => card.classList.remove("flash"), 1500);
-  const open = card.querySelector("a.rag-open");
-  if (open) open.click();
-}, true);
-</script>
-"""
 
 
 NO_DOCUMENTS = {
@@ -125,7 +93,7 @@ def sources_html(
 ) -> str:  # fmt: skip
     """The sources panel: cited sources first, then those retrieved but not cited."""
     if not sources:
-        return '<div class="rag-sources"><em>No sources yet. Ask a question about your documents.</em></div>'
+        return f'<div class="rag-sources"><em>{html.escape(messages.NO_SOURCES)}</em></div>'
     ordered = sorted(sources, key=lambda s: (not s.cited, s.n)) if answer else sources
     notes = []
     if answer and answer.invalid_citations:
@@ -138,11 +106,28 @@ def sources_html(
     return f'<div class="rag-sources">{note_html}{cards}</div>'
 
 
-def viewer_frame_html() -> str:
-    """Where an opened source shows: PDF.js in an iframe the source links target."""
+def viewer_frame_html(generation: int = 0) -> str:
+    """Where an opened source shows: PDF.js in an iframe the source links target. A new ``generation`` is a
+    new, empty iframe (a new chat clears the page the last one opened): its ``src`` changes, so the page's
+    update navigates even an iframe it keeps."""
+    src = f' src="about:blank#{generation}"' if generation else ""
     return (
-        f'<div class="rag-viewer-hint">Open a source to see its page here, the passage highlighted.</div>'
-        f'<iframe name="{VIEWER_FRAME}" id="{VIEWER_FRAME}" class="rag-viewer" title="source viewer"></iframe>'
+        f'<div class="rag-viewer-hint" data-generation="{generation}">{html.escape(messages.VIEWER_HINT)}</div>'
+        f'<iframe name="{VIEWER_FRAME}" id="{VIEWER_FRAME}" class="rag-viewer" title="source viewer"{src}></iframe>'
+    )
+
+
+def progress_html(snapshot: ProgressSnapshot | None) -> str:
+    """An upload's progress: a bar and what it is doing, in both languages (empty when none runs)."""
+    if snapshot is None:
+        return ""
+    en, zh = messages.progress_lines(snapshot)
+    width = f"{100 * snapshot.fraction:.1f}%" if snapshot.fraction is not None else "0%"
+    return (
+        f'<div class="rag-progress" role="status" data-stage="{snapshot.stage}" data-files-done="{snapshot.files_done}">'
+        f'<div class="rag-progress-bar"><div style="width: {width}"></div></div>'
+        f'<div class="rag-progress-line">{html.escape(en)}</div>'
+        f'<div class="rag-progress-line zh">{html.escape(zh)}</div></div>'
     )
 
 
@@ -155,13 +140,13 @@ def status_markdown(health: Health) -> str:
     """The status line: model, quantization, device, engine, embedding, collection; a banner when extractive."""
     model = health.model
     if not health.model_state.settled:
-        model_text = "⏳ loading the answer model…"
+        model_text = "⏳ loading the answer model… / 正在加载问答模型…"
     elif model:
         model_text = f"**{model['name']}** · {model['quantization']} · {model['device']}" + (
             f" · {model['engine']} engine" if model.get("engine") else ""
         )
     else:
-        model_text = "**no answer model** (extractive)"
+        model_text = "**no answer model / 无问答模型** (extractive / 抽取模式)"
     check = (model or {}).get("fast_path_check") or {}
     if check.get("verdict") == "disagreed":
         model_text += (
@@ -169,9 +154,9 @@ def status_markdown(health: Health) -> str:
             f"{html.escape(check.get('reason', ''))}"
         )
     line = (
-        f"Model: {model_text} &nbsp;|&nbsp; Embeddings: {health.embedding.model} "
-        f"({health.embedding.device}) &nbsp;|&nbsp; Collection: **{health.collection}** "
-        f"({health.documents} documents)"
+        f"Model / 模型: {model_text} &nbsp;|&nbsp; Embeddings / 向量模型: {health.embedding.model} "
+        f"({health.embedding.device}) &nbsp;|&nbsp; Collection / 文档集: **{health.collection}** "
+        f"({health.documents} documents / 个文档)"
     )
     banner = model_banner(health)
     problems = [f"⚠ **Store degraded:** {html.escape(problem)}" for problem in health.problems]
@@ -185,20 +170,25 @@ def model_banner(health: Health) -> str:
         reason = health.no_model_reason or "no model is configured"
         chosen = "RAG_LLM_BACKEND=extractive" in reason or "extractive was requested" in reason
         why = "You chose it (RAG_LLM_BACKEND=extractive)." if chosen else "No answer model could be loaded."
+        why_zh = "这是您的设置（RAG_LLM_BACKEND=extractive）。" if chosen else "没有能加载的问答模型。"
         text = (
             f"<b>Extractive mode.</b> {why} Answers quote the sentences of your documents that best match the "
             "question, each with its source; nothing is written or summarised. For written answers, set "
-            "<code>RAG_LLM_MODEL</code> to a local model folder and restart."
+            "<code>RAG_LLM_MODEL</code> to a local model folder and restart.<br>"
+            f"<b>抽取模式。</b>{why_zh}回答引用文档中与问题最匹配的句子并注明来源，不生成、不总结文字。"
+            "如需生成回答，请把 <code>RAG_LLM_MODEL</code> 设为本地模型目录并重启。"
         )
     elif health.model_state is ModelState.FAILED:
         reason = health.no_model_reason or "unknown error"
         text = (
             "<b>The answer model could not be loaded</b>, so questions cannot be answered. Check "
-            "<code>RAG_LLM_MODEL</code> (or <code>RAG_LLM_ENDPOINT</code>) and restart."
+            "<code>RAG_LLM_MODEL</code> (or <code>RAG_LLM_ENDPOINT</code>) and restart.<br>"
+            "<b>问答模型无法加载</b>，因此无法回答问题。请检查 <code>RAG_LLM_MODEL</code>"
+            "（或 <code>RAG_LLM_ENDPOINT</code>）并重启。"
         )
     else:
         return ""
-    details = f"<details><summary>details</summary><code>{html.escape(reason)}</code></details>"
+    details = f"<details><summary>details / 详情</summary><code>{html.escape(reason)}</code></details>"
     return f'<div class="rag-banner">⚠ {text}{details}</div>'
 
 
@@ -211,3 +201,33 @@ def report_rows(report: IngestReport) -> list[list]:
 
 def document_rows(documents: list[DocumentInfo]) -> list[list]:
     return [[d.name, d.pages, d.chunks, d.sha256[:12], d.ingested_at] for d in documents]
+
+
+def answer_html(answer) -> str:
+    """An extractive answer is document text: shown as text. A model's answer keeps its (safe) markdown."""
+    return markup.text_html(answer.answer) if answer.strategy == "extractive" else markup.model_html(answer.answer)
+
+
+def status_note(event: StatusEvent) -> str:
+    """A status event in the note under the chat: English, and Chinese where the event has it."""
+    return f"… {event.message}" + (f" / {event.zh}" if event.zh else "")
+
+
+def answer_note(answer) -> str:
+    """The note under a finished answer: strategy, model, time, and warnings the banner does not give."""
+    parts = [f"strategy **{answer.strategy}** ({answer.strategy_reason})", f"model {answer.model}"]
+    if answer.timings.get("total_ms"):
+        parts.append(f"{answer.timings['total_ms'] / 1000:.1f} s")
+    note = " · ".join(parts)
+    warnings = [w for w in answer.warnings if not w.startswith("extractive mode")]  # the banner says it
+    if warnings:
+        note += "\n\n" + "\n".join(f"⚠ {w}" for w in warnings)
+    return note
+
+
+def summary_note(summary) -> str:
+    """The note under a finished summary, in both languages."""
+    s = summary.stats
+    seconds = summary.timings.get("total_ms", 0) / 1000
+    note = messages.summary_note(s.pages, s.parts, s.rounds, summary.model, seconds)
+    return note + "".join(f"\n\n⚠ {w}" for w in summary.warnings if not w.startswith("no summary"))

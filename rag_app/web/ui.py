@@ -1,5 +1,6 @@
 """The Gradio page (the only module that imports gradio): documents, chat with streaming
-answers, a sources panel beside it, and a status line. Handlers only call RagService."""
+answers, the sources and the PDF viewer beside it, and a status line. Handlers only call RagService.
+Every message the page shows is in both of its languages (:mod:`rag_app.web.messages`)."""
 
 from __future__ import annotations
 
@@ -13,12 +14,14 @@ import gradio as gr
 
 from rag_app.answering.events import DoneEvent, SourcesEvent, StatusEvent, TokenEvent
 from rag_app.errors import RagError
-from rag_app.ingestion.pipeline import IngestProgress
-from rag_app.records import FileReport
 from rag_app.requests import AskRequest, SummaryRequest
 from rag_app.service import RagService
 from rag_app.settings import STRATEGY_NAMES, Settings, collection_name_problem
-from rag_app.web import markup, render
+from rag_app.summaries.page_guide import guide_text
+from rag_app.summaries.summarizer import NEEDS_MODEL, NO_GUIDE
+from rag_app.web import markup, messages, render
+from rag_app.web.ingest_stream import ingest_updates
+from rag_app.web.page_assets import CSS, PAGE_JS
 from rag_app.web.redact import public_answer, public_record
 
 log = logging.getLogger(__name__)
@@ -28,25 +31,24 @@ STATUS_REFRESH_S = 3.0
 MCP_ENDPOINTS = {"/answer_question", "/list_documents"}
 
 
-class GradioProgress(IngestProgress):
-    """Ingest progress drawn by Gradio's progress bar."""
+def keeping_upload_names(files: gr.File) -> gr.File:
+    """``files``, handing its handler each file's path with the name it was uploaded under (``orig_name``):
+    Gradio's cached copy drops characters such as ``:``, ``?`` and ``$`` from the name, and the stored document
+    keeps what the file system allows. (On the instance: a subclass of gr.File makes Gradio write a .pyi file
+    beside this module.)"""
+    process = files._process_single_file
 
-    def __init__(self, progress: gr.Progress) -> None:
-        self.progress, self.total, self.done = progress, 0, 0
+    def with_name(data):
+        path = process(data)
+        path.orig_name = data.orig_name or Path(str(path)).name
+        return path
 
-    def start(self, files: int) -> None:
-        self.total = files
-        self.progress((0, max(files, 1)), desc="Reading and embedding", unit="files")
+    files._process_single_file = with_name
+    return files
 
-    def ocr_page(self, name: str, done: int, total: int) -> None:
-        self.progress((done, max(total, 1)), desc=f"Reading {name} by OCR: page {done} of {total}", unit="pages")
 
-    def embedding(self, name: str, chunks: int) -> None:
-        self.progress((self.done, max(self.total, 1)), desc=f"Embedding {name} ({chunks} chunks)", unit="files")
-
-    def file_done(self, report: FileReport) -> None:
-        self.done += 1
-        self.progress((self.done, max(self.total, 1)), desc=f"{report.name}: {report.status.value}", unit="files")
+def upload_name(path) -> str:
+    return getattr(path, "orig_name", None) or Path(str(path)).name
 
 
 def new_session(settings: Settings) -> dict:
@@ -98,7 +100,7 @@ class ChatPage:
         base = self.app_url(request)
         question = (question or "").strip()
         if not question:
-            gr.Warning("Type a question first / 请输入问题")
+            gr.Warning(messages.TYPE_A_QUESTION)
             yield gr.update(), chat, gr.update(), "", session
             return
         chat = [*chat, {"role": "user", "content": markup.text_html(question)}, {"role": "assistant", "content": ""}]
@@ -119,32 +121,38 @@ class ChatPage:
                 elif isinstance(event, SourcesEvent):
                     panel = render.sources_html(event.sources, question, base=base)
                 elif isinstance(event, StatusEvent):
-                    note = f"… {event.message}"
+                    note = render.status_note(event)
                 elif isinstance(event, DoneEvent):
                     answer = event.answer
-                    chat[-1]["content"] = render.link_citations(answer_html(answer))
+                    chat[-1]["content"] = render.link_citations(render.answer_html(answer))
                     panel = render.sources_html(
                         answer.sources, question, answer, base, self.page_labels(answer.sources, session["collection"]),
                         session["collection"],
                     )  # fmt: skip
-                    note = _answer_note(answer)
+                    note = render.answer_note(answer)
                     session = {**session, "turns": [*session["turns"], [question, answer.answer]]}
                 yield "", chat, panel, note, session
         except RagError as exc:
-            chat[-1]["content"] = markup.text_html(f"⚠ {exc}")
+            chat[-1]["content"] = markup.text_html(messages.error(str(exc)))
             yield "", chat, panel, "", session
 
-    def summarize(self, chat: list, files: list | None, session: dict, request: gr.Request | None = None):
-        """Stream a summary of every page of the chosen documents (or of the only one) into the chat."""
-        base = self.app_url(request)
-        name = session["collection"]
-        stored = [d.name for d in self.service.list_documents(name)] if name in self.service.collections() else []
-        names = list(files or []) or (stored if len(stored) == 1 else [])
-        if not names:
-            gr.Warning("Choose the documents to summarize under Options / 请在选项中选择要总结的文档")
-            yield chat, gr.update(), "", session
+    def choose_summary(self, files: list | None, session: dict):
+        """Summarize opens its own list of the stored documents, the ones to summarize ticked: those chosen in
+        the chat's document filter, or the only one."""
+        stored = self.document_names(session["collection"])
+        chosen = [f for f in files or [] if f in stored] or (stored if len(stored) == 1 else [])
+        hint = "" if stored else messages.NO_DOCUMENTS_TO_SUMMARIZE
+        return gr.update(visible=True), gr.update(choices=stored, value=chosen), hint
+
+    def summarize(self, chat: list, names: list | None, session: dict, request: gr.Request | None = None):
+        """Stream a summary of every page of the ticked documents into the chat; without a model, say there is
+        none and quote each page's heading and first sentence."""
+        names = list(names or [])
+        if not names:  # said where the choice is made, not in a toast that vanishes
+            yield chat, gr.update(), gr.update(), session, gr.update(visible=True), messages.CHOOSE_TO_SUMMARIZE
             return
-        chat = [*chat, {"role": "user", "content": markup.text_html(f"Summarize / 总结: {', '.join(names)}")}]
+        base, name = self.app_url(request), session["collection"]
+        chat = [*chat, {"role": "user", "content": markup.text_html(messages.summarize_request(names))}]
         chat.append({"role": "assistant", "content": ""})
         panel, note, text = render.sources_html([], ""), "", ""
         try:
@@ -153,16 +161,26 @@ class ChatPage:
                     text += event.text
                     chat[-1]["content"] = markup.model_html(text)
                 elif isinstance(event, StatusEvent):
-                    note = f"… {event.message}"
+                    note = render.status_note(event)
                 elif event.kind == "done":
-                    answer = event.summary.as_answer(f"Summarize / 总结: {', '.join(names)}")
-                    chat[-1]["content"] = markup.model_html(answer.answer)
-                    panel = render.sources_html(answer.sources, "", answer, base=base)
-                    note = _summary_note(event.summary)
-                yield chat, panel, note, session
+                    chat[-1]["content"], panel, note = self._finished_summary(event.summary, names, base)
+                yield chat, panel, note, session, gr.update(visible=False), ""
         except RagError as exc:
-            chat[-1]["content"] = markup.text_html(f"⚠ {exc}")
-            yield chat, panel, "", session
+            chat[-1]["content"] = markup.text_html(messages.error(str(exc)))
+            yield chat, panel, "", session, gr.update(visible=False), ""
+
+    def _finished_summary(self, summary, names: list[str], base: str) -> tuple[str, str, str]:
+        """(chat message, sources panel, note) of a finished summary; without a model the notice in both
+        languages, then the page guide as text (it quotes the documents)."""
+        if summary.mode == "page_guide":
+            quoted = len({(e.file, e.page) for e in summary.page_guide})
+            listing = guide_text(summary.page_guide, len(summary.files) > 1, summary.language)
+            listing = listing or f"{NO_GUIDE['en']}\n{NO_GUIDE['zh']}"  # tables and covers only
+            message = markup.text_html(f"{NEEDS_MODEL['en']}\n{NEEDS_MODEL['zh']}\n\n{listing}")
+            return message, render.sources_html([], ""), messages.page_guide_note(quoted, summary.stats.pages)
+        answer = summary.as_answer(messages.summarize_request(names))
+        panel = render.sources_html(answer.sources, "", answer, base=base)
+        return markup.model_html(answer.answer), panel, render.summary_note(summary)
 
     def page_labels(self, sources, collection: str) -> dict[int, str]:
         """Source number -> the page label printed in its PDF, where the PDF defines labels."""
@@ -178,9 +196,16 @@ class ChatPage:
                 labels[source.n] = label
         return labels
 
+    def document_names(self, collection: str) -> list[str]:
+        return (
+            [d.name for d in self.service.list_documents(collection)]
+            if collection in self.service.collections()
+            else []
+        )
+
     def has_documents(self, collection: str) -> bool:
         """Whether the collection holds any document yet (asking before the first upload gets a plain answer)."""
-        return collection in self.service.collections() and bool(self.service.list_documents(collection))
+        return bool(self.document_names(collection))
 
     def app_url(self, request: gr.Request | None) -> str:
         """The app's base URL as this browser reaches it (through a proxy, from an embedding page)."""
@@ -192,41 +217,58 @@ class ChatPage:
         return f"{scheme}://{host}{self.settings.root_path or ''}/" if host else ""
 
     def clear(self, session: dict):
-        return [], render.sources_html([], ""), "", {**session, "turns": []}
+        """A new chat: no messages, no sources, an empty viewer, the summary's list closed."""
+        cleared = session.get("cleared", 0) + 1
+        session = {**session, "turns": [], "cleared": cleared}
+        return [], render.sources_html([], ""), "", session, render.viewer_frame_html(cleared), gr.update(visible=False)
 
     # ----- documents ------------------------------------------------------------------------
 
-    def ingest(self, files: list | None, session: dict, progress=gr.Progress()):  # noqa: B008 - gradio's injection
+    def ingest(self, files: list | None, session: dict):
+        """Ingest dropped files, showing what is being read and embedded as it happens, then the report."""
+        done = (*self._document_views(session), None, self.status(session))
         if not files:
-            gr.Warning("Choose PDF, .txt or .md files to upload first")
-            return [], *self._document_views(session), None, self.status(session)
+            gr.Warning(messages.CHOOSE_FILES)
+            yield "", [], *done
+            return
+        skip = (gr.skip(),) * (len(done) + 1)
         with contextlib.ExitStack() as opened:  # copied from Gradio's files piece by piece, not read whole
-            uploads = [(Path(f).name, opened.enter_context(Path(f).open("rb"))) for f in files]
-            report = self.service.ingest_uploads(uploads, session["collection"], GradioProgress(progress))
-        failed = [f for f in report.files if f.status.value == "failed"]
-        if failed:
-            gr.Warning(f"{len(failed)} of {len(report.files)} files could not be ingested: see the report")
-        return render.report_rows(report), *self._document_views(session), None, self.status(session)
+            uploads = [(upload_name(f), opened.enter_context(Path(f).open("rb"))) for f in files]
+            for display, update in ingest_updates(self.service, uploads, session["collection"], render.progress_html):
+                if update.progress is not None:
+                    yield display, *skip
+                    continue
+                if isinstance(update.error, RagError):
+                    gr.Warning(messages.error(str(update.error)))
+                    yield "", [], *self._document_views(session), None, self.status(session)
+                    return
+                if update.error is not None:
+                    raise update.error
+                report = update.report
+                failed = [f for f in report.files if f.status.value == "failed"]
+                if failed:
+                    gr.Warning(messages.failed_files(len(failed), len(report.files)))
+                yield "", render.report_rows(report), *self._document_views(session), None, self.status(session)
 
     def delete(self, name: str | None, session: dict):
         if name:
             try:
-                self.service.delete_document(name, session["collection"])
-                gr.Info(f"Deleted {name}")
+                deleted = self.service.delete_document(name, session["collection"])
+                gr.Info(messages.deleted(deleted.name))
             except RagError as exc:
-                gr.Warning(str(exc))
+                gr.Warning(messages.not_deleted(str(exc)))
         return (*self._document_views(session), self.status(session))
 
     def choose_collection(self, name: str, session: dict):
         name = (name or "").strip()
-        problem = collection_name_problem(name)
-        if problem:
-            gr.Warning(problem)
+        if collection_name_problem(name):
+            gr.Warning(messages.BAD_COLLECTION)
             name = session["collection"]
         session = {**session, "collection": name, "turns": []}
         return (session, *self._document_views(session), self.status(session), [], render.sources_html([], ""))
 
     def _document_views(self, session: dict):
+        """Everything that shows the collection's documents; the pointer to the upload while it has none."""
         name = session["collection"]
         docs = self.service.list_documents(name) if name in self.service.collections() else []
         names = [d.name for d in docs]
@@ -236,6 +278,7 @@ class ChatPage:
             gr.update(choices=names, value=None),
             gr.update(choices=names, value=[]),
             gr.update(choices=collections, value=name),
+            gr.update(visible=not docs),
         )
 
     # ----- status -------------------------------------------------------------------------------
@@ -252,17 +295,19 @@ class ChatPage:
     # ----- layout -------------------------------------------------------------------------------
 
     def build(self) -> gr.Blocks:
-        with gr.Blocks(title="rag_app — ask your PDFs") as demo:
+        with gr.Blocks(title="rag_app — ask your PDFs", fill_width=True) as demo:
             session = gr.State(new_session(self.settings))
             gr.Markdown("## rag_app · ask your documents / 文档问答")
             status = gr.Markdown(elem_id="rag-status")
             timer = gr.Timer(STATUS_REFRESH_S)
-            with gr.Tab("Chat / 问答"):
-                chat_ui = self._chat_tab(session)
-            with gr.Tab("Documents / 文档"):
-                docs_ui = self._documents_tab(session)
-            with gr.Tab("Share / embed / 分享"):
-                embed_ui = gr.Markdown(self.embed_markdown(), elem_id="rag-embed")
+            with gr.Tabs(elem_id="rag-tabs") as tabs:
+                with gr.Tab("Chat / 问答", id="chat"):
+                    chat_ui = self._chat_tab(session)
+                with gr.Tab("Documents / 文档", id="documents"):
+                    docs_ui = self._documents_tab(session)
+                with gr.Tab("Share / embed / 分享", id="share"):
+                    embed_ui = gr.Markdown(self.embed_markdown(), elem_id="rag-embed")
+            chat_ui["go_upload"].click(lambda: gr.Tabs(selected="documents"), None, tabs, api_visibility="private")
             self._wire(demo, session, status, timer, chat_ui, docs_ui)
             demo.load(self.embed_markdown, None, embed_ui, api_visibility="private")
             # Not queued: MCP calls them in-process, so the caller's own credentials are what count
@@ -288,77 +333,99 @@ class ChatPage:
         )
 
     def _chat_tab(self, session) -> dict:
-        with gr.Row():
-            with gr.Column(scale=3):
+        with gr.Column(visible=False, elem_id="rag-empty") as empty:  # while the collection has no documents
+            gr.Markdown(messages.EMPTY_LIBRARY)
+            go_upload = gr.Button("Upload documents / 上传文档", variant="primary", elem_id="rag-go-upload", size="sm")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=400):  # the viewer gets two thirds: a page at 100% on 1400 px
                 # messages arrive as safe HTML (rag_app.web.markup): the chat must not render markdown on top
                 chatbot = gr.Chatbot(label="Answer / 回答", height=520, elem_id="rag-chat", render_markdown=False)
                 question = gr.Textbox(
                     placeholder="Ask about your documents… 可以用中文提问", show_label=False, elem_id="rag-question",
                     max_length=self.settings.max_question_chars,
                 )  # fmt: skip
-                with gr.Row():
-                    ask = gr.Button("Ask / 提问", variant="primary", elem_id="rag-ask")
-                    summarize = gr.Button("Summarize / 总结", elem_id="rag-summarize")
-                    stop = gr.Button("Stop / 停止", elem_id="rag-stop")
-                    clear = gr.Button("New chat / 新对话")
+                with gr.Row():  # two buttons a row in the narrow chat column: labels stay on one line
+                    ask = gr.Button("Ask / 提问", variant="primary", elem_id="rag-ask", min_width=170)
+                    summarize = gr.Button("Summarize / 总结", elem_id="rag-summarize", min_width=170)
+                    stop = gr.Button("Stop / 停止", elem_id="rag-stop", min_width=170)
+                    clear = gr.Button("New chat / 新对话", elem_id="rag-clear", min_width=170)
+                with gr.Group(visible=False, elem_id="rag-summary-picker") as picker:
+                    to_summarize = gr.CheckboxGroup(
+                        [], label="Documents to summarize / 要总结的文档", elem_id="rag-summary-files"
+                    )
+                    hint = gr.Markdown(elem_id="rag-summary-hint")
+                    with gr.Row():
+                        go = gr.Button("Summarize these / 总结所选文档", variant="primary", elem_id="rag-summary-go")
+                        cancel = gr.Button("Cancel / 取消", elem_id="rag-summary-cancel")
                 note = gr.Markdown(elem_id="rag-note")
                 with gr.Accordion("Options / 选项", open=False):
                     strategy = gr.Dropdown(list(STRATEGY_NAMES), value=self.settings.strategy, label="Strategy / 策略")
-                    k = gr.Slider(1, 20, value=self.settings.top_k, step=1, label="Sources to retrieve (k)")
+                    k = gr.Slider(
+                        1, 20, value=self.settings.top_k, step=1, label="Sources to retrieve (k) / 检索来源数"
+                    )
                     files = gr.Dropdown([], multiselect=True, label="Search only these documents / 只检索这些文档")
-            with gr.Column(scale=2):
                 gr.Markdown("### Sources / 来源")
                 sources = gr.HTML(render.sources_html([], ""), elem_id="rag-sources")
-                gr.HTML(render.viewer_frame_html(), elem_id="rag-viewer")
+            with gr.Column(scale=2, min_width=400, elem_id="rag-viewer-column"):
+                viewer = gr.HTML(render.viewer_frame_html(), elem_id="rag-viewer")
         return {"chatbot": chatbot, "question": question, "ask": ask, "stop": stop, "clear": clear, "summarize": summarize,
-                "note": note, "strategy": strategy, "k": k, "files": files, "sources": sources}  # fmt: skip
+                "note": note, "strategy": strategy, "k": k, "files": files, "sources": sources, "viewer": viewer,
+                "empty": empty, "go_upload": go_upload, "picker": picker, "to_summarize": to_summarize, "hint": hint,
+                "go": go, "cancel": cancel}  # fmt: skip
 
     def _documents_tab(self, session) -> dict:
+        progress = gr.HTML("", elem_id="rag-progress")  # above the file list, however long it grows
         collection = gr.Dropdown(
             [self.settings.collection], value=self.settings.collection, allow_custom_value=True,
-            label="Collection (choose or type a new name) / 文档集", elem_id="rag-collection",
+            label="Collection (choose or type a new name) / 文档集（选择或输入新名称）", elem_id="rag-collection",
         )  # fmt: skip
-        uploads = gr.File(
-            file_count="multiple",
-            file_types=[".pdf", ".txt", ".md"],
-            elem_id="rag-upload",
+        uploads = keeping_upload_names(gr.File(
+            file_count="multiple", file_types=[".pdf", ".txt", ".md"], elem_id="rag-upload", height=220,
             label="Drop PDF, .txt or .md files: they are added at once / 拖入文件即导入",
-        )
+        ))  # fmt: skip
         report = gr.Dataframe(
-            headers=render.REPORT_HEADERS, label="Ingest report / 导入结果", interactive=False, elem_id="rag-report"
-        )
+            headers=render.REPORT_HEADERS, label="Ingest report / 导入结果", interactive=False, elem_id="rag-report",
+            wrap=True, column_widths=["22%", "9%", "7%", "7%", "9%", "8%", "38%"],
+        )  # fmt: skip
         documents = gr.Dataframe(
-            headers=render.DOCUMENT_HEADERS, label="Documents / 文档", interactive=False, elem_id="rag-documents"
-        )
+            headers=render.DOCUMENT_HEADERS, label="Documents / 文档", interactive=False, elem_id="rag-documents",
+            wrap=True,
+        )  # fmt: skip
         with gr.Row():
-            to_delete = gr.Dropdown([], label="Document to delete / 删除文档")
-            delete = gr.Button("Delete / 删除", variant="stop")
-        return {"collection": collection, "uploads": uploads, "report": report,
+            to_delete = gr.Dropdown([], label="Document to delete / 删除文档", elem_id="rag-to-delete")
+            delete = gr.Button("Delete / 删除", variant="stop", elem_id="rag-delete")
+        return {"collection": collection, "uploads": uploads, "report": report, "progress": progress,
                 "documents": documents, "to_delete": to_delete, "delete": delete}  # fmt: skip
 
     def _wire(self, demo, session, status, timer, chat: dict, docs: dict) -> None:
         gpu = "gpu" if self.service.embeddings.device.startswith("cuda") else None
         concurrency = self.settings.llm_batch_slots if _cuda() else 1
-        views = [docs["documents"], docs["to_delete"], chat["files"], docs["collection"]]
+        views = [docs["documents"], docs["to_delete"], chat["files"], docs["collection"], chat["empty"]]
         ask_inputs = [chat["question"], chat["chatbot"], chat["strategy"], chat["k"], chat["files"], session]
         ask_outputs = [chat["question"], chat["chatbot"], chat["sources"], chat["note"], session]
         asking = gr.on(
             [chat["ask"].click, chat["question"].submit], self.ask, ask_inputs, ask_outputs,
             api_name="ask", concurrency_limit=concurrency, concurrency_id="gpu",
         )  # fmt: skip
-        summarizing = chat["summarize"].click(
-            self.summarize, [chat["chatbot"], chat["files"], session],
-            [chat["chatbot"], chat["sources"], chat["note"], session],
+        chat["summarize"].click(
+            self.choose_summary, [chat["files"], session], [chat["picker"], chat["to_summarize"], chat["hint"]],
+            api_visibility="private",
+        )  # fmt: skip
+        summarizing = chat["go"].click(
+            self.summarize, [chat["chatbot"], chat["to_summarize"], session],
+            [chat["chatbot"], chat["sources"], chat["note"], session, chat["picker"], chat["hint"]],
             api_name="summarize", concurrency_limit=concurrency, concurrency_id="gpu",
         )  # fmt: skip
+        chat["cancel"].click(lambda: gr.update(visible=False), None, chat["picker"], api_visibility="private")
         chat["stop"].click(None, cancels=[asking, summarizing], api_visibility="private")
         chat["clear"].click(
-            self.clear, [session], [chat["chatbot"], chat["sources"], chat["note"], session], api_visibility="private"
-        )
-        # Dropping files starts ingesting them; one progress bar, on the report, instead of one per output.
+            self.clear, [session], [chat["chatbot"], chat["sources"], chat["note"], session, chat["viewer"], chat["picker"]],
+            api_visibility="private",
+        )  # fmt: skip
+        # Dropping files starts ingesting them; their progress shows above the file list, nowhere else.
         docs["uploads"].upload(
-            self.ingest, [docs["uploads"], session], [docs["report"], *views, docs["uploads"], status],
-            concurrency_id=gpu, concurrency_limit=1 if gpu else None, show_progress_on=[docs["report"]], api_name="ingest",
+            self.ingest, [docs["uploads"], session], [docs["progress"], docs["report"], *views, docs["uploads"], status],
+            concurrency_id=gpu, concurrency_limit=1 if gpu else None, show_progress="hidden", api_name="ingest",
         )  # fmt: skip
         docs["delete"].click(self.delete, [docs["to_delete"], session], [*views, status])
         docs["collection"].change(
@@ -367,30 +434,6 @@ class ChatPage:
         )  # fmt: skip
         demo.load(self.load, [session], [status, *views], api_visibility="private")
         timer.tick(self.tick, [session], [status, timer], api_visibility="private")
-
-
-def answer_html(answer) -> str:
-    """An extractive answer is document text: shown as text. A model's answer keeps its (safe) markdown."""
-    return markup.text_html(answer.answer) if answer.strategy == "extractive" else markup.model_html(answer.answer)
-
-
-def _answer_note(answer) -> str:
-    parts = [f"strategy **{answer.strategy}** ({answer.strategy_reason})", f"model {answer.model}"]
-    if answer.timings.get("total_ms"):
-        parts.append(f"{answer.timings['total_ms'] / 1000:.1f} s")
-    note = " · ".join(parts)
-    warnings = [w for w in answer.warnings if not w.startswith("extractive mode")]  # the banner says it
-    if warnings:
-        note += "\n\n" + "\n".join(f"⚠ {w}" for w in warnings)
-    return note
-
-
-def _summary_note(summary) -> str:
-    s = summary.stats
-    note = f"summary of {s.pages} pages · {s.parts} parts · {s.rounds} combining rounds · model {summary.model}"
-    if summary.timings.get("total_ms"):
-        note += f" · {summary.timings['total_ms'] / 1000:.1f} s"
-    return note + "".join(f"\n\n⚠ {w}" for w in summary.warnings if not w.startswith("no summary"))
 
 
 def _cuda() -> bool:
@@ -408,8 +451,8 @@ def mount_ui(app, service: RagService, links=None):
         # Gradio warns that the page's own events take gr.State; they are not MCP tools here.
         warnings.filterwarnings("ignore", message=".*MCP server includes a tool that has a gr.State input.*")
         app = gr.mount_gradio_app(
-            app, demo, path="/", css=render.CSS, max_file_size=f"{settings.max_upload_mb}mb",
-            root_path=settings.root_path, footer_links=["api"], mcp_server=settings.mcp, head=render.CITATION_LINK_JS,
+            app, demo, path="/", css=CSS, max_file_size=f"{settings.max_upload_mb}mb",
+            root_path=settings.root_path, footer_links=["api"], mcp_server=settings.mcp, head=PAGE_JS,
         )  # fmt: skip
     if demo.mcp_server_obj is not None:
         only_mcp_tools(demo.mcp_server_obj, MCP_ENDPOINTS)

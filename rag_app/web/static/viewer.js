@@ -39,43 +39,102 @@ document.getElementById("download").href = `${file.href}#page=${pageNumber}`;
 
 const eventBus = new viewerLib.EventBus();
 const linkService = new viewerLib.PDFLinkService({ eventBus });
-const findController = new viewerLib.PDFFindController({ eventBus, linkService });
 const viewer = new viewerLib.PDFViewer({
   container: document.getElementById("container"),
   viewer: document.getElementById("viewer"),
-  eventBus, linkService, findController,
+  eventBus, linkService,
 });
 linkService.setViewer(viewer);
 
-// Try the passage, then shorter openings of it: PDF text and extracted text differ in places.
-const attempts = [];
-if (passage) {
-  const words = passage.split(" ");
-  for (const n of [words.length, 16, 10, 6]) if (n <= words.length && !attempts.includes(words.slice(0, n).join(" "))) attempts.push(words.slice(0, n).join(" "));
-}
-let attempt = -1;
-function findNext() {
-  attempt += 1;
-  if (attempt >= attempts.length) { document.body.dataset.highlight = "none"; return; }
-  eventBus.dispatch("find", { source: null, type: "", query: attempts[attempt], caseSensitive: false,
-                              entireWord: false, highlightAll: true, findPrevious: false, matchDiacritics: false });
-}
-eventBus.on("updatefindmatchescount", ({ matchesCount }) => {
-  if (matchesCount.total > 0) document.body.dataset.highlight = "found";
+// Zoom: out, in, actual size (100%: a 10-K table at the size it was printed) and fit to the width (the start).
+document.getElementById("zoom-out").onclick = () => viewer.decreaseScale();
+document.getElementById("zoom-in").onclick = () => viewer.increaseScale();
+document.getElementById("actual-size").onclick = () => { viewer.currentScaleValue = "1"; };
+document.getElementById("fit-width").onclick = () => { viewer.currentScaleValue = "page-width"; };
+eventBus.on("scalechanging", ({ scale }) => {
+  document.getElementById("zoom").textContent = `${Math.round(scale * 100)}%`;
+  document.body.dataset.scale = scale.toFixed(3);
 });
-eventBus.on("updatefindcontrolstate", ({ state, matchesCount }) => {
-  if (state === 1 /* NOT_FOUND */ || (matchesCount && matchesCount.total === 0 && state !== 3)) findNext();
-  else if (state === 0 /* FOUND */) document.body.dataset.highlight = "found";
-});
+
+// The whole quoted passage is highlighted: found in the page's text layer with spaces, line breaks, case and
+// typographic variants ignored (so Chinese, whose text layer breaks lines mid-sentence, matches too), and, where
+// the PDF's text differs from the stored text in places, by the stretch most of the passage's pieces agree on.
+const FOLD = { "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-", "\u2010": "-",
+               "\u00ad": "", "\u200b": "", "\ufeff": "" };
+function folded(text) {  // [characters kept, index in text of each]
+  const chars = [], where = [];
+  for (let i = 0; i < text.length; i++) {
+    for (const c of text[i].normalize("NFKC").toLowerCase()) {
+      const f = c in FOLD ? FOLD[c] : c;
+      if (!f || /\s/.test(f)) continue;
+      chars.push(f);
+      where.push(i);
+    }
+  }
+  return [chars.join(""), where];
+}
+
+function passageRange(pageText, wanted) {  // [start, end) in pageText, or null
+  const exact = pageText.indexOf(wanted);
+  if (exact >= 0) return [exact, exact + wanted.length];
+  const piece = /[\u3400-\u9fff]/.test(wanted) ? 6 : 12;
+  const votes = new Map(), hits = [];
+  for (let at = 0; at + piece <= wanted.length; at += piece) {
+    const probe = wanted.slice(at, at + piece);
+    for (let found = pageText.indexOf(probe); found >= 0; found = pageText.indexOf(probe, found + 1)) {
+      const shift = found - at;
+      hits.push([shift, found, found + piece]);
+      const bucket = Math.round(shift / 8);
+      votes.set(bucket, (votes.get(bucket) || 0) + 1);
+    }
+  }
+  if (!hits.length) return null;
+  const [best, count] = [...votes.entries()].sort((a, b) => b[1] - a[1])[0];
+  if (count < 2 && wanted.length > 2 * piece) return null;  // one stray piece is not the passage
+  const agreeing = hits.filter(([shift]) => Math.abs(shift / 8 - best) <= 2 + wanted.length / 80);
+  return [Math.min(...agreeing.map((h) => h[1])), Math.max(...agreeing.map((h) => h[2]))];
+}
+
+function markRange(div, text, from, to) {  // the span of a text-layer div's text from..to, marked
+  div.textContent = "";
+  if (from > 0) div.append(document.createTextNode(text.slice(0, from)));
+  const mark = document.createElement("span");
+  mark.className = "highlight rag-passage";
+  mark.textContent = text.slice(from, to);
+  div.append(mark);
+  if (to < text.length) div.append(document.createTextNode(text.slice(to)));
+}
+
+function highlightPassage() {
+  const mapping = viewer.getPageView(pageNumber - 1)?._textHighlighter;
+  if (!passage || !mapping?.textDivs || document.querySelector(".rag-passage")) return;
+  const items = mapping.textContentItemsStr;
+  const [pageText, where] = folded(items.join("\n"));
+  const [wanted] = folded(passage);
+  const range = passageRange(pageText, wanted);
+  if (!range) { document.body.dataset.highlight = "none"; return; }
+  const starts = [];  // index in the joined items where each item starts
+  items.reduce((at, item) => { starts.push(at); return at + item.length + 1; }, 0);
+  const first = where[range[0]], last = where[range[1] - 1];
+  const marked = [];
+  items.forEach((item, i) => {
+    const from = Math.max(first - starts[i], 0), to = Math.min(last - starts[i] + 1, item.length);
+    if (from < to) { markRange(mapping.textDivs[i], item, from, to); marked.push(item.slice(from, to)); }
+  });
+  window.ragHighlighted = marked.join(" ");
+  document.body.dataset.highlight = "found";
+  document.querySelector(".rag-passage")?.scrollIntoView({ block: "center" });
+}
 
 eventBus.on("pagesinit", () => {
   viewer.currentScaleValue = "page-width";
   viewer.currentPageNumber = Math.min(pageNumber, viewer.pagesCount);
   document.body.dataset.page = String(viewer.currentPageNumber);
-  findNext();
 });
 eventBus.on("textlayerrendered", ({ pageNumber: rendered }) => {
-  if (rendered === pageNumber) document.body.dataset.textLayer = "ready";
+  if (rendered !== pageNumber) return;
+  highlightPassage();  // again whenever the page's text layer is drawn anew
+  document.body.dataset.textLayer = "ready";
 });
 
 const cMapUrl = new URL("./vendor/pdfjs/cmaps/", import.meta.url).href;
