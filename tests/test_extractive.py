@@ -137,6 +137,12 @@ def test_a_company_no_document_is_about_is_refused_however_close_the_passages():
     # a question about a document that is here: its other unknown words are attributes, not subjects
     routed = route("What was NVIDIA's FY2022 revenue in USD?", documents, covers, lambda terms: {"2022": {"nvda"}})
     assert not absence(routed, ["Revenue was $26.97 billion."])
+    # but a second company named beside it must be here too: a comparison with it cannot be answered
+    asked = "Which company had more revenue in 2022, NVIDIA or Sleep Country Canada Holdings Inc.?"
+    routed = route(asked, documents, covers, lambda terms: {"2022": {"nvda", "glw"}})
+    assert set(absence(routed, ["Revenue was $26.97 billion."]).subjects) == {"sleep", "country", "canada"}
+    routed = route("Which company had more revenue in 2022, NVIDIA or Corning?", documents, covers, lambda terms: {"2022": {"nvda", "glw"}})  # fmt: skip
+    assert not absence(routed, ["Revenue was $26.97 billion."])
 
 
 def test_subjects_are_names_not_the_words_that_start_a_sentence_or_ask():

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag_app.retrieval.documents import DocumentRoute
+from rag_app.retrieval.documents import LEGAL_FORMS, DocumentRoute
 from rag_app.text.terms import terms_of
 
 # A term in the texts of this share of the documents (and of two at least) is a word of their domain, not a name.
@@ -36,7 +36,9 @@ class Absence:
         return bool(self.subjects or self.periods)
 
     def describe(self, language: str) -> str:
-        quoted = [f"“{s}”" for s in self.subjects] + list(self.periods)
+        """The three longest subjects (the most specific: "千味央厨" before "股价") and the years."""
+        named = sorted(self.subjects, key=lambda s: (-len(s), self.subjects.index(s)))[:3]
+        quoted = [f"“{s}”" for s in named] + list(self.periods)
         return ("、" if language == "zh" else ", ").join(quoted)
 
 
@@ -44,18 +46,25 @@ def absence(route: DocumentRoute, passages: Sequence[str]) -> Absence:
     """The subjects and years of the question (as routed) that no document here is about.
 
     A question whose subjects name some document (its title) asks about that document: its other unknown
-    words are attributes ("USD", "PP&E"). Otherwise an owner it names ("Tesla's revenue") must be a title,
-    and any other subject must at least be in the passages retrieved, unless many documents use it."""
+    words are attributes ("USD", "PP&E"), unless they make up a name of their own that no title carries and
+    the passages do not hold ("Which had more debt: Costco or Sleep Country Canada?": every company compared
+    must be here). Otherwise an owner it names ("Tesla's revenue") must be a title, and any other subject must
+    at least be in the passages retrieved, unless many documents use it."""
     if not route.documents:
         return Absence()
-    subjects: tuple[str, ...] = ()
-    if not route.by_subject:
-        retrieved = set(terms_of(" ".join(passages)))
-        common = max(2.0, DOMAIN_WORD_SHARE * route.documents)
+    retrieved = set(terms_of(" ".join(passages)))
+    common = max(2.0, DOMAIN_WORD_SHARE * route.documents)
+
+    def unknown(term: str) -> bool:
+        return term in route.untitled and term not in retrieved and len(route.untitled[term]) < common
+
+    if route.by_subject:
+        titled = set().union(*route.titles.values())
         subjects = tuple(
-            t for t, docs in route.untitled.items()
-            if t in route.owners or (t not in retrieved and len(docs) < common)
+            t for name in route.names if not name & titled and not name & retrieved for t in sorted(name) if unknown(t)
         )  # fmt: skip
+    else:
+        subjects = tuple(t for t in route.untitled if t not in LEGAL_FORMS and (t in route.owners or unknown(t)))
     scope = set(route.by_subject) or {sha for sha, score in route.named.items() if score > 0} or set(route.titles)
     periods = tuple(y for y, docs in route.periods.items() if not docs & scope)
     return Absence(_longest(subjects), periods)

@@ -39,6 +39,7 @@ class DocumentRoute:
     # the question's subjects (subject_terms) in no title -> the file contents whose text holds them
     untitled: dict[str, frozenset[str]] = field(default_factory=dict)
     periods: dict[str, frozenset[str]] = field(default_factory=dict)  # years it names -> contents holding them
+    names: tuple[frozenset[str], ...] = ()  # the subjects as the names they belong to ("Sleep Country Canada")
     documents: int = 0  # file contents routed among
 
     def best_named(self, among: Sequence[str]) -> set[str]:
@@ -71,6 +72,7 @@ def route(
         "documents": len(titles),
         "owners": frozenset(owner_terms(question)),
         "by_subject": {sha: 1.0 for sha, terms in titles.items() if subjects & terms},
+        "names": tuple(g for g in name_groups(question) if g & subjects),
     }
     if len(titles) < 2:
         return DocumentRoute(**facts)
@@ -127,6 +129,38 @@ def subject_terms(question: str) -> set[str]:
     terms = {t for w in names for t in document_query_terms(w) if not t.isdigit()}
     cjk = "".join(re.findall(r"[\u4e00-\u9fff]+", question))
     return terms | ({t for t in document_query_terms(cjk) if len(t) >= 2 and t not in CJK_STOPWORDS} if cjk else set())
+
+
+# A name as questions write one: capitalised words in a row, joined by "&", "of", "and", "de" or a hyphen.
+_NAME_RUN = re.compile(
+    r"[A-Z0-9][\w.&'\-]*(?:\s+(?:(?:&|of|and|de|du|la)\s+)?[A-Z0-9][\w.&'\-]*)*"
+)
+# Words of company names that name no company by themselves.
+LEGAL_FORMS = frozenset(
+    "inc corp corporation co company companies ltd limited plc llc lp holdings holding group sa ag nv se spa "
+    "bank trust the international".split()
+)  # fmt: skip
+
+
+def name_groups(question: str) -> list[frozenset[str]]:
+    """Each name the question writes (a run of capitalised words that is not just the sentence's first word),
+    as its index terms without legal forms: "Sleep Country Canada Holdings Inc." -> {sleep, country, canada}.
+    A lone upper-case word is left out: as often a unit or a measure (USD, EBITDA, PP&E) as a ticker."""
+    starts = {m.start(1) for m in _SENTENCE_START.finditer(question)}
+    groups = []
+    for m in _NAME_RUN.finditer(question):
+        words = m.group().split()
+        if m.start() in starts:
+            words = words[1:]  # "What", "Which", "How": capitalised for the sentence only
+        words = [w for w in words if not _PERIOD_OR_NUMBER.fullmatch(w)]
+        if len(words) == 1 and words[0].isupper():
+            continue
+        terms = frozenset(
+            t for w in words for t in document_query_terms(w) if not t.isdigit() and t not in LEGAL_FORMS
+        )  # fmt: skip
+        if terms:
+            groups.append(terms)
+    return groups
 
 
 def named_years(question: str) -> set[str]:
