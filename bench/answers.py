@@ -232,6 +232,18 @@ def handcheck_agreement(rows: list[dict], path: Path) -> dict:
     }  # fmt: skip
 
 
+def _without_again(argv: list[str]) -> list[str]:
+    out, skip = [], False
+    for a in argv:
+        if skip:
+            skip = False
+        elif a == "--again-refused":
+            skip = True
+        elif not a.startswith("--again-refused="):
+            out.append(a)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
@@ -246,6 +258,11 @@ def main() -> None:
         "--handcheck", type=Path, default=RESULTS / "answers-handcheck.json",
         help="verdicts given by hand (JSON list of set, id, answer, verdict): the agreement is reported",
     )
+    parser.add_argument(
+        "--again-refused", type=Path, default=None, metavar="RESULT",
+        help="keep RESULT's answers that were not refusals and ask again only the questions it refused (for a change "
+        "that can only withdraw refusals: the other answers are what this code gives)",
+    )
     parser.add_argument("--name", default="answers", help="result file name (bench/results/NAME.json)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -255,14 +272,27 @@ def main() -> None:
         _, collection, folder = SETS[set_name]
         ensure_collection(collection, folder)
     result: dict = {
-        "command": " ".join(["python -m bench.answers", *sys.argv[1:]]),
+        # the whole run this one equals (with --again-refused, its other answers came from the earlier run)
+        "command": " ".join(["python -m bench.answers", *_without_again(sys.argv[1:])]),
+        **({"again_refused_from": str(args.again_refused)} if args.again_refused else {}),
         "answerers": {},
     }
+    previous = json.loads(args.again_refused.read_text(encoding="utf-8")) if args.again_refused else None
     for answerer in answerers(args.answerers):
-        rows = [row for set_name in sets for row in run(answerer, set_name, records_for(set_name, args.limit, kinds, args.half))]
+        rows = []
+        for set_name in sets:
+            records = records_for(set_name, args.limit, kinds, args.half)
+            if previous:  # keep the answers it did not refuse; ask again the questions it refused
+                kept = {(r["set"], r["id"]): r for r in previous["answerers"][answerer.name]["rows"]
+                        if r["set"] == set_name and not r["verdict"].startswith("refused")}  # fmt: skip
+                again = run(answerer, set_name, [r for r in records if (set_name, r.id) not in kept])
+                by_id = {r["id"]: r for r in again} | {k[1]: r for k, r in kept.items()}
+                rows += [by_id[r.id] for r in records if r.id in by_id]
+            else:
+                rows += run(answerer, set_name, records)
         entry = {"summary": summarize(rows), "rows": rows}
         entry["targets"] = targets(entry["summary"], rows)
-        if args.handcheck and args.handcheck.exists():
+        if args.handcheck and args.handcheck.exists() and answerer.kind == "extractive":  # checked: extractive
             entry["handcheck"] = handcheck_agreement(rows, args.handcheck)
         result["answerers"][answerer.name] = entry
         if args.sample:

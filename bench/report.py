@@ -693,7 +693,7 @@ ANSWER_GROUPS = ("all", "tuning / lookup", "confirmation / lookup", "kind: deriv
 
 def answers() -> list[str]:
     """Answer quality end to end (bench/answers.py): every answerer, set, half and kind; the issue's targets."""
-    results = [r for r in (load("answers"), load("answers-model")) if r]
+    results = [r for r in (load("answers"), load("answers-model"), load("answers-before")) if r]
     if not results:
         return []
     out = [
@@ -711,6 +711,15 @@ def answers() -> list[str]:
         "",
     ]
     for r in results:
+        if r["name"] == "answers-before":
+            out += ["Before this round's extractive answers (the same bench on the code it started from, financebench "
+                    "only):", ""]  # fmt: skip
+        elif r["name"] == "answers-model":
+            out += ["The bundled real model, in-process through llama.cpp (every strategy as `auto` chooses), on the "
+                    "confirmation half's lookup and refusal questions (a CPU answer takes about a minute on this "
+                    "shared machine). The LangChain tutorial's RetrievalQA answer with the same model was not run "
+                    "this round: its collections (the tutorial's own ingest of 52 filings) did not fit the CPU time.",
+                    ""]  # fmt: skip
         for name, entry in r["answerers"].items():
             rows = []
             for set_name, groups in entry["summary"].items():
@@ -729,6 +738,9 @@ def answers() -> list[str]:
                 out += [f"Checked by hand (`bench/results/answers-handcheck.json`, a random sample): the automatic "
                         f"verdict agreed on {check['agreed']} of {check['checked']} answers ({', '.join(parts)}); "
                         "figures and refusals are scored reliably, free-text (*open*) answers only roughly.", ""]  # fmt: skip
+        if r.get("again_refused_from"):
+            out += [f"Its answers are those of {r['again_refused_from']}, with the questions that run refused asked "
+                    "again (a change that can only withdraw refusals leaves the other answers as they were).", ""]
         out += [provenance(r), ""]
     return out
 

@@ -137,6 +137,11 @@ def test_a_company_no_document_is_about_is_refused_however_close_the_passages():
     # a question about a document that is here: its other unknown words are attributes, not subjects
     routed = route("What was NVIDIA's FY2022 revenue in USD?", documents, covers, lambda terms: {"2022": {"nvda"}})
     assert not absence(routed, ["Revenue was $26.97 billion."])
+    # a measure asked in Chinese of English filings names no company: 净利润 is their net income
+    routed = route("净利润是多少？", documents, covers, lambda terms: {})
+    assert not absence(routed, ["Net income was $4.4 billion."])
+    routed = route("千味央厨的净利润是多少？", documents, covers, lambda terms: {})
+    assert absence(routed, ["Net income was $4.4 billion."]).subjects == ("千味央厨",)
     # but a second company named beside it must be here too: a comparison with it cannot be answered
     asked = "Which company had more revenue in 2022, NVIDIA or Sleep Country Canada Holdings Inc.?"
     routed = route(asked, documents, covers, lambda terms: {"2022": {"nvda", "glw"}})

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rag_app.retrieval.documents import LEGAL_FORMS, DocumentRoute
+from rag_app.text.lexicon import is_domain_word
 from rag_app.text.terms import terms_of
 
 # A term in the texts of this share of the documents (and of two at least) is a word of their domain, not a name.
@@ -55,8 +56,14 @@ def absence(route: DocumentRoute, passages: Sequence[str]) -> Absence:
     retrieved = set(terms_of(" ".join(passages)))
     common = max(2.0, DOMAIN_WORD_SHARE * route.documents)
 
+    # 净利润 asked of English filings is their "net income", not a name; nor are its parts (利润, 净利)
+    domain = {t for t in route.untitled if is_domain_word(t)}
+
     def unknown(term: str) -> bool:
-        return term in route.untitled and term not in retrieved and len(route.untitled[term]) < common
+        return (
+            term in route.untitled and term not in retrieved and len(route.untitled[term]) < common
+            and not any(term in word for word in domain)
+        )  # fmt: skip
 
     if route.by_subject:
         titled = set().union(*route.titles.values())

@@ -135,6 +135,9 @@ def subject_terms(question: str) -> set[str]:
 _NAME_RUN = re.compile(
     r"[A-Z0-9][\w.&'\-]*(?:\s+(?:(?:&|of|and|de|du|la)\s+)?[A-Z0-9][\w.&'\-]*)*"
 )
+_CONNECTORS = {"&", "of", "and", "de", "du", "la"}
+# Periods and forms: FY, Q, H alone ("FY 2021"), a filing's form ("10-Qs", "8-K", "20-F").
+_NOT_A_NAME = re.compile(r"(?:FY|Q|H)|\d+-[A-Za-z]{1,2}s?", re.IGNORECASE)
 # Words of company names that name no company by themselves.
 LEGAL_FORMS = frozenset(
     "inc corp corporation co company companies ltd limited plc llc lp holdings holding group sa ag nv se spa "
@@ -152,7 +155,9 @@ def name_groups(question: str) -> list[frozenset[str]]:
         words = m.group().split()
         if m.start() in starts:
             words = words[1:]  # "What", "Which", "How": capitalised for the sentence only
-        words = [w for w in words if not _PERIOD_OR_NUMBER.fullmatch(w)]
+            while words and words[0] in _CONNECTORS:  # "As of FY 2021": what follows is no name's middle
+                words = words[1:]
+        words = [w for w in words if not _PERIOD_OR_NUMBER.fullmatch(w) and not _NOT_A_NAME.fullmatch(w)]
         if len(words) == 1 and words[0].isupper():
             continue
         terms = frozenset(

@@ -41,3 +41,9 @@ def _phrase(name: str) -> str:
 def concepts(text: str) -> set[str]:
     """The groups ``text`` names any member of, as pseudo-terms ("lexicon:3")."""
     return {f"lexicon:{i}" for i, pattern in enumerate(groups()) if pattern.search(text)}
+
+
+def is_domain_word(term: str) -> bool:
+    """Whether ``term`` is one of the lexicon's names (净利润, revenue): a word of the documents' domain that a
+    question uses as a measure, never as the name of what it asks about."""
+    return any(pattern.fullmatch(term) for pattern in groups())
