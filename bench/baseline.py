@@ -96,3 +96,36 @@ class TutorialPipeline:
         """(file name, 1-based page) of the top k chunks."""
         docs = self.store.similarity_search(question, k=k)
         return [(Path(d.metadata["source"]).name, int(d.metadata.get("page", 0)) + 1) for d in docs]
+
+
+# The LangChain tutorial's question-answering prompt (RetrievalQA, chain_type="stuff"), as it shipped.
+TUTORIAL_PROMPT = (
+    "Use the following pieces of context to answer the question at the end. If you don't know the answer, "
+    "just say that you don't know, don't try to make up an answer.\n\n{context}\n\nQuestion: {question}\nHelpful Answer:"
+)
+_CHAT_MODELS: dict[str, object] = {}
+
+
+def tutorial_answer(question: str, collection: str, model: str, k: int = 4) -> dict:
+    """The tutorial's RetrievalQA "stuff" answer: its retriever's k chunks pasted into its prompt, answered by
+    ``model`` (loaded as rag_app loads it, so both pipelines use the same weights)."""
+    from langchain_core.messages import HumanMessage
+
+    from bench.retrieval import QA, baseline_for
+    from rag_app.llm import load_chat_backend
+    from rag_app.settings import Settings
+
+    folders = {"financebench": QA / "financebench_dev" / "pdfs", "zh_reports": QA / "zh_reports_dev" / "pdfs",
+               "docugami": QA / "docugami_sec10q" / "data" / "v1" / "docs",
+               "erc": QA / "enterprise_rag_challenge_r1" / "round1" / "pdfs"}  # fmt: skip
+    pipeline = baseline_for(collection, sorted(folders[collection].glob("*.pdf")))
+    docs = pipeline.store.similarity_search(question, k=k)
+    if model not in _CHAT_MODELS:
+        _CHAT_MODELS[model] = load_chat_backend(Settings(_env_file=None, llm_backend="local", llm_model=model)).backend
+    backend = _CHAT_MODELS[model]
+    context = "\n\n".join(d.page_content for d in docs)
+    reply = backend.chat.invoke(
+        [HumanMessage(TUTORIAL_PROMPT.format(context=context, question=question))], max_tokens=256
+    )
+    sources = [(Path(d.metadata["source"]).name, int(d.metadata.get("page", 0)) + 1) for d in docs]
+    return {"answer": str(reply.content).strip(), "sources": sources, "cited": [], "strategy": "tutorial stuff"}

@@ -37,7 +37,7 @@ from rag_app.answering.strategies import extractive
 from rag_app.answering.strategy_context import StrategyContext
 from rag_app.prompts import detect_language, load_prompts
 from rag_app.requests import SearchRequest
-from rag_app.retrieval.retriever import page_context
+from rag_app.retrieval.retriever import page_window
 from rag_app.service import RagService
 from rag_app.settings import Settings
 
@@ -93,7 +93,7 @@ def first_similarity(service, question: str) -> float:
     hits = result.hits
     sources = [Source(n, hit) for n, hit in enumerate(hits, 1)]
     for source in sources:
-        source.context = page_context(store, source.hit, service.settings.context_neighbours)
+        source.page, source.window = page_window(store, source.hit, service.settings.context_neighbours)
     ctx = StrategyContext(question, sources, None, load_prompts(detect_language(question)), 1, 0.0)
     ctx.embed = service.embeddings.embed_array
     ctx.route = result.route

@@ -800,6 +800,70 @@ def faults() -> list[str]:
     return [*out, provenance(r), ""]
 
 
+ANSWER_COLUMNS = ["right", "partial", "wrong", "refused_correctly", "refused_wrongly", "hallucinated"]
+ANSWER_GROUPS = ("all", "tuning / lookup", "confirmation / lookup", "kind: derived", "kind: open", "kind: refuse")
+
+
+def answers() -> list[str]:
+    """Answer quality end to end (bench/answers.py): every answerer, set, half and kind; the issue's targets."""
+    results = [r for r in (load("answers"), load("answers-model"), load("answers-before")) if r]
+    if not results:
+        return []
+    out = [
+        "## Answers, end to end",
+        "",
+        "Each question goes through the whole answer (retrieval, strategy, checked citations) and is scored "
+        "automatically against its gold (`bench/answer_scoring.py`): **right** when the gold figure (within 1%, in "
+        "any unit the answer states) or the gold string is in the answer, **partial** when the answer quotes the "
+        "evidence page without the figure, **refused_correctly / hallucinated** for questions that must be refused "
+        "(a company, ticker or period no document here carries), **refused_wrongly** for an answerable one refused. "
+        "*lookup*: the gold figure is printed on an evidence page; *derived*: it needs arithmetic (only a model can "
+        "compute it); *open*: free text. Halves are by document: levers were tuned on the tuning half; the "
+        "confirmation half is the check. `absent_en` asks financebench's questions in the docugami collection (none "
+        "of their companies is there), `absent_zh` the Chinese questions in the financebench collection.",
+        "",
+    ]
+    for r in results:
+        if r["name"] == "answers-before":
+            out += ["Before this round's extractive answers (the same bench on the code it started from, financebench "
+                    "only):", ""]  # fmt: skip
+        elif r["name"] == "answers-model":
+            out += ["The bundled real model, in-process through llama.cpp (every strategy as `auto` chooses), on the "
+                    "confirmation half's lookup and refusal questions (a CPU answer takes about a minute on this "
+                    "shared machine). The LangChain tutorial's RetrievalQA answer with the same model was not run "
+                    "this round: its collections (the tutorial's own ingest of 52 filings) did not fit the CPU time.",
+                    ""]  # fmt: skip
+        for name, entry in r["answerers"].items():
+            rows = []
+            for set_name, groups in entry["summary"].items():
+                for group in ANSWER_GROUPS:
+                    t = groups.get(group)
+                    if t and t["questions"]:
+                        rows.append([set_name, group, t["questions"], *(t.get(c, 0) for c in ANSWER_COLUMNS)])
+            out += [f"**{name}**", "", table(["set", "questions", "n", *ANSWER_COLUMNS], rows), ""]
+            targets = entry.get("targets", {})
+            if targets:
+                out += ["Targets: " + "; ".join(f"{k}: {_target_value(v)}" for k, v in targets.items()) + ".", ""]
+            check = entry.get("handcheck")
+            if check and check.get("checked"):
+                parts = [f"{k} {v['agreed']} of {v['checked']}" for k, v in check.items()
+                         if isinstance(v, dict) and v.get("checked")]  # fmt: skip
+                out += [f"Checked by hand (`bench/results/answers-handcheck.json`, a random sample): the automatic "
+                        f"verdict agreed on {check['agreed']} of {check['checked']} answers ({', '.join(parts)}); "
+                        "figures and refusals are scored reliably, free-text (*open*) answers only roughly.", ""]  # fmt: skip
+        if r.get("again_refused_from"):
+            out += [f"Its answers are those of {r['again_refused_from']}, with the questions that run refused asked "
+                    "again (a change that can only withdraw refusals leaves the other answers as they were).", ""]
+        out += [provenance(r), ""]
+    return out
+
+
+def _target_value(value) -> str:
+    if isinstance(value, dict):
+        return ", ".join(f"{k} {_target_value(v)}" for k, v in value.items())
+    return "n/a" if value is None else f"{value:.2f}"
+
+
 # ----- plots -------------------------------------------------------------------------------------------
 
 
@@ -864,7 +928,7 @@ def render(plots: list) -> str:
         "",
     ]
     sections = (
-        financebench(plots), zh_reports(plots), docugami(plots), finglm(), scale(), refusal(), ingest(plots),
+        financebench(plots), zh_reports(plots), docugami(plots), finglm(), scale(), answers(), refusal(), ingest(plots),
         ocr(), generation(), real_weights(), app_gpu(), summarize(), web(), faults(), upload_progress(), test_suite(),
     )  # fmt: skip
     for section in sections:
@@ -954,9 +1018,9 @@ def headline() -> list[str]:
         if gpu:
             line += f"; {gpu['ours']['pages_per_s']:.1f} pages/s on one {gpu['machine'].get('gpu', 'GPU').removeprefix('NVIDIA ')}"
         lines.append(line + " (`bench/results/ingest-*.json`).")
-    answers = load("answers")
-    if answers and answers.get("headline"):
-        lines.append(f"- **Answers:** {answers['headline']} (`bench/results/answers.json`).")
+    line = answers_headline()
+    if line:
+        lines.append(line)
     else:
         scale = load("retrieval-scale")
         if scale:
@@ -966,6 +1030,32 @@ def headline() -> list[str]:
                 f"{scale['machine']['cpus']} cores, hit@5 {default['hits']['hit@5']} (`bench/results/retrieval-scale.json`)."
             )
     return lines
+
+
+def answers_headline() -> str | None:
+    """The answers line: extractive's lookup figures on the confirmation half and its refusals, the model's beside."""
+    result = load("answers")
+    entry = result and result["answerers"].get("extractive")
+    if not entry:
+        return None
+    summary = entry["summary"]
+
+    def count(set_name: str, group: str, verdict: str) -> str:
+        t = summary.get(set_name, {}).get(group, {})
+        return f"{t.get(verdict, 0)} of {t.get('questions', 0)}"
+
+    line = (
+        "- **Answers:** with no model, the quoted answer carries the asked figure for "
+        f"{count('financebench', 'confirmation / lookup', 'right')} lookup questions of financebench_dev's confirmation "
+        f"half, and refuses {count('absent_en', 'all', 'refused_correctly')} questions about companies not in the "
+        f"library ({count('absent_zh', 'all', 'refused_correctly')} in Chinese)"
+    )
+    model = load("answers-model")
+    for name, other in (model or {}).get("answerers", {}).items():
+        t = other["summary"].get("financebench", {}).get("confirmation / lookup")
+        if t and name.startswith("model:"):
+            line += f"; {name.removeprefix('model:').split('.')[0]} in-process: {t.get('right', 0)} of {t['questions']}"
+    return line + " (`bench/results/answers*.json`)."
 
 
 def with_headline(readme: str) -> str:

@@ -34,7 +34,7 @@ from rag_app.records import DocumentInfo, FileReport, FileStatus, IngestReport, 
 from rag_app.requests import AskRequest, SearchRequest, SummaryRequest
 from rag_app.retrieval.boosts import section_boosts
 from rag_app.retrieval.fusion import RankingOptions
-from rag_app.retrieval.retriever import Retriever, SearchResult, page_context
+from rag_app.retrieval.retriever import Retriever, SearchResult, page_window
 from rag_app.settings import Settings
 from rag_app.storage.store import Database, DocumentStore
 from rag_app.summaries.summarizer import (
@@ -372,7 +372,7 @@ class RagService:
         neighbours = self.settings.context_neighbours
         answerer = Answerer(
             retriever.search, backend, self.embeddings.embed_array, self.settings, reason,
-            context=lambda hit: page_context(store, hit, neighbours),
+            context=lambda hit: page_window(store, hit, neighbours), reads_chinese=self.embeddings.reads_chinese,
         )  # fmt: skip
         return answerer.ask(request)
 

@@ -1,24 +1,45 @@
-"""Extractive answers are honest: whole numbers and words, the named company's report first, "not found"."""
+"""Extractive answers a person can act on: the row that holds the asked figure with its column header, quotes
+that are the cited source's own text, Chinese read as Chinese, and "not found" when nothing here answers."""
 
 import re
 
+from rag_app.answering.absence import absence
 from rag_app.answering.citations import check_citations
 from rag_app.answering.events import Source, TokenEvent
-from rag_app.answering.strategies.extractive import RELEVANT_SIMILARITY, answer_extractive, clip, split_sentences
+from rag_app.answering.passages import clip, header_for, units
+from rag_app.answering.strategies.extractive import answer_extractive
 from rag_app.answering.strategy_context import StrategyContext
 from rag_app.prompts import load_prompts
 from rag_app.records import DocumentInfo, SearchHit
-from rag_app.retrieval.documents import DocumentRoute, route
+from rag_app.retrieval.documents import DocumentRoute, route, subject_terms
 
-CASH_PAGE = (
-    "CONDENSED CONSOLIDATED BALANCE SHEETS (in millions) December 31, 2022 March 31, 2023\n"
-    "ASSETS Current assets: Cash and cash equivalents $ 53,888 $ 49,605 Marketable securities 16,138 "
-    "15,425 Inventories 34,405 35,030 Total current assets 146,791 141,340"
+CASH_FLOWS = (
+    "3M Company and Subsidiaries\nConsolidated Statement of Cash Flows\nYears ended December 31\n"
+    "(Millions) 2018 2017 2016\nCash Flows from Operating Activities\n"
+    "Net income including noncontrolling interest $ 5,363 $ 4,869 $ 5,058\n"
+    "Depreciation and amortization 1,488 1,544 1,474\n"
+    "Net cash provided by (used in) operating activities 6,439 6,240 6,662\n"
+    "Cash Flows from Investing Activities\n"
+    "Purchases of property, plant and equipment (PP&E) (1,577) (1,373) (1,420)\n"
+    "Proceeds from sale of PP&E and other assets 262 49 58\n"
+    "Cash and cash equivalents at end of period $ 2,853 $ 3,053 $ 2,398"
+)
+BALANCE_SHEET = (
+    "CONDENSED CONSOLIDATED BALANCE SHEETS (in millions)\nDecember 31, 2022 March 31, 2023\n"
+    "Cash and cash equivalents $ 53,888 $ 49,605\nMarketable securities 16,138 15,425\n"
+    "Inventories 34,405 35,030\nTotal current assets 146,791 141,340"
+)
+CONTACTS = (
+    "2019 年年度报告4 / 156第一节 释义一、 释义在本报告书中，除非文义另有所指，下列词语具有如下含义：常用词语释义公司、本公司"
+    "、四方科技 指 四方科技集团股份有限公司四方罐储 指 南通四方罐式储运设备制造有限公司二、 联系人和联系方式董事会秘书姓名 饶伟"
+    "联系地址 江苏省南通市通州区兴仁镇金通公路3888号电话 0513-81658162传真 0513-86221280：8001电子信箱 zqb@ntsquare.com"
+    "三、 基本情况简介公司注册地址 江苏省南通市通州区兴仁镇金通公路3888号公司网址 www.sqteg.com电子信箱 zqb@ntsquare.com"
 )
 
 
-def hit(file: str, text: str, offset: int = 0, sha: str | None = None, page: int = 4) -> SearchHit:
-    return SearchHit(file, page, offset, text, 0.5, sha or file, f"{file}:{page}:{offset}")
+def source(n: int, file: str, page_text: str, page: int = 60, window: tuple[int, int] | None = None) -> Source:
+    hit = SearchHit(file, page, 0, page_text[:120], 0.5, file, f"{file}:{page}:0")
+    return Source(n, hit, page=page_text, window=window or (0, 120))
 
 
 def ask(question: str, sources: list[Source], embeddings, routed: DocumentRoute | None = None) -> str:
@@ -28,77 +49,108 @@ def ask(question: str, sources: list[Source], embeddings, routed: DocumentRoute 
     return "".join(e.text for e in answer_extractive(ctx) if isinstance(e, TokenEvent))
 
 
-def document(name: str, sha: str | None = None) -> DocumentInfo:
-    return DocumentInfo(name, sha or name, 1, 1, 0, "", "", "")
-
-
 def quotes(text: str) -> list[str]:
     return re.findall(r"“([^”]+)”", text)
 
 
-def test_a_quote_never_ends_inside_a_number_or_a_word(embeddings):
-    cut = CASH_PAGE.index("53,888") + len("53,88")  # the chunk ends in the middle of the number
-    source = Source(1, hit("2023 Q1 AMZN.pdf", CASH_PAGE[:cut]), context=CASH_PAGE)
-    text = ask("How much cash and cash equivalents did Amazon have at the end of the quarter?", [source], embeddings)
-    assert "$ 53,888 $ 49,605" in text and "53,88”" not in text and "$”" not in text
-    for quote in quotes(text):
-        position = " ".join(CASH_PAGE.split()).index(quote)
-        after = " ".join(CASH_PAGE.split())[position + len(quote) : position + len(quote) + 1]
-        assert after in ("", " "), f"quote ends inside a word: {quote!r}"
-    assert check_citations(text, [source]).unverified_quotes == []
+def document(name: str, sha: str | None = None) -> DocumentInfo:
+    return DocumentInfo(name, sha or name, 1, 1, 0, "", "", "")
 
 
-def test_a_chunk_cut_mid_number_without_its_neighbours_drops_the_partial_number():
-    sentences = split_sentences("Total gross margin for the quarter was $ 36,41", cut_end=True)
-    assert sentences == [] or not sentences[-1].endswith("36,41")
-    assert split_sentences("was $1.1 billion and $1.2", cut_end=True) == []  # too short once cut
+def test_a_page_splits_into_rows_with_their_column_header_and_sentences():
+    found = units(CASH_FLOWS)
+    rows = [u for u in found if u.kind == "row"]
+    assert all(CASH_FLOWS[u.start : u.end] == u.text for u in found)  # every unit is the page's own text
+    capex = next(u for u in rows if u.label.startswith("Purchases of property"))
+    assert capex.text.endswith("(1,577) (1,373) (1,420)") and capex.has_figure
+    assert header_for(CASH_FLOWS, capex).text == "(Millions) 2018 2017 2016"
+    assert any(u.label == "Depreciation and amortization" for u in rows)  # a short label is still a row
 
 
-def test_long_sentences_are_clipped_at_a_word_boundary():
-    sentence = "Revenue " + " ".join(f"{n:,}" for n in range(100_000, 100_000 + 80 * 7919, 7919))
-    clipped = clip(sentence, 100)
-    assert len(clipped) <= 100 and sentence.startswith(clipped) and sentence[len(clipped)] == " "
+def test_the_quote_carries_the_asked_figure_with_its_column_header(embeddings):
+    text = ask("What is the FY2018 capital expenditure amount (in USD millions) for 3M?", [source(1, "3M_2018_10K.pdf", CASH_FLOWS)], embeddings)  # fmt: skip
+    first = text.splitlines()[0]
+    assert "(Millions) 2018 2017 2016" in first and "(1,577)" in first and first.endswith("[1]"), text
+
+
+def test_a_total_is_quoted_not_the_rows_before_it(embeddings):
+    text = ask("What were total current assets at March 31, 2023?", [source(1, "2023 Q1 AMZN.pdf", BALANCE_SHEET)], embeddings)  # fmt: skip
+    assert "Total current assets 146,791 141,340" in text.splitlines()[0], text
+
+
+def test_every_quote_is_in_the_text_its_source_shows(embeddings):
+    """The quoted row lies outside the retrieved chunk's window: the source widens to show it, and the
+    citation check, which reads the same text, finds every quote."""
+    src = source(1, "3M_2018_10K.pdf", CASH_FLOWS, window=(0, 60))
+    text = ask("How much did 3M spend on purchases of property, plant and equipment in 2018?", [src], embeddings)
+    assert quotes(text) and all(q in src.text for q in quotes(text))
+    assert check_citations(text, [src]).unverified_quotes == []
 
 
 def test_quotes_come_from_the_document_the_question_names_first(embeddings):
-    apple = Source(
-        1,
-        hit(
-            "2023 Q1 AAPL.pdf",
-            "Cash and cash equivalents at the end of the quarter were "
-            "$ 20,535 million, compared with $ 23,646 million at the beginning of the quarter.",
-        ),
-    )
-    amazon = Source(2, hit("2023 Q1 AMZN.pdf", CASH_PAGE))
+    apple = source(1, "2023 Q1 AAPL.pdf", "Cash and cash equivalents at the end of the quarter were $ 20,535 million, "
+                   "compared with $ 23,646 million at the beginning of the quarter.")  # fmt: skip
+    amazon = source(2, "2023 Q1 AMZN.pdf", BALANCE_SHEET)
     documents = [document("2023 Q1 AAPL.pdf"), document("2023 Q1 AMZN.pdf")]
     covers = {"2023 Q1 AAPL.pdf": frozenset({"apple"}), "2023 Q1 AMZN.pdf": frozenset({"amazon"})}
     question = "How much cash and cash equivalents did Amazon have at the end of the quarter?"
     routed = route(question, documents, covers)
     assert routed.named["2023 Q1 AMZN.pdf"] > 0 and "2023 Q1 AAPL.pdf" not in routed.named
     text = ask(question, [apple, amazon], embeddings, routed)
-    assert text.splitlines()[0].endswith("[2]"), text
+    assert text.splitlines()[0].endswith("[2]") and "53,888" in text.splitlines()[0], text
+
+
+def test_chinese_is_read_as_chinese_and_quotes_begin_and_end_on_word_boundaries(embeddings):
+    """The bundled model cannot read Chinese: the words decide; the words naming the document (四方科技) do not
+    count, so the report's own name on its first lines does not outrank the line that answers."""
+    titles = {"四方科技2019年度报告.pdf": frozenset({"四方", "科技"})}
+    routed = DocumentRoute(titles=titles, documents=1)
+    text = ask(
+        "2019年四方科技电子信箱是什么?", [source(1, "四方科技2019年度报告.pdf", CONTACTS, page=4)], embeddings, routed
+    )
+    first = quotes(text.splitlines()[0])[-1]
+    assert "zqb@ntsquare.com" in first and "电子信箱" in first, text
+    assert not re.match(r"[\u4e00-\u9fff]年", first)  # never starts inside a word ("年年度报告")
+
+
+def test_a_long_chinese_sentence_is_clipped_at_a_word():
+    sentence = "本公司" + "归属于上市公司股东的净利润为三千四百五十八万元" * 12
+    quote = clip(sentence)
+    assert len(quote) <= 150 and sentence.startswith(quote)
+    assert quote.endswith(("元", "润", "净利润", "万元", "三千", "为", "股东", "的", "公司", "上市")), quote
 
 
 def test_an_unrelated_question_is_answered_not_found_with_the_nearest_sources(embeddings):
-    sources = [Source(1, hit("2023 Q1 AMZN.pdf", CASH_PAGE)), Source(2, hit("notes.pdf", "The meeting "
-               "was moved to Thursday afternoon because the room was booked.", page=2))]  # fmt: skip
+    sources = [source(1, "2023 Q1 AMZN.pdf", BALANCE_SHEET, page=4),
+               source(2, "notes.pdf", "The meeting was moved to Thursday afternoon because the room was booked.", page=2)]  # fmt: skip
     text = ask("What is the boiling point of liquid nitrogen in Kelvin?", sources, embeddings)
     assert text.startswith("Not found:") and "2023 Q1 AMZN.pdf p. 4" in text and "notes.pdf p. 2" in text
     assert quotes(text) == [] and "[1]" not in text
-    chinese = ask("液氮的沸点是多少开尔文？", sources, embeddings)
-    assert chinese.startswith("未找到") and "2023 Q1 AMZN.pdf p. 4" in chinese
-    assert 0 < RELEVANT_SIMILARITY < 1
 
 
-def test_a_company_named_in_the_question_matches_its_cover_page_terms():
-    covers = {"amzn": frozenset({"amazon.com", "inc", "10-q", "2023"}), "acme": frozenset({"acme", "robotics", "2023"})}
-    documents = [document("2023 Q1 AMZN.pdf", "amzn"), document("acme-q3.pdf", "acme")]
-    routed = route("How much cash did Amazon have at the end of the quarter?", documents, covers)
-    assert routed.named["amzn"] > 0 and "acme" not in routed.named  # "amazon" inside the cover's "amazon.com"
-    assert routed.best_named(["amzn", "acme"]) == {"amzn"} and routed.best_named(["acme"]) == set()
+def test_a_company_no_document_is_about_is_refused_however_close_the_passages():
+    documents = [document("NVIDIA_2023_10K.pdf", "nvda"), document("CORNING_2022_10K.pdf", "glw")]
+    covers = {"nvda": frozenset({"nvidia", "corporation"}), "glw": frozenset({"corning", "incorporated"})}
+    in_text = {"tesla": {"nvda"}}  # NVIDIA's 10-K mentions Tesla once
+    routed = route("What was Tesla's FY2022 revenue?", documents, covers, lambda terms: {t: in_text.get(t, set()) for t in terms})  # fmt: skip
+    assert absence(routed, ["Revenue was $26.97 billion, up 0.2% from a year ago."]).subjects == ("tesla",)
+    # a question about a document that is here: its other unknown words are attributes, not subjects
+    routed = route("What was NVIDIA's FY2022 revenue in USD?", documents, covers, lambda terms: {"2022": {"nvda"}})
+    assert not absence(routed, ["Revenue was $26.97 billion."])
+    # a measure asked in Chinese of English filings names no company: 净利润 is their net income
+    routed = route("净利润是多少？", documents, covers, lambda terms: {})
+    assert not absence(routed, ["Net income was $4.4 billion."])
+    routed = route("千味央厨的净利润是多少？", documents, covers, lambda terms: {})
+    assert absence(routed, ["Net income was $4.4 billion."]).subjects == ("千味央厨",)
+    # but a second company named beside it must be here too: a comparison with it cannot be answered
+    asked = "Which company had more revenue in 2022, NVIDIA or Sleep Country Canada Holdings Inc.?"
+    routed = route(asked, documents, covers, lambda terms: {"2022": {"nvda", "glw"}})
+    assert set(absence(routed, ["Revenue was $26.97 billion."]).subjects) == {"sleep", "country", "canada"}
+    routed = route("Which company had more revenue in 2022, NVIDIA or Corning?", documents, covers, lambda terms: {"2022": {"nvda", "glw"}})  # fmt: skip
+    assert not absence(routed, ["Revenue was $26.97 billion."])
 
 
-def test_chinese_quotes_are_shorter_and_end_at_a_character():
-    sentence = "本公司" + "归属于上市公司股东的净利润为三千四百五十八万元" * 12
-    (quote,) = split_sentences(sentence)
-    assert len(quote) <= 150 and sentence.startswith(quote)
+def test_subjects_are_names_not_the_words_that_start_a_sentence_or_ask():
+    assert subject_terms("What is the FY2018 capex for 3M? Give a response in USD millions.") == {"3m", "usd"}
+    assert subject_terms("Assume you are an analyst. Answer using the balance sheet.") == set()
+    assert {"秘鲁", "首都"} <= subject_terms("秘鲁的首都是哪里?") and "哪里" not in subject_terms("秘鲁的首都是哪里?")

@@ -7,6 +7,7 @@ import re
 import time
 from collections.abc import Iterator, Sequence
 
+from rag_app.answering.absence import Absence, absence, not_found_text
 from rag_app.answering.citations import apply_citations, check_citations
 from rag_app.answering.events import Answer, DoneEvent, Event, Source, SourcesEvent, StatusEvent, TokenEvent
 from rag_app.answering.strategies import STRATEGIES, choose_strategy
@@ -43,10 +44,12 @@ class Answerer:
     """Runs one question through retrieval and a strategy; yields events, ending with DoneEvent."""
 
     def __init__(
-        self, search, backend: ChatBackend | None, embed, settings, no_model_reason: str = "", context=None
-    ) -> None:
+        self, search, backend: ChatBackend | None, embed, settings, no_model_reason: str = "", context=None,
+        reads_chinese: bool = False,
+    ) -> None:  # fmt: skip
         self.search = search  # (query, k, files) -> SearchResult
-        self.context = context  # hit -> the text the model reads for it (the hit and its page neighbours)
+        self.context = context  # hit -> (its page, the window of it the model reads: the hit and its neighbours)
+        self.reads_chinese = reads_chinese  # whether ``embed`` reads Chinese
         self.backend = backend
         self.embed = embed
         self.settings = settings
@@ -61,6 +64,7 @@ class Answerer:
         answer = Answer(question, "", strategy, self.backend.info.name if self.backend else "none (extractive)")
         answer.model_notes = list(self.backend.info.notes) if self.backend else []
         ctx = StrategyContext(question, [], self.backend, prompts, *self._sampling(request), embed=self.embed)
+        ctx.reads_chinese = self.reads_chinese
         self._check_question_fits(ctx)
         query = ctx.question = yield from self._standalone(request, ctx, answer)
         retrieved = time.perf_counter()
@@ -70,11 +74,15 @@ class Answerer:
         ctx.sources = [Source(n, hit) for n, hit in enumerate(result.hits, 1)]
         if self.context is not None:  # extractive quotes read it too: a sentence cut at a chunk edge goes on
             for source in ctx.sources:
-                source.context = self.context(source.hit)
+                source.page, source.window = self.context(source.hit)
         ctx.route = result.route
         answer.sources = ctx.sources
         yield SourcesEvent(ctx.sources)
-        text = yield from self._run_strategy(strategy, ctx, answer, started)
+        missing = absence(ctx.route, [s.text for s in ctx.sources])
+        if missing and ctx.sources:
+            text = yield from self._refuse(missing, ctx, answer, started)
+        else:
+            text = yield from self._run_strategy(strategy, ctx, answer, started)
         self._finish(answer, ctx, text, started)
         yield DoneEvent(answer)
 
@@ -108,6 +116,16 @@ class Answerer:
         answer.standalone_question = rewritten.strip().splitlines()[0].strip() if rewritten.strip() else ctx.question
         answer.timings["condense_ms"] = _ms(started)
         return answer.standalone_question
+
+    def _refuse(self, missing: Absence, ctx: StrategyContext, answer: Answer, started: float) -> Iterator[Event]:
+        """Not found: the question names what no document here is about (rag_app.answering.absence)."""
+        language = ctx.prompts.language
+        answer.strategy, answer.strategy_reason = "none", f"no document is about {missing.describe(language)}"
+        text = not_found_text(language, missing, [f"{s.hit.file} p. {s.hit.page}" for s in ctx.sources[:3]])
+        yield StatusEvent(f"not found: {answer.strategy_reason}")
+        yield TokenEvent(text)
+        answer.timings["first_token_ms"] = _ms(started)
+        return text
 
     def _run_strategy(self, requested: str, ctx: StrategyContext, answer: Answer, started: float) -> Iterator[Event]:
         if not ctx.sources:

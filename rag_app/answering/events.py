@@ -9,19 +9,30 @@ from rag_app.records import SearchHit
 
 @dataclass
 class Source:
-    """A retrieved chunk as numbered in the prompt: ``[n]``."""
+    """A retrieved chunk as numbered in the prompt: ``[n]``; its text is the passage of its page that the
+    answer read (the chunk with its neighbours, widened to every line an extractive answer quotes), and
+    quotes are checked against it, so what a source shows holds what the answer quotes from it."""
 
     n: int
     hit: SearchHit
     cited: bool = False
-    context: str = ""  # the chunk with its neighbours on the same page, as the model reads it
+    page: str = ""  # the whole page's text (stitched from its chunks)
+    window: tuple[int, int] = (0, 0)  # the passage read: page[start:end]
 
     def header(self) -> str:
         return f"[{self.n}] {self.hit.file}, p. {self.hit.page}"
 
     @property
+    def context(self) -> str:
+        return self.page[self.window[0] : self.window[1]] if self.page else ""
+
+    @property
     def text(self) -> str:
         return (self.context or self.hit.text).strip()
+
+    def widen(self, start: int, end: int) -> None:
+        """Read (and show) more of the page: at least ``page[start:end]``."""
+        self.window = (min(self.window[0], start), max(self.window[1], end))
 
     def block(self) -> str:
         return f"{self.header()}\n{self.text}"
@@ -29,7 +40,7 @@ class Source:
     def to_dict(self) -> dict:
         h = self.hit
         return {
-            "n": self.n, "file": h.file, "page": h.page, "offset": h.offset, "text": h.text,
+            "n": self.n, "file": h.file, "page": h.page, "offset": h.offset, "text": self.text,
             "score": h.score, "cited": self.cited, "sha256": h.sha256,
         }  # fmt: skip
 

@@ -38,6 +38,7 @@ class StrategyContext:
     temperature: float
     tally: Tally = field(default_factory=Tally)
     embed: Callable[[Sequence[str]], object] | None = None  # extractive: texts -> normalised vectors
+    reads_chinese: bool = False  # whether ``embed`` reads Chinese (the bundled English model does not)
     dropped: list[int] = field(default_factory=list)
     scores: dict[int, int] = field(default_factory=dict)
     route: DocumentRoute = field(default_factory=DocumentRoute)  # the documents the question names

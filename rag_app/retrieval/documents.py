@@ -19,19 +19,28 @@ import functools
 import math
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from rag_app.records import DocumentInfo
-from rag_app.text.terms import document_query_terms, name_terms, term_parts
+from rag_app.text.terms import CJK_STOPWORDS, document_query_terms, name_terms, term_parts
 
 
 @dataclass(frozen=True)
 class DocumentRoute:
-    """How well a question names each document (sha256 -> summed idf of shared terms; absent: none)."""
+    """How well a question names each document (sha256 -> summed idf of shared terms; absent: none), and
+    what it names that no document's title carries."""
 
     scores: dict[str, float] = field(default_factory=dict)  # all of the question's terms
     named: dict[str, float] = field(default_factory=dict)  # the question's name terms only
+    by_subject: dict[str, float] = field(default_factory=dict)  # the question's subjects (subject_terms) only
+    owners: frozenset[str] = frozenset()  # subjects the question asks about as owners: "Tesla's revenue"
+    titles: dict[str, frozenset[str]] = field(default_factory=dict)  # sha256 -> its title terms
+    # the question's subjects (subject_terms) in no title -> the file contents whose text holds them
+    untitled: dict[str, frozenset[str]] = field(default_factory=dict)
+    periods: dict[str, frozenset[str]] = field(default_factory=dict)  # years it names -> contents holding them
+    names: tuple[frozenset[str], ...] = ()  # the subjects as the names they belong to ("Sleep Country Canada")
+    documents: int = 0  # file contents routed among
 
     def best_named(self, among: Sequence[str]) -> set[str]:
         """The documents among ``among`` that the question names best; empty when it names none of them,
@@ -42,15 +51,33 @@ class DocumentRoute:
         return found if found and len(found) < len(scores) else set()
 
 
-def route(question: str, documents: Sequence[DocumentInfo], covers: dict[str, frozenset[str]]) -> DocumentRoute:
-    """The documents ``question`` names, among ``documents`` (``covers``: each content's cover terms)."""
+def route(
+    question: str,
+    documents: Sequence[DocumentInfo],
+    covers: dict[str, frozenset[str]],
+    documents_with: Callable[[Iterable[str]], dict[str, set[str]]] | None = None,
+) -> DocumentRoute:
+    """The documents ``question`` names, among ``documents`` (``covers``: each content's cover terms;
+    ``documents_with(terms)``: the contents whose text holds each term, to tell names no title carries)."""
     named = tuple((d.sha256, d.name, covers.get(d.sha256, frozenset())) for d in documents)
     titles, idf = _title_terms(named)
+    carried = set().union(*titles.values()) if titles else set()
+    subjects = subject_terms(question)
+    untitled, years = sorted(subjects - carried), sorted(named_years(question))
+    in_text = documents_with([*untitled, *years]) if documents_with and (untitled or years) else {}
+    facts = {
+        "titles": {sha: frozenset(terms) for sha, terms in titles.items()},
+        "untitled": {t: frozenset(in_text.get(t, ())) for t in untitled},
+        "periods": {y: frozenset(in_text.get(y, ())) | {sha for sha, t in titles.items() if y in t} for y in years},
+        "documents": len(titles),
+        "owners": frozenset(owner_terms(question)),
+        "by_subject": {sha: 1.0 for sha, terms in titles.items() if subjects & terms},
+        "names": tuple(g for g in name_groups(question) if g & subjects),
+    }
     if len(titles) < 2:
-        return DocumentRoute()
-    return DocumentRoute(
-        _scores(document_query_terms(question), titles, idf), _scores(named_terms(question), titles, idf)
-    )
+        return DocumentRoute(**facts)
+    scores, names = _scores(document_query_terms(question), titles, idf), _scores(named_terms(question), titles, idf)
+    return DocumentRoute(scores, names, **facts)
 
 
 def _scores(asked: set[str], titles: dict[str, set[str]], idf: dict[str, float]) -> dict[str, float]:
@@ -82,3 +109,77 @@ def named_terms(question: str) -> set[str]:
     terms = {t for w in names for t in document_query_terms(w)}
     cjk = "".join(re.findall(r"[\u4e00-\u9fff]+", question))
     return terms | (document_query_terms(cjk) if cjk else set())
+
+
+_SENTENCE_START = re.compile(r"(?:^|[.?!:;]\s+|\n\s*)([A-Za-z][\w.&'\-]*)")
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9.&'\-]*")
+_PERIOD_OR_NUMBER = re.compile(r"(?:FY|Q|H)\d{1,4}|\d+(?:[.,]\d+)*%?|\d+(?:st|nd|rd|th|s)?", re.IGNORECASE)
+
+
+def subject_terms(question: str) -> set[str]:
+    """What a question names as its subject, as index terms: capitalised words that do not start a sentence
+    (Tesla, Coca-Cola), upper-case and camel-case words (AMZN, iPhone), and the Chinese words (四方科技,
+    秘鲁: Chinese has no capitals to tell names by). Years and quarters are periods, not subjects."""
+    starts = {m.start(1) for m in _SENTENCE_START.finditer(question)}
+    words = [m.group() for m in _WORD.finditer(question) if m.start() not in starts]
+    names = {
+        w for w in words
+        if (w[0].isupper() or w[0].isdigit() or re.search(r"[a-z][A-Z]", w)) and not _PERIOD_OR_NUMBER.fullmatch(w)
+    }  # fmt: skip
+    terms = {t for w in names for t in document_query_terms(w) if not t.isdigit()}
+    cjk = "".join(re.findall(r"[\u4e00-\u9fff]+", question))
+    return terms | ({t for t in document_query_terms(cjk) if len(t) >= 2 and t not in CJK_STOPWORDS} if cjk else set())
+
+
+# A name as questions write one: capitalised words in a row, joined by "&", "of", "and", "de" or a hyphen.
+_NAME_RUN = re.compile(
+    r"[A-Z0-9][\w.&'\-]*(?:\s+(?:(?:&|of|and|de|du|la)\s+)?[A-Z0-9][\w.&'\-]*)*"
+)
+_CONNECTORS = {"&", "of", "and", "de", "du", "la"}
+# Periods and forms: FY, Q, H alone ("FY 2021"), a filing's form ("10-Qs", "8-K", "20-F").
+_NOT_A_NAME = re.compile(r"(?:FY|Q|H)|\d+-[A-Za-z]{1,2}s?", re.IGNORECASE)
+# Words of company names that name no company by themselves.
+LEGAL_FORMS = frozenset(
+    "inc corp corporation co company companies ltd limited plc llc lp holdings holding group sa ag nv se spa "
+    "bank trust the international".split()
+)  # fmt: skip
+
+
+def name_groups(question: str) -> list[frozenset[str]]:
+    """Each name the question writes (a run of capitalised words that is not just the sentence's first word),
+    as its index terms without legal forms: "Sleep Country Canada Holdings Inc." -> {sleep, country, canada}.
+    A lone upper-case word is left out: as often a unit or a measure (USD, EBITDA, PP&E) as a ticker."""
+    starts = {m.start(1) for m in _SENTENCE_START.finditer(question)}
+    groups = []
+    for m in _NAME_RUN.finditer(question):
+        words = m.group().split()
+        if m.start() in starts:
+            words = words[1:]  # "What", "Which", "How": capitalised for the sentence only
+            while words and words[0] in _CONNECTORS:  # "As of FY 2021": what follows is no name's middle
+                words = words[1:]
+        words = [w for w in words if not _PERIOD_OR_NUMBER.fullmatch(w) and not _NOT_A_NAME.fullmatch(w)]
+        if len(words) == 1 and words[0].isupper():
+            continue
+        terms = frozenset(
+            t for w in words for t in document_query_terms(w) if not t.isdigit() and t not in LEGAL_FORMS
+        )  # fmt: skip
+        if terms:
+            groups.append(terms)
+    return groups
+
+
+def named_years(question: str) -> set[str]:
+    """The years a question names: "2019", "FY2018", "fiscal 2022", "2019年"."""
+    return set(re.findall(r"(?<!\d)(?<!\d[.,])((?:19|20)\d\d)(?!\d|%|[.,]\d)", question))
+
+
+_OWNER = re.compile(r"([A-Z0-9][\w.&\-]*(?:\s+[A-Z0-9][\w.&\-]*)*)['’]s\b")  # Tesla's, Coca-Cola's, 3M's
+
+
+def owner_terms(question: str) -> set[str]:
+    """The subjects a question asks about as the owner of what it asks ("Tesla's revenue"): the company whose
+    own report must answer it, as index terms."""
+    owners = {m.group(1) for m in _OWNER.finditer(question)}
+    return {
+        t for name in owners for t in document_query_terms(name) if not t.isdigit() and not t.startswith("fy")
+    } & subject_terms(question)

@@ -71,7 +71,7 @@ class Retriever:
         current = {d.sha256 for d in documents if d.embedding == self.embeddings.fingerprint}
         shas = None if scope == current else scope  # no filter when everything is searched: faster
         self.store.sync_lexical()  # cheap when in step; rebuilds a chunk table of an older layout
-        routed = route(query, documents, self.store.cover_terms())
+        routed = route(query, documents, self.store.cover_terms(), self.store.documents_with)
         if self.mode == "dense":
             hits = self.store.search_dense(vector, k, shas)
         else:
@@ -201,10 +201,13 @@ def stitch(pieces: list[tuple[int, str]]) -> str:
     return text
 
 
-def page_context(store: DocumentStore, hit: SearchHit, neighbours: int) -> str:
-    """The hit with up to ``neighbours`` chunks before and after it on the same page."""
+def page_window(store: DocumentStore, hit: SearchHit, neighbours: int) -> tuple[str, tuple[int, int]]:
+    """The hit's whole page (stitched from its chunks) and the window of it holding the hit with up to
+    ``neighbours`` chunks before and after it (offsets are the chunks' own: characters of the cleaned page)."""
     pieces = store.page_chunks(hit.sha256, hit.page)
     index = next((i for i, (offset, _) in enumerate(pieces) if offset == hit.offset), None)
-    if index is None or neighbours <= 0:
-        return hit.text
-    return stitch(pieces[max(0, index - neighbours) : index + neighbours + 1])
+    if index is None:  # another writer just replaced the page: the hit alone
+        return hit.text, (0, len(hit.text))
+    page = stitch(pieces)
+    first, last = pieces[max(0, index - max(0, neighbours))], pieces[min(len(pieces) - 1, index + max(0, neighbours))]
+    return page, (first[0], min(len(page), last[0] + len(last[1])))

@@ -182,6 +182,9 @@ class ChunkIndex:
     def cover_terms(self) -> dict[str, frozenset[str]]:
         return self.table.cover_terms()
 
+    def documents_with(self, terms) -> dict[str, set[str]]:
+        return self.table.documents_with(terms)
+
 
 def chroma_metadata(chunk: StoredChunk) -> dict:
     """What a Chroma server keeps with a chunk (and embedded collections did before the SQLite file held it)."""

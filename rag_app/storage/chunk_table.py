@@ -278,6 +278,10 @@ class ChunkTable:
         """Each file content's cover terms: what its first page opens with (company, period, title)."""
         return self._snapshot().cover_terms()
 
+    def documents_with(self, terms: Iterable[str]) -> dict[str, set[str]]:
+        """Term -> the file contents whose chunks hold it (index terms, as :func:`terms_of` makes them)."""
+        return self._snapshot().documents_with(terms)
+
     # ----- searching ----------------------------------------------------------------------
 
     def search(self, query: str, k: int, shas: set[str] | None = None) -> list[tuple[str, float]]:

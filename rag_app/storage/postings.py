@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import threading
 from collections import Counter, OrderedDict
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -83,6 +83,19 @@ class Snapshot:
 
     def cover_terms(self) -> dict[str, frozenset[str]]:
         return {sha: segment.cover for sha, segment in self.segments.items()}
+
+    def documents_with(self, terms: Iterable[str]) -> dict[str, set[str]]:
+        """Term -> the file contents (sha256) whose chunks hold it (a term no chunk holds is absent)."""
+        shas = sorted(self.sha_index)
+        found: dict[str, set[str]] = {}
+        for term in terms:
+            tid = self.vocabulary.ids.get(term)
+            if tid is None or tid >= self.n_terms:
+                continue
+            rows = self.rows[self.term_start[tid] : self.term_start[tid + 1]]
+            if len(rows):
+                found[term] = {shas[i] for i in np.unique(self.sha_of_row[rows])}
+        return found
 
     def weights(self, terms: Counter) -> list[tuple[int, float]]:
         """(term id, count in question x idf) of the question's terms that the index holds."""

@@ -10,9 +10,8 @@ from __future__ import annotations
 import re
 
 from rag_app.text.clean import CJK_CHAR, jieba_or_none
-from rag_app.text.terms import STOPWORDS
+from rag_app.text.terms import CJK_STOPWORDS, STOPWORDS
 
-CJK_STOPWORDS = frozenset("什么 多少 哪些 如何 怎么 怎样 是否 为什么 请问 一下 以及 还是 情况".split())
 WORD = re.compile(r"[A-Za-z][A-Za-z'\-]+|\d[\d,.%]*")
 CJK_RUN = re.compile(f"{CJK_CHAR.pattern}+")
 

@@ -20,6 +20,11 @@ STOPWORDS = frozenset(
     "a an and are as at be by did do does for from had has have how in is it its of on or that the this to "
     "was were what when where which who why will with about into than then there these those was".split()
 )
+# Words of asking, not of the subject asked about: never highlighted, never taken for a name.
+CJK_STOPWORDS = frozenset(
+    "什么 多少 哪些 哪里 哪个 哪家 如何 怎么 怎样 是否 为什么 请问 一下 以及 还是 情况 能否 可否 请 根据 关于 提供 介绍 "
+    "简要 简述 分析 说明 详细 具体 一下 给我 我们 是多少 有哪些 是什么".split()
+)
 LATIN = re.compile(r"[a-z0-9][a-z0-9$%&'.,\-]*[a-z0-9%]|[a-z0-9]")
 CJK_RUN = re.compile(f"{CJK_CHAR.pattern}+")
 CJK_WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")  # not punctuation

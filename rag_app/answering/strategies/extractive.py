@@ -1,43 +1,53 @@
-"""extractive: no model. Quote the sentences of the top sources that best match the question.
+"""extractive: no model. Quote the rows and sentences of the sources' pages that answer the question.
 
-Sentences are ranked by the embedding model (cosine similarity with the
-question), so this mode needs nothing but what ingestion already loaded. Three
-rules keep the quotes honest:
+Every candidate is a slice of a retrieved page (rag_app.answering.passages): a table row (its label and
+figures, with the line naming its columns quoted before it) or a sentence. Candidates are scored by:
 
-* a quote is whole words: it never ends inside a number (``$ 53,88`` of ``$ 53,888``)
-  or a word, at a length limit or at the edge of a chunk;
-* when the question names a company, product or period that some documents match
-  (file name or cover page), quotes come from those documents first;
-* when no sentence is similar enough (``RELEVANT_SIMILARITY``, chosen on the dev sets by
-  ``python -m bench.refusal``), the answer says that nothing was found and names the
-  nearest sources instead of quoting something unrelated.
+* the question's words they hold, each weighted by how rare it is among the candidates: the words
+  that name the document (its company, its year: they chose the document, not the passage) do not
+  count, so a report's title page no longer outranks the line that answers;
+* their meaning, as the embedding model reads it, where it reads the question's language (the bundled
+  model reads English only: Chinese candidates are scored by their words alone);
+* for a question asking for a figure ("how much", "what was the total", 多少), whether they hold one,
+  and whether their row or sentence is of the year asked.
+
+Quotes come from the documents the question names first, are whole words (never a number or a word cut
+in two), and are the page's own text: each source shows the passage its quotes come from, and the
+citation check reads the same text. Below a relevance threshold the answer is "not found" with the
+nearest sources named instead of a quote of something unrelated.
 """
 
 from __future__ import annotations
 
+import math
 import re
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from rag_app.answering.events import Event, Source, TokenEvent
+from rag_app.answering.passages import Unit, header_for, is_cjk, units
 from rag_app.answering.strategy_context import StrategyContext
+from rag_app.retrieval.documents import named_years
+from rag_app.text.lexicon import concepts
+from rag_app.text.terms import CJK_STOPWORDS, terms_of
 
-SENTENCE_END = re.compile(r"(?<=[。！？；])|(?<=[.!?;])\s+|\n{2,}")
-ENDS_SENTENCE = re.compile(r"[。！？；.!?;:：)）\]】\"”]$")
-MIN_WORDS, MIN_CJK_CHARS, MAX_CHARS, MAX_CJK_QUOTE = 6, 10, 400, 150
 MAX_QUOTES = 3
-DANGLING = " $€£¥(（-–—:,;"  # what a quote must not end on: a currency sign without its amount, an open bracket
-MIN_SIMILARITY = 0.2  # the second and third quotes must reach this
-# Below this similarity of the first quote the answer is "not found". Chosen by bench/refusal.py
-# (bench/results/refusal-extractive.json): the largest refusal recall with at most 5% of answerable
-# questions refused. Tuned on enterprise_rag_challenge_r1 (29 questions to refuse: N/A answers or
-# companies without a report here; 2 answerable) and docugami_sec10q on its five 2023 Q1 10-Qs
-# (91 answerable): precision 0.70, recall 0.24, 3.2% of answerable questions refused. Not yet
-# confirmed on a held-out set. The similarities of the two kinds overlap widely (medians 0.51 vs
-# 0.60), so most unanswerable questions are still answered with their nearest quotes.
-RELEVANT_SIMILARITY = 0.46
+# Weights of a candidate's score (chosen on the tuning halves: bench/answers.py, docs/benchmarks.md).
+MEANING, WORDS, FIGURE_BONUS, YEAR_BONUS = 0.5, 0.5, 0.1, 0.1
+OTHERS_WITHIN = 0.8  # the second and third quotes score at least this share of the first
+# Below these the first candidate does not answer: "not found" (chosen on the tuning halves, bench/answers.py).
+# Without a meaning score (a Chinese question, an embedder that reads English only) the words alone decide;
+# subjects no document is about were refused before (rag_app.answering.absence).
+RELEVANT_MEANING, RELEVANT_WORDS, RELEVANT_WORDS_ONLY = 0.35, 0.34, 0.10
+FIGURE_QUESTION = re.compile(
+    r"\b(how (much|many)|what (is|was|were|are) (the )?(total|amount|value|number|figure|size|balance)|amount|"
+    r"in (usd|\$|millions|billions|thousands)|revenue|income|sales|expenditure|capex|cash|assets|liabilities|"
+    r"margin|ratio|eps|earnings|dividend|debt|cost|expense|profit|loss)\b|多少|金额|数额|几|占比|比例|收入|利润",
+    re.IGNORECASE,
+)
 NOTHING_FOUND = {"en": "No passage in the documents matches the question.", "zh": "文档中没有与问题相符的段落。"}
 NOT_FOUND = {
     "en": "Not found: no passage of your documents answers this question closely enough. "
@@ -46,85 +56,60 @@ NOT_FOUND = {
 }
 
 
-@dataclass(frozen=True)
-class Quote:
-    similarity: float
+@dataclass
+class Candidate:
+    unit: Unit
     source: Source
-    sentence: str
+    meaning: float = 0.0
+    words: float = 0.0
+    score: float = 0.0
+    header: Unit | None = None
+    terms: set[str] = field(default_factory=set)
 
 
-def _normalise(text: str) -> str:
-    """PDF line breaks inside a sentence joined (none between CJK characters), spaces collapsed per line."""
-    joined = re.sub(r"(?<=[\u3000-\u9fff])\n(?=[\u3000-\u9fff])", "", text)
-    return re.sub(r"[ \t\r\f\v]*\n[ \t\r\f\v]*(?!\n)", " ", joined)
+def answer_extractive(ctx: StrategyContext) -> Iterator[Event]:
+    picked = best_candidates(ctx)
+    if not picked:
+        yield TokenEvent(NOTHING_FOUND[ctx.prompts.language])
+        return
+    if not relevant(picked[0], _reads_question(ctx)):
+        yield TokenEvent(not_found_text(ctx.prompts.language, ctx.sources))
+        return
+    for c in picked:  # the source shows (and the check reads) the passage its quotes come from
+        c.source.widen((c.header or c.unit).start, c.unit.end)
+    yield TokenEvent("\n".join(_quote(c) for c in picked))
 
 
-def split_sentences(text: str, cut_start: bool = False, cut_end: bool = False) -> list[str]:
-    """Sentences worth quoting, whole words only; headings and table labels skipped.
-
-    ``cut_start``/``cut_end``: the text is a slice of a page (a chunk), so its first or last
-    word may be cut in two: they are dropped unless the text ends a sentence there.
-    """
-    pieces = [" ".join(s.split()) for s in SENTENCE_END.split(_normalise(text)) if s and s.strip()]
-    if cut_end and pieces and not ENDS_SENTENCE.search(pieces[-1]):
-        pieces[-1] = _drop_last_word(pieces[-1])
-    if cut_start and pieces:
-        pieces[0] = _drop_first_word(pieces[0])
-    return [clip(s, _limit(s)).rstrip(DANGLING) for s in pieces if _substantial(s)]
+def _quote(c: Candidate) -> str:
+    header = f"“{c.header.text}” " if c.header is not None else ""
+    return f"{header}“{c.unit.text}” [{c.source.n}]"
 
 
-def _limit(sentence: str) -> int:
-    """Characters a quote may have: Chinese says in 150 what English says in 400."""
-    return MAX_CJK_QUOTE if len(re.findall(r"[\u4e00-\u9fff]", sentence)) > len(sentence) // 3 else MAX_CHARS
+def relevant(best: Candidate, by_meaning: bool = True) -> bool:
+    """Whether the best candidate answers at all: by its meaning, or by the question's words it holds."""
+    if not by_meaning:
+        return best.words >= RELEVANT_WORDS_ONLY
+    return best.meaning >= RELEVANT_MEANING or best.words >= RELEVANT_WORDS
 
 
-def clip(sentence: str, limit: int = MAX_CHARS) -> str:
-    """At most ``limit`` characters, cut at a word boundary (never inside a number or a word)."""
-    if len(sentence) <= limit:
-        return sentence
-    cut = sentence[: limit + 1]
-    boundary = max(cut.rfind(" "), _last_cjk(cut[:limit]))
-    return (cut[:boundary] if boundary > limit // 2 else cut[:limit]).rstrip(" ,;:")
+def _reads_question(ctx: StrategyContext) -> bool:
+    """Whether the embedder reads the question's language (so candidates have a meaning score)."""
+    return ctx.embed is not None and (ctx.reads_chinese or not is_cjk(ctx.question))
 
 
-def _last_cjk(text: str) -> int:
-    """Index after the last CJK character (a safe cut: Chinese has no spaces between words)."""
-    ends = [m.end() for m in re.finditer(r"[\u3000-\u9fff]", text)]
-    return ends[-1] if ends else -1
-
-
-def _drop_last_word(piece: str) -> str:
-    if re.search(r"[\u3000-\u9fff]$", piece):
-        return piece
-    return piece.rsplit(" ", 1)[0] if " " in piece else ""
-
-
-def _drop_first_word(piece: str) -> str:
-    if re.match(r"[\u3000-\u9fff]", piece):
-        return piece
-    return piece.split(" ", 1)[1] if " " in piece else ""
-
-
-def _substantial(sentence: str) -> bool:
-    cjk = len(re.findall(r"[\u4e00-\u9fff]", sentence))
-    return cjk >= MIN_CJK_CHARS or len(sentence.split()) >= MIN_WORDS
-
-
-def source_sentences(source: Source) -> list[str]:
-    """The sentences of a source as the model would read it (the hit with its page neighbours)."""
-    return split_sentences(source.text, cut_start=source.hit.offset > 0, cut_end=True)
-
-
-def rank_quotes(ctx: StrategyContext) -> list[Quote]:
-    """Every candidate sentence with its similarity, best first; named documents' sentences before others."""
-    candidates = [(source, s) for source in ctx.sources for s in source_sentences(source)]
-    if not candidates:
+def best_candidates(ctx: StrategyContext) -> list[Candidate]:
+    """The quotes to give: at most MAX_QUOTES, from the documents the question names first."""
+    ranked = rank_candidates(ctx)
+    if not ranked:
         return []
-    vectors = np.asarray(ctx.embed([ctx.question] + [s for _, s in candidates]))
-    similarity = vectors[1:] @ vectors[0]
-    quotes = [Quote(float(sim), source, s) for sim, (source, s) in zip(similarity, candidates, strict=True)]
+    first = ranked[0]
     named = named_shas(ctx)
-    return sorted(quotes, key=lambda q: (bool(named) and q.source.hit.sha256 not in named, -q.similarity))
+    others = [
+        c for c in ranked[1:]
+        if c.score >= OTHERS_WITHIN * first.score and c.unit.text != first.unit.text
+        and (not named or c.source.hit.sha256 in named)
+    ]  # fmt: skip
+    return [first, *others][:MAX_QUOTES]
 
 
 def named_shas(ctx: StrategyContext) -> set[str]:
@@ -132,28 +117,77 @@ def named_shas(ctx: StrategyContext) -> set[str]:
     return ctx.route.best_named(list(dict.fromkeys(s.hit.sha256 for s in ctx.sources)))
 
 
-def best_sentences(ctx: StrategyContext) -> list[Quote]:
-    """The quotes to give: at most MAX_QUOTES, the first always, the others if similar enough."""
-    ranked = rank_quotes(ctx)
-    if not ranked:
+def rank_candidates(ctx: StrategyContext) -> list[Candidate]:
+    """Every row and sentence of the sources' pages, scored, best first; named documents' before others."""
+    candidates = _candidates(ctx.sources)
+    if not candidates:
         return []
-    first, rest = ranked[0], ranked[1:]
-    picked = [first] + [q for q in rest if q.similarity >= MIN_SIMILARITY and q.sentence != first.sentence]
-    return picked[:MAX_QUOTES]
+    _score_words(ctx, candidates)
+    _score_meaning(ctx, candidates)
+    wants_figure = bool(FIGURE_QUESTION.search(ctx.question))
+    years = named_years(ctx.question)
+    for c in candidates:
+        c.score = MEANING * c.meaning + WORDS * c.words
+        if wants_figure:
+            c.score += FIGURE_BONUS if c.unit.has_figure else -FIGURE_BONUS
+        if years and any(y in c.unit.text or (c.header and y in c.header.text) for y in years):
+            c.score += YEAR_BONUS
+        elif years and c.header is not None:  # a table of other years than the one asked
+            c.score -= YEAR_BONUS
+    named = named_shas(ctx)
+    return sorted(candidates, key=lambda c: (bool(named) and c.source.hit.sha256 not in named, -c.score))
+
+
+def _candidates(sources: list[Source]) -> list[Candidate]:
+    """The units of every source's page, once per page (two sources of one page share their units)."""
+    seen: set[tuple[str, int]] = set()
+    out = []
+    for source in sources:
+        key = (source.hit.sha256, source.hit.page)
+        page = source.page or source.hit.text
+        if key in seen:
+            continue
+        seen.add(key)
+        for unit in units(page):
+            header = header_for(page, unit) if unit.kind == "row" else None
+            out.append(Candidate(unit, source, header=header))
+    return out
+
+
+def _score_words(ctx: StrategyContext, candidates: list[Candidate]) -> None:
+    """The share of the question's words (idf-weighted over the candidates) each candidate holds, without the
+    words that name its document or the years asked (the document match and the year bonus weigh those)."""
+    asked = {
+        t for t in terms_of(ctx.question)
+        if t not in CJK_STOPWORDS and not re.fullmatch(r"(fy)?\d{2,4}|[\u3400-\u9fff]", t)  # years, lone characters
+    }  # fmt: skip
+    asked |= concepts(ctx.question)  # "capex" also finds "Purchases of property, plant and equipment"
+    frequency: Counter = Counter()
+    for c in candidates:
+        c.terms = set(c.unit.terms) | (set(terms_of(c.header.text)) if c.header else set()) | concepts(c.unit.text)
+        frequency.update(c.terms & asked)
+    # words no candidate holds tell the candidates nothing apart: only the others are counted
+    idf = {t: math.log(1 + len(candidates) / (1 + frequency[t])) for t in asked if frequency[t]}
+    for c in candidates:
+        own = set(idf) - ctx.route.titles.get(c.source.hit.sha256, frozenset())
+        total = sum(idf[t] for t in own)
+        c.words = sum(idf[t] for t in own & c.terms) / total if total else 0.0
+
+
+def _score_meaning(ctx: StrategyContext, candidates: list[Candidate]) -> None:
+    """Cosine similarity of each candidate with the question, where the embedder reads both."""
+    if not _reads_question(ctx):
+        return
+    readable = [c for c in candidates if ctx.reads_chinese or not is_cjk(c.unit.text)]
+    if not readable:
+        return
+    texts = [ctx.question] + [(f"{c.header.text} {c.unit.text}" if c.header else c.unit.text) for c in readable]
+    vectors = np.asarray(ctx.embed(texts))
+    for c, similarity in zip(readable, vectors[1:] @ vectors[0], strict=True):
+        c.meaning = float(similarity)
 
 
 def not_found_text(language: str, sources: list[Source]) -> str:
     """The plain "not found" answer, naming the nearest sources (file and page) without citing them."""
     nearest = "; ".join(dict.fromkeys(f"{s.hit.file} p. {s.hit.page}" for s in sources[:3]))
     return NOT_FOUND[language].format(nearest=nearest)
-
-
-def answer_extractive(ctx: StrategyContext) -> Iterator[Event]:
-    picked = best_sentences(ctx)
-    if not picked:
-        yield TokenEvent(NOTHING_FOUND[ctx.prompts.language])
-        return
-    if picked[0].similarity < RELEVANT_SIMILARITY:  # the first quote is from the named documents
-        yield TokenEvent(not_found_text(ctx.prompts.language, ctx.sources))
-        return
-    yield TokenEvent("\n".join(f"“{q.sentence}” [{q.source.n}]" for q in picked))

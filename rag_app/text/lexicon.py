@@ -1,0 +1,49 @@
+"""Names that mean the same thing (a line item: "capital expenditure" and "purchases of property, plant and
+equipment"), read as data from ``prompts/lexicon/*.toml`` and handed to whatever compares a question's words
+with a page's: the code knows no domain, the files do."""
+
+from __future__ import annotations
+
+import functools
+import re
+import tomllib
+from pathlib import Path
+
+from rag_app.errors import ConfigurationError
+
+LEXICON_DIR = Path(__file__).resolve().parents[2] / "prompts" / "lexicon"
+
+
+@functools.cache
+def groups(directory: Path = LEXICON_DIR) -> tuple[re.Pattern, ...]:
+    """One pattern per group of names, matching any of them as a whole phrase, ignoring case."""
+    found = []
+    for path in sorted(directory.glob("*.toml")):
+        try:
+            entries = tomllib.loads(path.read_text(encoding="utf-8")).get("same", [])
+            for entry in entries:
+                names = sorted(entry["names"], key=len, reverse=True)
+                found.append(re.compile("|".join(_phrase(n) for n in names), re.IGNORECASE))
+        except (OSError, KeyError, TypeError, ValueError, re.error) as exc:
+            raise ConfigurationError(f"cannot read the lexicon {path}: {exc}") from exc
+    return tuple(found)
+
+
+def _phrase(name: str) -> str:
+    escaped = re.escape(name).replace(r"\ ", r"\s+")
+    if re.match(r"[A-Za-z0-9]", name):
+        escaped = r"(?<![A-Za-z0-9])" + escaped
+    if re.search(r"[A-Za-z0-9]$", name):
+        escaped += r"(?![A-Za-z0-9])"
+    return escaped
+
+
+def concepts(text: str) -> set[str]:
+    """The groups ``text`` names any member of, as pseudo-terms ("lexicon:3")."""
+    return {f"lexicon:{i}" for i, pattern in enumerate(groups()) if pattern.search(text)}
+
+
+def is_domain_word(term: str) -> bool:
+    """Whether ``term`` is one of the lexicon's names (净利润, revenue): a word of the documents' domain that a
+    question uses as a measure, never as the name of what it asks about."""
+    return any(pattern.fullmatch(term) for pattern in groups())
