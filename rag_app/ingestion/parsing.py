@@ -44,6 +44,7 @@ _STOP = None
 # parsing only (a worker parses many files, and OCR and chunking add to its memory: on the H200 run,
 # 4 of 72 filings aborted at the memory limit). A kill (-9) is not retried.
 _CRASHES = (1, -signal.SIGABRT, -signal.SIGSEGV, -signal.SIGBUS)
+STARTUP_S = 60.0  # a fresh parser process may take this long to start before its first file's clock runs
 PROGRESS_EVERY_S = 0.25  # pages read and chunking steps are offered to the caller at most this often, per file
 
 
@@ -84,6 +85,7 @@ def _worker_main(conn: Connection, memory_mb: int, ocr: OcrOptions) -> None:
     warnings.simplefilter("ignore")
     logging.disable(logging.CRITICAL)  # pypdf's warnings would flood the terminal
     while (job := conn.recv()) is not _STOP:
+        conn.send(("opening",))  # the file's clock starts here, not while this process was starting
         doc = _load_guarded(job, conn, memory_mb, ocr)
         try:
             conn.send(("done", doc))
@@ -141,6 +143,7 @@ class _Worker:
     ocr_page: int = 0  # the page being read by OCR, 0 when none
     stopping: bool = False  # told to exit
     started: float = field(default_factory=time.perf_counter)
+    opened_one: bool = False  # has said "opening" at least once: it has finished starting
 
 
 class ExtractionPool:
@@ -244,7 +247,9 @@ class ExtractionPool:
         while pending and (worker := self._idle_worker()) is not None:
             worker.job = pending.pop()
             worker.started = time.perf_counter()
-            worker.deadline = worker.started + self.timeout_s
+            # A process still starting (importing its parsers, slow on a busy machine) is not yet reading the
+            # file: until it says "opening", it gets STARTUP_S more.
+            worker.deadline = worker.started + self.timeout_s + (0 if worker.opened_one else STARTUP_S)
             worker.page = worker.total = worker.ocr_page = 0
             try:
                 worker.conn.send(worker.job)
@@ -289,7 +294,10 @@ class ExtractionPool:
             reason = f"the parser crashed (exit code {code})" if code else "the parser stopped unexpectedly"
             self._finish(worker, results, ExtractedDocument(error=reason), replace=True)
             return
-        if message[0] == "page":
+        if message[0] == "opening":
+            worker.opened_one = True
+            worker.deadline = time.perf_counter() + self.timeout_s
+        elif message[0] == "page":
             worker.page, worker.total = message[1], message[2]
             worker.deadline = time.perf_counter() + self.timeout_s
             self._progress(results, PageProgress(worker.job, "reading", message[1], message[2]))
@@ -325,6 +333,8 @@ class ExtractionPool:
         worker.job = None
 
     def _timed_out(self, worker: _Worker) -> ExtractedDocument:
+        if not worker.opened_one:
+            return ExtractedDocument(error=f"the parser process did not start within {self.timeout_s + STARTUP_S:g} s")
         if not worker.total:
             where = " while opening the file"
         elif worker.page < worker.total:
