@@ -373,6 +373,7 @@ def ingest(plots: list) -> list[str]:
     plots.append(("ingest-stages.png", _stage_plot, cpu, systems, "Ingestion: seconds per stage (2-core CPU)"))
     out += ["![ingestion stage times](images/ingest-stages.png)", "", provenance(cpu), ""]
     out += ingest_precision(load("ingest-cpu-precision"))
+    out += ingest_ab(load("ingest-house-ab"))
     if gpu is None:
         out += [
             f"**H200 ({TARGETS['gpu_pages_per_s']} pages/s target): not measured.** The GPU time available to this project "
@@ -382,6 +383,29 @@ def ingest(plots: list) -> list[str]:
     else:
         out += ingest_gpu(gpu, plots)
     return out
+
+
+def ingest_ab(result: dict | None) -> list[str]:
+    """Checkouts timed in turn on the same files (bench/ingest_ab.py): a change of structure within the noise."""
+    if not result:
+        return []
+    rows = [[name, result["checkouts"][name], " / ".join(f"{v:.2f}" for v in figures["pages_per_s"]), figures["median"]]
+            for name, figures in result["summary"].items()]  # fmt: skip
+    loads = [r["load_before"] for r in result["runs"]] + [r["load_after"] for r in result["runs"]]
+    return [
+        "### Before and after the redesign (issue 24)",
+        "",
+        f"The first {len(result['files'])} docugami 10-Qs ({result['runs'][0]['pages']} pages), each checkout in turn, "
+        f"{len(result['runs']) // len(rows)} rounds, a fresh interpreter and data folder each time, load average "
+        f"{min(loads)} to {max(loads)}. base is main before the redesign, house the redesign alone, main today.",
+        "",
+        table(["checkout", "commit", "pages/s, each round", "median"], rows),
+        "",
+        "The same checkout moves by more than the checkouts differ: within noise.",
+        "",
+        provenance(result),
+        "",
+    ]
 
 
 def ingest_precision(result: dict | None) -> list[str]:
