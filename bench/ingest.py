@@ -305,7 +305,8 @@ def parse_args() -> argparse.Namespace:
 def main() -> None:
     args = parse_args()
     if args.isa == "avx2" and os.environ.get("ATEN_CPU_CAPABILITY") != "avx2":  # before torch is imported
-        os.execve(sys.executable, [sys.executable, "-m", "bench.ingest", *sys.argv[1:]], {**os.environ, **AVX2_ONLY})
+        # what auto picks on a CPU without bf16: onnx (this CPU has bf16, so it is named)
+        os.execve(sys.executable, [sys.executable, "-m", "bench.ingest", *sys.argv[1:]], {**os.environ, **AVX2_ONLY, "RAG_EMBEDDING_BACKEND": "onnx"})  # fmt: skip
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
 

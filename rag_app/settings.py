@@ -86,7 +86,7 @@ class Settings(BaseSettings):
     )
     embedding_backend: EmbeddingBackend = Field(
         "auto",
-        description="What runs the embedding model: auto (onnx on a CPU, torch on a GPU or for bf16/fp16), torch "
+        description="What runs the embedding model: auto (onnx on a CPU without native bf16, else torch), torch "
         "(sentence-transformers) or onnx (ONNX Runtime on the CPU, the model exported once into "
         "~/.cache/rag_app/onnx). The onnx path is used only when its vectors agree with float32 torch's on this "
         "machine (cosine mean >= 0.999, worst >= 0.99 on probe chunks, checked at every load); otherwise torch "

@@ -25,12 +25,25 @@ def onnx_cache(tmp_path, monkeypatch):
      ("auto", "bf16", "cpu", "torch"), ("auto", "auto", "cuda", "torch"), ("torch", "auto", "cpu", "torch"),
      ("onnx", "auto", "cpu", "onnx")],
 )  # fmt: skip
-def test_auto_runs_onnx_on_a_cpu_and_torch_on_a_gpu_or_for_bf16(requested, precision, device, chosen):
+def test_auto_runs_onnx_on_a_cpu_without_bf16_and_torch_on_a_gpu_or_for_bf16(
+    requested, precision, device, chosen, monkeypatch
+):
+    import rag_app.embedding.choice as choice
+
+    monkeypatch.setattr(choice, "cpu_has_native_bf16", lambda: False)
     assert pick_backend(requested, precision, device) == chosen
 
 
+def test_auto_runs_torch_bf16_on_a_cpu_that_has_it(monkeypatch):
+    import rag_app.embedding.choice as choice
+
+    monkeypatch.setattr(choice, "cpu_has_native_bf16", lambda: True)
+    assert pick_backend("auto", "auto", "cpu") == "torch" and pick_backend("onnx", "auto", "cpu") == "onnx"
+
+
 def test_the_onnx_embedder_is_used_where_it_agrees_with_fp32_torch(tiny_embedder, onnx_cache, tmp_path):
-    settings = Settings(_env_file=None, data_dir=tmp_path, embedding_model=str(tiny_embedder), embedding_device="cpu")
+    settings = Settings(_env_file=None, data_dir=tmp_path, embedding_model=str(tiny_embedder), embedding_device="cpu",
+                        embedding_backend="onnx")  # fmt: skip
     embedder = load_embeddings(settings)
     assert isinstance(embedder, OnnxEmbeddings) and embedder.precision == "int8"
     assert embedder.info.agreement[0] >= 0.999 and embedder.info.agreement[1] >= 0.99 and not embedder.note
@@ -50,7 +63,7 @@ def test_an_onnx_path_that_disagrees_falls_back_to_torch_and_the_ingest_report_s
     reference = np.load(folder / "reference.npy")
     np.save(folder / "reference.npy", -reference)  # what this machine's onnxruntime gives no longer agrees
     settings = Settings(_env_file=None, data_dir=tmp_path / "data", embedding_model=str(tiny_embedder),
-                        embedding_device="cpu", parse_workers=1, ocr="off")  # fmt: skip
+                        embedding_device="cpu", embedding_backend="onnx", parse_workers=1, ocr="off")  # fmt: skip
     (tmp_path / "note.txt").write_text("Gross margin was 41% in the third quarter.", encoding="utf-8")
     report = RagService(settings).ingest([tmp_path / "note.txt"]).to_dict()
     assert report["embedder"]["backend"] == "torch" and report["embedder"]["precision"] == "fp32"
@@ -65,7 +78,8 @@ def test_without_the_export_packages_torch_embeds_and_says_why(tiny_embedder, on
         raise onnx_export.ExportError("onnx is not installed (pip install onnx onnx-ir)")
 
     monkeypatch.setattr(onnx_export, "export_model", missing)
-    settings = Settings(_env_file=None, data_dir=tmp_path, embedding_model=str(tiny_embedder), embedding_device="cpu")
+    settings = Settings(_env_file=None, data_dir=tmp_path, embedding_model=str(tiny_embedder), embedding_device="cpu",
+                        embedding_backend="onnx")  # fmt: skip
     embedder = load_embeddings(settings)
     assert embedder.info.backend == "torch" and "pip install onnx onnx-ir" in embedder.info.note
 
@@ -79,7 +93,9 @@ def test_an_explicit_torch_backend_loads_no_onnx(tiny_embedder, onnx_cache, tmp_
 @pytest.mark.slow
 def test_the_bundled_model_in_int8_agrees_with_fp32_torch_here(tmp_path):
     """The real model, in the user's cache (exported there once): int8 passes the check on this machine."""
-    embedder = load_embeddings(Settings(_env_file=None, data_dir=tmp_path, embedding_device="cpu"))
+    embedder = load_embeddings(
+        Settings(_env_file=None, data_dir=tmp_path, embedding_device="cpu", embedding_backend="onnx")
+    )
     assert embedder.info.backend == "onnx" and embedder.precision == "int8"
     mean, worst = embedder.info.agreement
     assert mean >= 0.999 and worst >= 0.99

@@ -1,7 +1,7 @@
 """Which embedder runs, decided once from the settings and the machine, and checked before it is used.
 
-``RAG_EMBEDDING_BACKEND=auto`` runs ONNX Runtime on a CPU (see :func:`pick_backend` for the measurement)
-and torch on a GPU or when bf16/fp16 is asked for. The ONNX path is tried int8 first, then fp32; each
+``RAG_EMBEDDING_BACKEND=auto`` runs ONNX Runtime on a CPU without native bf16 (see :func:`pick_backend` for
+the measurement) and torch elsewhere. The ONNX path is tried int8 first, then fp32; each
 must reproduce the fp32 torch vectors of the agreement probes on this machine
 (:meth:`OnnxEmbeddings.check`), else the next is tried, and torch embeds last. Every step not taken
 is said in the embedder's note, which the ingest report carries.
@@ -30,13 +30,25 @@ TORCH_ONLY = ("bf16", "fp16")  # arithmetic only the torch backend does
 
 
 def pick_backend(requested: EmbeddingBackend, precision: EmbeddingPrecision, device: str) -> str:
-    """ "auto": onnx on a CPU unless bf16 or fp16 is asked for; torch on a GPU.
+    """ "auto": onnx on a CPU without native bf16; torch on a GPU, on a CPU with native bf16, or for bf16/fp16.
 
-    Measured on 2 cores (docs/benchmarks.md, bench/results/embed-backends.json): onnx int8 embeds real
-    chunks faster than torch fp32 and than torch bf16 on a CPU that has bf16."""
+    Measured interleaved on this 2-core EPYC (bench/results/embed-backends.json; busy machine): torch bf16
+    ~20 chunks/s, onnx int8 ~13, onnx fp32 ~11-12, torch fp32 ~10. Where the CPU multiplies bf16 natively,
+    torch's bf16 autocast is the fastest path; elsewhere onnx int8 is, and it also spares a process torch."""
     if requested != "auto":
         return requested
-    return "onnx" if device == "cpu" and precision not in TORCH_ONLY else "torch"
+    if device != "cpu" or precision in TORCH_ONLY or cpu_has_native_bf16():
+        return "torch"
+    return "onnx"
+
+
+def cpu_has_native_bf16() -> bool:
+    """AVX512-BF16 or AMX, from /proc/cpuinfo on Linux (without importing torch); elsewhere torch is asked."""
+    try:
+        flags = next(line for line in Path("/proc/cpuinfo").read_text().splitlines() if line.startswith("flags"))
+    except (OSError, StopIteration):
+        return torch_embedder.pick_precision("auto", "cpu") == "bf16"
+    return bool({"avx512_bf16", "amx_bf16"} & set(flags.split(":", 1)[1].split()))
 
 
 def load_embeddings(settings: Settings) -> Embedder:
