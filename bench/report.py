@@ -376,6 +376,7 @@ def ingest(plots: list) -> list[str]:
     out += ingest_without_bf16(load("ingest-cpu-processes"), load("ingest-cpu-avx2"))
     out += embed_backends(load("embed-backends-avx2"), load("embed-backends"))
     out += retrieval_backends()
+    out += upload_against_cli(load("upload-vs-cli"))
     if gpu is None:
         out += [
             f"**H200 ({TARGETS['gpu_pages_per_s']} pages/s target): not measured.** The GPU time available to this project "
@@ -504,6 +505,29 @@ def embed_backends(avx2: dict | None, native: dict | None) -> list[str]:
             "",
         ]
     return out
+
+
+def upload_against_cli(result: dict | None) -> list[str]:
+    """Issue 30: the page's upload and python -m ingest on the same file, in the same run."""
+    if not result or "cli" not in result:
+        return []
+    cli = result["cli"]
+    embedder = cli.get("embedder") or {}
+    return [
+        "### The page's upload and the command line",
+        "",
+        f"`{result['file']}` ({result['pages']} pages) dropped on the page of a running `python app.py`, from the drop "
+        f"to the report: {result['seconds']} s ({result['page_pages_per_s']} pages/s, load {result['load_before']} before); "
+        f"then `python -m ingest` on the same file as a new process: {cli['seconds']} s ({cli['pages_per_s']} pages/s, "
+        f"load {cli['load_before']} before), of which the ingest itself {cli['ingest_seconds']} s. Both run one "
+        f"`RagService.ingest` with the same plan ({cli.get('plan', {}).get('mode')}) and embedder "
+        f"({embedder.get('backend')} {embedder.get('precision')}); the page loads its embedder at its first upload, and "
+        f"the longest gap between visible changes ({result['max_gap_s']} s) came before the first passage was embedded. "
+        "Load averages over 2: not figures.",
+        "",
+        provenance(result),
+        "",
+    ]
 
 
 def retrieval_backends() -> list[str]:
