@@ -375,6 +375,7 @@ def ingest(plots: list) -> list[str]:
     out += ingest_precision(load("ingest-cpu-precision"))
     out += ingest_without_bf16(load("ingest-cpu-processes"), load("ingest-cpu-avx2"))
     out += embed_backends(load("embed-backends-avx2"), load("embed-backends"))
+    out += embed_start(load("embed-start"))
     out += retrieval_backends()
     out += upload_against_cli(load("upload-vs-cli"))
     if gpu is None:
@@ -482,6 +483,23 @@ def ingest_without_bf16(processes: dict | None, in_process: dict | None) -> list
     return out
 
 
+def embed_start(result: dict | None) -> list[str]:
+    """What a new process spends before it can embed, per backend (CPU seconds depend less on the load)."""
+    if not result:
+        return []
+    rows = [[name, v["import_s"], v["ready_s"], v["cpu_s"], "yes" if v["torch_imported"] else "no", _figure(v["load_before"])]
+            for name, v in result["start"].items()]  # fmt: skip
+    return [
+        "A new process, from importing `python -m ingest`'s module to the embedder loaded (its agreement check "
+        "included) and one text embedded:",
+        "",
+        table(["backend", "import s", "ready s", "CPU s", "torch imported", "load before"], rows),
+        "",
+        provenance(result),
+        "",
+    ]
+
+
 def embed_backends(avx2: dict | None, native: dict | None) -> list[str]:
     """The embedder's backends on 8,000 real chunks: agreement with fp32 torch and chunks/s."""
     out = []
@@ -496,8 +514,8 @@ def embed_backends(avx2: dict | None, native: dict | None) -> list[str]:
             "",
             f"{result['chunks']:,} real chunks of every qa/ set (English and Chinese), each variant's vectors against "
             f"fp32 torch's; chunks/s on 1,024 of them. Token lengths (special tokens included): median {lengths['p50']}, "
-            f"p90 {lengths['p90']}, longest {lengths['p100']}: the chunker's 128 tokens bound them, so the model's 256 "
-            f"are never reached and length-sorted batches pad little. onnxruntime: {result['onnxruntime_isa']}.",
+            f"p90 {lengths['p90']}, longest {lengths['p100']}: the chunker's 128 tokens (a fragment may stretch a chunk a "
+            f"little) keep them far below the model's 256, and length-sorted batches pad little. onnxruntime: {result['onnxruntime_isa']}.",
             "",
             table(["variant", "chunks/s", "load before", "cosine mean", "worst", "0.1% quantile"], rows),
             "",
@@ -1014,8 +1032,9 @@ def headline() -> list[str]:
         precision = load("ingest-cpu-precision")
         processes, avx2 = load("ingest-cpu-processes"), load("ingest-cpu-avx2")
         if processes or avx2:
-            line += "; a CPU without bf16 (torch held to AVX2; ours embeds int8 on onnxruntime): " + _no_bf16_headline(
-                processes, avx2
+            line += (
+                "; a CPU without bf16 (emulated: torch held to AVX2; ours embeds int8 on onnxruntime, which used this CPU's AVX-512): "
+                + _no_bf16_headline(processes, avx2)
             )
         elif precision and "ours_fp32" in precision:
             fp32, bf16 = precision["ours_fp32"], precision.get("ours")
@@ -1057,7 +1076,14 @@ def _no_bf16_headline(processes: dict | None, avx2: dict | None) -> str:
             f"{o['pages_per_s']:.1f} against {b['pages_per_s']:.1f} pages/s in-process on "
             f"{sum(avx2['sets'].values())} filings, {avx2['ratio_pages_per_s']:.1f}x (load averages {o['load_before']} and {b['load_before']})"
         )
-    return "; ".join(parts)
+    loads = [
+        r[k]["load_before"]
+        for r in (processes or {}).get("processes", {}).get("rounds", [])
+        for k in ("ours", "baseline")
+    ]
+    loads += [avx2[k]["load_before"] for k in ("ours", "baseline") if avx2 and k in avx2]
+    busy = " (taken at load averages over 2: not figures)" if any(load >= 2 for load in loads) else ""
+    return "; ".join(parts) + busy
 
 
 def with_headline(readme: str) -> str:
