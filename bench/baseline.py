@@ -129,3 +129,20 @@ def tutorial_answer(question: str, collection: str, model: str, k: int = 4) -> d
     )
     sources = [(Path(d.metadata["source"]).name, int(d.metadata.get("page", 0)) + 1) for d in docs]
     return {"answer": str(reply.content).strip(), "sources": sources, "cited": [], "strategy": "tutorial stuff"}
+
+
+def main() -> None:
+    """``python -m bench.baseline PERSIST PDF...``: the tutorial as a whole process, as its user waits for it
+    (imports and model load included); prints pages, chunks and stage seconds as JSON."""
+    import json
+    import sys
+
+    from rag_app.embedding.embedder import resolve_embedding_model
+
+    persist, pdfs = Path(sys.argv[1]), [Path(p) for p in sys.argv[2:]]
+    run = TutorialPipeline(persist, resolve_embedding_model("sentence-transformers/all-MiniLM-L6-v2")).ingest(pdfs)
+    print(json.dumps({"pages": run.pages, "chunks": run.chunks, "failed": run.failed, "timings": run.timings}))
+
+
+if __name__ == "__main__":
+    main()

@@ -49,6 +49,26 @@ def cpu() -> dict:
     return {"cpu_model": model, "cpu_flags": {flag: flag in flags for flag in CPU_FLAGS}}
 
 
+# A timing is a figure only on a quiet machine: under this 1-minute load average (2 cores shared with other jobs).
+QUIET_LOAD = 2.0
+# Restricts torch to AVX2 (MKL, oneDNN, ATen kernels), as on a CPU without AVX-512 and bf16. onnxruntime has no
+# such switch: it picks its kernels from the CPU at run time.
+AVX2_ONLY = {"ATEN_CPU_CAPABILITY": "avx2", "MKL_ENABLE_INSTRUCTIONS": "AVX2", "ONEDNN_MAX_CPU_ISA": "AVX2"}
+
+
+def quiet_load(tries: int = 3, wait_s: float = 30) -> float:
+    """The 1-minute load average once it is under QUIET_LOAD, else after ``tries`` waits (then whoever reports
+    the timing marks it: not a figure)."""
+    import time
+
+    for _ in range(tries):
+        load = os.getloadavg()[0]
+        if load < QUIET_LOAD:
+            return round(load, 2)
+        time.sleep(wait_s)
+    return round(os.getloadavg()[0], 2)
+
+
 def git_commit() -> str:
     try:
         return subprocess.run(

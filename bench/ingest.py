@@ -33,12 +33,14 @@ import logging
 import os
 import re
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
 from bench import ingest_profile as prof
-from bench.common import CORPUS, RESULTS, ROOT, write_result
+from bench.common import AVX2_ONLY, CORPUS, QUIET_LOAD, RESULTS, ROOT, quiet_load, write_result
 from rag_app.service import RagService
 from rag_app.settings import DEFAULT_EMBEDDING_MODEL, Settings
 
@@ -53,7 +55,10 @@ STAGES = ("parse", "ocr", "wait", "chunk", "embed", "store", "store_wait")  # oc
 # Each variant switches off one of our levers, to show what it is worth.
 VARIANTS = {
     "default": {},
-    "fp32": {"embedding_precision": "fp32"},
+    "fp32": {"embedding_backend": "torch", "embedding_precision": "fp32"},  # what torch runs without bf16
+    "torch": {"embedding_backend": "torch"},  # torch's own choice: bf16 on a CPU that has it
+    "onnx_fp32": {"embedding_backend": "onnx", "embedding_precision": "fp32"},
+    "onnx_int8": {"embedding_backend": "onnx", "embedding_precision": "int8"},
     "pypdf": {"pdf_parser": "pypdf"},
     "one_shard": {"chroma_shards": 1},
     # the ingest plan's modes, whatever the file count (the default is auto: pipelined from 8 files)
@@ -73,7 +78,6 @@ def run_ours(variant: str, sets: dict[str, list[Path]], model: str, device: str,
 
     ``extra`` settings apply to every variant (the embedding batch size of a GPU run)."""
     overrides = VARIANTS[variant] | (extra or {})
-    load_before = round(os.getloadavg()[0], 1)
     data_dir = DATA if variant == "default" else Path(tempfile.mkdtemp(prefix=f"ingest-{variant}-"))
     stages = dict.fromkeys(STAGES, 0.0)
     pages = chunks = 0
@@ -83,6 +87,7 @@ def run_ours(variant: str, sets: dict[str, list[Path]], model: str, device: str,
     settings = Settings(_env_file=None, data_dir=data_dir, embedding_model=model, embedding_device=device, **overrides)
     service = RagService(settings)
     service.embeddings.embed_array(["warm-up"] * service.embeddings.batch_size)  # load and warm outside the timing
+    load_before = quiet_load()
     try:
         with prof.timed_calls(prof.store_targets()) as store_calls:
             for name, pdfs in sets.items():
@@ -111,13 +116,53 @@ def run_ours(variant: str, sets: dict[str, list[Path]], model: str, device: str,
             "parse_workers": settings.parse_workers or "cpu count - 1", "device": service.embeddings.device,
             "embedding_batch_size": service.embeddings.batch_size,
             "chroma_shards": shards, "ingest_mode": plan.get("mode"), "plan": plan,
+            "embedding_backend": service.embeddings.info.backend,
         },
+        "embedder": service.embeddings.info.to_dict(),  # backend, precision, agreement checked at load, fallback note
         **_figures(pages, chunks, wall, stages, failed),
         "load_before": load_before,  # other work on the machine slows a variant: each says what it ran beside
+        "load_after": round(os.getloadavg()[0], 2),
         "embed_chunks_per_s": round(chunks / stages["embed"], 1) if stages["embed"] else 0.0,
         "store_parts_s": store_parts,
         "main_thread": prof.main_thread_shares(wall, stages, store_parts),
     }  # fmt: skip
+
+
+def run_processes(pdfs: list[Path], rounds: int) -> dict:
+    """Both pipelines as whole processes, as a user waits for them: ``python -m ingest FILES`` into an empty
+    collection, and the tutorial (``python -m bench.baseline``), one after the other, ``rounds`` times.
+    Interpreter start, imports and model loading count; ours loads its ONNX export from the cache (a
+    machine's first run exports it once: ``export_s``, measured apart)."""
+    ours_dir, base_dir = DATA / "process", DATA / "baseline-process"
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
+    out: dict = {"files": [p.name for p in pdfs], "rounds": []}
+    for _ in range(rounds):
+        shutil.rmtree(ours_dir, ignore_errors=True)
+        shutil.rmtree(base_dir, ignore_errors=True)
+        ours = _timed_process(["-m", "ingest", "--json", *map(str, pdfs)], env | {"RAG_DATA_DIR": str(ours_dir), "RAG_COLLECTION": "process"})  # fmt: skip
+        report = json.loads(ours.pop("stdout"))
+        ours |= {"pages": sum(f["pages"] for f in report["files"]), "chunks": sum(f["chunks"] for f in report["files"]),
+                 "embedder": report.get("embedder"), "plan": report.get("plan")}  # fmt: skip
+        base = _timed_process(["-m", "bench.baseline", str(base_dir), *map(str, pdfs)], env)
+        base |= json.loads(base.pop("stdout").strip().splitlines()[-1])
+        for row in (ours, base):
+            row["pages_per_s"] = round(row["pages"] / row["seconds"], 2)
+            row["figure"] = row["load_before"] < QUIET_LOAD  # taken at load >= 2: not a figure
+        out["rounds"].append(
+            {"ours": ours, "baseline": base, "ratio": round(ours["pages_per_s"] / base["pages_per_s"], 2)}
+        )
+        print("processes", json.dumps(out["rounds"][-1]), flush=True)
+    return out
+
+
+def _timed_process(args: list[str], env: dict) -> dict:
+    load = quiet_load()
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode:
+        raise SystemExit(f"{' '.join(args[:2])} exited {done.returncode}: {done.stderr[-2000:]}")
+    return {"seconds": round(seconds, 1), "load_before": load, "load_after": round(os.getloadavg()[0], 2), "stdout": done.stdout}  # fmt: skip
 
 
 def run_baseline(sets: dict[str, list[Path]], model: str) -> tuple[dict, dict]:
@@ -128,6 +173,7 @@ def run_baseline(sets: dict[str, list[Path]], model: str) -> tuple[dict, dict]:
     pages = chunks = 0
     failed = []
     texts: dict[tuple[str, int], str] = {}
+    load_before = quiet_load()
     for name, pdfs in sets.items():
         persist = DATA / "baseline" / name
         shutil.rmtree(persist, ignore_errors=True)
@@ -139,7 +185,8 @@ def run_baseline(sets: dict[str, list[Path]], model: str) -> tuple[dict, dict]:
         texts.update(run.page_texts)
         for stage, seconds in run.timings.items():
             stages[stage] += seconds
-    return _figures(pages, chunks, sum(stages.values()), stages, failed), texts
+    figures = _figures(pages, chunks, sum(stages.values()), stages, failed)
+    return figures | {"load_before": load_before, "load_after": round(os.getloadavg()[0], 2)}, texts
 
 
 def _figures(pages: int, chunks: int, wall: float, stages: dict, failed: list[str]) -> dict:
@@ -248,17 +295,29 @@ def parse_args() -> argparse.Namespace:
     add("--store-variants", action="store_true", help="also time the store's parts (Chroma upsert variants, BM25 insert) on a sample of the run's chunks")  # fmt: skip
     add("--cprofile", action="store_true", help="also profile one more ingest of the first set: top functions by own time")  # fmt: skip
     add("--name", default=None, help="result file name (default: ingest-cpu, ingest-h200 or ingest-gpu)")
+    add("--sets", default=",".join(SETS), help="which sets: " + ", ".join(SETS) + " (comma-separated)")
+    add("--processes", type=int, default=0, help="instead: both pipelines as whole processes on the sets' files, this many rounds")  # fmt: skip
+    add("--isa", choices=["native", "avx2"], default="native", help="avx2: torch restricted to AVX2 (MKL, oneDNN, ATen), as on a CPU without AVX-512 and bf16 (onnxruntime cannot be restricted)")  # fmt: skip
     add("--text-only", action="store_true", help="only redo the extracted-text comparison and update it in the existing result file (no timing)")  # fmt: skip
     return parser.parse_args()
 
 
 def main() -> None:
     args = parse_args()
+    if args.isa == "avx2" and os.environ.get("ATEN_CPU_CAPABILITY") != "avx2":  # before torch is imported
+        # what auto picks on a CPU without bf16: onnx (this CPU has bf16, so it is named)
+        os.execve(sys.executable, [sys.executable, "-m", "bench.ingest", *sys.argv[1:]], {**os.environ, **AVX2_ONLY, "RAG_EMBEDDING_BACKEND": "onnx"})  # fmt: skip
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
     folders = {name: args.corpus / name for name in SETS} if args.corpus else SETS
+    folders = {name: folders[name] for name in args.sets.split(",")}
     sets = {name: pdfs_of(folder, args.limit) for name, folder in folders.items()}
+    if args.processes:
+        result = {"sets": {name: len(p) for name, p in sets.items()}, "isa": args.isa, "torch_env": {k: os.environ.get(k) for k in AVX2_ONLY},
+                  "processes": run_processes([p for pdfs in sets.values() for p in pdfs], args.processes), "command": command_of(args)}  # fmt: skip
+        print(f"wrote {write_result(args.name or 'ingest-cpu-processes', result).relative_to(ROOT)}")
+        return
     if args.text_only:
         path = RESULTS / f"{args.name or 'ingest-cpu'}.json"
         result = json.loads(path.read_text(encoding="utf-8"))
@@ -271,6 +330,7 @@ def main() -> None:
     model = random_minilm(args.shape_from) if args.random_weights else (args.model or DEFAULT_EMBEDDING_MODEL)
     extra = {"embedding_batch_size": args.batch_size} if args.batch_size else {}
     result: dict = {"sets": {name: len(p) for name, p in sets.items()}, "random_weights": args.random_weights,
+                    "isa": args.isa, "torch_env": {k: os.environ.get(k) for k in AVX2_ONLY},
                     "cpu_bf16": cpu_has_bf16(),  # whether auto embeds in bf16 on this CPU: fp32 is what one without does
                     "model": "random weights, MiniLM shape" if args.random_weights else (args.model or DEFAULT_EMBEDDING_MODEL)}  # fmt: skip
     for variant in args.variants.split(","):
@@ -372,7 +432,8 @@ def command_of(args: argparse.Namespace) -> str:
         ("--random-weights", args.random_weights), (f"--shape-from {args.shape_from}", args.shape_from),
         (f"--model {args.model}", args.model),
         (f"--corpus {args.corpus}", args.corpus), (f"--batch-size {args.batch_size}", args.batch_size),
-        (f"--workers {args.workers}", args.workers), ("--raw-model", args.raw_model),
+        (f"--workers {args.workers}", args.workers), (f"--sets {args.sets}", args.sets != ",".join(SETS)),
+        (f"--processes {args.processes}", args.processes), (f"--isa {args.isa}", args.isa != "native"), ("--raw-model", args.raw_model),
         ("--store-variants", args.store_variants), ("--cprofile", args.cprofile), (f"--name {args.name}", args.name),
     )  # fmt: skip
     return "python -m bench.ingest" + "".join(f" {flag}" for flag, on in flags if on)

@@ -223,8 +223,14 @@ class Ours:
         return lambda q: pages_of(self.search(q, K_MAX, mode, ranking=ranking, boosts=boosts))
 
 
+# The embedder of ours (``--backend``, ``--precision``): the default's unless asked; a run with another one
+# goes into a data folder of its own (``--data-dir``), leaving the collections other runs search alone.
+EMBEDDER: dict = {}
+
+
 def ours_for(collection: str, sources: list[Path]) -> tuple[Ours, dict]:
-    service = RagService(Settings(_env_file=None, data_dir=DATA, collection=collection))
+    embedder = {k: v for k, v in EMBEDDER.items() if k.startswith("embedding_")}
+    service = RagService(Settings(_env_file=None, data_dir=DATA, collection=collection, **embedder))
     started = time.perf_counter()
     failed = []
     if not _already_ingested(service, sources):  # lets a run read while another process ingests elsewhere
@@ -232,7 +238,8 @@ def ours_for(collection: str, sources: list[Path]) -> tuple[Ours, dict]:
         failed = [f"{f.name}: {f.reason}" for f in report.files if f.status.value == "failed"]
     store = service.store(with_model=True)
     chunks = store.count_chunks()
-    return Ours(service), {"seconds": round(time.perf_counter() - started, 1), "failed": failed, "chunks": chunks}
+    return Ours(service), {"seconds": round(time.perf_counter() - started, 1), "failed": failed, "chunks": chunks,
+                           "embedder": service.embeddings.info.to_dict(), "data_dir": str(DATA)}  # fmt: skip
 
 
 def _already_ingested(service: RagService, sources: list[Path]) -> bool:
@@ -338,7 +345,7 @@ def run_set(name: str, questions: list[Question], ours: Ours, baseline, variants
 
 def _set(collection: str, questions: list[Question], pdfs: list[Path], variants: list[str], **extra) -> dict:
     ours, ingest = ours_for(collection, pdfs)
-    baseline = baseline_for(collection, pdfs)
+    baseline = None if EMBEDDER.get("no_baseline") else baseline_for(collection, pdfs)
     result = run_set(collection, questions, ours, baseline, variants, ingest)
     result["embedding_model"] = ours.service.settings.embedding_model
     return {**extra, **result}
@@ -426,14 +433,26 @@ def main() -> None:
     parser.add_argument("--sets", default=",".join(SETS), help="comma-separated: " + ", ".join(SETS))
     parser.add_argument("--variants", default="", help="comma-separated alternatives: " + ", ".join(VARIANTS))
     parser.add_argument("--suffix", default="", help="written to retrieval-<set><suffix>.json (exploration runs)")
+    parser.add_argument("--data-dir", type=Path, default=None, help="where ours stores its collections (default bench/.data)")  # fmt: skip
+    parser.add_argument("--backend", default=None, help="embedding backend of ours: torch or onnx (default: auto)")
+    parser.add_argument("--precision", default=None, help="embedding precision of ours, e.g. fp32 or int8")
+    parser.add_argument("--no-baseline", action="store_true", help="ours only (the tutorial's figures are elsewhere)")
     args = parser.parse_args()
+    global DATA
+    DATA = args.data_dir or DATA
+    EMBEDDER.update(
+        {k: v for k, v in (("embedding_backend", args.backend), ("embedding_precision", args.precision)) if v}
+    )
+    EMBEDDER["no_baseline"] = args.no_baseline
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     torch.set_num_threads(1)  # one query at a time; more threads only spin on a shared 2-core CPU
     variants = [v for v in args.variants.split(",") if v]
     for name in args.sets.split(","):
         started = time.perf_counter()
         result = SETS[name](variants)
-        result["command"] = COMMAND.format(name) + (f" --variants {args.variants}" if variants else "")
+        result["command"] = COMMAND.format(name) + (f" --variants {args.variants}" if variants else "") + "".join(
+            f" --{flag} {value}" for flag, value in (("data-dir", args.data_dir), ("backend", args.backend), ("precision", args.precision)) if value
+        ) + (" --no-baseline" if args.no_baseline else "")  # fmt: skip
         result["seconds"] = round(time.perf_counter() - started, 1)
         path = write_result(f"retrieval-{name}{args.suffix}", result)
         print(f"wrote {Path(path).relative_to(ROOT)}", flush=True)

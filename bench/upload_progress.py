@@ -5,6 +5,9 @@ headless Chromium and records the time of every change of the progress panel's t
     python -m bench.upload_progress                       # WALMART_2018_10K.pdf, 304 pages
     python -m bench.upload_progress --pdf other.pdf
 
+Then the same file through `python -m ingest` (the CLI) in the same run, so the page's speed stands beside the
+command line's (issue 30: the page uses the same pipeline at the same speed).
+
 Writes bench/results/upload-progress.json: the longest gaps between visible changes (from the drop to the
 report), how many changes, the seconds, and the load average before and after (other work on the machine
 lengthens every gap).
@@ -78,6 +81,7 @@ def _counts(text: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--pdf", type=Path, default=PDF, help="the file to upload (default: a 304-page 10-K)")
+    parser.add_argument("--name", default="upload-progress", help="result file name")
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
@@ -102,15 +106,35 @@ def main() -> None:
         process.terminate()
         process.wait(timeout=30)
         shutil.rmtree(data, ignore_errors=True)
+    cli = cli_ingest(args.pdf, env)
     import pypdfium2
 
     pages = len(pypdfium2.PdfDocument(str(args.pdf)))
+    result["page_pages_per_s"] = round(pages / result["seconds"], 2)
+    result["cli"] = cli | {"pages_per_s": round(pages / cli["seconds"], 2)}
     result = {"file": args.pdf.name, "pages": pages, **result, "load_before": load_before,
               "load_after": round(os.getloadavg()[0], 1), "command": "python -m bench.upload_progress"}  # fmt: skip
     result["texts"] = result["texts"][:: max(1, len(result["texts"]) // 12)]  # a sample of what was shown
-    path = write_result("upload-progress", result)
+    path = write_result(args.name, result)
     print({k: v for k, v in result.items() if k != "texts"})
     print(f"wrote {path.relative_to(ROOT)}")
+
+
+def cli_ingest(pdf: Path, env: dict) -> dict:
+    """The same file through ``python -m ingest`` right after the upload, in a data directory of its own: the
+    whole process (start, imports, model) and the ingest alone (the report's seconds), with its embedder."""
+    import json
+
+    data = Path(tempfile.mkdtemp(prefix="upload-cli-"))
+    load_before = round(os.getloadavg()[0], 2)
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "ingest", "--json", str(pdf)], cwd=ROOT, env=env | {"RAG_DATA_DIR": str(data)},
+                          capture_output=True, text=True, check=True)  # fmt: skip
+    seconds = time.perf_counter() - started
+    shutil.rmtree(data, ignore_errors=True)
+    report = json.loads(done.stdout)
+    return {"seconds": round(seconds, 1), "ingest_seconds": report["seconds"], "embedder": report.get("embedder"),
+            "plan": report.get("plan"), "load_before": load_before, "load_after": round(os.getloadavg()[0], 2)}  # fmt: skip
 
 
 def _wait_ready(url: str) -> None:

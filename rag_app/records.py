@@ -161,6 +161,21 @@ class FileReport:
         return data
 
 
+@dataclass(frozen=True)
+class EmbedderInfo:
+    """Which embedder embedded: its backend and arithmetic, and, for a faster path than fp32 torch, how its
+    vectors agreed with fp32 torch's on this machine when it loaded (cosine mean and worst)."""
+
+    backend: Literal["torch", "onnx"]
+    precision: str  # fp32, bf16, fp16 (torch); fp32, int8 (onnx)
+    device: str
+    agreement: tuple[float, float] | None = None
+    note: str = ""  # why a faster path is not used, when it is not
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
 @dataclass
 class IngestReport:
     """Outcome of one ingest run over many files."""
@@ -171,6 +186,7 @@ class IngestReport:
     skipped: list[str] = field(default_factory=list)  # paths of unsupported files in folders
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage: parse, chunk, embed, store
     plan: dict = field(default_factory=dict)  # how the run was laid out (rag_app.ingestion.plan.IngestPlan)
+    embedder: dict = field(default_factory=dict)  # EmbedderInfo.to_dict() of the embedder that ran
 
     @property
     def failed(self) -> list[FileReport]:
@@ -191,6 +207,7 @@ class IngestReport:
             "totals": {s.value: self.count(s) for s in FileStatus},
             "timings": self.timings,
             "plan": self.plan,
+            "embedder": self.embedder,
             "files": [f.to_dict() for f in self.files],
             "skipped": self.skipped,
         }

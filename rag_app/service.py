@@ -19,8 +19,6 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
-from rag_app.answering.answerer import Answerer, collect
-from rag_app.answering.events import Answer, Event, StatusEvent
 from rag_app.errors import DocumentNotFoundError, InvalidRequestError, NoDocumentsError, RagError, StoreBusyError
 from rag_app.health import EmbeddingStatus, Health, ModelState
 from rag_app.ingestion.chunking import TokenChunker
@@ -37,18 +35,11 @@ from rag_app.retrieval.fusion import RankingOptions
 from rag_app.retrieval.retriever import Retriever, SearchResult, page_window
 from rag_app.settings import Settings
 from rag_app.storage.store import Database, DocumentStore
-from rag_app.summaries.summarizer import (
-    Summarizer,
-    Summary,
-    SummaryDoneEvent,
-    is_summary_request,
-    label_pages,
-    stitched_pages,
-    summary_answer_events,
-)
 
 if TYPE_CHECKING:
+    from rag_app.answering.events import Answer, Event
     from rag_app.llm import LoadedModel
+    from rag_app.summaries.summarizer import Summary, SummaryDoneEvent
 
 log = logging.getLogger(__name__)
 # One writer at a time per data directory within this process: later writes wait their turn.
@@ -82,10 +73,9 @@ class RagService:
 
     @cached_property
     def embeddings(self):
-        from rag_app.embedding.embedder import LocalEmbeddings
+        from rag_app.embedding.choice import load_embeddings
 
-        s = self.settings
-        return LocalEmbeddings(s.embedding_model, s.embedding_device, s.embedding_batch_size, s.embedding_precision)
+        return load_embeddings(self.settings)
 
     @cached_property
     def chunker(self) -> TokenChunker:
@@ -360,6 +350,8 @@ class RagService:
     def ask(self, request: AskRequest, collection: str | None = None) -> Iterator[Event]:
         """Stream an answer: status, sources and token events, then a DoneEvent with the checked answer.
         A request for a summary of a whole document goes to :meth:`summarize` (a status event says so)."""
+        from rag_app.answering.answerer import Answerer  # the answering stack loads when a question comes
+
         self.require_documents(collection)
         routed = self._summary_route(request, collection)
         if routed is not None:
@@ -378,11 +370,15 @@ class RagService:
 
     def answer(self, request: AskRequest, collection: str | None = None) -> Answer:
         """The finished answer of :meth:`ask`."""
+        from rag_app.answering.answerer import collect
+
         return collect(self.ask(request, collection))
 
     def summarize(self, request: SummaryRequest, collection: str | None = None) -> Iterator[Event | SummaryDoneEvent]:
         """Stream a summary of whole documents from every page: status and token events, then a
         SummaryDoneEvent. Bad requests (no or unknown files, bad options) raise here, before streaming."""
+        from rag_app.summaries.summarizer import Summarizer, label_pages, stitched_pages
+
         store = self.store(collection)
         store.refresh()
         known = {d.name: d for d in store.list_documents()}
@@ -400,12 +396,17 @@ class RagService:
 
     def summary(self, request: SummaryRequest, collection: str | None = None) -> Summary:
         """The finished summary of :meth:`summarize`."""
+        from rag_app.summaries.summarizer import SummaryDoneEvent
+
         done = [e for e in self.summarize(request, collection) if isinstance(e, SummaryDoneEvent)]
         return done[-1].summary
 
     def _summary_route(self, request: AskRequest, collection: str | None) -> Iterator[Event] | None:
         """The summary's events for a question that asks for one ("summarize this report"), when the
         documents it means are known: the chosen ones, the ones it names, or the only one stored."""
+        from rag_app.answering.events import StatusEvent
+        from rag_app.summaries.summarizer import is_summary_request, summary_answer_events
+
         if (request.strategy or self.settings.strategy) != "auto" or not is_summary_request(request.question):
             return None
         documents = [d.name for d in self.store(collection).list_documents()]

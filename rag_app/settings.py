@@ -23,7 +23,8 @@ MAX_TEMPERATURE = 2.0
 
 LlmBackend = Literal["auto", "local", "endpoint", "extractive", "scripted"]
 Quantization = Literal["auto", "4bit", "8bit", "none"]
-EmbeddingPrecision = Literal["auto", "fp32", "bf16", "fp16"]
+EmbeddingPrecision = Literal["auto", "fp32", "bf16", "fp16", "int8"]
+EmbeddingBackend = Literal["auto", "torch", "onnx"]
 Device = Literal["auto", "cpu", "cuda"]
 StrategyName = Literal["auto", "stuff", "map_reduce", "refine", "map_rerank", "extractive"]
 RetrievalMode = Literal["hybrid", "dense"]
@@ -79,9 +80,17 @@ class Settings(BaseSettings):
     )
     embedding_precision: EmbeddingPrecision = Field(
         "auto",
-        description="Embedding arithmetic: auto (float16 weights on CUDA; bfloat16 autocast on CPUs with native "
-        "bf16, e.g. AMX or AVX512-BF16; float32 elsewhere), fp32, bf16 (autocast) or fp16 (float16 weights, for "
-        "GPUs). bf16 embeds 2-3x faster on such CPUs with vectors at cosine >= 0.9999 to float32.",
+        description="Embedding arithmetic: auto (onnx: int8; torch: float16 on CUDA, bf16 autocast on CPUs with "
+        "native bf16, else fp32), fp32, int8 (onnx: 8-bit weights and activations in blocks of 32), bf16 or fp16 "
+        "(torch).",
+    )
+    embedding_backend: EmbeddingBackend = Field(
+        "auto",
+        description="What runs the embedding model: auto (onnx on a CPU without native bf16, else torch), torch "
+        "(sentence-transformers) or onnx (ONNX Runtime on the CPU, the model exported once into "
+        "~/.cache/rag_app/onnx). The onnx path is used only when its vectors agree with float32 torch's on this "
+        "machine (cosine mean >= 0.999, worst >= 0.99 on probe chunks, checked at every load); otherwise torch "
+        "embeds and the ingest report says why.",
     )
     chunk_size: int = Field(
         128,

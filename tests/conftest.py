@@ -142,8 +142,18 @@ def _shared_embeddings(model_class, *args, **kwargs):
     return _EMBEDDERS[key]
 
 
+def _shared_choice(load, settings):
+    """One embedder per choice of model, device, precision, backend and batch size (see call_cli)."""
+    s = settings
+    key = ("choice", s.embedding_model, s.embedding_device, s.embedding_precision, s.embedding_backend, s.embedding_batch_size)  # fmt: skip
+    if key not in _EMBEDDERS:
+        _EMBEDDERS[key] = load(settings)
+    return _EMBEDDERS[key]
+
+
 @contextmanager
 def _as_a_process(env: dict[str, str], stdin: str | None):
+    import rag_app.embedding.choice
     import rag_app.embedding.embedder
 
     saved_env, saved_io = dict(os.environ), (sys.stdin, sys.stdout, sys.stderr)
@@ -156,7 +166,11 @@ def _as_a_process(env: dict[str, str], stdin: str | None):
     root.handlers = []  # the CLI's logging.basicConfig then writes to this stderr, as in a process of its own
     try:
         shared = partial(_shared_embeddings, rag_app.embedding.embedder.LocalEmbeddings)
-        with mock.patch.object(rag_app.embedding.embedder, "LocalEmbeddings", shared):
+        shared_choice = partial(_shared_choice, rag_app.embedding.choice.load_embeddings)
+        with (
+            mock.patch.object(rag_app.embedding.embedder, "LocalEmbeddings", shared),
+            mock.patch.object(rag_app.embedding.choice, "load_embeddings", shared_choice),
+        ):
             yield stdout, stderr
     finally:
         for handler in root.handlers:

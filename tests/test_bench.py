@@ -66,3 +66,17 @@ def test_the_ingest_bench_says_whether_the_cpu_has_bf16_and_which_precision_each
     assert result["ours"]["settings"]["embedding_precision"] == "bf16"
     assert result["ours_fp32"]["settings"]["embedding_precision"] == "fp32"  # what a CPU without bf16 runs
     assert all(result[k]["load_before"] >= 0 for k in ("ours", "ours_fp32"))
+
+
+def test_the_issue_30_ingest_results_record_the_cpu_flags_and_which_backend_and_precision_embedded():
+    import json
+
+    from bench.common import RESULTS
+
+    for name in ("ingest-cpu-processes", "ingest-cpu-avx2"):
+        result = json.loads((RESULTS / f"{name}.json").read_text(encoding="utf-8"))
+        assert {"avx2", "avx512f", "avx512_bf16", "amx_bf16"} <= set(result["machine"]["cpu_flags"])
+        runs = [r["ours"] for r in result["processes"]["rounds"]] if "processes" in result else [result["ours"]]
+        for run in runs:
+            assert run["embedder"]["backend"] in ("onnx", "torch") and run["embedder"]["precision"]
+            assert run["load_before"] >= 0

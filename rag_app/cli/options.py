@@ -25,7 +25,7 @@ SETTING_NAMES: tuple[str, ...] = tuple(Settings.model_fields)  # every setting i
 # What each setting is about, as --help groups them. A command shows the settings it uses; the others are
 # still accepted (a script may pass them to every command) and listed by --help-all.
 STORAGE = ("data_dir", "collection", "chroma_host", "chroma_port")
-QUERY_EMBEDDING = ("embedding_model", "embedding_device", "embedding_precision")
+QUERY_EMBEDDING = ("embedding_model", "embedding_device", "embedding_precision", "embedding_backend")
 READING = (
     "chroma_shards", "embedding_batch_size", "chunk_size", "chunk_overlap", "pdf_parser", "ocr", "parse_timeout_s",
     "parse_workers", "ingest_mode", "parse_memory_mb", "pdf_passwords",
@@ -59,7 +59,7 @@ GROUP_HELP = {
 }
 # Levers for measuring and tuning, shown by --help-all only (in their group).
 TUNING = (
-    "chroma_shards", "embedding_batch_size", "chunk_overlap", "parse_timeout_s", "parse_workers", "ingest_mode",
+    "chroma_shards", "embedding_batch_size", "embedding_backend", "chunk_overlap", "parse_timeout_s", "parse_workers", "ingest_mode",
     "parse_memory_mb", "retrieval_candidates", "retrieval_document_weight", "retrieval_section_weight",
     "retrieval_section_sets", "llm_engine", "llm_batch_slots", "llm_threads", "llm_script", "gemlite_autotune",
     "max_upload_total_mb", "max_request_kb",

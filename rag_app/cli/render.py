@@ -105,6 +105,8 @@ def ingest_summary(report: IngestReport) -> str:
         parts.append(f"{pages / report.seconds:.1f} pages/s")
     if report.skipped:
         parts.append(f"{len(report.skipped)} unsupported files skipped")
+    if report.embedder.get("note"):  # a faster embedder was not used here: say why
+        parts.append(report.embedder["note"])
     return "; ".join(parts)
 
 

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import logging
 import os
+import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from functools import cache, cached_property
@@ -21,7 +22,7 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 
 from rag_app.errors import EmbeddingModelError
-from rag_app.records import file_sha256
+from rag_app.records import EmbedderInfo, file_sha256
 from rag_app.settings import DEFAULT_EMBEDDING_MODEL
 
 if TYPE_CHECKING:
@@ -79,13 +80,25 @@ def pick_device(requested: str) -> str:
     """ "auto" means CUDA when a GPU is visible, else CPU."""
     if requested != "auto":
         return requested
+    if not _nvidia_driver_present():
+        return "cpu"  # without importing torch (seconds of a new process's start)
     import torch
 
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+def _nvidia_driver_present() -> bool:
+    """Whether an NVIDIA driver could be there: on Linux, its /proc entry or a device node; elsewhere, assumed."""
+    if sys.platform != "linux":
+        return True
+    return Path("/proc/driver/nvidia").exists() or any(Path("/dev").glob("nvidia[0-9]*"))
+
+
 class LocalEmbeddings(Embeddings):
     """A sentence-transformers model: normalised vectors, batched, on CUDA when present."""
+
+    backend = "torch"
+    note = ""  # why a faster backend is not used (set by rag_app.embedding.choice)
 
     def __init__(
         self,
@@ -144,6 +157,10 @@ class LocalEmbeddings(Embeddings):
     def reads_chinese(self) -> bool:
         """Whether the tokenizer knows Chinese: all-MiniLM-L6-v2 turns most of a Chinese sentence into [UNK]."""
         return reads_text(self.model.tokenizer, CHINESE_PROBE)
+
+    @property
+    def info(self) -> EmbedderInfo:
+        return EmbedderInfo("torch", self.precision, self.device, None, self.note)
 
     @property
     def fingerprint(self) -> str:

@@ -19,8 +19,8 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from rag_app.embedding.embedder import LocalEmbeddings
 from rag_app.embedding.inputs import ChunkPlan
+from rag_app.embedding.protocol import Embedder
 from rag_app.errors import ChildStoppedError
 from rag_app.ingestion.chunking import TokenChunker
 from rag_app.ingestion.files import Candidate
@@ -75,7 +75,7 @@ class Ingestor:
     def __init__(
         self,
         store: DocumentStore,
-        embeddings: LocalEmbeddings,
+        embeddings: Embedder,
         chunker: TokenChunker,
         pool: ExtractionPool,
         plan: IngestPlan,
@@ -100,7 +100,7 @@ class Ingestor:
     def run(self, candidates: Sequence[Candidate], extra_passwords: Sequence[str] = ()) -> IngestReport:
         """Ingest named files (``discover`` finds them in folders; uploads choose their names themselves)."""
         started = time.perf_counter()
-        report = IngestReport(self.store.collection, plan=self.plan.to_dict())
+        report = IngestReport(self.store.collection, plan=self.plan.to_dict(), embedder=self.embeddings.info.to_dict())
         if self.plan.early_start:
             self.pool.start(len(candidates))  # the parsers load their libraries while the files are hashed
         if self.plan.warm_up:
@@ -359,7 +359,7 @@ class FileStorer:
     def __init__(
         self,
         chunking: str,
-        embeddings: LocalEmbeddings,
+        embeddings: Embedder,
         document_info: Callable[[Candidate, ExtractedDocument, int], DocumentInfo],
     ) -> None:
         self.chunking = chunking

@@ -6,7 +6,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from rag_app.embedding.embedder import LocalEmbeddings
+from rag_app.embedding.protocol import Embedder
 from rag_app.errors import DocumentNotFoundError, TextsLostError
 from rag_app.records import DocumentInfo, SearchHit, chunk_id, parse_chunk_id
 from rag_app.retrieval.boosts import Page, PageBoost
@@ -45,7 +45,7 @@ class Retriever:
     def __init__(
         self,
         store: DocumentStore,
-        embeddings: LocalEmbeddings,
+        embeddings: Embedder,
         mode: str = "hybrid",
         candidates: int = 50,
         ranking: RankingOptions | None = None,

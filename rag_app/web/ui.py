@@ -248,6 +248,8 @@ class ChatPage:
                 failed = [f for f in report.files if f.status.value == "failed"]
                 if failed:
                     gr.Warning(messages.failed_files(len(failed), len(report.files)))
+                if report.embedder.get("note"):  # a faster embedder was not used here: say why
+                    gr.Info(report.embedder["note"])
                 yield "", render.report_rows(report), *self._document_views(session), None, self.status(session)
 
     def delete(self, name: str | None, session: dict):
