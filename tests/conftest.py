@@ -79,6 +79,27 @@ def service(settings, embeddings):
     return svc
 
 
+@pytest.fixture(scope="session")
+def sample_library(tmp_path_factory, embeddings):
+    """samples/acme-q3-2023.pdf ingested once into collection "test": tests that only need a library holding it
+    start from a copy (an ingest costs about a second, and a hundred tests want the same one)."""
+    from rag_app.service import RagService
+    from rag_app.settings import Settings
+
+    data = tmp_path_factory.mktemp("library") / "data"
+    library = RagService(Settings(_env_file=None, data_dir=data, collection="test", parse_workers=1, ocr="off"))
+    library.embeddings = embeddings
+    assert library.ingest([ROOT / "samples" / "acme-q3-2023.pdf"]).ok
+    library.database.close()
+    return data
+
+
+@pytest.fixture
+def with_sample(settings, sample_library):
+    """This test's data folder starts as a copy of sample_library (its service must not have opened its store)."""
+    shutil.copytree(sample_library, settings.data_dir)
+
+
 @pytest.fixture
 def embed_calls(embeddings, monkeypatch) -> list[int]:
     """Records how many texts each embedding call received."""

@@ -16,9 +16,8 @@ ANSWER_KEYS = {"question", "answer", "strategy", "model", "sources", "timings", 
 
 
 @pytest.fixture
-def client(service, settings):
+def client(service, settings, with_sample):
     settings.llm_backend = "extractive"
-    service.ingest([SAMPLE])
     app = create_app(service)
     service.preload_model().join()
     with TestClient(app, base_url="http://127.0.0.1") as client:

@@ -19,10 +19,9 @@ MB = 1024 * 1024
 
 
 @pytest.fixture
-def app(service, settings):
+def app(service, settings, with_sample):
     settings.llm_backend = "extractive"
     settings.embed_origins = "https://intranet.example.com"
-    service.ingest([SAMPLE])
     app = create_app(service)
     service.preload_model().join()
     return app
