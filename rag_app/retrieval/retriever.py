@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from rag_app.embedding.chinese import ChineseReader
 from rag_app.embedding.embedder import LocalEmbeddings
 from rag_app.errors import DocumentNotFoundError, TextsLostError
 from rag_app.records import DocumentInfo, SearchHit, chunk_id, parse_chunk_id
@@ -51,6 +52,7 @@ class Retriever:
         ranking: RankingOptions | None = None,
         boosts: Sequence[PageBoost] = (),
         reranker: CrossEncoderReranker | None = None,
+        chinese: ChineseReader | None = None,
     ) -> None:
         self.store = store
         self.embeddings = embeddings
@@ -59,6 +61,7 @@ class Retriever:
         self.ranking = ranking or RankingOptions()
         self.boosts = list(boosts)
         self.reranker = reranker
+        self.chinese = chinese  # embeds Chinese questions, compared with the documents it read (DocumentInfo.reader)
 
     def search(self, query: str, k: int, files: Sequence[str] | None = None) -> SearchResult:
         self.store.refresh()
@@ -67,15 +70,17 @@ class Retriever:
         scope = self._with_texts(scope, documents, warnings)
         if not scope:
             return SearchResult(query, [], warnings)
-        vector = self.embeddings.embed_query(query)
+        reader = self.chinese if self.chinese is not None and self.chinese.reads(query) else None
+        vector = reader.embed_query(query) if reader else self.embeddings.embed_query(query)
         current = {d.sha256 for d in documents if d.embedding == self.embeddings.fingerprint}
         shas = None if scope == current else scope  # no filter when everything is searched: faster
+        dense_shas = _read_by(reader.name if reader else "", documents, scope, shas)
         self.store.sync_lexical()  # cheap when in step; rebuilds a chunk table of an older layout
         routed = route(query, documents, self.store.cover_terms())
         if self.mode == "dense":
-            hits = self.store.search_dense(vector, k, shas)
+            hits = self.store.search_dense(vector, k, dense_shas)
         else:
-            hits = self._hybrid(query, vector, k, shas, documents, routed)
+            hits = self._hybrid(query, vector, k, (shas, dense_shas), documents, routed)
         _name_hits(hits, documents)
         return SearchResult(query, hits, warnings, routed)
 
@@ -96,17 +101,21 @@ class Retriever:
 
     def weights(self, query: str) -> list[float]:
         """Weights of the (dense, lexical, document) rankings for ``query``."""
-        return fusion_weights(query, getattr(self.embeddings, "reads_chinese", True), self.ranking)
+        reads = getattr(self.embeddings, "reads_chinese", True) or self.chinese is not None
+        return fusion_weights(query, reads, self.ranking)
 
     def _hybrid(
-        self, query, vector, k: int, shas: set[str] | None, documents, routed: DocumentRoute
+        self, query, vector, k: int, scopes: tuple[set[str] | None, set[str] | None], documents, routed: DocumentRoute
     ) -> list[SearchHit]:
+        """``scopes``: the file contents searched (None: all), and those of them the question's vector can be
+        compared with (read by the same model)."""
+        shas, dense_shas = scopes
         weights = self.weights(query)
-        dense = self.store.nearest_ids(vector, max(k, self.candidates), shas) if weights[0] else []
+        dense = self.store.nearest_ids(vector, max(k, self.candidates), dense_shas) if weights[0] else []
         lexical = self.store.search_lexical(query, self.candidates, shas)
         if not weights[0] and not lexical:  # nothing matched the words either: the nearest passages, not none
             weights = [1.0, *weights[1:]]
-            dense = self.store.nearest_ids(vector, max(k, self.candidates), shas)
+            dense = self.store.nearest_ids(vector, max(k, self.candidates), dense_shas)
         candidates = list(dict.fromkeys(dense + lexical))
         scores = fused_scores([dense, lexical, _by_document(candidates, routed)], weights, self.ranking.rrf_k)
         depth = max(k, self.reranker.depth) if self.reranker else k
@@ -140,6 +149,15 @@ class Retriever:
         if not scope and not documents:
             warnings.append(f"collection {self.store.collection!r} has no documents yet: ingest some first")
         return scope, warnings
+
+
+def _read_by(reader: str, documents: list[DocumentInfo], scope: set[str], shas: set[str] | None) -> set[str] | None:
+    """The file contents of ``scope`` that ``reader`` embedded ("": the main model), to compare the question's
+    vector with; ``shas`` (the search's own filter) when every document was read by the same model."""
+    readers = {d.reader for d in documents if d.sha256 in scope}
+    if readers <= {reader}:
+        return shas
+    return {d.sha256 for d in documents if d.sha256 in scope and d.reader == reader}
 
 
 def _by_document(candidates: list[str], routed: DocumentRoute) -> list[str]:
