@@ -65,6 +65,12 @@ VARIANTS: dict[str, dict] = {
     "no_statements": {"section_weight": 0.0},  # the default before that lever
     "statements_w2": {"section_weight": 2.0},  # the same plateau on the tuning half: not a knife edge
     "statements_3docs": {"section_documents": 3},
+    # pages inside the best-ranked document (rag_app.retrieval.within): BM25 of whole pages, dense within it
+    "within_bm25": {"within_lexical_weight": 1.0},
+    "within_bm25_w2": {"within_lexical_weight": 2.0},
+    "within_dense": {"within_dense_weight": 1.0},
+    "within_both": {"within_lexical_weight": 1.0, "within_dense_weight": 1.0},
+    "within_both_2docs": {"within_lexical_weight": 1.0, "within_dense_weight": 1.0, "within_documents": 2},
 }
 # The Chinese reader (RAG_EMBEDDING_MODEL_ZH): measured on a copy of the set's collection whose Chinese documents
 # are re-embedded by it (the same chunks an ingest with the setting makes; see reader_copy).

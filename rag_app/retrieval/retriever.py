@@ -14,6 +14,7 @@ from rag_app.retrieval.boosts import Page, PageBoost
 from rag_app.retrieval.documents import DocumentRoute, route
 from rag_app.retrieval.fusion import RankingOptions, fused_scores, fusion_weights, rank_pages
 from rag_app.retrieval.rerank import CrossEncoderReranker
+from rag_app.retrieval.within import best_documents, dense_pages, lexical_pages, reciprocal
 from rag_app.storage.store import DocumentStore
 
 log = logging.getLogger(__name__)
@@ -119,17 +120,33 @@ class Retriever:
         candidates = list(dict.fromkeys(dense + lexical))
         scores = fused_scores([dense, lexical, _by_document(candidates, routed)], weights, self.ranking.rrf_k)
         depth = max(k, self.reranker.depth) if self.reranker else k
-        chosen = rank_pages(scores, _page_of, depth, self._page_boosts(query, scores, documents))
+        ranked = [_page_of(c) for c in rank_pages(scores, _page_of, len(scores))] if scores else []
+        within = self._within(query, vector if weights[0] else None, ranked, dense_shas)
+        chosen = rank_pages(scores, _page_of, depth, _cited(self._page_boosts(query, ranked, documents), within))
         hits = self.store.hits(chosen, vector)
         ranked = [hits[i] for i in chosen if i in hits]
         return self.reranker.rerank(query, ranked)[:k] if self.reranker else ranked
 
-    def _page_boosts(self, query: str, scores: dict[str, float], documents: list[DocumentInfo]) -> dict | None:
-        """What the page boosts give the pages, each page cited by its first chunk if none of its chunks
-        is a candidate; None when no boost applies."""
-        if not self.boosts or not scores:
-            return None
-        ranked = [_page_of(c) for c in rank_pages(scores, _page_of, len(scores))]
+    def _within(self, query: str, vector, ranked: list[Page], dense_shas: set[str] | None) -> dict[Page, float]:
+        """The rankings of the pages inside the best documents (:mod:`rag_app.retrieval.within`), as scores to
+        add; ``vector`` None: no dense ranking for this question."""
+        options, out = self.ranking, {}
+        for sha in best_documents(ranked, options.within_documents):
+            rankings = []
+            if options.within_lexical_weight:
+                rankings.append((lexical_pages(sha, self.store.page_scores(query, sha)), options.within_lexical_weight))
+            if options.within_dense_weight and vector is not None and (dense_shas is None or sha in dense_shas):
+                nearest = self.store.nearest_ids(vector, self.candidates, {sha})
+                rankings.append((dense_pages(nearest, _page_of), options.within_dense_weight))
+            for pages, weight in rankings:
+                for page, score in reciprocal(pages, weight, options.rrf_k).items():
+                    out[page] = out.get(page, 0.0) + score
+        return out
+
+    def _page_boosts(self, query: str, ranked: list[Page], documents: list[DocumentInfo]) -> dict[Page, float]:
+        """What the page boosts give the pages."""
+        if not self.boosts or not ranked:
+            return {}
         by_sha = {d.sha256: d for d in documents if d.embedding == self.embeddings.fingerprint}
 
         def pages_opening(sha: str, chars: int) -> dict[int, str]:
@@ -139,7 +156,7 @@ class Retriever:
         for boost in self.boosts:
             for page, score in boost(query, ranked, pages_opening).items():
                 total[page] = total.get(page, 0.0) + score
-        return {page: (score, chunk_id(page[0], page[1], 0)) for page, score in total.items()} or None
+        return total
 
     def _scope(self, documents: list[DocumentInfo], files: Sequence[str] | None) -> tuple[set[str], list[str]]:
         """File contents to search: complete, chosen, embedded with the current model; and warnings."""
@@ -149,6 +166,16 @@ class Retriever:
         if not scope and not documents:
             warnings.append(f"collection {self.store.collection!r} has no documents yet: ingest some first")
         return scope, warnings
+
+
+def _cited(*added: dict[Page, float]) -> dict[Page, tuple[float, str]] | None:
+    """Scores added to pages, summed, each page cited by its first chunk if none of its chunks is a
+    candidate; None when nothing is added."""
+    total: dict[Page, float] = {}
+    for scores in added:
+        for page, score in scores.items():
+            total[page] = total.get(page, 0.0) + score
+    return {page: (score, chunk_id(page[0], page[1], 0)) for page, score in total.items()} or None
 
 
 def _read_by(reader: str, documents: list[DocumentInfo], scope: set[str], shas: set[str] | None) -> set[str] | None:
