@@ -232,7 +232,8 @@ def finglm_questions() -> list[Question]:
         pages = json.loads(pages) if isinstance(pages, str) else pages
         name = Path(row["pdf_file"]).with_suffix(".pdf").name
         wanted = {(name, int(p)) for p in pages}
-        out.append(Question(f"finglm-{i}", row["question"], name, wanted.__contains__, ["all"]))
+        kind = f"kind: {zh_question_kind(row['question'])}"
+        out.append(Question(f"finglm-{i}", row["question"], name, wanted.__contains__, ["all", kind]))
     return out
 
 
