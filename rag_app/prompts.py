@@ -22,6 +22,7 @@ PLACEHOLDERS: dict[str, set[str]] = {
     "refine_initial": {"source", "context", "question"},
     "refine": {"source", "context", "question", "existing_answer"},
     "map_rerank": {"source", "context", "question"},
+    "rerank": {"context", "question"},  # the answer model's yes/no on a retrieved page (rag_app.retrieval.rerank)
     "condense": {"history", "question"},
     "summarize_map": {"pages", "words"},
     "summarize_reduce": {"summaries", "words"},

@@ -227,6 +227,7 @@ class DocumentInfo:
     embedding: str
     path: str = ""
     size_bytes: int = 0
+    reader: str = ""  # the second, Chinese embedding model that read it (RAG_EMBEDDING_MODEL_ZH); "": the main one
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -78,6 +78,16 @@ class RagService:
         return load_embeddings(self.settings)
 
     @cached_property
+    def chinese_reader(self):
+        """The Chinese embedding model of RAG_EMBEDDING_MODEL_ZH, loaded once; None when unset or when the main
+        model reads Chinese itself."""
+        from rag_app.embedding.chinese import load_chinese_reader
+
+        if not self.settings.embedding_model_zh or self.embeddings.reads_chinese:
+            return None
+        return load_chinese_reader(self.settings.embedding_model_zh)
+
+    @cached_property
     def chunker(self) -> TokenChunker:
         size = min(self.settings.chunk_size, self.embeddings.max_tokens)
         if size < self.settings.chunk_size:
@@ -96,16 +106,32 @@ class RagService:
         s = self.settings
         ranking = RankingOptions(document_weight=s.retrieval_document_weight)
         boosts = section_boosts(s.retrieval_section_sets, s.retrieval_section_weight)
-        return Retriever(store, self.embeddings, s.retrieval, s.retrieval_candidates, ranking, boosts, self.reranker)
+        return Retriever(
+            store, self.embeddings, s.retrieval, s.retrieval_candidates, ranking, boosts, self.reranker,
+            self.chinese_reader,
+        )  # fmt: skip
 
     @cached_property
     def reranker(self):
-        """The cross-encoder of RAG_RERANKER_MODEL, loaded once; None when unset."""
-        if not self.settings.reranker_model:
-            return None
-        from rag_app.retrieval.rerank import CrossEncoderReranker
+        """The cross-encoder of RAG_RERANKER_MODEL, loaded once, or the answer model's reranker
+        (RAG_RETRIEVAL_RERANK=answer_model, where the model gives token probabilities); None when neither."""
+        if self.settings.reranker_model:
+            from rag_app.retrieval.rerank import CrossEncoderReranker
 
-        return CrossEncoderReranker(self.settings.reranker_model, self.embeddings.device)
+            return CrossEncoderReranker(self.settings.reranker_model, self.embeddings.device)
+        if self.settings.retrieval_rerank == "answer_model":
+            return self._answer_model_reranker()
+        return None
+
+    def _answer_model_reranker(self):
+        from rag_app.retrieval.rerank import AnswerModelReranker
+
+        backend = self.model
+        if backend is None or backend.yes_no is None:
+            what = "no answer model" if backend is None else f"the answer model {backend.info.name}"
+            log.warning("RAG_RETRIEVAL_RERANK=answer_model: %s gives no token probabilities; pages are not reranked", what)  # fmt: skip
+            return None
+        return AnswerModelReranker(backend.yes_no, self.settings.retrieval_rerank_depth)
 
     def collections(self) -> list[str]:
         return self.database.collections()
@@ -190,8 +216,9 @@ class RagService:
             store = self.store(collection, with_model=True, create=True)
             with ExtractionPool(plan.parse_workers, s.parse_timeout_s, s.parse_memory_mb, s.ocr, plan.ocr_threads) as pool:  # fmt: skip
                 yield Ingestor(
-                    store, self.embeddings, self.chunker, pool, plan, progress, s.pdf_passwords, s.pdf_parser
-                )
+                    store, self.embeddings, self.chunker, pool, plan, progress, s.pdf_passwords, s.pdf_parser,
+                    self.chinese_reader,
+                )  # fmt: skip
 
     def list_documents(self, collection: str | None = None) -> list[DocumentInfo]:
         return self.store(collection).list_documents()
@@ -297,7 +324,12 @@ class RagService:
             model_state=self.model_state,
             model=backend.info.to_dict() if backend is not None else None,
             no_model_reason=(loaded.reason if loaded else "") or self.model_error,
-            embedding=EmbeddingStatus(s.embedding_model, self.embeddings.device, self.embeddings.precision),
+            embedding=EmbeddingStatus(
+                s.embedding_model,
+                self.embeddings.device,
+                self.embeddings.precision,
+                self.chinese_reader.description if self.chinese_reader else "",
+            ),  # fmt: skip
             collection=name,
             collections=collections,
             documents=len(self.list_documents(name)) if name in collections else 0,

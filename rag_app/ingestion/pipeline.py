@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from rag_app.embedding.chinese import LANGUAGE_SAMPLE_CHARS, ChineseReader, language_sample
 from rag_app.embedding.inputs import ChunkPlan
 from rag_app.embedding.protocol import Embedder
 from rag_app.errors import ChildStoppedError
@@ -60,6 +61,7 @@ class ReadyFile:
     doc: ExtractedDocument
     chunks: list[Chunk]
     since: float  # when it was parsed (perf_counter)
+    reader: str = ""  # the Chinese embedding model that reads it (decided when it is embedded); "": the main one
 
 
 EmbeddedFiles = list[tuple[ReadyFile, np.ndarray]]
@@ -82,16 +84,18 @@ class Ingestor:
         progress: IngestProgress | None = None,
         passwords: dict[str, str] | None = None,
         parser: str = "auto",
+        chinese: ChineseReader | None = None,
     ) -> None:
         self.store = store
         self.embeddings = embeddings
+        self.chinese = chinese  # reads the documents whose text is Chinese, when the main model cannot
         self.chunker = chunker
         self.pool = pool
         self.plan = plan
         self.progress = progress or IngestProgress()
         self.passwords = passwords or {}
         self.parser = parser
-        self.storer = FileStorer(chunker.fingerprint, embeddings, self._document_info)
+        self.storer = FileStorer(chunker.fingerprint, embeddings, self._document_info, chinese)
         # parse: seconds in the workers (summed over them); wait: this thread blocked on them; store: the
         # writer thread's seconds; store_wait: this thread blocked on the writer.
         self.timings = {"parse": 0.0, "wait": 0.0, "chunk": 0.0, "embed": 0.0, "store": 0.0, "store_wait": 0.0}
@@ -250,7 +254,17 @@ class Ingestor:
             doc.chunking == self.chunker.fingerprint
             and doc.embedding == self.embeddings.fingerprint
             and self.store.has_texts(doc.sha256)
+            and not self._reader_changed(doc)
         )
+
+    def _reader_changed(self, doc: DocumentInfo) -> bool:
+        """Whether a stored document would be read by another model now: a Chinese one stored before
+        RAG_EMBEDDING_MODEL_ZH was set, or one its reader read after it was unset."""
+        if self.chinese is None:
+            return bool(doc.reader)
+        if doc.reader:
+            return doc.reader != self.chinese.name
+        return self.chinese.reads(language_sample(self.store.page_openings(doc, LANGUAGE_SAMPLE_CHARS).values()))
 
     def _passwords_for(self, group: _Group, extra: Sequence[str]) -> tuple[str, ...]:
         keys = [k for m in group.members for k in (m.name, m.path.name, str(m.path))]
@@ -315,7 +329,31 @@ class Ingestor:
             self._warming = None
 
     def _embed(self, pending: list[ReadyFile]) -> np.ndarray:
-        """One embedding call for every gathered chunk: from token ids when every file has them."""
+        """The vectors of every gathered chunk: the Chinese reader's for the files it reads, the main model's
+        (one call) for the others."""
+        for ready in pending:
+            ready.reader = self._reader_of(ready)
+        main = [r for r in pending if not r.reader]
+        if len(main) == len(pending):
+            return self._embed_main(pending)
+        by_main = (
+            iter(np.split(self._embed_main(main), np.cumsum([len(r.chunks) for r in main])[:-1])) if main else None
+        )
+        return np.concatenate([
+            self.chinese.embed_passages([c.text for c in r.chunks], self.progress.embedded) if r.reader else next(by_main)
+            for r in pending
+        ])  # fmt: skip
+
+    def _reader_of(self, ready: ReadyFile) -> str:
+        """The Chinese reader's name when it reads this file (by its pages' openings), else "": the main model."""
+        if self.chinese is None:
+            return ""
+        openings = (c.text[:LANGUAGE_SAMPLE_CHARS] for c in ready.chunks if c.offset == 0)
+        return self.chinese.name if self.chinese.reads(language_sample(openings)) else ""
+
+    def _embed_main(self, pending: list[ReadyFile]) -> np.ndarray:
+        """One embedding call of the main model for every chunk of ``pending``: from token ids when every
+        file has them."""
         self._warmed()
         prepared = [r.doc.prepared for r in pending]
         if all(p is not None for p in prepared):
@@ -361,10 +399,12 @@ class FileStorer:
         chunking: str,
         embeddings: Embedder,
         document_info: Callable[[Candidate, ExtractedDocument, int], DocumentInfo],
+        chinese: ChineseReader | None = None,
     ) -> None:
         self.chunking = chunking
         self.embeddings = embeddings
         self.document_info = document_info
+        self.chinese = chinese
         self.seconds = 0.0  # spent storing, summed over the calls
 
     def store(self, items: EmbeddedFiles, writer: StoreWriter) -> list[FileReport]:
@@ -391,6 +431,7 @@ class FileStorer:
         """The chunks of one file content and every name it is stored under (those stored before too)."""
         group, doc = ready.group, ready.doc
         info = self.document_info(group.members[0], doc, len(ready.chunks))
+        info.reader = ready.reader
         names = {m.name: m.final_path for m in group.members}
         for other in writer.documents_with_sha(group.sha256):  # stored names of the same content
             names.setdefault(other.name, other.path)
@@ -411,7 +452,8 @@ class FileStorer:
         if candidate is not group.members[0]:
             note = f"same content as {group.members[0].name!r}: stored once"
         report = FileReport(candidate.name, str(candidate.path), status, doc.total_pages, chunks, doc.empty_pages)
-        language = chinese_note(doc.sample_text(), self.embeddings.model_name, self.embeddings.reads_chinese)
+        reads_chinese = self.embeddings.reads_chinese or self.chinese is not None
+        language = chinese_note(doc.sample_text(), self.embeddings.model_name, reads_chinese)
         report.sha256, report.note = candidate.sha256, join_notes(note, page_notes(doc), language)
         report.ocr_pages = doc.ocr_pages
         return report

@@ -95,7 +95,8 @@ def _gguf(settings: Settings, path: Path) -> ChatBackend:
     from rag_app.llm.gguf import load_gguf_model
 
     model = load_gguf_model(path, settings)
-    return ChatBackend(LocalChatModel(local=model, max_tokens=settings.max_new_tokens), model.info, model.count_tokens)
+    chat = LocalChatModel(local=model, max_tokens=settings.max_new_tokens)
+    return ChatBackend(chat, model.info, model.count_tokens, model.yes_no_scores)
 
 
 def _endpoint(settings: Settings) -> ChatBackend:

@@ -51,6 +51,9 @@ class ChatBackend:
     chat: BaseChatModel
     info: ModelInfo
     count_tokens: Callable[[Sequence[BaseMessage]], int]
+    # log P(yes) - log P(no) of the first answer token of each conversation (chat dicts); None where the backend
+    # cannot give token probabilities (reranking pages with the answer model needs it)
+    yes_no: Callable[[Sequence[Sequence[dict]]], list[float]] | None = None
 
     @property
     def context_window(self) -> int:

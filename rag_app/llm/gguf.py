@@ -38,6 +38,9 @@ from rag_app.settings import Settings
 
 log = logging.getLogger(__name__)
 HTTP_TIMEOUT_S = 60
+TOP_LOGPROBS = 20  # first-token candidates read for a yes/no score
+ABSENT_LOGPROB = -30.0  # log probability of yes or no when neither is among them
+YES_NO = {"yes": "yes", "是": "yes", "no": "no", "否": "no", "不": "no", "不是": "no"}
 _END = object()
 
 
@@ -111,6 +114,27 @@ class GgufModel:
         workers = max(1, min(self.slots, len(conversations)))
         with ThreadPoolExecutor(workers, thread_name_prefix="gguf-batch") as pool:
             return list(pool.map(lambda m: self.generate(m, max_new_tokens, temperature), conversations))
+
+    def yes_no_scores(self, conversations: Sequence[Sequence]) -> list[float]:
+        """How strongly the model answers each conversation with yes: log P(yes) - log P(no) of its first
+        token, read from the engine's top candidates (yes/no in any case, 是/否/不; a word absent from them
+        counts as ABSENT_LOGPROB). Concurrent requests, batched by the engine."""
+        workers = max(1, min(self.slots, len(conversations)))
+        with ThreadPoolExecutor(workers, thread_name_prefix="gguf-yes-no") as pool:
+            return list(pool.map(self._yes_no, conversations))
+
+    def _yes_no(self, messages: Sequence) -> float:
+        request = {**_request(messages, 1, 0.0), "logprobs": True, "top_logprobs": TOP_LOGPROBS}
+        reply = self._server.handle_chat_completions(request)
+        if "choices" not in reply:
+            raise GenerationError(_error_message(reply))
+        candidates = (reply["choices"][0].get("logprobs") or {}).get("content") or [{}]
+        best: dict[str, float] = {}
+        for candidate in candidates[0].get("top_logprobs", []):
+            word = YES_NO.get(candidate["token"].strip().lower())
+            if word:
+                best[word] = max(best.get(word, ABSENT_LOGPROB), candidate["logprob"])
+        return best.get("yes", ABSENT_LOGPROB) - best.get("no", ABSENT_LOGPROB)
 
     def close(self) -> None:
         """Stop the engine and its listener (also done when the model is garbage-collected)."""

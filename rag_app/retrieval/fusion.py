@@ -28,6 +28,10 @@ class RankingOptions:
     lexical_weight: float = 1.0
     document_weight: float = 3.0
     rrf_k: int = 60
+    # pages inside the best documents (rag_app.retrieval.within): BM25 of whole pages, and dense within the document
+    within_lexical_weight: float = 0.0
+    within_dense_weight: float = 0.0
+    within_documents: int = 1
 
 
 def fusion_weights(query: str, reads_chinese: bool, options: RankingOptions) -> list[float]:

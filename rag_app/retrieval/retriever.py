@@ -6,6 +6,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from rag_app.embedding.chinese import ChineseReader
 from rag_app.embedding.protocol import Embedder
 from rag_app.errors import DocumentNotFoundError, TextsLostError
 from rag_app.records import DocumentInfo, SearchHit, chunk_id, parse_chunk_id
@@ -13,6 +14,7 @@ from rag_app.retrieval.boosts import Page, PageBoost
 from rag_app.retrieval.documents import DocumentRoute, route
 from rag_app.retrieval.fusion import RankingOptions, fused_scores, fusion_weights, rank_pages
 from rag_app.retrieval.rerank import CrossEncoderReranker
+from rag_app.retrieval.within import best_documents, dense_pages, lexical_pages, reciprocal
 from rag_app.storage.store import DocumentStore
 
 log = logging.getLogger(__name__)
@@ -51,6 +53,7 @@ class Retriever:
         ranking: RankingOptions | None = None,
         boosts: Sequence[PageBoost] = (),
         reranker: CrossEncoderReranker | None = None,
+        chinese: ChineseReader | None = None,
     ) -> None:
         self.store = store
         self.embeddings = embeddings
@@ -59,6 +62,7 @@ class Retriever:
         self.ranking = ranking or RankingOptions()
         self.boosts = list(boosts)
         self.reranker = reranker
+        self.chinese = chinese  # embeds Chinese questions, compared with the documents it read (DocumentInfo.reader)
 
     def search(self, query: str, k: int, files: Sequence[str] | None = None) -> SearchResult:
         self.store.refresh()
@@ -67,15 +71,17 @@ class Retriever:
         scope = self._with_texts(scope, documents, warnings)
         if not scope:
             return SearchResult(query, [], warnings)
-        vector = self.embeddings.embed_query(query)
+        reader = self.chinese if self.chinese is not None and self.chinese.reads(query) else None
+        vector = reader.embed_query(query) if reader else self.embeddings.embed_query(query)
         current = {d.sha256 for d in documents if d.embedding == self.embeddings.fingerprint}
         shas = None if scope == current else scope  # no filter when everything is searched: faster
+        dense_shas = _read_by(reader.name if reader else "", documents, scope, shas)
         self.store.sync_lexical()  # cheap when in step; rebuilds a chunk table of an older layout
         routed = route(query, documents, self.store.cover_terms(), self.store.documents_with)
         if self.mode == "dense":
-            hits = self.store.search_dense(vector, k, shas)
+            hits = self.store.search_dense(vector, k, dense_shas)
         else:
-            hits = self._hybrid(query, vector, k, shas, documents, routed)
+            hits = self._hybrid(query, vector, k, (shas, dense_shas), documents, routed)
         _name_hits(hits, documents)
         return SearchResult(query, hits, warnings, routed)
 
@@ -96,31 +102,51 @@ class Retriever:
 
     def weights(self, query: str) -> list[float]:
         """Weights of the (dense, lexical, document) rankings for ``query``."""
-        return fusion_weights(query, getattr(self.embeddings, "reads_chinese", True), self.ranking)
+        reads = getattr(self.embeddings, "reads_chinese", True) or self.chinese is not None
+        return fusion_weights(query, reads, self.ranking)
 
     def _hybrid(
-        self, query, vector, k: int, shas: set[str] | None, documents, routed: DocumentRoute
+        self, query, vector, k: int, scopes: tuple[set[str] | None, set[str] | None], documents, routed: DocumentRoute
     ) -> list[SearchHit]:
+        """``scopes``: the file contents searched (None: all), and those of them the question's vector can be
+        compared with (read by the same model)."""
+        shas, dense_shas = scopes
         weights = self.weights(query)
-        dense = self.store.nearest_ids(vector, max(k, self.candidates), shas) if weights[0] else []
+        dense = self.store.nearest_ids(vector, max(k, self.candidates), dense_shas) if weights[0] else []
         lexical = self.store.search_lexical(query, self.candidates, shas)
         if not weights[0] and not lexical:  # nothing matched the words either: the nearest passages, not none
             weights = [1.0, *weights[1:]]
-            dense = self.store.nearest_ids(vector, max(k, self.candidates), shas)
+            dense = self.store.nearest_ids(vector, max(k, self.candidates), dense_shas)
         candidates = list(dict.fromkeys(dense + lexical))
         scores = fused_scores([dense, lexical, _by_document(candidates, routed)], weights, self.ranking.rrf_k)
         depth = max(k, self.reranker.depth) if self.reranker else k
-        chosen = rank_pages(scores, _page_of, depth, self._page_boosts(query, scores, documents))
+        ranked = [_page_of(c) for c in rank_pages(scores, _page_of, len(scores))] if scores else []
+        within = self._within(query, vector if weights[0] else None, ranked, dense_shas)
+        chosen = rank_pages(scores, _page_of, depth, _cited(self._page_boosts(query, ranked, documents), within))
         hits = self.store.hits(chosen, vector)
         ranked = [hits[i] for i in chosen if i in hits]
         return self.reranker.rerank(query, ranked)[:k] if self.reranker else ranked
 
-    def _page_boosts(self, query: str, scores: dict[str, float], documents: list[DocumentInfo]) -> dict | None:
-        """What the page boosts give the pages, each page cited by its first chunk if none of its chunks
-        is a candidate; None when no boost applies."""
-        if not self.boosts or not scores:
-            return None
-        ranked = [_page_of(c) for c in rank_pages(scores, _page_of, len(scores))]
+    def _within(self, query: str, vector, ranked: list[Page], dense_shas: set[str] | None) -> dict[Page, float]:
+        """The rankings of the pages inside the best documents (:mod:`rag_app.retrieval.within`), as scores to
+        add; ``vector`` None: no dense ranking for this question."""
+        options, out = self.ranking, {}
+        for sha in best_documents(ranked, options.within_documents):
+            rankings = []
+            if options.within_lexical_weight:
+                rankings.append((lexical_pages(sha, self.store.page_scores(query, sha)), options.within_lexical_weight))
+            if options.within_dense_weight and vector is not None and (dense_shas is None or sha in dense_shas):
+                nearest = self.store.nearest_ids(vector, self.candidates, {sha})
+                rankings.append((dense_pages(nearest, _page_of), options.within_dense_weight))
+            for pages, weight in rankings:
+                for page, score in reciprocal(pages, weight, options.rrf_k).items():
+                    out[page] = out.get(page, 0.0) + score
+        return out
+
+    def _page_boosts(self, query: str, ranked: list[Page], documents: list[DocumentInfo]) -> dict[Page, float]:
+        """What the page boosts give the pages."""
+        if not self.boosts or not ranked:
+            return {}
         by_sha = {d.sha256: d for d in documents if d.embedding == self.embeddings.fingerprint}
 
         def pages_opening(sha: str, chars: int) -> dict[int, str]:
@@ -130,7 +156,7 @@ class Retriever:
         for boost in self.boosts:
             for page, score in boost(query, ranked, pages_opening).items():
                 total[page] = total.get(page, 0.0) + score
-        return {page: (score, chunk_id(page[0], page[1], 0)) for page, score in total.items()} or None
+        return total
 
     def _scope(self, documents: list[DocumentInfo], files: Sequence[str] | None) -> tuple[set[str], list[str]]:
         """File contents to search: complete, chosen, embedded with the current model; and warnings."""
@@ -140,6 +166,25 @@ class Retriever:
         if not scope and not documents:
             warnings.append(f"collection {self.store.collection!r} has no documents yet: ingest some first")
         return scope, warnings
+
+
+def _cited(*added: dict[Page, float]) -> dict[Page, tuple[float, str]] | None:
+    """Scores added to pages, summed, each page cited by its first chunk if none of its chunks is a
+    candidate; None when nothing is added."""
+    total: dict[Page, float] = {}
+    for scores in added:
+        for page, score in scores.items():
+            total[page] = total.get(page, 0.0) + score
+    return {page: (score, chunk_id(page[0], page[1], 0)) for page, score in total.items()} or None
+
+
+def _read_by(reader: str, documents: list[DocumentInfo], scope: set[str], shas: set[str] | None) -> set[str] | None:
+    """The file contents of ``scope`` that ``reader`` embedded ("": the main model), to compare the question's
+    vector with; ``shas`` (the search's own filter) when every document was read by the same model."""
+    readers = {d.reader for d in documents if d.sha256 in scope}
+    if readers <= {reader}:
+        return shas
+    return {d.sha256 for d in documents if d.sha256 in scope and d.reader == reader}
 
 
 def _by_document(candidates: list[str], routed: DocumentRoute) -> list[str]:

@@ -151,6 +151,10 @@ class ChunkIndex:
         """Chunk ids best first by BM25, within ``shas`` if given."""
         return [chunk for chunk, _ in self.table.search(query, k, set(shas) if shas is not None else None)]
 
+    def page_scores(self, query: str, sha256: str) -> dict[int, float]:
+        """Page -> BM25 of each page of one file content as a whole (see ChunkTable.page_scores)."""
+        return self.table.page_scores(query, sha256)
+
     def hits(self, ids: Sequence[str], vector: Sequence[float]) -> dict[str, SearchHit]:
         """Chunks by id, scored by cosine similarity with ``vector`` (for hits found by BM25)."""
         if not ids:

@@ -289,6 +289,12 @@ class ChunkTable:
         terms = Counter(terms_of(query))
         return self._snapshot().top(terms, k, shas) if terms else []
 
+    def page_scores(self, query: str, sha256: str) -> dict[int, float]:
+        """Page -> BM25 of the page as one document among the pages of one file content (pages without a
+        term of ``query`` are absent)."""
+        terms = Counter(terms_of(query))
+        return self._snapshot().page_scores(terms, sha256) if terms else {}
+
     def state(self) -> tuple[str, int]:
         """(uid, version): which file this is and how many writes it has seen; any write moves it."""
         with self._guarded():

@@ -54,6 +54,7 @@ class Snapshot:
 
     def __init__(self, uid: str, version: int, segments: dict[str, Segment], vocabulary: Vocabulary) -> None:
         self.uid, self.version, self.segments, self.vocabulary = uid, version, segments, vocabulary
+        self._page_rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # see _pages
         shas = sorted(segments)
         parts = [segments[sha] for sha in shas]
         self.ids = [chunk for part in parts for chunk in part.ids]
@@ -128,6 +129,36 @@ class Snapshot:
             found = found[scores[found] >= kth]
         best = found[np.lexsort((self.id_rank[found], -scores[found]))][:k]
         return [(self.ids[row], float(scores[row])) for row in best]
+
+    def page_scores(self, terms: Counter, sha: str) -> dict[int, float]:
+        """BM25 of the pages of one file content, each page one document (its chunks' term counts summed;
+        idf over the content's pages, so terms on every page of a filing, its company's name, count for
+        little): which page of a document the question's words point at. Empty for an unknown content."""
+        segment = self.segments.get(sha)
+        if segment is None or not len(segment.rows):
+            return {}
+        pages, page_of_row = self._pages(sha, segment)
+        lengths = np.bincount(page_of_row, weights=segment.lengths, minlength=len(pages))
+        norms = K1 * ((1 - B) + B * lengths / max(float(lengths.mean()), 1.0))
+        scores = np.zeros(len(pages))
+        for term, count in terms.items():
+            tid = self.vocabulary.ids.get(term)
+            found = segment.terms == tid if tid is not None else None
+            if found is None or not found.any():
+                continue
+            tf = np.bincount(page_of_row[segment.rows[found]], weights=segment.tfs[found], minlength=len(pages))
+            df = int(np.count_nonzero(tf))
+            scores += count * math.log(1 + (len(pages) - df + 0.5) / (df + 0.5)) * tf * (K1 + 1) / (tf + norms)
+        return {int(pages[i]): float(scores[i]) for i in np.flatnonzero(scores)}
+
+    def _pages(self, sha: str, segment: Segment) -> tuple[np.ndarray, np.ndarray]:
+        """The pages of a content (sorted) and each chunk row's index among them; computed once a snapshot."""
+        if sha not in self._page_rows:
+            numbers = np.fromiter(
+                (int(i.rsplit(":", 2)[1]) for i in segment.ids), dtype=np.int64, count=len(segment.ids)
+            )
+            self._page_rows[sha] = np.unique(numbers, return_inverse=True)
+        return self._page_rows[sha]
 
 
 @dataclass

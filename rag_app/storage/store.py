@@ -643,6 +643,10 @@ class DocumentStore:
         """Chunk ids of the ``k`` best BM25 matches for ``query`` among the file contents ``shas`` (None: all)."""
         return self._texts(lambda index: index.search_terms(query, k, shas))
 
+    def page_scores(self, query: str, sha256: str) -> dict[int, float]:
+        """Page -> BM25 of each page of one file content as a whole, its pages the documents counted."""
+        return self._texts(lambda index: index.page_scores(query, sha256))
+
     def hits(self, ids: Sequence[str], vector: Sequence[float]) -> dict[str, SearchHit]:
         """Chunks by id, scored by cosine similarity with ``vector``."""
         return self._texts(lambda index: index.hits(ids, vector))

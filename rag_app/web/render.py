@@ -15,7 +15,7 @@ from rag_app.web import markup, messages
 from rag_app.web.viewer import viewer_link
 
 REPORT_HEADERS = ["file", "status", "pages", "chunks", "pages without text", "seconds", "reason / note"]
-DOCUMENT_HEADERS = ["name", "pages", "chunks", "sha256", "ingested at"]
+DOCUMENT_HEADERS = ["name", "pages", "chunks", "read by", "sha256", "ingested at"]
 VIEWER_FRAME = "rag-pdf"
 
 
@@ -153,9 +153,10 @@ def status_markdown(health: Health) -> str:
             " · ⚠ the fast path failed its self-check and decodes eagerly (slower): "
             f"{html.escape(check.get('reason', ''))}"
         )
+    chinese = f", Chinese: {health.embedding.chinese}" if health.embedding.chinese else ""
     line = (
         f"Model / 模型: {model_text} &nbsp;|&nbsp; Embeddings / 向量模型: {health.embedding.model} "
-        f"({health.embedding.device}) &nbsp;|&nbsp; Collection / 文档集: **{health.collection}** "
+        f"({health.embedding.device}){chinese} &nbsp;|&nbsp; Collection / 文档集: **{health.collection}** "
         f"({health.documents} documents / 个文档)"
     )
     banner = model_banner(health)
@@ -200,7 +201,12 @@ def report_rows(report: IngestReport) -> list[list]:
 
 
 def document_rows(documents: list[DocumentInfo]) -> list[list]:
-    return [[d.name, d.pages, d.chunks, d.sha256[:12], d.ingested_at] for d in documents]
+    return [[d.name, d.pages, d.chunks, read_by(d), d.sha256[:12], d.ingested_at] for d in documents]
+
+
+def read_by(document: DocumentInfo) -> str:
+    """The embedding model that read a document: the Chinese one (RAG_EMBEDDING_MODEL_ZH) or the main one."""
+    return document.reader or document.embedding.split("|")[0].rstrip("/").split("/")[-1]
 
 
 def answer_html(answer) -> str:
