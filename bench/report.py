@@ -122,6 +122,30 @@ def _lever_tables(r: dict, intro: str) -> list[str]:
     return out
 
 
+def within_levers() -> list[str]:
+    """Issue 26's rankings of pages inside the routed filing, on every set and slice (runs without the baseline)."""
+    runs = [(name, load(f"retrieval-{name}-within")) for name in ("financebench", "zh_reports", "docugami")]
+    runs = [(name, r) for name, r in runs if r and "systems" in r]
+    if not runs:
+        return []
+    out = [
+        "## Retrieval: pages inside the routed filing (levers, off by default)",
+        "",
+        "`within_bm25`: BM25 of whole pages inside the best-ranked document, `within_dense`: the question's nearest "
+        "chunks within it, `within_both` the two, `_2docs` inside the two best documents (rag_app/retrieval/within.py); "
+        "`no_statements`: without the statement boost. Each is a reciprocal-rank ranking added to the default's. "
+        "A default changes only where a lever helps the no-statement slice of financebench_dev's confirmation half "
+        "and hurts no other set or slice: none does here. The page BM25 lifts that slice from 2 to 3 of 11 at hit@5, "
+        "but costs zh_reports_dev's figure questions (0.667 to 0.333) and docugami's single-document questions "
+        "(0.974 to 0.816 and 0.944 to 0.796): ranking one document's pages higher pushes the other documents' pages "
+        "out of the top 5.",
+        "",
+    ]
+    for name, r in runs:
+        out += _lever_tables(r, f"**{name}** (hit@5 / MRR, {r['questions']} questions):") + [provenance(r), ""]
+    return out
+
+
 def _copies(r: dict) -> list[str]:
     """What the levers measured on a copy of the collection (another embedder for Chinese) cost to make."""
     copies = r.get("copies") or {}
@@ -1192,7 +1216,8 @@ def render(plots: list) -> str:
         "",
     ]
     sections = (
-        financebench(plots), zh_reports(plots), docugami(plots), finglm(), scale(), answers(), refusal(), ingest(plots),
+        financebench(plots), zh_reports(plots), docugami(plots), within_levers(), finglm(), scale(), answers(), refusal(),
+        ingest(plots),
         ocr(), generation(), real_weights(), app_gpu(), summarize(), web(), faults(), upload_progress(), test_suite(),
     )  # fmt: skip
     for section in sections:
