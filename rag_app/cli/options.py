@@ -25,14 +25,14 @@ SETTING_NAMES: tuple[str, ...] = tuple(Settings.model_fields)  # every setting i
 # What each setting is about, as --help groups them. A command shows the settings it uses; the others are
 # still accepted (a script may pass them to every command) and listed by --help-all.
 STORAGE = ("data_dir", "collection", "chroma_host", "chroma_port")
-QUERY_EMBEDDING = ("embedding_model", "embedding_device", "embedding_precision", "embedding_backend")
+QUERY_EMBEDDING = ("embedding_model", "embedding_model_zh", "embedding_device", "embedding_precision", "embedding_backend")
 READING = (
     "chroma_shards", "embedding_batch_size", "chunk_size", "chunk_overlap", "pdf_parser", "ocr", "parse_timeout_s",
     "parse_workers", "ingest_mode", "parse_memory_mb", "pdf_passwords",
 )  # fmt: skip
 RETRIEVAL = (
     "top_k", "retrieval", "context_neighbours", "retrieval_candidates", "retrieval_document_weight",
-    "retrieval_section_weight", "retrieval_section_sets", "reranker_model",
+    "retrieval_section_weight", "retrieval_section_sets", "reranker_model", "retrieval_rerank", "retrieval_rerank_depth",
 )  # fmt: skip
 MODEL = tuple(n for n in SETTING_NAMES if n.startswith("llm_")) + (
     "max_new_tokens", "temperature", "strategy", "gemlite_autotune",
@@ -61,7 +61,7 @@ GROUP_HELP = {
 TUNING = (
     "chroma_shards", "embedding_batch_size", "embedding_backend", "chunk_overlap", "parse_timeout_s", "parse_workers", "ingest_mode",
     "parse_memory_mb", "retrieval_candidates", "retrieval_document_weight", "retrieval_section_weight",
-    "retrieval_section_sets", "llm_engine", "llm_batch_slots", "llm_threads", "llm_script", "gemlite_autotune",
+    "retrieval_section_sets", "retrieval_rerank", "retrieval_rerank_depth", "embedding_model_zh", "llm_engine", "llm_batch_slots", "llm_threads", "llm_script", "gemlite_autotune",
     "max_upload_total_mb", "max_request_kb",
 )  # fmt: skip
 HIDDEN_TITLE = "settings this command does not use (accepted, so one set of flags works with every command)"
