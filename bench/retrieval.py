@@ -552,12 +552,18 @@ def main() -> None:
     parser.add_argument(
         "--variants", default="", help="comma-separated alternatives: " + ", ".join([*VARIANTS, *READER_VARIANTS])
     )
-    parser.add_argument("--suffix", default="", help="written to retrieval-<set><suffix>.json (exploration runs)")
+    parser.add_argument(
+        "--suffix", default=None,
+        help="written to retrieval-<set><suffix>.json (exploration runs; default -BACKEND-PRECISION where either is "
+        "given, so such a run never replaces the default's result file)",
+    )  # fmt: skip
     parser.add_argument("--data-dir", type=Path, default=None, help="where ours stores its collections (default bench/.data)")  # fmt: skip
     parser.add_argument("--backend", default=None, help="embedding backend of ours: torch or onnx (default: auto)")
     parser.add_argument("--precision", default=None, help="embedding precision of ours, e.g. fp32 or int8")
     parser.add_argument("--no-baseline", action="store_true", help="ours only (the tutorial's figures are elsewhere)")
     args = parser.parse_args()
+    if args.suffix is None:
+        args.suffix = f"-{args.backend or 'auto'}-{args.precision or 'auto'}" if args.backend or args.precision else ""
     global DATA
     DATA = args.data_dir or DATA
     EMBEDDER.update(
@@ -572,7 +578,7 @@ def main() -> None:
         result = SETS[name](variants)
         result["command"] = COMMAND.format(name) + (f" --variants {args.variants}" if variants else "") + "".join(
             f" --{flag} {value}" for flag, value in (("data-dir", args.data_dir), ("backend", args.backend), ("precision", args.precision)) if value
-        ) + (" --no-baseline" if args.no_baseline else "")  # fmt: skip
+        ) + (" --no-baseline" if args.no_baseline else "") + (f" --suffix={args.suffix}" if args.suffix else "")  # fmt: skip
         result["seconds"] = round(time.perf_counter() - started, 1)
         path = write_result(f"retrieval-{name}{args.suffix}", result)
         print(f"wrote {Path(path).relative_to(ROOT)}", flush=True)
