@@ -61,7 +61,7 @@ VARIANTS = {
     "onnx_int8": {"embedding_backend": "onnx", "embedding_precision": "int8"},
     "pypdf": {"pdf_parser": "pypdf"},
     "one_shard": {"chroma_shards": 1},
-    # the ingest plan's modes, whatever the file count (the default is auto: pipelined from 8 files)
+    # the ingest plan's modes (the default, auto, runs simple)
     "simple": {"ingest_mode": "simple"},
     "pipelined": {"ingest_mode": "pipelined"},
 }

@@ -438,7 +438,7 @@ def ingest(plots: list) -> list[str]:
     out += ["![ingestion stage times](images/ingest-stages.png)", "", provenance(cpu), ""]
     out += ingest_precision(load("ingest-cpu-precision"))
     out += ingest_ab(load("ingest-house-ab"))
-    out += ingest_modes(load("ingest-cpu-modes"))
+    out += ingest_modes(load("ingest-cpu-modes"), load("ingest-h200-modes"))
     out += ingest_without_bf16(load("ingest-cpu-processes"), load("ingest-cpu-avx2"))
     out += embed_backends(load("embed-backends-avx2"), load("embed-backends"))
     out += embed_start(load("embed-start"))
@@ -651,30 +651,40 @@ def retrieval_backends() -> list[str]:
     ]
 
 
-def ingest_modes(result: dict | None) -> list[str]:
-    """The ingest plan's modes on this CPU (issue 24: keep only the modes the bench proves), each run in turn."""
-    if not result:
+def ingest_modes(*results: dict | None) -> list[str]:
+    """The ingest plan's modes on a CPU and on the H200 (issue 24: keep only the modes the bench proves), in turn."""
+    results = tuple(r for r in results if r)
+    if not results:
         return []
-    runs = result.get("rounds") or [{"variant": k.removeprefix("ours_"), **v} for k, v in result.items() if k.startswith("ours_")]
-    rows = [[r["variant"], r["pages"], r["seconds"], r["pages_per_s"], r["settings"]["plan"]["parse_workers"],
-             r["settings"]["plan"]["shards"], r.get("load_before")] for r in runs]  # fmt: skip
-    by_mode: dict[str, list[float]] = {}
-    for r in runs:
-        by_mode.setdefault(r["variant"], []).append(r["pages_per_s"])
-    medians = ", ".join(f"{mode} {statistics.median(v):.2f}" for mode, v in by_mode.items())
-    return [
-        "### The ingest plan's modes on this CPU",
+    out = [
+        "### The ingest plan's modes",
         "",
-        f"`RAG_INGEST_MODE=simple` (store in this process) against `pipelined` (a writer process stores while the next "
-        f"files are embedded), in turn, on the same {sum(result['sets'].values())} filings. Median pages/s: {medians}. "
-        "`auto` runs pipelined from 8 files on every device; whether a CPU should keep it waits for the same "
-        "comparison on a GPU (not measured: no device time).",
-        "",
-        table(["mode", "pages", "s", "pages/s", "parse workers", "shards", "load before"], rows),
-        "",
-        provenance(result),
+        "`RAG_INGEST_MODE=simple` (store from a thread of this process) against `pipelined` (a writer process, and one "
+        "per shard, store while the next files are embedded), in turn, on the same filings, on each machine. "
+        "Pipelined was no faster on either: the CPU waits on embedding, the H200 machine on parsing, and a writer "
+        "process helps neither. `auto` runs simple everywhere.",
         "",
     ]
+    for result in results:
+        runs = result.get("rounds") or [{"variant": k.removeprefix("ours_"), **v} for k, v in result.items() if k.startswith("ours_")]
+        rows = [[r["variant"], r["pages"], r["seconds"], r["pages_per_s"], r["settings"]["plan"]["parse_workers"],
+                 r["settings"]["plan"]["shards"], r.get("load_before"), r.get("main_thread", {}).get("bound", "")] for r in runs]  # fmt: skip
+        by_mode: dict[str, list[float]] = {}
+        for r in runs:
+            by_mode.setdefault(r["variant"], []).append(r["pages_per_s"])
+        medians = ", ".join(f"{mode} {statistics.median(v):.2f}" for mode, v in by_mode.items())
+        machine = result["machine"]
+        where = f"{machine.get('gpu')}, {machine['cpus']} cores" if machine.get("gpu") else f"{machine['cpus']}-core CPU"
+        weights = " (random-weight MiniLM shape: speed only)" if result.get("random_weights") else ""
+        out += [
+            f"**{where}**, {sum(result['sets'].values())} filings{weights}. Median pages/s: {medians}.",
+            "",
+            table(["mode", "pages", "s", "pages/s", "parse workers", "shards", "load before", "bound by"], rows),
+            "",
+            provenance(result),
+            "",
+        ]
+    return out
 
 
 def ingest_ab(result: dict | None) -> list[str]:

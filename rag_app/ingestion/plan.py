@@ -13,7 +13,10 @@ Two modes:
   GPU the embedder captures its batch shapes while the first files are parsed. Starting those
   processes costs a second or more (1.6-3 s on the H200 machines), which a few files do not repay.
 
-``auto`` picks ``pipelined`` from :data:`PIPELINED_FROM_FILES` files (measured: docs/benchmarks.md).
+``auto`` runs ``simple``: measured in turn on the same filings, pipelined did not pay on a 2-core CPU (median
+12.50 against 11.60 pages/s, 1,982 pages) nor on the 16-core H200 machine (142.75 against 132.61, 1,037 pages),
+bound by embedding on the CPU and by parsing on the GPU (docs/benchmarks.md, "The ingest plan's modes"). ``pipelined`` stays a setting for a
+machine where storing, not parsing, bounds an ingest.
 """
 
 from __future__ import annotations
@@ -25,8 +28,6 @@ from typing import Literal
 from rag_app.settings import Settings
 
 IngestMode = Literal["simple", "pipelined"]
-# Files from which ``auto`` runs an ingest pipelined.
-PIPELINED_FROM_FILES = 8
 MAX_AUTO_SHARDS = 4
 CORES_PER_SHARD = 4
 
@@ -57,7 +58,7 @@ class IngestPlan:
         cpus = cpus or os.cpu_count() or 2
         mode = settings.ingest_mode
         if mode == "auto":
-            mode = "pipelined" if files >= PIPELINED_FROM_FILES else "simple"
+            mode = "simple"  # pipelined measured no faster on CPU or GPU (module docstring)
         workers = settings.parse_workers or max(1, cpus - 1)
         return cls(
             mode=mode,
