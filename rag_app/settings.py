@@ -157,7 +157,8 @@ class Settings(BaseSettings):
     )
     llm_quantization: Quantization = Field(
         "auto",
-        description="auto (4bit on CUDA, none on CPU), 4bit (bitsandbytes nf4), 8bit or none.",
+        description="auto (4bit on CUDA, bf16 on CUDA for a model under 1B parameters, none on CPU), 4bit (int4 on "
+        "the fast path, else bitsandbytes nf4), 8bit or none.",
     )
     llm_device: Device = Field("auto", description="Device for the local model: auto, cuda or cpu.")
     llm_engine: LlmEngine = Field(

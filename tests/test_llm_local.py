@@ -139,7 +139,7 @@ def test_default_model_fits_the_hardware():
 
 
 def test_the_gpu_fast_path_refuses_smollm2s_layer_widths_and_auto_falls_back(monkeypatch):
-    """SmolLM2-135M (576-wide layers) crashed the fast path on the H200 (issue 29): on a GPU, auto picks
+    """SmolLM2-135M (576-wide layers) crashed the int4 fast path on the H200 (issue 29): on a GPU, auto picks
     transformers and says why, engine=fast refuses; Qwen2.5-7B's widths still take the fast path."""
     from tiny_lm import QWEN25_7B
     from transformers import LlamaConfig, Qwen2Config
@@ -157,3 +157,22 @@ def test_the_gpu_fast_path_refuses_smollm2s_layer_widths_and_auto_falls_back(mon
         choose_engine("fast", "cuda", "4bit", smollm2, None)
     assert choose_engine("auto", "cuda", "4bit", Qwen2Config(**{k: v for k, v in QWEN25_7B.items()}), None)[0]
     assert choose_engine("fast", "cpu", "none", smollm2, None)[0] is True  # the eager CPU path is unaffected
+    assert choose_engine("auto", "cuda", "none", smollm2, None)[0] is True  # bf16 ran these widths on the H200
+
+
+def test_auto_keeps_a_small_model_in_bf16_on_a_gpu_and_quantizes_a_large_one():
+    """4-bit cost SmolLM2-135M's real weights perplexity 9.77 -> 11.6-13.0 on the H200 (issue 29)."""
+    from tiny_lm import QWEN25_7B
+    from transformers import LlamaConfig, Qwen2Config
+
+    from rag_app.llm.local import _parameters, resolve_quantization
+
+    smollm2 = LlamaConfig(hidden_size=576, intermediate_size=1536, num_attention_heads=9, num_key_value_heads=3,
+                          num_hidden_layers=30, vocab_size=49152, tie_word_embeddings=True)  # fmt: skip
+    small, large = _parameters(smollm2), _parameters(Qwen2Config(**QWEN25_7B))
+    assert 130e6 < small < 170e6 and 7e9 < large < 8e9  # the output head counted whether tied or not
+    quant, notes = resolve_quantization("auto", "cuda", small)
+    assert quant == "none" and "M parameters" in notes[0]
+    assert resolve_quantization("auto", "cuda", large) == ("4bit", [])
+    assert resolve_quantization("4bit", "cuda", small) == ("4bit", [])  # asked for: kept
+    assert resolve_quantization("auto", "cpu", large)[0] == "none"
