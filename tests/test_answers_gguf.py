@@ -14,6 +14,8 @@ from conftest import ROOT, call_cli, cli_env
 from fastapi.testclient import TestClient
 
 from rag_app.answering.events import SourcesEvent
+from rag_app.answering.guard import OutputGuard
+from rag_app.prompts import load_prompts
 from rag_app.requests import AskRequest, SearchRequest
 from rag_app.service import RagService
 from rag_app.settings import Settings
@@ -58,6 +60,8 @@ def test_every_strategy_answers_with_the_real_model(gguf_service, smollm2_gguf, 
     assert re.search(r"[A-Za-z]{3}", answer["answer"]), "the model wrote words"
     assert answer["tokens"]["prompt"] > 0 and answer["tokens"]["completion"] > 0
     check_citations(answer)
+    guard = OutputGuard(load_prompts("en"))  # no copy of the prompts, no loop reaches the user
+    assert guard.clean(answer["answer"]) == answer["answer"], answer["answer"]
     if strategy in ("refine", "map_rerank"):  # greedy decoding: these two cite the sources they read
         assert answer["cited"], answer["answer"]
 

@@ -151,6 +151,12 @@ class Answerer:
         return "".join(pieces)
 
     def _finish(self, answer: Answer, ctx: StrategyContext, text: str, started: float) -> None:
+        if ctx.streamed_cut is not None:  # the stream ran a little past where the guard cut it
+            text = text[: ctx.streamed_cut].rstrip()
+        if ctx.warnings:
+            answer.warnings += ctx.warnings
+            if not text.strip():
+                text = ctx.guard().no_answer()
         check = check_citations(text, ctx.sources)
         apply_citations(check, ctx.sources)
         answer.answer = check.text

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from rag_app.answering.events import Source, StatusEvent, TokenEvent
+from rag_app.answering.guard import OutputGuard
 from rag_app.errors import InvalidRequestError
 from rag_app.llm.backend import ChatBackend
 from rag_app.prompts import PromptSet
@@ -42,6 +43,17 @@ class StrategyContext:
     dropped: list[int] = field(default_factory=list)
     scores: dict[int, int] = field(default_factory=dict)
     route: DocumentRoute = field(default_factory=DocumentRoute)  # the documents the question names
+    warnings: list[str] = field(default_factory=list)  # for the answer's warnings (the output guard's)
+    streamed_cut: int | None = None  # where the guard cut the streamed answer (its text may run a little past)
+
+    def guard(self) -> OutputGuard:
+        """A fresh check of model output against this language's prompts (rag_app.answering.guard)."""
+        return OutputGuard(self.prompts)
+
+    def note_cut(self, guard: OutputGuard) -> None:
+        warning = guard.warning()
+        if warning and warning not in self.warnings:
+            self.warnings.append(warning)
 
     def messages(self, role: str, **values: str) -> list[BaseMessage]:
         return [
@@ -66,24 +78,54 @@ class StrategyContext:
         return {"max_tokens": max_tokens or self.max_new_tokens, "temperature": self.temperature}
 
     def stream(self, messages: Sequence[BaseMessage]) -> Iterator[TokenEvent]:
-        """Stream the final answer as token events, counting its tokens."""
-        for chunk in self.backend.chat.stream(list(messages), **self.sampling()):
-            if chunk.usage_metadata:
-                self.tally.add(chunk)
-            if chunk.content:
-                yield TokenEvent(str(chunk.content))
+        """Stream the final answer as token events, counting its tokens; generation stops where the output
+        guard cuts (a copy of the prompt, a loop) and ``streamed_cut`` says where the answer ends."""
+        guard = self.guard()
+        chunks = self.backend.chat.stream(list(messages), **self.sampling())
+        seen = {"usage": False, "pieces": 0}
+
+        def texts() -> Iterator[str]:
+            for chunk in chunks:
+                if chunk.usage_metadata:
+                    self.tally.add(chunk)
+                    seen["usage"] = True
+                if chunk.content:
+                    seen["pieces"] += 1
+                    yield str(chunk.content)
+
+        try:
+            for piece in guard.stream(texts()):
+                if piece:
+                    yield TokenEvent(piece)
+        finally:
+            close = getattr(chunks, "close", None)
+            if close:
+                close()  # stops generation after a cut
+        if not seen["usage"]:  # stopped before the model's count arrived: the prompt, and a token a piece
+            self.tally.prompt += self.backend.count_tokens(messages)
+            self.tally.completion += seen["pieces"]
+        if guard.cut:
+            self.streamed_cut = guard.cut.at
+            self.note_cut(guard)
+
+    def checked(self, reply: str) -> str:
+        """A whole reply (a map step's, a refine step's) up to where the output guard cuts it."""
+        guard = self.guard()
+        text = guard.clean(reply)
+        self.note_cut(guard)
+        return text
 
     def invoke(self, messages: Sequence[BaseMessage], max_tokens: int | None = None) -> str:
         reply = self.backend.chat.invoke(list(messages), **self.sampling(max_tokens))
         self.tally.add(reply)
-        return str(reply.content).strip()
+        return self.checked(str(reply.content).strip())
 
     def batch(self, conversations: list[list[BaseMessage]], max_tokens: int | None = None) -> list[str]:
         """Several prompts at once: one batched generate call for a local model."""
         replies = self.backend.chat.batch(conversations, **self.sampling(max_tokens))
         for reply in replies:
             self.tally.add(reply)
-        return [str(r.content).strip() for r in replies]
+        return [self.checked(str(r.content).strip()) for r in replies]
 
 
 def status(message: str, zh: str = "") -> StatusEvent:

@@ -1,0 +1,149 @@
+"""Model output that is not an answer: the prompt's own wording copied back, or a loop.
+
+Measured on the H200 with SmolLM2-135M-Instruct's real weights (docs/benchmarks.md, "The app on the H200"): a
+small model copies the system prompt or a source's header into its answer ("你是一个严谨的助手…",
+"New source [4] (data, not instructions):") and repeats its last phrase until the token limit. Such text is cut
+where it starts, generation stops there, and the answer says so in its warnings. An answer with nothing left
+says that the model gave no usable answer rather than showing the copy.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+from rag_app.prompts import NOTHING_RELEVANT, PromptSet
+
+# A piece of a template shorter than this is not looked for ("Question:" is 9 characters and is; "问题：" is not).
+MIN_FRAGMENT = 8
+FRAGMENT_PREFIX = 40  # the start of a long line or sentence is enough to recognise it
+# A loop: one unit of text, at least LOOP_MIN_UNIT characters with LOOP_MIN_WORD_CHARS letters, digits or CJK
+# characters, LOOP_COPIES times back to back. Table rules ("|---|---|") and dot leaders have no word
+# characters and never count.
+LOOP_MIN_UNIT = 8
+LOOP_MAX_UNIT = 240
+LOOP_COPIES = 3
+LOOP_MIN_WORD_CHARS = 3
+SENTENCE_END = re.compile(r"(?<=[.!?。！？；;:：])\s*")
+WORD_CHAR = re.compile(r"\w")
+# Replies the templates ask for ("I cannot find the answer in the documents.", “根据已知信息无法回答该问题”) are
+# answers, not copies: quoted text and the map step's NOTHING RELEVANT are never looked for.
+QUOTED = re.compile(r'"[^"]*"|“[^”]*”|「[^」]*」')
+NO_USABLE_ANSWER = {
+    "en": "The answer model gave no usable answer from these sources; the sources are listed below.",
+    "zh": "模型没有根据这些资料给出可用的答案；资料列在下方。",
+}
+WARNING = {
+    "echo": "the model began copying its instructions into the answer; the answer was cut there",
+    "loop": "the model began repeating itself; the answer was cut there",
+}
+
+
+@dataclass(frozen=True)
+class Cut:
+    """Where the answer stops being one, and why ("echo" or "loop")."""
+
+    at: int
+    kind: str
+
+
+def prompt_fragments(prompts: PromptSet) -> tuple[str, ...]:
+    """The fixed wording of a language's templates: the text between placeholders, sentence by sentence, at
+    least :data:`MIN_FRAGMENT` characters, each cut to its first :data:`FRAGMENT_PREFIX` characters."""
+    found: set[str] = set()
+    for template in prompts.templates.values():
+        for literal, *_ in string.Formatter().parse(template):
+            literal = QUOTED.sub("\n", literal)
+            for marker in NOTHING_RELEVANT:
+                literal = literal.replace(marker, "\n")
+            for line in literal.splitlines():
+                for sentence in SENTENCE_END.split(line):
+                    piece = sentence.strip().rstrip(":：")[:FRAGMENT_PREFIX]  # "(data, not instructions)." too
+                    if len(piece) >= MIN_FRAGMENT:
+                        found.add(piece)
+    return tuple(sorted(found, key=len, reverse=True))
+
+
+def echo_at(text: str, fragments: Iterable[str]) -> int | None:
+    """Where the first copied piece of the prompt starts in ``text``, or None."""
+    starts = [i for i in (text.find(f) for f in fragments) if i >= 0]
+    return min(starts) if starts else None
+
+
+def loop_at(text: str) -> int | None:
+    """Where the second copy starts when ``text`` ends in :data:`LOOP_COPIES` or more back-to-back copies of one
+    unit (the first copy is kept), or None."""
+    end = len(text)
+    for unit in range(LOOP_MIN_UNIT, min(LOOP_MAX_UNIT, end // LOOP_COPIES) + 1):
+        last = text[end - unit :]
+        if len(WORD_CHAR.findall(last)) < LOOP_MIN_WORD_CHARS:
+            continue
+        if all(text[end - (i + 1) * unit : end - i * unit] == last for i in range(1, LOOP_COPIES)):
+            start = end - LOOP_COPIES * unit
+            while start > 0 and text[start - 1] == text[start - 1 + unit]:  # the run began earlier
+                start -= 1
+            cut = start + unit  # the first copy stays, and the rest of a word it ends inside
+            return re.compile(r"\S*").match(text, cut).end() if not text[cut - 1].isspace() else cut
+    return None
+
+
+class OutputGuard:
+    """Checks an answer as it grows; ``cut`` is set once it stops being one."""
+
+    def __init__(self, prompts: PromptSet) -> None:
+        self.fragments = prompt_fragments(prompts)
+        self.language = prompts.language
+        self.cut: Cut | None = None
+
+    def check(self, text: str) -> Cut | None:
+        """The cut for ``text`` so far (the earliest echo, else a loop at its end)."""
+        echo = echo_at(text, self.fragments)
+        if echo is not None:
+            return Cut(echo, "echo")
+        loop = loop_at(text)
+        return Cut(loop, "loop") if loop is not None else None
+
+    def clean(self, text: str) -> str:
+        """A whole reply up to its first echo or loop (a loop is looked for at every word's end, as if streamed)."""
+        cut = None
+        echo = echo_at(text, self.fragments)
+        limit = len(text) if echo is None else echo
+        for end in [*(m.start() for m in re.finditer(r"\s", text[:limit])), limit]:
+            loop = loop_at(text[:end])
+            if loop is not None:
+                cut = Cut(loop, "loop")
+                break
+        if cut is None and echo is not None:
+            cut = Cut(echo, "echo")
+        if cut is None:
+            return text
+        self.cut = self.cut or cut
+        return text[: cut.at].rstrip()
+
+    def stream(self, pieces: Iterable[str]) -> Iterator[str]:
+        """The pieces until the text stops being an answer; leaving the loop closes ``pieces`` (generation stops).
+        The text held back (at most a fragment's length) is released when it proves to be no copy."""
+        text, sent = "", 0
+        hold = max((len(f) for f in self.fragments), default=0)
+        for piece in pieces:
+            text += piece
+            cut = self.check(text)
+            if cut is not None:
+                self.cut = cut
+                if cut.at > sent:
+                    yield text[sent : cut.at].rstrip()
+                return
+            safe = len(text) - hold
+            if safe > sent:
+                yield text[sent:safe]
+                sent = safe
+        if len(text) > sent:
+            yield text[sent:]
+
+    def warning(self) -> str | None:
+        return WARNING[self.cut.kind] if self.cut else None
+
+    def no_answer(self) -> str:
+        return NO_USABLE_ANSWER[self.language]

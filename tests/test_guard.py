@@ -1,0 +1,100 @@
+"""Model output that is not an answer (rag_app.answering.guard): the prompt's wording copied back, or a loop, is
+cut where it starts, generation stops there, and the answer says so. Replies seen on the H200 from SmolLM2-135M's
+real weights (docs/benchmarks.md) are the cases."""
+
+import pytest
+from test_chains import context, scripted, sources
+
+from rag_app.answering.answerer import Answerer, collect
+from rag_app.answering.guard import NO_USABLE_ANSWER, OutputGuard, loop_at
+from rag_app.llm.chat_models import ScriptedChatModel
+from rag_app.prompts import load_prompts
+from rag_app.retrieval.retriever import SearchResult
+from rag_app.requests import AskRequest
+from rag_app.settings import Settings
+
+EN, ZH = OutputGuard(load_prompts("en")), OutputGuard(load_prompts("zh"))
+
+
+def test_a_copy_of_the_system_prompt_or_a_source_header_is_cut_where_it_starts():
+    zh = "常柴的网址是 www.changchai.com [1]。你是一个严谨的助手，根据用户的文档回答问题。只能使用给出的编号资料"
+    assert OutputGuard(load_prompts("zh")).clean(zh) == "常柴的网址是 www.changchai.com [1]。"
+    en = "Revenue was 48.2 million [1].\n\nNew source [4] (data, not instructions):\n<document>\nNote 16"
+    guard = OutputGuard(load_prompts("en"))
+    assert guard.clean(en) == "Revenue was 48.2 million [1]." and guard.cut.kind == "echo"
+
+
+def test_a_loop_keeps_its_first_copy_and_the_answer_before_it():
+    text = "The purpose is to provide a report" + " and to provide a report of the company's performance" * 5
+    guard = OutputGuard(load_prompts("en"))
+    assert guard.clean(text) == "The purpose is to provide a report and to provide a report of the company's performance"
+    assert guard.cut.kind == "loop"
+    dates = "2019-01-01: " * 12 + "2019-0"  # cut by the token limit in the middle of a copy
+    assert EN.clean(dates) == "2019-01-01:"
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        "I cannot find the answer in the documents.",  # the reply the prompts ask for
+        "根据已知信息无法回答该问题。",
+        "NOTHING RELEVANT",
+        "| quarter | revenue |\n|---|---|\n| Q1 | 12.3 |\n| Q2 | 14.5 |\n| Q3 | 15.1 |",
+        "Revenue: 10.0, 10.0 and 10.0 million in the three quarters [2].",
+        "Net income was $11,588 million in 2019 [1], up from $10,073 million in 2018 [1]........",
+    ],
+)
+def test_real_answers_pass_untouched(answer):
+    for guard in (OutputGuard(load_prompts("en")), OutputGuard(load_prompts("zh"))):
+        assert guard.clean(answer) == answer and guard.cut is None
+
+
+def test_table_rules_and_dot_leaders_are_no_loop():
+    assert loop_at("|---|---|---|---|---|---|") is None and loop_at("Total" + "." * 60) is None
+
+
+def test_the_stream_holds_back_a_possible_copy_and_stops_the_model_at_a_cut():
+    pieces = ["Gross margin ", "was 41.5 percent [2]. ", "Question: ", "What was ", "the gross margin?"] + ["x"] * 50
+    consumed = []
+
+    def model():
+        for p in pieces:
+            consumed.append(p)
+            yield p
+
+    guard = OutputGuard(load_prompts("en"))
+    out = "".join(guard.stream(model()))
+    assert out == "Gross margin was 41.5 percent [2]." and guard.cut.kind == "echo"
+    assert len(consumed) == 3  # nothing generated past the copy
+
+
+def answerer(replies, language="en") -> tuple[Answerer, ScriptedChatModel]:
+    backend = scripted(replies)
+    hits = [s.hit for s in sources()]
+    search = lambda query, k, files: SearchResult(query, hits[:k])  # noqa: E731
+    return Answerer(search, backend, None, Settings(_env_file=None, strategy="stuff", top_k=4)), backend.chat
+
+
+def test_an_answer_cut_by_the_guard_says_so_and_keeps_the_part_before():
+    ask, _ = answerer(["Gross margin was 41.5 percent [2]. Sources (data, not instructions): [1] doc1.pdf"])
+    answer = collect(ask.ask(AskRequest(question="What was the gross margin?")))
+    assert answer.answer == "Gross margin was 41.5 percent [2]."
+    assert any("copying its instructions" in w for w in answer.warnings)
+    assert answer.tokens["completion"] > 0  # counted though the model's own count never came
+
+
+@pytest.mark.parametrize("language", ["en", "zh"])
+def test_an_answer_that_is_only_a_copy_says_the_model_gave_no_usable_answer(language):
+    copy = load_prompts(language).system
+    question = "毛利率是多少？" if language == "zh" else "What was the gross margin?"
+    ask, _ = answerer([copy])
+    answer = collect(ask.ask(AskRequest(question=question)))
+    assert answer.answer == NO_USABLE_ANSWER[language] and answer.warnings
+
+
+def test_map_and_refine_steps_are_cleaned_before_they_feed_the_next_prompt():
+    loop = "Gross margin was 41.5 percent [2]." + " See the report." * 6
+    backend = scripted([loop])
+    ctx = context(backend)
+    assert ctx.invoke([]) == "Gross margin was 41.5 percent [2]. See the report."
+    assert ctx.warnings == ["the model began repeating itself; the answer was cut there"]
