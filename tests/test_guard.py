@@ -6,6 +6,7 @@ import pytest
 from test_chains import context, scripted, sources
 
 from rag_app.answering.answerer import Answerer, collect
+from rag_app.answering.events import TokenEvent
 from rag_app.answering.guard import NO_USABLE_ANSWER, OutputGuard, loop_at
 from rag_app.llm.chat_models import ScriptedChatModel
 from rag_app.prompts import load_prompts
@@ -88,8 +89,10 @@ def test_an_answer_that_is_only_a_copy_says_the_model_gave_no_usable_answer(lang
     copy = load_prompts(language).system
     question = "毛利率是多少？" if language == "zh" else "What was the gross margin?"
     ask, _ = answerer([copy])
-    answer = collect(ask.ask(AskRequest(question=question)))
+    events = list(ask.ask(AskRequest(question=question)))
+    answer = collect(events)
     assert answer.answer == NO_USABLE_ANSWER[language] and answer.warnings
+    assert [e.text for e in events if isinstance(e, TokenEvent)] == [NO_USABLE_ANSWER[language]]  # streamed too
 
 
 def test_map_and_refine_steps_are_cleaned_before_they_feed_the_next_prompt():

@@ -83,6 +83,7 @@ class Answerer:
             text = yield from self._refuse(missing, ctx, answer, started)
         else:
             text = yield from self._run_strategy(strategy, ctx, answer, started)
+            text = yield from self._guarded(text, ctx, answer, started)
         self._finish(answer, ctx, text, started)
         yield DoneEvent(answer)
 
@@ -150,13 +151,19 @@ class Answerer:
             yield event
         return "".join(pieces)
 
-    def _finish(self, answer: Answer, ctx: StrategyContext, text: str, started: float) -> None:
+    def _guarded(self, text: str, ctx: StrategyContext, answer: Answer, started: float) -> Iterator[Event]:
+        """The answer up to where the output guard cut it (rag_app.answering.guard), with its warning; when nothing
+        is left, the words that say so are streamed as the answer."""
         if ctx.streamed_cut is not None:  # the stream ran a little past where the guard cut it
             text = text[: ctx.streamed_cut].rstrip()
-        if ctx.warnings:
-            answer.warnings += ctx.warnings
-            if not text.strip():
-                text = ctx.guard().no_answer()
+        answer.warnings += ctx.warnings
+        if ctx.warnings and not text.strip():
+            text = ctx.guard().no_answer()
+            yield TokenEvent(text)
+            answer.timings.setdefault("first_token_ms", _ms(started))
+        return text
+
+    def _finish(self, answer: Answer, ctx: StrategyContext, text: str, started: float) -> None:
         check = check_citations(text, ctx.sources)
         apply_citations(check, ctx.sources)
         answer.answer = check.text
