@@ -973,22 +973,23 @@ def real_weights() -> list[str]:
     r = load("real-weights-h200")
     out = ["## Real weights on the H200: SmolLM2-135M-Instruct on corpus pages", ""]
     if r is None:
-        return [
-            *out,
-            "Not measured yet. The attempt of 2026-12-03 (`python -m bench.real_weights`, the GGUF dequantized to "
-            "float32 by `bench/gguf_to_hf.py`) judged the reference sound (median top-2 margin 1.08 nats over 12 "
-            "pages, 10 distinct tokens in 32 greedy ones), then the fast path ended in an illegal memory access "
-            "loading these weights, twice (the second time with every layer zero-padded to a multiple of 128), "
-            "which ended the process before the library paths ran; they now run in processes of their own. The "
-            "fast path has since refused layer widths that are not multiples of 128 on a GPU "
-            "(`rag_app.fastgen.width_blocker`; SmolLM2's are 576), so `auto` loads such a model with transformers.",
-            "",
-        ]
+        return [*out, "Not measured yet: `python -m bench.real_weights --gguf FILE` on the GPU machine.", ""]
+    labels = {  # the runs, and what each adds to a path's name in the table
+        "real-weights-h200": "", "real-weights-h200-fast-bf16": "",
+        "real-weights-h200-forced": " (guard lifted)",
+        "real-weights-h200-bf16-head-async": " (guard lifted, bf16 head)",
+        "real-weights-h200-forced-bf16-head": " (guard lifted, bf16 head, CUDA_LAUNCH_BLOCKING=1)",
+    }  # fmt: skip
+    runs = [x for x in (load(name) for name in labels) if x]
+    paths: dict[str, dict] = {}
+    for run in runs:
+        for name, p in run["paths"].items():
+            paths[name + labels[run["name"]]] = p
     rows = ["| path | language | pages | tokens | perplexity (reference) | top-1 agreement (outside ties) | "
             "misses (ties) | max next-token log-prob diff |", "|" + "---|" * 8]  # fmt: skip
-    for name, p in r["paths"].items():
+    for name, p in paths.items():
         if "error" in p:
-            rows.append(f"| {name} | error: {p['error'][:150]} |" + " |" * 6)
+            rows.append(f"| {name} | error: {p['error'][:170]} |" + " |" * 6)
             continue
         for lang, t in p["teacher_forced"].items():
             rows.append(
@@ -997,36 +998,127 @@ def real_weights() -> list[str]:
                 f"| {t['max_next_token_logprob_diff']} |"
             )
     health = r["reference_health"]
-    return [*out, f"Reference: {health['reason']}.", "", *rows, "", provenance(r), ""]
+    out += [
+        "The GGUF (Q4_1) dequantized to float32 is the reference; every path reads the same 12 pages (6 English "
+        "filing pages, 6 Chinese annual-report pages) with teacher forcing. "
+        f"Reference: {health['reason']} (not degenerate).",
+        "",
+        *rows,
+        "",
+        "**4-bit costs this model too much.** Both library 4-bit paths lose a quarter to a third of the reference's "
+        "top-1 choices and 1.8-5.3 points of perplexity; bf16 is indistinguishable from float32 outside ties. A 135M "
+        "model's bf16 weights take 0.27 GB, so `RAG_LLM_QUANTIZATION=auto` now keeps a model under 1B parameters in "
+        "bf16 on a GPU (on the fast path), and quantizes larger ones.",
+        "",
+        "**The int4 fast path's crash on these widths depends on launch timing.** With the width guard lifted it "
+        "ends in an illegal memory access at load, with the int8 output head and with a bf16 one; with "
+        "`CUDA_LAUNCH_BLOCKING=1` the same load runs, passes its self-check and reads the pages at the 4-bit "
+        "paths' accuracy (last row). gemlite's int4 GEMMs on each of SmolLM2's shapes also ran correctly under "
+        "`CUDA_LAUNCH_BLOCKING=1` (`python -m bench.gemlite_shapes`). So the fault is an ordering or lifetime bug "
+        "between asynchronous launches, not a shape a kernel cannot read; not found yet. The guard "
+        "(`rag_app.fastgen.width_blocker`) stays for int4 and no longer applies to bf16, which ran these widths.",
+        "",
+    ]
+    decode = paths.get("fast_bf16", {}).get("engine_decode")
+    if decode and "b1" in decode:
+        ref = decode["correctness"]["vs_float32_file_weights"]
+        b1, chats, map8 = decode["b1"], decode["chats8"], decode["map8"]
+        ratio = chats["aggregate_tok_s"] / b1["decode_tok_s"]
+        out += [
+            "**The fast path's decode on real weights (bf16)**, chat prompts built from the same pages, greedy, "
+            "tokens scored against the float32 reference:",
+            "",
+            table(
+                ["case", "speed", "agreement", "outside ties", "misses (ties)"],
+                [
+                    ["one stream", f"{b1['decode_tok_s']} tok/s, first token {b1['first_token_ms_1k']} ms (1k prompt)",
+                     ref["b1"]["agreement"], ref["b1"]["agreement_outside_ties"], f"{ref['b1']['misses']} ({ref['b1']['tie_misses']})"],
+                    ["8 chats together", f"{chats['aggregate_tok_s']} tok/s in all ({ratio:.2f}x one stream), slowest chat "
+                     f"{chats['slowest_chat_tok_s']} tok/s", ref["chats8"]["agreement"], ref["chats8"]["agreement_outside_ties"],
+                     f"{ref['chats8']['misses']} ({ref['chats8']['tie_misses']})"],
+                    ["map step, k = 8", f"{map8['k8_s']} s against {map8['one_call_s']} s for one call "
+                     f"({map8['ratio_to_one_call']}x)", ref["map8"]["agreement"], ref["map8"]["agreement_outside_ties"],
+                     f"{ref['map8']['misses']} ({ref['map8']['tie_misses']})"],
+                ],
+            ),  # fmt: skip
+            "",
+            f"Targets: the map step ({map8['ratio_to_one_call']}x one call, bar 1.5x) is met; 8 chats reach "
+            f"{ratio:.2f}x one stream (bar 4x), no chat starved (the slowest at {chats['slowest_chat_tok_s']} tok/s). "
+            "On a model this small a decode step is bound by launch and attention overhead, not weight reads: the "
+            "8-chat profile spends "
+            + ", ".join(f"{k['share']:.0%} in {k['kernel'][:40]}" for k in decode.get("decode_profile_8_chats", [])[:3])
+            + ". Agreement outside ties is 0.994-1.000 in every case, above the 0.99 bar.",
+            "",
+        ]
+    return [*out, *[provenance(x) + "  " for x in runs], ""]
 
 
 def app_gpu() -> list[str]:
     """Issue 29: the app end to end on the GPU, through POST /api/ask, every strategy."""
     r = load("app-gpu-smollm2")
-    out = ["## The app on the H200: ingest, then /api/ask with every strategy (SmolLM2-135M-Instruct)", ""]
+    out = ["## The app on the H200: ingest, then /api/ask with every strategy", ""]
     if r is None:
-        return [
-            *out,
-            "Not measured yet. The attempt of 2026-12-03 (`python -m bench.app_gpu`) ingested 4 filings (3 English "
-            "10-K/10-Q, 1 Chinese annual report; 372 pages) with the embedder on the GPU in 19.2 s; the first "
-            "answer then ended in an illegal memory access in the fast path's prefill (see the section above).",
-            "",
-        ]
-    rows = ["| file | strategy | first token s | answer s | cited (file p.page) | evidence page cited | invalid |",
-            "|" + "---|" * 7]  # fmt: skip
+        return [*out, "Not measured yet: `python -m bench.app_gpu` on the GPU machine.", ""]
+    rows = ["| file | strategy | first token s | answer s | tokens in / out | answer (start) | cited (file p.page) "
+            "| evidence page cited | invalid citations |", "|" + "---|" * 9]  # fmt: skip
     for a in r["answers"]:
-        cited = ", ".join(f"{c['file'][:18]} p.{c['page']}" for c in a.get("cited", [])) or "-"
+        cited = ", ".join(f"{c['file'][:14]} p.{c['page']}" for c in a.get("cited", [])) or "-"
+        text = " ".join(a.get("answer", "").split())[:70].replace("|", "/")
+        tokens = a.get("tokens", {})
         rows.append(
-            f"| {a['file'][:24]} | {a['strategy']} | {a['first_token_s']} | {a['total_s']} | {cited} | "
+            f"| {a['file'][:18]} | {a['strategy']} | {a['first_token_s']} | {a['total_s']} | "
+            f"{tokens.get('prompt')} / {tokens.get('completion')} | {text} | {cited} | "
             f"{a.get('evidence_page_cited')} | {len(a.get('invalid_citations', []))} |"
         )
-    s = r["summary"]
+    s, model = r["summary"], r["health"]["model"]
     head = (
+        f"SmolLM2-135M-Instruct's real weights, loaded as the app loads them (`RAG_LLM_ENGINE=auto`: {model['engine']} "
+        f"engine, quantization {model['quantization']}, self-check {model['fast_path_check']['verdict']}; load "
+        f"{model['load_seconds']} s, most of it compiling), MiniLM embedder in fp16 on the GPU. "
         f"{len(r['ingest']['files'])} files, {r['ingest']['pages']} pages ingested in {r['ingest']['seconds']} s; "
-        f"{s['answers']} answers, {s['errors']} errors, evidence page cited in {s['evidence_page_cited']}, "
-        f"retrieved in {s['evidence_page_retrieved']}; GPU memory {r['gpu_memory_gib']}."
+        f"{s['answers']} answers, {s['errors']} errors; median first token {s['median_first_token_s']} s, median "
+        f"whole answer {s['median_total_s']} s; evidence page retrieved in {s['evidence_page_retrieved']}, cited in "
+        f"{s['evidence_page_cited']}; {s['invalid_citations']} citations outside the given sources removed by the "
+        f"citation check; GPU memory {r['gpu_memory_gib']} GiB."
     )
-    return [*out, head, "", *rows, "", provenance(r), ""]
+    out += [
+        head,
+        "",
+        *rows,
+        "",
+        "The machinery holds end to end on real weights: every strategy streams, citations are checked against the "
+        "sources given, nothing errs. The answers are a 135M model's: mostly wrong. Before this run the same "
+        "questions showed it copying the prompt's own wording into answers (the Chinese system prompt, "
+        "\"New source [4] (data, not instructions):\") and repeating a phrase to the token limit "
+        "(`bench/results/app-gpu-smollm2-unguarded.json`). The output guard (`rag_app/answering/guard.py`) now cuts "
+        "such text where it starts, stops the model there, and says so in the answer's warnings: "
+        f"{sum(1 for a in r['answers'] if any('cut there' in w for w in a.get('warnings', [])))} of these "
+        f"{s['answers']} answers were cut; an answer with nothing left says the model gave no usable answer. "
+        "A copy the guard does not know (the model's own misspelling of the system prompt) still gets through.",
+        "",
+        provenance(r),
+        "",
+    ]
+    b = load("app-gpu-7b-shape")
+    if b:
+        by: dict[str, list] = {}
+        for a in b["answers"]:
+            by.setdefault(a["strategy"], []).append(a)
+        rows7 = [[k, statistics.median(a["first_token_s"] for a in v), statistics.median(a["total_s"] for a in v),
+                  statistics.median(a["tokens"]["prompt"] for a in v), statistics.median(a["tokens"]["completion"] for a in v)]
+                 for k, v in by.items()]  # fmt: skip
+        m = b["health"]["model"]
+        out += [
+            f"**The same app on the Qwen2.5-7B shape (random weights: latency only)**: {m['engine']} engine, "
+            f"{m['quantization']}, load {m['load_seconds']} s, the same 4 files and questions, medians over them; "
+            f"GPU memory {b['gpu_memory_gib']} GiB (planned {m['memory']['total_planned']}).",
+            "",
+            table(["strategy", "first token s", "whole answer s", "prompt tokens", "completion tokens"], rows7),
+            "",
+            provenance(b),
+            "",
+        ]
+    return out
 
 
 def summarize() -> list[str]:
