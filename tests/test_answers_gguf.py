@@ -62,8 +62,9 @@ def test_every_strategy_answers_with_the_real_model(gguf_service, smollm2_gguf, 
     check_citations(answer)
     guard = OutputGuard(load_prompts("en"))  # no copy of the prompts, no loop reaches the user
     assert guard.clean(answer["answer"]) == answer["answer"], answer["answer"]
-    if strategy in ("refine", "map_rerank"):  # greedy decoding: these two cite the sources they read
-        assert answer["cited"], answer["answer"]
+    if strategy in ("refine", "map_rerank"):  # greedy decoding: these two cite the sources they read, unless the
+        cut = any("answer was cut there" in w for w in answer["warnings"])  # guard cut a loop before any citation
+        assert answer["cited"] or cut, answer["answer"]
 
 
 def test_the_api_answers_with_the_gguf_and_names_it(gguf_service):

@@ -26,6 +26,7 @@ LOOP_MIN_UNIT = 8
 LOOP_MAX_UNIT = 240
 LOOP_COPIES = 3
 LOOP_MIN_WORD_CHARS = 3
+SENTENCE_ENDS = ".!?。！？\n"
 SENTENCE_END = re.compile(r"(?<=[.!?。！？；;:：])\s*")
 WORD_CHAR = re.compile(r"\w")
 # Replies the templates ask for ("I cannot find the answer in the documents.", “根据已知信息无法回答该问题”) are
@@ -82,9 +83,13 @@ def loop_at(text: str) -> int | None:
             continue
         if all(text[end - (i + 1) * unit : end - i * unit] == last for i in range(1, LOOP_COPIES)):
             start = end - LOOP_COPIES * unit
-            while start > 0 and text[start - 1] == text[start - 1 + unit]:  # the run began earlier
+            while start > 0 and text[start - 1] == text[start - 1 + unit]:  # where the repeating began
                 start -= 1
-            cut = start + unit  # the first copy stays, and the rest of a word it ends inside
+            # keep what came before and at most one copy, ending on a sentence or line if one falls in it
+            ends = [i for i in range(start + 1, start + unit + 1) if text[i - 1] in SENTENCE_ENDS]
+            if ends:
+                return ends[-1]
+            cut = start + unit  # else the whole first copy, and the rest of a word it ends inside
             return re.compile(r"\S*").match(text, cut).end() if not text[cut - 1].isspace() else cut
     return None
 
@@ -124,9 +129,8 @@ class OutputGuard:
 
     def stream(self, pieces: Iterable[str]) -> Iterator[str]:
         """The pieces until the text stops being an answer; leaving the loop closes ``pieces`` (generation stops).
-        The text held back (at most a fragment's length) is released when it proves to be no copy."""
+        An end that could begin a copy of the prompt is held back until it proves to be one or not."""
         text, sent = "", 0
-        hold = max((len(f) for f in self.fragments), default=0)
         for piece in pieces:
             text += piece
             cut = self.check(text)
@@ -135,12 +139,21 @@ class OutputGuard:
                 if cut.at > sent:
                     yield text[sent : cut.at].rstrip()
                 return
-            safe = len(text) - hold
+            safe = len(text) - self.open_copy(text[sent:])
             if safe > sent:
                 yield text[sent:safe]
                 sent = safe
         if len(text) > sent:
             yield text[sent:]
+
+    def open_copy(self, tail: str) -> int:
+        """The length of the longest end of ``tail`` that begins one of the fragments (held back until it
+        proves to be a copy or not)."""
+        for size in range(min(len(tail), FRAGMENT_PREFIX), 0, -1):
+            end = tail[-size:]
+            if any(f.startswith(end) for f in self.fragments):
+                return size
+        return 0
 
     def warning(self) -> str | None:
         return WARNING[self.cut.kind] if self.cut else None
