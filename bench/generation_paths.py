@@ -33,7 +33,9 @@ class FastPath:
         from rag_app.llm.local import load_local_model
 
         self.device = device
-        self.local = local or load_local_model(str(model_dir), device=device, engine="fast", context_window=context)
+        self.local = local or load_local_model(
+            str(model_dir), "4bit", device=device, engine="fast", context_window=context
+        )  # int4 whatever the model's size (auto keeps one under 1B in bf16)
         self.engine = self.local.generator.engine
         self.info = self.local.info
 
@@ -123,7 +125,7 @@ class HFPath:
         if self.name == "bnb_nf4":
             from rag_app.llm.local import load_local_model
 
-            return load_local_model(str(model_dir), device=self.device, engine="transformers").model
+            return load_local_model(str(model_dir), "4bit", device=self.device, engine="transformers").model
         dtype = torch.bfloat16 if self.device.startswith("cuda") else torch.float32
         model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=dtype).to(self.device).eval()
         if self.name == "torchao_int4":

@@ -35,7 +35,8 @@ def small_model_dir(tmp_path_factory):
 
 
 def load_small(directory, engine: str):
-    return load_local_model(str(directory), quantization="auto", device="cuda", engine=engine)
+    """The small model in 4-bit, asked for: ``auto`` keeps a model under 1B parameters in bf16."""
+    return load_local_model(str(directory), quantization="4bit", device="cuda", engine=engine)
 
 
 def answer_with(local, strategy: str) -> None:
@@ -76,8 +77,10 @@ class TestFastPathSmallModel:
         answer_with(fast, strategy)
 
     def test_auto_engine_picks_the_fast_path_on_this_gpu(self, small_model_dir, fast):
+        assert (fast.info.engine, fast.info.quantization) == ("fast", "4bit")
         local = load_local_model(str(small_model_dir), quantization="auto", device="cuda")
-        assert local.info.engine == "fast" and local.info.quantization == "4bit"
+        assert local.info.engine == "fast" and local.info.quantization == "none"  # under 1B parameters: bf16
+        assert any(n.startswith("bf16 weights:") for n in local.info.notes)
         assert any("compiled and captured in" in n for n in local.info.notes)
         assert local.info.fast_path_check["verdict"] == "agreed", local.info.fast_path_check
         assert any(n.startswith("fast path self-check passed") for n in local.info.notes)
