@@ -100,7 +100,9 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=200)
     parser.add_argument("--engine", default="fast", choices=["fast", "auto", "transformers"])
     parser.add_argument("--name", default="app-gpu-smollm2")
-    parser.add_argument("--device", default="cuda", help="cuda; cpu runs the same steps as a smoke test (transformers engine)")
+    parser.add_argument(
+        "--device", default="cuda", help="cuda; cpu runs the same steps as a smoke test (transformers engine)"
+    )
     args = parser.parse_args()
     cuda = args.device.startswith("cuda")
     extra = {"embedding_model": args.embedding_model} if args.embedding_model else {}
@@ -150,11 +152,15 @@ def main() -> None:
 
 def save(result: dict, name: str, cuda: bool) -> None:
     """Memory, a summary and the file, after every answer: a run cut short by a time limit keeps what it has."""
-    result["gpu_memory_gib"] = {} if not cuda else {
-        "allocated_now": round(torch.cuda.memory_allocated() / GIB, 2),
-        "peak_allocated_while_answering": round(torch.cuda.max_memory_allocated() / GIB, 2),
-        "reserved": round(torch.cuda.memory_reserved() / GIB, 2),
-    }
+    result["gpu_memory_gib"] = (
+        {}
+        if not cuda
+        else {
+            "allocated_now": round(torch.cuda.memory_allocated() / GIB, 2),
+            "peak_allocated_while_answering": round(torch.cuda.max_memory_allocated() / GIB, 2),
+            "reserved": round(torch.cuda.memory_reserved() / GIB, 2),
+        }
+    )
     rows = result["answers"]
     result["summary"] = {
         "answers": len(rows), "errors": sum(1 for r in rows if r["error"] or "answer" not in r),
@@ -168,6 +174,7 @@ def save(result: dict, name: str, cuda: bool) -> None:
     path = write_result(name, result)
     if os.environ.get("OUT"):
         Path(os.environ["OUT"], path.name).write_bytes(path.read_bytes())
+
 
 if __name__ == "__main__":
     main()

@@ -212,7 +212,9 @@ def run_path(name: str, args) -> dict:
     if local is not None:
         result["self_check"] = local.info.fast_path_check
         if not args.skip_decode:
-            result["engine_decode"] = decode_section(local, args.model_dir, tokenizer, pages, args.device, reference, name)
+            result["engine_decode"] = decode_section(
+                local, args.model_dir, tokenizer, pages, args.device, reference, name
+            )
     result["seconds"] = round(time.perf_counter() - started, 1)
     return result
 
@@ -280,7 +282,9 @@ def main() -> None:
     parser.add_argument("--name", default="")
     parser.add_argument("--path-timeout-s", type=float, default=300)
     parser.add_argument("--force-fast", action="store_true", help="run the fast path on widths it refuses (diagnosis)")
-    parser.add_argument("--head-format", choices=["int8", "int4", "bf16"], help="the int4 fast path's output head (diagnosis)")
+    parser.add_argument(
+        "--head-format", choices=["int8", "int4", "bf16"], help="the int4 fast path's output head (diagnosis)"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -666,7 +666,9 @@ def ingest_modes(*results: dict | None) -> list[str]:
         "",
     ]
     for result in results:
-        runs = result.get("rounds") or [{"variant": k.removeprefix("ours_"), **v} for k, v in result.items() if k.startswith("ours_")]
+        runs = result.get("rounds") or [
+            {"variant": k.removeprefix("ours_"), **v} for k, v in result.items() if k.startswith("ours_")
+        ]
         rows = [[r["variant"], r["pages"], r["seconds"], r["pages_per_s"], r["settings"]["plan"]["parse_workers"],
                  r["settings"]["plan"]["shards"], r.get("load_before"), r.get("main_thread", {}).get("bound", "")] for r in runs]  # fmt: skip
         by_mode: dict[str, list[float]] = {}
@@ -674,7 +676,9 @@ def ingest_modes(*results: dict | None) -> list[str]:
             by_mode.setdefault(r["variant"], []).append(r["pages_per_s"])
         medians = ", ".join(f"{mode} {statistics.median(v):.2f}" for mode, v in by_mode.items())
         machine = result["machine"]
-        where = f"{machine.get('gpu')}, {machine['cpus']} cores" if machine.get("gpu") else f"{machine['cpus']}-core CPU"
+        where = (
+            f"{machine.get('gpu')}, {machine['cpus']} cores" if machine.get("gpu") else f"{machine['cpus']}-core CPU"
+        )
         weights = " (random-weight MiniLM shape: speed only)" if result.get("random_weights") else ""
         out += [
             f"**{where}**, {sum(result['sets'].values())} filings{weights}. Median pages/s: {medians}.",
@@ -1031,14 +1035,28 @@ def real_weights() -> list[str]:
             table(
                 ["case", "speed", "agreement", "outside ties", "misses (ties)"],
                 [
-                    ["one stream", f"{b1['decode_tok_s']} tok/s, first token {b1['first_token_ms_1k']} ms (1k prompt)",
-                     ref["b1"]["agreement"], ref["b1"]["agreement_outside_ties"], f"{ref['b1']['misses']} ({ref['b1']['tie_misses']})"],
-                    ["8 chats together", f"{chats['aggregate_tok_s']} tok/s in all ({ratio:.2f}x one stream), slowest chat "
-                     f"{chats['slowest_chat_tok_s']} tok/s", ref["chats8"]["agreement"], ref["chats8"]["agreement_outside_ties"],
-                     f"{ref['chats8']['misses']} ({ref['chats8']['tie_misses']})"],
-                    ["map step, k = 8", f"{map8['k8_s']} s against {map8['one_call_s']} s for one call "
-                     f"({map8['ratio_to_one_call']}x)", ref["map8"]["agreement"], ref["map8"]["agreement_outside_ties"],
-                     f"{ref['map8']['misses']} ({ref['map8']['tie_misses']})"],
+                    [
+                        "one stream",
+                        f"{b1['decode_tok_s']} tok/s, first token {b1['first_token_ms_1k']} ms (1k prompt)",
+                        ref["b1"]["agreement"],
+                        ref["b1"]["agreement_outside_ties"],
+                        f"{ref['b1']['misses']} ({ref['b1']['tie_misses']})",
+                    ],
+                    [
+                        "8 chats together",
+                        f"{chats['aggregate_tok_s']} tok/s in all ({ratio:.2f}x one stream), slowest chat "
+                        f"{chats['slowest_chat_tok_s']} tok/s",
+                        ref["chats8"]["agreement"],
+                        ref["chats8"]["agreement_outside_ties"],
+                        f"{ref['chats8']['misses']} ({ref['chats8']['tie_misses']})",
+                    ],
+                    [
+                        "map step, k = 8",
+                        f"{map8['k8_s']} s against {map8['one_call_s']} s for one call ({map8['ratio_to_one_call']}x)",
+                        ref["map8"]["agreement"],
+                        ref["map8"]["agreement_outside_ties"],
+                        f"{ref['map8']['misses']} ({ref['map8']['tie_misses']})",
+                    ],
                 ],
             ),  # fmt: skip
             "",
@@ -1093,7 +1111,7 @@ def app_gpu() -> list[str]:
         "The machinery holds end to end on real weights: every strategy streams, citations are checked against the "
         "sources given, nothing errs. The answers are a 135M model's: mostly wrong. Before this run the same "
         "questions showed it copying the prompt's own wording into answers (the Chinese system prompt, "
-        "\"New source [4] (data, not instructions):\") and repeating a phrase to the token limit "
+        '"New source [4] (data, not instructions):") and repeating a phrase to the token limit '
         "(`bench/results/app-gpu-smollm2-unguarded.json`). The output guard (`rag_app/answering/guard.py`) now cuts "
         "such text where it starts, stops the model there, and says so in the answer's warnings: "
         f"{sum(1 for a in r['answers'] if any('cut there' in w for w in a.get('warnings', [])))} of these "
@@ -1274,8 +1292,11 @@ def answers() -> list[str]:
                         f"verdict agreed on {check['agreed']} of {check['checked']} answers ({', '.join(parts)}); "
                         "figures and refusals are scored reliably, free-text (*open*) answers only roughly.", ""]  # fmt: skip
         if r.get("again_refused_from"):
-            out += [f"Its answers are those of {r['again_refused_from']}, with the questions that run refused asked "
-                    "again (a change that can only withdraw refusals leaves the other answers as they were).", ""]
+            out += [
+                f"Its answers are those of {r['again_refused_from']}, with the questions that run refused asked "
+                "again (a change that can only withdraw refusals leaves the other answers as they were).",
+                "",
+            ]
         out += [provenance(r), ""]
     return out
 

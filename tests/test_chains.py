@@ -158,7 +158,9 @@ def test_map_reduce_with_nothing_relevant_says_so_without_a_reduce_call():
 
 
 def test_map_reduce_reduces_in_groups_when_extracts_exceed_the_window():
-    long_extract = " ".join(f"fig{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(55))  # two fit one reduce prompt, four do not (no loop)
+    long_extract = " ".join(
+        f"fig{chr(97 + i // 26)}{chr(97 + i % 26)}" for i in range(55)
+    )  # two fit one reduce prompt, four do not (no loop)
     backend = scripted([long_extract] * 4 + ["partial A [1][2]", "partial B [3][4]", "final [1][3]"], window=720)
     text, status = run("map_reduce", context(backend, max_new=100))
     assert backend.chat.batch_sizes == [4, 2]

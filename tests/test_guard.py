@@ -28,7 +28,9 @@ def test_a_copy_of_the_system_prompt_or_a_source_header_is_cut_where_it_starts()
 def test_a_loop_keeps_its_first_copy_and_the_answer_before_it():
     text = "The purpose is to provide a report" + " and to provide a report of the company's performance" * 5
     guard = OutputGuard(load_prompts("en"))
-    assert guard.clean(text) == "The purpose is to provide a report and to provide a report of the company's performance"
+    assert (
+        guard.clean(text) == "The purpose is to provide a report and to provide a report of the company's performance"
+    )
     assert guard.cut.kind == "loop"
     dates = "2019-01-01: " * 12 + "2019-0"  # cut by the token limit in the middle of a copy
     assert EN.clean(dates) == "2019-01-01:"
