@@ -10,8 +10,8 @@ from rag_app.answering.events import TokenEvent
 from rag_app.answering.guard import NO_USABLE_ANSWER, OutputGuard, loop_at
 from rag_app.llm.chat_models import ScriptedChatModel
 from rag_app.prompts import load_prompts
-from rag_app.retrieval.retriever import SearchResult
 from rag_app.requests import AskRequest
+from rag_app.retrieval.retriever import SearchResult
 from rag_app.settings import Settings
 
 EN, ZH = OutputGuard(load_prompts("en")), OutputGuard(load_prompts("zh"))
@@ -52,8 +52,10 @@ def test_real_answers_pass_untouched(answer):
         assert guard.clean(answer) == answer and guard.cut is None
 
 
-def test_table_rules_and_dot_leaders_are_no_loop():
+def test_table_rules_dot_leaders_and_one_word_thrice_are_no_loop():
     assert loop_at("|---|---|---|---|---|---|") is None and loop_at("Total" + "." * 60) is None
+    assert loop_at("company revenue revenue revenue") is None
+    assert loop_at("说明：" + "福利计划的制定。\n" * 3) is not None  # one phrase of four CJK characters or more
 
 
 def test_the_stream_holds_back_a_possible_copy_and_stops_the_model_at_a_cut():

@@ -13,6 +13,7 @@ import re
 import string
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from functools import cache
 
 from rag_app.prompts import NOTHING_RELEVANT, PromptSet
 
@@ -20,8 +21,8 @@ from rag_app.prompts import NOTHING_RELEVANT, PromptSet
 MIN_FRAGMENT = 8
 FRAGMENT_PREFIX = 40  # the start of a long line or sentence is enough to recognise it
 # A loop: one unit of text, at least LOOP_MIN_UNIT characters with LOOP_MIN_WORD_CHARS letters, digits or CJK
-# characters, LOOP_COPIES times back to back. Table rules ("|---|---|") and dot leaders have no word
-# characters and never count.
+# characters in two words or more (or four CJK characters), LOOP_COPIES times back to back. Table rules
+# ("|---|---|"), dot leaders and one word said three times never count.
 LOOP_MIN_UNIT = 8
 LOOP_MAX_UNIT = 240
 LOOP_COPIES = 3
@@ -29,6 +30,8 @@ LOOP_MIN_WORD_CHARS = 3
 SENTENCE_ENDS = ".!?。！？\n"
 SENTENCE_END = re.compile(r"(?<=[.!?。！？；;:：])\s*")
 WORD_CHAR = re.compile(r"\w")
+WORD = re.compile(r"\w+")
+CJK = re.compile(r"[\u4e00-\u9fff]{4}")
 # Replies the templates ask for ("I cannot find the answer in the documents.", “根据已知信息无法回答该问题”) are
 # answers, not copies: quoted text and the map step's NOTHING RELEVANT are never looked for.
 QUOTED = re.compile(r'"[^"]*"|“[^”]*”|「[^」]*」')
@@ -53,8 +56,13 @@ class Cut:
 def prompt_fragments(prompts: PromptSet) -> tuple[str, ...]:
     """The fixed wording of a language's templates: the text between placeholders, sentence by sentence, at
     least :data:`MIN_FRAGMENT` characters, each cut to its first :data:`FRAGMENT_PREFIX` characters."""
+    return _fragments(tuple(prompts.templates.values()))
+
+
+@cache
+def _fragments(templates: tuple[str, ...]) -> tuple[str, ...]:
     found: set[str] = set()
-    for template in prompts.templates.values():
+    for template in templates:
         for literal, *_ in string.Formatter().parse(template):
             literal = QUOTED.sub("\n", literal)
             for marker in NOTHING_RELEVANT:
@@ -74,14 +82,16 @@ def echo_at(text: str, fragments: Iterable[str]) -> int | None:
 
 
 def loop_at(text: str) -> int | None:
-    """Where the second copy starts when ``text`` ends in :data:`LOOP_COPIES` or more back-to-back copies of one
-    unit (the first copy is kept), or None."""
+    """Where to cut ``text`` when it ends in :data:`LOOP_COPIES` or more back-to-back copies of one unit, or None:
+    after what came before the loop and at most its first copy, at a sentence or line end if one falls there."""
     end = len(text)
     for unit in range(LOOP_MIN_UNIT, min(LOOP_MAX_UNIT, end // LOOP_COPIES) + 1):
         last = text[end - unit :]
-        if len(WORD_CHAR.findall(last)) < LOOP_MIN_WORD_CHARS:
+        if text[end - 2 * unit : end - unit] != last:  # the cheap test first: most units fail it
             continue
-        if all(text[end - (i + 1) * unit : end - i * unit] == last for i in range(1, LOOP_COPIES)):
+        if len(WORD_CHAR.findall(last)) < LOOP_MIN_WORD_CHARS or not (len(WORD.findall(last)) >= 2 or CJK.search(last)):
+            continue  # a rule or dot leader, or one word said three times ("revenue revenue revenue")
+        if all(text[end - (i + 1) * unit : end - i * unit] == last for i in range(2, LOOP_COPIES)):
             start = end - LOOP_COPIES * unit
             while start > 0 and text[start - 1] == text[start - 1 + unit]:  # where the repeating began
                 start -= 1
