@@ -107,10 +107,11 @@ def test_map_and_refine_steps_are_cleaned_before_they_feed_the_next_prompt():
     assert ctx.warnings == ["the model began repeating itself; the answer was cut there"]
 
 
-def test_a_loop_that_shows_once_invalid_citations_are_removed_is_cut_too():
-    """SmolLM2 on CPU: "The new source is [4]", "[5]", "[6]"... with 3 sources; without them, one phrase repeated."""
+def test_a_loop_that_differs_only_in_the_sources_it_cites_is_cut_as_it_streams():
+    """SmolLM2 on CPU: "The new source is [4]", "[5]", "[6]"... with 3 sources: one phrase repeated."""
     reply = "The source is [1]" + "".join(f"\n\nThe new source is [{n}]" for n in range(4, 9)) + "\n\nThe board"
     ask, _ = answerer([reply])
     answer = collect(ask.ask(AskRequest(question="What was the gross margin?", k=3)))
-    assert answer.answer == "The source is [1]" and answer.invalid_citations == ["[4]", "[5]", "[6]", "[7]", "[8]"]
+    assert answer.answer == "The source is [1]"
+    assert answer.invalid_citations == []  # the numbers beyond the sources were in the part cut off
     assert "the model began repeating itself; the answer was cut there" in answer.warnings

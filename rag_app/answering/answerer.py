@@ -19,7 +19,6 @@ from rag_app.requests import AskRequest
 
 log = logging.getLogger(__name__)
 MAX_HISTORY_TURNS = 6
-MODEL_STRATEGIES = ("stuff", "map_reduce", "refine", "map_rerank")  # the answer is the model's text
 NO_SOURCES = {
     "en": "No passage in the documents matches the question.",
     "zh": "文档中没有与问题相符的段落。",
@@ -166,15 +165,6 @@ class Answerer:
 
     def _finish(self, answer: Answer, ctx: StrategyContext, text: str, started: float) -> None:
         check = check_citations(text, ctx.sources)
-        if answer.strategy in MODEL_STRATEGIES:  # without its invalid citations a reply can turn out a loop
-            guard = ctx.guard()
-            cleaned = guard.clean(check.text)
-            if cleaned != check.text:
-                ctx.note_cut(guard)
-                answer.warnings += [w for w in ctx.warnings if w not in answer.warnings]
-                invalid = check.invalid
-                check = check_citations(cleaned or guard.no_answer(), ctx.sources)
-                check.invalid = invalid + check.invalid
         apply_citations(check, ctx.sources)
         answer.answer = check.text
         answer.invalid_citations = check.invalid

@@ -15,6 +15,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 
+from rag_app.answering.citations import CITATION
 from rag_app.prompts import NOTHING_RELEVANT, PromptSet
 
 # A piece of a template shorter than this is not looked for ("Question:" is 9 characters and is; "问题：" is not).
@@ -104,6 +105,12 @@ def loop_at(text: str) -> int | None:
     return None
 
 
+def without_source_numbers(text: str) -> str:
+    """``text`` with the digits of its citations masked, the length kept: "The new source is [4]", "[5]", "[6]"
+    (SmolLM2 on CPU, three sources given) is one phrase repeated, whatever numbers it cites."""
+    return CITATION.sub(lambda m: re.sub(r"\d", "#", m.group()), text)
+
+
 class OutputGuard:
     """Checks an answer as it grows; ``cut`` is set once it stops being one."""
 
@@ -117,7 +124,7 @@ class OutputGuard:
         echo = echo_at(text, self.fragments)
         if echo is not None:
             return Cut(echo, "echo")
-        loop = loop_at(text)
+        loop = loop_at(without_source_numbers(text))
         return Cut(loop, "loop") if loop is not None else None
 
     def clean(self, text: str) -> str:
@@ -125,8 +132,9 @@ class OutputGuard:
         cut = None
         echo = echo_at(text, self.fragments)
         limit = len(text) if echo is None else echo
+        masked = without_source_numbers(text)
         for end in [*(m.start() for m in re.finditer(r"\s", text[:limit])), limit]:
-            loop = loop_at(text[:end])
+            loop = loop_at(masked[:end])
             if loop is not None:
                 cut = Cut(loop, "loop")
                 break
