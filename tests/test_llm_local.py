@@ -165,11 +165,12 @@ def test_auto_keeps_a_small_model_in_bf16_on_a_gpu_and_quantizes_a_large_one():
     from tiny_lm import QWEN25_7B
     from transformers import LlamaConfig, Qwen2Config
 
-    from rag_app.llm.local import _parameters, resolve_quantization
+    from rag_app.llm.local import resolve_quantization
+    from rag_app.llm.memory import count_parameters
 
     smollm2 = LlamaConfig(hidden_size=576, intermediate_size=1536, num_attention_heads=9, num_key_value_heads=3,
                           num_hidden_layers=30, vocab_size=49152, tie_word_embeddings=True)  # fmt: skip
-    small, large = _parameters(smollm2), _parameters(Qwen2Config(**QWEN25_7B))
+    small, large = sum(count_parameters(smollm2)), sum(count_parameters(Qwen2Config(**QWEN25_7B)))
     assert 130e6 < small < 170e6 and 7e9 < large < 8e9  # the output head counted whether tied or not
     quant, notes = resolve_quantization("auto", "cuda", small)
     assert quant == "none" and "M parameters" in notes[0]

@@ -285,12 +285,12 @@ def load_local_model(
     if trust_remote_code:
         log.warning("RAG_LLM_TRUST_REMOTE_CODE is on: %s may run its own Python code from its repository", name)
     config = _load_config(name, trust_remote_code)
-    counted = quantization == "auto" and device.startswith("cuda")
-    quant, notes = resolve_quantization(quantization, device, _parameters(config) if counted else None)
+    counts = count_parameters(config)  # (linear, other): for the quantization and the memory plan
+    quant, notes = resolve_quantization(quantization, device, sum(counts))
     window = context_window or min(getattr(config, "max_position_embeddings", MAX_DEFAULT_CONTEXT), MAX_DEFAULT_CONTEXT)
     use_fast, why = choose_engine(engine, device, quant, config, adapter, gemlite_autotune)
     notes.append(why)
-    plan = estimate(config, quant, 2 if device.startswith("cuda") else 4, window * (slots if use_fast else 1))
+    plan = estimate(config, quant, 2 if device.startswith("cuda") else 4, window * (slots if use_fast else 1), counts)
     check_fits(plan, device, name, quant, window)
     tokenizer = _load_tokenizer(name, notes, trust_remote_code)
     generator, engine_name = None, "transformers"
@@ -314,15 +314,6 @@ def load_local_model(
     if engine_name == "fast":
         _register_prompt_prefixes(local)
     return local
-
-
-def _parameters(config) -> int | None:
-    """The model's parameter count from its config, None when transformers cannot build it empty."""
-    try:
-        linear, other = count_parameters(config)
-    except ModelUnavailableError:
-        return None
-    return linear + other
 
 
 def choose_engine(

@@ -65,8 +65,11 @@ def kv_cache_bytes(config, context_window: int, batch: int = 1, bytes_per_value:
     return 2.0 * layers * heads * head_dim * context_window * batch * bytes_per_value
 
 
-def estimate(config, quantization: str, dtype_bytes: int, context_window: int) -> MemoryEstimate:
-    linear, other = count_parameters(config)
+def estimate(
+    config, quantization: str, dtype_bytes: int, context_window: int, counts: tuple[int, int] | None = None
+) -> MemoryEstimate:
+    """Weights and KV cache in bytes; ``counts``: count_parameters(config), when the caller has it already."""
+    linear, other = counts or count_parameters(config)
     per_linear = LINEAR_BYTES.get(quantization, dtype_bytes)
     weights = linear * per_linear + other * dtype_bytes
     return MemoryEstimate(weights, kv_cache_bytes(config, context_window, bytes_per_value=min(dtype_bytes, 2)))
