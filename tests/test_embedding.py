@@ -54,7 +54,7 @@ def upload_sample(url: str, auth=None) -> None:
 def ask_and_wait(root, page) -> str:
     """Type the question in an embedded app (``root`` locates inside it) and wait for a cited answer."""
     root.locator("#rag-question textarea").fill(QUESTION)
-    root.locator("#rag-ask").click()
+    root.locator("#rag-ask").click(timeout=60_000)
     root.locator("#rag-sources .rag-source.cited").first.wait_for(timeout=60_000)
     return root.locator("#rag-chat").inner_text()
 
@@ -90,6 +90,9 @@ def test_iframe_on_another_site_answers_with_citations(browser, site, allowed_ap
     assert response.headers["content-security-policy"] == f"frame-ancestors 'self' {site.origin}"
     page = browser.new_page(viewport={"width": 1400, "height": 2200})
     page.goto(site.origin)
+    # The web component above the iframe renders too; until it has, it grows and moves the iframe, and a click
+    # waits for a button that stays still (CI failed once: the iframe's button was never "stable" within 30 s).
+    page.locator("gradio-app #rag-ask").wait_for(timeout=90_000)
     frame = page.frame_locator("#iframe iframe")
     chat = ask_and_wait(frame, page)
     assert "41.5 percent" in chat
