@@ -321,9 +321,9 @@ class FastEngine:
             return (buffers["tokens"] if greedy else buffers["logits"]).clone(), None
         if not greedy:  # sampling needs the logits now: no step runs ahead
             return buffers["logits"].cpu(), None
-        ring = buffers.setdefault(
-            "host", [torch.empty_like(buffers["tokens"], device="cpu").pin_memory() for _ in range(3)]
-        )
+        ring = buffers.get("host")
+        if ring is None:  # made once per buffer set (a setdefault built three pinned tensors on every step)
+            ring = buffers["host"] = [torch.empty_like(buffers["tokens"], device="cpu").pin_memory() for _ in range(3)]
         host = ring[self.steps % len(ring)]
         host.copy_(buffers["tokens"], non_blocking=True)  # pinned: returns at once, the event marks arrival
         event = torch.cuda.Event()
