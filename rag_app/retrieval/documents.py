@@ -23,7 +23,11 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from rag_app.records import DocumentInfo
+from rag_app.text.clean import CJK_CHAR
 from rag_app.text.terms import CJK_STOPWORDS, document_query_terms, name_terms, term_parts
+
+# A term in the texts of this share of the documents (and of two at least) is a word of their domain, not a name.
+DOMAIN_WORD_SHARE = 0.25
 
 
 @dataclass(frozen=True)
@@ -64,7 +68,10 @@ def route(
     carried = set().union(*titles.values()) if titles else set()
     subjects = subject_terms(question)
     untitled, years = sorted(subjects - carried), sorted(named_years(question))
-    in_text = documents_with([*untitled, *years]) if documents_with and (untitled or years) else {}
+    asked_names = named_terms(question)
+    chinese = sorted(t for t in asked_names if CJK_CHAR.match(t))
+    looked_up = [*untitled, *years, *chinese]
+    in_text = documents_with(looked_up) if documents_with and looked_up else {}
     facts = {
         "titles": {sha: frozenset(terms) for sha, terms in titles.items()},
         "untitled": {t: frozenset(in_text.get(t, ())) for t in untitled},
@@ -76,7 +83,11 @@ def route(
     }
     if len(titles) < 2:
         return DocumentRoute(**facts)
-    scores, names = _scores(document_query_terms(question), titles, idf), _scores(named_terms(question), titles, idf)
+    # Chinese has no capitals to tell a name by: a Chinese word names a document only where few documents'
+    # texts use it (凌云, 千味央厨), not a word of their domain (收入, 产品, 证券) that a cover happens to hold
+    common = max(2.0, DOMAIN_WORD_SHARE * len(titles))
+    asked_names -= {t for t in chinese if len(in_text.get(t, ())) >= common}
+    scores, names = _scores(document_query_terms(question), titles, idf), _scores(asked_names, titles, idf)
     return DocumentRoute(scores, names, **facts)
 
 
@@ -132,9 +143,9 @@ def subject_terms(question: str) -> set[str]:
 
 
 # A name as questions write one: capitalised words in a row, joined by "&", "of", "and", "de" or a hyphen.
-_NAME_RUN = re.compile(
-    r"[A-Z0-9][\w.&'\-]*(?:\s+(?:(?:&|of|and|de|du|la)\s+)?[A-Z0-9][\w.&'\-]*)*"
-)
+# No CJK inside: "2013年间" or "100亿大关" in a Chinese question is a period and an amount, not a name.
+_NAME_CHAR = r"(?:[^\W\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]|[.&'\-])"
+_NAME_RUN = re.compile(rf"[A-Z0-9]{_NAME_CHAR}*(?:\s+(?:(?:&|of|and|de|du|la)\s+)?[A-Z0-9]{_NAME_CHAR}*)*")
 _CONNECTORS = {"&", "of", "and", "de", "du", "la"}
 # Periods and forms: FY, Q, H alone ("FY 2021"), a filing's form ("10-Qs", "8-K", "20-F").
 _NOT_A_NAME = re.compile(r"(?:FY|Q|H)|\d+-[A-Za-z]{1,2}s?", re.IGNORECASE)

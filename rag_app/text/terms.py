@@ -78,8 +78,10 @@ def term_parts(terms: Iterable[str]) -> set[str]:
 
 
 def document_query_terms(query: str) -> set[str]:
-    """Terms of a question for matching documents: "FY2018" also matches a document of 2018."""
-    terms = set(terms_of(query))
+    """Terms of a question for matching documents: "FY2018" also matches a document of 2018. Without lone
+    Chinese characters (的, 是, 在, 比) and words of asking (请问, 多少): like English stopwords, they name
+    nothing, yet a research report's cover holds them and matched every question."""
+    terms = {t for t in terms_of(query) if not (CJK_WORD.match(t) and (len(t) < 2 or t in CJK_STOPWORDS))}
     return terms | {m.group(1) for t in terms if (m := re.fullmatch(r"fy(\d{4})", t))}
 
 
