@@ -69,15 +69,6 @@ def test_write_registers_names_and_chunks_together(store):
     assert store.search_dense(vectors(1)[0], 2, set()) == []
 
 
-def test_documents_with_a_term_and_those_about_it(store):
-    """A report names its company in many of its chunks; another mentions it once: both hold the term, only
-    the first is about it (at least ``min_share`` of its chunks)."""
-    write(store, "report.pdf", "sha-tu", ["TransUnion revenue grew."] * 3 + ["Other matters."] * 7)
-    write(store, "other.pdf", "sha-x", ["We compete with TransUnion."] + ["Our revenue grew."] * 19, seed=1)
-    assert store.documents_with(["transunion"]) == {"transunion": {"sha-tu", "sha-x"}}
-    assert store.documents_with(["transunion", "nothing"], min_share=0.1) == {"transunion": {"sha-tu"}}
-
-
 def test_a_failed_write_rolls_back_and_keeps_what_was_stored(store, monkeypatch):
     write(store, "a.pdf", "sha-a", ["First version."])
     from rag_app.storage import chunk_index

@@ -47,8 +47,7 @@ def absence(route: DocumentRoute, passages: Sequence[str]) -> Absence:
     words are attributes ("USD", "PP&E"), unless they make up a name of their own that no title carries and
     the passages do not hold ("Which had more debt: Costco or Sleep Country Canada?": every company compared
     must be here). Otherwise an owner it names ("Tesla's revenue") must be a title, and any other subject must
-    at least be in the passages retrieved, unless many documents use it. A document about a name (its chunks use
-    it often: ``route.about``) carries it as its title would."""
+    at least be in the passages retrieved, unless many documents use it."""
     if not route.documents:
         return Absence()
     retrieved = set(terms_of(" ".join(passages)))
@@ -60,7 +59,7 @@ def absence(route: DocumentRoute, passages: Sequence[str]) -> Absence:
     def unknown(term: str) -> bool:
         return (
             term in route.untitled and term not in retrieved and len(route.untitled[term]) < common
-            and not any(term in word for word in domain) and term not in route.about
+            and not any(term in word for word in domain)
         )  # fmt: skip
 
     if route.by_subject:
@@ -69,14 +68,8 @@ def absence(route: DocumentRoute, passages: Sequence[str]) -> Absence:
             t for name in route.names if not name & titled and not name & retrieved for t in sorted(name) if unknown(t)
         )  # fmt: skip
     else:
-        subjects = tuple(
-            t for t in route.untitled
-            if t not in LEGAL_FORMS and ((t in route.owners and t not in route.about) or unknown(t))
-        )  # fmt: skip
-    scope = (
-        set(route.by_subject) | set().union(*route.about.values())
-        or {sha for sha, score in route.named.items() if score > 0} or set(route.titles)
-    )  # fmt: skip
+        subjects = tuple(t for t in route.untitled if t not in LEGAL_FORMS and (t in route.owners or unknown(t)))
+    scope = set(route.by_subject) or {sha for sha, score in route.named.items() if score > 0} or set(route.titles)
     periods = tuple(y for y, docs in route.periods.items() if not docs & scope)
     return Absence(_longest(subjects), periods)
 

@@ -28,10 +28,6 @@ from rag_app.text.terms import CJK_STOPWORDS, document_query_terms, name_terms, 
 
 # A term in the texts of this share of the documents (and of two at least) is a word of their domain, not a name.
 DOMAIN_WORD_SHARE = 0.25
-# A document is about a name its chunks use this often: a company's own filing names it in 4-45% of its chunks
-# (Amazon's 10-Qs 4.4-4.8%, TransUnion's report 13.5%), another's mentions it in at most 1.6% (Apple in
-# Activision Blizzard's 10-K) (financebench_dev, docugami_sec10q, enterprise_rag_challenge_r1).
-ABOUT_SHARE = 0.03
 
 
 @dataclass(frozen=True)
@@ -48,9 +44,6 @@ class DocumentRoute:
     untitled: dict[str, frozenset[str]] = field(default_factory=dict)
     periods: dict[str, frozenset[str]] = field(default_factory=dict)  # years it names -> contents holding them
     names: tuple[frozenset[str], ...] = ()  # the subjects as the names they belong to ("Sleep Country Canada")
-    # the untitled subjects that some document is about (in ABOUT_SHARE of its chunks) -> those documents: a
-    # report whose file name and cover do not say "TransUnion" (a logo, "report.pdf") is still TransUnion's
-    about: dict[str, frozenset[str]] = field(default_factory=dict)
     documents: int = 0  # file contents routed among
 
     def best_named(self, among: Sequence[str]) -> set[str]:
@@ -66,11 +59,10 @@ def route(
     question: str,
     documents: Sequence[DocumentInfo],
     covers: dict[str, frozenset[str]],
-    documents_with: Callable[..., dict[str, set[str]]] | None = None,
+    documents_with: Callable[[Iterable[str]], dict[str, set[str]]] | None = None,
 ) -> DocumentRoute:
     """The documents ``question`` names, among ``documents`` (``covers``: each content's cover terms;
-    ``documents_with(terms, min_share=0.0)``: the contents whose text holds each term (in at least that share of
-    their chunks), to tell names no title carries)."""
+    ``documents_with(terms)``: the contents whose text holds each term, to tell names no title carries)."""
     named = tuple((d.sha256, d.name, covers.get(d.sha256, frozenset())) for d in documents)
     titles, idf = _title_terms(named)
     carried = set().union(*titles.values()) if titles else set()
@@ -80,11 +72,9 @@ def route(
     chinese = sorted(t for t in asked_names if CJK_CHAR.match(t))
     looked_up = [*untitled, *years, *chinese]
     in_text = documents_with(looked_up) if documents_with and looked_up else {}
-    about = documents_with(untitled, min_share=ABOUT_SHARE) if documents_with and untitled else {}
     facts = {
         "titles": {sha: frozenset(terms) for sha, terms in titles.items()},
         "untitled": {t: frozenset(in_text.get(t, ())) for t in untitled},
-        "about": {t: frozenset(about[t]) for t in untitled if about.get(t)},
         "periods": {y: frozenset(in_text.get(y, ())) | {sha for sha, t in titles.items() if y in t} for y in years},
         "documents": len(titles),
         "owners": frozenset(owner_terms(question)),

@@ -186,8 +186,8 @@ class ChunkIndex:
     def cover_terms(self) -> dict[str, frozenset[str]]:
         return self.table.cover_terms()
 
-    def documents_with(self, terms, min_share: float = 0.0) -> dict[str, set[str]]:
-        return self.table.documents_with(terms, min_share)
+    def documents_with(self, terms) -> dict[str, set[str]]:
+        return self.table.documents_with(terms)
 
 
 def chroma_metadata(chunk: StoredChunk) -> dict:

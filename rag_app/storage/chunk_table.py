@@ -278,10 +278,9 @@ class ChunkTable:
         """Each file content's cover terms: what its first page opens with (company, period, title)."""
         return self._snapshot().cover_terms()
 
-    def documents_with(self, terms: Iterable[str], min_share: float = 0.0) -> dict[str, set[str]]:
-        """Term -> the file contents whose chunks hold it (index terms, as :func:`terms_of` makes them); with
-        ``min_share``, in at least that share of their chunks."""
-        return self._snapshot().documents_with(terms, min_share)
+    def documents_with(self, terms: Iterable[str]) -> dict[str, set[str]]:
+        """Term -> the file contents whose chunks hold it (index terms, as :func:`terms_of` makes them)."""
+        return self._snapshot().documents_with(terms)
 
     # ----- searching ----------------------------------------------------------------------
 

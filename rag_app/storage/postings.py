@@ -85,22 +85,17 @@ class Snapshot:
     def cover_terms(self) -> dict[str, frozenset[str]]:
         return {sha: segment.cover for sha, segment in self.segments.items()}
 
-    def documents_with(self, terms: Iterable[str], min_share: float = 0.0) -> dict[str, set[str]]:
-        """Term -> the file contents (sha256) whose chunks hold it (a term no chunk holds is absent); with
-        ``min_share``, only those where at least that share of their chunks holds it."""
+    def documents_with(self, terms: Iterable[str]) -> dict[str, set[str]]:
+        """Term -> the file contents (sha256) whose chunks hold it (a term no chunk holds is absent)."""
         shas = sorted(self.sha_index)
-        chunks = np.bincount(self.sha_of_row, minlength=len(shas)) if min_share else None
         found: dict[str, set[str]] = {}
         for term in terms:
             tid = self.vocabulary.ids.get(term)
             if tid is None or tid >= self.n_terms:
                 continue
             rows = self.rows[self.term_start[tid] : self.term_start[tid + 1]]
-            held, counts = np.unique(self.sha_of_row[rows], return_counts=True)
-            if chunks is not None:
-                held = held[counts >= min_share * chunks[held]]
-            if len(held):
-                found[term] = {shas[i] for i in held}
+            if len(rows):
+                found[term] = {shas[i] for i in np.unique(self.sha_of_row[rows])}
         return found
 
     def weights(self, terms: Counter) -> list[tuple[int, float]]:

@@ -655,10 +655,9 @@ class DocumentStore:
         """Each file content's cover terms: what its first page opens with (company, period, title)."""
         return self._texts(lambda index: index.cover_terms())
 
-    def documents_with(self, terms, min_share: float = 0.0) -> dict[str, set[str]]:
-        """Term -> the file contents whose chunks hold it (index terms); with ``min_share``, in at least that
-        share of their chunks (a document about it, not one that mentions it)."""
-        return self.index().documents_with(terms, min_share)
+    def documents_with(self, terms) -> dict[str, set[str]]:
+        """Term -> the file contents whose chunks hold it (index terms)."""
+        return self.index().documents_with(terms)
 
     def page_chunks(self, sha256: str, page: int) -> list[tuple[int, str]]:
         """(offset, text) of every chunk of one page, in page order."""
