@@ -104,7 +104,12 @@ def test_a_chinese_question_names_the_company_not_the_report_whose_cover_shares_
     """Research reports' covers are long: one shares 的, 是, 在, 收入, 产品, 2024 with the question, another
     only its company (凌云). Lone characters name nothing, and a word most documents' texts use (收入) names no
     document: the quote comes from 凌云's report (it came from the other one's)."""
-    names = ["凌云股份-公司深度研究报告.pdf", "香农芯创-公司研究报告.pdf", "伊利股份-公司深度报告.pdf", "千味央厨-报告.pdf"]
+    names = [
+        "凌云股份-公司深度研究报告.pdf",
+        "香农芯创-公司研究报告.pdf",
+        "伊利股份-公司深度报告.pdf",
+        "千味央厨-报告.pdf",
+    ]
     documents = [document(n) for n in names]
     common = frozenset({"收入", "产品", "主要", "研究", "的", "是", "在", "比", "占", "2024"})
     covers = {names[0]: frozenset({"凌云", "华创", "证券"}), names[1]: common, names[2]: frozenset({"伊利"}),
@@ -123,10 +128,12 @@ def test_a_chinese_question_names_the_company_not_the_report_whose_cover_shares_
 
 
 def test_a_chinese_period_or_amount_is_not_taken_for_a_name():
-    """"2013年间" and "100亿大关" start with digits, as English names may: they are no name the collection
+    """ "2013年间" and "100亿大关" start with digits, as English names may: they are no name the collection
     must hold (the question was refused for "年间")."""
     assert name_groups("在2005年至2013年间，伊利如何实现营收突破100亿大关？") == []
-    assert name_groups("Did 3M or Sleep Country Canada grow faster in 2019?") == [frozenset({"sleep", "country", "canada"})]
+    assert name_groups("Did 3M or Sleep Country Canada grow faster in 2019?") == [
+        frozenset({"sleep", "country", "canada"})
+    ]
 
 
 def test_chinese_is_read_as_chinese_and_quotes_begin_and_end_on_word_boundaries(embeddings):

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from rag_app.retrieval.documents import DOMAIN_WORD_SHARE, LEGAL_FORMS, DocumentRoute
 from rag_app.text.lexicon import is_domain_word
 from rag_app.text.terms import terms_of
+
 NOT_FOUND = {
     "en": "Not found: no document here is about {what}. The nearest documents are listed under Sources: {nearest}.",
     "zh": "未找到：文档库中没有关于{what}的文档。最接近的文档列在“来源”中：{nearest}。",
