@@ -140,6 +140,24 @@ def test_a_scanned_page_is_ingested_reported_and_cited_by_its_page(service, sett
     assert hit.page == 2 and "3.75 dollars per share" in hit.text
 
 
+def test_ocr_progress_reaches_a_caller_too_busy_to_listen(tmp_path):
+    """While the caller embeds, the parser's events wait for it: the OCR's first and last steps arrive."""
+    import time
+
+    events = []
+
+    def busy_caller(event):
+        events.append((event.stage, event.done, event.total))
+        time.sleep(0.5)  # embedding another file's chunks
+
+    with ExtractionPool(workers=1, timeout_s=120, ocr="auto") as pool:
+        [(_, doc)] = list(pool.run([ExtractionJob(mixed_document(tmp_path))], busy_caller))
+    assert doc.error is None and doc.ocr_pages == [2]
+    ocr = [(done, total) for stage, done, total in events if stage == "ocr"]
+    assert ocr[0] == (0, 2) and ocr[-1] == (2, 2)
+    assert ("reading", 3, 3) in events
+
+
 def test_with_ocr_off_the_report_says_so(service, settings, tmp_path):
     assert settings.ocr == "off"
     [file] = service.ingest([scan_copy(write_pdf(tmp_path / "t.pdf", ["A typed page."]), tmp_path / "s.pdf")]).files

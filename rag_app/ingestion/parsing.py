@@ -46,6 +46,7 @@ _STOP = None
 _CRASHES = (1, -signal.SIGABRT, -signal.SIGSEGV, -signal.SIGBUS)
 STARTUP_S = 60.0  # a fresh parser process may take this long to start before its first file's clock runs
 PROGRESS_EVERY_S = 0.25  # pages read and chunking steps are offered to the caller at most this often, per file
+PROGRESS_BACKLOG = 256  # progress events waiting for a busy caller beyond this many are dropped (later ones say more)
 
 
 @dataclass(frozen=True)
@@ -173,6 +174,7 @@ class ExtractionPool:
         self._pending: list[ExtractionJob] = []
         self._retried: set[Path] = set()  # files whose parser crashed once: a second crash is reported
         self._stop = threading.Event()
+        self._held = threading.Semaphore(self.workers + 1)  # parsed documents the caller may hold unread
 
     def __enter__(self) -> ExtractionPool:
         return self
@@ -186,8 +188,11 @@ class ExtractionPool:
         """Yield each job with its document, in completion order; workers run ahead.
 
         ``on_page`` is called, in the caller's thread, as pages are read (by the parser or by OCR) and when
-        a file's chunks are being made; events that find the caller busy are dropped (later ones say more)."""
-        results: queue.Queue = queue.Queue(maxsize=self.workers + 1)
+        a file's chunks are being made. Parsed documents wait for the caller at most ``workers + 1`` at a time
+        (their text is memory); progress events queue beside them, so an OCR step or a file's last page is
+        not lost while the caller is busy embedding."""
+        results: queue.Queue = queue.Queue()
+        self._held = threading.Semaphore(self.workers + 1)
         self._on_page = on_page
         self._stop.clear()  # a pool runs again after a run that ended (its workers started afresh)
         thread = threading.Thread(target=self._coordinate, args=(list(jobs), results), daemon=True)
@@ -200,6 +205,7 @@ class ExtractionPool:
                     if on_page:
                         on_page(item)
                     continue
+                self._held.release()
                 yield item
         finally:
             self._stop.set()
@@ -232,13 +238,12 @@ class ExtractionPool:
             self._put(results, exc)
 
     def _put(self, results: queue.Queue, item) -> None:
-        """Queue a result, giving up once the consumer has stopped listening."""
+        """Queue a result once the caller holds fewer than ``workers + 1``, giving up once it has stopped
+        listening."""
         while not self._stop.is_set():
-            try:
-                results.put(item, timeout=0.2)
+            if self._held.acquire(timeout=0.2):
+                results.put(item)
                 return
-            except queue.Full:
-                continue
 
     def _busy(self) -> list[_Worker]:
         return [w for w in self._pool if w.job is not None]
@@ -387,11 +392,9 @@ def _wait(process: subprocess.Popen, timeout: float) -> int | None:
 
 
 def _offer(results: queue.Queue, item) -> None:
-    """Queue a progress event unless the queue is full: a later one carries the same news."""
-    try:
+    """Queue a progress event unless a long backlog waits already: a later one carries the same news."""
+    if results.qsize() < PROGRESS_BACKLOG:
         results.put_nowait(item)
-    except queue.Full:
-        pass
 
 
 def _drain(results: queue.Queue) -> None:
