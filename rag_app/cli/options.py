@@ -25,7 +25,13 @@ SETTING_NAMES: tuple[str, ...] = tuple(Settings.model_fields)  # every setting i
 # What each setting is about, as --help groups them. A command shows the settings it uses; the others are
 # still accepted (a script may pass them to every command) and listed by --help-all.
 STORAGE = ("data_dir", "collection", "chroma_host", "chroma_port")
-QUERY_EMBEDDING = ("embedding_model", "embedding_model_zh", "embedding_device", "embedding_precision", "embedding_backend")
+QUERY_EMBEDDING = (
+    "embedding_model",
+    "embedding_model_zh",
+    "embedding_device",
+    "embedding_precision",
+    "embedding_backend",
+)
 READING = (
     "chroma_shards", "embedding_batch_size", "chunk_size", "chunk_overlap", "pdf_parser", "ocr", "parse_timeout_s",
     "parse_workers", "ingest_mode", "parse_memory_mb", "pdf_passwords",

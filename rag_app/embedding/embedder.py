@@ -376,7 +376,9 @@ class LocalEmbeddings(Embeddings):
 
     def embed_query(self, text: str) -> list[float]:
         with self._arithmetic(single=True), self._attention():
-            vector = self.model.encode_query([text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+            vector = self.model.encode_query(
+                [text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+            )
         return vector[0].tolist()
 
     def embed_array(self, texts: Sequence[str], on_batch: BatchCallback | None = None) -> np.ndarray:
