@@ -525,7 +525,9 @@ def erc_round1() -> list[Record]:
         rec = _rec("erc_round1", f"erc-r1-{i}", r["question"], text, doc_name, docs, [],
                    question_type=r["schema"], category=r.get("category"))  # fmt: skip
         rec.notes["comment"] = r.get("comment", "")
-        rec.gold.refusal_acceptable = "N/A" in values
+        # "Which had more equity: A, B or C?" with C's report not among the PDFs: the collection cannot say,
+        # whatever the gold (ERC drew it from all its reports). Naming the winner still counts as right.
+        rec.gold.refusal_acceptable = "N/A" in values or len(here) < len(companies)
         rec.gold.figures_mode = "any"
         reason = ""
         if not real:

@@ -301,6 +301,19 @@ def test_question_kinds_halves_and_golds_that_score_right_on_themselves():
     assert fb["financebench_id_02987"].kind == "derived"  # a turnover ratio
 
 
+@pytest.mark.slow  # reads the evidence pages of enterprise_rag_challenge_r1 (cached after the first run)
+def test_a_comparison_naming_a_company_without_a_report_may_be_refused():
+    from bench.answer_sets import load
+
+    erc = {r.question: r for r in load("erc_round1")}
+    [mitsui] = [r for q, r in erc.items() if q.startswith("Which company had a higher shareholders' equity")]
+    assert mitsui.kind == "derived" and mitsui.gold.refusal_acceptable  # MITSUI O.S.K. LINES' report is absent
+    assert score("Not found: no document here is about “mitsui”.", mitsui.gold, "en") == "refused_correctly"
+    assert score(mitsui.gold.text, mitsui.gold, "en") == "right"
+    [transunion] = [r for q, r in erc.items() if q.startswith('What was the intangible assets of "TransUnion"')]
+    assert transunion.kind == "lookup" and not transunion.gold.refusal_acceptable  # its report is here
+
+
 def test_split_half_rule_is_kept_exactly():
     from bench.answer_sets import split_half
 

@@ -73,6 +73,19 @@ def test_the_quote_carries_the_asked_figure_with_its_column_header(embeddings):
     assert "(Millions) 2018 2017 2016" in first and "(1,577)" in first and first.endswith("[1]"), text
 
 
+def test_a_figure_for_a_year_no_retrieved_page_mentions_is_not_found_not_another_years(embeddings):
+    filing = [source(1, "3M_2018_10K.pdf", CASH_FLOWS, page=60)]
+    text = ask("What was 3M's net cash provided by operating activities in fiscal year 2020?", filing, embeddings)
+    assert text.startswith("Not found:") and "2020" in text and "3M_2018_10K.pdf p. 60" in text, text
+    assert quotes(text) == [] and "6,439" not in text
+    text = ask("2020年3M的经营活动现金流量净额是多少？", filing, embeddings)
+    assert text.startswith("未找到") and "2020" in text, text
+    # the year asked is on the page, in full or as two digits: the figure is quoted
+    assert "6,439" in ask("What was 3M's net cash provided by operating activities in 2016?", filing, embeddings)
+    short = [source(1, "3M_2018_10K.pdf", CASH_FLOWS.replace("(Millions) 2018 2017 2016", "FY18 FY17 FY16"))]
+    assert "6,439" in ask("What was 3M's net cash provided by operating activities in 2018?", short, embeddings)
+
+
 def test_a_total_is_quoted_not_the_rows_before_it(embeddings):
     text = ask("What were total current assets at March 31, 2023?", [source(1, "2023 Q1 AMZN.pdf", BALANCE_SHEET)], embeddings)  # fmt: skip
     assert "Total current assets 146,791 141,340" in text.splitlines()[0], text

@@ -54,6 +54,11 @@ NOT_FOUND = {
     "The nearest passages are listed under Sources: {nearest}.",
     "zh": "未找到：文档中没有与这个问题足够相关的段落。最接近的段落列在“来源”中：{nearest}。",
 }
+PERIOD_NOT_FOUND = {
+    "en": "Not found: no page retrieved for this question mentions {years}, so none gives its figure for that "
+    "period. The nearest passages are listed under Sources: {nearest}.",
+    "zh": "未找到：为这个问题检索到的页面都没有提到{years}，没有该期间的数字。最接近的段落列在“来源”中：{nearest}。",
+}
 
 
 @dataclass
@@ -75,9 +80,31 @@ def answer_extractive(ctx: StrategyContext) -> Iterator[Event]:
     if not relevant(picked[0], _reads_question(ctx)):
         yield TokenEvent(not_found_text(ctx.prompts.language, ctx.sources))
         return
+    if missing := unmentioned_years(ctx):
+        yield TokenEvent(not_found_text(ctx.prompts.language, ctx.sources, missing))
+        return
     for c in picked:  # the source shows (and the check reads) the passage its quotes come from
         c.source.widen((c.header or c.unit).start, c.unit.end)
     yield TokenEvent("\n".join(_quote(c) for c in picked))
+
+
+def unmentioned_years(ctx: StrategyContext) -> list[str]:
+    """The years a figure question asks for when no retrieved page of the documents it names mentions any.
+
+    "Operating cash flow in fiscal 2023" asked of a 10-K for 2022 retrieves its cash-flow statement, whose
+    columns are 2022 and 2021: quoting it would answer for another year. A page that mentions the year at all
+    (a column header, a sentence, a footnote; "24" for 2024) keeps the answer; the document-level check
+    (absence) has already refused years that no document named mentions anywhere."""
+    years = named_years(ctx.question)
+    if not years or not FIGURE_QUESTION.search(ctx.question):
+        return []
+    named = named_shas(ctx)
+    pages = [s.page or s.hit.text for s in ctx.sources if not named or s.hit.sha256 in named]
+    # 2024 is also written 24 (FY24, 24E, 24年, a chart's "24 营收"): a two-digit year standing alone counts
+    written = re.compile("|".join(rf"{y}|(?<![\d.,]){y[2:]}(?![\d.,%])" for y in sorted(years)))
+    if any(written.search(page) for page in pages):
+        return []
+    return sorted(years)
 
 
 def _quote(c: Candidate) -> str:
@@ -187,7 +214,11 @@ def _score_meaning(ctx: StrategyContext, candidates: list[Candidate]) -> None:
         c.meaning = float(similarity)
 
 
-def not_found_text(language: str, sources: list[Source]) -> str:
-    """The plain "not found" answer, naming the nearest sources (file and page) without citing them."""
+def not_found_text(language: str, sources: list[Source], years: list[str] | None = None) -> str:
+    """The plain "not found" answer, naming the nearest sources (file and page) without citing them; with
+    ``years``, the periods no retrieved page mentions."""
     nearest = "; ".join(dict.fromkeys(f"{s.hit.file} p. {s.hit.page}" for s in sources[:3]))
+    if years:
+        joined = ("、" if language == "zh" else ", ").join(years)
+        return PERIOD_NOT_FOUND[language].format(years=joined, nearest=nearest)
     return NOT_FOUND[language].format(nearest=nearest)
