@@ -66,6 +66,10 @@ VARIANTS: dict[str, dict] = {
     "no_statements": {"section_weight": 0.0},  # the default before that lever
     "statements_w2": {"section_weight": 2.0},  # the same plateau on the tuning half: not a knife edge
     "statements_3docs": {"section_documents": 3},
+    # a question naming no statement but one of its rows ("accounts payable", 资本开支): that statement's pages
+    "line_items": {"section_item_weight": 1.0},  # in the best-ranked document
+    "line_items_w05": {"section_item_weight": 0.5},
+    "line_items_2docs": {"section_item_weight": 1.0, "section_item_documents": 2},
     # pages inside the best-ranked document (rag_app.retrieval.within): BM25 of whole pages, dense within it
     "within_bm25": {"within_lexical_weight": 1.0},
     "within_bm25_w2": {"within_lexical_weight": 2.0},

@@ -105,7 +105,7 @@ class RagService:
     def retriever(self, store: DocumentStore) -> Retriever:
         s = self.settings
         ranking = RankingOptions(document_weight=s.retrieval_document_weight)
-        boosts = section_boosts(s.retrieval_section_sets, s.retrieval_section_weight)
+        boosts = section_boosts(s.retrieval_section_sets, s.retrieval_section_weight, s.retrieval_section_item_weight)
         return Retriever(
             store, self.embeddings, s.retrieval, s.retrieval_candidates, ranking, boosts, self.reranker,
             self.chinese_reader,

@@ -238,6 +238,14 @@ class Settings(BaseSettings):
         "a section the question names (RAG_RETRIEVAL_SECTION_SETS; the shipped set: balance sheet, income statement "
         "or P&L, cash flow statement; 资产负债表, 利润表, 现金流量表); 0 turns it off.",
     )
+    retrieval_section_item_weight: float = Field(
+        0.0,
+        ge=0,
+        le=20,
+        description="Weight of the same pages, in the best-ranked document only, for a question that names no section "
+        "but asks for one of its rows (accounts payable: the balance sheet; capex: the cash flow statement; each "
+        "section's `items` in RAG_RETRIEVAL_SECTION_SETS); 0 turns it off.",
+    )
     retrieval_section_sets: str = Field(
         "financial_statements",
         description="Section sets the page boost reads, comma-separated: files prompts/sections/NAME.toml (each "

@@ -61,6 +61,30 @@ def test_section_pages_of_the_best_documents_are_boosted_in_the_fusions_order():
     assert boost("What was the revenue?", ranked, openings) == {}  # names no section: no boost
 
 
+def test_a_question_asking_for_a_statements_row_gets_that_statement_in_its_best_document():
+    items = STATEMENTS.items_in
+    assert items("What is the year end FY2018 amount of accounts payable for MGM Resorts?") == {"balance sheet"}
+    assert items("How much did 3M spend on capex in 2022?") == {"cash flow statement"}
+    assert items("2019年公司的营业收入是多少？") == {"income statement"}
+    assert items("Is 3M a capital-intensive business?") == frozenset()  # no row named: no statement
+    ranked = [("a", 7), ("b", 3)]
+    sheets = {"a": [50], "b": [40]}
+
+    def openings(sha, chars):
+        return {p: ("Consolidated Balance Sheets" if p in sheets[sha] else "Notes") for p in range(1, 70)}
+
+    question = "What were MGM's accounts payable at year end?"
+    assert SectionBoost(STATEMENTS)(question, ranked, openings) == {}  # off unless its weight is set
+    boost = SectionBoost(STATEMENTS, weight=1.0, documents=2, item_weight=0.5, item_documents=1)
+    assert boost(question, ranked, openings) == {("a", 50): 0.5 / 11}  # the best document only, at its weight
+    # a question naming the statement itself is boosted as before, in the two best documents
+    assert boost("Rely on the balance sheet: accounts payable?", ranked, openings) == {
+        ("a", 50): 1 / 11,
+        ("b", 40): 1 / 12,
+    }
+    assert section_boosts("financial_statements", 0.0, 0.0) == []
+
+
 def test_a_boosted_page_without_candidates_is_cited_by_its_first_chunk():
     scores = {"s:1:0": 0.05, "s:1:90": 0.04, "s:2:0": 0.03}
     page = lambda c: c.rsplit(":", 1)[0]  # noqa: E731

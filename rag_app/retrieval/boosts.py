@@ -17,7 +17,7 @@ import functools
 import re
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
@@ -43,6 +43,7 @@ class SectionSet:
     titles: Mapping[str, re.Pattern]  # section -> how a page's opening (or a question) writes its title
     asked: Mapping[str, re.Pattern]  # section -> how a question names it (titles and further ways)
     opening_chars: int
+    items: Mapping[str, re.Pattern] = field(default_factory=dict)  # section -> the rows it carries ("capex")
 
     @classmethod
     @functools.cache
@@ -53,7 +54,8 @@ class SectionSet:
             sections = data["sections"]
             titles = {s: _compile(v["titles"]) for s, v in sections.items()}
             asked = {s: _compile(v["titles"] + v.get("asked", [])) for s, v in sections.items()}
-            return cls(name, titles, asked, int(data["opening_chars"]))
+            items = {s: _compile(v["items"]) for s, v in sections.items() if v.get("items")}
+            return cls(name, titles, asked, int(data["opening_chars"]), items)
         except (OSError, KeyError, TypeError, ValueError, re.error) as exc:
             known = ", ".join(sorted(p.stem for p in directory.glob("*.toml")))
             raise ConfigurationError(f"cannot read the section set {name!r} ({path}): {exc}; known: {known}") from exc
@@ -61,6 +63,10 @@ class SectionSet:
     def named_in(self, question: str) -> frozenset[str]:
         """The sections a question names."""
         return frozenset(s for s, pattern in self.asked.items() if pattern.search(question))
+
+    def items_in(self, question: str) -> frozenset[str]:
+        """The sections whose rows a question asks for ("accounts payable": the balance sheet)."""
+        return frozenset(s for s, pattern in self.items.items() if pattern.search(question))
 
     def opening_section(self, opening: str) -> str | None:
         """The section a page opens with, from its first characters; None for any other page (a page whose
@@ -83,18 +89,25 @@ def _compile(patterns: list[str]) -> re.Pattern:
 class SectionBoost:
     """Pages opening with a section the question names, among the pages of its ``documents`` best-ranked
     documents, ranked as the fusion ranked them (the others after, by document and page), each given
-    ``weight / (rrf_k + rank)``."""
+    ``weight / (rrf_k + rank)``. A question naming no section but asking for one of a section's rows (its
+    ``items``) gets that section's pages at ``item_weight`` among its ``item_documents`` best documents."""
 
     sections: SectionSet
     weight: float = 1.0
     documents: int = 2
     rrf_k: int = 10
+    item_weight: float = 0.0
+    item_documents: int = 1
 
     def __call__(self, question: str, ranked_pages: Sequence[Page], pages_opening: PagesOpening) -> dict[Page, float]:
-        wanted = self.sections.named_in(question)
+        wanted, weight, documents = self.sections.named_in(question), self.weight, self.documents
+        if self.weight <= 0:
+            wanted = frozenset()
+        if not wanted and self.item_weight > 0:
+            wanted, weight, documents = self.sections.items_in(question), self.item_weight, self.item_documents
         if not wanted or not ranked_pages:
             return {}
-        shas = list(dict.fromkeys(sha for sha, _ in ranked_pages))[: self.documents]
+        shas = list(dict.fromkeys(sha for sha, _ in ranked_pages))[:documents]
         position = {page: i for i, page in enumerate(ranked_pages)}
         found = [
             (sha, page)
@@ -103,12 +116,16 @@ class SectionBoost:
             if self.sections.opening_section(opening) in wanted
         ]
         found.sort(key=lambda p: (position.get(p, len(position)), shas.index(p[0]), p[1]))
-        return {page: self.weight / (self.rrf_k + rank) for rank, page in enumerate(found, 1)}
+        return {page: weight / (self.rrf_k + rank) for rank, page in enumerate(found, 1)}
 
 
-def section_boosts(names: str, weight: float) -> list[PageBoost]:
+def section_boosts(names: str, weight: float, item_weight: float = 0.0) -> list[PageBoost]:
     """The section boosts of the comma-separated set ``names`` (``RAG_RETRIEVAL_SECTION_SETS``) at ``weight``
-    (``RAG_RETRIEVAL_SECTION_WEIGHT``; 0: none)."""
-    if weight <= 0:
+    (``RAG_RETRIEVAL_SECTION_WEIGHT``; 0: none), their rows at ``item_weight``
+    (``RAG_RETRIEVAL_SECTION_ITEM_WEIGHT``)."""
+    if weight <= 0 and item_weight <= 0:
         return []
-    return [SectionBoost(SectionSet.load(name.strip()), weight) for name in names.split(",") if name.strip()]
+    return [
+        SectionBoost(SectionSet.load(name.strip()), weight, item_weight=item_weight)
+        for name in names.split(",") if name.strip()
+    ]  # fmt: skip
