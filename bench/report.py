@@ -123,15 +123,23 @@ def _lever_tables(r: dict, intro: str) -> list[str]:
     return out
 
 
-def within_levers() -> list[str]:
-    """Issue 26's rankings of pages inside the routed filing, on every set and slice (runs without the baseline)."""
-    runs = [(name, load(f"retrieval-{name}-within")) for name in ("financebench", "zh_reports", "docugami")]
+def _lever_runs(suffix: str, title: str, intro: str) -> list[str]:
+    """A section of levers measured on every set and slice (runs ``retrieval-<set>-<suffix>``, no baseline)."""
+    runs = [(name, load(f"retrieval-{name}-{suffix}")) for name in ("financebench", "zh_reports", "docugami")]
     runs = [(name, r) for name, r in runs if r and "systems" in r]
     if not runs:
         return []
-    out = [
+    out = [title, "", intro, ""]
+    for name, r in runs:
+        out += _lever_tables(r, f"**{name}** (hit@5 / MRR, {r['questions']} questions):") + [provenance(r), ""]
+    return out
+
+
+def within_levers() -> list[str]:
+    """Issue 26's rankings of pages inside the routed filing, on every set and slice (runs without the baseline)."""
+    return _lever_runs(
+        "within",
         "## Retrieval: pages inside the routed filing (levers, off by default)",
-        "",
         "`within_bm25`: BM25 of whole pages inside the best-ranked document, `within_dense`: the question's nearest "
         "chunks within it, `within_both` the two, `_2docs` inside the two best documents (rag_app/retrieval/within.py); "
         "`no_statements`: without the statement boost. Each is a reciprocal-rank ranking added to the default's. "
@@ -140,22 +148,14 @@ def within_levers() -> list[str]:
         "but costs zh_reports_dev's figure questions (0.667 to 0.333) and docugami's single-document questions "
         "(0.974 to 0.816 and 0.944 to 0.796): ranking one document's pages higher pushes the other documents' pages "
         "out of the top 5.",
-        "",
-    ]
-    for name, r in runs:
-        out += _lever_tables(r, f"**{name}** (hit@5 / MRR, {r['questions']} questions):") + [provenance(r), ""]
-    return out
+    )
 
 
 def line_item_levers() -> list[str]:
     """Issue 26: a question asking for a statement's row boosts that statement (RAG_RETRIEVAL_SECTION_ITEM_WEIGHT)."""
-    runs = [(name, load(f"retrieval-{name}-items")) for name in ("financebench", "zh_reports", "docugami")]
-    runs = [(name, r) for name, r in runs if r and "systems" in r]
-    if not runs:
-        return []
-    out = [
+    return _lever_runs(
+        "items",
         "## Retrieval: a statement's rows name the statement (lever, off by default)",
-        "",
         "A question naming no statement but asking for one of its rows (accounts payable, capex, 营业收入: each "
         "section's `items` in prompts/sections/financial_statements.toml) boosts the pages opening with that "
         "statement. `line_items`: in the best-ranked document at weight 1; `line_items_w05` at weight 0.5; "
@@ -165,11 +165,7 @@ def line_item_levers() -> list[str]:
         "quarters' filings out of the top 5. Weight 0.5 keeps docugami's hit@5 (MRR 0.834 to 0.828) and lifts "
         "only the confirmation half's slice, by one question of 11; it was chosen after seeing docugami, which then "
         "no longer confirms it. The default stays off: one question is within the noise of an 11-question slice.",
-        "",
-    ]
-    for name, r in runs:
-        out += _lever_tables(r, f"**{name}** (hit@5 / MRR, {r['questions']} questions):") + [provenance(r), ""]
-    return out
+    )
 
 
 def _copies(r: dict) -> list[str]:
