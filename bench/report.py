@@ -1322,8 +1322,25 @@ def answers() -> list[str]:
                 "again (a change that can only withdraw refusals leaves the other answers as they were).",
                 "",
             ]
+        if r["name"] == "answers":
+            out += [_erc_misses(r), ""]
         out += [provenance(r), ""]
     return out
+
+
+def _erc_misses(r: dict) -> str:
+    """What the refusals of enterprise_rag_challenge_r1 still miss, and why (issue 25)."""
+    rows = r["answerers"].get("extractive", {}).get("rows", [])
+    missed = [x for x in rows if x["set"] == "erc" and x["kind"] == "refuse" and x["verdict"] != "refused_correctly"]
+    return (
+        f"enterprise_rag_challenge_r1's questions to refuse that the quoted answer still answers ({len(missed)}): "
+        "each asks for a measure the report does not print (marketing or sustainability spending, acquisition "
+        "costs, a gross profit margin, a quick ratio, a market capitalisation) of a company and year it does hold, "
+        "and the nearest rows are quoted. Years are checked (a figure for a year no retrieved page mentions is "
+        "refused), companies are checked; the measure is not: telling which words of a question name the measure, "
+        "and whether a page prints it rather than its parts, needs a model (map_rerank's yes/no) or a lexicon of "
+        "measures. Neither is in the offline default."
+    )
 
 
 def _target_value(value) -> str:
