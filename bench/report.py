@@ -1073,9 +1073,17 @@ def real_weights() -> list[str]:
         "ends in an illegal memory access at load, with the int8 output head and with a bf16 one; with "
         "`CUDA_LAUNCH_BLOCKING=1` the same load runs, passes its self-check and reads the pages at the 4-bit "
         "paths' accuracy (last row). gemlite's int4 GEMMs on each of SmolLM2's shapes also ran correctly under "
-        "`CUDA_LAUNCH_BLOCKING=1` (`python -m bench.gemlite_shapes`). So the fault is an ordering or lifetime bug "
-        "between asynchronous launches, not a shape a kernel cannot read; not found yet. The guard "
-        "(`rag_app.fastgen.width_blocker`) stays for int4 and no longer applies to bf16, which ran these widths.",
+        "`CUDA_LAUNCH_BLOCKING=1` (`python -m bench.gemlite_shapes`). The cause, found since without a GPU by "
+        "running gemlite's own kernels through Triton's interpreter on CPU and tracing every load: gemlite loads a "
+        "layer's scales and zeros with no mask, and for SmolLM2's shapes 12-15 of the 16-17 split-K configs it "
+        "autotunes over read whole rows past their end (up to 18 KB; K = 576 is not a multiple of block K times "
+        "split K), every kernel reads up to a block of columns past the last row, and most int8-head configs read "
+        "a whole 96 KB row past it. Qwen2.5-7B's shapes never over-read, and their configs come from gemlite's own "
+        "table, so they are never autotuned. Padding the widths to 128 does not help (15 of 17 configs still "
+        "over-read at 640). `rag_app.fastgen.quant.pad_gemlite_meta` now puts zeros behind scales and zeros "
+        "(16 rows and 1,024 elements: under the interpreter every over-reading config then matches the float32 "
+        "reference). Not yet run on a GPU: `python -m bench.gemlite_oob --fix` confirms it there; until then the "
+        "guard (`rag_app.fastgen.width_blocker`) stays for int4 and no longer applies to bf16, which ran these widths.",
         "",
     ]
     decode = paths.get("fast_bf16", {}).get("engine_decode")

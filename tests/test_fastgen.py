@@ -319,3 +319,33 @@ def test_benchmark_scores_generated_tokens_against_the_reference(models):
     outside = missed.get("agreement_outside_ties", missed["agreement"])
     assert outside < 0.99
     assert shown(321.0, {"correctness": {"b1": missed}}, "b1") == f"withheld (agreement {outside:.3f})"
+
+
+def test_gemlite_scales_and_zeros_get_zeros_behind_them_for_the_kernels_unmasked_reads():
+    """gemlite's kernels load scales/zeros [K/g, N] with no mask (issue 29): whole rows past the end along K, up to
+    a block of columns past the last row. After padding, the same tensors (values, shape, strides, every reference
+    to them) have at least 16 rows and 1,024 more elements of zeros behind them, so those reads meet zeros."""
+    from types import SimpleNamespace
+
+    from rag_app.fastgen.quant import META_SPARE_COLUMNS, META_SPARE_ROWS, pad_gemlite_meta
+
+    rows, n = 9, 576  # SmolLM2-135M: K = 576 in groups of 64
+    scales = torch.rand(rows, n, dtype=torch.bfloat16)
+    zeros = -torch.rand(rows, n, dtype=torch.bfloat16)
+    kernel = SimpleNamespace(scales=scales, zeros=zeros)
+    held = [kernel.scales]  # what gemlite may hold elsewhere: the same tensor object
+    before = (scales.clone(), zeros.clone())
+    pad_gemlite_meta(kernel)
+    for meta, original in zip((kernel.scales, kernel.zeros), before, strict=True):
+        assert meta.shape == (rows, n) and meta.stride() == (n, 1) and torch.equal(meta, original)
+        spare = meta.untyped_storage().nbytes() // meta.element_size() - rows * n
+        assert spare == META_SPARE_ROWS * n + META_SPARE_COLUMNS
+        over_read = torch.as_strided(meta, (rows + META_SPARE_ROWS, n), (n, 1))  # what a split-K config reads
+        assert torch.equal(over_read[:rows], original) and not over_read[rows:].any()
+    assert held[0] is kernel.scales and held[0].untyped_storage().nbytes() > rows * n * 2
+    # the int8 head's empty zeros and a scalar are never indexed: left alone
+    head = SimpleNamespace(scales=torch.rand(1, 8), zeros=torch.empty(0, dtype=torch.int32))
+    pad_gemlite_meta(head)
+    assert head.zeros.numel() == 0 and head.scales.untyped_storage().nbytes() > 8 * 4
+    with pytest.raises(RuntimeError, match="not row-major"):
+        pad_gemlite_meta(SimpleNamespace(scales=torch.rand(n, rows).t(), zeros=None))

@@ -40,8 +40,12 @@ def fast_path_blocker(device: str, quantization: str, autotune: bool = False) ->
 # int4 groups of 128). SmolLM2-135M's real weights (576-wide layers, groups of 64) end in an illegal memory access
 # on the H200 at load (issue 29), also with every layer zero-padded to a multiple of 128 and also with a bf16 output
 # head; with CUDA_LAUNCH_BLOCKING=1 the same load runs (bench/results/real-weights-h200-forced-bf16-head.json), so
-# the fault depends on launch timing, not on a shape alone. Not found yet; such models use bf16 on the fast path
-# (RAG_LLM_QUANTIZATION=auto keeps a model under 1B in bf16) or transformers when 4-bit is asked for.
+# the fault depends on launch timing, not on a shape alone. The cause, found through Triton's interpreter on CPU:
+# gemlite loads scales and zeros with no mask, and for these shapes most configs it autotunes read past their end
+# (rows along K, a block of columns along N; Qwen2.5-7B's never do, and its configs come from gemlite's own table).
+# quant.pad_gemlite_meta now puts zeros behind them. Until a GPU run confirms it (python -m bench.gemlite_oob
+# --fix, then the real weights), such models use bf16 on the fast path (RAG_LLM_QUANTIZATION=auto keeps a model
+# under 1B in bf16) or transformers when 4-bit is asked for.
 VALIDATED_WIDTH = 128
 
 

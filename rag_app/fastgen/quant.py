@@ -81,6 +81,36 @@ class DequantLinear(nn.Module):
         return F.linear(x, self.weight(), self.bias)
 
 
+# gemlite 0.6.0.post2 keeps scales and zeros row-major [K/g, N] and loads them with no mask: its split-K kernels
+# read whole rows past the end when K % (BLOCK_SIZE_K * SPLIT_K) != 0 (K = 576: nearly every config it autotunes),
+# and every kernel reads up to BLOCK_SIZE_N - N % BLOCK_SIZE_N columns past the last row. Read through Triton's
+# interpreter on CPU (issue 29): 12-15 of the 16-17 split-K configs for SmolLM2-135M's layers, up to 18 KB, and a
+# whole 96 KB row for the int8 head; none for Qwen2.5-7B's shapes. What lies there is another allocation: NaN or an
+# illegal memory access. Zeros after the data keep every such read inside the tensor's own buffer, where it meets
+# activations masked to 0 (rows) or output columns never stored (columns). Bound: rows < SPLIT_K <= 16 for groups
+# of 32 or more, columns < BLOCK_SIZE_N <= 1024.
+META_SPARE_ROWS, META_SPARE_COLUMNS = 16, 1024
+
+
+def pad_gemlite_meta(kernel, spare_rows: int = META_SPARE_ROWS, spare_columns: int = META_SPARE_COLUMNS) -> None:
+    """Re-seat a gemlite layer's scales and zeros at the start of zero-padded buffers: the same shape, strides and
+    values, with ``spare_rows * N + spare_columns`` zeros behind them (what the unmasked loads may read)."""
+    for name in ("scales", "zeros"):
+        meta = getattr(kernel, name, None)
+        if not isinstance(meta, torch.Tensor) or meta.dim() != 2 or meta.numel() <= 1 or not meta.is_floating_point():
+            continue  # a scalar or the int8 head's empty zeros: never indexed
+        if not meta.is_contiguous():
+            raise RuntimeError(
+                f"gemlite's {name} are not row-major [K/g, N] (strides {meta.stride()}): padding them is unsafe"
+            )
+        rows, columns = meta.shape
+        buffer = torch.zeros(
+            rows * columns + spare_rows * columns + spare_columns, dtype=meta.dtype, device=meta.device
+        )
+        buffer[: rows * columns].copy_(meta.detach().reshape(-1))
+        meta.data = buffer[: rows * columns].view(rows, columns)  # .data: every reference gemlite holds sees it
+
+
 class GemliteLinear(nn.Module):
     """gemlite's A16W4 kernels for few rows; dequantize + cuBLAS for long prompts."""
 
@@ -93,6 +123,7 @@ class GemliteLinear(nn.Module):
         self.kernel = A16W4_HQQ_INT(device=str(codes.device), dtype=dtype).from_weights(
             codes, scales.to(dtype), zeros.to(dtype), bias=None if bias is None else bias.to(dtype)
         )
+        pad_gemlite_meta(self.kernel)
         self.dtype = dtype
 
     def weight(self) -> torch.Tensor:
@@ -152,6 +183,7 @@ class GemliteInt8Head(nn.Module):
         codes, scales = quantize_int8_rows(weight)
         self.out_features, self.in_features = codes.shape
         self.kernel = A16W8_INT8(device=str(weight.device), dtype=dtype).from_weights(codes, scales=scales.to(dtype))
+        pad_gemlite_meta(self.kernel)  # its [1, vocab] scales are read a whole row past the end by most configs
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.kernel(x)
