@@ -100,9 +100,8 @@ class SectionBoost:
     item_documents: int = 1
 
     def __call__(self, question: str, ranked_pages: Sequence[Page], pages_opening: PagesOpening) -> dict[Page, float]:
-        wanted, weight, documents = self.sections.named_in(question), self.weight, self.documents
-        if self.weight <= 0:
-            wanted = frozenset()
+        wanted = self.sections.named_in(question) if self.weight > 0 else frozenset()
+        weight, documents = self.weight, self.documents
         if not wanted and self.item_weight > 0:
             wanted, weight, documents = self.sections.items_in(question), self.item_weight, self.item_documents
         if not wanted or not ranked_pages:
