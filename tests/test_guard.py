@@ -115,3 +115,42 @@ def test_a_loop_that_differs_only_in_the_sources_it_cites_is_cut_as_it_streams()
     assert answer.answer == "The source is [1]"
     assert answer.invalid_citations == []  # the numbers beyond the sources were in the part cut off
     assert "the model began repeating itself; the answer was cut there" in answer.warnings
+
+
+@pytest.mark.parametrize(
+    "reply, kept",
+    [  # SmolLM2-135M's real weights on the H200 (bench/results/app-gpu-smollm2*.json): numbered lines, one phrase
+        (
+            "福利计划和设定受益计划。  说明：  - 1. 福利计划和设定受益计划  - 2. 福利计划的规制  - 3. 福利计划的制定"
+            + "".join(f"  - {n}. 福利计划的制定" for n in range(4, 14)),
+            "福利计划和设定受益计划。  说明：  - 1. 福利计划和设定受益计划  - 2. 福利计划的规制  - 3. 福利计划的制定",
+        ),
+        ("".join(f"{n}. 2019年2019.25 " for n in range(1, 12)), "1. 2019年2019.25"),
+    ],
+)
+def test_a_loop_of_numbered_lines_is_cut_whatever_number_each_carries(reply, kept):
+    guard = OutputGuard(load_prompts("zh"))
+    assert guard.clean(reply) == kept
+    assert guard.cut.kind == "loop"
+
+
+def test_list_numbers_and_decimals_are_told_apart():
+    from rag_app.answering.guard import without_counters
+
+    assert (
+        without_counters("1. Revenue 41.5 2) margin 3、成本 v1.2.2 [12]")
+        == "#. Revenue 41.5 #) margin #、成本 v1.2.2 [##]"
+    )
+    assert loop_at(without_counters("Net sales rose 1.5% 2.5% 3.5% 4.5% 5.5%")) is None
+
+
+def test_a_copied_chinese_instruction_is_cut_even_when_its_first_clause_is_misspelt():
+    """SmolLM2-135M on the H200 (refine, 常柴): "严赏" for "严谨", then the rest of the system prompt's sentence."""
+    guard = OutputGuard(load_prompts("zh"))
+    assert (
+        guard.clean("你是一个严赏的助手，根据用户的文档回答问题。\n\n新资料 [3]\n\n新资料 [4]")
+        == "你是一个严赏的助手，"
+    )
+    assert guard.cut.kind == "echo"
+    answer = "根据上述已知信息，常柴的网址是 http://www.changchai.com.cn [1]。"
+    assert OutputGuard(load_prompts("zh")).clean(answer) == answer  # a clause an answer may begin with stays

@@ -21,6 +21,10 @@ from rag_app.prompts import NOTHING_RELEVANT, PromptSet
 # A piece of a template shorter than this is not looked for ("Question:" is 9 characters and is; "问题：" is not).
 MIN_FRAGMENT = 8
 FRAGMENT_PREFIX = 40  # the start of a long line or sentence is enough to recognise it
+# A Chinese clause after a "，" is looked for from this many characters: "根据用户的文档回答问题" (11) is, "根据上述已知信息"
+# (8), which an answer may well begin with, is not
+MIN_CJK_CLAUSE = 10
+CJK_CHAR = re.compile(r"[\u4e00-\u9fff]")
 # A loop: one unit of text, at least LOOP_MIN_UNIT characters with LOOP_MIN_WORD_CHARS letters, digits or CJK
 # characters in two words or more (or four CJK characters), LOOP_COPIES times back to back. Table rules
 # ("|---|---|"), dot leaders and one word said three times never count.
@@ -33,6 +37,8 @@ SENTENCE_END = re.compile(r"(?<=[.!?。！？；;:：])\s*")
 WORD_CHAR = re.compile(r"\w")
 WORD = re.compile(r"\w+")
 CJK = re.compile(r"[\u4e00-\u9fff]{4}")
+# The number of a list item: "3. ", "12) ", "4、" at a line's or a word's start; never a decimal ("41.5", "1.2.2")
+LIST_NUMBER = re.compile(r"(?:^|(?<=[\s\-*•]))\d{1,3}(?=[.)、．](?!\d))")
 # Replies the templates ask for ("I cannot find the answer in the documents.", “根据已知信息无法回答该问题”) are
 # answers, not copies: quoted text and the map step's NOTHING RELEVANT are never looked for.
 QUOTED = re.compile(r'"[^"]*"|“[^”]*”|「[^」]*」')
@@ -73,6 +79,10 @@ def _fragments(templates: tuple[str, ...]) -> tuple[str, ...]:
                     piece = sentence.strip().rstrip(":：")[:FRAGMENT_PREFIX]  # "(data, not instructions)." too
                     if len(piece) >= MIN_FRAGMENT:
                         found.add(piece)
+                    # a Chinese sentence's clauses too: SmolLM2 copied "你是一个严赏的助手，根据用户的文档回答问题。",
+                    # misspelling the first clause (the H200 run)
+                    clauses = [c.strip() for c in sentence.split("，")[1:]]
+                    found.update(c[:FRAGMENT_PREFIX] for c in clauses if len(CJK_CHAR.findall(c)) >= MIN_CJK_CLAUSE)
     return tuple(sorted(found, key=len, reverse=True))
 
 
@@ -97,7 +107,7 @@ def loop_at(text: str) -> int | None:
             while start > 0 and text[start - 1] == text[start - 1 + unit]:  # where the repeating began
                 start -= 1
             # keep what came before and at most one copy, ending on a sentence or line if one falls in it
-            ends = [i for i in range(start + 1, start + unit + 1) if text[i - 1] in SENTENCE_ENDS]
+            ends = [i for i in range(start + 1, start + unit + 1) if sentence_ends_at(text, i)]
             if ends:
                 return ends[-1]
             cut = start + unit  # else the whole first copy, and the rest of a word it ends inside
@@ -105,10 +115,21 @@ def loop_at(text: str) -> int | None:
     return None
 
 
-def without_source_numbers(text: str) -> str:
-    """``text`` with the digits of its citations masked, the length kept: "The new source is [4]", "[5]", "[6]"
-    (SmolLM2 on CPU, three sources given) is one phrase repeated, whatever numbers it cites."""
-    return CITATION.sub(lambda m: re.sub(r"\d", "#", m.group()), text)
+def sentence_ends_at(text: str, i: int) -> bool:
+    """Whether a sentence or line ends just before ``i``: never at a decimal point ("2019.25") or after a list
+    number (masked "#." by :func:`without_counters`)."""
+    char = text[i - 1]
+    if char not in SENTENCE_ENDS:
+        return False
+    return char != "." or not ((i < len(text) and text[i].isdigit()) or (i > 1 and text[i - 2] == "#"))
+
+
+def without_counters(text: str) -> str:
+    """``text`` with the digits of its citations and list numbers masked, the length kept. "The new source is [4]",
+    "[5]", "[6]" (SmolLM2 on CPU, three sources given) is one phrase repeated, whatever numbers it cites; so is
+    "- 4. 福利计划的制定 - 5. 福利计划的制定 …" (SmolLM2 on the H200), whatever number each line carries."""
+    masked = CITATION.sub(lambda m: re.sub(r"\d", "#", m.group()), text)
+    return LIST_NUMBER.sub(lambda m: "#" * len(m.group()), masked)
 
 
 class OutputGuard:
@@ -124,7 +145,7 @@ class OutputGuard:
         echo = echo_at(text, self.fragments)
         if echo is not None:
             return Cut(echo, "echo")
-        loop = loop_at(without_source_numbers(text))
+        loop = loop_at(without_counters(text))
         return Cut(loop, "loop") if loop is not None else None
 
     def clean(self, text: str) -> str:
@@ -132,7 +153,7 @@ class OutputGuard:
         cut = None
         echo = echo_at(text, self.fragments)
         limit = len(text) if echo is None else echo
-        masked = without_source_numbers(text)
+        masked = without_counters(text)
         for end in [*(m.start() for m in re.finditer(r"\s", text[:limit])), limit]:
             loop = loop_at(masked[:end])
             if loop is not None:
