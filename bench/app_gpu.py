@@ -6,7 +6,7 @@ For each answer: its text, the sources it cites and whether a cited page is the 
 (financebench / zh_reports labels), the app's own citation check (``invalid_citations``), time to the first
 token event and to ``done`` as the client sees them, and the GPU memory held.
 
-    python -m bench.app_gpu --model-dir /tmp/smollm2-hf --files DIR_OF_PDFS [--embedding-model DIR]
+    python -m bench.app_gpu --model-dir /tmp/smollm2-hf --files DIR_OF_PDFS [--embedding-model DIR] [--quantization 4bit]
 """
 
 from __future__ import annotations
@@ -99,6 +99,10 @@ def main() -> None:
     parser.add_argument("--k", type=int, default=4)
     parser.add_argument("--max-new-tokens", type=int, default=200)
     parser.add_argument("--engine", default="fast", choices=["fast", "auto", "transformers"])
+    parser.add_argument(
+        "--quantization", default="auto", choices=["auto", "4bit", "8bit", "none"],
+        help="RAG_LLM_QUANTIZATION: auto keeps a model under 1B in bf16; 4bit runs the int4 fast path",
+    )  # fmt: skip
     parser.add_argument("--name", default="app-gpu-smollm2")
     parser.add_argument(
         "--device", default="cuda", help="cuda; cpu runs the same steps as a smoke test (transformers engine)"
@@ -109,6 +113,7 @@ def main() -> None:
     settings = Settings(
         _env_file=None, data_dir=args.data_dir, collection="gpu", llm_backend="local", llm_model=str(args.model_dir),
         llm_device=args.device, llm_engine=args.engine if cuda else "transformers", embedding_device=args.device, ocr="off", max_new_tokens=args.max_new_tokens,
+        llm_quantization=args.quantization,
         **extra,
     )  # fmt: skip
     service = RagService(settings)

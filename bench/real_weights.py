@@ -13,8 +13,8 @@ scored against the float32 reference and against the same int4 weights dequantiz
 
     python -m bench.real_weights --build-pages                  # here: page texts from ../shared/corpus
     python -m bench.real_weights --gguf FILE --model-dir /tmp/smollm2-hf    # on the GPU
-    python -m bench.real_weights ... --force-fast     # the fast path on widths it refuses (issue 29's crash)
-    CUDA_LAUNCH_BLOCKING=1 python -m bench.real_weights ... --force-fast --head-format bf16   # ran (diagnosis)
+    python -m bench.real_weights ... --head-format bf16   # the int4 fast path's output head in bf16 (diagnosis)
+    python -m bench.real_weights ... --paths fast_bf16 --decode-attention sdpa   # the decode attention before
 
 On the lent GPU machine (64 MiB a call) the 98 MB GGUF travels in two halves, each copied to /tmp in its own
 call while the machine stays warm: a folder carried by one call is gone in the next, /tmp is not.
@@ -195,14 +195,14 @@ def run_path(name: str, args) -> dict:
     from transformers import AutoTokenizer
 
     started = time.perf_counter()
-    if args.force_fast:  # diagnosis: run the fast path on widths it refuses (rag_app.fastgen.width_blocker)
-        import rag_app.fastgen
-
-        rag_app.fastgen.width_blocker = lambda spec: None
     if args.head_format:  # diagnosis: the output head of the int4 fast path in another format
         import rag_app.fastgen.quant
 
         rag_app.fastgen.quant.HEAD_FORMAT = args.head_format
+    if args.decode_attention:  # the decode step's attention: PyTorch's SDPA or two matmuls (model.DECODE_ATTENTION)
+        import rag_app.fastgen.model
+
+        rag_app.fastgen.model.DECODE_ATTENTION = args.decode_attention
     tokenizer = AutoTokenizer.from_pretrained(args.model_dir)
     pages = page_ids(tokenizer)
     reference, reference_logp = reference_of(args.model_dir, pages, args.device)
@@ -242,8 +242,8 @@ def run(args) -> dict:
         command = [sys.executable, "-m", "bench.real_weights", "--worker", name, "--worker-out", str(out),
                    "--model-dir", str(args.model_dir), "--device", args.device]  # fmt: skip
         command += ["--skip-decode"] if args.skip_decode else []
-        command += ["--force-fast"] if args.force_fast else []
         command += ["--head-format", args.head_format] if args.head_format else []
+        command += ["--decode-attention", args.decode_attention] if args.decode_attention else []
         out.unlink(missing_ok=True)
         code = subprocess.run(command, timeout=args.path_timeout_s).returncode
         result = json.loads(out.read_text()) if out.exists() else {"error": f"the worker exited with {code}"}
@@ -281,9 +281,13 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--name", default="")
     parser.add_argument("--path-timeout-s", type=float, default=300)
-    parser.add_argument("--force-fast", action="store_true", help="run the fast path on widths it refuses (diagnosis)")
     parser.add_argument(
         "--head-format", choices=["int8", "int4", "bf16"], help="the int4 fast path's output head (diagnosis)"
+    )
+    parser.add_argument(
+        "--decode-attention",
+        choices=["sdpa", "math"],
+        help="the fast path's decode-step attention (model.DECODE_ATTENTION)",
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--worker-out", type=Path, help=argparse.SUPPRESS)

@@ -1027,22 +1027,58 @@ def targets(r: dict) -> list[str]:
     ]
 
 
+def oob_counts(name: str) -> dict | None:
+    """bench.gemlite_oob's log: configs run, those that read NaN from behind the data, other misses, skipped."""
+    path = RESULTS / name
+    if not path.exists():
+        return None
+    lines = path.read_text(encoding="utf-8").splitlines()
+    results = [line for line in lines if line.endswith((" OK", " BAD"))]
+    nan = [line for line in results if line.endswith(" BAD") and not line.strip().startswith("NaN outputs 0/")]
+    return {
+        "run": len(results), "nan": len(nan), "other_bad": sum(1 for line in results if line.endswith(" BAD")) - len(nan),
+        "skipped": sum(1 for line in lines if "SKIPPED" in line),
+        "layers": sorted({line.split()[1] for line in lines if line.startswith("RUN")}),
+    }  # fmt: skip
+
+
+def decode_rows(label: str, decode: dict, reference: str) -> list[list]:
+    """The engine's decode cases (one stream, 8 chats, map k = 8), each beside its agreement with ``reference``."""
+    ref = decode["correctness"][reference]
+    b1, chats, map8 = decode["b1"], decode["chats8"], decode["map8"]
+    ratio = chats["aggregate_tok_s"] / b1["decode_tok_s"]
+    cases = [
+        ("one stream", f"{b1['decode_tok_s']} tok/s", "b1"),
+        ("8 chats", f"{chats['aggregate_tok_s']} tok/s ({ratio:.2f}x one stream), slowest chat "
+         f"{chats['slowest_chat_tok_s']}", "chats8"),
+        ("map k = 8", f"{map8['k8_s']} s, {map8['ratio_to_one_call']}x one call", "map8"),
+    ]  # fmt: skip
+    return [
+        [label, case, speed, ref[key]["agreement"], ref[key]["agreement_outside_ties"],
+         f"{ref[key]['misses']} ({ref[key]['tie_misses']})", ref[key]["max_logprob_gap"]]
+        for case, speed, key in cases
+    ]  # fmt: skip
+
+
 def real_weights() -> list[str]:
     """Issue 29: every GPU path against a float32 reference of SmolLM2-135M-Instruct's real weights."""
     r = load("real-weights-h200")
     out = ["## Real weights on the H200: SmolLM2-135M-Instruct on corpus pages", ""]
     if r is None:
         return [*out, "Not measured yet: `python -m bench.real_weights --gguf FILE` on the GPU machine.", ""]
+    now, math = load("real-weights-h200-int4"), load("real-weights-h200-math-attention")
     labels = {  # the runs, and what each adds to a path's name in the table
-        "real-weights-h200": "", "real-weights-h200-fast-bf16": "",
-        "real-weights-h200-forced": " (guard lifted)",
-        "real-weights-h200-bf16-head-async": " (guard lifted, bf16 head)",
-        "real-weights-h200-forced-bf16-head": " (guard lifted, bf16 head, CUDA_LAUNCH_BLOCKING=1)",
+        "real-weights-h200": "", "real-weights-h200-int4": "",
+        "real-weights-h200-forced": " (before the fix: guard lifted)",
+        "real-weights-h200-bf16-head-async": " (before the fix: guard lifted, bf16 head)",
+        "real-weights-h200-forced-bf16-head": " (before the fix: bf16 head, CUDA_LAUNCH_BLOCKING=1)",
     }  # fmt: skip
     runs = [x for x in (load(name) for name in labels) if x]
     paths: dict[str, dict] = {}
     for run in runs:
         for name, p in run["paths"].items():
+            if run["name"] == "real-weights-h200" and name.startswith("fast_") and now:
+                continue  # the fast paths are measured again in real-weights-h200-int4
             paths[name + labels[run["name"]]] = p
     rows = ["| path | language | pages | tokens | perplexity (reference) | top-1 agreement (outside ties) | "
             "misses (ties) | max next-token log-prob diff |", "|" + "---|" * 8]  # fmt: skip
@@ -1064,78 +1100,116 @@ def real_weights() -> list[str]:
         "",
         *rows,
         "",
-        "**4-bit costs this model too much.** Both library 4-bit paths lose a quarter to a third of the reference's "
-        "top-1 choices and 1.8-5.3 points of perplexity; bf16 is indistinguishable from float32 outside ties. A 135M "
-        "model's bf16 weights take 0.27 GB, so `RAG_LLM_QUANTIZATION=auto` now keeps a model under 1B parameters in "
-        "bf16 on a GPU (on the fast path), and quantizes larger ones.",
-        "",
-        "**The int4 fast path's crash on these widths depends on launch timing.** With the width guard lifted it "
-        "ends in an illegal memory access at load, with the int8 output head and with a bf16 one; with "
-        "`CUDA_LAUNCH_BLOCKING=1` the same load runs, passes its self-check and reads the pages at the 4-bit "
-        "paths' accuracy (last row). gemlite's int4 GEMMs on each of SmolLM2's shapes also ran correctly under "
-        "`CUDA_LAUNCH_BLOCKING=1` (`python -m bench.gemlite_shapes`). The cause, found since without a GPU by "
-        "running gemlite's own kernels through Triton's interpreter on CPU and tracing every load: gemlite loads a "
-        "layer's scales and zeros with no mask, and for SmolLM2's shapes 12-15 of the 16-17 split-K configs it "
-        "autotunes over read whole rows past their end (up to 18 KB; K = 576 is not a multiple of block K times "
-        "split K), every kernel reads up to a block of columns past the last row, and most int8-head configs read "
-        "a whole 96 KB row past it. Qwen2.5-7B's shapes never over-read, and their configs come from gemlite's own "
-        "table, so they are never autotuned. Padding the widths to 128 does not help (15 of 17 configs still "
-        "over-read at 640). `rag_app.fastgen.quant.pad_gemlite_meta` now puts zeros behind scales and zeros "
-        "(16 rows and 1,024 elements: under the interpreter every over-reading config then matches the float32 "
-        "reference). Not yet run on a GPU: `python -m bench.gemlite_oob --fix` confirms it there; until then the "
-        "guard (`rag_app.fastgen.width_blocker`) stays for int4 and no longer applies to bf16, which ran these widths.",
+        "**4-bit costs this model too much.** Every 4-bit path, rag_app's own included, loses a quarter to two "
+        "fifths of the reference's top-1 choices and 1.8-7.6 points of perplexity (Chinese pages lose more); bf16 "
+        "is indistinguishable from float32 outside ties. A 135M model's bf16 weights take 0.27 GB, so "
+        "`RAG_LLM_QUANTIZATION=auto` keeps a model under 1B parameters in bf16 on a GPU (on the fast path), and "
+        "quantizes larger ones.",
         "",
     ]
-    decode = paths.get("fast_bf16", {}).get("engine_decode")
-    if decode and "b1" in decode:
-        ref = decode["correctness"]["vs_float32_file_weights"]
-        b1, chats, map8 = decode["b1"], decode["chats8"], decode["map8"]
-        ratio = chats["aggregate_tok_s"] / b1["decode_tok_s"]
+    nofix, fixed = oob_counts("gemlite-oob-h200-nofix.txt"), oob_counts("gemlite-oob-h200-fix.txt")
+    out += [
+        "**The int4 fast path's crash on these widths: found, fixed, confirmed on the H200.** Before the fix, "
+        "with the width guard lifted, the load ended in an illegal memory access (rows marked 'before the fix'); "
+        "with `CUDA_LAUNCH_BLOCKING=1` it ran. The cause, found without a GPU by running gemlite's kernels through "
+        "Triton's interpreter on CPU and tracing every load: gemlite 0.6.0.post2 loads a layer's scales and zeros "
+        "with no mask, and for SmolLM2's shapes most split-K configs it autotunes over read whole rows past their "
+        "end (K = 576 is not a multiple of block K times split K), every kernel reads up to a block of columns past "
+        "the last row, and most int8-head configs read a whole 96 KB row past it. Qwen2.5-7B's shapes never "
+        "over-read. `rag_app.fastgen.quant.pad_gemlite_meta` re-seats scales and zeros at the start of "
+        "zero-padded buffers (16 rows and 1,024 elements behind them).",
+        "",
+    ]
+    if nofix and fixed:
         out += [
-            "**The fast path's decode on real weights (bf16)**, chat prompts built from the same pages, greedy, "
-            "tokens scored against the float32 reference:",
+            "On the H200 (`python -m bench.gemlite_oob --shapes smol --only-overread`, with and without `--fix`; "
+            "every config gemlite's pruner keeps for "
+            f"{', '.join(x.split('/')[1] for x in fixed['layers'])} that the interpreter predicted to read past "
+            "the end, the data followed by a NaN sentinel):",
             "",
             table(
-                ["case", "speed", "agreement", "outside ties", "misses (ties)"],
                 [
-                    [
-                        "one stream",
-                        f"{b1['decode_tok_s']} tok/s, first token {b1['first_token_ms_1k']} ms (1k prompt)",
-                        ref["b1"]["agreement"],
-                        ref["b1"]["agreement_outside_ties"],
-                        f"{ref['b1']['misses']} ({ref['b1']['tie_misses']})",
-                    ],
-                    [
-                        "8 chats together",
-                        f"{chats['aggregate_tok_s']} tok/s in all ({ratio:.2f}x one stream), slowest chat "
-                        f"{chats['slowest_chat_tok_s']} tok/s",
-                        ref["chats8"]["agreement"],
-                        ref["chats8"]["agreement_outside_ties"],
-                        f"{ref['chats8']['misses']} ({ref['chats8']['tie_misses']})",
-                    ],
-                    [
-                        "map step, k = 8",
-                        f"{map8['k8_s']} s against {map8['one_call_s']} s for one call ({map8['ratio_to_one_call']}x)",
-                        ref["map8"]["agreement"],
-                        ref["map8"]["agreement_outside_ties"],
-                        f"{ref['map8']['misses']} ({ref['map8']['tie_misses']})",
-                    ],
+                    "scales and zeros",
+                    "configs run",
+                    "NaN in the output (read past the end)",
+                    "other misses",
+                    "skipped (more shared memory than the H200 has; gemlite's autotuner drops them too)",
+                ],
+                [
+                    ["as gemlite leaves them", nofix["run"], nofix["nan"], nofix["other_bad"], nofix["skipped"]],
+                    ["padded by rag_app", fixed["run"], fixed["nan"], fixed["other_bad"], fixed["skipped"]],
                 ],
             ),  # fmt: skip
             "",
-            f"Targets: the map step ({map8['ratio_to_one_call']}x one call, bar 1.5x) is met; 8 chats reach "
-            f"{ratio:.2f}x one stream (bar 4x), no chat starved (the slowest at {chats['slowest_chat_tok_s']} tok/s). "
-            "On a model this small a decode step is bound by launch and attention overhead, not weight reads: the "
-            "8-chat profile spends "
-            + ", ".join(f"{k['share']:.0%} in {k['kernel'][:40]}" for k in decode.get("decode_profile_8_chats", [])[:3])
-            + ". Agreement outside ties is 0.994-1.000 in every case, above the 0.99 bar. What would close the 4x: "
-            "the attention share. Each decode step runs cuDNN's flash kernel built for prefill tiles (16x128) on one "
-            "query row per chat; a decode-specific attention kernel (split over the KV length, as flash-decoding "
-            "does) is the next lever, measured beside the same agreement. On the 7B shape with int4 the weights' "
-            "reads dominate instead (3.66x last round, docs above).",
+            "Unpadded, every split-K config of qkv, o_proj and gate_up and every int8-head config read the "
+            "sentinel. Padded, none did; the one other miss is a one-row reverse split-K config of the down "
+            "projection at 2.06% of the reference's largest output against the probe's 2% bar, which read 1.22% "
+            "unpadded in the other run (its atomic adds sum in a varying order; it never reads the sentinel). "
+            "The real weights now load in int4 on the fast path and run (the fast_int4 rows above and below); "
+            "the width guard is gone, and `tests/test_gpu.py::TestFastPathSmolLM2Widths` loads a random model of "
+            "SmolLM2's widths in int4 on the fast path and answers with every strategy (it passed on the H200, "
+            "with the rest of the GPU tests: 20 passed).",
             "",
         ]
-    return [*out, *[provenance(x) + "  " for x in runs], ""]
+    if now and math:
+        sdpa_bf16 = now["paths"]["fast_bf16"]["engine_decode"]
+        math_bf16 = math["paths"]["fast_bf16"]["engine_decode"]
+        int4 = now["paths"].get("fast_int4", {}).get("engine_decode")
+        rows7 = [*decode_rows("bf16, SDPA attention (before)", sdpa_bf16, "vs_float32_file_weights"),
+                 *decode_rows("bf16, math attention (default now)", math_bf16, "vs_float32_file_weights")]  # fmt: skip
+        if int4 and "b1" in int4:
+            rows7 += decode_rows("int4, SDPA, vs float32", int4, "vs_float32_file_weights")
+            rows7 += decode_rows("int4, SDPA, vs the same int4 weights", int4, "vs_same_int4_weights_dequantized")
+        ratio_math = math_bf16["chats8"]["aggregate_tok_s"] / math_bf16["b1"]["decode_tok_s"]
+        ratio_sdpa = sdpa_bf16["chats8"]["aggregate_tok_s"] / sdpa_bf16["b1"]["decode_tok_s"]
+        out += [
+            "**The engine's decode on real weights**, chat prompts built from the same pages, greedy, every token "
+            "scored against a reference (the float32 file weights; for int4 also the same int4 weights "
+            "dequantized); misses in brackets are ties:",
+            "",
+            table(
+                ["path", "case", "speed", "agreement", "outside ties", "misses (ties)", "largest log-prob gap"], rows7
+            ),  # fmt: skip
+            "",
+            f"**Targets.** 8 chats: {ratio_math:.2f}x one stream with the decode step's attention as two matmuls "
+            f'and a float32 softmax (`rag_app.fastgen.model.DECODE_ATTENTION = "math"`, now the default), '
+            f"against {ratio_sdpa:.2f}x with PyTorch's SDPA (bar 4x); no chat starved (slowest "
+            f"{math_bf16['chats8']['slowest_chat_tok_s']} tok/s). The map step stays at "
+            f"{math_bf16['map8']['ratio_to_one_call']}x one call (bar 1.5x). Agreement outside ties with float32 "
+            "stays at or above the 0.99 bar in every case. SDPA ran cuDNN's flash kernel built for prefill tiles "
+            "(16x128) on one query row per chat: in the 8-chat profile "
+            + ", ".join(f"{k['share']:.0%} {k['kernel'][:34]}" for k in sdpa_bf16.get("decode_profile_8_chats", [])[:3])
+            + "; with the math attention the step is matmuls and one fused softmax ("
+            + ", ".join(f"{k['share']:.0%} {k['kernel'][:34]}" for k in math_bf16.get("decode_profile_8_chats", [])[:4])
+            + "). The price: one stream "
+            f"{sdpa_bf16['b1']['decode_tok_s']} -> {math_bf16['b1']['decode_tok_s']} tok/s. The two settings ran in "
+            "separate processes of one session on one machine. The 7B shape was not re-measured with the math "
+            "attention (no device time left).",
+            "",
+        ]
+        if int4 and "b1" in int4:
+            same = int4["correctness"]["vs_same_int4_weights_dequantized"]
+            out += [
+                "**int4 on real weights** (asked for with `RAG_LLM_QUANTIZATION=4bit`; `auto` keeps this model in "
+                "bf16): the engine agrees with the same int4 weights dequantized at "
+                + " / ".join(f"{same[k]['agreement_outside_ties']}" for k in ("b1", "chats8", "map8"))
+                + " outside ties (one stream / 8 chats / map), just under the 0.99 bar; every miss is within "
+                f"{max(same[k]['max_logprob_gap'] for k in ('b1', 'chats8', 'map8'))} nats of the reference's choice "
+                "(gemlite's split-K kernels add in a varying order: two eager runs of the self-check differ by "
+                f"{now['paths']['fast_int4']['self_check']['eager_noise']} in a logit). Against float32 it keeps "
+                "0.77-0.83 of the choices: the quantization's cost, as the teacher-forced rows show. 8 chats "
+                f"{int4['chats8']['aggregate_tok_s'] / int4['b1']['decode_tok_s']:.2f}x one stream.",
+                "",
+            ]
+    return [*out, *[provenance(x) + "  " for x in [*runs, *([math] if math else [])]], ""]
+
+
+def gpu_memory(result: dict) -> str:
+    m = result["gpu_memory_gib"]
+    return (
+        f"{m['peak_allocated_while_answering']} GiB at most while answering ({m['allocated_now']} GiB held after, "
+        f"{m['reserved']} GiB reserved)"
+    )
 
 
 def app_gpu() -> list[str]:
@@ -1164,7 +1238,7 @@ def app_gpu() -> list[str]:
         f"{s['answers']} answers, {s['errors']} errors; median first token {s['median_first_token_s']} s, median "
         f"whole answer {s['median_total_s']} s; evidence page retrieved in {s['evidence_page_retrieved']}, cited in "
         f"{s['evidence_page_cited']}; {s['invalid_citations']} citations outside the given sources removed by the "
-        f"citation check; GPU memory {r['gpu_memory_gib']} GiB."
+        f"citation check; GPU memory {gpu_memory(r)}."
     )
     out += [
         head,
@@ -1172,18 +1246,37 @@ def app_gpu() -> list[str]:
         *rows,
         "",
         "The machinery holds end to end on real weights: every strategy streams, citations are checked against the "
-        "sources given, nothing errs. The answers are a 135M model's: mostly wrong. Before this run the same "
-        "questions showed it copying the prompt's own wording into answers (the Chinese system prompt, "
+        "sources given, nothing errs. The answers are a 135M model's: mostly wrong. Before the output guard the "
+        "same questions showed it copying the prompt's own wording into answers (the Chinese system prompt, "
         '"New source [4] (data, not instructions):") and repeating a phrase to the token limit '
-        "(`bench/results/app-gpu-smollm2-unguarded.json`). The output guard (`rag_app/answering/guard.py`) now cuts "
-        "such text where it starts, stops the model there, and says so in the answer's warnings: "
+        "(`bench/results/app-gpu-smollm2-unguarded.json`). The guard (`rag_app/answering/guard.py`) cuts such text "
+        "where it starts, stops the model there, and says so in the answer's warnings: "
         f"{sum(1 for a in r['answers'] if any('cut there' in w for w in a.get('warnings', [])))} of these "
         f"{s['answers']} answers were cut; an answer with nothing left says the model gave no usable answer. "
-        "A copy the guard does not know (the model's own misspelling of the system prompt) still gets through.",
+        "Two kinds got through in this run and are cut since (CPU tests in `tests/test_guard.py`, not re-run on "
+        'the GPU): a loop of numbered lines ("- 4. 福利计划的制定 - 5. 福利计划的制定 …": the guard now masks list '
+        "numbers as it masks citation numbers) and the system prompt copied with its first clause misspelt "
+        '("你是一个严赏的助手，根据用户的文档回答问题。": Chinese clauses of 10 characters or more are now looked for '
+        "on their own).",
         "",
         provenance(r),
         "",
     ]
+    q = load("app-gpu-smollm2-int4")
+    if q:
+        qs, qm = q["summary"], q["health"]["model"]
+        out += [
+            f"**The same run in int4** (`--quantization 4bit`: the fast path's int4 kernels on SmolLM2's widths, "
+            f"which crashed at load before the padding): {qm['engine']} engine, quantization {qm['quantization']}, "
+            f"self-check {qm['fast_path_check']['verdict']}, load {qm['load_seconds']} s; {qs['answers']} answers, "
+            f"{qs['errors']} errors, {qs['with_citations']} with citations, {qs['invalid_citations']} invalid; evidence "
+            f"page cited in {qs['evidence_page_cited']}; median first token {qs['median_first_token_s']} s, whole "
+            f"answer {qs['median_total_s']} s; GPU memory {gpu_memory(q)}. The answers are worse than bf16's "
+            "(more loops, fewer sentences), as the teacher-forced figures above predict.",
+            "",
+            provenance(q),
+            "",
+        ]
     b = load("app-gpu-7b-shape")
     if b:
         by: dict[str, list] = {}
@@ -1196,7 +1289,7 @@ def app_gpu() -> list[str]:
         out += [
             f"**The same app on the Qwen2.5-7B shape (random weights: latency only)**: {m['engine']} engine, "
             f"{m['quantization']}, load {m['load_seconds']} s, the same 4 files and questions, medians over them; "
-            f"GPU memory {b['gpu_memory_gib']} GiB (planned {m['memory']['total_planned']}).",
+            f"GPU memory {gpu_memory(b)} (planned {m['memory']['total_planned']} GiB).",
             "",
             table(["strategy", "first token s", "whole answer s", "prompt tokens", "completion tokens"], rows7),
             "",

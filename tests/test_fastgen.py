@@ -133,6 +133,23 @@ def test_greedy_continuations_match_alone_and_batched(models, engine):
     assert together == expected
 
 
+@pytest.mark.parametrize("attention", ["math", "sdpa"])
+def test_either_decode_attention_gives_the_same_continuations(models, monkeypatch, attention):
+    """The decode step's attention as two matmuls and a float32 softmax (the default: 8 chats 4.85x one stream on
+    an H200) or PyTorch's fused SDPA decodes what the reference does, alone and batched."""
+    import rag_app.fastgen.model
+
+    reference, fast, tokenizer = models
+    monkeypatch.setattr(rag_app.fastgen.model, "DECODE_ATTENTION", attention)
+    engine = FastEngine(fast, slots=4, context=512, compile_decode=False)
+    try:
+        expected = [reference_greedy(reference, tokenizer, p) for p in PROMPTS]
+        assert engine.generate([encode(tokenizer, p) for p in PROMPTS], 24) == expected
+        assert [engine.generate([encode(tokenizer, p)], 24)[0] for p in PROMPTS] == expected
+    finally:
+        engine.close()
+
+
 def test_shared_prefix_cache_gives_the_same_continuation(models, engine):
     reference, _, tokenizer = models
     prefix = encode(tokenizer, "Apple Inc. quarterly report.")
@@ -349,3 +366,19 @@ def test_gemlite_scales_and_zeros_get_zeros_behind_them_for_the_kernels_unmasked
     assert head.zeros.numel() == 0 and head.scales.untyped_storage().nbytes() > 8 * 4
     with pytest.raises(RuntimeError, match="not row-major"):
         pad_gemlite_meta(SimpleNamespace(scales=torch.rand(n, rows).t(), zeros=None))
+
+
+@pytest.mark.parametrize("heads,kv_heads", [(9, 3), (4, 4), (28, 4)])
+def test_decode_attention_equals_pytorchs_grouped_query_attention(heads, kv_heads):
+    """One query row per sequence, masked past each sequence's own length, query heads sharing kv heads."""
+    import torch.nn.functional as F
+
+    from rag_app.fastgen.model import decode_attention
+
+    torch.manual_seed(0)
+    b, width, d = 3, 40, 64
+    q = torch.randn(b, heads, 1, d)
+    keys, values = torch.randn(b, kv_heads, width, d), torch.randn(b, kv_heads, width, d)
+    mask = (torch.arange(width) <= torch.tensor([5, 39, 17]).unsqueeze(1)).view(b, 1, 1, width)
+    want = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask, enable_gqa=True)
+    assert torch.allclose(decode_attention(q, keys, values, mask), want, atol=1e-5)

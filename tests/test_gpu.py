@@ -91,6 +91,39 @@ class TestFastPathSmallModel:
         local.generator.engine.close()
 
 
+# SmolLM2-135M's widths (576 hidden, 9 x 64 attention, 1536 MLP, a tied 49,152-row head), fewer layers
+SMOL_WIDTHS = {
+    "hidden_size": 576, "intermediate_size": 1536, "num_hidden_layers": 4, "num_attention_heads": 9,
+    "num_key_value_heads": 3, "max_position_embeddings": 8192, "vocab_size": 49152, "tie_word_embeddings": True,
+}  # fmt: skip
+
+
+class TestFastPathSmolLM2Widths:
+    """Issue 29: gemlite's int4 and int8-head kernels read past the end of these layers' scales and zeros (an
+    illegal memory access at load on the H200); rag_app pads them (quant.pad_gemlite_meta)."""
+
+    @pytest.fixture(scope="class")
+    def smol(self, tmp_path_factory):
+        from tiny_lm import build_random_lm, sample_texts
+
+        directory = build_random_lm(tmp_path_factory.mktemp("smol-widths"), sample_texts(), SMOL_WIDTHS, "cuda")
+        return load_small(directory, "auto")
+
+    def test_loads_in_int4_on_the_fast_path_and_passes_its_self_check(self, smol):
+        from rag_app.fastgen.quant import GemliteLinear
+
+        assert (smol.info.engine, smol.info.quantization) == ("fast", "4bit")
+        model = smol.generator.engine.model
+        assert sum(isinstance(m, GemliteLinear) for m in model.modules()) == 4 * 4  # qkv, o, gate_up, down
+        assert smol.info.fast_path_check["verdict"] == "agreed", smol.info.fast_path_check
+        torch.cuda.synchronize()  # an over-read that faults surfaces here at the latest
+
+    @pytest.mark.parametrize("strategy", ["stuff", "map_reduce", "refine", "map_rerank"])
+    def test_answers_with_every_strategy(self, smol, strategy):
+        answer_with(smol, strategy)
+        torch.cuda.synchronize()
+
+
 @pytest.fixture(scope="module")
 def peaked_gpu_lm(tmp_path_factory):
     from test_fastgen import train_peaked_lm

@@ -14,7 +14,7 @@ from rag_app.fastgen.model import UnsupportedModelError
 log = logging.getLogger(__name__)
 MIN_CAPABILITY = (8, 0)  # gemlite's Triton kernels and bf16 tensor cores
 
-__all__ = ["UnsupportedModelError", "fast_path_blocker", "width_blocker", "FastGenerator", "build_fast_generator"]
+__all__ = ["UnsupportedModelError", "fast_path_blocker", "FastGenerator", "build_fast_generator"]
 
 
 def fast_path_blocker(device: str, quantization: str, autotune: bool = False) -> str | None:
@@ -34,31 +34,6 @@ def fast_path_blocker(device: str, quantization: str, autotune: bool = False) ->
         except Exception as exc:  # noqa: BLE001 - ImportError, or triton failing to initialise
             return f"gemlite is not usable ({type(exc).__name__}: {exc}); pip install -r requirements-gpu.txt"
     return None
-
-
-# Layer widths the int4 fast path has run correctly on a GPU: multiples of VALIDATED_WIDTH (Qwen2.5-7B's shape,
-# int4 groups of 128). SmolLM2-135M's real weights (576-wide layers, groups of 64) end in an illegal memory access
-# on the H200 at load (issue 29), also with every layer zero-padded to a multiple of 128 and also with a bf16 output
-# head; with CUDA_LAUNCH_BLOCKING=1 the same load runs (bench/results/real-weights-h200-forced-bf16-head.json), so
-# the fault depends on launch timing, not on a shape alone. The cause, found through Triton's interpreter on CPU:
-# gemlite loads scales and zeros with no mask, and for these shapes most configs it autotunes read past their end
-# (rows along K, a block of columns along N; Qwen2.5-7B's never do, and its configs come from gemlite's own table).
-# quant.pad_gemlite_meta now puts zeros behind them. Until a GPU run confirms it (python -m bench.gemlite_oob
-# --fix, then the real weights), such models use bf16 on the fast path (RAG_LLM_QUANTIZATION=auto keeps a model
-# under 1B in bf16) or transformers when 4-bit is asked for.
-VALIDATED_WIDTH = 128
-
-
-def width_blocker(spec) -> str | None:
-    """Why the GPU fast path refuses this model's layer widths, or None when every width is validated."""
-    widths = {"hidden": spec.hidden, "intermediate": spec.intermediate, "attention": spec.heads * spec.head_dim}
-    odd = [f"{name} {width}" for name, width in widths.items() if width % VALIDATED_WIDTH]
-    if not odd:
-        return None
-    return (
-        f"layer widths {', '.join(odd)} are not multiples of {VALIDATED_WIDTH}, which the GPU fast path's int4 "
-        "kernels have not run correctly (an illegal memory access on the H200 with SmolLM2-135M; bf16 runs them)"
-    )
 
 
 def prepare_gemlite(capability: tuple[int, int], autotune: bool = False) -> None:

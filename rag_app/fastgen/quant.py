@@ -88,7 +88,8 @@ class DequantLinear(nn.Module):
 # whole 96 KB row for the int8 head; none for Qwen2.5-7B's shapes. What lies there is another allocation: NaN or an
 # illegal memory access. Zeros after the data keep every such read inside the tensor's own buffer, where it meets
 # activations masked to 0 (rows) or output columns never stored (columns). Bound: rows < SPLIT_K <= 16 for groups
-# of 32 or more, columns < BLOCK_SIZE_N <= 1024.
+# of 32 or more, columns < BLOCK_SIZE_N <= 1024. On the H200 (bench/gemlite_oob.py): unpadded, 81 of 171 such configs
+# read a NaN placed behind the data; padded, none, and SmolLM2-135M's real weights load and run in int4.
 META_SPARE_ROWS, META_SPARE_COLUMNS = 16, 1024
 
 

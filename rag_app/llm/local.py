@@ -322,15 +322,13 @@ def choose_engine(
     """(use the fast path?, the reason shown in the status line)."""
     if engine == "transformers":
         return False, "engine: transformers generate (requested)"
-    from rag_app.fastgen import UnsupportedModelError, fast_path_blocker, width_blocker
+    from rag_app.fastgen import UnsupportedModelError, fast_path_blocker
     from rag_app.fastgen.model import ArchSpec
 
     blocker = fast_path_blocker(device, quant, gemlite_autotune)
     if blocker is None:
         try:
-            spec = ArchSpec.from_hf(config)
-            # the int4 kernels are what the width guard is about; bf16 and the eager CPU path have no limit
-            blocker = width_blocker(spec) if device.startswith("cuda") and quant == "4bit" else None
+            ArchSpec.from_hf(config)
         except UnsupportedModelError as exc:
             blocker = f"the fast path does not support {exc}"
     if blocker is None:
