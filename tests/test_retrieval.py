@@ -148,6 +148,35 @@ def test_a_question_naming_the_company_finds_its_report(service, settings, tmp_p
     assert pages.index(("report_a.pdf", 2)) < pages.index(("report_b.pdf", 2)), pages
 
 
+def test_a_running_header_names_the_document_not_the_page(service, tmp_path):
+    """Every page of Acme's report opens with its name: in the chunk BM25 ranking those terms count half, so the
+    header chunks stop outranking the page that holds the answer; a year, or a name only the cover carries, counts
+    fully."""
+    import dataclasses
+
+    folder = tmp_path / "reports"
+    header = "Acme Corporation Annual Report 2019\n"
+    pages = [header + f"Section {n}: operations, plants and people of the group." for n in range(1, 7)]
+    pages[4] = header + "Company website: www.acme-corp.example. Investor relations mailbox."
+    write_pdf(folder / "acme_corporation_2019.pdf", pages)
+    globex_pages = ["Globex Incorporated\nAnnual report 2019", "Sales rose 7% to $9 million.", "Plants.", "People."]
+    write_pdf(folder / "globex_2019.pdf", globex_pages)  # the name on its cover only
+    service.ingest([folder])
+    question = "What is the company website of Acme Corporation in 2019?"
+    store = service.store(with_model=True)
+    retriever = service.retriever(store)
+    routed = retriever.search(question, 4).route
+    weights = retriever._title_terms(question, routed, store.list_documents())
+    assert weights == {"acme": 0.5, "corporation": 0.5}, weights  # not "2019": a year picks a table's column
+    assert [(h.file, h.page) for h in retriever.search(question, 1).hits] == [("acme_corporation_2019.pdf", 5)]
+    off = dataclasses.replace(retriever.ranking, title_term_weight=1.0)
+    retriever.ranking = off
+    assert retriever._title_terms(question, routed, store.list_documents()) == {}
+    globex = "What were Globex Incorporated's sales in 2019?"
+    retriever.ranking = dataclasses.replace(off, title_term_weight=0.5)
+    assert retriever._title_terms(globex, retriever.search(globex, 4).route, store.list_documents()) == {}
+
+
 def test_one_hit_per_page(service, settings, corpus_dir):
     service.ingest([corpus_dir])
     question = "general operating matters of the company"

@@ -69,6 +69,17 @@ def test_write_registers_names_and_chunks_together(store):
     assert store.search_dense(vectors(1)[0], 2, set()) == []
 
 
+def test_a_term_can_count_less_or_not_at_all_in_the_bm25_ranking(store):
+    """The retriever weighs down the terms that title a routed document (its company's name, repeated in every
+    page header): "Acme" then stops pulling the header chunk above the chunk that holds "website"."""
+    write(store, "acme.pdf", "sha-a", ["Acme Corp annual report Acme Corp 2019", "Company website www.acme.com"])
+    both = store.search_lexical("Acme website", 5, None)
+    assert both[0] == chunk_id("sha-a", 1, 0)
+    assert store.search_lexical("Acme website", 5, None, {"acme": 0.0}) == [chunk_id("sha-a", 1, 100)]
+    assert store.search_lexical("Acme website", 5, None, {"acme": 1.0}) == both
+    assert store.search_lexical("Acme", 5, None, {"acme": 0.0}) == []  # nothing left to rank by
+
+
 def test_a_failed_write_rolls_back_and_keeps_what_was_stored(store, monkeypatch):
     write(store, "a.pdf", "sha-a", ["First version."])
     from rag_app.storage import chunk_index

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -16,8 +17,11 @@ from rag_app.retrieval.fusion import RankingOptions, fused_scores, fusion_weight
 from rag_app.retrieval.rerank import CrossEncoderReranker
 from rag_app.retrieval.within import best_documents, dense_pages, lexical_pages, reciprocal
 from rag_app.storage.store import DocumentStore
+from rag_app.text.terms import terms_of
 
 log = logging.getLogger(__name__)
+# A period a title names ("2019", "fy2018", "q2") still picks the right table column or year's note in the chunks
+PERIOD_TERM = re.compile(r"(?:19|20)\d\d|fy\d{2,4}|q[1-4]|h[12]", re.IGNORECASE)
 
 
 @dataclass
@@ -113,7 +117,7 @@ class Retriever:
         shas, dense_shas = scopes
         weights = self.weights(query)
         dense = self.store.nearest_ids(vector, max(k, self.candidates), dense_shas) if weights[0] else []
-        lexical = self.store.search_lexical(query, self.candidates, shas)
+        lexical = self.store.search_lexical(query, self.candidates, shas, self._title_terms(query, routed, documents))
         if not weights[0] and not lexical:  # nothing matched the words either: the nearest passages, not none
             weights = [1.0, *weights[1:]]
             dense = self.store.nearest_ids(vector, max(k, self.candidates), dense_shas)
@@ -126,6 +130,22 @@ class Retriever:
         hits = self.store.hits(chosen, vector)
         ranked = [hits[i] for i in chosen if i in hits]
         return self.reranker.rerank(query, ranked)[:k] if self.reranker else ranked
+
+    def _title_terms(self, query: str, routed: DocumentRoute, documents: list[DocumentInfo]) -> dict[str, float]:
+        """The weight in the chunk BM25 ranking of the question's terms that title its best-routed documents and
+        run through most of their pages (a running header, "常柴股份有限公司 2019 年年度报告全文")."""
+        weight, share = self.ranking.title_term_weight, self.ranking.title_term_pages
+        if weight == 1.0 or not routed.scores:
+            return {}
+        best = max(routed.scores.values())
+        pages = {d.sha256: d.pages for d in documents}
+        out: dict[str, float] = {}
+        for sha in [sha for sha, score in routed.scores.items() if score >= best]:
+            titled = routed.titles.get(sha, frozenset())
+            for term in {t for t in terms_of(query) if t in titled and not PERIOD_TERM.fullmatch(t)} - set(out):
+                if len(self.store.page_scores(term, sha)) >= share * max(pages.get(sha, 0), 1):
+                    out[term] = weight
+        return out
 
     def _within(self, query: str, vector, ranked: list[Page], dense_shas: set[str] | None) -> dict[Page, float]:
         """The rankings of the pages inside the best documents (:mod:`rag_app.retrieval.within`), as scores to

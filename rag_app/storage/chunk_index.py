@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 
 import numpy as np
 
@@ -147,9 +147,12 @@ class ChunkIndex:
             return [], []
         return self.vectors.nearest(np.asarray(vector, dtype=np.float32), k, shas)
 
-    def search_terms(self, query: str, k: int, shas: Collection[str] | None) -> list[str]:
-        """Chunk ids best first by BM25, within ``shas`` if given."""
-        return [chunk for chunk, _ in self.table.search(query, k, set(shas) if shas is not None else None)]
+    def search_terms(
+        self, query: str, k: int, shas: Collection[str] | None, term_weights: Mapping[str, float] | None = None
+    ) -> list[str]:
+        """Chunk ids best first by BM25, within ``shas`` if given (``term_weights``: see ChunkTable.search)."""
+        found = self.table.search(query, k, set(shas) if shas is not None else None, term_weights)
+        return [chunk for chunk, _ in found]
 
     def page_scores(self, query: str, sha256: str) -> dict[int, float]:
         """Page -> BM25 of each page of one file content as a whole (see ChunkTable.page_scores)."""

@@ -17,7 +17,7 @@ import logging
 import sqlite3
 import threading
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -284,9 +284,16 @@ class ChunkTable:
 
     # ----- searching ----------------------------------------------------------------------
 
-    def search(self, query: str, k: int, shas: set[str] | None = None) -> list[tuple[str, float]]:
-        """The ``k`` best ``(chunk_id, bm25 score)`` for ``query``, optionally within some files."""
+    def search(
+        self, query: str, k: int, shas: set[str] | None = None, term_weights: Mapping[str, float] | None = None
+    ) -> list[tuple[str, float]]:
+        """The ``k`` best ``(chunk_id, bm25 score)`` for ``query``, optionally within some files; a term in
+        ``term_weights`` counts that much (0: not at all)."""
         terms = Counter(terms_of(query))
+        for term, weight in (term_weights or {}).items():
+            if term in terms:
+                terms[term] *= weight
+        terms = Counter({t: w for t, w in terms.items() if w > 0})
         return self._snapshot().top(terms, k, shas) if terms else []
 
     def page_scores(self, query: str, sha256: str) -> dict[int, float]:

@@ -28,7 +28,7 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -639,9 +639,12 @@ class DocumentStore:
         """Ids of the ``k`` chunks nearest to ``vector`` among the file contents ``shas`` (None: all), best first."""
         return self.index().nearest_ids(vector, k, shas)
 
-    def search_lexical(self, query: str, k: int, shas: Collection[str] | None) -> list[str]:
-        """Chunk ids of the ``k`` best BM25 matches for ``query`` among the file contents ``shas`` (None: all)."""
-        return self._texts(lambda index: index.search_terms(query, k, shas))
+    def search_lexical(
+        self, query: str, k: int, shas: Collection[str] | None, term_weights: Mapping[str, float] | None = None
+    ) -> list[str]:
+        """Chunk ids of the ``k`` best BM25 matches for ``query`` among the file contents ``shas`` (None: all);
+        a term in ``term_weights`` counts that much."""
+        return self._texts(lambda index: index.search_terms(query, k, shas, term_weights))
 
     def page_scores(self, query: str, sha256: str) -> dict[int, float]:
         """Page -> BM25 of each page of one file content as a whole, its pages the documents counted."""
