@@ -35,6 +35,7 @@ from bench.common import RESULTS, write_result
 
 ORDER = ["fast_int4", "bf16_static", "torchao_int4", "bnb_nf4", "hf_cb_bf16"]
 MIN_AGREEMENT = 0.99
+DECODE_ATTENTION_ENV = "BENCH_DECODE_ATTENTION"  # rag_app.fastgen.model.DECODE_ATTENTION in the workers
 NEW_B1, NEW_CHATS, NEW_MAP = 256, 128, 64
 GIB = 1024**3
 
@@ -94,6 +95,11 @@ def warmup_shapes(name: str) -> list[tuple[int, int, int]]:
 
 def run_worker(name: str, model_dir: Path, run_dir: Path, device: str, turn_wait_s: float) -> None:
     result: dict = {"path": name}
+    if os.environ.get(DECODE_ATTENTION_ENV):  # --decode-attention, handed to the worker processes
+        import rag_app.fastgen.model
+
+        rag_app.fastgen.model.DECODE_ATTENTION = os.environ[DECODE_ATTENTION_ENV]
+        result["decode_attention"] = os.environ[DECODE_ATTENTION_ENV]
     try:
         before = torch.cuda.memory_allocated() if device.startswith("cuda") else 0
         path = make_path(name, model_dir, device)
@@ -430,10 +436,15 @@ def main() -> None:
     parser.add_argument("--turn-timeout-s", type=float, default=120, help="timing and scoring one path")
     parser.add_argument("--deadline-s", type=float, default=520, help="the whole run, training included")
     parser.add_argument("--name", default="", help="result name (default: generation-<gpu>)")
+    parser.add_argument(
+        "--decode-attention", choices=["math", "sdpa"], help="the fast path's decode-step attention (default: math)"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--run-dir", help=argparse.SUPPRESS)
     parser.add_argument("--turn-wait-s", type=float, default=600, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.decode_attention:
+        os.environ[DECODE_ATTENTION_ENV] = args.decode_attention
     if args.worker:
         run_worker(args.worker, args.model_dir, Path(args.run_dir), args.device, args.turn_wait_s)
         return
