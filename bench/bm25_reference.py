@@ -17,9 +17,16 @@ from rag_app.storage.postings import K1, B
 from rag_app.text.terms import terms_of
 
 
-def sqlite_bm25(path: Path, query: str, k: int, shas: set[str] | None = None) -> list[tuple[str, float]]:
-    """The ``k`` best ``(chunk_id, bm25 score)`` for ``query``, scored by one SQL aggregate."""
+def sqlite_bm25(
+    path: Path, query: str, k: int, shas: set[str] | None = None, term_weights: dict[str, float] | None = None
+) -> list[tuple[str, float]]:
+    """The ``k`` best ``(chunk_id, bm25 score)`` for ``query``, scored by one SQL aggregate (``term_weights``: as
+    ChunkTable.search takes them)."""
     terms = Counter(terms_of(query))
+    for term, weight in (term_weights or {}).items():
+        if term in terms:
+            terms[term] *= weight
+    terms = Counter({t: w for t, w in terms.items() if w > 0})
     if not terms:
         return []
     db = _unpacked(path)

@@ -111,6 +111,7 @@ STAGES = {
     "pending markers": (DocumentStore, "pending_writes"),
     "BM25 sync check": (ChunkIndex, "sync_table"),
     "dense search (Chroma)": (DocumentStore, "nearest_ids"),
+    "running-header terms": (Retriever, "_title_terms"),
     "BM25": (DocumentStore, "search_lexical"),
     "document route": (retrieval, "route"),
     "document match": (retrieval, "_by_document"),
@@ -244,7 +245,9 @@ def top10_agreement(ours: Ours, timer: StageTimer, questions, paths) -> dict:
     for label, retriever_class in paths:
         _, ours_tops = run_path(ours, timer, questions, retriever_class)
         with mock.patch.object(
-            ChunkTable, "search", lambda index, query, k, shas=None: sqlite_bm25(index.path, query, k, shas)
+            ChunkTable,
+            "search",
+            lambda index, query, k, shas=None, weights=None: sqlite_bm25(index.path, query, k, shas, weights),
         ):
             _, sql_tops = run_path(ours, timer, questions, retriever_class)
         agreement[label] = {

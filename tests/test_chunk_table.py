@@ -107,6 +107,9 @@ def assert_matches_references(index: ChunkTable, chunks: dict[str, str]) -> None
             found = index.search(question, 20, shas)
             assert_same(found, sqlite_bm25(index.path, question, 20, shas))
             assert_same(found, brute_force(chunks, question, 20, shas))
+        # a running header's terms weighted down (rag_app.retrieval.retriever._title_terms): the same in both
+        weights = {term: 0.5 for term in terms_of(question)[:2]}
+        assert_same(index.search(question, 20, None, weights), sqlite_bm25(index.path, question, 20, None, weights))
 
 
 def given_terms(chunks: list[tuple[str, str]]) -> list[dict[str, int]]:
