@@ -17,6 +17,7 @@ from functools import cache
 
 from rag_app.answering.citations import CITATION
 from rag_app.prompts import NOTHING_RELEVANT, PromptSet
+from rag_app.text.clean import CJK_CHAR
 
 # A piece of a template shorter than this is not looked for ("Question:" is 9 characters and is; "问题：" is not).
 MIN_FRAGMENT = 8
@@ -24,7 +25,6 @@ FRAGMENT_PREFIX = 40  # the start of a long line or sentence is enough to recogn
 # A Chinese clause after a "，" is looked for from this many characters: "根据用户的文档回答问题" (11) is, "根据上述已知信息"
 # (8), which an answer may well begin with, is not
 MIN_CJK_CLAUSE = 10
-CJK_CHAR = re.compile(r"[\u4e00-\u9fff]")
 # A loop: one unit of text, at least LOOP_MIN_UNIT characters with LOOP_MIN_WORD_CHARS letters, digits or CJK
 # characters in two words or more (or four CJK characters), LOOP_COPIES times back to back. Table rules
 # ("|---|---|"), dot leaders and one word said three times never count.

@@ -139,11 +139,11 @@ class Retriever:
             return {}
         best = max(routed.scores.values())
         pages = {d.sha256: d.pages for d in documents}
+        asked = {t for t in terms_of(query) if not PERIOD_TERM.fullmatch(t)}
         out: dict[str, float] = {}
         for sha in [sha for sha, score in routed.scores.items() if score >= best]:
-            titled = routed.titles.get(sha, frozenset())
-            for term in {t for t in terms_of(query) if t in titled and not PERIOD_TERM.fullmatch(t)} - set(out):
-                if len(self.store.page_scores(term, sha)) >= share * max(pages.get(sha, 0), 1):
+            for term in (asked & routed.titles.get(sha, frozenset())) - set(out):
+                if len(self.store.page_scores(term, sha)) >= share * max(pages.get(sha, 0), 1):  # pages holding it
                     out[term] = weight
         return out
 
