@@ -147,10 +147,18 @@ def test_list_numbers_and_decimals_are_told_apart():
 def test_a_copied_chinese_instruction_is_cut_even_when_its_first_clause_is_misspelt():
     """SmolLM2-135M on the H200 (refine, 常柴): "严赏" for "严谨", then the rest of the system prompt's sentence."""
     guard = OutputGuard(load_prompts("zh"))
-    assert (
-        guard.clean("你是一个严赏的助手，根据用户的文档回答问题。\n\n新资料 [3]\n\n新资料 [4]")
-        == "你是一个严赏的助手，"
-    )
+    assert guard.clean("你是一个严赏的助手，根据用户的文档回答问题。\n\n新资料 [3]\n\n新资料 [4]") == "你是一个严赏"
     assert guard.cut.kind == "echo"
     answer = "根据上述已知信息，常柴的网址是 http://www.changchai.com.cn [1]。"
     assert OutputGuard(load_prompts("zh")).clean(answer) == answer  # a clause an answer may begin with stays
+
+
+def test_a_chinese_instruction_copied_with_a_word_changed_is_cut_at_its_first_shared_run():
+    """SmolLM2-135M on CPU (bench/results/answers-model.json, 千味央厨): the stuff prompt's instruction, mutated
+    mid-word ("回答" -> "回过来"), then another instruction's words: no fragment matches it whole."""
+    guard = OutputGuard(load_prompts("zh"))
+    assert guard.clean("根据上述已知信息，简洁和专业地回过来用方括号标注资料编号，例如 [1]。") == ""
+    assert guard.cut.kind == "echo"
+    guard = OutputGuard(load_prompts("zh"))
+    reply = "2025 年潜在空间为 607 亿元 [1]。每个事实后用方括号标注资料编号"  # the answer, then a copy
+    assert guard.clean(reply) == "2025 年潜在空间为 607 亿元 [1]。" and guard.cut.kind == "echo"

@@ -25,6 +25,11 @@ FRAGMENT_PREFIX = 40  # the start of a long line or sentence is enough to recogn
 # A Chinese clause after a "，" is looked for from this many characters: "根据用户的文档回答问题" (11) is, "根据上述已知信息"
 # (8), which an answer may well begin with, is not
 MIN_CJK_CLAUSE = 10
+# ... and so is any run of this many Chinese characters of the templates' own wording, wherever it starts: SmolLM2
+# copied "根据上述已知信息，简洁和专业地回过来用方括号标注资料编号" (the instruction, mutated mid-word). An answer may begin
+# with the 9 characters "根据上述已知信息，" and still be one.
+CJK_WINDOW = 10
+IDEOGRAPH = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff]")  # a run starts with one (never with a full stop)
 # A loop: one unit of text, at least LOOP_MIN_UNIT characters with LOOP_MIN_WORD_CHARS letters, digits or CJK
 # characters in two words or more (or four CJK characters), LOOP_COPIES times back to back. Table rules
 # ("|---|---|"), dot leaders and one word said three times never count.
@@ -71,10 +76,7 @@ def _fragments(templates: tuple[str, ...]) -> tuple[str, ...]:
     found: set[str] = set()
     for template in templates:
         for literal, *_ in string.Formatter().parse(template):
-            literal = QUOTED.sub("\n", literal)
-            for marker in NOTHING_RELEVANT:
-                literal = literal.replace(marker, "\n")
-            for line in literal.splitlines():
+            for line in _wording(literal).splitlines():
                 for sentence in SENTENCE_END.split(line):
                     piece = sentence.strip().rstrip(":：")[:FRAGMENT_PREFIX]  # "(data, not instructions)." too
                     if len(piece) >= MIN_FRAGMENT:
@@ -86,9 +88,35 @@ def _fragments(templates: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(sorted(found, key=len, reverse=True))
 
 
-def echo_at(text: str, fragments: Iterable[str]) -> int | None:
-    """Where the first copied piece of the prompt starts in ``text``, or None."""
+def prompt_windows(prompts: PromptSet) -> frozenset[str]:
+    """Every run of :data:`CJK_WINDOW` characters of the templates' fixed Chinese wording (none for English)."""
+    return _windows(tuple(prompts.templates.values()))
+
+
+@cache
+def _windows(templates: tuple[str, ...]) -> frozenset[str]:
+    found: set[str] = set()
+    for template in templates:
+        for literal, *_ in string.Formatter().parse(template):
+            for line in _wording(literal).splitlines():
+                runs = (line[i : i + CJK_WINDOW] for i in range(len(line) - CJK_WINDOW + 1))
+                found.update(r for r in runs if len(CJK_CHAR.findall(r)) == CJK_WINDOW and IDEOGRAPH.match(r))
+    return frozenset(found)
+
+
+def _wording(literal: str) -> str:
+    """A template's text without what an answer may repeat: quoted replies and the map step's NOTHING RELEVANT."""
+    literal = QUOTED.sub("\n", literal)
+    for marker in NOTHING_RELEVANT:
+        literal = literal.replace(marker, "\n")
+    return literal
+
+
+def echo_at(text: str, fragments: Iterable[str], windows: frozenset[str] = frozenset()) -> int | None:
+    """Where the first copied piece of the prompt starts in ``text`` (a fragment, or a run of ``windows``), or None."""
     starts = [i for i in (text.find(f) for f in fragments) if i >= 0]
+    if windows:
+        starts += next(([i] for i in range(len(text) - CJK_WINDOW + 1) if text[i : i + CJK_WINDOW] in windows), [])
     return min(starts) if starts else None
 
 
@@ -137,12 +165,13 @@ class OutputGuard:
 
     def __init__(self, prompts: PromptSet) -> None:
         self.fragments = prompt_fragments(prompts)
+        self.windows = prompt_windows(prompts)
         self.language = prompts.language
         self.cut: Cut | None = None
 
     def check(self, text: str) -> Cut | None:
         """The cut for ``text`` so far (the earliest echo, else a loop at its end)."""
-        echo = echo_at(text, self.fragments)
+        echo = echo_at(text, self.fragments, self.windows)
         if echo is not None:
             return Cut(echo, "echo")
         loop = loop_at(without_counters(text))
@@ -151,7 +180,7 @@ class OutputGuard:
     def clean(self, text: str) -> str:
         """A whole reply up to its first echo or loop (a loop is looked for at every word's end, as if streamed)."""
         cut = None
-        echo = echo_at(text, self.fragments)
+        echo = echo_at(text, self.fragments, self.windows)
         limit = len(text) if echo is None else echo
         masked = without_counters(text)
         for end in [*(m.start() for m in re.finditer(r"\s", text[:limit])), limit]:
