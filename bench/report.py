@@ -1279,7 +1279,8 @@ def app_gpu() -> list[str]:
         'the GPU): a loop of numbered lines ("- 4. 福利计划的制定 - 5. 福利计划的制定 …": the guard now masks list '
         "numbers as it masks citation numbers) and the system prompt copied with its first clause misspelt "
         '("你是一个严赏的助手，根据用户的文档回答问题。": Chinese clauses of 10 characters or more are now looked for '
-        "on their own).",
+        "on their own). On the CPU the same model copied an instruction mutated mid-word (根据上述已知信息，简洁和专业地回过来"
+        "用方括号标注资料编号): any run of 10 Chinese characters of the templates' wording now counts as a copy.",
         "",
         provenance(r),
         "",
