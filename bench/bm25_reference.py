@@ -8,13 +8,12 @@ from __future__ import annotations
 
 import math
 import sqlite3
-from collections import Counter
 from pathlib import Path
 
 import numpy as np
 
+from rag_app.storage.chunk_table import query_terms
 from rag_app.storage.postings import K1, B
-from rag_app.text.terms import terms_of
 
 
 def sqlite_bm25(
@@ -22,11 +21,7 @@ def sqlite_bm25(
 ) -> list[tuple[str, float]]:
     """The ``k`` best ``(chunk_id, bm25 score)`` for ``query``, scored by one SQL aggregate (``term_weights``: as
     ChunkTable.search takes them)."""
-    terms = Counter(terms_of(query))
-    for term, weight in (term_weights or {}).items():
-        if term in terms:
-            terms[term] *= weight
-    terms = Counter({t: w for t, w in terms.items() if w > 0})
+    terms = query_terms(query, term_weights)
     if not terms:
         return []
     db = _unpacked(path)

@@ -35,7 +35,6 @@ from bench.common import RESULTS, write_result
 
 ORDER = ["fast_int4", "bf16_static", "torchao_int4", "bnb_nf4", "hf_cb_bf16"]
 MIN_AGREEMENT = 0.99
-DECODE_ATTENTION_ENV = "BENCH_DECODE_ATTENTION"  # rag_app.fastgen.model.DECODE_ATTENTION in the workers
 NEW_B1, NEW_CHATS, NEW_MAP = 256, 128, 64
 GIB = 1024**3
 
@@ -93,13 +92,14 @@ def warmup_shapes(name: str) -> list[tuple[int, int, int]]:
     return [(1, 4096, 2), (1, 1024, 8), (8, 300, NEW_CHATS)]
 
 
-def run_worker(name: str, model_dir: Path, run_dir: Path, device: str, turn_wait_s: float) -> None:
+def run_worker(
+    name: str, model_dir: Path, run_dir: Path, device: str, turn_wait_s: float, attention: str | None = None
+) -> None:
     result: dict = {"path": name}
-    if os.environ.get(DECODE_ATTENTION_ENV):  # --decode-attention, handed to the worker processes
+    if attention:  # the fast path's decode-step attention (rag_app.fastgen.model.DECODE_ATTENTION)
         import rag_app.fastgen.model
 
-        rag_app.fastgen.model.DECODE_ATTENTION = os.environ[DECODE_ATTENTION_ENV]
-        result["decode_attention"] = os.environ[DECODE_ATTENTION_ENV]
+        rag_app.fastgen.model.DECODE_ATTENTION = result["decode_attention"] = attention
     try:
         before = torch.cuda.memory_allocated() if device.startswith("cuda") else 0
         path = make_path(name, model_dir, device)
@@ -267,6 +267,7 @@ def orchestrate(args) -> dict:
                 args.device,
                 "--turn-wait-s",
                 str(args.deadline_s),
+                *(["--decode-attention", args.decode_attention] if args.decode_attention else []),
             ],
             env=env,
         )  # fmt: skip
@@ -443,10 +444,10 @@ def main() -> None:
     parser.add_argument("--run-dir", help=argparse.SUPPRESS)
     parser.add_argument("--turn-wait-s", type=float, default=600, help=argparse.SUPPRESS)
     args = parser.parse_args()
-    if args.decode_attention:
-        os.environ[DECODE_ATTENTION_ENV] = args.decode_attention
     if args.worker:
-        run_worker(args.worker, args.model_dir, Path(args.run_dir), args.device, args.turn_wait_s)
+        run_worker(
+            args.worker, args.model_dir, Path(args.run_dir), args.device, args.turn_wait_s, args.decode_attention
+        )
         return
     data = orchestrate(args)
     results = data["paths"]

@@ -101,6 +101,15 @@ class StoredChunk:
     pages: int
 
 
+def query_terms(query: str, term_weights: Mapping[str, float] | None = None) -> Counter:
+    """A question's BM25 terms with their counts, each times its weight in ``term_weights`` (0 drops it)."""
+    terms = Counter(terms_of(query))
+    for term, weight in (term_weights or {}).items():
+        if term in terms:
+            terms[term] *= weight
+    return Counter({t: w for t, w in terms.items() if w > 0})
+
+
 class ChunkTable:
     """Chunk texts and places, and BM25 over them; one SQLite file per chunk collection."""
 
@@ -289,17 +298,13 @@ class ChunkTable:
     ) -> list[tuple[str, float]]:
         """The ``k`` best ``(chunk_id, bm25 score)`` for ``query``, optionally within some files; a term in
         ``term_weights`` counts that much (0: not at all)."""
-        terms = Counter(terms_of(query))
-        for term, weight in (term_weights or {}).items():
-            if term in terms:
-                terms[term] *= weight
-        terms = Counter({t: w for t, w in terms.items() if w > 0})
+        terms = query_terms(query, term_weights)
         return self._snapshot().top(terms, k, shas) if terms else []
 
     def page_scores(self, query: str, sha256: str) -> dict[int, float]:
         """Page -> BM25 of the page as one document among the pages of one file content (pages without a
         term of ``query`` are absent)."""
-        terms = Counter(terms_of(query))
+        terms = query_terms(query)
         return self._snapshot().page_scores(terms, sha256) if terms else {}
 
     def state(self) -> tuple[str, int]:
