@@ -203,3 +203,70 @@ def test_subjects_are_names_not_the_words_that_start_a_sentence_or_ask():
     assert subject_terms("What is the FY2018 capex for 3M? Give a response in USD millions.") == {"3m", "usd"}
     assert subject_terms("Assume you are an analyst. Answer using the balance sheet.") == set()
     assert {"秘鲁", "首都"} <= subject_terms("秘鲁的首都是哪里?") and "哪里" not in subject_terms("秘鲁的首都是哪里?")
+
+
+INCOME = (
+    "Safe & Green Holdings Corp.\nConsolidated Statements of Operations\n2022 2021\n"
+    "Revenue 23,419,463 5,394,211\nCost of revenue 20,165,311 3,065,163\nGross profit 3,254,152 2,329,048"
+)
+
+
+def test_a_measure_no_quote_names_is_said_to_be_unstated_before_the_nearest_quotes(embeddings):
+    """Asked for a margin, the statement that prints only the gross profit is quoted after a sentence saying
+    the margin is not among the quotes: the row is never passed off as the margin. A question the quotes do
+    answer, or one asked yes or no, gets no such sentence."""
+    filing = [source(1, "SG_2022_10K.pdf", INCOME)]
+    text = ask("What was the Gross Profit Margin of Safe & Green Holdings in 2022?", filing, embeddings)
+    first = text.splitlines()[0]
+    assert first == "The pages found do not state Gross Profit Margin; the nearest passages are quoted below.", text
+    assert "Gross profit 3,254,152 2,329,048" in text  # the nearest passage, and the parts of the margin
+    zh = ask(
+        "2022年公司的毛利率是多少？", [source(1, "SG_2022_10K.pdf", INCOME + "\n毛利 3,254,152 2,329,048")], embeddings
+    )
+    assert zh.startswith("检索到的页面未明确给出毛利率，"), zh
+    answered = ask("What was the gross profit of Safe & Green Holdings in 2022?", filing, embeddings)
+    assert answered.startswith("“") and "3,254,152" in answered.splitlines()[0], answered
+    assert ask("Did Safe & Green report a gross profit margin above 10% in 2022?", filing, embeddings).startswith("“")
+
+
+def test_the_passage_that_repeats_the_questions_wording_is_quoted_first(embeddings):
+    """Two sentences hold the same words of a Chinese question; the one that repeats its phrase
+    ("餐饮端速冻米面市场的潜在空间") answers it, the one that scatters them does not."""
+    page = (
+        "远期规模测算：我们预计国内速冻米面市场规模为 240 亿元，餐饮端的空间与潜在需求仍待释放。\n\n"
+        "计算结论：我们预计国内餐饮端速冻米面市场的潜在空间达 607 亿元。"
+    )
+    text = ask("国内餐饮端速冻米面市场的潜在空间是多少？", [source(1, "千味央厨.pdf", page)], embeddings)
+    assert "607 亿元" in quotes(text)[0], text
+
+
+def test_the_words_of_a_request_do_not_outweigh_the_line_item_asked(embeddings):
+    """The words "give a response ... relying on the details shown" ask, they name nothing: the line item, named by a
+    synonym the row uses ("capital expenditure" / "Purchases of property, plant and equipment"), decides."""
+    page = CASH_FLOWS + (
+        "\n\nThe details shown in this response give the question of capital allocation a clear answer, "
+        "relying on the amount of cash generated in 2018.\n"
+    )
+    question = (
+        "What is the FY2018 capital expenditure amount (in USD millions) for 3M? Give a response to the question "
+        "by relying on the details shown in the cash flow statement."
+    )
+    text = ask(question, [source(1, "3M_2018_10K.pdf", page)], embeddings)
+    assert "(1,577)" in text.splitlines()[0], text
+
+
+def test_a_row_that_words_the_measure_its_own_way_is_not_said_to_lack_it(embeddings):
+    """The row "Net cash provided by (used in) operating activities" holds every word of "net cash provided by operating
+    activities", though no name in the lexicon is written so: the row is the answer, with no caveat."""
+    text = ask("What was 3M's net cash provided by operating activities in 2016?", [source(1, "3M.pdf", CASH_FLOWS)], embeddings)  # fmt: skip
+    assert text.startswith("“") and "6,439 6,240 6,662" in text.splitlines()[0], text
+
+
+def test_runs_of_the_questions_wording_count_words_not_the_words_of_asking():
+    from rag_app.answering.phrases import longest_run, question_runs
+
+    runs = question_runs("Give a response relying on the details shown: what were total current liabilities?", 2.5, 6)
+    assert longest_run(runs, "Total current liabilities 7,491.5") == 3.0
+    assert longest_run(runs, "The details shown in the response") == 0.0  # asking, not asked
+    zh = question_runs("请问国内餐饮端速冻米面市场的潜在空间是多少？", 2.5, 6)
+    assert longest_run(zh, "我们预计国内餐饮端 速冻米面市场的潜在空间达 607 亿元") >= 6.0  # counted to the cap

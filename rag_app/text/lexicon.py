@@ -43,6 +43,20 @@ def concepts(text: str) -> set[str]:
     return {f"lexicon:{i}" for i, pattern in enumerate(groups()) if pattern.search(text)}
 
 
+def named(text: str) -> dict[str, str]:
+    """The groups ``text`` names, each with the words it names it by ("lexicon:3" -> "Quick Ratio"), leaving out
+    a name inside a longer one ("net profit" in "net profit margin" asks for the margin, not the profit)."""
+    spans = []
+    for i, pattern in enumerate(groups()):
+        spans += [(m.start(), m.end(), f"lexicon:{i}") for m in pattern.finditer(text)]
+    out: dict[str, str] = {}
+    for start, end, key in spans:
+        inside = any(s <= start and end <= e and (s, e) != (start, end) for s, e, _ in spans)
+        if not inside and key not in out:
+            out[key] = text[start:end]
+    return out
+
+
 def is_domain_word(term: str) -> bool:
     """Whether ``term`` is one of the lexicon's names (净利润, revenue): a word of the documents' domain that a
     question uses as a measure, never as the name of what it asks about."""

@@ -25,6 +25,15 @@ CJK_STOPWORDS = frozenset(
     "什么 多少 哪些 哪里 哪个 哪家 如何 怎么 怎样 是否 为什么 请问 一下 以及 还是 情况 能否 可否 请 根据 关于 提供 介绍 "
     "简要 简述 分析 说明 详细 具体 一下 给我 我们 是多少 有哪些 是什么".split()
 )
+# The same for English: how people word a request ("Give a response ... relying on the details shown", "Answer
+# in USD millions, round to two decimal places"), as terms_of spells them (plural "s" removed).
+ASKING_WORDS = frozenset(
+    "give giving response respond answer question rely relying based base basing using use utilize utilizing detail "
+    "shown show outlined provided provide information please calculate compute extract round decimal place unit "
+    "assume assuming perspective analyst judgment primarily only clearly plainly according considering drawing "
+    "conclusion taking referencing help need want you your we us following best abilitie possible reasonable "
+    "approximation exact define defined explain describe briefly tell much many".split()
+)
 LATIN = re.compile(r"[a-z0-9][a-z0-9$%&'.,\-]*[a-z0-9%]|[a-z0-9]")
 CJK_RUN = re.compile(f"{CJK_CHAR.pattern}+")
 CJK_WORD = re.compile(r"[\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]")  # not punctuation

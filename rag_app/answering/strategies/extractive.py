@@ -9,7 +9,14 @@ figures, with the line naming its columns quoted before it) or a sentence. Candi
 * their meaning, as the embedding model reads it, where it reads the question's language (the bundled
   model reads English only: Chinese candidates are scored by their words alone);
 * for a question asking for a figure ("how much", "what was the total", 多少), whether they hold one,
-  and whether their row or sentence is of the year asked.
+  and whether their row or sentence is of the year asked;
+* the longest run of the question's own wording they repeat (rag_app.answering.phrases).
+
+The question's words of asking ("give a response ... relying on the details shown") and the statements it
+names ("rely on the balance sheet": where to look) are not words to find; a line item it names is found by
+any of its names (prompts/lexicon: "capital expenditure", "Purchases of property, plant and equipment").
+A measure asked that no quote names ("the quick ratio", 毛利率) is said to be missing before the nearest
+quotes, so a gross-profit row is never passed off as the gross margin.
 
 Quotes come from the documents the question names first, are whole words (never a number or a word cut
 in two), and are the page's own text: each source shows the passage its quotes come from, and the
@@ -19,6 +26,7 @@ nearest sources named instead of a quote of something unrelated.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from collections import Counter
@@ -29,14 +37,19 @@ import numpy as np
 
 from rag_app.answering.events import Event, Source, TokenEvent
 from rag_app.answering.passages import Unit, header_for, is_cjk, units
+from rag_app.answering.phrases import longest_run, question_runs
 from rag_app.answering.strategy_context import StrategyContext
+from rag_app.retrieval.boosts import SECTIONS_DIR, SectionSet
 from rag_app.retrieval.documents import named_years
-from rag_app.text.lexicon import concepts
-from rag_app.text.terms import CJK_STOPWORDS, terms_of
+from rag_app.text.lexicon import concepts, named
+from rag_app.text.terms import ASKING_WORDS, CJK_STOPWORDS, terms_of
 
 MAX_QUOTES = 3
 # Weights of a candidate's score (chosen on the tuning halves: bench/answers.py, docs/benchmarks.md).
 MEANING, WORDS, FIGURE_BONUS, YEAR_BONUS = 0.5, 0.5, 0.1, 0.1
+# The longest run of the question's own wording a candidate repeats ("国内餐饮端速冻米面市场的潜在空间",
+# "total current liabilities"), in words (a Chinese character counts half), full marks at PHRASE_WORDS.
+PHRASE, PHRASE_WORDS, PHRASE_MIN = 0.2, 6.0, 2.5
 OTHERS_WITHIN = 0.8  # the second and third quotes score at least this share of the first
 # Below these the first candidate does not answer: "not found" (chosen on the tuning halves, bench/answers.py).
 # Without a meaning score (a Chinese question, an embedder that reads English only) the words alone decide;
@@ -48,11 +61,22 @@ FIGURE_QUESTION = re.compile(
     r"margin|ratio|eps|earnings|dividend|debt|cost|expense|profit|loss)\b|多少|金额|数额|几|占比|比例|收入|利润",
     re.IGNORECASE,
 )
+# A question answered yes or no ("Are there trends in ...?", "是否 ...") does not ask for the measures it names.
+YES_NO_QUESTION = re.compile(
+    r"^\W*(is|are|was|were|do|does|did|has|have|had|can|could|will|would|should)\b|是否|是不是|有没有|吗\W*$",
+    re.IGNORECASE,
+)
 NOTHING_FOUND = {"en": "No passage in the documents matches the question.", "zh": "文档中没有与问题相符的段落。"}
 NOT_FOUND = {
     "en": "Not found: no passage of your documents answers this question closely enough. "
     "The nearest passages are listed under Sources: {nearest}.",
     "zh": "未找到：文档中没有与这个问题足够相关的段落。最接近的段落列在“来源”中：{nearest}。",
+}
+# The quotes hold none of the names of a measure asked (a margin, a ratio, marketing spending): they are the
+# nearest passages, not the figure; said first, in words that do not claim the documents lack it.
+UNSTATED = {
+    "en": "The pages found do not state {measures}; the nearest passages are quoted below.",
+    "zh": "检索到的页面未明确给出{measures}，以下是最接近的段落。",
 }
 PERIOD_NOT_FOUND = {
     "en": "Not found: no page retrieved for this question mentions {years}, so none gives its figure for that "
@@ -67,6 +91,7 @@ class Candidate:
     source: Source
     meaning: float = 0.0
     words: float = 0.0
+    phrase: float = 0.0
     score: float = 0.0
     header: Unit | None = None
     terms: set[str] = field(default_factory=set)
@@ -85,7 +110,31 @@ def answer_extractive(ctx: StrategyContext) -> Iterator[Event]:
         return
     for c in picked:  # the source shows (and the check reads) the passage its quotes come from
         c.source.widen((c.header or c.unit).start, c.unit.end)
-    yield TokenEvent("\n".join(_quote(c) for c in picked))
+    quotes = "\n".join(_quote(c) for c in picked)
+    if unstated := unstated_measures(ctx.question, picked):
+        joined = ("、" if ctx.prompts.language == "zh" else ", ").join(unstated)
+        quotes = UNSTATED[ctx.prompts.language].format(measures=joined) + "\n" + quotes
+    yield TokenEvent(quotes)
+
+
+def unstated_measures(question: str, picked: list[Candidate]) -> list[str]:
+    """The measures the question names (prompts/lexicon: "quick ratio", "gross margin", 毛利率) that no quote
+    names by any of their names, as the question words them.
+
+    "What was the Gross Profit Margin of Safe & Green in 2022?" asked of a report that prints its gross profit
+    but no margin finds the gross-profit row: quoting it as the answer would pass a figure off as another.
+    The quotes still come (they are the nearest passages, and the parts a margin is computed from), after a
+    sentence that says the measure is not among them."""
+    asked = named(question)
+    if not asked or YES_NO_QUESTION.search(question):
+        return []
+    texts = [f"{c.header.text} {c.unit.text}" if c.header else c.unit.text for c in picked]
+    quoted = set().union(*(concepts(t) for t in texts))
+    held = [set(terms_of(t)) for t in texts]  # "Net cash provided by (used in) operating activities": every word
+    return [
+        words for key, words in asked.items()
+        if key not in quoted and not any(set(terms_of(words)) <= terms for terms in held)
+    ]  # fmt: skip
 
 
 def unmentioned_years(ctx: StrategyContext) -> list[str]:
@@ -151,10 +200,11 @@ def rank_candidates(ctx: StrategyContext) -> list[Candidate]:
         return []
     _score_words(ctx, candidates)
     _score_meaning(ctx, candidates)
+    _score_phrase(ctx, candidates)
     wants_figure = bool(FIGURE_QUESTION.search(ctx.question))
     years = named_years(ctx.question)
     for c in candidates:
-        c.score = MEANING * c.meaning + WORDS * c.words
+        c.score = MEANING * c.meaning + WORDS * c.words + PHRASE * c.phrase
         if wants_figure:
             c.score += FIGURE_BONUS if c.unit.has_figure else -FIGURE_BONUS
         if years and any(y in c.unit.text or (c.header and y in c.header.text) for y in years):
@@ -184,14 +234,20 @@ def _candidates(sources: list[Source]) -> list[Candidate]:
 def _score_words(ctx: StrategyContext, candidates: list[Candidate]) -> None:
     """The share of the question's words (idf-weighted over the candidates) each candidate holds, without the
     words that name its document or the years asked (the document match and the year bonus weigh those)."""
+    # the sections it names say where to look, not what to quote; a line item it names ("capital expenditure") is
+    # held by a row naming it by any of its names ("Purchases of property, plant and equipment"), words and all
+    question = _without_sections(ctx.question)
+    measures = {key: set(terms_of(words)) for key, words in named(question).items()}
     asked = {
-        t for t in terms_of(ctx.question)
-        if t not in CJK_STOPWORDS and not re.fullmatch(r"(fy)?\d{2,4}|[\u3400-\u9fff]", t)  # years, lone characters
+        t for t in terms_of(question)
+        if t not in CJK_STOPWORDS and t not in ASKING_WORDS and not re.fullmatch(r"(fy)?\d{2,4}|[\u3400-\u9fff]", t)  # years, lone characters
     }  # fmt: skip
-    asked |= concepts(ctx.question)  # "capex" also finds "Purchases of property, plant and equipment"
+    asked |= set(measures) | concepts(question)
     frequency: Counter = Counter()
     for c in candidates:
         c.terms = set(c.unit.terms) | (set(terms_of(c.header.text)) if c.header else set()) | concepts(c.unit.text)
+        for key in c.terms & measures.keys():
+            c.terms |= measures[key]
         frequency.update(c.terms & asked)
     # words no candidate holds tell the candidates nothing apart: only the others are counted
     idf = {t: math.log(1 + len(candidates) / (1 + frequency[t])) for t in asked if frequency[t]}
@@ -199,6 +255,33 @@ def _score_words(ctx: StrategyContext, candidates: list[Candidate]) -> None:
         own = set(idf) - ctx.route.titles.get(c.source.hit.sha256, frozenset())
         total = sum(idf[t] for t in own)
         c.words = sum(idf[t] for t in own & c.terms) / total if total else 0.0
+
+
+@functools.cache
+def _section_names() -> re.Pattern | None:
+    """How questions name the sections of prompts/sections (the balance sheet, 现金流量表), in any set."""
+    names = [SectionSet.load(path.stem).asked[s].pattern for path in sorted(SECTIONS_DIR.glob("*.toml"))
+             for s in SectionSet.load(path.stem).asked]  # fmt: skip
+    return re.compile("|".join(f"(?:{n})" for n in names), re.IGNORECASE) if names else None
+
+
+def _without_sections(question: str) -> str:
+    """The question without the sections it names: "using the balance sheet" says where to look (retrieval's
+    section boost reads it), and no row of that sheet repeats its name."""
+    pattern = _section_names()
+    return pattern.sub(" ", question) if pattern else question
+
+
+def _score_phrase(ctx: StrategyContext, candidates: list[Candidate]) -> None:
+    """The longest run of the question's wording each candidate holds, as a share of PHRASE_WORDS (none for a
+    candidate that holds none of the question's own words)."""
+    runs = question_runs(ctx.question, PHRASE_MIN, PHRASE_WORDS)
+    if not runs:
+        return
+    for c in candidates:
+        if c.words:  # one that holds none repeats nothing but its document's name ("2020年金宇生物技术股份有限公司")
+            held = longest_run(runs, f"{c.header.text} {c.unit.text}" if c.header else c.unit.text)
+            c.phrase = min(held, PHRASE_WORDS) / PHRASE_WORDS
 
 
 def _score_meaning(ctx: StrategyContext, candidates: list[Candidate]) -> None:
