@@ -6,7 +6,7 @@ import re
 from rag_app.answering.absence import absence
 from rag_app.answering.citations import check_citations
 from rag_app.answering.events import Source, TokenEvent
-from rag_app.answering.passages import clip, header_for, units
+from rag_app.answering.passages import clip, header_for, units, window_header
 from rag_app.answering.strategies.extractive import answer_extractive
 from rag_app.answering.strategy_context import StrategyContext
 from rag_app.prompts import load_prompts
@@ -270,3 +270,25 @@ def test_runs_of_the_questions_wording_count_words_not_the_words_of_asking():
     assert longest_run(runs, "The details shown in the response") == 0.0  # asking, not asked
     zh = question_runs("请问国内餐饮端速冻米面市场的潜在空间是多少？", 2.5, 6)
     assert longest_run(zh, "我们预计国内餐饮端 速冻米面市场的潜在空间达 607 亿元") >= 6.0  # counted to the cap
+
+
+def test_a_window_over_a_flattened_table_is_quoted_with_the_years_naming_its_columns(embeddings):
+    """A Chinese report's forecast table flattened into one long line: the window holding the asked row is
+    quoted after the run of years that names its columns, so 2,660 reads as 2024's."""
+    page = (
+        "盈利预测与估值 2023A 2024A 2025E 2026E 2027E营业总收入（百万元） 13,754 13,759 13,860 15,001 16,261同比(%) "
+        "21.15 0.03 0.74 8.23 8.40归母净利润（百万元） 2,701 2,660 3,112 3,102 3,384同比(%) 70.85 (1.54) 17.00 "
+        "(0.32) 9.09EPS-最新摊薄（元/股） 1.49 1.46 1.71 1.70 1.86同比(%) 70.85 (1.54) 17.00 (0.32) 9.09P/E（现价&最新摊薄） "
+        "6.66 6.76 5.78 5.80 5.31 净资产收益率（ROE，%） 14.10 12.86 13.45 12.31 12.09 市净率（P/B，倍） 0.94 0.87 0.78 0.71 "
+        "0.64 资产负债率（%） 33.52 30.44 29.13 28.02 27.11 经营活动现金流（百万元） 3,102 3,376 3,561 3,902 4,117 "
+        "数据来源：Wind，东吴证券研究所预测"
+    )
+    found = units(page)
+    windows = [u for u in found if u.kind == "window"]
+    assert len(windows) > 1
+    profit = next(u for u in windows if "2,660" in u.text and "2023A" not in u.text)
+    assert window_header(page, profit).text == "2023A 2024A 2025E 2026E 2027E"
+    src = source(1, "联邦制药.pdf", page)
+    text = ask("2024年归母净利润预计是多少？", [src], embeddings)
+    assert any(q == "2023A 2024A 2025E 2026E 2027E" for q in quotes(text)) and "2,660" in text, text
+    assert check_citations(text, [src]).unverified_quotes == []  # the years are the page's own text

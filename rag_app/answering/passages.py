@@ -35,7 +35,7 @@ class Unit:
     text: str
     start: int
     end: int
-    kind: str  # "row" (a label and its figures on one line) or "sentence"
+    kind: str  # "row" (a label and its figures on one line), "sentence", or "window" (a piece of a long one)
     label: str  # a row's words before its figures; a sentence's own text
 
     @cached_property
@@ -108,6 +108,27 @@ def header_for(page: str, row: Unit) -> Unit | None:
     return None
 
 
+# The years naming a table's columns as a flattened table prints them: "2023A 2024A 2025E 2026E", "2020 2019"
+YEAR_RUN = re.compile(r"(?<![\d.,])(?:19|20)\d\d[AEFHQ]?(?:\s*(?:19|20)\d\d[AEFHQ]?)+(?![\d.,%])")
+WINDOW_HEADER_REACH = 600  # characters back from a window to the years above its figures
+
+
+def window_header(page: str, window: Unit) -> Unit | None:
+    """For a window over a table flattened into one long line (as Chinese reports' pages often are), the run of
+    years naming its columns, the nearest before it ("2023A 2024A 2025E ... 营业总收入 13,754 13,759 ...
+    归母净利润 2,701 2,660"): what says which figure is which year, as a row's header line does. None when the
+    window holds its own years or none are near."""
+    if YEAR_RUN.search(window.text):
+        return None
+    before = page[max(0, window.start - WINDOW_HEADER_REACH) : window.start]
+    runs = list(YEAR_RUN.finditer(before))
+    if not runs:
+        return None
+    run = runs[-1]
+    start = window.start - len(before) + run.start()
+    return Unit(run.group(), start, start + len(run.group()), "header", run.group())
+
+
 def _sentences(page: str, spans: list[tuple[int, int]]) -> list[Unit]:
     """The sentences of consecutive prose lines (a span from the first line's start to the last's end)."""
     if not spans:
@@ -122,9 +143,11 @@ def _sentences(page: str, spans: list[tuple[int, int]]) -> list[Unit]:
         cursor = at + len(piece)
         stripped = piece.strip()
         offset = start + at + (len(piece) - len(piece.lstrip()))
-        for a, b in _windows(stripped):
+        spans = _windows(stripped)
+        kind = "window" if len(spans) > 1 else "sentence"
+        for a, b in spans:
             if _substantial(stripped[a:b]):
-                out.append(Unit(stripped[a:b], offset + a, offset + b, "sentence", stripped[a:b]))
+                out.append(Unit(stripped[a:b], offset + a, offset + b, kind, stripped[a:b]))
     return out
 
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from rag_app.answering.events import Event, Source, TokenEvent
-from rag_app.answering.passages import Unit, header_for, is_cjk, units
+from rag_app.answering.passages import Unit, header_for, is_cjk, units, window_header
 from rag_app.answering.phrases import longest_run, question_runs
 from rag_app.answering.strategy_context import StrategyContext
 from rag_app.retrieval.boosts import SECTIONS_DIR, SectionSet
@@ -227,6 +227,8 @@ def _candidates(sources: list[Source]) -> list[Candidate]:
         seen.add(key)
         for unit in units(page):
             header = header_for(page, unit) if unit.kind == "row" else None
+            if unit.kind == "window":
+                header = window_header(page, unit)
             out.append(Candidate(unit, source, header=header))
     return out
 
