@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import re
 
+from rag_app.answering.passages import CJK
 from rag_app.text.terms import ASKING_WORDS, STOPWORDS
 
 TOKEN = re.compile(r"[\u3400-\u9fff]|[a-z0-9][a-z0-9&'.%-]*[a-z0-9%]|[a-z0-9]")
-CJK = re.compile(r"[\u3400-\u9fff]")
 CLAUSE_BREAK = re.compile(r"[，。？！；：、,?!;:()（）《》“”\"]+")
 
 
