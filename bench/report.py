@@ -1450,8 +1450,9 @@ def answers() -> list[str]:
                     "only):", ""]  # fmt: skip
         elif r["name"] == "answers-model":
             out += ["The bundled real model, in-process through llama.cpp (every strategy as `auto` chooses), on the "
-                    "confirmation half's lookup and refusal questions (a CPU answer takes about a minute on this "
-                    "shared machine).", ""]  # fmt: skip
+                    "confirmation half's lookup and refusal questions (a question it answers takes a median "
+                    f"{_median_answer_seconds(r)} s on this 2-core machine, load at the end "
+                    f"{r['machine'].get('load_average', '?')}).", ""]  # fmt: skip
         elif r["name"] == "answers-baseline":
             out += ["The LangChain tutorial's RetrievalQA \"stuff\" answer with the same model (its own ingest and "
                     "retriever: 4 chunks of MiniLM, no citations checked), on the sets whose tutorial collections "
@@ -1492,6 +1493,13 @@ def answers() -> list[str]:
             out += [_erc_misses(r), ""]
         out += [provenance(r), ""]
     return out
+
+
+def _median_answer_seconds(r: dict) -> str:
+    """Median seconds of the answers that were not refusals (a refusal never reaches the model)."""
+    rows = [x for entry in r["answerers"].values() for x in entry["rows"]]
+    timed = [x["seconds"] for x in rows if not x["verdict"].startswith("refused") and x.get("seconds") is not None]
+    return f"{statistics.median(timed):.0f}" if timed else "n/a"
 
 
 def _quoted_lookup_right(results: list[dict]) -> str:
