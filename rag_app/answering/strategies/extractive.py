@@ -96,6 +96,11 @@ class Candidate:
     header: Unit | None = None
     terms: set[str] = field(default_factory=set)
 
+    @property
+    def text(self) -> str:
+        """What is quoted: the row or sentence, after the line naming its columns where it has one."""
+        return f"{self.header.text} {self.unit.text}" if self.header else self.unit.text
+
 
 def answer_extractive(ctx: StrategyContext) -> Iterator[Event]:
     picked = best_candidates(ctx)
@@ -128,7 +133,7 @@ def unstated_measures(question: str, picked: list[Candidate]) -> list[str]:
     asked = named(question)
     if not asked or YES_NO_QUESTION.search(question):
         return []
-    texts = [f"{c.header.text} {c.unit.text}" if c.header else c.unit.text for c in picked]
+    texts = [c.text for c in picked]
     quoted = set().union(*(concepts(t) for t in texts))
     held = [set(terms_of(t)) for t in texts]  # "Net cash provided by (used in) operating activities": every word
     return [
@@ -262,8 +267,8 @@ def _score_words(ctx: StrategyContext, candidates: list[Candidate]) -> None:
 @functools.cache
 def _section_names() -> re.Pattern | None:
     """How questions name the sections of prompts/sections (the balance sheet, 现金流量表), in any set."""
-    names = [SectionSet.load(path.stem).asked[s].pattern for path in sorted(SECTIONS_DIR.glob("*.toml"))
-             for s in SectionSet.load(path.stem).asked]  # fmt: skip
+    sets = [SectionSet.load(path.stem) for path in sorted(SECTIONS_DIR.glob("*.toml"))]
+    names = [pattern.pattern for sections in sets for pattern in sections.asked.values()]
     return re.compile("|".join(f"(?:{n})" for n in names), re.IGNORECASE) if names else None
 
 
@@ -282,7 +287,7 @@ def _score_phrase(ctx: StrategyContext, candidates: list[Candidate]) -> None:
         return
     for c in candidates:
         if c.words:  # one that holds none repeats nothing but its document's name ("2020年金宇生物技术股份有限公司")
-            held = longest_run(runs, f"{c.header.text} {c.unit.text}" if c.header else c.unit.text)
+            held = longest_run(runs, c.text)
             c.phrase = min(held, PHRASE_WORDS) / PHRASE_WORDS
 
 
@@ -293,7 +298,7 @@ def _score_meaning(ctx: StrategyContext, candidates: list[Candidate]) -> None:
     readable = [c for c in candidates if ctx.reads_chinese or not is_cjk(c.unit.text)]
     if not readable:
         return
-    texts = [ctx.question] + [(f"{c.header.text} {c.unit.text}" if c.header else c.unit.text) for c in readable]
+    texts = [ctx.question] + [c.text for c in readable]
     vectors = np.asarray(ctx.embed(texts))
     for c, similarity in zip(readable, vectors[1:] @ vectors[0], strict=True):
         c.meaning = float(similarity)
