@@ -59,3 +59,20 @@ def test_dropping_files_ingests_them_with_one_progress_display(page):
     assert len(uploads) == 1, "dropping a file must start ingesting it"
     assert elem[uploads[0]["outputs"][0]] == "rag-progress" and uploads[0]["show_progress"] == "hidden"
     assert "rag-ingest" not in elem.values(), "no second button to press"
+
+
+def test_a_status_refresh_never_overlaps_a_collection_switch(page):
+    """A refresh that read the session before the switch and wrote after it would name the old collection
+    for good (CI saw it once: the status line never showed the new name). Gradio reads a gr.State when an
+    event starts, so the two events must share one queue slot."""
+    demo = page.build()
+    elem = {block._id: getattr(block, "elem_id", None) for block in demo.blocks.values()}
+    timer = next(i for i, block in demo.blocks.items() if type(block).__name__ == "Timer")
+
+    def handler(target, event):
+        return next(fn for fn in demo.fns.values() if any(t[0] == target and t[1] == event for t in fn.targets))
+
+    switch = handler(next(i for i, e in elem.items() if e == "rag-collection"), "change")
+    refresh = handler(timer, "tick")
+    assert switch.concurrency_id == refresh.concurrency_id
+    assert switch.concurrency_limit == refresh.concurrency_limit == 1

@@ -26,6 +26,7 @@ from rag_app.web.redact import public_answer, public_record
 
 log = logging.getLogger(__name__)
 STATUS_REFRESH_S = 3.0
+STATUS_GROUP = "status"  # the queue group of the events that write the status line from the session
 
 # What --mcp offers an agent: the Gradio API endpoints of answer_question and list_documents.
 MCP_ENDPOINTS = {"/answer_question", "/list_documents"}
@@ -430,12 +431,19 @@ class ChatPage:
             concurrency_id=gpu, concurrency_limit=1 if gpu else None, show_progress="hidden", api_name="ingest",
         )  # fmt: skip
         docs["delete"].click(self.delete, [docs["to_delete"], session], [*views, status])
+        # The status line names the session's collection. A refresh that read the session before a switch and
+        # wrote after it would put the old name back for good (the timer stops once the model has settled), so
+        # the switch and the refresh never overlap: each reads the session the other left.
         docs["collection"].change(
             self.choose_collection, [docs["collection"], session],
             [session, *views, status, chat["chatbot"], chat["sources"]],
+            concurrency_id=STATUS_GROUP, concurrency_limit=1,
         )  # fmt: skip
         demo.load(self.load, [session], [status, *views], api_visibility="private")
-        timer.tick(self.tick, [session], [status, timer], api_visibility="private")
+        timer.tick(
+            self.tick, [session], [status, timer], api_visibility="private",
+            concurrency_id=STATUS_GROUP, concurrency_limit=1,
+        )  # fmt: skip
 
 
 def _cuda() -> bool:
