@@ -40,7 +40,7 @@ import torch
 from bench.common import CORPUS, ROOT, write_result
 from rag_app.embedding.chinese import language_sample
 from rag_app.requests import SearchRequest
-from rag_app.retrieval.boosts import SectionSet
+from rag_app.retrieval.boosts import SectionSet, section_boosts
 from rag_app.retrieval.fusion import RankingOptions
 from rag_app.retrieval.retriever import Retriever
 from rag_app.service import RagService
@@ -62,10 +62,18 @@ VARIANTS: dict[str, dict] = {
     "doc0": {"document_weight": 0.0},
     "doc1": {"document_weight": 1.0},
     "lexical2": {"lexical_weight": 2.0},
+    # how many chunks each of the dense and BM25 rankings hands the fusion (RAG_RETRIEVAL_CANDIDATES; 100 since
+    # 2026-12-05, 50 before)
+    "candidates_50": {"candidates": 50},
+    "candidates_200": {"candidates": 200},
     # pages opening with a financial statement the question names are boosted by default (prompts/sections/)
     "no_statements": {"section_weight": 0.0},  # the default before that lever
     "statements_w2": {"section_weight": 2.0},  # the same plateau on the tuning half: not a knife edge
     "statements_3docs": {"section_documents": 3},
+    # a question naming a company's segments: the pages opening with results by segment (prompts/sections/segments;
+    # a default since 2026-12-05, with 100 candidates): without it, and the default before both
+    "no_segments": {"section_sets": "financial_statements"},
+    "before_segments": {"section_sets": "financial_statements", "candidates": 50},
     # a question naming no statement but one of its rows ("accounts payable", 资本开支): that statement's pages
     "line_items": {"section_item_weight": 1.0},  # in the best-ranked document
     "line_items_w05": {"section_item_weight": 0.5},
@@ -271,28 +279,37 @@ class Ours:
 
     def search(
         self, question: str, k: int, mode: str = "hybrid", files=None, ranking: RankingOptions | None = None,
-        boosts=None, retriever_class=Retriever, reranker=None,
+        boosts=None, retriever_class=Retriever, reranker=None, candidates: int | None = None,
     ):  # fmt: skip
         s = self.service.settings
         store = self.service.store(with_model=True)
         default = self.service.retriever(store)
         boosts = default.boosts if boosts is None else boosts
-        retriever = retriever_class(store, self.service.embeddings, mode, s.retrieval_candidates, ranking or default.ranking, boosts, reranker, default.chinese)  # fmt: skip
+        candidates = candidates or s.retrieval_candidates
+        retriever = retriever_class(store, self.service.embeddings, mode, candidates, ranking or default.ranking, boosts, reranker, default.chinese)  # fmt: skip
         request = SearchRequest(query=question, k=k, files=files)
         return retriever.search(request.query, request.k, request.files).hits
 
     def variant(self, overrides: dict) -> Callable[[str], list[tuple[str, int]]]:
         overrides = dict(overrides)
         mode = overrides.pop("mode", "hybrid")
+        candidates = overrides.pop("candidates", None)
         default = self.service.retriever(self.service.store(with_model=True))
         section = {k.removeprefix("section_"): overrides.pop(k) for k in list(overrides) if k.startswith("section_")}
-        boosts = [replace(b, **section) for b in default.boosts] if section else None
+        if "sets" in section:  # other section sets at the settings' weights
+            s = self.service.settings
+            boosts = section_boosts(section.pop("sets"), s.retrieval_section_weight, s.retrieval_section_item_weight)
+            boosts = [replace(b, **section) for b in boosts]
+        else:
+            boosts = [replace(b, **section) for b in default.boosts] if section else None
         if section.get("weight") == 0.0:
             boosts = []
         rerank = {k.removeprefix("rerank_"): overrides.pop(k) for k in list(overrides) if k.startswith("rerank_")}
         reranker = smollm2_reranker(**rerank) if rerank else None
         ranking = replace(default.ranking, **overrides)
-        return lambda q: pages_of(self.search(q, K_MAX, mode, ranking=ranking, boosts=boosts, reranker=reranker))
+        return lambda q: pages_of(
+            self.search(q, K_MAX, mode, ranking=ranking, boosts=boosts, reranker=reranker, candidates=candidates)
+        )
 
 
 @functools.cache

@@ -221,7 +221,11 @@ class Settings(BaseSettings):
         description="Chunks before and after each retrieved chunk on the same page that the model also reads.",
     )
     retrieval_candidates: int = Field(
-        50, ge=1, le=1000, description="Candidates each retriever contributes before fusion (hybrid mode)."
+        100,
+        ge=1,
+        le=1000,
+        description="Chunks each of the dense and BM25 rankings hands the hybrid fusion; more reach deeper into the "
+        "document the question names, at some query time (docs/benchmarks.md).",
     )
     retrieval_document_weight: float = Field(
         3.0,
@@ -247,9 +251,10 @@ class Settings(BaseSettings):
         "section's `items` in RAG_RETRIEVAL_SECTION_SETS); 0 turns it off.",
     )
     retrieval_section_sets: str = Field(
-        "financial_statements",
+        "financial_statements,segments",
         description="Section sets the page boost reads, comma-separated: files prompts/sections/NAME.toml (each "
-        "section's title patterns, as pages open with them and questions name them).",
+        "section's title patterns, as pages open with them and questions name them). Shipped: financial_statements "
+        "(the three statements) and segments (results by business segment, for a question naming segments).",
     )
     reranker_model: str | None = Field(
         None,

@@ -15,6 +15,7 @@ NARRATIVE = [
     "Management reviews capital expenditure plans with the board each quarter of the year.",
 ]
 STATEMENTS = SectionSet.load("financial_statements")
+SEGMENTS = SectionSet.load("segments")
 
 
 def test_questions_name_statements_as_analysts_do():
@@ -85,6 +86,30 @@ def test_a_question_asking_for_a_statements_row_gets_that_statement_in_its_best_
     assert section_boosts("financial_statements", 0.0, 0.0) == []
 
 
+def test_a_question_naming_segments_means_the_results_by_segment():
+    named, opening = SEGMENTS.named_in, SEGMENTS.opening_section
+    assert named("Which of JPM's business segments had the lowest net revenue in 2021 Q1?") == {"segment results"}
+    assert named("Which segment has dragged down 3M's growth?") == {"segment results"}
+    assert named("公司各报告分部的收入是多少？") == {"segment results"}
+    assert named("What was the segmentation fault?") == frozenset()  # a whole word only
+    assert named("凌云股份的德国WAG业务板块有哪些客户？") == frozenset()  # 板块, 业务: business lines, loosely
+    assert opening("Segment results – managed basis\nThe following tables summarize the Firm's results") == (
+        "segment results"
+    )
+    assert opening("NOTE 18. Business Segments\nResults by Business Segment (Millions)") == "segment results"
+    assert opening("Worldwide Sales Change\nBy Business Segment\nOrganic sales") == "segment results"
+    assert opening("十五、分部信息\n1、报告分部的确定依据") == "segment results"
+    assert opening("Liquidity and capital resources. Our segments invest") is None
+
+
+def test_segments_are_a_default_section_set_beside_the_statements(settings):
+    assert [type(b) for b in section_boosts(settings.retrieval_section_sets, 1.0)] == [SectionBoost, SectionBoost]
+    assert [b.sections.name for b in section_boosts(settings.retrieval_section_sets, 1.0)] == [
+        "financial_statements",
+        "segments",
+    ]
+
+
 def test_a_boosted_page_without_candidates_is_cited_by_its_first_chunk():
     scores = {"s:1:0": 0.05, "s:1:90": 0.04, "s:2:0": 0.03}
     page = lambda c: c.rsplit(":", 1)[0]  # noqa: E731
@@ -105,21 +130,23 @@ def test_section_sets_are_data_and_a_missing_one_says_which_exist(tmp_path):
         SectionSet.load("nope")
 
 
+def ingest_beside_another_company(service, tmp_path, name: str, pages: list[str]) -> None:
+    """Acme's filing ``name`` with ``pages``, and Globex's report of the same narrative pages, in one collection."""
+    folder = tmp_path / "filings"
+    write_pdf(folder / name, pages)
+    write_pdf(folder / "Globex_report.pdf", ["Globex Incorporated\nAnnual Report", *NARRATIVE])
+    service.ingest([folder])
+
+
 def test_a_question_naming_the_statement_gets_its_page(service, settings, tmp_path):
     """The narrative pages share the question's words; only the cash flow statement holds the figure."""
-    folder = tmp_path / "filings"
-    write_pdf(
-        folder / "Acme_2019_10K.pdf",
-        [
-            "Acme Corporation\nAnnual Report on Form 10-K for 2019",
-            *NARRATIVE,
-            "Consolidated Balance Sheets\n(In millions)\nTotal current assets 9,829\nProperty, plant and equipment 4,915",
-            "Consolidated Statements of Cash Flows\n(In millions) 2019 2018\nNet income 5,363 4,869\n"
-            "Purchases of property, plant and equipment (1,577) (1,373)\nDividends paid (3,193) (2,803)",
-        ],
-    )
-    write_pdf(folder / "Globex_2019_10K.pdf", ["Globex Incorporated\nAnnual Report 2019", *NARRATIVE])
-    service.ingest([folder])
+    ingest_beside_another_company(service, tmp_path, "Acme_2019_10K.pdf", [
+        "Acme Corporation\nAnnual Report on Form 10-K for 2019",
+        *NARRATIVE,
+        "Consolidated Balance Sheets\n(In millions)\nTotal current assets 9,829\nProperty, plant and equipment 4,915",
+        "Consolidated Statements of Cash Flows\n(In millions) 2019 2018\nNet income 5,363 4,869\n"
+        "Purchases of property, plant and equipment (1,577) (1,373)\nDividends paid (3,193) (2,803)",
+    ])  # fmt: skip
     question = "What is Acme's FY2019 capital expenditure? Rely on the details shown in the cash flow statement."
 
     def ranked():
@@ -142,6 +169,28 @@ def test_a_question_naming_the_statement_gets_its_page(service, settings, tmp_pa
     assert [
         (h.file, h.page) for h in service.search(SearchRequest(query="What was Acme's capital expenditure?", k=4)).hits
     ] == plain
+
+
+def test_a_question_about_segments_gets_the_segment_table(service, settings, tmp_path):
+    """The narrative pages share the question's words; the table of results by segment holds the answer."""
+    ingest_beside_another_company(service, tmp_path, "Acme_2021Q1_10Q.pdf", [
+        "Acme Corporation\nQuarterly Report on Form 10-Q for the first quarter of 2021",
+        "Our business segments. Net revenue of each business segment depends on markets; the lowest net revenue "
+        "of a quarter is no guide to the next. Segment managers review net revenue monthly.",
+        "Each of our business segments reports net revenue and expenses to the chief operating decision maker.",
+        "Segment results\nThree months ended March 31, 2021 (in millions)\nConsumer 12,509\nWholesale 14,605\n"
+        "Commercial 2,323\nAsset Management 4,083\nCorporate (473)",
+    ])  # fmt: skip
+    question = "Which of Acme's business segments had the lowest net revenue in 2021 Q1?"
+
+    def first() -> tuple[str, int]:
+        hit = service.search(SearchRequest(query=question, k=4)).hits[0]
+        return hit.file, hit.page
+
+    settings.retrieval_section_sets = "financial_statements"
+    assert first() != ("Acme_2021Q1_10Q.pdf", 4)  # without the segment set the narrative pages come first
+    settings.retrieval_section_sets = "financial_statements,segments"
+    assert first() == ("Acme_2021Q1_10Q.pdf", 4)
 
 
 def test_page_openings_are_forgotten_with_their_document(service, tmp_path):

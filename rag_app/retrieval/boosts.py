@@ -8,7 +8,8 @@ scores to those pages' (a page without a candidate chunk enters, cited by its fi
 :class:`SectionBoost` is the one shipped: a question that names a section which a page opens with
 ("... rely on the cash flow statement") gets that page of its best routed documents. Which sections,
 and how they are written, is data: ``prompts/sections/<name>.toml`` (the financial statements, in
-English and Chinese, are one such set). A question that names no section is ranked exactly as without.
+English and Chinese, are one such set; the tables of results by segment another). A question that names no
+section is ranked exactly as without.
 """
 
 from __future__ import annotations
