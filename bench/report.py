@@ -191,6 +191,44 @@ def running_title_levers() -> list[str]:
     )
 
 
+def depth_levers() -> list[str]:
+    """Issue 26: the segments section set and 100 candidates per ranking (defaults since 2026-12-05)."""
+    return _lever_runs(
+        "depth",
+        "## Retrieval: tables of results by segment, and a deeper candidate list (defaults since 2026-12-05)",
+        "`ours` is the default: a question naming segments (segment, segments, 分部) boosts the pages of its two "
+        "best-routed documents that open with a table of results by segment (prompts/sections/segments.toml), as a "
+        "question naming a statement boosts the statement; and each of the dense and BM25 rankings hands the fusion "
+        "100 chunks. `before_segments`: the default before both (no segment set, 50 chunks); `no_segments`: without "
+        "the set; `candidates_50` and `candidates_200`: other depths. The set came from reading the misses of both "
+        "halves (three of them ask which segment led or lagged); on the tuning half it moves one question of the "
+        "no-statement slice into the top 5 (JPM's segment with the highest net income, rank 7 to 2) and costs "
+        "nothing; 100 chunks leave the tuning half's hit@5 as it was and lift its MRR. On the confirmation half the "
+        "no-statement slice goes from 2 to 4 of 11 at hit@5; every other set's hit@5 holds or rises (docugami's "
+        "single-document multi-chunk questions 0.944 to 0.963, finglm's MRR 0.385 to 0.413). The cost: zh_reports' "
+        "MRR 0.629 to 0.621, one question two ranks lower at 100 chunks (200 lose zh_reports questions outright: "
+        "0.889 to 0.844), and the query time in the scale section below.",
+    )
+
+
+def rerank_levers() -> list[str]:
+    """Issue 26: the answer model's yes/no as a page reranker, with the real SmolLM2-135M (a floor)."""
+    return _lever_runs(
+        "rerank-smollm2",
+        "## Retrieval: the answer model as a reranker, SmolLM2-135M (a floor; off by default)",
+        "`RAG_RETRIEVAL_RERANK=answer_model` asks the answer model, for each of the best pages, whether it answers "
+        "the question (prompts/<lang>/rerank.txt; the first token's log P(yes) - log P(no)), and fuses that order "
+        "with the retrieval's (`rerank_smollm2`) or uses it alone (`rerank_smollm2_alone`). Measured with the real "
+        "SmolLM2-135M-Instruct GGUF on the 5 best pages (depth 5: hit@5 cannot move, only the order inside it). It "
+        "is a floor, and below the retrieval: on financebench_dev it lowers MRR from 0.688 to 0.582 fused and to "
+        "0.349 alone, worse than the retrieval's own order on every slice, for 7.4 s a question on this CPU (load 2.0). On "
+        "Chinese questions it gives no signal at all: 是 and 否 are not among its first token's top candidates, so "
+        "every page scores the same and the order stays the retrieval's. A larger model (or a cross-encoder, "
+        "RAG_RERANKER_MODEL) is what this lever needs; none ships offline. This run's `ours` is the default of "
+        "commit e8a4971 (50 chunks, no segment set).",
+    )
+
+
 def _copies(r: dict) -> list[str]:
     """What the levers measured on a copy of the collection (another embedder for Chinese) cost to make."""
     copies = r.get("copies") or {}
@@ -1596,7 +1634,7 @@ def render(plots: list) -> str:
         "",
     ]
     sections = (
-        financebench(plots), zh_reports(plots), docugami(plots), within_levers(), line_item_levers(), running_title_levers(), chinese_reader(), finglm(), scale(), answers(), refusal(),
+        financebench(plots), zh_reports(plots), docugami(plots), within_levers(), line_item_levers(), running_title_levers(), depth_levers(), rerank_levers(), chinese_reader(), finglm(), scale(), answers(), refusal(),
         ingest(plots),
         ocr(), generation(), real_weights(), app_gpu(), summarize(), web(), faults(), upload_progress(), test_suite(),
     )  # fmt: skip
