@@ -79,9 +79,9 @@ UNSTATED = {
     "zh": "检索到的页面未明确给出{measures}，以下是最接近的段落。",
 }
 PERIOD_NOT_FOUND = {
-    "en": "Not found: the pages that match this question best do not mention {years}, so none gives its figure for "
-    "that period. The nearest passages are listed under Sources: {nearest}.",
-    "zh": "未找到：与这个问题最相关的页面都没有提到{years}，没有该期间的数字。最接近的段落列在“来源”中：{nearest}。",
+    "en": "Not found: no page retrieved for this question mentions {years}, so none gives its figure for that "
+    "period. The nearest passages are listed under Sources: {nearest}.",
+    "zh": "未找到：为这个问题检索到的页面都没有提到{years}，没有该期间的数字。最接近的段落列在“来源”中：{nearest}。",
 }
 
 
@@ -110,7 +110,7 @@ def answer_extractive(ctx: StrategyContext) -> Iterator[Event]:
     if not relevant(picked[0], _reads_question(ctx)):
         yield TokenEvent(not_found_text(ctx.prompts.language, ctx.sources))
         return
-    if missing := unmentioned_years(ctx, picked):
+    if missing := unmentioned_years(ctx):
         yield TokenEvent(not_found_text(ctx.prompts.language, ctx.sources, missing))
         return
     for c in picked:  # the source shows (and the check reads) the passage its quotes come from
@@ -142,19 +142,18 @@ def unstated_measures(question: str, picked: list[Candidate]) -> list[str]:
     ]  # fmt: skip
 
 
-def unmentioned_years(ctx: StrategyContext, picked: list[Candidate]) -> list[str]:
-    """The years a figure question asks for when no page that the quotes come from mentions any.
+def unmentioned_years(ctx: StrategyContext) -> list[str]:
+    """The years a figure question asks for when no retrieved page of the documents it names mentions any.
 
     "Operating cash flow in fiscal 2023" asked of a 10-K for 2022 retrieves its cash-flow statement, whose
-    columns are 2022 and 2021: quoting it would answer for another year. A quoted page that mentions the year at
-    all (a column header, a sentence, a footnote; "24" for 2024) keeps the answer; the document-level check
-    (absence) has already refused years that no document named mentions anywhere. The pages read are the quoted
-    ones, not every page retrieved: a deeper search retrieves some page that names the year in passing (a
-    filing date, an outlook), and that page is not the one whose figures are quoted."""
+    columns are 2022 and 2021: quoting it would answer for another year. A page that mentions the year at all
+    (a column header, a sentence, a footnote; "24" for 2024) keeps the answer; the document-level check
+    (absence) has already refused years that no document named mentions anywhere."""
     years = named_years(ctx.question)
     if not years or not FIGURE_QUESTION.search(ctx.question):
         return []
-    pages = list({id(c.source): c.source.page or c.source.hit.text for c in picked}.values())
+    named = named_shas(ctx)
+    pages = [s.page or s.hit.text for s in ctx.sources if not named or s.hit.sha256 in named]
     # 2024 is also written 24 (FY24, 24E, 24年, a chart's "24 营收"): a two-digit year standing alone counts
     written = re.compile("|".join(rf"{y}|(?<![\d.,]){y[2:]}(?![\d.,%])" for y in sorted(years)))
     if any(written.search(page) for page in pages):
