@@ -197,6 +197,22 @@ def test_a_company_no_document_is_about_is_refused_however_close_the_passages():
     assert set(absence(routed, ["Revenue was $26.97 billion."]).subjects) == {"sleep", "country", "canada"}
     routed = route("Which company had more revenue in 2022, NVIDIA or Corning?", documents, covers, lambda terms: {"2022": {"nvda", "glw"}})  # fmt: skip
     assert not absence(routed, ["Revenue was $26.97 billion."])
+    # a passage that holds one word of the name ("Canada") does not hold the name: its other words are named
+    routed = route(asked, documents, covers, lambda terms: {"2022": {"nvda", "glw"}})
+    assert set(absence(routed, ["Revenue in Canada was $1.2 billion."]).subjects) == {"sleep", "country"}
+
+
+def test_a_legal_form_names_no_document_and_a_common_word_of_a_name_does_not_hold_it():
+    """ "JOURNEY MEDICAL CORPORATION" asked of a library whose only corporation is another company: "corporation"
+    names no document, and passages about medical costs do not make Journey Medical's report be here."""
+    documents = [document("e0d6.pdf", "cmct"), document("NVIDIA_2023_10K.pdf", "nvda")]
+    covers = {"cmct": frozenset({"creative", "media", "community", "trust", "corporation"}),
+              "nvda": frozenset({"nvidia", "corporation"})}  # fmt: skip
+    question = 'What was the operating cash flow of "JOURNEY MEDICAL CORPORATION" in the fiscal year 2022?'
+    routed = route(question, documents, covers, lambda terms: {"2022": {"cmct", "nvda"}, "medical": {"cmct"}})
+    assert routed.by_subject == {}
+    passages = ["Net cash provided by operating activities 32,410 46,281", "Our medical office buildings are leased."]
+    assert "journey" in absence(routed, passages).subjects
 
 
 def test_subjects_are_names_not_the_words_that_start_a_sentence_or_ask():

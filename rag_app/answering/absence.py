@@ -46,8 +46,8 @@ def absence(route: DocumentRoute, passages: Sequence[str]) -> Absence:
 
     A question whose subjects name some document (its title) asks about that document: its other unknown
     words are attributes ("USD", "PP&E"), unless they make up a name of their own that no title carries and
-    the passages do not hold ("Which had more debt: Costco or Sleep Country Canada?": every company compared
-    must be here). Otherwise an owner it names ("Tesla's revenue") must be a title, and any other subject must
+    the passages do not hold whole ("Which had more debt: Costco or Sleep Country Canada?": every company
+    compared must be here; a passage that says "Canada" does not hold it). Otherwise an owner it names ("Tesla's revenue") must be a title, and any other subject must
     at least be in the passages retrieved, unless many documents use it."""
     if not route.documents:
         return Absence()
@@ -66,7 +66,7 @@ def absence(route: DocumentRoute, passages: Sequence[str]) -> Absence:
     if route.by_subject:
         titled = set().union(*route.titles.values())
         subjects = tuple(
-            t for name in route.names if not name & titled and not name & retrieved for t in sorted(name) if unknown(t)
+            t for name in route.names if not name & titled and not name <= retrieved for t in sorted(name) if unknown(t)
         )  # fmt: skip
     else:
         subjects = tuple(t for t in route.untitled if t not in LEGAL_FORMS and (t in route.owners or unknown(t)))

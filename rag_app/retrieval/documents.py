@@ -78,7 +78,8 @@ def route(
         "periods": {y: frozenset(in_text.get(y, ())) | {sha for sha, t in titles.items() if y in t} for y in years},
         "documents": len(titles),
         "owners": frozenset(owner_terms(question)),
-        "by_subject": {sha: 1.0 for sha, terms in titles.items() if subjects & terms},
+        # "Corporation" in "JOURNEY MEDICAL CORPORATION" names no document, though many titles carry it
+        "by_subject": {sha: 1.0 for sha, terms in titles.items() if (subjects - LEGAL_FORMS) & terms},
         "names": tuple(g for g in name_groups(question) if g & subjects),
     }
     if len(titles) < 2:
