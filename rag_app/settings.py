@@ -239,8 +239,8 @@ class Settings(BaseSettings):
         ge=0,
         le=20,
         description="Weight, in the hybrid ranking, of the pages of the two best-matching documents that open with "
-        "a section the question names (RAG_RETRIEVAL_SECTION_SETS; the shipped set: balance sheet, income statement "
-        "or P&L, cash flow statement; 资产负债表, 利润表, 现金流量表); 0 turns it off.",
+        "a section the question names (RAG_RETRIEVAL_SECTION_SETS; shipped: balance sheet, income statement or P&L, "
+        "cash flow statement, 资产负债表, 利润表, 现金流量表; and results by segment, 分部信息); 0 turns it off.",
     )
     retrieval_section_item_weight: float = Field(
         0.0,
