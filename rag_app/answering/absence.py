@@ -47,8 +47,9 @@ def absence(route: DocumentRoute, passages: Sequence[str]) -> Absence:
     A question whose subjects name some document (its title) asks about that document: its other unknown
     words are attributes ("USD", "PP&E"), unless they make up a name of their own that no title carries and
     the passages do not hold whole ("Which had more debt: Costco or Sleep Country Canada?": every company
-    compared must be here; a passage that says "Canada" does not hold it). Otherwise an owner it names ("Tesla's revenue") must be a title, and any other subject must
-    at least be in the passages retrieved, unless many documents use it."""
+    compared must be here; a passage that says "Canada" does not hold it). Otherwise an owner it names
+    ("Tesla's revenue") must be a title, and any other subject must at least be in the passages retrieved,
+    unless many documents use it."""
     if not route.documents:
         return Absence()
     retrieved = set(terms_of(" ".join(passages)))
