@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from rag_app.retrieval.documents import DOMAIN_WORD_SHARE, LEGAL_FORMS, DocumentRoute
+from rag_app.retrieval.documents import DOMAIN_WORD_SHARE, DocumentRoute
 from rag_app.text.lexicon import is_domain_word
 from rag_app.text.terms import terms_of
 
@@ -70,7 +70,7 @@ def absence(route: DocumentRoute, passages: Sequence[str]) -> Absence:
             t for name in route.names if not name & titled and not name <= retrieved for t in sorted(name) if unknown(t)
         )  # fmt: skip
     else:
-        subjects = tuple(t for t in route.untitled if t not in LEGAL_FORMS and (t in route.owners or unknown(t)))
+        subjects = tuple(t for t in route.untitled if t in route.owners or unknown(t))
     scope = set(route.by_subject) or {sha for sha, score in route.named.items() if score > 0} or set(route.titles)
     periods = tuple(y for y, docs in route.periods.items() if not docs & scope)
     return Absence(_longest(subjects), periods)

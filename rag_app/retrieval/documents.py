@@ -66,7 +66,7 @@ def route(
     named = tuple((d.sha256, d.name, covers.get(d.sha256, frozenset())) for d in documents)
     titles, idf = _title_terms(named)
     carried = set().union(*titles.values()) if titles else set()
-    subjects = subject_terms(question)
+    subjects = subject_terms(question) - LEGAL_FORMS  # "Corporation", "Inc." name no document: many titles hold them
     untitled, years = sorted(subjects - carried), sorted(named_years(question))
     asked_names = named_terms(question)
     chinese = sorted(t for t in asked_names if CJK_CHAR.match(t))
@@ -78,8 +78,7 @@ def route(
         "periods": {y: frozenset(in_text.get(y, ())) | {sha for sha, t in titles.items() if y in t} for y in years},
         "documents": len(titles),
         "owners": frozenset(owner_terms(question)),
-        # "Corporation" in "JOURNEY MEDICAL CORPORATION" names no document, though many titles carry it
-        "by_subject": {sha: 1.0 for sha, terms in titles.items() if (subjects - LEGAL_FORMS) & terms},
+        "by_subject": {sha: 1.0 for sha, terms in titles.items() if subjects & terms},
         "names": tuple(g for g in name_groups(question) if g & subjects),
     }
     if len(titles) < 2:
