@@ -45,6 +45,7 @@ class DocumentRoute:
     periods: dict[str, frozenset[str]] = field(default_factory=dict)  # years it names -> contents holding them
     names: tuple[frozenset[str], ...] = ()  # the subjects as the names they belong to ("Sleep Country Canada")
     documents: int = 0  # file contents routed among
+    latest: frozenset[str] = frozenset()  # "the most recent 10-Q": the latest report among those it names
 
     def best_named(self, among: Sequence[str]) -> set[str]:
         """The documents among ``among`` that the question names best; empty when it names none of them,
@@ -60,9 +61,11 @@ def route(
     documents: Sequence[DocumentInfo],
     covers: dict[str, frozenset[str]],
     documents_with: Callable[[Iterable[str]], dict[str, set[str]]] | None = None,
+    cover_text: Callable[[str], str] | None = None,
 ) -> DocumentRoute:
     """The documents ``question`` names, among ``documents`` (``covers``: each content's cover terms;
-    ``documents_with(terms)``: the contents whose text holds each term, to tell names no title carries)."""
+    ``documents_with(terms)``: the contents whose text holds each term, to tell names no title carries;
+    ``cover_text(sha)``: a content's cover as text, to read the period it reports on)."""
     named = tuple((d.sha256, d.name, covers.get(d.sha256, frozenset())) for d in documents)
     titles, idf = _title_terms(named)
     carried = set().union(*titles.values()) if titles else set()
@@ -88,7 +91,64 @@ def route(
     common = max(2.0, DOMAIN_WORD_SHARE * len(titles))
     asked_names -= {t for t in chinese if len(in_text.get(t, ())) >= common}
     scores, names = _scores(document_query_terms(question), titles, idf), _scores(asked_names, titles, idf)
+    if cover_text is not None and not years and LATEST.search(question):
+        latest = latest_reports(names, {d.sha256: d.name for d in documents}, cover_text)
+        facts["latest"] = frozenset(latest)
+        top = max([*scores.values(), *names.values()], default=0.0) + 1.0
+        scores.update(dict.fromkeys(latest, top))
+        names.update(dict.fromkeys(latest, top))
     return DocumentRoute(scores, names, **facts)
+
+
+# A question asking for the latest report of what it names, without naming its year: "in the most recent 10-Q",
+# "Apple's latest quarter", 最新一期. Its reports tie on the name; the latest of them answers.
+LATEST = re.compile(r"\b(?:latest|most\s+recent(?:ly)?|newest)\b|最新|最近一期|最近一次", re.IGNORECASE)
+_MONTHS = "january february march april may june july august september october november december".split()
+# A filing's cover: "For the quarterly period ended July 1, 2023", "for the fiscal year ended December 31, 2022"
+_PERIOD_ENDED = re.compile(
+    rf"(?:period|quarter|year)\s+ended:?\s+({'|'.join(_MONTHS)})\s+\d{{1,2}},?\s+((?:19|20)\d\d)", re.IGNORECASE
+)
+# A Chinese report's title: 2023年第三季度报告, 2023年半年度报告, 2019年年度报告 (the month its period ends)
+_ZH_REPORT = re.compile(r"((?:19|20)\d\d)\s*年\s*(第?[一1]季度|半年度|中期|第?[三3]季度|年度)\s*报告")
+_ZH_MONTH = {"一": 3, "1": 3, "半": 6, "中": 6, "三": 9, "3": 9, "年": 12}
+_NAME_PERIOD = re.compile(r"(?<!\d)((?:19|20)\d\d)(?!\d)|(?<![a-z])([qh])([1-4])(?![0-9])", re.IGNORECASE)
+
+
+def latest_words(question: str) -> set[str]:
+    """The index terms of how a question asks for the latest report ("most recent": which report, not words
+    its answer holds; a certification's "most recent fiscal quarter" is no answer)."""
+    return {t for m in LATEST.finditer(question) for t in document_query_terms(m.group())}
+
+
+def report_period(name: str, cover: str) -> tuple[int, int] | None:
+    """(year, month) the period a report covers ends in: read off its cover ("For the quarterly period ended
+    July 1, 2023", "2023年第三季度报告"), else its file name ("2023 Q3 AAPL.pdf", "3M_2018_10K.pdf": the
+    latest year, at the end of the quarter or half it names, else of the year); None when neither says."""
+    if m := _PERIOD_ENDED.search(cover):
+        return int(m.group(2)), _MONTHS.index(m.group(1).lower()) + 1
+    if m := _ZH_REPORT.search(cover):
+        kind = m.group(2).lstrip("第")
+        return int(m.group(1)), _ZH_MONTH[kind[0]]
+    years, month = [], 12
+    for m in _NAME_PERIOD.finditer(name.rsplit(".", 1)[0].replace("_", " ")):
+        if m.group(1):
+            years.append(int(m.group(1)))
+        else:
+            month = int(m.group(3)) * (3 if m.group(2).lower() == "q" else 6)
+    return (max(years), month) if years else None
+
+
+def latest_reports(named: dict[str, float], names: dict[str, str], cover_text: Callable[[str], str]) -> set[str]:
+    """The file contents reporting on the latest period among those a question names best (``named``: sha ->
+    score; none named: among all of ``names``, sha -> file name); empty when no period can be read."""
+    best = max(named.values(), default=0.0)
+    pool = [sha for sha, score in named.items() if score >= best] if best > 0 else list(names)
+    periods = {sha: report_period(names.get(sha, ""), cover_text(sha)) for sha in pool}
+    known = {sha: period for sha, period in periods.items() if period is not None}
+    if len(known) < 2:
+        return set()
+    newest = max(known.values())
+    return {sha for sha, period in known.items() if period == newest}
 
 
 def _scores(asked: set[str], titles: dict[str, set[str]], idf: dict[str, float]) -> dict[str, float]:

@@ -12,7 +12,7 @@ from rag_app.embedding.protocol import Embedder
 from rag_app.errors import DocumentNotFoundError, TextsLostError
 from rag_app.records import DocumentInfo, SearchHit, chunk_id, parse_chunk_id
 from rag_app.retrieval.boosts import Page, PageBoost
-from rag_app.retrieval.documents import DocumentRoute, route
+from rag_app.retrieval.documents import DocumentRoute, latest_words, route
 from rag_app.retrieval.fusion import RankingOptions, fused_scores, fusion_weights, rank_pages
 from rag_app.retrieval.rerank import CrossEncoderReranker
 from rag_app.retrieval.within import best_documents, dense_pages, lexical_pages, reciprocal
@@ -81,13 +81,17 @@ class Retriever:
         shas = None if scope == current else scope  # no filter when everything is searched: faster
         dense_shas = _read_by(reader.name if reader else "", documents, scope, shas)
         self.store.sync_lexical()  # cheap when in step; rebuilds a chunk table of an older layout
-        routed = route(query, documents, self.store.cover_terms(), self.store.documents_with)
+        routed = route(query, documents, self.store.cover_terms(), self.store.documents_with, self._cover_text)
         if self.mode == "dense":
             hits = self.store.search_dense(vector, k, dense_shas)
         else:
             hits = self._hybrid(query, vector, k, (shas, dense_shas), documents, routed)
         _name_hits(hits, documents)
         return SearchResult(query, hits, warnings, routed)
+
+    def _cover_text(self, sha256: str) -> str:
+        """A file content's cover as text (its first chunks of page 1), to read the period it reports on."""
+        return " ".join(text for _, text in self.store.page_chunks(sha256, 1)[:2])
 
     def _with_texts(self, scope: set[str], documents: list[DocumentInfo], warnings: list[str]) -> set[str]:
         """The file contents of ``scope`` whose chunk texts are there to show; the others (their chunk table
@@ -117,7 +121,8 @@ class Retriever:
         shas, dense_shas = scopes
         weights = self.weights(query)
         dense = self.store.nearest_ids(vector, max(k, self.candidates), dense_shas) if weights[0] else []
-        lexical = self.store.search_lexical(query, self.candidates, shas, self._title_terms(query, routed, documents))
+        term_weights = self._title_terms(query, routed, documents) | dict.fromkeys(latest_words(query), 0.0)
+        lexical = self.store.search_lexical(query, self.candidates, shas, term_weights)
         if not weights[0] and not lexical:  # nothing matched the words either: the nearest passages, not none
             weights = [1.0, *weights[1:]]
             dense = self.store.nearest_ids(vector, max(k, self.candidates), dense_shas)

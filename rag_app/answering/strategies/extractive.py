@@ -40,7 +40,7 @@ from rag_app.answering.passages import Unit, header_for, is_cjk, units, window_h
 from rag_app.answering.phrases import longest_run, question_runs
 from rag_app.answering.strategy_context import StrategyContext
 from rag_app.retrieval.boosts import SECTIONS_DIR, SectionSet
-from rag_app.retrieval.documents import named_years
+from rag_app.retrieval.documents import latest_words, named_years
 from rag_app.text.lexicon import concepts, named
 from rag_app.text.terms import ASKING_WORDS, CJK_STOPWORDS, terms_of
 
@@ -249,6 +249,7 @@ def _score_words(ctx: StrategyContext, candidates: list[Candidate]) -> None:
         t for t in terms_of(question)
         if t not in CJK_STOPWORDS and t not in ASKING_WORDS and not re.fullmatch(r"(fy)?\d{2,4}|[\u3400-\u9fff]", t)  # years, lone characters
     }  # fmt: skip
+    asked -= latest_words(question)  # "the most recent 10-Q" chose the report (rag_app.retrieval.documents)
     asked |= set(measures) | concepts(question)
     frequency: Counter = Counter()
     for c in candidates:

@@ -1,0 +1,94 @@
+""" "The most recent 10-Q", "Apple's latest quarter", 最新一期: a question asking for the latest report of what it
+names, without its year, is answered from the report whose period ends last (rag_app.retrieval.documents)."""
+
+from pdfgen import write_pdf
+
+from rag_app.records import DocumentInfo
+from rag_app.requests import AskRequest, SearchRequest
+from rag_app.retrieval.documents import LATEST, latest_reports, latest_words, report_period, route
+
+
+def document(name: str, sha: str) -> DocumentInfo:
+    return DocumentInfo(name, sha, 1, 1, 0, "", "", "")
+
+
+def test_a_report_says_the_period_it_covers_on_its_cover_or_in_its_name():
+    cover = "UNITED STATES SECURITIES AND EXCHANGE COMMISSION FORM 10-Q (Mark One) QUARTERLY REPORT For the quarterly "
+    assert report_period("a.pdf", cover + "period ended July 1, 2023 or TRANSITION REPORT") == (2023, 7)
+    assert report_period("a.pdf", "For the fiscal year ended December 31, 2022") == (2022, 12)
+    assert report_period("a.pdf", "For the Quarterly Period Ended: March 31, 2023") == (2023, 3)
+    # Chinese reports title their period: the first quarter, the half year, the third quarter, the year
+    assert report_period("x.pdf", "四方科技集团股份有限公司 2023年第一季度报告") == (2023, 3)
+    assert report_period("x.pdf", "常柴股份有限公司 2023 年半年度报告") == (2023, 6)
+    assert report_period("x.pdf", "2022年第三季度报告") == (2022, 9)
+    assert report_period("x.pdf", "常柴股份有限公司 2019 年年度报告全文") == (2019, 12)
+    # a cover that says neither: the file name's latest year, at the end of the quarter it names, else of the year
+    assert report_period("2023 Q3 AAPL.pdf", "Apple Inc.") == (2023, 9)
+    assert report_period("MGMRESORTS_2023Q2_10Q.pdf", "") == (2023, 6)
+    assert report_period("3M_2018_10K.pdf", "") == (2018, 12)
+    assert report_period("notes.pdf", "Minutes of the meeting") is None
+
+
+def test_latest_asks_for_the_newest_report_not_for_words_to_find():
+    for asked in ("What was Apple's revenue in the latest quarter?", "In the most recent 10-Q, what ...?",
+                  "公司最新一期的营业收入是多少？"):  # fmt: skip
+        assert LATEST.search(asked)
+    for asked in ("What was Apple's revenue in Q3 2023?", "Which segment had the most revenue?", "最近三年的趋势"):
+        assert not LATEST.search(asked)
+    assert latest_words("What did the most recent 10-Q say about the most revenue?") == {"most", "recent"}
+
+
+def test_the_latest_of_the_reports_a_question_names_is_routed_first():
+    documents = [document("2022 Q3 AAPL.pdf", "a22q3"), document("2023 Q2 AAPL.pdf", "a23q2"),
+                 document("2023 Q1 AAPL.pdf", "a23q1"), document("2023 Q3 MSFT.pdf", "m23q3")]  # fmt: skip
+    covers = {"a22q3": frozenset({"apple"}), "a23q2": frozenset({"apple"}), "a23q1": frozenset({"apple"}),
+              "m23q3": frozenset({"microsoft"})}  # fmt: skip
+    ended = {
+        "a22q3": "June 25, 2022",
+        "a23q2": "April 1, 2023",
+        "a23q1": "December 31, 2022",
+        "m23q3": "September 30, 2023",
+    }
+
+    def cover_text(sha: str) -> str:
+        return f"FORM 10-Q For the quarterly period ended {ended[sha]}"
+
+    routed = route("What were Apple's total net sales in the most recent quarter?", documents, covers, None, cover_text)
+    assert routed.latest == {"a23q2"}  # Microsoft's later report is not Apple's
+    assert routed.best_named(list(covers)) == {"a23q2"}
+    assert max(routed.scores, key=routed.scores.get) == "a23q2"
+    # a question naming its year chose its report already; one not asking for the latest is routed as before
+    assert not route("What were Apple's total net sales in 2022?", documents, covers, None, cover_text).latest
+    plain = route("What were Apple's total net sales?", documents, covers, None, cover_text)
+    assert not plain.latest and plain.best_named(list(covers)) == {"a22q3", "a23q2", "a23q1"}
+    # naming nothing, the latest report of all; periods nobody can read name none
+    assert latest_reports({}, {sha: d.name for sha, d in zip(covers, documents, strict=True)}, cover_text) == {"m23q3"}
+    assert latest_reports({}, {"x": "notes.pdf", "y": "memo.pdf"}, lambda sha: "") == set()
+
+
+SALES = "Apple Inc.\nCondensed Consolidated Statements of Operations (In millions)\nThree Months Ended\n"
+
+
+def test_the_answer_to_a_question_about_the_latest_report_quotes_it(service, tmp_path):
+    """Three quarterly reports of one company, the same statements in each: the latest one's figure is quoted
+    and cited, and the certification's "most recent fiscal quarter" is not taken for the answer."""
+    folder = tmp_path / "filings"
+    quarters = [("2022_Q3", "June 25, 2022", "82,959"), ("2023_Q1", "December 31, 2022", "117,154"),
+                ("2023_Q2", "April 1, 2023", "94,836")]  # fmt: skip
+    for name, ended, sales in quarters:
+        write_pdf(folder / f"Apple_{name}_10Q.pdf", [
+            f"UNITED STATES SECURITIES AND EXCHANGE COMMISSION\nFORM 10-Q\nQUARTERLY REPORT\n"
+            f"For the quarterly period ended {ended}\nApple Inc.",
+            f"{SALES}{ended}\nTotal net sales {sales}\nCost of sales 52,860\nGross margin 41,976",
+            "Certification. I have disclosed any change in internal control over financial reporting that occurred "
+            "during the registrant's most recent fiscal quarter that has materially affected internal control.",
+        ])  # fmt: skip
+    service.ingest([folder])
+    question = "What were Apple's total net sales in the most recent quarter?"
+    hits = service.search(SearchRequest(query=question, k=3)).hits
+    assert hits[0].file == "Apple_2023_Q2_10Q.pdf", [(h.file, h.page) for h in hits]
+    answer = service.answer(AskRequest(question=question, strategy="extractive", k=4))
+    assert "94,836" in answer.answer and "117,154" not in answer.answer and "82,959" not in answer.answer
+    assert "most recent fiscal quarter" not in answer.answer
+    cited = {s.hit.file for s in answer.sources if s.cited}
+    assert cited == {"Apple_2023_Q2_10Q.pdf"} and not answer.unverified_quotes, answer.answer
