@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 
 from rag_app.records import DocumentInfo
 from rag_app.text.clean import CJK_CHAR
-from rag_app.text.terms import CJK_STOPWORDS, document_query_terms, name_terms, term_parts
+from rag_app.text.terms import CJK_STOPWORDS, document_query_terms, name_terms, quarter_terms, term_parts
 
 # A term in the texts of this share of the documents (and of two at least) is a word of their domain, not a name.
 DOMAIN_WORD_SHARE = 0.25
@@ -177,7 +177,7 @@ def named_terms(question: str) -> set[str]:
     words = re.findall(r"[A-Za-z0-9][A-Za-z0-9.&'\-]*", question)
     names = {w for i, w in enumerate(words) if (i > 0 and w[0].isupper()) or w.isupper() or re.search(r"[a-z][A-Z]", w)}
     names |= {w for w in words if re.fullmatch(r"(19|20)\d\d|[Qq][1-4]|FY\d{2,4}|fy\d{2,4}", w)}
-    terms = {t for w in names for t in document_query_terms(w)}
+    terms = {t for w in names for t in document_query_terms(w)} | quarter_terms(question)
     cjk = "".join(re.findall(r"[\u4e00-\u9fff]+", question))
     return terms | (document_query_terms(cjk) if cjk else set())
 

@@ -70,8 +70,12 @@ def terms_of(text: str) -> list[str]:
 
 @functools.lru_cache(maxsize=4096)
 def name_terms(name: str) -> frozenset[str]:
-    """Terms of a file name: "3M_2018_10K.pdf" -> {"3m", "2018", "10k"} (cached: read on every question)."""
-    return frozenset(terms_of(re.sub(r"[_\-.]+", " ", name.rsplit(".", 1)[0])))
+    """Terms of a file name: "3M_2018_10K.pdf" -> {"3m", "2018", "10k"}; a year and its quarter written as one
+    ("AMCOR_2023Q2_10Q.pdf") and a quarter in words (2023年第三季度报告) give the year and "q2" too (cached: read
+    on every question)."""
+    stem = name.rsplit(".", 1)[0]
+    terms = set(terms_of(re.sub(r"[_\-.]+", " ", stem))) | quarter_terms(stem)
+    return frozenset(terms | {part for t in terms if (m := _YEAR_QUARTER.fullmatch(t)) for part in m.groups()})
 
 
 def term_parts(terms: Iterable[str]) -> set[str]:
@@ -86,12 +90,27 @@ def term_parts(terms: Iterable[str]) -> set[str]:
     }
 
 
+# A quarter as questions word it ("the first quarter of 2023", "third fiscal quarter", 第三季度, 一季度) and as file
+# names write it ("2023 Q1 AAPL.pdf", "AMCOR_2023Q2_10Q.pdf"): one term, q1 to q4.
+_ORDINAL_QUARTER = re.compile(
+    r"\b(first|second|third|fourth|1st|2nd|3rd|4th)\s+(?:fiscal\s+)?quarter\b|第?([一二三四])季度", re.IGNORECASE
+)
+_QUARTER_NUMBER = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4,
+                   "一": 1, "二": 2, "三": 3, "四": 4}  # fmt: skip
+_YEAR_QUARTER = re.compile(r"((?:19|20)\d\d)(q[1-4]|h[12])")
+
+
+def quarter_terms(text: str) -> set[str]:
+    """The quarters a text names in words, as the term a file name's "Q1" is: "first quarter" -> {"q1"}."""
+    return {f"q{_QUARTER_NUMBER[(m.group(1) or m.group(2)).lower()]}" for m in _ORDINAL_QUARTER.finditer(text)}
+
+
 def document_query_terms(query: str) -> set[str]:
     """Terms of a question for matching documents: "FY2018" also matches a document of 2018. Without lone
     Chinese characters (的, 是, 在, 比) and words of asking (请问, 多少): like English stopwords, they name
     nothing, yet a research report's cover holds them and matched every question."""
     terms = {t for t in terms_of(query) if not (CJK_WORD.match(t) and (len(t) < 2 or t in CJK_STOPWORDS))}
-    return terms | {m.group(1) for t in terms if (m := re.fullmatch(r"fy(\d{4})", t))}
+    return terms | {m.group(1) for t in terms if (m := re.fullmatch(r"fy(\d{4})", t))} | quarter_terms(query)
 
 
 @dataclass(frozen=True)

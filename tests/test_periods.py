@@ -1,11 +1,13 @@
-""" "The most recent 10-Q", "Apple's latest quarter", 最新一期: a question asking for the latest report of what it
-names, without its year, is answered from the report whose period ends last (rag_app.retrieval.documents)."""
+"""The period a question asks about picks the report: "the most recent 10-Q", "Apple's latest quarter", 最新一期
+(without a year) the report whose period ends last; "the first quarter of 2023", 第三季度 the report a file name
+calls Q1 or Q3 (rag_app.retrieval.documents, rag_app.text.terms)."""
 
 from pdfgen import write_pdf
 
 from rag_app.records import DocumentInfo
 from rag_app.requests import AskRequest, SearchRequest
-from rag_app.retrieval.documents import LATEST, latest_reports, latest_words, report_period, route
+from rag_app.retrieval.documents import LATEST, latest_reports, latest_words, named_terms, report_period, route
+from rag_app.text.terms import document_query_terms, name_terms, quarter_terms
 
 
 def document(name: str, sha: str) -> DocumentInfo:
@@ -92,3 +94,31 @@ def test_the_answer_to_a_question_about_the_latest_report_quotes_it(service, tmp
     assert "most recent fiscal quarter" not in answer.answer
     cited = {s.hit.file for s in answer.sources if s.cited}
     assert cited == {"Apple_2023_Q2_10Q.pdf"} and not answer.unverified_quotes, answer.answer
+
+
+def test_a_quarter_in_words_is_the_quarter_a_file_name_writes():
+    assert quarter_terms("In the first quarter of 2023, how much did Apple spend on R&D?") == {"q1"}
+    assert quarter_terms("its third fiscal quarter and 4th quarter") == {"q3", "q4"}
+    assert quarter_terms("公司2023年第三季度和一季度的营业收入") == {"q3", "q1"}
+    assert quarter_terms("the quarter ended June 30") == set() and quarter_terms("first half of the year") == set()
+    assert {"q1", "2023"} <= document_query_terms("R&D in the first quarter of 2023") and "q1" in named_terms(
+        "In the first quarter of 2023, what did Apple spend?"
+    )
+    # file names write a quarter beside its year, or in words
+    assert {"amcor", "2023", "q2"} <= name_terms("AMCOR_2023Q2_10Q.pdf")
+    assert {"2023", "q1", "aapl"} <= name_terms("2023 Q1 AAPL.pdf")
+    assert "q3" in name_terms("常柴股份2023年第三季度报告.pdf")
+
+
+def test_a_question_naming_a_quarter_in_words_is_routed_to_that_quarters_report():
+    documents = [
+        document("2023 Q1 AAPL.pdf", "q1"),
+        document("2023 Q3 AAPL.pdf", "q3"),
+        document("2023 Q1 MSFT.pdf", "m"),
+    ]
+    covers = {"q1": frozenset({"apple"}), "q3": frozenset({"apple"}), "m": frozenset({"microsoft"})}
+    routed = route(
+        "In the first quarter of 2023, how much did Apple spend on research and development?", documents, covers
+    )
+    assert routed.best_named(list(covers)) == {"q1"}
+    assert max(routed.scores, key=routed.scores.get) == "q1"
