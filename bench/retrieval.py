@@ -74,8 +74,10 @@ VARIANTS: dict[str, dict] = {
     # a default since 2026-12-05, with 100 candidates): without it, and the default before both
     "no_segments": {"section_sets": "financial_statements"},
     "before_segments": {"section_sets": "financial_statements", "candidates": 50},
-    # a question naming no statement but one of its rows ("accounts payable", 资本开支): that statement's pages
-    "line_items": {"section_item_weight": 1.0},  # in the best-ranked document
+    # a question naming no statement but one of its rows ("accounts payable", 资本开支): that statement's pages in
+    # the best-ranked document, at weight 0.5 by default since 2026-12-05; without it (the default before), weight 1
+    "no_line_items": {"section_item_weight": 0.0},
+    "line_items": {"section_item_weight": 1.0},
     "line_items_w05": {"section_item_weight": 0.5},
     "line_items_2docs": {"section_item_weight": 1.0, "section_item_documents": 2},
     # pages inside the best-ranked document (rag_app.retrieval.within): BM25 of whole pages, dense within it

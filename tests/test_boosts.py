@@ -86,6 +86,30 @@ def test_a_question_asking_for_a_statements_row_gets_that_statement_in_its_best_
     assert section_boosts("financial_statements", 0.0, 0.0) == []
 
 
+def test_a_question_asking_for_a_row_gets_its_statement_by_default(service, settings, tmp_path):
+    """ "Working capital" names no statement; the balance sheet's rows make it. The narrative pages share the
+    question's words, the balance sheet only its figures: by default (RAG_RETRIEVAL_SECTION_ITEM_WEIGHT=0.5) the
+    balance sheet of the question's filing comes first, and it did not without the lever."""
+    ingest_beside_another_company(service, tmp_path, "Acme_2022_10K.pdf", [
+        "Acme Corporation\nAnnual Report on Form 10-K for 2022",
+        "Liquidity. Our working capital needs in 2022 were met by operating cash flows; working capital remains a "
+        "focus of management, and we expect working capital to fund our plans.",
+        "Risk factors. A shortfall of working capital could limit our growth in 2022 and later years.",
+        "Consolidated Balance Sheets\n(In millions) 2022 2021\nTotal current assets 4,250 3,906\n"
+        "Total current liabilities 4,723 3,975\nProperty, plant and equipment 24,121 22,560",
+    ])  # fmt: skip
+    question = "Does Acme have positive working capital based on FY2022 data?"
+
+    def first() -> tuple[str, int]:
+        hit = service.search(SearchRequest(query=question, k=4)).hits[0]
+        return hit.file, hit.page
+
+    assert settings.retrieval_section_item_weight == 0.5
+    assert first() == ("Acme_2022_10K.pdf", 4)
+    settings.retrieval_section_item_weight = 0.0
+    assert first() != ("Acme_2022_10K.pdf", 4)
+
+
 def test_a_question_naming_segments_means_the_results_by_segment():
     named, opening = SEGMENTS.named_in, SEGMENTS.opening_section
     assert named("Which of JPM's business segments had the lowest net revenue in 2021 Q1?") == {"segment results"}
@@ -153,8 +177,11 @@ def test_a_question_naming_the_statement_gets_its_page(service, settings, tmp_pa
         return [(h.file, h.page) for h in service.search(SearchRequest(query=question, k=4)).hits]
 
     assert settings.retrieval_section_weight == 1.0  # on by default
-    settings.retrieval_section_weight = 0.0
-    assert ranked()[0] != ("Acme_2019_10K.pdf", 6)  # without the lever the narrative pages come first
+    settings.retrieval_section_weight = settings.retrieval_section_item_weight = 0.0
+    assert ranked()[0] != ("Acme_2019_10K.pdf", 6)  # without the levers the narrative pages come first
+    settings.retrieval_section_item_weight = 0.5  # the row it asks for ("capital expenditure") alone finds it too
+    assert ranked()[0] == ("Acme_2019_10K.pdf", 6)
+    settings.retrieval_section_item_weight = 0.0
     settings.retrieval_section_weight = 1.0
     hits = service.search(SearchRequest(query=question, k=4)).hits
     assert (hits[0].file, hits[0].page) == ("Acme_2019_10K.pdf", 6), ranked()
