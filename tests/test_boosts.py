@@ -100,14 +100,10 @@ def test_a_question_asking_for_a_row_gets_its_statement_by_default(service, sett
     ])  # fmt: skip
     question = "Does Acme have positive working capital based on FY2022 data?"
 
-    def first() -> tuple[str, int]:
-        hit = service.search(SearchRequest(query=question, k=4)).hits[0]
-        return hit.file, hit.page
-
     assert settings.retrieval_section_item_weight == 0.5
-    assert first() == ("Acme_2022_10K.pdf", 4)
+    assert first_hit(service, question) == ("Acme_2022_10K.pdf", 4)
     settings.retrieval_section_item_weight = 0.0
-    assert first() != ("Acme_2022_10K.pdf", 4)
+    assert first_hit(service, question) != ("Acme_2022_10K.pdf", 4)
 
 
 def test_a_question_naming_segments_means_the_results_by_segment():
@@ -162,6 +158,11 @@ def ingest_beside_another_company(service, tmp_path, name: str, pages: list[str]
     service.ingest([folder])
 
 
+def first_hit(service, question: str) -> tuple[str, int]:
+    hit = service.search(SearchRequest(query=question, k=4)).hits[0]
+    return hit.file, hit.page
+
+
 def test_a_question_naming_the_statement_gets_its_page(service, settings, tmp_path):
     """The narrative pages share the question's words; only the cash flow statement holds the figure."""
     ingest_beside_another_company(service, tmp_path, "Acme_2019_10K.pdf", [
@@ -210,14 +211,13 @@ def test_a_question_about_segments_gets_the_segment_table(service, settings, tmp
     ])  # fmt: skip
     question = "Which of Acme's business segments had the lowest net revenue in 2021 Q1?"
 
-    def first() -> tuple[str, int]:
-        hit = service.search(SearchRequest(query=question, k=4)).hits[0]
-        return hit.file, hit.page
-
     settings.retrieval_section_sets = "financial_statements"
-    assert first() != ("Acme_2021Q1_10Q.pdf", 4)  # without the segment set the narrative pages come first
+    assert first_hit(service, question) != (
+        "Acme_2021Q1_10Q.pdf",
+        4,
+    )  # without the segment set the narrative pages come first
     settings.retrieval_section_sets = "financial_statements,segments"
-    assert first() == ("Acme_2021Q1_10Q.pdf", 4)
+    assert first_hit(service, question) == ("Acme_2021Q1_10Q.pdf", 4)
 
 
 def test_page_openings_are_forgotten_with_their_document(service, tmp_path):
