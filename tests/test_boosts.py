@@ -67,7 +67,12 @@ def test_a_question_asking_for_a_statements_row_gets_that_statement_in_its_best_
     assert items("What is the year end FY2018 amount of accounts payable for MGM Resorts?") == {"balance sheet"}
     assert items("How much did 3M spend on capex in 2022?") == {"cash flow statement"}
     assert items("2019年公司的营业收入是多少？") == {"income statement"}
-    assert items("Is 3M a capital-intensive business?") == frozenset()  # no row named: no statement
+    # measures made of a statement's rows: capital intensity of property and capex, the activities of cash flows
+    assert items("Is 3M a capital-intensive business?") == {"balance sheet", "cash flow statement"}
+    assert items("Among operations, investing, and financing activities, which brought in the most?") == {
+        "cash flow statement"
+    }
+    assert items("What drove the change in 3M's market share?") == frozenset()  # no row named: no statement
     ranked = [("a", 7), ("b", 3)]
     sheets = {"a": [50], "b": [40]}
 

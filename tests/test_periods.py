@@ -6,7 +6,15 @@ from pdfgen import write_pdf
 
 from rag_app.records import DocumentInfo
 from rag_app.requests import AskRequest, SearchRequest
-from rag_app.retrieval.documents import LATEST, latest_reports, latest_words, named_terms, report_period, route
+from rag_app.retrieval.documents import (
+    LATEST,
+    latest_reports,
+    latest_words,
+    named_terms,
+    report_period,
+    reports_of_years,
+    route,
+)
 from rag_app.text.terms import document_query_terms, name_terms, quarter_terms
 
 
@@ -122,3 +130,30 @@ def test_a_question_naming_a_quarter_in_words_is_routed_to_that_quarters_report(
     )
     assert routed.best_named(list(covers)) == {"q1"}
     assert max(routed.scores, key=routed.scores.get) == "q1"
+
+
+def test_a_year_asked_picks_the_report_of_that_year_over_one_whose_cover_merely_mentions_it():
+    """3M's 10-K for 2018 lists its notes due 2022 on the cover: "FY2022" tied it with the 10-K for 2022."""
+    documents = [
+        document("3M_2018_10K.pdf", "m18"),
+        document("3M_2022_10K.pdf", "m22"),
+        document("CVS_2022_10K.pdf", "c"),
+    ]
+    covers = {
+        "m18": frozenset({"3m", "2022", "2026"}),
+        "m22": frozenset({"3m", "2022", "2023"}),
+        "c": frozenset({"cvs"}),
+    }
+    ended = {"m18": "December 31, 2018", "m22": "December 31, 2022", "c": "December 31, 2022"}
+
+    def cover_text(sha: str) -> str:
+        return f"FORM 10-K For the fiscal year ended {ended[sha]} ... 1.750% Notes due 2022"
+
+    routed = route("Is 3M a capital-intensive business based on FY2022 data?", documents, covers, None, cover_text)
+    assert routed.of_years == {"m22"} and routed.best_named(list(covers)) == {"m22"}
+    assert max(routed.scores, key=routed.scores.get) == "m22"
+    # no tie to break: the reports it names all end in the year, or none does, or it names nothing
+    names = {sha: d.name for sha, d in zip(covers, documents, strict=True)}
+    assert reports_of_years({"m22": 2.0, "c": 2.0}, names, cover_text, {"2022"}) == set()
+    assert reports_of_years({"m18": 2.0}, names, cover_text, {"2022"}) == set()
+    assert reports_of_years({}, names, cover_text, {"2022"}) == set()

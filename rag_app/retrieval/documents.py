@@ -46,6 +46,7 @@ class DocumentRoute:
     names: tuple[frozenset[str], ...] = ()  # the subjects as the names they belong to ("Sleep Country Canada")
     documents: int = 0  # file contents routed among
     latest: frozenset[str] = frozenset()  # "the most recent 10-Q": the latest report among those it names
+    of_years: frozenset[str] = frozenset()  # "FY2022": among those it names, the reports whose period ends then
 
     def best_named(self, among: Sequence[str]) -> set[str]:
         """The documents among ``among`` that the question names best; empty when it names none of them,
@@ -91,12 +92,15 @@ def route(
     common = max(2.0, DOMAIN_WORD_SHARE * len(titles))
     asked_names -= {t for t in chinese if len(in_text.get(t, ())) >= common}
     scores, names = _scores(document_query_terms(question), titles, idf), _scores(asked_names, titles, idf)
-    if cover_text is not None and not years and LATEST.search(question):
-        latest = latest_reports(names, {d.sha256: d.name for d in documents}, cover_text)
-        facts["latest"] = frozenset(latest)
+    if cover_text is not None:
+        file_names = {d.sha256: d.name for d in documents}
+        if not years and LATEST.search(question):
+            chosen = facts["latest"] = frozenset(latest_reports(names, file_names, cover_text))
+        else:
+            chosen = facts["of_years"] = frozenset(reports_of_years(names, file_names, cover_text, set(years)))
         top = max([*scores.values(), *names.values()], default=0.0) + 1.0
-        scores.update(dict.fromkeys(latest, top))
-        names.update(dict.fromkeys(latest, top))
+        scores.update(dict.fromkeys(chosen, top))
+        names.update(dict.fromkeys(chosen, top))
     return DocumentRoute(scores, names, **facts)
 
 
@@ -141,14 +145,33 @@ def report_period(name: str, cover: str) -> tuple[int, int] | None:
 def latest_reports(named: dict[str, float], names: dict[str, str], cover_text: Callable[[str], str]) -> set[str]:
     """The file contents reporting on the latest period among those a question names best (``named``: sha ->
     score; none named: among all of ``names``, sha -> file name); empty when no period can be read."""
-    best = max(named.values(), default=0.0)
-    pool = [sha for sha, score in named.items() if score >= best] if best > 0 else list(names)
-    periods = {sha: report_period(names.get(sha, ""), cover_text(sha)) for sha in pool}
-    known = {sha: period for sha, period in periods.items() if period is not None}
+    known = {sha: period for sha, period in _periods(named, names, cover_text).items() if period is not None}
     if len(known) < 2:
         return set()
     newest = max(known.values())
     return {sha for sha, period in known.items() if period == newest}
+
+
+def reports_of_years(
+    named: dict[str, float], names: dict[str, str], cover_text: Callable[[str], str], years: set[str]
+) -> set[str]:
+    """Among the reports a question names best, those whose period ends in a year it names: "3M's FY2022 capex"
+    ties the 10-K for 2022 with the 10-K for 2018, whose cover lists notes due 2022. Empty when all of them or
+    none do, or the question names nothing."""
+    if not years or not named:
+        return set()
+    periods = _periods(named, names, cover_text)
+    dated = {sha for sha, period in periods.items() if period is not None and str(period[0]) in years}
+    return dated if len(dated) < len(periods) else set()
+
+
+def _periods(
+    named: dict[str, float], names: dict[str, str], cover_text: Callable[[str], str]
+) -> dict[str, tuple[int, int] | None]:
+    """The period each report a question names best covers (none named: every report of ``names``)."""
+    best = max(named.values(), default=0.0)
+    pool = [sha for sha, score in named.items() if score >= best] if best > 0 else list(names)
+    return {sha: report_period(names.get(sha, ""), cover_text(sha)) for sha in pool}
 
 
 def _scores(asked: set[str], titles: dict[str, set[str]], idf: dict[str, float]) -> dict[str, float]:
