@@ -75,7 +75,7 @@ VARIANTS: dict[str, dict] = {
     "no_segments": {"section_sets": "financial_statements"},
     "before_segments": {"section_sets": "financial_statements", "candidates": 50},
     # a question naming no statement but one of its rows ("accounts payable", 资本开支): that statement's pages in
-    # the best-ranked document, at weight 0.5 by default since 2026-12-05; without it (the default before), weight 1
+    # the best-ranked document, at weight 1 by default since 2026-12-05; without it (the default before), weight 0.5
     "no_line_items": {"section_item_weight": 0.0},
     "line_items": {"section_item_weight": 1.0},
     "line_items_w05": {"section_item_weight": 0.5},

@@ -243,7 +243,7 @@ class Settings(BaseSettings):
         "cash flow statement, 资产负债表, 利润表, 现金流量表; and results by segment, 分部信息); 0 turns it off.",
     )
     retrieval_section_item_weight: float = Field(
-        0.5,
+        1.0,
         ge=0,
         le=20,
         description="Weight of the same pages, in the best-ranked document only, for a question that names no section "

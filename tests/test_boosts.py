@@ -93,7 +93,7 @@ def test_a_question_asking_for_a_statements_row_gets_that_statement_in_its_best_
 
 def test_a_question_asking_for_a_row_gets_its_statement_by_default(service, settings, tmp_path):
     """ "Working capital" names no statement; the balance sheet's rows make it. The narrative pages share the
-    question's words, the balance sheet only its figures: by default (RAG_RETRIEVAL_SECTION_ITEM_WEIGHT=0.5) the
+    question's words, the balance sheet only its figures: by default (RAG_RETRIEVAL_SECTION_ITEM_WEIGHT=1) the
     balance sheet of the question's filing comes first, and it did not without the lever."""
     ingest_beside_another_company(service, tmp_path, "Acme_2022_10K.pdf", [
         "Acme Corporation\nAnnual Report on Form 10-K for 2022",
@@ -105,7 +105,7 @@ def test_a_question_asking_for_a_row_gets_its_statement_by_default(service, sett
     ])  # fmt: skip
     question = "Does Acme have positive working capital based on FY2022 data?"
 
-    assert settings.retrieval_section_item_weight == 0.5
+    assert settings.retrieval_section_item_weight == 1.0
     assert first_hit(service, question) == ("Acme_2022_10K.pdf", 4)
     settings.retrieval_section_item_weight = 0.0
     assert first_hit(service, question) != ("Acme_2022_10K.pdf", 4)
@@ -185,7 +185,7 @@ def test_a_question_naming_the_statement_gets_its_page(service, settings, tmp_pa
     assert settings.retrieval_section_weight == 1.0  # on by default
     settings.retrieval_section_weight = settings.retrieval_section_item_weight = 0.0
     assert ranked()[0] != ("Acme_2019_10K.pdf", 6)  # without the levers the narrative pages come first
-    settings.retrieval_section_item_weight = 0.5  # the row it asks for ("capital expenditure") alone finds it too
+    settings.retrieval_section_item_weight = 1.0  # the row it asks for ("capital expenditure") alone finds it too
     assert ranked()[0] == ("Acme_2019_10K.pdf", 6)
     settings.retrieval_section_item_weight = 0.0
     settings.retrieval_section_weight = 1.0
