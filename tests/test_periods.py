@@ -157,3 +157,22 @@ def test_a_year_asked_picks_the_report_of_that_year_over_one_whose_cover_merely_
     assert reports_of_years({"m22": 2.0, "c": 2.0}, names, cover_text, {"2022"}) == set()
     assert reports_of_years({"m18": 2.0}, names, cover_text, {"2022"}) == set()
     assert reports_of_years({}, names, cover_text, {"2022"}) == set()
+
+
+def test_reports_chosen_by_their_year_keep_their_order():
+    """Reports chosen by their year stay in the order the question's words gave them, above the others."""
+    documents = [document("3M_2018_10K.pdf", "m18"), document("3M_2022_10K.pdf", "m22"),
+                 document("CVS_2022_10K.pdf", "c"), document("NIKE_2019_10K.pdf", "n")]  # fmt: skip
+    covers = {"m18": frozenset({"3m", "2022"}), "m22": frozenset({"3m", "2022", "capital"}), "c": frozenset({"cvs", "2022"}),
+              "n": frozenset({"nike", "2019"})}  # fmt: skip
+    ended = {"m18": "December 31, 2018", "m22": "December 31, 2022", "c": "December 31, 2022", "n": "May 31, 2019"}
+    routed = route("What was the FY2022 capital expenditure?", documents, covers, None,
+                   lambda sha: f"For the fiscal year ended {ended[sha]}")  # fmt: skip
+    assert routed.of_years == {"m22", "c"}
+    assert routed.scores["m22"] > routed.scores["c"] > routed.scores["m18"]
+    assert routed.named["m22"] == routed.named["c"]  # the year ties them: no company is named
+    # "3M's" names 3M (a possessive of digits and capitals): only 3M's report of 2022 is chosen
+    asked = route("What is 3M's FY2022 capital expenditure?", documents, covers, None,
+                  lambda sha: f"For the fiscal year ended {ended[sha]}")  # fmt: skip
+    assert asked.of_years == {"m22"} and asked.best_named(list(covers)) == {"m22"}
+    assert named_terms("What were Apple’s and 3M's sales?") >= {"apple", "3m"}

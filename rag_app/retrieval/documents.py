@@ -98,9 +98,10 @@ def route(
             chosen = facts["latest"] = frozenset(latest_reports(names, file_names, cover_text))
         else:
             chosen = facts["of_years"] = frozenset(reports_of_years(names, file_names, cover_text, set(years)))
+        # above every other report, in their own order ("3M's FY2022": every report of 2022 is chosen, 3M's first)
         top = max([*scores.values(), *names.values()], default=0.0) + 1.0
-        scores.update(dict.fromkeys(chosen, top))
-        names.update(dict.fromkeys(chosen, top))
+        scores.update({sha: top + scores.get(sha, 0.0) for sha in chosen})
+        names.update({sha: top + names.get(sha, 0.0) for sha in chosen})
     return DocumentRoute(scores, names, **facts)
 
 
@@ -197,7 +198,7 @@ def _title_terms(named: tuple[tuple[str, str, frozenset[str]], ...]) -> tuple[di
 def named_terms(question: str) -> set[str]:
     """The terms of a question that name something: capitalised words after the first (Amazon, AMZN, iPhone),
     years and quarters (2023, Q1, FY2018), and Chinese words (no capitals to tell names by)."""
-    words = re.findall(r"[A-Za-z0-9][A-Za-z0-9.&'\-]*", question)
+    words = [re.sub(r"['’]s$", "", w) for w in re.findall(r"[A-Za-z0-9][A-Za-z0-9.&'’\-]*", question)]  # 3M's: 3M
     names = {w for i, w in enumerate(words) if (i > 0 and w[0].isupper()) or w.isupper() or re.search(r"[a-z][A-Z]", w)}
     names |= {w for w in words if re.fullmatch(r"(19|20)\d\d|[Qq][1-4]|FY\d{2,4}|fy\d{2,4}", w)}
     terms = {t for w in names for t in document_query_terms(w)} | quarter_terms(question)
