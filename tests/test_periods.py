@@ -15,6 +15,7 @@ from rag_app.retrieval.documents import (
     reports_of_years,
     route,
 )
+from rag_app.storage.store import DocumentStore
 from rag_app.text.terms import document_query_terms, name_terms, quarter_terms
 
 
@@ -102,6 +103,23 @@ def test_the_answer_to_a_question_about_the_latest_report_quotes_it(service, tmp
     assert "most recent fiscal quarter" not in answer.answer
     cited = {s.hit.file for s in answer.sources if s.cited}
     assert cited == {"Apple_2023_Q2_10Q.pdf"} and not answer.unverified_quotes, answer.answer
+
+
+def test_covers_are_read_once_per_content(service, tmp_path, monkeypatch):
+    """A question asking for the latest report of all reads every cover: once, not on every question."""
+    folder = tmp_path / "filings"
+    for name, ended in [("Acme_2022_10K.pdf", "December 31, 2022"), ("Acme_2023_10K.pdf", "December 31, 2023")]:
+        write_pdf(folder / name, [f"FORM 10-K For the fiscal year ended {ended}\nAcme Corporation", "Revenue 1,234"])
+    service.ingest([folder])
+    reads = []
+    original = DocumentStore.page_chunks
+    monkeypatch.setattr(
+        DocumentStore, "page_chunks", lambda self, sha, page: reads.append(page) or original(self, sha, page)
+    )
+    for _ in range(3):
+        hits = service.search(SearchRequest(query="What was the revenue in the latest annual report?", k=2)).hits
+        assert hits[0].file == "Acme_2023_10K.pdf"
+    assert reads.count(1) <= 2  # two covers, read on the first question only
 
 
 def test_a_quarter_in_words_is_the_quarter_a_file_name_writes():

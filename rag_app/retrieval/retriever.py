@@ -20,6 +20,9 @@ from rag_app.storage.store import DocumentStore
 from rag_app.text.terms import terms_of
 
 log = logging.getLogger(__name__)
+# File content -> its cover's text (the same content has the same cover in every collection), oldest first
+_COVERS: dict[str, str] = {}
+COVERS_KEPT = 4096
 # A period a title names ("2019", "fy2018", "q2") still picks the right table column or year's note in the chunks
 PERIOD_TERM = re.compile(r"(?:19|20)\d\d|fy\d{2,4}|q[1-4]|h[12]", re.IGNORECASE)
 
@@ -90,8 +93,15 @@ class Retriever:
         return SearchResult(query, hits, warnings, routed)
 
     def _cover_text(self, sha256: str) -> str:
-        """A file content's cover as text (its first chunks of page 1), to read the period it reports on."""
-        return " ".join(text for _, text in self.store.page_chunks(sha256, 1)[:2])
+        """A file content's cover as text (its first chunks of page 1), to read the period it reports on; kept per
+        content (a question asking for the latest report of all reads every cover)."""
+        if (cover := _COVERS.get(sha256)) is None:
+            cover = " ".join(text for _, text in self.store.page_chunks(sha256, 1)[:2])
+            if cover:  # none while its texts are lost or not yet written: read again next time
+                if len(_COVERS) >= COVERS_KEPT:
+                    _COVERS.pop(next(iter(_COVERS)), None)
+                _COVERS[sha256] = cover
+        return cover
 
     def _with_texts(self, scope: set[str], documents: list[DocumentInfo], warnings: list[str]) -> set[str]:
         """The file contents of ``scope`` whose chunk texts are there to show; the others (their chunk table
