@@ -116,7 +116,6 @@ _PERIOD_ENDED = re.compile(
 # A Chinese report's title: 2023年第三季度报告, 2023年半年度报告, 2019年年度报告 (the month its period ends)
 _ZH_REPORT = re.compile(r"((?:19|20)\d\d)\s*年\s*(第?[一1]季度|半年度|中期|第?[三3]季度|年度)\s*报告")
 _ZH_MONTH = {"一": 3, "1": 3, "半": 6, "中": 6, "三": 9, "3": 9, "年": 12}
-_NAME_PERIOD = re.compile(r"(?<!\d)((?:19|20)\d\d)(?!\d)|(?<![a-z])([qh])([1-4])(?![0-9])", re.IGNORECASE)
 
 
 def latest_words(question: str) -> set[str]:
@@ -134,13 +133,10 @@ def report_period(name: str, cover: str) -> tuple[int, int] | None:
     if m := _ZH_REPORT.search(cover):
         kind = m.group(2).lstrip("第")
         return int(m.group(1)), _ZH_MONTH[kind[0]]
-    years, month = [], 12
-    for m in _NAME_PERIOD.finditer(name.rsplit(".", 1)[0].replace("_", " ")):
-        if m.group(1):
-            years.append(int(m.group(1)))
-        else:
-            month = int(m.group(3)) * (3 if m.group(2).lower() == "q" else 6)
-    return (max(years), month) if years else None
+    terms = name_terms(name)  # its years, and its quarter or half as q1-q4, h1-h2 (rag_app.text.terms)
+    years = [int(m.group(1)) for t in terms if (m := re.fullmatch(r"(?:fy)?((?:19|20)\d\d)", t))]
+    parts = [int(t[1]) * (3 if t[0] == "q" else 6) for t in terms if re.fullmatch(r"q[1-4]|h[12]", t)]
+    return (max(years), max(parts, default=12)) if years else None
 
 
 def latest_reports(named: dict[str, float], names: dict[str, str], cover_text: Callable[[str], str]) -> set[str]:
