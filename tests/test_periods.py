@@ -172,9 +172,30 @@ def test_a_year_asked_picks_the_report_of_that_year_over_one_whose_cover_merely_
     assert max(routed.scores, key=routed.scores.get) == "m22"
     # no tie to break: the reports it names all end in the year, or none does, or it names nothing
     names = {sha: d.name for sha, d in zip(covers, documents, strict=True)}
-    assert reports_of_years({"m22": 2.0, "c": 2.0}, names, cover_text, {"2022"}) == set()
-    assert reports_of_years({"m18": 2.0}, names, cover_text, {"2022"}) == set()
-    assert reports_of_years({}, names, cover_text, {"2022"}) == set()
+    assert reports_of_years({"m22": 2.0, "c": 2.0}, names, cover_text, {"2022"}) == {}
+    assert reports_of_years({"m18": 2.0}, names, cover_text, {"2022"}) == {}
+    assert reports_of_years({"m18": 2.0, "m22": 2.0}, names, cover_text, set()) == {}
+
+
+def test_two_years_asked_pick_the_report_of_the_later_one_even_when_the_earlier_cover_names_both():
+    """ "between FY2021 and FY2022" is answered by the 10-K for 2022, which compares the two years; the 10-K for
+    2021, whose cover lists notes due 2022, named both years and outranked it."""
+    documents = [document("CORNING_2020_10K.pdf", "c20"), document("CORNING_2021_10K.pdf", "c21"),
+                 document("CORNING_2022_10K.pdf", "c22"), document("NIKE_2021_10K.pdf", "n")]  # fmt: skip
+    covers = {"c20": frozenset({"corning", "2020", "2021"}), "c21": frozenset({"corning", "2021", "2022"}),
+              "c22": frozenset({"corning", "2022"}), "n": frozenset({"nike", "2021"})}  # fmt: skip
+    ended = {"c20": "December 31, 2020", "c21": "December 31, 2021", "c22": "December 31, 2022", "n": "May 31, 2021"}
+
+    def cover_text(sha: str) -> str:
+        return f"FORM 10-K For the fiscal year ended {ended[sha]}"
+
+    question = "How much has the effective tax rate of Corning changed between FY2021 and FY2022?"
+    routed = route(question, documents, covers, None, cover_text)
+    assert routed.of_years == {"c21", "c22"}  # Nike's 10-K for 2021 is not Corning's
+    assert routed.scores["c22"] > routed.scores["c21"] > routed.scores["c20"]
+    assert max(routed.named, key=routed.named.get) == "c22"
+    names = {sha: d.name for sha, d in zip(covers, documents, strict=True)}
+    assert reports_of_years({"c21": 1.0, "c22": 1.0}, names, cover_text, {"2021", "2022"}) == {"c22": 2}
 
 
 def test_reports_chosen_by_their_year_keep_their_order():

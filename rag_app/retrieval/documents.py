@@ -94,20 +94,29 @@ def route(
     scores, names = _scores(document_query_terms(question), titles, idf), _scores(asked_names, titles, idf)
     if cover_text is not None:
         file_names = {d.sha256: d.name for d in documents}
+        # which reports the question names, by its names without its periods: a report whose cover also mentions
+        # the other year asked ("FY2021 and FY2022": notes due 2022 on the 10-K for 2021) names it no better
+        by_name = _scores({t for t in asked_names if not YEAR_TERM.fullmatch(t)}, titles, idf)
         if not years and LATEST.search(question):
-            chosen = facts["latest"] = frozenset(latest_reports(names, file_names, cover_text))
+            chosen = dict.fromkeys(latest_reports(by_name, file_names, cover_text), 1)
+            facts["latest"] = frozenset(chosen)
         else:
-            chosen = facts["of_years"] = frozenset(reports_of_years(names, file_names, cover_text, set(years)))
-        # above every other report, in their own order ("3M's FY2022": every report of 2022 is chosen, 3M's first)
+            chosen = reports_of_years(by_name, file_names, cover_text, set(years))
+            facts["of_years"] = frozenset(chosen)
+        # above every other report, in their own order ("3M's FY2022": every report of 2022 is chosen, 3M's first);
+        # those of the latest year asked above the others ("FY2021 and FY2022": the 10-K for 2022 holds both)
         top = max([*scores.values(), *names.values()], default=0.0) + 1.0
-        scores.update({sha: top + scores.get(sha, 0.0) for sha in chosen})
-        names.update({sha: top + names.get(sha, 0.0) for sha in chosen})
+        scores.update({sha: tier * top + scores.get(sha, 0.0) for sha, tier in chosen.items()})
+        names.update({sha: tier * top + names.get(sha, 0.0) for sha, tier in chosen.items()})
     return DocumentRoute(scores, names, **facts)
 
 
 # A question asking for the latest report of what it names, without naming its year: "in the most recent 10-Q",
 # "Apple's latest quarter", 最新一期. Its reports tie on the name; the latest of them answers.
 LATEST = re.compile(r"\b(?:latest|most\s+recent(?:ly)?|newest)\b|最新|最近一期|最近一次", re.IGNORECASE)
+# A term that names a year, not a report: 2022, fy2022 (a quarter stays a name: "Q1 2023" is one report of
+# several ending in 2023, and a fiscal Q1 2023 may end in December 2022)
+YEAR_TERM = re.compile(r"(?:fy)?(?:19|20)\d\d")
 _MONTHS = "january february march april may june july august september october november december".split()
 # A filing's cover: "For the quarterly period ended July 1, 2023", "for the fiscal year ended December 31, 2022"
 _PERIOD_ENDED = re.compile(
@@ -151,15 +160,20 @@ def latest_reports(named: dict[str, float], names: dict[str, str], cover_text: C
 
 def reports_of_years(
     named: dict[str, float], names: dict[str, str], cover_text: Callable[[str], str], years: set[str]
-) -> set[str]:
+) -> dict[str, int]:
     """Among the reports a question names best, those whose period ends in a year it names: "3M's FY2022 capex"
-    ties the 10-K for 2022 with the 10-K for 2018, whose cover lists notes due 2022. Empty when all of them or
-    none do, or the question names nothing."""
-    if not years or not named:
-        return set()
+    ties the 10-K for 2022 with the 10-K for 2018, whose cover lists notes due 2022. Each is given its tier: 2
+    for the latest year asked that a report ends in, 1 for an earlier one (a report compares its year with the
+    one before: "between FY2021 and FY2022" is answered by the 10-K for 2022). Empty when all of the reports or
+    none end in a year asked, or the question names nothing."""
+    if not years:
+        return {}
     periods = _periods(named, names, cover_text)
-    dated = {sha for sha, period in periods.items() if period is not None and str(period[0]) in years}
-    return dated if len(dated) < len(periods) else set()
+    dated = {sha: period[0] for sha, period in periods.items() if period is not None and str(period[0]) in years}
+    if len(dated) == len(periods):
+        # every report ends in a year asked: only a later one over an earlier one is left to tell
+        return {} if len(set(dated.values())) < 2 else {sha: 2 for sha, y in dated.items() if y == max(dated.values())}
+    return {sha: 2 if year == max(dated.values()) else 1 for sha, year in dated.items()}
 
 
 def _periods(
