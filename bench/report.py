@@ -181,6 +181,28 @@ def line_item_levers() -> list[str]:
     )
 
 
+def report_part_levers() -> list[str]:
+    """Issue 26: a question naming a report's legal proceedings or market risk boosts the page that heading starts."""
+    return _lever_runs(
+        "parts",
+        "## Retrieval: a part of a report whose heading starts anywhere on a page (default since 2026-12-05)",
+        "A question about legal battles, litigation, lawsuits, 诉讼 or 仲裁 (legal proceedings), or about market risk or "
+        "value at risk, boosts the page of its best-routed document where that part's heading starts: a 10-K's "
+        '"Item 3. Legal Proceedings" halfway down the page after "Item 2. Properties", a Chinese annual report\'s '
+        "重大诉讼、仲裁事项 (prompts/sections/report_parts.toml). Headings are matched in their own case, anywhere on "
+        "the page; a page holding six item numbers or more is a table of contents. `ours` is the default; "
+        "`no_report_parts`: the default before. **Written after reading a confirmation-half miss** (PepsiCo's legal "
+        "battles, rank >10: the filing's certifications and exhibit index outranked its Item 3), and its one "
+        "document was chosen after a first try over the two best documents cost CVS's legal question (rank 2 to 6) "
+        "and docugami two ranks (Apple's and Microsoft's legal proceedings, rank 1 to 2, another quarter's 10-Q "
+        "first): the confirmation half and docugami no longer confirm it; the held-out sets do. The tuning half has "
+        "no question it applies to. In this run PepsiCo's question goes from rank >10 to 1 and the confirmation "
+        "half's no-statement slice from 6 to 7 of 11; CVS's legal question goes from rank 2 to 4 (its Item 3 refers "
+        "to a note on litigation, which holds the answer), JPM's value-at-risk question stays at 1, and nothing else "
+        "moves.",
+    )
+
+
 def running_title_levers() -> list[str]:
     """Issue 26: a running header's terms count less in the chunk BM25 ranking (RankingOptions.title_term_*)."""
     return _lever_runs(
@@ -1650,7 +1672,7 @@ def render(plots: list) -> str:
         "",
     ]
     sections = (
-        financebench(plots), zh_reports(plots), docugami(plots), within_levers(), line_item_levers(), running_title_levers(), depth_levers(), rerank_levers(), chinese_reader(), finglm(), scale(), answers(), refusal(),
+        financebench(plots), zh_reports(plots), docugami(plots), within_levers(), line_item_levers(), report_part_levers(), running_title_levers(), depth_levers(), rerank_levers(), chinese_reader(), finglm(), scale(), answers(), refusal(),
         ingest(plots),
         ocr(), generation(), real_weights(), app_gpu(), summarize(), web(), faults(), upload_progress(), test_suite(),
     )  # fmt: skip

@@ -76,6 +76,9 @@ VARIANTS: dict[str, dict] = {
     "before_segments": {"section_sets": "financial_statements", "candidates": 50},
     # a question naming no statement but one of its rows ("accounts payable", 资本开支): that statement's pages in
     # the best-ranked document, at weight 1 by default since 2026-12-05; without it (the default before), weight 0.5
+    # a question naming a part of a report whose heading starts anywhere on a page: its legal proceedings, market
+    # risk (prompts/sections/report_parts.toml; default since 2026-12-05)
+    "no_report_parts": {"section_sets": "financial_statements,segments"},
     "no_line_items": {"section_item_weight": 0.0},
     "line_items": {"section_item_weight": 1.0},
     "line_items_w05": {"section_item_weight": 0.5},

@@ -251,10 +251,11 @@ class Settings(BaseSettings):
         "section's `items` in RAG_RETRIEVAL_SECTION_SETS); 0 turns it off.",
     )
     retrieval_section_sets: str = Field(
-        "financial_statements,segments",
+        "financial_statements,segments,report_parts",
         description="Section sets the page boost reads, comma-separated: files prompts/sections/NAME.toml (each "
         "section's title patterns, as pages open with them and questions name them). Shipped: financial_statements "
-        "(the three statements) and segments (results by business segment, for a question naming segments).",
+        "(the three statements), segments (results by business segment, for a question naming segments) and "
+        "report_parts (a report's legal proceedings and market risk, whose headings start anywhere on a page).",
     )
     reranker_model: str | None = Field(
         None,

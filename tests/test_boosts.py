@@ -16,6 +16,7 @@ NARRATIVE = [
 ]
 STATEMENTS = SectionSet.load("financial_statements")
 SEGMENTS = SectionSet.load("segments")
+PARTS = SectionSet.load("report_parts")
 
 
 def test_questions_name_statements_as_analysts_do():
@@ -127,12 +128,62 @@ def test_a_question_naming_segments_means_the_results_by_segment():
     assert opening("Liquidity and capital resources. Our segments invest") is None
 
 
-def test_segments_are_a_default_section_set_beside_the_statements(settings):
-    assert [type(b) for b in section_boosts(settings.retrieval_section_sets, 1.0)] == [SectionBoost, SectionBoost]
-    assert [b.sections.name for b in section_boosts(settings.retrieval_section_sets, 1.0)] == [
-        "financial_statements",
-        "segments",
-    ]
+def test_segments_and_report_parts_are_default_section_sets_beside_the_statements(settings):
+    boosts = section_boosts(settings.retrieval_section_sets, 1.0)
+    assert [type(b) for b in boosts] == [SectionBoost] * 3
+    assert [b.sections.name for b in boosts] == ["financial_statements", "segments", "report_parts"]
+
+
+def test_a_report_part_is_found_where_its_heading_starts_anywhere_on_a_page():
+    """A 10-K's "Item 3. Legal Proceedings" follows Item 2 halfway down a page; a table of contents lists it
+    with every other item and is no such page; the phrase "legal proceedings" in running text is no heading."""
+    named = PARTS.named_in
+    assert named("Has Pepsico reported any materially important ongoing legal battles from FY2022?") == {
+        "legal proceedings"
+    }
+    assert named("Is Acme facing any lawsuits or litigation?") == {"legal proceedings"}
+    assert named("公司报告期内有哪些重大诉讼？") == {"legal proceedings"}
+    assert named("Looking at VaR, did the risk that JPM faced decrease?") == {"market risk"}
+    assert named("What was the value of the vaRious assets?") == frozenset()  # VaR in its own case only
+    assert named("What was the operating margin?") == frozenset()
+    pages = {
+        1: "Table of Contents Item 1. Business 3 Item 1A. Risk Factors 9 Item 1B. Unresolved Staff Comments 20 "
+        "Item 2. Properties 21 Item 3. Legal Proceedings 21 Item 4. Mine Safety Disclosures 22 Item 5. Market 23",
+        2: "Item 2. Properties. Our principal executive office is owned. Item 3. Legal Proceedings. We and our "
+        "subsidiaries are party to a variety of litigation. Item 4. Mine Safety Disclosures. Not applicable.",
+        3: "We may be subject to legal proceedings and claims in the ordinary course of business.",
+        4: "Item 7A. Quantitative and Qualitative Disclosures About Market Risk. Our value at risk was $40 million.",
+        5: "十、重大诉讼、仲裁事项 本报告期公司无重大诉讼、仲裁事项。",
+    }
+    read = []
+    found = PARTS.page_sections("content-sha", lambda: read.append(1) or pages)
+    assert found == {2: {"legal proceedings"}, 4: {"market risk"}, 5: {"legal proceedings"}}
+    assert PARTS.page_sections("content-sha", lambda: read.append(1) or pages) == found and read == [1]  # kept
+
+
+def test_a_question_about_legal_battles_gets_the_page_where_the_legal_proceedings_begin(service, settings, tmp_path):
+    """Vague words (reported, legal, material) rank the certifications of a filing's exhibits above the page
+    where its legal proceedings begin, halfway down, after its properties; report_parts finds that heading."""
+    certification = (
+        "EXHIBIT 31 CERTIFICATION I certify that: 1. I have reviewed this annual report; 2. Based on my knowledge, "
+        "this report does not contain any untrue statement of a material fact; all legal requirements were met "
+        "and any fraud, whether or not material, was reported to the auditors."
+    )
+    ingest_beside_another_company(service, tmp_path, "Acme_2022_10K.pdf", [
+        "Acme Corporation\nAnnual Report on Form 10-K for 2022",
+        "Item 2. Properties.\nOur principal executive office in Springfield and our plants are owned or leased and "
+        "are suitable and adequate for our current operations. We believe our facilities are in good condition.\n"
+        "Item 3. Legal Proceedings.\nWe and our subsidiaries are party to a variety of litigation, claims and "
+        "investigations; we do not expect them to have an adverse effect on our financial condition.",
+        certification,
+        certification.replace("EXHIBIT 31", "EXHIBIT 32"),
+    ])  # fmt: skip
+    question = "Has Acme reported any materially important ongoing legal battles from FY2022?"
+
+    assert "report_parts" in settings.retrieval_section_sets
+    assert first_hit(service, question) == ("Acme_2022_10K.pdf", 2)
+    settings.retrieval_section_sets = "financial_statements,segments"
+    assert first_hit(service, question) != ("Acme_2022_10K.pdf", 2)
 
 
 def test_a_boosted_page_without_candidates_is_cited_by_its_first_chunk():

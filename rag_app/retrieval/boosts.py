@@ -2,13 +2,14 @@
 
 A boost is a callable ``boost(question, ranked_pages, pages_opening) -> {(sha256, page): score}``:
 ``ranked_pages`` is every candidate page best first, as the fusion ranks them, and
-``pages_opening(sha256, chars)`` each page of a document's first characters. The retriever adds the
+``pages_opening(sha256, chars)`` each page of a document's first characters (``chars`` 0: its whole text). The retriever adds the
 scores to those pages' (a page without a candidate chunk enters, cited by its first chunk).
 
 :class:`SectionBoost` is the one shipped: a question that names a section which a page opens with
 ("... rely on the cash flow statement") gets that page of its best routed documents. Which sections,
 and how they are written, is data: ``prompts/sections/<name>.toml`` (the financial statements, in
-English and Chinese, are one such set; the tables of results by segment another). A question that names no
+English and Chinese, are one such set; the tables of results by segment another; the parts of a report a
+heading starts anywhere on a page, such as its legal proceedings, a third). A question that names no
 section is ranked exactly as without.
 """
 
@@ -45,6 +46,12 @@ class SectionSet:
     asked: Mapping[str, re.Pattern]  # section -> how a question names it (titles and further ways)
     opening_chars: int
     items: Mapping[str, re.Pattern] = field(default_factory=dict)  # section -> the rows it carries ("capex")
+    # a title anywhere on a page counts (a heading halfway down it); a page where ``index`` matches
+    # ``index_count`` times or more is a table of contents ("Item 1A.", "Item 2." ...)
+    anywhere: bool = False
+    index: re.Pattern | None = None
+    index_count: int = 0
+    documents: int | None = None  # how many of the best routed documents it boosts (None: the boost's own)
 
     @classmethod
     @functools.cache
@@ -56,7 +63,10 @@ class SectionSet:
             titles = {s: _compile(v["titles"]) for s, v in sections.items()}
             asked = {s: _compile(v["titles"] + v.get("asked", [])) for s, v in sections.items()}
             items = {s: _compile(v["items"]) for s, v in sections.items() if v.get("items")}
-            return cls(name, titles, asked, int(data["opening_chars"]), items)
+            index = _compile([data["index"]]) if data.get("index") else None
+            anywhere, count = bool(data.get("anywhere", False)), int(data.get("index_count", 0))
+            documents = int(data["documents"]) if "documents" in data else None
+            return cls(name, titles, asked, int(data["opening_chars"]), items, anywhere, index, count, documents)
         except (OSError, KeyError, TypeError, ValueError, re.error) as exc:
             known = ", ".join(sorted(p.stem for p in directory.glob("*.toml")))
             raise ConfigurationError(f"cannot read the section set {name!r} ({path}): {exc}; known: {known}") from exc
@@ -73,6 +83,31 @@ class SectionSet:
         """The section a page opens with, from its first characters; None for any other page (a page whose
         opening names several is a table of contents or an index)."""
         return _opening_section(self, opening)
+
+    def page_sections(self, sha256: str, pages: Callable[[], Mapping[int, str]]) -> dict[int, frozenset[str]]:
+        """Page -> the sections whose titles a content's page holds anywhere (``pages()``: its pages' texts, read
+        only the first time: kept per content, whose text never changes), for a set with ``anywhere``; tables of
+        contents (``index``) left out."""
+        key = (self, sha256)
+        if key not in _PAGE_SECTIONS:
+            texts = pages()
+            found = {page: self._titles_in(text) for page, text in texts.items()}
+            while len(_PAGE_SECTIONS) >= PAGE_SECTIONS_KEPT:
+                _PAGE_SECTIONS.pop(next(iter(_PAGE_SECTIONS)))
+            _PAGE_SECTIONS[key] = {p: f for p, f in found.items() if f and not self._is_index(texts[p])}
+        return _PAGE_SECTIONS[key]
+
+    def _is_index(self, text: str) -> bool:
+        return self.index is not None and len(self.index.findall(text)) >= self.index_count
+
+    def _titles_in(self, text: str) -> frozenset[str]:
+        text = _SPACE.sub(" ", text)
+        return frozenset(s for s, pattern in self.titles.items() if pattern.search(text))
+
+
+# (section set, content) -> page -> the sections its headings start (SectionSet.page_sections), oldest dropped first
+_PAGE_SECTIONS: dict[tuple[SectionSet, str], dict[int, frozenset[str]]] = {}
+PAGE_SECTIONS_KEPT = 4096
 
 
 @functools.lru_cache(maxsize=65536)
@@ -102,21 +137,25 @@ class SectionBoost:
 
     def __call__(self, question: str, ranked_pages: Sequence[Page], pages_opening: PagesOpening) -> dict[Page, float]:
         wanted = self.sections.named_in(question) if self.weight > 0 else frozenset()
-        weight, documents = self.weight, self.documents
+        weight, documents = self.weight, self.sections.documents or self.documents
         if not wanted and self.item_weight > 0:
             wanted, weight, documents = self.sections.items_in(question), self.item_weight, self.item_documents
         if not wanted or not ranked_pages:
             return {}
         shas = list(dict.fromkeys(sha for sha, _ in ranked_pages))[:documents]
         position = {page: i for i, page in enumerate(ranked_pages)}
-        found = [
-            (sha, page)
-            for sha in shas
-            for page, opening in pages_opening(sha, self.sections.opening_chars).items()
-            if self.sections.opening_section(opening) in wanted
-        ]
+        found = [(sha, page) for sha in shas for page in self._pages_with(sha, wanted, pages_opening)]
         found.sort(key=lambda p: (position.get(p, len(position)), shas.index(p[0]), p[1]))
         return {page: weight / (self.rrf_k + rank) for rank, page in enumerate(found, 1)}
+
+    def _pages_with(self, sha: str, wanted: frozenset[str], pages_opening: PagesOpening) -> list[int]:
+        """The pages of one content that start a section in ``wanted``."""
+        sections = self.sections
+        if sections.anywhere:
+            return [page for page, found in sections.page_sections(sha, lambda: pages_opening(sha, 0)).items()
+                    if found & wanted]  # fmt: skip
+        openings = pages_opening(sha, sections.opening_chars)
+        return [page for page, opening in openings.items() if sections.opening_section(opening) in wanted]
 
 
 def section_boosts(names: str, weight: float, item_weight: float = 0.0) -> list[PageBoost]:

@@ -185,7 +185,14 @@ class Retriever:
         by_sha = {d.sha256: d for d in documents if d.embedding == self.embeddings.fingerprint}
 
         def pages_opening(sha: str, chars: int) -> dict[int, str]:
-            return self.store.page_openings(by_sha[sha], chars) if sha in by_sha else {}
+            if sha not in by_sha:
+                return {}
+            if chars > 0:
+                return self.store.page_openings(by_sha[sha], chars)
+            pages: dict[int, list[str]] = {}  # 0: whole pages, for headings anywhere on them (not kept here)
+            for page, _offset, text in self.store.document_chunks(by_sha[sha]):
+                pages.setdefault(page, []).append(text)
+            return {page: " ".join(texts) for page, texts in pages.items()}
 
         total: dict[Page, float] = {}
         for boost in self.boosts:
