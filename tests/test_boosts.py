@@ -46,6 +46,12 @@ def test_a_page_opens_a_section_when_its_opening_carries_one_title():
     assert opening("Index\nConsolidated Balance Sheets 52\nConsolidated Statements of Income 53") is None
     assert opening("Consolidated Statements of Comprehensive Income\n(In millions)") is None
     assert opening("x" * STATEMENTS.opening_chars + " Consolidated Balance Sheets") is None
+    # a PDF whose spacing splits a title's words (3M's 10-K for 2018) still opens its statements
+    assert opening("Table of Contents\n3M Company and Subsidiaries\nConsolidated Balance Shee t\nAt December 31") == (
+        "balance sheet"
+    )
+    assert opening("3M Company and Subsidiaries\nConsolidated Statement of Incom e\nYears ended") == "income statement"
+    assert opening("3M Company\nConsolidated Statement of Comprehensive Incom e\nYears ended") is None
 
 
 def test_section_pages_of_the_best_documents_are_boosted_in_the_fusions_order():

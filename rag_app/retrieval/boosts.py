@@ -52,6 +52,8 @@ class SectionSet:
     index: re.Pattern | None = None
     index_count: int = 0
     documents: int | None = None  # how many of the best routed documents it boosts (None: the boost's own)
+    # the titles without their spaces, for a PDF whose spacing splits words ("Consolidated Balance Shee t")
+    squeezed: Mapping[str, re.Pattern] = field(default_factory=dict)
 
     @classmethod
     @functools.cache
@@ -66,7 +68,10 @@ class SectionSet:
             index = _compile([data["index"]]) if data.get("index") else None
             anywhere, count = bool(data.get("anywhere", False)), int(data.get("index_count", 0))
             documents = int(data["documents"]) if "documents" in data else None
-            return cls(name, titles, asked, int(data["opening_chars"]), items, anywhere, index, count, documents)
+            squeezed = {s: _compile([_squeeze(t) for t in v["titles"]]) for s, v in sections.items()}
+            return cls(
+                name, titles, asked, int(data["opening_chars"]), items, anywhere, index, count, documents, squeezed
+            )
         except (OSError, KeyError, TypeError, ValueError, re.error) as exc:
             known = ", ".join(sorted(p.stem for p in directory.glob("*.toml")))
             raise ConfigurationError(f"cannot read the section set {name!r} ({path}): {exc}; known: {known}") from exc
@@ -114,11 +119,19 @@ PAGE_SECTIONS_KEPT = 4096
 def _opening_section(sections: SectionSet, opening: str) -> str | None:
     text = _SPACE.sub(" ", opening[: sections.opening_chars])
     found = [s for s, pattern in sections.titles.items() if pattern.search(text)]
+    if not found:  # "Consolidated Balance Shee t": the PDF's spacing split the title's words
+        text = _SPACE.sub("", text)
+        found = [s for s, pattern in sections.squeezed.items() if pattern.search(text)]
     return found[0] if len(found) == 1 else None
 
 
 def _compile(patterns: list[str]) -> re.Pattern:
     return re.compile("|".join(patterns), re.IGNORECASE)
+
+
+def _squeeze(pattern: str) -> str:
+    """A title pattern for text without spaces: "balance\\s+sheets?" -> "balancesheets?"."""
+    return re.sub(r"\\s[+*]?|\\b| ", "", pattern)
 
 
 @dataclass(frozen=True, eq=False)
