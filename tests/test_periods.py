@@ -215,3 +215,22 @@ def test_reports_chosen_by_their_year_keep_their_order():
                   lambda sha: f"For the fiscal year ended {ended[sha]}")  # fmt: skip
     assert asked.of_years == {"m22"} and asked.best_named(list(covers)) == {"m22"}
     assert named_terms("What were Apple’s and 3M's sales?") >= {"apple", "3m"}
+
+
+def test_a_file_name_joining_the_company_name_names_it_when_the_cover_splits_it():
+    """MGM's 10-K for 2018 prints its name "MGM R ESORTS I NTERNATIONAL" on the cover: only "mgm" matched the
+    question's "MGM Resorts", so its other reports, whose covers spell "Resorts", named it better, and FY2018
+    went to them. The file name MGMRESORTS_2018_10K.pdf joins mgm and resorts, words the other titles hold."""
+    documents = [document("MGMRESORTS_2018_10K.pdf", "m18"), document("MGMRESORTS_2022_10K.pdf", "m22"),
+                 document("NIKE_2018_10K.pdf", "n")]  # fmt: skip
+    covers = {"m18": frozenset({"mgm", "r", "esort", "nternat", "2018"}),
+              "m22": frozenset({"mgm", "resort", "intern", "2022"}), "n": frozenset({"nike", "2018"})}  # fmt: skip
+    ended = {"m18": "December 31, 2018", "m22": "December 31, 2022", "n": "May 31, 2018"}
+    routed = route("What is the year end FY2018 amount of accounts payable for MGM Resorts?", documents, covers,
+                   None, lambda sha: f"For the fiscal year ended {ended[sha]}")  # fmt: skip
+    assert routed.of_years == {"m18"}
+    assert max(routed.named, key=routed.named.get) == "m18"
+    # a file name joining no two words of the titles adds none
+    alone = route("What was Nike's revenue?", [document("NIKEINC_2018.pdf", "x"), document("ADOBE_2019.pdf", "y")],
+                  {"x": frozenset({"nike"}), "y": frozenset({"adob"})})  # fmt: skip
+    assert alone.titles["x"] >= {"nike"} and "inc" not in alone.titles["x"]

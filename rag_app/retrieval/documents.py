@@ -201,8 +201,23 @@ def _title_terms(named: tuple[tuple[str, str, frozenset[str]], ...]) -> tuple[di
     for sha, name, cover in named:
         titles.setdefault(sha, set(cover)).update(name_terms(name))
     titles = {sha: terms | term_parts(terms) for sha, terms in titles.items()}
+    words = set().union(*titles.values()) if titles else set()
+    for sha, name, _cover in named:  # "MGMRESORTS_2018_10K.pdf": mgm + resort, words other titles hold
+        titles[sha] |= {part for term in name_terms(name) for part in _joined_words(term, words)}
     frequency = Counter(term for terms in titles.values() for term in terms)
     return titles, {term: math.log(len(titles) / count) for term, count in frequency.items()}
+
+
+def _joined_words(term: str, words: set[str]) -> tuple[str, ...]:
+    """The two words of at least 3 letters a file name's term joins, where both are terms of titles ("mgmresort":
+    mgm, resort); none when it joins no two such words. A cover whose spacing splits the company's name
+    ("MGM R ESORTS") leaves the file name to name it."""
+    if len(term) < 6 or not term.isalpha():
+        return ()
+    for cut in range(3, len(term) - 2):
+        if term[:cut] in words and term[cut:] in words:
+            return term[:cut], term[cut:]
+    return ()
 
 
 def named_terms(question: str) -> set[str]:
