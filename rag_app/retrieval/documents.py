@@ -24,7 +24,14 @@ from dataclasses import dataclass, field
 
 from rag_app.records import DocumentInfo
 from rag_app.text.clean import CJK_CHAR
-from rag_app.text.terms import CJK_STOPWORDS, document_query_terms, name_terms, quarter_terms, term_parts
+from rag_app.text.terms import (
+    CJK_STOPWORDS,
+    YEAR_TERM,
+    document_query_terms,
+    name_terms,
+    quarter_terms,
+    term_parts,
+)
 
 # A term in the texts of this share of the documents (and of two at least) is a word of their domain, not a name.
 DOMAIN_WORD_SHARE = 0.25
@@ -94,8 +101,9 @@ def route(
     scores, names = _scores(document_query_terms(question), titles, idf), _scores(asked_names, titles, idf)
     if cover_text is not None:
         file_names = {d.sha256: d.name for d in documents}
-        # which reports the question names, by its names without its periods: a report whose cover also mentions
-        # the other year asked ("FY2021 and FY2022": notes due 2022 on the 10-K for 2021) names it no better
+        # which reports the question names, by its names without its years: a report whose cover also mentions
+        # the other year asked ("FY2021 and FY2022": notes due 2022 on the 10-K for 2021) names it no better (a
+        # quarter stays a name: "Q1 2023" is one of several reports ending in 2023, and may end in December 2022)
         by_name = _scores({t for t in asked_names if not YEAR_TERM.fullmatch(t)}, titles, idf)
         if not years and LATEST.search(question):
             chosen = dict.fromkeys(latest_reports(by_name, file_names, cover_text), 1)
@@ -114,9 +122,6 @@ def route(
 # A question asking for the latest report of what it names, without naming its year: "in the most recent 10-Q",
 # "Apple's latest quarter", 最新一期. Its reports tie on the name; the latest of them answers.
 LATEST = re.compile(r"\b(?:latest|most\s+recent(?:ly)?|newest)\b|最新|最近一期|最近一次", re.IGNORECASE)
-# A term that names a year, not a report: 2022, fy2022 (a quarter stays a name: "Q1 2023" is one report of
-# several ending in 2023, and a fiscal Q1 2023 may end in December 2022)
-YEAR_TERM = re.compile(r"(?:fy)?(?:19|20)\d\d")
 _MONTHS = "january february march april may june july august september october november december".split()
 # A filing's cover: "For the quarterly period ended July 1, 2023", "for the fiscal year ended December 31, 2022"
 _PERIOD_ENDED = re.compile(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -17,14 +16,12 @@ from rag_app.retrieval.fusion import RankingOptions, fused_scores, fusion_weight
 from rag_app.retrieval.rerank import CrossEncoderReranker
 from rag_app.retrieval.within import best_documents, dense_pages, lexical_pages, reciprocal
 from rag_app.storage.store import DocumentStore
-from rag_app.text.terms import terms_of
+from rag_app.text.terms import PERIOD_TERM, terms_of
 
 log = logging.getLogger(__name__)
 # File content -> its cover's text (the same content has the same cover in every collection), oldest first
 _COVERS: dict[str, str] = {}
 COVERS_KEPT = 4096
-# A period a title names ("2019", "fy2018", "q2") still picks the right table column or year's note in the chunks
-PERIOD_TERM = re.compile(r"(?:19|20)\d\d|fy\d{2,4}|q[1-4]|h[12]", re.IGNORECASE)
 
 
 @dataclass
@@ -154,6 +151,7 @@ class Retriever:
             return {}
         best = max(routed.scores.values())
         pages = {d.sha256: d.pages for d in documents}
+        # a period a title names ("2019", "fy2018", "q2") still picks the right table column or year's note
         asked = {t for t in terms_of(query) if not PERIOD_TERM.fullmatch(t)}
         out: dict[str, float] = {}
         for sha in [sha for sha, score in routed.scores.items() if score >= best]:

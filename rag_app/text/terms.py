@@ -90,6 +90,10 @@ def term_parts(terms: Iterable[str]) -> set[str]:
     }
 
 
+# Index terms that name a year ("2022", "fy2022") or any period ("q2", "h1" as well)
+YEAR_TERM = re.compile(r"(?:fy)?(?:19|20)\d\d|fy\d\d", re.IGNORECASE)
+PERIOD_TERM = re.compile(rf"{YEAR_TERM.pattern}|q[1-4]|h[12]", re.IGNORECASE)
+
 # A quarter as questions word it ("the first quarter of 2023", "third fiscal quarter", 第三季度, 一季度) and as file
 # names write it ("2023 Q1 AAPL.pdf", "AMCOR_2023Q2_10Q.pdf"): one term, q1 to q4.
 _ORDINAL_QUARTER = re.compile(
