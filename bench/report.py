@@ -1547,8 +1547,8 @@ def answers() -> list[str]:
         elif r["name"] == "answers-baseline-financebench":
             out += ["The same tutorial answer on financebench_dev's confirmation half (its collection of 8,643 pages "
                     "took the tutorial over 90 minutes to build here, beside other work). The same 17 lookup "
-                    "questions: the tutorial 1 right, 3 partial, 13 wrong; rag_app with the same model 1 right, 11 "
-                    "partial (the evidence page quoted), 5 wrong; rag_app's quoted answer "
+                    "questions: the tutorial 1 right, 3 partial, 13 wrong; rag_app with the same model "
+                    f"{_model_lookup_verdicts(results)} (partial: the evidence page quoted); rag_app's quoted answer "
                     f"{_quoted_lookup_right(results)} right.", ""]  # fmt: skip
         for name, entry in r["answerers"].items():
             rows = []
@@ -1593,6 +1593,16 @@ def _quoted_lookup_right(results: list[dict]) -> str:
     quoted = next((r for r in results if r["name"] == "answers"), None)
     summary = quoted["answerers"]["extractive"]["summary"] if quoted else {}
     return str(summary.get("financebench", {}).get("confirmation / lookup", {}).get("right", "n/a"))
+
+
+def _model_lookup_verdicts(results: list[dict]) -> str:
+    """How the real model (answers-model.json) did on financebench's confirmation-half lookup questions."""
+    run = next((r for r in results if r["name"] == "answers-model"), None)
+    if not run:
+        return "n/a"
+    rows = [x for entry in run["answerers"].values() for x in entry["rows"]]
+    found = [x["verdict"] for x in rows if x["set"] == "financebench" and x["kind"] == "lookup"]
+    return ", ".join(f"{found.count(v)} {v}" for v in ("right", "partial", "wrong") if found.count(v) or v == "right")
 
 
 def _erc_misses(r: dict) -> str:
