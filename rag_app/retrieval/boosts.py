@@ -2,8 +2,9 @@
 
 A boost is a callable ``boost(question, ranked_pages, pages_opening) -> {(sha256, page): score}``:
 ``ranked_pages`` is every candidate page best first, as the fusion ranks them, and
-``pages_opening(sha256, chars)`` each page of a document's first characters (``chars`` 0: its whole text). The retriever adds the
-scores to those pages' (a page without a candidate chunk enters, cited by its first chunk).
+``pages_opening(sha256, chars)`` each page of a document's first characters (``chars`` 0: its whole text).
+The retriever adds the scores to those pages' (a page without a candidate chunk enters, cited by its first
+chunk).
 
 :class:`SectionBoost` is the one shipped: a question that names a section which a page opens with
 ("... rely on the cash flow statement") gets that page of its best routed documents. Which sections,
@@ -97,8 +98,8 @@ class SectionSet:
         if key not in _PAGE_SECTIONS:
             texts = pages()
             found = {page: self._titles_in(text) for page, text in texts.items()}
-            while len(_PAGE_SECTIONS) >= PAGE_SECTIONS_KEPT:
-                _PAGE_SECTIONS.pop(next(iter(_PAGE_SECTIONS)))
+            if len(_PAGE_SECTIONS) >= PAGE_SECTIONS_KEPT:
+                _PAGE_SECTIONS.pop(next(iter(_PAGE_SECTIONS)), None)
             _PAGE_SECTIONS[key] = {p: f for p, f in found.items() if f and not self._is_index(texts[p])}
         return _PAGE_SECTIONS[key]
 
