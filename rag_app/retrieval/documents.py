@@ -166,19 +166,17 @@ def latest_reports(named: dict[str, float], names: dict[str, str], cover_text: C
 def reports_of_years(
     named: dict[str, float], names: dict[str, str], cover_text: Callable[[str], str], years: set[str]
 ) -> dict[str, int]:
-    """Among the reports a question names best, those whose period ends in a year it names: "3M's FY2022 capex"
-    ties the 10-K for 2022 with the 10-K for 2018, whose cover lists notes due 2022. Each is given its tier: 2
-    for the latest year asked that a report ends in, 1 for an earlier one (a report compares its year with the
-    one before: "between FY2021 and FY2022" is answered by the 10-K for 2022). Empty when all of the reports or
-    none end in a year asked, or the question names nothing."""
-    if not years:
-        return {}
-    periods = _periods(named, names, cover_text)
+    """Among the reports a question names best (it names none: among all), those whose period ends in a year it
+    names: "3M's FY2022 capex" ties the 10-K for 2022 with the 10-K for 2018, whose cover lists notes due 2022.
+    Each is given its tier: 2 for the latest year asked that a report ends in, 1 for an earlier one (a report
+    compares its year with the one before: "between FY2021 and FY2022" is answered by the 10-K for 2022). Empty
+    when none ends in a year asked, or all end in the one year, with nothing left to tell apart."""
+    periods = _periods(named, names, cover_text) if years else {}
     dated = {sha: period[0] for sha, period in periods.items() if period is not None and str(period[0]) in years}
-    if len(dated) == len(periods):
-        # every report ends in a year asked: only a later one over an earlier one is left to tell
-        return {} if len(set(dated.values())) < 2 else {sha: 2 for sha, y in dated.items() if y == max(dated.values())}
-    return {sha: 2 if year == max(dated.values()) else 1 for sha, year in dated.items()}
+    if not dated or (len(dated) == len(periods) and len(set(dated.values())) == 1):
+        return {}
+    latest = max(dated.values())
+    return {sha: 2 if year == latest else 1 for sha, year in dated.items()}
 
 
 def _periods(
