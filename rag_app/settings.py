@@ -255,7 +255,8 @@ class Settings(BaseSettings):
         description="Section sets the page boost reads, comma-separated: files prompts/sections/NAME.toml (each "
         "section's title patterns, as pages open with them and questions name them). Shipped: financial_statements "
         "(the three statements), segments (results by business segment, for a question naming segments) and "
-        "report_parts (a report's legal proceedings and market risk, whose headings start anywhere on a page).",
+        "report_parts (a report's legal proceedings and market risk, whose headings start anywhere on a page; it "
+        "boosts the best-matching document only).",
     )
     reranker_model: str | None = Field(
         None,
