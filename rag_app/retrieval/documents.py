@@ -26,6 +26,7 @@ from rag_app.records import DocumentInfo
 from rag_app.text.clean import CJK_CHAR
 from rag_app.text.terms import (
     CJK_STOPWORDS,
+    PART_TERM,
     YEAR_TERM,
     document_query_terms,
     name_terms,
@@ -148,8 +149,8 @@ def report_period(name: str, cover: str) -> tuple[int, int] | None:
         kind = m.group(2).lstrip("第")
         return int(m.group(1)), _ZH_MONTH[kind[0]]
     terms = name_terms(name)  # its years, and its quarter or half as q1-q4, h1-h2 (rag_app.text.terms)
-    years = [int(m.group(1)) for t in terms if (m := re.fullmatch(r"(?:fy)?((?:19|20)\d\d)", t))]
-    parts = [int(t[1]) * (3 if t[0] == "q" else 6) for t in terms if re.fullmatch(r"q[1-4]|h[12]", t)]
+    years = [int(m.group(1)) for t in terms if (m := YEAR_TERM.fullmatch(t)) and m.group(1)]
+    parts = [int(t[1]) * (3 if t[0] == "q" else 6) for t in terms if PART_TERM.fullmatch(t)]
     return (max(years), max(parts, default=12)) if years else None
 
 

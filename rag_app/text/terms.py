@@ -90,9 +90,11 @@ def term_parts(terms: Iterable[str]) -> set[str]:
     }
 
 
-# Index terms that name a year ("2022", "fy2022") or any period ("q2", "h1" as well)
-YEAR_TERM = re.compile(r"(?:fy)?(?:19|20)\d\d|fy\d\d", re.IGNORECASE)
-PERIOD_TERM = re.compile(rf"{YEAR_TERM.pattern}|q[1-4]|h[12]", re.IGNORECASE)
+# Index terms that name a year ("2022", "fy2022"), a part of one ("q2", "h1"), or either
+_YEAR, _PART = r"(?:19|20)\d\d", r"q[1-4]|h[12]"
+YEAR_TERM = re.compile(rf"(?:fy)?({_YEAR})|fy\d\d", re.IGNORECASE)
+PART_TERM = re.compile(_PART, re.IGNORECASE)
+PERIOD_TERM = re.compile(rf"{YEAR_TERM.pattern}|{_PART}", re.IGNORECASE)
 
 # A quarter as questions word it ("the first quarter of 2023", "third fiscal quarter", 第三季度, 一季度) and as file
 # names write it ("2023 Q1 AAPL.pdf", "AMCOR_2023Q2_10Q.pdf"): one term, q1 to q4.
@@ -101,7 +103,7 @@ _ORDINAL_QUARTER = re.compile(
 )
 _QUARTER_NUMBER = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd": 3, "fourth": 4, "4th": 4,
                    "一": 1, "二": 2, "三": 3, "四": 4}  # fmt: skip
-_YEAR_QUARTER = re.compile(r"((?:19|20)\d\d)(q[1-4]|h[12])")
+_YEAR_QUARTER = re.compile(rf"({_YEAR})({_PART})")
 
 
 def quarter_terms(text: str) -> set[str]:
