@@ -392,6 +392,36 @@ def decide(rec: Record, gold_text: str, *, refuse_reason: str = "", open_text: s
     g.kind = rec.kind
 
 
+# A gold answer's passage on a page: word 5-grams (numbers with their separators kept whole) that the gold and
+# the page share, not counting those the question itself holds. A page holds the passage when it shares at least
+# half as many as the best page does, and the best shares at least PASSAGE_MIN_SHARED (below that an answer is the
+# grader's own words, or read off a table whose rows a sentence does not copy).
+PASSAGE_GRAMS, PASSAGE_MIN_SHARED, PASSAGE_SHARE = 5, 6, 0.5
+_GRAM_WORD = re.compile(r"[a-z0-9]+(?:[.,][0-9]+)*")
+
+
+def _grams(text: str, n: int = PASSAGE_GRAMS) -> set[str]:
+    words = _GRAM_WORD.findall(text.lower())
+    return {" ".join(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def answer_pages(rec: Record) -> tuple[list[tuple[str, int]], str]:
+    """The pages of a one-document question where its gold answer is printed, and how they were found, for
+    page-level retrieval on a set without page evidence (docugami): a figure gold's pages (``printed_on``), else
+    the pages holding the gold's passage (``_grams``). Empty where the gold is neither (a refusal, a table read in
+    the grader's words, several documents)."""
+    if len(rec.docs) != 1 or rec.kind == "refuse":
+        return [], ""
+    if rec.kind in ("lookup", "derived") and rec.printed_on:
+        return sorted(rec.printed_on), "figure printed"
+    shared = _grams(strip_trailer(rec.gold.text)) - _grams(rec.question)
+    counts = [(len(shared & _grams(page_text(f, p))), (f, p)) for f, p in all_pages(rec.docs)]
+    best = max((c for c, _ in counts), default=0)
+    if best < PASSAGE_MIN_SHARED:
+        return [], ""
+    return sorted(page for c, page in counts if c >= PASSAGE_SHARE * best), "passage quoted"
+
+
 def _same_type(page_fig: Figure, gold: Figure) -> bool:
     """A printed match that carries the gold's own mark: % for a percentage, a currency or scale word for
     an amount (a bare "21" on a contents page is a weaker match for "21%" than "21 %")."""

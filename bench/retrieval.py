@@ -62,10 +62,13 @@ VARIANTS: dict[str, dict] = {
     "doc0": {"document_weight": 0.0},
     "doc1": {"document_weight": 1.0},
     "lexical2": {"lexical_weight": 2.0},
-    # how many chunks each of the dense and BM25 rankings hands the fusion (RAG_RETRIEVAL_CANDIDATES; 100 since
-    # 2026-12-05, 50 before)
-    "candidates_50": {"candidates": 50},
-    "candidates_200": {"candidates": 200},
+    # how many chunks the BM25 ranking hands the fusion (RAG_RETRIEVAL_CANDIDATES; 100 since 2026-12-05, 50 before),
+    # and the dense one (RAG_RETRIEVAL_DENSE_CANDIDATES; 300 since 2026-12-05, the same as BM25's before)
+    "candidates_50": {"candidates": 50, "dense_candidates": 50},
+    "candidates_200": {"candidates": 200, "dense_candidates": 200},
+    "dense_100": {"dense_candidates": 100},  # the default before
+    "dense_200": {"dense_candidates": 200},
+    "dense_500": {"dense_candidates": 500},
     # pages opening with a financial statement the question names are boosted by default (prompts/sections/)
     "no_statements": {"section_weight": 0.0},  # the default before that lever
     "statements_w2": {"section_weight": 2.0},  # the same plateau on the tuning half: not a knife edge
@@ -243,6 +246,24 @@ def docugami_questions() -> list[Question]:
     return out
 
 
+def docugami_page_questions() -> list[Question]:
+    """docugami's one-filing questions at page level: a hit is a page where the gold answer is printed, its
+    figure or its passage (``bench.answer_sets.answer_pages``, read off the answers, not off any retrieval).
+    Its questions are written as people ask (no template names a statement), and no lever was tuned on its
+    pages: it confirms. Grouped by question type, chunk type and how the pages were found."""
+    from bench.answer_sets import answer_pages, load
+
+    out = []
+    for rec in load("docugami_sec10q"):
+        pages, found = answer_pages(rec)
+        if not pages:
+            continue
+        wanted = {(Path(f).name, p) for f, p in pages}
+        groups = ["all", f"type: {rec.question_type}", f"chunk: {rec.category}", f"evidence: {found}"]
+        out.append(Question(rec.id, rec.question, Path(rec.docs[0]).name, wanted.__contains__, groups))
+    return out
+
+
 def _from_sources(patterns: list[str], hit: tuple[str, int]) -> bool:
     return any(fnmatch.fnmatch(hit[0], p) for p in patterns)
 
@@ -285,13 +306,15 @@ class Ours:
     def search(
         self, question: str, k: int, mode: str = "hybrid", files=None, ranking: RankingOptions | None = None,
         boosts=None, retriever_class=Retriever, reranker=None, candidates: int | None = None,
+        dense_candidates: int | None = None,
     ):  # fmt: skip
         s = self.service.settings
         store = self.service.store(with_model=True)
         default = self.service.retriever(store)
         boosts = default.boosts if boosts is None else boosts
         candidates = candidates or s.retrieval_candidates
-        retriever = retriever_class(store, self.service.embeddings, mode, candidates, ranking or default.ranking, boosts, reranker, default.chinese)  # fmt: skip
+        dense_candidates = dense_candidates or s.retrieval_dense_candidates
+        retriever = retriever_class(store, self.service.embeddings, mode, candidates, ranking or default.ranking, boosts, reranker, default.chinese, dense_candidates)  # fmt: skip
         request = SearchRequest(query=question, k=k, files=files)
         return retriever.search(request.query, request.k, request.files).hits
 
@@ -299,6 +322,7 @@ class Ours:
         overrides = dict(overrides)
         mode = overrides.pop("mode", "hybrid")
         candidates = overrides.pop("candidates", None)
+        dense_candidates = overrides.pop("dense_candidates", None)
         default = self.service.retriever(self.service.store(with_model=True))
         section = {k.removeprefix("section_"): overrides.pop(k) for k in list(overrides) if k.startswith("section_")}
         if "sets" in section:  # other section sets at the settings' weights
@@ -313,7 +337,16 @@ class Ours:
         reranker = smollm2_reranker(**rerank) if rerank else None
         ranking = replace(default.ranking, **overrides)
         return lambda q: pages_of(
-            self.search(q, K_MAX, mode, ranking=ranking, boosts=boosts, reranker=reranker, candidates=candidates)
+            self.search(
+                q,
+                K_MAX,
+                mode,
+                ranking=ranking,
+                boosts=boosts,
+                reranker=reranker,
+                candidates=candidates,
+                dense_candidates=dense_candidates,
+            )
         )
 
 
@@ -518,6 +551,12 @@ def docugami(variants: list[str]) -> dict:
     return _set("docugami", docugami_questions(), pdfs, variants, level="document", documents=len(pdfs))
 
 
+def docugami_pages(variants: list[str]) -> dict:
+    pdfs = sorted((QA / "docugami_sec10q" / "data" / "v1" / "docs").glob("*.pdf"))
+    level = "page (pages printing the gold answer's figure or passage), one-filing questions"
+    return _set("docugami", docugami_page_questions(), pdfs, variants, level=level, documents=len(pdfs))
+
+
 def finglm(variants: list[str]) -> dict:
     pdfs = sorted((QA / "zh_reports_dev" / "pdfs").glob("*.pdf"))
     level = "page (pages holding the answer's key strings), asked in the zh_reports_dev collection"
@@ -575,6 +614,7 @@ SETS = {
     "financebench": financebench,
     "zh_reports": zh_reports,
     "docugami": docugami,
+    "docugami_pages": docugami_pages,
     "finglm": finglm,
     "refusal": refusal,
 }

@@ -108,7 +108,7 @@ class RagService:
         boosts = section_boosts(s.retrieval_section_sets, s.retrieval_section_weight, s.retrieval_section_item_weight)
         return Retriever(
             store, self.embeddings, s.retrieval, s.retrieval_candidates, ranking, boosts, self.reranker,
-            self.chinese_reader,
+            self.chinese_reader, s.retrieval_dense_candidates,
         )  # fmt: skip
 
     @cached_property

@@ -224,8 +224,16 @@ class Settings(BaseSettings):
         100,
         ge=1,
         le=1000,
-        description="Chunks each of the dense and BM25 rankings hands the hybrid fusion; more reach deeper into the "
-        "document the question names, at some query time (docs/benchmarks.md).",
+        description="Chunks the BM25 ranking hands the hybrid fusion; more reach deeper into the document the question "
+        "names, at some query time (docs/benchmarks.md).",
+    )
+    retrieval_dense_candidates: int = Field(
+        300,
+        ge=1,
+        le=1000,
+        description="Chunks the dense ranking hands the hybrid fusion (English questions, or Chinese ones with a model "
+        "that reads Chinese); deeper than BM25's, since the vectors of a long filing's pages are close to one "
+        "another's (docs/benchmarks.md).",
     )
     retrieval_document_weight: float = Field(
         3.0,

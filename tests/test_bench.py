@@ -4,6 +4,7 @@ is what the result files give."""
 import subprocess
 import sys
 
+import pytest
 from conftest import ROOT
 
 from bench.retrieval import best_threshold, first_hit_rank, hit_metrics, roc_auc
@@ -95,3 +96,24 @@ def test_questions_are_reported_by_kind():
     assert zh_question_kind("请问该公司在2024年的主要产品收入占比是多少？") == "figure"
     assert zh_question_kind("千味央厨的股价走势如何？") == "open"
     assert all(sum(g.startswith("kind: ") and "/" not in g for g in q.groups) == 1 for q in zh_reports_questions())
+
+
+@pytest.mark.slow  # reads every page of docugami's 20 10-Qs (cached after the first run)
+def test_docugami_pages_are_where_the_gold_answers_are_printed():
+    """docugami at page level: a hit is a page printing the gold's figure or passage, found from the answers."""
+    from bench.answer_sets import answer_pages, load, page_text
+    from bench.retrieval import docugami_page_questions
+
+    questions = docugami_page_questions()
+    assert len(questions) == 93 and all(q.groups[0] == "all" for q in questions)
+    records = {r.id: r for r in load("docugami_sec10q")}
+    pages, found = answer_pages(records["docugami-76"])  # Apple's legal proceedings: the Epic Games lawsuit
+    assert found == "passage quoted" and [p for _, p in pages] == [23]
+    assert "Legal Proceedings" in page_text(*pages[0]) and "Epic" in page_text(*pages[0])
+    apple = next(q for q in questions if q.id == "docugami-76")
+    assert apple.relevant(("2023 Q2 AAPL.pdf", 23)) and not apple.relevant(("2023 Q2 AAPL.pdf", 22))
+    assert answer_pages(records["docugami-79"]) == (
+        [("docugami_sec10q/data/v1/docs/2023 Q3 AAPL.pdf", 21)],
+        "figure printed",
+    )
+    assert answer_pages(records["docugami-0"]) == ([], "")  # several filings: no page set

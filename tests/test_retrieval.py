@@ -117,6 +117,31 @@ def test_dense_mode_is_still_available(service, settings, corpus_dir):
     assert len(service.search(SearchRequest(query="operating matters", k=3)).hits) == 3
 
 
+def test_the_dense_ranking_hands_the_fusion_more_chunks_than_bm25(service, settings, corpus_dir, monkeypatch):
+    """RAG_RETRIEVAL_DENSE_CANDIDATES (300) and RAG_RETRIEVAL_CANDIDATES (100): the page that answers is often past
+    a long filing's 100 nearest chunks, while a deeper BM25 list costs Chinese questions (docs/benchmarks.md)."""
+    asked = {}
+    nearest, lexical = store_module.DocumentStore.nearest_ids, store_module.DocumentStore.search_lexical
+
+    def spy_nearest(self, vector, k, shas):
+        asked["dense"] = k
+        return nearest(self, vector, k, shas)
+
+    def spy_lexical(self, query, k, shas, term_weights=None):
+        asked["bm25"] = k
+        return lexical(self, query, k, shas, term_weights)
+
+    monkeypatch.setattr(store_module.DocumentStore, "nearest_ids", spy_nearest)
+    monkeypatch.setattr(store_module.DocumentStore, "search_lexical", spy_lexical)
+    service.ingest([corpus_dir])
+    assert (settings.retrieval_dense_candidates, settings.retrieval_candidates) == (300, 100)
+    assert "Orbital Freight" in service.search(SearchRequest(query="Orbital Freight contract", k=3)).hits[0].text
+    assert asked == {"dense": 300, "bm25": 100}
+    settings.retrieval_dense_candidates, settings.retrieval_candidates = 40, 30
+    service.search(SearchRequest(query="Orbital Freight contract", k=3))
+    assert asked == {"dense": 40, "bm25": 30}
+
+
 def test_the_model_reads_each_hit_with_its_page_neighbours(service, settings, corpus_dir, tmp_path):
     script = tmp_path / "script.json"
     script.write_text(json.dumps(["It was signed with Orbital Freight [1]."]))

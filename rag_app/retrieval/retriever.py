@@ -58,11 +58,13 @@ class Retriever:
         boosts: Sequence[PageBoost] = (),
         reranker: CrossEncoderReranker | None = None,
         chinese: ChineseReader | None = None,
+        dense_candidates: int | None = None,
     ) -> None:
         self.store = store
         self.embeddings = embeddings
         self.mode = mode
-        self.candidates = candidates
+        self.candidates = candidates  # chunks of the BM25 ranking, and of the dense one unless dense_candidates
+        self.dense_candidates = dense_candidates or candidates
         self.ranking = ranking or RankingOptions()
         self.boosts = list(boosts)
         self.reranker = reranker
@@ -127,12 +129,12 @@ class Retriever:
         compared with (read by the same model)."""
         shas, dense_shas = scopes
         weights = self.weights(query)
-        dense = self.store.nearest_ids(vector, max(k, self.candidates), dense_shas) if weights[0] else []
+        dense = self.store.nearest_ids(vector, max(k, self.dense_candidates), dense_shas) if weights[0] else []
         term_weights = self._title_terms(query, routed, documents) | dict.fromkeys(latest_words(query), 0.0)
         lexical = self.store.search_lexical(query, self.candidates, shas, term_weights)
         if not weights[0] and not lexical:  # nothing matched the words either: the nearest passages, not none
             weights = [1.0, *weights[1:]]
-            dense = self.store.nearest_ids(vector, max(k, self.candidates), dense_shas)
+            dense = self.store.nearest_ids(vector, max(k, self.dense_candidates), dense_shas)
         candidates = list(dict.fromkeys(dense + lexical))
         scores = fused_scores([dense, lexical, _by_document(candidates, routed)], weights, self.ranking.rrf_k)
         depth = max(k, self.reranker.depth) if self.reranker else k
