@@ -86,7 +86,10 @@ VARIANTS: dict[str, dict] = {
     "line_items": {"section_item_weight": 1.0},
     "line_items_w05": {"section_item_weight": 0.5},
     "line_items_2docs": {"section_item_weight": 1.0, "section_item_documents": 2},
-    # pages inside the best-ranked document (rag_app.retrieval.within): BM25 of whole pages, dense within it
+    # pages inside the best-ranked document (rag_app.retrieval.within): BM25 of whole pages (for English questions;
+    # 0.5 since 2026-12-05), dense within it
+    "no_within": {"within_lexical_weight": 0.0},  # the default before
+    "within_bm25_w025": {"within_lexical_weight": 0.25},
     "within_bm25": {"within_lexical_weight": 1.0},
     "within_bm25_w2": {"within_lexical_weight": 2.0},
     "within_dense": {"within_dense_weight": 1.0},
@@ -249,18 +252,20 @@ def docugami_questions() -> list[Question]:
 def docugami_page_questions() -> list[Question]:
     """docugami's one-filing questions at page level: a hit is a page where the gold answer is printed, its
     figure or its passage (``bench.answer_sets.answer_pages``, read off the answers, not off any retrieval).
-    Its questions are written as people ask (no template names a statement), and no lever was tuned on its
-    pages: it confirms. Grouped by question type, chunk type and how the pages were found."""
+    Its questions are written as people ask (none names a statement, by the statement boost's own test). Halves by company, as the answer
+    benchmark splits docugami (``split_half`` of the ticker: AAPL, MSFT, NVDA tuning; AMZN, INTC confirmation);
+    grouped by question type, chunk type and how the pages were found."""
     from bench.answer_sets import answer_pages, load
 
     out = []
     for rec in load("docugami_sec10q"):
         pages, found = answer_pages(rec)
-        if not pages:
-            continue
-        wanted = {(Path(f).name, p) for f, p in pages}
-        groups = ["all", f"type: {rec.question_type}", f"chunk: {rec.category}", f"evidence: {found}"]
-        out.append(Question(rec.id, rec.question, Path(rec.docs[0]).name, wanted.__contains__, groups))
+        if pages:
+            slices = [f"type: {rec.question_type}", f"chunk: {rec.category}", f"evidence: {found}"]
+            document = Path(rec.docs[0]).name
+            out.append(
+                _page_question(rec.id, rec.question, document, [p for _, p in pages], slices=slices, half=rec.half)
+            )
     return out
 
 

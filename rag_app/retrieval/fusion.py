@@ -28,8 +28,11 @@ class RankingOptions:
     lexical_weight: float = 1.0
     document_weight: float = 3.0
     rrf_k: int = 60
-    # pages inside the best documents (rag_app.retrieval.within): BM25 of whole pages, and dense within the document
-    within_lexical_weight: float = 0.0
+    # pages inside the best documents (rag_app.retrieval.within): BM25 of whole pages, and dense within the document.
+    # The page BM25 ranks an English question's pages (0.5 since 2026-12-05: financebench_dev's tuning half MRR 0.859
+    # -> 0.876, docugami's page-level tuning half 0.455 -> 0.467, no set's hit@5 lower); a Chinese question's it
+    # reorders worse (zh_reports_dev hit@5 0.889 -> 0.822), so they get none (within_weights)
+    within_lexical_weight: float = 0.5
     within_dense_weight: float = 0.0
     within_documents: int = 1
     # The question's terms that title its best-routed documents (a company's name, not a year) count this much in the
@@ -47,6 +50,12 @@ def fusion_weights(query: str, reads_chinese: bool, options: RankingOptions) -> 
     Chinese question the embedder cannot read."""
     dense = 0.0 if is_chinese(query) and not reads_chinese else options.dense_weight
     return [dense, options.lexical_weight, options.document_weight]
+
+
+def within_weights(query: str, options: RankingOptions) -> tuple[float, float]:
+    """Weights of the (page BM25, dense) rankings of the pages inside the best documents for this question: no page
+    BM25 for a Chinese one."""
+    return (0.0 if is_chinese(query) else options.within_lexical_weight), options.within_dense_weight
 
 
 def fused_scores(rankings: Sequence[Sequence[str]], weights: Sequence[float], k: int = 60) -> dict[str, float]:

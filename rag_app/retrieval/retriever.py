@@ -12,7 +12,7 @@ from rag_app.errors import DocumentNotFoundError, TextsLostError
 from rag_app.records import DocumentInfo, SearchHit, chunk_id, parse_chunk_id
 from rag_app.retrieval.boosts import Page, PageBoost
 from rag_app.retrieval.documents import DocumentRoute, latest_words, route
-from rag_app.retrieval.fusion import RankingOptions, fused_scores, fusion_weights, rank_pages
+from rag_app.retrieval.fusion import RankingOptions, fused_scores, fusion_weights, rank_pages, within_weights
 from rag_app.retrieval.rerank import CrossEncoderReranker
 from rag_app.retrieval.within import best_documents, dense_pages, lexical_pages, reciprocal
 from rag_app.storage.store import DocumentStore
@@ -166,13 +166,14 @@ class Retriever:
         """The rankings of the pages inside the best documents (:mod:`rag_app.retrieval.within`), as scores to
         add; ``vector`` None: no dense ranking for this question."""
         options, out = self.ranking, {}
+        lexical_weight, dense_weight = within_weights(query, options)
         for sha in best_documents(ranked, options.within_documents):
             rankings = []
-            if options.within_lexical_weight:
-                rankings.append((lexical_pages(sha, self.store.page_scores(query, sha)), options.within_lexical_weight))
-            if options.within_dense_weight and vector is not None and (dense_shas is None or sha in dense_shas):
+            if lexical_weight:
+                rankings.append((lexical_pages(sha, self.store.page_scores(query, sha)), lexical_weight))
+            if dense_weight and vector is not None and (dense_shas is None or sha in dense_shas):
                 nearest = self.store.nearest_ids(vector, self.candidates, {sha})
-                rankings.append((dense_pages(nearest, _page_of), options.within_dense_weight))
+                rankings.append((dense_pages(nearest, _page_of), dense_weight))
             for pages, weight in rankings:
                 for page, score in reciprocal(pages, weight, options.rrf_k).items():
                     out[page] = out.get(page, 0.0) + score
