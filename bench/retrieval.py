@@ -252,9 +252,9 @@ def docugami_questions() -> list[Question]:
 def docugami_page_questions() -> list[Question]:
     """docugami's one-filing questions at page level: a hit is a page where the gold answer is printed, its
     figure or its passage (``bench.answer_sets.answer_pages``, read off the answers, not off any retrieval).
-    Its questions are written as people ask (none names a statement, by the statement boost's own test). Halves by company, as the answer
-    benchmark splits docugami (``split_half`` of the ticker: AAPL, MSFT, NVDA tuning; AMZN, INTC confirmation);
-    grouped by question type, chunk type and how the pages were found."""
+    Its questions are written as people ask (none names a statement, by the statement boost's own test).
+    Halves by company, as the answer benchmark splits docugami (``split_half`` of the ticker: AAPL, MSFT, NVDA
+    tuning; AMZN, INTC confirmation); grouped by question type, chunk type and how the pages were found."""
     from bench.answer_sets import answer_pages, load
 
     out = []
@@ -341,17 +341,9 @@ class Ours:
         rerank = {k.removeprefix("rerank_"): overrides.pop(k) for k in list(overrides) if k.startswith("rerank_")}
         reranker = smollm2_reranker(**rerank) if rerank else None
         ranking = replace(default.ranking, **overrides)
+        depths = {"candidates": candidates, "dense_candidates": dense_candidates}
         return lambda q: pages_of(
-            self.search(
-                q,
-                K_MAX,
-                mode,
-                ranking=ranking,
-                boosts=boosts,
-                reranker=reranker,
-                candidates=candidates,
-                dense_candidates=dense_candidates,
-            )
+            self.search(q, K_MAX, mode, ranking=ranking, boosts=boosts, reranker=reranker, **depths)
         )
 
 
