@@ -35,6 +35,10 @@ class RankingOptions:
     within_lexical_weight: float = 0.5
     within_dense_weight: float = 0.0
     within_documents: int = 1
+    # A document of fewer pages is left to the fusion: with idf over three pages, the words a question shares with
+    # two of them count for almost nothing and page length decides ("What was the gross margin?" ranked the sample
+    # report's outlook, "a gross margin of about 42 percent", above its summary, "Gross margin was 41.5 percent")
+    within_min_pages: int = 10
     # The question's terms that title its best-routed documents (a company's name, not a year) count this much in the
     # chunk BM25 ranking where they run through at least ``title_term_pages`` of that document's pages: a running
     # header ("常柴股份有限公司 2019 年年度报告全文") says nothing about which page is asked for, and its terms pulled

@@ -12,8 +12,8 @@ its best pages), two more rankings of their pages, added as reciprocal-rank scor
 * ``dense``: the question's nearest chunks within the document alone (``candidates`` of them), instead
   of the collection's nearest, which other filings crowd out.
 
-The page BM25 is on for English questions at weight 0.5, the dense one off
-(:class:`rag_app.retrieval.fusion.RankingOptions`); measured in docs/benchmarks.md.
+The page BM25 is on for English questions at weight 0.5, in documents of 10 pages or more, the dense one
+off (:class:`rag_app.retrieval.fusion.RankingOptions`); measured in docs/benchmarks.md.
 """
 
 from __future__ import annotations
