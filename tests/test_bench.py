@@ -117,3 +117,23 @@ def test_docugami_pages_are_where_the_gold_answers_are_printed():
         "figure printed",
     )
     assert answer_pages(records["docugami-0"]) == ([], "")  # several filings: no page set
+
+
+def test_chunk_headers_carry_the_filing_and_the_last_heading_before_each_chunk():
+    """bench.chunk_headers (the contextual-chunk-header lever, measured on a copy of a collection)."""
+    from bench.chunk_headers import header_texts, headings
+    from rag_app.records import Chunk
+
+    page = "PART I\nItem 1\nNOTE 10 — DEBT\nThe components of debt were as follows:\nTotal debt 48,116 49,781"
+    assert headings(page)[-1] == "DEBT"
+    prose = "Liquidity and Capital Resources\nWe believe our cash and marketable securities will be sufficient."
+    assert headings(prose) == ["Liquidity and Capital Resources"]
+    assert headings("Total debt 48,116\nStated Interest\nRate") == []  # table rows and column headers
+    assert headings("第三节 管理层讨论与分析\n一、报告期内公司所处行业情况") == [
+        "管理层讨论与分析",
+        "报告期内公司所处行业情况",
+    ]
+    chunks = [Chunk(id="b", text="Debt in the table above is senior unsecured.", page=20, offset=400, index=1),
+              Chunk(id="a", text=page, page=20, offset=0, index=0)]  # fmt: skip
+    texts = header_texts("2023 Q1 MSFT.pdf", chunks)
+    assert texts[1].startswith("2023 Q1 MSFT. PART I") and texts[0].startswith("2023 Q1 MSFT. DEBT. Debt in the table")
