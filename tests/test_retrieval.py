@@ -1,6 +1,7 @@
 """Hybrid retrieval: BM25 terms, fusion, an index kept in step with Chroma, and page context for the model."""
 
 import json
+from dataclasses import replace
 
 import pytest
 from pdfgen import write_pdf
@@ -174,6 +175,13 @@ def test_an_english_question_ranks_a_long_documents_pages_as_whole_pages(service
     assert (hits[0].file, hits[0].page) == ("ledger.pdf", 7) and "Who countersigned contract ZX-4471?" in asked
     service.search(SearchRequest(query="合同的签署方是谁？", k=2))
     assert "合同的签署方是谁？" not in asked
+    service.settings.retrieval_candidates = 100  # two best documents ranked inside (a lever of bench.retrieval)
+    two = service.retriever(service.store(with_model=True))
+    two.ranking = replace(two.ranking, within_documents=2, within_dense_weight=1.0)
+    write_pdf(tmp_path / "long2" / "journal.pdf", ["\n".join(FILLER[i : i + 8]) for i in range(0, 33, 3)])
+    service.ingest([tmp_path / "long2"])
+    hits = two.search("Who countersigned contract ZX-4471?", 3, ["ledger.pdf", "journal.pdf"]).hits
+    assert (hits[0].file, hits[0].page) == ("ledger.pdf", 7)
 
 
 def test_the_model_reads_each_hit_with_its_page_neighbours(service, settings, corpus_dir, tmp_path):

@@ -139,8 +139,8 @@ class Retriever:
         scores = fused_scores([dense, lexical, _by_document(candidates, routed)], weights, self.ranking.rrf_k)
         depth = max(k, self.reranker.depth) if self.reranker else k
         ranked = [_page_of(c) for c in rank_pages(scores, _page_of, len(scores))] if scores else []
-        pages = {d.sha256: d.pages for d in documents}
-        within = self._within(query, vector if weights[0] else None, ranked, dense_shas, pages)
+        page_counts = {d.sha256: d.pages for d in documents}
+        within = self._within(query, vector if weights[0] else None, ranked, dense_shas, page_counts)
         chosen = rank_pages(scores, _page_of, depth, _cited(self._page_boosts(query, ranked, documents), within))
         hits = self.store.hits(chosen, vector)
         ranked = [hits[i] for i in chosen if i in hits]
@@ -164,15 +164,15 @@ class Retriever:
         return out
 
     def _within(
-        self, query: str, vector, ranked: list[Page], dense_shas: set[str] | None, pages: dict[str, int]
+        self, query: str, vector, ranked: list[Page], dense_shas: set[str] | None, page_counts: dict[str, int]
     ) -> dict[Page, float]:
         """The rankings of the pages inside the best documents (:mod:`rag_app.retrieval.within`) of at least
-        ``within_min_pages`` pages (``pages``: sha256 -> its page count), as scores to add; ``vector`` None: no
-        dense ranking for this question."""
+        ``within_min_pages`` pages (``page_counts``: sha256 -> its page count), as scores to add; ``vector`` None:
+        no dense ranking for this question."""
         options, out = self.ranking, {}
         lexical_weight, dense_weight = within_weights(query, options)
         for sha in best_documents(ranked, options.within_documents):
-            if pages.get(sha, 0) < options.within_min_pages:
+            if page_counts.get(sha, 0) < options.within_min_pages:
                 continue
             rankings = []
             if lexical_weight:
