@@ -42,7 +42,7 @@ from bench.common import CORPUS, ROOT, write_result
 from rag_app.embedding.chinese import language_sample
 from rag_app.requests import SearchRequest
 from rag_app.retrieval.boosts import SectionSet, section_boosts
-from rag_app.retrieval.fusion import RankingOptions
+from rag_app.retrieval.fusion import SLOTS, RankingOptions
 from rag_app.retrieval.retriever import Retriever
 from rag_app.service import RagService
 from rag_app.settings import Settings
@@ -96,6 +96,21 @@ VARIANTS: dict[str, dict] = {
     "within_dense": {"within_dense_weight": 1.0},
     "within_both": {"within_lexical_weight": 1.0, "within_dense_weight": 1.0},
     "within_both_2docs": {"within_lexical_weight": 1.0, "within_dense_weight": 1.0, "within_documents": 2},
+    # the page vectors (the mean of a page's chunk vectors) inside the best document, added as the page BM25 is
+    "within_vectors": {"within_vector_weight": 0.5},
+    # RAG_RETRIEVAL_WITHIN=slots: the fusion decides how many of the best places each document holds; the two best
+    # documents fill theirs in the order of the fusion of their own order with the page BM25, the page vectors and
+    # the pages the page boosts lift (rag_app.retrieval.fusion.SLOTS); then one part changed at a time
+    "slots": dict(SLOTS),
+    "slots_1doc": {**SLOTS, "within_documents": 1},
+    "slots_no_bm25": {**SLOTS, "within_lexical_weight": 0.0},
+    "slots_no_vectors": {**SLOTS, "within_vector_weight": 0.0},
+    "slots_vectors_1": {**SLOTS, "within_vector_weight": 1.0},
+    "slots_no_boosts": {**SLOTS, "within_boost_weight": 0.0},
+    "slots_boosts_4": {**SLOTS, "within_boost_weight": 4.0},
+    "slots_fusion_2": {**SLOTS, "within_fusion_weight": 2.0},
+    "slots_k30": {**SLOTS, "within_rrf_k": 30},
+    "slots_zh_bm25": {**SLOTS, "within_lexical_weight_zh": 1.0},  # Chinese questions' page BM25 too
     # the question's terms that title its best-routed documents (not years) at this weight in the chunk BM25
     # ranking; by default (0.5) only those on half of its pages or more (a running header)
     "running_titles_off": {"title_term_weight": 1.0},  # the default before 2026-12-04

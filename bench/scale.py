@@ -42,6 +42,7 @@ from bench.retrieval import (
 )
 from rag_app.records import chunk_id
 from rag_app.retrieval import retriever as retrieval
+from rag_app.retrieval.fusion import SLOTS
 from rag_app.retrieval.retriever import Retriever
 from rag_app.service import RagService
 from rag_app.settings import Settings
@@ -119,6 +120,8 @@ STAGES = {
     "chunk texts (SQLite) + vectors (Chroma)": (DocumentStore, "hits"),
     "fusion": (retrieval, "fused_scores"),
     "page ranking": (retrieval, "rank_pages"),
+    "page BM25 inside the best documents": (DocumentStore, "page_scores"),
+    "page vectors inside the best documents": (DocumentStore, "page_ranking"),
 }
 
 
@@ -169,6 +172,14 @@ class DenseForEveryQuestion(Retriever):
 
     def weights(self, query: str) -> list[float]:
         return [self.ranking.dense_weight, *super().weights(query)[1:]]
+
+
+class PagesInSlots(Retriever):
+    """RAG_RETRIEVAL_WITHIN=slots: the best documents' pages in the fusion's places, by the rankings inside them."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.ranking = replace(self.ranking, **SLOTS)
 
 
 def run_path(ours: Ours, timer: StageTimer, questions, retriever_class) -> tuple[dict, list]:
@@ -230,7 +241,7 @@ def main() -> None:
     }
     timer = StageTimer(service.embeddings)
     # The default path, and dense + BM25 + document match for every question (the English path).
-    paths = (("default", Retriever), ("with dense search", DenseForEveryQuestion))
+    paths = (("default", Retriever), ("with dense search", DenseForEveryQuestion), ("pages in slots", PagesInSlots))
     for label, retriever_class in paths:
         result["paths"][label], _ = run_path(ours, timer, questions, retriever_class)
     result["bm25_vs_sql"] = bm25_agreement(service.store(with_model=True), questions)

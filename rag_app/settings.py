@@ -242,6 +242,15 @@ class Settings(BaseSettings):
         description="Weight, in the hybrid fusion, of ranking chunks by how well their document's file name and "
         "cover page match the question (company, year); 0 turns it off.",
     )
+    retrieval_within: Literal["add", "slots"] = Field(
+        "add",
+        description="How the pages inside the best-ranked documents are ranked. add: an English question's BM25 of "
+        "whole pages adds to their scores. slots: the fusion decides how many of the best places each document "
+        "holds, and the two best documents fill theirs in the order of the page BM25, the page vectors (the mean "
+        "of a page's chunk vectors) and the fusion's own order together: better for questions answered in prose "
+        "(10-Q analyst questions: page MRR 0.42 -> 0.49), slightly worse on FinanceBench's statement pages "
+        "(docs/benchmarks.md).",
+    )
     retrieval_section_weight: float = Field(
         1.0,
         ge=0,

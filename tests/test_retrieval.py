@@ -153,8 +153,8 @@ def test_the_dense_ranking_hands_the_fusion_more_chunks_than_bm25(service, setti
 def test_an_english_question_ranks_a_long_documents_pages_as_whole_pages(service, corpus_dir, tmp_path, monkeypatch):
     """The page BM25 inside the best-ranked document (weight 0.5) ranks English questions' pages in documents of 10
     pages or more; Chinese questions and shorter documents get none (docs/benchmarks.md)."""
-    assert within_weights("Who signed contract ZX-4471?", RankingOptions()) == (0.5, 0.0)
-    assert within_weights("四方科技2019年净利润是多少？", RankingOptions()) == (0.0, 0.0)
+    assert within_weights("Who signed contract ZX-4471?", RankingOptions()) == (0.5, 0.0, 0.0)
+    assert within_weights("四方科技2019年净利润是多少？", RankingOptions()) == (0.0, 0.0, 0.0)
     asked = []
     page_scores = store_module.DocumentStore.page_scores
 
@@ -182,6 +182,54 @@ def test_an_english_question_ranks_a_long_documents_pages_as_whole_pages(service
     service.ingest([tmp_path / "long2"])
     hits = two.search("Who countersigned contract ZX-4471?", 3, ["ledger.pdf", "journal.pdf"]).hits
     assert (hits[0].file, hits[0].page) == ("ledger.pdf", 7)
+
+
+def test_in_slots_the_fusion_places_each_document_and_the_rankings_inside_it_choose_its_pages(
+    service, corpus_dir, tmp_path, monkeypatch
+):
+    """within_order "slots": the fusion decides which places of the ranking each document holds; the best documents'
+    pages fill theirs in the order of the fusion of its own order with the page BM25 and the page vectors (here
+    given, to follow the logic; the store's own are tested in test_store), so a page rises without pushing another
+    document's page out, and a page none of whose chunks is a candidate comes in, cited by its first chunk."""
+    pages = ["\n".join(FILLER[i : i + 8]) for i in range(0, 32, 3)]  # 11 pages
+    pages[8] += "\nThe treasurer countersigned contract ZX-4471 in May."
+    write_pdf(tmp_path / "long" / "ledger.pdf", pages)
+    service.ingest([corpus_dir, tmp_path / "long"])
+    retriever = service.retriever(service.store(with_model=True))
+    ledger = next(d.sha256 for d in retriever.store.list_documents() if d.name == "ledger.pdf")
+    inside = {"bm25": {}, "vectors": []}  # the rankings inside the ledger, as given below
+    monkeypatch.setattr(store_module.DocumentStore, "page_scores", lambda self, q, sha: inside["bm25"] if sha == ledger else {})  # fmt: skip
+    monkeypatch.setattr(store_module.DocumentStore, "page_ranking", lambda self, v, sha: inside["vectors"] if sha == ledger else [])  # fmt: skip
+    question = "Who countersigned contract ZX-4471?"
+    slots = {"within_order": "slots", "within_lexical_weight": 1.0, "within_vector_weight": 0.5, "within_documents": 2}
+    retriever.ranking = replace(retriever.ranking, **slots)  # the two best: the one-page contracts.pdf, the ledger
+
+    def ranked() -> list[tuple[str, int, int]]:
+        return [(h.file, h.page, h.offset) for h in retriever.search(question, 6).hits]
+
+    before = ranked()  # nothing ranked inside: the fusion's order
+    assert [p for f, p, _ in before if f == "ledger.pdf"][0] == 9 and ("ledger.pdf", 7, 0) not in before, before
+    inside["bm25"], inside["vectors"] = {7: 5.0, 2: 4.0}, [7, 2, 9]
+    after = ranked()
+    assert [f for f, _, _ in after] == [f for f, _, _ in before]  # every document keeps its places
+    assert [p for f, p, _ in after if f == "ledger.pdf"][0] == 7 and ("ledger.pdf", 7, 0) in after, after
+    retriever.ranking = replace(retriever.ranking, within_min_pages=20)  # a shorter document: the fusion's order
+    assert ranked() == before
+
+
+def test_rag_retrieval_within_chooses_how_the_pages_inside_documents_are_ranked(service, settings, monkeypatch):
+    from pydantic import ValidationError
+
+    from rag_app.settings import Settings
+
+    store = service.store(with_model=True, create=True)
+    assert service.retriever(store).ranking == RankingOptions()  # the default: the page BM25's scores added
+    settings.retrieval_within = "slots"
+    ranking = service.retriever(store).ranking
+    assert (ranking.within_order, ranking.within_vector_weight, ranking.within_documents) == ("slots", 0.5, 2)
+    monkeypatch.setenv("RAG_RETRIEVAL_WITHIN", "places")
+    with pytest.raises(ValidationError, match="retrieval_within"):
+        Settings(_env_file=None)
 
 
 def test_the_model_reads_each_hit_with_its_page_neighbours(service, settings, corpus_dir, tmp_path):

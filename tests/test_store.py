@@ -192,3 +192,23 @@ def test_drop_empties_the_collection_and_other_processes_notice(settings, store)
     assert store.drop() == 1
     assert store.list_documents() == [] and store.count_chunks() == 0
     assert reader.refresh() is True and reader.list_documents() == []
+
+
+def test_a_page_vector_is_the_normalised_mean_of_its_chunks_and_is_forgotten_with_its_content(store):
+    """The page ranking inside a document (RankingOptions.within_vector_weight) compares the question with each page
+    as a whole: the mean of its chunks' vectors, read once from Chroma and kept until the content is written again."""
+    sha = "cd" * 32
+    chunks = [Chunk(chunk_id(sha, page, 100 * i), f"text {page}.{i}", page, 100 * i, 2 * page + i)
+              for page in (1, 2, 3) for i in range(2)]  # fmt: skip
+    unit = np.eye(8, dtype=np.float32)
+    given = np.stack([unit[0], unit[1], unit[2], unit[2], unit[3], unit[0]])  # page 1: 0+1, page 2: 2, page 3: 3+0
+    store.write([document("a.pdf", sha, 6)], chunks, given, {"sha256": sha, "file": "a.pdf", "pages": 3})
+    pages = store.index().page_vectors(sha)
+    assert pages.pages == (1, 2, 3)
+    assert np.allclose(pages.matrix[0], (unit[0] + unit[1]) / np.sqrt(2)) and np.allclose(pages.matrix[1], unit[2])
+    assert store.page_ranking(unit[2] + 0.1 * unit[3], sha) == [2, 3, 1]
+    assert store.page_ranking(unit[0], sha)[:2] == [1, 3]  # ties keep page order: (0.707, 0.707, 0)
+    store.delete_document("a.pdf")
+    given[4:] = unit[5]  # page 3 now reads otherwise
+    store.write([document("a.pdf", sha, 6)], chunks, given, {"sha256": sha, "file": "a.pdf", "pages": 3})
+    assert store.page_ranking(unit[5], sha)[0] == 3 and np.allclose(store.index().page_vectors(sha).matrix[2], unit[5])

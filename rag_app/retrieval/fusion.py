@@ -15,7 +15,7 @@ and a ranking by how well a chunk's *document* matches the question (:mod:`rag_a
 from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from rag_app.text.clean import is_chinese
 
@@ -35,6 +35,17 @@ class RankingOptions:
     within_lexical_weight: float = 0.5
     within_dense_weight: float = 0.0
     within_documents: int = 1
+    # the page vectors (the mean of a page's chunk vectors) inside the best documents; 0: none
+    within_vector_weight: float = 0.0
+    # the page BM25 of a Chinese question (within_lexical_weight is an English one's)
+    within_lexical_weight_zh: float = 0.0
+    # "add": the rankings inside the document are scores added to its pages'. "slots": the fusion decides how many
+    # of the best places each document holds, and the best document's pages fill its places in the order of the
+    # reciprocal-rank fusion (k = within_rrf_k) of the fusion's own order of them with the rankings inside it
+    within_order: str = "add"
+    within_rrf_k: int = 10
+    within_fusion_weight: float = 1.0  # of the fusion's own order of the document's pages, in "slots"
+    within_boost_weight: float = 0.0  # of the pages the page boosts lift, in the order of what they give, in "slots"
     # A document of fewer pages is left to the fusion: with idf over three pages, the words a question shares with
     # two of them count for almost nothing and page length decides ("What was the gross margin?" ranked the sample
     # report's outlook, "a gross margin of about 42 percent", above its summary, "Gross margin was 41.5 percent")
@@ -49,6 +60,20 @@ class RankingOptions:
     title_term_pages: float = 0.5
 
 
+# RAG_RETRIEVAL_WITHIN=slots: chosen on the tuning halves of financebench_dev and docugami's page-level set, where
+# weights from 0.5 to 2 all gain; opt-in, since financebench_dev's confirmation half loses two questions at hit@5
+# (docs/benchmarks.md, "Pages inside a document: in the fusion's places")
+SLOTS = {"within_order": "slots", "within_lexical_weight": 1.0, "within_vector_weight": 0.5, "within_boost_weight": 1.0,
+         "within_documents": 2}  # fmt: skip
+
+
+def ranking_options(document_weight: float, within: str = "add") -> RankingOptions:
+    """The ranking of the settings: the document ranking's weight, and how the pages inside the best documents are
+    ranked (``within``: "add", the default's scores added; "slots", :data:`SLOTS`)."""
+    options = RankingOptions(document_weight=document_weight)
+    return replace(options, **SLOTS) if within == "slots" else options
+
+
 def fusion_weights(query: str, reads_chinese: bool, options: RankingOptions) -> list[float]:
     """Weights of the (dense, lexical, document) rankings for this question: no dense ranking for a
     Chinese question the embedder cannot read."""
@@ -56,10 +81,11 @@ def fusion_weights(query: str, reads_chinese: bool, options: RankingOptions) -> 
     return [dense, options.lexical_weight, options.document_weight]
 
 
-def within_weights(query: str, options: RankingOptions) -> tuple[float, float]:
-    """Weights of the (page BM25, dense) rankings of the pages inside the best documents for this question: no page
-    BM25 for a Chinese one."""
-    return (0.0 if is_chinese(query) else options.within_lexical_weight), options.within_dense_weight
+def within_weights(query: str, options: RankingOptions) -> tuple[float, float, float]:
+    """Weights of the (page BM25, dense, page vector) rankings of the pages inside the best documents for this
+    question: a Chinese one's page BM25 at its own weight."""
+    lexical = options.within_lexical_weight_zh if is_chinese(query) else options.within_lexical_weight
+    return lexical, options.within_dense_weight, options.within_vector_weight
 
 
 def fused_scores(rankings: Sequence[Sequence[str]], weights: Sequence[float], k: int = 60) -> dict[str, float]:

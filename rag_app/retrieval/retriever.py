@@ -140,8 +140,14 @@ class Retriever:
         depth = max(k, self.reranker.depth) if self.reranker else k
         ranked = [_page_of(c) for c in rank_pages(scores, _page_of, len(scores))] if scores else []
         page_counts = {d.sha256: d.pages for d in documents}
-        within = self._within(query, vector if weights[0] else None, ranked, dense_shas, page_counts)
-        chosen = rank_pages(scores, _page_of, depth, _cited(self._page_boosts(query, ranked, documents), within))
+        boosts = self._page_boosts(query, ranked, documents)
+        if self.ranking.within_order == "slots":
+            every = rank_pages(scores, _page_of, len(scores) + len(boosts), _cited(boosts))
+            inside = (query, vector if weights[0] else None, dense_shas, page_counts, boosts)
+            chosen = self._in_slots(every, depth, *inside)
+        else:
+            within = self._within(query, vector if weights[0] else None, ranked, dense_shas, page_counts)
+            chosen = rank_pages(scores, _page_of, depth, _cited(boosts, within))
         hits = self.store.hits(chosen, vector)
         ranked = [hits[i] for i in chosen if i in hits]
         return self.reranker.rerank(query, ranked)[:k] if self.reranker else ranked
@@ -170,20 +176,62 @@ class Retriever:
         ``within_min_pages`` pages (``page_counts``: sha256 -> its page count), as scores to add; ``vector`` None:
         no dense ranking for this question."""
         options, out = self.ranking, {}
-        lexical_weight, dense_weight = within_weights(query, options)
         for sha in best_documents(ranked, options.within_documents):
             if page_counts.get(sha, 0) < options.within_min_pages:
                 continue
-            rankings = []
-            if lexical_weight:
-                rankings.append((lexical_pages(sha, self.store.page_scores(query, sha)), lexical_weight))
-            if dense_weight and vector is not None and (dense_shas is None or sha in dense_shas):
-                nearest = self.store.nearest_ids(vector, self.candidates, {sha})
-                rankings.append((dense_pages(nearest, _page_of), dense_weight))
-            for pages, weight in rankings:
+            for pages, weight in self._rankings_inside(query, vector, sha, dense_shas):
                 for page, score in reciprocal(pages, weight, options.rrf_k).items():
                     out[page] = out.get(page, 0.0) + score
         return out
+
+    def _rankings_inside(self, query: str, vector, sha: str, dense_shas: set[str] | None) -> list[tuple[list, float]]:
+        """(pages best first, weight) of each ranking of one document's pages on its own: its page BM25, its
+        nearest chunks, its page vectors (``vector`` None, or another model read the document: no dense ones)."""
+        lexical_weight, dense_weight, vector_weight = within_weights(query, self.ranking)
+        rankings = []
+        if lexical_weight:
+            rankings.append((lexical_pages(sha, self.store.page_scores(query, sha)), lexical_weight))
+        if vector is not None and (dense_shas is None or sha in dense_shas):
+            if dense_weight:
+                nearest = self.store.nearest_ids(vector, self.candidates, {sha})
+                rankings.append((dense_pages(nearest, _page_of), dense_weight))
+            if vector_weight:
+                rankings.append(([(sha, page) for page in self.store.page_ranking(vector, sha)], vector_weight))
+        return rankings
+
+    def _in_slots(
+        self,
+        every: list[str],
+        depth: int,
+        query: str,
+        vector,
+        dense_shas: set[str] | None,
+        page_counts: dict[str, int],
+        boosts: dict[Page, float],
+    ) -> list[str]:
+        """The ``depth`` best pages (as chunk ids) of ``every`` candidate page ranked by the fusion, where the pages
+        of the best documents (:func:`best_documents`, of ``within_min_pages`` pages or more) fill the places the
+        fusion gave that document in the order of the reciprocal-rank fusion of its own order of them with the
+        rankings inside the document (a page no chunk of which is a candidate is cited by its first chunk)."""
+        options = self.ranking
+        pages = [_page_of(c) for c in every]
+        chunk_of = dict(zip(pages, every, strict=True))
+        top = pages[:depth]
+        for sha in best_documents(pages, options.within_documents):
+            if page_counts.get(sha, 0) < options.within_min_pages:
+                continue
+            if not (inside := self._rankings_inside(query, vector, sha, dense_shas)):
+                continue
+            lifted = sorted((p for p in boosts if p[0] == sha and boosts[p] > 0), key=lambda p: -boosts[p])
+            rankings = [*inside, ([p for p in pages if p[0] == sha], options.within_fusion_weight)]
+            rankings += [(lifted, options.within_boost_weight)] if lifted and options.within_boost_weight else []
+            fused: dict[Page, float] = {}
+            for ranking, weight in rankings:  # ties keep the first ranking's order (the page BM25's)
+                for page, score in reciprocal(ranking, weight, options.within_rrf_k).items():
+                    fused[page] = fused.get(page, 0.0) + score
+            order = iter(sorted(fused, key=lambda p: -fused[p]))
+            top = [next(order) if page[0] == sha else page for page in top]
+        return [chunk_of.get(page) or chunk_id(page[0], page[1], 0) for page in top]
 
     def _page_boosts(self, query: str, ranked: list[Page], documents: list[DocumentInfo]) -> dict[Page, float]:
         """What the page boosts give the pages."""

@@ -22,15 +22,17 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Collection, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
-from rag_app.records import Chunk, SearchHit
+from rag_app.records import Chunk, SearchHit, parse_chunk_id
 from rag_app.storage.chunk_table import ChunkTable, StoredChunk
 from rag_app.storage.vectors import VectorIndex
 from rag_app.text.terms import PackedTerms
 
 CHUNKS_INFIX = ".chunks."
+PAGE_VECTORS_KEPT = 128  # file contents whose page vectors stay in memory (a 300-page filing: about 0.5 MB)
 
 
 def chunks_collection_name(collection: str, embedding_fingerprint: str) -> str:
@@ -56,6 +58,7 @@ class ChunkIndex:
         self.table = table
         self.texts_in_chroma = texts_in_chroma
         self._openings: dict[tuple[str, int], dict[int, str]] = {}  # (sha256, chars) -> page_openings
+        self._page_vectors: dict[str, PageVectors] = {}  # sha256 -> its pages' vectors, oldest first
 
     @property
     def shards(self) -> int:
@@ -182,15 +185,58 @@ class ChunkIndex:
             self._openings[key] = self.table.page_openings(sha256, chars)
         return self._openings[key]
 
+    def page_vectors(self, sha256: str) -> PageVectors:
+        """The pages of one file content as vectors: the mean of each page's chunk vectors, normalised; read once
+        per file content and kept (the last ``PAGE_VECTORS_KEPT``; an add or delete of it here forgets them)."""
+        if (found := self._page_vectors.get(sha256)) is None:
+            ids = [c.id for c in self.table.chunks_of(sha256)]
+            found = PageVectors.of(ids, self.vectors.vectors(ids))
+            if len(self._page_vectors) >= PAGE_VECTORS_KEPT:
+                self._page_vectors.pop(next(iter(self._page_vectors)), None)
+            self._page_vectors[sha256] = found
+        return found
+
     def _forget_openings(self, sha256: str) -> None:
         for key in [key for key in list(self._openings) if key[0] == sha256]:  # list(): other threads may add
             self._openings.pop(key, None)
+        self._page_vectors.pop(sha256, None)
 
     def cover_terms(self) -> dict[str, frozenset[str]]:
         return self.table.cover_terms()
 
     def documents_with(self, terms) -> dict[str, set[str]]:
         return self.table.documents_with(terms)
+
+
+@dataclass(frozen=True)
+class PageVectors:
+    """One file content's pages (``pages``, in order) as the normalised means of their chunks' vectors (``matrix``,
+    one row each): a page's representation beside its chunks, read by the page ranking inside a document."""
+
+    pages: tuple[int, ...]
+    matrix: np.ndarray
+
+    @classmethod
+    def of(cls, ids: Sequence[str], vectors: Mapping[str, np.ndarray]) -> PageVectors:
+        """From chunk ids and their vectors (an id without one is left out)."""
+        rows: dict[int, list[np.ndarray]] = {}
+        for chunk in ids:
+            if chunk in vectors:
+                rows.setdefault(parse_chunk_id(chunk).page, []).append(vectors[chunk])
+        pages = tuple(sorted(rows))
+        if not pages:
+            return cls((), np.zeros((0, 0), dtype=np.float32))
+        matrix = np.stack([np.mean(rows[p], axis=0) for p in pages]).astype(np.float32)
+        matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+        return cls(pages, matrix)
+
+    def ranked(self, vector: Sequence[float]) -> list[int]:
+        """The pages by cosine similarity with ``vector``, best first (ties: earlier page first)."""
+        if not self.pages:
+            return []
+        query = np.asarray(vector, dtype=np.float32)
+        similarity = self.matrix @ (query / max(float(np.linalg.norm(query)), 1e-12))
+        return [self.pages[i] for i in np.argsort(-similarity, kind="stable")]
 
 
 def chroma_metadata(chunk: StoredChunk) -> dict:

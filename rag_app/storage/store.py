@@ -650,6 +650,11 @@ class DocumentStore:
         """Page -> BM25 of each page of one file content as a whole, its pages the documents counted."""
         return self._texts(lambda index: index.page_scores(query, sha256))
 
+    def page_ranking(self, vector: Sequence[float], sha256: str) -> list[int]:
+        """The pages of one file content by the cosine similarity of their page vectors (the mean of their chunks'
+        vectors) with ``vector``, best first."""
+        return self._texts(lambda index: index.page_vectors(sha256).ranked(vector))
+
     def hits(self, ids: Sequence[str], vector: Sequence[float]) -> dict[str, SearchHit]:
         """Chunks by id, scored by cosine similarity with ``vector``."""
         return self._texts(lambda index: index.hits(ids, vector))
