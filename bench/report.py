@@ -683,6 +683,13 @@ def scale() -> list[str]:
             if r["set"] == "financebench" else ""
         )
         + (
+            " This machine's CPU is shared and its speed moves: on 2026-12-05 the default path measured 42.6 ms p50 "
+            "at 08:46 (006b464; its query embedding alone 20.8 ms) and 41.6 ms at 11:30 (this section's code, "
+            "17.9 ms), then 62.4 ms at 12:02 with the code from before the opt-in path (dde353a; 26.4 ms) and "
+            "60.2 ms with this code (24.7 ms): the target's verdict below changes with the hour, not with the code."
+            if r["set"] == "financebench" else ""
+        )
+        + (
             " The third path is the opt-in `RAG_RETRIEVAL_WITHIN=slots`: the two best documents' pages ranked inside "
             "them by their BM25 and their page vectors (section \"pages inside a document, in the fusion's "
             "places\"); a document's page vectors are read from Chroma the first time a question reaches it (about "

@@ -60,9 +60,9 @@ class RankingOptions:
     title_term_pages: float = 0.5
 
 
-# RAG_RETRIEVAL_WITHIN=slots: chosen on the tuning halves of financebench_dev and docugami's page-level set, where
-# weights from 0.5 to 2 all gain; opt-in, since financebench_dev's confirmation half loses two questions at hit@5
-# (docs/benchmarks.md, "Pages inside a document: in the fusion's places")
+# RAG_RETRIEVAL_WITHIN=slots: chosen on the tuning halves of financebench_dev and docugami's page-level set, where a
+# plateau of weights gains on both; opt-in, since financebench_dev's confirmation half loses two questions at hit@5
+# (docs/benchmarks.md, "Retrieval: pages inside a document, in the fusion's places")
 SLOTS = {"within_order": "slots", "within_lexical_weight": 1.0, "within_vector_weight": 0.5, "within_boost_weight": 1.0,
          "within_documents": 2}  # fmt: skip
 

@@ -10,10 +10,15 @@ its best pages), two more rankings of their pages, added as reciprocal-rank scor
   representation beside the chunks: a table's row labels, its column headers and its title count
   together, though the chunker split them; words every page of the filing shares count for little);
 * ``dense``: the question's nearest chunks within the document alone (``candidates`` of them), instead
-  of the collection's nearest, which other filings crowd out.
+  of the collection's nearest, which other filings crowd out;
+* page vectors: each page as the mean of its chunks' vectors (``DocumentStore.page_ranking``), what the
+  page is about as a whole rather than its one closest chunk.
 
-The page BM25 is on for English questions at weight 0.5, in documents of 10 pages or more, the dense one
-off (:class:`rag_app.retrieval.fusion.RankingOptions`); measured in docs/benchmarks.md.
+By default ("add") the page BM25 is on for English questions at weight 0.5, in documents of 10 pages or more,
+added to the pages' scores; the others are off. ``within_order`` "slots" (RAG_RETRIEVAL_WITHIN=slots) fuses
+them with the fusion's own order of the document's pages, and the pages fill the places the fusion gave the
+document (:class:`rag_app.retrieval.fusion.RankingOptions`, ``Retriever._in_slots``); measured in
+docs/benchmarks.md.
 """
 
 from __future__ import annotations
