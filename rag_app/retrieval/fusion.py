@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Literal
 
 from rag_app.text.clean import is_chinese
 
@@ -42,7 +43,7 @@ class RankingOptions:
     # "add": the rankings inside the document are scores added to its pages'. "slots": the fusion decides how many
     # of the best places each document holds, and the best document's pages fill its places in the order of the
     # reciprocal-rank fusion (k = within_rrf_k) of the fusion's own order of them with the rankings inside it
-    within_order: str = "add"
+    within_order: Literal["add", "slots"] = "add"
     within_rrf_k: int = 10
     within_fusion_weight: float = 1.0  # of the fusion's own order of the document's pages, in "slots"
     within_boost_weight: float = 0.0  # of the pages the page boosts lift, in the order of what they give, in "slots"

@@ -80,7 +80,7 @@ class ChunkIndex:
         """Keep the chunks' texts and terms, then their vectors (``metadata``: the file's ``sha256``, ``file``
         and ``pages``; ``terms``: each chunk's term counts, when already extracted)."""
         sha = metadata["sha256"]
-        self._forget_openings(sha)
+        self._forget_kept(sha)
         if chunks:
             self.table.add(sha, chunks, metadata["file"], int(metadata["pages"]), terms)
         ids = [c.id for c in chunks]
@@ -97,7 +97,7 @@ class ChunkIndex:
     def delete(self, sha256: str) -> None:
         """Remove every chunk of one file content: from the chunk table even when the vectors could not all go
         (a shard's writer process died); that error is raised after."""
-        self._forget_openings(sha256)
+        self._forget_kept(sha256)
         try:
             self.vectors.delete(sha256)
         finally:
@@ -196,7 +196,9 @@ class ChunkIndex:
             self._page_vectors[sha256] = found
         return found
 
-    def _forget_openings(self, sha256: str) -> None:
+    def _forget_kept(self, sha256: str) -> None:
+        """Drop what is kept in memory of one file content (its page openings and page vectors): it is being
+        written or deleted."""
         for key in [key for key in list(self._openings) if key[0] == sha256]:  # list(): other threads may add
             self._openings.pop(key, None)
         self._page_vectors.pop(sha256, None)
