@@ -111,6 +111,19 @@ VARIANTS: dict[str, dict] = {
     "slots_fusion_2": {**SLOTS, "within_fusion_weight": 2.0},
     "slots_k30": {**SLOTS, "within_rrf_k": 30},
     "slots_zh_bm25": {**SLOTS, "within_lexical_weight_zh": 1.0},  # Chinese questions' page BM25 too
+    # the lexicon's other names of a measure the question names (prompts/lexicon: "capex" is also "purchases of
+    # property, plant and equipment"), their terms at this weight: in the page BM25 inside the best document, in the
+    # chunk BM25 ranking, in both; and in the opt-in slots
+    "lexicon_within_025": {"within_lexicon_weight": 0.25},
+    "lexicon_within_05": {"within_lexicon_weight": 0.5},
+    "lexicon_within_1": {"within_lexicon_weight": 1.0},
+    "lexicon_within_1_bm25_1": {"within_lexicon_weight": 1.0, "within_lexical_weight": 1.0},
+    "lexicon_all_1_bm25_1": {"lexicon_weight": 1.0, "within_lexicon_weight": 1.0, "within_lexical_weight": 1.0},
+    "lexicon_chunks_05": {"lexicon_weight": 0.5},
+    "lexicon_chunks_1": {"lexicon_weight": 1.0},
+    "lexicon_both_05": {"lexicon_weight": 0.5, "within_lexicon_weight": 0.5},
+    "slots_lexicon_05": {**SLOTS, "within_lexicon_weight": 0.5},
+    "slots_lexicon_1": {**SLOTS, "within_lexicon_weight": 1.0},
     # the question's terms that title its best-routed documents (not years) at this weight in the chunk BM25
     # ranking; by default (0.5) only those on half of its pages or more (a running header)
     "running_titles_off": {"title_term_weight": 1.0},  # the default before 2026-12-04

@@ -19,6 +19,7 @@ from rag_app.retrieval.fusion import (
 from rag_app.retrieval.retriever import stitch
 from rag_app.storage import store as store_module
 from rag_app.storage.chunk_index import ChunkIndex
+from rag_app.text.lexicon import expanded
 from rag_app.text.terms import term_parts, terms_of
 
 FILLER = [f"Paragraph {i} discusses general operating matters of the company in the period." for i in range(40)]
@@ -158,9 +159,9 @@ def test_an_english_question_ranks_a_long_documents_pages_as_whole_pages(service
     asked = []
     page_scores = store_module.DocumentStore.page_scores
 
-    def spy(self, query, sha256):
+    def spy(self, query, sha256, term_weights=None):
         asked.append(query)
-        return page_scores(self, query, sha256)
+        return page_scores(self, query, sha256, term_weights)
 
     monkeypatch.setattr(store_module.DocumentStore, "page_scores", spy)
     service.ingest([corpus_dir])  # two one-page documents
@@ -198,7 +199,7 @@ def test_in_slots_the_fusion_places_each_document_and_the_rankings_inside_it_cho
     retriever = service.retriever(service.store(with_model=True))
     ledger = next(d.sha256 for d in retriever.store.list_documents() if d.name == "ledger.pdf")
     inside = {"bm25": {}, "vectors": []}  # the rankings inside the ledger, as given below
-    monkeypatch.setattr(store_module.DocumentStore, "page_scores", lambda self, q, sha: inside["bm25"] if sha == ledger else {})  # fmt: skip
+    monkeypatch.setattr(store_module.DocumentStore, "page_scores", lambda self, q, sha, *_: inside["bm25"] if sha == ledger else {})  # fmt: skip
     monkeypatch.setattr(store_module.DocumentStore, "page_ranking", lambda self, v, sha: inside["vectors"] if sha == ledger else [])  # fmt: skip
     question = "Who countersigned contract ZX-4471?"
     slots = {"within_order": "slots", "within_lexical_weight": 1.0, "within_vector_weight": 0.5, "within_documents": 2}
@@ -215,6 +216,37 @@ def test_in_slots_the_fusion_places_each_document_and_the_rankings_inside_it_cho
     assert [p for f, p, _ in after if f == "ledger.pdf"][0] == 7 and ("ledger.pdf", 7, 0) in after, after
     retriever.ranking = replace(retriever.ranking, within_min_pages=20)  # a shorter document: the fusion's order
     assert ranked() == before
+
+
+def test_a_measure_the_question_names_finds_the_page_that_writes_it_another_way(service, tmp_path):
+    """The lexicon's other names of a measure (prompts/lexicon: "operating cash flow" is also "net cash provided by
+    operating activities") count in the page BM25 inside the best document at ``within_lexicon_weight``: the page
+    that writes the measure its own way rises from nowhere to first. Off (0), the question's words alone."""
+    pages = ["\n".join(FILLER[i : i + 8]) for i in range(0, 32, 3)]  # 11 pages
+    pages[4] += "\nNet cash provided by operating activities was $412 million, up from $371 million."
+    pages[8] += "\nThe ledger's operating desk keeps the cash; the flow of visitors to it is logged."
+    write_pdf(tmp_path / "long" / "ledger.pdf", pages)
+    service.ingest([tmp_path / "long"])
+    retriever = service.retriever(service.store(with_model=True))
+    question = "What was the ledger's operating cash flow?"
+    sha = retriever.store.list_documents()[0].sha256
+
+    def first_page(**ranking) -> int:
+        retriever.ranking = replace(retriever.ranking, **ranking)
+        return retriever.search(question, 3).hits[0].page
+
+    searched, weights = expanded(question, 1.0)
+    assert {"provided", "activitie", "net"} <= set(weights) and "cash" not in weights  # its own words: not again
+    plain, lexicon = retriever.store.page_scores(question, sha), retriever.store.page_scores(searched, sha, weights)
+    assert max(plain, key=plain.get) == 9 and max(lexicon, key=lexicon.get) == 5
+    half = retriever.store.page_scores(searched, sha, dict.fromkeys(weights, 0.5))
+    assert plain[5] < half[5] < lexicon[5]  # the other names' terms count at their weight
+    slots = {"within_order": "slots", "within_lexical_weight": 1.0, "within_documents": 2}
+    assert first_page(**slots) != 5 and first_page(**slots, within_lexicon_weight=1.0) == 5
+    assert expanded(question, 0.0) == (question, {})
+    assert not any("\u4e00" <= c <= "\u9fff" for c in searched)  # the question's own language: English names
+    chinese = set(expanded("公司的营业收入是多少？", 1.0)[1])
+    assert "营收" in chinese and not any(t.isascii() for t in chinese)
 
 
 def test_rag_retrieval_within_chooses_how_the_pages_inside_documents_are_ranked(service, settings, monkeypatch):

@@ -59,6 +59,11 @@ class RankingOptions:
     # 0.88 -> 0.92), finglm 2 -> 3 of 6; financebench and docugami hit@5 unchanged in every slice.
     title_term_weight: float = 0.5
     title_term_pages: float = 0.5
+    # The lexicon's other names of a measure the question names (prompts/lexicon: "operating cash flow" is also "net
+    # cash provided by operating activities"), their terms at this weight in the chunk BM25 ranking and in the page
+    # BM25 inside the best documents (rag_app.text.lexicon.expanded); 0: the question's own words only
+    lexicon_weight: float = 0.0
+    within_lexicon_weight: float = 0.0
 
 
 # RAG_RETRIEVAL_WITHIN=slots: chosen on the tuning halves of financebench_dev and docugami's page-level set, where a

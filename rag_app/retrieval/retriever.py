@@ -16,6 +16,7 @@ from rag_app.retrieval.fusion import RankingOptions, fused_scores, fusion_weight
 from rag_app.retrieval.rerank import CrossEncoderReranker
 from rag_app.retrieval.within import best_documents, dense_pages, lexical_pages, reciprocal
 from rag_app.storage.store import DocumentStore
+from rag_app.text.lexicon import expanded
 from rag_app.text.terms import PERIOD_TERM, terms_of
 
 log = logging.getLogger(__name__)
@@ -130,8 +131,9 @@ class Retriever:
         shas, dense_shas = scopes
         weights = self.weights(query)
         dense = self.store.nearest_ids(vector, max(k, self.dense_candidates), dense_shas) if weights[0] else []
-        term_weights = self._title_terms(query, routed, documents) | dict.fromkeys(latest_words(query), 0.0)
-        lexical = self.store.search_lexical(query, self.candidates, shas, term_weights)
+        searched, term_weights = expanded(query, self.ranking.lexicon_weight)
+        term_weights |= self._title_terms(query, routed, documents) | dict.fromkeys(latest_words(query), 0.0)
+        lexical = self.store.search_lexical(searched, self.candidates, shas, term_weights)
         if not weights[0] and not lexical:  # nothing matched the words either: the nearest passages, not none
             weights = [1.0, *weights[1:]]
             dense = self.store.nearest_ids(vector, max(k, self.dense_candidates), dense_shas)
@@ -190,7 +192,8 @@ class Retriever:
         lexical_weight, dense_weight, vector_weight = within_weights(query, self.ranking)
         rankings = []
         if lexical_weight:
-            rankings.append((lexical_pages(sha, self.store.page_scores(query, sha)), lexical_weight))
+            searched, term_weights = expanded(query, self.ranking.within_lexicon_weight)
+            rankings.append((lexical_pages(sha, self.store.page_scores(searched, sha, term_weights)), lexical_weight))
         if vector is not None and (dense_shas is None or sha in dense_shas):
             if dense_weight:
                 nearest = self.store.nearest_ids(vector, self.candidates, {sha})

@@ -157,9 +157,9 @@ class ChunkIndex:
         found = self.table.search(query, k, set(shas) if shas is not None else None, term_weights)
         return [chunk for chunk, _ in found]
 
-    def page_scores(self, query: str, sha256: str) -> dict[int, float]:
+    def page_scores(self, query: str, sha256: str, term_weights: Mapping[str, float] | None = None) -> dict[int, float]:
         """Page -> BM25 of each page of one file content as a whole (see ChunkTable.page_scores)."""
-        return self.table.page_scores(query, sha256)
+        return self.table.page_scores(query, sha256, term_weights)
 
     def hits(self, ids: Sequence[str], vector: Sequence[float]) -> dict[str, SearchHit]:
         """Chunks by id, scored by cosine similarity with ``vector`` (for hits found by BM25)."""

@@ -301,10 +301,10 @@ class ChunkTable:
         terms = query_terms(query, term_weights)
         return self._snapshot().top(terms, k, shas) if terms else []
 
-    def page_scores(self, query: str, sha256: str) -> dict[int, float]:
+    def page_scores(self, query: str, sha256: str, term_weights: Mapping[str, float] | None = None) -> dict[int, float]:
         """Page -> BM25 of the page as one document among the pages of one file content (pages without a
-        term of ``query`` are absent)."""
-        terms = query_terms(query)
+        term of ``query`` are absent); a term in ``term_weights`` counts that much."""
+        terms = query_terms(query, term_weights)
         return self._snapshot().page_scores(terms, sha256) if terms else {}
 
     def state(self) -> tuple[str, int]:

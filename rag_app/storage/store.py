@@ -646,9 +646,10 @@ class DocumentStore:
         a term in ``term_weights`` counts that much."""
         return self._texts(lambda index: index.search_terms(query, k, shas, term_weights))
 
-    def page_scores(self, query: str, sha256: str) -> dict[int, float]:
-        """Page -> BM25 of each page of one file content as a whole, its pages the documents counted."""
-        return self._texts(lambda index: index.page_scores(query, sha256))
+    def page_scores(self, query: str, sha256: str, term_weights: Mapping[str, float] | None = None) -> dict[int, float]:
+        """Page -> BM25 of each page of one file content as a whole, its pages the documents counted; a term in
+        ``term_weights`` counts that much."""
+        return self._texts(lambda index: index.page_scores(query, sha256, term_weights))
 
     def page_ranking(self, vector: Sequence[float], sha256: str) -> list[int]:
         """The pages of one file content by the cosine similarity of their page vectors (the mean of their chunks'

@@ -10,23 +10,37 @@ import tomllib
 from pathlib import Path
 
 from rag_app.errors import ConfigurationError
+from rag_app.text.clean import is_chinese
+from rag_app.text.terms import terms_of
 
 LEXICON_DIR = Path(__file__).resolve().parents[2] / "prompts" / "lexicon"
 
 
 @functools.cache
-def groups(directory: Path = LEXICON_DIR) -> tuple[re.Pattern, ...]:
-    """One pattern per group of names, matching any of them as a whole phrase, ignoring case."""
+def entries(directory: Path = LEXICON_DIR) -> tuple[tuple[str, ...], ...]:
+    """Each group's names, as the files list them."""
     found = []
     for path in sorted(directory.glob("*.toml")):
         try:
-            entries = tomllib.loads(path.read_text(encoding="utf-8")).get("same", [])
-            for entry in entries:
-                names = sorted(entry["names"], key=len, reverse=True)
-                found.append(re.compile("|".join(_phrase(n) for n in names), re.IGNORECASE))
-        except (OSError, KeyError, TypeError, ValueError, re.error) as exc:
+            found += [
+                tuple(str(n) for n in entry["names"])
+                for entry in tomllib.loads(path.read_text(encoding="utf-8")).get("same", [])
+            ]
+        except (OSError, KeyError, TypeError, ValueError) as exc:
             raise ConfigurationError(f"cannot read the lexicon {path}: {exc}") from exc
     return tuple(found)
+
+
+@functools.cache
+def groups(directory: Path = LEXICON_DIR) -> tuple[re.Pattern, ...]:
+    """One pattern per group of names, matching any of them as a whole phrase, ignoring case."""
+    try:
+        return tuple(
+            re.compile("|".join(_phrase(n) for n in sorted(names, key=len, reverse=True)), re.IGNORECASE)
+            for names in entries(directory)
+        )
+    except re.error as exc:
+        raise ConfigurationError(f"cannot read the lexicon in {directory}: {exc}") from exc
 
 
 def _phrase(name: str) -> str:
@@ -61,3 +75,26 @@ def is_domain_word(term: str) -> bool:
     """Whether ``term`` is one of the lexicon's names (净利润, revenue): a word of the documents' domain that a
     question uses as a measure, never as the name of what it asks about."""
     return any(pattern.fullmatch(term) for pattern in groups())
+
+
+def alternatives(text: str) -> list[str]:
+    """The other names of each group ``text`` names ("capex": "purchases of property, plant and equipment", ...),
+    for a search to find a page that writes the measure its own way."""
+    names = entries()
+    out: list[str] = []
+    for key, said in named(text).items():
+        out += [n for n in names[int(key.split(":")[1])] if n.lower() != said.lower() and n not in out]
+    return out
+
+
+def expanded(query: str, weight: float) -> tuple[str, dict[str, float]]:
+    """``query`` with the terms of the other names of each measure it names (:func:`alternatives`) that it does not
+    hold itself appended, and those terms' weight for a BM25 search (``term_weights``): a page that writes "net cash
+    provided by operating activities" is then found for "operating cash flow". Only names in the question's own
+    language (a Chinese question's Chinese ones). ``weight`` 0: ``query`` alone."""
+    if weight <= 0:
+        return query, {}
+    asked, chinese = set(terms_of(query)), is_chinese(query)
+    names = [name for name in alternatives(query) if is_chinese(name) == chinese]
+    extra = list(dict.fromkeys(t for name in names for t in terms_of(name) if t not in asked))
+    return (f"{query} {' '.join(extra)}", dict.fromkeys(extra, weight)) if extra else (query, {})
