@@ -122,8 +122,10 @@ VARIANTS: dict[str, dict] = {
     "lexicon_chunks_05": {"lexicon_weight": 0.5},
     "lexicon_chunks_1": {"lexicon_weight": 1.0},
     "lexicon_both_05": {"lexicon_weight": 0.5, "within_lexicon_weight": 0.5},
+    # measured at 89d3719, before SLOTS took within_lexicon_weight 1: since then "slots" is "slots_lexicon_1"
     "slots_lexicon_05": {**SLOTS, "within_lexicon_weight": 0.5},
     "slots_lexicon_1": {**SLOTS, "within_lexicon_weight": 1.0},
+    "slots_no_lexicon": {**SLOTS, "within_lexicon_weight": 0.0},  # "slots" before
     # the question's terms that title its best-routed documents (not years) at this weight in the chunk BM25
     # ranking; by default (0.5) only those on half of its pages or more (a running header)
     "running_titles_off": {"title_term_weight": 1.0},  # the default before 2026-12-04

@@ -259,6 +259,7 @@ def test_rag_retrieval_within_chooses_how_the_pages_inside_documents_are_ranked(
     settings.retrieval_within = "slots"
     ranking = service.retriever(store).ranking
     assert (ranking.within_order, ranking.within_vector_weight, ranking.within_documents) == ("slots", 0.5, 2)
+    assert ranking.within_lexicon_weight == 1.0  # the page BM25 counts a measure's other names
     monkeypatch.setenv("RAG_RETRIEVAL_WITHIN", "places")
     with pytest.raises(ValidationError, match="retrieval_within"):
         Settings(_env_file=None)
