@@ -183,6 +183,21 @@ class RagService:
         thread.start()
         return thread
 
+    def preload_search(self) -> threading.Thread:
+        """Load the embedding model and read the collection's search structures (BM25 postings, the vectors kept in
+        memory: seconds at 100,000 chunks) in the background, so the first question does not wait for them."""
+
+        def load() -> None:
+            try:
+                if self.settings.collection in self.database.collections():
+                    self.store(with_model=True).warm()
+            except Exception:  # noqa: BLE001 - the first question reads them again and reports what fails
+                log.warning("reading the search indexes ahead of the first question failed", exc_info=True)
+
+        thread = threading.Thread(target=load, name="rag_app-search-loader", daemon=True)
+        thread.start()
+        return thread
+
     # ----- operations ---------------------------------------------------------------------
 
     def ingest(

@@ -235,6 +235,14 @@ class Settings(BaseSettings):
         "that reads Chinese); deeper than BM25's, since the vectors of a long filing's pages are close to one "
         "another's (docs/benchmarks.md).",
     )
+    retrieval_exact_chunks: int = Field(
+        200_000,
+        ge=0,
+        description="Collections of up to this many chunks are searched exactly, their vectors kept in memory "
+        "(1.5 KB a chunk: 86 MB and about 3 ms a question at 56,000 chunks), so the same files always rank the "
+        "same way; larger ones through Chroma's approximate index, whose graph differs from one ingest to the "
+        "next. 0: always Chroma's index.",
+    )
     retrieval_document_weight: float = Field(
         3.0,
         ge=0,

@@ -17,6 +17,7 @@ from rag_app.retrieval.fusion import (
     within_weights,
 )
 from rag_app.retrieval.retriever import stitch
+from rag_app.storage import exact
 from rag_app.storage import store as store_module
 from rag_app.storage.chunk_index import ChunkIndex
 from rag_app.text.lexicon import expanded
@@ -247,6 +248,27 @@ def test_a_measure_the_question_names_finds_the_page_that_writes_it_another_way(
     assert not any("\u4e00" <= c <= "\u9fff" for c in searched)  # the question's own language: English names
     chinese = set(expanded("公司的营业收入是多少？", 1.0)[1])
     assert "营收" in chinese and not any(t.isascii() for t in chinese)
+
+
+def test_the_web_app_reads_the_search_indexes_before_the_first_question(service, settings, corpus_dir, monkeypatch):
+    """RagService.preload_search (started by the web server): the vectors searched exactly in memory are read from
+    Chroma in the background, so the first question reads none; with no collection yet it does nothing."""
+    from rag_app.service import RagService
+    from rag_app.storage.vectors import ChromaVectors
+
+    assert service.preload_search().join(30) is None  # nothing ingested: nothing to read, no error
+    service.ingest([corpus_dir])
+    fresh = RagService(settings)
+    fresh.embeddings = service.embeddings
+    reads = []
+    read = ChromaVectors.vectors
+    monkeypatch.setattr(ChromaVectors, "vectors", lambda self, ids: reads.append(len(ids)) or read(self, ids))
+    exact._cache.clear()  # as a new process starts
+    thread = fresh.preload_search()
+    thread.join(60)
+    assert not thread.is_alive() and sum(reads) == fresh.store(with_model=True).count_chunks() > 0
+    reads.clear()
+    assert fresh.search(SearchRequest(query="Orbital Freight contract", k=2)).hits and reads == []
 
 
 def test_rag_retrieval_within_chooses_how_the_pages_inside_documents_are_ranked(service, settings, monkeypatch):

@@ -212,3 +212,76 @@ def test_a_page_vector_is_the_normalised_mean_of_its_chunks_and_is_forgotten_wit
     given[4:] = unit[5]  # page 3 now reads otherwise
     store.write([document("a.pdf", sha, 6)], chunks, given, {"sha256": sha, "file": "a.pdf", "pages": 3})
     assert store.page_ranking(unit[5], sha)[0] == 3 and np.allclose(store.index().page_vectors(sha).matrix[2], unit[5])
+
+
+def many(store, name: str, sha: str, n: int, seed: int) -> np.ndarray:
+    """``n`` chunks on ``n // 10`` pages with random vectors; the vectors given."""
+    given = vectors(n, seed)
+    chunks = [Chunk(chunk_id(sha, 1 + i // 10, 100 * (i % 10)), f"chunk {i}", 1 + i // 10, 100 * (i % 10), i) for i in range(n)]  # fmt: skip
+    store.write([document(name, sha, n)], chunks, given, {"sha256": sha, "file": name, "pages": n // 10})
+    return given
+
+
+def brute_force(matrix: np.ndarray, ids: list[str], query: np.ndarray, k: int) -> list[str]:
+    similarity = matrix @ (query / np.linalg.norm(query))
+    return [ids[i] for i in np.lexsort((np.arange(len(ids)), -similarity))[:k]]
+
+
+def test_a_collection_under_the_limit_is_searched_exactly_in_memory_and_follows_every_write(store, settings):
+    """RAG_RETRIEVAL_EXACT_CHUNKS: the nearest chunks are the exact ones (Chroma's index is approximate, and its
+    graph differs between two builds of the same vectors), within the files asked for; the kept vectors follow a
+    write, a delete and another store's write; above the limit the search is Chroma's."""
+    from rag_app.storage import exact
+
+    a, b = "a1" * 32, "b2" * 32
+    given = {a: many(store, "a.pdf", a, 400, 1), b: many(store, "b.pdf", b, 300, 2)}
+    ids = {sha: [c.id for c in store.index().table.chunks_of(sha)] for sha in (a, b)}
+    everything = np.concatenate([given[a], given[b]])
+    queries = vectors(12, 7)
+    for query in queries:
+        assert store.nearest_ids(query, 50, None) == brute_force(everything, ids[a] + ids[b], query, 50)
+        assert store.nearest_ids(query, 20, {b}) == brute_force(given[b], ids[b], query, 20)
+    hits = store.search_dense(queries[0], 3, None)
+    assert hits[0].score == pytest.approx(float(np.max(everything @ queries[0])), abs=1e-4)
+    store.delete_document("b.pdf")  # a delete: its chunks leave the search
+    assert store.nearest_ids(queries[0], 50, None) == brute_force(given[a], ids[a], queries[0], 50)
+    other = Database(settings).store("test", EMBEDDING)  # another store's write (as another process's would be)
+    given[b] = many(other, "b.pdf", b, 300, 3)
+    assert store.nearest_ids(queries[1], 20, {b}) == brute_force(given[b], ids[b], queries[1], 20)
+    calls = []
+    kept = exact.ExactVectors.nearest
+    exact.ExactVectors.nearest = lambda self, *args: calls.append(args) or kept(self, *args)
+    try:
+        store.nearest_ids(queries[2], 5, None)
+        settings.retrieval_exact_chunks = 600  # fewer than the 700 chunks held: Chroma's index
+        chroma = Database(settings).store("test", EMBEDDING).nearest_ids(queries[2], 5, None)
+    finally:
+        exact.ExactVectors.nearest = kept
+    assert len(calls) == 1 and len(chroma) == 5
+
+
+def test_vectors_not_all_written_yet_are_searched_as_they_are_and_read_again_at_the_next_search():
+    """The chunk table is written before the vectors: a content met mid-write is searched with the vectors it has,
+    and read again (only it) until all are there; a content whose stamp did not move is not read again."""
+    from rag_app.storage.exact import ExactVectors
+
+    unit = np.eye(4, dtype=np.float32)
+    stored = {"x:1:0": unit[0], "x:1:100": unit[1], "y:1:0": unit[2]}
+    contents = {"x": (1, ["x:1:0", "x:1:100"]), "y": (2, ["y:1:0", "y:1:100"])}
+    reads = []
+
+    def read(ids):
+        reads.append(list(ids))
+        return {i: stored[i] for i in ids if i in stored}
+
+    kept = ExactVectors()
+    assert kept.ready(("uid", 5), lambda: contents, read, 100)
+    assert kept.nearest(unit[3] + 0.1 * unit[2], 4, None)[0] == ["y:1:0", "x:1:0", "x:1:100"]  # y:1:100 not yet
+    stored["y:1:100"] = unit[3]
+    reads.clear()
+    assert kept.ready(("uid", 5), lambda: contents, read, 100)  # the same table state: y is read again
+    assert reads == [["y:1:0", "y:1:100"]] and kept.nearest(unit[3], 1, {"y"})[0] == ["y:1:100"]
+    reads.clear()
+    assert kept.ready(("uid", 5), lambda: contents, read, 100) and reads == []  # complete: nothing read
+    assert not kept.ready(("uid", 6), lambda: contents, read, 3)  # over the limit: nothing kept
+    assert kept.nearest(unit[0], 2, None) == ([], []) and kept.vectors(["x:1:0"]) == {}

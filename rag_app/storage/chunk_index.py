@@ -28,6 +28,7 @@ import numpy as np
 
 from rag_app.records import Chunk, SearchHit, parse_chunk_id
 from rag_app.storage.chunk_table import ChunkTable, StoredChunk
+from rag_app.storage.exact import ExactVectors, exact_vectors
 from rag_app.storage.vectors import VectorIndex
 from rag_app.text.terms import PackedTerms
 
@@ -50,9 +51,17 @@ class ChunkIndex:
     """
 
     def __init__(
-        self, name: str, embedding: str, vectors: VectorIndex, table: ChunkTable, texts_in_chroma: bool
+        self,
+        name: str,
+        embedding: str,
+        vectors: VectorIndex,
+        table: ChunkTable,
+        texts_in_chroma: bool,
+        exact_chunks: int = 0,
     ) -> None:
+        """``exact_chunks``: up to this many chunks, searched exactly in memory (:mod:`rag_app.storage.exact`)."""
         self.name = name
+        self.exact_chunks = exact_chunks
         self.embedding = embedding
         self.vectors = vectors
         self.table = table
@@ -148,7 +157,28 @@ class ChunkIndex:
     def _nearest(self, vector: Sequence[float], k: int, shas: Collection[str] | None) -> tuple[list[str], list[float]]:
         if shas is not None and not shas:
             return [], []
+        if (exact := self._exact()) is not None:
+            return exact.nearest(vector, k, shas)
         return self.vectors.nearest(np.asarray(vector, dtype=np.float32), k, shas)
+
+    def _exact(self) -> ExactVectors | None:
+        """The collection's vectors in memory, in step with the chunk table; None above ``exact_chunks`` chunks."""
+        if self.exact_chunks <= 0:
+            return None
+        table = self.table
+        exact = exact_vectors(str(table.path))
+        return exact if exact.ready(table.state(), table.stamped_ids, self.vectors.vectors, self.exact_chunks) else None
+
+    def warm(self) -> None:
+        """Read what searches keep in memory (the BM25 postings, the vectors searched exactly) now, not at the first
+        question."""
+        self.table.stamped_ids()
+        self._exact()
+
+    def _vectors_of(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The vectors of ``ids``: from memory where the collection is kept there, else from Chroma."""
+        exact = self._exact()
+        return exact.vectors(ids) if exact is not None else self.vectors.vectors(ids)
 
     def search_terms(
         self, query: str, k: int, shas: Collection[str] | None, term_weights: Mapping[str, float] | None = None
@@ -166,7 +196,7 @@ class ChunkIndex:
         if not ids:
             return {}
         stored = self.table.chunks_by_id(ids)
-        vectors = self.vectors.vectors([i for i in ids if i in stored])
+        vectors = self._vectors_of([i for i in ids if i in stored])
         query = np.asarray(vector, dtype=np.float32)
         return {
             chunk_id: _hit_from(stored[chunk_id], 1.0 - float(np.dot(query, embedding)))
@@ -190,7 +220,7 @@ class ChunkIndex:
         per file content and kept (the last ``PAGE_VECTORS_KEPT``; an add or delete of it here forgets them)."""
         if (found := self._page_vectors.get(sha256)) is None:
             ids = [c.id for c in self.table.chunks_of(sha256)]
-            found = PageVectors.of(ids, self.vectors.vectors(ids))
+            found = PageVectors.of(ids, self._vectors_of(ids))
             if len(self._page_vectors) >= PAGE_VECTORS_KEPT:
                 self._page_vectors.pop(next(iter(self._page_vectors)), None)
             self._page_vectors[sha256] = found

@@ -307,6 +307,10 @@ class ChunkTable:
         terms = query_terms(query, term_weights)
         return self._snapshot().page_scores(terms, sha256) if terms else {}
 
+    def stamped_ids(self) -> dict[str, tuple[int, list[str]]]:
+        """Each file content's stamp (the index version of its write) and chunk ids, as the postings hold them."""
+        return {sha: (segment.stamp, segment.ids) for sha, segment in self._snapshot().segments.items()}
+
     def state(self) -> tuple[str, int]:
         """(uid, version): which file this is and how many writes it has seen; any write moves it."""
         with self._guarded():

@@ -221,7 +221,8 @@ class Database:
             metadata = {"rag_app": "chunks", "embedding": embedding}
             vectors = ShardedVectors(name, metadata, shards, self.shard_client, self.shard_dir, self.shard_processes, batch)  # fmt: skip
         table = _open_table(self.lexical_dir / f"{name}.sqlite")
-        return ChunkIndex(name, embedding, vectors, table, texts_in_chroma=not self.embedded)
+        exact = self.settings.retrieval_exact_chunks
+        return ChunkIndex(name, embedding, vectors, table, texts_in_chroma=not self.embedded, exact_chunks=exact)
 
     def replace_table(self, index: ChunkIndex, damaged: ChunkTable | None = None) -> None:
         """Give ``index`` the chunk table now at its path: after ``damaged`` (the table a read found damaged)
@@ -389,6 +390,10 @@ class DocumentStore:
         """The registered documents of any of these file contents, read from the registry now."""
         where = {"$and": [{"kind": "document"}, {"sha256": {"$in": sorted(shas)}}]}
         return [_document_from(m) for m in self._handles().get(where=where, include=["metadatas"])["metadatas"]]
+
+    def warm(self) -> None:
+        """Read the chunk index's in-memory search structures now (see ChunkIndex.warm)."""
+        self._texts(lambda index: index.warm())
 
     def count_chunks(self, sha256: str | None = None) -> int:
         return self.index().count(sha256)
@@ -637,7 +642,7 @@ class DocumentStore:
 
     def nearest_ids(self, vector: Sequence[float], k: int, shas: Collection[str] | None) -> list[str]:
         """Ids of the ``k`` chunks nearest to ``vector`` among the file contents ``shas`` (None: all), best first."""
-        return self.index().nearest_ids(vector, k, shas)
+        return self._texts(lambda index: index.nearest_ids(vector, k, shas))
 
     def search_lexical(
         self, query: str, k: int, shas: Collection[str] | None, term_weights: Mapping[str, float] | None = None

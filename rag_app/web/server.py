@@ -173,6 +173,7 @@ def serve(settings: Settings, console: Console | None = None) -> None:
     service = RagService(settings)
     links = PublicLinks(public_url(settings))
     app = create_app(service, accounts, links)
+    service.preload_search()
     config = uvicorn.Config(
         app, host=settings.host, port=settings.port, log_level="warning", timeout_graceful_shutdown=5,
         root_path=settings.root_path or "", proxy_headers=False,  # the app's ForwardedHeaders decides whom to believe
