@@ -54,12 +54,15 @@ COMMAND = "python -m bench.retrieval --sets {}"
 SEPARATES_AUC = 0.8
 HALVES = ("tuning", "confirmation")
 
-# Alternatives measured beside the default (``--variants``): RankingOptions fields, "mode", or the section
+# Alternatives measured beside the default (``--variants``): RankingOptions fields, "mode", "exact_chunks" (the store's), or the section
 # boost's ("section_weight", "section_documents"). Levers that lost (page aggregation, query normalisation,
 # whole title terms, dense ranking of Chinese questions by an English embedder) left the library; their
 # last figures are in bench/results/retrieval-*.json of the commits before 2026-12-03.
 VARIANTS: dict[str, dict] = {
     "dense": {"mode": "dense"},
+    # dense search through Chroma's approximate index (HNSW), as before 2026-12-05 (RAG_RETRIEVAL_EXACT_CHUNKS=0)
+    "hnsw": {"exact_chunks": 0},
+    "slots_hnsw": {**SLOTS, "exact_chunks": 0},
     "doc0": {"document_weight": 0.0},
     "doc1": {"document_weight": 1.0},
     "lexical2": {"lexical_weight": 2.0},
@@ -373,11 +376,22 @@ class Ours:
             boosts = []
         rerank = {k.removeprefix("rerank_"): overrides.pop(k) for k in list(overrides) if k.startswith("rerank_")}
         reranker = smollm2_reranker(**rerank) if rerank else None
+        exact = overrides.pop("exact_chunks", None)
         ranking = replace(default.ranking, **overrides)
         depths = {"candidates": candidates, "dense_candidates": dense_candidates}
-        return lambda q: pages_of(
-            self.search(q, K_MAX, mode, ranking=ranking, boosts=boosts, reranker=reranker, **depths)
-        )
+
+        def run(q: str) -> list[tuple[str, int]]:
+            index = self.service.store(with_model=True).index()
+            kept = index.exact_chunks
+            index.exact_chunks = kept if exact is None else exact
+            try:
+                return pages_of(
+                    self.search(q, K_MAX, mode, ranking=ranking, boosts=boosts, reranker=reranker, **depths)
+                )
+            finally:
+                index.exact_chunks = kept
+
+        return run
 
 
 @functools.cache
