@@ -773,7 +773,9 @@ def scale() -> list[str]:
         + (
             f" Dense search is exact on every path but the last (RAG_RETRIEVAL_EXACT_CHUNKS {r['exact_chunks_limit']:,}: "
             f"every vector kept in memory, read from Chroma in {r['exact_load_seconds']} s at start, "
-            f"{r['exact_memory_mb']} MB of resident memory); the last searches Chroma's approximate index instead, "
+            + (f"and by a new process from the copy kept beside the chunk table in {r['exact_load_seconds_from_disk']} s, "
+               if "exact_load_seconds_from_disk" in r else "")
+            + f"{r['exact_memory_mb']} MB of resident memory); the last searches Chroma's approximate index instead, "
             "as before 2026-12-05. numpy's matrix product runs on both cores, so those paths' CPU time is about "
             "twice their wall time; scanning every vector reads 154 MB a question, so exact search costs more "
             "than the index at this size (its own stage below)."

@@ -285,3 +285,40 @@ def test_vectors_not_all_written_yet_are_searched_as_they_are_and_read_again_at_
     assert kept.ready(("uid", 5), lambda: contents, read, 100) and reads == []  # complete: nothing read
     assert not kept.ready(("uid", 6), lambda: contents, read, 3)  # over the limit: nothing kept
     assert kept.nearest(unit[0], 2, None) == ([], []) and kept.vectors(["x:1:0"]) == {}
+
+
+def test_the_next_process_reads_the_kept_vectors_from_disk_not_from_chroma(store, settings, monkeypatch):
+    """Each content's matrix is written beside the chunk table, so a new process (a command-line question) reads no
+    vector from Chroma; a rewritten content's old file and a deleted content's file go at the next refresh, a damaged
+    file is read again from Chroma, and dropping the collection removes the folder."""
+    from rag_app.storage import exact
+    from rag_app.storage.vectors import ChromaVectors
+
+    a, b = "a1" * 32, "b2" * 32
+    given = many(store, "a.pdf", a, 200, 1)
+    many(store, "b.pdf", b, 100, 2)
+    query = vectors(1, 9)[0]
+    first = store.nearest_ids(query, 10, None)
+    folder = store.index().table.path.with_suffix(".vectors")
+    assert sorted(f.name.split(".")[0] for f in folder.glob("*.npy")) == [a, b]
+    reads = []
+    read = ChromaVectors.vectors
+    monkeypatch.setattr(ChromaVectors, "vectors", lambda self, ids: reads.append(len(ids)) or read(self, ids))
+    exact._cache.clear()  # as a new process starts
+    assert Database(settings).store("test", EMBEDDING).nearest_ids(query, 10, None) == first and reads == []
+    ids = [c.id for c in store.index().table.chunks_of(a)]
+    assert np.allclose(store.index().page_vectors(a).matrix[0], given[:10].mean(0) / np.linalg.norm(given[:10].mean(0)))  # fmt: skip
+    store.delete_document("b.pdf")
+    given = many(store, "a.pdf", a, 200, 5)  # rewritten: another stamp
+    assert store.nearest_ids(query, 10, None) == brute_force(given, ids, query, 10)
+    assert [f.name.split(".")[0] for f in folder.glob("*.npy")] == [a] and len(list(folder.iterdir())) == 1
+    next(folder.glob("*.npy")).write_bytes(b"not numpy")
+    exact._cache.clear()
+    reads.clear()
+    assert Database(settings).store("test", EMBEDDING).nearest_ids(query, 10, None) == brute_force(
+        given, ids, query, 10
+    )
+    assert sum(reads) == 200  # the damaged file: read again from Chroma (and written again)
+    assert np.load(next(folder.glob("*.npy"))).shape == (200, 8)
+    store.drop()
+    assert not folder.exists()

@@ -13,16 +13,28 @@ version moves (a write here, in another store of this process or in another proc
 whose stamp changed are read again from Chroma. The chunk table is written before the vectors, so a content
 whose vectors are not all there yet (a write in progress) is searched with those it has and read again at the
 next search. One matrix per chunk table file per process, kept across the store's reopenings.
+
+Reading them from Chroma costs about 45 microseconds a chunk (4.5 s at 100,000), which a new process (a
+command-line question) would pay every time. So each content's complete matrix is also written beside the
+chunk table (``<table>.vectors/<sha256>.<table life>.<stamp>.npy``, 1.5 KB a chunk) and read from there by the
+next process; a file of another stamp, another life of the table or a content no longer held is removed at the
+next refresh, and one that cannot be read is read again from Chroma.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+
+log = logging.getLogger(__name__)
 
 CACHED_COLLECTIONS = 4  # collections whose matrix a process keeps (the most recently searched)
 READ_BATCH = 1000  # chunk ids per Chroma read
@@ -63,7 +75,9 @@ class _Stacked:
 class ExactVectors:
     """A chunk collection's vectors in memory (see the module's text)."""
 
-    def __init__(self) -> None:
+    def __init__(self, folder: Path | None = None) -> None:
+        """``folder``: where each content's matrix is kept on disk for the next process (None: nowhere)."""
+        self.folder = folder
         self._lock = threading.Lock()
         self._segments: dict[str, _Segment] = {}
         self._stacked: _Stacked | None = None
@@ -99,7 +113,8 @@ class ExactVectors:
             for sha, (stamp, ids) in contents.items():
                 old = self._segments.get(sha)
                 keep = old is not None and old.stamp == stamp and old.complete
-                segments[sha] = old if keep else _read_segment(stamp, tuple(ids), read)
+                segments[sha] = old if keep else self._read(sha, state[0], stamp, tuple(ids), read)
+            self._forget_files({self._file(sha, state[0], stamp).name for sha, (stamp, _) in contents.items()})
             self._segments = segments
             self._stacked = _Stacked.of(segments)
             self._state = state if all(s.complete for s in segments.values()) else None
@@ -122,6 +137,42 @@ class ExactVectors:
             rows = rows[np.argpartition(-similarity[rows], k - 1)[:k]]
         rows = rows[np.lexsort((rows, -similarity[rows]))]
         return [str(i) for i in stacked.ids[rows]], [float(1.0 - s) for s in similarity[rows]]
+
+    def _file(self, sha: str, uid: str, stamp: int) -> Path:
+        return (self.folder or Path()) / f"{sha}.{uid}.{stamp}.npy"
+
+    def _read(self, sha: str, uid: str, stamp: int, ids: tuple[str, ...], read) -> _Segment:
+        """One content's segment: from its file where one of this stamp holds a row per id, else from Chroma
+        (then written to its file, if every id had a vector)."""
+        file = self._file(sha, uid, stamp) if self.folder is not None else None
+        if file is not None and file.exists():
+            try:
+                matrix = np.load(file, allow_pickle=False)
+                if matrix.ndim == 2 and len(matrix) == len(ids) and matrix.dtype == np.float32:
+                    return _Segment(stamp, ids, matrix, True)
+            except (OSError, ValueError) as exc:
+                log.info("reading %s again from Chroma: %s", file.name, exc)
+        segment = _read_segment(stamp, ids, read)
+        if file is not None and segment.complete:
+            try:
+                file.parent.mkdir(parents=True, exist_ok=True)
+                partial = file.with_name(f"{file.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+                with partial.open("wb") as out:
+                    np.save(out, segment.matrix, allow_pickle=False)
+                os.replace(partial, file)  # whole or not at all: a reader never sees half a file
+            except OSError as exc:
+                log.info("cannot keep %s on disk: %s", file.name, exc)
+        return segment
+
+    def _forget_files(self, wanted: set[str]) -> None:
+        """Remove the kept files other than ``wanted`` (another stamp, another life of the table, a content no longer
+        held) and partial ones left by a process that stopped mid-write."""
+        if self.folder is None or not self.folder.is_dir():
+            return
+        for file in self.folder.iterdir():
+            stale = file.suffix == ".npy" and file.name not in wanted
+            if stale or (file.suffix == ".tmp" and _older_than(file, 600)):
+                file.unlink(missing_ok=True)
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """The kept vectors of ``ids`` (normalised; an id with none is absent)."""
@@ -149,13 +200,20 @@ _cache: OrderedDict[str, ExactVectors] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
+def _older_than(file: Path, seconds: float) -> bool:
+    try:
+        return time.time() - file.stat().st_mtime > seconds
+    except OSError:
+        return False
+
+
 def exact_vectors(path: str) -> ExactVectors:
     """The kept vectors of the chunk table file ``path`` (one per process; the least recently searched of more
-    than CACHED_COLLECTIONS are dropped)."""
+    than CACHED_COLLECTIONS are dropped), their files in the folder beside it (``<path without .sqlite>.vectors``)."""
     with _cache_lock:
         found = _cache.get(path)
         if found is None:
-            found = _cache[path] = ExactVectors()
+            found = _cache[path] = ExactVectors(Path(path).with_suffix(".vectors"))
             while len(_cache) > CACHED_COLLECTIONS:
                 _cache.popitem(last=False)
         _cache.move_to_end(path)

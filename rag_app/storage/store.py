@@ -26,6 +26,7 @@ import dataclasses
 import hashlib
 import logging
 import os
+import shutil
 import socket
 import threading
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -491,6 +492,8 @@ class DocumentStore:
                     client.delete_collection(name)
         for path in self.db.lexical_dir.glob(f"{prefix}*.sqlite*"):
             path.unlink()
+        for folder in self.db.lexical_dir.glob(f"{prefix}*.vectors"):  # the vectors kept for exact search
+            shutil.rmtree(folder, ignore_errors=True)
         self.db.invalidate()  # other stores of this process re-fetch their (now deleted) handles
         self._commit([], [], [], generation + 1)  # a new number, so other processes notice
         return count
