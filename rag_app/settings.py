@@ -239,9 +239,9 @@ class Settings(BaseSettings):
         200_000,
         ge=0,
         description="Collections of up to this many chunks are searched exactly, their vectors kept in memory "
-        "(1.5 KB a chunk: 86 MB and about 3 ms a question at 56,000 chunks), so the same files always rank the "
-        "same way; larger ones through Chroma's approximate index, whose graph differs from one ingest to the "
-        "next. 0: always Chroma's index.",
+        "(1.5 KB a chunk: 86 MB and about 3 ms a question at 56,000 chunks) and on disk beside the chunk index "
+        "for the next process, so the same files always rank the same way; larger ones through Chroma's "
+        "approximate index, whose graph differs from one ingest to the next. 0: always Chroma's index.",
     )
     retrieval_document_weight: float = Field(
         3.0,
