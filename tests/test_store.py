@@ -249,14 +249,14 @@ def test_a_collection_under_the_limit_is_searched_exactly_in_memory_and_follows_
     given[b] = many(other, "b.pdf", b, 300, 3)
     assert store.nearest_ids(queries[1], 20, {b}) == brute_force(given[b], ids[b], queries[1], 20)
     calls = []
-    kept = exact.ExactVectors.nearest
-    exact.ExactVectors.nearest = lambda self, *args: calls.append(args) or kept(self, *args)
+    kept = exact.Stacked.nearest
+    exact.Stacked.nearest = lambda self, *args: calls.append(args) or kept(self, *args)
     try:
         store.nearest_ids(queries[2], 5, None)
         settings.retrieval_exact_chunks = 600  # fewer than the 700 chunks held: Chroma's index
         chroma = Database(settings).store("test", EMBEDDING).nearest_ids(queries[2], 5, None)
     finally:
-        exact.ExactVectors.nearest = kept
+        exact.Stacked.nearest = kept
     assert len(calls) == 1 and len(chroma) == 5
 
 
@@ -275,16 +275,17 @@ def test_vectors_not_all_written_yet_are_searched_as_they_are_and_read_again_at_
         return {i: stored[i] for i in ids if i in stored}
 
     kept = ExactVectors()
-    assert kept.ready(("uid", 5), lambda: contents, read, 100)
-    assert kept.nearest(unit[3] + 0.1 * unit[2], 4, None)[0] == ["y:1:0", "x:1:0", "x:1:100"]  # y:1:100 not yet
+    matrix = kept.current(("uid", 5), lambda: contents, read, 100)
+    assert matrix.nearest(unit[3] + 0.1 * unit[2], 4, None)[0] == ["y:1:0", "x:1:0", "x:1:100"]  # y:1:100 not yet
     stored["y:1:100"] = unit[3]
     reads.clear()
-    assert kept.ready(("uid", 5), lambda: contents, read, 100)  # the same table state: y is read again
-    assert reads == [["y:1:0", "y:1:100"]] and kept.nearest(unit[3], 1, {"y"})[0] == ["y:1:100"]
+    matrix = kept.current(("uid", 5), lambda: contents, read, 100)  # the same table state: y is read again
+    assert reads == [["y:1:0", "y:1:100"]] and matrix.nearest(unit[3], 1, {"y"})[0] == ["y:1:100"]
     reads.clear()
-    assert kept.ready(("uid", 5), lambda: contents, read, 100) and reads == []  # complete: nothing read
-    assert not kept.ready(("uid", 6), lambda: contents, read, 3)  # over the limit: nothing kept
-    assert kept.nearest(unit[0], 2, None) == ([], []) and kept.vectors(["x:1:0"]) == {}
+    assert kept.current(("uid", 5), lambda: contents, read, 100) is matrix and reads == []  # complete: nothing read
+    assert kept.current(("uid", 6), lambda: contents, read, 3) is None  # over the limit: nothing kept
+    assert matrix.nearest(unit[0], 2, None)[0] == ["x:1:0", "x:1:100"]  # a search that had the matrix keeps it
+    assert matrix.vectors(["x:1:0", "z:1:0"]).keys() == {"x:1:0"}
 
 
 def test_the_next_process_reads_the_kept_vectors_from_disk_not_from_chroma(store, settings, monkeypatch):

@@ -28,7 +28,7 @@ import numpy as np
 
 from rag_app.records import Chunk, SearchHit, parse_chunk_id
 from rag_app.storage.chunk_table import ChunkTable, StoredChunk
-from rag_app.storage.exact import ExactVectors, exact_vectors
+from rag_app.storage.exact import Stacked, exact_vectors
 from rag_app.storage.vectors import VectorIndex
 from rag_app.text.terms import PackedTerms
 
@@ -161,13 +161,12 @@ class ChunkIndex:
             return exact.nearest(vector, k, shas)
         return self.vectors.nearest(np.asarray(vector, dtype=np.float32), k, shas)
 
-    def _exact(self) -> ExactVectors | None:
+    def _exact(self) -> Stacked | None:
         """The collection's vectors in memory, in step with the chunk table; None above ``exact_chunks`` chunks."""
         if self.exact_chunks <= 0:
             return None
         table = self.table
-        exact = exact_vectors(str(table.path))
-        return exact if exact.ready(table.state(), table.stamped_ids, self.vectors.vectors, self.exact_chunks) else None
+        return exact_vectors(str(table.path)).current(table.state(), table.stamped_ids, self.vectors.vectors, self.exact_chunks)  # fmt: skip
 
     def warm(self) -> None:
         """Read what searches keep in memory (the BM25 postings, the vectors searched exactly) now, not at the first

@@ -52,8 +52,9 @@ class _Segment:
 
 
 @dataclass(frozen=True)
-class _Stacked:
-    """Every segment in one matrix: row ``i`` is chunk ``ids[i]`` of content number ``content[i]`` of ``shas``."""
+class Stacked:
+    """A collection's vectors as one search sees them, every segment in one matrix: row ``i`` is chunk ``ids[i]`` of
+    content number ``content[i]`` of ``shas``."""
 
     ids: np.ndarray
     matrix: np.ndarray
@@ -62,7 +63,7 @@ class _Stacked:
     row_of: dict[str, int]
 
     @classmethod
-    def of(cls, segments: Mapping[str, _Segment]) -> _Stacked:
+    def of(cls, segments: Mapping[str, _Segment]) -> Stacked:
         shas = sorted(segments)
         parts = [segments[sha] for sha in shas]
         ids = [chunk for part in parts for chunk in part.ids[: len(part.matrix)]]
@@ -70,6 +71,27 @@ class _Stacked:
         content = np.repeat(np.arange(len(parts), dtype=np.int32), [len(p.matrix) for p in parts])
         return cls(np.array(ids, dtype=object), matrix, content, {s: i for i, s in enumerate(shas)},
                    {chunk: i for i, chunk in enumerate(ids)})  # fmt: skip
+
+    def nearest(self, vector: Sequence[float], k: int, shas: Collection[str] | None) -> tuple[list[str], list[float]]:
+        """Ids and cosine distances of the ``k`` nearest chunks, within the file contents ``shas`` (None: all);
+        ties in the order of the matrix (content, then the chunk table's order)."""
+        if not len(self.ids) or k <= 0:
+            return [], []
+        query = np.asarray(vector, dtype=np.float32)
+        similarity = self.matrix @ (query / max(float(np.linalg.norm(query)), 1e-12))
+        rows = np.arange(len(similarity))
+        if shas is not None:
+            wanted = np.zeros(len(self.shas), dtype=bool)
+            wanted[[self.shas[s] for s in shas if s in self.shas]] = True
+            rows = rows[wanted[self.content]]
+        if len(rows) > k:
+            rows = rows[np.argpartition(-similarity[rows], k - 1)[:k]]
+        rows = rows[np.lexsort((rows, -similarity[rows]))]
+        return [str(i) for i in self.ids[rows]], [float(1.0 - s) for s in similarity[rows]]
+
+    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
+        """The kept vectors of ``ids`` (normalised; an id with none is absent)."""
+        return {i: self.matrix[self.row_of[i]] for i in ids if i in self.row_of}
 
 
 class ExactVectors:
@@ -80,33 +102,34 @@ class ExactVectors:
         self.folder = folder
         self._lock = threading.Lock()
         self._segments: dict[str, _Segment] = {}
-        self._stacked: _Stacked | None = None
+        self._stacked: Stacked | None = None
         self._state: tuple[str, int] | None = None  # the table state everything was read complete at
         self._uid: str | None = None
         self._chunks = 0  # how many the table held at that state
 
-    def ready(
+    def current(
         self,
         state: tuple[str, int],
         stamped_ids: Callable[[], Mapping[str, tuple[int, Sequence[str]]]],
         read: Callable[[Sequence[str]], Mapping[str, np.ndarray]],
         limit: int,
-    ) -> bool:
+    ) -> Stacked | None:
         """Bring the matrix in step with the chunk table at ``state`` ((uid, version)); ``stamped_ids()``: each
         file content's stamp and chunk ids, asked only when the state moved; ``read(ids)``: their vectors from
-        Chroma. False (and nothing kept) when the collection holds more than ``limit`` chunks."""
+        Chroma. The matrix as it is then (a search keeps using the one it got), or None (and nothing kept) when
+        the collection holds more than ``limit`` chunks."""
         if limit <= 0:
-            return False
+            return None
         if state == self._state:
-            return self._stacked is not None and self._chunks <= limit
+            return self._stacked if self._chunks <= limit else None
         with self._lock:  # one refresh at a time; searches of the matrix as it was go on meanwhile
             if state == self._state:
-                return self._stacked is not None and self._chunks <= limit
+                return self._stacked if self._chunks <= limit else None
             contents = stamped_ids()
             self._chunks = sum(len(ids) for _, ids in contents.values())
             if self._chunks > limit:  # asked again at the next search (a store of a higher limit may share this)
                 self._segments, self._stacked, self._state = {}, None, None
-                return False
+                return None
             if state[0] != self._uid:  # another life of the table file: nothing kept is its
                 self._segments, self._uid = {}, state[0]
             segments = {}
@@ -116,27 +139,9 @@ class ExactVectors:
                 segments[sha] = old if keep else self._read(sha, state[0], stamp, tuple(ids), read)
             self._forget_files({self._file(sha, state[0], stamp).name for sha, (stamp, _) in contents.items()})
             self._segments = segments
-            self._stacked = _Stacked.of(segments)
+            self._stacked = Stacked.of(segments)
             self._state = state if all(s.complete for s in segments.values()) else None
-            return True
-
-    def nearest(self, vector: Sequence[float], k: int, shas: Collection[str] | None) -> tuple[list[str], list[float]]:
-        """Ids and cosine distances of the ``k`` nearest chunks, within the file contents ``shas`` (None: all);
-        ties in the order of the matrix (content, then the chunk table's order)."""
-        stacked = self._stacked
-        if stacked is None or not len(stacked.ids) or k <= 0:
-            return [], []
-        query = np.asarray(vector, dtype=np.float32)
-        similarity = stacked.matrix @ (query / max(float(np.linalg.norm(query)), 1e-12))
-        rows = np.arange(len(similarity))
-        if shas is not None:
-            wanted = np.zeros(len(stacked.shas), dtype=bool)
-            wanted[[stacked.shas[s] for s in shas if s in stacked.shas]] = True
-            rows = rows[wanted[stacked.content]]
-        if len(rows) > k:
-            rows = rows[np.argpartition(-similarity[rows], k - 1)[:k]]
-        rows = rows[np.lexsort((rows, -similarity[rows]))]
-        return [str(i) for i in stacked.ids[rows]], [float(1.0 - s) for s in similarity[rows]]
+            return self._stacked
 
     def _file(self, sha: str, uid: str, stamp: int) -> Path:
         return (self.folder or Path()) / f"{sha}.{uid}.{stamp}.npy"
@@ -173,13 +178,6 @@ class ExactVectors:
             stale = file.suffix == ".npy" and file.name not in wanted
             if stale or (file.suffix == ".tmp" and _older_than(file, 600)):
                 file.unlink(missing_ok=True)
-
-    def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
-        """The kept vectors of ``ids`` (normalised; an id with none is absent)."""
-        stacked = self._stacked
-        if stacked is None:
-            return {}
-        return {i: stacked.matrix[stacked.row_of[i]] for i in ids if i in stacked.row_of}
 
 
 def _read_segment(
