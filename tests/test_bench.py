@@ -137,3 +137,19 @@ def test_chunk_headers_carry_the_filing_and_the_last_heading_before_each_chunk()
               Chunk(id="a", text=page, page=20, offset=0, index=0)]  # fmt: skip
     texts = header_texts("2023 Q1 MSFT.pdf", chunks)
     assert texts[1].startswith("2023 Q1 MSFT. PART I") and texts[0].startswith("2023 Q1 MSFT. DEBT. Debt in the table")
+
+
+def test_every_retrieval_variant_names_options_the_bench_knows():
+    """A variant's keys are RankingOptions fields or the few the bench reads itself (the search mode, the candidate
+    depths, the section boosts', the reranker's, the store's exact search): a misspelt lever fails here, not after
+    a run of minutes."""
+    from dataclasses import fields
+
+    from bench.retrieval import VARIANTS
+    from rag_app.retrieval.fusion import RankingOptions
+
+    known = {f.name for f in fields(RankingOptions)} | {"mode", "candidates", "dense_candidates", "exact_chunks"}
+    for name, overrides in VARIANTS.items():
+        unknown = {k for k in overrides if k not in known and not k.startswith(("section_", "rerank_"))}
+        assert not unknown, (name, unknown)
+    assert VARIANTS["hnsw"] == {"exact_chunks": 0} and VARIANTS["slots"]["within_lexicon_weight"] == 1.0

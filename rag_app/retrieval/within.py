@@ -8,7 +8,9 @@ its best pages), two more rankings of their pages, added as reciprocal-rank scor
 
 * ``lexical``: BM25 with each *page* one document and idf over the document's pages (a page
   representation beside the chunks: a table's row labels, its column headers and its title count
-  together, though the chunker split them; words every page of the filing shares count for little);
+  together, though the chunker split them; words every page of the filing shares count for little; with
+  ``within_lexicon_weight``, on in "slots", the lexicon's other names of a measure the question names count
+  too: "operating cash flow" finds "net cash provided by operating activities");
 * ``dense``: the question's nearest chunks within the document alone (``candidates`` of them), instead
   of the collection's nearest, which other filings crowd out;
 * page vectors: each page as the mean of its chunks' vectors (``DocumentStore.page_ranking``), what the
