@@ -267,7 +267,7 @@ def test_vectors_not_all_written_yet_are_searched_as_they_are_and_read_again_at_
 
     unit = np.eye(4, dtype=np.float32)
     stored = {"x:1:0": unit[0], "x:1:100": unit[1], "y:1:0": unit[2]}
-    contents = {"x": (1, ["x:1:0", "x:1:100"]), "y": (2, ["y:1:0", "y:1:100"])}
+    contents = {"x": (1, ["x:1:0", "x:1:100"]), "y": (2, ["y:1:0", "y:1:100"]), "z": (3, ["z:1:0"])}  # z: none yet
     reads = []
 
     def read(ids):
@@ -277,15 +277,17 @@ def test_vectors_not_all_written_yet_are_searched_as_they_are_and_read_again_at_
     kept = ExactVectors()
     matrix = kept.current(("uid", 5), lambda: contents, read, 100)
     assert matrix.nearest(unit[3] + 0.1 * unit[2], 4, None)[0] == ["y:1:0", "x:1:0", "x:1:100"]  # y:1:100 not yet
-    stored["y:1:100"] = unit[3]
+    assert matrix.nearest(unit[0], 3, {"z"}) == ([], [])
+    stored["y:1:100"], stored["z:1:0"] = unit[3], unit[1]
     reads.clear()
-    matrix = kept.current(("uid", 5), lambda: contents, read, 100)  # the same table state: y is read again
-    assert reads == [["y:1:0", "y:1:100"]] and matrix.nearest(unit[3], 1, {"y"})[0] == ["y:1:100"]
+    matrix = kept.current(("uid", 5), lambda: contents, read, 100)  # the same table state: y and z read again
+    assert reads == [["y:1:0", "y:1:100"], ["z:1:0"]] and matrix.nearest(unit[3], 1, {"y"})[0] == ["y:1:100"]
+    assert matrix.nearest(unit[1], 1, {"z"})[0] == ["z:1:0"]
     reads.clear()
     assert kept.current(("uid", 5), lambda: contents, read, 100) is matrix and reads == []  # complete: nothing read
     assert kept.current(("uid", 6), lambda: contents, read, 3) is None  # over the limit: nothing kept
     assert matrix.nearest(unit[0], 2, None)[0] == ["x:1:0", "x:1:100"]  # a search that had the matrix keeps it
-    assert matrix.vectors(["x:1:0", "z:1:0"]).keys() == {"x:1:0"}
+    assert matrix.vectors(["x:1:0", "w:1:0"]).keys() == {"x:1:0"}
 
 
 def test_the_next_process_reads_the_kept_vectors_from_disk_not_from_chroma(store, settings, monkeypatch):

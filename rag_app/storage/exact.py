@@ -67,7 +67,8 @@ class Stacked:
         shas = sorted(segments)
         parts = [segments[sha] for sha in shas]
         ids = [chunk for part in parts for chunk in part.ids[: len(part.matrix)]]
-        matrix = np.concatenate([p.matrix for p in parts]) if parts else np.zeros((0, 0), dtype=np.float32)
+        filled = [p.matrix for p in parts if len(p.matrix)]
+        matrix = np.concatenate(filled) if filled else np.zeros((0, 0), dtype=np.float32)
         content = np.repeat(np.arange(len(parts), dtype=np.int32), [len(p.matrix) for p in parts])
         return cls(np.array(ids, dtype=object), matrix, content, {s: i for i, s in enumerate(shas)},
                    {chunk: i for i, chunk in enumerate(ids)})  # fmt: skip
@@ -187,9 +188,10 @@ def _read_segment(
     for start in range(0, len(ids), READ_BATCH):
         found.update(read(ids[start : start + READ_BATCH]))
     present = tuple(i for i in ids if i in found)
-    matrix = np.array([found[i] for i in present], dtype=np.float32).reshape(len(present), -1)
-    if len(matrix):
-        matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+    if not present:  # none written yet: no rows (and no width to give them)
+        return _Segment(stamp, ids, np.zeros((0, 0), dtype=np.float32), not ids)
+    matrix = np.array([found[i] for i in present], dtype=np.float32)
+    matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
     # ids in the order of the rows: those with a vector first (their rows), the missing after
     return _Segment(stamp, present + tuple(i for i in ids if i not in found), matrix, len(present) == len(ids))
 
