@@ -131,8 +131,12 @@ class Retriever:
         shas, dense_shas = scopes
         weights = self.weights(query)
         dense = self.store.nearest_ids(vector, max(k, self.dense_candidates), dense_shas) if weights[0] else []
-        searched, term_weights = expanded(query, self.ranking.lexicon_weight)
-        term_weights |= self._title_terms(query, routed, documents) | dict.fromkeys(latest_words(query), 0.0)
+        searched, names = expanded(query, self.ranking.lexicon_weight)
+        term_weights = {
+            **names,
+            **self._title_terms(query, routed, documents),
+            **dict.fromkeys(latest_words(query), 0.0),
+        }
         lexical = self.store.search_lexical(searched, self.candidates, shas, term_weights)
         if not weights[0] and not lexical:  # nothing matched the words either: the nearest passages, not none
             weights = [1.0, *weights[1:]]

@@ -7,7 +7,9 @@ from __future__ import annotations
 import functools
 import re
 import tomllib
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 
 from rag_app.errors import ConfigurationError
 from rag_app.text.clean import is_chinese
@@ -87,7 +89,8 @@ def alternatives(text: str) -> list[str]:
     return out
 
 
-def expanded(query: str, weight: float) -> tuple[str, dict[str, float]]:
+@functools.lru_cache(maxsize=256)  # asked once per document ranked inside (0.6 ms): once per question
+def expanded(query: str, weight: float) -> tuple[str, Mapping[str, float]]:
     """``query`` with the terms of the other names of each measure it names (:func:`alternatives`) that it does not
     hold itself appended, and those terms' weight for a BM25 search (``term_weights``): a page that writes "net cash
     provided by operating activities" is then found for "operating cash flow". Only names in the question's own
@@ -97,4 +100,8 @@ def expanded(query: str, weight: float) -> tuple[str, dict[str, float]]:
     asked, chinese = set(terms_of(query)), is_chinese(query)
     names = [name for name in alternatives(query) if is_chinese(name) == chinese]
     extra = list(dict.fromkeys(t for name in names for t in terms_of(name) if t not in asked))
-    return (f"{query} {' '.join(extra)}", dict.fromkeys(extra, weight)) if extra else (query, {})
+    return (
+        (f"{query} {' '.join(extra)}", MappingProxyType(dict.fromkeys(extra, weight)))
+        if extra
+        else (query, MappingProxyType({}))
+    )
