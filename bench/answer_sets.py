@@ -188,6 +188,12 @@ def _pdf(rel: str) -> _PdfText:
     return _OPEN[rel]
 
 
+@lru_cache(maxsize=8192)
+def _page_figures(text: str, keep_years: bool) -> tuple:
+    """A page's figures, parsed once (a page is read for each gold figure of each question on it)."""
+    return tuple(parse_figures(text, keep_years=keep_years))
+
+
 def page_text(rel: str, page1: int) -> str:
     return _pdf(rel).text(page1)
 
@@ -345,7 +351,7 @@ def decide(rec: Record, gold_text: str, *, refuse_reason: str = "", open_text: s
             keep = gf.decimals == 0 and 1900 <= abs(gf.value) <= 2100 and not (gf.currency or gf.scale or gf.percent)
             hits = []
             for (f, p), t in texts.items():
-                matches = [pf for pf in parse_figures(t, keep_years=keep) if printed_match(pf, gf, lang)]
+                matches = [pf for pf in _page_figures(t, keep) if printed_match(pf, gf, lang)]
                 hits += [(f, p, pf.raw, _same_type(pf, gf)) for pf in matches[:1] or []]
                 typed = [pf for pf in matches if _same_type(pf, gf)]
                 if typed and not _same_type(matches[0], gf):

@@ -63,14 +63,17 @@ def test_pypdf_alone_survives_the_whole_odd_corpus():
     """pypdf stays supported: through the parser processes, every file ends with pages or one reason."""
     from rag_app.ingestion.parsing import ExtractionJob, ExtractionPool
 
-    rows = manifest()
+    # but one: pdfjs/bug1978317.pdf's single page takes pypdf ~10 s on an idle core (a third of this test's time, and
+    # near the 60 s limit on a busy machine); tests/test_extraction.py parses it with pypdf whole, timed out, killed
+    # and aborted
+    rows = [r for r in manifest() if r["file"] != "A_odd_pdfs/pdfjs/bug1978317.pdf"]
     jobs = [
         ExtractionJob(ODD / r["file"].removeprefix("A_odd_pdfs/"), (r["password"],) if r["password"] else (), "pypdf")
         for r in rows
     ]
     with ExtractionPool(workers=2, timeout_s=60) as pool:
         results = list(pool.run(jobs))
-    assert len(results) == 182
+    assert len(results) == 181
     opened = [doc for _, doc in results if doc.error is None]
     reasons = [doc.error for _, doc in results if doc.error is not None]
     assert len(opened) >= 135 and all("\n" not in r and "Traceback" not in r for r in reasons)
