@@ -87,9 +87,8 @@ def repeated_lines(chunks: Sequence, least: int = 3, share: float = 0.02) -> fro
 
 
 def header_copy(source, parts: Sequence[str] = PARTS):
-    """``source``'s collection copied to ``<collection>-headers`` (``-headers-name`` or ``-headers-heading`` with
-    one part; kept in bench/.data for later runs), every chunk re-embedded with its header; (an Ours over it, what
-    building it took)."""
+    """``source``'s collection copied to ``<collection>-headers`` (``-headers-<parts>`` for other ``parts``: kept in
+    bench/.data for later runs), every chunk re-embedded with its header; (an Ours over it, what building it took)."""
     from bench.retrieval import Ours
     from rag_app.service import RagService
 
