@@ -29,6 +29,7 @@ No dependency on rag_app; pypdfium2 for page text (cached under bench/.data/answ
 
 from __future__ import annotations
 
+import atexit
 import csv
 import fnmatch
 import hashlib
@@ -146,6 +147,9 @@ class _PdfText:
         if self._pdf is None:
             import pypdfium2 as pdfium
 
+            if not _OPENED:  # after pypdfium2's own exit handler: atexit runs the last registered first
+                atexit.register(_close_all)
+                _OPENED.append(True)
             self._pdf = pdfium.PdfDocument(str(self.path))
             self.count = len(self._pdf)
         return self._pdf
@@ -170,7 +174,13 @@ class _PdfText:
     def all(self) -> list[str]:
         texts = [self.text(i + 1) for i in range(len(self))]
         self._save()
+        self.close()  # every page is cached: the PDF is not needed again
         return texts
+
+    def close(self) -> None:
+        if self._pdf is not None:
+            self._pdf.close()
+            self._pdf = None
 
     def _save(self) -> None:
         CACHE.mkdir(parents=True, exist_ok=True)
@@ -180,6 +190,14 @@ class _PdfText:
 
 
 _OPEN: dict[str, _PdfText] = {}
+_OPENED: list[bool] = []  # whether _close_all is registered
+
+
+def _close_all() -> None:
+    """The PDFs stay open while pages may still be asked for; closed at exit (pypdfium2 otherwise prints a line
+    for each PDF left open)."""
+    for pdf in _OPEN.values():
+        pdf.close()
 
 
 def _pdf(rel: str) -> _PdfText:
