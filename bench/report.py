@@ -2023,8 +2023,10 @@ def upload_progress() -> list[str]:
 
 
 SUITE_STATE = (
-    "The figures assume the machine otherwise idle (a load average under 1 before the run): the suite runs on two "
-    "pytest-xdist workers and its browser tests start app processes of their own, so other jobs on the same cores "
+    "The figures assume the machine otherwise idle (a load average under 1 before the run): the suite runs on three "
+    "pytest-xdist workers (on two, the cores sat idle a sixth of the time while tests waited on app, browser and "
+    "parser processes: 1,346 CPU-seconds in 802 s at 8c07416) and its browser tests start app processes of their own, "
+    "so other jobs on the same cores "
     "lengthen it roughly in proportion to their load (a newcomer's quick subset took 10 min 41 s while other jobs ran "
     "on the machine, where an idle run had taken 1 min 50 s)."
 )
