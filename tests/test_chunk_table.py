@@ -117,6 +117,7 @@ def given_terms(chunks: list[tuple[str, str]]) -> list[dict[str, int]]:
     return [dict(Counter(terms_of(text))) for _, text in chunks]
 
 
+@pytest.mark.slow  # three scorers over the real pages of two filings: ~6 s
 def test_in_memory_bm25_ranks_as_sql_and_brute_force_on_real_pages(tmp_path, documents):
     index = ChunkTable(tmp_path / "bm25.sqlite")
     for sha, chunks in documents.items():

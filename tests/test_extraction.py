@@ -42,6 +42,7 @@ def test_a_parser_that_never_starts_is_named_as_such():
     assert ExtractionPool(timeout_s=5)._timed_out(starting).error == "the parser process did not start within 65 s"
 
 
+@pytest.mark.slow  # parses a 72-page filing with pypdf: ~11 s
 def test_timeout_counts_from_the_last_finished_page():
     # 72 pages take about 11 s in all with pypdf on an idle core, no step more than 0.9 s (opening the file, with
     # its huge arrays, is the longest): no timeout at 4 s. Nor does the parser process's own start count. CI failed
@@ -77,6 +78,7 @@ def test_a_crashed_parser_is_reported_and_replaced():
     assert results["tracemonkey.pdf"].error is None and results["tracemonkey.pdf"].total_pages == 14
 
 
+@pytest.mark.slow  # a 49-page filing with pypdf, once and a half
 def test_an_aborted_parser_gets_the_file_once_more_in_a_fresh_process(caplog):
     """SIGABRT as the first pages are read (a 49-page filing, ~4 s with pypdf): the file is parsed whole again."""
     pool = ExtractionPool(workers=1, timeout_s=60)

@@ -216,6 +216,7 @@ def sharded_service(settings, embeddings, monkeypatch):
     return svc
 
 
+@pytest.mark.slow  # a shard writer process per shard, each importing Chroma
 def test_a_large_ingest_writes_the_shards_through_processes_of_their_own(sharded_service, tmp_path, monkeypatch):
     from pdfgen import write_pdf
 

@@ -284,6 +284,7 @@ def test_a_json_body_under_the_limit_is_answered(client, settings):
     assert client.post("/api/ask", json={"question": "margin?", "history": history}).status_code == 200
 
 
+@pytest.mark.slow  # 40 MB through the upload, traced by tracemalloc: ~6 s
 def test_uploaded_files_are_copied_piece_by_piece_not_held_in_memory(app, settings):
     """A 40 MB file uploaded to /api/documents: what Python allocates meanwhile stays far below its size."""
     import tracemalloc
