@@ -147,9 +147,7 @@ class _PdfText:
         if self._pdf is None:
             import pypdfium2 as pdfium
 
-            if not _OPENED:  # after pypdfium2's own exit handler: atexit runs the last registered first
-                atexit.register(_close_all)
-                _OPENED.append(True)
+            _close_at_exit()  # registered after pypdfium2's own exit handler: atexit runs the last registered first
             self._pdf = pdfium.PdfDocument(str(self.path))
             self.count = len(self._pdf)
         return self._pdf
@@ -190,14 +188,13 @@ class _PdfText:
 
 
 _OPEN: dict[str, _PdfText] = {}
-_OPENED: list[bool] = []  # whether _close_all is registered
 
 
-def _close_all() -> None:
+@lru_cache(maxsize=1)
+def _close_at_exit() -> None:
     """The PDFs stay open while pages may still be asked for; closed at exit (pypdfium2 otherwise prints a line
-    for each PDF left open)."""
-    for pdf in _OPEN.values():
-        pdf.close()
+    for each PDF left open). Registered once."""
+    atexit.register(lambda: [pdf.close() for pdf in _OPEN.values()])
 
 
 def _pdf(rel: str) -> _PdfText:
