@@ -153,6 +153,9 @@ COPY_VARIANTS = {
     "chunk_headers_name": ("name",),
     "chunk_headers_heading": ("heading",),
     "chunk_headers_unrepeated": ("name", "heading", "unrepeated"),
+    "chunk_headers_table": (
+        "table",
+    ),  # a table's rows carry its title and column header (issue 26's table-aware chunks)
 }
 
 

@@ -17,12 +17,26 @@ from pathlib import Path
 import torch
 
 from bench.common import write_result
-from bench.retrieval import DATA, Ours, docugami_questions, financebench_questions, run_set, zh_reports_questions
+from bench.retrieval import (
+    DATA,
+    Ours,
+    docugami_page_questions,
+    docugami_questions,
+    financebench_questions,
+    run_set,
+    zh_reports_questions,
+)
 from rag_app.service import RagService
 from rag_app.settings import Settings
 from rag_app.storage.store import Database
 
-QUESTIONS = {"financebench": financebench_questions, "zh_reports": zh_reports_questions, "docugami": docugami_questions}
+QUESTIONS = {
+    "financebench": financebench_questions,
+    "zh_reports": zh_reports_questions,
+    "docugami": docugami_questions,
+    "docugami_pages": docugami_page_questions,
+}
+COLLECTIONS = {"docugami_pages": "docugami"}  # docugami's page-level questions are asked of its collection
 
 
 def sharded_copy(source, shards: int) -> tuple[str, dict]:
@@ -47,16 +61,17 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=DATA, help="the data folder holding the collection")
     args = parser.parse_args()
     torch.set_num_threads(1)
-    source = RagService(Settings(_env_file=None, data_dir=args.data, collection=args.set))
-    if args.set not in source.collections():
+    collection = COLLECTIONS.get(args.set, args.set)
+    source = RagService(Settings(_env_file=None, data_dir=args.data, collection=collection))
+    if collection not in source.collections():
         raise SystemExit(
-            f"no {args.set} collection in {args.data}: run python -m bench.retrieval --sets {args.set} first"
+            f"no {collection} collection in {args.data}: run python -m bench.retrieval --sets {args.set} first"
         )
     target, copied = sharded_copy(source.store(with_model=True), args.shards)
     questions = QUESTIONS[args.set]()
     result: dict = {"set": args.set, "copy": copied, "systems": {}}
     for label, data in (("one collection", args.data), (f"{args.shards} shards", target)):
-        service = RagService(Settings(_env_file=None, data_dir=data, collection=args.set))
+        service = RagService(Settings(_env_file=None, data_dir=data, collection=collection))
         service.embeddings = source.embeddings
         systems = run_set(args.set, questions, Ours(service), None, [], {})["systems"]["ours"]
         result["systems"][label] = systems

@@ -35,6 +35,7 @@ from bench.retrieval import (
     DATA,
     K_MAX,
     Ours,
+    by_group,
     financebench_questions,
     first_hit_rank,
     hit_metrics,
@@ -201,7 +202,7 @@ def run_path(ours: Ours, timer: StageTimer, questions, retriever_class) -> tuple
         tops.append(top)
     # CPU time of this process: what a question costs when it has a core to itself (one torch thread)
     cpu = {f"cpu_{key}": value for key, value in percentiles(cpu_ms).items()}
-    result = {**percentiles(ms), **cpu, "hits": hit_metrics(ranks)}
+    result = {**percentiles(ms), **cpu, "hits": hit_metrics(ranks), "groups": by_group(questions, ranks)}
     result["stages"] = {stage: percentiles(values) for stage, values in stages.items() if any(values)}
     return result, tops
 

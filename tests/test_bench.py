@@ -152,6 +152,28 @@ def test_chunk_headers_carry_the_filing_and_the_last_heading_before_each_chunk()
     ]
 
 
+def test_a_table_chunk_carries_its_tables_title_and_column_header():
+    """bench.chunk_headers' "table" part (issue 26's table-aware chunks): a chunk of rows whose table starts above it
+    on its page is embedded with the table's title and column header; prose, a chunk holding its own header, and a
+    chunk of footnote marks keep their text."""
+    from bench.chunk_headers import header_texts, table_contexts
+    from rag_app.records import Chunk
+
+    top = "CASH FLOWS STATEMENTS\n(In millions)\nThree Months Ended September 30, 2022 2021\nOperating\nNet income 17,556 20,505"
+    rows = "Accounts receivable 11,729 10,486\nInventories (543) (777)\nAccounts payable (1,567) (471)"
+    marks = "(1) (2)\n® (3)"
+    prose = "We believe our cash will be sufficient to meet our needs."
+    chunks = [Chunk(id="a", text=top, page=9, offset=0, index=0),
+              Chunk(id="b", text=rows, page=9, offset=len(top) + 1, index=1),
+              Chunk(id="c", text=marks, page=9, offset=len(top) + len(rows) + 2, index=2),
+              Chunk(id="d", text=prose, page=10, offset=0, index=3)]  # fmt: skip
+    contexts = table_contexts(chunks)
+    assert contexts[1] == "CASH FLOWS STATEMENTS. (In millions). Three Months Ended September 30, 2022 2021"
+    assert contexts[0] == contexts[2] == contexts[3] == ""
+    texts = header_texts("2022 Q3 MSFT.pdf", chunks, ("table",))
+    assert texts[1] == f"{contexts[1]}. {rows}" and texts[0] == top and texts[3] == prose
+
+
 def test_every_retrieval_variant_names_options_the_bench_knows():
     """A variant's keys are RankingOptions fields or the few the bench reads itself (the search mode, the candidate
     depths, the section boosts', the reranker's, the store's exact search): a misspelt lever fails here, not after
