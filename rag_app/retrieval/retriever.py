@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from rag_app.embedding.chinese import ChineseReader
 from rag_app.embedding.protocol import Embedder
@@ -12,7 +13,14 @@ from rag_app.errors import DocumentNotFoundError, TextsLostError
 from rag_app.records import DocumentInfo, SearchHit, chunk_id, parse_chunk_id
 from rag_app.retrieval.boosts import Page, PageBoost
 from rag_app.retrieval.documents import DocumentRoute, latest_words, route
-from rag_app.retrieval.fusion import RankingOptions, fused_scores, fusion_weights, rank_pages, within_weights
+from rag_app.retrieval.fusion import (
+    READ_CHINESE,
+    RankingOptions,
+    fused_scores,
+    fusion_weights,
+    rank_pages,
+    within_weights,
+)
 from rag_app.retrieval.rerank import CrossEncoderReranker
 from rag_app.retrieval.within import best_documents, dense_pages, lexical_pages, reciprocal
 from rag_app.storage.store import DocumentStore
@@ -48,6 +56,8 @@ class Retriever:
     financebench_dev / docugami_sec10q (docs/benchmarks.md), dense + BM25 alone lost documents.
     The caller validated the query and k (:mod:`rag_app.requests`).
     """
+
+    reading_chinese = READ_CHINESE  # what changes in the ranking of a Chinese question the Chinese reader embeds
 
     def __init__(
         self,
@@ -88,9 +98,17 @@ class Retriever:
         if self.mode == "dense":
             hits = self.store.search_dense(vector, k, dense_shas)
         else:
-            hits = self._hybrid(query, vector, k, (shas, dense_shas), documents, routed)
+            searcher = self if reader is None else self._reading_chinese()
+            hits = searcher._hybrid(query, vector, k, (shas, dense_shas), documents, routed)
         _name_hits(hits, documents)
         return SearchResult(query, hits, warnings, routed)
+
+    def _reading_chinese(self) -> Retriever:
+        """This retriever for a Chinese question its Chinese reader embeds: the pages inside the best documents
+        ranked in the fusion's places, by their page BM25 and their page vectors too (:data:`READ_CHINESE`)."""
+        chinese = copy.copy(self)
+        chinese.ranking = replace(self.ranking, **self.reading_chinese)
+        return chinese
 
     def _cover_text(self, sha256: str) -> str:
         """A file content's cover as text (its first chunks of page 1), to read the period it reports on; kept per
