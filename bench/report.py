@@ -209,12 +209,13 @@ def slots_levers() -> list[str]:
         sets=("financebench", "zh_reports", "docugami", "docugami_pages", "finglm"),
     ) + [
         "The tutorial pipeline (LangChain's PyPDFLoader, 1,000-character chunks, the same MiniLM) on the same "
-        "questions is in each set's own section above, whose run (at 174a168) rebuilt it on this machine beside the "
+        "questions is in each set's own section above. Its run at 174a168 rebuilt it on this machine beside the "
         "default and the `slots` setting of now, with its page names (financebench_dev's in about 50 minutes: "
         "38,893 chunks embedded on one core): financebench_dev 0.265 / 0.189 (tuning 0.310 / 0.257, confirmation "
         "0.231 / 0.138), docugami's page-level set 0.237 / 0.131 (0.309 / 0.164, 0.132 / 0.083), docugami's "
         "documents 0.795 / 0.566, zh_reports 0.067 / 0.072, finglm 0 / 0: the same as its build at 7868424 within "
-        "0.002. This section's run has no row of its own for it.",
+        "0.002; the sets' sections now show a later run (at 7a7b2e3) over the same build, with the same figures. This "
+        "section's run has no row of its own for it.",
         "",
     ]
 
@@ -280,7 +281,7 @@ def lexicon_levers() -> list[str]:
         "is unchanged: no variant lifts financebench_dev's no-statement confirmation slice without a cost "
         "elsewhere. In this run `slots` is the opt-in setting as it was before (`slots_no_lexicon` since) and "
         "`slots_lexicon_1` the setting now. The tutorial pipeline is in each set's own section above, in one run "
-        "with the default and `slots` as it is now (at 174a168).",
+        "with the default and `slots` as it is now (at 174a168, and again at 7a7b2e3 with the same figures).",
         sets=("financebench", "zh_reports", "docugami", "docugami_pages", "finglm"),
     )
 
