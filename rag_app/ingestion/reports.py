@@ -45,12 +45,15 @@ def join_notes(*notes: str | None) -> str | None:
     return "; ".join(n for n in notes if n) or None
 
 
-def why_replaced(previous: DocumentInfo, sha256: str, embedding: str, chunking: str) -> str:
-    """Why a stored name is embedded again: its content, the embedding model or the chunk settings changed."""
+def why_replaced(previous: DocumentInfo, sha256: str, embedding: str, chunking: str, reader: str = "") -> str:
+    """Why a stored name is embedded again: its content, the embedding model (the Chinese reader included:
+    ``reader`` is the one that read it now, "" the main model) or the chunk settings changed."""
     if previous.sha256 != sha256:
         return "content changed"
     if previous.embedding != embedding:
         return "embedding model changed"
+    if previous.reader != reader:
+        return f"read by {reader or 'the main embedding model'} now (RAG_EMBEDDING_MODEL_ZH), {previous.reader or 'the main one'} before"
     if previous.chunking != chunking:
         return "chunk settings changed"
     return "its stored chunk texts were missing"

