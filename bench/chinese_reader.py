@@ -71,6 +71,7 @@ def main() -> None:
     from rag_app.embedding.e5 import E5Model
 
     batch = args.batch or (GPU_BATCH if args.device.startswith("cuda") else BATCH)
+    precision_asked = args.precision
     if args.precision == "auto":  # the app's choice (a machine without langchain-core names one instead)
         from rag_app.embedding.embedder import pick_precision
 
@@ -110,7 +111,12 @@ def main() -> None:
         "torch_chunks_per_s": round(speed, 1),
         "agreement_with_engine": agreement(vectors, engine),
         "load_average_end": round(os.getloadavg()[0], 2),
-        "command": "python -m bench.chinese_reader" + (f" --device {args.device}" if args.device != "cpu" else ""),
+        "command": "python -m bench.chinese_reader"
+        + "".join(
+            f" --{flag} {value}"
+            for flag, value in (("device", args.device), ("precision", precision_asked), ("name", args.name))
+            if value and value not in ("cpu", "auto")
+        ),
     }
     if args.device.startswith("cuda"):
         result["gpu"] = torch.cuda.get_device_name()
