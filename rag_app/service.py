@@ -89,7 +89,17 @@ class RagService:
         # the main model's arithmetic where it has one of the reader's (int8 is the ONNX path's: fp32 here)
         precision = pick_precision(self.settings.embedding_precision, self.embedding_device)
         precision = precision if precision in ("bf16", "fp16") else "fp32"
-        return load_chinese_reader(self.settings.embedding_model_zh, self.embedding_device, precision)
+        reader = load_chinese_reader(self.settings.embedding_model_zh, self.embedding_device, precision)
+        if reader is not None and reader.dimension != self.embeddings.dimension:
+            log.warning(
+                "the Chinese embedding model %s gives %d numbers a vector and %s gives %d: they cannot share a chunk "
+                "collection, so Chinese is read by BM25 and the document match only (set RAG_EMBEDDING_MODEL_ZH= "
+                "to silence this, or use a main model of %d dimensions)",
+                reader.description, reader.dimension, self.settings.embedding_model, self.embeddings.dimension,
+                reader.dimension,
+            )  # fmt: skip
+            return None
+        return reader
 
     @cached_property
     def chunker(self) -> TokenChunker:

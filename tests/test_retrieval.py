@@ -526,6 +526,30 @@ def test_a_chinese_reader_embeds_the_chinese_documents_and_questions(settings, e
     assert {d.reader for d in plain.list_documents()} == {""}
 
 
+def test_a_chinese_question_of_an_english_library_gets_the_nearest_passages(service, tmp_path):
+    """The Chinese reader (on by default) has read no document here, so a Chinese question is ranked as without it:
+    no word matches, so the main model's nearest passages, not an empty answer; the reader's model is not loaded."""
+    folder = tmp_path / "en"
+    folder.mkdir()
+    (folder / "notes.md").write_text("\n\n".join(FILLER), encoding="utf-8")
+    service.ingest([folder])
+    hits = service.search(SearchRequest(query="净利润是多少？", k=3)).hits
+    assert hits and {h.file for h in hits} == {"notes.md"}  # one hit a page: its one page
+    assert service.chinese_reader._model is None
+
+
+def test_a_main_model_of_another_width_leaves_chinese_to_the_words(settings, tiny_embedder, caplog):
+    """A main embedding model whose vectors are not 384 numbers long cannot share its chunk collection with the
+    Chinese reader's: the reader is off, and the log says why and what to set."""
+    from rag_app.embedding.embedder import LocalEmbeddings
+    from rag_app.service import RagService
+
+    service = RagService(settings.model_copy(update={"embedding_model": str(tiny_embedder)}))
+    service.embeddings = LocalEmbeddings(str(tiny_embedder), device="cpu")
+    assert service.embeddings.dimension != 384 and service.chinese_reader is None
+    assert "cannot share a chunk collection" in caplog.text and "RAG_EMBEDDING_MODEL_ZH=" in caplog.text
+
+
 def test_reranking_with_an_answer_model_that_gives_no_probabilities_is_off_and_says_why(settings, caplog, tmp_path):
     from rag_app.service import RagService
 

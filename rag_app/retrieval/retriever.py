@@ -88,7 +88,12 @@ class Retriever:
         scope = self._with_texts(scope, documents, warnings)
         if not scope:
             return SearchResult(query, [], warnings)
-        reader = self.chinese if self.chinese is not None and self.chinese.reads(query) else None
+        base, reader = self, self.chinese if self.chinese is not None and self.chinese.reads(query) else None
+        if reader is not None and not any(d.reader == reader.name for d in documents if d.sha256 in scope):
+            # no document searched was read by it (a Chinese question of an English library): ranked as without
+            # it, by the words, the names and, where neither matches, the main model's nearest passages
+            base, reader = copy.copy(self), None
+            base.chinese = None
         vector = reader.embed_query(query) if reader else self.embeddings.embed_query(query)
         current = {d.sha256 for d in documents if d.embedding == self.embeddings.fingerprint}
         shas = None if scope == current else scope  # no filter when everything is searched: faster
@@ -98,7 +103,7 @@ class Retriever:
         if self.mode == "dense":
             hits = self.store.search_dense(vector, k, dense_shas)
         else:
-            searcher = self if reader is None else self._reading_chinese()
+            searcher = base if reader is None else self._reading_chinese()
             hits = searcher._hybrid(query, vector, k, (shas, dense_shas), documents, routed)
         _name_hits(hits, documents)
         return SearchResult(query, hits, warnings, routed)
