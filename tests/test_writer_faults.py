@@ -3,8 +3,10 @@ step of a write, on 1 and 2 shards, and the writer killed while it waits for wor
 and says which process died, of what signal, and which files it had in hand; nothing it wrote is left where a
 search could find it, in any shard or in the chunk table; no process of it stays; a rerun stores every file.
 
-The real CLI in a process of its own (the kill is real), real PDFs, real Chroma, a real one-layer embedder.
-The children cannot be patched from here: ``tests/faults/sitecustomize.py`` kills them at a step."""
+The real CLI, real PDFs, real Chroma, a real one-layer embedder. The processes killed are real children: the
+ingest's writer processes, which ``tests/faults/sitecustomize.py`` kills at a step (they cannot be patched from
+here). The ingest itself runs in this process where it only has to notice (``call_cli``: the same main, exit code
+and output, without importing torch again) and in a process of its own where it is signalled while it waits."""
 
 from __future__ import annotations
 
@@ -104,7 +106,7 @@ def rerun_stores_every_file(env, folder, names) -> dict[str, str]:
 
 # Each step of a write once, on one shard and on two in turn, and a shard's writer at each of its steps: the
 # suite's share of the matrix that bench/faults.py runs whole (every step on 1 and 2 shards, results in
-# bench/results/faults.json); each case is two ingests in fresh processes (~30 s on 2 cores).
+# bench/results/faults.json); each case is two ingests (~6 s on 2 cores).
 CASES = [("writer", step, 1 + i % 2) for i, step in enumerate(WRITER_STEPS)]
 CASES += [("shard", step, 2) for step in SHARD_STEPS]
 
@@ -115,8 +117,7 @@ def test_a_writer_killed_at_each_step_leaves_nothing_half_written_and_a_rerun_co
 ):
     names = papers(tmp_path)
     env = env_for(tmp_path, tiny_embedder, shards, f"{role}:{step}")
-    died = subprocess.run([sys.executable, "-m", "ingest", str(tmp_path / "papers"), "--json"],
-                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)  # fmt: skip
+    died = call_cli("ingest", str(tmp_path / "papers"), "--json", env=env)  # its children inherit FAULT
     assert (tmp_path / "fault-once").exists(), f"the fault was never reached: {died.stderr[-2000:]}"
     what = "the store's writer process" if role == "writer" else "the writer process of the Chroma shard"
     assert died.returncode == 1, died.stderr[-3000:]
