@@ -861,6 +861,30 @@ def finglm() -> list[str]:
 SCALE_SLICES = ("names no statement", "names no statement / confirmation")
 
 
+def scale_zh_sentence() -> str:
+    """zh_reports_dev's questions at 100,000 chunks (``bench.scale --set zh_reports``), in a sentence."""
+    z = load("retrieval-scale-zh_reports")
+    if z is None:
+        return " The Chinese set's questions: not measured yet (`python -m bench.scale --set zh_reports`)."
+    default, approximate = z["paths"]["default"], z["paths"].get("default, Chroma's approximate index")
+    embedding = default["stages"].get("query embedding", {}).get("ms_p50", "—")
+    sentence = (
+        f" The Chinese set's questions, on a collection of {z['chunks']:,} chunks built the same way from "
+        f"zh_reports_dev (`python -m bench.scale --set zh_reports`, {z['date'][:10]}, commit {z['commit']}, load "
+        f"{z['load_average_start']} before it): p50 {default['ms_p50']} ms, p95 {default['ms_p95']} ms on the default "
+        f"path, where the Chinese reader embeds each question ({embedding} ms of it) and the dense search reads its "
+        f"vectors only; hit@5 {default['hits']['hit@5']}, MRR {default['hits']['mrr']} "
+        "(`bench/results/retrieval-scale-zh_reports.json`)."
+    )
+    if approximate:
+        sentence += (
+            f" Through Chroma's approximate index instead (collections over RAG_RETRIEVAL_EXACT_CHUNKS) it takes "
+            f"{approximate['ms_p50']} ms: the index searched for the reader's documents alone, a filter, "
+            f"{approximate['stages']['dense search']['ms_p50']} ms a question."
+        )
+    return sentence
+
+
 def scale() -> list[str]:
     r = load("retrieval-scale")
     out = ["## Retrieval latency at 100,000 chunks", ""]
@@ -889,24 +913,20 @@ def scale() -> list[str]:
         f"{r['chunks']:,} chunks of {r['documents']} documents (the {r['set']} collection padded with renamed "
         f"copies of the documents no question refers to, their real chunks and vectors, {built}). Its "
         f"{r['questions']} questions, timed {r['note']}; the hit rate of the same run "
-        "beside each time. The default path skips the dense search for Chinese questions (the bundled model cannot "
-        "read them); the second path runs it for every question, as for English ones."
+        "beside each time. The default path ranks a Chinese question densely only where a model reads Chinese (the "
+        "Chinese reader, RAG_EMBEDDING_MODEL_ZH, the default since 2026-12-05; the bundled main model cannot); the "
+        "second path runs the dense search for every question, as for English ones (with the reader, the same steps)."
         + (
             " These questions are English, so both paths run the same steps; the first reads the routed filings' "
-            "whole pages once (the page boosts and the page BM25 keep them), which the second finds kept. The "
-            "Chinese set's run (`--set zh_reports`, at 2880d6e, load 0.9; English questions then had no page BM25 "
-            "and 100 dense chunks): p50 27.8 ms on the default path, 34.2 ms with dense search."
-            if r["set"] == "financebench" else ""
-        )
-        + (
-            " This machine's CPU is shared and its speed moves: on 2026-12-05 the default path measured 42.6 ms p50 "
-            "at 08:46 (006b464; its query embedding alone 20.8 ms) and 41.6 ms at 11:30 (this section's code, "
-            "17.9 ms), then 62.4 ms at 12:02 with the code from before the opt-in path (dde353a; 26.4 ms) and "
-            "60.2 ms with this code (24.7 ms): the target's verdict below changes with the hour, not with the code. The run "
-            "below (22:08, load 0.7 before it) is the first that reports the no-statement slices; its English path "
-            "has the code of the run before it (6d4b870: 44.4 ms p50, 87.9 CPU ms a question) with a cached lexicon "
-            "lookup, and every stage took about a quarter longer (CPU ms 112.6, query embedding 21.8 ms against 18.4, "
-            "dense search 8.4 against 6.6)."
+            "whole pages once (the page boosts and the page BM25 keep them), which the second finds kept."
+            + scale_zh_sentence()
+            + " This machine's CPU is shared and its speed moves: on 2026-12-05 the default path measured 42.6 ms "
+            "p50 at 08:46 (006b464), 41.6 ms at 11:30 and 60.2 ms at 12:02 with the same code, and 57.0 ms at 22:08 "
+            "(30b1a74, load 0.7 before it; its query embedding 21.8 ms, 112.6 CPU ms a question); the run below, "
+            f"whose English questions take the same steps, measured {r['paths']['default']['ms_p50']} ms (query "
+            f"embedding {r['paths']['default']['stages']['query embedding']['ms_p50']} ms, "
+            f"{r['paths']['default']['cpu_ms_p50']} CPU ms) at load {r['load_average_start']} before it: the "
+            "target's verdict changes with the hour, not with the code."
             if r["set"] == "financebench" else ""
         )
         + (
