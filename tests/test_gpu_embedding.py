@@ -117,7 +117,7 @@ def test_the_chinese_reader_on_a_gpu_gives_its_cpu_vectors():
     gpu, cpu = E5Model(path, "cuda"), E5Model(path, "cpu")
     mean, worst = gpu.agreement()
     assert mean >= 0.9999 and worst >= 0.999
-    texts = ["报告期内，公司营业收入同比增长38.5%。" * n for n in (1, 5, 40)] + ["Net revenue rose 12%.", "短"]
+    texts = ["报告期内，公司营业收入同比增长38.5%。" * n for n in (1, 5, 60)] + ["Net revenue rose 12%.", "短"]
     assert gpu.count_tokens(texts[2]) > 512
     cosines = (gpu.embed(texts, "passage: ", batch_size=2) * cpu.embed(texts, "passage: ")).sum(axis=1)
     assert cosines.min() >= 0.9999, cosines
