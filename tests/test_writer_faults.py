@@ -106,7 +106,7 @@ def rerun_stores_every_file(env, folder, names) -> dict[str, str]:
 
 # Each step of a write once, on one shard and on two in turn, and a shard's writer at each of its steps: the
 # suite's share of the matrix that bench/faults.py runs whole (every step on 1 and 2 shards, results in
-# bench/results/faults.json); each case is two ingests (~6 s on 2 cores).
+# bench/results/faults.json); each case is two ingests (6 to 14 s on 2 cores at load 3).
 CASES = [("writer", step, 1 + i % 2) for i, step in enumerate(WRITER_STEPS)]
 CASES += [("shard", step, 2) for step in SHARD_STEPS]
 
