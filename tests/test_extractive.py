@@ -3,12 +3,15 @@ that are the cited source's own text, Chinese read as Chinese, and "not found" w
 
 import re
 
+from conftest import FINGLM
+
 from rag_app.answering.absence import absence
 from rag_app.answering.citations import check_citations
 from rag_app.answering.events import Source, TokenEvent
 from rag_app.answering.passages import clip, header_for, units, window_header
 from rag_app.answering.strategies.extractive import answer_extractive
 from rag_app.answering.strategy_context import StrategyContext
+from rag_app.ingestion.loaders import load_document
 from rag_app.prompts import load_prompts
 from rag_app.records import DocumentInfo, SearchHit
 from rag_app.retrieval.documents import DocumentRoute, name_groups, route, subject_terms
@@ -308,3 +311,24 @@ def test_a_window_over_a_flattened_table_is_quoted_with_the_years_naming_its_col
     text = ask("2024年归母净利润预计是多少？", [src], embeddings)
     assert any(q == "2023A 2024A 2025E 2026E 2027E" for q in quotes(text)) and "2,660" in text, text
     assert check_citations(text, [src]).unverified_quotes == []  # the years are the page's own text
+
+
+def test_a_chinese_reports_income_statement_is_quoted_row_by_row_with_its_columns(embeddings):
+    """A real report's statement page (四方科技 2019, page 63) as ingestion reads it: each row on its line, so the
+    asked row is quoted with its label and the line naming its columns, not inside a run of the whole table."""
+    page = load_document(next(FINGLM.glob("*四方科技*"))).pages[62]
+    assert page.number == 63
+    lines = page.text.split("\n")
+    assert "负债合计 176,691,681.69 154,564,376.98" in lines
+    assert "所有者权益（或股东权益）合计1,132,603,716.40 1,103,214,999.16" in lines
+    answer = ask("四方科技2019年的营业总收入是多少？", [source(1, "四方科技.pdf", page.text, page=63)], embeddings)
+    first = quotes(answer)[:2]
+    assert first[1] == "一、营业总收入 1,175,301,034.32 1,230,537,181.80", answer
+    assert first[0].endswith("项目 附注 2019 年度 2018 年度"), answer
+
+
+def test_a_paragraph_that_ends_in_a_charts_figures_is_quoted_as_sentences_not_as_one_row():
+    paragraph = "公司生产运输的质量及稳定性同样突出，据招股书，公司可在 3-6 个月内满足客户的需求。" * 6
+    found = units(f"{paragraph}1.4 1.7\n营业收入 1,175 1,230")
+    assert [u.text for u in found if u.kind == "row"] == ["营业收入 1,175 1,230"]
+    assert all(len(u.text) <= 150 for u in found)

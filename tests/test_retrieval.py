@@ -50,6 +50,15 @@ def test_stitch_joins_overlapping_chunks_of_a_page():
     assert stitch(pieces) == page
 
 
+def test_stitch_gives_a_table_row_its_line_back_where_two_chunks_meet():
+    # the splitter drops the line break between two chunks; a row beside it must not run into the line before
+    page = "主要财务指标 2024A 2025E\n营业总收入(百万) 18,837 19,728\n归母净利润(百万) 655 806"
+    second = page.index("营业")
+    assert stitch([(0, page[: second - 1]), (second, page[second:])]) == page
+    prose = "The board met twice. It approved the budget."
+    assert stitch([(0, prose[:20]), (21, prose[21:])]) == prose  # prose keeps its space
+
+
 @pytest.fixture
 def corpus_dir(tmp_path):
     folder = tmp_path / "docs"

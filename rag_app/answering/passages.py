@@ -56,6 +56,8 @@ def units(page: str) -> list[Unit]:
     for start, end in _lines(page):
         line = page[start:end]
         label = row_label(line)
+        if label is not None and len(line) > (MAX_CJK_CHARS if is_cjk(line) else MAX_CHARS):
+            label = None  # a paragraph that ends in figures (a chart's axis run into it) is prose, not a row
         if label is not None:
             found += _sentences(page, prose)
             prose = []

@@ -25,7 +25,9 @@ SEPARATORS = [
     "。", "！", "？", "；", ". ", "! ", "? ", "; ",
     "，", "、", ", ", " ", "",
 ]  # fmt: skip
-CHUNKER_VERSION = 2  # bump when splitting changes, so stored documents are re-chunked
+# bump when splitting, or the cleaned text it splits, changes, so stored documents are re-chunked (3: a Chinese
+# page's table rows keep their lines, rag_app.text.clean)
+CHUNKER_VERSION = 3
 # On a Chinese page, a piece shorter than this share of the chunk size is a layout fragment (a table
 # cell, a heading, "(2)."): it joins its neighbour instead of becoming a chunk that says nothing.
 FRAGMENT_SHARE = 4

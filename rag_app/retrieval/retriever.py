@@ -24,6 +24,7 @@ from rag_app.retrieval.fusion import (
 from rag_app.retrieval.rerank import CrossEncoderReranker
 from rag_app.retrieval.within import best_documents, dense_pages, lexical_pages, reciprocal
 from rag_app.storage.store import DocumentStore
+from rag_app.text.clean import is_table_row
 from rag_app.text.lexicon import expanded
 from rag_app.text.terms import PERIOD_TERM, terms_of
 
@@ -363,7 +364,8 @@ def _name_hits(hits: list[SearchHit], documents: list[DocumentInfo]) -> None:
 
 
 def stitch(pieces: list[tuple[int, str]]) -> str:
-    """Join overlapping chunks of one page, given as (offset, text) in page order, into one passage."""
+    """Join overlapping chunks of one page, given as (offset, text) in page order, into one passage (where
+    two chunks do not overlap, the character between them is a line break beside a table row, else a space)."""
     text, end = "", -1
     for offset, piece in pieces:
         if offset + len(piece) <= end:
@@ -372,8 +374,9 @@ def stitch(pieces: list[tuple[int, str]]) -> str:
             text = piece
         elif offset <= end:
             text += piece[end - offset :]
-        else:
-            text += " " + piece
+        else:  # the one space or line break the splitter dropped: a table row keeps its line
+            line_before, first_line = text[text.rfind("\n") + 1 :], piece.split("\n", 1)[0]
+            text += ("\n" if is_table_row(line_before) or is_table_row(first_line) else " ") + piece
         end = offset + len(piece)
     return text
 

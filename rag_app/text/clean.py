@@ -37,6 +37,15 @@ _SINGLE_BREAK = re.compile(r"(?<=\S)[ \t]*\n[ \t]*(?=\S)")
 _LATIN_SINGLE_BREAK = re.compile(r"(?<=[A-Za-z])[ \t]*\n[ \t]*(?=[A-Za-z])")
 _CJK_BLANK_LINE = re.compile(f"(?<=[{_CJK}0-9])[ \\t]*\\n(?:[ \\t]*\\n)+[ \\t]*(?=[{_CJK}0-9])")
 _BLANK_LINES = re.compile(r"[ \t]*\n(?:[ \t]*\n)+[ \t]*")
+# A table row as a CJK page prints it: a label, then two figures or more, each after a space ("负债合计
+# 525,802,580.88 692,654,284.96"); and the start of a line that goes on with the figure before it (its unit, or
+# the sentence's punctuation: "人民币 2,941,412,770.30\n元(合并...")
+_FIGURE_CELL = r"(?:\(?[-−–]?[$¥￥]?\d[\d,]*(?:\.\d+)?%?\)?|[-−–—])"
+_ROW_FIGURES = re.compile(rf"(?:[ \t]+|(?<=[\u3400-\u9fff）)])){_FIGURE_CELL}(?:[ \t]+{_FIGURE_CELL})+[ \t]*$")
+_LETTER = re.compile(r"[^\W\d_]")
+_ONLY_FIGURES = re.compile(rf"^[ \t]*{_FIGURE_CELL}(?:[ \t]+{_FIGURE_CELL})+[ \t]*$")  # a row whose label wrapped
+_GOES_ON = re.compile(r"^[ \t]*[元万亿%％股人家个次倍，。、；：）)]")
+_ROW_BREAK = "\x00"  # a kept line break while the others join (control characters are gone by then)
 _LINE_EDGES = re.compile(r"[ \t]*\n[ \t]*")
 
 
@@ -63,18 +72,41 @@ def _join_cjk_lines(text: str) -> str:
     """Undo line breaks a parser put inside CJK text.
 
     In a mostly-CJK page every single line break joins (a space only between two
-    Latin letters), since such parsers break lines after almost every glyph run;
+    Latin letters), since such parsers break lines after almost every glyph run,
+    except around a table row (a label and two figures or more), which keeps its line;
     elsewhere only breaks between two CJK characters join. A blank line between
     CJK text (a table cell boundary) becomes one space.
     """
     if not CJK_CHAR.search(text):
         return text
     if is_cjk_heavy(text):
+        text = _keep_row_breaks(text)
         text = _LATIN_SINGLE_BREAK.sub(" ", text)
         text = _SINGLE_BREAK.sub("", text)
     else:
         text = _CJK_SINGLE_BREAK.sub("", text)
-    return _CJK_BLANK_LINE.sub(" ", text)
+    return _CJK_BLANK_LINE.sub(" ", text).replace(_ROW_BREAK, "\n")
+
+
+def _keep_row_breaks(text: str) -> str:
+    """Mark the line breaks before and after each table row (a label and two figures or more) to be kept, so
+    a mostly-CJK page's table keeps one row a line ("负债合计 525,802,580.88 692,654,284.96\n所有者权益："), as
+    PDFium prints it, instead of running into one long line. A line of figures alone ends the row whose label
+    wrapped onto the lines before it ("所有者权益（或股东权\n益）合计\n1,132,603,716.40 1,103,214,999.16\n"); a
+    break after a row whose figure the next line goes on with ("...2,941,412,770.30 1.2\n元") joins as before."""
+    lines = text.split("\n")
+    out = [lines[0]]
+    for before, line in zip(lines, lines[1:], strict=False):
+        row_ends = (is_table_row(before) or _ONLY_FIGURES.match(before)) and not _GOES_ON.match(line)
+        out += [_ROW_BREAK if row_ends or is_table_row(line) else "\n", line]
+    return "".join(out)
+
+
+def is_table_row(line: str) -> bool:
+    """Whether a line is a table row: words, then two figures or more, each after a space (the first may follow
+    a Chinese label directly, "益）合计1,132,603,716.40 1,103,214,999.16", though not a sentence's end)."""
+    figures = _ROW_FIGURES.search(line)
+    return figures is not None and _LETTER.search(line, 0, figures.start()) is not None
 
 
 LATIN_LETTER = re.compile(r"[A-Za-z]")
