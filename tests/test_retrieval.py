@@ -280,6 +280,28 @@ def test_the_web_app_reads_the_search_indexes_before_the_first_question(service,
     assert not thread.is_alive() and sum(reads) == fresh.store(with_model=True).count_chunks() > 0
     reads.clear()
     assert fresh.search(SearchRequest(query="Orbital Freight contract", k=2)).hits and reads == []
+    assert fresh.chinese_reader._model is None  # no Chinese document here: the Chinese reader is never loaded
+
+
+def test_the_web_app_loads_the_chinese_reader_before_the_first_question_where_it_read_documents(
+    settings, embeddings, tmp_path
+):
+    from rag_app.service import RagService
+
+    folder = tmp_path / "zh"
+    folder.mkdir()
+    (folder / "金宇生物2020年度报告.md").write_text(
+        "金宇生物技术股份有限公司 2020 年年度报告。\n\n营业收入 1,581,905,632.48 元，较上年增长 38.5%。",
+        encoding="utf-8",
+    )
+    service = RagService(settings)
+    service.embeddings = embeddings
+    service.ingest([folder])
+    fresh = RagService(settings)  # as the app starts on that data directory
+    fresh.embeddings = embeddings
+    assert fresh.chinese_reader._model is None
+    fresh.preload_search().join(120)
+    assert fresh.chinese_reader._model is not None
 
 
 def test_rag_retrieval_within_chooses_how_the_pages_inside_documents_are_ranked(service, settings, monkeypatch):
