@@ -188,3 +188,25 @@ def test_every_retrieval_variant_names_options_the_bench_knows():
         unknown = {k for k in overrides if k not in known and not k.startswith(("section_", "rerank_"))}
         assert not unknown, (name, unknown)
     assert VARIANTS["hnsw"] == {"exact_chunks": 0} and VARIANTS["slots"]["within_lexicon_weight"] == 1.0
+
+
+def test_the_page_scorer_reorders_a_questions_pages_and_counts_only_the_top_10():
+    """bench.page_scorer: a fitted scorer puts the page that looks like the evidence first; a first evidence page
+    below rank 10 counts as a miss, as bench.retrieval counts it."""
+    from bench.page_scorer import FEATURES, Candidates, features, fit, ranks
+    from bench.retrieval import Question
+
+    def page(rank: int, evidence: bool) -> dict:
+        return {"rank": rank, "fusion": 0.01, "dense": rank, "lexical": None, "document": 1.0, "best": True,
+                "boost": 0.0, "within": 0.0, "bm25": 1.0 if evidence else 0.1, "bm25_rank": 1 if evidence else rank + 1,
+                "vector_rank": rank, "cosine": 0.5, "mean_cosine": 0.4, "figures": 0.1, "chars": 2000,
+                "place": rank / 40, "evidence": evidence}  # fmt: skip
+
+    def question(evidence_at: int) -> Candidates:
+        q = Question(f"q{evidence_at}", "?", "d.pdf", lambda hit: False, ["all", "tuning"])
+        return Candidates(q, [page(r, r == evidence_at) for r in range(1, 31)])
+
+    questions = [question(at) for at in (3, 7, 12, 20, 5, 9)]
+    assert features(questions[0]).shape == (30, len(FEATURES))
+    assert ranks(questions) == [3, 7, None, None, 5, 9]  # the default's order; 12 and 20 are outside the top 10
+    assert ranks(questions, fit(questions, 1.0)) == [1] * 6

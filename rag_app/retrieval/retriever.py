@@ -157,21 +157,8 @@ class Retriever:
     ) -> list[SearchHit]:
         """``scopes``: the file contents searched (None: all), and those of them the question's vector can be
         compared with (read by the same model)."""
-        shas, dense_shas = scopes
-        weights = self.weights(query)
-        dense = self.store.nearest_ids(vector, max(k, self.dense_candidates), dense_shas) if weights[0] else []
-        searched, names = expanded(query, self.ranking.lexicon_weight)
-        term_weights = {
-            **names,
-            **self._title_terms(query, routed, documents),
-            **dict.fromkeys(latest_words(query), 0.0),
-        }
-        lexical = self.store.search_lexical(searched, self.candidates, shas, term_weights)
-        if not weights[0] and not lexical:  # nothing matched the words either: the nearest passages, not none
-            weights = [1.0, *weights[1:]]
-            dense = self.store.nearest_ids(vector, max(k, self.dense_candidates), dense_shas)
-        candidates = list(dict.fromkeys(dense + lexical))
-        scores = fused_scores([dense, lexical, _by_document(candidates, routed)], weights, self.ranking.rrf_k)
+        dense_shas = scopes[1]
+        weights, _, scores = self._fused(query, vector, k, scopes, documents, routed)
         depth = max(k, self.reranker.depth) if self.reranker else k
         ranked = [_page_of(c) for c in rank_pages(scores, _page_of, len(scores))] if scores else []
         page_counts = {d.sha256: d.pages for d in documents}
@@ -186,6 +173,28 @@ class Retriever:
         hits = self.store.hits(chosen, vector)
         ranked = [hits[i] for i in chosen if i in hits]
         return self.reranker.rerank(query, ranked)[:k] if self.reranker else ranked
+
+    def _fused(
+        self, query, vector, k: int, scopes: tuple[set[str] | None, set[str] | None], documents, routed: DocumentRoute
+    ) -> tuple[list[float], list[list[str]], dict[str, float]]:
+        """The (dense, lexical, document) rankings of the question's candidate chunks, their weights, and each
+        candidate's score in their weighted reciprocal-rank fusion."""
+        shas, dense_shas = scopes
+        weights = self.weights(query)
+        dense = self.store.nearest_ids(vector, max(k, self.dense_candidates), dense_shas) if weights[0] else []
+        searched, names = expanded(query, self.ranking.lexicon_weight)
+        term_weights = {
+            **names,
+            **self._title_terms(query, routed, documents),
+            **dict.fromkeys(latest_words(query), 0.0),
+        }
+        lexical = self.store.search_lexical(searched, self.candidates, shas, term_weights)
+        if not weights[0] and not lexical:  # nothing matched the words either: the nearest passages, not none
+            weights = [1.0, *weights[1:]]
+            dense = self.store.nearest_ids(vector, max(k, self.dense_candidates), dense_shas)
+        candidates = list(dict.fromkeys(dense + lexical))
+        rankings = [dense, lexical, _by_document(candidates, routed)]
+        return weights, rankings, fused_scores(rankings, weights, self.ranking.rrf_k)
 
     def _title_terms(self, query: str, routed: DocumentRoute, documents: list[DocumentInfo]) -> dict[str, float]:
         """The weight in the chunk BM25 ranking of the question's terms that title its best-routed documents and
