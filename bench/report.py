@@ -962,25 +962,16 @@ def chinese_table_rows() -> list[str]:
         "",
     ]
     if answers_before and answers_after:
-
-        def counts(result: dict, sets: tuple[str, ...]) -> dict[tuple[str, str], dict[str, int]]:
-            out: dict[tuple[str, str], dict[str, int]] = {}
-            for row in result["answerers"]["extractive"]["rows"]:
-                if row["set"] in sets:
-                    for key in ((row["set"], "all"), (row["set"], f"kind: {row['kind']}")):
-                        out.setdefault(key, {}).setdefault(row["verdict"], 0)
-                        out[key][row["verdict"]] += 1
-            return out
-
         sets = ("zh_reports", "financebench", "docugami", "erc", "absent_en", "absent_zh")
-        old, new = counts(answers_before, sets), counts(answers_after, sets)
-        verdicts = ("right", "partial", "wrong", "refused_correctly", "refused_wrongly", "hallucinated")
+        old, new = (r["answerers"]["extractive"]["summary"] for r in (answers_before, answers_after))
 
-        def cell(found: dict[str, int]) -> str:
-            return " / ".join(str(found.get(v, 0)) for v in verdicts)
+        def cell(found: dict) -> str:
+            return " / ".join(str(found.get(v, 0)) for v in ANSWER_COLUMNS)
 
-        answer_rows = [[s, group, cell(old[(s, group)]), cell(new.get((s, group), {}))]
-                       for s, group in sorted(old, key=lambda k: (sets.index(k[0]), k[1] != "all", k[1]))]  # fmt: skip
+        answer_rows = [[name, group, cell(old[name][group]), cell(new.get(name, {}).get(group, {}))]
+                       for name in sets if name in old
+                       for group in ("all", *(g for g in sorted(old[name]) if g.startswith("kind: ")))
+                       if group in old[name]]  # fmt: skip
 
         def quote_chars(result: dict) -> float:
             texts = [r["answer"] for r in result["answerers"]["extractive"]["rows"] if r["set"] == "zh_reports"]
