@@ -13,12 +13,11 @@ import re
 from dataclasses import dataclass
 from functools import cached_property
 
-from rag_app.text.clean import jieba_or_none
+from rag_app.text.clean import FIGURE_CELL, jieba_or_none
 from rag_app.text.terms import terms_of
 
 CJK = re.compile(r"[\u3400-\u9fff]")
-# A figure as tables print it: 1,577  (1,577)  $ 5,363  12.5%  —  (in a row's tail)
-FIGURE = re.compile(r"^(?:\(?[-−–]?\s?[$€£¥]?\s?\d[\d,]*(?:\.\d+)?\s?%?\)?|[$€£¥]|—|–|-|\*+)$")
+FIGURE = re.compile(rf"^(?:{FIGURE_CELL})$")  # a token of a row's tail (rag_app.text.clean)
 YEAR = re.compile(r"(?<!\d)(?:19|20)\d\d(?!\d)")
 # An amount: 1,577  3.5  12%  $ 40  (2,023)  5亿元  1,581,905,632.48 元 (years removed first)
 AMOUNT = re.compile(r"\d{1,3}(?:,\d{3})+|\d+\.\d+|\d+\s?%|[$€£¥]\s?\d|\(\d[\d,]*\)|\d{3,}|\d+\s?[万亿]")

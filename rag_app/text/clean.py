@@ -40,7 +40,9 @@ _BLANK_LINES = re.compile(r"[ \t]*\n(?:[ \t]*\n)+[ \t]*")
 # A table row as a CJK page prints it: a label, then two figures or more, each after a space ("负债合计
 # 525,802,580.88 692,654,284.96"); and the start of a line that goes on with the figure before it (its unit, or
 # the sentence's punctuation: "人民币 2,941,412,770.30\n元(合并...")
-_FIGURE_CELL = r"(?:\(?[-−–]?[$¥￥]?\d[\d,]*(?:\.\d+)?%?\)?|[-−–—])"
+# A figure as tables print it, one cell: 1,577  (1,577)  $  5,363  12.5%  —  ** (the quoted answers' rows use it too)
+FIGURE_CELL = r"\(?[-−–]?[$€£¥￥]?\d[\d,]*(?:\.\d+)?%?\)?|[$€£¥￥]|[-−–—]|\*+"
+_FIGURE_CELL = f"(?:{FIGURE_CELL})"
 _ROW_FIGURES = re.compile(rf"(?:[ \t]+|(?<=[\u3400-\u9fff）)])){_FIGURE_CELL}(?:[ \t]+{_FIGURE_CELL})+[ \t]*$")
 _LETTER = re.compile(r"[^\W\d_]")
 _ONLY_FIGURES = re.compile(rf"^[ \t]*{_FIGURE_CELL}(?:[ \t]+{_FIGURE_CELL})+[ \t]*$")  # a row whose label wrapped
