@@ -40,7 +40,7 @@ import torch
 from bench.chunk_headers import header_copy
 from bench.common import CORPUS, ROOT, write_result
 from rag_app.requests import SearchRequest
-from rag_app.retrieval.boosts import SectionSet, section_boosts
+from rag_app.retrieval.boosts import FormalityPenalty, SectionBoost, SectionSet, formality_penalties, section_boosts
 from rag_app.retrieval.fusion import SLOTS, RankingOptions
 from rag_app.retrieval.retriever import Retriever
 from rag_app.service import RagService
@@ -74,6 +74,10 @@ VARIANTS: dict[str, dict] = {
     "dense_500": {"dense_candidates": 500},
     # pages opening with a financial statement the question names are boosted by default (prompts/sections/)
     "no_statements": {"section_weight": 0.0},  # the default before that lever
+    # a report's formal pages (tables of contents, certifications, auditors' consents: prompts/pages/formalities.toml)
+    # fall below every other page unless asked for (RAG_RETRIEVAL_FORMALITY_WEIGHT 1, the default since 2026-12-06);
+    # without it, the default before
+    "no_formalities": {"formality_weight": 0.0},
     "statements_w2": {"section_weight": 2.0},  # the same plateau on the tuning half: not a knife edge
     "statements_3docs": {"section_documents": 3},
     # a question naming a company's segments: the pages opening with results by segment (prompts/sections/segments;
@@ -393,14 +397,18 @@ class Ours:
         dense_candidates = overrides.pop("dense_candidates", None)
         default = self.service.retriever(self.service.store(with_model=True))
         section = {k.removeprefix("section_"): overrides.pop(k) for k in list(overrides) if k.startswith("section_")}
+        formality = overrides.pop("formality_weight", None)
+        others = [b for b in default.boosts if not isinstance(b, SectionBoost)]  # the formal pages' penalty
         if "sets" in section:  # other section sets at the settings' weights
             s = self.service.settings
             boosts = section_boosts(section.pop("sets"), s.retrieval_section_weight, s.retrieval_section_item_weight)
-            boosts = [replace(b, **section) for b in boosts]
+            boosts = [*(replace(b, **section) for b in boosts), *others]
         else:
-            boosts = [replace(b, **section) for b in default.boosts] if section else None
+            boosts = [replace(b, **section) if isinstance(b, SectionBoost) else b for b in default.boosts]
         if section.get("weight") == 0.0:
-            boosts = []
+            boosts = others
+        if formality is not None:
+            boosts = [b for b in boosts if not isinstance(b, FormalityPenalty)] + formality_penalties(formality)
         rerank = {k.removeprefix("rerank_"): overrides.pop(k) for k in list(overrides) if k.startswith("rerank_")}
         reranker = smollm2_reranker(**rerank) if rerank else None
         exact = overrides.pop("exact_chunks", None)

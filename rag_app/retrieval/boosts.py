@@ -12,11 +12,16 @@ and how they are written, is data: ``prompts/sections/<name>.toml`` (the financi
 English and Chinese, are one such set; the tables of results by segment another; the parts of a report a
 heading starts anywhere on a page, such as its legal proceedings, a third). A question that names no
 section is ranked exactly as without.
+
+:class:`FormalityPenalty` is the other way round: the pages that are a report's formalities (its tables of
+contents, its officers' certifications, its auditors' consents; ``prompts/pages/formalities.toml``) fall below
+every other page, unless the question asks for their kind.
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import re
 import tomllib
 from collections.abc import Callable, Mapping, Sequence
@@ -27,6 +32,7 @@ from typing import Protocol
 from rag_app.errors import ConfigurationError
 
 SECTIONS_DIR = Path(__file__).resolve().parents[2] / "prompts" / "sections"
+FORMALITIES_FILE = Path(__file__).resolve().parents[2] / "prompts" / "pages" / "formalities.toml"
 _SPACE = re.compile(r"\s+")
 
 Page = tuple[str, int]  # (sha256, page)
@@ -182,3 +188,135 @@ def section_boosts(names: str, weight: float, item_weight: float = 0.0) -> list[
         SectionBoost(SectionSet.load(name.strip()), weight, item_weight=item_weight)
         for name in names.split(",") if name.strip()
     ]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Formality:
+    """One kind of formal page: what its opening (and its body) carry, or its page numbers (``contents``), and how
+    a question asks for it."""
+
+    name: str
+    asked: re.Pattern
+    opening: re.Pattern | None = None
+    body: re.Pattern | None = None
+    contents: bool = False
+
+
+_NUMERIC = re.compile(r"^[($]?[\d.,]+%?\)?$")  # a figure or a number, alone: "25", "(1,204)", "3.5%"
+_PAGE_NUMBER = re.compile(r"\d{1,3}")
+_LEADER = re.compile(r"(?:\.{4,}|…{2,}|·{4,})\s*\d{1,3}\s*$", re.MULTILINE)  # "重要提示 ........ 5"
+
+
+def _page_number(line: str) -> int | None:
+    """The page number a line of a table of contents ends with ("Item 1A. Risk Factors 25": 25), or None: the last
+    word is a number of 1 to 3 digits after a word, and the line holds no other figure but one ("Item 1A")."""
+    words = line.replace("…", " ").split()
+    if len(words) < 2 or not _PAGE_NUMBER.fullmatch(words[-1]):
+        return None
+    before = words[-2].rstrip(".·")
+    if not before or _NUMERIC.match(before) or sum(bool(_NUMERIC.match(w)) for w in words[:-1]) > 1:
+        return None
+    return int(words[-1])
+
+
+@dataclass(frozen=True, eq=False)  # one object per file (load is cached): compared and hashed by identity
+class Formalities:
+    """The kinds of formal pages, read from ``prompts/pages/formalities.toml``."""
+
+    kinds: tuple[Formality, ...]
+    opening_chars: int
+    body_chars: int
+    contents_lines: int
+    contents_share: float
+    contents_order: float
+    leader_lines: int
+
+    @classmethod
+    @functools.cache
+    def load(cls, path: Path = FORMALITIES_FILE) -> Formalities:
+        try:
+            data = tomllib.loads(path.read_text(encoding="utf-8"))
+            flags = re.IGNORECASE | re.MULTILINE
+            kinds = tuple(
+                Formality(
+                    name,
+                    re.compile("|".join(kind["asked"]), flags),
+                    re.compile("|".join(kind["opening"]), flags) if kind.get("opening") else None,
+                    re.compile("|".join(kind["body"]), flags) if kind.get("body") else None,
+                    bool(kind.get("contents", False)),
+                )
+                for name, kind in data["kinds"].items()
+            )
+            return cls(
+                kinds, int(data["opening_chars"]), int(data["body_chars"]), int(data["contents_lines"]),
+                float(data["contents_share"]), float(data["contents_order"]), int(data["leader_lines"]),
+            )  # fmt: skip
+        except (OSError, KeyError, TypeError, ValueError, re.error) as exc:
+            raise ConfigurationError(f"cannot read the formal pages' kinds ({path}): {exc}") from exc
+
+    def kind_of(self, text: str) -> str | None:
+        """The kind of formal page ``text`` (a whole page) is, or None."""
+        opening, body = text[: self.opening_chars], text[: self.body_chars]
+        for kind in self.kinds:
+            if kind.contents:
+                if self._is_contents(text):
+                    return kind.name
+            elif kind.opening and kind.opening.search(opening) and (kind.body is None or kind.body.search(body)):
+                return kind.name
+        return None
+
+    def asked_in(self, question: str) -> frozenset[str]:
+        """The kinds a question asks for ("who certified the 10-Q?")."""
+        return frozenset(kind.name for kind in self.kinds if kind.asked.search(question))
+
+    def pages(self, sha256: str, pages: Callable[[], Mapping[int, str]]) -> dict[int, str]:
+        """Page -> its kind, for the formal pages of a content (``pages()``: its pages' texts, read only the first
+        time: kept per content, whose text never changes)."""
+        key = (self, sha256)
+        if key not in _FORMAL_PAGES:
+            found = {page: self.kind_of(text) for page, text in pages().items()}
+            if len(_FORMAL_PAGES) >= PAGE_SECTIONS_KEPT:
+                _FORMAL_PAGES.pop(next(iter(_FORMAL_PAGES)), None)
+            _FORMAL_PAGES[key] = {page: kind for page, kind in found.items() if kind}
+        return _FORMAL_PAGES[key]
+
+    def _is_contents(self, text: str) -> bool:
+        if len(_LEADER.findall(text)) >= self.leader_lines:
+            return True
+        lines = [line for line in text.split("\n") if line.strip()]
+        numbers = [n for n in map(_page_number, lines) if n is not None]
+        if len(numbers) < max(self.contents_lines, self.contents_share * len(lines)):
+            return False
+        rising = sum(b >= a for a, b in itertools.pairwise(numbers))
+        return rising >= self.contents_order * (len(numbers) - 1)
+
+
+# (formalities, content) -> page -> its kind of formal page (Formalities.pages), oldest dropped first
+_FORMAL_PAGES: dict[tuple[Formalities, str], dict[int, str]] = {}
+
+
+@dataclass(frozen=True, eq=False)
+class FormalityPenalty:
+    """The formal pages (:class:`Formalities`) of the documents of the ``pages`` best-ranked pages lose ``weight``
+    (1: below every other page; the fusion's scores are below 0.2), unless the question asks for their kind."""
+
+    formalities: Formalities
+    weight: float = 1.0
+    pages: int = 20
+
+    def __call__(self, question: str, ranked_pages: Sequence[Page], pages_opening: PagesOpening) -> dict[Page, float]:
+        if self.weight <= 0 or not ranked_pages:
+            return {}
+        asked = self.formalities.asked_in(question)
+        ranked = set(ranked_pages)
+        out: dict[Page, float] = {}
+        for sha in dict.fromkeys(sha for sha, _ in ranked_pages[: self.pages]):
+            for page, kind in self.formalities.pages(sha, lambda sha=sha: pages_opening(sha, 0)).items():
+                if kind not in asked and (sha, page) in ranked:
+                    out[(sha, page)] = -self.weight
+        return out
+
+
+def formality_penalties(weight: float) -> list[PageBoost]:
+    """The formal pages' penalty at ``weight`` (``RAG_RETRIEVAL_FORMALITY_WEIGHT``; 0: none)."""
+    return [FormalityPenalty(Formalities.load(), weight)] if weight > 0 else []

@@ -274,6 +274,8 @@ class Retriever:
             for ranking, weight in rankings:  # ties keep the first ranking's order (the page BM25's)
                 for page, score in reciprocal(ranking, weight, options.within_rrf_k).items():
                     fused[page] = fused.get(page, 0.0) + score
+            for page in fused:  # what a page boost takes away (a formal page's penalty) stays taken
+                fused[page] += min(boosts.get(page, 0.0), 0.0)
             order = iter(sorted(fused, key=lambda p: -fused[p]))
             top = [next(order) if page[0] == sha else page for page in top]
         return [chunk_of.get(page) or chunk_id(page[0], page[1], 0) for page in top]

@@ -1,0 +1,181 @@
+"""A report's formal pages (its tables of contents, its officers' certifications, its auditors' consents and letters:
+prompts/pages/formalities.toml) name the company, the report and its period as questions do, and answer none of
+them: they fall below every other page (RAG_RETRIEVAL_FORMALITY_WEIGHT), unless the question asks for them."""
+
+import pytest
+from pdfgen import write_pdf
+
+from rag_app.errors import ConfigurationError
+from rag_app.requests import SearchRequest
+from rag_app.retrieval.boosts import Formalities, FormalityPenalty, formality_penalties
+
+FORMAL = Formalities.load()
+
+# As PDFium prints them: Microsoft's 10-Q for 2023 Q1 (pages 2, 68, 70), 3M's 10-K for 2022 (page 246), a Chinese
+# annual report's contents (北方华锦 2019, page 3)
+CONTENTS = (
+    "MICROSOFT CORPORATION\nFORM 10-Q\nFor the Quarter Ended December 31, 2022\nINDEX\nPage\n"
+    "PART I. FINANCIAL INFORMATION\nItem 1. Financial Statements\na) Income Statements for the Three and Six Months "
+    "Ended December 31, 2022 and 2021 3\nb) Comprehensive Income Statements 4\nc) Balance Sheets 5\n"
+    "d) Cash Flows Statements 6\ne) Stockholders' Equity Statements 7\nf) Notes to Financial Statements 8\n"
+    "g) Report of Independent Registered Public Accounting Firm 29\nItem 2. Management's Discussion and Analysis of "
+    "Financial Condition and Results of Operations 30\nItem 3. Quantitative and Qualitative Disclosures About Market "
+    "Risk 49\nItem 4. Controls and Procedures 50\nPART II. OTHER INFORMATION\nItem 1. Legal Proceedings 51\n"
+    "Item 1A. Risk Factors 51\nItem 2. Unregistered Sales of Equity Securities and Use of Proceeds 63\n"
+    "Item 6. Exhibits 64\nSIGNATURE 65"
+)
+CERTIFICATION = (
+    "Exhibit 31.1\nCERTIFICATION\nI, Satya Nadella, certify that:\n1. I have reviewed this quarterly report on Form "
+    "10-Q of Microsoft Corporation;\n2. Based on my knowledge, this report does not contain any untrue statement of a "
+    "material fact or omit to state a material fact necessary to make the statements made, in light of the "
+    "circumstances under which such statements were made, not misleading with respect to the period covered by this "
+    "report;\n3. Based on my knowledge, the financial statements, and other financial information included in this "
+    "report, fairly present in all material respects the financial condition, results of operations and cash flows"
+)
+LETTER = (
+    "Exhibit 15.1\nJanuary 24, 2023\nThe Board of Directors and Stockholders of Microsoft Corporation\nOne Microsoft "
+    "Way\nRedmond, WA 98052-6399\nWe are aware that our report dated January 24, 2023, on our review of the interim "
+    "financial information of Microsoft Corporation and subsidiaries appearing in Microsoft Corporation's Quarterly "
+    "Report on Form 10-Q for the quarter ended December 31, 2022, is incorporated by reference"
+)
+CONSENT = (
+    "EXHIBIT 23\nCONSENT OF INDEPENDENT REGISTERED PUBLIC ACCOUNTING FIRM\nWe hereby consent to the incorporation by "
+    "reference in the Registration Statements on Form S-8 of our report dated February 8, 2023 relating to the "
+    "financial statements of 3M Company"
+)
+CHINESE_CONTENTS = "北方华锦化学工业股份有限公司 2019 年年度报告全文\n3\n目录\n" + "\n".join(
+    f"{title} {'.' * 40} {page}"
+    for title, page in [
+        ("第一节 重要提示、目录和释义", 5),
+        ("第二节 公司简介和主要财务指标", 8),
+        ("第三节 公司业务概要", 12),
+        ("第四节 经营情况讨论与分析", 14),
+        ("第五节 重要事项", 30),
+        ("第六节 股份变动及股东情况", 50),
+    ]
+)
+# Not formal: a statement whose labels lead with dots to figures (Adobe's 10-K for 2015), a table of small figures
+# (Microsoft's investments), an exhibit index that lists the certifications, and prose under a running header
+STATEMENT = (
+    "ADOBE SYSTEMS INCORPORATED\nCONSOLIDATED STATEMENTS OF CASH FLOWS\n(In thousands)\n"
+    "Net income ........................................ $ 629,551 $ 268,395\n"
+    + "\n".join(
+        f"{label} {'.' * 30} {a} {b}"
+        for label, a, b in [
+            ("Depreciation, amortization and accretion", "339,473", "313,590"),
+            ("Stock-based compensation", "335,859", "333,701"),
+            ("Deferred income taxes", "(69,657)", "(26,089)"),
+            ("Trade payables", "22,870", "6,211"),
+            ("Accrued expenses", "(5,944)", "37,544"),
+            ("Net cash provided by operating activities", "1,469,502", "1,287,482"),
+        ]
+    )  # fmt: skip
+)
+SMALL_FIGURES = "PART I\nItem 1\n(In millions)\n" + "\n".join(
+    f"{label} Level {level} {a} {b} ({c} ) {d} {e} {f} 0"
+    for label, level, a, b, c, d, e, f in [
+        ("Foreign government bonds", 2, 498, 1, 24, 475, 0, 475),
+        ("Mortgage- and asset-backed securities", 2, 824, 1, 39, 786, 0, 786),
+        ("Corporate notes and bonds", 3, 120, 0, 0, 120, 0, 120),
+        ("Municipal securities", 2, 285, 1, 18, 268, 7, 261),
+        ("Municipal securities", 3, 103, 0, 16, 87, 0, 87),
+        ("Derivatives, net", 2, 6, 0, 0, 6, 0, 6),
+        ("Equity investments", 1, 9, 0, 0, 9, 0, 9),
+        ("Total", 2, 12, 0, 0, 12, 0, 12),
+    ]
+)
+EXHIBIT_INDEX = (
+    "PART II\nItem 6\nITEM 6. EXHIBITS\n15.1 Letter regarding unaudited interim financial information\n"
+    "31.1 Certification of Chief Executive Officer Pursuant to Section 302 of the Sarbanes-Oxley Act of 2002\n"
+    "31.2 Certification of Chief Financial Officer Pursuant to Section 302 of the Sarbanes-Oxley Act of 2002"
+)
+PROSE = (
+    "Table of Contents\nNOTE 10 — DEBT\nThe components of debt were as follows. In 2022 we issued $2.0 billion of "
+    "notes due 2032 and repaid $1.5 billion of notes due 2023. Interest expense was $500 million."
+)
+
+
+def test_formal_pages_are_told_by_their_opening_or_their_page_numbers():
+    kind = FORMAL.kind_of
+    assert kind(CONTENTS) == "table of contents"
+    assert kind(CHINESE_CONTENTS) == "table of contents"
+    assert kind(CERTIFICATION) == "certification"
+    assert kind(LETTER) == kind(CONSENT) == "auditors' consent or letter"
+    for page in (STATEMENT, SMALL_FIGURES, EXHIBIT_INDEX, PROSE):
+        assert kind(page) is None, page[:60]
+
+
+def test_a_question_asking_for_a_kind_keeps_its_pages():
+    asked = FORMAL.asked_in
+    assert asked("Who certified Microsoft's 10-Q for Q1 2023?") == {"certification"}
+    assert asked("Which firm audits Microsoft, per its auditors' consent?") == {"auditors' consent or letter"}
+    assert asked("What is on the table of contents?") == {"table of contents"}
+    assert asked("年报的目录有哪些章节？") == {"table of contents"}
+    assert asked("What details were provided about changes in Microsoft's debt in the Q1 2023 10-Q?") == frozenset()
+
+
+def test_the_formal_pages_of_the_best_documents_lose_the_weight():
+    texts = {"a": {1: CONTENTS, 2: PROSE, 3: CERTIFICATION}, "b": {1: LETTER, 2: PROSE}, "c": {1: CERTIFICATION}}
+    read = []
+
+    def pages(sha, chars):
+        assert chars == 0  # whole pages
+        read.append(sha)
+        return texts[sha]
+
+    ranked = [("a", 3), ("a", 2), ("b", 1), ("c", 1)]
+    penalty = FormalityPenalty(FORMAL, weight=1.0, pages=3)
+    # a's contents page has no candidate chunk: not entered; c is past the first 3 pages: not read
+    assert penalty("What changed in Microsoft's debt?", ranked, pages) == {("a", 3): -1.0, ("b", 1): -1.0}
+    assert penalty("Who certified the report?", ranked, pages) == {("b", 1): -1.0}
+    assert read == ["a", "b"]  # each content's pages read once, then kept
+    assert formality_penalties(0.0) == [] and FormalityPenalty(FORMAL, weight=0.0)("debt?", ranked, pages) == {}
+
+
+def test_the_kinds_are_data_and_a_broken_file_says_which(tmp_path):
+    broken = tmp_path / "formalities.toml"
+    broken.write_text("opening_chars = 300\n[kinds.x]\nasked = ['(']\n", encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="formalities.toml"):
+        Formalities.load(broken)
+
+
+ACME = [
+    "Acme Corporation\nAnnual Report on Form 10-K for the fiscal year 2022",
+    CONTENTS.replace("MICROSOFT CORPORATION", "ACME CORPORATION").replace("10-Q", "10-K"),
+    "NOTE 10 - DEBT\nIn fiscal 2022 Acme issued $2.0 billion of senior notes due 2032 and repaid $1.5 billion of "
+    "notes due 2023; the weighted average interest rate on its borrowings rose to 4.1%.",
+    "Results of operations. Revenue grew 7% on stronger demand for industrial products in every region.",
+    "Exhibit 31.1\nCERTIFICATION\nI, Jane Roe, certify that:\n1. I have reviewed this annual report on Form 10-K of "
+    "Acme Corporation for fiscal 2022;\n2. Based on my knowledge, this report does not contain any untrue statement "
+    "of a material fact; the financial statements and other financial information in this report fairly present "
+    "in all material respects the financial condition of Acme Corporation.",
+    "Exhibit 23\nCONSENT OF INDEPENDENT REGISTERED PUBLIC ACCOUNTING FIRM\nWe consent to the incorporation by "
+    "reference of our report on the financial statements of Acme Corporation in its annual report on Form 10-K "
+    "for fiscal 2022.",
+]
+QUESTION = "What does Acme Corporation's annual report on Form 10-K for fiscal 2022 say about its debt?"
+
+
+@pytest.mark.parametrize("within", ["add", "slots"])
+def test_a_question_gets_the_note_before_the_certification_naming_its_report(service, settings, tmp_path, within):
+    """The certification and the auditors' consent repeat the question's company, report and year; the debt note
+    answers it. By default the formal pages fall below it, and they did not without the lever."""
+    write_pdf(tmp_path / "filings" / "Acme_2022_10K.pdf", ACME)
+    write_pdf(tmp_path / "filings" / "Globex_2022_10K.pdf", ["Globex Incorporated\nAnnual Report 2022", ACME[3]])
+    service.ingest([tmp_path / "filings"])
+    settings.retrieval_within = within
+
+    def ranked(question: str) -> list[tuple[str, int]]:
+        return [(h.file, h.page) for h in service.search(SearchRequest(query=question, k=8)).hits]
+
+    formal = [("Acme_2022_10K.pdf", page) for page in (2, 5, 6)]
+    note = ("Acme_2022_10K.pdf", 3)
+    assert settings.retrieval_formality_weight == 1.0
+    pages = ranked(QUESTION)
+    assert sorted(pages[-3:]) == formal and pages.index(note) < 3, pages  # the formal pages below every other
+    settings.retrieval_formality_weight = 0.0
+    pages = ranked(QUESTION)
+    assert min(pages.index(p) for p in formal) < pages.index(note), pages  # without the lever one came first
+    settings.retrieval_formality_weight = 1.0
+    pages = ranked("Who certified Acme Corporation's annual report on Form 10-K for fiscal 2022?")
+    assert pages.index(formal[1]) < 2 and sorted(pages[-2:]) == [formal[0], formal[2]], pages  # asked for: kept
