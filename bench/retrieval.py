@@ -40,7 +40,7 @@ import torch
 from bench.chunk_headers import header_copy
 from bench.common import CORPUS, ROOT, write_result
 from rag_app.requests import SearchRequest
-from rag_app.retrieval.boosts import FormalityPenalty, SectionBoost, SectionSet, formality_penalties, section_boosts
+from rag_app.retrieval.boosts import FormalPages, SectionBoost, SectionSet, formal_pages_last, section_boosts
 from rag_app.retrieval.fusion import SLOTS, RankingOptions
 from rag_app.retrieval.retriever import Retriever
 from rag_app.service import RagService
@@ -75,9 +75,9 @@ VARIANTS: dict[str, dict] = {
     # pages opening with a financial statement the question names are boosted by default (prompts/sections/)
     "no_statements": {"section_weight": 0.0},  # the default before that lever
     # a report's formal pages (tables of contents, certifications, auditors' consents: prompts/pages/formalities.toml)
-    # fall below every other page unless asked for (RAG_RETRIEVAL_FORMALITY_WEIGHT 1, the default since 2026-12-06);
+    # fall below every other page unless asked for (RAG_RETRIEVAL_FORMAL_PAGES_LAST, the default since 2026-12-06);
     # without it, the default before
-    "no_formalities": {"formality_weight": 0.0},
+    "no_formalities": {"formal_pages_last": False},
     "statements_w2": {"section_weight": 2.0},  # the same plateau on the tuning half: not a knife edge
     "statements_3docs": {"section_documents": 3},
     # a question naming a company's segments: the pages opening with results by segment (prompts/sections/segments;
@@ -397,7 +397,7 @@ class Ours:
         dense_candidates = overrides.pop("dense_candidates", None)
         default = self.service.retriever(self.service.store(with_model=True))
         section = {k.removeprefix("section_"): overrides.pop(k) for k in list(overrides) if k.startswith("section_")}
-        formality = overrides.pop("formality_weight", None)
+        formal_last = overrides.pop("formal_pages_last", None)
         others = [b for b in default.boosts if not isinstance(b, SectionBoost)]  # the formal pages' penalty
         if "sets" in section:  # other section sets at the settings' weights
             s = self.service.settings
@@ -407,8 +407,8 @@ class Ours:
             boosts = [replace(b, **section) if isinstance(b, SectionBoost) else b for b in default.boosts]
         if section.get("weight") == 0.0:
             boosts = others
-        if formality is not None:
-            boosts = [b for b in boosts if not isinstance(b, FormalityPenalty)] + formality_penalties(formality)
+        if formal_last is not None:
+            boosts = [b for b in boosts if not isinstance(b, FormalPages)] + formal_pages_last(formal_last)
         rerank = {k.removeprefix("rerank_"): overrides.pop(k) for k in list(overrides) if k.startswith("rerank_")}
         reranker = smollm2_reranker(**rerank) if rerank else None
         exact = overrides.pop("exact_chunks", None)

@@ -287,15 +287,12 @@ class Settings(BaseSettings):
         "report_parts (a report's legal proceedings and market risk, whose headings start anywhere on a page; it "
         "boosts the best-matching document only).",
     )
-    retrieval_formality_weight: float = Field(
-        1.0,
-        ge=0,
-        le=20,
-        description="How far a report's formal pages fall in the hybrid ranking: its tables of contents, its "
-        "officers' certifications and its auditors' consents and letters (prompts/pages/formalities.toml), which "
-        "name the company, the report and its period as questions do and answer none of them; a question asking "
-        "for such a page (a certification, the auditors, the contents) keeps it. 1: below every other page; 0 "
-        "turns it off.",
+    retrieval_formal_pages_last: bool = Field(
+        True,
+        description="Put a report's formal pages below every other page in the hybrid ranking: its tables of "
+        "contents, its officers' certifications and its auditors' consents and letters (prompts/pages/"
+        "formalities.toml), which name the company, the report and its period as questions do and answer none of "
+        "them; a question asking for such a page (a certification, the auditors, the contents) keeps it in place.",
     )
     reranker_model: str | None = Field(
         None,

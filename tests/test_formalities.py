@@ -1,13 +1,13 @@
 """A report's formal pages (its tables of contents, its officers' certifications, its auditors' consents and letters:
 prompts/pages/formalities.toml) name the company, the report and its period as questions do, and answer none of
-them: they fall below every other page (RAG_RETRIEVAL_FORMALITY_WEIGHT), unless the question asks for them."""
+them: they fall below every other page (RAG_RETRIEVAL_FORMAL_PAGES_LAST), unless the question asks for them."""
 
 import pytest
 from pdfgen import write_pdf
 
 from rag_app.errors import ConfigurationError
 from rag_app.requests import SearchRequest
-from rag_app.retrieval.boosts import Formalities, FormalityPenalty, formality_penalties
+from rag_app.retrieval.boosts import Formalities, FormalPages, formal_pages_last
 
 FORMAL = Formalities.load()
 
@@ -114,7 +114,7 @@ def test_a_question_asking_for_a_kind_keeps_its_pages():
     assert asked("What details were provided about changes in Microsoft's debt in the Q1 2023 10-Q?") == frozenset()
 
 
-def test_the_formal_pages_of_the_best_documents_lose_the_weight():
+def test_the_formal_pages_of_the_best_documents_are_sent_last():
     texts = {"a": {1: CONTENTS, 2: PROSE, 3: CERTIFICATION}, "b": {1: LETTER, 2: PROSE}, "c": {1: CERTIFICATION}}
     read = []
 
@@ -124,12 +124,13 @@ def test_the_formal_pages_of_the_best_documents_lose_the_weight():
         return texts[sha]
 
     ranked = [("a", 3), ("a", 2), ("b", 1), ("c", 1)]
-    penalty = FormalityPenalty(FORMAL, weight=1.0, pages=3)
-    # a's contents page has no candidate chunk: not entered; c is past the first 3 pages: not read
-    assert penalty("What changed in Microsoft's debt?", ranked, pages) == {("a", 3): -1.0, ("b", 1): -1.0}
-    assert penalty("Who certified the report?", ranked, pages) == {("b", 1): -1.0}
+    last = FormalPages(FORMAL, pages=3)
+    # a's contents page has no candidate chunk, but the rankings inside a document may bring it in; c is past the
+    # first 3 pages: not read
+    assert last("What changed in Microsoft's debt?", ranked, pages) == {("a", 1): -1.0, ("a", 3): -1.0, ("b", 1): -1.0}
+    assert last("Who certified the report?", ranked, pages) == {("a", 1): -1.0, ("b", 1): -1.0}
     assert read == ["a", "b"]  # each content's pages read once, then kept
-    assert formality_penalties(0.0) == [] and FormalityPenalty(FORMAL, weight=0.0)("debt?", ranked, pages) == {}
+    assert formal_pages_last(False) == [] and [type(b) for b in formal_pages_last(True)] == [FormalPages]
 
 
 def test_the_kinds_are_data_and_a_broken_file_says_which(tmp_path):
@@ -170,12 +171,12 @@ def test_a_question_gets_the_note_before_the_certification_naming_its_report(ser
 
     formal = [("Acme_2022_10K.pdf", page) for page in (2, 5, 6)]
     note = ("Acme_2022_10K.pdf", 3)
-    assert settings.retrieval_formality_weight == 1.0
+    assert settings.retrieval_formal_pages_last is True
     pages = ranked(QUESTION)
     assert sorted(pages[-3:]) == formal and pages.index(note) < 3, pages  # the formal pages below every other
-    settings.retrieval_formality_weight = 0.0
+    settings.retrieval_formal_pages_last = False
     pages = ranked(QUESTION)
     assert min(pages.index(p) for p in formal) < pages.index(note), pages  # without the lever one came first
-    settings.retrieval_formality_weight = 1.0
+    settings.retrieval_formal_pages_last = True
     pages = ranked("Who certified Acme Corporation's annual report on Form 10-K for fiscal 2022?")
     assert pages.index(formal[1]) < 2 and sorted(pages[-2:]) == [formal[0], formal[2]], pages  # asked for: kept

@@ -1,6 +1,7 @@
 """Page boosts: rules that lift pages the chunk rankings place badly, given to the retriever as a list.
 
-A boost is a callable ``boost(question, ranked_pages, pages_opening) -> {(sha256, page): score}``:
+A boost is a callable ``boost(question, ranked_pages, pages_opening) -> {(sha256, page): score}``; a negative
+score sends the page below every other page, in its own order otherwise:
 ``ranked_pages`` is every candidate page best first, as the fusion ranks them, and
 ``pages_opening(sha256, chars)`` each page of a document's first characters (``chars`` 0: its whole text).
 The retriever adds the scores to those pages' (a page without a candidate chunk enters, cited by its first
@@ -13,9 +14,9 @@ English and Chinese, are one such set; the tables of results by segment another;
 heading starts anywhere on a page, such as its legal proceedings, a third). A question that names no
 section is ranked exactly as without.
 
-:class:`FormalityPenalty` is the other way round: the pages that are a report's formalities (its tables of
-contents, its officers' certifications, its auditors' consents; ``prompts/pages/formalities.toml``) fall below
-every other page, unless the question asks for their kind.
+:class:`FormalPages` is the other way round: the pages that are a report's formalities (its tables of contents,
+its officers' certifications, its auditors' consents; ``prompts/pages/formalities.toml``) fall below every other
+page, unless the question asks for their kind.
 """
 
 from __future__ import annotations
@@ -204,7 +205,7 @@ class Formality:
 
 _NUMERIC = re.compile(r"^[($]?[\d.,]+%?\)?$")  # a figure or a number, alone: "25", "(1,204)", "3.5%"
 _PAGE_NUMBER = re.compile(r"\d{1,3}")
-_LEADER = re.compile(r"(?:\.{4,}|…{2,}|·{4,})\s*\d{1,3}\s*$", re.MULTILINE)  # "重要提示 ........ 5"
+_LEADER = re.compile(r"(?:\.{4,}|…{2,}|·{4,})\s*(\d{1,3})\s*$", re.MULTILINE)  # "重要提示 ........ 5"
 
 
 def _page_number(line: str) -> int | None:
@@ -281,12 +282,15 @@ class Formalities:
         return _FORMAL_PAGES[key]
 
     def _is_contents(self, text: str) -> bool:
-        if len(_LEADER.findall(text)) >= self.leader_lines:
-            return True
         lines = [line for line in text.split("\n") if line.strip()]
+        led = [int(m) for m in _LEADER.findall(text)]
+        if len(led) >= max(self.leader_lines, self.contents_share * len(lines)) and self._rising(led):
+            return True
         numbers = [n for n in map(_page_number, lines) if n is not None]
-        if len(numbers) < max(self.contents_lines, self.contents_share * len(lines)):
-            return False
+        return len(numbers) >= max(self.contents_lines, self.contents_share * len(lines)) and self._rising(numbers)
+
+    def _rising(self, numbers: list[int]) -> bool:
+        """Page numbers go up (a table of contents), unlike a table's figures."""
         rising = sum(b >= a for a, b in itertools.pairwise(numbers))
         return rising >= self.contents_order * (len(numbers) - 1)
 
@@ -296,27 +300,23 @@ _FORMAL_PAGES: dict[tuple[Formalities, str], dict[int, str]] = {}
 
 
 @dataclass(frozen=True, eq=False)
-class FormalityPenalty:
-    """The formal pages (:class:`Formalities`) of the documents of the ``pages`` best-ranked pages lose ``weight``
-    (1: below every other page; the fusion's scores are below 0.2), unless the question asks for their kind."""
+class FormalPages:
+    """The formal pages (:class:`Formalities`) of the documents of the ``pages`` best-ranked pages, sent below every
+    other page (a score of -1), unless the question asks for their kind."""
 
     formalities: Formalities
-    weight: float = 1.0
     pages: int = 20
 
     def __call__(self, question: str, ranked_pages: Sequence[Page], pages_opening: PagesOpening) -> dict[Page, float]:
-        if self.weight <= 0 or not ranked_pages:
-            return {}
         asked = self.formalities.asked_in(question)
-        ranked = set(ranked_pages)
         out: dict[Page, float] = {}
         for sha in dict.fromkeys(sha for sha, _ in ranked_pages[: self.pages]):
             for page, kind in self.formalities.pages(sha, lambda sha=sha: pages_opening(sha, 0)).items():
-                if kind not in asked and (sha, page) in ranked:
-                    out[(sha, page)] = -self.weight
+                if kind not in asked:  # candidate or not: the rankings inside a document may bring it in
+                    out[(sha, page)] = -1.0
         return out
 
 
-def formality_penalties(weight: float) -> list[PageBoost]:
-    """The formal pages' penalty at ``weight`` (``RAG_RETRIEVAL_FORMALITY_WEIGHT``; 0: none)."""
-    return [FormalityPenalty(Formalities.load(), weight)] if weight > 0 else []
+def formal_pages_last(on: bool) -> list[PageBoost]:
+    """The boost that sends formal pages last (``RAG_RETRIEVAL_FORMAL_PAGES_LAST``), or none."""
+    return [FormalPages(Formalities.load())] if on else []

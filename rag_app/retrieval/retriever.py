@@ -163,13 +163,16 @@ class Retriever:
         ranked = [_page_of(c) for c in rank_pages(scores, _page_of, len(scores))] if scores else []
         page_counts = {d.sha256: d.pages for d in documents}
         boosts = self._page_boosts(query, ranked, documents)
+        last = {page for page, score in boosts.items() if score < 0}  # sent below every other page (a formal page)
+        boosts = {page: score for page, score in boosts.items() if score > 0}
         if self.ranking.within_order == "slots":
             every = rank_pages(scores, _page_of, len(scores) + len(boosts), _cited(boosts))
             inside = (query, vector if weights[0] else None, dense_shas, page_counts, boosts)
-            chosen = self._in_slots(every, depth, *inside)
+            chosen = self._in_slots(every, depth + len(last), *inside)
         else:
             within = self._within(query, vector if weights[0] else None, ranked, dense_shas, page_counts)
-            chosen = rank_pages(scores, _page_of, depth, _cited(boosts, within))
+            chosen = rank_pages(scores, _page_of, depth + len(last), _cited(boosts, within))
+        chosen = ([c for c in chosen if _page_of(c) not in last] + [c for c in chosen if _page_of(c) in last])[:depth]
         hits = self.store.hits(chosen, vector)
         ranked = [hits[i] for i in chosen if i in hits]
         return self.reranker.rerank(query, ranked)[:k] if self.reranker else ranked
@@ -274,8 +277,6 @@ class Retriever:
             for ranking, weight in rankings:  # ties keep the first ranking's order (the page BM25's)
                 for page, score in reciprocal(ranking, weight, options.within_rrf_k).items():
                     fused[page] = fused.get(page, 0.0) + score
-            for page in fused:  # what a page boost takes away (a formal page's penalty) stays taken
-                fused[page] += min(boosts.get(page, 0.0), 0.0)
             order = iter(sorted(fused, key=lambda p: -fused[p]))
             top = [next(order) if page[0] == sha else page for page in top]
         return [chunk_of.get(page) or chunk_id(page[0], page[1], 0) for page in top]
@@ -291,10 +292,10 @@ class Retriever:
                 return {}
             if chars > 0:
                 return self.store.page_openings(by_sha[sha], chars)
-            pages: dict[int, list[str]] = {}  # 0: whole pages, for headings anywhere on them (not kept here)
-            for page, _offset, text in self.store.document_chunks(by_sha[sha]):
-                pages.setdefault(page, []).append(text)
-            return {page: " ".join(texts) for page, texts in pages.items()}
+            pages: dict[int, list[tuple[int, str]]] = {}  # 0: whole pages, for headings anywhere on them (not kept)
+            for page, offset, text in self.store.document_chunks(by_sha[sha]):
+                pages.setdefault(page, []).append((offset, text))
+            return {page: stitch(pieces, gap="\n") for page, pieces in pages.items()}
 
         total: dict[Page, float] = {}
         for boost in self.boosts:
@@ -374,9 +375,10 @@ def _name_hits(hits: list[SearchHit], documents: list[DocumentInfo]) -> None:
             hit.file = names[0]
 
 
-def stitch(pieces: list[tuple[int, str]]) -> str:
+def stitch(pieces: list[tuple[int, str]], gap: str | None = None) -> str:
     """Join overlapping chunks of one page, given as (offset, text) in page order, into one passage (where
-    two chunks do not overlap, the character between them is a line break beside a table row, else a space)."""
+    two chunks do not overlap, the character the splitter dropped between them is ``gap``, or by default a line
+    break beside a table row, else a space)."""
     text, end = "", -1
     for offset, piece in pieces:
         if offset + len(piece) <= end:
@@ -385,11 +387,16 @@ def stitch(pieces: list[tuple[int, str]]) -> str:
             text = piece
         elif offset <= end:
             text += piece[end - offset :]
-        else:  # the one space or line break the splitter dropped: a table row keeps its line
-            line_before, first_line = text[text.rfind("\n") + 1 :], piece.split("\n", 1)[0]
-            text += ("\n" if is_table_row(line_before) or is_table_row(first_line) else " ") + piece
+        else:  # the one space or line break the splitter dropped
+            text += (gap if gap is not None else _dropped(text, piece)) + piece
         end = offset + len(piece)
     return text
+
+
+def _dropped(text: str, piece: str) -> str:
+    """The character the splitter dropped between ``text`` and the next chunk ``piece``: a table row keeps its line."""
+    line_before, first_line = text[text.rfind("\n") + 1 :], piece.split("\n", 1)[0]
+    return "\n" if is_table_row(line_before) or is_table_row(first_line) else " "
 
 
 def page_window(store: DocumentStore, hit: SearchHit, neighbours: int) -> tuple[str, tuple[int, int]]:
