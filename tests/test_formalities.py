@@ -54,6 +54,20 @@ CHINESE_CONTENTS = "北方华锦化学工业股份有限公司 2019 年年度报
         ("第六节 股份变动及股东情况", 50),
     ]
 )
+# NVIDIA's 10-Q for 2023 Q1 (page 2): its entries end in dates before their page numbers, and a paragraph follows
+DATED_CONTENTS = (
+    "NVIDIA CORPORATION\nFORM 10-Q\nFOR THE QUARTER ENDED April 30, 2023\nTABLE OF CONTENTS\nPage\n"
+    "PART I : FINANCIAL INFORMATION\nItem 1. Financial Statements (Unaudited)\n"
+    "a) Condensed Consolidated Statements of Income for the three months ended April 30, 2023 and May 1, 2022 3\n"
+    "b) Condensed Consolidated Statements of Comprehensive Income for the three months ended April 30, 2023 and\n"
+    "May 1, 2022 4\nc) Condensed Consolidated Balance Sheets as of April 30, 2023 and January 29, 2023 5\n"
+    "f) Notes to Condensed Consolidated Financial Statements 8\nItem 2. Management's Discussion and Analysis 23\n"
+    "Item 3. Quantitative and Qualitative Disclosures About Market Risk 31\nItem 4. Controls and Procedures 31\n"
+    "PART II : OTHER INFORMATION\nItem 1. Legal Proceedings 32\nItem 1A. Risk Factors 32\nItem 6. Exhibits 44\n"
+    "Signature 45\nWHERE YOU CAN FIND MORE INFORMATION\n"
+    + "Investors and others should note that we announce material financial information to our investors\n"
+    * 8
+)
 # Not formal: a statement whose labels lead with dots to figures (Adobe's 10-K for 2015), a table of small figures
 # (Microsoft's investments), an exhibit index that lists the certifications, and prose under a running header
 STATEMENT = (
@@ -89,6 +103,8 @@ EXHIBIT_INDEX = (
     "31.1 Certification of Chief Executive Officer Pursuant to Section 302 of the Sarbanes-Oxley Act of 2002\n"
     "31.2 Certification of Chief Financial Officer Pursuant to Section 302 of the Sarbanes-Oxley Act of 2002"
 )
+MATURITIES = "Future lease payments\n(In millions)\n" + "\n".join(f"{y} $ {a}" for y, a in
+    [(2021, 25), (2022, 30), (2023, 41), (2024, 44), (2025, 52), (2026, 60), (2027, 71), (2028, 80), (2029, 95)])  # fmt: skip
 PROSE = (
     "Table of Contents\nNOTE 10 — DEBT\nThe components of debt were as follows. In 2022 we issued $2.0 billion of "
     "notes due 2032 and repaid $1.5 billion of notes due 2023. Interest expense was $500 million."
@@ -97,11 +113,11 @@ PROSE = (
 
 def test_formal_pages_are_told_by_their_opening_or_their_page_numbers():
     kind = FORMAL.kind_of
-    assert kind(CONTENTS) == "table of contents"
+    assert kind(CONTENTS) == kind(DATED_CONTENTS) == "table of contents"
     assert kind(CHINESE_CONTENTS) == "table of contents"
     assert kind(CERTIFICATION) == "certification"
     assert kind(LETTER) == kind(CONSENT) == "auditors' consent or letter"
-    for page in (STATEMENT, SMALL_FIGURES, EXHIBIT_INDEX, PROSE):
+    for page in (STATEMENT, SMALL_FIGURES, MATURITIES, EXHIBIT_INDEX, PROSE):
         assert kind(page) is None, page[:60]
 
 

@@ -205,17 +205,19 @@ class Formality:
 
 _NUMERIC = re.compile(r"^[($]?[\d.,]+%?\)?$")  # a figure or a number, alone: "25", "(1,204)", "3.5%"
 _PAGE_NUMBER = re.compile(r"\d{1,3}")
+_WORD = re.compile(r"[A-Za-z\u4e00-\u9fff]")
+_DATE_PART = re.compile(r"(?:19|20)\d\d[,.;]?|[0-3]?\d,")  # a year, a day before its comma ("October 31, 2021")
 _LEADER = re.compile(r"(?:\.{4,}|…{2,}|·{4,})\s*(\d{1,3})\s*$", re.MULTILINE)  # "重要提示 ........ 5"
 
 
 def _page_number(line: str) -> int | None:
     """The page number a line of a table of contents ends with ("Item 1A. Risk Factors 25": 25), or None: the last
-    word is a number of 1 to 3 digits after a word, and the line holds no other figure but one ("Item 1A")."""
-    words = line.replace("…", " ").split()
+    word is a number of 1 to 3 digits after a word (not "$") or a date ("... ended October 31, 2021 3"), and the
+    line holds no other figure but one ("Item 1A") besides its dates."""
+    words = [w for w in line.replace("…", " ").split() if not _DATE_PART.fullmatch(w)]
     if len(words) < 2 or not _PAGE_NUMBER.fullmatch(words[-1]):
         return None
-    before = words[-2].rstrip(".·")
-    if not before or _NUMERIC.match(before) or sum(bool(_NUMERIC.match(w)) for w in words[:-1]) > 1:
+    if not _WORD.search(words[-2]) or sum(bool(_NUMERIC.match(w)) for w in words[:-1]) > 1:
         return None
     return int(words[-1])
 
