@@ -16,6 +16,7 @@ import time
 from bench import retrieval as R
 from bench.common import write_result
 from rag_app.retrieval.boosts import Formalities
+from rag_app.retrieval.retriever import stitch
 
 DOCUGAMI = R.QA / "docugami_sec10q" / "data" / "v1" / "docs"
 SETS = {  # set -> (collection, questions, PDFs)
@@ -28,16 +29,16 @@ TOP = 5
 
 
 def collection_pages(ours: R.Ours, formal: Formalities) -> dict:
-    """Pages of a collection, and its formal pages by kind."""
+    """Pages of a collection, and its formal pages by kind (each page's whole text, as the retriever reads it)."""
     store = ours.service.store(with_model=True)
     kinds: collections.Counter = collections.Counter()
     pages = 0
     for document in store.list_documents():
-        texts: dict[int, list[str]] = {}
-        for page, _offset, text in store.document_chunks(document):
-            texts.setdefault(page, []).append(text)
+        texts: dict[int, list[tuple[int, str]]] = {}
+        for page, offset, text in store.document_chunks(document):
+            texts.setdefault(page, []).append((offset, text))
         pages += len(texts)
-        kinds.update(formal.kind_of(" ".join(parts)) for parts in texts.values())
+        kinds.update(formal.kind_of(stitch(pieces, gap="\n")) for pieces in texts.values())
     kinds.pop(None, None)
     return {"documents": len(store.list_documents()), "pages": pages, "formal": dict(kinds)}
 
@@ -50,18 +51,12 @@ def top_places(ours: R.Ours, questions: list, formal: Formalities, last: bool) -
     sha = {d.name: d.sha256 for d in store.list_documents()}
     places, asked = collections.Counter(), 0
     for question in questions:
-        kinds = [formal.pages(sha[f], lambda f=f: _whole_pages(store, f)).get(p) for f, p in run(question.text)[:TOP]]
+        top = [(sha[f], p) for f, p in run(question.text)[:TOP]]
+        kinds = [formal.page_kind(page, lambda page=page: stitch(store.page_chunks(*page), gap="\n")) for page in top]
         found = [k for k in kinds if k]
         places.update(found)
         asked += bool(found)
     return {"places": dict(places), "questions_with_one": asked, "questions": len(questions)}
-
-
-def _whole_pages(store, name: str) -> dict[int, str]:
-    texts: dict[int, list[str]] = {}
-    for page, _offset, text in store.document_chunks(store.get_document(name)):
-        texts.setdefault(page, []).append(text)
-    return {page: " ".join(parts) for page, parts in texts.items()}
 
 
 def main() -> None:

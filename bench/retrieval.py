@@ -40,7 +40,7 @@ import torch
 from bench.chunk_headers import header_copy
 from bench.common import CORPUS, ROOT, write_result
 from rag_app.requests import SearchRequest
-from rag_app.retrieval.boosts import FormalPages, SectionBoost, SectionSet, formal_pages_last, section_boosts
+from rag_app.retrieval.boosts import SectionSet, section_boosts
 from rag_app.retrieval.fusion import SLOTS, RankingOptions
 from rag_app.retrieval.retriever import Retriever
 from rag_app.service import RagService
@@ -378,7 +378,7 @@ class Ours:
     def search(
         self, question: str, k: int, mode: str = "hybrid", files=None, ranking: RankingOptions | None = None,
         boosts=None, retriever_class=Retriever, reranker=None, candidates: int | None = None,
-        dense_candidates: int | None = None,
+        dense_candidates: int | None = None, formal_last: bool = True,
     ):  # fmt: skip
         s = self.service.settings
         store = self.service.store(with_model=True)
@@ -386,7 +386,8 @@ class Ours:
         boosts = default.boosts if boosts is None else boosts
         candidates = candidates or s.retrieval_candidates
         dense_candidates = dense_candidates or s.retrieval_dense_candidates
-        retriever = retriever_class(store, self.service.embeddings, mode, candidates, ranking or default.ranking, boosts, reranker, default.chinese, dense_candidates)  # fmt: skip
+        formalities = default.formalities if formal_last else None
+        retriever = retriever_class(store, self.service.embeddings, mode, candidates, ranking or default.ranking, boosts, reranker, default.chinese, dense_candidates, formalities)  # fmt: skip
         request = SearchRequest(query=question, k=k, files=files)
         return retriever.search(request.query, request.k, request.files).hits
 
@@ -397,18 +398,15 @@ class Ours:
         dense_candidates = overrides.pop("dense_candidates", None)
         default = self.service.retriever(self.service.store(with_model=True))
         section = {k.removeprefix("section_"): overrides.pop(k) for k in list(overrides) if k.startswith("section_")}
-        formal_last = overrides.pop("formal_pages_last", None)
-        others = [b for b in default.boosts if not isinstance(b, SectionBoost)]  # the formal pages' penalty
+        formal_last = overrides.pop("formal_pages_last", True)
         if "sets" in section:  # other section sets at the settings' weights
             s = self.service.settings
             boosts = section_boosts(section.pop("sets"), s.retrieval_section_weight, s.retrieval_section_item_weight)
-            boosts = [*(replace(b, **section) for b in boosts), *others]
+            boosts = [replace(b, **section) for b in boosts]
         else:
-            boosts = [replace(b, **section) if isinstance(b, SectionBoost) else b for b in default.boosts]
+            boosts = [replace(b, **section) for b in default.boosts] if section else None
         if section.get("weight") == 0.0:
-            boosts = others
-        if formal_last is not None:
-            boosts = [b for b in boosts if not isinstance(b, FormalPages)] + formal_pages_last(formal_last)
+            boosts = []
         rerank = {k.removeprefix("rerank_"): overrides.pop(k) for k in list(overrides) if k.startswith("rerank_")}
         reranker = smollm2_reranker(**rerank) if rerank else None
         exact = overrides.pop("exact_chunks", None)
@@ -421,7 +419,16 @@ class Ours:
             index.exact_chunks = kept if exact is None else exact
             try:
                 return pages_of(
-                    self.search(q, K_MAX, mode, ranking=ranking, boosts=boosts, reranker=reranker, **depths)
+                    self.search(
+                        q,
+                        K_MAX,
+                        mode,
+                        ranking=ranking,
+                        boosts=boosts,
+                        reranker=reranker,
+                        **depths,
+                        formal_last=formal_last,
+                    )
                 )
             finally:
                 index.exact_chunks = kept

@@ -30,7 +30,7 @@ from rag_app.ingestion.progress import IngestProgress
 from rag_app.prompts import detect_language
 from rag_app.records import DocumentInfo, FileReport, FileStatus, IngestReport, LostTexts, file_sha256
 from rag_app.requests import AskRequest, SearchRequest, SummaryRequest
-from rag_app.retrieval.boosts import formal_pages_last, section_boosts
+from rag_app.retrieval.boosts import Formalities, section_boosts
 from rag_app.retrieval.fusion import ranking_options
 from rag_app.retrieval.retriever import Retriever, SearchResult, page_window
 from rag_app.settings import Settings
@@ -119,13 +119,11 @@ class RagService:
     def retriever(self, store: DocumentStore) -> Retriever:
         s = self.settings
         ranking = ranking_options(s.retrieval_document_weight, s.retrieval_within)
-        boosts = [
-            *section_boosts(s.retrieval_section_sets, s.retrieval_section_weight, s.retrieval_section_item_weight),
-            *formal_pages_last(s.retrieval_formal_pages_last),
-        ]
+        boosts = section_boosts(s.retrieval_section_sets, s.retrieval_section_weight, s.retrieval_section_item_weight)
+        formalities = Formalities.load() if s.retrieval_formal_pages_last else None
         return Retriever(
             store, self.embeddings, s.retrieval, s.retrieval_candidates, ranking, boosts, self.reranker,
-            self.chinese_reader, s.retrieval_dense_candidates,
+            self.chinese_reader, s.retrieval_dense_candidates, formalities,
         )  # fmt: skip
 
     @cached_property

@@ -7,7 +7,7 @@ from pdfgen import write_pdf
 
 from rag_app.errors import ConfigurationError
 from rag_app.requests import SearchRequest
-from rag_app.retrieval.boosts import Formalities, FormalPages, formal_pages_last
+from rag_app.retrieval.boosts import Formalities
 
 FORMAL = Formalities.load()
 
@@ -130,23 +130,21 @@ def test_a_question_asking_for_a_kind_keeps_its_pages():
     assert asked("What details were provided about changes in Microsoft's debt in the Q1 2023 10-Q?") == frozenset()
 
 
-def test_the_formal_pages_of_the_best_documents_are_sent_last():
-    texts = {"a": {1: CONTENTS, 2: PROSE, 3: CERTIFICATION}, "b": {1: LETTER, 2: PROSE}, "c": {1: CERTIFICATION}}
+def test_formal_pages_go_after_the_others_each_in_its_order():
+    texts = {("a", 1): CONTENTS, ("a", 2): PROSE, ("a", 3): CERTIFICATION, ("b", 1): LETTER, ("b", 2): STATEMENT}
     read = []
 
-    def pages(sha, chars):
-        assert chars == 0  # whole pages
-        read.append(sha)
-        return texts[sha]
+    def text(page):
+        read.append(page)
+        return texts[page]
 
-    ranked = [("a", 3), ("a", 2), ("b", 1), ("c", 1)]
-    last = FormalPages(FORMAL, pages=3)
-    # a's contents page has no candidate chunk, but the rankings inside a document may bring it in; c is past the
-    # first 3 pages: not read
-    assert last("What changed in Microsoft's debt?", ranked, pages) == {("a", 1): -1.0, ("a", 3): -1.0, ("b", 1): -1.0}
-    assert last("Who certified the report?", ranked, pages) == {("a", 1): -1.0, ("b", 1): -1.0}
-    assert read == ["a", "b"]  # each content's pages read once, then kept
-    assert formal_pages_last(False) == [] and [type(b) for b in formal_pages_last(True)] == [FormalPages]
+    ranked = [("a", 3), ("a", 2), ("b", 1), ("a", 1), ("b", 2)]
+    assert FORMAL.last("What changed in Microsoft's debt?", ranked, text) == [
+        ("a", 2), ("b", 2), ("a", 3), ("b", 1), ("a", 1),
+    ]  # fmt: skip
+    # a kind the question asks for keeps its place
+    assert FORMAL.last("Who certified the report?", ranked, text) == [("a", 3), ("a", 2), ("b", 2), ("b", 1), ("a", 1)]
+    assert sorted(read) == sorted(ranked)  # each page read once, then kept
 
 
 def test_the_kinds_are_data_and_a_broken_file_says_which(tmp_path):

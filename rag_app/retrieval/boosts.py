@@ -1,7 +1,6 @@
 """Page boosts: rules that lift pages the chunk rankings place badly, given to the retriever as a list.
 
-A boost is a callable ``boost(question, ranked_pages, pages_opening) -> {(sha256, page): score}``; a negative
-score sends the page below every other page, in its own order otherwise:
+A boost is a callable ``boost(question, ranked_pages, pages_opening) -> {(sha256, page): score}``:
 ``ranked_pages`` is every candidate page best first, as the fusion ranks them, and
 ``pages_opening(sha256, chars)`` each page of a document's first characters (``chars`` 0: its whole text).
 The retriever adds the scores to those pages' (a page without a candidate chunk enters, cited by its first
@@ -14,9 +13,9 @@ English and Chinese, are one such set; the tables of results by segment another;
 heading starts anywhere on a page, such as its legal proceedings, a third). A question that names no
 section is ranked exactly as without.
 
-:class:`FormalPages` is the other way round: the pages that are a report's formalities (its tables of contents,
-its officers' certifications, its auditors' consents; ``prompts/pages/formalities.toml``) fall below every other
-page, unless the question asks for their kind.
+:class:`Formalities` is the other way round: it tells the pages that are a report's formalities (its tables of
+contents, its officers' certifications, its auditors' consents; ``prompts/pages/formalities.toml``), which the
+retriever puts below every other page it ranks, unless the question asks for their kind.
 """
 
 from __future__ import annotations
@@ -272,16 +271,22 @@ class Formalities:
         """The kinds a question asks for ("who certified the 10-Q?")."""
         return frozenset(kind.name for kind in self.kinds if kind.asked.search(question))
 
-    def pages(self, sha256: str, pages: Callable[[], Mapping[int, str]]) -> dict[int, str]:
-        """Page -> its kind, for the formal pages of a content (``pages()``: its pages' texts, read only the first
-        time: kept per content, whose text never changes)."""
-        key = (self, sha256)
+    def page_kind(self, page: Page, text: Callable[[], str]) -> str | None:
+        """The kind of formal page ``page`` is (``text()``: its whole text, read only the first time: kept per
+        content and page, whose text never changes)."""
+        key = (self, page)
         if key not in _FORMAL_PAGES:
-            found = {page: self.kind_of(text) for page, text in pages().items()}
-            if len(_FORMAL_PAGES) >= PAGE_SECTIONS_KEPT:
+            if len(_FORMAL_PAGES) >= FORMAL_PAGES_KEPT:
                 _FORMAL_PAGES.pop(next(iter(_FORMAL_PAGES)), None)
-            _FORMAL_PAGES[key] = {page: kind for page, kind in found.items() if kind}
+            _FORMAL_PAGES[key] = self.kind_of(text())
         return _FORMAL_PAGES[key]
+
+    def last(self, question: str, pages: Sequence[Page], text: Callable[[Page], str]) -> list[Page]:
+        """``pages`` (best first) with the formal ones after the others, each part in its order; a kind the question
+        asks for stays in place. ``text(page)``: a page's whole text."""
+        asked = self.asked_in(question)
+        formal = {p for p in pages if (kind := self.page_kind(p, lambda p=p: text(p))) and kind not in asked}
+        return [p for p in pages if p not in formal] + [p for p in pages if p in formal]
 
     def _is_contents(self, text: str) -> bool:
         lines = [line for line in text.split("\n") if line.strip()]
@@ -297,28 +302,6 @@ class Formalities:
         return rising >= self.contents_order * (len(numbers) - 1)
 
 
-# (formalities, content) -> page -> its kind of formal page (Formalities.pages), oldest dropped first
-_FORMAL_PAGES: dict[tuple[Formalities, str], dict[int, str]] = {}
-
-
-@dataclass(frozen=True, eq=False)
-class FormalPages:
-    """The formal pages (:class:`Formalities`) of the documents of the ``pages`` best-ranked pages, sent below every
-    other page (a score of -1), unless the question asks for their kind."""
-
-    formalities: Formalities
-    pages: int = 20
-
-    def __call__(self, question: str, ranked_pages: Sequence[Page], pages_opening: PagesOpening) -> dict[Page, float]:
-        asked = self.formalities.asked_in(question)
-        out: dict[Page, float] = {}
-        for sha in dict.fromkeys(sha for sha, _ in ranked_pages[: self.pages]):
-            for page, kind in self.formalities.pages(sha, lambda sha=sha: pages_opening(sha, 0)).items():
-                if kind not in asked:  # candidate or not: the rankings inside a document may bring it in
-                    out[(sha, page)] = -1.0
-        return out
-
-
-def formal_pages_last(on: bool) -> list[PageBoost]:
-    """The boost that sends formal pages last (``RAG_RETRIEVAL_FORMAL_PAGES_LAST``), or none."""
-    return [FormalPages(Formalities.load())] if on else []
+# (formalities, (content, page)) -> its kind of formal page or None (Formalities.page_kind), oldest dropped first
+_FORMAL_PAGES: dict[tuple[Formalities, Page], str | None] = {}
+FORMAL_PAGES_KEPT = 65536

@@ -11,7 +11,7 @@ from rag_app.embedding.chinese import ChineseReader
 from rag_app.embedding.protocol import Embedder
 from rag_app.errors import DocumentNotFoundError, TextsLostError
 from rag_app.records import DocumentInfo, SearchHit, chunk_id, parse_chunk_id
-from rag_app.retrieval.boosts import Page, PageBoost
+from rag_app.retrieval.boosts import Formalities, Page, PageBoost
 from rag_app.retrieval.documents import DocumentRoute, latest_words, route
 from rag_app.retrieval.fusion import (
     READ_CHINESE,
@@ -71,6 +71,7 @@ class Retriever:
         reranker: CrossEncoderReranker | None = None,
         chinese: ChineseReader | None = None,
         dense_candidates: int | None = None,
+        formalities: Formalities | None = None,
     ) -> None:
         self.store = store
         self.embeddings = embeddings
@@ -81,6 +82,7 @@ class Retriever:
         self.boosts = list(boosts)
         self.reranker = reranker
         self.chinese = chinese  # embeds Chinese questions, compared with the documents it read (DocumentInfo.reader)
+        self.formalities = formalities  # a report's formal pages, put below every other page (None: ranked as any)
 
     def search(self, query: str, k: int, files: Sequence[str] | None = None) -> SearchResult:
         self.store.refresh()
@@ -163,16 +165,15 @@ class Retriever:
         ranked = [_page_of(c) for c in rank_pages(scores, _page_of, len(scores))] if scores else []
         page_counts = {d.sha256: d.pages for d in documents}
         boosts = self._page_boosts(query, ranked, documents)
-        last = {page for page, score in boosts.items() if score < 0}  # sent below every other page (a formal page)
-        boosts = {page: score for page, score in boosts.items() if score > 0}
+        deeper = 2 * depth if self.formalities else depth  # room for the formal pages that go last
         if self.ranking.within_order == "slots":
             every = rank_pages(scores, _page_of, len(scores) + len(boosts), _cited(boosts))
             inside = (query, vector if weights[0] else None, dense_shas, page_counts, boosts)
-            chosen = self._in_slots(every, depth + len(last), *inside)
+            chosen = self._in_slots(every, deeper, *inside)
         else:
             within = self._within(query, vector if weights[0] else None, ranked, dense_shas, page_counts)
-            chosen = rank_pages(scores, _page_of, depth + len(last), _cited(boosts, within))
-        chosen = ([c for c in chosen if _page_of(c) not in last] + [c for c in chosen if _page_of(c) in last])[:depth]
+            chosen = rank_pages(scores, _page_of, deeper, _cited(boosts, within))
+        chosen = self._formal_last(query, chosen)[:depth]
         hits = self.store.hits(chosen, vector)
         ranked = [hits[i] for i in chosen if i in hits]
         return self.reranker.rerank(query, ranked)[:k] if self.reranker else ranked
@@ -280,6 +281,17 @@ class Retriever:
             order = iter(sorted(fused, key=lambda p: -fused[p]))
             top = [next(order) if page[0] == sha else page for page in top]
         return [chunk_of.get(page) or chunk_id(page[0], page[1], 0) for page in top]
+
+    def _formal_last(self, query: str, chosen: list[str]) -> list[str]:
+        """The chosen chunks with those of a report's formal pages (:class:`Formalities`) after the others."""
+        if self.formalities is None:
+            return chosen
+        by_page = {_page_of(c): c for c in chosen}
+
+        def text(page: Page) -> str:
+            return stitch(self.store.page_chunks(*page), gap="\n")
+
+        return [by_page[p] for p in self.formalities.last(query, list(by_page), text)]
 
     def _page_boosts(self, query: str, ranked: list[Page], documents: list[DocumentInfo]) -> dict[Page, float]:
         """What the page boosts give the pages."""
