@@ -145,6 +145,11 @@ def test_formal_pages_go_after_the_others_each_in_its_order():
     # a kind the question asks for keeps its place
     assert FORMAL.last("Who certified the report?", ranked, text) == [("a", 3), ("a", 2), ("b", 2), ("b", 1), ("a", 1)]
     assert sorted(read) == sorted(ranked)  # each page read once, then kept
+    read.clear()
+    fresh = [("c", 1), ("c", 2), ("c", 3)]
+    texts.update({("c", 1): CERTIFICATION, ("c", 2): PROSE, ("c", 3): CONTENTS})
+    # once 1 page that stays is found, the pages after it are not read: they follow it, then the formal ones
+    assert FORMAL.last("debt?", fresh, text, keep=1) == [("c", 2), ("c", 3), ("c", 1)] and read == fresh[:2]
 
 
 def test_the_kinds_are_data_and_a_broken_file_says_which(tmp_path):

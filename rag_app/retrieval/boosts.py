@@ -281,12 +281,21 @@ class Formalities:
             _FORMAL_PAGES[key] = self.kind_of(text())
         return _FORMAL_PAGES[key]
 
-    def last(self, question: str, pages: Sequence[Page], text: Callable[[Page], str]) -> list[Page]:
+    def last(
+        self, question: str, pages: Sequence[Page], text: Callable[[Page], str], keep: int | None = None
+    ) -> list[Page]:
         """``pages`` (best first) with the formal ones after the others, each part in its order; a kind the question
-        asks for stays in place. ``text(page)``: a page's whole text."""
+        asks for stays in place. ``text(page)``: a page's whole text. Once ``keep`` pages that stay are found, the
+        pages after them are not read, and keep their order after them (the retriever cuts there)."""
         asked = self.asked_in(question)
-        formal = {p for p in pages if (kind := self.page_kind(p, lambda p=p: text(p))) and kind not in asked}
-        return [p for p in pages if p not in formal] + [p for p in pages if p in formal]
+        stay: list[Page] = []
+        formal: list[Page] = []
+        for i, page in enumerate(pages):
+            if keep is not None and len(stay) >= keep:
+                return stay + list(pages[i:]) + formal
+            kind = self.page_kind(page, lambda page=page: text(page))
+            (formal if kind and kind not in asked else stay).append(page)
+        return stay + formal
 
     def _is_contents(self, text: str) -> bool:
         lines = [line for line in text.split("\n") if line.strip()]

@@ -173,7 +173,7 @@ class Retriever:
         else:
             within = self._within(query, vector if weights[0] else None, ranked, dense_shas, page_counts)
             chosen = rank_pages(scores, _page_of, deeper, _cited(boosts, within))
-        chosen = self._formal_last(query, chosen)[:depth]
+        chosen = self._formal_last(query, chosen, depth)[:depth]
         hits = self.store.hits(chosen, vector)
         ranked = [hits[i] for i in chosen if i in hits]
         return self.reranker.rerank(query, ranked)[:k] if self.reranker else ranked
@@ -282,8 +282,9 @@ class Retriever:
             top = [next(order) if page[0] == sha else page for page in top]
         return [chunk_of.get(page) or chunk_id(page[0], page[1], 0) for page in top]
 
-    def _formal_last(self, query: str, chosen: list[str]) -> list[str]:
-        """The chosen chunks with those of a report's formal pages (:class:`Formalities`) after the others."""
+    def _formal_last(self, query: str, chosen: list[str], depth: int) -> list[str]:
+        """The chosen chunks with those of a report's formal pages (:class:`Formalities`) after the others (the pages
+        after the first ``depth`` others are not read)."""
         if self.formalities is None:
             return chosen
         by_page = {_page_of(c): c for c in chosen}
@@ -291,7 +292,7 @@ class Retriever:
         def text(page: Page) -> str:
             return stitch(self.store.page_chunks(*page), gap="\n")
 
-        return [by_page[p] for p in self.formalities.last(query, list(by_page), text)]
+        return [by_page[p] for p in self.formalities.last(query, list(by_page), text, depth)]
 
     def _page_boosts(self, query: str, ranked: list[Page], documents: list[DocumentInfo]) -> dict[Page, float]:
         """What the page boosts give the pages."""
