@@ -29,6 +29,10 @@ from rag_app.text.lexicon import expanded
 from rag_app.text.terms import PERIOD_TERM, terms_of
 
 log = logging.getLogger(__name__)
+# How many times the depth asked the ranking hands the formal pages' step (Retriever._formal_last), which reads pages
+# only until it has the depth of pages that are not formal: a question about a company's "10-Qs" may find 16 of 20
+# pages its officers' certifications
+FORMAL_ROOM = 4
 # File content -> its cover's text (the same content has the same cover in every collection), oldest first
 _COVERS: dict[str, str] = {}
 COVERS_KEPT = 4096
@@ -165,7 +169,7 @@ class Retriever:
         ranked = [_page_of(c) for c in rank_pages(scores, _page_of, len(scores))] if scores else []
         page_counts = {d.sha256: d.pages for d in documents}
         boosts = self._page_boosts(query, ranked, documents)
-        deeper = 2 * depth if self.formalities else depth  # room for the formal pages that go last
+        deeper = FORMAL_ROOM * depth if self.formalities else depth  # room for the formal pages that go last
         if self.ranking.within_order == "slots":
             every = rank_pages(scores, _page_of, len(scores) + len(boosts), _cited(boosts))
             inside = (query, vector if weights[0] else None, dense_shas, page_counts, boosts)
