@@ -87,6 +87,12 @@ def test_a_figure_for_a_year_no_retrieved_page_mentions_is_not_found_not_another
     assert "6,439" in ask("What was 3M's net cash provided by operating activities in 2016?", filing, embeddings)
     short = [source(1, "3M_2018_10K.pdf", CASH_FLOWS.replace("(Millions) 2018 2017 2016", "FY18 FY17 FY16"))]
     assert "6,439" in ask("What was 3M's net cash provided by operating activities in 2018?", short, embeddings)
+    # a file named for the quarter asked answers for it, though its pages print a fiscal quarter's dates only
+    fiscal = CASH_FLOWS.replace("(Millions) 2018 2017 2016", "Three Months Ended December 31, 2022 2021 2020")
+    question = "What was 3M's net cash provided by operating activities in the first quarter of 2023?"
+    assert "6,439" in ask(question, [source(1, "2023 Q1 3M.pdf", fiscal)], embeddings)
+    assert ask(question, [source(1, "2022 Q4 3M.pdf", fiscal)], embeddings).startswith("Not found:")
+    assert ask(question, [source(1, "3M_2023_10K.pdf", fiscal)], embeddings).startswith("Not found:")  # no quarter
 
 
 def test_a_total_is_quoted_not_the_rows_before_it(embeddings):

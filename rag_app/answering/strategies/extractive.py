@@ -42,7 +42,7 @@ from rag_app.answering.strategy_context import StrategyContext
 from rag_app.retrieval.boosts import SECTIONS_DIR, SectionSet
 from rag_app.retrieval.documents import latest_words, named_years
 from rag_app.text.lexicon import concepts, named
-from rag_app.text.terms import ASKING_WORDS, CJK_STOPWORDS, terms_of
+from rag_app.text.terms import ASKING_WORDS, CJK_STOPWORDS, name_terms, quarter_terms, terms_of
 
 MAX_QUOTES = 3
 # Weights of a candidate's score (chosen on the tuning halves: bench/answers.py, docs/benchmarks.md).
@@ -147,13 +147,19 @@ def unmentioned_years(ctx: StrategyContext) -> list[str]:
 
     "Operating cash flow in fiscal 2023" asked of a 10-K for 2022 retrieves its cash-flow statement, whose
     columns are 2022 and 2021: quoting it would answer for another year. A page that mentions the year at all
-    (a column header, a sentence, a footnote; "24" for 2024) keeps the answer; the document-level check
-    (absence) has already refused years that no document named mentions anywhere."""
+    (a column header, a sentence, a footnote; "24" for 2024) keeps the answer; so does a document whose file name
+    is the quarter asked ("2023 Q1 MSFT.pdf" for "the first quarter of 2023", whose pages may print the dates of a
+    fiscal quarter, December 31, 2022, and never 2023); the document-level check (absence) has already refused
+    years that no document named mentions anywhere."""
     years = named_years(ctx.question)
     if not years or not FIGURE_QUESTION.search(ctx.question):
         return []
     named = named_shas(ctx)
-    pages = [s.page or s.hit.text for s in ctx.sources if not named or s.hit.sha256 in named]
+    searched = [s for s in ctx.sources if not named or s.hit.sha256 in named]
+    quarters = quarter_terms(ctx.question)
+    if quarters and any(years & (terms := name_terms(s.hit.file)) and quarters & terms for s in searched):
+        return []
+    pages = [s.page or s.hit.text for s in searched]
     # 2024 is also written 24 (FY24, 24E, 24年, a chart's "24 营收"): a two-digit year standing alone counts
     written = re.compile("|".join(rf"{y}|(?<![\d.,]){y[2:]}(?![\d.,%])" for y in sorted(years)))
     if any(written.search(page) for page in pages):
