@@ -808,11 +808,12 @@ def _formal_answers() -> list[str]:
         "before on a quote of its CEO's certification (\"... has materially affected, or is reasonably likely to "
         "materially affect, the registrant's ...\"), which no longer reaches the answer; it is wrong both times in "
         "substance; "
-        'Microsoft\'s R&D in "the first quarter of 2023" (docugami-89) is now refused by the period guard, since '
-        "no page it retrieved mentions 2023 once its auditors' letter dated January 24, 2023 went last (its 10-Q "
-        "covers the quarter ended December 31, 2022); 04735 moves between runs of the same code (a second quote at "
-        "the edge of the cutoff). The lookup verdicts, the refusals of absent companies and the Chinese answers "
-        "are unchanged.",
+        'Microsoft\'s R&D in "the first quarter of 2023" (docugami-89) was refused by the period guard once its '
+        "auditors' letter dated January 24, 2023, the one page it retrieved that says 2023, went last (its 10-Q "
+        '"2023 Q1 MSFT.pdf" covers the quarter ended December 31, 2022); the guard now answers from a file named '
+        "for the quarter asked, and the answer is partial again, as before. 04735 moves between runs of the same "
+        "code (a second quote at the edge of the cutoff). The lookup verdicts, the refusals of absent companies and "
+        "the Chinese answers are unchanged.",
         "",
         f"Before: {provenance(before)}  ",
         f"After: {provenance(after)}",
