@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import argparse
 import collections
+import functools
 import time
 
 from bench import retrieval as R
 from bench.common import write_result
 from rag_app.retrieval.boosts import Formalities
-from rag_app.retrieval.retriever import stitch
+from rag_app.retrieval.retriever import whole_page, whole_pages
 
 DOCUGAMI = R.QA / "docugami_sec10q" / "data" / "v1" / "docs"
 SETS = {  # set -> (collection, questions, PDFs)
@@ -34,11 +35,9 @@ def collection_pages(ours: R.Ours, formal: Formalities) -> dict:
     kinds: collections.Counter = collections.Counter()
     pages = 0
     for document in store.list_documents():
-        texts: dict[int, list[tuple[int, str]]] = {}
-        for page, offset, text in store.document_chunks(document):
-            texts.setdefault(page, []).append((offset, text))
+        texts = whole_pages(store, document)
         pages += len(texts)
-        kinds.update(formal.kind_of(stitch(pieces, gap="\n")) for pieces in texts.values())
+        kinds.update(map(formal.kind_of, texts.values()))
     kinds.pop(None, None)
     return {"documents": len(store.list_documents()), "pages": pages, "formal": dict(kinds)}
 
@@ -52,7 +51,7 @@ def top_places(ours: R.Ours, questions: list, formal: Formalities, last: bool) -
     places, asked = collections.Counter(), 0
     for question in questions:
         top = [(sha[f], p) for f, p in run(question.text)[:TOP]]
-        kinds = [formal.page_kind(page, lambda page=page: stitch(store.page_chunks(*page), gap="\n")) for page in top]
+        kinds = [formal.page_kind(page, functools.partial(whole_page, store, page)) for page in top]
         found = [k for k in kinds if k]
         places.update(found)
         asked += bool(found)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import functools
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -292,10 +293,7 @@ class Retriever:
         if self.formalities is None:
             return chosen
         by_page = {_page_of(c): c for c in chosen}
-
-        def text(page: Page) -> str:
-            return stitch(self.store.page_chunks(*page), gap="\n")
-
+        text = functools.partial(whole_page, self.store)
         return [by_page[p] for p in self.formalities.last(query, list(by_page), text, depth)]
 
     def _page_boosts(self, query: str, ranked: list[Page], documents: list[DocumentInfo]) -> dict[Page, float]:
@@ -309,10 +307,7 @@ class Retriever:
                 return {}
             if chars > 0:
                 return self.store.page_openings(by_sha[sha], chars)
-            pages: dict[int, list[tuple[int, str]]] = {}  # 0: whole pages, for headings anywhere on them (not kept)
-            for page, offset, text in self.store.document_chunks(by_sha[sha]):
-                pages.setdefault(page, []).append((offset, text))
-            return {page: stitch(pieces, gap="\n") for page, pieces in pages.items()}
+            return whole_pages(self.store, by_sha[sha])  # 0: whole pages, for headings anywhere on them (not kept)
 
         total: dict[Page, float] = {}
         for boost in self.boosts:
@@ -408,6 +403,19 @@ def stitch(pieces: list[tuple[int, str]], gap: str | None = None) -> str:
             text += (gap if gap is not None else _dropped(text, piece)) + piece
         end = offset + len(piece)
     return text
+
+
+def whole_page(store: DocumentStore, page: Page) -> str:
+    """One page's whole text, stitched from its chunks with its line breaks (as the page's rules read it)."""
+    return stitch(store.page_chunks(*page), gap="\n")
+
+
+def whole_pages(store: DocumentStore, document: DocumentInfo) -> dict[int, str]:
+    """Page -> its whole text (:func:`whole_page`), for every page of a document, read at once."""
+    pages: dict[int, list[tuple[int, str]]] = {}
+    for page, offset, text in store.document_chunks(document):
+        pages.setdefault(page, []).append((offset, text))
+    return {page: stitch(pieces, gap="\n") for page, pieces in pages.items()}
 
 
 def _dropped(text: str, piece: str) -> str:
