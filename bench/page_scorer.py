@@ -63,9 +63,9 @@ class Recording(Retriever):
 
     last: dict = {}
 
-    def _hybrid(self, query, vector, k, scopes, documents, routed):
+    def _hybrid(self, query, embedded, k, scopes, documents, routed):
         Recording.last = {"route": routed.scores}
-        return super()._hybrid(query, vector, k, scopes, documents, routed)
+        return super()._hybrid(query, embedded, k, scopes, documents, routed)
 
     def _fused(self, *args, **kwargs):
         weights, rankings, scores = super()._fused(*args, **kwargs)
@@ -76,8 +76,8 @@ class Recording(Retriever):
         Recording.last["boosts"] = boosts = super()._page_boosts(query, ranked, documents)
         return boosts
 
-    def _within(self, query, vector, ranked, dense_shas, page_counts):
-        Recording.last["within"] = within = super()._within(query, vector, ranked, dense_shas, page_counts)
+    def _within(self, query, vectors, ranked, dense_shas, page_counts):
+        Recording.last["within"] = within = super()._within(query, vectors, ranked, dense_shas, page_counts)
         return within
 
 

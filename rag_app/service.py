@@ -118,7 +118,7 @@ class RagService:
 
     def retriever(self, store: DocumentStore) -> Retriever:
         s = self.settings
-        ranking = ranking_options(s.retrieval_document_weight, s.retrieval_within)
+        ranking = ranking_options(s.retrieval_document_weight, s.retrieval_within, s.retrieval_unnamed_weight)
         boosts = section_boosts(s.retrieval_section_sets, s.retrieval_section_weight, s.retrieval_section_item_weight)
         formalities = Formalities.load() if s.retrieval_formal_pages_last else None
         return Retriever(

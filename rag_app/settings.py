@@ -287,6 +287,16 @@ class Settings(BaseSettings):
         "report_parts (a report's legal proceedings and market risk, whose headings start anywhere on a page; it "
         "boosts the best-matching document only).",
     )
+    retrieval_unnamed_weight: float = Field(
+        0.25,
+        ge=0,
+        le=20,
+        description="Weight of two more rankings of the best-ranked filing's pages (an English question's, where the "
+        "names the question writes agree that filing is the one asked about): its nearest chunks and its page vectors "
+        "for the question without the words that name the filing (its company, form and period: \"Microsoft's Q1 2023 "
+        "10-Q\"), which match the pages that repeat them (the cover, the certifications, the MD&A's opening) and not "
+        "the page asked for. One more embedding of the question; 0 turns them off (docs/benchmarks.md).",
+    )
     retrieval_formal_pages_last: bool = Field(
         True,
         description="Put a report's formal pages below every other page in the hybrid ranking: its tables of "

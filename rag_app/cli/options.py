@@ -38,7 +38,7 @@ READING = (
 )  # fmt: skip
 RETRIEVAL = (
     "top_k", "retrieval", "context_neighbours", "retrieval_candidates", "retrieval_dense_candidates",
-    "retrieval_exact_chunks", "retrieval_document_weight", "retrieval_within", "retrieval_section_weight", "retrieval_section_item_weight", "retrieval_section_sets", "retrieval_formal_pages_last", "reranker_model", "retrieval_rerank", "retrieval_rerank_depth",
+    "retrieval_exact_chunks", "retrieval_document_weight", "retrieval_within", "retrieval_section_weight", "retrieval_section_item_weight", "retrieval_section_sets", "retrieval_unnamed_weight", "retrieval_formal_pages_last", "reranker_model", "retrieval_rerank", "retrieval_rerank_depth",
 )  # fmt: skip
 MODEL = tuple(n for n in SETTING_NAMES if n.startswith("llm_")) + (
     "max_new_tokens", "temperature", "strategy", "gemlite_autotune",
@@ -67,7 +67,7 @@ GROUP_HELP = {
 TUNING = (
     "chroma_shards", "embedding_batch_size", "embedding_backend", "chunk_overlap", "parse_timeout_s", "parse_workers", "ingest_mode",
     "parse_memory_mb", "retrieval_candidates", "retrieval_dense_candidates", "retrieval_exact_chunks", "retrieval_document_weight", "retrieval_within", "retrieval_section_weight",
-    "retrieval_section_item_weight", "retrieval_section_sets", "retrieval_formal_pages_last", "retrieval_rerank", "retrieval_rerank_depth", "embedding_model_zh", "llm_engine", "llm_batch_slots", "llm_threads", "llm_script", "gemlite_autotune",
+    "retrieval_section_item_weight", "retrieval_section_sets", "retrieval_unnamed_weight", "retrieval_formal_pages_last", "retrieval_rerank", "retrieval_rerank_depth", "embedding_model_zh", "llm_engine", "llm_batch_slots", "llm_threads", "llm_script", "gemlite_autotune",
     "max_upload_total_mb", "max_request_kb",
 )  # fmt: skip
 HIDDEN_TITLE = "settings this command does not use (accepted, so one set of flags works with every command)"

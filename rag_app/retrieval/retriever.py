@@ -27,7 +27,7 @@ from rag_app.retrieval.within import best_documents, dense_pages, lexical_pages,
 from rag_app.storage.store import DocumentStore
 from rag_app.text.clean import is_table_row
 from rag_app.text.lexicon import expanded
-from rag_app.text.terms import PERIOD_TERM, terms_of
+from rag_app.text.terms import PERIOD_TERM, terms_of, unnamed
 
 log = logging.getLogger(__name__)
 # How many times the depth asked the ranking hands the formal pages' step (Retriever._formal_last), which reads pages
@@ -97,7 +97,8 @@ class Retriever:
         if not scope:
             return SearchResult(query, [], warnings)
         searcher, reader = self._searcher_for(query, documents, scope)
-        vector = reader.embed_query(query) if reader else self.embeddings.embed_query(query)
+        embed = reader.embed_query if reader else self.embeddings.embed_query
+        vector = embed(query)
         current = {d.sha256 for d in documents if d.embedding == self.embeddings.fingerprint}
         shas = None if scope == current else scope  # no filter when everything is searched: faster
         dense_shas = _read_by(reader.name if reader else "", documents, scope, shas)
@@ -106,7 +107,7 @@ class Retriever:
         if self.mode == "dense":
             hits = self.store.search_dense(vector, k, dense_shas)
         else:
-            hits = searcher._hybrid(query, vector, k, (shas, dense_shas), documents, routed)
+            hits = searcher._hybrid(query, (vector, embed), k, (shas, dense_shas), documents, routed)
         _name_hits(hits, documents)
         return SearchResult(query, hits, warnings, routed)
 
@@ -160,23 +161,24 @@ class Retriever:
         return fusion_weights(query, reads, self.ranking)
 
     def _hybrid(
-        self, query, vector, k: int, scopes: tuple[set[str] | None, set[str] | None], documents, routed: DocumentRoute
+        self, query, embedded, k: int, scopes: tuple[set[str] | None, set[str] | None], documents, routed: DocumentRoute
     ) -> list[SearchHit]:
-        """``scopes``: the file contents searched (None: all), and those of them the question's vector can be
-        compared with (read by the same model)."""
-        dense_shas = scopes[1]
+        """``embedded``: the question's vector and the model that embedded it; ``scopes``: the file contents searched
+        (None: all), and those of them the question's vector can be compared with (read by the same model)."""
+        (vector, embed), dense_shas = embedded, scopes[1]
         weights, _, scores = self._fused(query, vector, k, scopes, documents, routed)
         depth = max(k, self.reranker.depth) if self.reranker else k
         ranked = [_page_of(c) for c in rank_pages(scores, _page_of, len(scores))] if scores else []
         page_counts = {d.sha256: d.pages for d in documents}
         boosts = self._page_boosts(query, ranked, documents)
         deeper = FORMAL_ROOM * depth if self.formalities else depth  # room for the formal pages that go last
+        vectors = self._vectors(query, vector, embed, ranked, routed, page_counts) if weights[0] else None
         if self.ranking.within_order == "slots":
             every = rank_pages(scores, _page_of, len(scores) + len(boosts), _cited(boosts))
-            inside = (query, vector if weights[0] else None, dense_shas, page_counts, boosts)
+            inside = (query, vectors, dense_shas, page_counts, boosts)
             chosen = self._in_slots(every, deeper, *inside)
         else:
-            within = self._within(query, vector if weights[0] else None, ranked, dense_shas, page_counts)
+            within = self._within(query, vectors, ranked, dense_shas, page_counts)
             chosen = rank_pages(scores, _page_of, deeper, _cited(boosts, within))
         chosen = self._formal_last(query, chosen, depth)[:depth]
         hits = self.store.hits(chosen, vector)
@@ -222,35 +224,70 @@ class Retriever:
                     out[term] = weight
         return out
 
+    def _vectors(
+        self, query: str, vector, embed, ranked: list[Page], routed: DocumentRoute, page_counts: dict[str, int]
+    ) -> tuple:
+        """The question's vector, and for each best document (of ``within_min_pages`` or more) whose pages are also
+        ranked for the question without the words that name them (:func:`unnamed`), that question's vector (none
+        where the question writes none of those words). Only the documents the names it writes agree are the ones
+        asked about (:meth:`DocumentRoute.best_named`; all where it names none): where the fusion put another filing
+        first ("In Intel's Q2 2023 report" ranked NVIDIA's first), that filing's pages would crowd out the one asked
+        about."""
+        options = self.ranking
+        if not (options.within_unnamed_dense_weight or options.within_unnamed_vector_weight):
+            return vector, {}
+        named = routed.best_named(list(dict.fromkeys(sha for sha, _ in ranked)))
+        best = [
+            sha
+            for sha in best_documents(ranked, options.within_documents)
+            if (not named or sha in named) and page_counts.get(sha, 0) >= options.within_min_pages
+        ]
+        if not best:
+            return vector, {}
+        text = unnamed(query, frozenset().union(*(routed.titles.get(sha, frozenset()) for sha in best)))
+        return vector, ({} if text == query else dict.fromkeys(best, embed(text)))
+
     def _within(
-        self, query: str, vector, ranked: list[Page], dense_shas: set[str] | None, page_counts: dict[str, int]
+        self, query: str, vectors, ranked: list[Page], dense_shas: set[str] | None, page_counts: dict[str, int]
     ) -> dict[Page, float]:
         """The rankings of the pages inside the best documents (:mod:`rag_app.retrieval.within`) of at least
-        ``within_min_pages`` pages (``page_counts``: sha256 -> its page count), as scores to add; ``vector`` None:
-        no dense ranking for this question."""
+        ``within_min_pages`` pages (``page_counts``: sha256 -> its page count), as scores to add; ``vectors``
+        (:meth:`_vectors`) None: no dense ranking for this question."""
         options, out = self.ranking, {}
         for sha in best_documents(ranked, options.within_documents):
             if page_counts.get(sha, 0) < options.within_min_pages:
                 continue
-            for pages, weight in self._rankings_inside(query, vector, sha, dense_shas):
-                for page, score in reciprocal(pages, weight, options.rrf_k).items():
+            for pages, weight, rrf_k in self._rankings_inside(query, vectors, sha, dense_shas):
+                for page, score in reciprocal(pages, weight, rrf_k).items():
                     out[page] = out.get(page, 0.0) + score
         return out
 
-    def _rankings_inside(self, query: str, vector, sha: str, dense_shas: set[str] | None) -> list[tuple[list, float]]:
-        """(pages best first, weight) of each ranking of one document's pages on its own: its page BM25, its
-        nearest chunks, its page vectors (``vector`` None, or another model read the document: no dense ones)."""
-        lexical_weight, dense_weight, vector_weight = within_weights(query, self.ranking)
+    def _rankings_inside(
+        self, query: str, vectors, sha: str, dense_shas: set[str] | None
+    ) -> list[tuple[list[Page], float, int]]:
+        """(pages best first, weight, k of its reciprocal rank where added) of each ranking of one document's pages on
+        its own: its page BM25, its nearest chunks, its page vectors, the last two also for the question without the
+        names of its documents (``vectors``: :meth:`_vectors`; None, or another model read the document: no dense
+        ones)."""
+        options = self.ranking
+        lexical_weight, dense_weight, vector_weight = within_weights(query, options)
         rankings = []
         if lexical_weight:
-            searched, term_weights = expanded(query, self.ranking.within_lexicon_weight)
-            rankings.append((lexical_pages(sha, self.store.page_scores(searched, sha, term_weights)), lexical_weight))
-        if vector is not None and (dense_shas is None or sha in dense_shas):
-            if dense_weight:
+            searched, term_weights = expanded(query, options.within_lexicon_weight)
+            page_scores = self.store.page_scores(searched, sha, term_weights)
+            rankings.append((lexical_pages(sha, page_scores), lexical_weight, options.rrf_k))
+        if vectors is None or (dense_shas is not None and sha not in dense_shas):
+            return rankings
+        readings = [(vectors[0], dense_weight, vector_weight, options.rrf_k)]
+        if (unnamed_vector := vectors[1].get(sha)) is not None:
+            unnamed_weights = (options.within_unnamed_dense_weight, options.within_unnamed_vector_weight)
+            readings.append((unnamed_vector, *unnamed_weights, options.within_unnamed_rrf_k))
+        for vector, dense, pages, rrf_k in readings:
+            if dense:
                 nearest = self.store.nearest_ids(vector, self.candidates, {sha})
-                rankings.append((dense_pages(nearest, _page_of), dense_weight))
-            if vector_weight:
-                rankings.append(([(sha, page) for page in self.store.page_ranking(vector, sha)], vector_weight))
+                rankings.append((dense_pages(nearest, _page_of), dense, rrf_k))
+            if pages:
+                rankings.append(([(sha, page) for page in self.store.page_ranking(vector, sha)], pages, rrf_k))
         return rankings
 
     def _in_slots(
@@ -258,7 +295,7 @@ class Retriever:
         every: list[str],
         depth: int,
         query: str,
-        vector,
+        vectors,
         dense_shas: set[str] | None,
         page_counts: dict[str, int],
         boosts: dict[Page, float],
@@ -274,10 +311,13 @@ class Retriever:
         for sha in best_documents(pages, options.within_documents):
             if page_counts.get(sha, 0) < options.within_min_pages:
                 continue
-            if not (inside := self._rankings_inside(query, vector, sha, dense_shas)):
+            if not (inside := self._rankings_inside(query, vectors, sha, dense_shas)):
                 continue
             lifted = sorted((p for p in boosts if p[0] == sha and boosts[p] > 0), key=lambda p: -boosts[p])
-            rankings = [*inside, ([p for p in pages if p[0] == sha], options.within_fusion_weight)]
+            rankings = [
+                *((r, w) for r, w, _ in inside),
+                ([p for p in pages if p[0] == sha], options.within_fusion_weight),
+            ]
             rankings += [(lifted, options.within_boost_weight)] if lifted and options.within_boost_weight else []
             fused: dict[Page, float] = {}
             for ranking, weight in rankings:  # ties keep the first ranking's order (the page BM25's)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 import numpy as np
@@ -109,6 +110,43 @@ _YEAR_QUARTER = re.compile(rf"({_YEAR})({_PART})")
 def quarter_terms(text: str) -> set[str]:
     """The quarters a text names in words, as the term a file name's "Q1" is: "first quarter" -> {"q1"}."""
     return {f"q{_QUARTER_NUMBER[(m.group(1) or m.group(2)).lower()]}" for m in _ORDINAL_QUARTER.finditer(text)}
+
+
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9$%&'\u2019.\-]*[A-Za-z0-9%]|[A-Za-z0-9]")
+_FISCAL_YEAR = re.compile(rf"\b(?:FY|fiscal(?: year)?)\s*({_YEAR})\b", re.IGNORECASE)  # "FY 2021", one name
+_DANGLING = re.compile(  # "in the ?": the words that led to a name taken away
+    r"\b(?:(?:in|of|for|from|during|the|as|at|on|by)\s+)*(?:in|of|for|from|during|the|at|on|by)\s*(?=[,.;:?!]|$)",
+    re.IGNORECASE,
+)
+
+
+def unnamed(question: str, titles: AbstractSet[str]) -> str:
+    """The question without the words that name the documents it was routed to: the words it writes as names (with a
+    capital or a digit: "Microsoft's", "MSFT", "10-Q", "2023", "FY2022") and the quarters it writes in words ("the
+    first quarter"), where their term is one of ``titles`` (those documents' title terms: file names and covers).
+    What is left asks for a page: "In Microsoft's Q1 2023 10-Q, what details were provided about its debt?" -> "what
+    details were provided about its debt?". A year the titles do not hold stays ("how much will it pay its retirees
+    in 2024", a research report's forecast for 2024), as do a capital that starts the question ("What"; not an owner's
+    "Microsoft's") and a lower-case word a cover happens to hold ("market", "exchange"). The question itself where
+    nothing is left."""
+
+    def titled(term: str) -> bool:
+        year = YEAR_TERM.fullmatch(term)
+        return term in titles or bool(year and year.group(1) in titles)
+
+    def kept(match: re.Match) -> str:
+        word = match.group(0)
+        terms = terms_of(word)
+        owner = word.endswith(("'s", "\u2019s"))  # "Microsoft's revenue": a name, first word or not
+        named = any(c.isdigit() for c in word) or (word[0].isupper() and (match.start() > 0 or owner))
+        return "" if named and terms and titled(terms[0]) else word
+
+    text = _ORDINAL_QUARTER.sub(lambda m: "" if quarter_terms(m.group(0)) <= titles else m.group(0), question)
+    text = _WORD.sub(kept, _FISCAL_YEAR.sub(lambda m: "" if titled(m.group(1)) else m.group(0), text))
+    text = re.sub(r"(?<!\w)['\u2019]s\b", "", text)  # the "'s" of a name taken away
+    text = _DANGLING.sub("", re.sub(r"\s+", " ", text))
+    text = re.sub(r"\s+([,.;:?!)])", r"\1", text).strip(" ,;:")
+    return text if set(terms_of(text)) - ASKING_WORDS else question
 
 
 def document_query_terms(query: str) -> set[str]:

@@ -1,0 +1,126 @@
+"""The pages inside the routed filing are also ranked for the question without the words that name the filing (its
+company, form and period: rag_app.text.terms.unnamed): those words found the filing, and inside it they match the
+pages that repeat them (its cover, its certifications, the opening of its MD&A) rather than the page asked for
+(RAG_RETRIEVAL_UNNAMED_WEIGHT)."""
+
+from dataclasses import replace
+
+import pytest
+from pdfgen import write_pdf
+
+from rag_app.requests import SearchRequest
+from rag_app.retrieval.documents import DocumentRoute
+from rag_app.retrieval.fusion import READ_CHINESE, RankingOptions, ranking_options
+from rag_app.text.terms import name_terms, unnamed
+
+MSFT = name_terms("2023 Q1 MSFT.pdf") | {"microsoft", "corporation", "10-q", "quarterly", "report", "form", "market"}
+
+
+@pytest.mark.parametrize(
+    "question, left",
+    [
+        (  # the company, its ticker-free name with "'s", the quarter, the year and the form go; "in the ?" with them
+            "What details were provided about changes in Microsoft's debt and interest expenses in the Q1 2023 10-Q?",
+            "What details were provided about changes in debt and interest expenses?",
+        ),
+        ("In the first quarter of 2023, how much did Microsoft spend on R&D?", "how much did spend on R&D?"),
+        ("What was MSFT's FY2023 revenue?", "What was revenue?"),
+        ("As of FY 2023, how much does Microsoft expect to pay its retirees in 2026?",
+         "how much does expect to pay its retirees in 2026?"),  # a year no title holds stays: it asks for a column
+        # a lower-case word a cover holds stays ("market"), and so does the capital that opens the question
+        ("Market risk: how exposed is Microsoft to the market for foreign currencies?",
+         "Market risk: how exposed is to the market for foreign currencies?"),
+        ("In the third quarter, what did Microsoft report?", "In the third quarter, what did report?"),  # not its quarter
+        ("Microsoft's revenue in Q1 2023?", "revenue?"),  # an owner's name opening the question
+        ("The 2023 10-Q of Microsoft", "The 2023 10-Q of Microsoft"),  # nothing but names: the question itself
+        ("Apple's Q1 2023 revenue?", "Apple's revenue?"),  # another company's name is no name of these documents
+    ],
+)  # fmt: skip
+def test_a_question_without_the_names_of_its_documents(question, left):
+    assert unnamed(question, MSFT) == left
+
+
+def test_a_chinese_question_keeps_its_words_and_its_report_loses_only_its_titled_year():
+    titles = name_terms("常柴股份_2019年年度报告.pdf")
+    assert unnamed("常柴股份2019年的营业收入是多少？", titles) == "常柴股份年的营业收入是多少？"
+    assert unnamed("常柴股份2020年的营业收入预计是多少？", titles) == "常柴股份2020年的营业收入预计是多少？"
+
+
+def test_the_weight_sets_both_rankings_and_chinese_questions_keep_theirs():
+    assert (RankingOptions().within_unnamed_dense_weight, RankingOptions().within_unnamed_vector_weight) == (0.25, 0.25)
+    off = ranking_options(3.0, "add", 0.0)
+    assert (off.within_unnamed_dense_weight, off.within_unnamed_vector_weight) == (0.0, 0.0)
+    slots = ranking_options(3.0, "slots", 0.5)
+    assert (slots.within_order, slots.within_unnamed_vector_weight) == ("slots", 0.5)
+    assert READ_CHINESE["within_unnamed_dense_weight"] == READ_CHINESE["within_unnamed_vector_weight"] == 0.0
+
+
+FILLER = [f"Paragraph {i} reviews general operating matters of the business during the period." for i in range(60)]
+ACME = [
+    "UNITED STATES SECURITIES AND EXCHANGE COMMISSION\nFORM 10-Q\nQuarterly report for the first quarter of 2023\n"
+    "Acme Corporation",
+    "Item 2. Management's discussion and analysis. This Quarterly Report on Form 10-Q of Acme Corporation for the "
+    "first quarter of 2023 contains forward-looking statements about Acme Corporation's results in the first quarter "
+    "of 2023 and beyond; Acme Corporation's actual results in 2023 may differ materially.",
+    "NOTE 7 - DEBT\nThe components of debt: senior unsecured notes of $4.2 billion maturing 2025 to 2040 at stated "
+    "interest rates of 2.4% to 4.1%; interest expense on borrowings was $38 million; no commercial paper was "
+    "outstanding.",
+    *("\n".join(FILLER[i : i + 6]) for i in range(0, 48, 6)),
+]  # 11 pages: the rankings inside a document start at 10
+QUESTION = "What details did Acme Corporation's Q1 2023 10-Q give about its debt and interest expenses?"
+
+
+def test_the_debt_note_outranks_the_pages_that_repeat_the_filings_names(service, settings, tmp_path, monkeypatch):
+    """Acme's MD&A opening repeats the company, the form and the quarter the question names; its debt note answers.
+    The question without those words is embedded once more and ranks the note first; with the lever off (weight 0) it
+    is not embedded, and the cover and the MD&A opening rank above the note."""
+    write_pdf(tmp_path / "filings" / "Acme_2023Q1_10Q.pdf", ACME)
+    write_pdf(tmp_path / "filings" / "Globex_2023Q1_10Q.pdf", ["Globex Incorporated\nForm 10-Q 2023", FILLER[0]])
+    service.ingest([tmp_path / "filings"])
+    embedded = []
+    embed = service.embeddings.embed_query
+    monkeypatch.setattr(service.embeddings, "embed_query", lambda text: embedded.append(text) or embed(text))
+    retriever = service.retriever(service.store(with_model=True))
+    sha = next(d.sha256 for d in retriever.store.list_documents() if d.name.startswith("Acme"))
+
+    def pages(hits) -> list[int]:
+        return [h.page for h in hits if h.file.startswith("Acme")]
+
+    hits = service.search(SearchRequest(query=QUESTION, k=5)).hits
+    assert embedded == [QUESTION, "What details did give about its debt and interest expenses?"]
+    assert pages(hits)[0] == 3, pages(hits)  # the debt note
+    # inside the filing, the whole question's own vector puts the MD&A opening above the note; the unnamed one does not
+    whole, without = (retriever.store.page_ranking(embed(text), sha) for text in list(embedded))
+    assert whole.index(2) < whole.index(3) and without[0] == 3, (whole[:3], without[:3])
+    embedded.clear()
+    settings.retrieval_unnamed_weight = 0.0
+    off = service.search(SearchRequest(query=QUESTION, k=5)).hits
+    assert embedded == [QUESTION] and pages(off).index(3) > 0, pages(
+        off
+    )  # off: one embedding, the cover and MD&A first
+
+
+def test_no_page_ranking_for_a_filing_the_names_disagree_with(service, tmp_path):
+    """Where the fusion ranks first a filing other than the one the question's names point to, its pages are not
+    ranked for the unnamed question: they would crowd out the filing asked about."""
+    write_pdf(tmp_path / "filings" / "Acme_2023Q1_10Q.pdf", ACME)
+    service.ingest([tmp_path / "filings"])
+    retriever = service.retriever(service.store(with_model=True))
+    acme = retriever.store.list_documents()[0]
+    ranked = [(acme.sha256, 2), ("other", 1)]
+    embedded = []
+
+    def embed(text):
+        embedded.append(text)
+        return [0.0]
+
+    titles = {acme.sha256: name_terms(acme.name) | {"acme", "corporation"}, "other": frozenset({"globex"})}
+    counts = {acme.sha256: 11, "other": 11}
+    agreeing = DocumentRoute(named={acme.sha256: 2.0, "other": 0.5}, titles=titles)
+    vector, unnamed_vectors = retriever._vectors(QUESTION, [1.0], embed, ranked, agreeing, counts)
+    assert list(unnamed_vectors) == [acme.sha256] and len(embedded) == 1
+    disagreeing = DocumentRoute(named={acme.sha256: 0.5, "other": 2.0}, titles=titles)
+    assert retriever._vectors(QUESTION, [1.0], embed, ranked, disagreeing, counts) == ([1.0], {})
+    assert retriever._vectors(QUESTION, [1.0], embed, ranked, agreeing, {acme.sha256: 3}) == ([1.0], {})  # too short
+    retriever.ranking = replace(retriever.ranking, within_unnamed_dense_weight=0, within_unnamed_vector_weight=0)
+    assert retriever._vectors(QUESTION, [1.0], embed, ranked, agreeing, counts) == ([1.0], {}) and len(embedded) == 1
