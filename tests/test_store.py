@@ -214,6 +214,21 @@ def test_a_page_vector_is_the_normalised_mean_of_its_chunks_and_is_forgotten_wit
     assert store.page_ranking(unit[5], sha)[0] == 3 and np.allclose(store.index().page_vectors(sha).matrix[2], unit[5])
 
 
+def test_page_vectors_from_the_kept_rows_are_those_from_the_chunks():
+    """PageVectors.of_rows (the kept matrix of one content, a row per chunk) gives what PageVectors.of gives, in
+    whatever order the rows come."""
+    from rag_app.storage.chunk_index import PageVectors
+
+    sha = "ef" * 32
+    ids = [chunk_id(sha, page, 100 * i) for page in (3, 1, 2, 1, 3) for i in range(2)]
+    ids = list(dict.fromkeys(ids))
+    matrix = vectors(len(ids), 5)
+    rows, chunks = PageVectors.of_rows(ids, matrix), PageVectors.of(ids, dict(zip(ids, matrix, strict=True)))
+    assert rows.pages == chunks.pages == (1, 2, 3) and rows.matrix.dtype == np.float32
+    assert np.allclose(rows.matrix, chunks.matrix, atol=1e-6)
+    assert PageVectors.of_rows([], np.zeros((0, 8), dtype=np.float32)).pages == ()
+
+
 def many(store, name: str, sha: str, n: int, seed: int) -> np.ndarray:
     """``n`` chunks on ``n // 10`` pages with random vectors; the vectors given."""
     given = vectors(n, seed)
@@ -240,7 +255,8 @@ def test_a_collection_under_the_limit_is_searched_exactly_in_memory_and_follows_
     queries = vectors(12, 7)
     for query in queries:
         assert store.nearest_ids(query, 50, None) == brute_force(everything, ids[a] + ids[b], query, 50)
-        assert store.nearest_ids(query, 20, {b}) == brute_force(given[b], ids[b], query, 20)
+        assert store.nearest_ids(query, 20, {b}) == brute_force(given[b], ids[b], query, 20)  # b's rows alone
+        assert store.nearest_ids(query, 20, {a}) == brute_force(given[a], ids[a], query, 20)  # most: the whole product
     hits = store.search_dense(queries[0], 3, None)
     assert hits[0].score == pytest.approx(float(np.max(everything @ queries[0])), abs=1e-4)
     store.delete_document("b.pdf")  # a delete: its chunks leave the search

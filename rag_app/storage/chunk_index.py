@@ -218,8 +218,12 @@ class ChunkIndex:
         """The pages of one file content as vectors: the mean of each page's chunk vectors, normalised; read once
         per file content and kept (the last ``PAGE_VECTORS_KEPT``; an add or delete of it here forgets them)."""
         if (found := self._page_vectors.get(sha256)) is None:
-            ids = [c.id for c in self.table.chunks_of(sha256)]
-            found = PageVectors.of(ids, self._vectors_of(ids))
+            exact = self._exact()
+            if exact is not None and (segment := exact.segment(sha256)) is not None:
+                found = PageVectors.of_rows(*segment)  # kept in memory: no read of the chunk table
+            else:
+                ids = [c.id for c in self.table.chunks_of(sha256)]
+                found = PageVectors.of(ids, self._vectors_of(ids))
             if len(self._page_vectors) >= PAGE_VECTORS_KEPT:
                 self._page_vectors.pop(next(iter(self._page_vectors)), None)
             self._page_vectors[sha256] = found
@@ -260,6 +264,22 @@ class PageVectors:
         matrix = np.stack([np.mean(rows[p], axis=0) for p in pages]).astype(np.float32)
         matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
         return cls(pages, matrix)
+
+    @classmethod
+    def of_rows(cls, ids: Sequence[str], matrix: np.ndarray) -> PageVectors:
+        """From chunk ids and their vectors, row for row (the kept matrix of one content), without a loop per page."""
+        if not len(ids):
+            return cls((), np.zeros((0, 0), dtype=np.float32))
+        pages = np.fromiter((int(str(chunk).rsplit(":", 2)[1]) for chunk in ids), dtype=np.int64, count=len(ids))
+        if np.any(pages[1:] < pages[:-1]):  # the chunk table's order is the pages' already
+            order = np.argsort(pages, kind="stable")
+            pages, matrix = pages[order], matrix[order]
+        found, first = np.unique(pages, return_index=True)
+        means = np.add.reduceat(matrix, first, axis=0) / np.diff(np.append(first, len(pages)))[:, None].astype(
+            np.float32
+        )
+        means /= np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+        return cls(tuple(int(p) for p in found), means)
 
     def ranked(self, vector: Sequence[float]) -> list[int]:
         """The pages by cosine similarity with ``vector``, best first (ties: earlier page first)."""

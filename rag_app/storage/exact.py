@@ -54,13 +54,14 @@ class _Segment:
 @dataclass(frozen=True)
 class Stacked:
     """A collection's vectors as one search sees them, every segment in one matrix: row ``i`` is chunk ``ids[i]`` of
-    content number ``content[i]`` of ``shas``."""
+    content number ``content[i]`` of ``shas``, whose rows are ``starts[n]`` up to ``starts[n + 1]``."""
 
     ids: np.ndarray
     matrix: np.ndarray
     content: np.ndarray
     shas: dict[str, int]
     row_of: dict[str, int]
+    starts: np.ndarray
 
     @classmethod
     def of(cls, segments: Mapping[str, _Segment]) -> Stacked:
@@ -69,9 +70,11 @@ class Stacked:
         ids = [chunk for part in parts for chunk in part.ids[: len(part.matrix)]]
         filled = [p.matrix for p in parts if len(p.matrix)]
         matrix = np.concatenate(filled) if filled else np.zeros((0, 0), dtype=np.float32)
-        content = np.repeat(np.arange(len(parts), dtype=np.int32), [len(p.matrix) for p in parts])
+        counts = [len(p.matrix) for p in parts]
+        content = np.repeat(np.arange(len(parts), dtype=np.int32), counts)
+        starts = np.concatenate([[0], np.cumsum(counts, dtype=np.int64)]).astype(np.int64)
         return cls(np.array(ids, dtype=object), matrix, content, {s: i for i, s in enumerate(shas)},
-                   {chunk: i for i, chunk in enumerate(ids)})  # fmt: skip
+                   {chunk: i for i, chunk in enumerate(ids)}, starts)  # fmt: skip
 
     def nearest(self, vector: Sequence[float], k: int, shas: Collection[str] | None) -> tuple[list[str], list[float]]:
         """Ids and cosine distances of the ``k`` nearest chunks, within the file contents ``shas`` (None: all);
@@ -79,16 +82,29 @@ class Stacked:
         if not len(self.ids) or k <= 0:
             return [], []
         query = np.asarray(vector, dtype=np.float32)
-        similarity = self.matrix @ (query / max(float(np.linalg.norm(query)), 1e-12))
-        rows = np.arange(len(similarity))
-        if shas is not None:
-            wanted = np.zeros(len(self.shas), dtype=bool)
-            wanted[[self.shas[s] for s in shas if s in self.shas]] = True
-            rows = rows[wanted[self.content]]
+        query = query / max(float(np.linalg.norm(query)), 1e-12)
+        if shas is None:
+            rows = np.arange(len(self.ids))
+        else:
+            numbers = sorted(self.shas[s] for s in shas if s in self.shas)
+            rows = np.concatenate([np.arange(self.starts[n], self.starts[n + 1]) for n in numbers] or [[]]).astype(int)
+        # a few contents (one filing's chunks, inside a routed document): their rows alone; most: the whole product
+        similarity = np.zeros(len(self.ids), dtype=np.float32)
+        if len(rows) * 2 < len(self.ids):
+            similarity[rows] = self.matrix[rows] @ query
+        else:
+            similarity = self.matrix @ query
         if len(rows) > k:
             rows = rows[np.argpartition(-similarity[rows], k - 1)[:k]]
         rows = rows[np.lexsort((rows, -similarity[rows]))]
         return [str(i) for i in self.ids[rows]], [float(1.0 - s) for s in similarity[rows]]
+
+    def segment(self, sha256: str) -> tuple[np.ndarray, np.ndarray] | None:
+        """One content's chunk ids and normalised vectors (views, in the chunk table's order); None if not kept."""
+        if (n := self.shas.get(sha256)) is None:
+            return None
+        rows = slice(int(self.starts[n]), int(self.starts[n + 1]))
+        return self.ids[rows], self.matrix[rows]
 
     def vectors(self, ids: Sequence[str]) -> dict[str, np.ndarray]:
         """The kept vectors of ``ids`` (normalised; an id with none is absent)."""
