@@ -111,6 +111,7 @@ def build(service: RagService, source_name: str, asked: set[str], target: int) -
 # hits) is reported as "other".
 STAGES = {
     "query embedding": (None, "embed_query"),
+    "query embedding, with the question without its names": (None, "embed_queries"),
     "freshness (generation)": (DocumentStore, "refresh"),
     "document list": (DocumentStore, "list_documents"),
     "pending markers": (DocumentStore, "pending_writes"),
@@ -141,6 +142,9 @@ class StageTimer:
             setattr(owner, name, self._timed(stage, getattr(owner, name)))
         if reader is not None:
             reader.embed_query = self._timed("query embedding", reader.embed_query)
+            reader.embed_queries = self._timed(
+                "query embedding, with the question without its names", reader.embed_queries
+            )
 
     def _timed(self, stage: str, function):
         @functools.wraps(function)

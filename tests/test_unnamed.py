@@ -72,14 +72,17 @@ QUESTION = "What details did Acme Corporation's Q1 2023 10-Q give about its debt
 
 def test_the_debt_note_outranks_the_pages_that_repeat_the_filings_names(service, settings, tmp_path, monkeypatch):
     """Acme's MD&A opening repeats the company, the form and the quarter the question names; its debt note answers.
-    The question without those words is embedded once more and ranks the note first; with the lever off (weight 0) it
-    is not embedded, and the cover and the MD&A opening rank above the note."""
+    The question without those words is embedded with it, in one pass, and ranks the note first; with the lever off
+    (weight 0) only the question is embedded, and the cover and the MD&A opening rank above the note."""
     write_pdf(tmp_path / "filings" / "Acme_2023Q1_10Q.pdf", ACME)
     write_pdf(tmp_path / "filings" / "Globex_2023Q1_10Q.pdf", ["Globex Incorporated\nForm 10-Q 2023", FILLER[0]])
     service.ingest([tmp_path / "filings"])
-    embedded = []
-    embed = service.embeddings.embed_query
-    monkeypatch.setattr(service.embeddings, "embed_query", lambda text: embedded.append(text) or embed(text))
+    passes = []
+    embed, embed_many = service.embeddings.embed_query, service.embeddings.embed_queries
+    monkeypatch.setattr(service.embeddings, "embed_query", lambda text: passes.append([text]) or embed(text))
+    monkeypatch.setattr(
+        service.embeddings, "embed_queries", lambda texts: passes.append(list(texts)) or embed_many(texts)
+    )
     retriever = service.retriever(service.store(with_model=True))
     sha = next(d.sha256 for d in retriever.store.list_documents() if d.name.startswith("Acme"))
 
@@ -87,40 +90,36 @@ def test_the_debt_note_outranks_the_pages_that_repeat_the_filings_names(service,
         return [h.page for h in hits if h.file.startswith("Acme")]
 
     hits = service.search(SearchRequest(query=QUESTION, k=5)).hits
-    assert embedded == [QUESTION, "What details did give about its debt and interest expenses?"]
+    assert passes == [[QUESTION, "What details did give about its debt and interest expenses?"]]
     assert pages(hits)[0] == 3, pages(hits)  # the debt note
     # inside the filing, the whole question's own vector puts the MD&A opening above the note; the unnamed one does not
-    whole, without = (retriever.store.page_ranking(embed(text), sha) for text in list(embedded))
+    whole, without = (retriever.store.page_ranking(embed(text), sha) for text in passes[0])
     assert whole.index(2) < whole.index(3) and without[0] == 3, (whole[:3], without[:3])
-    embedded.clear()
+    passes.clear()
     settings.retrieval_unnamed_weight = 0.0
     off = service.search(SearchRequest(query=QUESTION, k=5)).hits
-    assert embedded == [QUESTION] and pages(off).index(3) > 0, pages(
-        off
-    )  # off: one embedding, the cover and MD&A first
+    assert passes == [[QUESTION]] and pages(off).index(3) > 0, pages(off)  # off: the cover and the MD&A first
 
 
-def test_no_page_ranking_for_a_filing_the_names_disagree_with(service, tmp_path):
-    """Where the fusion ranks first a filing other than the one the question's names point to, its pages are not
-    ranked for the unnamed question: they would crowd out the filing asked about."""
+def test_the_documents_a_question_names_and_only_their_pages(service, tmp_path):
+    """The names taken away are those of the documents the question names (its names' best match, else its words',
+    else the one document searched); the pages ranked for what is left are those of such a document only: where the
+    fusion ranks another first, its pages would crowd out the one asked about."""
     write_pdf(tmp_path / "filings" / "Acme_2023Q1_10Q.pdf", ACME)
     service.ingest([tmp_path / "filings"])
     retriever = service.retriever(service.store(with_model=True))
-    acme = retriever.store.list_documents()[0]
-    ranked = [(acme.sha256, 2), ("other", 1)]
-    embedded = []
-
-    def embed(text):
-        embedded.append(text)
-        return [0.0]
-
-    titles = {acme.sha256: name_terms(acme.name) | {"acme", "corporation"}, "other": frozenset({"globex"})}
-    counts = {acme.sha256: 11, "other": 11}
-    agreeing = DocumentRoute(named={acme.sha256: 2.0, "other": 0.5}, titles=titles)
-    vector, unnamed_vectors = retriever._vectors(QUESTION, [1.0], embed, ranked, agreeing, counts)
-    assert list(unnamed_vectors) == [acme.sha256] and len(embedded) == 1
-    disagreeing = DocumentRoute(named={acme.sha256: 0.5, "other": 2.0}, titles=titles)
-    assert retriever._vectors(QUESTION, [1.0], embed, ranked, disagreeing, counts) == ([1.0], {})
-    assert retriever._vectors(QUESTION, [1.0], embed, ranked, agreeing, {acme.sha256: 3}) == ([1.0], {})  # too short
+    acme, other = retriever.store.list_documents()[0].sha256, "other"
+    titles = {acme: name_terms("Acme_2023Q1_10Q.pdf") | {"acme", "corporation", "10-q"}, other: frozenset({"globex"})}
+    unnamed_text = "What details did give about its debt and interest expenses?"
+    named = DocumentRoute(named={acme: 2.0, other: 0.5}, titles=titles)
+    assert retriever._unnamed_question(QUESTION, named, {acme, other}) == (unnamed_text, frozenset({acme}))
+    by_words = DocumentRoute(scores={acme: 1.0, other: 3.0}, titles=titles)  # no name tells them apart: the words do
+    assert retriever._unnamed_question(QUESTION, by_words, {acme, other}) == ("", frozenset())  # Globex's names: none
+    alone = DocumentRoute(titles={acme: titles[acme]})  # one document searched: its names
+    assert retriever._unnamed_question(QUESTION, alone, {acme}) == (unnamed_text, frozenset({acme}))
+    ranked, counts = [(other, 2), (acme, 1)], {acme: 11, other: 11}
+    assert retriever._vectors(([1.0], [2.0], frozenset({acme})), ranked, counts) == ([1.0], {})  # Globex first
+    assert retriever._vectors(([1.0], [2.0], frozenset({acme})), ranked[::-1], counts) == ([1.0], {acme: [2.0]})
+    assert retriever._vectors(([1.0], [2.0], frozenset({acme})), ranked[::-1], {acme: 3}) == ([1.0], {})  # too short
     retriever.ranking = replace(retriever.ranking, within_unnamed_dense_weight=0, within_unnamed_vector_weight=0)
-    assert retriever._vectors(QUESTION, [1.0], embed, ranked, agreeing, counts) == ([1.0], {}) and len(embedded) == 1
+    assert retriever._unnamed_question(QUESTION, named, {acme, other}) == ("", frozenset())  # off

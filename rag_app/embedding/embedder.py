@@ -375,11 +375,19 @@ class LocalEmbeddings(Embeddings):
         return self.embed_array(texts).tolist()
 
     def embed_query(self, text: str) -> list[float]:
+        return self._queries([text])[0]
+
+    def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
+        """Questions embedded in one pass (a question and its form without the names of its documents: two cost
+        about 1.3 times one on 2 cores, not twice)."""
+        return self._queries(texts)
+
+    def _queries(self, texts: Sequence[str]) -> list[list[float]]:
         with self._arithmetic(single=True), self._attention():
-            vector = self.model.encode_query(
-                [text], normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+            vectors = self.model.encode_query(
+                list(texts), normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
             )
-        return vector[0].tolist()
+        return vectors.tolist()
 
     def embed_array(self, texts: Sequence[str], on_batch: BatchCallback | None = None) -> np.ndarray:
         """Embed ``texts`` in length-sorted batches; ``on_batch(n)`` after each batch of n."""

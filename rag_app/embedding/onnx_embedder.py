@@ -146,6 +146,9 @@ class OnnxEmbeddings(Embeddings):
     def embed_query(self, text: str) -> list[float]:
         return self.embed_array([text])[0].tolist()
 
+    def embed_queries(self, texts: Sequence[str]) -> list[list[float]]:
+        return self.embed_array(texts).tolist()
+
     # ----- the check at load ------------------------------------------------------------------------------
 
     def check(self) -> Agreement:

@@ -97,17 +97,18 @@ class Retriever:
         if not scope:
             return SearchResult(query, [], warnings)
         searcher, reader = self._searcher_for(query, documents, scope)
-        embed = reader.embed_query if reader else self.embeddings.embed_query
-        vector = embed(query)
+        self.store.sync_lexical()  # cheap when in step; rebuilds a chunk table of an older layout
+        routed = route(query, documents, self.store.cover_terms(), self.store.documents_with, self._cover_text)
+        unnamed_text, titled = searcher._unnamed_question(query, routed, scope) if self.mode != "dense" else ("", ())
+        vector, unnamed_vector = _embedded(reader or self.embeddings, query, unnamed_text)
         current = {d.sha256 for d in documents if d.embedding == self.embeddings.fingerprint}
         shas = None if scope == current else scope  # no filter when everything is searched: faster
         dense_shas = _read_by(reader.name if reader else "", documents, scope, shas)
-        self.store.sync_lexical()  # cheap when in step; rebuilds a chunk table of an older layout
-        routed = route(query, documents, self.store.cover_terms(), self.store.documents_with, self._cover_text)
         if self.mode == "dense":
             hits = self.store.search_dense(vector, k, dense_shas)
         else:
-            hits = searcher._hybrid(query, (vector, embed), k, (shas, dense_shas), documents, routed)
+            embedded = (vector, unnamed_vector, frozenset(titled))
+            hits = searcher._hybrid(query, embedded, k, (shas, dense_shas), documents, routed)
         _name_hits(hits, documents)
         return SearchResult(query, hits, warnings, routed)
 
@@ -163,16 +164,17 @@ class Retriever:
     def _hybrid(
         self, query, embedded, k: int, scopes: tuple[set[str] | None, set[str] | None], documents, routed: DocumentRoute
     ) -> list[SearchHit]:
-        """``embedded``: the question's vector and the model that embedded it; ``scopes``: the file contents searched
+        """``embedded``: the question's vector, and that of the question without the names of the documents it names
+        with those documents (:meth:`_unnamed_question`; None and none); ``scopes``: the file contents searched
         (None: all), and those of them the question's vector can be compared with (read by the same model)."""
-        (vector, embed), dense_shas = embedded, scopes[1]
+        vector, dense_shas = embedded[0], scopes[1]
         weights, _, scores = self._fused(query, vector, k, scopes, documents, routed)
         depth = max(k, self.reranker.depth) if self.reranker else k
         ranked = [_page_of(c) for c in rank_pages(scores, _page_of, len(scores))] if scores else []
         page_counts = {d.sha256: d.pages for d in documents}
         boosts = self._page_boosts(query, ranked, documents)
         deeper = FORMAL_ROOM * depth if self.formalities else depth  # room for the formal pages that go last
-        vectors = self._vectors(query, vector, embed, ranked, routed, page_counts) if weights[0] else None
+        vectors = self._vectors(embedded, ranked, page_counts) if weights[0] else None
         if self.ranking.within_order == "slots":
             every = rank_pages(scores, _page_of, len(scores) + len(boosts), _cited(boosts))
             inside = (query, vectors, dense_shas, page_counts, boosts)
@@ -224,28 +226,39 @@ class Retriever:
                     out[term] = weight
         return out
 
-    def _vectors(
-        self, query: str, vector, embed, ranked: list[Page], routed: DocumentRoute, page_counts: dict[str, int]
-    ) -> tuple:
-        """The question's vector, and for each best document (of ``within_min_pages`` or more) whose pages are also
-        ranked for the question without the words that name them (:func:`unnamed`), that question's vector (none
-        where the question writes none of those words). Only the documents the names it writes agree are the ones
-        asked about (:meth:`DocumentRoute.best_named`; all where it names none): where the fusion put another filing
-        first ("In Intel's Q2 2023 report" ranked NVIDIA's first), that filing's pages would crowd out the one asked
-        about."""
+    def _unnamed_question(self, query: str, routed: DocumentRoute, scope: set[str]) -> tuple[str, frozenset[str]]:
+        """The question without the words that name the documents it names (:func:`unnamed`), and those documents,
+        where its pages are to be ranked for it too; ("", none) where they are not (the rankings are off for this
+        question, or it writes none of those names). The documents it names: those its names point to best
+        (:meth:`DocumentRoute.best_named`), else those its words match best, else the one document searched."""
         options = self.ranking
-        if not (options.within_unnamed_dense_weight or options.within_unnamed_vector_weight):
-            return vector, {}
-        named = routed.best_named(list(dict.fromkeys(sha for sha, _ in ranked)))
+        if (
+            not (options.within_unnamed_dense_weight or options.within_unnamed_vector_weight)
+            or not self.weights(query)[0]
+        ):
+            return "", frozenset()
+        among = sorted(scope)
+        titled = routed.best_named(among)
+        if not titled and (best := max((routed.scores.get(sha, 0.0) for sha in among), default=0.0)) > 0:
+            titled = {sha for sha in among if routed.scores.get(sha, 0.0) >= best}
+        if not titled and len(among) == 1:
+            titled = set(among)
+        text = unnamed(query, frozenset().union(*(routed.titles.get(sha, frozenset()) for sha in titled)))
+        return ("", frozenset()) if text == query else (text, frozenset(titled))
+
+    def _vectors(self, embedded: tuple, ranked: list[Page], page_counts: dict[str, int]) -> tuple:
+        """The question's vector, and for each best document (of ``within_min_pages`` or more) whose pages are also
+        ranked for the question without its names, that question's vector: only a document the question names
+        (``embedded``: :meth:`_hybrid`'s). Where the fusion put another filing first ("In Intel's Q2 2023 report"
+        ranked NVIDIA's first), that filing's pages ranked for "analyze the relationship between global market
+        revenues and ..." would crowd out the one asked about."""
+        vector, unnamed_vector, titled = embedded
         best = [
             sha
-            for sha in best_documents(ranked, options.within_documents)
-            if (not named or sha in named) and page_counts.get(sha, 0) >= options.within_min_pages
+            for sha in best_documents(ranked, self.ranking.within_documents)
+            if sha in titled and page_counts.get(sha, 0) >= self.ranking.within_min_pages
         ]
-        if not best:
-            return vector, {}
-        text = unnamed(query, frozenset().union(*(routed.titles.get(sha, frozenset()) for sha in best)))
-        return vector, ({} if text == query else dict.fromkeys(best, embed(text)))
+        return vector, (dict.fromkeys(best, unnamed_vector) if unnamed_vector is not None else {})
 
     def _within(
         self, query: str, vectors, ranked: list[Page], dense_shas: set[str] | None, page_counts: dict[str, int]
@@ -373,6 +386,17 @@ def _cited(*added: dict[Page, float]) -> dict[Page, tuple[float, str]] | None:
         for page, score in scores.items():
             total[page] = total.get(page, 0.0) + score
     return {page: (score, chunk_id(page[0], page[1], 0)) for page, score in total.items()} or None
+
+
+def _embedded(model, query: str, unnamed_text: str) -> tuple[list[float], list[float] | None]:
+    """The question's vector, and that of its form without the names of its documents where it has one (the two in
+    one pass of the model where it can)."""
+    if not unnamed_text:
+        return model.embed_query(query), None
+    if many := getattr(model, "embed_queries", None):
+        vector, unnamed_vector = many([query, unnamed_text])
+        return vector, unnamed_vector
+    return model.embed_query(query), model.embed_query(unnamed_text)
 
 
 def _read_by(reader: str, documents: list[DocumentInfo], scope: set[str], shas: set[str] | None) -> set[str] | None:
