@@ -196,10 +196,20 @@ class UnnamedForChinese(Retriever):
     reading_chinese = {**READ_CHINESE, "within_unnamed_dense_weight": 0.25, "within_unnamed_vector_weight": 0.25}
 
 
+class WholeQuestionInside(Retriever):
+    """The control: the same two rankings of the named filing's pages, at the same weights, for the whole question
+    (its own vector) instead of the question without its names."""
+
+    def _unnamed_question(self, query, routed, scope):
+        text, titled = super()._unnamed_question(query, routed, scope)
+        return (query, titled) if text else (text, titled)
+
+
 CLASS_VARIANTS = {
     "no_zh_reader": WithoutChineseReader,
     "zh_default_ranking": ChineseRankedAsAny,
     "unnamed_zh": UnnamedForChinese,
+    "unnamed_control": WholeQuestionInside,
 }
 
 # Chunks embedded with their file name and heading (bench.chunk_headers), or with one of the two: a copy of the
