@@ -91,6 +91,9 @@ def test_a_figure_for_a_year_no_retrieved_page_mentions_is_not_found_not_another
     fiscal = CASH_FLOWS.replace("(Millions) 2018 2017 2016", "Three Months Ended December 31, 2022 2021 2020")
     question = "What was 3M's net cash provided by operating activities in the first quarter of 2023?"
     assert "6,439" in ask(question, [source(1, "2023 Q1 3M.pdf", fiscal)], embeddings)
+    as_term = "What was 3M's net cash provided by operating activities in Q1 2023?"  # the quarter written as a term
+    assert "6,439" in ask(as_term, [source(1, "2023 Q1 3M.pdf", fiscal)], embeddings)
+    assert ask(as_term, [source(1, "2022 Q4 3M.pdf", fiscal)], embeddings).startswith("Not found:")
     assert ask(question, [source(1, "2022 Q4 3M.pdf", fiscal)], embeddings).startswith("Not found:")
     assert ask(question, [source(1, "3M_2023_10K.pdf", fiscal)], embeddings).startswith("Not found:")  # no quarter
 

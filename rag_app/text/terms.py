@@ -95,6 +95,7 @@ def term_parts(terms: Iterable[str]) -> set[str]:
 _YEAR, _PART = r"(?:19|20)\d\d", r"q[1-4]|h[12]"
 YEAR_TERM = re.compile(rf"(?:fy)?({_YEAR})|fy\d\d", re.IGNORECASE)
 PART_TERM = re.compile(_PART, re.IGNORECASE)
+QUARTER_TERM = re.compile(r"q[1-4]", re.IGNORECASE)  # a quarter as a term ("Q1"), as file names write it
 PERIOD_TERM = re.compile(rf"{YEAR_TERM.pattern}|{_PART}", re.IGNORECASE)
 
 # A quarter as questions word it ("the first quarter of 2023", "third fiscal quarter", 第三季度, 一季度) and as file

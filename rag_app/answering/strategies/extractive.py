@@ -42,7 +42,7 @@ from rag_app.answering.strategy_context import StrategyContext
 from rag_app.retrieval.boosts import SECTIONS_DIR, SectionSet
 from rag_app.retrieval.documents import latest_words, named_years
 from rag_app.text.lexicon import concepts, named
-from rag_app.text.terms import ASKING_WORDS, CJK_STOPWORDS, name_terms, quarter_terms, terms_of
+from rag_app.text.terms import ASKING_WORDS, CJK_STOPWORDS, QUARTER_TERM, name_terms, quarter_terms, terms_of
 
 MAX_QUOTES = 3
 # Weights of a candidate's score (chosen on the tuning halves: bench/answers.py, docs/benchmarks.md).
@@ -156,7 +156,8 @@ def unmentioned_years(ctx: StrategyContext) -> list[str]:
         return []
     named = named_shas(ctx)
     searched = [s for s in ctx.sources if not named or s.hit.sha256 in named]
-    quarters = quarter_terms(ctx.question)
+    # a quarter in words ("the first quarter") or as a term ("Q1 2023", "2023 Q1")
+    quarters = quarter_terms(ctx.question) | {t for t in terms_of(ctx.question) if QUARTER_TERM.fullmatch(t)}
     if quarters and any(years & (terms := name_terms(s.hit.file)) and quarters & terms for s in searched):
         return []
     pages = [s.page or s.hit.text for s in searched]
