@@ -12,6 +12,7 @@ from conftest import ROOT
 from rag_app.records import Chunk, DocumentInfo, chunk_id, parse_chunk_id
 from rag_app.settings import Settings
 from rag_app.storage.store import Database
+from rag_app.storage.vectors import ChromaVectors
 
 EMBEDDING = "test-model|dim8"
 
@@ -215,7 +216,7 @@ def test_a_page_vector_is_the_normalised_mean_of_its_chunks_and_is_forgotten_wit
 
 
 def test_page_vectors_from_the_kept_rows_are_those_from_the_chunks():
-    """PageVectors.of_rows (the kept matrix of one content, a row per chunk) gives what PageVectors.of gives, in
+    """PageVectors.of_rows (one content's vectors, a row per chunk): each page the normalised mean of its chunks', in
     whatever order the rows come."""
     from rag_app.storage.chunk_index import PageVectors
 
@@ -223,9 +224,11 @@ def test_page_vectors_from_the_kept_rows_are_those_from_the_chunks():
     ids = [chunk_id(sha, page, 100 * i) for page in (3, 1, 2, 1, 3) for i in range(2)]
     ids = list(dict.fromkeys(ids))
     matrix = vectors(len(ids), 5)
-    rows, chunks = PageVectors.of_rows(ids, matrix), PageVectors.of(ids, dict(zip(ids, matrix, strict=True)))
-    assert rows.pages == chunks.pages == (1, 2, 3) and rows.matrix.dtype == np.float32
-    assert np.allclose(rows.matrix, chunks.matrix, atol=1e-6)
+    rows = PageVectors.of_rows(ids, matrix)
+    expected = np.stack([matrix[[i for i, c in enumerate(ids) if f":{page}:" in c]].mean(axis=0) for page in (1, 2, 3)])
+    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
+    assert rows.pages == (1, 2, 3) and rows.matrix.dtype == np.float32
+    assert np.allclose(rows.matrix, expected, atol=1e-6)
     assert PageVectors.of_rows([], np.zeros((0, 8), dtype=np.float32)).pages == ()
 
 
@@ -242,7 +245,9 @@ def brute_force(matrix: np.ndarray, ids: list[str], query: np.ndarray, k: int) -
     return [ids[i] for i in np.lexsort((np.arange(len(ids)), -similarity))[:k]]
 
 
-def test_a_collection_under_the_limit_is_searched_exactly_in_memory_and_follows_every_write(store, settings):
+def test_a_collection_under_the_limit_is_searched_exactly_in_memory_and_follows_every_write(
+    store, settings, monkeypatch
+):
     """RAG_RETRIEVAL_EXACT_CHUNKS: the nearest chunks are the exact ones (Chroma's index is approximate, and its
     graph differs between two builds of the same vectors), within the files asked for; the kept vectors follow a
     write, a delete and another store's write; above the limit the search is Chroma's."""
@@ -274,6 +279,17 @@ def test_a_collection_under_the_limit_is_searched_exactly_in_memory_and_follows_
     finally:
         exact.Stacked.nearest = kept
     assert len(calls) == 1 and len(chroma) == 5
+    # above the limit, the nearest chunks inside one or two contents are searched in their vectors, read from Chroma
+    # once and kept, not by Chroma's filtered query
+    big = Database(settings).store("test", EMBEDDING)
+    filtered = []
+    query_chroma = ChromaVectors.nearest
+    monkeypatch.setattr(
+        ChromaVectors, "nearest", lambda self, *args: filtered.append(args) or query_chroma(self, *args)
+    )
+    for query in queries[:3]:
+        assert big.nearest_ids(query, 20, {b}) == brute_force(given[b], ids[b], query, 20)
+    assert big.nearest_ids(queries[3], 5, None) and len(filtered) == 1  # the whole collection: Chroma's index
 
 
 def test_vectors_not_all_written_yet_are_searched_as_they_are_and_read_again_at_the_next_search():

@@ -34,6 +34,9 @@ from rag_app.text.terms import PackedTerms
 
 CHUNKS_INFIX = ".chunks."
 PAGE_VECTORS_KEPT = 128  # file contents whose page vectors stay in memory (a 300-page filing: about 0.5 MB)
+# Above the exact search's limit, the file contents whose chunk vectors stay in memory once read from Chroma (about
+# 1.5 MB a 10-K): the routed filing's nearest chunks are searched in them, not by Chroma's filtered query (35 ms)
+SEGMENTS_KEPT = 8
 
 
 def chunks_collection_name(collection: str, embedding_fingerprint: str) -> str:
@@ -68,6 +71,7 @@ class ChunkIndex:
         self.texts_in_chroma = texts_in_chroma
         self._openings: dict[tuple[str, int], dict[int, str]] = {}  # (sha256, chars) -> page_openings
         self._page_vectors: dict[str, PageVectors] = {}  # sha256 -> its pages' vectors, oldest first
+        self._segments: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # sha256 -> its chunk ids and vectors
 
     @property
     def shards(self) -> int:
@@ -159,7 +163,27 @@ class ChunkIndex:
             return [], []
         if (exact := self._exact()) is not None:
             return exact.nearest(vector, k, shas)
+        if shas is not None and len(shas) <= 2:  # inside the routed documents: their vectors, read once and kept
+            return _nearest_in([self._segment(sha) for sha in shas], vector, k)
         return self.vectors.nearest(np.asarray(vector, dtype=np.float32), k, shas)
+
+    def _segment(self, sha256: str) -> tuple[np.ndarray, np.ndarray]:
+        """One file content's chunk ids and normalised vectors: the kept matrix's rows under the exact search's
+        limit, else read from Chroma once and kept (the last ``SEGMENTS_KEPT``)."""
+        exact = self._exact()
+        if exact is not None and (segment := exact.segment(sha256)) is not None:
+            return segment
+        if (found := self._segments.get(sha256)) is None:
+            ids = [c.id for c in self.table.chunks_of(sha256)]
+            vectors = self._vectors_of(ids)
+            kept = [i for i in ids if i in vectors]
+            matrix = np.asarray([vectors[i] for i in kept], dtype=np.float32).reshape(len(kept), -1)
+            matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
+            found = (np.array(kept, dtype=object), matrix)
+            if len(self._segments) >= SEGMENTS_KEPT:
+                self._segments.pop(next(iter(self._segments)), None)
+            self._segments[sha256] = found
+        return found
 
     def _exact(self) -> Stacked | None:
         """The collection's vectors in memory, in step with the chunk table; None above ``exact_chunks`` chunks."""
@@ -218,12 +242,7 @@ class ChunkIndex:
         """The pages of one file content as vectors: the mean of each page's chunk vectors, normalised; read once
         per file content and kept (the last ``PAGE_VECTORS_KEPT``; an add or delete of it here forgets them)."""
         if (found := self._page_vectors.get(sha256)) is None:
-            exact = self._exact()
-            if exact is not None and (segment := exact.segment(sha256)) is not None:
-                found = PageVectors.of_rows(*segment)  # kept in memory: no read of the chunk table
-            else:
-                ids = [c.id for c in self.table.chunks_of(sha256)]
-                found = PageVectors.of(ids, self._vectors_of(ids))
+            found = PageVectors.of_rows(*self._segment(sha256))
             if len(self._page_vectors) >= PAGE_VECTORS_KEPT:
                 self._page_vectors.pop(next(iter(self._page_vectors)), None)
             self._page_vectors[sha256] = found
@@ -235,12 +254,28 @@ class ChunkIndex:
         for key in [key for key in list(self._openings) if key[0] == sha256]:  # list(): other threads may add
             self._openings.pop(key, None)
         self._page_vectors.pop(sha256, None)
+        self._segments.pop(sha256, None)
 
     def cover_terms(self) -> dict[str, frozenset[str]]:
         return self.table.cover_terms()
 
     def documents_with(self, terms) -> dict[str, set[str]]:
         return self.table.documents_with(terms)
+
+
+def _nearest_in(
+    segments: Sequence[tuple[np.ndarray, np.ndarray]], vector: Sequence[float], k: int
+) -> tuple[list[str], list[float]]:
+    """Ids and cosine distances of the ``k`` nearest chunks among a few contents' (ids, normalised vectors), best
+    first (ties in the segments' order)."""
+    ids = np.concatenate([ids for ids, _ in segments]) if segments else np.array([], dtype=object)
+    if not len(ids) or k <= 0:
+        return [], []
+    matrix = np.concatenate([m for ids_, m in segments if len(ids_)])
+    query = np.asarray(vector, dtype=np.float32)
+    similarity = matrix @ (query / max(float(np.linalg.norm(query)), 1e-12))
+    rows = np.lexsort((np.arange(len(ids)), -similarity))[:k]
+    return [str(i) for i in ids[rows]], [float(1.0 - s) for s in similarity[rows]]
 
 
 @dataclass(frozen=True)
@@ -252,22 +287,8 @@ class PageVectors:
     matrix: np.ndarray
 
     @classmethod
-    def of(cls, ids: Sequence[str], vectors: Mapping[str, np.ndarray]) -> PageVectors:
-        """From chunk ids and their vectors (an id without one is left out)."""
-        rows: dict[int, list[np.ndarray]] = {}
-        for chunk in ids:
-            if chunk in vectors:
-                rows.setdefault(parse_chunk_id(chunk).page, []).append(vectors[chunk])
-        pages = tuple(sorted(rows))
-        if not pages:
-            return cls((), np.zeros((0, 0), dtype=np.float32))
-        matrix = np.stack([np.mean(rows[p], axis=0) for p in pages]).astype(np.float32)
-        matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
-        return cls(pages, matrix)
-
-    @classmethod
     def of_rows(cls, ids: Sequence[str], matrix: np.ndarray) -> PageVectors:
-        """From chunk ids and their vectors, row for row (the kept matrix of one content), without a loop per page."""
+        """From chunk ids and their vectors, row for row (one content's), without a loop per page."""
         if not len(ids):
             return cls((), np.zeros((0, 0), dtype=np.float32))
         pages = np.fromiter((int(str(chunk).rsplit(":", 2)[1]) for chunk in ids), dtype=np.int64, count=len(ids))
