@@ -26,9 +26,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag_app.records import Chunk, SearchHit, parse_chunk_id
+from rag_app.records import Chunk, SearchHit
 from rag_app.storage.chunk_table import ChunkTable, StoredChunk
-from rag_app.storage.exact import Stacked, exact_vectors
+from rag_app.storage.exact import Segment, Stacked, exact_vectors, read_segment
 from rag_app.storage.vectors import VectorIndex
 from rag_app.text.terms import PackedTerms
 
@@ -71,7 +71,7 @@ class ChunkIndex:
         self.texts_in_chroma = texts_in_chroma
         self._openings: dict[tuple[str, int], dict[int, str]] = {}  # (sha256, chars) -> page_openings
         self._page_vectors: dict[str, PageVectors] = {}  # sha256 -> its pages' vectors, oldest first
-        self._segments: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # sha256 -> its chunk ids and vectors
+        self._segments: dict[str, Segment] = {}  # sha256 -> its vectors read from Chroma, above the exact limit
 
     @property
     def shards(self) -> int:
@@ -164,22 +164,22 @@ class ChunkIndex:
         if (exact := self._exact()) is not None:
             return exact.nearest(vector, k, shas)
         if shas is not None and len(shas) <= 2:  # inside the routed documents: their vectors, read once and kept
-            return _nearest_in([self._segment(sha) for sha in shas], vector, k)
+            return Stacked.of({sha: self._read(sha) for sha in shas}).nearest(vector, k, None)
         return self.vectors.nearest(np.asarray(vector, dtype=np.float32), k, shas)
 
     def _segment(self, sha256: str) -> tuple[np.ndarray, np.ndarray]:
         """One file content's chunk ids and normalised vectors: the kept matrix's rows under the exact search's
-        limit, else read from Chroma once and kept (the last ``SEGMENTS_KEPT``)."""
+        limit, else read from Chroma once and kept (:meth:`_read`)."""
         exact = self._exact()
         if exact is not None and (segment := exact.segment(sha256)) is not None:
             return segment
+        found = self._read(sha256)
+        return np.array(found.ids[: len(found.matrix)], dtype=object), found.matrix
+
+    def _read(self, sha256: str) -> Segment:
+        """One file content's vectors read from Chroma, kept (the last ``SEGMENTS_KEPT``)."""
         if (found := self._segments.get(sha256)) is None:
-            ids = [c.id for c in self.table.chunks_of(sha256)]
-            vectors = self._vectors_of(ids)
-            kept = [i for i in ids if i in vectors]
-            matrix = np.asarray([vectors[i] for i in kept], dtype=np.float32).reshape(len(kept), -1)
-            matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
-            found = (np.array(kept, dtype=object), matrix)
+            found = read_segment(0, tuple(c.id for c in self.table.chunks_of(sha256)), self.vectors.vectors)
             if len(self._segments) >= SEGMENTS_KEPT:
                 self._segments.pop(next(iter(self._segments)), None)
             self._segments[sha256] = found
@@ -261,21 +261,6 @@ class ChunkIndex:
 
     def documents_with(self, terms) -> dict[str, set[str]]:
         return self.table.documents_with(terms)
-
-
-def _nearest_in(
-    segments: Sequence[tuple[np.ndarray, np.ndarray]], vector: Sequence[float], k: int
-) -> tuple[list[str], list[float]]:
-    """Ids and cosine distances of the ``k`` nearest chunks among a few contents' (ids, normalised vectors), best
-    first (ties in the segments' order)."""
-    ids = np.concatenate([ids for ids, _ in segments]) if segments else np.array([], dtype=object)
-    if not len(ids) or k <= 0:
-        return [], []
-    matrix = np.concatenate([m for ids_, m in segments if len(ids_)])
-    query = np.asarray(vector, dtype=np.float32)
-    similarity = matrix @ (query / max(float(np.linalg.norm(query)), 1e-12))
-    rows = np.lexsort((np.arange(len(ids)), -similarity))[:k]
-    return [str(i) for i in ids[rows]], [float(1.0 - s) for s in similarity[rows]]
 
 
 @dataclass(frozen=True)

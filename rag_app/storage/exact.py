@@ -41,7 +41,7 @@ READ_BATCH = 1000  # chunk ids per Chroma read
 
 
 @dataclass(frozen=True)
-class _Segment:
+class Segment:
     """One file content's vectors: ``ids`` in the chunk table's order, ``matrix`` their normalised vectors (a row
     per id found in Chroma), ``complete`` when every id had one."""
 
@@ -64,7 +64,7 @@ class Stacked:
     starts: np.ndarray
 
     @classmethod
-    def of(cls, segments: Mapping[str, _Segment]) -> Stacked:
+    def of(cls, segments: Mapping[str, Segment]) -> Stacked:
         shas = sorted(segments)
         parts = [segments[sha] for sha in shas]
         ids = [chunk for part in parts for chunk in part.ids[: len(part.matrix)]]
@@ -118,7 +118,7 @@ class ExactVectors:
         """``folder``: where each content's matrix is kept on disk for the next process (None: nowhere)."""
         self.folder = folder
         self._lock = threading.Lock()
-        self._segments: dict[str, _Segment] = {}
+        self._segments: dict[str, Segment] = {}
         self._stacked: Stacked | None = None
         self._state: tuple[str, int] | None = None  # the table state everything was read complete at
         self._uid: str | None = None
@@ -163,7 +163,7 @@ class ExactVectors:
     def _file(self, sha: str, uid: str, stamp: int) -> Path:
         return (self.folder or Path()) / f"{sha}.{uid}.{stamp}.npy"
 
-    def _read(self, sha: str, uid: str, stamp: int, ids: tuple[str, ...], read) -> _Segment:
+    def _read(self, sha: str, uid: str, stamp: int, ids: tuple[str, ...], read) -> Segment:
         """One content's segment: from its file where one of this stamp holds a row per id, else from Chroma
         (then written to its file, if every id had a vector)."""
         file = self._file(sha, uid, stamp) if self.folder is not None else None
@@ -171,10 +171,10 @@ class ExactVectors:
             try:
                 matrix = np.load(file, allow_pickle=False)
                 if matrix.ndim == 2 and len(matrix) == len(ids) and matrix.dtype == np.float32:
-                    return _Segment(stamp, ids, matrix, True)
+                    return Segment(stamp, ids, matrix, True)
             except (OSError, ValueError) as exc:
                 log.info("reading %s again from Chroma: %s", file.name, exc)
-        segment = _read_segment(stamp, ids, read)
+        segment = read_segment(stamp, ids, read)
         if file is not None and segment.complete:
             try:
                 file.parent.mkdir(parents=True, exist_ok=True)
@@ -197,19 +197,20 @@ class ExactVectors:
                 file.unlink(missing_ok=True)
 
 
-def _read_segment(
+def read_segment(
     stamp: int, ids: tuple[str, ...], read: Callable[[Sequence[str]], Mapping[str, np.ndarray]]
-) -> _Segment:
+) -> Segment:
+    """One content's vectors, read by ``read(ids)`` in batches and normalised (ids with none after the rows)."""
     found: dict[str, np.ndarray] = {}
     for start in range(0, len(ids), READ_BATCH):
         found.update(read(ids[start : start + READ_BATCH]))
     present = tuple(i for i in ids if i in found)
     if not present:  # none written yet: no rows (and no width to give them)
-        return _Segment(stamp, ids, np.zeros((0, 0), dtype=np.float32), not ids)
+        return Segment(stamp, ids, np.zeros((0, 0), dtype=np.float32), not ids)
     matrix = np.array([found[i] for i in present], dtype=np.float32)
     matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
     # ids in the order of the rows: those with a vector first (their rows), the missing after
-    return _Segment(stamp, present + tuple(i for i in ids if i not in found), matrix, len(present) == len(ids))
+    return Segment(stamp, present + tuple(i for i in ids if i not in found), matrix, len(present) == len(ids))
 
 
 _cache: OrderedDict[str, ExactVectors] = OrderedDict()
