@@ -776,17 +776,13 @@ def formal_pages() -> list[str]:
         "",
         _formal_verdict(dict(runs)),
         "",
-        *_formal_answers(),
+        # the quoted answers of chunker v3 (no formal pages' step) and of the commit that made it the default
+        *_answers_moved(load("answers-chunker3"), load("answers-formal"), FORMAL_ANSWERS_NOTE),
         provenance(counts),
         "",
         *(line for _, r in runs for line in (provenance(r) + "  ",)),
         "",
     ]
-
-
-def _formal_answers() -> list[str]:
-    """The quoted answers before (the run of chunker v3, whose ranking had no formal pages' step) and after."""
-    return _answers_moved(load("answers-chunker3"), load("answers-formal"), FORMAL_ANSWERS_NOTE)
 
 
 FORMAL_ANSWERS_NOTE = (
@@ -952,7 +948,11 @@ def unnamed_pages() -> list[str]:
         if r := levers.get(name):
             out += _lever_tables(r, f"**{name}**, every candidate (hit@5 / MRR, {r['questions']} questions):")
             out += [provenance(r), ""]
-    out += [*_unnamed_answers(), *(line for _, r in runs for line in (provenance(r) + "  ",)), ""]
+    out += [
+        *_answers_moved(load("answers-formal"), load("answers"), UNNAMED_ANSWERS_NOTE),
+        *(line for _, r in runs for line in (provenance(r) + "  ",)),
+        "",
+    ]
     return out
 
 
@@ -1073,11 +1073,6 @@ def _unnamed_verdict(runs: dict, levers: dict) -> str:
         "its confirmation half as it is and lowers finglm's MRR "
         f"({alone('finglm', 'ours', 'all')} to {alone('finglm', 'variant unnamed_zh', 'all')})."
     )
-
-
-def _unnamed_answers() -> list[str]:
-    """The quoted answers with the formal pages' default (before) and with this lever (after)."""
-    return _answers_moved(load("answers-formal"), load("answers"), UNNAMED_ANSWERS_NOTE)
 
 
 UNNAMED_ANSWERS_NOTE = (
