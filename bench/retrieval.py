@@ -205,11 +205,21 @@ class WholeQuestionInside(Retriever):
         return (query, titled) if text else (text, titled)
 
 
+class PeriodsAsWritten(Retriever):
+    """The default before 2026-12-06: the question's abbreviated periods ("FY19", "2Q23") read as written, not as
+    the years and quarters they are."""
+
+    @staticmethod
+    def read(query: str) -> str:
+        return query
+
+
 CLASS_VARIANTS = {
     "no_zh_reader": WithoutChineseReader,
     "zh_default_ranking": ChineseRankedAsAny,
     "unnamed_zh": UnnamedForChinese,
     "unnamed_control": WholeQuestionInside,
+    "periods_as_written": PeriodsAsWritten,
 }
 
 # Chunks embedded with their file name and heading (bench.chunk_headers), or with one of the two: a copy of the
@@ -377,6 +387,28 @@ def docugami_page_questions() -> list[Question]:
                 _page_question(rec.id, rec.question, document, [p for _, p in pages], slices=slices, half=rec.half)
             )
     return out
+
+
+# Periods as analysts abbreviate them. The sets' questions write every period in full ("FY2019", "fiscal year 2022",
+# "Q2 2023"); people also write "FY19" and "2Q23". This rewrite is the bench's own, independent of the product's
+# reading of such periods (rag_app.text.terms.spelled_periods), and is applied to the questions that write one.
+_ABBREVIATIONS = (
+    (re.compile(r"\b(?:FY|fiscal(?: year)?)\s*(?:19|20)(\d\d)\b", re.IGNORECASE), r"FY\1"),
+    (re.compile(r"\bQ([1-4])\s+(?:of\s+)?(?:FY\s*)?(?:19|20)(\d\d)\b"), r"\1Q\2"),
+    (re.compile(r"\b(?:19|20)(\d\d)\s+Q([1-4])\b"), r"\2Q\1"),
+)
+
+
+def abbreviated(text: str) -> str:
+    """A question with its periods written short: "FY2019" and "fiscal year 2019" -> "FY19", "Q2 2023" -> "2Q23"."""
+    for pattern, short in _ABBREVIATIONS:
+        text = pattern.sub(short, text)
+    return text
+
+
+def with_short_periods(questions: list[Question]) -> list[Question]:
+    """The questions that write a period in full, asked with it written short (same pages, halves and slices)."""
+    return [replace(q, text=short) for q in questions if (short := abbreviated(q.text)) != q.text]
 
 
 def _from_sources(patterns: list[str], hit: tuple[str, int]) -> bool:
@@ -673,6 +705,18 @@ def docugami_pages(variants: list[str]) -> dict:
     return _set("docugami", docugami_page_questions(), pdfs, variants, level=level, documents=len(pdfs))
 
 
+def financebench_short(variants: list[str]) -> dict:
+    pdfs = sorted((QA / "financebench_dev" / "pdfs").glob("*.pdf"))
+    level = "page, financebench_dev's questions with their periods written short (FY19, 2Q23)"
+    return _set("financebench", with_short_periods(financebench_questions()), pdfs, variants, level=level, documents=len(pdfs))  # fmt: skip
+
+
+def docugami_pages_short(variants: list[str]) -> dict:
+    pdfs = sorted((QA / "docugami_sec10q" / "data" / "v1" / "docs").glob("*.pdf"))
+    level = "page, docugami's page-level questions with their periods written short (2Q23)"
+    return _set("docugami", with_short_periods(docugami_page_questions()), pdfs, variants, level=level, documents=len(pdfs))  # fmt: skip
+
+
 def finglm(variants: list[str]) -> dict:
     pdfs = sorted((QA / "zh_reports_dev" / "pdfs").glob("*.pdf"))
     level = "page (pages holding the answer's key strings), asked in the zh_reports_dev collection"
@@ -733,6 +777,8 @@ SETS = {
     "docugami_pages": docugami_pages,
     "finglm": finglm,
     "refusal": refusal,
+    "financebench_short": financebench_short,
+    "docugami_pages_short": docugami_pages_short,
 }
 
 

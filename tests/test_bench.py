@@ -211,3 +211,19 @@ def test_the_page_scorer_reorders_a_questions_pages_and_counts_only_the_top_10()
     assert features(questions[0]).shape == (30, len(FEATURES))
     assert ranks(questions) == [3, 7, None, None, 5, 9]  # the default's order; 12 and 20 are outside the top 10
     assert ranks(questions, fit(questions, 1.0)) == [1] * 6
+
+
+def test_the_short_period_sets_ask_the_same_questions_with_their_periods_abbreviated():
+    from bench.retrieval import Question, abbreviated, with_short_periods
+
+    assert abbreviated("What is the FY2019 COGS for Microsoft, against fiscal year 2018?") == (
+        "What is the FY19 COGS for Microsoft, against FY18?"
+    )
+    assert abbreviated("In Amazon's Q2 2023 10-Q and the 2022 Q3 one") == "In Amazon's 2Q23 10-Q and the 3Q22 one"
+    pages = {("a.pdf", 3)}.__contains__
+    asked = [Question("1", "Nike's FY2019 revenue?", "a.pdf", pages, ["all", "tuning"]),
+             Question("2", "Nike's revenue?", "a.pdf", pages, ["all", "tuning"])]  # fmt: skip
+    (short,) = with_short_periods(asked)
+    assert (short.id, short.text, short.groups, short.relevant(("a.pdf", 3))) == (
+        "1", "Nike's FY19 revenue?", ["all", "tuning"], True,
+    )  # fmt: skip

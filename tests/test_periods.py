@@ -11,12 +11,13 @@ from rag_app.retrieval.documents import (
     latest_reports,
     latest_words,
     named_terms,
+    named_years,
     report_period,
     reports_of_years,
     route,
 )
 from rag_app.storage.store import DocumentStore
-from rag_app.text.terms import document_query_terms, name_terms, quarter_terms
+from rag_app.text.terms import document_query_terms, name_terms, quarter_terms, spelled_periods
 
 
 def document(name: str, sha: str) -> DocumentInfo:
@@ -238,3 +239,54 @@ def test_a_file_name_joining_the_company_name_names_it_when_the_cover_splits_it(
     alone = route("What was Nike's revenue?", [document("NIKEINC_2018.pdf", "x"), document("ADOBE_2019.pdf", "y")],
                   {"x": frozenset({"nike"}), "y": frozenset({"adob"})})  # fmt: skip
     assert alone.titles["x"] >= {"nike"} and "inc" not in alone.titles["x"]
+
+
+def test_abbreviated_periods_are_written_out_as_filings_print_them():
+    cases = {
+        "What was Nike's revenue in FY19?": "What was Nike's revenue in FY2019?",
+        "FY 21 and FY'22": "FY2021 and FY2022",
+        "in fiscal '18": "in fiscal 2018",
+        "JPM's CET1 ratio in 1Q21": "JPM's CET1 ratio in Q1 2021",
+        "at the end of Q1'21, and in H2 '22": "at the end of Q1 2021, and in H2 2022",
+        "2H22 and 3Q 2023": "H2 2022 and Q3 2023",
+        "Q2 FY23": "Q2 FY2023",
+        "FY99": "FY1999",
+    }
+    for asked, read in cases.items():
+        assert spelled_periods(asked) == read, asked
+    # what is already written out, or no period at all, stays as it is
+    for asked in ("FY2019 and fiscal 2020", "Q3 2023", "FY19E", "in fiscal 18 months", "12Q23", "Q3", "19 stores",
+                  "a 4Q", "FY19.5"):  # fmt: skip
+        assert spelled_periods(asked) == asked, asked
+    assert named_years(spelled_periods("Nike's FY19 revenue against FY2018")) == {"2019", "2018"}
+    assert named_years(spelled_periods("JPM in 1Q21")) == {"2021"}
+
+
+def test_a_question_writing_its_year_short_is_answered_from_that_years_report(service, tmp_path):
+    """Three 10-Ks of one company, each printing its year and the two before, and a 10-Q: "FY21", "FY'19" and
+    "1Q22" route to the year's and the quarter's report, whose figure is quoted and cited, as "FY2021" does; the
+    result keeps the question as asked."""
+    folder = tmp_path / "filings"
+    revenue = {2017: "3,020", 2018: "3,655", 2019: "4,410", 2020: "5,122", 2021: "6,812", 2022: "8,100", 2023: "9,277"}
+    for year in (2019, 2021, 2023):
+        years = (year, year - 1, year - 2)
+        write_pdf(folder / f"Acme_{year}_10K.pdf", [
+            f"FORM 10-K\nANNUAL REPORT\nFor the fiscal year ended December 31, {year}\nAcme Corporation",
+            "CONSOLIDATED STATEMENTS OF OPERATIONS\n(In millions) Year ended December 31, "
+            + " ".join(map(str, years)) + "\nTotal revenue " + " ".join(revenue[y] for y in years)
+            + "\nCost of revenue 1,020 990 950\nOperating income 640 600 570",
+        ])  # fmt: skip
+    write_pdf(folder / "Acme_2022Q1_10Q.pdf", [
+        "FORM 10-Q\nQUARTERLY REPORT\nFor the quarterly period ended March 31, 2022\nAcme Corporation",
+        "CONDENSED CONSOLIDATED STATEMENTS OF OPERATIONS\n(In millions) Three months ended March 31, 2022 2021\n"
+        "Total revenue 1,733 1,512\nCost of revenue 260 240\nOperating income 150 130",
+    ])  # fmt: skip
+    service.ingest([folder])
+    for question, file, figure in (("What was Acme's total revenue in FY21?", "Acme_2021_10K.pdf", "6,812"),
+                                   ("What was Acme's total revenue in FY'19?", "Acme_2019_10K.pdf", "4,410"),
+                                   ("What was Acme's total revenue in 1Q22?", "Acme_2022Q1_10Q.pdf", "1,733")):  # fmt: skip
+        result = service.search(SearchRequest(query=question, k=3))
+        assert result.query == question and result.hits[0].file == file, [(h.file, h.page) for h in result.hits]
+        answer = service.answer(AskRequest(question=question, strategy="extractive", k=3))
+        cited = {s.hit.file for s in answer.sources if s.cited}
+        assert figure in answer.answer and cited == {file}, answer.answer

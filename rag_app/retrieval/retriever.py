@@ -27,7 +27,7 @@ from rag_app.retrieval.within import best_documents, dense_pages, lexical_pages,
 from rag_app.storage.store import DocumentStore
 from rag_app.text.clean import is_table_row
 from rag_app.text.lexicon import expanded
-from rag_app.text.terms import PERIOD_TERM, terms_of, unnamed
+from rag_app.text.terms import PERIOD_TERM, spelled_periods, terms_of, unnamed
 
 log = logging.getLogger(__name__)
 # How many times the depth asked the ranking hands the formal pages' step (Retriever._formal_last), which reads pages
@@ -90,12 +90,13 @@ class Retriever:
         self.formalities = formalities  # a report's formal pages, put below every other page (None: ranked as any)
 
     def search(self, query: str, k: int, files: Sequence[str] | None = None) -> SearchResult:
+        asked, query = query, self.read(query)
         self.store.refresh()
         documents = self.store.list_documents()
         scope, warnings = self._scope(documents, files)
         scope = self._with_texts(scope, documents, warnings)
         if not scope:
-            return SearchResult(query, [], warnings)
+            return SearchResult(asked, [], warnings)
         searcher, reader = self._searcher_for(query, documents, scope)
         self.store.sync_lexical()  # cheap when in step; rebuilds a chunk table of an older layout
         routed = route(query, documents, self.store.cover_terms(), self.store.documents_with, self._cover_text)
@@ -110,7 +111,13 @@ class Retriever:
             embedded = (vector, unnamed_vector, frozenset(titled))
             hits = searcher._hybrid(query, embedded, k, (shas, dense_shas), documents, routed)
         _name_hits(hits, documents)
-        return SearchResult(query, hits, warnings, routed)
+        return SearchResult(asked, hits, warnings, routed)
+
+    @staticmethod
+    def read(query: str) -> str:
+        """The question as every ranking reads it: its abbreviated periods written out ("Nike's FY19 revenue" ->
+        "Nike's FY2019 revenue"), so that a question routes to its year's filing however it writes the year."""
+        return spelled_periods(query)
 
     def _searcher_for(
         self, query: str, documents: list[DocumentInfo], scope: set[str]

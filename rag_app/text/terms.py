@@ -113,6 +113,33 @@ def quarter_terms(text: str) -> set[str]:
     return {f"q{_QUARTER_NUMBER[(m.group(1) or m.group(2)).lower()]}" for m in _ORDINAL_QUARTER.finditer(text)}
 
 
+# A period as people abbreviate it: a fiscal year of two digits ("FY19", "FY '19", "fiscal '19"), a quarter or half
+# before its year ("1Q21", "2H22") or with an apostrophe ("Q1'21", "H2 '22"). A quarter without a year ("Q3") and
+# a year of four digits are written out already ("3Q 2023" becomes "Q3 2023").
+_SHORT_PERIOD = re.compile(
+    r"\b(?:(?P<fy>FY|fiscal(?:\s+year)?(?=\s*['\u2019]))\s*['\u2019]?(?P<fy_year>\d\d)"
+    r"|(?P<n>[1-4])(?P<nq>[QH])\s*['\u2019]?(?P<n_year>(?:19|20)\d\d|\d\d)"
+    r"|(?P<qh>[QH])(?P<qn>[1-4])\s*['\u2019](?P<q_year>\d\d))(?![\w%]|[.,]\d)",
+    re.IGNORECASE,
+)
+
+
+def spelled_periods(text: str) -> str:
+    """``text`` with its abbreviated periods written as filings and file names print them: "FY19" -> "FY2019",
+    "fiscal '18" -> "fiscal 2018", "1Q21" and "Q1'21" -> "Q1 2021", "2H22" -> "H2 2022" (a two-digit year before
+    70 is in this century). What routes a question to its year's filing, and what the period guards read."""
+
+    def spelled(m: re.Match) -> str:
+        year = m.group("fy_year") or m.group("n_year") or m.group("q_year")
+        full = year if len(year) == 4 else f"{20 if int(year) < 70 else 19}{year}"
+        if m.group("fy"):
+            return f"{m.group('fy')}{'' if m.group('fy').upper() == 'FY' else ' '}{full}"
+        part = f"{m.group('nq')}{m.group('n')}" if m.group("n") else f"{m.group('qh')}{m.group('qn')}"
+        return f"{part.upper()} {full}"
+
+    return _SHORT_PERIOD.sub(spelled, text)
+
+
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9$%&'\u2019.\-]*[A-Za-z0-9%]|[A-Za-z0-9]")
 _FISCAL_YEAR = re.compile(rf"\b(?:FY|fiscal(?: year)?)\s*({_YEAR})\b", re.IGNORECASE)  # "FY 2021", one name
 _DANGLING = re.compile(  # "in the ?": the words that led to a name taken away

@@ -42,7 +42,15 @@ from rag_app.answering.strategy_context import StrategyContext
 from rag_app.retrieval.boosts import SECTIONS_DIR, SectionSet
 from rag_app.retrieval.documents import latest_words, named_years
 from rag_app.text.lexicon import concepts, named
-from rag_app.text.terms import ASKING_WORDS, CJK_STOPWORDS, QUARTER_TERM, name_terms, quarter_terms, terms_of
+from rag_app.text.terms import (
+    ASKING_WORDS,
+    CJK_STOPWORDS,
+    QUARTER_TERM,
+    name_terms,
+    quarter_terms,
+    spelled_periods,
+    terms_of,
+)
 
 MAX_QUOTES = 3
 # Weights of a candidate's score (chosen on the tuning halves: bench/answers.py, docs/benchmarks.md).
@@ -151,13 +159,14 @@ def unmentioned_years(ctx: StrategyContext) -> list[str]:
     is the quarter asked ("2023 Q1 MSFT.pdf" for "the first quarter of 2023", whose pages may print the dates of a
     fiscal quarter, December 31, 2022, and never 2023); the document-level check (absence) has already refused
     years that no document named mentions anywhere."""
-    years = named_years(ctx.question)
+    asked = spelled_periods(ctx.question)  # "FY23", "1Q23": 2023, "Q1 2023"
+    years = named_years(asked)
     if not years or not FIGURE_QUESTION.search(ctx.question):
         return []
     named = named_shas(ctx)
     searched = [s for s in ctx.sources if not named or s.hit.sha256 in named]
     # a quarter in words ("the first quarter") or as a term ("Q1 2023", "2023 Q1")
-    quarters = quarter_terms(ctx.question) | {t for t in terms_of(ctx.question) if QUARTER_TERM.fullmatch(t)}
+    quarters = quarter_terms(asked) | {t for t in terms_of(asked) if QUARTER_TERM.fullmatch(t)}
     if quarters and any(years & (terms := name_terms(s.hit.file)) and quarters & terms for s in searched):
         return []
     pages = [s.page or s.hit.text for s in searched]
@@ -214,7 +223,7 @@ def rank_candidates(ctx: StrategyContext) -> list[Candidate]:
     _score_meaning(ctx, candidates)
     _score_phrase(ctx, candidates)
     wants_figure = bool(FIGURE_QUESTION.search(ctx.question))
-    years = named_years(ctx.question)
+    years = named_years(spelled_periods(ctx.question))
     for c in candidates:
         c.score = MEANING * c.meaning + WORDS * c.words + PHRASE * c.phrase
         if wants_figure:
