@@ -214,12 +214,25 @@ class PeriodsAsWritten(Retriever):
         return query
 
 
+# The short-period sets' questions as the set wrote them (abbreviated text -> text), filled by with_short_periods
+WRITTEN_IN_FULL: dict[str, str] = {}
+
+
+class AsWrittenInFull(Retriever):
+    """A short-period set's question asked as its set wrote it, periods in full: what the short form should match."""
+
+    @staticmethod
+    def read(query: str) -> str:
+        return Retriever.read(WRITTEN_IN_FULL.get(query, query))
+
+
 CLASS_VARIANTS = {
     "no_zh_reader": WithoutChineseReader,
     "zh_default_ranking": ChineseRankedAsAny,
     "unnamed_zh": UnnamedForChinese,
     "unnamed_control": WholeQuestionInside,
     "periods_as_written": PeriodsAsWritten,
+    "written_in_full": AsWrittenInFull,
 }
 
 # Chunks embedded with their file name and heading (bench.chunk_headers), or with one of the two: a copy of the
@@ -407,8 +420,14 @@ def abbreviated(text: str) -> str:
 
 
 def with_short_periods(questions: list[Question]) -> list[Question]:
-    """The questions that write a period in full, asked with it written short (same pages, halves and slices)."""
-    return [replace(q, text=short) for q in questions if (short := abbreviated(q.text)) != q.text]
+    """The questions that write a period in full, asked with it written short (same pages, halves and slices); each
+    is kept in WRITTEN_IN_FULL, for the ``written_in_full`` variant."""
+    out = []
+    for q in questions:
+        if (short := abbreviated(q.text)) != q.text:
+            WRITTEN_IN_FULL[short] = q.text
+            out.append(replace(q, text=short))
+    return out
 
 
 def _from_sources(patterns: list[str], hit: tuple[str, int]) -> bool:
