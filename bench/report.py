@@ -1508,11 +1508,13 @@ def scale() -> list[str]:
             "target's verdict changes with the hour, not with the code. Since 2026-12-06 a question that names its "
             "filing is embedded twice in one pass, as it is and without the filing's names (the section on that "
             "lever): the stage \"query embedding, with the question without its names\"; one that names none, "
-            "once. On the last path (Chroma's approximate index, collections above RAG_RETRIEVAL_EXACT_CHUNKS) the "
-            "nearest chunks inside the named filing are searched in its own vectors, read from Chroma the first "
-            "time a question reaches it and kept (the last 8 filings): most of these 68 questions reach a filing "
-            "for the first time, so its \"dense search\" stage is mostly that read; before the lever that path "
-            "measured 26.2 ms p50 (f7074cb, load 1.8)."
+            "once. On the last two paths (Chroma's approximate index, collections above RAG_RETRIEVAL_EXACT_CHUNKS) the "
+            "nearest chunks inside the named filing are searched in its own vectors, kept in memory (the last 8 "
+            "filings) and on disk beside the chunk table: the first path starts with none on disk, so a question "
+            "that reaches a filing for the first time (most of these 68) reads its vectors from Chroma and writes "
+            "them (its \"dense search\" stage is mostly that read), the second is a later process of the same "
+            "library, which reads them from those files. Before the lever that path measured 26.2 ms p50 (f7074cb, "
+            "load 1.8), with it and before the files 63.6 ms (135f787, load 1.5)."
             if r["set"] == "financebench" else ""
         )
         + (

@@ -290,6 +290,17 @@ def test_a_collection_under_the_limit_is_searched_exactly_in_memory_and_follows_
     for query in queries[:3]:
         assert big.nearest_ids(query, 20, {b}) == brute_force(given[b], ids[b], query, 20)
     assert big.nearest_ids(queries[3], 5, None) and len(filtered) == 1  # the whole collection: Chroma's index
+    # ... and written beside the chunk table, so another process (here: another store) reads none from Chroma again
+    read_chroma = ChromaVectors.vectors
+    reads = []
+    monkeypatch.setattr(ChromaVectors, "vectors", lambda self, chunk_ids: reads.append(chunk_ids) or read_chroma(self, chunk_ids))  # fmt: skip
+    again = Database(settings).store("test", EMBEDDING)
+    assert again.nearest_ids(queries[4], 20, {b}) == brute_force(given[b], ids[b], queries[4], 20) and reads == []
+    folder = again.index().table.path.with_suffix(".vectors")
+    assert any(f.name.startswith(b) for f in folder.glob("*.npy"))
+    again.delete_document("b.pdf")  # a content no longer held: its file goes at the next search
+    again.nearest_ids(queries[4], 5, {a})
+    assert not any(f.name.startswith(b) for f in folder.glob("*.npy"))
 
 
 def test_vectors_not_all_written_yet_are_searched_as_they_are_and_read_again_at_the_next_search():

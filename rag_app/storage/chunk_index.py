@@ -177,9 +177,17 @@ class ChunkIndex:
         return np.array(found.ids[: len(found.matrix)], dtype=object), found.matrix
 
     def _read(self, sha256: str) -> Segment:
-        """One file content's vectors read from Chroma, kept (the last ``SEGMENTS_KEPT``)."""
+        """One file content's vectors above the exact search's limit, kept (the last ``SEGMENTS_KEPT``): from the
+        file the exact search keeps of it beside the chunk table, else read from Chroma and written there (about
+        35 ms for a filing, once per library, not once per process); from Chroma alone where no exact search is
+        kept at all (``exact_chunks`` 0)."""
         if (found := self._segments.get(sha256)) is None:
-            found = read_segment(0, tuple(c.id for c in self.table.chunks_of(sha256)), self.vectors.vectors)
+            if self.exact_chunks > 0:
+                table = self.table
+                stamp, ids = table.stamped_ids().get(sha256, (0, []))
+                found = exact_vectors(str(table.path)).content(table.state()[0], sha256, stamp, ids, self.vectors.vectors)  # fmt: skip
+            else:
+                found = read_segment(0, tuple(c.id for c in self.table.chunks_of(sha256)), self.vectors.vectors)
             if len(self._segments) >= SEGMENTS_KEPT:
                 self._segments.pop(next(iter(self._segments)), None)
             self._segments[sha256] = found

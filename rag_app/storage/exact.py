@@ -123,6 +123,7 @@ class ExactVectors:
         self._state: tuple[str, int] | None = None  # the table state everything was read complete at
         self._uid: str | None = None
         self._chunks = 0  # how many the table held at that state
+        self._cleaned: tuple[str, int] | None = None  # the table state the files were last cleaned at, above the limit
 
     def current(
         self,
@@ -146,6 +147,9 @@ class ExactVectors:
             self._chunks = sum(len(ids) for _, ids in contents.values())
             if self._chunks > limit:  # asked again at the next search (a store of a higher limit may share this)
                 self._segments, self._stacked, self._state = {}, None, None
+                if state != self._cleaned:  # the files content() keeps: only those of the contents held now
+                    self._forget_files({self._file(sha, state[0], stamp).name for sha, (stamp, _) in contents.items()})
+                    self._cleaned = state
                 return None
             if state[0] != self._uid:  # another life of the table file: nothing kept is its
                 self._segments, self._uid = {}, state[0]
@@ -159,6 +163,12 @@ class ExactVectors:
             self._stacked = Stacked.of(segments)
             self._state = state if all(s.complete for s in segments.values()) else None
             return self._stacked
+
+    def content(self, uid: str, sha: str, stamp: int, ids: Sequence[str], read) -> Segment:
+        """One content's vectors alone, where the collection is above the limit (its matrix not kept): from the
+        content's file, else from Chroma and then written to its file, so that no later question or process of this
+        table's life (``uid``) reads them from Chroma again."""
+        return self._read(sha, uid, stamp, tuple(ids), read)
 
     def _file(self, sha: str, uid: str, stamp: int) -> Path:
         return (self.folder or Path()) / f"{sha}.{uid}.{stamp}.npy"
