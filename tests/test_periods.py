@@ -17,7 +17,7 @@ from rag_app.retrieval.documents import (
     route,
 )
 from rag_app.storage.store import DocumentStore
-from rag_app.text.terms import document_query_terms, name_terms, quarter_terms, spelled_periods
+from rag_app.text.terms import document_query_terms, name_terms, part_terms, spelled_periods
 
 
 def document(name: str, sha: str) -> DocumentInfo:
@@ -128,10 +128,10 @@ def test_covers_are_read_once_per_content(service, tmp_path, monkeypatch):
 
 
 def test_a_quarter_in_words_is_the_quarter_a_file_name_writes():
-    assert quarter_terms("In the first quarter of 2023, how much did Apple spend on R&D?") == {"q1"}
-    assert quarter_terms("its third fiscal quarter and 4th quarter") == {"q3", "q4"}
-    assert quarter_terms("公司2023年第三季度和一季度的营业收入") == {"q3", "q1"}
-    assert quarter_terms("the quarter ended June 30") == set() and quarter_terms("first half of the year") == set()
+    assert part_terms("In the first quarter of 2023, how much did Apple spend on R&D?") == {"q1"}
+    assert part_terms("its third fiscal quarter and 4th quarter") == {"q3", "q4"}
+    assert part_terms("公司2023年第三季度和一季度的营业收入") == {"q3", "q1"}
+    assert part_terms("the quarter ended June 30") == set() and part_terms("first half of the year") == {"h1"}
     assert {"q1", "2023"} <= document_query_terms("R&D in the first quarter of 2023") and "q1" in named_terms(
         "In the first quarter of 2023, what did Apple spend?"
     )
@@ -290,3 +290,26 @@ def test_a_question_writing_its_year_short_is_answered_from_that_years_report(se
         answer = service.answer(AskRequest(question=question, strategy="extractive", k=3))
         cited = {s.hit.file for s in answer.sources if s.cited}
         assert figure in answer.answer and cited == {file}, answer.answer
+
+
+def test_a_half_year_in_words_is_the_half_a_report_is_titled_for():
+    assert part_terms("常柴股份2023年上半年营业收入是多少？") == {"h1"} and part_terms("2023年中报的净利润") == {"h1"}
+    assert part_terms("what is the outlook for the second half of 2023?") == {"h2"} and part_terms("下半年展望") == {
+        "h2"
+    }
+    assert "h1" in name_terms("常柴股份有限公司2023年半年度报告.pdf") and "h1" not in name_terms(
+        "常柴股份2023年年度报告.pdf"
+    )
+    documents = [document("常柴股份有限公司2023年半年度报告.pdf", "h1"), document("常柴股份有限公司2023年年度报告.pdf", "fy"),
+                 document("常柴股份有限公司2023年第一季度报告.pdf", "q1"), document("Acme 2023 H1 report.pdf", "acme"),
+                 document("Acme 2023 annual report.pdf", "acme-fy")]  # fmt: skip
+    covers = {sha: frozenset() for sha in ("h1", "fy", "q1", "acme", "acme-fy")}
+    for question in ("常柴股份2023年上半年的营业收入是多少？", "常柴股份2023年中报的净利润是多少？"):
+        assert first_alone(route(question, documents, covers).scores) == "h1", question
+    assert first_alone(route("What was Acme's revenue in the first half of 2023?", documents, covers).scores) == "acme"
+
+
+def first_alone(scores: dict[str, float]) -> str | None:
+    """The document ranked first, where no other ties with it."""
+    ranked = sorted(scores.items(), key=lambda item: -item[1])
+    return ranked[0][0] if len(ranked) == 1 or ranked[0][1] > ranked[1][1] else None

@@ -30,7 +30,7 @@ from rag_app.text.terms import (
     YEAR_TERM,
     document_query_terms,
     name_terms,
-    quarter_terms,
+    part_terms,
     term_parts,
 )
 
@@ -230,7 +230,7 @@ def named_terms(question: str) -> set[str]:
     words = [re.sub(r"['’]s$", "", w) for w in re.findall(r"[A-Za-z0-9][A-Za-z0-9.&'’\-]*", question)]  # 3M's: 3M
     names = {w for i, w in enumerate(words) if (i > 0 and w[0].isupper()) or w.isupper() or re.search(r"[a-z][A-Z]", w)}
     names |= {w for w in words if re.fullmatch(r"(19|20)\d\d|[Qq][1-4]|FY\d{2,4}|fy\d{2,4}", w)}
-    terms = {t for w in names for t in document_query_terms(w)} | quarter_terms(question)
+    terms = {t for w in names for t in document_query_terms(w)} | part_terms(question)
     cjk = "".join(re.findall(r"[\u4e00-\u9fff]+", question))
     return terms | (document_query_terms(cjk) if cjk else set())
 

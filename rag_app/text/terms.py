@@ -75,7 +75,7 @@ def name_terms(name: str) -> frozenset[str]:
     ("AMCOR_2023Q2_10Q.pdf") and a quarter in words (2023年第三季度报告) give the year and "q2" too (cached: read
     on every question)."""
     stem = name.rsplit(".", 1)[0]
-    terms = set(terms_of(re.sub(r"[_\-.]+", " ", stem))) | quarter_terms(stem)
+    terms = set(terms_of(re.sub(r"[_\-.]+", " ", stem))) | part_terms(stem)
     return frozenset(terms | {part for t in terms if (m := _YEAR_QUARTER.fullmatch(t)) for part in m.groups()})
 
 
@@ -108,9 +108,20 @@ _QUARTER_NUMBER = {"first": 1, "1st": 1, "second": 2, "2nd": 2, "third": 3, "3rd
 _YEAR_QUARTER = re.compile(rf"({_YEAR})({_PART})")
 
 
-def quarter_terms(text: str) -> set[str]:
-    """The quarters a text names in words, as the term a file name's "Q1" is: "first quarter" -> {"q1"}."""
-    return {f"q{_QUARTER_NUMBER[(m.group(1) or m.group(2)).lower()]}" for m in _ORDINAL_QUARTER.finditer(text)}
+# A half year in words, as Chinese reports title theirs (2023年半年度报告) and people ask for one ("the first half of
+# 2023", 上半年, 半年报, 中报): h1 or h2, the term a file name's "H1" is.
+_HALF = re.compile(
+    r"\b(first|1st|second|2nd)\s+(?:fiscal\s+)?half\b|([上下])半年|半年度|半年报|中报|中期报告", re.IGNORECASE
+)
+
+
+def part_terms(text: str) -> set[str]:
+    """The quarters and halves a text names in words, as the terms a file name's "Q1" and "H1" are: "first quarter"
+    -> {"q1"}, 第三季度 -> {"q3"}, "the first half", 上半年 and 半年度报告 -> {"h1"}."""
+    quarters = {f"q{_QUARTER_NUMBER[(m.group(1) or m.group(2)).lower()]}" for m in _ORDINAL_QUARTER.finditer(text)}
+    halves = {"h2" if (m.group(1) or "").lower() in ("second", "2nd") or m.group(2) == "下" else "h1"
+              for m in _HALF.finditer(text)}  # fmt: skip
+    return quarters | halves
 
 
 # A period as people abbreviate it: a fiscal year of two digits ("FY19", "FY '19", "fiscal '19"), a quarter or half
@@ -169,7 +180,7 @@ def unnamed(question: str, titles: AbstractSet[str]) -> str:
         named = any(c.isdigit() for c in word) or (word[0].isupper() and (match.start() > 0 or owner))
         return "" if named and terms and titled(terms[0]) else word
 
-    text = _ORDINAL_QUARTER.sub(lambda m: "" if quarter_terms(m.group(0)) <= titles else m.group(0), question)
+    text = _ORDINAL_QUARTER.sub(lambda m: "" if part_terms(m.group(0)) <= titles else m.group(0), question)
     text = _WORD.sub(kept, _FISCAL_YEAR.sub(lambda m: "" if titled(m.group(1)) else m.group(0), text))
     text = re.sub(r"(?<!\w)['\u2019]s\b", "", text)  # the "'s" of a name taken away
     text = _DANGLING.sub("", re.sub(r"\s+", " ", text))
@@ -182,7 +193,7 @@ def document_query_terms(query: str) -> set[str]:
     Chinese characters (的, 是, 在, 比) and words of asking (请问, 多少): like English stopwords, they name
     nothing, yet a research report's cover holds them and matched every question."""
     terms = {t for t in terms_of(query) if not (CJK_WORD.match(t) and (len(t) < 2 or t in CJK_STOPWORDS))}
-    return terms | {m.group(1) for t in terms if (m := re.fullmatch(r"fy(\d{4})", t))} | quarter_terms(query)
+    return terms | {m.group(1) for t in terms if (m := re.fullmatch(r"fy(\d{4})", t))} | part_terms(query)
 
 
 @dataclass(frozen=True)

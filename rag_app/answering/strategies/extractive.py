@@ -47,7 +47,7 @@ from rag_app.text.terms import (
     CJK_STOPWORDS,
     QUARTER_TERM,
     name_terms,
-    quarter_terms,
+    part_terms,
     spelled_periods,
     terms_of,
 )
@@ -166,7 +166,7 @@ def unmentioned_years(ctx: StrategyContext) -> list[str]:
     named = named_shas(ctx)
     searched = [s for s in ctx.sources if not named or s.hit.sha256 in named]
     # a quarter in words ("the first quarter") or as a term ("Q1 2023", "2023 Q1")
-    quarters = quarter_terms(asked) | {t for t in terms_of(asked) if QUARTER_TERM.fullmatch(t)}
+    quarters = part_terms(asked) | {t for t in terms_of(asked) if QUARTER_TERM.fullmatch(t)}
     if quarters and any(years & (terms := name_terms(s.hit.file)) and quarters & terms for s in searched):
         return []
     pages = [s.page or s.hit.text for s in searched]
