@@ -250,12 +250,14 @@ def test_abbreviated_periods_are_written_out_as_filings_print_them():
         "at the end of Q1'21, and in H2 '22": "at the end of Q1 2021, and in H2 2022",
         "2H22 and 3Q 2023": "H2 2022 and Q3 2023",
         "Q2 FY23": "Q2 FY2023",
+        "Q2FY23 and 3QFY23": "Q2 FY2023 and Q3 FY2023",
+        "Q2'2023 and FY'2016": "Q2 2023 and FY2016",
         "FY99": "FY1999",
     }
     for asked, read in cases.items():
         assert spelled_periods(asked) == read, asked
     # what is already written out, or no period at all, stays as it is
-    for asked in ("FY2019 and fiscal 2020", "Q3 2023", "FY19E", "in fiscal 18 months", "12Q23", "Q3", "19 stores",
+    for asked in ("FY2019 and fiscal 2020", "FY 2021", "Q3 2023", "2023 Q1", "FY19E", "in fiscal 18 months", "12Q23", "Q3", "19 stores",
                   "a 4Q", "FY19.5"):  # fmt: skip
         assert spelled_periods(asked) == asked, asked
     assert named_years(spelled_periods("Nike's FY19 revenue against FY2018")) == {"2019", "2018"}

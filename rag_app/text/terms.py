@@ -124,29 +124,37 @@ def part_terms(text: str) -> set[str]:
     return quarters | halves
 
 
-# A period as people abbreviate it: a fiscal year of two digits ("FY19", "FY '19", "fiscal '19"), a quarter or half
-# before its year ("1Q21", "2H22") or with an apostrophe ("Q1'21", "H2 '22"). A quarter without a year ("Q3") and
-# a year of four digits are written out already ("3Q 2023" becomes "Q3 2023").
+# A period as people abbreviate it: a fiscal year of two digits ("FY19", "FY '19", "fiscal '19", "FY'2019"), a
+# quarter or half before its year ("1Q21", "2H22", "3QFY23") or with an apostrophe ("Q1'21", "H2 '22", "Q2'2023"),
+# a quarter glued to its fiscal year ("Q2FY23"). A quarter without a year ("Q3") and a year of four digits beside a
+# space are written out already ("FY 2019" stays; "3Q 2023" becomes "Q3 2023").
+_Y = r"(?:19|20)\d\d|\d\d"  # a year, of four digits or two
+_APOSTROPHE = r"['\u2019]"
 _SHORT_PERIOD = re.compile(
-    r"\b(?:(?P<fy>FY|fiscal(?:\s+year)?(?=\s*['\u2019]))\s*['\u2019]?(?P<fy_year>\d\d)"
-    r"|(?P<n>[1-4])(?P<nq>[QH])\s*['\u2019]?(?P<n_year>(?:19|20)\d\d|\d\d)"
-    r"|(?P<qh>[QH])(?P<qn>[1-4])\s*['\u2019](?P<q_year>\d\d))(?![\w%]|[.,]\d)",
+    rf"\b(?:(?P<fy>FY|fiscal(?:\s+year)?(?=\s*{_APOSTROPHE}))\s*(?:{_APOSTROPHE}\s*(?P<fy_full>(?:19|20)\d\d)|{_APOSTROPHE}?(?P<fy_year>\d\d))"
+    rf"|(?P<n>[1-4])(?P<nq>[QH])\s*(?P<n_fy>FY)?\s*{_APOSTROPHE}?(?P<n_year>{_Y})"
+    rf"|(?P<g>[QH][1-4])\s*FY\s*{_APOSTROPHE}?(?P<g_year>{_Y})"
+    rf"|(?P<q>[QH][1-4])\s*{_APOSTROPHE}\s*(?P<q_year>{_Y}))(?![\w%]|[.,]\d)",
     re.IGNORECASE,
 )
 
 
 def spelled_periods(text: str) -> str:
     """``text`` with its abbreviated periods written as filings and file names print them: "FY19" -> "FY2019",
-    "fiscal '18" -> "fiscal 2018", "1Q21" and "Q1'21" -> "Q1 2021", "2H22" -> "H2 2022" (a two-digit year before
-    70 is in this century). What routes a question to its year's filing, and what the period guards read."""
+    "fiscal '18" -> "fiscal 2018", "1Q21" and "Q1'21" -> "Q1 2021", "2H22" -> "H2 2022", "Q2FY23" and "2QFY23" ->
+    "Q2 FY2023" (a two-digit year before 70 is in this century). What routes a question to its year's filing, and
+    what the period guards read."""
 
     def spelled(m: re.Match) -> str:
-        year = m.group("fy_year") or m.group("n_year") or m.group("q_year")
+        year = next(y for y in (m.group(g) for g in ("fy_full", "fy_year", "n_year", "g_year", "q_year")) if y)
         full = year if len(year) == 4 else f"{20 if int(year) < 70 else 19}{year}"
         if m.group("fy"):
             return f"{m.group('fy')}{'' if m.group('fy').upper() == 'FY' else ' '}{full}"
-        part = f"{m.group('nq')}{m.group('n')}" if m.group("n") else f"{m.group('qh')}{m.group('qn')}"
-        return f"{part.upper()} {full}"
+        if m.group("n"):
+            part, fiscal = f"{m.group('nq')}{m.group('n')}", bool(m.group("n_fy"))
+        else:
+            part, fiscal = m.group("g") or m.group("q"), bool(m.group("g"))
+        return f"{part.upper()} {'FY' if fiscal else ''}{full}"
 
     return _SHORT_PERIOD.sub(spelled, text)
 
