@@ -59,11 +59,11 @@ def prompts_from(model_dir: Path) -> dict[str, list[list[int]]]:
 
 
 def training_ids(model_dir: Path) -> list[int]:
-    """The text the model was trained on, tokenized as it was trained (train_peaked.load_tokenizer); refuses a
-    model whose training.json counts another number of tokens (a tokenizer that changed since)."""
-    from bench.train_peaked import load_tokenizer, token_stream
+    """The text the model was trained on (its saved copy), tokenized as it was trained (train_peaked.load_tokenizer);
+    refuses a model whose training.json counts another number of tokens (a tokenizer that changed since)."""
+    from bench.train_peaked import load_tokenizer, token_stream, training_text
 
-    ids = token_stream(load_tokenizer(model_dir)).tolist()
+    ids = token_stream(load_tokenizer(model_dir), training_text(model_dir)).tolist()
     info = model_dir / "training.json"
     trained = json.loads(info.read_text()).get("corpus_tokens") if info.exists() else None
     if trained is not None and trained != len(ids):

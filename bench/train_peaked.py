@@ -1,8 +1,9 @@
 """A benchmark model whose next-token distribution is peaked, so that top-1 agreement means something.
 
 A random model of the given shape (Qwen2.5-7B's for the benchmark) is trained for a few hundred short
-steps on the project's own text (README, docs, prompts, the model and chain code: reproducible, about 50k
-tokens with the 2,000-token BPE vocabulary of tests/tiny_lm.py), long enough that it continues that text
+steps on the project's own text (README, docs, prompts, the model and chain code, its first TRAINING_CHARS
+characters: about 80k tokens with a BPE vocabulary trained on it; saved beside the model as training.txt), long
+enough that it continues that text
 with confidence. Weights stay bf16 on CUDA (AdamW states too: 7B fits in an H200's memory).
 
     python -m bench.train_peaked /tmp/peaked-7b --steps 200
@@ -23,6 +24,13 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from tiny_lm import QWEN25_7B, TINY, train_tokenizer  # noqa: E402
 
+# The training text's length. 450 steps on the project's text ended in a peaked model when that text was about 80k
+# tokens (issue 29: loss 4.70, top-2 margins 1.4 / 1.1 / 0.27 nats); the docs grew to 533k characters (243k tokens),
+# and 450 steps on all of it left the reference degenerate (median top-2 margin 0.34 nats; an H100, 2026-12-06). So
+# the recipe trains on a text of a fixed length, whatever the docs hold.
+TRAINING_CHARS = 160_000
+TRAINING_TEXT = "training.txt"  # the text a model was trained on, saved beside it: what the bench tokenizes
+
 
 def project_texts() -> list[str]:
     """The project's own prose and code, in a fixed order."""
@@ -31,8 +39,18 @@ def project_texts() -> list[str]:
     return [f.read_text(encoding="utf-8") for f in files if f.is_file()]
 
 
-def token_stream(tokenizer) -> torch.Tensor:
-    return torch.tensor(tokenizer("\n\n".join(project_texts()))["input_ids"])
+def training_text(directory: Path | None = None) -> str:
+    """The text a model in ``directory`` was trained on (its saved copy), else the recipe's text now: the project's
+    text up to TRAINING_CHARS. An edit of the docs during a run changes neither what a trained model is measured on
+    nor the size the recipe was tuned at."""
+    saved = directory / TRAINING_TEXT if directory is not None else None
+    if saved is not None and saved.is_file():
+        return saved.read_text(encoding="utf-8")
+    return "\n\n".join(project_texts())[:TRAINING_CHARS]
+
+
+def token_stream(tokenizer, text: str | None = None) -> torch.Tensor:
+    return torch.tensor(tokenizer(training_text() if text is None else text)["input_ids"])
 
 
 def load_tokenizer(directory: Path):
@@ -52,12 +70,13 @@ def prepare_tokenizer(directory: Path, shape: dict):
     (load_tokenizer), together with that config."""
     from transformers import Qwen2Config
 
-    trained = train_tokenizer(project_texts(), pad_to=shape.get("vocab_size"))
+    trained = train_tokenizer([training_text()], pad_to=shape.get("vocab_size"))
     special = {"eos_token_id": trained.convert_tokens_to_ids("<|im_end|>"), "pad_token_id": trained.pad_token_id}
     config = Qwen2Config(**{"vocab_size": len(trained), **shape}, **special)
     directory.mkdir(parents=True, exist_ok=True)
     config.save_pretrained(directory)
     trained.save_pretrained(directory)
+    (directory / TRAINING_TEXT).write_text(training_text(), encoding="utf-8")
     return load_tokenizer(directory), config
 
 
@@ -71,7 +90,7 @@ def train(directory: Path, shape: dict, steps: int, device: str, window: int = 1
     torch.manual_seed(0)
     with torch.device(device):
         model = AutoModelForCausalLM.from_config(config, dtype=dtype).train()
-    ids = token_stream(tokenizer)
+    ids = token_stream(tokenizer, training_text(directory))
     generator = torch.Generator().manual_seed(0)
     fused = {"fused": True} if device.startswith("cuda") else {}
     optimizer = torch.optim.AdamW(model.parameters(), lr=5e-4, weight_decay=0.0, **fused)

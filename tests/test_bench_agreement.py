@@ -71,13 +71,20 @@ def test_the_bench_tokenizes_the_training_text_as_the_model_was_trained(tmp_path
     from tiny_lm import train_tokenizer
 
     from bench.generation import training_ids
-    from bench.train_peaked import prepare_tokenizer, project_texts, token_stream
+    from bench.train_peaked import TRAINING_CHARS, TRAINING_TEXT, prepare_tokenizer, token_stream, training_text
 
     tokenizer, _ = prepare_tokenizer(tmp_path, {**TINY, "vocab_size": 4096})
-    trained_on = len(token_stream(tokenizer))
+    trained_on = len(token_stream(tokenizer, training_text(tmp_path)))
     (tmp_path / "training.json").write_text(json.dumps({"corpus_tokens": trained_on}))
     assert len(training_ids(tmp_path)) == trained_on
-    assert trained_on != len(token_stream(train_tokenizer(project_texts(), pad_to=4096))), "the old mismatch"
+    assert trained_on != len(token_stream(train_tokenizer([training_text()], pad_to=4096))), "the old mismatch"
+    # the text is the model's saved copy, of the recipe's length: a later edit of the docs changes neither
+    saved = (tmp_path / TRAINING_TEXT).read_text(encoding="utf-8")
+    assert len(saved) == TRAINING_CHARS and training_text(tmp_path) == saved
+    (tmp_path / TRAINING_TEXT).write_text(saved[: TRAINING_CHARS // 2], encoding="utf-8")  # as if trained on less
+    with pytest.raises(RuntimeError, match="training saw"):
+        training_ids(tmp_path)
+    (tmp_path / TRAINING_TEXT).write_text(saved, encoding="utf-8")
     (tmp_path / "training.json").write_text(json.dumps({"corpus_tokens": trained_on - 1}))
     with pytest.raises(RuntimeError, match="training saw"):
         training_ids(tmp_path)
