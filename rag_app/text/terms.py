@@ -131,7 +131,8 @@ def part_terms(text: str) -> set[str]:
 _Y = r"(?:19|20)\d\d|\d\d"  # a year, of four digits or two
 _APOSTROPHE = r"['\u2019]"
 _SHORT_PERIOD = re.compile(
-    rf"\b(?:(?P<fy>FY|fiscal(?:\s+year)?(?=\s*{_APOSTROPHE}))\s*(?:{_APOSTROPHE}\s*(?P<fy_full>(?:19|20)\d\d)|{_APOSTROPHE}?(?P<fy_year>\d\d))"
+    rf"\b(?:(?P<fy>FY|fiscal(?:\s+year)?(?=\s*{_APOSTROPHE}))"
+    rf"\s*(?:{_APOSTROPHE}\s*(?P<fy_full>(?:19|20)\d\d)|{_APOSTROPHE}?(?P<fy_year>\d\d))"
     rf"|(?P<n>[1-4])(?P<nq>[QH])\s*(?P<n_fy>FY)?\s*{_APOSTROPHE}?(?P<n_year>{_Y})"
     rf"|(?P<g>[QH][1-4])\s*FY\s*{_APOSTROPHE}?(?P<g_year>{_Y})"
     rf"|(?P<q>[QH][1-4])\s*{_APOSTROPHE}\s*(?P<q_year>{_Y}))(?![\w%]|[.,]\d)",
