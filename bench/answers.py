@@ -147,11 +147,11 @@ def with_short_periods(records: list[Record]) -> list[Record]:
 def _periods_as_written() -> None:
     """Periods written short read as written, as before 2026-12-06: neither the retrieval nor the extractive answer
     spells them out."""
-    from rag_app.answering.strategies import extractive
+    from rag_app.answering.strategy_context import StrategyContext
     from rag_app.retrieval.retriever import Retriever
 
     Retriever.read = staticmethod(lambda query: query)
-    extractive.spelled_periods = lambda text: text
+    StrategyContext.read_question = property(lambda ctx: ctx.question)
 
 
 def ensure_collection(collection: str, folder: Path) -> None:

@@ -13,6 +13,7 @@ from rag_app.errors import InvalidRequestError
 from rag_app.llm.backend import ChatBackend
 from rag_app.prompts import PromptSet
 from rag_app.retrieval.documents import DocumentRoute
+from rag_app.text.terms import spelled_periods
 
 # Map-step outputs are extracts and short answers: they need fewer tokens than the final answer.
 MAP_MAX_TOKENS = 256
@@ -45,6 +46,12 @@ class StrategyContext:
     route: DocumentRoute = field(default_factory=DocumentRoute)  # the documents the question names
     warnings: list[str] = field(default_factory=list)  # for the answer's warnings (the output guard's)
     streamed_cut: int | None = None  # where the guard cut the streamed answer (its text may run a little past)
+
+    @property
+    def read_question(self) -> str:
+        """The question as the retrieval read it (``Retriever.read``: "FY19" as FY2019, "1Q23" as Q1 2023): what the
+        extractive answer scores passages and periods against; ``question`` stays as asked (prompts, the page)."""
+        return spelled_periods(self.question)
 
     def guard(self) -> OutputGuard:
         """A fresh check of model output against this language's prompts (rag_app.answering.guard)."""

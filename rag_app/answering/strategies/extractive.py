@@ -48,7 +48,6 @@ from rag_app.text.terms import (
     QUARTER_TERM,
     name_terms,
     part_terms,
-    spelled_periods,
     terms_of,
 )
 
@@ -159,7 +158,7 @@ def unmentioned_years(ctx: StrategyContext) -> list[str]:
     is the quarter asked ("2023 Q1 MSFT.pdf" for "the first quarter of 2023", whose pages may print the dates of a
     fiscal quarter, December 31, 2022, and never 2023); the document-level check (absence) has already refused
     years that no document named mentions anywhere."""
-    asked = spelled_periods(ctx.question)  # "FY23", "1Q23": 2023, "Q1 2023"
+    asked = ctx.read_question  # "FY23", "1Q23": 2023, "Q1 2023"
     years = named_years(asked)
     if not years or not FIGURE_QUESTION.search(ctx.question):
         return []
@@ -223,7 +222,7 @@ def rank_candidates(ctx: StrategyContext) -> list[Candidate]:
     _score_meaning(ctx, candidates)
     _score_phrase(ctx, candidates)
     wants_figure = bool(FIGURE_QUESTION.search(ctx.question))
-    years = named_years(spelled_periods(ctx.question))
+    years = named_years(ctx.read_question)
     for c in candidates:
         c.score = MEANING * c.meaning + WORDS * c.words + PHRASE * c.phrase
         if wants_figure:
@@ -299,7 +298,7 @@ def _without_sections(question: str) -> str:
 def _score_phrase(ctx: StrategyContext, candidates: list[Candidate]) -> None:
     """The longest run of the question's wording each candidate holds, as a share of PHRASE_WORDS (none for a
     candidate that holds none of the question's own words)."""
-    runs = question_runs(ctx.question, PHRASE_MIN, PHRASE_WORDS)
+    runs = question_runs(ctx.read_question, PHRASE_MIN, PHRASE_WORDS)
     if not runs:
         return
     for c in candidates:
@@ -315,7 +314,7 @@ def _score_meaning(ctx: StrategyContext, candidates: list[Candidate]) -> None:
     readable = [c for c in candidates if ctx.reads_chinese or not is_cjk(c.unit.text)]
     if not readable:
         return
-    texts = [ctx.question] + [c.text for c in readable]
+    texts = [ctx.read_question] + [c.text for c in readable]
     vectors = np.asarray(ctx.embed(texts))
     for c, similarity in zip(readable, vectors[1:] @ vectors[0], strict=True):
         c.meaning = float(similarity)
