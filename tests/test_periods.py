@@ -253,12 +253,15 @@ def test_abbreviated_periods_are_written_out_as_filings_print_them():
         "Q2FY23 and 3QFY23": "Q2 FY2023 and Q3 FY2023",
         "Q2'2023 and FY'2016": "Q2 2023 and FY2016",
         "FY99": "FY1999",
+        "千味央厨23Q1营收多少？": "千味央厨 Q1 2023 营收多少？",
+        "in 2023Q2, and 22H1": "in Q2 2023, and H1 2022",
+        "22年年报的营业收入和23年一季度": "2022年年报的营业收入和2023年一季度",
     }
     for asked, read in cases.items():
         assert spelled_periods(asked) == read, asked
     # what is already written out, or no period at all, stays as it is
     for asked in ("FY2019 and fiscal 2020", "FY 2021", "Q3 2023", "2023 Q1", "FY19E", "in fiscal 18 months", "12Q23", "Q3", "19 stores",
-                  "a 4Q", "FY19.5"):  # fmt: skip
+                  "a 4Q", "FY19.5", "近22年年度增长", "公司成立22年", "A14H1 chip"):  # fmt: skip
         assert spelled_periods(asked) == asked, asked
     assert named_years(spelled_periods("Nike's FY19 revenue against FY2018")) == {"2019", "2018"}
     assert named_years(spelled_periods("JPM in 1Q21")) == {"2021"}
@@ -315,3 +318,12 @@ def first_alone(scores: dict[str, float]) -> str | None:
     """The document ranked first, where no other ties with it."""
     ranked = sorted(scores.items(), key=lambda item: -item[1])
     return ranked[0][0] if len(ranked) == 1 or ranked[0][1] > ranked[1][1] else None
+
+
+def test_a_chinese_question_writing_its_period_short_is_routed_to_that_periods_report():
+    documents = [document("常柴股份有限公司2022年年度报告.pdf", "fy22"), document("常柴股份有限公司2023年第一季度报告.pdf", "q1"),
+                 document("常柴股份有限公司2023年半年度报告.pdf", "h1")]  # fmt: skip
+    covers = {sha: frozenset() for sha in ("fy22", "q1", "h1")}
+    for question, sha in (("常柴股份23Q1的营业收入是多少？", "q1"), ("常柴股份22年年报的营业收入是多少？", "fy22"),
+                          ("常柴股份23H1的净利润是多少？", "h1")):  # fmt: skip
+        assert first_alone(route(spelled_periods(question), documents, covers).scores) == sha, question

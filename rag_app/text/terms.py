@@ -126,16 +126,21 @@ def part_terms(text: str) -> set[str]:
 
 # A period as people abbreviate it: a fiscal year of two digits ("FY19", "FY '19", "fiscal '19", "FY'2019"), a
 # quarter or half before its year ("1Q21", "2H22", "3QFY23") or with an apostrophe ("Q1'21", "H2 '22", "Q2'2023"),
-# a quarter glued to its fiscal year ("Q2FY23"). A quarter without a year ("Q3") and a year of four digits beside a
-# space are written out already ("FY 2019" stays; "3Q 2023" becomes "Q3 2023").
+# a quarter glued to its fiscal year ("Q2FY23"), a year glued to its quarter or half as Chinese research writes them
+# ("23Q1", "2023Q1", "23H1"), and a Chinese two-digit year before a report's period (22年年报, 23年一季度; not a
+# count of years, 近22年). A quarter without a year ("Q3") and a year of four digits beside a space are written out
+# already ("FY 2019" stays; "3Q 2023" becomes "Q3 2023"). Chinese characters may touch it ("23Q1营收").
 _Y = r"(?:19|20)\d\d|\d\d"  # a year, of four digits or two
 _APOSTROPHE = r"['\u2019]"
 _SHORT_PERIOD = re.compile(
-    rf"\b(?:(?P<fy>FY|fiscal(?:\s+year)?(?=\s*{_APOSTROPHE}))"
+    rf"(?<![A-Za-z0-9_])(?:(?P<fy>FY|fiscal(?:\s+year)?(?=\s*{_APOSTROPHE}))"
     rf"\s*(?:{_APOSTROPHE}\s*(?P<fy_full>(?:19|20)\d\d)|{_APOSTROPHE}?(?P<fy_year>\d\d))"
     rf"|(?P<n>[1-4])(?P<nq>[QH])\s*(?P<n_fy>FY)?\s*{_APOSTROPHE}?(?P<n_year>{_Y})"
     rf"|(?P<g>[QH][1-4])\s*FY\s*{_APOSTROPHE}?(?P<g_year>{_Y})"
-    rf"|(?P<q>[QH][1-4])\s*{_APOSTROPHE}\s*(?P<q_year>{_Y}))(?![\w%]|[.,]\d)",
+    rf"|(?P<q>[QH][1-4])\s*{_APOSTROPHE}\s*(?P<q_year>{_Y})"
+    rf"|(?P<yp_year>{_Y})(?P<yp>[QH][1-4])"
+    r"|(?<![近约逾达历满第余去])(?P<zh_year>\d\d)(?=年(?:年报|年度|半年|中报|一季|二季|三季|四季|第[一二三四]季|前三季|Q[1-4])))"
+    r"(?![A-Za-z0-9_%]|[.,]\d)",
     re.IGNORECASE,
 )
 
@@ -143,12 +148,19 @@ _SHORT_PERIOD = re.compile(
 def spelled_periods(text: str) -> str:
     """``text`` with its abbreviated periods written as filings and file names print them: "FY19" -> "FY2019",
     "fiscal '18" -> "fiscal 2018", "1Q21" and "Q1'21" -> "Q1 2021", "2H22" -> "H2 2022", "Q2FY23" and "2QFY23" ->
-    "Q2 FY2023" (a two-digit year before 70 is in this century). What routes a question to its year's filing, and
-    what the period guards read."""
+    "Q2 FY2023", "23Q1" -> "Q1 2023", 22年年报 -> 2022年年报 (a two-digit year before 70 is in this century). What
+    routes a question to its year's filing, and what the period guards read."""
 
     def spelled(m: re.Match) -> str:
-        year = next(y for y in (m.group(g) for g in ("fy_full", "fy_year", "n_year", "g_year", "q_year")) if y)
+        groups = ("fy_full", "fy_year", "n_year", "g_year", "q_year", "yp_year", "zh_year")
+        year = next(y for y in (m.group(g) for g in groups) if y)
         full = year if len(year) == 4 else f"{20 if int(year) < 70 else 19}{year}"
+        if m.group("zh_year"):
+            return full
+        if m.group("yp"):  # "23Q1营收": apart from what it touches
+            before = " " if m.start() and m.string[m.start() - 1].isalnum() else ""
+            after = " " if m.end() < len(m.string) and m.string[m.end()].isalnum() else ""
+            return f"{before}{m.group('yp').upper()} {full}{after}"
         if m.group("fy"):
             return f"{m.group('fy')}{'' if m.group('fy').upper() == 'FY' else ' '}{full}"
         if m.group("n"):
