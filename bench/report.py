@@ -1177,14 +1177,16 @@ SHORT_PERIODS_BLURB = (
     "tied on its name, and the answer's period checks saw no year. "
     "`rag_app.text.terms.spelled_periods` writes "
     'such a period out as filings and file names print it ("FY19" as FY2019, "1Q21" and "Q1\'21" as Q1 2021, '
-    '"2H22" as H2 2022, "fiscal \'18" as fiscal 2018; a two-digit year before 70 in this century), and every '
-    "ranking reads the question so (`Retriever.read`), as do the extractive answer's period checks. The sets here "
+    '"2H22" as H2 2022, "fiscal \'18" as fiscal 2018, and as Chinese research writes them, "23Q1" as Q1 2023 and '
+    "22年年报 as 2022年年报; a two-digit year before 70 in this century), and every ranking reads the question so "
+    "(`Retriever.read`), as does the extractive answer where it scores passages and checks periods. The sets here "
     "are financebench_dev's and docugami's page-level questions that write a period, with it abbreviated by the "
     'bench\'s own rewrite (`bench.retrieval.abbreviated`: "FY2019" and "fiscal year 2019" to "FY19", "Q2 2023" '
     'and "2023 Q2" to "2Q23"), asked in their sets\' collections. No question of any other set, nor of the '
     "answer benchmark, writes a period short (the reading leaves each of the 407 and 454 as it is), so every "
     "other figure in this file stands as measured. Nothing was tuned: the rule is how periods are written, and the "
-    "sets measure it once."
+    "sets measure it once. The development sets hold one Chinese report per company, so the Chinese forms are "
+    "checked by tests (tests/test_periods.py), not here."
 )
 
 
