@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rag_app.records import Chunk, SearchHit
+from rag_app.records import Chunk, SearchHit, chunk_page
 from rag_app.storage.chunk_table import ChunkTable, StoredChunk
 from rag_app.storage.exact import Segment, Stacked, exact_vectors, read_segment
 from rag_app.storage.vectors import VectorIndex
@@ -34,8 +34,8 @@ from rag_app.text.terms import PackedTerms
 
 CHUNKS_INFIX = ".chunks."
 PAGE_VECTORS_KEPT = 128  # file contents whose page vectors stay in memory (a 300-page filing: about 0.5 MB)
-# Above the exact search's limit, the file contents whose chunk vectors stay in memory once read from Chroma (about
-# 1.5 MB a 10-K): the routed filing's nearest chunks are searched in them, not by Chroma's filtered query (35 ms)
+# Above the exact search's limit, the file contents whose chunk vectors stay in memory once read (about 1.5 MB a
+# 10-K): the routed filing's nearest chunks are searched in them, not by Chroma's filtered query (35 ms)
 SEGMENTS_KEPT = 8
 
 
@@ -169,7 +169,7 @@ class ChunkIndex:
 
     def _segment(self, sha256: str) -> tuple[np.ndarray, np.ndarray]:
         """One file content's chunk ids and normalised vectors: the kept matrix's rows under the exact search's
-        limit, else read from Chroma once and kept (:meth:`_read`)."""
+        limit, else read once and kept (:meth:`_read`)."""
         exact = self._exact()
         if exact is not None and (segment := exact.segment(sha256)) is not None:
             return segment
@@ -284,7 +284,7 @@ class PageVectors:
         """From chunk ids and their vectors, row for row (one content's), without a loop per page."""
         if not len(ids):
             return cls((), np.zeros((0, 0), dtype=np.float32))
-        pages = np.fromiter((int(str(chunk).rsplit(":", 2)[1]) for chunk in ids), dtype=np.int64, count=len(ids))
+        pages = np.fromiter((chunk_page(str(chunk)) for chunk in ids), dtype=np.int64, count=len(ids))
         if np.any(pages[1:] < pages[:-1]):  # the chunk table's order is the pages' already
             order = np.argsort(pages, kind="stable")
             pages, matrix = pages[order], matrix[order]

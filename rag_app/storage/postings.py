@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rag_app.records import chunk_page
+
 K1, B = 1.2, 0.75
 CACHED_INDEXES = 8  # snapshots kept per process (one per BM25 index file searched recently)
 
@@ -154,9 +156,7 @@ class Snapshot:
     def _pages(self, sha: str, segment: Segment) -> tuple[np.ndarray, np.ndarray]:
         """The pages of a content (sorted) and each chunk row's index among them; computed once a snapshot."""
         if sha not in self._page_rows:
-            numbers = np.fromiter(
-                (int(i.rsplit(":", 2)[1]) for i in segment.ids), dtype=np.int64, count=len(segment.ids)
-            )
+            numbers = np.fromiter(map(chunk_page, segment.ids), dtype=np.int64, count=len(segment.ids))
             self._page_rows[sha] = np.unique(numbers, return_inverse=True)
         return self._page_rows[sha]
 
