@@ -144,6 +144,21 @@ def with_short_periods(records: list[Record]) -> list[Record]:
     return [replace(r, question=short) for r in records if (short := abbreviated(r.question)) != r.question]
 
 
+def with_tickers(records: list[Record]) -> list[Record]:
+    """The records whose question names a company of bench.retrieval.TICKERS, asked with its listing symbol."""
+    from bench.retrieval import with_ticker
+
+    return [replace(r, question=ticker) for r in records if (ticker := with_ticker(r.question)) != r.question]
+
+
+def _symbols_unread() -> None:
+    """A listing symbol a question writes is a word of no title, as before 2026-12-06."""
+    from bench.retrieval import SymbolsUnread
+    from rag_app.retrieval.retriever import Retriever
+
+    Retriever._covers = SymbolsUnread._covers
+
+
 def _periods_as_written() -> None:
     """Periods written short read as written, as before 2026-12-06: neither the retrieval nor the extractive answer
     spells them out."""
@@ -310,10 +325,22 @@ def main() -> None:
         action="store_true",
         help="read such periods as written, as before 2026-12-06 (no spelled_periods in retrieval or the answer)",
     )
+    parser.add_argument(
+        "--tickers",
+        action="store_true",
+        help="only the questions that name a company of bench.retrieval.TICKERS, naming it by its symbol (MMM, AMZN)",
+    )
+    parser.add_argument(
+        "--symbols-unread",
+        action="store_true",
+        help="leave the listing symbols a report states unread, as before 2026-12-06 (a symbol names no document)",
+    )
     parser.add_argument("--name", default="answers", help="result file name (bench/results/NAME.json)")
     args = parser.parse_args()
     if args.periods_as_written:
         _periods_as_written()
+    if args.symbols_unread:
+        _symbols_unread()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     sets = args.sets.split(",")
     kinds = set(args.kinds.split(",")) if args.kinds else None
@@ -334,6 +361,8 @@ def main() -> None:
             records = records_for(set_name, args.limit, kinds, args.half)
             if args.periods_short:
                 records = with_short_periods(records)
+            if args.tickers:
+                records = with_tickers(records)
             if previous:  # keep the answers it did not refuse; ask again the questions it refused
                 kept = {(r["set"], r["id"]): r for r in previous["answerers"][answerer.name]["rows"]
                         if r["set"] == set_name and not r["verdict"].startswith("refused")}  # fmt: skip

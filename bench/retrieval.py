@@ -45,6 +45,7 @@ from rag_app.retrieval.fusion import READ_CHINESE, SLOTS, RankingOptions
 from rag_app.retrieval.retriever import Retriever
 from rag_app.service import RagService
 from rag_app.settings import Settings
+from rag_app.text.terms import SYMBOL_MARK
 
 QA = CORPUS / "qa"
 DATA = ROOT / "bench" / ".data"
@@ -226,6 +227,27 @@ class AsWrittenInFull(Retriever):
         return Retriever.read(WRITTEN_IN_FULL.get(query, query))
 
 
+class SymbolsUnread(Retriever):
+    """The default before 2026-12-06: a listing symbol a question writes ("AMZN's revenue") is a word of no title,
+    the covers' stated symbols unread."""
+
+    def _covers(self):
+        covers = self.store.cover_terms()
+        return {sha: frozenset(t for t in cover if not t.startswith(SYMBOL_MARK)) for sha, cover in covers.items()}
+
+
+# The ticker sets' questions as the set wrote them (text with tickers -> text), filled by with_tickers
+WRITTEN_WITH_NAMES: dict[str, str] = {}
+
+
+class AsWrittenWithNames(Retriever):
+    """A ticker set's question asked as its set wrote it, the company by its name."""
+
+    @staticmethod
+    def read(query: str) -> str:
+        return Retriever.read(WRITTEN_WITH_NAMES.get(query, query))
+
+
 CLASS_VARIANTS = {
     "no_zh_reader": WithoutChineseReader,
     "zh_default_ranking": ChineseRankedAsAny,
@@ -233,6 +255,8 @@ CLASS_VARIANTS = {
     "unnamed_control": WholeQuestionInside,
     "periods_as_written": PeriodsAsWritten,
     "written_in_full": AsWrittenInFull,
+    "symbols_unread": SymbolsUnread,
+    "written_with_names": AsWrittenWithNames,
 }
 
 # Chunks embedded with their file name and heading (bench.chunk_headers), or with one of the two: a copy of the
@@ -419,15 +443,48 @@ def abbreviated(text: str) -> str:
     return text
 
 
-def with_short_periods(questions: list[Question]) -> list[Question]:
-    """The questions that write a period in full, asked with it written short (same pages, halves and slices); each
-    is kept in WRITTEN_IN_FULL, for the ``written_in_full`` variant."""
+def rewritten(questions: list[Question], rewrite: Callable[[str], str], as_written: dict[str, str]) -> list[Question]:
+    """The questions ``rewrite`` changes, asked as rewritten (same pages, halves and slices); each text as its set
+    wrote it is kept in ``as_written`` (rewritten text -> text), for the variant asking it so."""
     out = []
     for q in questions:
-        if (short := abbreviated(q.text)) != q.text:
-            WRITTEN_IN_FULL[short] = q.text
-            out.append(replace(q, text=short))
+        if (text := rewrite(q.text)) != q.text:
+            as_written[text] = q.text
+            out.append(replace(q, text=text))
     return out
+
+
+def with_short_periods(questions: list[Question]) -> list[Question]:
+    """The questions that write a period in full, asked with it written short (kept in WRITTEN_IN_FULL)."""
+    return rewritten(questions, abbreviated, WRITTEN_IN_FULL)
+
+
+# Companies as analysts name them by their listing symbol. The sets' questions name each by its name ("3M", "Coca
+# Cola", "Block (formerly known as Square)"); people also write "MMM's capex". The bench's own table of the symbols
+# of the sets' companies (public facts, not read from the filings), applied to the questions that name one.
+TICKERS = (
+    (r"Block \(formerly known as Square\)|Block", "SQ"), (r"3M", "MMM"), (r"Activision Blizzard", "ATVI"),
+    (r"Adobe", "ADBE"), (r"Amazon", "AMZN"), (r"AMCOR|Amcor", "AMCR"), (r"American Water Works", "AWK"),
+    (r"Best Buy", "BBY"), (r"Boeing", "BA"), (r"Coca[ -]Cola", "KO"), (r"Corning", "GLW"), (r"Costco", "COST"),
+    (r"CVS Health", "CVS"), (r"General Mills", "GIS"), (r"Kraft Heinz", "KHC"), (r"Lockheed Martin", "LMT"),
+    (r"MGM Resorts", "MGM"), (r"Microsoft", "MSFT"), (r"Netflix", "NFLX"), (r"Nike", "NKE"), (r"Pepsi[Cc]o", "PEP"),
+    (r"Verizon", "VZ"), (r"Walmart", "WMT"), (r"JPMorgan(?: Chase)?", "JPM"), (r"Apple", "AAPL"),
+    (r"NVIDIA|Nvidia", "NVDA"), (r"Intel", "INTC"),
+)  # fmt: skip
+_TICKERS = [(re.compile(rf"\b(?:{names})(?![\w-])"), ticker) for names, ticker in TICKERS]
+
+
+def with_ticker(text: str) -> str:
+    """A question with the company it names written as its listing symbol: "3M's FY2018 capex" -> "MMM's ..."."""
+    text = text.replace(" (formerly known as Square)", "")  # its former name would name it
+    for pattern, ticker in _TICKERS:
+        text = pattern.sub(ticker, text)
+    return text
+
+
+def with_tickers(questions: list[Question]) -> list[Question]:
+    """The questions that name a company of TICKERS, asked with its symbol (kept in WRITTEN_WITH_NAMES)."""
+    return rewritten(questions, with_ticker, WRITTEN_WITH_NAMES)
 
 
 def _from_sources(patterns: list[str], hit: tuple[str, int]) -> bool:
@@ -724,16 +781,31 @@ def docugami_pages(variants: list[str]) -> dict:
     return _set("docugami", docugami_page_questions(), pdfs, variants, level=level, documents=len(pdfs))
 
 
-def financebench_short(variants: list[str]) -> dict:
-    pdfs = sorted((QA / "financebench_dev" / "pdfs").glob("*.pdf"))
-    level = "page, financebench_dev's questions with their periods written short (FY19, 2Q23)"
-    return _set("financebench", with_short_periods(financebench_questions()), pdfs, variants, level=level, documents=len(pdfs))  # fmt: skip
+FOLDERS = {
+    "financebench": QA / "financebench_dev" / "pdfs",
+    "docugami": QA / "docugami_sec10q" / "data" / "v1" / "docs",
+}
 
 
-def docugami_pages_short(variants: list[str]) -> dict:
-    pdfs = sorted((QA / "docugami_sec10q" / "data" / "v1" / "docs").glob("*.pdf"))
-    level = "page, docugami's page-level questions with their periods written short (2Q23)"
-    return _set("docugami", with_short_periods(docugami_page_questions()), pdfs, variants, level=level, documents=len(pdfs))  # fmt: skip
+# A set's questions as people also write them, by a rewrite of the bench's own: set -> (collection, questions, rewrite,
+# what is asked)
+REWRITTEN = {
+    "financebench_short": ("financebench", financebench_questions, with_short_periods,
+                           "page, financebench_dev's questions with their periods written short (FY19, 2Q23)"),
+    "docugami_pages_short": ("docugami", docugami_page_questions, with_short_periods,
+                             "page, docugami's page-level questions with their periods written short (2Q23)"),
+    "financebench_tickers": ("financebench", financebench_questions, with_tickers,
+                             "page, financebench_dev's questions with the company named by its listing symbol (MMM)"),
+    "docugami_pages_tickers": ("docugami", docugami_page_questions, with_tickers,
+                               "page, docugami's page-level questions with the company named by its listing symbol"),
+}  # fmt: skip
+
+
+def _rewritten(name: str, variants: list[str]) -> dict:
+    """A set of REWRITTEN, asked in its collection."""
+    collection, questions, rewrite, level = REWRITTEN[name]
+    pdfs = sorted(FOLDERS[collection].glob("*.pdf"))
+    return _set(collection, rewrite(questions()), pdfs, variants, level=level, documents=len(pdfs))
 
 
 def finglm(variants: list[str]) -> dict:
@@ -796,8 +868,7 @@ SETS = {
     "docugami_pages": docugami_pages,
     "finglm": finglm,
     "refusal": refusal,
-    "financebench_short": financebench_short,
-    "docugami_pages_short": docugami_pages_short,
+    **{name: partial(_rewritten, name) for name in REWRITTEN},
 }
 
 

@@ -229,6 +229,28 @@ def test_the_short_period_sets_ask_the_same_questions_with_their_periods_abbrevi
     )  # fmt: skip
 
 
+def test_the_ticker_sets_ask_the_same_questions_naming_the_company_by_its_symbol():
+    from bench.retrieval import WRITTEN_WITH_NAMES, Question, with_ticker, with_tickers
+
+    assert (
+        with_ticker("What is the FY2018 capex for 3M? And 3M's PP&E?")
+        == "What is the FY2018 capex for MMM? And MMM's PP&E?"
+    )
+    assert with_ticker("Considering Block's (formerly known as Square) FY2016 working capital") == (
+        "Considering SQ's FY2016 working capital"
+    )
+    assert with_ticker("Did Coca Cola beat PepsiCo and Pepsico?") == "Did KO beat PEP and PEP?"
+    assert with_ticker("Nike-branded products of Amazonia") == "Nike-branded products of Amazonia"  # no name alone
+    pages = {("a.pdf", 3)}.__contains__
+    asked = [Question("1", "Nike's FY2019 revenue?", "a.pdf", pages, ["all", "tuning"]),
+             Question("2", "Acme's revenue?", "a.pdf", pages, ["all", "tuning"])]  # fmt: skip
+    (ticker,) = with_tickers(asked)
+    assert (ticker.id, ticker.text, ticker.groups, ticker.relevant(("a.pdf", 3))) == (
+        "1", "NKE's FY2019 revenue?", ["all", "tuning"], True,
+    )  # fmt: skip
+    assert WRITTEN_WITH_NAMES["NKE's FY2019 revenue?"] == "Nike's FY2019 revenue?"
+
+
 def test_the_answer_bench_asks_the_questions_that_write_a_period_with_it_written_short():
     from bench.answer_sets import Gold, Record
     from bench.answers import with_short_periods

@@ -27,6 +27,7 @@ from rag_app.text.clean import CJK_CHAR
 from rag_app.text.terms import (
     CJK_STOPWORDS,
     PART_TERM,
+    SYMBOL_MARK,
     YEAR_TERM,
     document_query_terms,
     name_terms,
@@ -75,6 +76,7 @@ def route(
     """The documents ``question`` names, among ``documents`` (``covers``: each content's cover terms;
     ``documents_with(terms)``: the contents whose text holds each term, to tell names no title carries;
     ``cover_text(sha)``: a content's cover as text, to read the period it reports on)."""
+    covers = with_symbols_asked(question, covers)
     named = tuple((d.sha256, d.name, covers.get(d.sha256, frozenset())) for d in documents)
     titles, idf = _title_terms(named)
     carried = set().union(*titles.values()) if titles else set()
@@ -118,6 +120,21 @@ def route(
         scores.update({sha: tier * top + scores.get(sha, 0.0) for sha, tier in chosen.items()})
         names.update({sha: tier * top + names.get(sha, 0.0) for sha, tier in chosen.items()})
     return DocumentRoute(scores, names, **facts)
+
+
+# A listing symbol as a question writes one: an upper-case word ("AMZN's revenue", "BRK.B", "NVDA的营收")
+_WRITTEN_SYMBOL = re.compile(r"(?<![A-Za-z0-9_.$])([A-Z][A-Z0-9]{1,5}(?:\.[A-Z])?)(?![A-Za-z0-9_$])")
+
+
+def with_symbols_asked(question: str, covers: dict[str, frozenset[str]]) -> dict[str, frozenset[str]]:
+    """``covers`` with each listing symbol the question writes ("AMZN's revenue") as a term of the covers that state
+    it (their marked symbols: rag_app.storage.chunk_table.cover_terms). A symbol the question does not write in
+    upper case names nothing: Costco's COST is no title of "the cost of revenue"."""
+    asked = {SYMBOL_MARK + w for w in _WRITTEN_SYMBOL.findall(question)}
+    if not asked:
+        return covers
+    return {sha: cover | {t[1:].lower() for t in found} if (found := asked & cover) else cover
+            for sha, cover in covers.items()}  # fmt: skip
 
 
 # A question asking for the latest report of what it names, without naming its year: "in the most recent 10-Q",

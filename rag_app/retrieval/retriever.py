@@ -99,7 +99,7 @@ class Retriever:
             return SearchResult(asked, [], warnings)
         searcher, reader = self._searcher_for(query, documents, scope)
         self.store.sync_lexical()  # cheap when in step; rebuilds a chunk table of an older layout
-        routed = route(query, documents, self.store.cover_terms(), self.store.documents_with, self._cover_text)
+        routed = route(query, documents, self._covers(), self.store.documents_with, self._cover_text)
         unnamed_text, titled = searcher._unnamed_question(query, routed, scope) if self.mode != "dense" else ("", ())
         vector, unnamed_vector = _embedded(reader or self.embeddings, query, unnamed_text)
         current = {d.sha256 for d in documents if d.embedding == self.embeddings.fingerprint}
@@ -136,6 +136,10 @@ class Retriever:
             return searcher, reader
         searcher.chinese = None
         return searcher, None
+
+    def _covers(self) -> dict[str, frozenset[str]]:
+        """Each file content's cover terms, with the listing symbols it states (rag_app.storage.chunk_table)."""
+        return self.store.cover_terms()
 
     def _cover_text(self, sha256: str) -> str:
         """A file content's cover as text (its first chunks of page 1), to read the period it reports on; kept per

@@ -25,7 +25,7 @@ from pathlib import Path
 from rag_app.errors import DamagedChunkTableError
 from rag_app.records import Chunk, parse_chunk_id
 from rag_app.storage.postings import Segment, Snapshot, Vocabulary, current_snapshot, segment_of
-from rag_app.text.terms import PackedTerms, terms_of
+from rag_app.text.terms import SYMBOL_MARK, PackedTerms, listing_symbols, terms_of
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +37,18 @@ def cover_text(chunks: Iterable[tuple[str, str]], count: int = 2) -> list[str]:
     return [text for _, text in first_page[:count]]
 
 
+def cover_terms(chunks: Sequence[Chunk]) -> set[str]:
+    """A document's cover terms: its cover's index terms, and the listing symbols any of its pages states as its
+    own, marked ("$AMZN": :func:`rag_app.text.terms.listing_symbols`; the route reads them only where a question
+    writes one)."""
+    pages: dict[int, list[str]] = {}
+    for chunk in chunks:
+        pages.setdefault(chunk.page, []).append(chunk.text)
+    symbols = set().union(*(listing_symbols(" ".join(texts)) for texts in pages.values()))
+    cover = terms_of(" ".join(cover_text((c.id, c.text) for c in chunks)))
+    return {*cover, *(SYMBOL_MARK + symbol for symbol in symbols)}
+
+
 # The file holds each chunk's text and place (``chunks``) and its file's name and page count
 # (``files``): what a search hit shows. Chroma holds the vectors (and, on a Chroma server shared by
 # several machines, a copy of the texts, from which another machine rebuilds this file).
@@ -45,7 +57,7 @@ def cover_text(chunks: Iterable[tuple[str, str]], count: int = 2) -> list[str]:
 # SQLite indexes, was most of an ingest's store time; a search reads postings from memory anyway
 # (rag_app.storage.postings), rebuilt per file content. ``stamps`` holds the index version that wrote each file
 # content and ``state`` the version now (and the uid of this life of the file).
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4  # 4: covers hold the listing symbols a document states
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS chunks (
         key INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, sha TEXT NOT NULL, length INTEGER NOT NULL,
@@ -179,7 +191,7 @@ class ChunkTable:
         if not isinstance(terms, PackedTerms):
             terms = PackedTerms.of(terms if terms is not None else (Counter(terms_of(c.text)) for c in chunks))
         lengths = terms.lengths(len(chunks))
-        cover = " ".join(sorted(set(terms_of(" ".join(cover_text((c.id, c.text) for c in chunks))))))
+        cover = " ".join(sorted(cover_terms(chunks)))
         with self._guarded(), self._db:
             self._delete(sha256)
             first = self._db.execute("SELECT COALESCE(MAX(key), 0) + 1 FROM chunks").fetchone()[0]

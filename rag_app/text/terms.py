@@ -91,6 +91,36 @@ def term_parts(terms: Iterable[str]) -> set[str]:
     }
 
 
+# A company's listing symbol as its own report states it: "under the symbol “AMZN.”", "The Company's ticker symbol is
+# MMM", "The NYSE ticker symbol for Corning Incorporated is “GLW”", "Stock Trading Symbol – PEP"; and the cover's
+# table of securities, a symbol before its exchange ("Common Stock, $0.01 par value MMM New York Stock Exchange"),
+# read where the text says "Trading Symbol". Upper case only: "symbols (tokens)" is no symbol. Not "(NYSE: MAIA)":
+# a 10-K writes so the other companies its directors serve (TransUnion's, in enterprise_rag_challenge_r1).
+_SYMBOL = r"([A-Z][A-Z0-9]{0,5}(?:\.[A-Z])?)(?![A-Za-z0-9])"
+_SYMBOL_STATED = re.compile(
+    rf"(?i:\bsymbol)\s+(?:(?i:for)\s+[^.\u201c\"]{{1,60}}?\s+)?(?:(?i:is|of)\s+)?[\u2013\u2014:\-]?\s*"
+    rf"[\u201c\u2018\"']?{_SYMBOL}"
+)
+_SYMBOL_LISTED = re.compile(
+    rf"(?<![A-Za-z0-9.,$])\b{_SYMBOL}\s+(?:The\s+)?(?:New York Stock Exchange|NYSE|Nasdaq|NASDAQ)"
+)
+_SYMBOL_TABLE = re.compile(r"trading\s+symbol", re.IGNORECASE)
+SYMBOL_MARK = (
+    "$"  # a symbol among a cover's terms: "$COST", as no index term is written (they start with a letter or digit)
+)
+
+
+def listing_symbols(text: str) -> set[str]:
+    """The listing symbols a page states as its document's own, as printed ("AMZN", "BRK.B", and notes' "MMM26"):
+    what questions name it by ("AMZN's revenue") where its title and cover name the company only (10-Ks before
+    2019 print the symbol in Item 5, not on the cover). Symbols of one letter are left out (a cover's table lists
+    preferred shares as "JPM PR G")."""
+    found = {m.group(1) for m in _SYMBOL_STATED.finditer(text)}
+    if _SYMBOL_TABLE.search(text):
+        found |= {m.group(1) for m in _SYMBOL_LISTED.finditer(text)}
+    return {s for s in found if len(s) >= 2} - {"NYSE", "NASDAQ"}  # one letter: a series of preferred shares
+
+
 # Index terms that name a year ("2022", "fy2022"), a part of one ("q2", "h1"), or either
 _YEAR, _PART = r"(?:19|20)\d\d", r"q[1-4]|h[12]"
 YEAR_TERM = re.compile(rf"(?:fy)?({_YEAR})|fy\d\d", re.IGNORECASE)

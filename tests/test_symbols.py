@@ -1,0 +1,85 @@
+"""A company named by its listing symbol ("AMZN's revenue") is the company whose report states that symbol as its
+own: "under the symbol “AMZN.”" in its Item 5, or its cover's table of securities (rag_app.text.terms.listing_symbols,
+rag_app.storage.chunk_table.cover_terms, rag_app.retrieval.documents.with_symbols_asked)."""
+
+from pdfgen import write_pdf
+
+from rag_app.records import DocumentInfo
+from rag_app.requests import AskRequest, SearchRequest
+from rag_app.retrieval.documents import route, with_symbols_asked
+from rag_app.text.terms import listing_symbols
+
+
+def test_a_report_states_its_listing_symbol_as_filings_print_it():
+    # sentences of financebench_dev's 10-Ks, as PDFium reads them
+    stated = {
+        "Our common stock is traded on the Nasdaq Global Select Market under the symbol “AMZN.” Holders": "AMZN",
+        "The Company’s ticker symbol is  MMM. As used herein, the term “3M”": "MMM",
+        "The NYSE ticker symbol for Corning Incorporated is “GLW”. As of December 31, 2022": "GLW",
+        "Stock Trading Symbol – PEP. Stock Exchange Listings – The Nasdaq Global Select Market": "PEP",
+        "the New York Stock Exchange where it trades under the symbol BA. As of February 1, 2019": "BA",
+        "listed on the New York Stock Exchange under trading symbol ‘NKE.’ Copies of the Company’s Form 10-K": "NKE",
+        "Our common stock is traded on the New York Stock Exchange (NYSE) under the symbol LMT. Stockholder": "LMT",
+        "Class B common stock trades under the symbol “BRK.B” and": "BRK.B",
+    }
+    for text, symbol in stated.items():
+        assert listing_symbols(text) == {symbol}, text
+    # the cover's table: the symbol before its exchange, where the page says "Trading Symbol"
+    cover = ("Securities registered pursuant to Section 12(b) of the Act: Title of each class Trading Symbol(s) Name of "
+             "each exchange on which registered Common stock JPM The New York Stock Exchange Depositary Shares, each "
+             "representing a one-four hundredth interest in a share of 6.10% Non-Cumulative Preferred Stock, Series AA "
+             "JPM PR G The New York Stock Exchange")  # fmt: skip
+    assert listing_symbols(cover) == {"JPM"}  # "G": a series of preferred shares, one letter
+    # not symbols: a word after "symbols", a table's symbol before an exchange where no table of securities is
+    assert listing_symbols("tokenization, which replaces sensitive data with symbols (tokens) to keep") == set()
+    assert listing_symbols("The symbol of our brand is a swoosh") == set()
+    assert listing_symbols("We sell through AMEX New York Stock Exchange members") == set()
+    # another company's, as a director's biography names it
+    assert (
+        listing_symbols("Mr. Chaouki serves on the boards of MAIA Biotechnology, Inc. (NYSE American: MAIA)") == set()
+    )
+
+
+def test_a_question_writing_a_symbol_names_the_documents_stating_it():
+    documents = [DocumentInfo(name, sha, 1, 1, 0, "", "", "") for name, sha in
+                 (("AMAZON_2017_10K.pdf", "amzn17"), ("AMAZON_2019_10K.pdf", "amzn19"), ("COSTCO_2021_10K.pdf", "cost"),
+                  ("NIKE_2019_10K.pdf", "nke"))]  # fmt: skip
+    covers = {"amzn17": frozenset({"amazon.com", "inc", "$AMZN"}), "amzn19": frozenset({"amazon.com", "$AMZN"}),
+              "cost": frozenset({"costco", "wholesale", "$COST"}), "nke": frozenset({"nike", "$NKE"})}  # fmt: skip
+    scores = route("What was AMZN's net income in FY2019?", documents, covers).scores
+    assert max(scores, key=scores.get) == "amzn19" and set(scores) >= {"amzn17", "amzn19"}
+    assert route("NVDA的营业收入是多少？", documents, covers).titles == route("营业收入", documents, covers).titles
+    # a symbol names a document only where the question writes it as one: Costco's COST is no word of a question
+    assert "cost" not in route("What was Nike's cost of sales in FY2019?", documents, covers).scores
+    assert set(route("What was COST's cost of sales?", documents, covers).named) == {"cost"}
+    assert with_symbols_asked("How much did the cost of sales grow?", covers) is covers  # nothing to add
+
+
+def test_a_question_naming_a_company_by_its_symbol_is_answered_from_its_report(service, tmp_path):
+    """Two companies' 10-Ks: one states its symbol in Item 5 only (10-Ks before 2019 print none on the cover), the
+    other in its cover's table. A question naming either by its symbol is routed to its report, whose figure is
+    quoted and cited; before, the symbol was a word of no title, and the page stating it ranked above the figure."""
+    folder = tmp_path / "filings"
+    statement = ("CONSOLIDATED STATEMENTS OF OPERATIONS\n(In millions) Year ended December 31, 2022 2021 2020\n"
+                 "Total revenue {} 5,122 4,410\nCost of revenue 1,020 990 950\nOperating income 640 600 570")  # fmt: skip
+    write_pdf(folder / "ACME_2022_10K.pdf", [
+        "FORM 10-K\nANNUAL REPORT\nFor the fiscal year ended December 31, 2022\nAcme Corporation",
+        statement.format("6,812"),
+        "Item 5. Market for Registrant's Common Equity\nOur common stock is traded on the Nasdaq Global Select "
+        "Market under the symbol 'ACMQ.' Holders of record: 2,114.",
+    ])  # fmt: skip
+    write_pdf(folder / "ZENITH_2022_10K.pdf", [
+        "FORM 10-K\nANNUAL REPORT\nFor the fiscal year ended December 31, 2022\nZenith Industries Inc.\n"
+        "Securities registered pursuant to Section 12(b) of the Act: Title of each class Trading Symbol(s) Name of "
+        "each exchange on which registered\nCommon Stock, $0.01 par value ZNTH New York Stock Exchange",
+        statement.format("9,277"),
+        "Item 5. Market for Registrant's Common Equity\nHolders of record: 5,730.",
+    ])  # fmt: skip
+    service.ingest([folder])
+    for question, file, figure in (("What was ACMQ's total revenue in FY2022?", "ACME_2022_10K.pdf", "6,812"),
+                                   ("What was ZNTH's total revenue in FY2022?", "ZENITH_2022_10K.pdf", "9,277")):  # fmt: skip
+        hits = service.search(SearchRequest(query=question, k=3)).hits
+        assert (hits[0].file, hits[0].page) == (file, 2), [(h.file, h.page) for h in hits]
+        answer = service.answer(AskRequest(question=question, strategy="extractive", k=3))
+        cited = {s.hit.file for s in answer.sources if s.cited}
+        assert figure in answer.answer and cited == {file}, answer.answer
