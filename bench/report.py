@@ -13,6 +13,7 @@ import argparse
 import json
 import statistics
 from collections import Counter
+from collections.abc import Callable
 
 from bench.common import RESULTS, ROOT
 
@@ -1098,8 +1099,42 @@ def short_periods() -> list[str]:
     """Issue 26: a period written short ("FY19", "2Q23") read as the one it is (the default since 2026-12-06):
     the sets' questions with their periods abbreviated, read as written before, read now, and as their set wrote
     them, in one run (``retrieval-<set>_short-periods``)."""
-    runs = [(name, load(f"retrieval-{name}_short-periods")) for name in ("financebench", "docugami_pages")]
-    runs = [(name, r) for name, r in runs if r and "variant periods_as_written" in r.get("systems", {})]
+    return _rewritten_sets(
+        "## Retrieval: a period written short (FY19, 2Q23) read as the one it is (default since 2026-12-06)",
+        SHORT_PERIODS_BLURB,
+        ("short-periods", "periods_as_written", "written_in_full"),
+        "hit@1 / hit@5 / MRR, by question kind; the same questions, written short and read as written (the default "
+        "before), written short and read (now), and as the set wrote them (periods in full); the tutorial pipeline "
+        "on the short questions:",
+        ["short, as written", "short, read", "in full", "tutorial, short"],
+        _short_period_answers,
+    )
+
+
+def listing_symbols() -> list[str]:
+    """Issue 26: a company named by its listing symbol ("AMZN's revenue") routed to the report stating it (the
+    default since 2026-12-06): the sets' questions naming companies by symbol, with the stated symbols unread (before)
+    and read (now), and as their set wrote them, in one run (``retrieval-<set>_tickers``)."""
+    return _rewritten_sets(
+        "## Retrieval: a company named by its listing symbol (AMZN, MMM) (default since 2026-12-06)",
+        SYMBOLS_BLURB,
+        ("tickers", "symbols_unread", "written_with_names"),
+        "hit@1 / hit@5 / MRR, by question kind; the same questions, naming the company by its symbol with the stated "
+        "symbols unread (the default before) and read (now), and as the set wrote them (by its name); the tutorial "
+        "pipeline on the symbol questions:",
+        ["symbol, unread", "symbol, read", "by name", "tutorial, symbol"],
+        _symbol_answers,
+    )
+
+
+def _rewritten_sets(
+    title: str, blurb: str, names: tuple[str, str, str], lead: str, columns: list[str], answers: Callable
+) -> list[str]:
+    """A section over the sets' questions rewritten as people also write them (``retrieval-<set>_<suffix>``): the
+    rewrite read as before (``before`` variant), as now, and as the set wrote them (``as_set`` variant)."""
+    suffix, before_variant, as_set = names
+    runs = [(name, load(f"retrieval-{name}_{suffix}")) for name in ("financebench", "docugami_pages")]
+    runs = [(name, r) for name, r in runs if r and f"variant {before_variant}" in r.get("systems", {})]
     if not runs:
         return []
 
@@ -1109,32 +1144,50 @@ def short_periods() -> list[str]:
     rows = []
     for name, r in runs:
         systems = r["systems"]
-        before, after, full = (systems[k] for k in ("variant periods_as_written", "ours", "variant written_in_full"))
+        before, after, full = (systems[k] for k in (f"variant {before_variant}", "ours", f"variant {as_set}"))
         base = systems.get("baseline", {})
         rows += [[name, g, after[g]["questions"], cell(before[g]), cell(after[g]), cell(full[g]),
                   cell(base[g]) if g in base else "—"] for g in _groups(after)]  # fmt: skip
-    out = [
-        "## Retrieval: a period written short (FY19, 2Q23) read as the one it is (default since 2026-12-06)",
+    return [
+        title,
         "",
-        SHORT_PERIODS_BLURB,
+        blurb,
         "",
-        "hit@1 / hit@5 / MRR, by question kind; the same questions, written short and read as written (the default "
-        "before), written short and read (now), and as the set wrote them (periods in full); the tutorial pipeline "
-        "on the short questions:",
+        lead,
         "",
-        table(["set", "questions", "n", "short, as written", "short, read", "in full", "tutorial, short"], rows),
+        table(["set", "questions", "n", *columns], rows),
         "",
         *(provenance(r) + "  " for _, r in runs),
         "",
-        *_short_period_answers(),
+        *answers(),
     ]
-    return out
 
 
 def _short_period_answers() -> list[str]:
     """The extractive answers to the same questions (financebench_dev's and docugami's that write a period) asked
     short, read as written and read, beside the main run's answers to them as their sets wrote them."""
-    before, after, full = load("answers-periods-as-written"), load("answers-periods-short"), load("answers")
+    return _rewritten_answers(
+        ("answers-periods-as-written", "answers-periods-short"),
+        "The extractive answers to the same questions, end to end (retrieval, quote, checked citations; "
+        "`bench.answers --periods-short`, and `--periods-as-written` for the reading before): read, they get the "
+        "verdicts of the same questions written in full (the main answers run), question for question. Read as "
+        "written, 36 of the 143 verdicts differ from those (27 worse, 9 better), and 32 of the 36 answers cite "
+        "another filing: another year's or quarter's report of the company asked about.",
+        ["short, as written", "short, read", "in full (the main run)"],
+    )
+
+
+def _symbol_answers() -> list[str]:
+    """The extractive answers to the questions naming a company by its symbol, the symbols unread and read, beside
+    the main run's answers to them as their sets wrote them."""
+    return _rewritten_answers(("answers-tickers-unread", "answers-tickers"), SYMBOL_ANSWERS_LEAD,
+                              ["symbol, unread", "symbol, read", "by name (the main run)"])  # fmt: skip
+
+
+def _rewritten_answers(files: tuple[str, str], lead: str, columns: list[str]) -> list[str]:
+    """The extractive answers to rewritten questions, read as before and as now (``files``), beside the main run's
+    answers to the same questions as their sets wrote them."""
+    before, after, full = load(files[0]), load(files[1]), load("answers")
     if not (before and after and full):
         return []
     rows_of = {name: r["answerers"]["extractive"]["rows"] for name, r in (("before", before), ("after", after), ("full", full))}  # fmt: skip
@@ -1153,18 +1206,21 @@ def _short_period_answers() -> list[str]:
             table_rows.append([set_name, kind or "all", len(picked["after"]), verdicts(picked["before"]),
                                verdicts(picked["after"]), verdicts(picked["full"])])  # fmt: skip
     return [
-        "The extractive answers to the same questions, end to end (retrieval, quote, checked citations; "
-        "`bench.answers --periods-short`, and `--periods-as-written` for the reading before): read, they get the "
-        "verdicts of the same questions written in full (the main answers run), question for question. Read as "
-        "written, 36 of the 143 verdicts differ from those (27 worse, 9 better), and 32 of the 36 answers cite "
-        "another filing: another year's or quarter's report of the company asked about.",
+        lead,
         "",
-        table(["set", "kind", "n", "short, as written", "short, read", "in full (the main run)"], table_rows),
+        table(["set", "kind", "n", *columns], table_rows),
         "",
         provenance(after) + "  ",
         provenance(before),
         "",
     ]
+
+
+SYMBOL_ANSWERS_LEAD = (
+    "The extractive answers to the same questions, end to end (retrieval, quote, checked citations; "
+    "`bench.answers --tickers`, and `--symbols-unread` for the reading before), beside the main run's answers to "
+    "them as their sets wrote them:"
+)
 
 
 VERDICT_ORDER = ("right", "partial", "wrong", "refused_correctly", "refused_wrongly", "hallucinated", "unscored")
@@ -1187,6 +1243,24 @@ SHORT_PERIODS_BLURB = (
     "other figure in this file stands as measured. Nothing was tuned: the rule is how periods are written, and the "
     "sets measure it once. The development sets hold one Chinese report per company, so the Chinese forms are "
     "checked by tests (tests/test_periods.py), not here."
+)
+
+
+SYMBOLS_BLURB = (
+    'Analysts name a company by its listing symbol as often as by its name ("AMZN\'s FY2019 net income"). A symbol '
+    "was a word no file name or cover holds where the filing names the company in full (AMAZON_2019_10K.pdf, "
+    '"AMAZON.COM, INC."), so the question named no document: the route tied every filing, and the answer refused it '
+    '("no document here is about amzn"). A filing states its own symbol: "our common stock is traded on the Nasdaq '
+    "Global Select Market under the symbol “AMZN”\" in Item 5, and since 2019 its cover's table of securities "
+    '("Common Stock, par value $.01 per share AMZN Nasdaq Global Select Market"). At ingest each document\'s stated '
+    "symbols are kept beside its cover's terms (`rag_app.text.terms.listing_symbols`: 50 of financebench_dev's 52 "
+    "filings and each of docugami's 20 state one; none of the Chinese reports; Coca-Cola's 10-K for 2017 prints "
+    "none), and a question naming one in capitals names the documents stating it, as a word of their title (in "
+    'lower case it names nothing: "cost of sales" is no Costco). The sets here are financebench_dev\'s and '
+    "docugami's page-level questions with the company named by its symbol, by the bench's own table of the "
+    "companies' symbols (`bench.retrieval.TICKERS`, public facts), asked in their sets' collections. docugami's "
+    'file names hold the symbols ("2023 Q1 AAPL.pdf"), so its questions named by symbol found their filing before '
+    "too. Nothing was tuned: the rule is how filings state their symbols."
 )
 
 
@@ -2786,7 +2860,7 @@ def render(plots: list) -> str:
         "",
     ]
     sections = (
-        financebench(plots), zh_reports(plots), docugami(plots), docugami_pages(plots), dense_depth_levers(), within_english_levers(), exact_search_levers(), slots_levers(), lexicon_levers(), chunk_header_levers(), table_chunk_levers(), within_levers(), line_item_levers(), report_part_levers(), running_title_levers(), depth_levers(), rerank_levers(), page_scorer_levers(), formal_pages(), unnamed_pages(), short_periods(), chinese_reader(), chinese_table_rows(), finglm(), scale(), answers(), refusal(),
+        financebench(plots), zh_reports(plots), docugami(plots), docugami_pages(plots), dense_depth_levers(), within_english_levers(), exact_search_levers(), slots_levers(), lexicon_levers(), chunk_header_levers(), table_chunk_levers(), within_levers(), line_item_levers(), report_part_levers(), running_title_levers(), depth_levers(), rerank_levers(), page_scorer_levers(), formal_pages(), unnamed_pages(), short_periods(), listing_symbols(), chinese_reader(), chinese_table_rows(), finglm(), scale(), answers(), refusal(),
         ingest(plots),
         ocr(), generation(), real_weights(), app_gpu(), summarize(), web(), faults(), upload_progress(), test_suite(),
     )  # fmt: skip

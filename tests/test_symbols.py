@@ -83,3 +83,26 @@ def test_a_question_naming_a_company_by_its_symbol_is_answered_from_its_report(s
         answer = service.answer(AskRequest(question=question, strategy="extractive", k=3))
         cited = {s.hit.file for s in answer.sources if s.cited}
         assert figure in answer.answer and cited == {file}, answer.answer
+
+
+def test_a_chunk_table_of_the_layout_before_reads_its_covers_again_in_place(tmp_path):
+    """Layout 3 kept covers without the stated symbols. Opened now, its covers are read again from the chunks' texts
+    it holds (the embedded store's only copy of them): nothing is dropped, nothing is re-ingested."""
+    import sqlite3
+
+    from rag_app.records import Chunk
+    from rag_app.storage.chunk_table import ChunkTable
+
+    path = tmp_path / "chunks.sqlite"
+    table = ChunkTable(path)
+    texts = [("a:1:0", "FORM 10-K Acme Corporation"), ("a:3:0", "traded on Nasdaq under the symbol 'ACMQ.' Holders")]
+    table.add("a", [Chunk(c, t, int(c.split(":")[1]), 0, i) for i, (c, t) in enumerate(texts)], "ACME_2022_10K.pdf", 3)
+    uid = table.state()[0]
+    assert "$ACMQ" in table.cover_terms()["a"]
+    table.close()
+    with sqlite3.connect(path) as old:  # as layout 3 wrote it
+        old.execute("UPDATE covers SET terms = '10-k acme corporation form'")
+        old.execute("PRAGMA user_version = 3")
+    table = ChunkTable(path)
+    assert table.cover_terms()["a"] == {"10-k", "acme", "corporation", "form", "$ACMQ"}
+    assert table.state()[0] == uid and [c for c, _ in table.search("holders", 2)] == ["a:3:0"]

@@ -13,6 +13,7 @@ whenever the index's version moves.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import sqlite3
 import threading
@@ -37,16 +38,17 @@ def cover_text(chunks: Iterable[tuple[str, str]], count: int = 2) -> list[str]:
     return [text for _, text in first_page[:count]]
 
 
-def cover_terms(chunks: Sequence[Chunk]) -> set[str]:
-    """A document's cover terms: its cover's index terms, and the listing symbols any of its pages states as its
-    own, marked ("$AMZN": :func:`rag_app.text.terms.listing_symbols`; the route reads them only where a question
-    writes one)."""
+def cover_terms(chunks: Iterable[tuple[str, int, str]]) -> set[str]:
+    """A document's cover terms, from its chunks (id, page, text): its cover's index terms, and the listing symbols
+    any of its pages states as its own, marked ("$AMZN": :func:`rag_app.text.terms.listing_symbols`; the route reads
+    them only where a question writes one)."""
     pages: dict[int, list[str]] = {}
-    for chunk in chunks:
-        pages.setdefault(chunk.page, []).append(chunk.text)
+    ids = []
+    for chunk_id, page, text in chunks:
+        pages.setdefault(page, []).append(text)
+        ids.append((chunk_id, text))
     symbols = set().union(*(listing_symbols(" ".join(texts)) for texts in pages.values()))
-    cover = terms_of(" ".join(cover_text((c.id, c.text) for c in chunks)))
-    return {*cover, *(SYMBOL_MARK + symbol for symbol in symbols)}
+    return {*terms_of(" ".join(cover_text(ids))), *(SYMBOL_MARK + symbol for symbol in symbols)}
 
 
 # The file holds each chunk's text and place (``chunks``) and its file's name and page count
@@ -57,7 +59,7 @@ def cover_terms(chunks: Sequence[Chunk]) -> set[str]:
 # SQLite indexes, was most of an ingest's store time; a search reads postings from memory anyway
 # (rag_app.storage.postings), rebuilt per file content. ``stamps`` holds the index version that wrote each file
 # content and ``state`` the version now (and the uid of this life of the file).
-SCHEMA_VERSION = 4  # 4: covers hold the listing symbols a document states
+SCHEMA_VERSION = 4  # 4: covers hold the listing symbols a document states (3 is read again in place: _covers_again)
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS chunks (
         key INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, sha TEXT NOT NULL, length INTEGER NOT NULL,
@@ -162,16 +164,32 @@ class ChunkTable:
             raise DamagedChunkTableError(self.path.name, "; ".join(problems))
 
     def _open_layout(self) -> None:
-        """Create the tables in one write: an index of an older layout is dropped first (``sync`` rebuilds
-        it from the texts Chroma held then, at the next search)."""
+        """Create the tables in one write. Layout 3 (the same tables, covers without the listing symbols) gets
+        its covers read again from the chunks' texts it holds, the embedded store's only copy of them; an index of
+        an older layout, which held no texts, is dropped first (``sync`` rebuilds it from the texts Chroma held
+        then, at the next search)."""
         with self._db:
-            self._db.execute("BEGIN IMMEDIATE")  # two processes opening an older index drop it once
-            if self._db.execute("PRAGMA user_version").fetchone()[0] < SCHEMA_VERSION:
+            self._db.execute("BEGIN IMMEDIATE")  # two processes opening an older index change it once
+            version = self._db.execute("PRAGMA user_version").fetchone()[0]
+            if version == 3:
+                self._covers_again()
+            elif version < SCHEMA_VERSION:
                 for table in TABLES:  # state too: a new uid
                     self._db.execute(f"DROP TABLE IF EXISTS {table}")
             for statement in SCHEMA:
                 self._db.execute(statement)
             self._db.execute("INSERT OR IGNORE INTO state VALUES (0, lower(hex(randomblob(16))), 0)")
+
+    def _covers_again(self) -> None:
+        """Each file content's cover terms read again from its stored chunks (inside the opening's transaction:
+        no process of this layout has read them before). Stamps stay: the vectors kept per stamp stay valid."""
+        rows = self._db.execute("SELECT sha, id, page, text FROM chunks ORDER BY sha, key")
+        covers = {}
+        for sha, group in itertools.groupby(rows, key=lambda row: row[0]):
+            covers[sha] = " ".join(sorted(cover_terms((chunk_id, page, text) for _, chunk_id, page, text in group)))
+        self._db.executemany("INSERT OR REPLACE INTO covers VALUES (?, ?)", covers.items())
+        log.info("the chunk table %s: the covers of %d file(s) read again for layout %d", self.path.name,
+                 len(covers), SCHEMA_VERSION)  # fmt: skip
 
     def close(self) -> None:
         self._db.close()
@@ -191,7 +209,7 @@ class ChunkTable:
         if not isinstance(terms, PackedTerms):
             terms = PackedTerms.of(terms if terms is not None else (Counter(terms_of(c.text)) for c in chunks))
         lengths = terms.lengths(len(chunks))
-        cover = " ".join(sorted(cover_terms(chunks)))
+        cover = " ".join(sorted(cover_terms((c.id, c.page, c.text) for c in chunks)))
         with self._guarded(), self._db:
             self._delete(sha256)
             first = self._db.execute("SELECT COALESCE(MAX(key), 0) + 1 FROM chunks").fetchone()[0]
