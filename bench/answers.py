@@ -151,6 +151,20 @@ def with_tickers(records: list[Record]) -> list[Record]:
     return [replace(r, question=ticker) for r in records if (ticker := with_ticker(r.question)) != r.question]
 
 
+def in_lower_case(records: list[Record]) -> list[Record]:
+    """The records asked as typed without capitals ("what was tesla's revenue in 2022?")."""
+    return [replace(r, question=lower) for r in records if (lower := r.question.lower()) != r.question]
+
+
+def _caseless_unread() -> None:
+    """A question typed without capitals names no subject, as before 2026-12-06."""
+    import re
+
+    from rag_app.retrieval import documents
+
+    documents.CASELESS = re.compile(r"(?!)")
+
+
 def _symbols_unread() -> None:
     """A listing symbol a question writes is a word of no title, as before 2026-12-06."""
     from bench.retrieval import SymbolsUnread
@@ -335,8 +349,19 @@ def main() -> None:
         action="store_true",
         help="leave the listing symbols a report states unread, as before 2026-12-06 (a symbol names no document)",
     )
+    parser.add_argument(
+        "--lower", action="store_true", help="the questions typed without capitals (what people type in a hurry)"
+    )
+    parser.add_argument(
+        "--caseless-unread",
+        action="store_true",
+        help="a question without capitals names no subject, as before 2026-12-06 (its owners and the words no "
+        "document holds are not read as names)",
+    )
     parser.add_argument("--name", default="answers", help="result file name (bench/results/NAME.json)")
     args = parser.parse_args()
+    if args.caseless_unread:
+        _caseless_unread()
     if args.periods_as_written:
         _periods_as_written()
     if args.symbols_unread:
@@ -363,6 +388,8 @@ def main() -> None:
                 records = with_short_periods(records)
             if args.tickers:
                 records = with_tickers(records)
+            if args.lower:
+                records = in_lower_case(records)
             if previous:  # keep the answers it did not refuse; ask again the questions it refused
                 kept = {(r["set"], r["id"]): r for r in previous["answerers"][answerer.name]["rows"]
                         if r["set"] == set_name and not r["verdict"].startswith("refused")}  # fmt: skip

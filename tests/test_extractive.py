@@ -214,6 +214,35 @@ def test_a_company_no_document_is_about_is_refused_however_close_the_passages():
     assert set(absence(routed, ["Revenue in Canada was $1.2 billion."]).subjects) == {"sleep", "country"}
 
 
+def test_a_question_typed_without_capitals_names_its_company_by_what_it_owns_or_what_titles_few_documents():
+    """People type "what was tesla's revenue in 2022?": no capital tells the name. The owners it writes ("tesla's")
+    and its words that title a few documents ("nvidia") are its subjects, judged as capitalised ones are: an untitled
+    owner is absent, a word many documents hold ("company's") is no name, and a titled one is asked about."""
+    documents = [document("NVIDIA_2023_10K.pdf", "nvda"), document("CORNING_2022_10K.pdf", "glw"),
+                 document("NVIDIA_2022_10K.pdf", "nvda22"), document("CORNING_2021_10K.pdf", "glw21"),
+                 document("COSTCO_2021_10K.pdf", "cost")]  # fmt: skip
+    covers = {"nvda": frozenset({"nvidia", "corporation", "annual"}), "glw": frozenset({"corning", "annual"}),
+              "nvda22": frozenset({"nvidia", "annual"}), "glw21": frozenset({"corning", "annual"}),
+              "cost": frozenset({"costco", "annual"})}  # fmt: skip
+    in_text = {"tesla": {"nvda"}, "company": set(covers), "revenue": set(covers), "2022": set(covers)}
+
+    def held(terms):
+        return {t: in_text.get(t, set()) for t in terms}
+
+    passages = ["Revenue was $26.97 billion, up 0.2% from a year ago."]
+    assert absence(route("what was tesla's revenue in 2022?", documents, covers, held), passages).subjects == ("tesla",)
+    for asked in ("what was nvidia's revenue in 2022?", "what was the company's total revenue in 2022?",
+                  "here's the question: what was the revenue in 2022?"):  # fmt: skip
+        assert not absence(route(asked, documents, covers, held), passages), asked
+    # a word titling a few documents names them, and the question asks about them: its other words are attributes
+    routed = route("did nvidia report any zorblax revenue in 2022?", documents, covers, held)
+    assert set(routed.by_subject) == {"nvda", "nvda22"} and not absence(routed, passages)
+    # a word titling most documents ("annual") names none; a word no title holds cannot be told from an ordinary one
+    assert not route("what was the annual revenue of pepsico in 2022?", documents, covers, held).by_subject
+    # capitals: the rule for capitalised names, unchanged
+    assert route("What was Pepsico's revenue?", documents, covers, held).untitled.keys() == {"pepsico"}
+
+
 def test_a_legal_form_names_no_document_and_a_common_word_of_a_name_does_not_hold_it():
     """ "JOURNEY MEDICAL CORPORATION" asked of a library whose only corporation is another company: "corporation"
     names no document, and passages about medical costs do not make Journey Medical's report be here."""

@@ -25,8 +25,10 @@ from dataclasses import dataclass, field
 from rag_app.records import DocumentInfo
 from rag_app.text.clean import CJK_CHAR
 from rag_app.text.terms import (
+    ASKING_WORDS,
     CJK_STOPWORDS,
     PART_TERM,
+    STOPWORDS,
     SYMBOL_MARK,
     YEAR_TERM,
     document_query_terms,
@@ -81,6 +83,8 @@ def route(
     titles, idf = _title_terms(named)
     carried = set().union(*titles.values()) if titles else set()
     subjects = subject_terms(question) - LEGAL_FORMS  # "Corporation", "Inc." name no document: many titles hold them
+    if CASELESS.fullmatch(question):
+        subjects |= caseless_subjects(question, titles) - LEGAL_FORMS
     untitled, years = sorted(subjects - carried), sorted(named_years(question))
     asked_names = named_terms(question)
     chinese = sorted(t for t in asked_names if CJK_CHAR.match(t))
@@ -120,6 +124,25 @@ def route(
         scores.update({sha: tier * top + scores.get(sha, 0.0) for sha, tier in chosen.items()})
         names.update({sha: tier * top + names.get(sha, 0.0) for sha, tier in chosen.items()})
     return DocumentRoute(scores, names, **facts)
+
+
+# A question typed without capitals ("what was tesla's revenue in 2022?"): its case tells no name
+CASELESS = re.compile(r"[^A-Z]*[a-z]{3}[^A-Z]*", re.DOTALL)
+_CASELESS_OWNER = re.compile(r"([a-z][a-z0-9.&\-]*)['’]s\b")
+_CONTRACTED = frozenset("here there that it let who what where how he she".split())  # "here's the formula"
+
+
+def caseless_subjects(question: str, titles: dict[str, set[str]]) -> set[str]:
+    """What a question typed without capitals names as its subject, as index terms: the owners it writes ("tesla's",
+    "nike's"; not "here's") and its words that title a few documents only (``titles``: "apple" titles 4 of
+    docugami's 20 10-Qs, "quarterly" all 20). Each is then judged as a capitalised subject is: a titled one names its
+    documents; an untitled owner is absent unless many documents' texts or the passages found hold it
+    (rag_app.answering.absence: "company's" is no name). Its other words cannot be told from ordinary ones."""
+    words = {t for t in document_query_terms(question) if t.isalpha() and len(t) >= 3} - STOPWORDS - ASKING_WORDS
+    owners = {t for m in _CASELESS_OWNER.finditer(question) for t in document_query_terms(m.group(1))}
+    titled = Counter(t for terms in titles.values() for t in terms & words)
+    few = max(2.0, DOMAIN_WORD_SHARE * len(titles))
+    return ((owners & words) - _CONTRACTED) | {t for t, count in titled.items() if count <= few and count < len(titles)}
 
 
 # A listing symbol as a question writes one: an upper-case word ("AMZN's revenue", "BRK.B", "NVDA的营收")
@@ -255,17 +278,19 @@ def named_terms(question: str) -> set[str]:
 _SENTENCE_START = re.compile(r"(?:^|[.?!:;]\s+|\n\s*)([A-Za-z][\w.&'\-]*)")
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9.&'\-]*")
 _PERIOD_OR_NUMBER = re.compile(r"(?:FY|Q|H)\d{1,4}|\d+(?:[.,]\d+)*%?|\d+(?:st|nd|rd|th|s)?", re.IGNORECASE)
+_FORM = re.compile(r"\d+-[A-Za-z]{1,2}s?")  # a filing's form, "10-Qs", "8-K", "20-F": what, not whose
 
 
 def subject_terms(question: str) -> set[str]:
     """What a question names as its subject, as index terms: capitalised words that do not start a sentence
     (Tesla, Coca-Cola), upper-case and camel-case words (AMZN, iPhone), and the Chinese words (四方科技,
-    秘鲁: Chinese has no capitals to tell names by). Years and quarters are periods, not subjects."""
+    秘鲁: Chinese has no capitals to tell names by). Years, quarters and forms ("10-Qs") are not subjects."""
     starts = {m.start(1) for m in _SENTENCE_START.finditer(question)}
     words = [m.group() for m in _WORD.finditer(question) if m.start() not in starts]
     names = {
         w for w in words
-        if (w[0].isupper() or w[0].isdigit() or re.search(r"[a-z][A-Z]", w)) and not _PERIOD_OR_NUMBER.fullmatch(w)
+        if (w[0].isupper() or w[0].isdigit() or re.search(r"[a-z][A-Z]", w))
+        and not _PERIOD_OR_NUMBER.fullmatch(w) and not _FORM.fullmatch(w)
     }  # fmt: skip
     terms = {t for w in names for t in document_query_terms(w) if not t.isdigit()}
     cjk = "".join(re.findall(r"[\u4e00-\u9fff]+", question))
@@ -278,7 +303,7 @@ _NAME_CHAR = r"(?:[^\W\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af]|[.&'\-])"
 _NAME_RUN = re.compile(rf"[A-Z0-9]{_NAME_CHAR}*(?:\s+(?:(?:&|of|and|de|du|la)\s+)?[A-Z0-9]{_NAME_CHAR}*)*")
 _CONNECTORS = {"&", "of", "and", "de", "du", "la"}
 # Periods and forms: FY, Q, H alone ("FY 2021"), a filing's form ("10-Qs", "8-K", "20-F").
-_NOT_A_NAME = re.compile(r"(?:FY|Q|H)|\d+-[A-Za-z]{1,2}s?", re.IGNORECASE)
+_NOT_A_NAME = re.compile(rf"(?:FY|Q|H)|{_FORM.pattern}", re.IGNORECASE)
 # Words of company names that name no company by themselves.
 LEGAL_FORMS = frozenset(
     "inc corp corporation co company companies ltd limited plc llc lp holdings holding group sa ag nv se spa "
