@@ -260,3 +260,16 @@ def test_the_answer_bench_asks_the_questions_that_write_a_period_with_it_written
 
     (short,) = with_short_periods([record("What was Acme's FY2021 revenue?"), record("What was Acme's revenue?")])
     assert (short.question, short.gold.text, short.half) == ("What was Acme's FY21 revenue?", "6,812", "tuning")
+
+
+def test_the_answer_bench_asks_questions_by_symbol_and_in_lower_case():
+    from bench.answer_sets import Gold, Record
+    from bench.answers import in_lower_case, with_tickers
+
+    def record(question: str) -> Record:
+        return Record("financebench_dev", "1", question, Gold("6,812", "lookup"), "lookup", "tuning", "en", "a", [])
+
+    (ticker,) = with_tickers([record("What was Nike's FY2021 revenue?"), record("What was Acme's revenue?")])
+    assert (ticker.question, ticker.gold.text) == ("What was NKE's FY2021 revenue?", "6,812")
+    (lower,) = in_lower_case([record("What was Nike's FY2021 revenue?"), record("what was the revenue?")])
+    assert (lower.question, lower.gold.text) == ("what was nike's fy2021 revenue?", "6,812")
