@@ -58,7 +58,6 @@ class DocumentRoute:
     documents: int = 0  # file contents routed among
     latest: frozenset[str] = frozenset()  # "the most recent 10-Q": the latest report among those it names
     of_years: frozenset[str] = frozenset()  # "FY2022": among those it names, the reports whose period ends then
-    symbols: frozenset[str] = frozenset()  # listing symbols it writes that documents state ("amzn"): names, not words
 
     def best_named(self, among: Sequence[str]) -> set[str]:
         """The documents among ``among`` that the question names best; empty when it names none of them,
@@ -79,7 +78,7 @@ def route(
     """The documents ``question`` names, among ``documents`` (``covers``: each content's cover terms;
     ``documents_with(terms)``: the contents whose text holds each term, to tell names no title carries;
     ``cover_text(sha)``: a content's cover as text, to read the period it reports on)."""
-    covers, symbols = with_symbols_asked(question, covers), symbols_asked(question)
+    covers = with_symbols_asked(question, covers)
     named = tuple((d.sha256, d.name, covers.get(d.sha256, frozenset())) for d in documents)
     titles, idf = _title_terms(named)
     carried = set().union(*titles.values()) if titles else set()
@@ -99,7 +98,6 @@ def route(
         "owners": frozenset(owner_terms(question)),
         "by_subject": {sha: 1.0 for sha, terms in titles.items() if subjects & terms},
         "names": tuple(g for g in name_groups(question) if g & subjects),
-        "symbols": frozenset(t for t in symbols if t in carried),
     }
     if len(titles) < 2:
         return DocumentRoute(**facts)
@@ -149,11 +147,6 @@ def caseless_subjects(question: str, titles: dict[str, set[str]]) -> set[str]:
 
 # A listing symbol as a question writes one: an upper-case word ("AMZN's revenue", "BRK.B", "NVDA的营收")
 _WRITTEN_SYMBOL = re.compile(r"(?<![A-Za-z0-9_.$])([A-Z][A-Z0-9]{1,5}(?:\.[A-Z])?)(?![A-Za-z0-9_$])")
-
-
-def symbols_asked(question: str) -> set[str]:
-    """The listing symbols a question may write, as index terms ("AMZN's revenue" -> {"amzn"})."""
-    return {w.lower() for w in _WRITTEN_SYMBOL.findall(question)}
 
 
 def with_symbols_asked(question: str, covers: dict[str, frozenset[str]]) -> dict[str, frozenset[str]]:

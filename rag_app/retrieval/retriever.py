@@ -222,13 +222,10 @@ class Retriever:
 
     def _title_terms(self, query: str, routed: DocumentRoute, documents: list[DocumentInfo]) -> dict[str, float]:
         """The weight in the chunk BM25 ranking of the question's terms that title its best-routed documents and
-        run through most of their pages (a running header, "常柴股份有限公司 2019 年年度报告全文"); and none for a
-        listing symbol it writes ("ADBE's cash flow"): it names the filing, and the one page stating it (Item 5's
-        "under the symbol “ADBE”") is no answer, in that filing or another year's."""
+        run through most of their pages (a running header, "常柴股份有限公司 2019 年年度报告全文")."""
         weight, share = self.ranking.title_term_weight, self.ranking.title_term_pages
-        symbols = dict.fromkeys(routed.symbols, 0.0)
         if weight == 1.0 or not routed.scores:
-            return symbols
+            return {}
         best = max(routed.scores.values())
         pages = {d.sha256: d.pages for d in documents}
         # a period a title names ("2019", "fy2018", "q2") still picks the right table column or year's note
@@ -238,7 +235,7 @@ class Retriever:
             for term in (asked & routed.titles.get(sha, frozenset())) - set(out):
                 if len(self.store.page_scores(term, sha)) >= share * max(pages.get(sha, 0), 1):  # pages holding it
                     out[term] = weight
-        return out | symbols
+        return out
 
     def _unnamed_question(self, query: str, routed: DocumentRoute, scope: set[str]) -> tuple[str, frozenset[str]]:
         """The question without the words that name the documents it names (:func:`unnamed`), and those documents,
