@@ -105,9 +105,8 @@ _SYMBOL_LISTED = re.compile(
     rf"(?<![A-Za-z0-9.,$])\b{_SYMBOL}\s+(?:The\s+)?(?:New York Stock Exchange|NYSE|Nasdaq|NASDAQ)"
 )
 _SYMBOL_TABLE = re.compile(r"trading\s+symbol", re.IGNORECASE)
-SYMBOL_MARK = (
-    "$"  # a symbol among a cover's terms: "$COST", as no index term is written (they start with a letter or digit)
-)
+# A symbol among a cover's terms: "$COST", as no index term is written (they start with a letter or digit)
+SYMBOL_MARK = "$"
 
 
 def listing_symbols(text: str) -> set[str]:
