@@ -1095,36 +1095,11 @@ UNNAMED_ANSWERS_NOTE = (
 )
 
 
-def short_periods() -> list[str]:
-    """Issue 26: a period written short ("FY19", "2Q23") read as the one it is (the default since 2026-12-06):
-    the sets' questions with their periods abbreviated, read as written before, read now, and as their set wrote
-    them, in one run (``retrieval-<set>_short-periods``)."""
-    return _rewritten_sets(
-        "## Retrieval: a period written short (FY19, 2Q23) read as the one it is (default since 2026-12-06)",
-        SHORT_PERIODS_BLURB,
-        ("short-periods", "periods_as_written", "written_in_full"),
-        "hit@1 / hit@5 / MRR, by question kind; the same questions, written short and read as written (the default "
-        "before), written short and read (now), and as the set wrote them (periods in full); the tutorial pipeline "
-        "on the short questions:",
-        ["short, as written", "short, read", "in full", "tutorial, short"],
-        _short_period_answers,
-    )
-
-
-def listing_symbols() -> list[str]:
-    """Issue 26: a company named by its listing symbol ("AMZN's revenue") routed to the report stating it (the
-    default since 2026-12-06): the sets' questions naming companies by symbol, with the stated symbols unread (before)
-    and read (now), and as their set wrote them, in one run (``retrieval-<set>_tickers``)."""
-    return _rewritten_sets(
-        "## Retrieval: a company named by its listing symbol (AMZN, MMM) (default since 2026-12-06)",
-        SYMBOLS_BLURB,
-        ("tickers", "symbols_unread", "written_with_names"),
-        "hit@1 / hit@5 / MRR, by question kind; the same questions, naming the company by its symbol with the stated "
-        "symbols unread (the default before) and read (now), and as the set wrote them (by its name); the tutorial "
-        "pipeline on the symbol questions:",
-        ["symbol, unread", "symbol, read", "by name", "tutorial, symbol"],
-        _symbol_answers,
-    )
+def rewritten_sections() -> list[str]:
+    """Issue 26: the development questions as people also write them, read as before and as now (defaults since
+    2026-12-06): a period written short ("FY19", "2Q23", ``retrieval-<set>_short-periods``) and a company named by
+    its listing symbol ("AMZN's revenue", ``retrieval-<set>_tickers``)."""
+    return [line for section in REWRITTEN_SECTIONS for line in _rewritten_sets(*section)]
 
 
 def caseless_questions() -> list[str]:
@@ -1295,6 +1270,31 @@ SYMBOLS_BLURB = (
     "the symbol as the name its filings print (their file names' company word) would close that; a first step, no "
     "weight for the symbol in the chunk BM25 (so that Item 5 is not pulled up), lost on the set (hit@5 / MRR 0.694 / "
     "0.538 to 0.677 / 0.520) and was backed out."
+)
+
+
+# (title, blurb, (result suffix, variant read as before, variant as the set wrote it), lead, columns, answers)
+REWRITTEN_SECTIONS = (
+    (
+        "## Retrieval: a period written short (FY19, 2Q23) read as the one it is (default since 2026-12-06)",
+        SHORT_PERIODS_BLURB,
+        ("short-periods", "periods_as_written", "written_in_full"),
+        "hit@1 / hit@5 / MRR, by question kind; the same questions, written short and read as written (the default "
+        "before), written short and read (now), and as the set wrote them (periods in full); the tutorial pipeline "
+        "on the short questions:",
+        ["short, as written", "short, read", "in full", "tutorial, short"],
+        _short_period_answers,
+    ),
+    (
+        "## Retrieval: a company named by its listing symbol (AMZN, MMM) (default since 2026-12-06)",
+        SYMBOLS_BLURB,
+        ("tickers", "symbols_unread", "written_with_names"),
+        "hit@1 / hit@5 / MRR, by question kind; the same questions, naming the company by its symbol with the stated "
+        "symbols unread (the default before) and read (now), and as the set wrote them (by its name); the tutorial "
+        "pipeline on the symbol questions:",
+        ["symbol, unread", "symbol, read", "by name", "tutorial, symbol"],
+        _symbol_answers,
+    ),
 )
 
 
@@ -2894,7 +2894,7 @@ def render(plots: list) -> str:
         "",
     ]
     sections = (
-        financebench(plots), zh_reports(plots), docugami(plots), docugami_pages(plots), dense_depth_levers(), within_english_levers(), exact_search_levers(), slots_levers(), lexicon_levers(), chunk_header_levers(), table_chunk_levers(), within_levers(), line_item_levers(), report_part_levers(), running_title_levers(), depth_levers(), rerank_levers(), page_scorer_levers(), formal_pages(), unnamed_pages(), short_periods(), listing_symbols(), caseless_questions(), chinese_reader(), chinese_table_rows(), finglm(), scale(), answers(), refusal(),
+        financebench(plots), zh_reports(plots), docugami(plots), docugami_pages(plots), dense_depth_levers(), within_english_levers(), exact_search_levers(), slots_levers(), lexicon_levers(), chunk_header_levers(), table_chunk_levers(), within_levers(), line_item_levers(), report_part_levers(), running_title_levers(), depth_levers(), rerank_levers(), page_scorer_levers(), formal_pages(), unnamed_pages(), rewritten_sections(), caseless_questions(), chinese_reader(), chinese_table_rows(), finglm(), scale(), answers(), refusal(),
         ingest(plots),
         ocr(), generation(), real_weights(), app_gpu(), summarize(), web(), faults(), upload_progress(), test_suite(),
     )  # fmt: skip
