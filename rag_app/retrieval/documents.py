@@ -28,6 +28,7 @@ from rag_app.text.terms import (
     ASKING_WORDS,
     CJK_STOPWORDS,
     PART_TERM,
+    PERIOD_TERM,
     STOPWORDS,
     SYMBOL_MARK,
     YEAR_TERM,
@@ -158,6 +159,46 @@ def with_symbols_asked(question: str, covers: dict[str, frozenset[str]]) -> dict
         return covers
     return {sha: cover | {t[1:].lower() for t in found} if (found := asked & cover) else cover
             for sha, cover in covers.items()}  # fmt: skip
+
+
+# A word names the company of the documents stating a symbol where it runs through this share of each one's pages
+# ("amazon" through a fifth of Amazon's 10-K), not where its cover alone prints it
+SYMBOL_NAME_PAGES = 0.15
+
+
+def symbol_names(
+    question: str,
+    covers: dict[str, frozenset[str]],
+    titles: dict[str, frozenset[str]],
+    files: dict[str, str],
+    running: Callable[[str, str], float],
+) -> list[str]:
+    """The words naming the company of each listing symbol the question writes, as the documents stating it
+    (``covers``: their marked symbols) name it: title terms (``titles``: :attr:`DocumentRoute.titles`) that every one
+    of them holds and no other document's title does, that each one's file name (``files``: sha -> name) spells
+    ("jpmorgan" of JPMORGAN_2023Q2_10Q.pdf; "american", "water" of AMERICANWATERWORKS_2022_10K.pdf) and that run
+    through at least SYMBOL_NAME_PAGES of each one's pages (``running(term, sha)``: the share of its pages holding
+    it), most pages first. Not its cover's other words: JPMorgan's "interest", Costco's "august". Empty where the
+    question writes no symbol a document states, where the symbol runs through their pages as it is ("MGM", "CVS"),
+    or where their file names do not spell the company ("2023 Q1 AAPL.pdf")."""
+    out: list[str] = []
+    for symbol in dict.fromkeys(_WRITTEN_SYMBOL.findall(question)):
+        stating = [sha for sha, cover in covers.items() if SYMBOL_MARK + symbol in cover and sha in titles]
+        if not stating or min(running(symbol.lower(), sha) for sha in stating) >= SYMBOL_NAME_PAGES:
+            continue  # a symbol its pages use as a name ("MGM Resorts", "CVS Health") needs no other
+        others = set().union(*(terms for sha, terms in titles.items() if sha not in stating))
+        shared = frozenset.intersection(*(titles[sha] for sha in stating)) - others - {symbol.lower()}
+        spelled = {
+            t
+            for t in shared
+            if t.isalnum() and not t.isdigit() and not PERIOD_TERM.fullmatch(t)
+            and all(any(t in part for part in name_terms(files.get(sha, ""))) for sha in stating)
+        }  # fmt: skip
+        held = {t: min(running(t, sha) for sha in stating) for t in spelled}
+        out += sorted(
+            (t for t in spelled if held[t] >= SYMBOL_NAME_PAGES and t not in out), key=lambda t: (-held[t], t)
+        )
+    return out
 
 
 # A question asking for the latest report of what it names, without naming its year: "in the most recent 10-Q",

@@ -13,7 +13,7 @@ from rag_app.embedding.protocol import Embedder
 from rag_app.errors import DocumentNotFoundError, TextsLostError
 from rag_app.records import DocumentInfo, SearchHit, chunk_id, parse_chunk_id
 from rag_app.retrieval.boosts import Formalities, Page, PageBoost
-from rag_app.retrieval.documents import DocumentRoute, latest_words, route
+from rag_app.retrieval.documents import DocumentRoute, latest_words, route, symbol_names
 from rag_app.retrieval.fusion import (
     READ_CHINESE,
     RankingOptions,
@@ -99,7 +99,9 @@ class Retriever:
             return SearchResult(asked, [], warnings)
         searcher, reader = self._searcher_for(query, documents, scope)
         self.store.sync_lexical()  # cheap when in step; rebuilds a chunk table of an older layout
-        routed = route(query, documents, self._covers(), self.store.documents_with, self._cover_text)
+        covers = self._covers()
+        routed = route(query, documents, covers, self.store.documents_with, self._cover_text)
+        query = self._with_symbol_names(query, covers, routed, documents)
         unnamed_text, titled = searcher._unnamed_question(query, routed, scope) if self.mode != "dense" else ("", ())
         vector, unnamed_vector = _embedded(reader or self.embeddings, query, unnamed_text)
         current = {d.sha256 for d in documents if d.embedding == self.embeddings.fingerprint}
@@ -140,6 +142,23 @@ class Retriever:
     def _covers(self) -> dict[str, frozenset[str]]:
         """Each file content's cover terms, with the listing symbols it states (rag_app.storage.chunk_table)."""
         return self.store.cover_terms()
+
+    def _with_symbol_names(
+        self, query: str, covers: dict[str, frozenset[str]], routed: DocumentRoute, documents: list[DocumentInfo]
+    ) -> str:
+        """The question with the words naming the company of each listing symbol it writes (:func:`symbol_names`)
+        after it, as the rankings of passages read it: routed by "AMZN" to Amazon's 10-K, "AMZN's FY2019 net income"
+        drew its candidate passages from the whole collection by its other words (Kraft Heinz's income statement),
+        and the route had nothing of Amazon's to lift; its name matches Amazon's pages as the same question by name
+        does. The question as asked is unchanged (the search result keeps it)."""
+        pages = {d.sha256: max(d.pages, 1) for d in documents}
+
+        def running(term: str, sha: str) -> float:
+            return len(self.store.page_scores(term, sha)) / pages.get(sha, 1)
+
+        files = {d.sha256: d.name for d in documents}
+        names = symbol_names(query, covers, routed.titles, files, running)
+        return f"{query} ({' '.join(names)})" if names else query
 
     def _cover_text(self, sha256: str) -> str:
         """A file content's cover as text (its first chunks of page 1), to read the period it reports on; kept per
