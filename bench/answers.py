@@ -173,6 +173,15 @@ def _symbols_unread() -> None:
     Retriever._covers = SymbolsUnread._covers
 
 
+def _symbol_names_unread() -> None:
+    """A listing symbol routes to the filings stating it, but the rankings of passages read the question as asked, as
+    before the second change of 2026-12-06 (no company name read for the symbol)."""
+    from bench.retrieval import SymbolNamesUnread
+    from rag_app.retrieval.retriever import Retriever
+
+    Retriever._with_symbol_names = SymbolNamesUnread._with_symbol_names
+
+
 def _periods_as_written() -> None:
     """Periods written short read as written, as before 2026-12-06: neither the retrieval nor the extractive answer
     spells them out."""
@@ -350,6 +359,12 @@ def main() -> None:
         help="leave the listing symbols a report states unread, as before 2026-12-06 (a symbol names no document)",
     )
     parser.add_argument(
+        "--symbol-names-unread",
+        action="store_true",
+        help="route by the symbols, but rank passages for the question as asked, not with the company's name its "
+        "filings use (as before the second change of 2026-12-06)",
+    )
+    parser.add_argument(
         "--lower", action="store_true", help="the questions typed without capitals (what people type in a hurry)"
     )
     parser.add_argument(
@@ -366,6 +381,8 @@ def main() -> None:
         _periods_as_written()
     if args.symbols_unread:
         _symbols_unread()
+    if args.symbol_names_unread:
+        _symbol_names_unread()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     sets = args.sets.split(",")
     kinds = set(args.kinds.split(",")) if args.kinds else None

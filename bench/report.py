@@ -1111,13 +1111,13 @@ def caseless_questions() -> list[str]:
 
 
 def _rewritten_sets(
-    title: str, blurb: str, names: tuple[str, str, str], lead: str, columns: list[str], answers: Callable
+    title: str, blurb: str, names: tuple[str, tuple[str, ...], str], lead: str, columns: list[str], answers: Callable
 ) -> list[str]:
     """A section over the sets' questions rewritten as people also write them (``retrieval-<set>_<suffix>``): the
-    rewrite read as before (``before`` variant), as now, and as the set wrote them (``as_set`` variant)."""
-    suffix, before_variant, as_set = names
+    rewrite read as before (``befores``: variants, oldest first), as now, and as the set wrote them (``as_set``)."""
+    suffix, befores, as_set = names
     runs = [(name, load(f"retrieval-{name}_{suffix}")) for name in ("financebench", "docugami_pages")]
-    runs = [(name, r) for name, r in runs if r and f"variant {before_variant}" in r.get("systems", {})]
+    runs = [(name, r) for name, r in runs if r and all(f"variant {b}" in r.get("systems", {}) for b in befores)]
     if not runs:
         return []
 
@@ -1127,10 +1127,10 @@ def _rewritten_sets(
     rows = []
     for name, r in runs:
         systems = r["systems"]
-        before, after, full = (systems[k] for k in (f"variant {before_variant}", "ours", f"variant {as_set}"))
+        shown = [systems[f"variant {b}"] for b in befores] + [systems["ours"], systems[f"variant {as_set}"]]
         base = systems.get("baseline", {})
-        rows += [[name, g, after[g]["questions"], cell(before[g]), cell(after[g]), cell(full[g]),
-                  cell(base[g]) if g in base else "—"] for g in _groups(after)]  # fmt: skip
+        rows += [[name, g, systems["ours"][g]["questions"], *(cell(m[g]) for m in shown),
+                  cell(base[g]) if g in base else "—"] for g in _groups(systems["ours"])]  # fmt: skip
     return [
         title,
         "",
@@ -1163,39 +1163,41 @@ def _short_period_answers() -> list[str]:
 def _symbol_answers() -> list[str]:
     """The extractive answers to the questions naming a company by its symbol, the symbols unread and read, beside
     the main run's answers to them as their sets wrote them."""
-    return _rewritten_answers(("answers-tickers-unread", "answers-tickers"), SYMBOL_ANSWERS_LEAD,
-                              ["symbol, unread", "symbol, read", "by name (the main run)"])  # fmt: skip
+    return _rewritten_answers(("answers-tickers-unread", "answers-tickers-names-unread", "answers-tickers"),
+                              SYMBOL_ANSWERS_LEAD, ["symbol, unread", "symbol, routed", "symbol, read with its name",
+                                                    "by name (the main run)"])  # fmt: skip
 
 
-def _rewritten_answers(files: tuple[str, str], lead: str, columns: list[str]) -> list[str]:
-    """The extractive answers to rewritten questions, read as before and as now (``files``), beside the main run's
-    answers to the same questions as their sets wrote them."""
-    before, after, full = load(files[0]), load(files[1]), load("answers")
-    if not (before and after and full):
+def _rewritten_answers(files: tuple[str, ...], lead: str, columns: list[str]) -> list[str]:
+    """The extractive answers to rewritten questions, read as before (``files``, oldest first) and as now (the last),
+    beside the main run's answers to the same questions as their sets wrote them."""
+    runs = [load(f) for f in files]
+    full = load("answers")
+    if not (all(runs) and full):
         return []
-    rows_of = {name: r["answerers"]["extractive"]["rows"] for name, r in (("before", before), ("after", after), ("full", full))}  # fmt: skip
-    asked = {(r["set"], r["id"]) for r in rows_of["after"]}
-    rows_of["full"] = [r for r in rows_of["full"] if (r["set"], r["id"]) in asked]
+    after = runs[-1]
+    rows_of = {f"run {i}": r["answerers"]["extractive"]["rows"] for i, r in enumerate(runs)}
+    asked = {(r["set"], r["id"]) for r in rows_of[f"run {len(runs) - 1}"]}
+    rows_of["full"] = [r for r in full["answerers"]["extractive"]["rows"] if (r["set"], r["id"]) in asked]
 
     def verdicts(rows: list[dict]) -> str:
         counts = Counter(r["verdict"] for r in rows)
         return ", ".join(f"{counts[v]} {v.replace('_', ' ')}" for v in VERDICT_ORDER if counts[v])
 
     table_rows = []
-    for set_name in sorted({r["set"] for r in rows_of["after"]}):
+    for set_name in sorted({r["set"] for r in rows_of[f"run {len(runs) - 1}"]}):
         for kind in (None, "lookup"):
-            picked = {k: [r for r in rows if r["set"] == set_name and (kind is None or r["kind"] == kind)]
-                      for k, rows in rows_of.items()}  # fmt: skip
-            if picked["after"]:
-                table_rows.append([set_name, kind or "all", len(picked["after"]), verdicts(picked["before"]),
-                                   verdicts(picked["after"]), verdicts(picked["full"])])  # fmt: skip
+            picked = [[r for r in rows if r["set"] == set_name and (kind is None or r["kind"] == kind)]
+                      for rows in rows_of.values()]  # fmt: skip
+            if picked[-2]:  # the last run's
+                table_rows.append([set_name, kind or "all", len(picked[-2]), *(verdicts(p) for p in picked)])
     return [
         lead,
         "",
         table(["set", "kind", "n", *columns], table_rows),
         "",
         provenance(after) + "  ",
-        provenance(before),
+        *(provenance(r) + "  " for r in reversed(runs[:-1])),
         "",
     ]
 
@@ -1278,7 +1280,7 @@ REWRITTEN_SECTIONS = (
     (
         "## Retrieval: a period written short (FY19, 2Q23) read as the one it is (default since 2026-12-06)",
         SHORT_PERIODS_BLURB,
-        ("short-periods", "periods_as_written", "written_in_full"),
+        ("short-periods", ("periods_as_written",), "written_in_full"),
         "hit@1 / hit@5 / MRR, by question kind; the same questions, written short and read as written (the default "
         "before), written short and read (now), and as the set wrote them (periods in full); the tutorial pipeline "
         "on the short questions:",
@@ -1288,11 +1290,12 @@ REWRITTEN_SECTIONS = (
     (
         "## Retrieval: a company named by its listing symbol (AMZN, MMM) (default since 2026-12-06)",
         SYMBOLS_BLURB,
-        ("tickers", "symbols_unread", "written_with_names"),
-        "hit@1 / hit@5 / MRR, by question kind; the same questions, naming the company by its symbol with the stated "
-        "symbols unread (the default before) and read (now), and as the set wrote them (by its name); the tutorial "
-        "pipeline on the symbol questions:",
-        ["symbol, unread", "symbol, read", "by name", "tutorial, symbol"],
+        ("tickers", ("symbols_unread", "symbol_names_unread"), "written_with_names"),
+        "hit@1 / hit@5 / MRR, by question kind; the same questions, naming the company by its symbol: with the stated "
+        "symbols unread (the default before 2026-12-06), routed by them (the first change), and read with the "
+        "company's name as well (now); as the set wrote them (by its name); the tutorial pipeline on the symbol "
+        "questions:",
+        ["symbol, unread", "symbol, routed", "symbol, read with its name", "by name", "tutorial, symbol"],
         _symbol_answers,
     ),
 )

@@ -236,6 +236,14 @@ class SymbolsUnread(Retriever):
         return {sha: frozenset(t for t in cover if not t.startswith(SYMBOL_MARK)) for sha, cover in covers.items()}
 
 
+class SymbolNamesUnread(Retriever):
+    """A listing symbol routes to the filings stating it, but the rankings of passages read the question as asked,
+    not with the company's name (Retriever._with_symbol_names), as before 2026-12-06's second change."""
+
+    def _with_symbol_names(self, query, covers, routed, documents):
+        return query
+
+
 # The ticker sets' questions as the set wrote them (text with tickers -> text), filled by with_tickers
 WRITTEN_WITH_NAMES: dict[str, str] = {}
 
@@ -256,6 +264,7 @@ CLASS_VARIANTS = {
     "periods_as_written": PeriodsAsWritten,
     "written_in_full": AsWrittenInFull,
     "symbols_unread": SymbolsUnread,
+    "symbol_names_unread": SymbolNamesUnread,
     "written_with_names": AsWrittenWithNames,
 }
 
