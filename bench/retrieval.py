@@ -40,6 +40,7 @@ import torch
 from bench.chunk_headers import header_copy
 from bench.common import CORPUS, ROOT, write_result
 from rag_app.requests import SearchRequest
+from rag_app.retrieval import documents
 from rag_app.retrieval.boosts import SectionSet, section_boosts
 from rag_app.retrieval.fusion import READ_CHINESE, SLOTS, RankingOptions
 from rag_app.retrieval.retriever import Retriever
@@ -244,6 +245,32 @@ class SymbolNamesUnread(Retriever):
         return query
 
 
+class CaselessNamesUnread(Retriever):
+    """A question typed without capitals names its subjects for the refusals only, as before 2026-12-06's second
+    change: the route's view of the names it writes, and the question its pages are also ranked for without them,
+    read capitals alone (rag_app.retrieval.documents.caseless_names: none)."""
+
+    def search(self, query, k, files=None):
+        names = documents.caseless_names
+        documents.caseless_names = lambda question, subjects, files: set()
+        try:
+            return super().search(query, k, files)
+        finally:
+            documents.caseless_names = names
+
+
+# The lower-case sets' questions as the set wrote them (lower-cased text -> text), filled by in_lower_case
+WRITTEN_WITH_CAPITALS: dict[str, str] = {}
+
+
+class AsWrittenWithCapitals(Retriever):
+    """A lower-case set's question asked as its set wrote it, with its capitals."""
+
+    @staticmethod
+    def read(query: str) -> str:
+        return Retriever.read(WRITTEN_WITH_CAPITALS.get(query, query))
+
+
 # The ticker sets' questions as the set wrote them (text with tickers -> text), filled by with_tickers
 WRITTEN_WITH_NAMES: dict[str, str] = {}
 
@@ -265,6 +292,8 @@ CLASS_VARIANTS = {
     "written_in_full": AsWrittenInFull,
     "symbols_unread": SymbolsUnread,
     "symbol_names_unread": SymbolNamesUnread,
+    "caseless_names_unread": CaselessNamesUnread,
+    "written_with_capitals": AsWrittenWithCapitals,
     "written_with_names": AsWrittenWithNames,
 }
 
@@ -489,6 +518,11 @@ def with_ticker(text: str) -> str:
     for pattern, ticker in _TICKERS:
         text = pattern.sub(ticker, text)
     return text
+
+
+def in_lower_case(questions: list[Question]) -> list[Question]:
+    """The questions asked as typed without capitals (kept in WRITTEN_WITH_CAPITALS)."""
+    return rewritten(questions, str.lower, WRITTEN_WITH_CAPITALS)
 
 
 def with_tickers(questions: list[Question]) -> list[Question]:
@@ -807,6 +841,10 @@ REWRITTEN = {
                              "page, financebench_dev's questions with the company named by its listing symbol (MMM)"),
     "docugami_pages_tickers": ("docugami", docugami_page_questions, with_tickers,
                                "page, docugami's page-level questions with the company named by its listing symbol"),
+    "financebench_lower": ("financebench", financebench_questions, in_lower_case,
+                           "page, financebench_dev's questions typed without capitals"),
+    "docugami_pages_lower": ("docugami", docugami_page_questions, in_lower_case,
+                             "page, docugami's page-level questions typed without capitals"),
 }  # fmt: skip
 
 

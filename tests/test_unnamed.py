@@ -123,3 +123,28 @@ def test_the_documents_a_question_names_and_only_their_pages(service, tmp_path):
     assert retriever._vectors(([1.0], [2.0], frozenset({acme})), ranked[::-1], {acme: 3}) == ([1.0], {})  # too short
     retriever.ranking = replace(retriever.ranking, within_unnamed_dense_weight=0, within_unnamed_vector_weight=0)
     assert retriever._unnamed_question(QUESTION, named, {acme, other}) == ("", frozenset())  # off
+
+
+def test_a_question_typed_without_capitals_names_its_documents_by_its_owners_and_file_names():
+    """Typed without capitals, a question shows no name by its case: its subjects that it writes as owners or that a
+    file name spells are its names, in the route's named view and in the question its pages are also ranked for
+    without them; a word a few covers happen to hold is not ("legal", "effective")."""
+    from rag_app.records import DocumentInfo
+    from rag_app.retrieval.documents import caseless_names, route
+
+    files = ["PEPSICO_2022_10K.pdf", "PEPSICO_2023_8K.pdf", "CORNING_2022_10K.pdf", "BESTBUY_2019_10K.pdf"]
+    question = "has pepsico's legal team reported ongoing battles, and what effective rate did best buy pay?"
+    assert caseless_names(question, {"pepsico", "legal", "effective", "buy", "best"}, files) == {
+        "pepsico",
+        "buy",
+        "best",
+    }
+    documents = [DocumentInfo(name, name.split(".")[0], 1, 1, 0, "", "", "") for name in files]
+    covers = {"PEPSICO_2022_10K": frozenset({"pepsico", "inc"}), "PEPSICO_2023_8K": frozenset({"pepsico", "legal"}),
+              "CORNING_2022_10K": frozenset({"corning", "effective"}), "BESTBUY_2019_10K": frozenset({"best", "buy"})}  # fmt: skip
+    lower = route("how much has the effective tax rate of corning changed in fy2022?", documents, covers)
+    written = route("How much has the effective tax rate of Corning changed in FY2022?", documents, covers)
+    shas = [d.sha256 for d in documents]
+    assert lower.best_named(shas) == written.best_named(shas) == {"CORNING_2022_10K"} and lower.caseless == {"corning"}
+    assert unnamed("what was corning's fy2023 revenue?", MSFT | {"corning"}, {"corning"}) == "what was revenue?"
+    assert unnamed("what was corning's fy2023 revenue?", MSFT | {"corning"}) == "what was corning's revenue?"  # before

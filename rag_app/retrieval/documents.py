@@ -59,6 +59,7 @@ class DocumentRoute:
     documents: int = 0  # file contents routed among
     latest: frozenset[str] = frozenset()  # "the most recent 10-Q": the latest report among those it names
     of_years: frozenset[str] = frozenset()  # "FY2022": among those it names, the reports whose period ends then
+    caseless: frozenset[str] = frozenset()  # a question typed without capitals: the terms read as its names
 
     def best_named(self, among: Sequence[str]) -> set[str]:
         """The documents among ``among`` that the question names best; empty when it names none of them,
@@ -84,10 +85,11 @@ def route(
     titles, idf = _title_terms(named)
     carried = set().union(*titles.values()) if titles else set()
     subjects = subject_terms(question) - LEGAL_FORMS  # "Corporation", "Inc." name no document: many titles hold them
-    if CASELESS.fullmatch(question):
-        subjects |= caseless_subjects(question, titles) - LEGAL_FORMS
+    caseless = caseless_subjects(question, titles) - LEGAL_FORMS if CASELESS.fullmatch(question) else set()
+    subjects |= caseless
     untitled, years = sorted(subjects - carried), sorted(named_years(question))
-    asked_names = named_terms(question)
+    caseless = caseless_names(question, caseless, [d.name for d in documents])
+    asked_names = named_terms(question) | caseless
     chinese = sorted(t for t in asked_names if CJK_CHAR.match(t))
     looked_up = [*untitled, *years, *chinese]
     in_text = documents_with(looked_up) if documents_with and looked_up else {}
@@ -99,6 +101,7 @@ def route(
         "owners": frozenset(owner_terms(question)),
         "by_subject": {sha: 1.0 for sha, terms in titles.items() if subjects & terms},
         "names": tuple(g for g in name_groups(question) if g & subjects),
+        "caseless": frozenset(caseless),
     }
     if len(titles) < 2:
         return DocumentRoute(**facts)
@@ -125,6 +128,16 @@ def route(
         scores.update({sha: tier * top + scores.get(sha, 0.0) for sha, tier in chosen.items()})
         names.update({sha: tier * top + names.get(sha, 0.0) for sha, tier in chosen.items()})
     return DocumentRoute(scores, names, **facts)
+
+
+def caseless_names(question: str, subjects: set[str], files: Sequence[str]) -> set[str]:
+    """The names a question typed without capitals writes, among its ``subjects`` (:func:`caseless_subjects`): those
+    it writes as owners ("pepsico's") or that a file name spells (``files``: "corning" of CORNING_2022_10K.pdf, "buy"
+    of BESTBUY_2019_10K.pdf); not a word a few covers happen to hold ("effective", "legal"). They name its documents
+    in the route's named view and are taken out of the question its pages are also ranked for, as capitalised names
+    are."""
+    owners = owner_terms(question)
+    return {t for t in subjects if t in owners or (len(t) >= 3 and any(t in p for f in files for p in name_terms(f)))}
 
 
 # A question typed without capitals ("what was tesla's revenue in 2022?"): its case tells no name

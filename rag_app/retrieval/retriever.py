@@ -273,7 +273,9 @@ class Retriever:
             titled = {sha for sha in among if routed.scores.get(sha, 0.0) >= best}
         if not titled and len(among) == 1:
             titled = set(among)
-        text = unnamed(query, frozenset().union(*(routed.titles.get(sha, frozenset()) for sha in titled)))
+        text = unnamed(
+            query, frozenset().union(*(routed.titles.get(sha, frozenset()) for sha in titled)), routed.caseless
+        )
         return ("", frozenset()) if text == query else (text, frozenset(titled))
 
     def _vectors(self, embedded: tuple, ranked: list[Page], page_counts: dict[str, int]) -> tuple:

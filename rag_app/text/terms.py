@@ -209,15 +209,15 @@ _DANGLING = re.compile(  # "in the ?": the words that led to a name taken away
 )
 
 
-def unnamed(question: str, titles: AbstractSet[str]) -> str:
+def unnamed(question: str, titles: AbstractSet[str], names: AbstractSet[str] = frozenset()) -> str:
     """The question without the words that name the documents it was routed to: the words it writes as names (with a
     capital or a digit: "Microsoft's", "MSFT", "10-Q", "2023", "FY2022") and the quarters it writes in words ("the
     first quarter"), where their term is one of ``titles`` (those documents' title terms: file names and covers).
     What is left asks for a page: "In Microsoft's Q1 2023 10-Q, what details were provided about its debt?" -> "what
     details were provided about its debt?". A year the titles do not hold stays ("how much will it pay its retirees
     in 2024", a research report's forecast for 2024), as do a capital that starts the question ("What"; not an owner's
-    "Microsoft's") and a lower-case word a cover happens to hold ("market", "exchange"). The question itself where
-    nothing is left."""
+    "Microsoft's") and a lower-case word a cover happens to hold ("market", "exchange"). ``names``: terms that are names however the question writes them (one typed without capitals:
+    "microsoft" in "has microsoft increased its debt"). The question itself where nothing is left."""
 
     def titled(term: str) -> bool:
         year = YEAR_TERM.fullmatch(term)
@@ -228,6 +228,7 @@ def unnamed(question: str, titles: AbstractSet[str]) -> str:
         terms = terms_of(word)
         owner = word.endswith(("'s", "\u2019s"))  # "Microsoft's revenue": a name, first word or not
         named = any(c.isdigit() for c in word) or (word[0].isupper() and (match.start() > 0 or owner))
+        named = named or bool(terms and terms[0] in names)
         return "" if named and terms and titled(terms[0]) else word
 
     text = _ORDINAL_QUARTER.sub(lambda m: "" if part_terms(m.group(0)) <= titles else m.group(0), question)
