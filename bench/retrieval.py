@@ -487,7 +487,7 @@ def rewritten(questions: list[Question], rewrite: Callable[[str], str], as_writt
     out = []
     for q in questions:
         if (text := rewrite(q.text)) != q.text:
-            as_written[text] = q.text
+            as_written[text] = as_written[text.strip()] = q.text  # the search request strips the question it is given
             out.append(replace(q, text=text))
     return out
 

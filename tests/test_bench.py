@@ -251,6 +251,20 @@ def test_the_ticker_sets_ask_the_same_questions_naming_the_company_by_its_symbol
     assert WRITTEN_WITH_NAMES["NKE's FY2019 revenue?"] == "Nike's FY2019 revenue?"
 
 
+def test_a_rewritten_question_is_asked_as_its_set_wrote_it_after_the_search_request_strips_it():
+    """The variant asking a rewritten question as its set wrote it finds the set's text by the question the search
+    request hands it, which is stripped: 7 of docugami's 93 page-level questions end in a space or a line break, and
+    were asked rewritten in the "by name" / "in full" / "with capitals" columns before."""
+    from bench.retrieval import WRITTEN_WITH_CAPITALS, AsWrittenWithCapitals, Question, in_lower_case
+    from rag_app.requests import SearchRequest
+
+    pages = {("a.pdf", 3)}.__contains__
+    (lower,) = in_lower_case([Question("1", "What was Nike's FY2019 revenue? \n", "a.pdf", pages, ["all"])])
+    asked = SearchRequest(query=lower.text, k=5).query
+    assert asked == "what was nike's fy2019 revenue?" and WRITTEN_WITH_CAPITALS[asked].startswith("What was Nike's")
+    assert AsWrittenWithCapitals.read(asked) == "What was Nike's FY2019 revenue? \n"
+
+
 def test_the_answer_bench_asks_the_questions_that_write_a_period_with_it_written_short():
     from bench.answer_sets import Gold, Record
     from bench.answers import with_short_periods

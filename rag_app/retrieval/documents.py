@@ -136,7 +136,7 @@ def caseless_names(question: str, subjects: set[str], files: Sequence[str]) -> s
     of BESTBUY_2019_10K.pdf); not a word a few covers happen to hold ("effective", "legal"). They name its documents
     in the route's named view and are taken out of the question its pages are also ranked for, as capitalised names
     are."""
-    owners = owner_terms(question)
+    owners = _caseless_owners(question)
     return {t for t in subjects if t in owners or (len(t) >= 3 and any(t in p for f in files for p in name_terms(f)))}
 
 
@@ -153,10 +153,15 @@ def caseless_subjects(question: str, titles: dict[str, set[str]]) -> set[str]:
     documents; an untitled owner is absent unless many documents' texts or the passages found hold it
     (rag_app.answering.absence: "company's" is no name). Its other words cannot be told from ordinary ones."""
     words = {t for t in document_query_terms(question) if t.isalpha() and len(t) >= 3} - STOPWORDS - ASKING_WORDS
-    owners = {t for m in _CASELESS_OWNER.finditer(question) for t in document_query_terms(m.group(1))}
+    owners = _caseless_owners(question)
     titled = Counter(t for terms in titles.values() for t in terms & words)
     few = max(2.0, DOMAIN_WORD_SHARE * len(titles))
-    return ((owners & words) - _CONTRACTED) | {t for t, count in titled.items() if count <= few and count < len(titles)}
+    return (owners & words) | {t for t, count in titled.items() if count <= few and count < len(titles)}
+
+
+def _caseless_owners(question: str) -> set[str]:
+    """The owners a question typed without capitals writes, as index terms: "tesla's", not "here's"."""
+    return {t for m in _CASELESS_OWNER.finditer(question) for t in document_query_terms(m.group(1))} - _CONTRACTED
 
 
 # A listing symbol as a question writes one: an upper-case word ("AMZN's revenue", "BRK.B", "NVDA的营收")
