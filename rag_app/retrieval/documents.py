@@ -88,8 +88,8 @@ def route(
     caseless = caseless_subjects(question, titles) - LEGAL_FORMS if CASELESS.fullmatch(question) else set()
     subjects |= caseless
     untitled, years = sorted(subjects - carried), sorted(named_years(question))
-    caseless = caseless_names(question, caseless, [d.name for d in documents])
-    asked_names = named_terms(question) | caseless
+    caseless_named = caseless_names(question, caseless, [d.name for d in documents])
+    asked_names = named_terms(question) | caseless_named
     chinese = sorted(t for t in asked_names if CJK_CHAR.match(t))
     looked_up = [*untitled, *years, *chinese]
     in_text = documents_with(looked_up) if documents_with and looked_up else {}
@@ -101,7 +101,7 @@ def route(
         "owners": frozenset(owner_terms(question)),
         "by_subject": {sha: 1.0 for sha, terms in titles.items() if subjects & terms},
         "names": tuple(g for g in name_groups(question) if g & subjects),
-        "caseless": frozenset(caseless),
+        "caseless": frozenset(caseless_named),
     }
     if len(titles) < 2:
         return DocumentRoute(**facts)
@@ -137,7 +137,13 @@ def caseless_names(question: str, subjects: set[str], files: Sequence[str]) -> s
     in the route's named view and are taken out of the question its pages are also ranked for, as capitalised names
     are."""
     owners = _caseless_owners(question)
-    return {t for t in subjects if t in owners or (len(t) >= 3 and any(t in p for f in files for p in name_terms(f)))}
+    return {t for t in subjects if t in owners or (len(t) >= 3 and any(spelled_by(t, f) for f in files))}
+
+
+def spelled_by(term: str, file_name: str) -> bool:
+    """Whether a file's name spells ``term``: a term of its name holds it ("water" of AMERICANWATERWORKS_2022_10K.pdf,
+    whose company is one term)."""
+    return any(term in part for part in name_terms(file_name))
 
 
 # A question typed without capitals ("what was tesla's revenue in 2022?"): its case tells no name
@@ -210,7 +216,7 @@ def symbol_names(
             t
             for t in shared
             if t.isalnum() and not t.isdigit() and not PERIOD_TERM.fullmatch(t)
-            and all(any(t in part for part in name_terms(files.get(sha, ""))) for sha in stating)
+            and all(spelled_by(t, files.get(sha, "")) for sha in stating)
         }  # fmt: skip
         held = {t: min(running(t, sha) for sha in stating) for t in spelled}
         out += sorted(

@@ -216,8 +216,9 @@ def unnamed(question: str, titles: AbstractSet[str], names: AbstractSet[str] = f
     What is left asks for a page: "In Microsoft's Q1 2023 10-Q, what details were provided about its debt?" -> "what
     details were provided about its debt?". A year the titles do not hold stays ("how much will it pay its retirees
     in 2024", a research report's forecast for 2024), as do a capital that starts the question ("What"; not an owner's
-    "Microsoft's") and a lower-case word a cover happens to hold ("market", "exchange"). ``names``: terms that are names however the question writes them (one typed without capitals:
-    "microsoft" in "has microsoft increased its debt"). The question itself where nothing is left."""
+    "Microsoft's") and a lower-case word a cover happens to hold ("market", "exchange"). ``names``: terms that are
+    names however the question writes them (one typed without capitals: "microsoft" in "has microsoft increased its
+    debt"). The question itself where nothing is left."""
 
     def titled(term: str) -> bool:
         year = YEAR_TERM.fullmatch(term)
