@@ -11,6 +11,9 @@
   documents; by question type and by chunk type (text, table).
 * finglm_zh_mini, page level, Chinese (6 questions; pages holding the answer's key strings), asked in
   the zh_reports_dev collection, which holds its two reports.
+* analyst_en, analyst_zh, page level: questions written for this bench, blind to the retrieval, in the
+  words people type (no template), over financebench_dev's filings and zh_reports_dev's reports, each
+  with every page that answers it (bench/data/analyst_*.jsonl); by the kind its writer gave it.
 * enterprise_rag_challenge_r1, refusal: does the best retrieval score separate answerable
   questions from those whose answer is "N/A"? ROC AUC and the threshold that separates best.
 
@@ -444,6 +447,26 @@ def docugami_questions() -> list[Question]:
     return out
 
 
+# Questions written for this bench by people blind to the retrieval (bench/data/analyst_*.jsonl): over the same
+# filings and reports as financebench_dev and zh_reports_dev, in the words analysts and readers type (no template,
+# no instruction naming a statement), each with every PDF page that answers it, found by reading the pages' text.
+ANALYST = Path(__file__).parent / "data"
+
+
+def analyst_questions(language: str) -> list[Question]:
+    """The analyst set of ``language`` (en, zh): grouped by the kind its writer gave it (figure, computed,
+    explanation, fact, risk or policy; Chinese: figure, name or date, open) and, in English, by whether it names a
+    statement. Halves by document, as its collection's set splits them (financebench_dev: the file's stem)."""
+    rows = [json.loads(line) for line in (ANALYST / f"analyst_{language}.jsonl").open(encoding="utf-8") if line.strip()]
+    out = []
+    for r in rows:
+        stem = r["doc_name"].removesuffix(".pdf")
+        slices = [f"kind: {r['kind']}"] + ([statement_slice(r["question"])] if language == "en" else [])
+        half = split_half(stem) if language == "en" else ""
+        out.append(_page_question(r["id"], r["question"], f"{stem}.pdf", r["evidence_pages"], slices=slices, half=half))
+    return out
+
+
 def docugami_page_questions() -> list[Question]:
     """docugami's one-filing questions at page level: a hit is a page where the gold answer is printed, its
     figure or its passage (``bench.answer_sets.answer_pages``, read off the answers, not off any retrieval).
@@ -855,6 +878,18 @@ def _rewritten(name: str, variants: list[str]) -> dict:
     return _set(collection, rewrite(questions()), pdfs, variants, level=level, documents=len(pdfs))
 
 
+def analyst_en(variants: list[str]) -> dict:
+    pdfs = sorted((QA / "financebench_dev" / "pdfs").glob("*.pdf"))
+    level = "page, questions written blind to the retrieval over financebench_dev's filings"
+    return _set("financebench", analyst_questions("en"), pdfs, variants, level=level, documents=len(pdfs))
+
+
+def analyst_zh(variants: list[str]) -> dict:
+    pdfs = sorted((QA / "zh_reports_dev" / "pdfs").glob("*.pdf"))
+    level = "page, Chinese questions written blind to the retrieval over zh_reports_dev's reports"
+    return _set("zh_reports", analyst_questions("zh"), pdfs, variants, level=level, documents=len(pdfs))
+
+
 def finglm(variants: list[str]) -> dict:
     pdfs = sorted((QA / "zh_reports_dev" / "pdfs").glob("*.pdf"))
     level = "page (pages holding the answer's key strings), asked in the zh_reports_dev collection"
@@ -914,6 +949,8 @@ SETS = {
     "docugami": docugami,
     "docugami_pages": docugami_pages,
     "finglm": finglm,
+    "analyst_en": analyst_en,
+    "analyst_zh": analyst_zh,
     "refusal": refusal,
     **{name: partial(_rewritten, name) for name in REWRITTEN},
 }
