@@ -248,6 +248,30 @@ class SymbolNamesUnread(Retriever):
         return query
 
 
+class ReasonsUnread(Retriever):
+    """A question asking for a reason gets the statement of the rows it names, as before 2026-12-06's third change
+    (prompts/sections/financial_statements.toml's ``reasons`` unread): "Why did Nike's gross margin decline?" lifted
+    the income statement."""
+
+    def _page_boosts(self, query, ranked, documents):
+        boosts = self.boosts
+        self.boosts = [_reasons_unread(b) for b in boosts]
+        try:
+            return super()._page_boosts(query, ranked, documents)
+        finally:
+            self.boosts = boosts
+
+
+def _reasons_unread(boost):
+    sections = getattr(boost, "sections", None)
+    return replace(boost, sections=_without_reasons(sections)) if sections and sections.reasons else boost
+
+
+@functools.cache
+def _without_reasons(sections: SectionSet) -> SectionSet:
+    return replace(sections, reasons=None)
+
+
 class CaselessNamesUnread(Retriever):
     """A question typed without capitals names its subjects for the refusals only, as before 2026-12-06's second
     change: the route's view of the names it writes, and the question its pages are also ranked for without them,
@@ -295,6 +319,7 @@ CLASS_VARIANTS = {
     "written_in_full": AsWrittenInFull,
     "symbols_unread": SymbolsUnread,
     "symbol_names_unread": SymbolNamesUnread,
+    "reasons_unread": ReasonsUnread,
     "caseless_names_unread": CaselessNamesUnread,
     "written_with_capitals": AsWrittenWithCapitals,
     "written_with_names": AsWrittenWithNames,

@@ -6,7 +6,7 @@ from pdfgen import write_pdf
 
 from rag_app.errors import ConfigurationError
 from rag_app.requests import SearchRequest
-from rag_app.retrieval.boosts import SectionBoost, SectionSet, section_boosts
+from rag_app.retrieval.boosts import SectionBoost, SectionSet, first_sentence, section_boosts
 from rag_app.retrieval.fusion import rank_pages
 
 NARRATIVE = [
@@ -80,6 +80,38 @@ def test_a_question_asking_for_a_statements_row_gets_that_statement_in_its_best_
         "cash flow statement"
     }
     assert items("What drove the change in 3M's market share?") == frozenset()  # no row named: no statement
+
+
+def test_a_question_asking_for_a_reason_gets_no_statement_for_its_rows():
+    """ "Why did Nike's gross margin fall?" is answered by the MD&A's discussion, not by the income statement that
+    prints the margin: a question whose first sentence asks for a reason takes no row's statement (prompts/sections/
+    financial_statements.toml's ``reasons``); one that names the statement still gets it."""
+    items = STATEMENTS.items_in
+    assert items("What was Nike's gross margin in fiscal 2023?") == {"income statement"}
+    for question in (
+        "Why did NIKE's gross margin decline in fiscal 2023?",
+        "What drove JPMorgan's net interest income higher in Q2 2023?",
+        "MGM Resorts Q2 2023: revenue was up 21% but operating income fell 84% - why?",
+        "general mills fiscal 2020 pet segment operating profit up 46% - drivers",
+        "Explain the decline in Walmart International's net sales in fiscal 2020.",
+        "四方科技2019年主营业务毛利率下滑的原因是什么？",
+    ):
+        assert items(question) == frozenset(), question
+    # a later sentence's "explain why" is a condition: the question still asks for the figure
+    assert items(
+        "Does Corning have positive working capital based on FY2022 data? If working capital is not a useful or "
+        "relevant metric for this company, then please state that and explain why."
+    ) == {"balance sheet"}
+    ranked = [("a", 7)]
+
+    def openings(sha, chars):
+        return {p: ("Consolidated Statements of Income" if p == 40 else "Notes") for p in range(1, 70)}
+
+    boost = SectionBoost(STATEMENTS, weight=1.0, documents=2, item_weight=0.5, item_documents=1)
+    assert boost("Why did gross margin fall in 2023?", ranked, openings) == {}
+    assert boost("Why did gross margin fall? Rely on the income statement.", ranked, openings) == {("a", 40): 1 / 11}
+    assert first_sentence("Revenue was $3.5 billion. Why?") == "Revenue was $3.5 billion."
+    assert first_sentence("营收为何下滑？请说明") == "营收为何下滑？"
     ranked = [("a", 7), ("b", 3)]
     sheets = {"a": [50], "b": [40]}
 

@@ -61,6 +61,8 @@ class SectionSet:
     documents: int | None = None  # how many of the best routed documents it boosts (None: the boost's own)
     # the titles without their spaces, for a PDF whose spacing splits words ("Consolidated Balance Shee t")
     squeezed: Mapping[str, re.Pattern] = field(default_factory=dict)
+    # a question whose first sentence asks for a reason: answered in prose, so its rows name no section (``items_in``)
+    reasons: re.Pattern | None = None
 
     @classmethod
     @functools.cache
@@ -76,9 +78,11 @@ class SectionSet:
             anywhere, count = bool(data.get("anywhere", False)), int(data.get("index_count", 0))
             documents = int(data["documents"]) if "documents" in data else None
             squeezed = {s: _compile([_squeeze(t) for t in v["titles"]]) for s, v in sections.items()}
+            reasons = _compile(data["reasons"]) if data.get("reasons") else None
             return cls(
-                name, titles, asked, int(data["opening_chars"]), items, anywhere, index, count, documents, squeezed
-            )
+                name, titles, asked, int(data["opening_chars"]), items, anywhere, index, count, documents, squeezed,
+                reasons,
+            )  # fmt: skip
         except (OSError, KeyError, TypeError, ValueError, re.error) as exc:
             known = ", ".join(sorted(p.stem for p in directory.glob("*.toml")))
             raise ConfigurationError(f"cannot read the section set {name!r} ({path}): {exc}; known: {known}") from exc
@@ -88,7 +92,11 @@ class SectionSet:
         return frozenset(s for s, pattern in self.asked.items() if pattern.search(question))
 
     def items_in(self, question: str) -> frozenset[str]:
-        """The sections whose rows a question asks for ("accounts payable": the balance sheet)."""
+        """The sections whose rows a question asks for ("accounts payable": the balance sheet); none where its first
+        sentence asks for a reason (``reasons``: "Why did gross margin fall?" is answered by the discussion of the
+        change, not by the statement that prints the margin)."""
+        if self.reasons is not None and self.reasons.search(first_sentence(question)):
+            return frozenset()
         return frozenset(s for s, pattern in self.items.items() if pattern.search(question))
 
     def opening_section(self, opening: str) -> str | None:
@@ -130,6 +138,15 @@ def _opening_section(sections: SectionSet, opening: str) -> str | None:
         text = _SPACE.sub("", text)
         found = [s for s, pattern in sections.squeezed.items() if pattern.search(text)]
     return found[0] if len(found) == 1 else None
+
+
+# a sentence ends at a question mark, an exclamation mark or a full stop followed by a space or the end (not "3.5")
+_SENTENCE = re.compile(r".*?(?:[?？。!！]|\.(?=\s|$)|$)", re.DOTALL)
+
+
+def first_sentence(text: str) -> str:
+    """The first sentence of ``text``: up to its first question mark or full stop, Chinese ones included."""
+    return _SENTENCE.match(text.strip()).group(0)
 
 
 def _compile(patterns: list[str]) -> re.Pattern:
