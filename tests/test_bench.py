@@ -1,6 +1,7 @@
 """The measuring instruments: the retrieval metrics compute what they claim, and the results page
 is what the result files give."""
 
+import json
 import subprocess
 import sys
 
@@ -96,6 +97,34 @@ def test_questions_are_reported_by_kind():
     assert zh_question_kind("请问该公司在2024年的主要产品收入占比是多少？") == "figure"
     assert zh_question_kind("千味央厨的股价走势如何？") == "open"
     assert all(sum(g.startswith("kind: ") and "/" not in g for g in q.groups) == 1 for q in zh_reports_questions())
+
+
+def test_the_questions_written_blind_name_their_documents_pages_and_kinds():
+    """analyst_en / analyst_zh: each question names a document of its collection's set and pages inside it, and is
+    reported by the kind its writer gave it, in the halves its collection's own set splits that document into."""
+    from pypdf import PdfReader
+
+    from bench.retrieval import QA, analyst_questions, split_half
+
+    kinds = {
+        "en": {"figure", "computed", "explanation", "fact", "risk or policy"},
+        "zh": {"figure", "name or date", "open"},
+    }
+    page_counts: dict = {}
+    for language, folder, size in (("en", "financebench_dev", 104), ("zh", "zh_reports_dev", 44)):
+        rows = [json.loads(line) for line in (ROOT / "bench" / "data" / f"analyst_{language}.jsonl").open()]
+        questions = analyst_questions(language)
+        assert len(questions) == len(rows) == size and len({q.id for q in questions}) == size
+        for q, row in zip(questions, rows, strict=True):
+            pdf = QA / folder / "pdfs" / q.document
+            assert pdf.exists(), q.document
+            pages = page_counts.get(pdf) or page_counts.setdefault(pdf, len(PdfReader(pdf).pages))
+            assert row["evidence_pages"] and all(1 <= p <= pages for p in row["evidence_pages"]), q.id
+            assert q.relevant((q.document, row["evidence_pages"][0])) and not q.relevant(("other.pdf", 1))
+            kind = [g.removeprefix("kind: ") for g in q.groups if g.startswith("kind: ") and "/" not in g]
+            assert kind == [row["kind"]] and row["kind"] in kinds[language], q.id
+            # the same halves as the collection's own set (financebench_dev splits by the file's stem)
+            assert q.groups[1] == split_half(pdf.stem if language == "en" else pdf.name)
 
 
 @pytest.mark.slow  # reads every page of docugami's 20 10-Qs (cached after the first run)
