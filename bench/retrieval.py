@@ -69,6 +69,11 @@ VARIANTS: dict[str, dict] = {
     "slots_hnsw": {**SLOTS, "exact_chunks": 0},
     "doc0": {"document_weight": 0.0},
     "doc1": {"document_weight": 1.0},
+    # the document ranking over every document the route scores (before 2026-12-06), or a quarter, three quarters of
+    # the best one's score (RankingOptions.document_share)
+    "document_share_0": {"document_share": 0.0},
+    "document_share_25": {"document_share": 0.25},
+    "document_share_75": {"document_share": 0.75},
     "lexical2": {"lexical_weight": 2.0},
     # how many chunks the BM25 ranking hands the fusion (RAG_RETRIEVAL_CANDIDATES; 100 since 2026-12-05, 50 before),
     # and the dense one (RAG_RETRIEVAL_DENSE_CANDIDATES; 300 since 2026-12-05, the same as BM25's before)

@@ -351,6 +351,34 @@ def test_a_question_naming_the_company_finds_its_report(service, settings, tmp_p
     assert pages.index(("report_a.pdf", 2)) < pages.index(("report_b.pdf", 2)), pages
 
 
+def test_a_document_sharing_only_the_year_with_the_question_gets_nothing_from_the_document_match(service, tmp_path):
+    """ "acme 2016 - when does the revolving credit facility mature?" names Acme's report for 2016, whose page says
+    "loan agreement ... ends"; Globex's report for 2016 shares the year alone, and its pages match the words. The document ranking ranks the chunks of
+    the documents routed at least half as well as the best (RankingOptions.document_share), so Globex's pages no
+    longer ride on the year to the top; over every routed document, as before, Globex's page came first."""
+    import dataclasses
+
+    folder = tmp_path / "reports"
+    facility = "The revolving credit facility matures in July 2021. Borrowings under the revolving credit facility bear interest at LIBOR plus a margin; the revolving credit facility has covenants."  # fmt: skip
+    acme = ["Annual report", "Debt. Our $1 billion five-year loan agreement with a group of banks ends on July 27, 2020."]  # fmt: skip
+    acme += [f"Section {n}: plants, people and products of the group in region {n}." for n in range(3, 21)]
+    write_pdf(folder / "acme_2016.pdf", acme)  # its name and year in its file name only
+    write_pdf(folder / "globex_2016.pdf", ["Globex Incorporated\nAnnual report 2016", facility, facility + " Credit facility fees were small."])  # fmt: skip
+    write_pdf(folder / "initech_2019.pdf", ["Initech LLC\nAnnual report 2019", "Sales rose 7% to $9 million."])
+    service.ingest([folder])
+    question = "acme 2016 - when does the revolving credit facility mature?"
+    retriever = service.retriever(service.store(with_model=True))
+    scores = retriever.search(question, 4).route.scores
+    assert sorted(scores.values())[-2] < 0.5 * max(scores.values())  # Globex: the year alone
+
+    def first() -> str:
+        return retriever.search(question, 4).hits[0].file
+
+    assert first() == "acme_2016.pdf"
+    retriever.ranking = dataclasses.replace(retriever.ranking, document_share=0.0)
+    assert first() == "globex_2016.pdf"
+
+
 def test_a_running_header_names_the_document_not_the_page(service, tmp_path):
     """Every page of Acme's report opens with its name: in the chunk BM25 ranking those terms count half, so the
     header chunks stop outranking the page that holds the answer; a year, or a name only the cover carries, counts

@@ -236,7 +236,7 @@ class Retriever:
             weights = [1.0, *weights[1:]]
             dense = self.store.nearest_ids(vector, max(k, self.dense_candidates), dense_shas)
         candidates = list(dict.fromkeys(dense + lexical))
-        rankings = [dense, lexical, _by_document(candidates, routed)]
+        rankings = [dense, lexical, _by_document(candidates, routed, self.ranking.document_share)]
         return weights, rankings, fused_scores(rankings, weights, self.ranking.rrf_k)
 
     def _title_terms(self, query: str, routed: DocumentRoute, documents: list[DocumentInfo]) -> dict[str, float]:
@@ -440,10 +440,12 @@ def _read_by(reader: str, documents: list[DocumentInfo], scope: set[str], shas: 
     return {d.sha256 for d in documents if d.sha256 in scope and d.reader == reader}
 
 
-def _by_document(candidates: list[str], routed: DocumentRoute) -> list[str]:
-    """Candidates whose document's names and cover share rare terms with the question, best first."""
+def _by_document(candidates: list[str], routed: DocumentRoute, share: float = 0.0) -> list[str]:
+    """Candidates whose document's names and cover share rare terms with the question, best first: those of the
+    documents scored at least ``share`` of the best document's score (RankingOptions.document_share)."""
     sha_of = {c: parse_chunk_id(c).sha256 for c in candidates}
-    matching = [c for c in candidates if routed.scores.get(sha_of[c], 0.0) > 0]
+    least = share * max(routed.scores.values(), default=0.0)
+    matching = [c for c in candidates if routed.scores.get(sha_of[c], 0.0) > 0 and routed.scores[sha_of[c]] >= least]
     return sorted(matching, key=lambda c: -routed.scores[sha_of[c]])  # stable: ties keep the candidates' order
 
 
