@@ -379,6 +379,24 @@ def test_a_document_sharing_only_the_year_with_the_question_gets_nothing_from_th
     assert first() == "globex_2016.pdf"
 
 
+def test_the_document_ranking_ranks_documents_scored_half_as_well_as_the_best_by_words_or_by_names():
+    """A Chinese question's words can route to other reports first ("关于伊利股份的历史发展 ..." scored 伟星股份's report
+    8.1) while its name routes to 伊利's report alone: a document is ranked where either score is at least half the
+    best one (RankingOptions.document_share); one sharing only a year with the question is not."""
+    from rag_app.records import chunk_id, parse_chunk_id
+    from rag_app.retrieval.documents import DocumentRoute
+
+    route = DocumentRoute(scores={"weixing": 8.1, "yili": 3.1, "year-only": 1.0}, named={"yili": 3.1})
+    candidates = [chunk_id(sha, 1, 0) for sha in ("year-only", "yili", "weixing")]
+
+    def ranked(share: float) -> list[str]:
+        return [parse_chunk_id(c).sha256 for c in retrieval_module._by_document(candidates, route, share)]
+
+    assert ranked(0.5) == ["weixing", "yili"]
+    assert ranked(0.0) == ["weixing", "yili", "year-only"]  # as before: every document the route scores
+    assert RankingOptions().document_share == 0.5
+
+
 def test_a_running_header_names_the_document_not_the_page(service, tmp_path):
     """Every page of Acme's report opens with its name: in the chunk BM25 ranking those terms count half, so the
     header chunks stop outranking the page that holds the answer; a year, or a name only the cover carries, counts

@@ -28,11 +28,13 @@ class RankingOptions:
     dense_weight: float = 1.0
     lexical_weight: float = 1.0
     document_weight: float = 3.0
-    # The document ranking ranks the candidates of the documents the route scores at least this share of its best:
-    # "adobe 2016 annual report - when does the $1bn revolving credit facility mature?" routes to Adobe's 10-K for
-    # 2016 (19.9) far above the other filings of 2016 (3.1: the year alone), whose chunks the ranking still placed
-    # right after Adobe's few candidates, so that Block's credit facility page, first by words and vector, came first.
-    # 0.5 since 2026-12-06 (docs/benchmarks.md); 0: every document the route scores at all, as before
+    # The document ranking ranks the candidates of the documents the route scores at least this share of its best, by
+    # all the question's terms or by its names alone: "adobe 2016 annual report - when does the $1bn revolving credit
+    # facility mature?" routes to Adobe's 10-K for 2016 (19.9) far above the other filings of 2016 (3.1: the year
+    # alone), whose chunks the ranking still placed right after Adobe's few candidates, so that Block's credit facility
+    # page, first by words and vector, came first. By its names too: a Chinese question's words route to other
+    # research reports first (关于伊利股份的历史发展 ... 伟星股份's report 8.1), its name to 伊利's alone. 0.5 since
+    # 2026-12-06 (docs/benchmarks.md); 0: every document the route scores at all, as before
     document_share: float = 0.5
     rrf_k: int = 60
     # pages inside the best documents (rag_app.retrieval.within): BM25 of whole pages, and dense within the document.

@@ -442,10 +442,17 @@ def _read_by(reader: str, documents: list[DocumentInfo], scope: set[str], shas: 
 
 def _by_document(candidates: list[str], routed: DocumentRoute, share: float = 0.0) -> list[str]:
     """Candidates whose document's names and cover share rare terms with the question, best first: those of the
-    documents scored at least ``share`` of the best document's score (RankingOptions.document_share)."""
+    documents scored at least ``share`` of the best score, by all the question's terms or by its names alone
+    (RankingOptions.document_share)."""
     sha_of = {c: parse_chunk_id(c).sha256 for c in candidates}
     least = share * max(routed.scores.values(), default=0.0)
-    matching = [c for c in candidates if routed.scores.get(sha_of[c], 0.0) > 0 and routed.scores[sha_of[c]] >= least]
+    least_named = share * max(routed.named.values(), default=0.0)
+
+    def ranked(sha: str) -> bool:
+        score = routed.scores.get(sha, 0.0)
+        return score > 0 and (score >= least or (least_named > 0 and routed.named.get(sha, 0.0) >= least_named))
+
+    matching = [c for c in candidates if ranked(sha_of[c])]
     return sorted(matching, key=lambda c: -routed.scores[sha_of[c]])  # stable: ties keep the candidates' order
 
 
