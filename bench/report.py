@@ -1607,8 +1607,9 @@ ANALYST_BLURB = (
     "Chinese questions are about a scanned report (伟星股份), whose text only OCR reads. A writer reads the page before "
     "writing the question, so these questions share more of its words than a question asked blind does: the "
     "tutorial pipeline finds {base_en} of the English ones in its top 5, against {base_fb} of financebench_dev's. "
-    "So this set measures the kinds of question, not the held-out figures; its tuning halves were read for the "
-    "lever below (its misses only), its confirmation halves were not."
+    "So this set measures the kinds of question, not the held-out figures. Its tuning halves' misses were read for "
+    "the two levers of 2026-12-06 (a question asking for a reason; the document ranking's share), its confirmation "
+    "halves' questions were not, though the second lever's probe printed their figures beside the tuning halves'."
 )
 
 
