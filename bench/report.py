@@ -1187,8 +1187,8 @@ DOCSHARE_BLURB = (
     "sources for 17 (34 before); 3 verdicts fall (20 right / 37 partial / 9 wrong / 2 refused wrongly to 20 / 34 / 11 "
     "/ 3: Adobe's operating cash flow ratio and 3M's shrinking segment no longer quote the figure, Netflix's EBITDA "
     "margin is refused, the quoted sentences chosen among other pages), one of docugami's rises (Amazon's tax rate "
-    "in its latest 10-Q, quoted from Microsoft's before and refused, now from Amazon's). Runs without the tutorial "
-    "pipeline (`--no-baseline`): its figures are in each set's own section."
+    "in its latest 10-Q: refused before, Microsoft's pages the nearest; now quoted from Amazon's). Runs without the "
+    "tutorial pipeline (`--no-baseline`): its figures are in each set's own section."
 )
 
 
