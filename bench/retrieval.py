@@ -44,6 +44,7 @@ from bench.chunk_headers import header_copy
 from bench.common import CORPUS, ROOT, write_result
 from rag_app.requests import SearchRequest
 from rag_app.retrieval import documents
+from rag_app.retrieval import retriever as retriever_module
 from rag_app.retrieval.boosts import SectionSet, section_boosts
 from rag_app.retrieval.fusion import READ_CHINESE, SLOTS, RankingOptions
 from rag_app.retrieval.retriever import Retriever
@@ -277,6 +278,19 @@ def _without_reasons(sections: SectionSet) -> SectionSet:
     return replace(sections, reasons=None)
 
 
+class BoostsAmongRanked(Retriever):
+    """The page boosts choose their documents among every ranked page's, as before 2026-12-06's fifth change
+    (rag_app.retrieval.retriever.among_routed: all), the document ranking's share kept."""
+
+    def search(self, query, k, files=None):
+        among = retriever_module.among_routed
+        retriever_module.among_routed = lambda ranked, routed, share: ranked
+        try:
+            return super().search(query, k, files)
+        finally:
+            retriever_module.among_routed = among
+
+
 class CaselessNamesUnread(Retriever):
     """A question typed without capitals names its subjects for the refusals only, as before 2026-12-06's second
     change: the route's view of the names it writes, and the question its pages are also ranked for without them,
@@ -325,6 +339,7 @@ CLASS_VARIANTS = {
     "symbols_unread": SymbolsUnread,
     "symbol_names_unread": SymbolNamesUnread,
     "reasons_unread": ReasonsUnread,
+    "boosts_among_ranked": BoostsAmongRanked,
     "caseless_names_unread": CaselessNamesUnread,
     "written_with_capitals": AsWrittenWithCapitals,
     "written_with_names": AsWrittenWithNames,

@@ -397,6 +397,19 @@ def test_the_document_ranking_ranks_documents_scored_half_as_well_as_the_best_by
     assert RankingOptions().document_share == 0.5
 
 
+def test_the_page_boosts_choose_their_documents_among_those_the_document_ranking_holds():
+    """ "Has MSFT increased its debt on balance sheet ...?": JPMorgan's 10-Q, ranked second by its words alone, is no
+    document the statement boost lifts a balance sheet of; where no routed document is ranked, all are."""
+    from rag_app.retrieval.documents import DocumentRoute
+
+    route = DocumentRoute(scores={"msft": 17.9, "amcor": 3.6}, named={"msft": 17.7, "amcor": 3.4})
+    ranked = [("msft", 1), ("jpm", 15), ("msft", 60), ("amcor", 5)]
+    assert retrieval_module.among_routed(ranked, route, 0.5) == [("msft", 1), ("msft", 60)]
+    assert retrieval_module.among_routed(ranked, route, 0.0) == ranked  # as before
+    assert retrieval_module.among_routed([("jpm", 15)], route, 0.5) == [("jpm", 15)]
+    assert retrieval_module.among_routed(ranked, DocumentRoute(), 0.5) == ranked  # a question naming nothing
+
+
 def test_a_running_header_names_the_document_not_the_page(service, tmp_path):
     """Every page of Acme's report opens with its name: in the chunk BM25 ranking those terms count half, so the
     header chunks stop outranking the page that holds the answer; a year, or a name only the cover carries, counts

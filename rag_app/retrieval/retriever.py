@@ -202,7 +202,8 @@ class Retriever:
         depth = max(k, self.reranker.depth) if self.reranker else k
         ranked = [_page_of(c) for c in rank_pages(scores, _page_of, len(scores))] if scores else []
         page_counts = {d.sha256: d.pages for d in documents}
-        boosts = self._page_boosts(query, ranked, documents)
+        among = among_routed(ranked, routed, self.ranking.document_share)
+        boosts = self._page_boosts(query, among, documents)
         deeper = FORMAL_ROOM * depth if self.formalities else depth  # room for the formal pages that go last
         vectors = self._vectors(embedded, ranked, page_counts) if weights[0] else None
         if self.ranking.within_order == "slots":
@@ -440,19 +441,36 @@ def _read_by(reader: str, documents: list[DocumentInfo], scope: set[str], shas: 
     return {d.sha256 for d in documents if d.sha256 in scope and d.reader == reader}
 
 
-def _by_document(candidates: list[str], routed: DocumentRoute, share: float = 0.0) -> list[str]:
-    """Candidates whose document's names and cover share rare terms with the question, best first: those of the
-    documents scored at least ``share`` of the best score, by all the question's terms or by its names alone
-    (RankingOptions.document_share)."""
-    sha_of = {c: parse_chunk_id(c).sha256 for c in candidates}
+def routed_documents(routed: DocumentRoute, share: float) -> set[str]:
+    """The documents the route scores at least ``share`` of its best score, by all the question's terms or by its
+    names alone (RankingOptions.document_share; 0: every document it scores)."""
     least = share * max(routed.scores.values(), default=0.0)
     least_named = share * max(routed.named.values(), default=0.0)
+    return {
+        sha
+        for sha, score in routed.scores.items()
+        if score > 0 and (score >= least or (least_named > 0 and routed.named.get(sha, 0.0) >= least_named))
+    }
 
-    def ranked(sha: str) -> bool:
-        score = routed.scores.get(sha, 0.0)
-        return score > 0 and (score >= least or (least_named > 0 and routed.named.get(sha, 0.0) >= least_named))
 
-    matching = [c for c in candidates if ranked(sha_of[c])]
+def among_routed(ranked: list[Page], routed: DocumentRoute, share: float) -> list[Page]:
+    """The ranked pages the page boosts choose their documents among: those of the documents the document ranking
+    holds (:func:`routed_documents`), where any is ranked; else all (``share`` 0: all, as before 2026-12-06). "Has MSFT
+    increased its debt on balance sheet ...?" ranked JPMorgan's 10-Q second by its words once the other filings of
+    2023 left the document ranking, and the statement boost, which lifts the balance sheets of the two best
+    documents, put JPMorgan's first."""
+    if share <= 0 or not routed.scores:
+        return ranked
+    wanted = routed_documents(routed, share)
+    return [page for page in ranked if page[0] in wanted] or ranked
+
+
+def _by_document(candidates: list[str], routed: DocumentRoute, share: float = 0.0) -> list[str]:
+    """Candidates whose document's names and cover share rare terms with the question, best first: those of the
+    documents scored at least ``share`` of the best score (:func:`routed_documents`)."""
+    sha_of = {c: parse_chunk_id(c).sha256 for c in candidates}
+    documents = routed_documents(routed, share)
+    matching = [c for c in candidates if sha_of[c] in documents]
     return sorted(matching, key=lambda c: -routed.scores[sha_of[c]])  # stable: ties keep the candidates' order
 
 
