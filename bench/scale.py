@@ -29,6 +29,7 @@ from pathlib import Path
 from unittest import mock
 
 import torch
+from threadpoolctl import OpenBLASController, ThreadpoolController, threadpool_limits
 
 from bench.bm25_reference import sqlite_bm25
 from bench.common import write_result
@@ -209,11 +210,23 @@ def run_path(ours: Ours, timer: StageTimer, questions, retriever_class) -> tuple
             stages[stage].append(timer.current.get(stage, 0.0))
         ranks.append(first_hit_rank(top, q.relevant))
         tops.append(top)
-    # CPU time of this process: what a question costs when it has a core to itself (one torch thread)
+    # CPU time of this process: what a question costs, on the threads the app runs it with (torch's default)
     cpu = {f"cpu_{key}": value for key, value in percentiles(cpu_ms).items()}
     result = {**percentiles(ms), **cpu, "hits": hit_metrics(ranks), "groups": by_group(questions, ranks)}
     result["stages"] = {stage: percentiles(values) for stage, values in stages.items() if any(values)}
     return result, tops
+
+
+BLAS_EVERY_CORE = "before 2026-12-06: numpy's BLAS on every core"
+
+
+def blas_threads() -> list[int]:
+    return [i["num_threads"] for i in ThreadpoolController().info() if i["user_api"] == "blas"]
+
+
+def with_blas_threads(n: int) -> None:
+    threadpool_limits(limits=n, user_api="blas")
+    OpenBLASController.clear_controlling_thread()
 
 
 def main() -> None:
@@ -222,7 +235,8 @@ def main() -> None:
     parser.add_argument("--set", default="financebench", choices=sorted(QUESTIONS))
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    torch.set_num_threads(1)  # one query at a time; more threads only spin on a shared 2-core CPU
+    # torch's threads as the app leaves them (its default: one per core); numpy's BLAS on one thread, as the
+    # retriever sets it at the first question (rag_app/retrieval/blas.py)
     questions = QUESTIONS[args.set]()
     service = service_for(f"scale{args.chunks // 1000}k_{args.set}")
     started = time.perf_counter()
@@ -274,6 +288,11 @@ def main() -> None:
         result["paths"][label], _ = run_path(ours, timer, questions, retriever_class)
     # the same again, each routed document's page vectors now kept in memory (made from the kept vectors first)
     result["paths"]["pages in slots, vectors kept"], _ = run_path(ours, timer, questions, PagesInSlots)
+    result["torch_threads"], result["blas_threads"] = torch.get_num_threads(), blas_threads()
+    # the default path as before 2026-12-06: numpy's BLAS on every core, beside torch's threads
+    with_blas_threads(os.cpu_count() or 1)
+    result["paths"][BLAS_EVERY_CORE], _ = run_path(ours, timer, questions, Retriever)
+    with_blas_threads(1)
     # the default path through Chroma's approximate index (a collection above RAG_RETRIEVAL_EXACT_CHUNKS): each routed
     # filing's vectors read from Chroma the first time a question reaches it and written beside the chunk table (the
     # files removed first), then as a later process reads them, from those files

@@ -163,6 +163,55 @@ def test_the_dense_ranking_hands_the_fusion_more_chunks_than_bm25(service, setti
     assert asked == {"dense": 40, "bm25": 30}
 
 
+def test_numpys_blas_runs_on_one_thread_once_a_question_is_ranked(service, corpus_dir, monkeypatch):
+    """OpenBLAS's own threads spin after each product and take a core from torch's embedding of the next question:
+    117 ms a question at 100,000 chunks with both on every core, 43 ms with BLAS on one (docs/benchmarks.md)."""
+    import threading
+
+    from threadpoolctl import OpenBLASController, ThreadpoolController, threadpool_limits
+
+    from rag_app.retrieval import blas
+
+    def blas_threads() -> set[int]:
+        return {i["num_threads"] for i in ThreadpoolController().info() if i["user_api"] == "blas"}
+
+    seen = []
+    nearest = store_module.DocumentStore.nearest_ids
+
+    def spy(self, vector, k, shas):
+        seen.append(blas_threads())
+        return nearest(self, vector, k, shas)
+
+    monkeypatch.setattr(store_module.DocumentStore, "nearest_ids", spy)
+    monkeypatch.setattr(blas, "_done", False)  # as in a new process
+    service.ingest([corpus_dir])
+    original = ThreadpoolController().info()
+    try:
+        threadpool_limits(limits=2, user_api="blas")  # both cores, as numpy starts on a 2-core CPU
+        OpenBLASController.clear_controlling_thread()
+        assert blas_threads() == {2}
+        found = []
+        # the web app asks from its worker threads
+        worker = threading.Thread(
+            target=lambda: found.append(service.search(SearchRequest(query="Orbital Freight contract", k=3)))
+        )
+        worker.start()
+        worker.join(60)
+        assert "Orbital Freight" in found[0].hits[0].text
+        assert seen == [{1}] and blas_threads() == {1}  # and it stays so
+        service.search(SearchRequest(query="Orbital Freight contract", k=3))
+        assert seen == [{1}, {1}]
+        # the program's own limits still apply, from any thread
+        with threadpool_limits(limits=3, user_api="blas"):
+            assert blas_threads() == {3}
+        assert blas_threads() == {1}
+    finally:
+        for info in original:
+            if info["user_api"] == "blas":
+                threadpool_limits(limits={info["filepath"]: info["num_threads"]})
+        OpenBLASController.clear_controlling_thread()
+
+
 def test_an_english_question_ranks_a_long_documents_pages_as_whole_pages(service, corpus_dir, tmp_path, monkeypatch):
     """The page BM25 inside the best-ranked document (weight 0.5) ranks English questions' pages in documents of 10
     pages or more; Chinese questions and shorter documents get none (docs/benchmarks.md)."""

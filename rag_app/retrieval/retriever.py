@@ -12,6 +12,7 @@ from rag_app.embedding.chinese import ChineseReader
 from rag_app.embedding.protocol import Embedder
 from rag_app.errors import DocumentNotFoundError, TextsLostError
 from rag_app.records import DocumentInfo, SearchHit, chunk_id, parse_chunk_id
+from rag_app.retrieval.blas import blas_on_one_thread
 from rag_app.retrieval.boosts import Formalities, Page, PageBoost
 from rag_app.retrieval.documents import DocumentRoute, latest_words, route, symbol_names
 from rag_app.retrieval.fusion import (
@@ -90,6 +91,7 @@ class Retriever:
         self.formalities = formalities  # a report's formal pages, put below every other page (None: ranked as any)
 
     def search(self, query: str, k: int, files: Sequence[str] | None = None) -> SearchResult:
+        blas_on_one_thread()  # numpy's products beside torch's embedding, without their threads competing
         asked, query = query, self.read(query)
         self.store.refresh()
         documents = self.store.list_documents()
