@@ -245,6 +245,37 @@ def brute_force(matrix: np.ndarray, ids: list[str], query: np.ndarray, k: int) -
     return [ids[i] for i in np.lexsort((np.arange(len(ids)), -similarity))[:k]]
 
 
+def test_the_exact_product_over_many_vectors_is_split_across_the_cores_and_gives_the_same_scores(monkeypatch):
+    from threadpoolctl import threadpool_limits
+
+    from rag_app.storage import exact
+
+    rng = np.random.default_rng(0)
+    matrix = rng.standard_normal((exact.SPLIT_ROWS + 7, 384), dtype=np.float32)
+    vector = rng.standard_normal(384, dtype=np.float32)
+    parts = []
+    monkeypatch.setattr(exact, "_workers", lambda: (SpyPool(parts), 3))
+    with threadpool_limits(limits=1, user_api="blas"):  # as while questions are ranked (rag_app/retrieval/blas.py)
+        assert np.array_equal(exact.product(matrix, vector), matrix @ vector)  # bit for bit
+        assert [len(p) for p in parts] == [6656, 6656, 6695]  # three cores: three parts on 64-row bounds
+        parts.clear()
+        small = matrix[: exact.SPLIT_ROWS - 1]
+        assert np.array_equal(exact.product(small, vector), small @ vector) and parts == []
+
+
+class SpyPool:
+    def __init__(self, parts):
+        self.parts = parts
+
+    def submit(self, function, matrix, vector):
+        import concurrent.futures
+
+        self.parts.append(matrix)
+        future = concurrent.futures.Future()
+        future.set_result(function(matrix, vector))
+        return future
+
+
 def test_a_collection_under_the_limit_is_searched_exactly_in_memory_and_follows_every_write(
     store, settings, monkeypatch
 ):

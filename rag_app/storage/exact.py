@@ -23,6 +23,8 @@ next refresh, and one that cannot be read is read again from Chroma.
 
 from __future__ import annotations
 
+import concurrent.futures
+import functools
 import logging
 import os
 import threading
@@ -37,7 +39,31 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 CACHED_COLLECTIONS = 4  # collections whose matrix a process keeps (the most recently searched)
+# Rows of a matrix above which its product with a question's vector is split across the cores, a part a thread
+SPLIT_ROWS = 20_000
+ALIGN = 64
 READ_BATCH = 1000  # chunk ids per Chroma read
+
+
+@functools.cache
+def _workers() -> tuple[concurrent.futures.ThreadPoolExecutor | None, int]:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    return (concurrent.futures.ThreadPoolExecutor(cores, "exact-search") if cores > 1 else None), cores
+
+
+def product(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
+    """``matrix @ vector``; a large matrix in parts on the cores' threads. numpy's BLAS runs on one thread while
+    questions are ranked (rag_app/retrieval/blas.py: its own threads spin beside torch's), and scanning 100,000
+    vectors reads 154 MB, which one core reads at about half the speed two do (docs/benchmarks.md). numpy releases
+    the GIL in the product; these threads wait without spinning."""
+    workers, cores = _workers()
+    if workers is None or len(matrix) < SPLIT_ROWS:
+        return matrix @ vector
+    # parts start on multiples of 64 rows: BLAS kernels take rows in blocks (4 on AVX2), a part's last rows in a
+    # tail of their own, so parts so aligned give the scores of the whole product bit for bit
+    bounds = [*(int(b) // ALIGN * ALIGN for b in np.linspace(0, len(matrix), cores + 1)[:-1]), len(matrix)]
+    parts = [workers.submit(np.matmul, matrix[a:b], vector) for a, b in zip(bounds, bounds[1:], strict=False)]
+    return np.concatenate([part.result() for part in parts])
 
 
 @dataclass(frozen=True)
@@ -93,7 +119,7 @@ class Stacked:
         if len(rows) * 2 < len(self.ids):
             similarity[rows] = self.matrix[rows] @ query
         else:
-            similarity = self.matrix @ query
+            similarity = product(self.matrix, query)
         if len(rows) > k:
             rows = rows[np.argpartition(-similarity[rows], k - 1)[:k]]
         rows = rows[np.lexsort((rows, -similarity[rows]))]
