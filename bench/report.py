@@ -1801,6 +1801,14 @@ def scale_zh_sentence() -> str:
         f"vectors only; hit@5 {default['hits']['hit@5']}, MRR {default['hits']['mrr']} "
         "(`bench/results/retrieval-scale-zh_reports.json`)."
     )
+    if BLAS_BEFORE in z["paths"]:
+        before = z["paths"][BLAS_BEFORE]
+        sentence += (
+            f" With numpy's BLAS on every core, as before 2026-12-06, the same questions took {before['ms_p50']} ms "
+            f"(query embedding {before['stages']['query embedding']['ms_p50']} ms){_same_pages(z)}. That "
+            f"collection was built again on 2026-12-06 ({z['build_seconds']} s), from source collections ingested "
+            "again since the one before (100,856 chunks, where the default path gave MRR 0.754 at 0c96921)."
+        )
     if approximate:
         sentence += (
             f" Through Chroma's approximate index instead (collections over RAG_RETRIEVAL_EXACT_CHUNKS) it takes "
@@ -1808,6 +1816,33 @@ def scale_zh_sentence() -> str:
             f"{approximate['stages']['dense search']['ms_p50']} ms a question."
         )
     return sentence
+
+
+BLAS_BEFORE = "before 2026-12-06: numpy's BLAS on every core"  # bench.scale.BLAS_EVERY_CORE (it loads torch)
+
+
+def _same_pages(r: dict) -> str:
+    same = r.get("blas_every_core_top10_identical")
+    return f", the same top 10 pages for {same['identical']} of {same['questions']} questions" if same else ""
+
+
+def _scale_threads(r: dict) -> str:
+    """How the bench's questions used the cores, and the path before numpy's BLAS was held to one thread."""
+    if "torch_threads" not in r:
+        return " This bench held torch to one thread."
+    before, default = r["paths"][BLAS_BEFORE], r["paths"]["default"]
+    return (
+        f" Each path runs on the threads the app runs it on: torch on its default ({r['torch_threads']}, one a core), "
+        "numpy's BLAS on one thread (`rag_app/retrieval/blas.py`, set at a process's first question since "
+        "2026-12-06), and the product over every vector in parts, one a core, on threads that wait without "
+        "spinning (`rag_app/storage/exact.py`). Until 2026-12-06 the app left both libraries on every core: "
+        "OpenBLAS's threads spin after each product and take a core from torch's next embedding; that is the path "
+        f'"{BLAS_BEFORE}" below: {before["ms_p50"]} ms p50 (query embedding {_embedding_ms(before["stages"])}) '
+        f"against the default's {default['ms_p50']} ms (query embedding {_embedding_ms(default['stages'])})"
+        f"{_same_pages(r)}. This bench then held "
+        "torch to one thread, which the app never did, so its figures of 2026-12-05 and 06 (41.6 to 60.3 ms p50, "
+        "the same code moving with the CPU's hour on this shared machine) measured what no user ran."
+    )
 
 
 def scale() -> list[str]:
@@ -1831,7 +1866,7 @@ def scale() -> list[str]:
         for label, p in r["paths"].items()
     ]
     # the default settings' paths: not the opt-in slots, not Chroma's index where the collection is searched exactly
-    p50 = max(p["ms_p50"] for label, p in r["paths"].items() if not label.startswith("pages in slots") and "Chroma" not in label)  # fmt: skip
+    p50 = max(p["ms_p50"] for label, p in r["paths"].items() if not label.startswith(("pages in slots", "before")) and "Chroma" not in label)  # fmt: skip
     built = f"built in {r['build_seconds']} s" if r.get("build_seconds") else "built by an earlier run"
     return [
         *out,
@@ -1846,20 +1881,8 @@ def scale() -> list[str]:
             "whole pages once (the page boosts and the page BM25 keep them) and the pages it ranks, to tell the "
             "formal ones (the \"other\" stage; kept too), which the second finds kept."
             + scale_zh_sentence()
-            + " This machine's CPU is shared and its speed moves: on 2026-12-05 the default path measured 42.6 ms "
-            "p50 at 08:46 (006b464), 41.6 ms at 11:30 and 60.2 ms at 12:02 with the same code, and 57.0 ms at 22:08 "
-            "(30b1a74, load 0.7 before it; its query embedding 21.8 ms, 112.6 CPU ms a question); the run below, "
-            f"whose English questions take the same steps, measured {r['paths']['default']['ms_p50']} ms (query "
-            f"embedding {_embedding_ms(r['paths']['default']['stages'])}, "
-            f"{r['paths']['default']['cpu_ms_p50']} CPU ms) at load {r['load_average_start']} before it: the "
-            "target's verdict changes with the hour, not with the code. Checked on 2026-12-06 at 18:21, one run after "
-            "the other: b1fae93, whose run that morning measured 47.0 ms p50 (load 1.1 before it), measured 59.2 ms "
-            "(load 1.5; query embedding 27.9 ms, 114.3 CPU ms) against 56.9 and 60.3 ms for 67b2390 in the two runs "
-            "before it (the later one below), so the two levers of that evening (a question asking for a reason; the "
-            "document ranking's share) cost nothing measurable, and the slower CPU misses the target with either; "
-            "Chroma's approximate index, on the 100,000-chunk collection built on this machine that evening, took "
-            "326.7 ms at b1fae93 and 346.0 ms at 67b2390 (dense search 273 and 284 ms), against 55.2 ms that morning "
-            "on a collection built the day before. Since 2026-12-06 a question that names its "
+            + _scale_threads(r)
+            + " Since 2026-12-06 a question that names its "
             "filing is embedded twice in one pass, as it is and without the filing's names (the section on that "
             "lever): the stage \"query embedding, with the question without its names\"; one that names none, "
             "once. On the last two paths (Chroma's approximate index, collections above RAG_RETRIEVAL_EXACT_CHUNKS) the "
@@ -1868,7 +1891,9 @@ def scale() -> list[str]:
             "that reaches a filing for the first time (most of these 68) reads its vectors from Chroma and writes "
             "them (its \"dense search\" stage is mostly that read), the second is a later process of the same "
             "library, which reads them from those files. Before the lever that path measured 26.2 ms p50 (f7074cb, "
-            "load 1.8), with it and before the files 63.6 ms (135f787, load 1.5)."
+            "load 1.8), with it and before the files 63.6 ms (135f787, load 1.5). Chroma's index is as slow as this on "
+            "the 100,000-chunk collection built on this machine on 2026-12-06 (346.0 ms at 67b2390 that evening; "
+            "55.2 ms that morning on a collection built the day before); it is not the default."
             if r["set"] == "financebench" else ""
         )
         + (
@@ -1884,18 +1909,18 @@ def scale() -> list[str]:
             + (f"and by a new process from the copy kept beside the chunk table in {r['exact_load_seconds_from_disk']} s, "
                if "exact_load_seconds_from_disk" in r else "")
             + f"{r['exact_memory_mb']} MB of resident memory); the last searches Chroma's approximate index instead, "
-            "as before 2026-12-05. numpy's matrix product runs on both cores, so those paths' CPU time is about "
-            "twice their wall time; scanning every vector reads 154 MB a question, so exact search costs more "
-            "than the index at this size (its own stage below)."
+            "as before 2026-12-05. Scanning every vector reads 154 MB a question, split across the cores; "
+            "exact search costs more than the index would at this size (its own stage below)."
             if "exact_load_seconds" in r else ""
         ), "",
         table(["path", "p50 ms", "p95 ms", "CPU ms p50", "hit@5", "MRR", *(f"{g}: hit@5 / MRR" for g in SCALE_SLICES)], rows), "",
         f"Target p50 <= {TARGETS['scale_ms_p50']} ms on every path of the default settings: "
         f"{verdict(p50 <= TARGETS['scale_ms_p50'])}"
         + ("; the opt-in `slots` paths are measured beside them, not held to it" if "pages in slots" in r["paths"] else "")  # fmt: skip
-        + ". "
-        "CPU ms: the process's own CPU time per question (one torch thread), what a question costs with a core to "
-        "itself; the wall times include waiting for a core on this shared machine.", "",
+        + ("; the path before 2026-12-06 is the old default, beside it" if BLAS_BEFORE in r["paths"] else "")
+        + ". CPU ms: the process's own CPU time per question"
+        + (" (one torch thread)" if "torch_threads" not in r else ", on every thread it runs (torch's, the product's parts)")
+        + ", what a question costs the machine; the wall times include waiting for a core on this shared machine.", "",
         *_scale_stages(r), *_scale_checks(r), provenance(r), "",
     ]  # fmt: skip
 

@@ -284,15 +284,18 @@ def main() -> None:
     timer = StageTimer(service.embeddings, service.chinese_reader)
     # The default path, and dense + BM25 + document match for every question (the English path).
     paths = (("default", Retriever), ("with dense search", DenseForEveryQuestion), ("pages in slots", PagesInSlots))
+    tops = {}
     for label, retriever_class in paths:
-        result["paths"][label], _ = run_path(ours, timer, questions, retriever_class)
+        result["paths"][label], tops[label] = run_path(ours, timer, questions, retriever_class)
     # the same again, each routed document's page vectors now kept in memory (made from the kept vectors first)
     result["paths"]["pages in slots, vectors kept"], _ = run_path(ours, timer, questions, PagesInSlots)
     result["torch_threads"], result["blas_threads"] = torch.get_num_threads(), blas_threads()
     # the default path as before 2026-12-06: numpy's BLAS on every core, beside torch's threads
     with_blas_threads(os.cpu_count() or 1)
-    result["paths"][BLAS_EVERY_CORE], _ = run_path(ours, timer, questions, Retriever)
+    result["paths"][BLAS_EVERY_CORE], before = run_path(ours, timer, questions, Retriever)
     with_blas_threads(1)
+    same = sum(a == b for a, b in zip(before, tops["default"], strict=True))
+    result["blas_every_core_top10_identical"] = {"identical": same, "questions": len(questions)}
     # the default path through Chroma's approximate index (a collection above RAG_RETRIEVAL_EXACT_CHUNKS): each routed
     # filing's vectors read from Chroma the first time a question reaches it and written beside the chunk table (the
     # files removed first), then as a later process reads them, from those files
