@@ -2897,8 +2897,15 @@ def web() -> list[str]:
     return [
         "## Web app latency", "",
         f"`python app.py` to the first answer: {r['startup_to_first_answer_s']} s. `POST /api/ask` (extractive) over "
-        f"{r['collection']}: median {a['median']} ms, p90 {a['p90']} ms ({a['questions']} questions).", "",
-        provenance(r), "",
+        f"{r['collection']}: median {a['median']} ms, p90 {a['p90']} ms ({a['questions']} questions)."
+        + (
+            " In the same hour, 67213e8 (numpy's BLAS on every core, before it ran on one thread while questions are "
+            "ranked) measured a median of 487.8 ms, p90 523.5 ms (load 0.9 before it). Most of a question's time is "
+            "the extractive answer's embedding of every sentence and row of its four pages (in a profile at a16a39c, "
+            "351 of 412 ms a question; the retrieval 34 ms)."
+            if r.get("commit") == "a16a39c" else ""
+        ), "",
+        provenance(r) + " Reproduce: `python -m bench.web`", "",
     ]  # fmt: skip
 
 
