@@ -1821,6 +1821,29 @@ def scale_zh_sentence() -> str:
 BLAS_BEFORE = "before 2026-12-06: numpy's BLAS on every core"  # bench.scale.BLAS_EVERY_CORE (it loads torch)
 
 
+FIRST_READ = "default, no pages read at start (the command line)"  # bench.scale.FIRST_READ
+
+
+def _scale_first_read(r: dict) -> str:
+    """The first path (a process that read no pages at start) and the web app's reads at start."""
+    if FIRST_READ not in r["paths"]:
+        return (
+            " The first path reads the routed filings' whole pages once (the page boosts and the page BM25 keep them) "
+            'and the pages it ranks, to tell the formal ones (the "other" stage; kept too), which the second finds '
+            "kept."
+        )
+    same = r["first_read_top10_identical"]
+    return (
+        f' The first path, "{FIRST_READ}", is a process that has read no document\'s pages, as the command line '
+        "asks its one question: the first question to reach a filing reads its pages, to find which open a section "
+        'the page boosts lift (the stage "page boosts") and which are formal pages (in "other"), and keeps '
+        "them. The web app reads them for every document at start, in the background (`Retriever.warm`, from "
+        f"`RagService.preload_search`: {r['warm_documents']} documents in {r['warm_seconds']} s here), and the "
+        f"paths after the first run so; the two give the same top 10 pages for {same['identical']} of "
+        f"{same['questions']} questions."
+    )
+
+
 def _same_pages(r: dict) -> str:
     same = r.get("blas_every_core_top10_identical")
     return f", the same top 10 pages for {same['identical']} of {same['questions']} questions" if same else ""
@@ -1866,20 +1889,20 @@ def scale() -> list[str]:
         for label, p in r["paths"].items()
     ]
     # the default settings' paths: not the opt-in slots, not Chroma's index where the collection is searched exactly
-    p50 = max(p["ms_p50"] for label, p in r["paths"].items() if not label.startswith(("pages in slots", "before")) and "Chroma" not in label)  # fmt: skip
+    p50 = max(p["ms_p50"] for label, p in r["paths"].items() if not label.startswith(("pages in slots", "before")) and "Chroma" not in label and label != FIRST_READ)  # fmt: skip
     built = f"built in {r['build_seconds']} s" if r.get("build_seconds") else "built by an earlier run"
     return [
         *out,
         f"{r['chunks']:,} chunks of {r['documents']} documents (the {r['set']} collection padded with renamed "
         f"copies of the documents no question refers to, their real chunks and vectors, {built}). Its "
         f"{r['questions']} questions, timed {r['note']}; the hit rate of the same run "
-        "beside each time. The default path ranks a Chinese question densely only where a model reads Chinese (the "
+        "beside each time."
+        + _scale_first_read(r)
+        + " The default path ranks a Chinese question densely only where a model reads Chinese (the "
         "Chinese reader, RAG_EMBEDDING_MODEL_ZH, the default since 2026-12-05; the bundled main model cannot); the "
         "second path runs the dense search for every question, as for English ones (with the reader, the same steps)."
         + (
-            " These questions are English, so both paths run the same steps; the first reads the routed filings' "
-            "whole pages once (the page boosts and the page BM25 keep them) and the pages it ranks, to tell the "
-            "formal ones (the \"other\" stage; kept too), which the second finds kept."
+            " These questions are English, so both paths run the same steps."
             + scale_zh_sentence()
             + _scale_threads(r)
             + " Since 2026-12-06 a question that names its "
@@ -1914,10 +1937,14 @@ def scale() -> list[str]:
             if "exact_load_seconds" in r else ""
         ), "",
         table(["path", "p50 ms", "p95 ms", "CPU ms p50", "hit@5", "MRR", *(f"{g}: hit@5 / MRR" for g in SCALE_SLICES)], rows), "",
-        f"Target p50 <= {TARGETS['scale_ms_p50']} ms on every path of the default settings: "
+        f"Target p50 <= {TARGETS['scale_ms_p50']} ms on every path of the default settings"
+        + (" as the web app runs them (after its reads at start)" if FIRST_READ in r["paths"] else "")
+        + ": "
         f"{verdict(p50 <= TARGETS['scale_ms_p50'])}"
         + ("; the opt-in `slots` paths are measured beside them, not held to it" if "pages in slots" in r["paths"] else "")  # fmt: skip
         + ("; the path before 2026-12-06 is the old default, beside it" if BLAS_BEFORE in r["paths"] else "")
+        + (f"; the command line's path, {r['paths'][FIRST_READ]['ms_p50']} ms, is beside it: it asks one question a "
+           "process, after seconds of loading models" if FIRST_READ in r["paths"] else "")
         + ". CPU ms: the process's own CPU time per question"
         + (" (one torch thread)" if "torch_threads" not in r else ", on every thread it runs (torch's, the product's parts)")
         + ", what a question costs the machine; the wall times include waiting for a core on this shared machine.", "",

@@ -333,6 +333,36 @@ def test_the_web_app_reads_the_search_indexes_before_the_first_question(service,
     assert fresh.chinese_reader._model is None  # no Chinese document here: the Chinese reader is never loaded
 
 
+def test_the_web_app_reads_what_a_first_question_reads_of_each_documents_pages_before_it(
+    service, settings, corpus_dir, monkeypatch
+):
+    """Retriever.warm, run by RagService.preload_search: which pages open a section the page boosts lift and which
+    are formal pages, found for every document at start, so the first question to a filing reads none of it."""
+    from rag_app.retrieval import boosts
+    from rag_app.service import RagService
+    from rag_app.storage.chunk_table import ChunkTable
+
+    service.ingest([corpus_dir])
+    question = SearchRequest(query="What does the balance sheet say about the Orbital Freight contract?", k=3)
+    boosts._FORMAL_PAGES.clear()
+    boosts._PAGE_SECTIONS.clear()
+    read = []
+    openings, kind_of = ChunkTable.page_openings, boosts.Formalities.kind_of
+    monkeypatch.setattr(ChunkTable, "page_openings", lambda self, *a: read.append("openings") or openings(self, *a))
+    monkeypatch.setattr(boosts.Formalities, "kind_of", lambda self, text: read.append("kind") or kind_of(self, text))
+    fresh = RagService(settings)  # as the app starts on that data directory
+    fresh.embeddings = service.embeddings
+    assert "balance sheet" in fresh.retriever(fresh.store(with_model=True)).boosts[0].sections.named_in(question.query)
+    fresh.preload_search().join(120)
+    assert "openings" in read and "kind" in read  # read at start
+    read.clear()
+    assert "Orbital Freight" in fresh.search(question).hits[0].text
+    assert read == []  # the question read nothing of them
+    # a library larger than what the caches keep is read up to a number of pages
+    retriever = fresh.retriever(fresh.store(with_model=True))
+    assert retriever.warm() == 2 and retriever.warm(pages=1) == 1  # two documents of one page each
+
+
 def test_the_web_app_loads_the_chinese_reader_before_the_first_question_where_it_read_documents(
     settings, embeddings, tmp_path
 ):

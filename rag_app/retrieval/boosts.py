@@ -43,6 +43,9 @@ class PageBoost(Protocol):
     def __call__(self, question: str, ranked_pages: Sequence[Page], pages_opening: PagesOpening) -> dict[Page, float]:
         """Scores to add to pages for this question (empty: the rule does not apply)."""
 
+    def warm(self, sha256: str, pages_opening: PagesOpening) -> None:
+        """Read now what a question reaching this content would read of its pages, and keep it."""
+
 
 @dataclass(frozen=True, eq=False)  # one object per set (load is cached): compared and hashed by identity
 class SectionSet:
@@ -184,6 +187,10 @@ class SectionBoost:
         found = [(sha, page) for sha in shas for page in self._pages_with(sha, wanted, pages_opening)]
         found.sort(key=lambda p: (position.get(p, len(position)), shas.index(p[0]), p[1]))
         return {page: weight / (self.rrf_k + rank) for rank, page in enumerate(found, 1)}
+
+    def warm(self, sha256: str, pages_opening: PagesOpening) -> None:
+        """Every section's pages of one content found and kept (:meth:`_pages_with` for all of them)."""
+        self._pages_with(sha256, frozenset(self.sections.titles), pages_opening)
 
     def _pages_with(self, sha: str, wanted: frozenset[str], pages_opening: PagesOpening) -> list[int]:
         """The pages of one content that start a section in ``wanted``."""

@@ -38,6 +38,8 @@ FORMAL_ROOM = 4
 # File content -> its cover's text (the same content has the same cover in every collection), oldest first
 _COVERS: dict[str, str] = {}
 COVERS_KEPT = 4096
+# Pages Retriever.warm reads at most: half of what the formal pages' cache keeps (boosts.FORMAL_PAGES_KEPT)
+WARM_PAGES = 32_768
 
 
 @dataclass
@@ -389,19 +391,44 @@ class Retriever:
         if not self.boosts or not ranked:
             return {}
         by_sha = {d.sha256: d for d in documents if d.embedding == self.embeddings.fingerprint}
-
-        def pages_opening(sha: str, chars: int) -> dict[int, str]:
-            if sha not in by_sha:
-                return {}
-            if chars > 0:
-                return self.store.page_openings(by_sha[sha], chars)
-            return whole_pages(self.store, by_sha[sha])  # 0: whole pages, for headings anywhere on them (not kept)
-
+        pages_opening = functools.partial(self._pages_opening, by_sha)
         total: dict[Page, float] = {}
         for boost in self.boosts:
             for page, score in boost(query, ranked, pages_opening).items():
                 total[page] = total.get(page, 0.0) + score
         return total
+
+    def _pages_opening(
+        self, by_sha: dict[str, DocumentInfo], sha: str, chars: int, whole: dict[int, str] | None = None
+    ) -> dict[int, str]:
+        """The first ``chars`` characters of each page of a content (kept by the store); 0: whole pages, for
+        headings anywhere on them (``whole`` where already read; not kept)."""
+        if sha not in by_sha:
+            return {}
+        if chars > 0:
+            return self.store.page_openings(by_sha[sha], chars)
+        return whole if whole is not None else whole_pages(self.store, by_sha[sha])
+
+    def warm(self, pages: int = WARM_PAGES) -> int:
+        """Read now what a question reads of a document's pages the first time it reaches it, and keeps: which pages
+        open each section of the page boosts, and which are formal pages. For the collection's documents, in
+        name order, up to ``pages`` pages (the caches keep more). The web app does it at start, in the background, so
+        that a first question to a filing costs what the next ones do. Returns the documents read."""
+        documents = [d for d in self.store.list_documents() if d.embedding == self.embeddings.fingerprint]
+        by_sha = {d.sha256: d for d in documents}
+        read = 0
+        for count, (sha, document) in enumerate(by_sha.items()):
+            whole = whole_pages(self.store, document)
+            read += len(whole)
+            if read > pages:
+                return count
+            opening = functools.partial(self._pages_opening, by_sha, whole=whole)
+            for boost in self.boosts:
+                boost.warm(sha, lambda sha, chars, opening=opening: opening(sha, chars))
+            if self.formalities is not None:
+                for page, text in whole.items():
+                    self.formalities.page_kind((sha, page), lambda text=text: text)
+        return len(by_sha)
 
     def _scope(self, documents: list[DocumentInfo], files: Sequence[str] | None) -> tuple[set[str], list[str]]:
         """File contents to search: complete, chosen, embedded with the current model; and warnings."""
