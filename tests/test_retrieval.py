@@ -165,7 +165,7 @@ def test_the_dense_ranking_hands_the_fusion_more_chunks_than_bm25(service, setti
 
 def test_numpys_blas_runs_on_one_thread_once_a_question_is_ranked(service, corpus_dir, monkeypatch):
     """OpenBLAS's own threads spin after each product and take a core from torch's embedding of the next question:
-    76 to 128 ms a question at 100,000 chunks with both on every core, 39 to 42 ms with BLAS on one
+    70 to 128 ms a question at 100,000 chunks with both on every core, 39 to 42 ms with BLAS on one
     (docs/benchmarks.md)."""
     import threading
 

@@ -4,9 +4,8 @@ A question's ranking runs torch (the question's embedding, on torch's OpenMP thr
 (the exact dense search over every chunk's vector, the page vectors inside the best documents) one after the other.
 numpy's OpenBLAS keeps threads of its own, which spin for a while after each product: on a 2-core CPU they take a
 core from torch's next embedding, whose threads then wait for each other. Measured at 100,000 chunks on 2 cores
-(``python -m bench.scale``, docs/benchmarks.md): with both libraries on every core a question took 76 to 128 ms p50
-(134 to 245 CPU ms) in three runs; with OpenBLAS on one thread, 39 to 42 ms (59 to 63 CPU ms) in the same runs, the
-same top 10 pages.
+(``python -m bench.scale``, docs/benchmarks.md): with both libraries on every core a question took 70 to 128 ms p50
+in four runs; with OpenBLAS on one thread, 39 to 42 ms in the same runs (pages already read), the same top 10 pages.
 
 Set once, process-wide, at the first question: OpenBLAS has one thread count for the process, and a limit set and
 restored around each search would be undone by concurrent searches (threadpoolctl lets one thread at a time hold
