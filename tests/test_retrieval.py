@@ -1,10 +1,12 @@
 """Hybrid retrieval: BM25 terms, fusion, an index kept in step with Chroma, and page context for the model."""
 
 import json
+import os
 from dataclasses import replace
 from unittest import mock
 
 import pytest
+from conftest import ROOT
 from pdfgen import write_pdf
 
 from rag_app.records import Chunk
@@ -475,6 +477,46 @@ def test_the_document_ranking_ranks_documents_scored_half_as_well_as_the_best_by
     assert ranked(0.5) == ["weixing", "yili"]
     assert ranked(0.0) == ["weixing", "yili", "year-only"]  # as before: every document the route scores
     assert RankingOptions().document_share == 0.5
+
+
+SUMS_SCRIPT = """
+import math
+from rag_app.answering.events import Source
+from rag_app.answering.strategies.extractive import _candidates, _score_words
+from rag_app.answering.strategy_context import StrategyContext
+from rag_app.prompts import load_prompts
+from rag_app.records import SearchHit
+from rag_app.retrieval.documents import DocumentRoute, _scores
+
+terms = [f"term{i}" for i in range(12)]
+idf = {t: math.log(3 + i * 0.37) / 7 for i, t in enumerate(terms)}
+print(repr(_scores(set(terms), {"a": set(terms)}, idf)["a"]))
+page = "\\n".join(" ".join(f"word{(i * 7 + j) % 40}" for j in range(12)) + "." for i in range(30))
+question = "What do " + " ".join(f"word{j}" for j in range(0, 40, 3)) + " say?"
+hit = SearchHit("a.pdf", 1, 0, page[:120], 0.5, "a.pdf", "a.pdf:1:0")
+ctx = StrategyContext(question, [Source(1, hit, page=page, window=(0, 120))], None, load_prompts("en"), 64, 0.0)
+ctx.route = DocumentRoute()
+candidates = _candidates(ctx.sources)
+_score_words(ctx, candidates)
+print([repr(c.words) for c in candidates])
+"""
+
+
+def test_the_document_route_and_the_quoted_answers_word_scores_are_the_same_in_every_process():
+    """Their idf sums run over sets of words, whose order follows the process's string hashing: a plain sum's last
+    bits moved with it, so two documents a question names alike tied in one process and not in the next (an
+    enterprise_rag_challenge question about absent companies cited another report in one run of three)."""
+    import subprocess
+    import sys
+
+    outputs = {
+        subprocess.run(
+            [sys.executable, "-c", SUMS_SCRIPT], env={**os.environ, "PYTHONHASHSEED": str(seed)}, cwd=ROOT,
+            capture_output=True, text=True, check=True,
+        ).stdout
+        for seed in range(1, 7)
+    }  # fmt: skip
+    assert len(outputs) == 1, outputs
 
 
 def test_the_page_boosts_choose_their_documents_among_those_the_document_ranking_holds():

@@ -295,7 +295,9 @@ def _periods(
 
 
 def _scores(asked: set[str], titles: dict[str, set[str]], idf: dict[str, float]) -> dict[str, float]:
-    found = {sha: sum(idf[t] for t in asked & terms) for sha, terms in titles.items()}
+    # fsum: the exact sum, in whatever order the set gives its terms (a plain sum's last bits followed the process's
+    # string hashing, so documents a question names alike tied in one process and not in the next)
+    found = {sha: math.fsum(idf[t] for t in asked & terms) for sha, terms in titles.items()}
     return {sha: score for sha, score in found.items() if score > 0}
 
 

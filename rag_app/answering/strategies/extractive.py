@@ -276,8 +276,8 @@ def _score_words(ctx: StrategyContext, candidates: list[Candidate]) -> None:
     idf = {t: math.log(1 + len(candidates) / (1 + frequency[t])) for t in asked if frequency[t]}
     for c in candidates:
         own = set(idf) - ctx.route.titles.get(c.source.hit.sha256, frozenset())
-        total = sum(idf[t] for t in own)
-        c.words = sum(idf[t] for t in own & c.terms) / total if total else 0.0
+        total = math.fsum(idf[t] for t in own)  # exact sums: the same in any order the sets give (any process)
+        c.words = math.fsum(idf[t] for t in own & c.terms) / total if total else 0.0
 
 
 @functools.cache
