@@ -589,7 +589,8 @@ def page_set(
         blurb.format(questions=r["questions"], documents=r.get("documents", "?")), "", SPLIT_NOTE, "", SLICES_NOTE, "",
         table(GROUP_HEADER, _group_rows(r)), "",
         f"Ours / baseline, all questions: hit@5 {r['ratio_hit@5']}x, MRR {r['ratio_mrr']}x. "
-        f"Query time p50: ours {r['systems']['ours']['ms_p50']} ms, baseline {r['systems']['baseline']['ms_p50']} ms.", "",
+        f"Query time p50: ours {r['systems']['ours']['ms_p50']} ms, baseline {r['systems']['baseline']['ms_p50']} ms"
+        + (f" (torch on {r['torch_threads']} threads, one a core, as the app runs it)." if "torch_threads" in r else " (torch on one thread, as this bench held it until 2026-12-06; the app runs one a core)."), "",
         _target_line(r, hit5, mrr, slices), "",
     ]  # fmt: skip
     intro = "Levers (hit@5 / MRR; each row changes one thing from the default; chosen on the tuning half):"
