@@ -424,7 +424,7 @@ class Retriever:
                 return count
             opening = functools.partial(self._pages_opening, by_sha, whole=whole)
             for boost in self.boosts:
-                boost.warm(sha, lambda sha, chars, opening=opening: opening(sha, chars))
+                boost.warm(sha, opening)
             if self.formalities is not None:
                 for page, text in whole.items():
                     self.formalities.page_kind((sha, page), lambda text=text: text)

@@ -39,8 +39,10 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 CACHED_COLLECTIONS = 4  # collections whose matrix a process keeps (the most recently searched)
-# Rows of a matrix above which its product with a question's vector is split across the cores, a part a thread
+# Rows of a matrix above which its product with a question's vector is split across the cores, a part a thread (at
+# most PARTS: a few cores already read memory as fast as it comes)
 SPLIT_ROWS = 20_000
+PARTS = 8
 ALIGN = 64
 READ_BATCH = 1000  # chunk ids per Chroma read
 
@@ -48,7 +50,8 @@ READ_BATCH = 1000  # chunk ids per Chroma read
 @functools.cache
 def _workers() -> tuple[concurrent.futures.ThreadPoolExecutor | None, int]:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    return (concurrent.futures.ThreadPoolExecutor(cores, "exact-search") if cores > 1 else None), cores
+    parts = min(cores, PARTS)
+    return (concurrent.futures.ThreadPoolExecutor(parts, "exact-search") if parts > 1 else None), parts
 
 
 def product(matrix: np.ndarray, vector: np.ndarray) -> np.ndarray:
