@@ -1863,7 +1863,10 @@ def _scale_threads(r: dict) -> str:
         "OpenBLAS's threads spin after each product and take a core from torch's next embedding; that is the path "
         f'"{BLAS_BEFORE}" below: {before["ms_p50"]} ms p50 (query embedding {_embedding_ms(before["stages"])}) '
         f"against the default's {default['ms_p50']} ms (query embedding {_embedding_ms(default['stages'])})"
-        f"{_same_pages(r)}. This bench then held "
+        f"{_same_pages(r)}. That path resets numpy's BLAS inside a process that had limited it; the code before "
+        "the change itself (67213e8), run in separate processes alternating with 345fc27's on this collection on "
+        "the evening of 2026-12-06 (a probe; load 1.0 to 2.1), measured 121.4 to 123.2 ms p50 against 43.7 to "
+        "56.8 ms, the same hit@5. This bench then held "
         "torch to one thread, which the app never did, so its figures of 2026-12-05 and 06 (41.6 to 60.3 ms p50, "
         "the same code moving with the CPU's hour on this shared machine) measured what no user ran."
     )
