@@ -14,6 +14,8 @@
 * analyst_en, analyst_zh, page level: questions written for this bench, blind to the retrieval, in the
   words people type (no template), over financebench_dev's filings and zh_reports_dev's reports, each
   with every page that answers it (bench/data/analyst_*.jsonl); by the kind its writer gave it.
+  analyst_erc: the same over enterprise_rag_challenge's 12 annual reports, whose pages no lever was ever
+  tuned on (their own collection).
 * enterprise_rag_challenge_r1, refusal: does the best retrieval score separate answerable
   questions from those whose answer is "N/A"? ROC AUC and the threshold that separates best.
 
@@ -498,17 +500,28 @@ def docugami_questions() -> list[Question]:
 ANALYST = Path(__file__).parent / "data"
 
 
-def analyst_questions(language: str) -> list[Question]:
-    """The analyst set of ``language`` (en, zh): grouped by the kind its writer gave it (figure, computed,
-    explanation, fact, risk or policy; Chinese: figure, name or date, open) and, in English, by whether it names a
-    statement. Halves by document, as its collection's set splits them (financebench_dev: the file's stem)."""
-    rows = [json.loads(line) for line in (ANALYST / f"analyst_{language}.jsonl").open(encoding="utf-8") if line.strip()]
+# The sets written blind to the retrieval: name -> (language, folder of its PDFs under QA, the name its half is split by).
+# analyst_erc's reports were never tuned on at page level: enterprise_rag_challenge's 12 annual reports, split by file
+# name as the answers bench splits them.
+ANALYST_SETS = {
+    "en": ("en", "financebench_dev/pdfs", lambda pdf: pdf.stem),
+    "zh": ("zh", "zh_reports_dev/pdfs", lambda pdf: pdf.name),
+    "erc": ("en", "enterprise_rag_challenge_r1/round1/pdfs", lambda pdf: pdf.name),
+}
+
+
+def analyst_questions(name: str) -> list[Question]:
+    """The analyst set ``name`` (en, zh, erc: bench/data/analyst_<name>.jsonl): grouped by the kind its writer gave it
+    (figure, computed, explanation, fact, risk or policy; Chinese: figure, name or date, open) and, in English, by
+    whether it names a statement. Halves by document, as its collection's set splits them (``ANALYST_SETS``)."""
+    language, folder, halved_by = ANALYST_SETS[name]
+    rows = [json.loads(line) for line in (ANALYST / f"analyst_{name}.jsonl").open(encoding="utf-8") if line.strip()]
     out = []
     for r in rows:
-        stem = r["doc_name"].removesuffix(".pdf")
+        pdf = QA / folder / (r["doc_name"].removesuffix(".pdf") + ".pdf")
         slices = [f"kind: {r['kind']}"] + ([statement_slice(r["question"])] if language == "en" else [])
-        half = split_half(stem) if language == "en" else ""
-        out.append(_page_question(r["id"], r["question"], f"{stem}.pdf", r["evidence_pages"], slices=slices, half=half))
+        half = split_half(halved_by(pdf))
+        out.append(_page_question(r["id"], r["question"], pdf.name, r["evidence_pages"], slices=slices, half=half))
     return out
 
 
@@ -935,6 +948,12 @@ def analyst_zh(variants: list[str]) -> dict:
     return _set("zh_reports", analyst_questions("zh"), pdfs, variants, level=level, documents=len(pdfs))
 
 
+def analyst_erc(variants: list[str]) -> dict:
+    pdfs = sorted((QA / "enterprise_rag_challenge_r1" / "round1" / "pdfs").glob("*.pdf"))
+    level = "page, questions written blind to the retrieval over enterprise_rag_challenge's 12 annual reports, never tuned on"
+    return _set("erc", analyst_questions("erc"), pdfs, variants, level=level, documents=len(pdfs))
+
+
 def finglm(variants: list[str]) -> dict:
     pdfs = sorted((QA / "zh_reports_dev" / "pdfs").glob("*.pdf"))
     level = "page (pages holding the answer's key strings), asked in the zh_reports_dev collection"
@@ -996,6 +1015,7 @@ SETS = {
     "finglm": finglm,
     "analyst_en": analyst_en,
     "analyst_zh": analyst_zh,
+    "analyst_erc": analyst_erc,
     "refusal": refusal,
     **{name: partial(_rewritten, name) for name in REWRITTEN},
 }

@@ -10,6 +10,8 @@ from conftest import ROOT
 
 from bench.retrieval import best_threshold, first_hit_rank, hit_metrics, roc_auc
 
+ERC_QUESTIONS = 72  # bench/data/analyst_erc.jsonl: 4 writers, 3 reports each, 6 questions a report
+
 
 def test_hit_metrics_and_mrr():
     ranks = [1, 3, None, 6]
@@ -100,8 +102,9 @@ def test_questions_are_reported_by_kind():
 
 
 def test_the_questions_written_blind_name_their_documents_pages_and_kinds():
-    """analyst_en / analyst_zh: each question names a document of its collection's set and pages inside it, and is
-    reported by the kind its writer gave it, in the halves its collection's own set splits that document into."""
+    """analyst_en / analyst_zh / analyst_erc: each question names a document of its collection's set and pages inside
+    it, and is reported by the kind its writer gave it, in the halves its collection's own set splits that document
+    into."""
     from pypdf import PdfReader
 
     from bench.retrieval import QA, analyst_questions, split_half
@@ -111,20 +114,28 @@ def test_the_questions_written_blind_name_their_documents_pages_and_kinds():
         "zh": {"figure", "name or date", "open"},
     }
     page_counts: dict = {}
-    for language, folder, size in (("en", "financebench_dev", 104), ("zh", "zh_reports_dev", 44)):
-        rows = [json.loads(line) for line in (ROOT / "bench" / "data" / f"analyst_{language}.jsonl").open()]
-        questions = analyst_questions(language)
+    sets = (
+        ("en", "en", "financebench_dev/pdfs", 104, lambda pdf: pdf.stem),  # financebench_dev splits by the file's stem
+        ("zh", "zh", "zh_reports_dev/pdfs", 44, lambda pdf: pdf.name),
+        # split by file name, as bench.answers splits these reports
+        ("erc", "en", "enterprise_rag_challenge_r1/round1/pdfs", ERC_QUESTIONS, lambda pdf: pdf.name),
+    )
+    for name, language, folder, size, halved_by in sets:
+        rows = [json.loads(line) for line in (ROOT / "bench" / "data" / f"analyst_{name}.jsonl").open()]
+        questions = analyst_questions(name)
         assert len(questions) == len(rows) == size and len({q.id for q in questions}) == size
         for q, row in zip(questions, rows, strict=True):
-            pdf = QA / folder / "pdfs" / q.document
+            pdf = QA / folder / q.document
             assert pdf.exists(), q.document
             pages = page_counts.get(pdf) or page_counts.setdefault(pdf, len(PdfReader(pdf).pages))
             assert row["evidence_pages"] and all(1 <= p <= pages for p in row["evidence_pages"]), q.id
             assert q.relevant((q.document, row["evidence_pages"][0])) and not q.relevant(("other.pdf", 1))
             kind = [g.removeprefix("kind: ") for g in q.groups if g.startswith("kind: ") and "/" not in g]
             assert kind == [row["kind"]] and row["kind"] in kinds[language], q.id
-            # the same halves as the collection's own set (financebench_dev splits by the file's stem)
-            assert q.groups[1] == split_half(pdf.stem if language == "en" else pdf.name)
+            assert q.groups[1] == split_half(halved_by(pdf))
+        if name == "erc":  # both halves hold questions, and no quote of the reports' text is kept in the repository
+            assert {q.groups[1] for q in questions} == {"tuning", "confirmation"}
+            assert not any("quote" in row for row in rows)
 
 
 @pytest.mark.slow  # reads every page of docugami's 20 10-Qs (cached after the first run)
