@@ -48,6 +48,7 @@ from rag_app.requests import SearchRequest
 from rag_app.retrieval import documents
 from rag_app.retrieval import retriever as retriever_module
 from rag_app.retrieval.boosts import SectionSet, section_boosts
+from rag_app.retrieval.documents import route as titles_route
 from rag_app.retrieval.fusion import READ_CHINESE, SLOTS, RankingOptions
 from rag_app.retrieval.retriever import Retriever
 from rag_app.service import RagService
@@ -256,6 +257,14 @@ class SymbolNamesUnread(Retriever):
         return query
 
 
+class RunningNamesUnread(Retriever):
+    """The route before 2026-12-07: a document is named by its file name and cover only, not by the names its pages
+    run with (rag_app.retrieval.documents.running_names)."""
+
+    def _route(self, query, documents, covers):
+        return titles_route(query, documents, covers, self.store.documents_with, self._cover_text)
+
+
 class ReasonsUnread(Retriever):
     """A question asking for a reason gets the statement of the rows it names, as before 2026-12-06's third change
     (prompts/sections/financial_statements.toml's ``reasons`` unread): "Why did Nike's gross margin decline?" lifted
@@ -341,6 +350,7 @@ CLASS_VARIANTS = {
     "symbols_unread": SymbolsUnread,
     "symbol_names_unread": SymbolNamesUnread,
     "reasons_unread": ReasonsUnread,
+    "running_names_unread": RunningNamesUnread,
     "boosts_among_ranked": BoostsAmongRanked,
     "caseless_names_unread": CaselessNamesUnread,
     "written_with_capitals": AsWrittenWithCapitals,

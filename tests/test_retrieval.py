@@ -461,6 +461,42 @@ def test_a_document_sharing_only_the_year_with_the_question_gets_nothing_from_th
     assert first() == "globex_2016.pdf"
 
 
+def test_a_report_whose_cover_and_file_name_name_nothing_is_routed_by_the_name_its_pages_run_with(service, tmp_path):
+    """A report whose cover is a picture ("2022 Annual Report" and a logo) under a file name that is a hash is titled by
+    nothing of its company's; its pages name the company throughout. Asked "What were Tradition's staff costs in
+    2022?" (or typed without capitals), the route read only file names and covers: it found no Tradition, and the
+    year lifted another company's 10-K, whose cover states the year ended December 31, 2022. Now the name its pages
+    run with routes the question to it (rag_app.retrieval.documents.running_names). A word that runs through a
+    report's pages without being written as a name there names nothing: "revolving" stays a word."""
+    folder = tmp_path / "reports"
+    tradition = ["2022 Annual Report"] + [
+        f"Compagnie Financière Tradition, section {n}: Tradition's brokers in region {n} serve banks." for n in range(2, 9)
+    ]
+    tradition.insert(4, "Staff costs of Tradition rose to CHF 610.2 million in 2022, from CHF 580.0 million.")
+    write_pdf(folder / "3f9a1c0d.pdf", tradition)
+    globex = ["Globex Corporation\nForm 10-K\nFor the fiscal year ended December 31, 2022"]
+    globex += [f"Globex plant {n}: staff costs, wages and benefits of the plant's staff in 2022." for n in range(2, 9)]
+    globex += ["Our revolving credit facility matures in 2025; the revolving credit facility has covenants."] * 2
+    write_pdf(folder / "7be20e44.pdf", globex)
+    write_pdf(folder / "c01d5e6f.pdf", ["Initech LLC\nAnnual report 2019", "Sales rose 7% to $9 million."])
+    service.ingest([folder])
+    retriever = service.retriever(service.store(with_model=True))
+    for question in ("What were Tradition's staff costs in 2022?", "tradition staff costs 2022"):
+        result = retriever.search(question, 3)
+        assert result.hits[0].file == "3f9a1c0d.pdf", question
+        assert max(result.route.scores, key=result.route.scores.get) == result.hits[0].sha256
+    revolving = retriever.search("when does the revolving credit facility mature?", 3).route
+    assert not revolving.named  # "revolving" runs through Globex's pages, written as a word: no name
+    # read by file names and covers alone, the year took the question to Globex
+    by_titles = retrieval_module.route
+
+    def titles_only(question, documents, covers, documents_with, cover_text, running):
+        return by_titles(question, documents, covers, documents_with, cover_text)
+
+    with mock.patch.object(retrieval_module, "route", titles_only):
+        assert retriever.search("tradition staff costs 2022", 3).hits[0].file == "7be20e44.pdf"
+
+
 def test_the_document_ranking_ranks_documents_scored_half_as_well_as_the_best_by_words_or_by_names():
     """A Chinese question's words can route to other reports first ("关于伊利股份的历史发展 ..." scored 伟星股份's report
     8.1) while its name routes to 伊利's report alone: a document is ranked where either score is at least half the

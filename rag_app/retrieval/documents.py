@@ -76,20 +76,31 @@ def route(
     covers: dict[str, frozenset[str]],
     documents_with: Callable[[Iterable[str]], dict[str, set[str]]] | None = None,
     cover_text: Callable[[str], str] | None = None,
+    running: tuple[Callable[[str, str], float], Callable[[str, str], list[str]]] | None = None,
+    names_run: frozenset[str] = frozenset(),
 ) -> DocumentRoute:
     """The documents ``question`` names, among ``documents`` (``covers``: each content's cover terms;
     ``documents_with(terms)``: the contents whose text holds each term, to tell names no title carries;
-    ``cover_text(sha)``: a content's cover as text, to read the period it reports on)."""
+    ``cover_text(sha)``: a content's cover as text, to read the period it reports on; ``running``: the share of a
+    content's pages holding a term and the texts of its best pages for it, to read the names its pages run with
+    (:func:`running_names`);
+    ``names_run``: the names so read, which name their documents as a title's do)."""
     covers = with_symbols_asked(question, covers)
     named = tuple((d.sha256, d.name, covers.get(d.sha256, frozenset())) for d in documents)
     titles, idf = _title_terms(named)
+    if running is not None and documents_with is not None:
+        found = running_names(question, titles, documents_with, *running)
+        if found:  # routed as if their covers printed them
+            covers = {sha: covers.get(sha, frozenset()) | found.get(sha, frozenset()) for sha in titles}
+            names_run = frozenset().union(*found.values())
+            return route(question, documents, covers, documents_with, cover_text, names_run=names_run)
     carried = set().union(*titles.values()) if titles else set()
     subjects = subject_terms(question) - LEGAL_FORMS  # "Corporation", "Inc." name no document: many titles hold them
     caseless = caseless_subjects(question, titles) - LEGAL_FORMS if CASELESS.fullmatch(question) else set()
     subjects |= caseless
     untitled, years = sorted(subjects - carried), sorted(named_years(question))
     caseless_named = caseless_names(question, caseless, [d.name for d in documents])
-    asked_names = named_terms(question) | caseless_named
+    asked_names = named_terms(question) | caseless_named | names_run
     chinese = sorted(t for t in asked_names if CJK_CHAR.match(t))
     looked_up = [*untitled, *years, *chinese]
     in_text = documents_with(looked_up) if documents_with and looked_up else {}
@@ -128,6 +139,57 @@ def route(
         scores.update({sha: tier * top + scores.get(sha, 0.0) for sha, tier in chosen.items()})
         names.update({sha: tier * top + names.get(sha, 0.0) for sha, tier in chosen.items()})
     return DocumentRoute(scores, names, **facts)
+
+
+def running_names(
+    question: str,
+    titles: dict[str, set[str]],
+    documents_with: Callable[[Iterable[str]], dict[str, set[str]]],
+    running: Callable[[str, str], float],
+    texts: Callable[[str, str], list[str]],
+) -> dict[str, frozenset[str]]:
+    """The names a question writes, as the documents whose pages they run through name them: sha -> those terms. A
+    report whose cover is a picture ("2022 Annual Report" and a logo) and whose file name is a number or a hash is
+    titled by nothing of its company's; its pages name the company throughout ("TransUnion" on most pages of
+    TransUnion's 10-K). A term names a document where it runs through at least SYMBOL_NAME_PAGES of its pages
+    (``running``), and only where it runs so through few documents (a word of their domain, "revenue", "staff",
+    names none) and half of them at most hold it at all. The names read are the question's capitalised words, the
+    first included ("TransUnion operating margin 2022"), and its Chinese words; and the words of a question typed
+    without capitals and its owners ("transunion's revenue"), where the document writes them as a name, capitalised
+    in most places its best pages hold them (``texts(term, sha)``: those pages' texts): "tradition staff costs" names
+    Compagnie Financière Tradition's report, "when does the revolving credit facility mature" names no report whose
+    pages discuss revolving credit. A name a title also carries is read too: it is then known as a name ("mercia
+    assets under management 2022", whose file name spells nothing), and only the titles carrying it name documents."""
+    words = [w for w in _WORD.findall(question) if w[0].isupper() or re.search(r"[a-z][A-Z]", w)]
+    written = subject_terms(question) | {t for w in words for t in document_query_terms(w)}
+    lower = _caseless_owners(question)
+    if CASELESS.fullmatch(question):
+        lower |= {t for t in document_query_terms(question) if t.isalpha() and len(t) >= 3}
+    asked = {t for t in (written | lower) - LEGAL_FORMS - STOPWORDS - ASKING_WORDS if not t.isdigit()}
+    asked = {t for t in asked if not PERIOD_TERM.fullmatch(t)}
+    if len(titles) < 2 or not asked:
+        return {}
+    common = max(2.0, DOMAIN_WORD_SHARE * len(titles))
+    found: dict[str, set[str]] = {}
+    for term, holders in documents_with(sorted(asked)).items():
+        if len(holders) > len(titles) / 2:
+            continue
+        through = {sha for sha in holders & titles.keys() if running(term, sha) >= SYMBOL_NAME_PAGES}
+        if not 0 < len(through) < common:
+            continue
+        if term not in written:
+            through = {sha for sha in through if capitalised_share(term, texts(term, sha)) > 0.5}
+        for sha in through:
+            found.setdefault(sha, set()).add(term)
+    return {sha: frozenset(terms) for sha, terms in found.items()}
+
+
+def capitalised_share(term: str, texts: Iterable[str]) -> float:
+    """The share of the words of ``texts`` written from an index term (it, or it and up to three letters more:
+    "tradition", "Traditions") that start with a capital: how a document writes it, as a name or as a word."""
+    pattern = re.compile(rf"(?<![A-Za-z]){re.escape(term)}[a-z]{{0,3}}(?![A-Za-z])", re.IGNORECASE)
+    found = [m.group() for text in texts for m in pattern.finditer(text)]
+    return sum(w[0].isupper() for w in found) / len(found) if found else 0.0
 
 
 def caseless_names(question: str, subjects: set[str], files: Sequence[str]) -> set[str]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from rag_app.embedding.chinese import ChineseReader
@@ -104,7 +104,7 @@ class Retriever:
         searcher, reader = self._searcher_for(query, documents, scope)
         self.store.sync_lexical()  # cheap when in step; rebuilds a chunk table of an older layout
         covers = self._covers()
-        routed = route(query, documents, covers, self.store.documents_with, self._cover_text)
+        routed = self._route(query, documents, covers)
         query = self._with_symbol_names(query, covers, routed, documents)
         unnamed_text, titled = searcher._unnamed_question(query, routed, scope) if self.mode != "dense" else ("", ())
         vector, unnamed_vector = _embedded(reader or self.embeddings, query, unnamed_text)
@@ -155,14 +155,28 @@ class Retriever:
         drew its candidate passages from the whole collection by its other words (Kraft Heinz's income statement),
         and the route had nothing of Amazon's to lift; its name matches Amazon's pages as the same question by name
         does. The question as asked is unchanged (the search result keeps it)."""
+        files = {d.sha256: d.name for d in documents}
+        names = symbol_names(query, covers, routed.titles, files, self._running(documents))
+        return f"{query} ({' '.join(names)})" if names else query
+
+    def _route(self, query: str, documents: list[DocumentInfo], covers: dict[str, frozenset[str]]) -> DocumentRoute:
+        """The documents the question names, by their file names, covers and the names their pages run with."""
+        running = (self._running(documents), self._texts_holding)
+        return route(query, documents, covers, self.store.documents_with, self._cover_text, running)
+
+    def _running(self, documents: list[DocumentInfo]) -> Callable[[str, str], float]:
+        """``running(term, sha)``: the share of a file content's pages holding a term (the names its pages run with)."""
         pages = {d.sha256: max(d.pages, 1) for d in documents}
 
         def running(term: str, sha: str) -> float:
             return len(self.store.page_scores(term, sha)) / pages.get(sha, 1)
 
-        files = {d.sha256: d.name for d in documents}
-        names = symbol_names(query, covers, routed.titles, files, running)
-        return f"{query} ({' '.join(names)})" if names else query
+        return running
+
+    def _texts_holding(self, term: str, sha256: str, pages: int = 3) -> list[str]:
+        """The texts of the ``pages`` pages of a file content that BM25 ranks best for ``term``."""
+        best = sorted(self.store.page_scores(term, sha256).items(), key=lambda kv: (-kv[1], kv[0]))[:pages]
+        return [text for page, _ in best for _, text in self.store.page_chunks(sha256, page)]
 
     def _cover_text(self, sha256: str) -> str:
         """A file content's cover as text (its first chunks of page 1), to read the period it reports on; kept per
