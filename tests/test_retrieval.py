@@ -470,7 +470,8 @@ def test_a_report_whose_cover_and_file_name_name_nothing_is_routed_by_the_name_i
     report's pages without being written as a name there names nothing: "revolving" stays a word."""
     folder = tmp_path / "reports"
     tradition = ["2022 Annual Report"] + [
-        f"Compagnie Financière Tradition, section {n}: Tradition's brokers in region {n} serve banks." for n in range(2, 9)
+        f"Compagnie Financière Tradition, section {n}: Tradition's brokers in region {n} serve banks."
+        for n in range(2, 9)
     ]
     tradition.insert(4, "Staff costs of Tradition rose to CHF 610.2 million in 2022, from CHF 580.0 million.")
     write_pdf(folder / "3f9a1c0d.pdf", tradition)
