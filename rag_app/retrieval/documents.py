@@ -159,7 +159,10 @@ def running_names(
     in most places its best pages hold them (``texts(term, sha)``: those pages' texts): "tradition staff costs" names
     Compagnie Financière Tradition's report, "when does the revolving credit facility mature" names no report whose
     pages discuss revolving credit. A name a title also carries is read too: it is then known as a name ("mercia
-    assets under management 2022", whose file name spells nothing), and only the titles carrying it name documents."""
+    assets under management 2022", whose file name spells nothing), and only the titles carrying it name documents.
+    Where the question names documents by their titles already (its names a title carries), a name adds nothing to
+    them ("Apple's iPhone revenue in the latest quarter" names Apple's four 10-Qs; the iPhone running through more
+    pages of one of them says nothing of which one is asked), and names others only as the owner it asks about."""
     words = [w for w in _WORD.findall(question) if w[0].isupper() or re.search(r"[a-z][A-Z]", w)]
     written = subject_terms(question) | {t for w in words for t in document_query_terms(w)}
     lower = _caseless_owners(question)
@@ -170,17 +173,26 @@ def running_names(
     if len(titles) < 2 or not asked:
         return {}
     common = max(2.0, DOMAIN_WORD_SHARE * len(titles))
-    found: dict[str, set[str]] = {}
+    runs: dict[str, set[str]] = {}  # name -> the documents whose pages it runs through
     for term, holders in documents_with(sorted(asked)).items():
         if len(holders) > len(titles) / 2:
             continue
         through = {sha for sha in holders & titles.keys() if running(term, sha) >= SYMBOL_NAME_PAGES}
-        if not 0 < len(through) < common:
-            continue
-        if term not in written:
+        if 0 < len(through) < common and term not in written:
             through = {sha for sha in through if capitalised_share(term, texts(term, sha)) > 0.5}
+        if 0 < len(through) < common:
+            runs[term] = through
+    # where the question names documents by their titles already, only a name it asks about as an owner names others
+    # ("transunion's UK revenue": UK titles two British reports) and none adds to those named (Apple's iPhone runs
+    # through one of Apple's four 10-Qs more than the others; 千味央厨's 实验室 through a report on testing labs)
+    carried = set().union(*titles.values())
+    titled = {sha for sha, terms in titles.items() if terms & ((asked & written) | runs.keys()) & carried}
+    owners = owner_terms(question) | _caseless_owners(question)
+    found: dict[str, set[str]] = {}
+    for term, through in runs.items():
         for sha in through:
-            found.setdefault(sha, set()).add(term)
+            if term in titles[sha] or not titled or (term in owners and sha not in titled):
+                found.setdefault(sha, set()).add(term)
     return {sha: frozenset(terms) for sha, terms in found.items()}
 
 
