@@ -177,7 +177,12 @@ def running_names(
     for term, holders in documents_with(sorted(asked)).items():
         if len(holders) > len(titles) / 2:
             continue
-        through = {sha for sha in holders & titles.keys() if running(term, sha) >= SYMBOL_NAME_PAGES}
+        through: set[str] = set()
+        for sha in sorted(holders & titles.keys()):
+            if running(term, sha) >= SYMBOL_NAME_PAGES:
+                through.add(sha)
+                if len(through) >= common:  # a word of their domain: no need to read the rest
+                    break
         if 0 < len(through) < common and term not in written:
             through = {sha for sha in through if capitalised_share(term, texts(term, sha)) > 0.5}
         if 0 < len(through) < common:
