@@ -268,3 +268,18 @@ def test_pages_of_one_document_are_scored_as_whole_pages(tmp_path):
     assert max(scores, key=scores.get) == 2 and set(scores) == {1, 2, 3, 4}
     assert scores[4] < 0.2 * scores[3]  # "Acme" alone: on every page
     assert table.page_scores("board", other) == {} and table.page_scores("board", "c" * 64) == {}
+
+
+def test_the_pages_holding_a_term_are_counted_per_document(tmp_path):
+    """The route reads which documents a name runs through (rag_app.retrieval.documents.running_names): for each
+    term, each file content holding it and how many of its pages do, a page counted once however many chunks hold
+    it; a content or a term without it is absent, and a later write is counted."""
+    table = ChunkTable(tmp_path / "pages.sqlite")
+    sha, other = "a" * 64, "b" * 64
+    texts = [(1, 0, "Acme annual report"), (2, 0, "Acme revenue"), (2, 40, "Acme income"), (3, 0, "risk factors")]
+    table.add(sha, [Chunk(chunk_id(sha, p, o), t, p, o, i) for i, (p, o, t) in enumerate(texts)], "a.pdf", 3)
+    table.add(other, [Chunk(chunk_id(other, 7, 0), "Acme, a customer; revenue", 7, 0, 0)], "b.pdf", 9)
+    assert table.pages_with(["acme", "risk", "nowhere"]) == {"acme": {sha: 2, other: 1}, "risk": {sha: 1}}
+    third = "c" * 64
+    table.add(third, [Chunk(chunk_id(third, p, 0), "Acme", p, 0, p) for p in (1, 2, 3)], "c.pdf", 3)
+    assert table.pages_with(["acme"])["acme"] == {sha: 2, other: 1, third: 3}

@@ -76,24 +76,22 @@ def route(
     covers: dict[str, frozenset[str]],
     documents_with: Callable[[Iterable[str]], dict[str, set[str]]] | None = None,
     cover_text: Callable[[str], str] | None = None,
-    running: tuple[Callable[[str, str], float], Callable[[str, str], list[str]]] | None = None,
-    names_run: frozenset[str] = frozenset(),
+    running: PageNames | None = None,
 ) -> DocumentRoute:
     """The documents ``question`` names, among ``documents`` (``covers``: each content's cover terms;
     ``documents_with(terms)``: the contents whose text holds each term, to tell names no title carries;
-    ``cover_text(sha)``: a content's cover as text, to read the period it reports on; ``running``: the share of a
-    content's pages holding a term and the texts of its best pages for it, to read the names its pages run with
-    (:func:`running_names`);
-    ``names_run``: the names so read, which name their documents as a title's do)."""
+    ``cover_text(sha)``: a content's cover as text, to read the period it reports on; ``running``: what it reads of
+    the contents' pages to tell the names they run with (:func:`running_names`), which then name their documents as
+    a title's do)."""
     covers = with_symbols_asked(question, covers)
     named = tuple((d.sha256, d.name, covers.get(d.sha256, frozenset())) for d in documents)
     titles, idf = _title_terms(named)
-    if running is not None and documents_with is not None:
-        found = running_names(question, titles, documents_with, *running)
-        if found:  # routed as if their covers printed them
-            covers = {sha: covers.get(sha, frozenset()) | found.get(sha, frozenset()) for sha in titles}
-            names_run = frozenset().union(*found.values())
-            return route(question, documents, covers, documents_with, cover_text, names_run=names_run)
+    found = running_names(question, titles, running) if running is not None else {}
+    names_run = frozenset().union(*found.values()) if found else frozenset()  # they name their documents as titles do
+    if any(not terms <= titles[sha] for sha, terms in found.items()):  # routed as if their covers printed them
+        covers = {sha: covers.get(sha, frozenset()) | found.get(sha, frozenset()) for sha in {*covers, *found}}
+        named = tuple((d.sha256, d.name, covers.get(d.sha256, frozenset())) for d in documents)
+        titles, idf = _title_terms(named)
     carried = set().union(*titles.values()) if titles else set()
     subjects = subject_terms(question) - LEGAL_FORMS  # "Corporation", "Inc." name no document: many titles hold them
     caseless = caseless_subjects(question, titles) - LEGAL_FORMS if CASELESS.fullmatch(question) else set()
@@ -141,22 +139,27 @@ def route(
     return DocumentRoute(scores, names, **facts)
 
 
-def running_names(
-    question: str,
-    titles: dict[str, set[str]],
-    documents_with: Callable[[Iterable[str]], dict[str, set[str]]],
-    running: Callable[[str, str], float],
-    texts: Callable[[str, str], list[str]],
-) -> dict[str, frozenset[str]]:
+@dataclass(frozen=True)
+class PageNames:
+    """What the route reads of the documents' pages to tell the names they run with (:func:`running_names`)."""
+
+    pages_with: Callable[[Iterable[str]], dict[str, dict[str, int]]]  # term -> sha -> how many of its pages hold it
+    pages: dict[str, int]  # sha -> its pages
+    texts: Callable[
+        [str, str], list[str]
+    ]  # (term, sha) -> the texts of the content's pages that BM25 ranks best for it
+
+
+def running_names(question: str, titles: dict[str, set[str]], read: PageNames) -> dict[str, frozenset[str]]:
     """The names a question writes, as the documents whose pages they run through name them: sha -> those terms. A
     report whose cover is a picture ("2022 Annual Report" and a logo) and whose file name is a number or a hash is
     titled by nothing of its company's; its pages name the company throughout ("TransUnion" on most pages of
     TransUnion's 10-K). A term names a document where it runs through at least SYMBOL_NAME_PAGES of its pages
-    (``running``), and only where it runs so through few documents (a word of their domain, "revenue", "staff",
+    (``read.pages_with``), and only where it runs so through few documents (a word of their domain, "revenue", "staff",
     names none) and half of them at most hold it at all. The names read are the question's capitalised words, the
     first included ("TransUnion operating margin 2022"), and its Chinese words; and the words of a question typed
     without capitals and its owners ("transunion's revenue"), where the document writes them as a name, capitalised
-    in most places its best pages hold them (``texts(term, sha)``: those pages' texts): "tradition staff costs" names
+    in most places its best pages hold them (``read.texts``): "tradition staff costs" names
     Compagnie Financière Tradition's report, "when does the revolving credit facility mature" names no report whose
     pages discuss revolving credit. A name a title also carries is read too: it is then known as a name ("mercia
     assets under management 2022", whose file name spells nothing), and only the titles carrying it name documents.
@@ -174,17 +177,14 @@ def running_names(
         return {}
     common = max(2.0, DOMAIN_WORD_SHARE * len(titles))
     runs: dict[str, set[str]] = {}  # name -> the documents whose pages it runs through
-    for term, holders in documents_with(sorted(asked)).items():
+    for term, holders in read.pages_with(sorted(asked)).items():
         if len(holders) > len(titles) / 2:
             continue
-        through: set[str] = set()
-        for sha in sorted(holders & titles.keys()):
-            if running(term, sha) >= SYMBOL_NAME_PAGES:
-                through.add(sha)
-                if len(through) >= common:  # a word of their domain: no need to read the rest
-                    break
+        through = {
+            sha for sha, n in holders.items() if sha in titles and n >= SYMBOL_NAME_PAGES * read.pages.get(sha, 1)
+        }
         if 0 < len(through) < common and term not in written:
-            through = {sha for sha in through if capitalised_share(term, texts(term, sha)) > 0.5}
+            through = {sha for sha in through if capitalised_share(term, read.texts(term, sha)) > 0.5}
         if 0 < len(through) < common:
             runs[term] = through
     # where the question names documents by their titles already, only a name it asks about as an owner names others

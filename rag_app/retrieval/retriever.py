@@ -14,7 +14,7 @@ from rag_app.errors import DocumentNotFoundError, TextsLostError
 from rag_app.records import DocumentInfo, SearchHit, chunk_id, parse_chunk_id
 from rag_app.retrieval.blas import blas_on_one_thread
 from rag_app.retrieval.boosts import Formalities, Page, PageBoost
-from rag_app.retrieval.documents import DocumentRoute, latest_words, route, symbol_names
+from rag_app.retrieval.documents import DocumentRoute, PageNames, latest_words, route, symbol_names
 from rag_app.retrieval.fusion import (
     READ_CHINESE,
     RankingOptions,
@@ -161,7 +161,8 @@ class Retriever:
 
     def _route(self, query: str, documents: list[DocumentInfo], covers: dict[str, frozenset[str]]) -> DocumentRoute:
         """The documents the question names, by their file names, covers and the names their pages run with."""
-        running = (self._running(documents), self._texts_holding)
+        pages = {d.sha256: max(d.pages, 1) for d in documents}
+        running = PageNames(self.store.pages_with, pages, self._texts_holding)
         return route(query, documents, covers, self.store.documents_with, self._cover_text, running)
 
     def _running(self, documents: list[DocumentInfo]) -> Callable[[str, str], float]:

@@ -270,6 +270,9 @@ class ChunkIndex:
     def documents_with(self, terms) -> dict[str, set[str]]:
         return self.table.documents_with(terms)
 
+    def pages_with(self, terms) -> dict[str, dict[str, int]]:
+        return self.table.pages_with(terms)
+
 
 @dataclass(frozen=True)
 class PageVectors:

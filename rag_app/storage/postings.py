@@ -57,6 +57,7 @@ class Snapshot:
     def __init__(self, uid: str, version: int, segments: dict[str, Segment], vocabulary: Vocabulary) -> None:
         self.uid, self.version, self.segments, self.vocabulary = uid, version, segments, vocabulary
         self._page_rows: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # see _pages
+        self._row_pages: np.ndarray | None = None  # see _page_of_row
         shas = sorted(segments)
         parts = [segments[sha] for sha in shas]
         self.ids = [chunk for part in parts for chunk in part.ids]
@@ -99,6 +100,29 @@ class Snapshot:
             if len(rows):  # bincount, not unique: a common word's rows are most of the index (a sort of them cost ms)
                 found[term] = {shas[i] for i in np.flatnonzero(np.bincount(self.sha_of_row[rows], minlength=len(shas)))}
         return found
+
+    def pages_with(self, terms: Iterable[str]) -> dict[str, dict[str, int]]:
+        """Term -> file content (sha256) -> how many of its pages hold it (contents with none are absent): which
+        documents a name runs through, for every document in a few vector operations a term."""
+        shas = sorted(self.sha_index)
+        found: dict[str, dict[str, int]] = {}
+        for term in terms:
+            tid = self.vocabulary.ids.get(term)
+            if tid is None or tid >= self.n_terms:
+                continue
+            rows = self.rows[self.term_start[tid] : self.term_start[tid + 1]]
+            if not len(rows):
+                continue
+            pages = np.unique(self.sha_of_row[rows].astype(np.int64) << 32 | self._page_of_row()[rows])
+            counts = np.bincount(pages >> 32, minlength=len(shas))
+            found[term] = {shas[i]: int(counts[i]) for i in np.flatnonzero(counts)}
+        return found
+
+    def _page_of_row(self) -> np.ndarray:
+        """Each chunk row's page number (int64), computed once a snapshot."""
+        if self._row_pages is None:
+            self._row_pages = np.fromiter(map(chunk_page, self.ids), dtype=np.int64, count=len(self.ids))
+        return self._row_pages
 
     def weights(self, terms: Counter) -> list[tuple[int, float]]:
         """(term id, count in question x idf) of the question's terms that the index holds."""
