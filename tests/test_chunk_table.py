@@ -283,3 +283,4 @@ def test_the_pages_holding_a_term_are_counted_per_document(tmp_path):
     third = "c" * 64
     table.add(third, [Chunk(chunk_id(third, p, 0), "Acme", p, 0, p) for p in (1, 2, 3)], "c.pdf", 3)
     assert table.pages_with(["acme"])["acme"] == {sha: 2, other: 1, third: 3}
+    assert table.pages_with(["acme", "risk"], at_most=2) == {"risk": {sha: 1}}  # held by three: a common word

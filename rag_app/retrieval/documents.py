@@ -143,7 +143,8 @@ def route(
 class PageNames:
     """What the route reads of the documents' pages to tell the names they run with (:func:`running_names`)."""
 
-    pages_with: Callable[[Iterable[str]], dict[str, dict[str, int]]]  # term -> sha -> how many of its pages hold it
+    # (terms, at most this many documents hold each) -> term -> sha -> how many of its pages hold it
+    pages_with: Callable[[Iterable[str], int], dict[str, dict[str, int]]]
     pages: dict[str, int]  # sha -> its pages
     texts: Callable[
         [str, str], list[str]
@@ -177,9 +178,7 @@ def running_names(question: str, titles: dict[str, set[str]], read: PageNames) -
         return {}
     common = max(2.0, DOMAIN_WORD_SHARE * len(titles))
     runs: dict[str, set[str]] = {}  # name -> the documents whose pages it runs through
-    for term, holders in read.pages_with(sorted(asked)).items():
-        if len(holders) > len(titles) / 2:
-            continue
+    for term, holders in read.pages_with(sorted(asked), len(titles) // 2).items():
         through = {
             sha for sha, n in holders.items() if sha in titles and n >= SYMBOL_NAME_PAGES * read.pages.get(sha, 1)
         }

@@ -170,7 +170,7 @@ class Retriever:
         pages = {d.sha256: max(d.pages, 1) for d in documents}
 
         def running(term: str, sha: str) -> float:
-            return len(self.store.page_scores(term, sha)) / pages.get(sha, 1)
+            return self.store.pages_with([term]).get(term, {}).get(sha, 0) / pages.get(sha, 1)
 
         return running
 

@@ -270,8 +270,8 @@ class ChunkIndex:
     def documents_with(self, terms) -> dict[str, set[str]]:
         return self.table.documents_with(terms)
 
-    def pages_with(self, terms) -> dict[str, dict[str, int]]:
-        return self.table.pages_with(terms)
+    def pages_with(self, terms, at_most: int | None = None) -> dict[str, dict[str, int]]:
+        return self.table.pages_with(terms, at_most)
 
 
 @dataclass(frozen=True)

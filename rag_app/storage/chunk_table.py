@@ -321,9 +321,9 @@ class ChunkTable:
         """Term -> the file contents whose chunks hold it (index terms, as :func:`terms_of` makes them)."""
         return self._snapshot().documents_with(terms)
 
-    def pages_with(self, terms: Iterable[str]) -> dict[str, dict[str, int]]:
-        """Term -> file content -> how many of its pages hold it (index terms)."""
-        return self._snapshot().pages_with(terms)
+    def pages_with(self, terms: Iterable[str], at_most: int | None = None) -> dict[str, dict[str, int]]:
+        """Term -> file content -> how many of its pages hold it (index terms; none held by more than ``at_most``)."""
+        return self._snapshot().pages_with(terms, at_most)
 
     # ----- searching ----------------------------------------------------------------------
 

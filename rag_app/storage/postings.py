@@ -101,9 +101,11 @@ class Snapshot:
                 found[term] = {shas[i] for i in np.flatnonzero(np.bincount(self.sha_of_row[rows], minlength=len(shas)))}
         return found
 
-    def pages_with(self, terms: Iterable[str]) -> dict[str, dict[str, int]]:
+    def pages_with(self, terms: Iterable[str], at_most: int | None = None) -> dict[str, dict[str, int]]:
         """Term -> file content (sha256) -> how many of its pages hold it (contents with none are absent): which
-        documents a name runs through, for every document in a few vector operations a term."""
+        documents a name runs through, for every document in a few vector operations a term. A term more than
+        ``at_most`` contents hold is left out (a common word's rows are most of the index: counting its pages cost
+        milliseconds)."""
         shas = sorted(self.sha_index)
         found: dict[str, dict[str, int]] = {}
         for term in terms:
@@ -112,6 +114,8 @@ class Snapshot:
                 continue
             rows = self.rows[self.term_start[tid] : self.term_start[tid + 1]]
             if not len(rows):
+                continue
+            if at_most is not None and np.count_nonzero(np.bincount(self.sha_of_row[rows])) > at_most:
                 continue
             pages = np.unique(self.sha_of_row[rows].astype(np.int64) << 32 | self._page_of_row()[rows])
             counts = np.bincount(pages >> 32, minlength=len(shas))

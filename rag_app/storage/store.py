@@ -676,9 +676,9 @@ class DocumentStore:
         """Term -> the file contents whose chunks hold it (index terms)."""
         return self.index().documents_with(terms)
 
-    def pages_with(self, terms) -> dict[str, dict[str, int]]:
-        """Term -> file content -> how many of its pages hold it (index terms)."""
-        return self.index().pages_with(terms)
+    def pages_with(self, terms, at_most: int | None = None) -> dict[str, dict[str, int]]:
+        """Term -> file content -> how many of its pages hold it (index terms; none held by more than ``at_most``)."""
+        return self.index().pages_with(terms, at_most)
 
     def page_chunks(self, sha256: str, page: int) -> list[tuple[int, str]]:
         """(offset, text) of every chunk of one page, in page order."""
