@@ -70,6 +70,16 @@ def test_a_page_splits_into_rows_with_their_column_header_and_sentences():
     assert any(u.label == "Depreciation and amortization" for u in rows)  # a short label is still a row
 
 
+def test_a_figure_asked_for_a_year_its_quotes_are_not_of_is_not_found(embeddings):
+    """A report for 2018 whose page mentions 2020 (a note due then) passes the pages' check; its quotes, the cash-flow
+    rows under "2018 2017 2016", are of other years: the answer is not found, never 2018's figure for 2020's."""
+    page = CASH_FLOWS + "\nThe Company's medium-term notes due 2020 were repaid early."
+    filing = [source(1, "3M_2018_10K.pdf", page, page=60)]
+    text = ask("What was 3M's net cash provided by operating activities in fiscal year 2020?", filing, embeddings)
+    assert text.startswith("Not found:") and "2020" in text and "6,439" not in text, text
+    assert "6,439" in ask("What was 3M's net cash provided by operating activities in 2017?", filing, embeddings)
+
+
 def test_the_quote_carries_the_asked_figure_with_its_column_header(embeddings):
     text = ask("What is the FY2018 capital expenditure amount (in USD millions) for 3M?", [source(1, "3M_2018_10K.pdf", CASH_FLOWS)], embeddings)  # fmt: skip
     first = text.splitlines()[0]

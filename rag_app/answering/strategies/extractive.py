@@ -117,7 +117,7 @@ def answer_extractive(ctx: StrategyContext) -> Iterator[Event]:
     if not relevant(picked[0], _reads_question(ctx)):
         yield TokenEvent(not_found_text(ctx.prompts.language, ctx.sources))
         return
-    if missing := unmentioned_years(ctx):
+    if missing := unmentioned_years(ctx) or other_years(ctx, picked):
         yield TokenEvent(not_found_text(ctx.prompts.language, ctx.sources, missing))
         return
     for c in picked:  # the source shows (and the check reads) the passage its quotes come from
@@ -173,6 +173,30 @@ def unmentioned_years(ctx: StrategyContext) -> list[str]:
     written = re.compile("|".join(rf"{y}|(?<![\d.,]){y[2:]}(?![\d.,%])" for y in sorted(years)))
     if any(written.search(page) for page in pages):
         return []
+    return sorted(years)
+
+
+_FOUR_DIGIT_YEAR = re.compile(r"(?<![\d.,])(?:19|20)\d\d(?![\d.,%])")
+
+
+def other_years(ctx: StrategyContext, picked: list[Candidate]) -> list[str]:
+    """The years a figure question asks for when every quote is dated, and by other years only.
+
+    "Total liabilities in the fiscal year 2023" asked of a report for 2022 finds its balance sheet, columns
+    "2022 2021": a page of it mentions 2023 (a maturity, a date after the balance sheet's), so the pages pass
+    :func:`unmentioned_years`, but no quote is of 2023. A quote whose row, sentence or column line names no year
+    keeps the answer (it may be of any year); so does a question naming a quarter or half, whose fiscal quarter
+    may end in the year before ("Q1 2023" of a fiscal year ending in June: "September 30, 2022")."""
+    asked = ctx.read_question
+    years = named_years(asked)
+    if not years or not FIGURE_QUESTION.search(ctx.question) or not picked:
+        return []
+    if part_terms(asked) | {t for t in terms_of(asked) if QUARTER_TERM.fullmatch(t)}:
+        return []
+    written = re.compile("|".join(rf"{y}|(?<![\d.,]){y[2:]}(?![\d.,%])" for y in sorted(years)))
+    for c in picked:
+        if not _FOUR_DIGIT_YEAR.search(c.text) or written.search(c.text):
+            return []
     return sorted(years)
 
 
