@@ -144,11 +144,14 @@ class PageNames:
     """What the route reads of the documents' pages to tell the names they run with (:func:`running_names`)."""
 
     # (terms, at most this many documents hold each) -> term -> sha -> how many of its pages hold it
-    pages_with: Callable[[Iterable[str], int], dict[str, dict[str, int]]]
+    pages_with: Callable[[Iterable[str], int | None], dict[str, dict[str, int]]]
     pages: dict[str, int]  # sha -> its pages
-    texts: Callable[
-        [str, str], list[str]
-    ]  # (term, sha) -> the texts of the content's pages that BM25 ranks best for it
+    # (term, sha) -> the texts of the content's pages that BM25 ranks best for the term
+    texts: Callable[[str, str], list[str]]
+
+    def share(self, term: str, sha: str) -> float:
+        """The share of a content's pages that hold ``term``."""
+        return self.pages_with([term], None).get(term, {}).get(sha, 0) / self.pages.get(sha, 1)
 
 
 def running_names(question: str, titles: dict[str, set[str]], read: PageNames) -> dict[str, frozenset[str]]:

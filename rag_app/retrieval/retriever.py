@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from rag_app.embedding.chinese import ChineseReader
@@ -156,23 +156,17 @@ class Retriever:
         and the route had nothing of Amazon's to lift; its name matches Amazon's pages as the same question by name
         does. The question as asked is unchanged (the search result keeps it)."""
         files = {d.sha256: d.name for d in documents}
-        names = symbol_names(query, covers, routed.titles, files, self._running(documents))
+        names = symbol_names(query, covers, routed.titles, files, self._page_names(documents).share)
         return f"{query} ({' '.join(names)})" if names else query
 
     def _route(self, query: str, documents: list[DocumentInfo], covers: dict[str, frozenset[str]]) -> DocumentRoute:
         """The documents the question names, by their file names, covers and the names their pages run with."""
+        return route(query, documents, covers, self.store.documents_with, self._cover_text, self._page_names(documents))
+
+    def _page_names(self, documents: list[DocumentInfo]) -> PageNames:
+        """What the route reads of the documents' pages: which pages hold a term, and the best pages' texts."""
         pages = {d.sha256: max(d.pages, 1) for d in documents}
-        running = PageNames(self.store.pages_with, pages, self._texts_holding)
-        return route(query, documents, covers, self.store.documents_with, self._cover_text, running)
-
-    def _running(self, documents: list[DocumentInfo]) -> Callable[[str, str], float]:
-        """``running(term, sha)``: the share of a file content's pages holding a term (the names its pages run with)."""
-        pages = {d.sha256: max(d.pages, 1) for d in documents}
-
-        def running(term: str, sha: str) -> float:
-            return self.store.pages_with([term]).get(term, {}).get(sha, 0) / pages.get(sha, 1)
-
-        return running
+        return PageNames(self.store.pages_with, pages, self._texts_holding)
 
     def _texts_holding(self, term: str, sha256: str, pages: int = 3) -> list[str]:
         """The texts of the ``pages`` pages of a file content that BM25 ranks best for ``term``."""
