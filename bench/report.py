@@ -1722,8 +1722,8 @@ def analyst_sets(plots: list) -> list[str]:
     if erc and "systems" in erc:
         first = load("retrieval-analyst_erc-first") or erc
         out += [
-            f"### analyst_erc ({erc['questions']} questions, {erc['documents']} reports never tuned on, in their own "
-            "collection)", "",
+            f"### analyst_erc ({erc['questions']} questions, {erc['documents']} reports outside the tuning sets, in their "
+            "own collection)", "",
             ERC_BLURB.format(pages=ERC_PAGES, first_hit5=f"{first['systems']['ours']['all']['hit@5']:.3f}",
                              base_hit5=f"{first['systems']['baseline']['all']['hit@5']:.3f}"), "",
             table(GROUP_HEADER, _group_rows(erc)), "",
