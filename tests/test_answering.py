@@ -148,3 +148,25 @@ def test_status_events_describe_the_strategy(tiny_service):
     messages = [e.message for e in events if isinstance(e, StatusEvent)]
     assert messages[0].startswith("strategy map_reduce: requested") and "reading 2 sources" in messages
     assert isinstance(events[-1], DoneEvent) and any(isinstance(e, TokenEvent) for e in events)
+
+
+def test_a_figure_asked_for_a_year_no_passage_gives_is_refused_before_the_model_answers(tiny_service, monkeypatch):
+    """A report for 2018 whose pages mention 2020 (notes due then) holds no figure of fiscal 2020: every strategy says
+    not found, as the quoted answer does, and the model is never asked (it would read 2018's column as 2020's)."""
+    cash_flows = (
+        "Gamma Industries consolidated statement of cash flows\n(Millions) 2018 2017 2016\n"
+        "Net cash provided by operating activities 6,439 6,240 6,662\n"
+        "Purchases of property, plant and equipment (1,577) (1,373) (1,420)\n"
+        "Gamma's medium-term notes due 2020 were repaid early."
+    )
+    write_pdf(tiny_service.settings.data_dir / "gamma-2018.pdf", [cash_flows, "Gamma Industries annual report 2018."])
+    assert tiny_service.ingest([tiny_service.settings.data_dir / "gamma-2018.pdf"]).ok
+    sizes = generate_calls(tiny_service, monkeypatch)
+    question = "What was Gamma's net cash provided by operating activities in fiscal year 2020?"
+    events = list(tiny_service.ask(AskRequest(question=question, strategy="stuff", k=4)))
+    answer = events[-1].answer.to_dict()
+    assert answer["answer"].startswith("Not found:") and "2020" in answer["answer"], answer["answer"]
+    assert answer["strategy"] == "none" and sizes == []
+    asked_2017 = question.replace("fiscal year 2020", "2017")
+    list(tiny_service.ask(AskRequest(question=asked_2017, strategy="stuff", k=4)))
+    assert sizes == [1]  # a year its columns hold: the model answers

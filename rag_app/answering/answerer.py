@@ -11,6 +11,8 @@ from rag_app.answering.absence import Absence, absence, not_found_text
 from rag_app.answering.citations import apply_citations, check_citations
 from rag_app.answering.events import Answer, DoneEvent, Event, Source, SourcesEvent, StatusEvent, TokenEvent
 from rag_app.answering.strategies import STRATEGIES, choose_strategy
+from rag_app.answering.strategies.extractive import not_found_text as period_not_found
+from rag_app.answering.strategies.extractive import unreported_years
 from rag_app.answering.strategy_context import StrategyContext
 from rag_app.llm import EXTRACTIVE_HOWTO
 from rag_app.llm.backend import ChatBackend
@@ -81,6 +83,8 @@ class Answerer:
         missing = absence(ctx.route, [s.text for s in ctx.sources])
         if missing and ctx.sources:
             text = yield from self._refuse(missing, ctx, answer, started)
+        elif self.backend is not None and strategy != "extractive" and ctx.sources and (years := unreported_years(ctx)):
+            text = yield from self._refuse_years(years, ctx, answer, started)
         else:
             text = yield from self._run_strategy(strategy, ctx, answer, started)
             text = yield from self._guarded(text, ctx, answer, started)
@@ -123,6 +127,18 @@ class Answerer:
         language = ctx.prompts.language
         answer.strategy, answer.strategy_reason = "none", f"no document is about {missing.describe(language)}"
         text = not_found_text(language, missing, [f"{s.hit.file} p. {s.hit.page}" for s in ctx.sources[:3]])
+        yield StatusEvent(f"not found: {answer.strategy_reason}")
+        yield TokenEvent(text)
+        answer.timings["first_token_ms"] = _ms(started)
+        return text
+
+    def _refuse_years(self, years: list[str], ctx: StrategyContext, answer: Answer, started: float) -> Iterator[Event]:
+        """Not found: no passage retrieved gives a figure for the years the question asks (the quoted answer's check,
+        strategies.extractive.unreported_years), before a model answers with another year's column."""
+        language = ctx.prompts.language
+        joined = ("、" if language == "zh" else ", ").join(years)
+        answer.strategy, answer.strategy_reason = "none", f"no passage gives a figure for {joined}"
+        text = period_not_found(language, ctx.sources, years)
         yield StatusEvent(f"not found: {answer.strategy_reason}")
         yield TokenEvent(text)
         answer.timings["first_token_ms"] = _ms(started)

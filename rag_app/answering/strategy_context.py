@@ -46,6 +46,7 @@ class StrategyContext:
     route: DocumentRoute = field(default_factory=DocumentRoute)  # the documents the question names
     warnings: list[str] = field(default_factory=list)  # for the answer's warnings (the output guard's)
     streamed_cut: int | None = None  # where the guard cut the streamed answer (its text may run a little past)
+    quotes: list | None = None  # the extractive quotes chosen for the question (strategies.extractive.best_candidates)
 
     @property
     def read_question(self) -> str:

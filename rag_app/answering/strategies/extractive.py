@@ -86,9 +86,9 @@ UNSTATED = {
     "zh": "检索到的页面未明确给出{measures}，以下是最接近的段落。",
 }
 PERIOD_NOT_FOUND = {
-    "en": "Not found: no page retrieved for this question mentions {years}, so none gives its figure for that "
-    "period. The nearest passages are listed under Sources: {nearest}.",
-    "zh": "未找到：为这个问题检索到的页面都没有提到{years}，没有该期间的数字。最接近的段落列在“来源”中：{nearest}。",
+    "en": "Not found: no passage retrieved for this question gives a figure for {years}. The nearest passages are "
+    "listed under Sources: {nearest}.",
+    "zh": "未找到：为这个问题检索到的段落都没有{years}的数字。最接近的段落列在“来源”中：{nearest}。",
 }
 
 
@@ -117,7 +117,7 @@ def answer_extractive(ctx: StrategyContext) -> Iterator[Event]:
     if not relevant(picked[0], _reads_question(ctx)):
         yield TokenEvent(not_found_text(ctx.prompts.language, ctx.sources))
         return
-    if missing := unmentioned_years(ctx) or other_years(ctx, picked):
+    if missing := unreported_years(ctx):
         yield TokenEvent(not_found_text(ctx.prompts.language, ctx.sources, missing))
         return
     for c in picked:  # the source shows (and the check reads) the passage its quotes come from
@@ -147,6 +147,14 @@ def unstated_measures(question: str, picked: list[Candidate]) -> list[str]:
         words for key, words in asked.items()
         if key not in quoted and not any(set(terms_of(words)) <= terms for terms in held)
     ]  # fmt: skip
+
+
+def unreported_years(ctx: StrategyContext) -> list[str]:
+    """The years a figure question asks for that no retrieved passage gives a figure for: no page of the documents
+    it names mentions them (:func:`unmentioned_years`), or every quote is of other years (:func:`other_years`). Every
+    strategy refuses them (rag_app.answering.answerer): a model given a report for 2022 answers "fiscal 2023" with
+    its 2022 column as readily as a quote would."""
+    return unmentioned_years(ctx) or other_years(ctx, best_candidates(ctx))
 
 
 def unmentioned_years(ctx: StrategyContext) -> list[str]:
@@ -218,10 +226,14 @@ def _reads_question(ctx: StrategyContext) -> bool:
 
 
 def best_candidates(ctx: StrategyContext) -> list[Candidate]:
-    """The quotes to give: at most MAX_QUOTES, from the documents the question names first."""
+    """The quotes to give: at most MAX_QUOTES, from the documents the question names first (chosen once a
+    question: the answerer's period check and the quoted answer read the same ones)."""
+    if ctx.quotes is not None:
+        return ctx.quotes
     ranked = rank_candidates(ctx)
     if not ranked:
-        return []
+        ctx.quotes = []
+        return ctx.quotes
     first = ranked[0]
     named = named_shas(ctx)
     others = [
@@ -229,7 +241,8 @@ def best_candidates(ctx: StrategyContext) -> list[Candidate]:
         if c.score >= OTHERS_WITHIN * first.score and c.unit.text != first.unit.text
         and (not named or c.source.hit.sha256 in named)
     ]  # fmt: skip
-    return [first, *others][:MAX_QUOTES]
+    ctx.quotes = [first, *others][:MAX_QUOTES]
+    return ctx.quotes
 
 
 def named_shas(ctx: StrategyContext) -> set[str]:
