@@ -170,3 +170,11 @@ def test_a_figure_asked_for_a_year_no_passage_gives_is_refused_before_the_model_
     asked_2017 = question.replace("fiscal year 2020", "2017")
     list(tiny_service.ask(AskRequest(question=asked_2017, strategy="stuff", k=4)))
     assert sizes == [1]  # a year its columns hold: the model answers
+    # a question naming no year is not read for quotes before the model answers (it would embed every candidate)
+    from rag_app.answering.strategies import extractive
+
+    ranked = []
+    original = extractive.rank_candidates
+    monkeypatch.setattr(extractive, "rank_candidates", lambda ctx: ranked.append(1) or original(ctx))
+    list(tiny_service.ask(AskRequest(question="What was Gamma's net cash from operations?", strategy="stuff", k=4)))
+    assert sizes == [1, 1] and ranked == []

@@ -154,7 +154,7 @@ def unreported_years(ctx: StrategyContext) -> list[str]:
     it names mentions them (:func:`unmentioned_years`), or every quote is of other years (:func:`other_years`). Every
     strategy refuses them (rag_app.answering.answerer): a model given a report for 2022 answers "fiscal 2023" with
     its 2022 column as readily as a quote would."""
-    return unmentioned_years(ctx) or other_years(ctx, best_candidates(ctx))
+    return unmentioned_years(ctx) or other_years(ctx)
 
 
 def unmentioned_years(ctx: StrategyContext) -> list[str]:
@@ -187,7 +187,7 @@ def unmentioned_years(ctx: StrategyContext) -> list[str]:
 _FOUR_DIGIT_YEAR = re.compile(r"(?<![\d.,])(?:19|20)\d\d(?![\d.,%])")
 
 
-def other_years(ctx: StrategyContext, picked: list[Candidate]) -> list[str]:
+def other_years(ctx: StrategyContext) -> list[str]:
     """The years a figure question asks for when every quote is dated, and by other years only.
 
     "Total liabilities in the fiscal year 2023" asked of a report for 2022 finds its balance sheet, columns
@@ -197,9 +197,12 @@ def other_years(ctx: StrategyContext, picked: list[Candidate]) -> list[str]:
     may end in the year before ("Q1 2023" of a fiscal year ending in June: "September 30, 2022")."""
     asked = ctx.read_question
     years = named_years(asked)
-    if not years or not FIGURE_QUESTION.search(ctx.question) or not picked:
+    if not years or not FIGURE_QUESTION.search(ctx.question):
         return []
     if part_terms(asked) | {t for t in terms_of(asked) if QUARTER_TERM.fullmatch(t)}:
+        return []
+    picked = best_candidates(ctx)  # chosen only for such a question: it embeds every candidate (kept on ctx)
+    if not picked:
         return []
     written = re.compile("|".join(rf"{y}|(?<![\d.,]){y[2:]}(?![\d.,%])" for y in sorted(years)))
     for c in picked:
