@@ -327,3 +327,22 @@ def test_a_chinese_question_writing_its_period_short_is_routed_to_that_periods_r
     for question, sha in (("常柴股份23Q1的营业收入是多少？", "q1"), ("常柴股份22年年报的营业收入是多少？", "fy22"),
                           ("常柴股份23H1的净利润是多少？", "h1")):  # fmt: skip
         assert first_alone(route(spelled_periods(question), documents, covers).scores) == sha, question
+
+
+def test_a_month_is_a_period_not_a_name():
+    """Mercia's year ends on 31 March, and so does Baker Steel's, whose cover writes "31 March": "March" in a question
+    about Mercia named Baker Steel's report as much as "Mercia" named Mercia's. A month, capitalised or not, names no
+    document; the question's own name does. "MAR", in capitals, may still be a listing symbol."""
+    documents = [document("ac9a.pdf", "mercia"), document("8474.pdf", "baker"), document("e0d6.pdf", "cmct")]
+    covers = {"mercia": frozenset({"mercia", "annual", "report", "2022"}),
+              "baker": frozenset({"baker", "steel", "march", "31", "2022"}),
+              "cmct": frozenset({"december", "31", "2022", "trust"})}  # fmt: skip
+    for question in ("What total dividend per share is Mercia paying for the year ended 31 March 2022?",
+                     "mercia assets under management march 2022", "What is the AUM of Mercia at 31 Mar. 2022?"):  # fmt: skip
+        routed = route(question, documents, covers)
+        assert routed.named.get("baker", 0.0) == 0.0 and "baker" not in routed.best_named(list(covers)), question
+        assert not any("march" in group or "mar" in group for group in routed.names), question
+    assert route("What was Mercia's dividend for the year to March 2022?", documents, covers).best_named(
+        list(covers)
+    ) == {"mercia"}
+    assert "march" not in named_terms("Revenue in March 2023") and "mar" in named_terms("MAR's revenue in 2023")

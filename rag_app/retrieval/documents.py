@@ -27,6 +27,8 @@ from rag_app.text.clean import CJK_CHAR
 from rag_app.text.terms import (
     ASKING_WORDS,
     CJK_STOPWORDS,
+    MONTH_WORD,
+    MONTHS,
     PART_TERM,
     PERIOD_TERM,
     STOPWORDS,
@@ -176,7 +178,7 @@ def running_names(question: str, titles: dict[str, set[str]], read: PageNames) -
     if CASELESS.fullmatch(question):
         lower |= {t for t in document_query_terms(question) if t.isalpha() and len(t) >= 3}
     asked = {t for t in (written | lower) - LEGAL_FORMS - STOPWORDS - ASKING_WORDS if not t.isdigit()}
-    asked = {t for t in asked if not PERIOD_TERM.fullmatch(t)}
+    asked = {t for t in asked if not PERIOD_TERM.fullmatch(t) and not MONTH_WORD.fullmatch(t)}
     if len(titles) < 2 or not asked:
         return {}
     common = max(2.0, DOMAIN_WORD_SHARE * len(titles))
@@ -239,7 +241,8 @@ def caseless_subjects(question: str, titles: dict[str, set[str]]) -> set[str]:
     docugami's 20 10-Qs, "quarterly" all 20). Each is then judged as a capitalised subject is: a titled one names its
     documents; an untitled owner is absent unless many documents' texts or the passages found hold it
     (rag_app.answering.absence: "company's" is no name). Its other words cannot be told from ordinary ones."""
-    words = {t for t in document_query_terms(question) if t.isalpha() and len(t) >= 3} - STOPWORDS - ASKING_WORDS
+    words = {t for t in document_query_terms(question) if t.isalpha() and len(t) >= 3 and not MONTH_WORD.fullmatch(t)}
+    words -= STOPWORDS | ASKING_WORDS
     owners = _caseless_owners(question)
     titled = Counter(t for terms in titles.values() for t in terms & words)
     few = max(2.0, DOMAIN_WORD_SHARE * len(titles))
@@ -309,10 +312,9 @@ def symbol_names(
 # A question asking for the latest report of what it names, without naming its year: "in the most recent 10-Q",
 # "Apple's latest quarter", 最新一期. Its reports tie on the name; the latest of them answers.
 LATEST = re.compile(r"\b(?:latest|most\s+recent(?:ly)?|newest)\b|最新|最近一期|最近一次", re.IGNORECASE)
-_MONTHS = "january february march april may june july august september october november december".split()
 # A filing's cover: "For the quarterly period ended July 1, 2023", "for the fiscal year ended December 31, 2022"
 _PERIOD_ENDED = re.compile(
-    rf"(?:period|quarter|year)\s+ended:?\s+({'|'.join(_MONTHS)})\s+\d{{1,2}},?\s+((?:19|20)\d\d)", re.IGNORECASE
+    rf"(?:period|quarter|year)\s+ended:?\s+({'|'.join(MONTHS)})\s+\d{{1,2}},?\s+((?:19|20)\d\d)", re.IGNORECASE
 )
 # A Chinese report's title: 2023年第三季度报告, 2023年半年度报告, 2019年年度报告 (the month its period ends)
 _ZH_REPORT = re.compile(r"((?:19|20)\d\d)\s*年\s*(第?[一1]季度|半年度|中期|第?[三3]季度|年度)\s*报告")
@@ -330,7 +332,7 @@ def report_period(name: str, cover: str) -> tuple[int, int] | None:
     July 1, 2023", "2023年第三季度报告"), else its file name ("2023 Q3 AAPL.pdf", "3M_2018_10K.pdf": the
     latest year, at the end of the quarter or half it names, else of the year); None when neither says."""
     if m := _PERIOD_ENDED.search(cover):
-        return int(m.group(2)), _MONTHS.index(m.group(1).lower()) + 1
+        return int(m.group(2)), MONTHS.index(m.group(1).lower()) + 1
     if m := _ZH_REPORT.search(cover):
         kind = m.group(2).lstrip("第")
         return int(m.group(1)), _ZH_MONTH[kind[0]]
@@ -417,6 +419,7 @@ def named_terms(question: str) -> set[str]:
     years and quarters (2023, Q1, FY2018), and Chinese words (no capitals to tell names by)."""
     words = [re.sub(r"['’]s$", "", w) for w in re.findall(r"[A-Za-z0-9][A-Za-z0-9.&'’\-]*", question)]  # 3M's: 3M
     names = {w for i, w in enumerate(words) if (i > 0 and w[0].isupper()) or w.isupper() or re.search(r"[a-z][A-Z]", w)}
+    names = {w for w in names if not MONTH_WORD.fullmatch(w)}  # "31 March 2022": a period, not a name
     names |= {w for w in words if re.fullmatch(r"(19|20)\d\d|[Qq][1-4]|FY\d{2,4}|fy\d{2,4}", w)}
     terms = {t for w in names for t in document_query_terms(w)} | part_terms(question)
     cjk = "".join(re.findall(r"[\u4e00-\u9fff]+", question))
@@ -432,13 +435,13 @@ _FORM = re.compile(r"\d+-[A-Za-z]{1,2}s?")  # a filing's form, "10-Qs", "8-K", "
 def subject_terms(question: str) -> set[str]:
     """What a question names as its subject, as index terms: capitalised words that do not start a sentence
     (Tesla, Coca-Cola), upper-case and camel-case words (AMZN, iPhone), and the Chinese words (四方科技,
-    秘鲁: Chinese has no capitals to tell names by). Years, quarters and forms ("10-Qs") are not subjects."""
+    秘鲁: Chinese has no capitals to tell names by). Years, quarters, months and forms ("10-Qs") are not subjects."""
     starts = {m.start(1) for m in _SENTENCE_START.finditer(question)}
     words = [m.group() for m in _WORD.finditer(question) if m.start() not in starts]
     names = {
         w for w in words
         if (w[0].isupper() or w[0].isdigit() or re.search(r"[a-z][A-Z]", w))
-        and not _PERIOD_OR_NUMBER.fullmatch(w) and not _FORM.fullmatch(w)
+        and not _PERIOD_OR_NUMBER.fullmatch(w) and not _FORM.fullmatch(w) and not MONTH_WORD.fullmatch(w)
     }  # fmt: skip
     terms = {t for w in names for t in document_query_terms(w) if not t.isdigit()}
     cjk = "".join(re.findall(r"[\u4e00-\u9fff]+", question))
@@ -472,6 +475,7 @@ def name_groups(question: str) -> list[frozenset[str]]:
             while words and words[0] in _CONNECTORS:  # "As of FY 2021": what follows is no name's middle
                 words = words[1:]
         words = [w for w in words if not _PERIOD_OR_NUMBER.fullmatch(w) and not _NOT_A_NAME.fullmatch(w)]
+        words = [w for w in words if not MONTH_WORD.fullmatch(w)]
         if len(words) == 1 and words[0].isupper():
             continue
         terms = frozenset(

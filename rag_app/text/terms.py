@@ -126,6 +126,10 @@ YEAR_TERM = re.compile(rf"(?:fy)?({_YEAR})|fy\d\d", re.IGNORECASE)
 PART_TERM = re.compile(_PART, re.IGNORECASE)
 QUARTER_TERM = re.compile(r"q[1-4]", re.IGNORECASE)  # a quarter as a term ("Q1"), as file names write it
 PERIOD_TERM = re.compile(rf"{YEAR_TERM.pattern}|{_PART}", re.IGNORECASE)
+# A month, as questions write one ("the year ended 31 March 2022", "Sept. 2023"): capitalised, yet a period, not a
+# name. Abbreviated only as a capital and small letters: "MAR" may be a listing symbol (Marriott's).
+MONTHS = "january february march april may june july august september october november december".split()
+MONTH_WORD = re.compile(rf"(?i:{'|'.join(MONTHS)})|(?:Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)\.?")
 
 # A quarter as questions word it ("the first quarter of 2023", "third fiscal quarter", 第三季度, 一季度) and as file
 # names write it ("2023 Q1 AAPL.pdf", "AMCOR_2023Q2_10Q.pdf"): one term, q1 to q4.
