@@ -78,6 +78,9 @@ VARIANTS: dict[str, dict] = {
     "document_share_0": {"document_share": 0.0},
     "document_share_25": {"document_share": 0.25},
     "document_share_75": {"document_share": 0.75},
+    # the document ranking's documents by all the question's terms alone, as before 2026-12-07, not those its names
+    # score best first (RankingOptions.document_order)
+    "by_all_terms": {"document_order": "scores"},
     "lexical2": {"lexical_weight": 2.0},
     # how many chunks the BM25 ranking hands the fusion (RAG_RETRIEVAL_CANDIDATES; 100 since 2026-12-05, 50 before),
     # and the dense one (RAG_RETRIEVAL_DENSE_CANDIDATES; 300 since 2026-12-05, the same as BM25's before)

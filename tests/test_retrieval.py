@@ -498,22 +498,64 @@ def test_a_report_whose_cover_and_file_name_name_nothing_is_routed_by_the_name_i
         assert retriever.search("tradition staff costs 2022", 3).hits[0].file == "7be20e44.pdf"
 
 
+def test_the_report_a_question_names_comes_before_those_sharing_more_of_its_other_words(service, tmp_path):
+    """Mercia's cover says little ("Mercia Annual Report and Accounts 2022"); the 10-Ks' covers say "for the fiscal year
+    ended December 31, 2022" and "per share". Asked "What total dividend per share is Mercia paying for the year ended
+    31 March 2022?", all the question's terms scored the 10-Ks above Mercia's report, and a trust's dividend page came
+    first. The report the question names now leads the document ranking (RankingOptions.document_order "named")."""
+    import dataclasses
+
+    folder = tmp_path / "reports"
+    mercia = ["Mercia\nAnnual Report and Accounts 2022"]
+    mercia += [f"Portfolio review {n}: our funds backed regional businesses in sector {n}." for n in range(2, 12)]
+    mercia.insert(3, "The Board proposes a final dividend of 0.6p, making a total of 1.0p per share for the year.")
+    write_pdf(folder / "ac9aa244.pdf", mercia)
+    for name, company in (("e0d6bb57.pdf", "Community Trust Corporation"), ("cbd8fb25.pdf", "Harbor Realty Trust")):
+        cover = f"{company}\nForm 10-K\nAnnual report for the fiscal year ended December 31, 2022\n"
+        cover += "Common stock, par value $0.001 per share; 31 shares of preferred stock"
+        pages = [cover] + [
+            f"Property {n}: leases, tenants and the year ended of our buildings in {n}." for n in range(2, 12)
+        ]
+        pages.insert(3, f"{company} declared dividends of $0.34 per share of common stock, a total dividend per share for the year ended December 31, 2022.")  # fmt: skip
+        write_pdf(folder / name, pages)
+    service.ingest([folder])
+    retriever = service.retriever(service.store(with_model=True))
+    question = "What total dividend per share is Mercia paying for the year ended 31 March 2022?"
+    routed = retriever.search(question, 3).route
+    mercia_sha = next(sha for sha, name in _names(service).items() if name == "ac9aa244.pdf")
+    assert max(routed.scores, key=routed.scores.get) != mercia_sha  # its other words score the 10-Ks higher
+
+    def first() -> str:
+        return retriever.search(question, 3).hits[0].file
+
+    assert first() == "ac9aa244.pdf"
+    retriever.ranking = dataclasses.replace(retriever.ranking, document_order="scores")
+    assert first() != "ac9aa244.pdf"
+
+
+def _names(service) -> dict[str, str]:
+    return {d.sha256: d.name for d in service.store(with_model=True).list_documents()}
+
+
 def test_the_document_ranking_ranks_documents_scored_half_as_well_as_the_best_by_words_or_by_names():
     """A Chinese question's words can route to other reports first ("关于伊利股份的历史发展 ..." scored 伟星股份's report
     8.1) while its name routes to 伊利's report alone: a document is ranked where either score is at least half the
-    best one (RankingOptions.document_share); one sharing only a year with the question is not."""
+    best one (RankingOptions.document_share); one sharing only a year with the question is not. The one its names
+    score best comes first (RankingOptions.document_order "named"), the others by all its words."""
     from rag_app.records import chunk_id, parse_chunk_id
     from rag_app.retrieval.documents import DocumentRoute
 
     route = DocumentRoute(scores={"weixing": 8.1, "yili": 3.1, "year-only": 1.0}, named={"yili": 3.1})
     candidates = [chunk_id(sha, 1, 0) for sha in ("year-only", "yili", "weixing")]
 
-    def ranked(share: float) -> list[str]:
-        return [parse_chunk_id(c).sha256 for c in retrieval_module._by_document(candidates, route, share)]
+    def ranked(share: float, by_names: bool = False) -> list[str]:
+        return [parse_chunk_id(c).sha256 for c in retrieval_module._by_document(candidates, route, share, by_names)]
 
     assert ranked(0.5) == ["weixing", "yili"]
     assert ranked(0.0) == ["weixing", "yili", "year-only"]  # as before: every document the route scores
-    assert RankingOptions().document_share == 0.5
+    assert ranked(0.5, by_names=True) == ["yili", "weixing"]
+    assert ranked(0.0, by_names=True) == ["yili", "weixing", "year-only"]
+    assert RankingOptions().document_share == 0.5 and RankingOptions().document_order == "named"
 
 
 SUMS_SCRIPT = """

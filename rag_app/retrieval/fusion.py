@@ -36,6 +36,12 @@ class RankingOptions:
     # research reports first (关于伊利股份的历史发展 ... 伟星股份's report 8.1), its name to 伊利's alone. 0.5 since
     # 2026-12-06 (docs/benchmarks.md); 0: every document the route scores at all, as before
     document_share: float = 0.5
+    # The order of that ranking's documents: "named", those the question's names (DocumentRoute.named: its capitalised
+    # words, periods and Chinese words) score best first, then by all its terms; "scores", by all its terms alone (the
+    # default before 2026-12-07). "What total dividend per share is Mercia paying for the year ended 31 March 2022?"
+    # names Mercia's report, whose cover says little, and its other words ("year ended", "31", "share") matched four
+    # other covers better: a trust's dividend pages came first. "named" since 2026-12-07 (docs/benchmarks.md)
+    document_order: Literal["named", "scores"] = "named"
     rrf_k: int = 60
     # pages inside the best documents (rag_app.retrieval.within): BM25 of whole pages, and dense within the document.
     # The page BM25 ranks an English question's pages (0.5 since 2026-12-05: financebench_dev's tuning half MRR 0.859

@@ -250,7 +250,8 @@ class Retriever:
             weights = [1.0, *weights[1:]]
             dense = self.store.nearest_ids(vector, max(k, self.dense_candidates), dense_shas)
         candidates = list(dict.fromkeys(dense + lexical))
-        rankings = [dense, lexical, _by_document(candidates, routed, self.ranking.document_share)]
+        by_names = self.ranking.document_order == "named"
+        rankings = [dense, lexical, _by_document(candidates, routed, self.ranking.document_share, by_names)]
         return weights, rankings, fused_scores(rankings, weights, self.ranking.rrf_k)
 
     def _title_terms(self, query: str, routed: DocumentRoute, documents: list[DocumentInfo]) -> dict[str, float]:
@@ -503,12 +504,15 @@ def among_routed(ranked: list[Page], routed: DocumentRoute, share: float) -> lis
     return [page for page in ranked if page[0] in wanted] or ranked
 
 
-def _by_document(candidates: list[str], routed: DocumentRoute, share: float = 0.0) -> list[str]:
+def _by_document(candidates: list[str], routed: DocumentRoute, share: float = 0.0, by_names: bool = False) -> list[str]:
     """Candidates whose document's names and cover share rare terms with the question, best first: those of the
-    documents scored at least ``share`` of the best score (:func:`routed_documents`)."""
+    documents scored at least ``share`` of the best score (:func:`routed_documents`); ``by_names``: those the question's
+    names score best first (``routed.named``), then by all its terms."""
     sha_of = {c: parse_chunk_id(c).sha256 for c in candidates}
     documents = routed_documents(routed, share)
     matching = [c for c in candidates if sha_of[c] in documents]
+    if by_names:
+        return sorted(matching, key=lambda c: (-routed.named.get(sha_of[c], 0.0), -routed.scores[sha_of[c]]))
     return sorted(matching, key=lambda c: -routed.scores[sha_of[c]])  # stable: ties keep the candidates' order
 
 
