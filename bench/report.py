@@ -1278,6 +1278,53 @@ def document_share_levers() -> list[str]:
     ]  # fmt: skip
 
 
+NAMED_FIRST_BLURB = (
+    "The document ranking (the third of the fusion's rankings) held the documents the route scores, in the order of "
+    "the idf they share with the question over all its terms. A report whose file name and cover say little of "
+    "its company then ranks below reports whose covers share the question's other words: \"What total dividend per "
+    'share is Mercia paying for the year ended 31 March 2022?" (`analyst_erc` erc3-01) scores Mercia\'s report 2.48 '
+    "(\"Mercia\" alone: its cover is a picture and \"Annual Report and Accounts 2022\"), and Baker Steel's 5.33, "
+    "CMCT's, Tower's and Holley's 2.85 (their covers hold \"31\", \"year ended\", \"per share\"): CMCT's dividend "
+    "pages came first. The route already tells what the question names (`DocumentRoute.named`: its capitalised words, "
+    "periods and Chinese words) from what it merely shares; now the documents those names score best come first in "
+    "that ranking, the others after them by all the terms (`RankingOptions.document_order` \"named\"). A month "
+    "counts as a period, not a name, since the same day (\"March\" named Baker Steel's report, whose cover writes 31 "
+    "March, as much as \"Mercia\" named Mercia's; alone that moved no set's figures). Found on the one `analyst_erc` "
+    "question; no parameter. `by_all_terms` is the order before, in the same runs as each set's section. What it "
+    "changes, question by question: Mercia's dividend (rank 8 to 5), \"For Amazon's Q1 2023, how does the share "
+    'repurchase information ..." (docugami-194: Microsoft\'s 10-Q for the quarter first before, 9 to 4), '
+    "千味央厨's three new brands (iflytek-train-83: 光明肉业's report first before, 5 to 1); a question on the "
+    "semiconductor third-party lab market (`analyst_zh` anzh-34, tuning half) falls from 1 to 2, since every Chinese "
+    "word counts as a name and 半导体 names 香农芯创's report as much as the research report on labs."
+)
+
+
+def named_first_levers() -> list[str]:
+    """Issue 26: the document ranking puts the documents the question's names score best first (default since
+    2026-12-07), against all its terms alone (before)."""
+    runs = [(name, load(f"retrieval-{name}")) for name in RUNNING_SETS]
+    runs = [(name, r) for name, r in runs if r and "variant by_all_terms" in r.get("systems", {})]
+    if not runs:
+        return []
+    rows, same = [], []
+    for name, r in runs:
+        ours, before = r["systems"]["ours"], r["systems"]["variant by_all_terms"]
+        moved = [g for g in _groups(ours) if _hits_cell(before[g]) != _hits_cell(ours[g])]
+        if not moved:
+            same.append(name)
+        for g in _groups(ours):
+            if g in ("all", "tuning", "confirmation") or g in moved:
+                rows.append([name, g, ours[g]["questions"], _hits_cell(before[g]), _hits_cell(ours[g])])
+    return [
+        "## Retrieval: the documents a question names first in the document ranking (default since 2026-12-07)", "",
+        NAMED_FIRST_BLURB, "",
+        f"Rows: every set's halves and every group that moved. Identical in every group: {', '.join(same) or 'none'}.",
+        "",
+        table(["set", "questions", "n", "by all its terms (before): hit@1 / hit@5 / MRR", "its names first (now)"], rows),
+        "", *(provenance(r) + "  " for _, r in runs), "",
+    ]  # fmt: skip
+
+
 def _rewritten_sets(
     title: str, blurb: str, names: tuple[str, tuple[str, ...], str], lead: str, columns: list[str], answers: Callable
 ) -> list[str]:
@@ -3255,7 +3302,7 @@ def render(plots: list) -> str:
         "",
     ]
     sections = (
-        financebench(plots), zh_reports(plots), docugami(plots), docugami_pages(plots), analyst_sets(plots), dense_depth_levers(), within_english_levers(), exact_search_levers(), slots_levers(), lexicon_levers(), chunk_header_levers(), table_chunk_levers(), within_levers(), line_item_levers(), report_part_levers(), running_title_levers(), depth_levers(), rerank_levers(), page_scorer_levers(), formal_pages(), unnamed_pages(), rewritten_sections(), caseless_questions(), reasons_levers(), running_names_levers(), document_share_levers(), chinese_reader(), chinese_table_rows(), finglm(), scale(), answers(), refusal(),
+        financebench(plots), zh_reports(plots), docugami(plots), docugami_pages(plots), analyst_sets(plots), dense_depth_levers(), within_english_levers(), exact_search_levers(), slots_levers(), lexicon_levers(), chunk_header_levers(), table_chunk_levers(), within_levers(), line_item_levers(), report_part_levers(), running_title_levers(), depth_levers(), rerank_levers(), page_scorer_levers(), formal_pages(), unnamed_pages(), rewritten_sections(), caseless_questions(), reasons_levers(), running_names_levers(), document_share_levers(), named_first_levers(), chinese_reader(), chinese_table_rows(), finglm(), scale(), answers(), refusal(),
         ingest(plots),
         ocr(), generation(), real_weights(), app_gpu(), summarize(), web(), faults(), upload_progress(), test_suite(),
     )  # fmt: skip
