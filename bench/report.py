@@ -1295,7 +1295,13 @@ NAMED_FIRST_BLURB = (
     'repurchase information ..." (docugami-194: Microsoft\'s 10-Q for the quarter first before, 9 to 4), '
     "千味央厨's three new brands (iflytek-train-83: 光明肉业's report first before, 5 to 1); a question on the "
     "semiconductor third-party lab market (`analyst_zh` anzh-34, tuning half) falls from 1 to 2, since every Chinese "
-    "word counts as a name and 半导体 names 香农芯创's report as much as the research report on labs."
+    "word counts as a name and 半导体 names 香农芯创's report as much as the research report on labs. The answers "
+    "(`answers.json` and `answers-model.json`, against the runs at b59e0b0): three quoted answers move, none back: "
+    "PepsiCo's restructuring costs on its income statement (financebench_dev, a confirmation-half lookup) from wrong "
+    "to right (its restructuring charges quoted, not its cost of sales), Amazon's share repurchases (docugami-194) "
+    "from wrong to right (its stockholders' equity note, not its principles of consolidation), 千味央厨's three new "
+    "brands from wrong to partial (its own report quoted, not 光明肉业's); with SmolLM2-135M the PepsiCo question goes "
+    "from wrong (\"0\") to partial, and nothing else moves."
 )
 
 
