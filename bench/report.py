@@ -1282,17 +1282,17 @@ NAMED_FIRST_BLURB = (
     "The document ranking (the third of the fusion's rankings) held the documents the route scores, in the order of "
     "the idf they share with the question over all its terms. A report whose file name and cover say little of "
     "its company then ranks below reports whose covers share the question's other words: \"What total dividend per "
-    'share is Mercia paying for the year ended 31 March 2022?" (`analyst_erc` erc3-01) scores Mercia\'s report 2.48 '
-    "(\"Mercia\" alone: its cover is a picture and \"Annual Report and Accounts 2022\"), and Baker Steel's 5.33, "
-    "CMCT's, Tower's and Holley's 2.85 (their covers hold \"31\", \"year ended\", \"per share\"): CMCT's dividend "
+    "share is Mercia paying for the year ended 31 March 2022?\" (`analyst_erc` erc3-01) scores Mercia's report 2.48 "
+    '("Mercia" alone: its cover is a picture and "Annual Report and Accounts 2022"), and Baker Steel\'s 5.33, '
+    'CMCT\'s, Tower\'s and Holley\'s 2.85 (their covers hold "31", "year ended", "per share"): CMCT\'s dividend '
     "pages came first. The route already tells what the question names (`DocumentRoute.named`: its capitalised words, "
     "periods and Chinese words) from what it merely shares; now the documents those names score best come first in "
-    "that ranking, the others after them by all the terms (`RankingOptions.document_order` \"named\"). A month "
-    "counts as a period, not a name, since the same day (\"March\" named Baker Steel's report, whose cover writes 31 "
+    'that ranking, the others after them by all the terms (`RankingOptions.document_order` "named"). A month '
+    'counts as a period, not a name, since the same day ("March" named Baker Steel\'s report, whose cover writes 31 '
     "March, as much as \"Mercia\" named Mercia's; alone that moved no set's figures). Found on the one `analyst_erc` "
     "question; no parameter. `by_all_terms` is the order before, in the same runs as each set's section. What it "
     "changes, question by question: Mercia's dividend (rank 8 to 5), \"For Amazon's Q1 2023, how does the share "
-    'repurchase information ..." (docugami-194: Microsoft\'s 10-Q for the quarter first before, 9 to 4), '
+    "repurchase information ...\" (docugami-194: Microsoft's 10-Q for the quarter first before, 9 to 4), "
     "千味央厨's three new brands (iflytek-train-83: 光明肉业's report first before, 5 to 1); a question on the "
     "semiconductor third-party lab market (`analyst_zh` anzh-34, tuning half) falls from 1 to 2, since every Chinese "
     "word counts as a name and 半导体 names 香农芯创's report as much as the research report on labs. The answers "
@@ -1301,7 +1301,7 @@ NAMED_FIRST_BLURB = (
     "to right (its restructuring charges quoted, not its cost of sales), Amazon's share repurchases (docugami-194) "
     "from wrong to right (its stockholders' equity note, not its principles of consolidation), 千味央厨's three new "
     "brands from wrong to partial (its own report quoted, not 光明肉业's); with SmolLM2-135M the PepsiCo question goes "
-    "from wrong (\"0\") to partial, and nothing else moves."
+    'from wrong ("0") to partial, and nothing else moves.'
 )
 
 
