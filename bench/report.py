@@ -670,6 +670,44 @@ CHINESE_NOTE = (
 )
 
 
+PAGE_SIGNALS_BLURB = (
+    "Three signals a page ranking could add, each measured as a reordering of the default's 30 best pages "
+    "(`bench/page_signals.py`: the reciprocal-rank fusion, k = 10, of the default's order at weight 1 with the "
+    "signal's order at the weight shown; no weight chosen): `phrases`, the question's adjacent terms found adjacent on "
+    'the page ("supply chain", "term loan"; none that names its documents, a period or a section the page boosts '
+    "read), weighted by their idf among the 30 pages; `headings`, the question's terms on the page's heading lines "
+    '("D. EMPLOYEES", "Note 13: Employee Related Liabilities"; no running header), over the best document\'s pages; '
+    "`neighbours`, a page scored by the better of its two neighbours in the default's order. None is adopted: "
+    "`phrases` lifts the two analyst sets' MRR at every weight and costs financebench_dev's at every weight, and docugami's "
+    "page-level hit@5 on both halves at 0.25 and 0.5; its gains are where the writers read the page before writing the "
+    "question (the analyst sets' own caveat: their questions share the page's words), not where questions are asked blind. "
+    "`headings` lifts docugami's page-level tuning half (hit@5 0.800 to 0.836) and loses its confirmation half, "
+    "financebench_dev and analyst_en; `neighbours` loses nearly everywhere."
+)
+
+
+def page_signals() -> list[str]:
+    """Issue 26: three page signals probed as reorderings of the default's best pages (bench/page_signals.py)."""
+    r = load("retrieval-page-signals")
+    if not r:
+        return []
+    rankings = list(next(iter(r["sets"].values()))["rankings"])
+    rows = []
+    for name, entry in r["sets"].items():
+        for g in ("tuning", "confirmation"):
+            by = entry["rankings"]
+            if g in by[rankings[0]]:
+                rows.append([name, g, by[rankings[0]][g]["questions"], *(_pair(by[k][g]) for k in rankings)])
+    return [
+        "## Retrieval: phrases, headings and neighbouring pages (probed 2026-12-07; not adopted)", "",
+        PAGE_SIGNALS_BLURB, "", "hit@5 / MRR:", "", table(["set", "half", "n", *rankings], rows), "", provenance(r), "",
+    ]  # fmt: skip
+
+
+def _pair(m: dict) -> str:
+    return f"{m['hit@5']:.3f} / {m['mrr']:.3f}"
+
+
 def page_scorer_levers() -> list[str]:
     """Issue 26: a learned page scorer over the default ranking's own signals (bench/page_scorer.py), fitted on the
     tuning halves, scored once on the confirmation halves."""
@@ -2099,8 +2137,29 @@ def scale() -> list[str]:
         + ". CPU ms: the process's own CPU time per question"
         + (" (one torch thread)" if "torch_threads" not in r else ", on every thread it runs (torch's, the product's parts)")
         + ", what a question costs the machine; the wall times include waiting for a core on this shared machine.", "",
-        *_scale_stages(r), *_scale_checks(r), provenance(r), "",
+        *_scale_alternation(r), *_scale_stages(r), *_scale_checks(r), provenance(r), "",
     ]  # fmt: skip
+
+
+def _scale_alternation(r: dict) -> list[str]:
+    """The runs of ``bench.scale`` that alternated two commits in one hour (retrieval-scale-alternation-N.json), in a
+    paragraph: how much of a change in p50 is the code's and how much the CPU's hour on this shared machine."""
+    runs = [x for i in range(1, 9) if (x := load(f"retrieval-scale-alternation-{i}")) and x["set"] == r["set"]]
+    if not runs:
+        return []
+    listed = "; ".join(
+        f"{x['commit']} at {x['date'][11:16]} {x['paths']['default']['ms_p50']} ms (load {x['load_average_start']})"
+        for x in runs
+    )
+    return [
+        f"The same hour, {runs[0]['date'][:10]}, `python -m bench.scale --set {r['set']}` alternated between two "
+        f"commits, each from a clone of its own over the same collection (p50 of the default path): {listed} "
+        "(`bench/results/retrieval-scale-alternation-*.json`). On 2026-12-06 the default path measured 49.8 ms at "
+        "1cd7772 (bcffc7b's ranking but for one refactoring, abf8f14, in which the listing symbols' names read the "
+        "pages' share of a term as the route does): the CPU's hour moves the figure by more than the code does, and "
+        "the target is at its edge.",
+        "",
+    ]
 
 
 def _embedding_ms(stages: dict) -> str:
@@ -3308,7 +3367,7 @@ def render(plots: list) -> str:
         "",
     ]
     sections = (
-        financebench(plots), zh_reports(plots), docugami(plots), docugami_pages(plots), analyst_sets(plots), dense_depth_levers(), within_english_levers(), exact_search_levers(), slots_levers(), lexicon_levers(), chunk_header_levers(), table_chunk_levers(), within_levers(), line_item_levers(), report_part_levers(), running_title_levers(), depth_levers(), rerank_levers(), page_scorer_levers(), formal_pages(), unnamed_pages(), rewritten_sections(), caseless_questions(), reasons_levers(), running_names_levers(), document_share_levers(), named_first_levers(), chinese_reader(), chinese_table_rows(), finglm(), scale(), answers(), refusal(),
+        financebench(plots), zh_reports(plots), docugami(plots), docugami_pages(plots), analyst_sets(plots), dense_depth_levers(), within_english_levers(), exact_search_levers(), slots_levers(), lexicon_levers(), chunk_header_levers(), table_chunk_levers(), within_levers(), line_item_levers(), report_part_levers(), running_title_levers(), depth_levers(), rerank_levers(), page_scorer_levers(), page_signals(), formal_pages(), unnamed_pages(), rewritten_sections(), caseless_questions(), reasons_levers(), running_names_levers(), document_share_levers(), named_first_levers(), chinese_reader(), chinese_table_rows(), finglm(), scale(), answers(), refusal(),
         ingest(plots),
         ocr(), generation(), real_weights(), app_gpu(), summarize(), web(), faults(), upload_progress(), test_suite(),
     )  # fmt: skip

@@ -327,3 +327,19 @@ def test_the_answer_bench_asks_questions_by_symbol_and_in_lower_case():
     assert (ticker.question, ticker.gold.text) == ("What was NKE's FY2021 revenue?", "6,812")
     (lower,) = in_lower_case([record("What was Nike's FY2021 revenue?"), record("what was the revenue?")])
     assert (lower.question, lower.gold.text) == ("what was nike's fy2021 revenue?", "6,812")
+
+
+def test_the_page_signals_probe_reads_headings_phrases_and_leaves_names_periods_and_sections_out():
+    """bench.page_signals: a heading is a short line in capitals or title case, not a sentence or a running header;
+    the question's phrases leave out the words naming its documents, its periods and the sections the boosts read."""
+    from bench.page_signals import asked_terms, fused, headings, is_heading
+
+    assert is_heading("D. EMPLOYEES") and is_heading("Note 13: Employee Related Liabilities")
+    assert not is_heading("The following table sets forth the number of our employees.")
+    assert not is_heading("Revenue 1,234 5,678 9,012")
+    pages = {p: f"TOWER SEMICONDUCTOR LTD.\nBody text of page {p}." for p in range(1, 6)}
+    pages[3] += "\nD. EMPLOYEES\nWe had 5,613 employees."
+    assert headings(pages)[3] == {"d", "employee"} and headings(pages)[1] == set()  # the running header is none
+    runs = asked_terms("How many employees did Tower have in 2022? Rely on the balance sheet.", {"tower"})
+    assert [t for run in runs for t in run] == ["employee"]
+    assert fused(["a", "b", "c"], ["c"], 1.0)[0] == "c" and fused(["a", "b", "c"], [], 1.0) == ["a", "b", "c"]
