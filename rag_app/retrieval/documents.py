@@ -474,8 +474,7 @@ def name_groups(question: str) -> list[frozenset[str]]:
             words = words[1:]  # "What", "Which", "How": capitalised for the sentence only
             while words and words[0] in _CONNECTORS:  # "As of FY 2021": what follows is no name's middle
                 words = words[1:]
-        words = [w for w in words if not _PERIOD_OR_NUMBER.fullmatch(w) and not _NOT_A_NAME.fullmatch(w)]
-        words = [w for w in words if not MONTH_WORD.fullmatch(w)]
+        words = [w for w in words if not any(p.fullmatch(w) for p in (_PERIOD_OR_NUMBER, _NOT_A_NAME, MONTH_WORD))]
         if len(words) == 1 and words[0].isupper():
             continue
         terms = frozenset(
