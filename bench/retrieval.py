@@ -268,6 +268,18 @@ class RunningNamesUnread(Retriever):
         return titles_route(query, documents, covers, self.store.documents_with, self._cover_text)
 
 
+class CoveredWordsUnread(Retriever):
+    """The route before 2026-12-07's third change: a word typed without capitals that few covers carry is read as a
+    name only where half the documents at most hold it, as every word is ("safe and green ...": most reports say
+    "safe" somewhere, so Safe & Green's report was named by nothing)."""
+
+    def _route(self, query, documents, covers):
+        read = self._page_names(documents)
+        half = len(read.pages) // 2
+        capped = replace(read, pages_with=lambda terms, at_most: read.pages_with(terms, half if at_most is None else at_most))  # fmt: skip
+        return titles_route(query, documents, covers, self.store.documents_with, self._cover_text, capped)
+
+
 class ReasonsUnread(Retriever):
     """A question asking for a reason gets the statement of the rows it names, as before 2026-12-06's third change
     (prompts/sections/financial_statements.toml's ``reasons`` unread): "Why did Nike's gross margin decline?" lifted
@@ -354,6 +366,7 @@ CLASS_VARIANTS = {
     "symbol_names_unread": SymbolNamesUnread,
     "reasons_unread": ReasonsUnread,
     "running_names_unread": RunningNamesUnread,
+    "covered_words_unread": CoveredWordsUnread,
     "boosts_among_ranked": BoostsAmongRanked,
     "caseless_names_unread": CaselessNamesUnread,
     "written_with_capitals": AsWrittenWithCapitals,

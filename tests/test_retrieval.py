@@ -498,6 +498,35 @@ def test_a_report_whose_cover_and_file_name_name_nothing_is_routed_by_the_name_i
         assert retriever.search("tradition staff costs 2022", 3).hits[0].file == "7be20e44.pdf"
 
 
+def test_a_question_typed_without_capitals_names_a_report_by_common_words_its_cover_and_pages_write_as_a_name(
+    service, tmp_path
+):
+    """ "safe and green construction backlog end of 2022" asks about Safe & Green Holdings, whose file name is a hash:
+    its cover carries "Safe" and "Green", its pages write them capitalised throughout, and most other reports say
+    "safe" or "green" somewhere. A word held by more than half the documents was not read as a name at all, and the
+    year took the question to another 10-K of 2022. A word typed without capitals that few covers carry is read
+    however many documents hold it (rag_app.retrieval.documents.running_names)."""
+    folder = tmp_path / "reports"
+    green = ["Safe & Green Holdings Corp.\nAnnual Report 2022"]
+    green += [f"Safe & Green builds modular site {n}; Safe & Green Development owns it." for n in range(2, 9)]
+    green.insert(4, "Safe & Green's construction backlog was $15.0 million at the end of 2022.")
+    write_pdf(folder / "f06d7ecc.pdf", green)
+    for name, company in (
+        ("194000c9.pdf", "Holley Inc."),
+        ("e0d6bb57.pdf", "Creative Trust"),
+        ("cbd8fb25.pdf", "Tower"),
+    ):
+        pages = [f"{company}\nForm 10-K\nFor the fiscal year ended December 31, 2022"]
+        pages += [f"{company} plant {n}: our construction backlog at the end of 2022." for n in range(2, 9)]
+        pages.insert(5, "Our plants are safe and green: we keep our workers safe and our energy green.")
+        write_pdf(folder / name, pages)
+    service.ingest([folder])
+    retriever = service.retriever(service.store(with_model=True))
+    result = retriever.search("safe and green construction backlog end of 2022", 3)
+    assert result.hits[0].file == "f06d7ecc.pdf"
+    assert max(result.route.named, key=result.route.named.get) == result.hits[0].sha256
+
+
 def test_the_report_a_question_names_comes_before_those_sharing_more_of_its_other_words(service, tmp_path):
     """Mercia's cover says little ("Mercia Annual Report and Accounts 2022"); the 10-Ks' covers say "for the fiscal year
     ended December 31, 2022" and "per share". Asked "What total dividend per share is Mercia paying for the year ended

@@ -162,7 +162,9 @@ def running_names(question: str, titles: dict[str, set[str]], read: PageNames) -
     titled by nothing of its company's; its pages name the company throughout ("TransUnion" on most pages of
     TransUnion's 10-K). A term names a document where it runs through at least SYMBOL_NAME_PAGES of its pages
     (``read.pages_with``), and only where it runs so through few documents (a word of their domain, "revenue", "staff",
-    names none) and half of them at most hold it at all. The names read are the question's capitalised words, the
+    names none) and half of them at most hold it at all, but for a word typed without capitals that few covers carry
+    ("safe and green ...": most reports say "safe" somewhere; Safe & Green's cover and pages write it as a name). The
+    names read are the question's capitalised words, the
     first included ("TransUnion operating margin 2022"), and its Chinese words; and the words of a question typed
     without capitals and its owners ("transunion's revenue"), where the document writes them as a name, capitalised
     in most places its best pages hold them (``read.texts``): "tradition staff costs" names
@@ -182,8 +184,13 @@ def running_names(question: str, titles: dict[str, set[str]], read: PageNames) -
     if len(titles) < 2 or not asked:
         return {}
     common = max(2.0, DOMAIN_WORD_SHARE * len(titles))
+    carried = set().union(*titles.values())
+    # a word typed without capitals that few covers carry ("safe and green construction backlog": Safe & Green's) is
+    # read however many documents hold it somewhere: its cover and its pages' capitals tell it is a name
+    covered = {t for t in asked - written if t in carried and sum(t in terms for terms in titles.values()) < common}
+    held = read.pages_with(sorted(asked - covered), len(titles) // 2) | read.pages_with(sorted(covered), None)
     runs: dict[str, set[str]] = {}  # name -> the documents whose pages it runs through
-    for term, holders in read.pages_with(sorted(asked), len(titles) // 2).items():
+    for term, holders in held.items():
         through = {
             sha for sha, n in holders.items() if sha in titles and n >= SYMBOL_NAME_PAGES * read.pages.get(sha, 1)
         }
@@ -194,7 +201,6 @@ def running_names(question: str, titles: dict[str, set[str]], read: PageNames) -
     # where the question names documents by their titles already, only a name it asks about as an owner names others
     # ("transunion's UK revenue": UK titles two British reports) and none adds to those named (Apple's iPhone runs
     # through one of Apple's four 10-Qs more than the others; 千味央厨's 实验室 through a report on testing labs)
-    carried = set().union(*titles.values())
     titled = {sha for sha, terms in titles.items() if terms & ((asked & written) | runs.keys()) & carried}
     owners = owner_terms(question) | _caseless_owners(question)
     found: dict[str, set[str]] = {}
