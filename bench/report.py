@@ -1229,13 +1229,22 @@ RUNNING_BLURB = (
 
 def running_names_levers() -> list[str]:
     """Issue 26: a document is also named by the names its pages run with (default since 2026-12-06)."""
+    return _before_and_now(
+        "running_names_unread", "## Retrieval: a report named by the names its pages run with (default since 2026-12-06)",
+        RUNNING_BLURB, ("file names and covers (before): hit@1 / hit@5 / MRR", "and the names pages run with (now)"),
+    )  # fmt: skip
+
+
+def _before_and_now(variant: str, title: str, blurb: str, columns: tuple[str, str]) -> list[str]:
+    """A section of RUNNING_SETS' runs with ``variant``, the default before a change: each set's halves and every
+    group the change moved, before and now, and the sets it left identical."""
     runs = [(name, load(f"retrieval-{name}")) for name in RUNNING_SETS]
-    runs = [(name, r) for name, r in runs if r and "variant running_names_unread" in r.get("systems", {})]
+    runs = [(name, r) for name, r in runs if r and f"variant {variant}" in r.get("systems", {})]
     if not runs:
         return []
     rows, same = [], []
     for name, r in runs:
-        ours, before = r["systems"]["ours"], r["systems"]["variant running_names_unread"]
+        ours, before = r["systems"]["ours"], r["systems"][f"variant {variant}"]
         moved = [g for g in _groups(ours) if _hits_cell(before[g]) != _hits_cell(ours[g])]
         if not moved:
             same.append(name)
@@ -1243,12 +1252,9 @@ def running_names_levers() -> list[str]:
             if g in ("all", "tuning", "confirmation") or g in moved:
                 rows.append([name, g, ours[g]["questions"], _hits_cell(before[g]), _hits_cell(ours[g])])
     return [
-        "## Retrieval: a report named by the names its pages run with (default since 2026-12-06)", "",
-        RUNNING_BLURB, "",
+        title, "", blurb, "",
         f"Rows: every set's halves and every group that moved. Identical in every group: {', '.join(same) or 'none'}.",
-        "",
-        table(["set", "questions", "n", "file names and covers (before): hit@1 / hit@5 / MRR", "and the names pages run with (now)"], rows),
-        "", *(provenance(r) + "  " for _, r in runs), "",
+        "", table(["set", "questions", "n", *columns], rows), "", *(provenance(r) + "  " for _, r in runs), "",
     ]  # fmt: skip
 
 
@@ -1346,27 +1352,35 @@ NAMED_FIRST_BLURB = (
 def named_first_levers() -> list[str]:
     """Issue 26: the document ranking puts the documents the question's names score best first (default since
     2026-12-07), against all its terms alone (before)."""
-    runs = [(name, load(f"retrieval-{name}")) for name in RUNNING_SETS]
-    runs = [(name, r) for name, r in runs if r and "variant by_all_terms" in r.get("systems", {})]
-    if not runs:
-        return []
-    rows, same = [], []
-    for name, r in runs:
-        ours, before = r["systems"]["ours"], r["systems"]["variant by_all_terms"]
-        moved = [g for g in _groups(ours) if _hits_cell(before[g]) != _hits_cell(ours[g])]
-        if not moved:
-            same.append(name)
-        for g in _groups(ours):
-            if g in ("all", "tuning", "confirmation") or g in moved:
-                rows.append([name, g, ours[g]["questions"], _hits_cell(before[g]), _hits_cell(ours[g])])
-    return [
-        "## Retrieval: the documents a question names first in the document ranking (default since 2026-12-07)", "",
-        NAMED_FIRST_BLURB, "",
-        f"Rows: every set's halves and every group that moved. Identical in every group: {', '.join(same) or 'none'}.",
-        "",
-        table(["set", "questions", "n", "by all its terms (before): hit@1 / hit@5 / MRR", "its names first (now)"], rows),
-        "", *(provenance(r) + "  " for _, r in runs), "",
-    ]  # fmt: skip
+    return _before_and_now(
+        "by_all_terms", "## Retrieval: the documents a question names first in the document ranking (default since 2026-12-07)",
+        NAMED_FIRST_BLURB, ("by all its terms (before): hit@1 / hit@5 / MRR", "its names first (now)"),
+    )  # fmt: skip
+
+
+COVERED_BLURB = (
+    "The names a document's pages run with name it only where half the documents at most hold the word at all "
+    "(the section above): a word of the domain runs through some report's pages too. A word typed without capitals "
+    "that a cover carries can be a company's name and a common word at once: \"safe and green construction backlog end "
+    'of 2022" (`analyst_erc` erc4-14, confirmation half) asks about Safe & Green Holdings, whose file name is a hash, '
+    'whose cover carries "Safe" and "Green" and whose pages write them capitalised on half their pages, while 8 '
+    'of the 12 reports say "safe" somewhere: nothing named its report, and the year took the question to the 10-Ks '
+    "whose covers state a year ended in 2022 (Holley's first). Now such a word, carried by few covers (fewer than a "
+    "quarter of them, and than two), is read however many documents hold it; the pages it runs through and their capitals still "
+    "decide (`running_names`). Found on that one question, which it moves from outside the top 10 to rank 2; "
+    "`covered_words_unread` is the route before, in the same runs. No parameter: the share of covers is the one "
+    "the route already reads a domain word by."
+)
+
+
+def covered_words_levers() -> list[str]:
+    """Issue 26: a word typed without capitals that few covers carry is read as a name however many documents hold
+    it (default since 2026-12-07)."""
+    return _before_and_now(
+        "covered_words_unread",
+        "## Retrieval: a common word a cover carries, typed without capitals, read as a name (default since 2026-12-07)",
+        COVERED_BLURB, ("half the documents at most (before): hit@1 / hit@5 / MRR", "any number of them (now)"),
+    )  # fmt: skip
 
 
 def _rewritten_sets(
@@ -3367,7 +3381,7 @@ def render(plots: list) -> str:
         "",
     ]
     sections = (
-        financebench(plots), zh_reports(plots), docugami(plots), docugami_pages(plots), analyst_sets(plots), dense_depth_levers(), within_english_levers(), exact_search_levers(), slots_levers(), lexicon_levers(), chunk_header_levers(), table_chunk_levers(), within_levers(), line_item_levers(), report_part_levers(), running_title_levers(), depth_levers(), rerank_levers(), page_scorer_levers(), page_signals(), formal_pages(), unnamed_pages(), rewritten_sections(), caseless_questions(), reasons_levers(), running_names_levers(), document_share_levers(), named_first_levers(), chinese_reader(), chinese_table_rows(), finglm(), scale(), answers(), refusal(),
+        financebench(plots), zh_reports(plots), docugami(plots), docugami_pages(plots), analyst_sets(plots), dense_depth_levers(), within_english_levers(), exact_search_levers(), slots_levers(), lexicon_levers(), chunk_header_levers(), table_chunk_levers(), within_levers(), line_item_levers(), report_part_levers(), running_title_levers(), depth_levers(), rerank_levers(), page_scorer_levers(), page_signals(), formal_pages(), unnamed_pages(), rewritten_sections(), caseless_questions(), reasons_levers(), running_names_levers(), document_share_levers(), named_first_levers(), covered_words_levers(), chinese_reader(), chinese_table_rows(), finglm(), scale(), answers(), refusal(),
         ingest(plots),
         ocr(), generation(), real_weights(), app_gpu(), summarize(), web(), faults(), upload_progress(), test_suite(),
     )  # fmt: skip
