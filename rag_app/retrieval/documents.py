@@ -164,11 +164,10 @@ def running_names(question: str, titles: dict[str, set[str]], read: PageNames) -
     (``read.pages_with``), and only where it runs so through few documents (a word of their domain, "revenue", "staff",
     names none) and half of them at most hold it at all, but for a word typed without capitals that few covers carry
     ("safe and green ...": most reports say "safe" somewhere; Safe & Green's cover and pages write it as a name). The
-    names read are the question's capitalised words, the
-    first included ("TransUnion operating margin 2022"), and its Chinese words; and the words of a question typed
-    without capitals and its owners ("transunion's revenue"), where the document writes them as a name, capitalised
-    in most places its best pages hold them (``read.texts``): "tradition staff costs" names
-    Compagnie Financière Tradition's report, "when does the revolving credit facility mature" names no report whose
+    names read are the question's capitalised words, the first included ("TransUnion operating margin 2022"), and its
+    Chinese words; and the words of a question typed without capitals and its owners ("transunion's revenue"), where
+    the document writes them as a name, capitalised in most places its best pages hold them (``read.texts``):
+    "tradition staff costs" names Compagnie Financière Tradition's report, "when does the revolving credit facility mature" names no report whose
     pages discuss revolving credit. A name a title also carries is read too: it is then known as a name ("mercia
     assets under management 2022", whose file name spells nothing), and only the titles carrying it name documents.
     Where the question names documents by their titles already (its names a title carries), a name adds nothing to
