@@ -2022,6 +2022,7 @@ BLAS_BEFORE = "before 2026-12-06: numpy's BLAS on every core"  # bench.scale.BLA
 
 
 FIRST_READ = "default, no pages read at start (the command line)"  # bench.scale.FIRST_READ
+FLOAT32_ALONE = "before 2026-12-07: every vector's float32 product, no bf16 scan"  # bench.scale.FLOAT32_ALONE
 
 
 def _scale_first_read(r: dict) -> str:
@@ -2137,6 +2138,7 @@ def scale() -> list[str]:
             + f"{r['exact_memory_mb']} MB of resident memory); the last searches Chroma's approximate index instead, "
             "as before 2026-12-05. Scanning every vector reads 154 MB a question, split across the cores; "
             "exact search costs more than the index would at this size (its own stage below)."
+            + _scale_screens(r)
             if "exact_load_seconds" in r else ""
         ), "",
         table(["path", "p50 ms", "p95 ms", "CPU ms p50", "hit@5", "MRR", *(f"{g}: hit@5 / MRR" for g in SCALE_SLICES)], rows), "",
@@ -2153,6 +2155,27 @@ def scale() -> list[str]:
         + ", what a question costs the machine; the wall times include waiting for a core on this shared machine.", "",
         *_scale_alternation(r), *_scale_stages(r), *_scale_checks(r), provenance(r), "",
     ]  # fmt: skip
+
+
+def _scale_screens(r: dict) -> str:
+    """The bf16 scan that screens the search over every vector (rag_app/storage/exact.py), in a sentence."""
+    screens = r.get("screens")
+    if screens is None:
+        return ""
+    if not screens["bf16_native"]:
+        return " This CPU has no native bf16 products, so every search took the float32 product."
+    before, default = r["paths"][FLOAT32_ALONE], r["paths"]["default"]
+    return (
+        f" Since 2026-12-07 that scan is screened where the CPU multiplies bf16 natively: a bf16 copy of the matrix "
+        f"(half the memory read, on torch's threads) keeps four times the rows asked, scored again in float32, and "
+        f"answers where its error bound proves no other row could rank among them, else the float32 product does: "
+        f"it answered {screens['proved']} of the default path's {screens['proved'] + screens['fell_back']} searches "
+        f'over every vector. The path "{FLOAT32_ALONE}" runs the same questions with the float32 product alone: '
+        f"{before['ms_p50']} ms p50 (dense search {before['stages']['dense search']['ms_p50']} ms) against the "
+        f"default's {default['ms_p50']} ms ({default['stages']['dense search']['ms_p50']} ms), the same top 10 pages "
+        f"for {screens['top10_identical']} of {r['questions']} questions; the bf16 copy takes another "
+        f"{r['chunks'] * 384 * 2 / 1e6:.0f} MB."
+    )
 
 
 def _scale_alternation(r: dict) -> list[str]:

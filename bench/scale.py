@@ -16,6 +16,7 @@ would show.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import hashlib
 import json
@@ -219,6 +220,26 @@ def run_path(ours: Ours, timer: StageTimer, questions, retriever_class) -> tuple
 
 
 BLAS_EVERY_CORE = "before 2026-12-06: numpy's BLAS on every core"
+FLOAT32_ALONE = "before 2026-12-07: every vector's float32 product, no bf16 scan"
+
+
+@contextlib.contextmanager
+def counted_screens():
+    """How many searches over the whole matrix the bf16 scan answered (``proved``) and how many it left to the
+    float32 product (``fell_back``; exact.Stacked.screened), while the block runs."""
+    counts = {"proved": 0, "fell_back": 0, "bf16_native": exact.native_bf16()}
+    screened = exact.Stacked.screened
+
+    def counting(self, *args):
+        rows = screened(self, *args)
+        if self.coarse is not None:
+            counts["proved" if rows is not None else "fell_back"] += 1
+        return rows
+
+    with mock.patch.object(exact.Stacked, "screened", counting):
+        yield counts
+
+
 FIRST_READ = "default, no pages read at start (the command line)"
 
 
@@ -306,7 +327,15 @@ def main() -> None:
     result["warm_documents"] = service.retriever(service.store(with_model=True)).warm()
     result["warm_seconds"] = round(time.perf_counter() - started, 1)
     for label, retriever_class in paths:
-        result["paths"][label], tops[label] = run_path(ours, timer, questions, retriever_class)
+        with counted_screens() as screens:
+            result["paths"][label], tops[label] = run_path(ours, timer, questions, retriever_class)
+        if label == "default":
+            result["screens"] = screens
+            # the same path with every search over the whole matrix its float32 product, as before 2026-12-07
+            with mock.patch.object(exact.Stacked, "screened", lambda *_: None):
+                result["paths"][FLOAT32_ALONE], unscreened = run_path(ours, timer, questions, Retriever)
+            same = sum(a == b for a, b in zip(unscreened, tops["default"], strict=True))
+            result["screens"]["top10_identical"] = same
     same = sum(a == b for a, b in zip(first, tops["default"], strict=True))
     result["first_read_top10_identical"] = {"identical": same, "questions": len(questions)}
     # the same again, each routed document's page vectors now kept in memory (made from the kept vectors first)
