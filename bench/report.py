@@ -2185,16 +2185,22 @@ def _scale_alternation(r: dict) -> list[str]:
     if not runs:
         return []
     listed = "; ".join(
-        f"{x['commit']} at {x['date'][11:16]} {x['paths']['default']['ms_p50']} ms (load {x['load_average_start']})"
+        f"{x.get('label', x['commit'])} at {x['date'][11:16]} {x['paths']['default']['ms_p50']} ms "
+        f"(dense search {x['paths']['default']['stages']['dense search']['ms_p50']} ms, query embedding "
+        f"{_embedding_ms(x['paths']['default']['stages'])}, load {x['load_average_start']})"
         for x in runs
     )
     return [
-        f"The same hour, {runs[0]['date'][:10]}, `python -m bench.scale --set {r['set']}` alternated between two "
-        f"commits, each from a clone of its own over the same collection (p50 of the default path): {listed} "
-        "(`bench/results/retrieval-scale-alternation-*.json`). On 2026-12-06 the default path measured 49.8 ms at "
-        "1cd7772 (bcffc7b's ranking but for one refactoring, abf8f14, in which the listing symbols' names read the "
-        "pages' share of a term as the route does): the CPU's hour moves the figure by more than the code does, and "
-        "the target is at its edge.",
+        f"The same hour, {runs[0]['date'][:10]}, `python -m bench.scale --set {r['set']}` alternated between the "
+        f"code before the bf16 scan and after it, each from a clone of its own over the same collection (p50 of the "
+        f"default path): {listed} (`bench/results/retrieval-scale-alternation-*.json`). The scan's own saving is the "
+        "dense search stage's, 3 to 4 ms; the rest moves with the process: the same code with the scan off measured "
+        "as slow as the code before it, and a process's query embedding moved between 14 and 26 ms from one run to "
+        "the next. Interleaved with the questions' embeddings in one process (a probe, load 0.9 to 1.5), the float32 "
+        "product took 8.6 ms and the bf16 scan 4.0 ms, and the next question's embedding 19.7 to 20.0 ms after the "
+        "first and 18.2 to 18.3 ms after the second, which evicts half as much of the model from the cache. On "
+        "2026-12-07 at 01:44 to 01:52, before the scan, the default path measured 52.1 to 61.9 ms: the CPU's hour "
+        "moves the figure by more than the code does.",
         "",
     ]
 
