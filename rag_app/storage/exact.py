@@ -25,7 +25,8 @@ torch's threads (half the memory read, and no second pool of threads beside torc
 best rows by that scan are scored again in float32, and their ``k`` best are the answer when the ``k``-th of them
 scores above the scan's last candidate by more than the scan's error can hide (:data:`BF16_ERROR`); else the whole
 float32 product is taken. So the answer is the exact search's, proved for each question: at 100,566 chunks the
-float32 product takes 7.8 ms of a question on 2 cores and the scan with its check 2.7 ms (docs/benchmarks.md).
+dense search stage took 9.2 ms a question on 2 cores with the float32 product and 6.1 ms with the scan and
+its check, in one run (docs/benchmarks.md).
 """
 
 from __future__ import annotations
