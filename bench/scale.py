@@ -220,21 +220,21 @@ def run_path(ours: Ours, timer: StageTimer, questions, retriever_class) -> tuple
 
 
 BLAS_EVERY_CORE = "before 2026-12-06: numpy's BLAS on every core"
-FLOAT32_ALONE = "before 2026-12-07: every vector's float32 product, no bf16 scan"
+FLOAT32_ALONE = "no bf16 scan: the float32 product alone (a CPU without native bf16)"
 
 
 @contextlib.contextmanager
 def counted_screens():
-    """How many searches over the whole matrix the bf16 scan answered (``proved``) and how many it left to the
-    float32 product (``fell_back``; exact.Stacked.screened), while the block runs."""
+    """How many searches the bf16 scan could take (SPLIT_ROWS rows or more) it answered (``proved``) and how many it
+    left to the float32 product (``fell_back``; exact.Stacked.screened), while the block runs."""
     counts = {"proved": 0, "fell_back": 0, "bf16_native": exact.native_bf16()}
     screened = exact.Stacked.screened
 
-    def counting(self, *args):
-        rows = screened(self, *args)
-        if self.coarse is not None:
-            counts["proved" if rows is not None else "fell_back"] += 1
-        return rows
+    def counting(self, query, k, spans, rows):
+        kept = screened(self, query, k, spans, rows)
+        if self.coarse is not None and len(rows) >= exact.SPLIT_ROWS and exact.SCREEN_DEPTH * k * 2 <= len(rows):
+            counts["proved" if kept is not None else "fell_back"] += 1
+        return kept
 
     with mock.patch.object(exact.Stacked, "screened", counting):
         yield counts

@@ -272,7 +272,7 @@ def test_a_large_matrix_is_screened_in_bf16_and_gives_the_exact_nearest_or_falls
 
     monkeypatch.setattr(exact, "native_bf16", lambda: True)  # the bf16 product is right, if slow, on any CPU
     rng = np.random.default_rng(1)
-    matrix = rng.standard_normal((exact.SPLIT_ROWS + 500, 384), dtype=np.float32)
+    matrix = rng.standard_normal((2 * exact.SPLIT_ROWS + 500, 384), dtype=np.float32)
     matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
     near = matrix[-1]
     # 600 rows whose cosines with ``near`` are 0.9 to 0.905, apart by 8e-6: far above float32's rounding, all within
@@ -282,29 +282,28 @@ def test_a_large_matrix_is_screened_in_bf16_and_gives_the_exact_nearest_or_falls
     other /= np.linalg.norm(other, axis=1, keepdims=True)
     matrix[:600] = np.outer(cosines, near) + np.sqrt(1 - cosines**2)[:, None] * other
     ids = [f"c{i}" for i in range(len(matrix))]
-    half = len(ids) // 2
+    bounds = {"a": (0, 18_000), "b": (18_000, 24_000), "c": (24_000, len(ids))}  # a and c: two runs of rows
     stacked = exact.Stacked.of(
-        {
-            "a": exact.Segment(1, tuple(ids[:half]), matrix[:half], True),
-            "b": exact.Segment(1, tuple(ids[half:]), matrix[half:], True),
-        }  # fmt: skip
+        {name: exact.Segment(1, tuple(ids[x:y]), matrix[x:y], True) for name, (x, y) in bounds.items()}
     )
+    outside_b = np.r_[0:18_000, 24_000 : len(ids)]
     screened = []
     kept = exact.Stacked.screened
     monkeypatch.setattr(exact.Stacked, "screened", lambda *a: screened.append(found := kept(*a)) or found)
-    for query in rng.standard_normal((5, 384), dtype=np.float32):
+    for query in rng.standard_normal((4, 384), dtype=np.float32):
         for k in (10, 300):
             assert stacked.nearest(query, k, None)[0] == brute_force(matrix, ids, query, k)
-            assert stacked.nearest(query, k, {"a", "b"})[0] == brute_force(matrix, ids, query, k)
-    assert len(screened) == 20 and all(rows is not None for rows in screened)  # proved: the scan answered
+            expected = brute_force(matrix[outside_b], [ids[i] for i in outside_b], query, k)
+            assert stacked.nearest(query, k, {"a", "c"})[0] == expected  # b's rows never candidates
+    assert len(screened) == 16 and all(rows is not None for rows in screened)  # proved: the scan answered
     screened.clear()
     query = near + 0.3 * rng.standard_normal(384, dtype=np.float32) / np.sqrt(384)  # nearest the 600, and to itself
     assert stacked.nearest(query, 10, None)[0] == brute_force(matrix, ids, query, 10)
     assert screened == [None]  # the 600 within the scan's error of each other: the float32 product answered
-    # searched within some contents only (more than half the rows): the others are never candidates
-    ids_b, matrix_b = ids[half:], matrix[half:]
-    query = rng.standard_normal(384, dtype=np.float32)
-    assert stacked.nearest(query, 20, {"b"})[0] == brute_force(matrix_b, ids_b, query, 20)
+    screened.clear()
+    query = rng.standard_normal(384, dtype=np.float32)  # under SPLIT_ROWS rows: their float32 product, no scan
+    assert stacked.nearest(query, 20, {"b"})[0] == brute_force(matrix[18_000:24_000], ids[18_000:24_000], query, 20)
+    assert screened == [None]
 
 
 class SpyPool:

@@ -135,24 +135,36 @@ class Stacked:
             return [], []
         query = np.asarray(vector, dtype=np.float32)
         query = query / max(float(np.linalg.norm(query)), 1e-12)
-        if shas is None:
-            rows = np.arange(len(self.ids))
+        # the searched contents' rows, as runs of adjacent rows: products over views of the matrix, never a copy
+        spans = self.spans(shas)
+        rows = np.concatenate([np.arange(a, b) for a, b in spans]) if spans else np.zeros(0, dtype=np.int64)
+        if not len(rows):
+            return [], []
+        if (screened := self.screened(query, k, spans, rows)) is not None:
+            rows = screened
+            similarity = self.matrix[rows] @ query
         else:
-            numbers = sorted(self.shas[s] for s in shas if s in self.shas)
-            rows = np.concatenate([np.arange(self.starts[n], self.starts[n + 1]) for n in numbers] or [[]]).astype(int)
-        # a few contents (one filing's chunks, inside a routed document): their rows alone; most: the whole product,
-        # screened by a bf16 scan where it proves the answer
-        similarity = np.zeros(len(self.ids), dtype=np.float32)
-        if len(rows) * 2 < len(self.ids):
-            similarity[rows] = self.matrix[rows] @ query
-        elif (screened := self.screened(query, k, None if len(rows) == len(self.ids) else rows)) is not None:
-            rows, similarity[screened] = screened, self.matrix[screened] @ query
-        else:
-            similarity = product(self.matrix, query)
+            similarity = np.concatenate([product(self.matrix[a:b], query) for a, b in spans])
         if len(rows) > k:
-            rows = rows[np.argpartition(-similarity[rows], k - 1)[:k]]
-        rows = rows[np.lexsort((rows, -similarity[rows]))]
-        return [str(i) for i in self.ids[rows]], [float(1.0 - s) for s in similarity[rows]]
+            best = np.argpartition(-similarity, k - 1)[:k]
+            rows, similarity = rows[best], similarity[best]
+        order = np.lexsort((rows, -similarity))
+        return [str(i) for i in self.ids[rows[order]]], [float(1.0 - s) for s in similarity[order]]
+
+    def spans(self, shas: Collection[str] | None) -> list[tuple[int, int]]:
+        """The rows of the file contents ``shas`` (None: all), as (start, end) runs, adjacent contents in one run."""
+        if shas is None:
+            return [(0, len(self.ids))]
+        spans: list[tuple[int, int]] = []
+        for n in sorted(self.shas[s] for s in shas if s in self.shas):
+            start, end = int(self.starts[n]), int(self.starts[n + 1])
+            if start == end:
+                continue
+            if spans and spans[-1][1] == start:
+                spans[-1] = (spans[-1][0], end)
+            else:
+                spans.append((start, end))
+        return spans
 
     @functools.cached_property
     def coarse(self):
@@ -164,28 +176,24 @@ class Stacked:
 
         return torch.from_numpy(self.matrix).to(torch.bfloat16)
 
-    def screened(self, query: np.ndarray, k: int, rows: np.ndarray | None) -> np.ndarray | None:
-        """The rows (among ``rows``; None: all) holding the ``k`` highest float32 scores with ``query`` (normalised),
-        found by the bf16 scan and proved by its bound (see the module's text); None where the scan cannot be used or
-        cannot prove them (the caller takes the whole float32 product)."""
-        if self.coarse is None:
-            return None
+    def screened(self, query: np.ndarray, k: int, spans: list[tuple[int, int]], rows: np.ndarray) -> np.ndarray | None:
+        """The rows holding the ``k`` highest float32 scores with ``query`` (normalised) among ``rows`` (the runs
+        ``spans``), found by the bf16 scan and proved by its bound (see the module's text); None where the scan does
+        not pay (under SPLIT_ROWS rows, or under twice its depth) or cannot prove them: the caller takes the float32
+        product."""
         depth = SCREEN_DEPTH * k
-        if depth * 2 > (len(self.ids) if rows is None else len(rows)):
+        if len(rows) < SPLIT_ROWS or depth * 2 > len(rows) or self.coarse is None:
             return None
         import torch
 
-        scores = (self.coarse @ torch.from_numpy(query).to(torch.bfloat16)).float().numpy()
-        if rows is not None:  # the rows outside the searched contents never candidates
-            eligible = np.full(len(scores), -np.inf, dtype=np.float32)
-            eligible[rows] = scores[rows]
-            scores = eligible
+        scan = torch.from_numpy(query).to(torch.bfloat16)
+        scores = torch.cat([self.coarse[a:b] @ scan for a, b in spans]).float().numpy()
         kept = np.argpartition(-scores, depth - 1)[:depth]
         floor = float(scores[kept].min())  # every row not kept scans at most this, so scores at most floor + error
-        exact = self.matrix[kept] @ query
+        exact = self.matrix[rows[kept]] @ query
         if float(np.partition(exact, depth - k)[depth - k]) <= floor + BF16_ERROR:
             return None
-        return kept
+        return rows[kept]
 
     def segment(self, sha256: str) -> tuple[np.ndarray, np.ndarray] | None:
         """One content's chunk ids and normalised vectors (views, in the chunk table's order); None if not kept."""
