@@ -2032,7 +2032,7 @@ BLAS_BEFORE = "before 2026-12-06: numpy's BLAS on every core"  # bench.scale.BLA
 
 
 FIRST_READ = "default, no pages read at start (the command line)"  # bench.scale.FIRST_READ
-SPLIT_ROWS_TEXT = "20,000"  # rag_app.storage.exact.SPLIT_ROWS
+SCREEN_ROWS_TEXT = "50,000"  # rag_app.storage.exact.SCREEN_ROWS
 FLOAT32_ALONE = "no bf16 scan: the float32 product alone (a CPU without native bf16)"  # bench.scale.FLOAT32_ALONE
 
 
@@ -2178,9 +2178,9 @@ def _scale_screens(r: dict) -> str:
         return " This CPU has no native bf16 products, so every search took the float32 product."
     before, default = r["paths"][FLOAT32_ALONE], r["paths"]["default"]
     return (
-        f" Since 2026-12-07 a search of {SPLIT_ROWS_TEXT} rows or more is screened where the CPU multiplies bf16 "
+        f" Since 2026-12-07 a search of {SCREEN_ROWS_TEXT} rows or more is screened where the CPU multiplies bf16 "
         "natively: a bf16 copy of the matrix "
-        f"(half the memory read, on torch's threads) keeps four times the rows asked, scored again in float32, and "
+        f"(half the memory read, on torch's threads) keeps eight times the rows asked, scored again in float32, and "
         f"answers where its error bound proves no other row could rank among them, else the float32 product does: "
         f"it answered {screens['proved']} of the {screens['proved'] + screens['fell_back']} searches of the default path "
         f'it could take. The path "{FLOAT32_ALONE}" runs the same questions with the float32 product alone, as a '

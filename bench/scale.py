@@ -225,14 +225,14 @@ FLOAT32_ALONE = "no bf16 scan: the float32 product alone (a CPU without native b
 
 @contextlib.contextmanager
 def counted_screens():
-    """How many searches the bf16 scan could take (SPLIT_ROWS rows or more) it answered (``proved``) and how many it
+    """How many searches the bf16 scan could take (SCREEN_ROWS rows or more) it answered (``proved``) and how many it
     left to the float32 product (``fell_back``; exact.Stacked.screened), while the block runs."""
     counts = {"proved": 0, "fell_back": 0, "bf16_native": exact.native_bf16()}
     screened = exact.Stacked.screened
 
     def counting(self, query, k, spans, rows):
         kept = screened(self, query, k, spans, rows)
-        if self.coarse is not None and len(rows) >= exact.SPLIT_ROWS and exact.SCREEN_DEPTH * k * 2 <= len(rows):
+        if self.coarse is not None and len(rows) >= exact.SCREEN_ROWS and exact.SCREEN_DEPTH * k * 2 <= len(rows):
             counts["proved" if kept is not None else "fell_back"] += 1
         return kept
 

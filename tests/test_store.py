@@ -266,11 +266,14 @@ def test_the_exact_product_over_many_vectors_is_split_across_the_cores_and_gives
 def test_a_large_matrix_is_screened_in_bf16_and_gives_the_exact_nearest_or_falls_back_where_it_cannot_prove_them(
     monkeypatch,
 ):
-    """The bf16 scan keeps four times the rows asked, scores them in float32 and answers only where its error bound
+    """The bf16 scan keeps SCREEN_DEPTH times the rows asked, scores them in float32 and answers only where its error bound
     proves no other row could rank among them; where rows tie within that bound, the float32 product answers."""
     from rag_app.storage import exact
 
     monkeypatch.setattr(exact, "native_bf16", lambda: True)  # the bf16 product is right, if slow, on any CPU
+    monkeypatch.setattr(
+        exact, "SCREEN_ROWS", exact.SPLIT_ROWS
+    )  # a smaller matrix than the scan waits for: a faster test
     rng = np.random.default_rng(1)
     matrix = rng.standard_normal((2 * exact.SPLIT_ROWS + 500, 384), dtype=np.float32)
     matrix /= np.linalg.norm(matrix, axis=1, keepdims=True)
@@ -301,7 +304,7 @@ def test_a_large_matrix_is_screened_in_bf16_and_gives_the_exact_nearest_or_falls
     assert stacked.nearest(query, 10, None)[0] == brute_force(matrix, ids, query, 10)
     assert screened == [None]  # the 600 within the scan's error of each other: the float32 product answered
     screened.clear()
-    query = rng.standard_normal(384, dtype=np.float32)  # under SPLIT_ROWS rows: their float32 product, no scan
+    query = rng.standard_normal(384, dtype=np.float32)  # under SCREEN_ROWS rows: their float32 product, no scan
     assert stacked.nearest(query, 20, {"b"})[0] == brute_force(matrix[18_000:24_000], ids[18_000:24_000], query, 20)
     assert screened == [None]
 

@@ -53,7 +53,12 @@ SPLIT_ROWS = 20_000
 PARTS = 8
 ALIGN = 64
 READ_BATCH = 1000  # chunk ids per Chroma read
-SCREEN_DEPTH = 4  # rows a bf16 scan keeps for float32 scoring, per row asked
+# Rows a search reads from which the bf16 scan screens it: under them the float32 product reads little enough that
+# the scan and its check save less than they cost (21,469 rows of a Chinese reader: 2.8 ms for the product alone)
+SCREEN_ROWS = 50_000
+# Rows a bf16 scan keeps for float32 scoring, per row asked: four proved 14 of 45 of that reader's questions (its
+# cosines lie close together), eight 43
+SCREEN_DEPTH = 8
 # The most a bf16 scan's score of a row can differ from its float32 one, both vectors normalised: each factor rounded
 # to bf16 (a relative 2**-8 at most) moves the sum of the products by at most 2**-8 of the sum of their magnitudes,
 # which is 1 at most (Cauchy-Schwarz); the sum rounded to bf16, another 2**-8 of at most 1; float32's own rounding
@@ -169,8 +174,8 @@ class Stacked:
     @functools.cached_property
     def coarse(self):
         """The matrix in bf16 (a torch tensor) for the screening scan; None where the scan would not pay (a matrix
-        under SPLIT_ROWS rows, a CPU without native bf16 products)."""
-        if len(self.matrix) < SPLIT_ROWS or not native_bf16():
+        under SCREEN_ROWS rows, a CPU without native bf16 products)."""
+        if len(self.matrix) < SCREEN_ROWS or not native_bf16():
             return None
         import torch
 
@@ -179,10 +184,10 @@ class Stacked:
     def screened(self, query: np.ndarray, k: int, spans: list[tuple[int, int]], rows: np.ndarray) -> np.ndarray | None:
         """The rows holding the ``k`` highest float32 scores with ``query`` (normalised) among ``rows`` (the runs
         ``spans``), found by the bf16 scan and proved by its bound (see the module's text); None where the scan does
-        not pay (under SPLIT_ROWS rows, or under twice its depth) or cannot prove them: the caller takes the float32
+        not pay (under SCREEN_ROWS rows, or under twice its depth) or cannot prove them: the caller takes the float32
         product."""
         depth = SCREEN_DEPTH * k
-        if len(rows) < SPLIT_ROWS or depth * 2 > len(rows) or self.coarse is None:
+        if len(rows) < SCREEN_ROWS or depth * 2 > len(rows) or self.coarse is None:
             return None
         import torch
 
