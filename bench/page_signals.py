@@ -1,6 +1,6 @@
-"""Three cheap page signals (issue 26), probed as reorderings of the default ranking's 30 best pages: do the pages
-that print the question's phrases, that carry its words in their headings, or that sit beside the best pages, hold the
-answer more often than the default's order says?
+"""Four cheap page signals (issue 26), probed as reorderings of the default ranking's 30 best pages: do the pages
+that print the question's phrases, that carry its words in their headings, that sit beside the best pages, or that
+name the part of the company the question names, hold the answer more often than the default's order says?
 
     python -m bench.page_signals        # writes bench/results/retrieval-page-signals.json
 
@@ -14,7 +14,10 @@ order (weight 1) with one signal's order (weight ``w``):
 * ``headings``: the question's terms (the same left out) on the page's heading lines (a short line in capitals or
   title case, "D. EMPLOYEES", "Note 13: Employee Related Liabilities"; a line on 3 or more pages of the document, a
   running header, is no heading), weighted by their idf among the best document's pages; that document's pages only;
-* ``neighbours``: a page scores ``w`` times the better of its two neighbours' scores in the default's order.
+* ``neighbours``: a page scores ``w`` times the better of its two neighbours' scores in the default's order;
+* ``inner names``: each name the question writes (rag_app.retrieval.documents.name_groups) less the words of its
+  documents' covers ("Digital Media", "Display Technologies": a segment's, a subsidiary's), found on the page, each
+  weighted by its idf among the 30 pages.
 
 No weight is chosen here: each is shown at 0.25, 0.5 and 1, by set and half.
 """
@@ -30,6 +33,7 @@ from collections import Counter
 from bench import retrieval as R
 from bench.common import write_result
 from rag_app.retrieval.boosts import SectionSet
+from rag_app.retrieval.documents import name_groups
 from rag_app.retrieval.retriever import whole_page, whole_pages
 from rag_app.text.terms import ASKING_WORDS, PERIOD_TERM, terms_of
 
@@ -121,6 +125,13 @@ def signals(ours: R.Ours, question: R.Question, documents: dict) -> dict:
     heading = {
         (best, p): sum(math.log((n + 1) / (head_df[t] + 0.5)) for t in found & terms) for p, found in heads.items()
     }
+    covers = set().union(*(result.route.titles.get(sha, ()) for sha in shas))  # what names the documents themselves
+    inner = [g - covers for g in name_groups(question.text) if g - covers]  # a part's name: "Digital Media", "Pet"
+    words = {page: set(terms_of(whole_page(store, page))) for page in order}
+    inner_df = Counter(g for page in order for g in inner if g <= words[page])
+    parts = {
+        page: sum(math.log((DEPTH + 1) / (inner_df[g] + 0.5)) for g in inner if g <= words[page]) for page in order
+    }
     evidence = set(order) | set(heading)
     name_of.update({page: name_of.get(page) or name_of[order[0]] for page in heading})
     relevant = {page for page in evidence if question.relevant((name_of[page], page[1]))}
@@ -132,6 +143,7 @@ def signals(ours: R.Ours, question: R.Question, documents: dict) -> dict:
     for w in WEIGHTS:
         out[f"phrases {w}"] = rank(fused(order, by_score(phrases, order), w))
         out[f"headings {w}"] = rank(fused(order, by_score(heading, order), w))
+        out[f"inner names {w}"] = rank(fused(order, by_score(parts, order), w))
         base = {page: 1 / (RRF_K + i) for i, page in enumerate(order)}
         near = {(s, p): b + w * max(base.get((s, p - 1), 0.0), base.get((s, p + 1), 0.0)) for (s, p), b in base.items()}
         out[f"neighbours {w}"] = rank(sorted(order, key=lambda page: -near[page]))

@@ -671,23 +671,30 @@ CHINESE_NOTE = (
 
 
 PAGE_SIGNALS_BLURB = (
-    "Three signals a page ranking could add, each measured as a reordering of the default's 30 best pages "
+    "Four signals a page ranking could add, each measured as a reordering of the default's 30 best pages "
     "(`bench/page_signals.py`: the reciprocal-rank fusion, k = 10, of the default's order at weight 1 with the "
     "signal's order at the weight shown; no weight chosen): `phrases`, the question's adjacent terms found adjacent on "
     'the page ("supply chain", "term loan"; none that names its documents, a period or a section the page boosts '
     "read), weighted by their idf among the 30 pages; `headings`, the question's terms on the page's heading lines "
     '("D. EMPLOYEES", "Note 13: Employee Related Liabilities"; no running header), over the best document\'s pages; '
-    "`neighbours`, a page scored by the better of its two neighbours in the default's order. None is adopted: "
+    "`neighbours`, a page scored by the better of its two neighbours in the default's order; `inner names` "
+    "(2026-12-07, after reading analyst_en's tuning questions whose evidence page ranked 2 to 10: a segment's or a "
+    'subsidiary\'s name in the question, "Digital Media", "Display Technologies", under a statement that never '
+    "names it), each name the question writes less the words of its documents' covers, found on the page, weighted by "
+    "its idf among the 30 pages. None is adopted: "
     "`phrases` lifts the two analyst sets' MRR at every weight and costs financebench_dev's at every weight, and docugami's "
     "page-level hit@5 on both halves at 0.25 and 0.5; its gains are where the writers read the page before writing the "
     "question (the analyst sets' own caveat: their questions share the page's words), not where questions are asked blind. "
     "`headings` lifts docugami's page-level tuning half (hit@5 0.800 to 0.836) and loses its confirmation half, "
-    "financebench_dev and analyst_en; `neighbours` loses nearly everywhere."
+    "financebench_dev and analyst_en; `neighbours` loses nearly everywhere. `inner names` lifts analyst_en on both "
+    "halves (confirmation MRR 0.615 to 0.665 at 0.25) and docugami's page-level tuning half by one question, and "
+    "costs analyst_erc's confirmation half a first place at 0.25 (more at 1) and financebench_dev's confirmation half "
+    "at 0.5 and 1: the analyst writers' caveat again, and a loss on the set never read for it."
 )
 
 
 def page_signals() -> list[str]:
-    """Issue 26: three page signals probed as reorderings of the default's best pages (bench/page_signals.py)."""
+    """Issue 26: four page signals probed as reorderings of the default's best pages (bench/page_signals.py)."""
     r = load("retrieval-page-signals")
     if not r:
         return []
@@ -699,7 +706,7 @@ def page_signals() -> list[str]:
             if g in by[rankings[0]]:
                 rows.append([name, g, by[rankings[0]][g]["questions"], *(_pair(by[k][g]) for k in rankings)])
     return [
-        "## Retrieval: phrases, headings and neighbouring pages (probed 2026-12-07; not adopted)", "",
+        "## Retrieval: phrases, headings, neighbouring pages and names of parts (probed 2026-12-07; not adopted)", "",
         PAGE_SIGNALS_BLURB, "", "hit@5 / MRR:", "", table(["set", "half", "n", *rankings], rows), "", provenance(r), "",
     ]  # fmt: skip
 
