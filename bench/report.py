@@ -1846,7 +1846,38 @@ def analyst_sets(plots: list) -> list[str]:
         ]  # fmt: skip
         if first is not erc:
             out += ["The first run (the default of 2026-12-06, before the route's names): " + provenance(first), ""]
+    out += _analyst_en_zh(en)
     return out
+
+
+EN_ZH_BLURB = (
+    "`analyst_en`'s 104 questions as Chinese analysts write them about US filings (written 2026-12-07 by a helper of "
+    "the session who read only `analyst_en`'s questions, never the retrieval: natural Simplified Chinese, the "
+    "company by its Chinese name in about two thirds of them, 沃尔玛, 洛马, 英伟达, by its English name or ticker in the "
+    "rest; Chinese terms where Chinese analysts use them, 资本支出, 商誉, 积压订单; `bench/data/analyst_en_zh.jsonl`, "
+    "each line with its English question beside it), asked in the same 52-filing collection, the same evidence "
+    "pages and halves. It measures what the product does for a reader of Chinese with a library of English "
+    "filings: the main model reads English only and the Chinese reader reads only the documents it embedded (the "
+    "Chinese ones), so such a question gets no dense ranking of English pages and its words match none of theirs; "
+    "what finds the filing is a name or ticker written in Latin letters and the year. Nothing here is tuned on it."
+)
+
+
+def _analyst_en_zh(en: dict) -> list[str]:
+    """analyst_en's questions written in Chinese, over the same English filings (``bench.retrieval.analyst_en_zh``)."""
+    r = load("retrieval-analyst_en_zh")
+    if not r or "systems" not in r:
+        return []
+    ours, english = r["systems"]["ours"]["all"], en["systems"]["ours"]["all"]
+    causes = Counter(m["cause"] for m in r["misses"])
+    return [
+        f"### analyst_en_zh ({r['questions']} Chinese questions over {r['documents']} English filings)", "",
+        EN_ZH_BLURB, "", table(GROUP_HEADER, _group_rows(r)), "",
+        f"The same questions in English (`analyst_en`, above): hit@5 {english['hit@5']:.3f}, MRR {english['mrr']:.3f}; "
+        f"in Chinese hit@5 {ours['hit@5']:.3f}, MRR {ours['mrr']:.3f}. Of the {len(r['misses'])} questions without an "
+        "evidence page in the top 5, " + ", ".join(f"{n} {cause}" for cause, n in causes.most_common()) + ".", "",
+        provenance(r), "",
+    ]  # fmt: skip
 
 
 ERC_PAGES = "1,501"  # the 12 reports' pages (bench.retrieval.analyst_erc ingests them; the baseline's run counts them)

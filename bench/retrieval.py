@@ -533,6 +533,9 @@ ANALYST_SETS = {
     "en": ("en", "financebench_dev/pdfs", lambda pdf: pdf.stem),
     "zh": ("zh", "zh_reports_dev/pdfs", lambda pdf: pdf.name),
     "erc": ("en", "enterprise_rag_challenge_r1/round1/pdfs", lambda pdf: pdf.name),
+    # analyst_en's questions as Chinese analysts write them (a helper, blind to the retrieval, 2026-12-07): Chinese
+    # questions over English filings, the same evidence pages and halves
+    "en_zh": ("zh", "financebench_dev/pdfs", lambda pdf: pdf.stem),
 }
 
 
@@ -974,6 +977,12 @@ def analyst_zh(variants: list[str]) -> dict:
     return _set("zh_reports", analyst_questions("zh"), pdfs, variants, level=level, documents=len(pdfs))
 
 
+def analyst_en_zh(variants: list[str]) -> dict:
+    pdfs = sorted((QA / "financebench_dev" / "pdfs").glob("*.pdf"))
+    level = "page, analyst_en's questions written in Chinese over financebench_dev's English filings"
+    return _set("financebench", analyst_questions("en_zh"), pdfs, variants, level=level, documents=len(pdfs))
+
+
 def analyst_erc(variants: list[str]) -> dict:
     pdfs = sorted((QA / "enterprise_rag_challenge_r1" / "round1" / "pdfs").glob("*.pdf"))
     level = "page, questions written blind to the retrieval over enterprise_rag_challenge's 12 annual reports, never tuned on"
@@ -1042,6 +1051,7 @@ SETS = {
     "analyst_en": analyst_en,
     "analyst_zh": analyst_zh,
     "analyst_erc": analyst_erc,
+    "analyst_en_zh": analyst_en_zh,
     "refusal": refusal,
     **{name: partial(_rewritten, name) for name in REWRITTEN},
 }
