@@ -63,6 +63,11 @@ class RankingOptions:
     within_unnamed_rrf_k: int = 10
     # the page BM25 of a Chinese question (within_lexical_weight is an English one's)
     within_lexical_weight_zh: float = 0.0
+    # A Chinese question's ranking of the pages of a best document the Chinese reader did not embed (an English
+    # filing), by the reader's vectors of its whole pages (rag_app.retrieval.reader_pages), added at reciprocal rank
+    # k = within_reader_rrf_k; 0: none
+    within_reader_weight: float = 0.0
+    within_reader_rrf_k: int = 10
     # "add": the rankings inside the document are scores added to its pages'. "slots": the fusion decides how many
     # of the best places each document holds, and the best document's pages fill its places in the order of the
     # reciprocal-rank fusion (k = within_rrf_k) of the fusion's own order of them with the rankings inside it

@@ -12,6 +12,7 @@ from rag_app.embedding.chinese import ChineseReader
 from rag_app.embedding.protocol import Embedder
 from rag_app.errors import DocumentNotFoundError, TextsLostError
 from rag_app.records import DocumentInfo, SearchHit, chunk_id, parse_chunk_id
+from rag_app.retrieval import reader_pages
 from rag_app.retrieval.blas import blas_on_one_thread
 from rag_app.retrieval.boosts import Formalities, Page, PageBoost
 from rag_app.retrieval.documents import DocumentRoute, PageNames, latest_words, route, symbol_names
@@ -108,13 +109,14 @@ class Retriever:
         query = self._with_symbol_names(query, covers, routed, documents)
         unnamed_text, titled = searcher._unnamed_question(query, routed, scope) if self.mode != "dense" else ("", ())
         vector, unnamed_vector = _embedded(reader or self.embeddings, query, unnamed_text)
+        reading = self._reader_reading(query, documents, scope)
         current = {d.sha256 for d in documents if d.embedding == self.embeddings.fingerprint}
         shas = None if scope == current else scope  # no filter when everything is searched: faster
         dense_shas = _read_by(reader.name if reader else "", documents, scope, shas)
         if self.mode == "dense":
             hits = self.store.search_dense(vector, k, dense_shas)
         else:
-            embedded = (vector, unnamed_vector, frozenset(titled))
+            embedded = (vector, unnamed_vector, frozenset(titled), reading)
             hits = searcher._hybrid(query, embedded, k, (shas, dense_shas), documents, routed)
         _name_hits(hits, documents)
         return SearchResult(asked, hits, warnings, routed)
@@ -225,7 +227,8 @@ class Retriever:
             chosen = self._in_slots(every, deeper, *inside)
         else:
             within = self._within(query, vectors, ranked, dense_shas, page_counts)
-            chosen = rank_pages(scores, _page_of, deeper, _cited(boosts, within))
+            read = self._read_by_reader(*embedded[3], ranked, documents, page_counts) if embedded[3] else {}
+            chosen = rank_pages(scores, _page_of, deeper, _cited(boosts, within, read))
         chosen = self._formal_last(query, chosen, depth)[:depth]
         hits = self.store.hits(chosen, vector)
         ranked = [hits[i] for i in chosen if i in hits]
@@ -293,13 +296,49 @@ class Retriever:
         )
         return ("", frozenset()) if text == query else (text, frozenset(titled))
 
+    def _reader_reading(
+        self, query: str, documents: list[DocumentInfo], scope: set[str]
+    ) -> tuple[ChineseReader, list[float]] | None:
+        """The Chinese reader and its vector of a question it reads, where a document searched is one it did not embed
+        (an English filing) and its pages are to be ranked by the reader (:mod:`rag_app.retrieval.reader_pages`);
+        None elsewhere."""
+        reader = self.chinese
+        if reader is None or not self.ranking.within_reader_weight or not reader.reads(query):
+            return None
+        if all(d.reader == reader.name for d in documents if d.sha256 in scope):
+            return None
+        return reader, reader.embed_query(query)
+
+    def _read_by_reader(
+        self,
+        reader: ChineseReader,
+        vector,
+        ranked: list[Page],
+        documents: list[DocumentInfo],
+        page_counts: dict[str, int],
+    ) -> dict[Page, float]:
+        """The pages of the best documents ``reader`` did not embed (of ``within_min_pages`` or more), ranked by its
+        vectors of them against its ``vector`` of the question, as scores to add."""
+        options, out = self.ranking, {}
+        by_sha = {d.sha256: d for d in documents}
+        folder = reader_pages.folder_for(self.store.index().table.path, reader.name)
+        for sha in best_documents(ranked, options.within_documents):
+            document = by_sha.get(sha)
+            if document is None or document.reader or page_counts.get(sha, 0) < options.within_min_pages:
+                continue
+            pages = reader_pages.ranked_pages(
+                reader, vector, sha, folder, lambda d=document: whole_pages(self.store, d)
+            )
+            out.update(reciprocal([(sha, p) for p in pages], options.within_reader_weight, options.within_reader_rrf_k))
+        return out
+
     def _vectors(self, embedded: tuple, ranked: list[Page], page_counts: dict[str, int]) -> tuple:
         """The question's vector, and for each best document (of ``within_min_pages`` or more) whose pages are also
         ranked for the question without its names, that question's vector: only a document the question names
         (``embedded``: :meth:`_hybrid`'s). Where the fusion put another filing first ("In Intel's Q2 2023 report"
         ranked NVIDIA's first), that filing's pages ranked for "analyze the relationship between global market
         revenues and ..." would crowd out the one asked about."""
-        vector, unnamed_vector, titled = embedded
+        vector, unnamed_vector, titled, _ = embedded
         best = [
             sha
             for sha in best_documents(ranked, self.ranking.within_documents)

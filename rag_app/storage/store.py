@@ -467,7 +467,11 @@ class DocumentStore:
         """Drop the chunks a name's previous content had, unless another name still uses them."""
         users = [d for d in self.documents_with_sha(document.sha256) if d.name != document.name]
         if not any(d.embedding == document.embedding for d in users):
-            self.index(document.embedding).delete(document.sha256)
+            index = self.index(document.embedding)
+            index.delete(document.sha256)
+            table = index.table.path  # and a reader's vectors of its pages (rag_app.retrieval.reader_pages)
+            for file in table.parent.glob(f"{table.stem}.*-pages.vectors/{document.sha256}.npz"):
+                file.unlink(missing_ok=True)
 
     def delete_document(self, name: str) -> DocumentInfo | None:
         """Remove a name; its chunks go when no other name shares the content. None if unknown."""
