@@ -66,7 +66,7 @@ class RankingOptions:
     # A Chinese question's ranking of the pages of a best document the Chinese reader did not embed (an English
     # filing), by the reader's vectors of its whole pages (rag_app.retrieval.reader_pages), added at reciprocal rank
     # k = within_reader_rrf_k; 0: none
-    within_reader_weight: float = 0.0
+    within_reader_weight: float = 1.0
     within_reader_rrf_k: int = 10
     # "add": the rankings inside the document are scores added to its pages'. "slots": the fusion decides how many
     # of the best places each document holds, and the best document's pages fill its places in the order of the

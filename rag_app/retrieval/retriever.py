@@ -68,6 +68,9 @@ class Retriever:
     """
 
     reading_chinese = READ_CHINESE  # what changes in the ranking of a Chinese question the Chinese reader embeds
+    # the Chinese reader, its vector of the question and the documents it did not embed, on the copy that ranks a
+    # Chinese question of a library holding English documents (Retriever._reader_reading); None elsewhere
+    reading: tuple | None = None
 
     def __init__(
         self,
@@ -109,14 +112,15 @@ class Retriever:
         query = self._with_symbol_names(query, covers, routed, documents)
         unnamed_text, titled = searcher._unnamed_question(query, routed, scope) if self.mode != "dense" else ("", ())
         vector, unnamed_vector = _embedded(reader or self.embeddings, query, unnamed_text)
-        reading = self._reader_reading(query, documents, scope)
+        if (reading := self._reader_reading(unnamed_text or query, documents, scope)) is not None:
+            searcher.reading = reading  # a copy: the reader reads this question (_searcher_for)
         current = {d.sha256 for d in documents if d.embedding == self.embeddings.fingerprint}
         shas = None if scope == current else scope  # no filter when everything is searched: faster
         dense_shas = _read_by(reader.name if reader else "", documents, scope, shas)
         if self.mode == "dense":
             hits = self.store.search_dense(vector, k, dense_shas)
         else:
-            embedded = (vector, unnamed_vector, frozenset(titled), reading)
+            embedded = (vector, unnamed_vector, frozenset(titled))
             hits = searcher._hybrid(query, embedded, k, (shas, dense_shas), documents, routed)
         _name_hits(hits, documents)
         return SearchResult(asked, hits, warnings, routed)
@@ -227,8 +231,7 @@ class Retriever:
             chosen = self._in_slots(every, deeper, *inside)
         else:
             within = self._within(query, vectors, ranked, dense_shas, page_counts)
-            read = self._read_by_reader(*embedded[3], ranked, documents, page_counts) if embedded[3] else {}
-            chosen = rank_pages(scores, _page_of, deeper, _cited(boosts, within, read))
+            chosen = rank_pages(scores, _page_of, deeper, _cited(boosts, within))
         chosen = self._formal_last(query, chosen, depth)[:depth]
         hits = self.store.hits(chosen, vector)
         ranked = [hits[i] for i in chosen if i in hits]
@@ -298,39 +301,32 @@ class Retriever:
 
     def _reader_reading(
         self, query: str, documents: list[DocumentInfo], scope: set[str]
-    ) -> tuple[ChineseReader, list[float]] | None:
-        """The Chinese reader and its vector of a question it reads, where a document searched is one it did not embed
-        (an English filing) and its pages are to be ranked by the reader (:mod:`rag_app.retrieval.reader_pages`);
-        None elsewhere."""
+    ) -> tuple[ChineseReader, list[float], frozenset[str]] | None:
+        """The Chinese reader, its vector of a question it reads and the file contents searched it did not embed (an
+        English filing's), whose pages it ranks inside the best documents (:mod:`rag_app.retrieval.reader_pages`);
+        None where it does not read the question, or embedded every document searched. ``query``: the question
+        without the names of its documents where it names them (:meth:`_unnamed_question`): "Northwind Traders
+        2022年的资本支出是多少？" read whole ranked the filing's cover first, its capital expenditures fourth."""
         reader = self.chinese
         if reader is None or not self.ranking.within_reader_weight or not reader.reads(query):
             return None
-        if all(d.reader == reader.name for d in documents if d.sha256 in scope):
-            return None
-        return reader, reader.embed_query(query)
+        unread = frozenset(d.sha256 for d in documents if d.sha256 in scope and d.reader != reader.name)
+        return (reader, reader.embed_query(query), unread) if unread else None
 
-    def _read_by_reader(
-        self,
-        reader: ChineseReader,
-        vector,
-        ranked: list[Page],
-        documents: list[DocumentInfo],
-        page_counts: dict[str, int],
-    ) -> dict[Page, float]:
-        """The pages of the best documents ``reader`` did not embed (of ``within_min_pages`` or more), ranked by its
-        vectors of them against its ``vector`` of the question, as scores to add."""
-        options, out = self.ranking, {}
-        by_sha = {d.sha256: d for d in documents}
+    def _read_pages(self, sha: str) -> tuple[list[Page], float, int] | None:
+        """The Chinese reader's ranking of the pages of one file content it did not embed, for the question it read
+        (``reading``, set by :meth:`search`), with its weight and k; None where there is none."""
+        if self.reading is None or sha not in self.reading[2]:
+            return None
+        reader, vector, _ = self.reading
         folder = reader_pages.folder_for(self.store.index().table.path, reader.name)
-        for sha in best_documents(ranked, options.within_documents):
-            document = by_sha.get(sha)
-            if document is None or document.reader or page_counts.get(sha, 0) < options.within_min_pages:
-                continue
-            pages = reader_pages.ranked_pages(
-                reader, vector, sha, folder, lambda d=document: whole_pages(self.store, d)
-            )
-            out.update(reciprocal([(sha, p) for p in pages], options.within_reader_weight, options.within_reader_rrf_k))
-        return out
+
+        def texts() -> dict[int, str]:
+            documents = self.store.documents_with_sha(sha)
+            return whole_pages(self.store, documents[0]) if documents else {}
+
+        pages = reader_pages.ranked_pages(reader, vector, sha, folder, texts)
+        return [(sha, page) for page in pages], self.ranking.within_reader_weight, self.ranking.within_reader_rrf_k
 
     def _vectors(self, embedded: tuple, ranked: list[Page], page_counts: dict[str, int]) -> tuple:
         """The question's vector, and for each best document (of ``within_min_pages`` or more) whose pages are also
@@ -338,7 +334,7 @@ class Retriever:
         (``embedded``: :meth:`_hybrid`'s). Where the fusion put another filing first ("In Intel's Q2 2023 report"
         ranked NVIDIA's first), that filing's pages ranked for "analyze the relationship between global market
         revenues and ..." would crowd out the one asked about."""
-        vector, unnamed_vector, titled, _ = embedded
+        vector, unnamed_vector, titled = embedded
         best = [
             sha
             for sha in best_documents(ranked, self.ranking.within_documents)
@@ -367,10 +363,11 @@ class Retriever:
         """(pages best first, weight, k of its reciprocal rank where added) of each ranking of one document's pages on
         its own: its page BM25, its nearest chunks, its page vectors, the last two also for the question without the
         names of its documents (``vectors``: :meth:`_vectors`; None, or another model read the document: no dense
-        ones)."""
+        ones); and for a Chinese question of a document the Chinese reader did not embed, the reader's ranking of its
+        pages (:meth:`_read_pages`)."""
         options = self.ranking
         lexical_weight, dense_weight, vector_weight = within_weights(query, options)
-        rankings = []
+        rankings = [read] if (read := self._read_pages(sha)) is not None else []
         if lexical_weight:
             searched, term_weights = expanded(query, options.within_lexicon_weight)
             page_scores = self.store.page_scores(searched, sha, term_weights)
