@@ -65,8 +65,10 @@ class RankingOptions:
     within_lexical_weight_zh: float = 0.0
     # A Chinese question's ranking of the pages of a best document the Chinese reader did not embed (an English
     # filing), by the reader's vectors of its whole pages (rag_app.retrieval.reader_pages), added at reciprocal rank
-    # k = within_reader_rrf_k; 0: none
-    within_reader_weight: float = 1.0
+    # k = within_reader_rrf_k; 0: none. 0.5 since 2026-12-07, chosen on analyst_en_zh's tuning half (hit@5 / MRR
+    # 0.420 / 0.278 -> 0.520 / 0.385; 1 and 2 gave 0.500 / 0.378-0.380), confirmed on its other half (0.407 / 0.264 ->
+    # 0.463 / 0.343); no other set has a Chinese question of an English document (docs/benchmarks.md)
+    within_reader_weight: float = 0.5
     within_reader_rrf_k: int = 10
     # "add": the rankings inside the document are scores added to its pages'. "slots": the fusion decides how many
     # of the best places each document holds, and the best document's pages fill its places in the order of the
