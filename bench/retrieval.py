@@ -73,7 +73,9 @@ VARIANTS: dict[str, dict] = {
     "slots_hnsw": {**SLOTS, "exact_chunks": 0},
     "doc0": {"document_weight": 0.0},
     # a Chinese question's ranking of an English filing's pages by the Chinese reader's page vectors, at these weights
+    # (0.5 the default since 2026-12-07); off: the default before
     **{f"reader_pages_{w}": {"within_reader_weight": w} for w in (0.5, 1.0, 2.0, 4.0)},
+    "reader_pages_off": {"within_reader_weight": 0.0},
     "doc1": {"document_weight": 1.0},
     # the document ranking over every document the route scores (before 2026-12-06), or a quarter, three quarters of
     # the best one's score (RankingOptions.document_share)
