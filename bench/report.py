@@ -1858,9 +1858,32 @@ EN_ZH_BLURB = (
     "each line with its English question beside it), asked in the same 52-filing collection, the same evidence "
     "pages and halves. It measures what the product does for a reader of Chinese with a library of English "
     "filings: the main model reads English only and the Chinese reader reads only the documents it embedded (the "
-    "Chinese ones), so such a question gets no dense ranking of English pages and its words match none of theirs; "
-    "what finds the filing is a name or ticker written in Latin letters and the year. Nothing here is tuned on it."
+    "Chinese ones), so such a question got no dense ranking of English pages and its words match none of theirs; "
+    "what finds the filing is a name or ticker written in Latin letters and the year. Since 2026-12-07 the Chinese "
+    "reader reads the best filing's whole pages (its first 512 tokens each) the first time a Chinese question reaches "
+    "it, keeps their vectors beside the chunk table, and ranks them for the question inside that filing "
+    "(`rag_app/retrieval/reader_pages.py`, RankingOptions.within_reader_weight 0.5, chosen on the tuning half among "
+    "0.5, 1, 2 and 4: `reader_pages_off` below is the default before). Reading a 10-K's pages takes the reader about "
+    "10 s on this CPU, once per filing. The reader reading the question without its filing's names instead lost on "
+    "the tuning half (MRR {unnamed} at 0.5; `bench/results/retrieval-analyst_en_zh-reader-unnamed.json`)."
 )
+
+
+def _slices_lost(r: dict, before: str) -> list[str]:
+    """A sentence naming the slices where the default scores below the variant ``before`` (hit@5 or MRR)."""
+    if before not in r["systems"]:
+        return []
+    now, then = r["systems"]["ours"], r["systems"][before]
+    lost = [
+        f"{g} ({now[g]['questions']} questions: hit@5 {then[g]['hit@5']:.3f} -> {now[g]['hit@5']:.3f}, MRR "
+        f"{then[g]['mrr']:.3f} -> {now[g]['mrr']:.3f})"
+        for g in now
+        if isinstance(now[g], dict) and "mrr" in now[g] and g in then
+        and (now[g]["mrr"] < then[g]["mrr"] or now[g]["hit@5"] < then[g]["hit@5"])
+    ]  # fmt: skip
+    if not lost:
+        return [f"Against `{before.removeprefix('variant ')}`, no slice loses.", ""]
+    return [f"Against `{before.removeprefix('variant ')}`, the slices that lose: " + "; ".join(lost) + ".", ""]
 
 
 def _analyst_en_zh(en: dict) -> list[str]:
@@ -1870,9 +1893,13 @@ def _analyst_en_zh(en: dict) -> list[str]:
         return []
     ours, english = r["systems"]["ours"]["all"], en["systems"]["ours"]["all"]
     causes = Counter(m["cause"] for m in r["misses"])
+    probe = load("retrieval-analyst_en_zh-reader-unnamed")
+    unnamed = f"{probe['systems']['variant reader_pages_0.5']['tuning']['mrr']:.3f}" if probe else "?"
     return [
         f"### analyst_en_zh ({r['questions']} Chinese questions over {r['documents']} English filings)", "",
-        EN_ZH_BLURB, "", table(GROUP_HEADER, _group_rows(r)), "",
+        EN_ZH_BLURB.format(unnamed=unnamed), "", table(GROUP_HEADER, _group_rows(r)), "",
+        *_lever_tables(r, "Levers (hit@5 / MRR; each row changes one thing from the default):"),
+        *_slices_lost(r, "variant reader_pages_off"),
         f"The same questions in English (`analyst_en`, above): hit@5 {english['hit@5']:.3f}, MRR {english['mrr']:.3f}; "
         f"in Chinese hit@5 {ours['hit@5']:.3f}, MRR {ours['mrr']:.3f}. Of the {len(r['misses'])} questions without an "
         "evidence page in the top 5, " + ", ".join(f"{n} {cause}" for cause, n in causes.most_common()) + ".", "",
