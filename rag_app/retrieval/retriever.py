@@ -112,7 +112,7 @@ class Retriever:
         query = self._with_symbol_names(query, covers, routed, documents)
         unnamed_text, titled = searcher._unnamed_question(query, routed, scope) if self.mode != "dense" else ("", ())
         vector, unnamed_vector = _embedded(reader or self.embeddings, query, unnamed_text)
-        if (reading := self._reader_reading(query, documents, scope)) is not None:
+        if (reading := self._reader_reading(query, documents, scope, vector if reader else None)) is not None:
             searcher.reading = reading  # a copy: the reader reads this question (_searcher_for)
         current = {d.sha256 for d in documents if d.embedding == self.embeddings.fingerprint}
         shas = None if scope == current else scope  # no filter when everything is searched: faster
@@ -300,18 +300,21 @@ class Retriever:
         return ("", frozenset()) if text == query else (text, frozenset(titled))
 
     def _reader_reading(
-        self, query: str, documents: list[DocumentInfo], scope: set[str]
+        self, query: str, documents: list[DocumentInfo], scope: set[str], vector: list[float] | None
     ) -> tuple[ChineseReader, list[float], frozenset[str]] | None:
         """The Chinese reader, its vector of a question it reads and the file contents searched it did not embed (an
         English filing's), whose pages it ranks inside the best documents (:mod:`rag_app.retrieval.reader_pages`);
         None where it does not read the question, or embedded every document searched. It reads the question whole:
         without the names of its documents (:meth:`_unnamed_question`) analyst_en_zh's tuning half lost (MRR 0.385 ->
-        0.339 at weight 0.5)."""
+        0.339 at weight 0.5). ``vector``: the reader's vector of the question where it already embedded it (a library
+        holding Chinese documents too), else None: embedded here."""
         reader = self.chinese
         if reader is None or not self.ranking.within_reader_weight or not reader.reads(query):
             return None
         unread = frozenset(d.sha256 for d in documents if d.sha256 in scope and d.reader != reader.name)
-        return (reader, reader.embed_query(query), unread) if unread else None
+        if not unread:
+            return None
+        return reader, vector if vector is not None else reader.embed_query(query), unread
 
     def _read_pages(self, sha: str) -> tuple[list[Page], float, int] | None:
         """The Chinese reader's ranking of the pages of one file content it did not embed, for the question it read
