@@ -849,7 +849,8 @@ def test_a_chinese_reader_embeds_the_chinese_documents_and_questions(settings, e
 
 def test_a_chinese_question_of_an_english_library_gets_the_nearest_passages(service, tmp_path):
     """The Chinese reader (on by default) has read no document here, so a Chinese question is ranked as without it:
-    no word matches, so the main model's nearest passages, not an empty answer; the reader's model is not loaded."""
+    no word matches, so the main model's nearest passages, not an empty answer; the reader's model is not loaded (no
+    English document of ``within_min_pages`` pages for it to read: reader_pages)."""
     folder = tmp_path / "en"
     folder.mkdir()
     (folder / "notes.md").write_text("\n\n".join(FILLER), encoding="utf-8")

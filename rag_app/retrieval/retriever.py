@@ -68,9 +68,8 @@ class Retriever:
     """
 
     reading_chinese = READ_CHINESE  # what changes in the ranking of a Chinese question the Chinese reader embeds
-    # the Chinese reader, its vector of the question and the documents it did not embed, on the copy that ranks a
-    # Chinese question of a library holding English documents (Retriever._reader_reading); None elsewhere
-    reading: tuple | None = None
+    # on the copy that ranks a Chinese question of a library holding English documents (Retriever._reader_reading)
+    reading: ReaderReading | None = None
 
     def __init__(
         self,
@@ -301,34 +300,33 @@ class Retriever:
 
     def _reader_reading(
         self, query: str, documents: list[DocumentInfo], scope: set[str], vector: list[float] | None
-    ) -> tuple[ChineseReader, list[float], frozenset[str]] | None:
-        """The Chinese reader, its vector of a question it reads and the file contents searched it did not embed (an
-        English filing's), whose pages it ranks inside the best documents (:mod:`rag_app.retrieval.reader_pages`);
-        None where it does not read the question, or embedded every document searched. It reads the question whole:
+    ) -> ReaderReading | None:
+        """What the Chinese reader needs to rank, inside the best documents, the pages of the file contents searched
+        it did not embed (an English filing's) for a question it reads (:mod:`rag_app.retrieval.reader_pages`); None
+        where it does not read the question, or embedded every document searched. It reads the question whole:
         without the names of its documents (:meth:`_unnamed_question`) analyst_en_zh's tuning half lost (MRR 0.385 ->
         0.339 at weight 0.5). ``vector``: the reader's vector of the question where it already embedded it (a library
-        holding Chinese documents too), else None: embedded here."""
+        holding Chinese documents too); else it is embedded when first needed, so a library with no English document
+        of ``within_min_pages`` pages never loads the reader."""
         reader = self.chinese
         if reader is None or not self.ranking.within_reader_weight or not reader.reads(query):
             return None
         unread = frozenset(d.sha256 for d in documents if d.sha256 in scope and d.reader != reader.name)
-        if not unread:
-            return None
-        return reader, vector if vector is not None else reader.embed_query(query), unread
+        return ReaderReading(reader, query, unread, vector) if unread else None
 
     def _read_pages(self, sha: str) -> tuple[list[Page], float, int] | None:
         """The Chinese reader's ranking of the pages of one file content it did not embed, for the question it read
         (``reading``, set by :meth:`search`), with its weight and k; None where there is none."""
-        if self.reading is None or sha not in self.reading[2]:
+        if self.reading is None or sha not in self.reading.unread:
             return None
-        reader, vector, _ = self.reading
+        reader = self.reading.reader
         folder = reader_pages.folder_for(self.store.index().table.path, reader.name)
 
         def texts() -> dict[int, str]:
             documents = self.store.documents_with_sha(sha)
             return whole_pages(self.store, documents[0]) if documents else {}
 
-        pages = reader_pages.ranked_pages(reader, vector, sha, folder, texts)
+        pages = reader_pages.ranked_pages(reader, self.reading.vector(), sha, folder, texts)
         return [(sha, page) for page in pages], self.ranking.within_reader_weight, self.ranking.within_reader_rrf_k
 
     def _vectors(self, embedded: tuple, ranked: list[Page], page_counts: dict[str, int]) -> tuple:
@@ -487,6 +485,22 @@ class Retriever:
         if not scope and not documents:
             warnings.append(f"collection {self.store.collection!r} has no documents yet: ingest some first")
         return scope, warnings
+
+
+@dataclass
+class ReaderReading:
+    """The Chinese reader, a question it reads, the file contents searched it did not embed, and its vector of the
+    question (embedded when first asked for, where it was not already)."""
+
+    reader: ChineseReader
+    query: str
+    unread: frozenset[str]
+    embedded: list[float] | None = None
+
+    def vector(self) -> list[float]:
+        if self.embedded is None:
+            self.embedded = self.reader.embed_query(self.query)
+        return self.embedded
 
 
 def _cited(*added: dict[Page, float]) -> dict[Page, tuple[float, str]] | None:
