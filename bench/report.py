@@ -1204,7 +1204,7 @@ def reasons_levers() -> list[str]:
 
 RUNNING_SETS = (
     "analyst_erc", "analyst_en", "analyst_zh", "financebench", "docugami_pages", "docugami", "zh_reports", "finglm",
-    "financebench_lower", "docugami_pages_lower", "financebench_tickers", "docugami_pages_tickers",
+    "financebench_lower", "docugami_pages_lower", "financebench_tickers", "docugami_pages_tickers", "analyst_en_zh",
 )  # fmt: skip
 RUNNING_BLURB = (
     "The route names a question's documents by the terms it shares with their file names and covers. A library of "
@@ -1387,6 +1387,26 @@ def covered_words_levers() -> list[str]:
         "covered_words_unread",
         "## Retrieval: a common word a cover carries, typed without capitals, read as a name (default since 2026-12-07)",
         COVERED_BLURB, ("half the documents at most (before): hit@1 / hit@5 / MRR", "any number of them (now)"),
+    )  # fmt: skip
+
+
+READER_PAGES_BLURB = (
+    "A Chinese question about an English filing had no dense ranking of its pages: the main model reads English "
+    "only, and the Chinese reader had embedded only the Chinese documents. Since 2026-12-07 the reader reads the best "
+    "English filing's whole pages once (kept beside the chunk table, gone with the document) and ranks them for the "
+    "question inside that filing, at weight 0.5 (`rag_app/retrieval/reader_pages.py`; chosen on `analyst_en_zh`'s "
+    "tuning half, its section above). Only a Chinese question about a document the reader did not embed reaches it, "
+    "so every other set should be identical; these runs check that, with `reader_pages_off`, the default before, "
+    "beside the default in the same run."
+)
+
+
+def reader_pages_levers() -> list[str]:
+    """Issue 26: the Chinese reader ranks an English filing's pages for a Chinese question (default since 2026-12-07)."""
+    return _before_and_now(
+        "reader_pages_off",
+        "## Retrieval: an English filing's pages read by the Chinese reader for a Chinese question (default since 2026-12-07)",
+        READER_PAGES_BLURB, ("without the reader's pages (before): hit@1 / hit@5 / MRR", "with them (now)"),
     )  # fmt: skip
 
 
@@ -3493,7 +3513,7 @@ def render(plots: list) -> str:
         "",
     ]
     sections = (
-        financebench(plots), zh_reports(plots), docugami(plots), docugami_pages(plots), analyst_sets(plots), dense_depth_levers(), within_english_levers(), exact_search_levers(), slots_levers(), lexicon_levers(), chunk_header_levers(), table_chunk_levers(), within_levers(), line_item_levers(), report_part_levers(), running_title_levers(), depth_levers(), rerank_levers(), page_scorer_levers(), page_signals(), formal_pages(), unnamed_pages(), rewritten_sections(), caseless_questions(), reasons_levers(), running_names_levers(), document_share_levers(), named_first_levers(), covered_words_levers(), chinese_reader(), chinese_table_rows(), finglm(), scale(), answers(), refusal(),
+        financebench(plots), zh_reports(plots), docugami(plots), docugami_pages(plots), analyst_sets(plots), dense_depth_levers(), within_english_levers(), exact_search_levers(), slots_levers(), lexicon_levers(), chunk_header_levers(), table_chunk_levers(), within_levers(), line_item_levers(), report_part_levers(), running_title_levers(), depth_levers(), rerank_levers(), page_scorer_levers(), page_signals(), formal_pages(), unnamed_pages(), rewritten_sections(), caseless_questions(), reasons_levers(), running_names_levers(), document_share_levers(), named_first_levers(), covered_words_levers(), reader_pages_levers(), chinese_reader(), chinese_table_rows(), finglm(), scale(), answers(), refusal(),
         ingest(plots),
         ocr(), generation(), real_weights(), app_gpu(), summarize(), web(), faults(), upload_progress(), test_suite(),
     )  # fmt: skip

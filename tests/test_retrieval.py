@@ -908,7 +908,7 @@ def test_a_chinese_question_ranks_an_english_filings_pages_by_the_chinese_reader
     reader_pages._kept.clear()
     read = rank()
     table = service.store(with_model=True).index().table.path
-    kept = reader_pages.folder_for(table, service.chinese_reader.name)
+    kept = exact.reader_pages_folder(table, service.chinese_reader.name)
     assert [f.suffix for f in kept.iterdir()] == [".npz"]
     reader_pages._kept.clear()  # as a new process: the vectors come from the file, the reader embeds nothing
     with mock.patch.object(type(service.chinese_reader), "embed_passages", side_effect=AssertionError("embedded")):

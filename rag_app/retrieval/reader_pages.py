@@ -10,20 +10,21 @@ their cosine similarity with the question's own vector (``Retriever`` adds that 
 
 A page vector costs the reader one pass over the page: about 10 s for a 112-page 10-K on 2 CPU cores, a fraction of
 a second on a GPU. So the first Chinese question to reach a filing waits for it once; its vectors are kept in memory
-(the last ``KEPT`` documents) and on disk beside the chunk table (``<table>.<reader>-pages.vectors/<sha256>.npz``: a
-file content never changes, so its vectors never go stale; they go with its chunks), and every later question and process reads them from there.
+(the last ``KEPT`` documents) and on disk beside the chunk table (``rag_app.storage.exact.reader_pages_folder``, a file a
+content: a file content never changes, so its vectors never go stale; they go with its chunks), and every later question and process reads them from there.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from rag_app.storage.exact import keep_arrays
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,8 @@ def page_vectors(
         matrix = np.asarray(reader.embed_passages([pages[int(p)] for p in numbers]), dtype=np.float32)
         matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
         found = (numbers, matrix)
-        _write(file, found)
+        if file is not None:
+            keep_arrays(file, pages=numbers, vectors=matrix)
     with _lock:
         _kept[key] = found
         while len(_kept) > KEPT:
@@ -83,21 +85,3 @@ def _read(file: Path | None) -> tuple[np.ndarray, np.ndarray] | None:
     except (OSError, ValueError, KeyError) as exc:
         log.info("embedding %s's pages again: %s", file.name, exc)
         return None
-
-
-def _write(file: Path | None, found: tuple[np.ndarray, np.ndarray]) -> None:
-    if file is None:
-        return
-    try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        partial = file.with_name(f"{file.stem}.{os.getpid()}.{threading.get_ident()}.tmp.npz")
-        np.savez(partial, pages=found[0], vectors=found[1])
-        os.replace(partial, file)  # whole or not at all
-    except OSError as exc:
-        log.info("cannot keep %s on disk: %s", file.name, exc)
-
-
-def folder_for(table: Path, reader: str) -> Path:
-    """Where ``reader``'s page vectors of a chunk table's documents are kept (``DocumentStore.release`` and ``drop``
-    remove them with the documents)."""
-    return table.with_name(f"{table.stem}.{reader}-pages.vectors")

@@ -26,6 +26,7 @@ from rag_app.retrieval.fusion import (
 )
 from rag_app.retrieval.rerank import CrossEncoderReranker
 from rag_app.retrieval.within import best_documents, dense_pages, lexical_pages, reciprocal
+from rag_app.storage import exact
 from rag_app.storage.store import DocumentStore
 from rag_app.text.clean import is_table_row
 from rag_app.text.lexicon import expanded
@@ -320,7 +321,7 @@ class Retriever:
         if self.reading is None or sha not in self.reading.unread:
             return None
         reader = self.reading.reader
-        folder = reader_pages.folder_for(self.store.index().table.path, reader.name)
+        folder = exact.reader_pages_folder(self.store.index().table.path, reader.name)
 
         def texts() -> dict[int, str]:
             documents = self.store.documents_with_sha(sha)

@@ -295,14 +295,7 @@ class ExactVectors:
                 log.info("reading %s again from Chroma: %s", file.name, exc)
         segment = read_segment(stamp, ids, read)
         if file is not None and segment.complete:
-            try:
-                file.parent.mkdir(parents=True, exist_ok=True)
-                partial = file.with_name(f"{file.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-                with partial.open("wb") as out:
-                    np.save(out, segment.matrix, allow_pickle=False)
-                os.replace(partial, file)  # whole or not at all: a reader never sees half a file
-            except OSError as exc:
-                log.info("cannot keep %s on disk: %s", file.name, exc)
+            keep_arrays(file, segment.matrix)
         return segment
 
     def _forget_files(self, wanted: set[str]) -> None:
@@ -330,6 +323,32 @@ def read_segment(
     matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
     # ids in the order of the rows: those with a vector first (their rows), the missing after
     return Segment(stamp, present + tuple(i for i in ids if i not in found), matrix, len(present) == len(ids))
+
+
+def keep_arrays(file: Path, *array: np.ndarray, **named: np.ndarray) -> None:
+    """One array (``.npy``) or named ones (``.npz``) written to ``file`` whole or not at all (a partial file beside
+    it, then renamed: a reader never sees half a file); a disk that refuses is logged, not raised (they are read
+    again or made again next time)."""
+    try:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        partial = file.with_name(f"{file.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        with partial.open("wb") as out:
+            np.savez(out, **named) if named else np.save(out, array[0], allow_pickle=False)
+        os.replace(partial, file)
+    except OSError as exc:
+        log.info("cannot keep %s on disk: %s", file.name, exc)
+
+
+def reader_pages_folder(table: Path, reader: str) -> Path:
+    """Where a Chinese reader's vectors of a chunk table's documents' pages are kept, a file a content
+    (rag_app.retrieval.reader_pages); ``drop`` removes the folder with the table's others (``*.vectors``)."""
+    return table.with_name(f"{table.stem}.{reader}-pages.vectors")
+
+
+def forget_reader_pages(table: Path, sha256: str) -> None:
+    """Remove every reader's vectors of one content's pages (its chunks are gone)."""
+    for file in table.parent.glob(f"{table.stem}.*-pages.vectors/{sha256}.npz"):
+        file.unlink(missing_ok=True)
 
 
 _cache: OrderedDict[str, ExactVectors] = OrderedDict()

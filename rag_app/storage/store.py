@@ -40,6 +40,7 @@ import numpy as np
 from rag_app.errors import CollectionNotFoundError, DamagedChunkTableError, StoreUnavailableError
 from rag_app.records import Chunk, DocumentInfo, LostTexts, SearchHit, parse_chunk_id
 from rag_app.settings import Settings
+from rag_app.storage import exact
 from rag_app.storage.chroma import HNSW, persistent_client
 from rag_app.storage.chunk_index import (
     CHUNKS_INFIX,
@@ -469,9 +470,7 @@ class DocumentStore:
         if not any(d.embedding == document.embedding for d in users):
             index = self.index(document.embedding)
             index.delete(document.sha256)
-            table = index.table.path  # and a reader's vectors of its pages (rag_app.retrieval.reader_pages)
-            for file in table.parent.glob(f"{table.stem}.*-pages.vectors/{document.sha256}.npz"):
-                file.unlink(missing_ok=True)
+            exact.forget_reader_pages(index.table.path, document.sha256)
 
     def delete_document(self, name: str) -> DocumentInfo | None:
         """Remove a name; its chunks go when no other name shares the content. None if unknown."""
