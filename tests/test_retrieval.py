@@ -847,6 +847,37 @@ def test_a_chinese_reader_embeds_the_chinese_documents_and_questions(settings, e
     assert {d.reader for d in plain.list_documents()} == {""}
 
 
+def test_the_first_chinese_question_to_reach_an_english_filing_says_that_the_reader_is_reading_its_pages(
+    service, tmp_path
+):
+    """The Chinese reader reads an English document's pages the first time a Chinese question reaches it (about 10 s
+    for a 10-K on a CPU: reader_pages). The answer's status says so while it reads, its count of pages rising to
+    all of them, in English and Chinese; the answer still comes. The next question finds the pages read and says
+    nothing of it."""
+    from rag_app.answering.events import DoneEvent, StatusEvent
+    from rag_app.retrieval import reader_pages
+
+    pages = [
+        f"Contoso annual report, page {n}. {FILLER[n]} Revenue of the segment was {n}00 million." for n in range(40)
+    ]
+    write_pdf(tmp_path / "en" / "contoso.pdf", pages)
+    service.ingest([tmp_path / "en"])
+    reader_pages._kept.clear()
+    question = AskRequest(question="Contoso 公司的分部收入是多少？", strategy="extractive")
+
+    def reading(events) -> list[tuple[int, int]]:
+        told = [e for e in events if isinstance(e, StatusEvent) and "with the Chinese model" in e.message]
+        assert all("contoso.pdf" in e.message and "contoso.pdf" in e.zh for e in told)
+        return [tuple(map(int, e.message.rsplit(": ", 1)[1].split(" of "))) for e in told]
+
+    events = list(service.ask(question))
+    steps = reading(events)
+    assert steps[0] == (0, 40) and steps[-1] == (40, 40) and len(steps) >= 3, steps  # 32 pages a batch on a CPU
+    assert [done for done, _ in steps] == sorted(done for done, _ in steps)
+    assert isinstance(events[-1], DoneEvent) and events[-1].answer.sources
+    assert reading(list(service.ask(question))) == []  # read once
+
+
 def test_a_chinese_question_of_an_english_library_gets_the_nearest_passages(service, tmp_path):
     """The Chinese reader (on by default) has read no document here, so a Chinese question is ranked as without it:
     no word matches, so the main model's nearest passages, not an empty answer; the reader's model is not loaded (no

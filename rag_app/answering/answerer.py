@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import queue
 import re
+import threading
 import time
 from collections.abc import Iterator, Sequence
 
@@ -33,6 +35,14 @@ FOLLOW_UP_EN = re.compile(
     re.I,
 )
 FOLLOW_UP_ZH = re.compile(r"它|他们|她们|这个|那个|这些|那些|上述|前面|呢[？?]?$|那么|还有|同样|该公司")
+
+
+def reading_status(name: str, read: int, pages: int) -> StatusEvent:
+    """What the page shows while the Chinese reader reads an English document's pages for a Chinese question."""
+    return StatusEvent(
+        f"reading the {pages} pages of {name} with the Chinese model, once for Chinese questions: {read} of {pages}",
+        zh=f"中文模型正在阅读 {name} 的 {pages} 页（每个文档只读一次）：已读 {read} 页",
+    )
 
 
 def is_follow_up(question: str) -> bool:
@@ -70,7 +80,7 @@ class Answerer:
         self._check_question_fits(ctx)
         query = ctx.question = yield from self._standalone(request, ctx, answer)
         retrieved = time.perf_counter()
-        result = self.search(query, k, request.files)
+        result = yield from self._searched(query, k, request.files)
         answer.timings["retrieve_ms"] = _ms(retrieved)
         answer.warnings += result.warnings
         ctx.sources = [Source(n, hit) for n, hit in enumerate(result.hits, 1)]
@@ -121,6 +131,29 @@ class Answerer:
         answer.standalone_question = rewritten.strip().splitlines()[0].strip() if rewritten.strip() else ctx.question
         answer.timings["condense_ms"] = _ms(started)
         return answer.standalone_question
+
+    def _searched(self, query: str, k: int, files: list[str] | None) -> Iterator[Event]:
+        """The search's result; while it runs, a status event each time the Chinese reader has read more of an English
+        document's pages for the question (the first Chinese question to reach that document waits for it: about
+        10 s for a 112-page 10-K on a CPU, once), so the page does not sit silent. The search runs in a thread of
+        its own, and what it raises is raised here."""
+        told: queue.SimpleQueue = queue.SimpleQueue()
+        outcome: list = []
+
+        def run() -> None:
+            try:
+                outcome.append(self.search(query, k, files, reading=lambda *step: told.put(step)))
+            except BaseException as exc:  # noqa: BLE001 - raised again in the asking thread
+                outcome.append(exc)
+            finally:
+                told.put(None)
+
+        threading.Thread(target=run, name="search", daemon=True).start()
+        while (step := told.get()) is not None:
+            yield reading_status(*step)
+        if isinstance(outcome[0], BaseException):
+            raise outcome[0]
+        return outcome[0]
 
     def _refuse(self, missing: Absence, ctx: StrategyContext, answer: Answer, started: float) -> Iterator[Event]:
         """Not found: the question names what no document here is about (rag_app.answering.absence)."""

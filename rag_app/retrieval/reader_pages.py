@@ -34,13 +34,24 @@ _kept: OrderedDict[tuple[str, str, str], tuple[np.ndarray, np.ndarray]] = Ordere
 _lock = threading.Lock()
 
 
+# progress(pages read, pages in all): called before the first page and after each batch, only where the reader reads
+Progress = Callable[[int, int], None]
+
+
 def ranked_pages(
-    reader, vector: Sequence[float], sha256: str, folder: Path | None, texts: Callable[[], dict[int, str]]
+    reader,
+    vector: Sequence[float],
+    sha256: str,
+    folder: Path | None,
+    texts: Callable[[], dict[int, str]],
+    progress: Progress | None = None,
 ) -> list[int]:
     """The pages of one file content best first by the cosine similarity of the ``reader``'s page vectors with
     ``vector`` (the reader's vector of the question); ``texts()``: page -> whole text, read only when the vectors are
-    neither kept nor on disk; ``folder``: where they are kept on disk (None: memory only). Ties: earlier page first."""
-    pages, matrix = page_vectors(reader, sha256, folder, texts)
+    neither kept nor on disk; ``folder``: where they are kept on disk (None: memory only); ``progress``: told how
+    many pages the reader has read, where it reads them now (the seconds a question waits, once a document). Ties:
+    earlier page first."""
+    pages, matrix = page_vectors(reader, sha256, folder, texts, progress)
     if not len(pages):
         return []
     scores = matrix @ np.asarray(vector, dtype=np.float32)
@@ -48,7 +59,7 @@ def ranked_pages(
 
 
 def page_vectors(
-    reader, sha256: str, folder: Path | None, texts: Callable[[], dict[int, str]]
+    reader, sha256: str, folder: Path | None, texts: Callable[[], dict[int, str]], progress: Progress | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """(page numbers, their normalised vectors by ``reader``) of one file content: kept, on disk, or embedded now."""
     key = (str(folder), reader.name, sha256)
@@ -64,7 +75,8 @@ def page_vectors(
         if not len(numbers):
             return numbers, np.zeros((0, reader.dimension), dtype=np.float32)
         log.info("reading %d pages of %s with %s for a Chinese question (once)", len(numbers), sha256[:12], reader.name)
-        matrix = np.asarray(reader.embed_passages([pages[int(p)] for p in numbers]), dtype=np.float32)
+        on_batch = _told(progress, len(numbers))
+        matrix = np.asarray(reader.embed_passages([pages[int(p)] for p in numbers], on_batch), dtype=np.float32)
         matrix /= np.maximum(np.linalg.norm(matrix, axis=1, keepdims=True), 1e-12)
         found = (numbers, matrix)
         if file is not None:
@@ -74,6 +86,22 @@ def page_vectors(
         while len(_kept) > KEPT:
             _kept.popitem(last=False)
     return found
+
+
+def _told(progress: Progress | None, total: int) -> Callable[[int], None] | None:
+    """The reader's callback after each batch (the pages it completed), telling ``progress`` the pages read so far;
+    told 0 first."""
+    if progress is None:
+        return None
+    read = 0
+
+    def on_batch(done: int) -> None:
+        nonlocal read
+        read += done
+        progress(read, total)
+
+    progress(0, total)
+    return on_batch
 
 
 def _read(file: Path | None) -> tuple[np.ndarray, np.ndarray] | None:

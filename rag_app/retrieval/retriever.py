@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import functools
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from rag_app.embedding.chinese import ChineseReader
@@ -37,6 +37,8 @@ log = logging.getLogger(__name__)
 # only until it has the depth of pages that are not formal: a question about a company's "10-Qs" may find 16 of 20
 # pages its officers' certifications
 FORMAL_ROOM = 4
+# (file name, pages read, pages): the Chinese reader reading an English document's pages for a question, once
+ReadingProgress = Callable[[str, int, int], None]
 # File content -> its cover's text (the same content has the same cover in every collection), oldest first
 _COVERS: dict[str, str] = {}
 COVERS_KEPT = 4096
@@ -96,7 +98,12 @@ class Retriever:
         self.chinese = chinese  # embeds Chinese questions, compared with the documents it read (DocumentInfo.reader)
         self.formalities = formalities  # a report's formal pages, put below every other page (None: ranked as any)
 
-    def search(self, query: str, k: int, files: Sequence[str] | None = None) -> SearchResult:
+    def search(
+        self, query: str, k: int, files: Sequence[str] | None = None, reading: ReadingProgress | None = None
+    ) -> SearchResult:
+        """The ``k`` best passages for ``query``, one a page (of ``files`` only, where given); ``reading(file, pages
+        read, pages)``: told while the Chinese reader reads an English document's pages for this question, the first
+        time one reaches it (seconds on a CPU: :mod:`rag_app.retrieval.reader_pages`)."""
         blas_on_one_thread()  # numpy's products beside torch's embedding, without their threads competing
         asked, query = query, self.read(query)
         self.store.refresh()
@@ -112,8 +119,8 @@ class Retriever:
         query = self._with_symbol_names(query, covers, routed, documents)
         unnamed_text, titled = searcher._unnamed_question(query, routed, scope) if self.mode != "dense" else ("", ())
         vector, unnamed_vector = _embedded(reader or self.embeddings, query, unnamed_text)
-        if (reading := self._reader_reading(query, documents, scope, vector if reader else None)) is not None:
-            searcher.reading = reading  # a copy: the reader reads this question (_searcher_for)
+        if (read := self._reader_reading(query, documents, scope, vector if reader else None, reading)) is not None:
+            searcher.reading = read  # a copy: the reader reads this question (_searcher_for)
         current = {d.sha256 for d in documents if d.embedding == self.embeddings.fingerprint}
         shas = None if scope == current else scope  # no filter when everything is searched: faster
         dense_shas = _read_by(reader.name if reader else "", documents, scope, shas)
@@ -300,7 +307,12 @@ class Retriever:
         return ("", frozenset()) if text == query else (text, frozenset(titled))
 
     def _reader_reading(
-        self, query: str, documents: list[DocumentInfo], scope: set[str], vector: list[float] | None
+        self,
+        query: str,
+        documents: list[DocumentInfo],
+        scope: set[str],
+        vector: list[float] | None,
+        progress: ReadingProgress | None = None,
     ) -> ReaderReading | None:
         """What the Chinese reader needs to rank, inside the best documents, the pages of the file contents searched
         it did not embed (an English filing's) for a question it reads (:mod:`rag_app.retrieval.reader_pages`); None
@@ -308,12 +320,12 @@ class Retriever:
         without the names of its documents (:meth:`_unnamed_question`) analyst_en_zh's tuning half lost (MRR 0.385 ->
         0.339 at weight 0.5). ``vector``: the reader's vector of the question where it already embedded it (a library
         holding Chinese documents too); else it is embedded when first needed, so a library with no English document
-        of ``within_min_pages`` pages never loads the reader."""
+        of ``within_min_pages`` pages never loads the reader. ``progress``: told while it reads a document's pages."""
         reader = self.chinese
         if reader is None or not self.ranking.within_reader_weight or not reader.reads(query):
             return None
         unread = frozenset(d.sha256 for d in documents if d.sha256 in scope and d.reader != reader.name)
-        return ReaderReading(reader, query, unread, vector) if unread else None
+        return ReaderReading(reader, query, unread, vector, progress) if unread else None
 
     def _read_pages(self, sha: str) -> tuple[list[Page], float, int] | None:
         """The Chinese reader's ranking of the pages of one file content it did not embed, for the question it read
@@ -323,11 +335,16 @@ class Retriever:
         reader = self.reading.reader
         folder = exact.reader_pages_folder(self.store.index().table.path, reader.name)
 
-        def texts() -> dict[int, str]:
+        told, name = self.reading.progress, sha[:12]
+
+        def texts() -> dict[int, str]:  # only where the reader reads them now
+            nonlocal name
             documents = self.store.documents_with_sha(sha)
+            name = documents[0].name if documents else name
             return whole_pages(self.store, documents[0]) if documents else {}
 
-        pages = reader_pages.ranked_pages(reader, self.reading.vector(), sha, folder, texts)
+        progress = (lambda done, total: told(name, done, total)) if told else None
+        pages = reader_pages.ranked_pages(reader, self.reading.vector(), sha, folder, texts, progress)
         return [(sha, page) for page in pages], self.ranking.within_reader_weight, self.ranking.within_reader_rrf_k
 
     def _vectors(self, embedded: tuple, ranked: list[Page], page_counts: dict[str, int]) -> tuple:
@@ -497,6 +514,7 @@ class ReaderReading:
     query: str
     unread: frozenset[str]
     embedded: list[float] | None = None
+    progress: ReadingProgress | None = None  # told while the reader reads a document's pages (Retriever.search)
 
     def vector(self) -> list[float]:
         if self.embedded is None:
