@@ -26,6 +26,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import fnmatch
 import functools
@@ -76,6 +77,16 @@ VARIANTS: dict[str, dict] = {
     # (0.5 the default since 2026-12-07); off: the default before
     **{f"reader_pages_{w}": {"within_reader_weight": w} for w in (0.5, 1.0, 2.0, 4.0)},
     "reader_pages_off": {"within_reader_weight": 0.0},
+    # a Chinese question of an English document: the English names of what it names in the chunk and page BM25
+    "reader_words_off": {"reader_lexicon_weight": 0.0, "within_reader_lexical_weight": 0.0},
+    "reader_chunk_words_off": {"reader_lexicon_weight": 0.0},
+    "reader_page_words_off": {"within_reader_lexical_weight": 0.0},
+    **{f"reader_words_{w}": {"reader_lexicon_weight": w, "within_reader_lexical_weight": w} for w in (0.25, 1.0)},
+    "reader_words_chunk_1.0": {"reader_lexicon_weight": 1.0},
+    "reader_words_page_0.25": {"within_reader_lexical_weight": 0.25},
+    "reader_words_page_1.0": {"within_reader_lexical_weight": 1.0},
+    "reader_words_no_glossary": {"glossary": False},  # the lexicon's measures alone (prompts/lexicon/glossary unread)
+    **{f"reader_words_pages_{w}": {"within_reader_weight": w} for w in (0.25, 1.0)},
     "doc1": {"document_weight": 1.0},
     # the document ranking over every document the route scores (before 2026-12-06), or a quarter, three quarters of
     # the best one's score (RankingOptions.document_share)
@@ -718,6 +729,7 @@ class Ours:
         rerank = {k.removeprefix("rerank_"): overrides.pop(k) for k in list(overrides) if k.startswith("rerank_")}
         reranker = smollm2_reranker(**rerank) if rerank else None
         exact = overrides.pop("exact_chunks", None)
+        glossary = overrides.pop("glossary", True)
         ranking = replace(default.ranking, **overrides)
         depths = {"candidates": candidates, "dense_candidates": dense_candidates}
 
@@ -726,22 +738,38 @@ class Ours:
             kept = index.exact_chunks
             index.exact_chunks = kept if exact is None else exact
             try:
-                return pages_of(
-                    self.search(
-                        q,
-                        K_MAX,
-                        mode,
-                        ranking=ranking,
-                        boosts=boosts,
-                        reranker=reranker,
-                        **depths,
-                        formal_last=formal_last,
+                with contextlib.nullcontext() if glossary else without_glossary():
+                    return pages_of(
+                        self.search(
+                            q,
+                            K_MAX,
+                            mode,
+                            ranking=ranking,
+                            boosts=boosts,
+                            reranker=reranker,
+                            **depths,
+                            formal_last=formal_last,
+                        )
                     )
-                )
             finally:
                 index.exact_chunks = kept
 
         return run
+
+
+@contextlib.contextmanager
+def without_glossary():
+    """The lexicon's measures alone for a Chinese question of English documents: prompts/lexicon/glossary unread."""
+    from rag_app.text import lexicon
+
+    kept = lexicon.GLOSSARY_DIR
+    lexicon.GLOSSARY_DIR = kept / "unread"
+    lexicon.expanded.cache_clear()
+    try:
+        yield
+    finally:
+        lexicon.GLOSSARY_DIR = kept
+        lexicon.expanded.cache_clear()
 
 
 @functools.cache

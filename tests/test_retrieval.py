@@ -24,7 +24,7 @@ from rag_app.retrieval.retriever import stitch
 from rag_app.storage import exact
 from rag_app.storage import store as store_module
 from rag_app.storage.chunk_index import ChunkIndex
-from rag_app.text.lexicon import expanded
+from rag_app.text.lexicon import expanded, named
 from rag_app.text.terms import term_parts, terms_of
 
 FILLER = [f"Paragraph {i} discusses general operating matters of the company in the period." for i in range(40)]
@@ -876,6 +876,36 @@ def test_the_first_chinese_question_to_reach_an_english_filing_says_that_the_rea
     assert [done for done, _ in steps] == sorted(done for done, _ in steps)
     assert isinstance(events[-1], DoneEvent) and events[-1].answer.sources
     assert reading(list(service.ask(question))) == []  # read once
+
+
+def test_a_chinese_question_finds_an_english_filings_page_by_the_english_names_of_what_it_asks(service, tmp_path):
+    """A Chinese question's words match none of an English filing's, so its chunk and page BM25 rankings had nothing
+    to go on. The English names of each measure or concept it names (prompts/lexicon and its glossary: 资本支出 ->
+    "purchases of property and equipment", 诉讼 -> "litigation") now count in both. The reader's own ranking of
+    these short pages finds them too, so it is left out where the names are measured."""
+    pages = [f"Contoso annual report, page {n + 1}.\n{FILLER[n]}\n{FILLER[n + 12]}" for n in range(12)]
+    pages[4] += "\nPurchases of property and equipment were $412 million, up from $371 million."
+    pages[8] += "\nThe company is a defendant in litigation over a patent; a lawsuit filed in May seeks damages."
+    write_pdf(tmp_path / "en" / "contoso.pdf", pages)
+    service.ingest([tmp_path / "en"])
+    retriever = service.retriever(service.store(with_model=True))
+    assert retriever.ranking.reader_lexicon_weight > 0 and retriever.ranking.within_reader_lexical_weight > 0
+
+    def first_page(question: str, **ranking) -> int:
+        retriever.ranking = replace(service.retriever(retriever.store).ranking, **ranking)
+        return retriever.search(question, 3).hits[0].page
+
+    unread, alone = {"reader_lexicon_weight": 0.0, "within_reader_lexical_weight": 0.0}, {"within_reader_weight": 0.0}
+    for question, page in (("Contoso 2023年的资本支出是多少？", 5), ("Contoso 涉及哪些诉讼？", 9)):
+        assert first_page(question) == page
+        assert first_page(question, **alone) == page  # without the reader's ranking of the pages: the names find it
+        assert first_page(question, **alone, within_reader_lexical_weight=0.0) == page  # the chunk BM25's alone too
+        assert first_page(question, **alone, **unread) != page, question  # without them nothing does
+    searched, weights = expanded("Contoso 涉及哪些诉讼？", 1.0, english=True)
+    assert {"litigation", "lawsuit"} <= set(weights) and "诉讼" in searched
+    assert "litigation" not in expanded("Contoso 涉及哪些诉讼？", 1.0)[1]  # the question's own language: Chinese
+    assert named("涉及哪些诉讼？") == {}  # the glossary only searches English pages: answers compare the lexicon's
+    assert expanded("What was Contoso's capex?", 1.0) == expanded("What was Contoso's capex?", 1.0, english=True)
 
 
 def test_a_chinese_question_of_an_english_library_gets_the_nearest_passages(service, tmp_path):

@@ -70,6 +70,18 @@ class RankingOptions:
     # 0.463 / 0.343); no other set has a Chinese question of an English document (docs/benchmarks.md)
     within_reader_weight: float = 0.5
     within_reader_rrf_k: int = 10
+    # A Chinese question searching English documents the reader did not embed: the English names of each measure or
+    # concept it names in Chinese (prompts/lexicon and its glossary: 资本支出 -> "capital expenditure", "purchases of
+    # property, plant and equipment"; 诉讼 -> "litigation"; rag_app.text.lexicon.expanded) count at
+    # ``reader_lexicon_weight`` in the chunk BM25 ranking, and beside the reader's ranking inside such a best document
+    # its page BM25 for them is added at ``within_reader_lexical_weight`` (reciprocal rank k = within_reader_rrf_k);
+    # 0: none. 0.5 and 0.5 since 2026-12-07, chosen on analyst_en_zh's tuning half (hit@5 / MRR 0.520 / 0.385 ->
+    # 0.640 / 0.515; 1 and 1: 0.600 / 0.521), confirmed on its other half (0.463 / 0.343 -> 0.648 / 0.482); the
+    # glossary (written blind to every set, by a helper who read none of their questions) is most of it: the
+    # lexicon's measures alone gave 0.540 / 0.414 and 0.500 / 0.390. English questions, and Chinese questions of
+    # Chinese documents only, never read these names (docs/benchmarks.md)
+    reader_lexicon_weight: float = 0.5
+    within_reader_lexical_weight: float = 0.5
     # "add": the rankings inside the document are scores added to its pages'. "slots": the fusion decides how many
     # of the best places each document holds, and the best document's pages fill its places in the order of the
     # reciprocal-rank fusion (k = within_rrf_k) of the fusion's own order of them with the rankings inside it

@@ -252,7 +252,10 @@ class Retriever:
         shas, dense_shas = scopes
         weights = self.weights(query)
         dense = self.store.nearest_ids(vector, max(k, self.dense_candidates), dense_shas) if weights[0] else []
-        searched, names = expanded(query, self.ranking.lexicon_weight)
+        if self.reading is not None and self.ranking.reader_lexicon_weight:  # a Chinese question of English documents
+            searched, names = expanded(query, self.ranking.reader_lexicon_weight, english=True)
+        else:
+            searched, names = expanded(query, self.ranking.lexicon_weight)
         term_weights = {
             **names,
             **self._title_terms(query, routed, documents),
@@ -315,14 +318,15 @@ class Retriever:
         progress: ReadingProgress | None = None,
     ) -> ReaderReading | None:
         """What the Chinese reader needs to rank, inside the best documents, the pages of the file contents searched
-        it did not embed (an English filing's) for a question it reads (:mod:`rag_app.retrieval.reader_pages`); None
+        it did not embed (an English filing's) for a question it reads (:mod:`rag_app.retrieval.reader_pages`), and
+        which those are (searched by the English names of what the question names: ``reader_lexicon_weight``); None
         where it does not read the question, or embedded every document searched. It reads the question whole:
         without the names of its documents (:meth:`_unnamed_question`) analyst_en_zh's tuning half lost (MRR 0.385 ->
         0.339 at weight 0.5). ``vector``: the reader's vector of the question where it already embedded it (a library
         holding Chinese documents too); else it is embedded when first needed, so a library with no English document
         of ``within_min_pages`` pages never loads the reader. ``progress``: told while it reads a document's pages."""
         reader = self.chinese
-        if reader is None or not self.ranking.within_reader_weight or not reader.reads(query):
+        if reader is None or not reader.reads(query):
             return None
         unread = frozenset(d.sha256 for d in documents if d.sha256 in scope and d.reader != reader.name)
         return ReaderReading(reader, query, unread, vector, progress) if unread else None
@@ -330,7 +334,7 @@ class Retriever:
     def _read_pages(self, sha: str) -> tuple[list[Page], float, int] | None:
         """The Chinese reader's ranking of the pages of one file content it did not embed, for the question it read
         (``reading``, set by :meth:`search`), with its weight and k; None where there is none."""
-        if self.reading is None or sha not in self.reading.unread:
+        if self.reading is None or sha not in self.reading.unread or not self.ranking.within_reader_weight:
             return None
         reader = self.reading.reader
         folder = exact.reader_pages_folder(self.store.index().table.path, reader.name)
@@ -387,6 +391,11 @@ class Retriever:
         options = self.ranking
         lexical_weight, dense_weight, vector_weight = within_weights(query, options)
         rankings = [read] if (read := self._read_pages(sha)) is not None else []
+        if self.reading is not None and sha in self.reading.unread and options.within_reader_lexical_weight:
+            searched, term_weights = expanded(query, 1.0, english=True)  # its words in English, for English pages
+            page_scores = self.store.page_scores(searched, sha, term_weights)
+            weight = options.within_reader_lexical_weight
+            rankings.append((lexical_pages(sha, page_scores), weight, options.within_reader_rrf_k))
         if lexical_weight:
             searched, term_weights = expanded(query, options.within_lexicon_weight)
             page_scores = self.store.page_scores(searched, sha, term_weights)

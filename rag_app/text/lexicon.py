@@ -16,6 +16,10 @@ from rag_app.text.clean import is_chinese
 from rag_app.text.terms import terms_of
 
 LEXICON_DIR = Path(__file__).resolve().parents[2] / "prompts" / "lexicon"
+# English and Chinese names of the concepts filings write about, beyond the lexicon's measures: read only to search an
+# English document's words for a Chinese question (:func:`expanded` with ``english``), never to compare a page's
+# lines with a question's words as the lexicon is
+GLOSSARY_DIR = LEXICON_DIR / "glossary"
 
 
 @functools.cache
@@ -59,11 +63,11 @@ def concepts(text: str) -> set[str]:
     return {f"lexicon:{i}" for i, pattern in enumerate(groups()) if pattern.search(text)}
 
 
-def named(text: str) -> dict[str, str]:
+def named(text: str, directory: Path = LEXICON_DIR) -> dict[str, str]:
     """The groups ``text`` names, each with the words it names it by ("lexicon:3" -> "Quick Ratio"), leaving out
     a name inside a longer one ("net profit" in "net profit margin" asks for the margin, not the profit)."""
     spans = []
-    for i, pattern in enumerate(groups()):
+    for i, pattern in enumerate(groups(directory)):
         spans += [(m.start(), m.end(), f"lexicon:{i}") for m in pattern.finditer(text)]
     out: dict[str, str] = {}
     for start, end, key in spans:
@@ -79,26 +83,30 @@ def is_domain_word(term: str) -> bool:
     return any(pattern.fullmatch(term) for pattern in groups())
 
 
-def alternatives(text: str) -> list[str]:
+def alternatives(text: str, directory: Path = LEXICON_DIR) -> list[str]:
     """The other names of each group ``text`` names ("capex": "purchases of property, plant and equipment", ...),
     for a search to find a page that writes the measure its own way."""
-    names = entries()
+    names = entries(directory)
     out: list[str] = []
-    for key, said in named(text).items():
+    for key, said in named(text, directory).items():
         out += [n for n in names[int(key.split(":")[1])] if n.lower() != said.lower() and n not in out]
     return out
 
 
 @functools.lru_cache(maxsize=256)  # asked once per document ranked inside (0.6 ms): once per question
-def expanded(query: str, weight: float) -> tuple[str, Mapping[str, float]]:
+def expanded(query: str, weight: float, english: bool = False) -> tuple[str, Mapping[str, float]]:
     """``query`` with the terms of the other names of each measure it names (:func:`alternatives`) that it does not
     hold itself appended, and those terms' weight for a BM25 search (``term_weights``): a page that writes "net cash
     provided by operating activities" is then found for "operating cash flow". Only names in the question's own
-    language (a Chinese question's Chinese ones). ``weight`` 0: ``query`` alone."""
+    language (a Chinese question's Chinese ones), or with ``english`` the English ones, the glossary's too: a Chinese
+    question searching an English document's words, which its own match none of ("资本支出" -> "capital expenditure",
+    "capex", "purchases of property, plant and equipment"; "诉讼" -> "litigation", "legal proceedings"). ``weight``
+    0: ``query`` alone."""
     if weight <= 0:
         return query, {}
-    asked, chinese = set(terms_of(query)), is_chinese(query)
-    names = [name for name in alternatives(query) if is_chinese(name) == chinese]
+    asked, chinese = set(terms_of(query)), is_chinese(query) and not english
+    found = [*alternatives(query), *(alternatives(query, GLOSSARY_DIR) if english else ())]
+    names = [name for name in found if is_chinese(name) == chinese]
     extra = list(dict.fromkeys(t for name in names for t in terms_of(name) if t not in asked))
     return (
         (f"{query} {' '.join(extra)}", MappingProxyType(dict.fromkeys(extra, weight)))
