@@ -275,6 +275,14 @@ class SymbolNamesUnread(Retriever):
         return query
 
 
+class EnglishNamesUnread(Retriever):
+    """A Chinese question of English documents routed and ranked by its own words, a company's Chinese name unread
+    (Retriever._with_english_names), as before 2026-12-07's change."""
+
+    def _with_english_names(self, query, unread):
+        return query
+
+
 class RunningNamesUnread(Retriever):
     """The route before 2026-12-07: a document is named by its file name and cover only, not by the names its pages
     run with (rag_app.retrieval.documents.running_names)."""
@@ -379,6 +387,7 @@ CLASS_VARIANTS = {
     "written_in_full": AsWrittenInFull,
     "symbols_unread": SymbolsUnread,
     "symbol_names_unread": SymbolNamesUnread,
+    "english_names_unread": EnglishNamesUnread,
     "reasons_unread": ReasonsUnread,
     "running_names_unread": RunningNamesUnread,
     "covered_words_unread": CoveredWordsUnread,

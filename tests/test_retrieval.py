@@ -24,7 +24,7 @@ from rag_app.retrieval.retriever import stitch
 from rag_app.storage import exact
 from rag_app.storage import store as store_module
 from rag_app.storage.chunk_index import ChunkIndex
-from rag_app.text.lexicon import expanded, named
+from rag_app.text.lexicon import english_names, expanded, named
 from rag_app.text.terms import term_parts, terms_of
 
 FILLER = [f"Paragraph {i} discusses general operating matters of the company in the period." for i in range(40)]
@@ -906,6 +906,36 @@ def test_a_chinese_question_finds_an_english_filings_page_by_the_english_names_o
     assert "litigation" not in expanded("Contoso 涉及哪些诉讼？", 1.0)[1]  # the question's own language: Chinese
     assert named("涉及哪些诉讼？") == {}  # the glossary only searches English pages: answers compare the lexicon's
     assert expanded("What was Contoso's capex?", 1.0) == expanded("What was Contoso's capex?", 1.0, english=True)
+
+
+def test_a_chinese_question_names_an_english_filings_company_by_its_chinese_name(service, tmp_path):
+    """沃尔玛 is in no English filing's name, cover or pages, so a Chinese question naming Walmart so reached its filing
+    only by its other words. The question now carries the company's English name (prompts/names) for the route and
+    the rankings of passages; the search result keeps the question as asked."""
+    from rag_app.retrieval.retriever import Retriever
+
+    class EnglishNamesUnread(Retriever):  # as before: the question as asked
+        def _with_english_names(self, query, unread):
+            return query
+
+    for company in ("Walmart", "Costco"):
+        pages = [f"{company} Inc. annual report 2023, page {n + 1}.\n{FILLER[n]}\n{FILLER[n + 12]}" for n in range(12)]
+        pages[4] += f"\nPurchases of property and equipment were ${len(company)}12 million."
+        write_pdf(tmp_path / "en" / f"{company.upper()}_2023_10K.pdf", pages)
+    service.ingest([tmp_path / "en"])
+    store = service.store(with_model=True)
+    retriever = service.retriever(store)
+    unread = EnglishNamesUnread(store, service.embeddings, chinese=retriever.chinese, ranking=retriever.ranking)
+    first = {}
+    for name, company in (("沃尔玛", "WALMART"), ("开市客", "COSTCO")):
+        question = f"{name}2023年的资本支出是多少？"
+        result = retriever.search(question, 5)
+        assert result.query == question
+        assert {h.file for h in result.hits} == {f"{company}_2023_10K.pdf"} and result.hits[0].page == 5
+        first[name] = unread.search(question, 5).hits[0].file
+    assert first["沃尔玛"] == first["开市客"]  # unread, the names tell the filings apart nowhere
+    assert english_names("沃尔玛 (Walmart) 2023") == () and english_names("苹果公司") == ("Apple",)
+    assert english_names("苹果2023年产量") == ()  # an everyday word is no company's name
 
 
 def test_a_chinese_question_of_an_english_library_gets_the_nearest_passages(service, tmp_path):

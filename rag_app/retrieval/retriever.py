@@ -29,7 +29,7 @@ from rag_app.retrieval.within import best_documents, dense_pages, lexical_pages,
 from rag_app.storage import exact
 from rag_app.storage.store import DocumentStore
 from rag_app.text.clean import is_table_row
-from rag_app.text.lexicon import expanded
+from rag_app.text.lexicon import english_names, expanded
 from rag_app.text.terms import PERIOD_TERM, spelled_periods, terms_of, unnamed
 
 log = logging.getLogger(__name__)
@@ -113,13 +113,15 @@ class Retriever:
         if not scope:
             return SearchResult(asked, [], warnings)
         searcher, reader = self._searcher_for(query, documents, scope)
+        unread = self._unread(query, documents, scope)
+        query = self._with_english_names(query, unread)
         self.store.sync_lexical()  # cheap when in step; rebuilds a chunk table of an older layout
         covers = self._covers()
         routed = self._route(query, documents, covers)
         query = self._with_symbol_names(query, covers, routed, documents)
         unnamed_text, titled = searcher._unnamed_question(query, routed, scope) if self.mode != "dense" else ("", ())
         vector, unnamed_vector = _embedded(reader or self.embeddings, query, unnamed_text)
-        if (read := self._reader_reading(query, documents, scope, vector if reader else None, reading)) is not None:
+        if (read := self._reader_reading(query, unread, vector if reader else None, reading)) is not None:
             searcher.reading = read  # a copy: the reader reads this question (_searcher_for)
         current = {d.sha256 for d in documents if d.embedding == self.embeddings.fingerprint}
         shas = None if scope == current else scope  # no filter when everything is searched: faster
@@ -309,27 +311,38 @@ class Retriever:
         )
         return ("", frozenset()) if text == query else (text, frozenset(titled))
 
+    def _unread(self, query: str, documents: list[DocumentInfo], scope: set[str]) -> frozenset[str]:
+        """The file contents searched that the Chinese reader did not embed (English ones), for a question it reads;
+        none for any other question, or where no Chinese reader is configured."""
+        reader = self.chinese
+        if reader is None or not reader.reads(query):
+            return frozenset()
+        return frozenset(d.sha256 for d in documents if d.sha256 in scope and d.reader != reader.name)
+
+    def _with_english_names(self, query: str, unread: frozenset[str]) -> str:
+        """A Chinese question searching English documents (``unread``), with the English name of each company it
+        names in Chinese after it (prompts/names: 沃尔玛 -> Walmart, 洛马 -> Lockheed Martin), as the route and the
+        rankings of passages read it: the Chinese name is in no English filing's name, cover or pages. The question as
+        asked is unchanged (the search result keeps it)."""
+        names = english_names(query) if unread else []
+        return f"{query} ({' '.join(names)})" if names else query
+
     def _reader_reading(
         self,
         query: str,
-        documents: list[DocumentInfo],
-        scope: set[str],
+        unread: frozenset[str],
         vector: list[float] | None,
         progress: ReadingProgress | None = None,
     ) -> ReaderReading | None:
         """What the Chinese reader needs to rank, inside the best documents, the pages of the file contents searched
-        it did not embed (an English filing's) for a question it reads (:mod:`rag_app.retrieval.reader_pages`), and
-        which those are (searched by the English names of what the question names: ``reader_lexicon_weight``); None
-        where it does not read the question, or embedded every document searched. It reads the question whole:
-        without the names of its documents (:meth:`_unnamed_question`) analyst_en_zh's tuning half lost (MRR 0.385 ->
-        0.339 at weight 0.5). ``vector``: the reader's vector of the question where it already embedded it (a library
-        holding Chinese documents too); else it is embedded when first needed, so a library with no English document
-        of ``within_min_pages`` pages never loads the reader. ``progress``: told while it reads a document's pages."""
-        reader = self.chinese
-        if reader is None or not reader.reads(query):
-            return None
-        unread = frozenset(d.sha256 for d in documents if d.sha256 in scope and d.reader != reader.name)
-        return ReaderReading(reader, query, unread, vector, progress) if unread else None
+        it did not embed (``unread``: :meth:`_unread`, an English filing's) for a question it reads
+        (:mod:`rag_app.retrieval.reader_pages`), and which those are (searched by the English names of what the
+        question names: ``reader_lexicon_weight``); None where there are none. It reads the question whole: without
+        the names of its documents (:meth:`_unnamed_question`) analyst_en_zh's tuning half lost (MRR 0.385 -> 0.339 at
+        weight 0.5). ``vector``: the reader's vector of the question where it already embedded it (a library holding
+        Chinese documents too); else it is embedded when first needed, so a library with no English document of
+        ``within_min_pages`` pages never loads the reader. ``progress``: told while it reads a document's pages."""
+        return ReaderReading(self.chinese, query, unread, vector, progress) if unread else None
 
     def _read_pages(self, sha: str) -> tuple[list[Page], float, int] | None:
         """The Chinese reader's ranking of the pages of one file content it did not embed, for the question it read

@@ -20,6 +20,8 @@ LEXICON_DIR = Path(__file__).resolve().parents[2] / "prompts" / "lexicon"
 # English document's words for a Chinese question (:func:`expanded` with ``english``), never to compare a page's
 # lines with a question's words as the lexicon is
 GLOSSARY_DIR = LEXICON_DIR / "glossary"
+# Companies' English and Chinese names (prompts/names): a Chinese question names an English filing's company so
+NAMES_DIR = LEXICON_DIR.parent / "names"
 
 
 @functools.cache
@@ -91,6 +93,20 @@ def alternatives(text: str, directory: Path = LEXICON_DIR) -> list[str]:
     for key, said in named(text, directory).items():
         out += [n for n in names[int(key.split(":")[1])] if n.lower() != said.lower() and n not in out]
     return out
+
+
+@functools.lru_cache(maxsize=256)
+def english_names(text: str, directory: Path = NAMES_DIR) -> tuple[str, ...]:
+    """The English name (the first its group lists) of each group of ``directory`` that ``text`` names otherwise
+    ("沃尔玛2020财年" -> "Walmart"; "Walmart's 2020", "3M公司" -> none: they write it)."""
+    names = entries(directory)
+    out: list[str] = []
+    for key in named(text, directory):
+        english = [n for n in names[int(key.split(":")[1])] if not is_chinese(n)]
+        written = any(re.search(_phrase(n), text, re.IGNORECASE) for n in english)  # "3M公司": 3M is written
+        if english and not written and english[0] not in out:
+            out.append(english[0])
+    return tuple(out)
 
 
 @functools.lru_cache(maxsize=256)  # asked once per document ranked inside (0.6 ms): once per question
