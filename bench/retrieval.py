@@ -283,6 +283,17 @@ class EnglishNamesUnread(Retriever):
         return query
 
 
+class EnglishWordsBefore(EnglishNamesUnread):
+    """A Chinese question of English documents as ranked before 2026-12-07's English names: no company's English name,
+    no English names of its terms in the BM25 rankings, and the reader's pages at weight 0.5."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.ranking = replace(
+            self.ranking, reader_lexicon_weight=0.0, within_reader_lexical_weight=0.0, within_reader_weight=0.5
+        )
+
+
 class RunningNamesUnread(Retriever):
     """The route before 2026-12-07: a document is named by its file name and cover only, not by the names its pages
     run with (rag_app.retrieval.documents.running_names)."""
@@ -388,6 +399,7 @@ CLASS_VARIANTS = {
     "symbols_unread": SymbolsUnread,
     "symbol_names_unread": SymbolNamesUnread,
     "english_names_unread": EnglishNamesUnread,
+    "english_words_before": EnglishWordsBefore,
     "reasons_unread": ReasonsUnread,
     "running_names_unread": RunningNamesUnread,
     "covered_words_unread": CoveredWordsUnread,
