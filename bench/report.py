@@ -1400,24 +1400,27 @@ READER_PAGES_BLURB = (
     "beside the default in the same run."
 )
 READER_WORDS_BLURB = (
-    "A Chinese question's words match none of an English filing's: its chunk BM25 ranking found only what it wrote in "
-    'Latin letters (a ticker, a year, "Digital Media"), and the page BM25 inside the filing was off for Chinese '
-    "questions. Since 2026-12-07 a Chinese question searching documents the Chinese reader did not embed (English "
-    "ones) searches them by the English names of each measure or concept it names in Chinese as well: "
-    '`prompts/lexicon`\'s measures (资本支出 -> "capital expenditure", "purchases of property, plant and equipment") '
-    "and a glossary of 298 concepts filings write about (`prompts/lexicon/glossary/zh_en.toml`: 诉讼 -> "
-    '"litigation", "lawsuit"; 积压订单 -> "backlog"; 回购 -> "share repurchase"), written for this by a helper '
-    "who read only the lexicon, for its format: no set's questions and no results. Their terms count "
-    "at weight 0.5 in the chunk BM25 (`RankingOptions.reader_lexicon_weight`), and the best English filing's page "
-    "BM25 for them is added beside the reader's ranking of its pages at 0.5 (`within_reader_lexical_weight`, "
-    "reciprocal rank k = 10). The glossary is read only for this: answers compare a page's lines with the question "
-    "by the lexicon alone. Chosen on `analyst_en_zh`'s tuning half (hit@5 / MRR 0.520 / 0.385 with neither; 0.640 / "
-    "0.515 at 0.5 and 0.5; 0.600 / 0.521 at 1 and 1; 0.620 / 0.551 with the chunk BM25's at 1; the chunk BM25's "
-    "alone 0.600 / 0.489, the page BM25's alone 0.520 / 0.420: `analyst_en_zh`'s levers above), confirmed on its "
-    "other half (0.463 / 0.343 to 0.648 / 0.482). Most of it is the glossary's: the lexicon's measures alone "
-    "(`reader_words_no_glossary`) give 0.519 / 0.402 of all 104 questions, against 0.490 / 0.363 before and 0.644 / "
-    "0.498 now. English questions never read these names, and a Chinese question of Chinese documents only has none "
-    "to read: `reader_words_off`, the default before, beside the default in the same run."
+    "A Chinese question about an English filing reached it by what it wrote in Latin letters (a ticker, a year, "
+    '"Digital Media"): a company written by its Chinese name (沃尔玛, 洛马, 美国水务) names no English filing, and its '
+    "other words match none of the filing's. Three changes of 2026-12-07, for a Chinese question searching documents "
+    "the Chinese reader did not embed (English ones): (1) the English name of each company it names in Chinese is "
+    "put after the question for the route and the rankings of passages (`Retriever._with_english_names`; "
+    "`prompts/names/companies.toml`, 549 US-listed companies, the S&P 500 and other large US filers, with the names "
+    "Chinese financial media use; names that are everyday words or shared, 苹果, 通用, 百事, are listed only in their "
+    "longer forms, 苹果公司, 通用汽车, 百事公司); (2) the English names of each measure or concept it names count in "
+    "the chunk BM25 (`RankingOptions.reader_lexicon_weight` 1) and in the best English filing's page BM25, added "
+    "beside the reader's ranking of its pages (`within_reader_lexical_weight` 1, reciprocal rank k = 10): "
+    '`prompts/lexicon`\'s measures (资本支出 -> "capital expenditure", "purchases of property, plant and '
+    'equipment") and a glossary of 298 concepts filings write about (`prompts/lexicon/glossary/zh_en.toml`: 诉讼 -> '
+    '"litigation", "lawsuit"; 积压订单 -> "backlog"), read only for this (answers compare a page\'s lines with '
+    "the question by the lexicon alone); (3) the reader's ranking of the pages at weight 2 (was 0.5). Both tables were "
+    "written for this by helpers who read no set's questions and no results (the lexicon's format only). Chosen on "
+    "`analyst_en_zh`'s tuning half, a step at a time: the terms' names at 0.5 and 0.5 first (0.520 / 0.385 to 0.640 / "
+    "0.515, hit@5 / MRR), then the companies' names (0.680 / 0.559), the reader's weight among 0.5, 1, 2 and 4 (2: "
+    "0.700 / 0.566) and the terms' weight among 0.5, 1 and 2 (1: 0.720 / 0.584); `analyst_en_zh`'s levers above "
+    "give each part against the default now. Its other half: 0.463 / 0.343 to 0.741 / 0.564. English questions "
+    "never read these names, and a Chinese question of Chinese documents only has none to read: "
+    "`english_words_before`, the default before all three, beside the default in the same run."
 )
 
 
@@ -1433,9 +1436,9 @@ def reader_pages_levers() -> list[str]:
 def reader_words_levers() -> list[str]:
     """Issue 26: a Chinese question of English documents searches them by the English names of what it names."""
     return _before_and_now(
-        "reader_words_off",
-        "## Retrieval: a Chinese question of English filings searched by the English names of what it names (default since 2026-12-07)",
-        READER_WORDS_BLURB, ("without the English names (before): hit@1 / hit@5 / MRR", "with them (now)"),
+        "english_words_before",
+        "## Retrieval: a Chinese question of English filings read with the English names of its companies and terms (default since 2026-12-07)",
+        READER_WORDS_BLURB, ("before: hit@1 / hit@5 / MRR", "now"),
     )  # fmt: skip
 
 
@@ -1911,13 +1914,13 @@ EN_ZH_BLURB = (
     "what finds the filing is a name or ticker written in Latin letters and the year. Since 2026-12-07 the Chinese "
     "reader reads the best filing's whole pages (its first 512 tokens each) the first time a Chinese question reaches "
     "it, keeps their vectors beside the chunk table, and ranks them for the question inside that filing "
-    "(`rag_app/retrieval/reader_pages.py`, RankingOptions.within_reader_weight 0.5, chosen on the tuning half among "
-    "0.5, 1, 2 and 4: `reader_pages_off` below is that ranking off). Reading a 10-K's pages takes the reader about "
+    "(`rag_app/retrieval/reader_pages.py`, RankingOptions.within_reader_weight 0.5 then, chosen on the tuning half "
+    "among 0.5, 1, 2 and 4: `reader_pages_off` below is that ranking off). Reading a 10-K's pages takes the reader about "
     "10 s on this CPU, once per filing (the chat's status counts the pages as it reads). The reader reading the "
     "question without its filing's names instead lost on the tuning half (MRR {unnamed} at 0.5; "
-    "`bench/results/retrieval-analyst_en_zh-reader-unnamed.json`). Also since 2026-12-07 the question searches the "
-    "English filings by the English names of what it names (the section below; `reader_words_off` is the default "
-    "before it)."
+    "`bench/results/retrieval-analyst_en_zh-reader-unnamed.json`). Later the same day the question was read with the "
+    "English names of its companies and terms, and the reader's weight became 2 (the section below; "
+    "`english_words_before` is the default before those)."
 )
 
 
@@ -1951,7 +1954,7 @@ def _analyst_en_zh(en: dict) -> list[str]:
         f"### analyst_en_zh ({r['questions']} Chinese questions over {r['documents']} English filings)", "",
         EN_ZH_BLURB.format(unnamed=unnamed), "", table(GROUP_HEADER, _group_rows(r)), "",
         *_lever_tables(r, "Levers (hit@5 / MRR; each row changes one thing from the default):"),
-        *_slices_lost(r, "variant reader_words_off"),
+        *_slices_lost(r, "variant english_words_before"),
         f"The same questions in English (`analyst_en`, above): hit@5 {english['hit@5']:.3f}, MRR {english['mrr']:.3f}; "
         f"in Chinese hit@5 {ours['hit@5']:.3f}, MRR {ours['mrr']:.3f}. Of the {len(r['misses'])} questions without an "
         "evidence page in the top 5, " + ", ".join(f"{n} {cause}" for cause, n in causes.most_common()) + ".", "",

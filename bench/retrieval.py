@@ -81,7 +81,10 @@ VARIANTS: dict[str, dict] = {
     "reader_words_off": {"reader_lexicon_weight": 0.0, "within_reader_lexical_weight": 0.0},
     "reader_chunk_words_off": {"reader_lexicon_weight": 0.0},
     "reader_page_words_off": {"within_reader_lexical_weight": 0.0},
-    **{f"reader_words_{w}": {"reader_lexicon_weight": w, "within_reader_lexical_weight": w} for w in (0.25, 0.5, 1.0, 2.0)},
+    **{
+        f"reader_words_{w}": {"reader_lexicon_weight": w, "within_reader_lexical_weight": w}
+        for w in (0.25, 0.5, 1.0, 2.0)
+    },
     "reader_words_chunk_1.0": {"reader_lexicon_weight": 1.0},
     "reader_words_page_0.25": {"within_reader_lexical_weight": 0.25},
     "reader_words_page_1.0": {"within_reader_lexical_weight": 1.0},
