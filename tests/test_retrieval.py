@@ -938,6 +938,25 @@ def test_a_chinese_question_names_an_english_filings_company_by_its_chinese_name
     assert english_names("苹果2023年产量") == ()  # an everyday word is no company's name
 
 
+@pytest.mark.parametrize("folder", ["NAMES_DIR", "GLOSSARY_DIR"])
+def test_the_tables_of_english_and_chinese_names_hold_both_languages_and_each_name_once(folder):
+    """prompts/names (companies) and prompts/lexicon/glossary (terms) are data a user extends: each group has an
+    English and a Chinese name, no Chinese name is a single character (it would match inside any sentence), and no
+    name stands in two groups (a question naming it would name both)."""
+    from rag_app.text import lexicon
+    from rag_app.text.clean import CJK_CHAR
+
+    groups = lexicon.entries(getattr(lexicon, folder))
+    assert len(groups) > 200
+    seen: dict[str, int] = {}
+    for i, names in enumerate(groups):
+        chinese = [n for n in names if CJK_CHAR.search(n)]
+        assert chinese and len(chinese) < len(names), names
+        assert all(len(n) >= 2 for n in chinese), names
+        for name in names:
+            assert seen.setdefault(name.lower(), i) == i, (name, groups[seen[name.lower()]], names)
+
+
 def test_a_chinese_question_of_an_english_library_gets_the_nearest_passages(service, tmp_path):
     """The Chinese reader (on by default) has read no document here, so a Chinese question is ranked as without it:
     no word matches, so the main model's nearest passages, not an empty answer; the reader's model is not loaded (no

@@ -12,7 +12,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from rag_app.errors import ConfigurationError
-from rag_app.text.clean import is_chinese
+from rag_app.text.clean import CJK_CHAR, is_chinese
 from rag_app.text.terms import terms_of
 
 LEXICON_DIR = Path(__file__).resolve().parents[2] / "prompts" / "lexicon"
@@ -102,7 +102,7 @@ def english_names(text: str, directory: Path = NAMES_DIR) -> tuple[str, ...]:
     names = entries(directory)
     out: list[str] = []
     for key in named(text, directory):
-        english = [n for n in names[int(key.split(":")[1])] if not is_chinese(n)]
+        english = [n for n in names[int(key.split(":")[1])] if not CJK_CHAR.search(n)]  # not "T-Mobile美国"
         written = any(re.search(_phrase(n), text, re.IGNORECASE) for n in english)  # "3M公司": 3M is written
         if english and not written and english[0] not in out:
             out.append(english[0])
