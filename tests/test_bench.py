@@ -216,7 +216,8 @@ def test_a_table_chunk_carries_its_tables_title_and_column_header():
 
 def test_every_retrieval_variant_names_options_the_bench_knows():
     """A variant's keys are RankingOptions fields or the few the bench reads itself (the search mode, the candidate
-    depths, the section boosts', the reranker's, the store's exact search, the formal pages' step): a misspelt lever
+    depths, the section boosts', the reranker's, the store's exact search, the formal pages' step, the glossary of
+    English names a Chinese question reads): a misspelt lever
     fails here, not after a run of minutes."""
     from dataclasses import fields
 
@@ -224,7 +225,7 @@ def test_every_retrieval_variant_names_options_the_bench_knows():
     from rag_app.retrieval.fusion import RankingOptions
 
     known = {f.name for f in fields(RankingOptions)} | {"mode", "candidates", "dense_candidates", "exact_chunks"}
-    known |= {"formal_pages_last"}
+    known |= {"formal_pages_last", "glossary"}
     for name, overrides in VARIANTS.items():
         unknown = {k for k in overrides if k not in known and not k.startswith(("section_", "rerank_"))}
         assert not unknown, (name, unknown)
