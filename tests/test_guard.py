@@ -76,7 +76,7 @@ def test_the_stream_holds_back_a_possible_copy_and_stops_the_model_at_a_cut():
 def answerer(replies, language="en") -> tuple[Answerer, ScriptedChatModel]:
     backend = scripted(replies)
     hits = [s.hit for s in sources()]
-    search = lambda query, k, files, reading=None: SearchResult(query, hits[:k])  # noqa: E731
+    search = lambda query, k, files, reader_progress=None: SearchResult(query, hits[:k])  # noqa: E731
     return Answerer(search, backend, None, Settings(_env_file=None, strategy="stuff", top_k=4)), backend.chat
 
 

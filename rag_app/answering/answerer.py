@@ -142,7 +142,7 @@ class Answerer:
 
         def run() -> None:
             try:
-                outcome.append(self.search(query, k, files, reading=lambda *step: told.put(step)))
+                outcome.append(self.search(query, k, files, reader_progress=lambda *step: told.put(step)))
             except BaseException as exc:  # noqa: BLE001 - raised again in the asking thread
                 outcome.append(exc)
             finally:

@@ -99,11 +99,11 @@ class Retriever:
         self.formalities = formalities  # a report's formal pages, put below every other page (None: ranked as any)
 
     def search(
-        self, query: str, k: int, files: Sequence[str] | None = None, reading: ReadingProgress | None = None
+        self, query: str, k: int, files: Sequence[str] | None = None, reader_progress: ReadingProgress | None = None
     ) -> SearchResult:
-        """The ``k`` best passages for ``query``, one a page (of ``files`` only, where given); ``reading(file, pages
-        read, pages)``: told while the Chinese reader reads an English document's pages for this question, the first
-        time one reaches it (seconds on a CPU: :mod:`rag_app.retrieval.reader_pages`)."""
+        """The ``k`` best passages for ``query``, one a page (of ``files`` only, where given); ``reader_progress(file,
+        pages read, pages)``: told while the Chinese reader reads an English document's pages for this question, the
+        first time one reaches it (seconds on a CPU: :mod:`rag_app.retrieval.reader_pages`)."""
         blas_on_one_thread()  # numpy's products beside torch's embedding, without their threads competing
         asked, query = query, self.read(query)
         self.store.refresh()
@@ -121,8 +121,8 @@ class Retriever:
         query = self._with_symbol_names(query, covers, routed, documents)
         unnamed_text, titled = searcher._unnamed_question(query, routed, scope) if self.mode != "dense" else ("", ())
         vector, unnamed_vector = _embedded(reader or self.embeddings, query, unnamed_text)
-        if (read := self._reader_reading(query, unread, vector if reader else None, reading)) is not None:
-            searcher.reading = read  # a copy: the reader reads this question (_searcher_for)
+        if (reading := self._reader_reading(query, unread, vector if reader else None, reader_progress)) is not None:
+            searcher.reading = reading  # a copy: the reader reads this question (_searcher_for)
         current = {d.sha256 for d in documents if d.embedding == self.embeddings.fingerprint}
         shas = None if scope == current else scope  # no filter when everything is searched: faster
         dense_shas = _read_by(reader.name if reader else "", documents, scope, shas)

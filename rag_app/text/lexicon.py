@@ -1,6 +1,8 @@
 """Names that mean the same thing (a line item: "capital expenditure" and "purchases of property, plant and
 equipment"), read as data from ``prompts/lexicon/*.toml`` and handed to whatever compares a question's words
-with a page's: the code knows no domain, the files do."""
+with a page's: the code knows no domain, the files do. Two more tables in the same form serve only a Chinese question
+searching English documents: ``prompts/lexicon/glossary/`` (the English names of the terms it writes) and
+``prompts/names/`` (the English name of the company it writes in Chinese)."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ LEXICON_DIR = Path(__file__).resolve().parents[2] / "prompts" / "lexicon"
 # English document's words for a Chinese question (:func:`expanded` with ``english``), never to compare a page's
 # lines with a question's words as the lexicon is
 GLOSSARY_DIR = LEXICON_DIR / "glossary"
-# Companies' English and Chinese names (prompts/names): a Chinese question names an English filing's company so
+# Companies' English and Chinese names (prompts/names): how a Chinese question names an English filing's company
 NAMES_DIR = LEXICON_DIR.parent / "names"
 
 
