@@ -911,7 +911,8 @@ def test_a_chinese_question_finds_an_english_filings_page_by_the_english_names_o
 def test_a_chinese_question_names_an_english_filings_company_by_its_chinese_name(service, tmp_path):
     """沃尔玛 is in no English filing's name, cover or pages, so a Chinese question naming Walmart so reached its filing
     only by its other words. The question now carries the company's English name (prompts/names) for the route and
-    the rankings of passages; the search result keeps the question as asked."""
+    the rankings of passages; the search result keeps the question as asked. A company the library does not hold
+    (苹果公司) is still refused by name, never answered from another company's filing."""
     from rag_app.retrieval.retriever import Retriever
 
     class EnglishNamesUnread(Retriever):  # as before: the question as asked
@@ -934,6 +935,8 @@ def test_a_chinese_question_names_an_english_filings_company_by_its_chinese_name
         assert {h.file for h in result.hits} == {f"{company}_2023_10K.pdf"} and result.hits[0].page == 5
         first[name] = unread.search(question, 5).hits[0].file
     assert first["沃尔玛"] == first["开市客"]  # unread, the names tell the filings apart nowhere
+    absent = service.answer(AskRequest(question="苹果公司2023年的资本支出是多少？", strategy="extractive"))
+    assert absent.strategy == "none" and absent.answer.startswith("未找到") and "苹果公司" in absent.answer
     assert english_names("沃尔玛 (Walmart) 2023") == () and english_names("苹果公司") == ("Apple",)
     assert english_names("苹果2023年产量") == ()  # an everyday word is no company's name
 
