@@ -852,8 +852,8 @@ def test_the_first_chinese_question_to_reach_an_english_filing_says_that_the_rea
 ):
     """The Chinese reader reads an English document's pages the first time a Chinese question reaches it (about 10 s
     for a 10-K on a CPU: reader_pages). The answer's status says so while it reads, its count of pages rising to
-    all of them, in English and Chinese; the answer still comes. The next question finds the pages read and says
-    nothing of it."""
+    all of them, in English and Chinese, on the chat's status line too; the answer still comes. The next question
+    finds the pages read and says nothing of it."""
     from rag_app.answering.events import DoneEvent, StatusEvent
     from rag_app.retrieval import reader_pages
 
@@ -876,6 +876,20 @@ def test_the_first_chinese_question_to_reach_an_english_filing_says_that_the_rea
     assert [done for done, _ in steps] == sorted(done for done, _ in steps)
     assert isinstance(events[-1], DoneEvent) and events[-1].answer.sources
     assert reading(list(service.ask(question))) == []  # read once
+
+    from rag_app.web.ui import ChatPage, new_session  # the chat's status line shows it while the answer waits
+
+    reader_pages._kept.clear()
+    table = service.store(with_model=True).index().table.path
+    for kept in exact.reader_pages_folder(table, service.chinese_reader.name).iterdir():
+        kept.unlink()
+    service.settings.llm_backend = "extractive"
+    outputs = list(ChatPage(service).ask(question.question, [], "auto", 4, None, new_session(service.settings)))
+    notes = [note for *_, note, _ in outputs]
+    assert any(
+        "reading the 40 pages of contoso.pdf" in n and "中文模型正在阅读 contoso.pdf 的 40 页" in n for n in notes
+    )
+    assert "strategy" in notes[-1]  # then the answer's own note
 
 
 def test_a_chinese_question_finds_an_english_filings_page_by_the_english_names_of_what_it_asks(service, tmp_path):
