@@ -89,6 +89,10 @@ VARIANTS: dict[str, dict] = {
     "reader_words_page_0.25": {"within_reader_lexical_weight": 0.25},
     "reader_words_page_1.0": {"within_reader_lexical_weight": 1.0},
     "reader_words_no_glossary": {"glossary": False},  # the lexicon's measures alone (prompts/lexicon/glossary unread)
+    # pages giving reasons, for a question asking for one (RankingOptions.within_explanation_weight, k 10)
+    "explanations_off": {"within_explanation_weight": 0.0},
+    **{f"explanations_{w}": {"within_explanation_weight": w} for w in (0.25, 1.0)},
+    "explanations_k60": {"within_explanation_rrf_k": 60},
     **{f"reader_words_pages_{w}": {"within_reader_weight": w} for w in (0.25, 1.0)},
     "doc1": {"document_weight": 1.0},
     # the document ranking over every document the route scores (before 2026-12-06), or a quarter, three quarters of
@@ -730,7 +734,7 @@ class Ours:
         candidates = candidates or s.retrieval_candidates
         dense_candidates = dense_candidates or s.retrieval_dense_candidates
         formalities = default.formalities if formal_last else None
-        retriever = retriever_class(store, self.service.embeddings, mode, candidates, ranking or default.ranking, boosts, reranker, default.chinese, dense_candidates, formalities)  # fmt: skip
+        retriever = retriever_class(store, self.service.embeddings, mode, candidates, ranking or default.ranking, boosts, reranker, default.chinese, dense_candidates, formalities, default.explanations)  # fmt: skip
         request = SearchRequest(query=question, k=k, files=files)
         return retriever.search(request.query, request.k, request.files).hits
 

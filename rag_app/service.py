@@ -31,6 +31,7 @@ from rag_app.prompts import detect_language
 from rag_app.records import DocumentInfo, FileReport, FileStatus, IngestReport, LostTexts, file_sha256
 from rag_app.requests import AskRequest, SearchRequest, SummaryRequest
 from rag_app.retrieval.boosts import Formalities, section_boosts
+from rag_app.retrieval.explanations import Explanations
 from rag_app.retrieval.fusion import ranking_options
 from rag_app.retrieval.retriever import Retriever, SearchResult, page_window
 from rag_app.settings import Settings
@@ -123,7 +124,7 @@ class RagService:
         formalities = Formalities.load() if s.retrieval_formal_pages_last else None
         return Retriever(
             store, self.embeddings, s.retrieval, s.retrieval_candidates, ranking, boosts, self.reranker,
-            self.chinese_reader, s.retrieval_dense_candidates, formalities,
+            self.chinese_reader, s.retrieval_dense_candidates, formalities, Explanations.load(),
         )  # fmt: skip
 
     @cached_property

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Protocol
 
 from rag_app.errors import ConfigurationError
+from rag_app.retrieval.explanations import Explanations
 
 SECTIONS_DIR = Path(__file__).resolve().parents[2] / "prompts" / "sections"
 FORMALITIES_FILE = Path(__file__).resolve().parents[2] / "prompts" / "pages" / "formalities.toml"
@@ -64,8 +65,9 @@ class SectionSet:
     documents: int | None = None  # how many of the best routed documents it boosts (None: the boost's own)
     # the titles without their spaces, for a PDF whose spacing splits words ("Consolidated Balance Shee t")
     squeezed: Mapping[str, re.Pattern] = field(default_factory=dict)
-    # a question whose first sentence asks for a reason: answered in prose, so its rows name no section (``items_in``)
-    reasons: re.Pattern | None = None
+    # a question whose first sentence asks for a reason: answered in prose, so its rows name no section (``items_in``;
+    # which questions do: prompts/pages/explanations.toml)
+    reasons: Explanations | None = None
 
     @classmethod
     @functools.cache
@@ -81,7 +83,7 @@ class SectionSet:
             anywhere, count = bool(data.get("anywhere", False)), int(data.get("index_count", 0))
             documents = int(data["documents"]) if "documents" in data else None
             squeezed = {s: _compile([_squeeze(t) for t in v["titles"]]) for s, v in sections.items()}
-            reasons = _compile(data["reasons"]) if data.get("reasons") else None
+            reasons = Explanations.load() if data.get("reasons") else None
             return cls(
                 name, titles, asked, int(data["opening_chars"]), items, anywhere, index, count, documents, squeezed,
                 reasons,
@@ -98,7 +100,7 @@ class SectionSet:
         """The sections whose rows a question asks for ("accounts payable": the balance sheet); none where its first
         sentence asks for a reason (``reasons``: "Why did gross margin fall?" is answered by the discussion of the
         change, not by the statement that prints the margin)."""
-        if self.reasons is not None and self.reasons.search(first_sentence(question)):
+        if self.reasons is not None and self.reasons.asks(question):
             return frozenset()
         return frozenset(s for s, pattern in self.items.items() if pattern.search(question))
 
@@ -144,12 +146,6 @@ def _opening_section(sections: SectionSet, opening: str) -> str | None:
 
 
 # a sentence ends at a question mark, an exclamation mark or a full stop followed by a space or the end (not "3.5")
-_SENTENCE = re.compile(r".*?(?:[?？。!！]|\.(?=\s|$)|$)", re.DOTALL)
-
-
-def first_sentence(text: str) -> str:
-    """The first sentence of ``text``: up to its first question mark or full stop, Chinese ones included."""
-    return _SENTENCE.match(text.strip()).group(0)
 
 
 def _compile(patterns: list[str]) -> re.Pattern:

@@ -16,6 +16,7 @@ from rag_app.retrieval import reader_pages
 from rag_app.retrieval.blas import blas_on_one_thread
 from rag_app.retrieval.boosts import Formalities, Page, PageBoost
 from rag_app.retrieval.documents import DocumentRoute, PageNames, latest_words, route, symbol_names
+from rag_app.retrieval.explanations import Explanations
 from rag_app.retrieval.fusion import (
     READ_CHINESE,
     RankingOptions,
@@ -86,6 +87,7 @@ class Retriever:
         chinese: ChineseReader | None = None,
         dense_candidates: int | None = None,
         formalities: Formalities | None = None,
+        explanations: Explanations | None = None,
     ) -> None:
         self.store = store
         self.embeddings = embeddings
@@ -97,6 +99,8 @@ class Retriever:
         self.reranker = reranker
         self.chinese = chinese  # embeds Chinese questions, compared with the documents it read (DocumentInfo.reader)
         self.formalities = formalities  # a report's formal pages, put below every other page (None: ranked as any)
+        # for a question asking for a reason, the pages giving one ranked inside the best documents (None: none)
+        self.explanations = explanations
 
     def search(
         self, query: str, k: int, files: Sequence[str] | None = None, reader_progress: ReadingProgress | None = None
@@ -364,6 +368,21 @@ class Retriever:
         pages = reader_pages.ranked_pages(reader, self.reading.vector(), sha, folder, texts, progress)
         return [(sha, page) for page in pages], self.ranking.within_reader_weight, self.ranking.within_reader_rrf_k
 
+    def _explaining(self, query: str, sha: str) -> tuple[list[Page], float, int] | None:
+        """For a question asking for a reason, one file content's pages that give one, those giving most first
+        (:mod:`rag_app.retrieval.explanations`), with the ranking's weight and k; None for any other question."""
+        options, explanations = self.ranking, self.explanations
+
+        if explanations is None or not options.within_explanation_weight or not explanations.asks(query):
+            return None
+        pages = explanations.ranked(sha, lambda: self._whole_pages(sha))
+        return [(sha, page) for page in pages], options.within_explanation_weight, options.within_explanation_rrf_k
+
+    def _whole_pages(self, sha: str) -> dict[int, str]:
+        """Page -> whole text of one file content (none where it is gone)."""
+        documents = self.store.documents_with_sha(sha)
+        return whole_pages(self.store, documents[0]) if documents else {}
+
     def _vectors(self, embedded: tuple, ranked: list[Page], page_counts: dict[str, int]) -> tuple:
         """The question's vector, and for each best document (of ``within_min_pages`` or more) whose pages are also
         ranked for the question without its names, that question's vector: only a document the question names
@@ -399,11 +418,14 @@ class Retriever:
         """(pages best first, weight, k of its reciprocal rank where added) of each ranking of one document's pages on
         its own: its page BM25, its nearest chunks, its page vectors, the last two also for the question without the
         names of its documents (``vectors``: :meth:`_vectors`; None, or another model read the document: no dense
-        ones); and for a Chinese question of a document the Chinese reader did not embed, the reader's ranking of its
-        pages (:meth:`_read_pages`)."""
+        ones); for a question asking for a reason, its pages that give one (:meth:`_explaining`); and for a Chinese
+        question of a document the Chinese reader did not embed, the reader's ranking of its pages
+        (:meth:`_read_pages`)."""
         options = self.ranking
         lexical_weight, dense_weight, vector_weight = within_weights(query, options)
         rankings = [read] if (read := self._read_pages(sha)) is not None else []
+        if (explaining := self._explaining(query, sha)) is not None:
+            rankings.append(explaining)
         if self.reading is not None and sha in self.reading.unread and options.within_reader_lexical_weight:
             searched, term_weights = expanded(query, 1.0, english=True)  # its words in English, for English pages
             page_scores = self.store.page_scores(searched, sha, term_weights)
@@ -498,7 +520,7 @@ class Retriever:
 
     def warm(self, pages: int = WARM_PAGES) -> int:
         """Read now what a question reads of a document's pages the first time it reaches it, and keeps: which pages
-        open each section of the page boosts, and which are formal pages. For the collection's documents, in
+        open each section of the page boosts, which are formal pages and which give reasons. For the collection's documents, in
         name order, up to ``pages`` pages (the caches keep more). The web app does it at start, in the background, so
         that a first question to a filing costs what the next ones do. Returns the documents read."""
         documents = [d for d in self.store.list_documents() if d.embedding == self.embeddings.fingerprint]
@@ -515,6 +537,8 @@ class Retriever:
             if self.formalities is not None:
                 for page, text in whole.items():
                     self.formalities.page_kind((sha, page), lambda text=text: text)
+            if self.explanations is not None:
+                self.explanations.counts(sha, lambda whole=whole: whole)
         return len(by_sha)
 
     def _scope(self, documents: list[DocumentInfo], files: Sequence[str] | None) -> tuple[set[str], list[str]]:
