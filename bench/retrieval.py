@@ -89,9 +89,9 @@ VARIANTS: dict[str, dict] = {
     "reader_words_page_0.25": {"within_reader_lexical_weight": 0.25},
     "reader_words_page_1.0": {"within_reader_lexical_weight": 1.0},
     "reader_words_no_glossary": {"glossary": False},  # the lexicon's measures alone (prompts/lexicon/glossary unread)
-    # pages giving reasons, for a question asking for one (RankingOptions.within_explanation_weight, k 10)
+    # pages giving reasons, for a question asking for one (RankingOptions.within_explanation_weight: 0.25 at k 10)
     "explanations_off": {"within_explanation_weight": 0.0},
-    **{f"explanations_{w}": {"within_explanation_weight": w} for w in (0.25, 1.0)},
+    **{f"explanations_{w}": {"within_explanation_weight": w} for w in (0.25, 0.5, 1.0)},
     "explanations_k60": {"within_explanation_rrf_k": 60},
     **{f"reader_words_pages_{w}": {"within_reader_weight": w} for w in (0.25, 1.0)},
     "doc1": {"document_weight": 1.0},

@@ -119,7 +119,7 @@ def test_a_question_asking_for_a_reason_gets_the_page_that_gives_it(service, tmp
         return hit.file, hit.page
 
     retriever = service.retriever(store)
-    assert retriever.ranking.within_explanation_weight == 0.5 and retriever.explanations is EXPLANATIONS
+    assert retriever.ranking.within_explanation_weight == 0.25 and retriever.explanations is EXPLANATIONS
     assert first(retriever) == ("Acme_Bank_2023Q2_10Q.pdf", 6)
     retriever.ranking = replace(retriever.ranking, within_explanation_weight=0.0)
     assert first(retriever) != ("Acme_Bank_2023Q2_10Q.pdf", 6)
