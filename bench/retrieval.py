@@ -301,6 +301,16 @@ class EnglishWordsBefore(EnglishNamesUnread):
         )
 
 
+class EnglishUnreadByReader(Retriever):
+    """An English question of documents the Chinese reader read every one of, as before the evening of 2026-12-07:
+    the main model embeds it (and compares it with none of them), its words unread across."""
+
+    def _searcher_for(self, query, documents, scope):
+        if self.chinese is not None and not self.chinese.reads(query):
+            return self, None
+        return super()._searcher_for(query, documents, scope)
+
+
 class RunningNamesUnread(Retriever):
     """The route before 2026-12-07: a document is named by its file name and cover only, not by the names its pages
     run with (rag_app.retrieval.documents.running_names)."""
@@ -407,6 +417,7 @@ CLASS_VARIANTS = {
     "symbol_names_unread": SymbolNamesUnread,
     "english_names_unread": EnglishNamesUnread,
     "english_words_before": EnglishWordsBefore,
+    "english_unread_by_reader": EnglishUnreadByReader,
     "reasons_unread": ReasonsUnread,
     "running_names_unread": RunningNamesUnread,
     "covered_words_unread": CoveredWordsUnread,
@@ -579,6 +590,9 @@ ANALYST_SETS = {
     # analyst_en's questions as Chinese analysts write them (a helper, blind to the retrieval, 2026-12-07): Chinese
     # questions over English filings, the same evidence pages and halves
     "en_zh": ("zh", "financebench_dev/pdfs", lambda pdf: pdf.stem),
+    # analyst_zh's questions as English-speaking analysts write them (a helper, blind to the retrieval, 2026-12-07):
+    # English questions over Chinese reports, the companies by their English or pinyin names; same pages and halves
+    "zh_en": ("en", "zh_reports_dev/pdfs", lambda pdf: pdf.name),
 }
 
 
@@ -1043,6 +1057,12 @@ def analyst_en_zh(variants: list[str]) -> dict:
     return _set("financebench", analyst_questions("en_zh"), pdfs, variants, level=level, documents=len(pdfs))
 
 
+def analyst_zh_en(variants: list[str]) -> dict:
+    pdfs = sorted((QA / "zh_reports_dev" / "pdfs").glob("*.pdf"))
+    level = "page, analyst_zh's questions written in English over zh_reports_dev's Chinese reports"
+    return _set("zh_reports", analyst_questions("zh_en"), pdfs, variants, level=level, documents=len(pdfs))
+
+
 def analyst_erc(variants: list[str]) -> dict:
     pdfs = sorted((QA / "enterprise_rag_challenge_r1" / "round1" / "pdfs").glob("*.pdf"))
     level = "page, questions written blind to the retrieval over enterprise_rag_challenge's 12 annual reports, never tuned on"
@@ -1112,6 +1132,7 @@ SETS = {
     "analyst_zh": analyst_zh,
     "analyst_erc": analyst_erc,
     "analyst_en_zh": analyst_en_zh,
+    "analyst_zh_en": analyst_zh_en,
     "refusal": refusal,
     **{name: partial(_rewritten, name) for name in REWRITTEN},
 }

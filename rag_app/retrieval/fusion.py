@@ -83,8 +83,11 @@ class RankingOptions:
     # glossary (written blind to every set, by a helper who read none of their questions) is most of it: the
     # lexicon's measures alone gave 0.540 / 0.414 and 0.500 / 0.390. 1 and 1 since the same day's companies' English
     # names and the reader's pages at 2 (tuning half: 0.700 / 0.566 at 0.5, 0.720 / 0.584 at 1, 0.700 / 0.564 at 2;
-    # the other half 0.741 / 0.564 at 1). English questions, and Chinese questions of Chinese documents only, never
-    # read these names (docs/benchmarks.md)
+    # the other half 0.741 / 0.564 at 1). The other way round since the evening of 2026-12-07: an English question of
+    # documents the reader read every one of (Retriever._searcher_for) counts the Chinese names of its terms in the
+    # chunk BM25 at the same weight (analyst_zh_en's tuning half: 0.364 / 0.222 without them, 0.409 / 0.281 at 0.5
+    # and at 1). English questions of English documents, and Chinese questions of Chinese documents, never read these
+    # names (docs/benchmarks.md)
     reader_lexicon_weight: float = 1.0
     within_reader_lexical_weight: float = 1.0
     # A question whose first sentence asks for a reason ("What drove ...", "Why did ...", "...的原因"): the best

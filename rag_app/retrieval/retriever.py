@@ -74,6 +74,9 @@ class Retriever:
     reading_chinese = READ_CHINESE  # what changes in the ranking of a Chinese question the Chinese reader embeds
     # on the copy that ranks a Chinese question of a library holding English documents (Retriever._reader_reading)
     reading: ReaderReading | None = None
+    # on the copy that ranks a question of documents in the other language (Retriever._searcher_for): an English
+    # question of Chinese reports, searched by its terms' Chinese names too
+    across: bool = False
 
     def __init__(
         self,
@@ -151,10 +154,21 @@ class Retriever:
         for a question the reader does not read. For one it reads, where it read a document searched: its pages
         inside the best documents ranked in the fusion's places, by their page BM25 and page vectors too
         (:data:`READ_CHINESE`). Where it read none of them (a Chinese question of an English library): ranked as
-        without the reader, by its words, the names and, where neither matches, the main model's nearest passages."""
+        without the reader, by its words, the names and, where neither matches, the main model's nearest passages.
+        A question it does not read (an English one) whose searched documents it read every one of (a library of
+        Chinese reports, or those chosen): the reader embeds it too (multilingual-e5 reads both languages), and its
+        terms' Chinese names count in the chunk BM25 (``reader_lexicon_weight``), since the main model's vector
+        compares with none of those documents and its words match none of theirs (:attr:`across`)."""
         reader = self.chinese
-        if reader is None or not reader.reads(query):
+        if reader is None:
             return self, None
+        if not reader.reads(query):
+            searched = [d for d in documents if d.sha256 in scope]
+            if not searched or any(d.reader != reader.name for d in searched):
+                return self, None
+            searcher = copy.copy(self)
+            searcher.ranking, searcher.across = replace(self.ranking, **self.reading_chinese), True
+            return searcher, reader
         searcher = copy.copy(self)
         if any(d.reader == reader.name for d in documents if d.sha256 in scope):
             searcher.ranking = replace(self.ranking, **self.reading_chinese)
@@ -258,8 +272,8 @@ class Retriever:
         shas, dense_shas = scopes
         weights = self.weights(query)
         dense = self.store.nearest_ids(vector, max(k, self.dense_candidates), dense_shas) if weights[0] else []
-        if self.reading is not None and self.ranking.reader_lexicon_weight:  # a Chinese question of English documents
-            searched, names = expanded(query, self.ranking.reader_lexicon_weight, english=True)
+        if (self.reading is not None or self.across) and self.ranking.reader_lexicon_weight:  # the other language's
+            searched, names = expanded(query, self.ranking.reader_lexicon_weight, across=True)
         else:
             searched, names = expanded(query, self.ranking.lexicon_weight)
         term_weights = {
@@ -427,7 +441,7 @@ class Retriever:
         if (explaining := self._explaining(query, sha)) is not None:
             rankings.append(explaining)
         if self.reading is not None and sha in self.reading.unread and options.within_reader_lexical_weight:
-            searched, term_weights = expanded(query, 1.0, english=True)  # its words in English, for English pages
+            searched, term_weights = expanded(query, 1.0, across=True)  # its words in English, for English pages
             page_scores = self.store.page_scores(searched, sha, term_weights)
             weight = options.within_reader_lexical_weight
             rankings.append((lexical_pages(sha, page_scores), weight, options.within_reader_rrf_k))

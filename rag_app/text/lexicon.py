@@ -112,18 +112,19 @@ def english_names(text: str, directory: Path = NAMES_DIR) -> tuple[str, ...]:
 
 
 @functools.lru_cache(maxsize=256)  # asked once per document ranked inside (0.6 ms): once per question
-def expanded(query: str, weight: float, english: bool = False) -> tuple[str, Mapping[str, float]]:
+def expanded(query: str, weight: float, across: bool = False) -> tuple[str, Mapping[str, float]]:
     """``query`` with the terms of the other names of each measure it names (:func:`alternatives`) that it does not
     hold itself appended, and those terms' weight for a BM25 search (``term_weights``): a page that writes "net cash
     provided by operating activities" is then found for "operating cash flow". Only names in the question's own
-    language (a Chinese question's Chinese ones), or with ``english`` the English ones, the glossary's too: a Chinese
-    question searching an English document's words, which its own match none of ("资本支出" -> "capital expenditure",
-    "capex", "purchases of property, plant and equipment"; "诉讼" -> "litigation", "legal proceedings"). ``weight``
-    0: ``query`` alone."""
+    language (a Chinese question's Chinese ones), or with ``across`` those in the other one, the glossary's too: a
+    question searching documents in the other language, whose words its own match none of (a Chinese question of an
+    English filing: "资本支出" -> "capital expenditure", "capex", "purchases of property, plant and equipment"; "诉讼"
+    -> "litigation"; an English question of a Chinese report: "R&D expenses" -> 研发费用). ``weight`` 0: ``query``
+    alone."""
     if weight <= 0:
         return query, {}
-    asked, chinese = set(terms_of(query)), is_chinese(query) and not english
-    found = [*alternatives(query), *(alternatives(query, GLOSSARY_DIR) if english else ())]
+    asked, chinese = set(terms_of(query)), is_chinese(query) != across
+    found = [*alternatives(query), *(alternatives(query, GLOSSARY_DIR) if across else ())]
     names = [name for name in found if is_chinese(name) == chinese]
     extra = list(dict.fromkeys(t for name in names for t in terms_of(name) if t not in asked))
     return (
