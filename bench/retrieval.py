@@ -311,6 +311,21 @@ class EnglishUnreadByReader(Retriever):
         return super()._searcher_for(query, documents, scope)
 
 
+class PinyinUnread(Retriever):
+    """A Chinese report named by its file name's characters alone, not their pinyin too, as before the evening of
+    2026-12-07 (rag_app.text.terms.pinyin_names): "North Huajin" matched no Chinese report's name."""
+
+    def search(self, query, k, files=None):
+        names = documents.pinyin_names
+        documents.pinyin_names = lambda name: frozenset()
+        documents._title_terms.cache_clear()
+        try:
+            return super().search(query, k, files)
+        finally:
+            documents.pinyin_names = names
+            documents._title_terms.cache_clear()
+
+
 class RunningNamesUnread(Retriever):
     """The route before 2026-12-07: a document is named by its file name and cover only, not by the names its pages
     run with (rag_app.retrieval.documents.running_names)."""
@@ -418,6 +433,7 @@ CLASS_VARIANTS = {
     "english_names_unread": EnglishNamesUnread,
     "english_words_before": EnglishWordsBefore,
     "english_unread_by_reader": EnglishUnreadByReader,
+    "pinyin_unread": PinyinUnread,
     "reasons_unread": ReasonsUnread,
     "running_names_unread": RunningNamesUnread,
     "covered_words_unread": CoveredWordsUnread,

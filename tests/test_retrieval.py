@@ -11,6 +11,7 @@ from pdfgen import write_pdf
 
 from rag_app.records import Chunk
 from rag_app.requests import AskRequest, SearchRequest
+from rag_app.retrieval import documents as documents_module
 from rag_app.retrieval import retriever as retrieval_module
 from rag_app.retrieval.fusion import (
     RankingOptions,
@@ -25,7 +26,7 @@ from rag_app.storage import exact
 from rag_app.storage import store as store_module
 from rag_app.storage.chunk_index import ChunkIndex
 from rag_app.text.lexicon import english_names, expanded, named
-from rag_app.text.terms import term_parts, terms_of
+from rag_app.text.terms import pinyin_names, term_parts, terms_of
 
 FILLER = [f"Paragraph {i} discusses general operating matters of the company in the period." for i in range(40)]
 
@@ -968,6 +969,34 @@ def test_an_english_question_of_chinese_reports_is_read_by_the_chinese_reader(se
         chosen = retriever.search("How does the company protect the environment?", 1, files=["四方科技2019年度报告.md"])
     assert steps == [(False, "add"), (True, "slots")]  # the Chinese report chosen alone: read across again
     assert chosen.hits[0].file == "四方科技2019年度报告.md"
+
+
+def test_an_english_question_names_a_chinese_report_by_the_pinyin_of_its_name(service, tmp_path):
+    """An English speaker writes a Chinese company's name in pinyin ("North Huajin", 北方华锦), which is in no
+    Chinese report's words: a report is now named by the pinyin of its file name's Chinese names too
+    (rag_app.text.terms.pinyin_names), and the route finds it; before, the other report, whose text writes "revenue"
+    in English once, came first."""
+    assert {"huajin", "beifanghuajin", "beifang"} <= pinyin_names("2020-03-02__北方华锦__2019年__年度报告.pdf")
+    assert "bei" not in pinyin_names("北方华锦.pdf") and pinyin_names("3M_2018_10K.pdf") == frozenset()
+    folder = tmp_path / "zh"
+    folder.mkdir()
+    (folder / "千味央厨2019年度报告.md").write_text(
+        "公司 2019 年年度报告。\n\n公司积极履行社会责任，开展员工培训和环境保护工作，安全生产形势稳定。本年营业收入 "
+        "33,645,158,432.16 元。",
+        encoding="utf-8",
+    )
+    (folder / "四方科技2019年度报告.md").write_text(
+        "公司 2019 年年度报告。\n\n2019 年营业收入（revenue）为 1,127,431,850.32 元，营业收入较上年增长。",
+        encoding="utf-8",
+    )
+    service.ingest([folder])
+    question = "What was Qianwei Yangchu's operating revenue in 2019?"
+    retriever = service.retriever(service.store(with_model=True))
+    assert retriever.search(question, 1).hits[0].file == "千味央厨2019年度报告.md"
+    with mock.patch.object(documents_module, "pinyin_names", lambda name: frozenset()):
+        documents_module._title_terms.cache_clear()
+        assert retriever.search(question, 1).hits[0].file == "四方科技2019年度报告.md"
+    documents_module._title_terms.cache_clear()
 
 
 def test_a_chinese_question_names_an_english_filings_company_by_its_chinese_name(service, tmp_path):

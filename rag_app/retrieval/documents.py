@@ -37,6 +37,7 @@ from rag_app.text.terms import (
     document_query_terms,
     name_terms,
     part_terms,
+    pinyin_names,
     term_parts,
 )
 
@@ -397,8 +398,8 @@ def _title_terms(named: tuple[tuple[str, str, frozenset[str]], ...]) -> tuple[di
     Cached on the documents' names and covers: rebuilding it took ~15 ms a question at 200 documents.
     """
     titles: dict[str, set[str]] = {}
-    for sha, name, cover in named:
-        titles.setdefault(sha, set(cover)).update(name_terms(name))
+    for sha, name, cover in named:  # a Chinese name in pinyin too, as an English question writes it
+        titles.setdefault(sha, set(cover)).update(name_terms(name) | pinyin_names(name))
     titles = {sha: terms | term_parts(terms) for sha, terms in titles.items()}
     words = set().union(*titles.values()) if titles else set()
     for sha, name, _cover in named:  # "MGMRESORTS_2018_10K.pdf": mgm + resort, words other titles hold

@@ -69,6 +69,29 @@ def terms_of(text: str) -> list[str]:
     return terms
 
 
+# The longest run of Chinese characters in a file name whose pinyin names it (a company's full name; longer runs
+# are phrases, and their pinyin would make n * (n - 1) / 2 terms)
+PINYIN_RUN = 12
+
+
+@functools.lru_cache(maxsize=4096)
+def pinyin_names(name: str) -> frozenset[str]:
+    """The pinyin of each run of two or more Chinese characters inside each run of a file name's Chinese characters,
+    its syllables joined: "2020-01-23__北方华锦__2019年__年度报告.pdf" -> {"beifang", "huajin", "beifanghuajin",
+    "fanghua", ...}. An English question names a Chinese company in pinyin, whole or in part ("North Huajin",
+    "Qianwei Yangchu"), which matches none of the report's words (cached: read on every question)."""
+    runs = [run for run in CJK_RUN.findall(name) if len(run) <= PINYIN_RUN]
+    if not runs:
+        return frozenset()
+    from pypinyin import lazy_pinyin  # its dictionaries load once, where a name is Chinese
+
+    out: set[str] = set()
+    for run in runs:
+        syllables = lazy_pinyin(run)
+        out |= {"".join(syllables[i:j]) for i in range(len(syllables)) for j in range(i + 2, len(syllables) + 1)}
+    return frozenset(out)
+
+
 @functools.lru_cache(maxsize=4096)
 def name_terms(name: str) -> frozenset[str]:
     """Terms of a file name: "3M_2018_10K.pdf" -> {"3m", "2018", "10k"}; a year and its quarter written as one
