@@ -386,7 +386,6 @@ class Retriever:
         """For a question asking for a reason, one file content's pages that give one, those giving most first
         (:mod:`rag_app.retrieval.explanations`), with the ranking's weight and k; None for any other question."""
         options, explanations = self.ranking, self.explanations
-
         if explanations is None or not options.within_explanation_weight or not explanations.asks(query):
             return None
         pages = explanations.ranked(sha, lambda: self._whole_pages(sha))
