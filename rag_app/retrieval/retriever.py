@@ -163,8 +163,7 @@ class Retriever:
         if reader is None:
             return self, None
         if not reader.reads(query):
-            searched = [d for d in documents if d.sha256 in scope]
-            if not searched or any(d.reader != reader.name for d in searched):
+            if any(d.reader != reader.name for d in documents if d.sha256 in scope):  # scope is never empty here
                 return self, None
             searcher = copy.copy(self)
             searcher.ranking, searcher.across = replace(self.ranking, **self.reading_chinese), True
