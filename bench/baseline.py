@@ -92,6 +92,27 @@ class TutorialPipeline:
         )
         return self.store._collection.count() > 0
 
+    def merge(self, parts: list[TutorialPipeline], batch: int = 4096) -> int:
+        """Build this store from the chunks, vectors and metadata of stores built from other folders: what ingesting
+        their PDFs together gives (the tutorial chunks and embeds each chunk on its own), without embedding them
+        again. Returns the chunks copied."""
+        from langchain_chroma import Chroma
+
+        self.store = Chroma(
+            persist_directory=str(self.persist), collection_name=self.collection, embedding_function=self.embeddings
+        )
+        copied = 0
+        for part in parts:
+            source, total = part.store._collection, part.store._collection.count()
+            for offset in range(0, total, batch):
+                got = source.get(include=["embeddings", "documents", "metadatas"], limit=batch, offset=offset)
+                self.store._collection.add(
+                    ids=[f"{part.persist.name}-{i}" for i in got["ids"]], embeddings=got["embeddings"],
+                    documents=got["documents"], metadatas=got["metadatas"],
+                )  # fmt: skip
+                copied += len(got["ids"])
+        return copied
+
     def search(self, question: str, k: int) -> list[tuple[str, int]]:
         """(file name, 1-based page) of the top k chunks."""
         docs = self.store.similarity_search(question, k=k)

