@@ -93,9 +93,10 @@ class RankingOptions:
     # A question the Chinese reader does not read (an English one) of a library holding documents it read and others
     # (Chinese reports beside English filings): the reader's ranking of the passages of the documents it read, nearest
     # first to its vector of the question, fused beside the main model's ranking of the others at this weight, and its
-    # terms' Chinese names in the chunk BM25 at ``reader_lexicon_weight`` (Retriever._beside); 0: neither, the main
-    # model's ranking alone, as before 2026-12-07
+    # terms' Chinese names in the chunk BM25 at ``reader_beside_lexicon_weight`` (Retriever._beside); 0: neither, the
+    # main model's ranking alone, as before 2026-12-07
     reader_beside_weight: float = 1.0
+    reader_beside_lexicon_weight: float = 1.0
     # A question whose first sentence asks for a reason ("What drove ...", "Why did ...", "...的原因"): the best
     # documents' pages ranked by how many of their sentences give one ("driven by", "primarily due to", "主要系";
     # rag_app.retrieval.explanations), added at reciprocal rank k = within_explanation_rrf_k; 0: none. 0.25 at k 10

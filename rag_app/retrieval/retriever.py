@@ -184,7 +184,7 @@ class Retriever:
         """Itself for a question the reader does not read, where it read none of the documents searched; where it read
         some (a library of English filings and Chinese reports): a copy on which the reader ranks those documents'
         passages for the question beside the main model's ranking of the others (``reader_beside_weight``), and the
-        Chinese names of its terms count in the chunk BM25 too (``reader_lexicon_weight``). Without it an English
+        Chinese names of its terms count in the chunk BM25 too (``reader_beside_lexicon_weight``). Without it an English
         question about a Chinese report in such a library got no dense ranking of that report's passages, and its words
         matched none of them."""
         if not self.ranking.reader_beside_weight:
@@ -325,14 +325,14 @@ class Retriever:
         """The question's words as the chunk BM25 searches them, with the other names of its measures and their
         weights: those in its own language (``lexicon_weight``); for a question of documents in the other language,
         those in that language (``reader_lexicon_weight``); for a question of documents in both (:meth:`_beside`),
-        the two."""
+        the two (the other language's at ``reader_beside_lexicon_weight``)."""
         options = self.ranking
         if (self.reading is not None or self.across) and options.reader_lexicon_weight:  # the other language's
             return expanded(query, options.reader_lexicon_weight, across=True)
         searched, names = expanded(query, options.lexicon_weight)
-        if self.beside is None or not options.reader_lexicon_weight:
+        if self.beside is None or not options.reader_beside_lexicon_weight:
             return searched, names
-        other, other_names = expanded(query, options.reader_lexicon_weight, across=True)
+        other, other_names = expanded(query, options.reader_beside_lexicon_weight, across=True)
         added = other[len(query) :]  # what expanded appends: the names' terms the question does not hold
         return searched + added, MappingProxyType({**other_names, **names})
 
