@@ -38,7 +38,7 @@ import os
 import re
 from collections import Counter
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import lru_cache, partial
 from pathlib import Path
 
 from bench.answer_scoring import (
@@ -616,9 +616,49 @@ def erc_round2() -> list[Record]:
     return out
 
 
+def analyst(name: str) -> list[Record]:
+    """An analyst set of bench/data written in its documents' language (``bench.retrieval.ANALYST_SETS``: en over
+    financebench_dev's filings, zh over zh_reports_dev's reports), with the answer its writer read off the evidence
+    pages as the gold."""
+    from bench.retrieval import ANALYST, ANALYST_SETS
+
+    _, folder, halved_by = ANALYST_SETS[name]
+    out = []
+    for r in _jsonl(ANALYST / f"analyst_{name}.jsonl"):
+        pdf = f"{folder}/{r['doc_name'].removesuffix('.pdf')}.pdf"
+        pages = [(pdf, int(p)) for p in r["evidence_pages"]]
+        rec = _rec(f"analyst_{name}", r["id"], r["question"], r["answer"], Path(pdf).name, [pdf], pages,
+                   category=r["kind"])  # fmt: skip
+        rec.half = split_half(halved_by(Path(pdf)))
+        decide(rec, r["answer"])
+        out.append(rec)
+    return out
+
+
+def analyst_across(name: str) -> list[Record]:
+    """An analyst set's questions as written in the other language (bench/data/analyst_<name>.jsonl: zh_en, analyst_zh
+    in English; en_zh, analyst_en in Chinese), each with its twin's gold, kind and half: the same question, asked in
+    the other language. Scored in the gold's language: a quoted answer quotes the document."""
+    from bench.retrieval import ANALYST
+
+    asked = {r["id"]: r["question"] for r in _jsonl(ANALYST / f"analyst_{name}.jsonl")}
+    out = []
+    for rec in analyst(name.split("_")[0]):
+        rec.set, rec.question = f"analyst_{name}", asked[rec.id]
+        rec.gold.question = rec.question
+        out.append(rec)
+    return out
+
+
+def _jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.open(encoding="utf-8") if line.strip()]
+
+
 LOADERS = {
     "financebench_dev": financebench, "zh_reports_dev": zh_reports, "finglm_zh_mini": finglm_mini,
     "docugami_sec10q": docugami, "erc_round1": erc_round1, "erc_round2": erc_round2,
+    **{f"analyst_{name}": partial(analyst, name) for name in ("en", "zh")},
+    **{f"analyst_{name}": partial(analyst_across, name) for name in ("en_zh", "zh_en")},
 }  # fmt: skip
 
 

@@ -436,6 +436,7 @@ class RagService:
         answerer = Answerer(
             retriever.search, backend, self.embeddings.embed_array, self.settings, reason,
             context=lambda hit: page_window(store, hit, neighbours), reads_chinese=self.embeddings.reads_chinese,
+            reader=self.chinese_reader,
         )  # fmt: skip
         return answerer.ask(request)
 

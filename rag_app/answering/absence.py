@@ -41,7 +41,7 @@ class Absence:
         return ("、" if language == "zh" else ", ").join(quoted)
 
 
-def absence(route: DocumentRoute, passages: Sequence[str]) -> Absence:
+def absence(route: DocumentRoute, passages: Sequence[str], across: bool = False) -> Absence:
     """The subjects and years of the question (as routed) that no document here is about.
 
     A question whose subjects name some document (its title) asks about that document: its other unknown
@@ -49,7 +49,14 @@ def absence(route: DocumentRoute, passages: Sequence[str]) -> Absence:
     the passages do not hold whole ("Which had more debt: Costco or Sleep Country Canada?": every company
     compared must be here; a passage that says "Canada" does not hold it). Otherwise an owner it names
     ("Tesla's revenue") must be a title, and any other subject must at least be in the passages retrieved,
-    unless many documents use it."""
+    unless many documents use it.
+
+    ``across``: every passage retrieved is in the other language than the question's (an English question of Chinese
+    reports). A report names a company in the question's language in its text, not its title ("Zhejiang Hisoar
+    Pharmaceutical Co., Ltd." on its fifth page), and its common words not at all, so what many documents use tells
+    nothing there: a subject is absent when no document's title nor text holds it ("What was Tesla's revenue?" of
+    Chinese reports; 千味央厨 of English filings), and where the question names some document ("Changchai", by the
+    pinyin of its file name), only a name of its own that none holds ("Bright Smart Securities")."""
     if not route.documents:
         return Absence()
     retrieved = set(terms_of(" ".join(passages)))
@@ -64,8 +71,21 @@ def absence(route: DocumentRoute, passages: Sequence[str]) -> Absence:
             and not any(term in word for word in domain)
         )  # fmt: skip
 
-    if route.by_subject:
-        titled = set().union(*route.titles.values())
+    def held_nowhere(term: str) -> bool:
+        return (
+            term in route.untitled and not route.untitled[term] and term not in retrieved
+            and not any(term in word for word in domain)
+        )  # fmt: skip
+
+    titled = set().union(*route.titles.values()) if route.by_subject else set()
+    if across and route.by_subject:
+        subjects = tuple(
+            t for name in route.names if not name & titled and not name <= retrieved for t in sorted(name)
+            if held_nowhere(t)
+        )  # fmt: skip
+    elif across:
+        subjects = tuple(t for t in route.untitled if held_nowhere(t))
+    elif route.by_subject:
         subjects = tuple(
             t for name in route.names if not name & titled and not name <= retrieved for t in sorted(name) if unknown(t)
         )  # fmt: skip

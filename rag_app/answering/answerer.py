@@ -16,10 +16,12 @@ from rag_app.answering.strategies import STRATEGIES, choose_strategy
 from rag_app.answering.strategies.extractive import not_found_text as period_not_found
 from rag_app.answering.strategies.extractive import unreported_years
 from rag_app.answering.strategy_context import StrategyContext
+from rag_app.embedding.chinese import ChineseReader
 from rag_app.llm import EXTRACTIVE_HOWTO
 from rag_app.llm.backend import ChatBackend
 from rag_app.prompts import detect_language, load_prompts
 from rag_app.requests import AskRequest
+from rag_app.text.clean import is_chinese
 
 log = logging.getLogger(__name__)
 MAX_HISTORY_TURNS = 6
@@ -52,16 +54,23 @@ def is_follow_up(question: str) -> bool:
     return len(re.findall(r"\w+", question)) <= 2 and not re.search(r"[\u4e00-\u9fff]{4,}", question)
 
 
+def _across(question: str, sources: Sequence[Source]) -> bool:
+    """Whether every source is in the other language than the question's (an English question of Chinese reports)."""
+    asked = is_chinese(question)
+    return bool(sources) and all(is_chinese(s.text) != asked for s in sources)
+
+
 class Answerer:
     """Runs one question through retrieval and a strategy; yields events, ending with DoneEvent."""
 
     def __init__(
         self, search, backend: ChatBackend | None, embed, settings, no_model_reason: str = "", context=None,
-        reads_chinese: bool = False,
+        reads_chinese: bool = False, reader: ChineseReader | None = None,
     ) -> None:  # fmt: skip
         self.search = search  # (query, k, files) -> SearchResult
         self.context = context  # hit -> (its page, the window of it the model reads: the hit and its neighbours)
         self.reads_chinese = reads_chinese  # whether ``embed`` reads Chinese
+        self.reader = reader  # the Chinese reader: compares what ``embed`` cannot (StrategyContext.reader)
         self.backend = backend
         self.embed = embed
         self.settings = settings
@@ -76,7 +85,7 @@ class Answerer:
         answer = Answer(question, "", strategy, self.backend.info.name if self.backend else "none (extractive)")
         answer.model_notes = list(self.backend.info.notes) if self.backend else []
         ctx = StrategyContext(question, [], self.backend, prompts, *self._sampling(request), embed=self.embed)
-        ctx.reads_chinese = self.reads_chinese
+        ctx.reads_chinese, ctx.reader = self.reads_chinese, self.reader
         self._check_question_fits(ctx)
         query = ctx.question = yield from self._standalone(request, ctx, answer)
         retrieved = time.perf_counter()
@@ -90,7 +99,7 @@ class Answerer:
         ctx.route = result.route
         answer.sources = ctx.sources
         yield SourcesEvent(ctx.sources)
-        missing = absence(ctx.route, [s.text for s in ctx.sources])
+        missing = absence(ctx.route, [s.text for s in ctx.sources], _across(ctx.question, ctx.sources))
         if missing and ctx.sources:
             text = yield from self._refuse(missing, ctx, answer, started)
         elif self.backend is not None and strategy != "extractive" and ctx.sources and (years := unreported_years(ctx)):

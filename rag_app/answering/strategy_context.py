@@ -9,6 +9,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from rag_app.answering.events import Source, StatusEvent, TokenEvent
 from rag_app.answering.guard import OutputGuard
+from rag_app.embedding.chinese import ChineseReader
 from rag_app.errors import InvalidRequestError
 from rag_app.llm.backend import ChatBackend
 from rag_app.prompts import PromptSet
@@ -41,6 +42,9 @@ class StrategyContext:
     tally: Tally = field(default_factory=Tally)
     embed: Callable[[Sequence[str]], object] | None = None  # extractive: texts -> normalised vectors
     reads_chinese: bool = False  # whether ``embed`` reads Chinese (the bundled English model does not)
+    # the Chinese reader (RAG_EMBEDDING_MODEL_ZH; it reads both languages): compares the question with the candidates
+    # ``embed`` cannot, a Chinese report's lines for an English question (strategies.extractive); None: none
+    reader: ChineseReader | None = None
     dropped: list[int] = field(default_factory=list)
     scores: dict[int, int] = field(default_factory=dict)
     route: DocumentRoute = field(default_factory=DocumentRoute)  # the documents the question names

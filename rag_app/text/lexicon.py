@@ -1,8 +1,9 @@
 """Names that mean the same thing (a line item: "capital expenditure" and "purchases of property, plant and
 equipment"), read as data from ``prompts/lexicon/*.toml`` and handed to whatever compares a question's words
-with a page's: the code knows no domain, the files do. Two more tables in the same form serve only a Chinese question
-searching English documents: ``prompts/lexicon/glossary/`` (the English names of the terms it writes) and
-``prompts/names/`` (the English name of the company it writes in Chinese)."""
+with a page's: the code knows no domain, the files do. Two more tables in the same form serve only a question of
+documents in the other language: ``prompts/lexicon/glossary/`` (the English and Chinese names of the terms filings
+use: searched for such a question, and compared with such a document's lines by the quoted answer) and
+``prompts/names/`` (the English name of the company a Chinese question writes in Chinese)."""
 
 from __future__ import annotations
 
@@ -18,9 +19,9 @@ from rag_app.text.clean import CJK_CHAR, is_chinese
 from rag_app.text.terms import terms_of
 
 LEXICON_DIR = Path(__file__).resolve().parents[2] / "prompts" / "lexicon"
-# English and Chinese names of the concepts filings write about, beyond the lexicon's measures: read only to search an
-# English document's words for a Chinese question (:func:`expanded` with ``english``), never to compare a page's
-# lines with a question's words as the lexicon is
+# English and Chinese names of the concepts filings write about, beyond the lexicon's measures: read only for a
+# question of documents in the other language, to search their words (:func:`expanded` with ``across``) and to compare
+# their lines with the question's in the quoted answer (rag_app.answering.strategies.extractive)
 GLOSSARY_DIR = LEXICON_DIR / "glossary"
 # Companies' English and Chinese names (prompts/names): how a Chinese question names an English filing's company
 NAMES_DIR = LEXICON_DIR.parent / "names"
@@ -62,9 +63,10 @@ def _phrase(name: str) -> str:
     return escaped
 
 
-def concepts(text: str) -> set[str]:
-    """The groups ``text`` names any member of, as pseudo-terms ("lexicon:3")."""
-    return {f"lexicon:{i}" for i, pattern in enumerate(groups()) if pattern.search(text)}
+def concepts(text: str, directory: Path = LEXICON_DIR) -> set[str]:
+    """The groups ``text`` names any member of, as pseudo-terms ("lexicon:3"; the glossary's "glossary:3")."""
+    prefix = "lexicon" if directory == LEXICON_DIR else directory.name
+    return {f"{prefix}:{i}" for i, pattern in enumerate(groups(directory)) if pattern.search(text)}
 
 
 def named(text: str, directory: Path = LEXICON_DIR) -> dict[str, str]:

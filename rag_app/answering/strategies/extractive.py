@@ -7,7 +7,10 @@ figures, with the line naming its columns quoted before it) or a sentence. Candi
   that name the document (its company, its year: they chose the document, not the passage) do not
   count, so a report's title page no longer outranks the line that answers;
 * their meaning, as the embedding model reads it, where it reads the question's language (the bundled
-  model reads English only: Chinese candidates are scored by their words alone);
+  model reads English only: Chinese candidates of a Chinese question are scored by their words alone); a
+  candidate of a page in the other language than the question's (a Chinese report's line for an English
+  question, an English filing's for a Chinese one), by the Chinese reader, which reads both, with the glossary's
+  concepts among its words;
 * for a question asking for a figure ("how much", "what was the total", 多少), whether they hold one,
   and whether their row or sentence is of the year asked;
 * the longest run of the question's own wording they repeat (rag_app.answering.phrases).
@@ -30,7 +33,7 @@ import functools
 import math
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -41,7 +44,8 @@ from rag_app.answering.phrases import longest_run, question_runs
 from rag_app.answering.strategy_context import StrategyContext
 from rag_app.retrieval.boosts import SECTIONS_DIR, SectionSet
 from rag_app.retrieval.documents import latest_words, named_years
-from rag_app.text.lexicon import concepts, named
+from rag_app.text.clean import is_chinese
+from rag_app.text.lexicon import GLOSSARY_DIR, concepts, named
 from rag_app.text.terms import (
     ASKING_WORDS,
     CJK_STOPWORDS,
@@ -62,6 +66,15 @@ OTHERS_WITHIN = 0.8  # the second and third quotes score at least this share of 
 # Without a meaning score (a Chinese question, an embedder that reads English only) the words alone decide;
 # subjects no document is about were refused before (rag_app.answering.absence).
 RELEVANT_MEANING, RELEVANT_WORDS, RELEVANT_WORDS_ONLY = 0.35, 0.34, 0.10
+# A candidate of a page in the other language than the question's (a Chinese report's line for an English question),
+# which the bundled model cannot compare with it, is compared by the Chinese reader (multilingual-e5 reads both), whose
+# cosine similarities sit high for any pair: rescaled to (s - READER_FLOOR) / (1 - READER_FLOOR), at least 0, as the
+# main model's are read (analyst_zh_en's tuning half: 0.65, 0.7 and 0.75 gave the same verdicts, 0.8 two fewer right;
+# bench/answers.py). The glossary's concepts (prompts/lexicon/glossary: "core competitiveness" and 核心竞争力) count
+# among its words, as the lexicon's do, and its Latin words do not: in a Chinese report they are names (its company's,
+# an analyst's e-mail), which chose the page, not the line.
+READER_FLOOR = 0.7
+LATIN_WORD = re.compile(r"[a-z]+")
 FIGURE_QUESTION = re.compile(
     r"\b(how (much|many)|what (is|was|were|are) (the )?(total|amount|value|number|figure|size|balance)|amount|"
     r"in (usd|\$|millions|billions|thousands)|revenue|income|sales|expenditure|capex|cash|assets|liabilities|"
@@ -102,6 +115,7 @@ class Candidate:
     score: float = 0.0
     header: Unit | None = None
     terms: set[str] = field(default_factory=set)
+    source_chinese: bool = False  # whether its page is Chinese (rag_app.text.clean.is_chinese)
 
     @property
     def text(self) -> str:
@@ -114,7 +128,7 @@ def answer_extractive(ctx: StrategyContext) -> Iterator[Event]:
     if not picked:
         yield TokenEvent(NOTHING_FOUND[ctx.prompts.language])
         return
-    if not relevant(picked[0], _reads_question(ctx)):
+    if not relevant(picked[0], _reads_question(ctx), _across(ctx, picked[0])):
         yield TokenEvent(not_found_text(ctx.prompts.language, ctx.sources))
         return
     if missing := unreported_years(ctx):
@@ -216,8 +230,13 @@ def _quote(c: Candidate) -> str:
     return f"{header}“{c.unit.text}” [{c.source.n}]"
 
 
-def relevant(best: Candidate, by_meaning: bool = True) -> bool:
-    """Whether the best candidate answers at all: by its meaning, or by the question's words it holds."""
+def relevant(best: Candidate, by_meaning: bool = True, across: bool = False) -> bool:
+    """Whether the best candidate answers at all: by its meaning, or by the question's words it holds; ``across``: it is
+    in the other language than the question's, and the reader finds it nearer than READER_FLOOR (its similarities are
+    too close together for a bar above that: on analyst_zh_en's tuning half a bar of 0.35 refused two more
+    questions and answered none more)."""
+    if across:
+        return best.meaning > 0 or best.words >= RELEVANT_WORDS
     if not by_meaning:
         return best.words >= RELEVANT_WORDS_ONLY
     return best.meaning >= RELEVANT_MEANING or best.words >= RELEVANT_WORDS
@@ -226,6 +245,12 @@ def relevant(best: Candidate, by_meaning: bool = True) -> bool:
 def _reads_question(ctx: StrategyContext) -> bool:
     """Whether the embedder reads the question's language (so candidates have a meaning score)."""
     return ctx.embed is not None and (ctx.reads_chinese or not is_cjk(ctx.question))
+
+
+def _across(ctx: StrategyContext, c: Candidate) -> bool:
+    """Whether the candidate's page is in the other language than the question's, and the reader compares the two (a
+    line of a Chinese report printing the company's English name is still the Chinese report's)."""
+    return ctx.reader is not None and not ctx.reads_chinese and is_chinese(ctx.question) != c.source_chinese
 
 
 def best_candidates(ctx: StrategyContext) -> list[Candidate]:
@@ -285,11 +310,12 @@ def _candidates(sources: list[Source]) -> list[Candidate]:
         if key in seen:
             continue
         seen.add(key)
+        chinese = is_chinese(page)
         for unit in units(page):
             header = header_for(page, unit) if unit.kind == "row" else None
             if unit.kind == "window":
                 header = window_header(page, unit)
-            out.append(Candidate(unit, source, header=header))
+            out.append(Candidate(unit, source, header=header, source_chinese=chinese))
     return out
 
 
@@ -305,10 +331,13 @@ def _score_words(ctx: StrategyContext, candidates: list[Candidate]) -> None:
         if t not in CJK_STOPWORDS and t not in ASKING_WORDS and not re.fullmatch(r"(fy)?\d{2,4}|[\u3400-\u9fff]", t)  # years, lone characters
     }  # fmt: skip
     asked -= latest_words(question)  # "the most recent 10-Q" chose the report (rag_app.retrieval.documents)
-    asked |= set(measures) | concepts(question)
+    across = any(_across(ctx, c) for c in candidates)
+    asked |= set(measures) | concepts(question) | (concepts(question, GLOSSARY_DIR) if across else set())
     frequency: Counter = Counter()
     for c in candidates:
         c.terms = set(c.unit.terms) | (set(terms_of(c.header.text)) if c.header else set()) | concepts(c.unit.text)
+        if across and _across(ctx, c):  # its Latin words are names (its company's, an analyst's): they chose the page
+            c.terms = {t for t in c.terms if not LATIN_WORD.fullmatch(t)} | concepts(c.unit.text, GLOSSARY_DIR)
         for key in c.terms & measures.keys():
             c.terms |= measures[key]
         frequency.update(c.terms & asked)
@@ -348,16 +377,37 @@ def _score_phrase(ctx: StrategyContext, candidates: list[Candidate]) -> None:
 
 
 def _score_meaning(ctx: StrategyContext, candidates: list[Candidate]) -> None:
-    """Cosine similarity of each candidate with the question, where the embedder reads both."""
+    """Cosine similarity of each candidate with the question, where the embedder reads both; a candidate in the other
+    language, by the Chinese reader's vectors, rescaled (READER_FLOOR)."""
+    across = [c for c in candidates if _across(ctx, c)]
+    if across and ctx.reader is not None:
+        unnamed = _without_names(ctx)
+        question = np.asarray(ctx.reader.embed_query(unnamed(ctx.read_question)))
+        vectors = np.asarray(ctx.reader.embed_passages([unnamed(c.text) for c in across]))
+        for c, similarity in zip(across, vectors @ question, strict=True):
+            c.meaning = max(0.0, (float(similarity) - READER_FLOOR) / (1 - READER_FLOOR))
     if not _reads_question(ctx):
         return
-    readable = [c for c in candidates if ctx.reads_chinese or not is_cjk(c.unit.text)]
+    compared = {id(c) for c in across}
+    readable = [c for c in candidates if (ctx.reads_chinese or not is_cjk(c.unit.text)) and id(c) not in compared]
     if not readable:
         return
     texts = [ctx.read_question] + [c.text for c in readable]
     vectors = np.asarray(ctx.embed(texts))
     for c, similarity in zip(readable, vectors[1:] @ vectors[0], strict=True):
         c.meaning = float(similarity)
+
+
+def _without_names(ctx: StrategyContext) -> Callable[[str], str]:
+    """A text without the words of the names the question gives the documents it names ("Sifang Technology", whose
+    "Sifang" titles 四方科技's report): the line of a Chinese report printing its English name ("公司的外文名称 Sifang
+    Technology Group Co., Ltd.") shares them with the English question, and the reader found it nearest."""
+    titled = frozenset().union(*ctx.route.titles.values()) if ctx.route.titles else frozenset()
+    words = sorted({t for group in ctx.route.names if group & titled for t in group}, key=len, reverse=True)
+    if not words:
+        return lambda text: text
+    pattern = re.compile(r"\b(?:" + "|".join(map(re.escape, words)) + r")\w*", re.IGNORECASE)
+    return lambda text: pattern.sub(" ", text)
 
 
 def not_found_text(language: str, sources: list[Source], years: list[str] | None = None) -> str:
