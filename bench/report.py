@@ -1500,6 +1500,129 @@ def explanation_levers() -> list[str]:
     return [*section, "The weights (hit@5 / MRR), in the same runs:", "", table(header, rows), ""]
 
 
+MIXED_SETS = ("mixed_en", "mixed_zh", "mixed_en_zh", "mixed_zh_en")  # bench.retrieval.MIXED
+MIXED_BLURB = (
+    "The users this product is for keep Chinese and English documents side by side. This collection holds "
+    "financebench_dev's 52 English filings and zh_reports_dev's 22 Chinese reports together ({chunks:,} chunks), and is "
+    "asked the four analyst sets, each with its own evidence pages and halves: `mixed_en` (analyst_en), `mixed_zh` "
+    "(analyst_zh), `mixed_en_zh` (analyst_en's questions in Chinese) and `mixed_zh_en` (analyst_zh's in English). The "
+    "main model reads the English filings and the Chinese reader the Chinese reports; a question is embedded by the "
+    "model that reads its language and compared with the documents that model read. So an English question about a "
+    "Chinese report got no dense ranking of that report's passages, and its words match none of them: in a library of "
+    "Chinese reports alone it is the reader's (the section on `analyst_zh_en`), in a mixed one it stayed the main "
+    "model's. Since 2026-12-07 (`Retriever._beside`) the reader also embeds it there and ranks the passages of the "
+    "documents it read, fused beside the main model's ranking of the others (`RankingOptions.reader_beside_weight`), "
+    "and the Chinese names of its terms count in the chunk BM25 (`reader_beside_lexicon_weight`). "
+    "`reader_beside_off` is the default before, in the same run. The tutorial pipeline's store here is its two sets' "
+    "stores merged (`TutorialPipeline.merge`: what ingesting both folders gives it)."
+)
+
+
+def mixed_library() -> list[str]:
+    """Issue 26 / Chinese as well as English: the analyst sets asked of a library of both languages."""
+    runs = [(name, load(f"retrieval-{name}")) for name in MIXED_SETS]
+    runs = [(name, r) for name, r in runs if r and "variant reader_beside_off" in r.get("systems", {})]
+    if not runs:
+        return []
+    from bench.retrieval import MIXED
+
+    rows = []
+    for name, r in runs:
+        own = load(f"retrieval-analyst_{MIXED[name]}")
+        systems = r["systems"]
+        for half in ("all", "tuning", "confirmation"):
+            cells = [systems["variant reader_beside_off"][half], systems["ours"][half]]
+            cells = [_cell(m) for m in cells] + [_cell(systems["baseline"][half]) if "baseline" in systems else "—"]
+            rows.append(
+                [
+                    name,
+                    half,
+                    systems["ours"][half]["questions"],
+                    _cell(own["systems"]["ours"][half]) if own else "—",
+                    *cells,
+                ]
+            )
+    header = ["set", "questions", "n", "its own collection", "mixed, before", "mixed, now", "tutorial, mixed"]
+    out = [
+        "## Retrieval: a library of both languages (default since 2026-12-07)", "",
+        MIXED_BLURB.format(chunks=runs[0][1]["ingest"]["chunks"]), "",
+        "hit@5 / MRR; `its own collection` is the analyst set's own run (its language's documents alone):", "",
+        table(header, rows), "",
+    ]  # fmt: skip
+    weights = [(name, load(f"retrieval-{name}-weights")) for name in ("mixed_zh_en", "mixed_en")]
+    weights = [(name, r) for name, r in weights if r and "systems" in r]
+    for name, r in weights:
+        out += _lever_tables(r, f"**{name}**, the weights (hit@5 / MRR, {r['questions']} questions):") + [
+            provenance(r),
+            "",
+        ]
+    return [*out, *(provenance(r) + "  " for _, r in runs), ""]
+
+
+def _cell(m: dict) -> str:
+    return f"{m['hit@5']:.3f} / {m['mrr']:.3f}"
+
+
+ACROSS_ANSWERS_BLURB = (
+    "The quoted answer (extractive) to a question of documents in the other language: `analyst_zh_en` (analyst_zh's "
+    "44 questions in English, over the 22 Chinese reports) and `analyst_en_zh` (analyst_en's 104 in Chinese, over the "
+    "52 English filings), each with its twin's gold, kind and half; the twins, asked in their documents' language, "
+    "beside them. Before, such a page's lines had no meaning score (the bundled model reads English only) and shared no "
+    "word with the question; its best line was a line printing the company's English name, or nothing near enough "
+    '("not found"); and a subject the question writes in its own language was judged absent where few documents\' '
+    "texts hold it, as in one language, which no document in the other language ever does. Now "
+    "(`rag_app/answering/strategies/extractive.py`, `rag_app/answering/absence.py`): where every page retrieved is in "
+    "the other language, the Chinese reader (multilingual-e5) compares each line with the question, both without the "
+    'names the question gives its documents (a report\'s line "公司的外文名称 Sifang Technology Group Co., Ltd." '
+    'was nearest to "... did Sifang Technology ..."), its similarity rescaled above 0.7; the glossary\'s concepts '
+    "count among the line's words and a Chinese page's Latin words do not; the best line is quoted where the reader "
+    "finds it nearer than that; and a subject is absent only where no document's title nor text holds it (naming a "
+    "document, a name of its own that none holds). `--across-unread` is the default before, in the same commit. Chosen "
+    "on `analyst_zh_en`'s tuning half (the rescaling's floor: 0.65, 0.7 and 0.75 gave the same verdicts, 0.8 fewer "
+    "right; a bar of 0.35 on the rescaled similarity refused more and answered none more). `absent_zh` (Chinese "
+    "questions about companies no English filing is about, whose pages are all in the other language): {absent}."
+)
+
+
+def across_answers() -> list[str]:
+    """Answers to questions of documents in the other language, before and now (``answers-across*``)."""
+    before, now = load("answers-across-before"), load("answers-across")
+    if not (before and now):
+        return []
+    rows_before, rows_now = (r["answerers"]["extractive"]["rows"] for r in (before, now))
+
+    def verdicts(rows: list[dict]) -> str:
+        counts = Counter(r["verdict"] for r in rows)
+        return ", ".join(f"{counts[v]} {v.replace('_', ' ')}" for v in VERDICT_ORDER if counts[v])
+
+    table_rows = []
+    for set_name in ("analyst_zh", "analyst_zh_en", "analyst_en", "analyst_en_zh"):
+        for half in ("all", "tuning", "confirmation"):
+            picked = [
+                [r for r in rows if r["set"] == set_name and half in ("all", r["half"])]
+                for rows in (rows_before, rows_now)
+            ]
+            if picked[1]:
+                table_rows.append([set_name, half, len(picked[1]), verdicts(picked[0]), verdicts(picked[1])])
+    moved = Counter(
+        (r["set"], b["verdict"], r["verdict"])
+        for r, b in zip(rows_now, rows_before, strict=True)
+        if r["verdict"] != b["verdict"]
+    )
+    main = load("answers")
+    absent = [r for r in main["answerers"]["extractive"]["rows"] if r["set"] == "absent_zh"] if main else []
+    refused = sum(r["verdict"] == "refused_correctly" for r in absent)
+    absent_text = f"{refused} of {len(absent)} refused (the main run, same commit)" if absent else "not measured"
+    moves = "; ".join(
+        f"{s}: {n} {a.replace('_', ' ')} -> {b.replace('_', ' ')}" for (s, a, b), n in sorted(moved.items())
+    )
+    return [
+        "## Answers: a question of documents in the other language (default since 2026-12-07)", "",
+        ACROSS_ANSWERS_BLURB.format(absent=absent_text), "", table(["set", "half", "n", "before", "now"], table_rows), "",
+        f"Verdicts that moved: {moves or 'none'}.", "", provenance(now) + "  ", provenance(before), "",
+    ]  # fmt: skip
+
+
 def _rewritten_sets(
     title: str, blurb: str, names: tuple[str, tuple[str, ...], str], lead: str, columns: list[str], answers: Callable
 ) -> list[str]:
@@ -3655,7 +3778,7 @@ def render(plots: list) -> str:
         "",
     ]
     sections = (
-        financebench(plots), zh_reports(plots), docugami(plots), docugami_pages(plots), analyst_sets(plots), dense_depth_levers(), within_english_levers(), exact_search_levers(), slots_levers(), lexicon_levers(), chunk_header_levers(), table_chunk_levers(), within_levers(), line_item_levers(), report_part_levers(), running_title_levers(), depth_levers(), rerank_levers(), page_scorer_levers(), page_signals(), formal_pages(), unnamed_pages(), rewritten_sections(), caseless_questions(), reasons_levers(), running_names_levers(), document_share_levers(), named_first_levers(), covered_words_levers(), reader_pages_levers(), reader_words_levers(), explanation_levers(), chinese_reader(), chinese_table_rows(), finglm(), scale(), answers(), refusal(),
+        financebench(plots), zh_reports(plots), docugami(plots), docugami_pages(plots), analyst_sets(plots), dense_depth_levers(), within_english_levers(), exact_search_levers(), slots_levers(), lexicon_levers(), chunk_header_levers(), table_chunk_levers(), within_levers(), line_item_levers(), report_part_levers(), running_title_levers(), depth_levers(), rerank_levers(), page_scorer_levers(), page_signals(), formal_pages(), unnamed_pages(), rewritten_sections(), caseless_questions(), reasons_levers(), running_names_levers(), document_share_levers(), named_first_levers(), covered_words_levers(), reader_pages_levers(), reader_words_levers(), explanation_levers(), mixed_library(), chinese_reader(), chinese_table_rows(), finglm(), scale(), answers(), across_answers(), refusal(),
         ingest(plots),
         ocr(), generation(), real_weights(), app_gpu(), summarize(), web(), faults(), upload_progress(), test_suite(),
     )  # fmt: skip

@@ -979,6 +979,43 @@ def test_an_english_question_of_chinese_reports_is_read_by_the_chinese_reader(se
     assert [h.file for h in retriever.search(question, 3).hits] == ["notes.md"]  # the report is not found
 
 
+def test_a_dense_ranking_that_can_see_none_of_the_documents_a_question_names_is_left_out(service, tmp_path):
+    """In a library of both languages each model's dense ranking covers the documents it read. A Chinese question
+    naming an English filing ("Contoso 2023年的资本支出") got the Chinese reader's nearest passages of the Chinese
+    reports only, which it does not ask about; an English question naming a Chinese report by pinyin, the main
+    model's of the English filings. Such a ranking is now left out for that question (dense_without_named keeps
+    it); a question naming a document the model read, or none, keeps it."""
+    folder = two_chinese_reports(tmp_path / "zh")
+    pages = [f"Contoso annual report, page {n + 1}.\n{FILLER[n]}\n{FILLER[n + 12]}" for n in range(12)]
+    pages[4] += "\nPurchases of property and equipment were $412 million, up from $371 million."
+    write_pdf(tmp_path / "en" / "contoso.pdf", pages)
+    service.ingest([folder, tmp_path / "en"])
+    retriever = service.retriever(service.store(with_model=True))
+    weights = []
+    original = retrieval_module.Retriever._fused
+
+    def fused(self, query, *args):
+        out = original(self, query, *args)
+        weights.append((out[0][0], len(out[0]) > 3 and out[0][3] > 0 and bool(out[1][3])))
+        return out
+
+    def dense_of(question: str, **ranking) -> tuple[float, bool]:
+        retriever.ranking = replace(service.retriever(retriever.store).ranking, **ranking)
+        weights.clear()
+        with mock.patch.object(retrieval_module.Retriever, "_fused", fused):
+            hits = retriever.search(question, 3).hits
+        assert hits
+        return weights[0]
+
+    assert dense_of("Contoso 2023年的资本支出是多少？")[0] == 0.0  # names the English filing: the reader's is left out
+    assert dense_of("Contoso 2023年的资本支出是多少？", dense_without_named=True)[0] > 0
+    assert dense_of("金宇生物2020年营业收入增长了多少？")[0] > 0  # names a report the reader read
+    assert dense_of("营业收入增长了多少？")[0] > 0  # names none
+    # an English question naming a Chinese report: the main model's ranking out, the reader's beside it in
+    assert dense_of("How much did Jinyu Bio's operating revenue grow in 2020?") == (0.0, True)
+    assert dense_of("How much did Contoso spend on property and equipment?")[0] > 0
+
+
 def test_an_english_question_names_a_chinese_report_by_the_pinyin_of_its_name(service, tmp_path):
     """An English speaker writes a Chinese company's name in pinyin ("North Huajin", 北方华锦), which is in no
     Chinese report's words: a report is now named by the pinyin of its file name's Chinese names too

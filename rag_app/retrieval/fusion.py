@@ -97,6 +97,11 @@ class RankingOptions:
     # main model's ranking alone, as before 2026-12-07
     reader_beside_weight: float = 1.0
     reader_beside_lexicon_weight: float = 1.0
+    # In a library of both languages, a dense ranking whose model read none of the documents the question names best
+    # (DocumentRoute.best_named: "Lockheed Martin 2021 10-K" in a Chinese question names an English filing, which the
+    # Chinese reader did not embed) ranks only other documents: it is left out for that question
+    # (Retriever._sees_named); True keeps it, as before 2026-12-07
+    dense_without_named: bool = False
     # A question whose first sentence asks for a reason ("What drove ...", "Why did ...", "...的原因"): the best
     # documents' pages ranked by how many of their sentences give one ("driven by", "primarily due to", "主要系";
     # rag_app.retrieval.explanations), added at reciprocal rank k = within_explanation_rrf_k; 0: none. 0.25 at k 10

@@ -291,6 +291,9 @@ class Retriever:
         candidate's score in their weighted reciprocal-rank fusion."""
         shas, dense_shas = scopes
         weights = self.weights(query)
+        named = self._named(routed, documents, shas)
+        if weights[0] and not self._sees_named(named, dense_shas):
+            weights = [0.0, *weights[1:]]
         dense = self.store.nearest_ids(vector, max(k, self.dense_candidates), dense_shas) if weights[0] else []
         searched, names = self._searched_words(query)
         term_weights = {
@@ -302,7 +305,7 @@ class Retriever:
         if not weights[0] and not lexical:  # nothing matched the words either: the nearest passages, not none
             weights = [1.0, *weights[1:]]
             dense = self.store.nearest_ids(vector, max(k, self.dense_candidates), dense_shas)
-        beside = self._beside_ranking(k)
+        beside = self._beside_ranking(k) if self.beside and self._sees_named(named, self.beside.shas) else []
         candidates = list(dict.fromkeys(dense + lexical + beside))
         by_names = self.ranking.document_order == "named"
         rankings = [dense, lexical, _by_document(candidates, routed, self.ranking.document_share, by_names)]
@@ -320,6 +323,20 @@ class Retriever:
             return self.store.hits(chosen, vector)
         others = [c for c in chosen if parse_chunk_id(c).sha256 not in self.beside.shas]
         return {**self.store.hits(others, vector), **self.store.hits(read, self.beside.vector())}
+
+    def _named(self, routed: DocumentRoute, documents: list[DocumentInfo], shas: set[str] | None) -> set[str]:
+        """The documents searched that the question names best (DocumentRoute.best_named; none where it names none)."""
+        if self.ranking.dense_without_named or (self.beside is None and self.chinese is None):
+            return set()
+        current = self.embeddings.fingerprint
+        searched = (d.sha256 in shas if shas is not None else d.embedding == current for d in documents)
+        return routed.best_named([d.sha256 for d, kept in zip(documents, searched, strict=True) if kept])
+
+    @staticmethod
+    def _sees_named(named: set[str], comparable: set[str] | frozenset[str] | None) -> bool:
+        """Whether a dense ranking over ``comparable`` (None: every document searched) can rank a document the question
+        names (``named``: :meth:`_named`; none named: it can)."""
+        return not named or comparable is None or bool(named & comparable)
 
     def _searched_words(self, query: str) -> tuple[str, Mapping[str, float]]:
         """The question's words as the chunk BM25 searches them, with the other names of its measures and their
