@@ -1532,13 +1532,15 @@ def mixed_library() -> list[str]:
         systems = r["systems"]
         for half in ("all", "tuning", "confirmation"):
             cells = [systems["variant reader_beside_off"][half], systems["ours"][half]]
-            cells = [_cell(m) for m in cells] + [_cell(systems["baseline"][half]) if "baseline" in systems else "—"]
+            cells = [_hit5_mrr(m) for m in cells] + [
+                _hit5_mrr(systems["baseline"][half]) if "baseline" in systems else "—"
+            ]
             rows.append(
                 [
                     name,
                     half,
                     systems["ours"][half]["questions"],
-                    _cell(own["systems"]["ours"][half]) if own else "—",
+                    _hit5_mrr(own["systems"]["ours"][half]) if own else "—",
                     *cells,
                 ]
             )
@@ -1559,7 +1561,7 @@ def mixed_library() -> list[str]:
     return [*out, *(provenance(r) + "  " for _, r in runs), ""]
 
 
-def _cell(m: dict) -> str:
+def _hit5_mrr(m: dict) -> str:
     return f"{m['hit@5']:.3f} / {m['mrr']:.3f}"
 
 
@@ -1591,10 +1593,6 @@ def across_answers() -> list[str]:
         return []
     rows_before, rows_now = (r["answerers"]["extractive"]["rows"] for r in (before, now))
 
-    def verdicts(rows: list[dict]) -> str:
-        counts = Counter(r["verdict"] for r in rows)
-        return ", ".join(f"{counts[v]} {v.replace('_', ' ')}" for v in VERDICT_ORDER if counts[v])
-
     table_rows = []
     for set_name in ("analyst_zh", "analyst_zh_en", "analyst_en", "analyst_en_zh"):
         for half in ("all", "tuning", "confirmation"):
@@ -1603,7 +1601,7 @@ def across_answers() -> list[str]:
                 for rows in (rows_before, rows_now)
             ]
             if picked[1]:
-                table_rows.append([set_name, half, len(picked[1]), verdicts(picked[0]), verdicts(picked[1])])
+                table_rows.append([set_name, half, len(picked[1]), _verdicts(picked[0]), _verdicts(picked[1])])
     moved = Counter(
         (r["set"], b["verdict"], r["verdict"])
         for r, b in zip(rows_now, rows_before, strict=True)
@@ -1678,6 +1676,12 @@ def _symbol_answers() -> list[str]:
                                                     "by name (the main run)"])  # fmt: skip
 
 
+def _verdicts(rows: list[dict]) -> str:
+    """How many answers got each verdict, in VERDICT_ORDER."""
+    counts = Counter(r["verdict"] for r in rows)
+    return ", ".join(f"{counts[v]} {v.replace('_', ' ')}" for v in VERDICT_ORDER if counts[v])
+
+
 def _rewritten_answers(files: tuple[str, ...], lead: str, columns: list[str]) -> list[str]:
     """The extractive answers to rewritten questions, read as before (``files``, oldest first) and as now (the last),
     beside the main run's answers to the same questions as their sets wrote them."""
@@ -1690,17 +1694,13 @@ def _rewritten_answers(files: tuple[str, ...], lead: str, columns: list[str]) ->
     asked = {(r["set"], r["id"]) for r in rows_of[f"run {len(runs) - 1}"]}
     rows_of["full"] = [r for r in full["answerers"]["extractive"]["rows"] if (r["set"], r["id"]) in asked]
 
-    def verdicts(rows: list[dict]) -> str:
-        counts = Counter(r["verdict"] for r in rows)
-        return ", ".join(f"{counts[v]} {v.replace('_', ' ')}" for v in VERDICT_ORDER if counts[v])
-
     table_rows = []
     for set_name in sorted({r["set"] for r in rows_of[f"run {len(runs) - 1}"]}):
         for kind in (None, "lookup"):
             picked = [[r for r in rows if r["set"] == set_name and (kind is None or r["kind"] == kind)]
                       for rows in rows_of.values()]  # fmt: skip
             if picked[-2]:  # the last run's
-                table_rows.append([set_name, kind or "all", len(picked[-2]), *(verdicts(p) for p in picked)])
+                table_rows.append([set_name, kind or "all", len(picked[-2]), *(_verdicts(p) for p in picked)])
     return [
         lead,
         "",
