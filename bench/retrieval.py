@@ -100,6 +100,8 @@ VARIANTS: dict[str, dict] = {
     "reader_beside_words_off": {"reader_beside_lexicon_weight": 0.0},
     # a dense ranking that can compare none of the documents the question names is kept, as before (Retriever._named)
     "dense_without_named": {"dense_without_named": True},
+    # a library of both languages ranked as before the evening of 2026-12-07: both of those
+    "mixed_before": {"reader_beside_weight": 0.0, "dense_without_named": True},
     "reader_beside_2.0_words_off": {"reader_beside_weight": 2.0, "reader_beside_lexicon_weight": 0.0},
     "reader_beside_2.0_words_0.5": {"reader_beside_weight": 2.0, "reader_beside_lexicon_weight": 0.5},
     "reader_beside_1.0_words_0.5": {"reader_beside_lexicon_weight": 0.5},
