@@ -1511,8 +1511,10 @@ MIXED_BLURB = (
     "Chinese report got no dense ranking of that report's passages, and its words match none of them: in a library of "
     "Chinese reports alone it is the reader's (the section on `analyst_zh_en`), in a mixed one it stayed the main "
     "model's. Since 2026-12-07 (`Retriever._beside`) the reader also embeds it there and ranks the passages of the "
-    "documents it read, fused beside the main model's ranking of the others (`RankingOptions.reader_beside_weight`), "
-    "and the Chinese names of its terms count in the chunk BM25 (`reader_beside_lexicon_weight`). And a dense ranking "
+    "documents it read, fused beside the main model's ranking of the others (`RankingOptions.reader_beside_weight`, "
+    "2: chosen on the tuning halves among 0.5, 1 and 2; the Chinese names of its terms in the chunk BM25, "
+    "`reader_beside_lexicon_weight`, measured at 0.5 and 1, are off: with them `mixed_en`'s confirmation half lost a "
+    "question and `mixed_zh_en`'s tuning half fewer of its questions ranked their page first). And a dense ranking "
     "whose model read none of the documents the question names best is left out for it (`Retriever._named`, "
     "`RankingOptions.dense_without_named`): a Chinese question naming an English filing got the reader's nearest "
     "passages of the Chinese reports only, an English one naming a Chinese report by pinyin the main model's of the "
@@ -1585,7 +1587,13 @@ ACROSS_ANSWERS_BLURB = (
     "document, a name of its own that none holds). `--across-unread` is the default before, in the same commit. Chosen "
     "on `analyst_zh_en`'s tuning half (the rescaling's floor: 0.65, 0.7 and 0.75 gave the same verdicts, 0.8 fewer "
     "right; a bar of 0.35 on the rescaled similarity refused more and answered none more). `absent_zh` (Chinese "
-    "questions about companies no English filing is about, whose pages are all in the other language): {absent}."
+    "questions about companies no English filing is about, whose pages are all in the other language): {absent}. "
+    "The cost is in the `wrong` counts: most questions refused before are now answered, some with the right lines "
+    'and some with the wrong ones (a cited quote that does not hold the answer, where before it said "not found"). '
+    "On the tuning halves the reader's similarity did not tell the two apart (the right answers' best lines and the "
+    "wrong ones' spanned the same 0.19 to 0.53), so no bar was set above it. The questions still refused name a company "
+    'by an English name no document holds in any form ("Bright Smart Securities", "United Laboratories": '
+    "耀才证券, 联邦制药), which only a table of such names would tell."
 )
 
 

@@ -91,20 +91,19 @@ VARIANTS: dict[str, dict] = {
     "reader_words_no_glossary": {"glossary": False},  # the lexicon's measures alone (prompts/lexicon/glossary unread)
     # pages giving reasons, for a question asking for one (RankingOptions.within_explanation_weight: 0.25 at k 10)
     "explanations_off": {"within_explanation_weight": 0.0},
-    # an English question of a library of English filings and Chinese reports: the main model's ranking alone, its
-    # words unread across, as before the evening of 2026-12-07 (Retriever._beside); the reader's ranking at other
-    # weights; its ranking without the Chinese names of the question's terms
+    # an English question of a library of English filings and Chinese reports: the main model's ranking alone, as
+    # before the evening of 2026-12-07 (Retriever._beside); the reader's ranking at other weights; the Chinese names
+    # of the question's terms in the chunk BM25 too (off by default)
     "reader_beside_off": {"reader_beside_weight": 0.0},
     "reader_beside_0.5": {"reader_beside_weight": 0.5},
-    "reader_beside_2.0": {"reader_beside_weight": 2.0},
-    "reader_beside_words_off": {"reader_beside_lexicon_weight": 0.0},
+    "reader_beside_1.0": {"reader_beside_weight": 1.0},
+    "reader_beside_words_1.0": {"reader_beside_lexicon_weight": 1.0},
+    "reader_beside_words_0.5": {"reader_beside_lexicon_weight": 0.5},
+    "reader_beside_1.0_words_1.0": {"reader_beside_weight": 1.0, "reader_beside_lexicon_weight": 1.0},
     # a dense ranking that can compare none of the documents the question names is kept, as before (Retriever._named)
     "dense_without_named": {"dense_without_named": True},
     # a library of both languages ranked as before the evening of 2026-12-07: both of those
     "mixed_before": {"reader_beside_weight": 0.0, "dense_without_named": True},
-    "reader_beside_2.0_words_off": {"reader_beside_weight": 2.0, "reader_beside_lexicon_weight": 0.0},
-    "reader_beside_2.0_words_0.5": {"reader_beside_weight": 2.0, "reader_beside_lexicon_weight": 0.5},
-    "reader_beside_1.0_words_0.5": {"reader_beside_lexicon_weight": 0.5},
     **{f"explanations_{w}": {"within_explanation_weight": w} for w in (0.25, 0.5, 1.0)},
     "explanations_k60": {"within_explanation_rrf_k": 60},
     **{f"reader_words_pages_{w}": {"within_reader_weight": w} for w in (0.25, 1.0)},

@@ -93,10 +93,14 @@ class RankingOptions:
     # A question the Chinese reader does not read (an English one) of a library holding documents it read and others
     # (Chinese reports beside English filings): the reader's ranking of the passages of the documents it read, nearest
     # first to its vector of the question, fused beside the main model's ranking of the others at this weight, and its
-    # terms' Chinese names in the chunk BM25 at ``reader_beside_lexicon_weight`` (Retriever._beside); 0: neither, the
-    # main model's ranking alone, as before 2026-12-07
-    reader_beside_weight: float = 1.0
-    reader_beside_lexicon_weight: float = 1.0
+    # terms' Chinese names in the chunk BM25 at ``reader_beside_lexicon_weight`` (Retriever._beside); 0: none, the
+    # main model's ranking alone, as before 2026-12-07. 2 and 0 since then, chosen on the tuning halves of the mixed
+    # library (financebench_dev's filings and zh_reports_dev's reports in one collection; docs/benchmarks.md):
+    # mixed_zh_en 0.045 / 0.045 (hit@5 / MRR) before, 0.273 / 0.173 at 1 with the names at 1, 0.318 / 0.193 at 2 with
+    # them, 0.364 / 0.226 at 2 without; mixed_en 0.920 / 0.785 before and at 2 without them (0.786 with); the names
+    # cost mixed_en's other half a question (0.907 -> 0.889), without them it is as before
+    reader_beside_weight: float = 2.0
+    reader_beside_lexicon_weight: float = 0.0
     # In a library of both languages, a dense ranking whose model read none of the documents the question names best
     # (DocumentRoute.best_named: "Lockheed Martin 2021 10-K" in a Chinese question names an English filing, which the
     # Chinese reader did not embed) ranks only other documents: it is left out for that question

@@ -184,7 +184,8 @@ class Retriever:
         """Itself for a question the reader does not read, where it read none of the documents searched; where it read
         some (a library of English filings and Chinese reports): a copy on which the reader ranks those documents'
         passages for the question beside the main model's ranking of the others (``reader_beside_weight``), and the
-        Chinese names of its terms count in the chunk BM25 too (``reader_beside_lexicon_weight``). Without it an English
+        Chinese names of its terms may count in the chunk BM25 too (``reader_beside_lexicon_weight``, off by default).
+        Without it an English
         question about a Chinese report in such a library got no dense ranking of that report's passages, and its words
         matched none of them."""
         if not self.ranking.reader_beside_weight:
