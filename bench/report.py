@@ -1641,7 +1641,22 @@ def across_answers() -> list[str]:
     return [
         "## Answers: a question of documents in the other language (default since 2026-12-07)", "",
         ACROSS_ANSWERS_BLURB.format(absent=absent_text), "", table(["set", "half", "n", "before", "now"], table_rows), "",
-        f"Verdicts that moved: {moves or 'none'}.", "", provenance(now) + "  ", provenance(before), "",
+        f"Verdicts that moved: {moves or 'none'}.", "", *_across_handcheck(now), provenance(now) + "  ", provenance(before), "",
+    ]  # fmt: skip
+
+
+def _across_handcheck(result: dict) -> list[str]:
+    """What the hand check says of the answers across languages (``bench.answers.handcheck_agreement``)."""
+    check = result["answerers"]["extractive"].get("handcheck")
+    if not check or not check["checked"]:
+        return []
+    wrong = Counter((d["automatic"], d["by_hand"]) for d in check["disagreements"])
+    return [
+        f"Checked by hand (`bench/results/answers-handcheck.json`: every `analyst_zh_en` answer scored right or "
+        "partial, and seven `analyst_en_zh` answers scored wrong that were refusals before): "
+        f"{check['checked']} answers, the automatic verdict agreed for {check['agreed']}; "
+        + "; ".join(f"{n} {a.replace('_', ' ')} by the scorer, {b.replace('_', ' ')} by hand" for (a, b), n in sorted(wrong.items()))
+        + ".", "",
     ]  # fmt: skip
 
 
