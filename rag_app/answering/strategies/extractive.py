@@ -336,8 +336,10 @@ def _score_words(ctx: StrategyContext, candidates: list[Candidate]) -> None:
     frequency: Counter = Counter()
     for c in candidates:
         c.terms = set(c.unit.terms) | (set(terms_of(c.header.text)) if c.header else set()) | concepts(c.unit.text)
-        if across and _across(ctx, c):  # its Latin words are names (its company's, an analyst's): they chose the page
-            c.terms = {t for t in c.terms if not LATIN_WORD.fullmatch(t)} | concepts(c.unit.text, GLOSSARY_DIR)
+        if across and _across(ctx, c):
+            c.terms |= concepts(c.unit.text, GLOSSARY_DIR)
+            if c.source_chinese:  # a Chinese page's Latin words are names (its company's, an analyst's): they chose it
+                c.terms = {t for t in c.terms if not LATIN_WORD.fullmatch(t)}
         for key in c.terms & measures.keys():
             c.terms |= measures[key]
         frequency.update(c.terms & asked)
