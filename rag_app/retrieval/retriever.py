@@ -185,9 +185,8 @@ class Retriever:
         some (a library of English filings and Chinese reports): a copy on which the reader ranks those documents'
         passages for the question beside the main model's ranking of the others (``reader_beside_weight``), and the
         Chinese names of its terms may count in the chunk BM25 too (``reader_beside_lexicon_weight``, off by default).
-        Without it an English
-        question about a Chinese report in such a library got no dense ranking of that report's passages, and its words
-        matched none of them."""
+        Without it an English question about a Chinese report in such a library got no dense ranking of that report's
+        passages, and its words matched none of them."""
         if not self.ranking.reader_beside_weight:
             return self
         read = frozenset(d.sha256 for d in documents if d.sha256 in scope and d.reader == reader.name)
