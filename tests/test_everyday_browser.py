@@ -126,7 +126,10 @@ def test_a_300_page_upload_shows_progress_within_the_file_at_least_every_5_s(bro
     embedded = {int(m.replace(",", "")) for t in texts for m in re.findall(r"([\d,]+) of [\d,]+ passages", t)}
     assert len(read) >= 2 and len(embedded) >= 5, texts  # within the file, not only when it is done
     assert any(re.search(r"about \d+ (s|min) left", t) and "约剩" in t for t in texts), texts
-    assert all("0 of 1 files done" in t for t in texts if "%" in t), "no file was done before the end"
+    # no file was done before the end: the page may draw its last state, "100% · 1 of 1 files done · Finishing",
+    # before the progress goes (a loaded CI drew it once), never a file done below 100%
+    finished = [t for t in texts if "%" in t and "0 of 1 files done" not in t]
+    assert all(t.startswith("100%") and "1 of 1 files done" in t for t in finished), finished
     assert result["max_gap_of_counts_s"] <= 5, f"{result['longest_gaps_s']} (load average {load_before:.1f})"
     assert "ingested" in page.locator("#rag-report").inner_text()
     assert api_delete(app, WALMART.name).status_code == 200
