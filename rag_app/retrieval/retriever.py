@@ -641,8 +641,17 @@ class Retriever:
         return scope, warnings
 
 
+class _ReadersVector:
+    """The reader's vector of the question, embedded when first asked for (``reader``, ``query``, ``embedded``)."""
+
+    def vector(self) -> list[float]:
+        if self.embedded is None:
+            self.embedded = self.reader.embed_query(self.query)
+        return self.embedded
+
+
 @dataclass
-class ReaderReading:
+class ReaderReading(_ReadersVector):
     """The Chinese reader, a question it reads, the file contents searched it did not embed, and its vector of the
     question (embedded when first asked for, where it was not already)."""
 
@@ -652,14 +661,9 @@ class ReaderReading:
     embedded: list[float] | None = None
     progress: ReadingProgress | None = None  # told while the reader reads a document's pages (Retriever.search)
 
-    def vector(self) -> list[float]:
-        if self.embedded is None:
-            self.embedded = self.reader.embed_query(self.query)
-        return self.embedded
-
 
 @dataclass
-class ReaderBeside:
+class ReaderBeside(_ReadersVector):
     """The Chinese reader, a question it does not read of a library holding documents it read and others, the file
     contents searched it read, and its vector of the question (embedded when first asked for)."""
 
@@ -667,11 +671,6 @@ class ReaderBeside:
     query: str
     shas: frozenset[str]
     embedded: list[float] | None = None
-
-    def vector(self) -> list[float]:
-        if self.embedded is None:
-            self.embedded = self.reader.embed_query(self.query)
-        return self.embedded
 
 
 def _cited(*added: dict[Page, float]) -> dict[Page, tuple[float, str]] | None:
