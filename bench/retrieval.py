@@ -426,6 +426,36 @@ class AsWrittenWithCapitals(Retriever):
 WRITTEN_WITH_NAMES: dict[str, str] = {}
 
 
+class AsWrittenInSimplified(Retriever):
+    """A traditional set's question asked as its set wrote it, in simplified characters."""
+
+    @staticmethod
+    def read(query: str) -> str:
+        return Retriever.read(WRITTEN_IN_SIMPLIFIED.get(query, query))
+
+
+class ScriptUnread(Retriever):
+    """Traditional characters read as written, as before 2026-12-07's script folding (rag_app.text.script): the table
+    empty while the question is searched (the collections' simplified texts are indexed the same either way)."""
+
+    def search(self, query, k, files=None):
+        with script_unread():
+            return super().search(query, k, files)
+
+
+@contextlib.contextmanager
+def script_unread():
+    """rag_app.text.script's table empty: every reading of Chinese text takes it as written."""
+    from rag_app.text import script
+
+    table = script._table
+    script._table = lambda path=None: {}
+    try:
+        yield
+    finally:
+        script._table = table
+
+
 class AsWrittenWithNames(Retriever):
     """A ticker set's question asked as its set wrote it, the company by its name."""
 
@@ -454,6 +484,8 @@ CLASS_VARIANTS = {
     "caseless_names_unread": CaselessNamesUnread,
     "written_with_capitals": AsWrittenWithCapitals,
     "written_with_names": AsWrittenWithNames,
+    "written_in_simplified": AsWrittenInSimplified,
+    "script_unread": ScriptUnread,
 }
 
 # Chunks embedded with their file name and heading (bench.chunk_headers), or with one of the two: a copy of the
@@ -714,6 +746,25 @@ def with_ticker(text: str) -> str:
     for pattern, ticker in _TICKERS:
         text = pattern.sub(ticker, text)
     return text
+
+
+# Chinese questions as typed in Hong Kong and in Taiwan: the sets' questions are in simplified characters. The bench's
+# own rewrite by OpenCC (requirements-bench.txt): "s2hk" turns the characters (联邦制药 -> 聯邦制藥), "s2twp" also Taiwan's
+# words for some terms (奶酪 -> 乳酪, 软件 -> 軟體), which no reading of characters turns back.
+TRADITIONAL = {"hk": "s2hk", "tw": "s2twp"}
+# The traditional sets' questions as the set wrote them (rewritten text -> text), filled by in_traditional
+WRITTEN_IN_SIMPLIFIED: dict[str, str] = {}
+
+
+def in_traditional(region: str) -> Callable[[list[Question]], list[Question]]:
+    """A rewrite of Chinese questions into traditional characters as ``region`` ("hk", "tw": TRADITIONAL) writes them."""
+
+    def rewrite(questions: list[Question]) -> list[Question]:
+        import opencc
+
+        return rewritten(questions, opencc.OpenCC(TRADITIONAL[region]).convert, WRITTEN_IN_SIMPLIFIED)
+
+    return rewrite
 
 
 def in_lower_case(questions: list[Question]) -> list[Question]:
@@ -1040,6 +1091,7 @@ def docugami_pages(variants: list[str]) -> dict:
 FOLDERS = {
     "financebench": QA / "financebench_dev" / "pdfs",
     "docugami": QA / "docugami_sec10q" / "data" / "v1" / "docs",
+    "zh_reports": QA / "zh_reports_dev" / "pdfs",
 }
 
 
@@ -1058,6 +1110,16 @@ REWRITTEN = {
                            "page, financebench_dev's questions typed without capitals"),
     "docugami_pages_lower": ("docugami", docugami_page_questions, in_lower_case,
                              "page, docugami's page-level questions typed without capitals"),
+    **{
+        f"{name}_{region}": (collection, questions, in_traditional(region),
+                             f"page, {source}'s questions in traditional characters as {place} writes them")
+        for name, collection, questions, source in (
+            ("zh_reports", "zh_reports", zh_reports_questions, "zh_reports_dev"),
+            ("analyst_zh", "zh_reports", partial(analyst_questions, "zh"), "analyst_zh"),
+            ("analyst_en_zh", "financebench", partial(analyst_questions, "en_zh"), "analyst_en_zh"),
+        )
+        for region, place in (("hk", "Hong Kong (OpenCC s2hk)"), ("tw", "Taiwan, words and all (OpenCC s2twp)"))
+    },
 }  # fmt: skip
 
 

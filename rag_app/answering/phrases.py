@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 
 from rag_app.answering.passages import CJK
+from rag_app.text.script import simplified
 from rag_app.text.terms import ASKING_WORDS, STOPWORDS
 
 TOKEN = re.compile(r"[\u3400-\u9fff]|[a-z0-9][a-z0-9&'.%-]*[a-z0-9%]|[a-z0-9]")
@@ -17,8 +18,9 @@ CLAUSE_BREAK = re.compile(r"[，。？！；：、,?!;:()（）《》“”\"]+"
 
 
 def normalised(text: str) -> str:
-    """Lower case, one space between Latin words, none beside a Chinese character: how runs are compared."""
-    tokens = TOKEN.findall(text.lower())
+    """Lower case, in simplified characters, one space between Latin words, none beside a Chinese character: how runs
+    are compared."""
+    tokens = TOKEN.findall(simplified(text).lower())
     out = []
     for prev, token in zip([None, *tokens], tokens, strict=False):
         spaced = prev is not None and not (CJK.match(prev) or CJK.match(token))

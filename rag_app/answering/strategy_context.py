@@ -14,7 +14,7 @@ from rag_app.errors import InvalidRequestError
 from rag_app.llm.backend import ChatBackend
 from rag_app.prompts import PromptSet
 from rag_app.retrieval.documents import DocumentRoute
-from rag_app.text.terms import spelled_periods
+from rag_app.text.terms import read_question
 
 # Map-step outputs are extracts and short answers: they need fewer tokens than the final answer.
 MAP_MAX_TOKENS = 256
@@ -54,9 +54,10 @@ class StrategyContext:
 
     @property
     def read_question(self) -> str:
-        """The question as the retrieval read it (``Retriever.read``: "FY19" as FY2019, "1Q23" as Q1 2023): what the
-        extractive answer scores passages and periods against; ``question`` stays as asked (prompts, the page)."""
-        return spelled_periods(self.question)
+        """The question as the retrieval read it (``Retriever.read``: in simplified characters, "FY19" as FY2019, "1Q23"
+        as Q1 2023): what the extractive answer scores passages and periods against; ``question`` stays as asked
+        (prompts, the page)."""
+        return read_question(self.question)
 
     def guard(self) -> OutputGuard:
         """A fresh check of model output against this language's prompts (rag_app.answering.guard)."""

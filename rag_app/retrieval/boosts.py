@@ -31,6 +31,7 @@ from typing import Protocol
 
 from rag_app.errors import ConfigurationError
 from rag_app.retrieval.explanations import Explanations
+from rag_app.text.script import simplified
 
 SECTIONS_DIR = Path(__file__).resolve().parents[2] / "prompts" / "sections"
 FORMALITIES_FILE = Path(__file__).resolve().parents[2] / "prompts" / "pages" / "formalities.toml"
@@ -126,7 +127,7 @@ class SectionSet:
         return self.index is not None and len(self.index.findall(text)) >= self.index_count
 
     def _titles_in(self, text: str) -> frozenset[str]:
-        text = _SPACE.sub(" ", text)
+        text = _SPACE.sub(" ", simplified(text))  # a traditional report's 合併資產負債表 too
         return frozenset(s for s, pattern in self.titles.items() if pattern.search(text))
 
 
@@ -137,7 +138,7 @@ PAGE_SECTIONS_KEPT = 4096
 
 @functools.lru_cache(maxsize=65536)
 def _opening_section(sections: SectionSet, opening: str) -> str | None:
-    text = _SPACE.sub(" ", opening[: sections.opening_chars])
+    text = _SPACE.sub(" ", simplified(opening[: sections.opening_chars]))
     found = [s for s, pattern in sections.titles.items() if pattern.search(text)]
     if not found:  # "Consolidated Balance Shee t": the PDF's spacing split the title's words
         text = _SPACE.sub("", text)
@@ -278,6 +279,7 @@ class Formalities:
 
     def kind_of(self, text: str) -> str | None:
         """The kind of formal page ``text`` (a whole page) is, or None."""
+        text = simplified(text)  # a traditional report's 目錄 too
         opening, body = text[: self.opening_chars], text[: self.body_chars]
         for kind in self.kinds:
             if kind.contents:

@@ -493,7 +493,7 @@ def name_groups(question: str) -> list[frozenset[str]]:
 
 def named_years(question: str) -> set[str]:
     """The years a question names: "2019", "FY2018", "fiscal 2022", "2019年" (abbreviated ones, "FY19", once the
-    question is read: ``spelled_periods``)."""
+    question is read: ``rag_app.text.terms.read_question``)."""
     return set(re.findall(r"(?<!\d)(?<!\d[.,])((?:19|20)\d\d)(?!\d|%|[.,]\d)", question))
 
 

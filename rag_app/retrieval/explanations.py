@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rag_app.errors import ConfigurationError
+from rag_app.text.script import simplified
 
 EXPLANATIONS_FILE = Path(__file__).resolve().parents[2] / "prompts" / "pages" / "explanations.toml"
 # A question's first sentence: up to its first question mark or full stop (one followed by a space), Chinese ones too
@@ -57,8 +58,8 @@ class Explanations:
         return bool(self.asked.search(first_sentence(question)))
 
     def explaining(self, text: str) -> int:
-        """How many sentences of ``text`` give a reason ("..., primarily due to higher rates.")."""
-        return sum(1 for sentence in _SENTENCE_END.split(text) if self.phrases.search(sentence))
+        """How many sentences of ``text`` give a reason ("..., primarily due to higher rates.", 主要由於 too)."""
+        return sum(1 for sentence in _SENTENCE_END.split(simplified(text)) if self.phrases.search(sentence))
 
     def counts(self, sha256: str, pages: Callable[[], Mapping[int, str]]) -> dict[int, int]:
         """Page -> its sentences giving a reason, for the pages of one file content that have any (``pages()``: its

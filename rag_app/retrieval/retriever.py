@@ -32,7 +32,7 @@ from rag_app.storage import exact
 from rag_app.storage.store import DocumentStore
 from rag_app.text.clean import is_table_row
 from rag_app.text.lexicon import english_names, expanded
-from rag_app.text.terms import PERIOD_TERM, spelled_periods, terms_of, unnamed
+from rag_app.text.terms import PERIOD_TERM, read_question, terms_of, unnamed
 
 log = logging.getLogger(__name__)
 # How many times the depth asked the ranking hands the formal pages' step (Retriever._formal_last), which reads pages
@@ -148,9 +148,11 @@ class Retriever:
 
     @staticmethod
     def read(query: str) -> str:
-        """The question as every ranking reads it: its abbreviated periods written out ("Nike's FY19 revenue" ->
-        "Nike's FY2019 revenue"), so that a question routes to its year's filing however it writes the year."""
-        return spelled_periods(query)
+        """The question as every ranking reads it (:func:`read_question`): in simplified characters, so that a question
+        typed in traditional ones matches a report printed in simplified ones (and its terms, a traditional report's:
+        the index reads both so), and with its abbreviated periods written out ("Nike's FY19 revenue" -> "Nike's
+        FY2019 revenue"), so that a question routes to its year's filing however it writes the year."""
+        return read_question(query)
 
     def _searcher_for(
         self, query: str, documents: list[DocumentInfo], scope: set[str]

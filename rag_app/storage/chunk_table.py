@@ -26,6 +26,7 @@ from pathlib import Path
 from rag_app.errors import DamagedChunkTableError
 from rag_app.records import Chunk, parse_chunk_id
 from rag_app.storage.postings import Segment, Snapshot, Vocabulary, current_snapshot, segment_of
+from rag_app.text.script import folds
 from rag_app.text.terms import SYMBOL_MARK, PackedTerms, listing_symbols, terms_of
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,9 @@ def cover_terms(chunks: Iterable[tuple[str, int, str]]) -> set[str]:
 # SQLite indexes, was most of an ingest's store time; a search reads postings from memory anyway
 # (rag_app.storage.postings), rebuilt per file content. ``stamps`` holds the index version that wrote each file
 # content and ``state`` the version now (and the uid of this life of the file).
-SCHEMA_VERSION = 4  # 4: covers hold the listing symbols a document states (3 is read again in place: _covers_again)
+# 4: covers hold the listing symbols a document states (3 is read again in place: _covers_again); 5: Chinese terms in
+# simplified characters (4 is read again in place where a file's texts hold a traditional one: _terms_again)
+SCHEMA_VERSION = 5
 SCHEMA = (
     """CREATE TABLE IF NOT EXISTS chunks (
         key INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, sha TEXT NOT NULL, length INTEGER NOT NULL,
@@ -165,14 +168,17 @@ class ChunkTable:
 
     def _open_layout(self) -> None:
         """Create the tables in one write. Layout 3 (the same tables, covers without the listing symbols) gets
-        its covers read again from the chunks' texts it holds, the embedded store's only copy of them; an index of
-        an older layout, which held no texts, is dropped first (``sync`` rebuilds it from the texts Chroma held
-        then, at the next search)."""
+        its covers read again from the chunks' texts it holds, the embedded store's only copy of them; layouts 3 and
+        4 (Chinese terms as printed) get the terms of each file whose texts hold a traditional character read again
+        (:meth:`_terms_again`); an index of an older layout, which held no texts, is dropped first (``sync`` rebuilds
+        it from the texts Chroma held then, at the next search)."""
         with self._db:
             self._db.execute("BEGIN IMMEDIATE")  # two processes opening an older index change it once
             version = self._db.execute("PRAGMA user_version").fetchone()[0]
             if version == 3:
                 self._covers_again()
+            if version in (3, 4):
+                self._terms_again()
             elif version < SCHEMA_VERSION:
                 for table in TABLES:  # state too: a new uid
                     self._db.execute(f"DROP TABLE IF EXISTS {table}")
@@ -190,6 +196,36 @@ class ChunkTable:
         self._db.executemany("INSERT OR REPLACE INTO covers VALUES (?, ?)", covers.items())
         log.info("the chunk table %s: the covers of %d file(s) read again for layout %d", self.path.name,
                  len(covers), SCHEMA_VERSION)  # fmt: skip
+
+    def _terms_again(self) -> None:
+        """The postings, chunk lengths and cover terms of each file content whose texts hold a traditional Chinese
+        character, read again from its stored chunks in simplified characters (rag_app.text.script), inside the
+        opening's transaction; the others' terms are what this layout writes already. The files read again get a new
+        stamp, so that a snapshot of the postings a process holds reads them again (their vectors, kept per stamp, are
+        read again once too)."""
+        shas = [row[0] for row in self._db.execute("SELECT sha FROM stamps")]
+        again = 0
+        for sha in shas:
+            rows = self._db.execute(
+                "SELECT key, id, page, text FROM chunks WHERE sha = ? ORDER BY key", (sha,)
+            ).fetchall()
+            if not any(folds(text) for *_, text in rows):
+                continue
+            terms = PackedTerms.of(Counter(terms_of(text)) for *_, text in rows)
+            lengths = terms.lengths(len(rows))
+            self._db.executemany("UPDATE chunks SET length = ? WHERE key = ?",
+                                 [(int(lengths[i]), key) for i, (key, *_) in enumerate(rows)])  # fmt: skip
+            self._db.execute(
+                "UPDATE postings SET terms = ?, rows = ?, term_ids = ?, tfs = ? WHERE sha = ?",
+                (terms.vocabulary, terms.rows.tobytes(), terms.term_ids.tobytes(), terms.counts.tobytes(), sha),
+            )
+            cover = " ".join(sorted(cover_terms((chunk_id, page, text) for _, chunk_id, page, text in rows)))
+            self._db.execute("INSERT OR REPLACE INTO covers VALUES (?, ?)", (sha, cover))
+            self._db.execute("UPDATE stamps SET stamp = ? WHERE sha = ?", (self._next_version(), sha))
+            again += 1
+        if again:
+            log.info("the chunk table %s: the terms of %d file(s) read again in simplified characters for layout %d",
+                     self.path.name, again, SCHEMA_VERSION)  # fmt: skip
 
     def close(self) -> None:
         self._db.close()

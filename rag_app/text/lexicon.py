@@ -16,6 +16,7 @@ from types import MappingProxyType
 
 from rag_app.errors import ConfigurationError
 from rag_app.text.clean import CJK_CHAR, is_chinese
+from rag_app.text.script import simplified
 from rag_app.text.terms import terms_of
 
 LEXICON_DIR = Path(__file__).resolve().parents[2] / "prompts" / "lexicon"
@@ -64,14 +65,18 @@ def _phrase(name: str) -> str:
 
 
 def concepts(text: str, directory: Path = LEXICON_DIR) -> set[str]:
-    """The groups ``text`` names any member of, as pseudo-terms ("lexicon:3"; the glossary's "glossary:3")."""
+    """The groups ``text`` names any member of, as pseudo-terms ("lexicon:3"; the glossary's "glossary:3"); Chinese in
+    either script (:mod:`rag_app.text.script`: 營業收入 names 营业收入's group)."""
     prefix = "lexicon" if directory == LEXICON_DIR else directory.name
+    text = simplified(text)
     return {f"{prefix}:{i}" for i, pattern in enumerate(groups(directory)) if pattern.search(text)}
 
 
 def named(text: str, directory: Path = LEXICON_DIR) -> dict[str, str]:
     """The groups ``text`` names, each with the words it names it by ("lexicon:3" -> "Quick Ratio"), leaving out
-    a name inside a longer one ("net profit" in "net profit margin" asks for the margin, not the profit)."""
+    a name inside a longer one ("net profit" in "net profit margin" asks for the margin, not the profit); Chinese in
+    either script, the words given in simplified characters."""
+    text = simplified(text)
     spans = []
     for i, pattern in enumerate(groups(directory)):
         spans += [(m.start(), m.end(), f"lexicon:{i}") for m in pattern.finditer(text)]

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rag_app.text.clean import CJK_CHAR, jieba_or_none
+from rag_app.text.script import simplified
 
 STOPWORDS = frozenset(
     "a an and are as at be by did do does for from had has have how in is it its of on or that the this to "
@@ -62,10 +63,11 @@ def _latin_terms(text: str) -> list[str]:
 
 
 def terms_of(text: str) -> list[str]:
-    """Index terms: Latin words and numbers whole, Chinese words (or bigrams)."""
+    """Index terms: Latin words and numbers whole, Chinese words (or bigrams) in simplified characters
+    (:mod:`rag_app.text.script`: 營業收入 is the term 营业收入)."""
     terms = _latin_terms(CJK_RUN.sub(" ", text))
     for run in CJK_RUN.findall(text):
-        terms += _segment(run)
+        terms += _segment(simplified(run))
     return terms
 
 
@@ -226,6 +228,13 @@ def spelled_periods(text: str) -> str:
         return f"{part.upper()} {'FY' if fiscal else ''}{full}"
 
     return _SHORT_PERIOD.sub(spelled, text)
+
+
+def read_question(question: str) -> str:
+    """The question as the rankings, the route and the quoted answer read it: in simplified characters (聯邦製藥 ->
+    联邦制药: :mod:`rag_app.text.script`) and with its abbreviated periods written out (:func:`spelled_periods`). The
+    question as asked is what the page and the model's prompt show."""
+    return spelled_periods(simplified(question))
 
 
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9$%&'\u2019.\-]*[A-Za-z0-9%]|[A-Za-z0-9]")

@@ -286,7 +286,7 @@ def rank_candidates(ctx: StrategyContext) -> list[Candidate]:
     _score_words(ctx, candidates)
     _score_meaning(ctx, candidates)
     _score_phrase(ctx, candidates)
-    wants_figure = bool(FIGURE_QUESTION.search(ctx.question))
+    wants_figure = bool(FIGURE_QUESTION.search(ctx.read_question))
     years = named_years(ctx.read_question)
     for c in candidates:
         c.score = MEANING * c.meaning + WORDS * c.words + PHRASE * c.phrase
@@ -324,7 +324,7 @@ def _score_words(ctx: StrategyContext, candidates: list[Candidate]) -> None:
     words that name its document or the years asked (the document match and the year bonus weigh those)."""
     # the sections it names say where to look, not what to quote; a line item it names ("capital expenditure") is
     # held by a row naming it by any of its names ("Purchases of property, plant and equipment"), words and all
-    question = _without_sections(ctx.question)
+    question = _without_sections(ctx.read_question)
     measures = {key: set(terms_of(words)) for key, words in named(question).items()}
     asked = {
         t for t in terms_of(question)
