@@ -163,6 +163,17 @@ def in_lower_case(records: list[Record]) -> list[Record]:
     return [replace(r, question=lower) for r in records if (lower := r.question.lower()) != r.question]
 
 
+def in_traditional(records: list[Record], region: str) -> list[Record]:
+    """The records whose question is Chinese, asked in traditional characters as ``region`` writes them
+    (bench.retrieval.TRADITIONAL: "hk", "tw")."""
+    import opencc
+
+    from bench.retrieval import TRADITIONAL
+
+    convert = opencc.OpenCC(TRADITIONAL[region]).convert
+    return [replace(r, question=t) for r in records if (t := convert(r.question)) != r.question]
+
+
 def _caseless_unread() -> None:
     """A question typed without capitals names no subject, as before 2026-12-06."""
     import re
@@ -390,6 +401,18 @@ def main() -> None:
         "--lower", action="store_true", help="the questions typed without capitals (what people type in a hurry)"
     )
     parser.add_argument(
+        "--traditional",
+        choices=["hk", "tw"],
+        default=None,
+        help="only the Chinese questions, in traditional characters as Hong Kong (hk) or Taiwan (tw, its words too) "
+        "writes them (bench.retrieval.TRADITIONAL)",
+    )
+    parser.add_argument(
+        "--script-unread",
+        action="store_true",
+        help="read traditional characters as written, as before 2026-12-07 (rag_app.text.script's table empty)",
+    )
+    parser.add_argument(
         "--caseless-unread",
         action="store_true",
         help="a question without capitals names no subject, as before 2026-12-06 (its owners and the words no "
@@ -407,6 +430,10 @@ def main() -> None:
         _across_unread()
     if args.caseless_unread:
         _caseless_unread()
+    if args.script_unread:
+        from bench.retrieval import script_unread
+
+        script_unread().__enter__()  # for the whole run
     if args.periods_as_written:
         _periods_as_written()
     if args.symbols_unread:
@@ -437,6 +464,8 @@ def main() -> None:
                 records = with_tickers(records)
             if args.lower:
                 records = in_lower_case(records)
+            if args.traditional:
+                records = in_traditional(records, args.traditional)
             if previous:  # keep the answers it did not refuse; ask again the questions it refused
                 kept = {(r["set"], r["id"]): r for r in previous["answerers"][answerer.name]["rows"]
                         if r["set"] == set_name and not r["verdict"].startswith("refused")}  # fmt: skip
