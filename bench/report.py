@@ -1536,6 +1536,115 @@ MIXED_GAPS = (
 )
 
 
+TRADITIONAL_SETS = ("zh_reports", "analyst_zh", "analyst_en_zh")
+TRADITIONAL_REGIONS = {"hk": "Hong Kong", "tw": "Taiwan"}
+TRADITIONAL_BLURB = (
+    "People in Hong Kong and Taiwan type Chinese in traditional characters: 聯邦製藥的營業收入, where a mainland report "
+    "prints 联邦制药的营业收入, and Hong Kong companies print their reports so. Until now every comparison of words "
+    "took the characters as written, so such a question matched none of a simplified report's words, names or "
+    'measures, and its answer refused the company as absent ("文档库中没有关于“营业额”、“制药”、“联邦”的文档"). '
+    "Now every comparison reads both through one table (`rag_app.text.script`, `prompts/script/traditional.txt`, "
+    "3,316 characters from OpenCC's dictionaries, Apache-2.0, written by `python -m bench.script_table`): the question "
+    "as the rankings and the quoted answer read it, the index terms (a traditional report's too: an index of the "
+    "layout before reads the terms of a file holding traditional characters again when it opens), the route's "
+    "document names, the lexicon's measures, the statements' and formal pages' titles, the reasons and the "
+    "highlighted words. Simplified text is unchanged but for 18 characters written both ways (於 -> 于, 後 -> 后). "
+    "It is a reading of characters, not a rule of any set: nothing was tuned. The questions are the sets' own, "
+    "turned by OpenCC (the bench's rewrite, `bench.retrieval.TRADITIONAL`): `hk` turns the characters, `tw` also "
+    "Taiwan's words for some terms (奶酪 -> 乳酪), which no reading of characters turns back. `script_unread` is the "
+    "reading before; `written_in_simplified` the same questions as the sets wrote them."
+)
+
+
+def traditional_script() -> list[str]:
+    """Chinese as well as English: a question in traditional characters, read as written (before) and in simplified
+    ones (now), beside the same questions as their sets wrote them; and its quoted answers."""
+    runs = [
+        (name, region, load(f"retrieval-{name}_{region}"))
+        for name in TRADITIONAL_SETS
+        for region in TRADITIONAL_REGIONS
+    ]
+    runs = [(n, g, r) for n, g, r in runs if r and "variant script_unread" in r.get("systems", {})]
+    if not runs:
+        return []
+    rows = []
+    for name, region, r in runs:
+        systems = r["systems"]
+        shown = [systems["variant script_unread"], systems["ours"], systems["variant written_in_simplified"]]
+        base = systems.get("baseline", {})
+        rows += [[name, region, g, systems["ours"][g]["questions"], *(_hits_cell(m[g]) for m in shown),
+                  _hits_cell(base[g]) if g in base else "—"]
+                 for g in _groups(systems["ours"]) if " / " not in g or g.split(" / ")[0] == "all"]  # fmt: skip
+    return [
+        "## Retrieval and answers: a question in traditional characters (default since 2026-12-07)",
+        "",
+        TRADITIONAL_BLURB,
+        "",
+        "hit@1 / hit@5 / MRR, by question kind; the same questions in traditional characters read as written (before) "
+        "and in simplified ones (now), and as the set wrote them; the tutorial pipeline on the traditional questions:",
+        "",
+        table(
+            [
+                "set",
+                "as typed in",
+                "questions",
+                "n",
+                "traditional, as written",
+                "traditional, read in simplified",
+                "simplified (the set's)",
+                "tutorial, traditional",
+            ],
+            rows,
+        ),  # fmt: skip
+        "",
+        *(provenance(r) + "  " for _, _, r in runs),
+        "",
+        *_traditional_answers(),
+    ]
+
+
+def _traditional_answers() -> list[str]:
+    """The extractive answers to the traditional questions, before and now, beside the answers to the same questions
+    as their sets wrote them (the main run's and answers-across's)."""
+    written = [load("answers"), load("answers-across")]
+    if not all(written):
+        return []
+    as_written = {(row["set"], row["id"]): row for w in written for row in w["answerers"]["extractive"]["rows"]}
+    rows, shown = [], []
+    for region in TRADITIONAL_REGIONS:
+        before, now = load(f"answers-traditional-{region}-before"), load(f"answers-traditional-{region}")
+        if not (before and now):
+            continue
+        shown += [now, before]
+        runs = [before["answerers"]["extractive"]["rows"], now["answerers"]["extractive"]["rows"]]
+        for set_name in dict.fromkeys(row["set"] for row in runs[1]):
+            picked = [[row for row in run if row["set"] == set_name] for run in runs]
+            same = [as_written[(row["set"], row["id"])] for row in picked[1] if (row["set"], row["id"]) in as_written]
+            rows.append([set_name, region, len(picked[1]), *(_verdicts(p) for p in picked), _verdicts(same)])
+    if not rows:
+        return []
+    return [
+        "The quoted answers to the same questions, end to end (`bench.answers --traditional hk|tw`, "
+        "`--script-unread` for the reading before), beside the answers to them as their sets wrote them (the main "
+        "run's and `answers-across`'s):",
+        "",
+        table(
+            [
+                "set",
+                "as typed in",
+                "n",
+                "traditional, as written",
+                "traditional, read in simplified",
+                "simplified (the set's)",
+            ],
+            rows,
+        ),  # fmt: skip
+        "",
+        *(provenance(r) + "  " for r in shown),
+        "",
+    ]
+
+
 def mixed_library() -> list[str]:
     """Issue 26 / Chinese as well as English: the analyst sets asked of a library of both languages."""
     runs = [(name, load(f"retrieval-{name}")) for name in MIXED_SETS]
@@ -3817,7 +3926,7 @@ def render(plots: list) -> str:
         "",
     ]
     sections = (
-        financebench(plots), zh_reports(plots), docugami(plots), docugami_pages(plots), analyst_sets(plots), dense_depth_levers(), within_english_levers(), exact_search_levers(), slots_levers(), lexicon_levers(), chunk_header_levers(), table_chunk_levers(), within_levers(), line_item_levers(), report_part_levers(), running_title_levers(), depth_levers(), rerank_levers(), page_scorer_levers(), page_signals(), formal_pages(), unnamed_pages(), rewritten_sections(), caseless_questions(), reasons_levers(), running_names_levers(), document_share_levers(), named_first_levers(), covered_words_levers(), reader_pages_levers(), reader_words_levers(), explanation_levers(), mixed_library(), chinese_reader(), chinese_table_rows(), finglm(), scale(), answers(), across_answers(), refusal(),
+        financebench(plots), zh_reports(plots), docugami(plots), docugami_pages(plots), analyst_sets(plots), dense_depth_levers(), within_english_levers(), exact_search_levers(), slots_levers(), lexicon_levers(), chunk_header_levers(), table_chunk_levers(), within_levers(), line_item_levers(), report_part_levers(), running_title_levers(), depth_levers(), rerank_levers(), page_scorer_levers(), page_signals(), formal_pages(), unnamed_pages(), rewritten_sections(), caseless_questions(), reasons_levers(), running_names_levers(), document_share_levers(), named_first_levers(), covered_words_levers(), reader_pages_levers(), reader_words_levers(), explanation_levers(), mixed_library(), traditional_script(), chinese_reader(), chinese_table_rows(), finglm(), scale(), answers(), across_answers(), refusal(),
         ingest(plots),
         ocr(), generation(), real_weights(), app_gpu(), summarize(), web(), faults(), upload_progress(), test_suite(),
     )  # fmt: skip

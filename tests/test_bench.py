@@ -344,3 +344,32 @@ def test_the_page_signals_probe_reads_headings_phrases_and_leaves_names_periods_
     runs = asked_terms("How many employees did Tower have in 2022? Rely on the balance sheet.", {"tower"})
     assert [t for run in runs for t in run] == ["employee"]
     assert fused(["a", "b", "c"], ["c"], 1.0)[0] == "c" and fused(["a", "b", "c"], [], 1.0) == ["a", "b", "c"]
+
+
+def test_the_benches_ask_chinese_questions_in_traditional_characters_and_the_shipped_table_is_what_opencc_gives():
+    """bench.retrieval / bench.answers --traditional: the sets' Chinese questions as Hong Kong and Taiwan type them
+    (OpenCC), the set's own text kept for the variant asking it so; prompts/script/traditional.txt is exactly what
+    `python -m bench.script_table` writes from the OpenCC installed."""
+    from bench import script_table
+    from bench.answer_sets import Gold, Record
+    from bench.answers import in_traditional
+    from bench.retrieval import REWRITTEN, WRITTEN_IN_SIMPLIFIED, AsWrittenInSimplified, Question
+    from rag_app.text.script import TABLE_FILE, simplified
+
+    pages = {("a.pdf", 3)}.__contains__
+    questions = [
+        Question("1", "联邦制药的营业收入是多少？", "a.pdf", pages, ["all"]),
+        Question("2", "What?", "a.pdf", pages),
+    ]
+    (hk,) = REWRITTEN["zh_reports_hk"][2](questions)
+    (tw,) = REWRITTEN["zh_reports_tw"][2](questions)
+    assert hk.text == tw.text == "聯邦制藥的營業收入是多少？"
+    assert simplified(tw.text) == questions[0].text and AsWrittenInSimplified.read(tw.text) == questions[0].text
+    assert WRITTEN_IN_SIMPLIFIED[hk.text] == questions[0].text
+
+    def record(question: str) -> Record:
+        return Record("zh_reports_dev", "1", question, Gold("137.2", "lookup"), "lookup", "tuning", "zh", "a", [])
+
+    (asked,) = in_traditional([record("伊利股份的奶酪业务发展现状如何？"), record("What?")], "tw")
+    assert asked.question == "伊利股份的乳酪業務發展現狀如何？" and asked.gold.text == "137.2"  # Taiwan's word too
+    assert TABLE_FILE.read_text(encoding="utf-8") == script_table.text()
