@@ -174,6 +174,13 @@ def in_traditional(records: list[Record], region: str) -> list[Record]:
     return [replace(r, question=t) for r in records if (t := convert(r.question)) != r.question]
 
 
+def _script_unread() -> None:
+    """Traditional characters read as written, as before 2026-12-07: rag_app.text.script's table empty for the run."""
+    from rag_app.text import script
+
+    script._table = lambda path=None: {}
+
+
 def _caseless_unread() -> None:
     """A question typed without capitals names no subject, as before 2026-12-06."""
     import re
@@ -431,9 +438,7 @@ def main() -> None:
     if args.caseless_unread:
         _caseless_unread()
     if args.script_unread:
-        from bench.retrieval import script_unread
-
-        script_unread().__enter__()  # for the whole run
+        _script_unread()
     if args.periods_as_written:
         _periods_as_written()
     if args.symbols_unread:
