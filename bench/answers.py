@@ -174,13 +174,6 @@ def in_traditional(records: list[Record], region: str) -> list[Record]:
     return [replace(r, question=t) for r in records if (t := convert(r.question)) != r.question]
 
 
-def _script_unread() -> None:
-    """Traditional characters read as written, as before 2026-12-07: rag_app.text.script's table empty for the run."""
-    from rag_app.text import script
-
-    script._table = lambda path=None: {}
-
-
 def _caseless_unread() -> None:
     """A question typed without capitals names no subject, as before 2026-12-06."""
     import re
@@ -437,8 +430,10 @@ def main() -> None:
         _across_unread()
     if args.caseless_unread:
         _caseless_unread()
-    if args.script_unread:
-        _script_unread()
+    if args.script_unread:  # traditional characters read as written, as before 2026-12-07, for the whole run
+        from bench.retrieval import empty_script_table
+
+        empty_script_table()
     if args.periods_as_written:
         _periods_as_written()
     if args.symbols_unread:

@@ -443,13 +443,21 @@ class ScriptUnread(Retriever):
             return super().search(query, k, files)
 
 
-@contextlib.contextmanager
-def script_unread():
-    """rag_app.text.script's table empty: every reading of Chinese text takes it as written."""
+def empty_script_table() -> Callable:
+    """Empty rag_app.text.script's table, so that every reading of Chinese text takes it as written; returns the
+    table's function, to put back."""
     from rag_app.text import script
 
-    table = script._table
-    script._table = lambda path=None: {}
+    table, script._table = script._table, lambda path=None: {}
+    return table
+
+
+@contextlib.contextmanager
+def script_unread():
+    """rag_app.text.script's table empty while inside."""
+    from rag_app.text import script
+
+    table = empty_script_table()
     try:
         yield
     finally:
