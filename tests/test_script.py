@@ -2,11 +2,13 @@
 printed in simplified characters, and a report printed in traditional ones is found by a question in simplified ones
 (rag_app.text.script)."""
 
+import os
 import sqlite3
+import subprocess
 from collections import Counter
 
 import pytest
-from conftest import CORPUS
+from conftest import CHROMIUM, CHROMIUM_FLAGS, CORPUS
 
 from rag_app.records import Chunk
 from rag_app.requests import AskRequest, SearchRequest
@@ -135,3 +137,44 @@ def test_a_question_typed_in_traditional_characters_ranks_a_simplified_reports_p
     assert pages("千味央廚的三大新品牌分別針對哪些消費羣體？各自的產品特點是什麼？") == simple
     answer = service.answer(AskRequest(question="千味央廚的模擬後廚實驗室是如何具體運作的？", strategy="extractive"))
     assert answer.sources and answer.sources[0].hit.file == ZH_REPORT.name and "未找到" not in answer.answer
+
+
+def traditional_pdf(folder) -> "os.PathLike":
+    """A 4-page annual report printed in traditional characters, as a Hong Kong company prints it: HTML printed to PDF
+    by Chromium with the Noto CJK fonts (its cover, the chairman's statement, the balance sheet, the MD&A)."""
+    filler = "".join(
+        f"<p>第{i}節 本集團於報告期內的一般經營事項，董事會已審閱並批准相關議案。</p>" for i in range(1, 9)
+    )
+    pages = [
+        "<h1>聯邦製藥國際控股有限公司</h1><h2>2023年年報</h2>",
+        "<h2>主席報告</h2><p>本集團的胰島素產品在國家集中採購中的市場份額持續提升，三代胰島素銷量增長百分之四十。</p>",
+        "<h2>合併資產負債表</h2><table><tr><td>資產總額</td><td>人民幣 23,456,789 千元</td></tr></table>",
+        "<h2>管理層討論與分析</h2><p>營業額為人民幣 137.2 億元，較去年增長 14.3%，主要由於胰島素產品銷量增加。</p>",
+    ]
+    html = folder / "report.html"
+    html.write_text(
+        "<html><head><meta charset='utf-8'><style>body{font-family:'Noto Sans CJK TC',sans-serif}"
+        " div{page-break-after:always}</style></head><body>"
+        + "".join(f"<div>{page}{filler}</div>" for page in pages) + "</body></html>",
+        encoding="utf-8",
+    )  # fmt: skip
+    pdf = folder / "聯邦製藥2023年報.pdf"
+    subprocess.run(
+        [CHROMIUM, *CHROMIUM_FLAGS, "--no-pdf-header-footer", f"--print-to-pdf={pdf}", html.as_uri()],
+        check=True, capture_output=True, timeout=120,
+    )  # fmt: skip
+    return pdf
+
+
+@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="prints the PDF with Chromium (apt-get install chromium)")
+def test_a_pdf_printed_in_traditional_characters_answers_a_question_in_simplified_ones(service, tmp_path):
+    """Its pages are read by PDFium as printed; a simplified question finds each page and is answered by its lines:
+    the balance sheet's row (its title read as 合并资产负债表), the reason the MD&A gives (主要由於)."""
+    service.ingest([traditional_pdf(tmp_path)])
+    for question, page, quoted in (
+        ("联邦制药的资产总额是多少？", 3, "23,456,789"),
+        ("联邦制药营业额增长的原因是什么？", 4, "主要由於"),
+        ("联邦制药三代胰岛素的市场份额有何变化？", 2, "市場份額"),
+    ):
+        answer = service.answer(AskRequest(question=question, strategy="extractive"))
+        assert answer.sources[0].hit.page == page and quoted in answer.answer, (question, answer.answer)
