@@ -662,12 +662,20 @@ ANALYST_SETS = {
     # analyst_zh's questions as English-speaking analysts write them (a helper, blind to the retrieval, 2026-12-07):
     # English questions over Chinese reports, the companies by their English or pinyin names; same pages and halves
     "zh_en": ("en", "zh_reports_dev/pdfs", lambda pdf: pdf.name),
+    # Broad questions written BEFORE reading the document (helpers of the session, 2026-12-07): each writer saw a
+    # document's first page only (its company, form and period), wrote three questions of the kinds people ask
+    # unread (business, health, change, risk, event), then read the document for every page answering the first two
+    # it answers. They share no page's wording, as the analyst sets' questions do.
+    "broad_en": ("en", "financebench_dev/pdfs", lambda pdf: pdf.stem),
+    "broad_zh": ("zh", "zh_reports_dev/pdfs", lambda pdf: pdf.name),
+    "broad_erc": ("en", "enterprise_rag_challenge_r1/round1/pdfs", lambda pdf: pdf.name),
 }
 
 
 def analyst_questions(name: str) -> list[Question]:
-    """The analyst set ``name`` (en, zh, erc: bench/data/analyst_<name>.jsonl): grouped by the kind its writer gave it
-    (figure, computed, explanation, fact, risk or policy; Chinese: figure, name or date, open) and, in English, by
+    """The analyst set ``name`` (en, zh, erc, ..., broad_en: bench/data/analyst_<name>.jsonl): grouped by the kind its
+    writer gave it (figure, computed, explanation, fact, risk or policy; Chinese: figure, name or date, open; the broad
+    sets: business, health, change, risk, event) and, in English, by
     whether it names a statement. Halves by document, as its collection's set splits them (``ANALYST_SETS``)."""
     language, folder, halved_by = ANALYST_SETS[name]
     rows = [json.loads(line) for line in (ANALYST / f"analyst_{name}.jsonl").open(encoding="utf-8") if line.strip()]
@@ -1100,6 +1108,7 @@ FOLDERS = {
     "financebench": QA / "financebench_dev" / "pdfs",
     "docugami": QA / "docugami_sec10q" / "data" / "v1" / "docs",
     "zh_reports": QA / "zh_reports_dev" / "pdfs",
+    "erc": QA / "enterprise_rag_challenge_r1" / "round1" / "pdfs",
 }
 
 
@@ -1160,6 +1169,21 @@ def analyst_zh_en(variants: list[str]) -> dict:
     pdfs = sorted((QA / "zh_reports_dev" / "pdfs").glob("*.pdf"))
     level = "page, analyst_zh's questions written in English over zh_reports_dev's Chinese reports"
     return _set("zh_reports", analyst_questions("zh_en"), pdfs, variants, level=level, documents=len(pdfs))
+
+
+# The broad sets: name -> (their collection, what the result calls its level)
+BROAD = {
+    "analyst_broad_en": ("financebench", "page, broad questions written before reading financebench_dev's filings"),
+    "analyst_broad_zh": ("zh_reports", "page, broad Chinese questions written before reading zh_reports_dev's reports"),
+    "analyst_broad_erc": ("erc", "page, broad questions written before reading enterprise_rag_challenge's 12 reports"),
+}
+
+
+def analyst_broad(name: str, variants: list[str]) -> dict:
+    collection, level = BROAD[name]
+    pdfs = sorted(FOLDERS[collection].glob("*.pdf"))
+    questions = analyst_questions(name.removeprefix("analyst_"))
+    return _set(collection, questions, pdfs, variants, level=level, documents=len(pdfs))
 
 
 def analyst_erc(variants: list[str]) -> dict:
@@ -1264,6 +1288,7 @@ SETS = {
     "analyst_erc": analyst_erc,
     "analyst_en_zh": analyst_en_zh,
     "analyst_zh_en": analyst_zh_en,
+    **{name: partial(analyst_broad, name) for name in BROAD},
     "refusal": refusal,
     **{name: partial(_rewritten, name) for name in REWRITTEN},
     **{name: partial(mixed, name) for name in MIXED},
