@@ -36,7 +36,7 @@ import logging
 import re
 import statistics
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
@@ -48,7 +48,7 @@ from bench.common import CORPUS, ROOT, write_result
 from rag_app.requests import SearchRequest
 from rag_app.retrieval import documents
 from rag_app.retrieval import retriever as retriever_module
-from rag_app.retrieval.boosts import SectionSet, section_boosts
+from rag_app.retrieval.boosts import Formalities, SectionSet, section_boosts
 from rag_app.retrieval.documents import route as titles_route
 from rag_app.retrieval.fusion import READ_CHINESE, SLOTS, RankingOptions
 from rag_app.retrieval.retriever import Retriever
@@ -130,6 +130,9 @@ VARIANTS: dict[str, dict] = {
     # fall below every other page unless asked for (RAG_RETRIEVAL_FORMAL_PAGES_LAST, the default since 2026-12-06);
     # without it, the default before
     "no_formalities": {"formal_pages_last": False},
+    # a filing's exhibit index and its signature page are formal pages too (the default since 2026-12-07); the kinds
+    # before them
+    "formal_kinds_before": {"formal_kinds_left_out": ("exhibit index", "signatures")},
     "statements_w2": {"section_weight": 2.0},  # the same plateau on the tuning half: not a knife edge
     "statements_3docs": {"section_documents": 3},
     # a question naming a company's segments: the pages opening with results by segment (prompts/sections/segments;
@@ -568,11 +571,20 @@ class Question:
 
 
 def _page_question(
-    qid: str, text: str, document: str, pages, notes: dict | None = None, slices: Sequence[str] = (), half: str = ""
+    qid: str,
+    text: str,
+    document: str,
+    pages,
+    notes: dict | None = None,
+    slices: Sequence[str] = (),
+    half: str = "",
+    also: Mapping[str, Sequence[int]] | None = None,
 ) -> Question:
     """A page-level question in groups: all, its half, each of its ``slices``, and each slice within its half
-    ("names no statement / confirmation")."""
-    wanted = {(document, int(p)) for p in pages}
+    ("names no statement / confirmation"). ``also``: other documents' pages that answer it as well (file -> pages)."""
+    wanted = {(document, int(p)) for p in pages} | {(d, int(p)) for d, ps in (also or {}).items() for p in ps}
+    if also:
+        notes = {**(notes or {}), "documents": [document, *also]}
     half = half or split_half(document)
     groups = ["all", half, *slices, *(f"{s} / {half}" for s in slices)]
     return Question(qid, text, document, wanted.__contains__, groups, notes or {})
@@ -683,9 +695,17 @@ def analyst_questions(name: str) -> list[Question]:
     for r in rows:
         pdf = QA / folder / (r["doc_name"].removesuffix(".pdf") + ".pdf")
         slices = [f"kind: {r['kind']}"] + ([statement_slice(r["question"])] if language == "en" else [])
+        # a question naming no period, of a company whose other reports answer it too (their pages in "also")
+        also = {f"{d.removesuffix('.pdf')}.pdf": pages for d, pages in r.get("also", {}).items() if pages}
+        slices += [SEVERAL_REPORTS] if also else []
         half = split_half(halved_by(pdf))
-        out.append(_page_question(r["id"], r["question"], pdf.name, r["evidence_pages"], slices=slices, half=half))
+        out.append(
+            _page_question(r["id"], r["question"], pdf.name, r["evidence_pages"], slices=slices, half=half, also=also)
+        )
     return out
+
+
+SEVERAL_REPORTS = "answered by several reports"
 
 
 def docugami_page_questions() -> list[Question]:
@@ -835,7 +855,7 @@ class Ours:
     def search(
         self, question: str, k: int, mode: str = "hybrid", files=None, ranking: RankingOptions | None = None,
         boosts=None, retriever_class=Retriever, reranker=None, candidates: int | None = None,
-        dense_candidates: int | None = None, formal_last: bool = True,
+        dense_candidates: int | None = None, formal_last: bool = True, formal_left_out: tuple[str, ...] = (),
     ):  # fmt: skip
         s = self.service.settings
         store = self.service.store(with_model=True)
@@ -844,6 +864,8 @@ class Ours:
         candidates = candidates or s.retrieval_candidates
         dense_candidates = dense_candidates or s.retrieval_dense_candidates
         formalities = default.formalities if formal_last else None
+        if formalities is not None and formal_left_out:
+            formalities = formal_kinds_without(formalities, formal_left_out)
         retriever = retriever_class(store, self.service.embeddings, mode, candidates, ranking or default.ranking, boosts, reranker, default.chinese, dense_candidates, formalities, default.explanations)  # fmt: skip
         request = SearchRequest(query=question, k=k, files=files)
         return retriever.search(request.query, request.k, request.files).hits
@@ -856,6 +878,7 @@ class Ours:
         default = self.service.retriever(self.service.store(with_model=True))
         section = {k.removeprefix("section_"): overrides.pop(k) for k in list(overrides) if k.startswith("section_")}
         formal_last = overrides.pop("formal_pages_last", True)
+        formal_left_out = overrides.pop("formal_kinds_left_out", ())
         if "sets" in section:  # other section sets at the settings' weights
             s = self.service.settings
             boosts = section_boosts(section.pop("sets"), s.retrieval_section_weight, s.retrieval_section_item_weight)
@@ -887,12 +910,20 @@ class Ours:
                             reranker=reranker,
                             **depths,
                             formal_last=formal_last,
+                            formal_left_out=formal_left_out,
                         )
                     )
             finally:
                 index.exact_chunks = kept
 
         return run
+
+
+@functools.cache
+def formal_kinds_without(formalities: Formalities, left_out: tuple[str, ...]) -> Formalities:
+    """The formal pages' kinds but ``left_out``: one object per pair, so the pages' kinds it reads are kept across
+    questions as the default's are."""
+    return replace(formalities, kinds=tuple(kind for kind in formalities.kinds if kind.name not in left_out))
 
 
 @contextlib.contextmanager
@@ -1026,7 +1057,7 @@ def miss_cause(q: Question, top: list[tuple[str, int]]) -> str:
     top5 = top[:5]
     if q.notes.get("evidence_mostly_in_image"):
         return "answer mostly in a chart or image"
-    if not any(f == q.document for f, _ in top5):
+    if not any(f in q.notes.get("documents", [q.document]) for f, _ in top5):
         return "wrong document in the top 5"
     return "right document, other pages"
 

@@ -103,6 +103,81 @@ EXHIBIT_INDEX = (
     "31.1 Certification of Chief Executive Officer Pursuant to Section 302 of the Sarbanes-Oxley Act of 2002\n"
     "31.2 Certification of Chief Financial Officer Pursuant to Section 302 of the Sarbanes-Oxley Act of 2002"
 )
+# Lockheed Martin's 10-K for 2021 (page 113): an exhibit index's page, its entries wrapped over two lines or three
+LISTED_EXHIBITS = "Table of Contents\n" + "\n".join(
+    f"10.{n} Form of {title} under the Lockheed Martin Corporation 2011 Incentive Performance Award Plan\n"
+    f"(incorporated by reference to Exhibit 10.{n - 16} to Lockheed Martin Corporation's Quarterly Report on Form 10-Q "
+    "for the quarter ended March 29, 2020)."
+    for n, title in [
+        (17, "Retention Restricted Stock Unit Award Agreement"),
+        (18, "2020 Annual Restricted Stock Unit Award Agreement"),
+        (19, "Performance Stock Unit Award Agreement (2020 - 2022 Performance Period)"),
+        (20, "Long Term Incentive Performance Award Agreement (2020 - 2022 Performance Period)"),
+        (21, "2020 Incentive Performance Award Plan"),
+        (22, "Restricted Stock Unit Award Agreement"),
+    ]
+)
+HEADED_EXHIBITS = (
+    "Table of Contents\nExhibit Number Exhibit Description Incorporated by Reference Filed Form File No.\n"
+    "3.1 Restated Certificate of Incorporation 10-Q 000-49802 3.1\n3.2 Amended and Restated Bylaws 8-K 000-49802 3.1"
+)
+# Adobe's 10-K for 2017 (page 99, as PDFium prints it): Part III's items, whose answers the proxy statement holds, then
+# the exhibit index starts at the foot of the page; the page keeps its place
+PROSE_THEN_EXHIBITS = (
+    "Table of Contents\n"
+    "99\n"
+    "Adobe is conducting an internal and external search to fill both roles and both Garrett and Dillon will be active participants in the\n"
+    "search for and transition to their successors.\n"
+    "Item 8.01. Other Events.\n"
+    "On January 22, 2018, we issued a press release announcing updated financial targets for fiscal 2018. A copy of this press\n"
+    "release is furnished and attached hereto as Exhibit 99.1.\n"
+    "PART III\n"
+    "ITEM 10. DIRECTORS, EXECUTIVE OFFICERS AND CORPORATE GOVERNANCE\n"
+    "The information required by this Item 10 of Form 10-K that is found in our 2018 Proxy Statement to be filed with the SEC\n"
+    "in connection with the solicitation of proxies for the Company’s 2018 Annual Meeting of Stockholders (“2018 Proxy Statement”)\n"
+    "is incorporated herein by reference to our 2018Proxy Statement. The 2018Proxy Statement will be filed with the SEC within 120\n"
+    "days after the end of the fiscal year to which this report relates. For information with respect to our executive officers, see “Executive\n"
+    "Officers” at the end of Part I, Item 1 of this report.\n"
+    "ITEM 11. EXECUTIVE COMPENSATION\n"
+    "The information required by this Item 11 of Form 10-K is incorporated herein by reference to our 2018 Proxy Statement.\n"
+    "ITEM 12. SECURITY OWNERSHIP OF CERTAIN BENEFICIAL OWNERS AND MANAGEMENT AND RELATED\n"
+    "STOCKHOLDER MATTERS\n"
+    "The information required by this Item 12 of Form 10-K is incorporated herein by reference to our 2018 Proxy Statement.\n"
+    "ITEM 13. CERTAIN RELATIONSHIPS AND RELATED TRANSACTIONS, AND DIRECTOR INDEPENDENCE\n"
+    "The information required by this Item13 of Form 10-K is incorporated herein by reference to our 2018 Proxy Statement.\n"
+    "ITEM 14. PRINCIPALACCOUNTING FEES AND SERVICES\n"
+    "The information required by this Item 14 of Form 10-K is incorporated herein by reference to our 2018 Proxy Statement.\n"
+    "PART IV\n"
+    "ITEM 15. EXHIBITS, FINANCIAL STATEMENT SCHEDULES\n"
+    "1. Financial Statements. See Index to Consolidated Financial Statements in Part II, Item 8 of this Form 10-K.\n"
+    "Incorporated by Reference**\n"
+    "Exhibit\n"
+    "Number Exhibit Description Form Filing Date\n"
+    "Exhibit\n"
+    "Number SEC File No.\n"
+    "Filed\n"
+    "Herewith\n"
+    "3.1 Restated Certificate of Incorporation of Adobe Systems\n"
+    "Incorporated\n"
+    "8-K 4/26/11 3.3 000-15175\n"
+    "3.2 Amended and Restated Bylaws 8-K 9/2/16 3.2 000-15175\n"
+    "4.1 Specimen Common Stock Certificate 10-Q 6/25/14 4.1 000-15175\n"
+    "4.2 Form of Indenture dated as of January 25, 2010 by and\n"
+    "between Adobe Systems Incorporated and Wells Fargo\n"
+    "Bank, National Association, as trustee\n"
+    "S-3 2/26/16 4.1 333-209764\n"
+    "4.3 Forms of Global Note for Adobe Systems Incorporated’s\n"
+    "4.750% Notes due 2020, together with Form of Officer’s\n"
+    "Certificate setting forth the terms of the Note\n"
+    "8-K 1/26/10 4.1 000-15175"
+)
+# Nike's 10-K for 2023 (page 103)
+SIGNATURES = (
+    "SIGNATURES\nPursuant to the requirements of Section 13 or 15(d) of the Securities Exchange Act of 1934, the "
+    "registrant has duly caused this report to be signed on its behalf by the undersigned, thereunto duly authorized.\n"
+    "NIKE, INC.\nBy: /s/ JOHN J. DONAHOE II\nJohn J. Donahoe II\nPresident and Chief Executive Officer\n"
+    "Date: July 20, 2023"
+)
 MATURITIES = "Future lease payments\n(In millions)\n" + "\n".join(f"{y} $ {a}" for y, a in
     [(2021, 25), (2022, 30), (2023, 41), (2024, 44), (2025, 52), (2026, 60), (2027, 71), (2028, 80), (2029, 95)])  # fmt: skip
 PROSE = (
@@ -117,7 +192,10 @@ def test_formal_pages_are_told_by_their_opening_or_their_page_numbers():
     assert kind(CHINESE_CONTENTS) == "table of contents"
     assert kind(CERTIFICATION) == "certification"
     assert kind(LETTER) == kind(CONSENT) == "auditors' consent or letter"
-    for page in (STATEMENT, SMALL_FIGURES, MATURITIES, EXHIBIT_INDEX, PROSE):
+    assert kind(LISTED_EXHIBITS) == kind(HEADED_EXHIBITS) == "exhibit index"
+    assert kind(SIGNATURES) == "signatures"
+    # a 10-Q's three exhibits (the certifications) under its item's heading, and prose whose foot starts the index
+    for page in (STATEMENT, SMALL_FIGURES, MATURITIES, EXHIBIT_INDEX, PROSE, PROSE_THEN_EXHIBITS):
         assert kind(page) is None, page[:60]
 
 
@@ -127,6 +205,9 @@ def test_a_question_asking_for_a_kind_keeps_its_pages():
     assert asked("Which firm audits Microsoft, per its auditors' consent?") == {"auditors' consent or letter"}
     assert asked("What is on the table of contents?") == {"table of contents"}
     assert asked("年报的目录有哪些章节？") == {"table of contents"}
+    assert "exhibit index" in asked("Which exhibits did Lockheed Martin file with its 2021 10-K?")
+    assert asked("Who signed Nike's 10-K for fiscal 2023?") == {"signatures"}
+    assert asked("Who sits on Nike's board of directors?") == {"signatures"}
     assert asked("What details were provided about changes in Microsoft's debt in the Q1 2023 10-Q?") == frozenset()
 
 

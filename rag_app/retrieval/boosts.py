@@ -221,6 +221,14 @@ class Formality:
     opening: re.Pattern | None = None
     body: re.Pattern | None = None
     contents: bool = False
+    # a list of entries: ``listing_lines`` lines or more (and ``listing_share`` of the page's lines) that ``listing``
+    # matches at their start ("10.17 Form of Retention Restricted Stock Unit Award Agreement"), on a page where
+    # ``refers`` is found ``refers_count`` times or more ("incorporated by reference", "Form 8-K")
+    listing: re.Pattern | None = None
+    listing_lines: int = 0
+    listing_share: float = 0.0
+    refers: re.Pattern | None = None
+    refers_count: int = 0
 
 
 _NUMERIC = re.compile(r"^[($]?[\d.,]+%?\)?$")  # a figure or a number, alone: "25", "(1,204)", "3.5%"
@@ -267,6 +275,11 @@ class Formalities:
                     re.compile("|".join(kind["opening"]), flags) if kind.get("opening") else None,
                     re.compile("|".join(kind["body"]), flags) if kind.get("body") else None,
                     bool(kind.get("contents", False)),
+                    re.compile(kind["listing"], flags) if kind.get("listing") else None,
+                    int(kind.get("listing_lines", 0)),
+                    float(kind.get("listing_share", 0.0)),
+                    re.compile("|".join(kind["refers"]), flags) if kind.get("refers") else None,
+                    int(kind.get("refers_count", 0)),
                 )
                 for name, kind in data["kinds"].items()
             )
@@ -286,6 +299,8 @@ class Formalities:
                 if self._is_contents(text):
                     return kind.name
             elif kind.opening and kind.opening.search(opening) and (kind.body is None or kind.body.search(body)):
+                return kind.name
+            elif kind.listing is not None and self._is_listing(kind, text):
                 return kind.name
         return None
 
@@ -326,6 +341,15 @@ class Formalities:
             return True
         numbers = [n for n in map(_page_number, lines) if n is not None]
         return len(numbers) >= max(self.contents_lines, self.contents_share * len(lines)) and self._rising(numbers)
+
+    @staticmethod
+    def _is_listing(kind: Formality, text: str) -> bool:
+        """A page that lists entries (an exhibit index): enough of its lines open with one, and it refers to filings."""
+        lines = [line for line in text.split("\n") if line.strip()]
+        listed = sum(1 for line in lines if kind.listing.match(line))
+        if listed < max(kind.listing_lines, kind.listing_share * len(lines)):
+            return False
+        return kind.refers is None or len(kind.refers.findall(text)) >= kind.refers_count
 
     def _rising(self, numbers: list[int]) -> bool:
         """Page numbers go up (a table of contents), unlike a table's figures."""
