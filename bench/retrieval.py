@@ -413,6 +413,19 @@ class CaselessNamesUnread(Retriever):
             documents.caseless_names = names
 
 
+class FirstCapitalRead(Retriever):
+    """A question without capitals but its first letter's ("Why did kopore metals ...") and its periods' read as the
+    default before 2026-12-07 read it: as a question with capitals (its names unread)."""
+
+    def search(self, query, k, files=None):
+        typed = documents.typed_without_capitals
+        documents.typed_without_capitals = lambda question: bool(documents.CASELESS.fullmatch(question))
+        try:
+            return super().search(query, k, files)
+        finally:
+            documents.typed_without_capitals = typed
+
+
 # The lower-case sets' questions as the set wrote them (lower-cased text -> text), filled by in_lower_case
 WRITTEN_WITH_CAPITALS: dict[str, str] = {}
 
@@ -494,6 +507,7 @@ CLASS_VARIANTS = {
     "boosts_among_ranked": BoostsAmongRanked,
     "caseless_names_unread": CaselessNamesUnread,
     "written_with_capitals": AsWrittenWithCapitals,
+    "first_capital_read": FirstCapitalRead,
     "written_with_names": AsWrittenWithNames,
     "written_in_simplified": AsWrittenInSimplified,
     "script_unread": ScriptUnread,
@@ -806,6 +820,12 @@ def in_traditional(region: str) -> Callable[[list[Question]], list[Question]]:
 def in_lower_case(questions: list[Question]) -> list[Question]:
     """The questions asked as typed without capitals (kept in WRITTEN_WITH_CAPITALS)."""
     return rewritten(questions, str.lower, WRITTEN_WITH_CAPITALS)
+
+
+def in_sentence_case(questions: list[Question]) -> list[Question]:
+    """The questions as a phone's keyboard types them: without capitals but the first letter's (kept in
+    WRITTEN_WITH_CAPITALS)."""
+    return rewritten(questions, lambda text: text[:1].upper() + text[1:].lower(), WRITTEN_WITH_CAPITALS)
 
 
 def with_tickers(questions: list[Question]) -> list[Question]:
@@ -1158,6 +1178,14 @@ REWRITTEN = {
                            "page, financebench_dev's questions typed without capitals"),
     "docugami_pages_lower": ("docugami", docugami_page_questions, in_lower_case,
                              "page, docugami's page-level questions typed without capitals"),
+    "financebench_sentence": ("financebench", financebench_questions, in_sentence_case,
+                              "page, financebench_dev's questions without capitals but the first letter's"),
+    "docugami_pages_sentence": ("docugami", docugami_page_questions, in_sentence_case,
+                                "page, docugami's page-level questions without capitals but the first letter's"),
+    "analyst_erc_sentence": ("erc", partial(analyst_questions, "erc"), in_sentence_case,
+                             "page, analyst_erc's questions without capitals but the first letter's"),
+    "analyst_broad_en_sentence": ("financebench", partial(analyst_questions, "broad_en"), in_sentence_case,
+                                  "page, analyst_broad_en's questions without capitals but the first letter's"),
     **{
         f"{name}_{region}": (collection, questions, in_traditional(region),
                              f"page, {source}'s questions in traditional characters as {place} writes them")

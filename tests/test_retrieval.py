@@ -528,6 +528,38 @@ def test_a_question_typed_without_capitals_names_a_report_by_common_words_its_co
     assert max(result.route.named, key=result.route.named.get) == result.hits[0].sha256
 
 
+def test_a_question_typed_on_a_phone_names_a_report_by_the_words_its_cover_and_pages_write_as_a_name(service, tmp_path):
+    """A phone's keyboard capitalises a question's first letter, and people write a period in capitals whatever
+    they do with names: "Why did kopore metals rename itself enrg elements, and what did it acquire in FY2022?".
+    Its capitals tell none of its names, as a question typed without capitals tells none; it was read as written
+    with capitals, so its names were unread, and the year took it to the 10-Ks of 2022 (analyst_broad_erc bre-08,
+    ENRG Elements' report, whose file name is a hash). Such a question is read as one typed without capitals
+    (rag_app.retrieval.documents.typed_without_capitals)."""
+    from rag_app.retrieval.documents import typed_without_capitals
+
+    folder = tmp_path / "reports"
+    enrg = ["ENRG Elements Limited\nFormerly known as Kopore Metals Limited\nAnnual Report"]
+    enrg += [f"ENRG ELEMENTS LIMITED Formerly known as Kopore Metals Limited\nExploration licence {n} in Botswana."
+             for n in range(2, 9)]  # fmt: skip
+    enrg.insert(3, "ENRG ELEMENTS LIMITED\nThe Company changed its name to reflect its focus on energy metals.")
+    write_pdf(folder / "43437bcc.pdf", enrg)
+    for name, company in (
+        ("194000c9.pdf", "Holley Inc."),
+        ("e0d6bb57.pdf", "Creative Trust"),
+        ("cbd8fb25.pdf", "Tower"),
+    ):
+        pages = [f"{company}\nForm 10-K\nFor the fiscal year ended December 31, 2022 (FY2022)"]
+        pages += [f"{company} plant {n}: in FY2022 we acquired a business and renamed it." for n in range(2, 9)]
+        write_pdf(folder / name, pages)
+    service.ingest([folder])
+    retriever = service.retriever(service.store(with_model=True))
+    question = "Why did kopore metals rename itself enrg elements, and what did it acquire in FY2022?"
+    assert typed_without_capitals(question) and not typed_without_capitals(question.replace("kopore", "Kopore"))
+    result = retriever.search(question, 3)
+    assert result.hits[0].file == "43437bcc.pdf", [(h.file, h.page) for h in result.hits]
+    assert max(result.route.named, key=result.route.named.get) == result.hits[0].sha256
+
+
 def test_the_report_a_question_names_comes_before_those_sharing_more_of_its_other_words(service, tmp_path):
     """Mercia's cover says little ("Mercia Annual Report and Accounts 2022"); the 10-Ks' covers say "for the fiscal year
     ended December 31, 2022" and "per share". Asked "What total dividend per share is Mercia paying for the year ended

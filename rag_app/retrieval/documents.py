@@ -97,7 +97,7 @@ def route(
         titles, idf = _title_terms(named)
     carried = set().union(*titles.values()) if titles else set()
     subjects = subject_terms(question) - LEGAL_FORMS  # "Corporation", "Inc." name no document: many titles hold them
-    caseless = caseless_subjects(question, titles) - LEGAL_FORMS if CASELESS.fullmatch(question) else set()
+    caseless = caseless_subjects(question, titles) - LEGAL_FORMS if typed_without_capitals(question) else set()
     subjects |= caseless
     untitled, years = sorted(subjects - carried), sorted(named_years(question))
     caseless_named = caseless_names(question, caseless, [d.name for d in documents])
@@ -177,7 +177,7 @@ def running_names(question: str, titles: dict[str, set[str]], read: PageNames) -
     words = [w for w in _WORD.findall(question) if w[0].isupper() or re.search(r"[a-z][A-Z]", w)]
     written = subject_terms(question) | {t for w in words for t in document_query_terms(w)}
     lower = _caseless_owners(question)
-    if CASELESS.fullmatch(question):
+    if typed_without_capitals(question):
         lower |= {t for t in document_query_terms(question) if t.isalpha() and len(t) >= 3}
     asked = {t for t in (written | lower) - LEGAL_FORMS - STOPWORDS - ASKING_WORDS if not t.isdigit()}
     asked = {t for t in asked if not PERIOD_TERM.fullmatch(t) and not MONTH_WORD.fullmatch(t)}
@@ -237,6 +237,20 @@ def spelled_by(term: str, file_name: str) -> bool:
 
 # A question typed without capitals ("what was tesla's revenue in 2022?"): its case tells no name
 CASELESS = re.compile(r"[^A-Z]*[a-z]{3}[^A-Z]*", re.DOTALL)
+# Capitals that tell no name either: a period or a form as people write them whatever their case ("FY2022", "Q2",
+# "2Q23", "H1", "10-K"), and a keyboard's capital at the start of a question
+_CASE_FREE = re.compile(
+    r"(?<![A-Za-z0-9])(?:FY\s?['’]?\d{2,4}|[1-4][QH]\s?['’]?\d{2,4}|[QH][1-4]|\d{1,2}-[KQ])(?![A-Za-z0-9])"
+)
+
+
+def typed_without_capitals(question: str) -> bool:
+    """Whether a question's capitals tell none of its names: none but its first letter's and its periods' and forms'
+    ("Why did kopore metals rename itself enrg elements in FY2022?", as a phone's keyboard types it)."""
+    text = _CASE_FREE.sub(" ", question).lstrip()
+    return bool(CASELESS.fullmatch(text[:1].lower() + text[1:]))
+
+
 _CASELESS_OWNER = re.compile(r"([a-z][a-z0-9.&\-]*)['’]s\b")
 _CONTRACTED = frozenset("here there that it let who what where how he she".split())  # "here's the formula"
 
