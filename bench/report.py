@@ -1202,6 +1202,94 @@ def reasons_levers() -> list[str]:
     ]  # fmt: skip
 
 
+def _off_rows(names: tuple[str, ...], variant: str) -> tuple[list[list], list[dict]]:
+    """Each set's halves, and every other group where the default and ``variant`` (a lever off) differ: rows of set,
+    group, n, the variant's hit@1 / hit@5 / MRR and the default's; and the runs measured."""
+    rows, runs = [], []
+    for name in names:
+        r = load(f"retrieval-{name}")
+        if not r or f"variant {variant}" not in r.get("systems", {}):
+            continue
+        runs.append(r)
+        ours, before = r["systems"]["ours"], r["systems"][f"variant {variant}"]
+        for g in _groups(ours):
+            if g in ("all", "tuning", "confirmation") or _hits_cell(ours[g]) != _hits_cell(before[g]):
+                rows.append([name, g, ours[g]["questions"], _hits_cell(before[g]), _hits_cell(ours[g])])
+    return rows, runs
+
+
+FORMAL_KINDS_SETS = (
+    "analyst_broad_en", "analyst_broad_erc", "analyst_broad_zh", "analyst_en", "analyst_erc", "financebench",
+    "docugami_pages", "docugami", "zh_reports", "analyst_zh", "analyst_broad_en_sentence", "analyst_erc_sentence",
+)  # fmt: skip
+FORMAL_KINDS_BLURB = (
+    "Read in `analyst_broad_en`'s and `analyst_broad_erc`'s tuning halves' misses (the section above): a filing's "
+    'exhibit index ("10.17 Form of Retention Restricted Stock Unit Award Agreement under the Lockheed Martin '
+    "Corporation 2011 Incentive Performance Award Plan (incorporated by reference to Exhibit 10.4 to ... Form "
+    '10-Q ...)") came before the liquidity discussion for "Lockheed Martin 2022 free cash flow and share buybacks" '
+    'and first for "Why did Creative Media & Community Trust\'s results change in 2022 versus 2021?", and a signature '
+    'page ("SIGNATURES / Pursuant to the requirements of Section 13 or 15(d) of the Securities Exchange Act of 1934 '
+    '...") first for "What did PepsiCo report in its May 2023 8-K?". Both name the company, the form, its periods '
+    "and plans, agreements and officers by title, and answer nothing but which documents were filed and who signed. "
+    "They are two more kinds of formal page (`prompts/pages/formalities.toml`): an exhibit index by its heading "
+    "(Exhibit Index, Exhibit Number, Exhibit Description) or by five lines or more, and 15% of its lines, opening "
+    'with an exhibit\'s number ("10.17", "*10.5(43)", "4.1†") on a page referring to filings three times or '
+    "more (Form 10-K, 8-K, incorporated by reference, filed herewith); a signature page by its heading and the "
+    "Exchange Act's sentence. A page of prose whose foot starts the index (Adobe's 10-K for 2017, page 99: Part III, "
+    "then the first five exhibits) keeps its place. A question asking for exhibits, signatures, directors or the "
+    "board keeps them in place. Over the 86 PDFs of the three English and Chinese collections' text (PDFium), 191 "
+    "pages are told as exhibit indexes and 56 as signature pages; none is an evidence page of any set (1,271 "
+    "evidence pages of financebench_dev, analyst_en, analyst_erc, analyst_zh and the three broad sets). "
+    "`formal_kinds_before` is the default before. Rows: each set's halves, and every other group where the two "
+    "differ."
+)
+
+
+def formal_kinds_levers() -> list[str]:
+    """A filing's exhibit index and signature page go last (default since 2026-12-07)."""
+    rows, runs = _off_rows(FORMAL_KINDS_SETS, "formal_kinds_before")
+    if not runs:
+        return []
+    return [
+        "## Retrieval: a filing's exhibit index and signature page go last (default since 2026-12-07)", "",
+        FORMAL_KINDS_BLURB, "",
+        table(["set", "questions", "n", "before: hit@1 / hit@5 / MRR", "now"], rows), "",
+        *(provenance(r) + "  " for r in runs), "",
+    ]  # fmt: skip
+
+
+FIRST_CAPITAL_SETS = (
+    "analyst_broad_erc", "analyst_broad_en", "analyst_erc", "analyst_en", "financebench", "docugami_pages",
+    "analyst_zh_en", "financebench_sentence", "docugami_pages_sentence", "analyst_erc_sentence",
+    "analyst_broad_en_sentence",
+)  # fmt: skip
+FIRST_CAPITAL_BLURB = (
+    "A phone's keyboard capitalises a question's first letter, and people write a period or a form in capitals "
+    'whatever they do with names: "why did kopore metals rename itself enrg elements, and what did it acquire or '
+    "drop in FY2022\" (`analyst_broad_erc` bre-08, tuning half, about ENRG Elements' report, whose file name is a "
+    "hash). A question typed without capitals has its names read where its documents write them capitalised (since "
+    "2026-12-06: the section on questions typed without capitals); this one's capitals (FY2022) made it a question "
+    "written with capitals, so its names went unread, and the year took it to three 10-Ks of 2022 (no evidence page in "
+    "the top 10). Now a question whose only capitals are its first letter's and its periods' or forms' (FY2022, Q2, "
+    "2Q23, H1, 10-K) is read as one typed without capitals (`rag_app.retrieval.documents.typed_without_capitals`). "
+    "The `_sentence` sets ask each set's questions so (lower case but the first letter); `first_capital_read` is the "
+    "default before. Rows: each set's halves, and every other group where the two differ."
+)
+
+
+def first_capital_levers() -> list[str]:
+    """A question capitalised only at its start, read as typed without capitals (default since 2026-12-07)."""
+    rows, runs = _off_rows(FIRST_CAPITAL_SETS, "first_capital_read")
+    if not runs:
+        return []
+    return [
+        "## Retrieval: a question capitalised only at its start, as a phone types it (default since 2026-12-07)", "",
+        FIRST_CAPITAL_BLURB, "",
+        table(["set", "questions", "n", "before: hit@1 / hit@5 / MRR", "now"], rows), "",
+        *(provenance(r) + "  " for r in runs), "",
+    ]  # fmt: skip
+
+
 RUNNING_SETS = (
     "analyst_erc", "analyst_en", "analyst_zh", "financebench", "docugami_pages", "docugami", "zh_reports", "finglm",
     "financebench_lower", "docugami_pages_lower", "financebench_tickers", "docugami_pages_tickers", "analyst_en_zh",
@@ -2235,6 +2323,51 @@ def analyst_sets(plots: list) -> list[str]:
             out += ["The first run (the default of 2026-12-06, before the route's names): " + provenance(first), ""]
     out += _analyst_en_zh(en)
     out += _analyst_zh_en()
+    return out
+
+
+BROAD_SETS = ("analyst_broad_en", "analyst_broad_zh", "analyst_broad_erc")
+BROAD_BLURB = (
+    "The sets above were written by people who read a page first and asked about it, so their questions share that "
+    "page's words. People ask a report broad questions before reading it: what the company sells, whether it is in "
+    "good financial shape, why profit fell, what its main risks are, what it bought this year. On 2026-12-07 four "
+    "helpers of the session, blind to the retrieval, wrote such questions the other way round: for each document "
+    "they read only its first page (its company, form and period; the first three where the cover is a picture), "
+    "wrote three questions of five kinds (business, health, change, risk, event) into a file they never edited "
+    "again, then read the document for every page answering the first two it answers (three of four for "
+    "enterprise_rag_challenge's reports), the most direct first, at most eight (`bench/data/analyst_broad_*.jsonl`; "
+    "their quotes, checked on each first page, are left out of the repository). `analyst_broad_en`: 104 questions "
+    "over financebench_dev's 52 filings; `analyst_broad_zh`: 42 in Chinese over zh_reports_dev's 22 reports and "
+    "research notes (伟星股份's has no text layer: none); `analyst_broad_erc`: 36 over enterprise_rag_challenge's 12 "
+    "reports, in their own collection. Of the English filings' questions, {several} name no period of a company whose "
+    'other reports the library holds ("What are Corning\'s segments?" of three Corning 10-Ks): two more helpers '
+    "found every page of those other reports that answers them (`also`), and a page of any counts "
+    "(the slice `answered by several reports`). The writers' notes: some pages answer only a part (a filing that "
+    "refers to its annual report for a segment's description); the Square 2016 10-K prints one word a line on many "
+    "pages. The levers of the day these sets were written, `first_capital_read` and `formal_kinds_before`, were "
+    "chosen after reading their tuning halves' misses (below); each is measured off in the tables."
+)
+
+
+def broad_sets(plots: list) -> list[str]:
+    """Broad questions written before reading the document (``bench.retrieval.BROAD``)."""
+    runs = [(name, load(f"retrieval-{name}")) for name in BROAD_SETS]
+    runs = [(name, r) for name, r in runs if r and "systems" in r]
+    out = ["## Retrieval: broad questions written before reading the document (analyst_broad_*), page level", ""]
+    if not runs:
+        return [*out, "Not measured yet: run `python -m bench.retrieval --sets " + ",".join(BROAD_SETS) + "`.", ""]
+    several = sum(
+        1 for line in (ROOT / "bench" / "data" / "analyst_broad_en.jsonl").open(encoding="utf-8") if '"also"' in line
+    )
+    out += [BROAD_BLURB.format(several=several), ""]
+    for name, r in runs:
+        out += [
+            f"### {name} ({r['questions']} questions, {r['documents']} documents in one collection)", "",
+            table(GROUP_HEADER, _group_rows(r)), "",
+            f"Ours / baseline, all questions: hit@5 {r['ratio_hit@5']}x, MRR {r['ratio_mrr']}x.", "",
+            *_lever_tables(r, "Levers (hit@5 / MRR; each row changes one thing from the default):"), *_misses(r),
+            provenance(r), "",
+        ]  # fmt: skip
     return out
 
 
@@ -3932,7 +4065,7 @@ def render(plots: list) -> str:
         "",
     ]
     sections = (
-        financebench(plots), zh_reports(plots), docugami(plots), docugami_pages(plots), analyst_sets(plots), dense_depth_levers(), within_english_levers(), exact_search_levers(), slots_levers(), lexicon_levers(), chunk_header_levers(), table_chunk_levers(), within_levers(), line_item_levers(), report_part_levers(), running_title_levers(), depth_levers(), rerank_levers(), page_scorer_levers(), page_signals(), formal_pages(), unnamed_pages(), rewritten_sections(), caseless_questions(), reasons_levers(), running_names_levers(), document_share_levers(), named_first_levers(), covered_words_levers(), reader_pages_levers(), reader_words_levers(), explanation_levers(), mixed_library(), traditional_script(), chinese_reader(), chinese_table_rows(), finglm(), scale(), answers(), across_answers(), refusal(),
+        financebench(plots), zh_reports(plots), docugami(plots), docugami_pages(plots), analyst_sets(plots), broad_sets(plots), dense_depth_levers(), within_english_levers(), exact_search_levers(), slots_levers(), lexicon_levers(), chunk_header_levers(), table_chunk_levers(), within_levers(), line_item_levers(), report_part_levers(), running_title_levers(), depth_levers(), rerank_levers(), page_scorer_levers(), page_signals(), formal_pages(), formal_kinds_levers(), unnamed_pages(), rewritten_sections(), caseless_questions(), first_capital_levers(), reasons_levers(), running_names_levers(), document_share_levers(), named_first_levers(), covered_words_levers(), reader_pages_levers(), reader_words_levers(), explanation_levers(), mixed_library(), traditional_script(), chinese_reader(), chinese_table_rows(), finglm(), scale(), answers(), across_answers(), refusal(),
         ingest(plots),
         ocr(), generation(), real_weights(), app_gpu(), summarize(), web(), faults(), upload_progress(), test_suite(),
     )  # fmt: skip
