@@ -1245,17 +1245,21 @@ FORMAL_KINDS_BLURB = (
 )
 
 
-def formal_kinds_levers() -> list[str]:
-    """A filing's exhibit index and signature page go last (default since 2026-12-07)."""
-    rows, runs = _off_rows(FORMAL_KINDS_SETS, "formal_kinds_before")
+def _off_section(title: str, blurb: str, names: tuple[str, ...], variant: str) -> list[str]:
+    """A lever's section: its blurb, then each set's default against ``variant`` (the lever off)."""
+    rows, runs = _off_rows(names, variant)
     if not runs:
         return []
     return [
-        "## Retrieval: a filing's exhibit index and signature page go last (default since 2026-12-07)", "",
-        FORMAL_KINDS_BLURB, "",
-        table(["set", "questions", "n", "before: hit@1 / hit@5 / MRR", "now"], rows), "",
+        title, "", blurb, "", table(["set", "questions", "n", "before: hit@1 / hit@5 / MRR", "now"], rows), "",
         *(provenance(r) + "  " for r in runs), "",
     ]  # fmt: skip
+
+
+def formal_kinds_levers() -> list[str]:
+    """A filing's exhibit index and signature page go last (default since 2026-12-07)."""
+    title = "## Retrieval: a filing's exhibit index and signature page go last (default since 2026-12-07)"
+    return _off_section(title, FORMAL_KINDS_BLURB, FORMAL_KINDS_SETS, "formal_kinds_before")
 
 
 FIRST_CAPITAL_SETS = (
@@ -1279,15 +1283,8 @@ FIRST_CAPITAL_BLURB = (
 
 def first_capital_levers() -> list[str]:
     """A question capitalised only at its start, read as typed without capitals (default since 2026-12-07)."""
-    rows, runs = _off_rows(FIRST_CAPITAL_SETS, "first_capital_read")
-    if not runs:
-        return []
-    return [
-        "## Retrieval: a question capitalised only at its start, as a phone types it (default since 2026-12-07)", "",
-        FIRST_CAPITAL_BLURB, "",
-        table(["set", "questions", "n", "before: hit@1 / hit@5 / MRR", "now"], rows), "",
-        *(provenance(r) + "  " for r in runs), "",
-    ]  # fmt: skip
+    title = "## Retrieval: a question capitalised only at its start, as a phone types it (default since 2026-12-07)"
+    return _off_section(title, FIRST_CAPITAL_BLURB, FIRST_CAPITAL_SETS, "first_capital_read")
 
 
 RUNNING_SETS = (
