@@ -300,9 +300,10 @@ class Settings(BaseSettings):
     retrieval_formal_pages_last: bool = Field(
         True,
         description="Put a report's formal pages below every other page in the hybrid ranking: its tables of "
-        "contents, its officers' certifications and its auditors' consents and letters (prompts/pages/"
-        "formalities.toml), which name the company, the report and its period as questions do and answer none of "
-        "them; a question asking for such a page (a certification, the auditors, the contents) keeps it in place.",
+        "contents, its officers' certifications, its auditors' consents and letters, its exhibit index and its "
+        "signature page (prompts/pages/formalities.toml), which name the company, the report and its period as "
+        "questions do and answer none of them; a question asking for such a page (a certification, the auditors, "
+        "the contents, the exhibits, who signed) keeps it in place.",
     )
     reranker_model: str | None = Field(
         None,
