@@ -1274,8 +1274,11 @@ FIRST_CAPITAL_BLURB = (
     "hash). A question typed without capitals has its names read where its documents write them capitalised (since "
     "2026-12-06: the section on questions typed without capitals); this one's capitals (FY2022) made it a question "
     "written with capitals, so its names went unread, and the year took it to three 10-Ks of 2022 (no evidence page in "
-    "the top 10). Now a question whose only capitals are its first letter's and its periods' or forms' (FY2022, Q2, "
-    "2Q23, H1, 10-K) is read as one typed without capitals (`rag_app.retrieval.documents.typed_without_capitals`). "
+    "the top 10). Now a question whose only capitals are its periods' or forms' (FY2022, Q2, 2Q23, H1, 10-K) and its "
+    "first letter's, where its first word is one of asking (Why, What, How, Did, Explain: not \"Nike fiscal 2018 gross "
+    'margin decline reasons", whose first word is a name), is read as one typed without capitals '
+    "(`rag_app.retrieval.documents.typed_without_capitals`). A first form discounted any first letter: it read "
+    '"Nike fiscal 2018 ..." so too, and put its evidence page second (`analyst_broad_en` brb-33, confirmation half). '
     "The `_sentence` sets ask each set's questions so (lower case but the first letter); `first_capital_read` is the "
     "default before. Rows: each set's halves, and every other group where the two differ."
 )

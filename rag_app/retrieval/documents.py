@@ -238,17 +238,23 @@ def spelled_by(term: str, file_name: str) -> bool:
 # A question typed without capitals ("what was tesla's revenue in 2022?"): its case tells no name
 CASELESS = re.compile(r"[^A-Z]*[a-z]{3}[^A-Z]*", re.DOTALL)
 # Capitals that tell no name either: a period or a form as people write them whatever their case ("FY2022", "Q2",
-# "2Q23", "H1", "10-K"), and a keyboard's capital at the start of a question
+# "2Q23", "H1", "10-K"), and a keyboard's capital at the start of a question that opens with a word of asking ("Why
+# did ..."; not "Nike fiscal 2018 ...", whose first word is a name)
 _CASE_FREE = re.compile(
     r"(?<![A-Za-z0-9])(?:FY\s?['’]?\d{2,4}|[1-4][QH]\s?['’]?\d{2,4}|[QH][1-4]|\d{1,2}-[KQ])(?![A-Za-z0-9])"
 )
+_FIRST_WORD = re.compile(r"[A-Za-z]+")
 
 
 def typed_without_capitals(question: str) -> bool:
-    """Whether a question's capitals tell none of its names: none but its first letter's and its periods' and forms'
-    ("Why did kopore metals rename itself enrg elements in FY2022?", as a phone's keyboard types it)."""
+    """Whether a question's capitals tell none of its names: none but its periods' and forms', and its first letter's
+    where its first word is one of asking ("Why did kopore metals rename itself enrg elements in FY2022?", as a
+    phone's keyboard types it)."""
     text = _CASE_FREE.sub(" ", question).lstrip()
-    return bool(CASELESS.fullmatch(text[:1].lower() + text[1:]))
+    first = _FIRST_WORD.match(text)
+    if first and first.group().lower() in STOPWORDS | ASKING_WORDS:
+        text = text[:1].lower() + text[1:]
+    return bool(CASELESS.fullmatch(text))
 
 
 _CASELESS_OWNER = re.compile(r"([a-z][a-z0-9.&\-]*)['’]s\b")
