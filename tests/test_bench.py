@@ -102,9 +102,10 @@ def test_questions_are_reported_by_kind():
 
 
 def test_the_questions_written_blind_name_their_documents_pages_and_kinds():
-    """analyst_en / analyst_zh / analyst_erc: each question names a document of its collection's set and pages inside
-    it, and is reported by the kind its writer gave it, in the halves its collection's own set splits that document
-    into."""
+    """analyst_en / analyst_zh / analyst_erc and the broad sets (written before reading the document): each question
+    names a document of its collection's set and pages inside it, and is reported by the kind its writer gave it, in
+    the halves its collection's own set splits that document into. A broad question naming no period of a company
+    with several reports counts a page of each other report that answers it too (``also``)."""
     from pypdf import PdfReader
 
     from bench.retrieval import QA, analyst_questions, split_half
@@ -112,6 +113,7 @@ def test_the_questions_written_blind_name_their_documents_pages_and_kinds():
     kinds = {
         "en": {"figure", "computed", "explanation", "fact", "risk or policy"},
         "zh": {"figure", "name or date", "open"},
+        "broad": {"business", "health", "change", "risk", "event"},
     }
     page_counts: dict = {}
     sets = (
@@ -119,7 +121,11 @@ def test_the_questions_written_blind_name_their_documents_pages_and_kinds():
         ("zh", "zh", "zh_reports_dev/pdfs", 44, lambda pdf: pdf.name),
         # split by file name, as bench.answers splits these reports
         ("erc", "en", "enterprise_rag_challenge_r1/round1/pdfs", ERC_QUESTIONS, lambda pdf: pdf.name),
+        ("broad_en", "broad", "financebench_dev/pdfs", 104, lambda pdf: pdf.stem),
+        ("broad_zh", "broad", "zh_reports_dev/pdfs", 42, lambda pdf: pdf.name),
+        ("broad_erc", "broad", "enterprise_rag_challenge_r1/round1/pdfs", 36, lambda pdf: pdf.name),
     )
+    several = 0
     for name, language, folder, size, halved_by in sets:
         rows = [json.loads(line) for line in (ROOT / "bench" / "data" / f"analyst_{name}.jsonl").open()]
         questions = analyst_questions(name)
@@ -133,9 +139,17 @@ def test_the_questions_written_blind_name_their_documents_pages_and_kinds():
             kind = [g.removeprefix("kind: ") for g in q.groups if g.startswith("kind: ") and "/" not in g]
             assert kind == [row["kind"]] and row["kind"] in kinds[language], q.id
             assert q.groups[1] == split_half(halved_by(pdf))
+            for other, others in row.get("also", {}).items():  # the company's other reports that answer it
+                assert (
+                    all(q.relevant((f"{other}.pdf", p)) for p in others) and "answered by several reports" in q.groups
+                )
+                several += bool(others)
+        if name.startswith("broad"):
+            assert not any("quote" in row for row in rows)
         if name == "erc":  # both halves hold questions, and no quote of the reports' text is kept in the repository
             assert {q.groups[1] for q in questions} == {"tuning", "confirmation"}
             assert not any("quote" in row for row in rows)
+    assert several > 28  # 28 questions, each answered in one other report or more
 
 
 @pytest.mark.slow  # reads every page of docugami's 20 10-Qs (cached after the first run)
