@@ -230,8 +230,8 @@ def test_a_table_chunk_carries_its_tables_title_and_column_header():
 
 def test_every_retrieval_variant_names_options_the_bench_knows():
     """A variant's keys are RankingOptions fields or the few the bench reads itself (the search mode, the candidate
-    depths, the section boosts', the reranker's, the store's exact search, the formal pages' step, the glossary of
-    English names a Chinese question reads): a misspelt lever
+    depths, the section boosts', the reranker's, the store's exact search, the formal pages' step and the kinds it
+    leaves out, the glossary of English names a Chinese question reads): a misspelt lever
     fails here, not after a run of minutes."""
     from dataclasses import fields
 
@@ -239,11 +239,17 @@ def test_every_retrieval_variant_names_options_the_bench_knows():
     from rag_app.retrieval.fusion import RankingOptions
 
     known = {f.name for f in fields(RankingOptions)} | {"mode", "candidates", "dense_candidates", "exact_chunks"}
-    known |= {"formal_pages_last", "glossary"}
+    known |= {"formal_pages_last", "formal_kinds_left_out", "glossary"}
     for name, overrides in VARIANTS.items():
         unknown = {k for k in overrides if k not in known and not k.startswith(("section_", "rerank_"))}
         assert not unknown, (name, unknown)
     assert VARIANTS["hnsw"] == {"exact_chunks": 0} and VARIANTS["slots"]["within_lexicon_weight"] == 1.0
+    from bench.retrieval import Formalities, formal_kinds_without
+
+    kinds = {kind.name for kind in Formalities.load().kinds}
+    assert set(VARIANTS["formal_kinds_before"]["formal_kinds_left_out"]) < kinds  # kinds the file names
+    before = formal_kinds_without(Formalities.load(), VARIANTS["formal_kinds_before"]["formal_kinds_left_out"])
+    assert {kind.name for kind in before.kinds} == kinds - {"exhibit index", "signatures"}
 
 
 def test_the_page_scorer_reorders_a_questions_pages_and_counts_only_the_top_10():
