@@ -499,6 +499,21 @@ def test_a_report_whose_cover_and_file_name_name_nothing_is_routed_by_the_name_i
         assert retriever.search("tradition staff costs 2022", 3).hits[0].file == "7be20e44.pdf"
 
 
+def _hashed_10ks(folder, period: str, page: str, insert: tuple[int, str] | None = None) -> None:
+    """Three 10-Ks for 2022 saved under hashes, as enterprise_rag_challenge saves them: a cover naming the company and
+    the year (``period`` after it), then seven pages written from ``page`` ({company}, {n}), ``insert`` among them."""
+    for name, company in (
+        ("194000c9.pdf", "Holley Inc."),
+        ("e0d6bb57.pdf", "Creative Trust"),
+        ("cbd8fb25.pdf", "Tower"),
+    ):
+        pages = [f"{company}\nForm 10-K\nFor the fiscal year ended December 31, 2022{period}"]
+        pages += [page.format(company=company, n=n) for n in range(2, 9)]
+        if insert:
+            pages.insert(*insert)
+        write_pdf(folder / name, pages)
+
+
 def test_a_question_typed_without_capitals_names_a_report_by_common_words_its_cover_and_pages_write_as_a_name(
     service, tmp_path
 ):
@@ -512,15 +527,8 @@ def test_a_question_typed_without_capitals_names_a_report_by_common_words_its_co
     green += [f"Safe & Green builds modular site {n}; Safe & Green Development owns it." for n in range(2, 9)]
     green.insert(4, "Safe & Green's construction backlog was $15.0 million at the end of 2022.")
     write_pdf(folder / "f06d7ecc.pdf", green)
-    for name, company in (
-        ("194000c9.pdf", "Holley Inc."),
-        ("e0d6bb57.pdf", "Creative Trust"),
-        ("cbd8fb25.pdf", "Tower"),
-    ):
-        pages = [f"{company}\nForm 10-K\nFor the fiscal year ended December 31, 2022"]
-        pages += [f"{company} plant {n}: our construction backlog at the end of 2022." for n in range(2, 9)]
-        pages.insert(5, "Our plants are safe and green: we keep our workers safe and our energy green.")
-        write_pdf(folder / name, pages)
+    _hashed_10ks(folder, "", "{company} plant {n}: our construction backlog at the end of 2022.",
+                 (5, "Our plants are safe and green: we keep our workers safe and our energy green."))  # fmt: skip
     service.ingest([folder])
     retriever = service.retriever(service.store(with_model=True))
     result = retriever.search("safe and green construction backlog end of 2022", 3)
@@ -543,14 +551,7 @@ def test_a_question_typed_on_a_phone_names_a_report_by_the_words_its_cover_and_p
              for n in range(2, 9)]  # fmt: skip
     enrg.insert(3, "ENRG ELEMENTS LIMITED\nThe Company changed its name to reflect its focus on energy metals.")
     write_pdf(folder / "43437bcc.pdf", enrg)
-    for name, company in (
-        ("194000c9.pdf", "Holley Inc."),
-        ("e0d6bb57.pdf", "Creative Trust"),
-        ("cbd8fb25.pdf", "Tower"),
-    ):
-        pages = [f"{company}\nForm 10-K\nFor the fiscal year ended December 31, 2022 (FY2022)"]
-        pages += [f"{company} plant {n}: in FY2022 we acquired a business and renamed it." for n in range(2, 9)]
-        write_pdf(folder / name, pages)
+    _hashed_10ks(folder, " (FY2022)", "{company} plant {n}: in FY2022 we acquired a business and renamed it.")
     service.ingest([folder])
     retriever = service.retriever(service.store(with_model=True))
     question = "Why did kopore metals rename itself enrg elements, and what did it acquire in FY2022?"

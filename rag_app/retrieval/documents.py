@@ -244,6 +244,7 @@ _CASE_FREE = re.compile(
     r"(?<![A-Za-z0-9])(?:FY\s?['’]?\d{2,4}|[1-4][QH]\s?['’]?\d{2,4}|[QH][1-4]|\d{1,2}-[KQ])(?![A-Za-z0-9])"
 )
 _FIRST_WORD = re.compile(r"[A-Za-z]+")
+_ASKING = STOPWORDS | ASKING_WORDS  # "why", "what", "explain": a first word whose capital is the keyboard's
 
 
 def typed_without_capitals(question: str) -> bool:
@@ -252,7 +253,7 @@ def typed_without_capitals(question: str) -> bool:
     phone's keyboard types it)."""
     text = _CASE_FREE.sub(" ", question).lstrip()
     first = _FIRST_WORD.match(text)
-    if first and first.group().lower() in STOPWORDS | ASKING_WORDS:
+    if first and first.group().lower() in _ASKING:
         text = text[:1].lower() + text[1:]
     return bool(CASELESS.fullmatch(text))
 
