@@ -342,6 +342,17 @@ def browser():
         browser.close()
 
 
+@pytest.fixture(autouse=True)
+def _pages_closed_after_each_test(request):
+    """Every page a browser test opened (``browser.new_page`` makes a context of its own) is closed when the test
+    ends. Left open, each kept its renderer drawing and its Gradio page polling the module's app process until the
+    module ended: a dozen renderers beside the suite's three workers on two cores."""
+    yield
+    if "browser" in request.fixturenames:
+        for context in request.getfixturevalue("browser").contexts:
+            context.close()
+
+
 @pytest.fixture(scope="session")
 def extractive_app(tmp_path_factory):
     """``python app.py --llm-backend extractive``, started once for the tests that need no other flag;
