@@ -426,6 +426,14 @@ class FirstCapitalRead(Retriever):
             documents.typed_without_capitals = typed
 
 
+class UnnamedPagesRead(Retriever):
+    """For a Chinese question that names some documents, the reader reads the pages of any best English document,
+    named or not, as before 2026-12-07's change (Retriever._reader_reading: all it did not embed)."""
+
+    def _reader_reading(self, query, unread, named, vector, progress=None):
+        return super()._reader_reading(query, unread, set(), vector, progress)
+
+
 # The lower-case sets' questions as the set wrote them (lower-cased text -> text), filled by in_lower_case
 WRITTEN_WITH_CAPITALS: dict[str, str] = {}
 
@@ -508,6 +516,7 @@ CLASS_VARIANTS = {
     "caseless_names_unread": CaselessNamesUnread,
     "written_with_capitals": AsWrittenWithCapitals,
     "first_capital_read": FirstCapitalRead,
+    "unnamed_pages_read": UnnamedPagesRead,
     "written_with_names": AsWrittenWithNames,
     "written_in_simplified": AsWrittenInSimplified,
     "script_unread": ScriptUnread,

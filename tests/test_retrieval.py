@@ -6,7 +6,7 @@ from dataclasses import replace
 from unittest import mock
 
 import pytest
-from conftest import FINANCEBENCH, ROOT
+from conftest import CORPUS, FINANCEBENCH, ROOT
 from pdfgen import write_pdf
 
 from rag_app.records import Chunk
@@ -1200,3 +1200,41 @@ def test_a_chinese_question_ranks_an_english_filings_pages_by_the_chinese_reader
     assert read is not None and (unread is None or read < unread), (read, unread)
     service.delete_document("ADOBE_2016_10K.pdf")
     assert list(kept.iterdir()) == []  # derived from the document's text: gone with it
+
+
+@pytest.mark.slow
+def test_a_chinese_question_has_the_reader_read_the_english_filing_it_names_and_no_other(service, tmp_path):
+    """A Chinese question naming a Chinese report kept its library's English 10-K among the two best documents whose
+    pages are ranked inside (``within_documents``), and the Chinese reader read every page of it first: a minute on
+    2 cores for a 304-page filing (three under load: the page's answer timed out), for pages ranked below the
+    report's. Now the reader reads the pages of the documents the question names: none of the 10-K's here, and
+    all of them for a question that names Walmart (沃尔玛)."""
+    from pypdf import PdfReader, PdfWriter
+
+    from rag_app.retrieval import reader_pages
+
+    folder = tmp_path / "library"
+    folder.mkdir()
+    for source, indexes, name in [
+        (CORPUS / "qa" / "zh_reports_dev" / "pdfs" / "千味央厨-千寻百味乘势而上-22122726页.pdf", (2, 3, 4), "千味央厨-研究报告摘录.pdf"),
+        (FINANCEBENCH / "WALMART_2018_10K.pdf", range(30, 45), "WALMART_2018_10K.pdf"),
+    ]:  # fmt: skip
+        reader, writer = PdfReader(source), PdfWriter()
+        for index in indexes:
+            writer.add_page(reader.pages[index])
+        writer.write(folder / name)
+    service.ingest([folder])
+    retriever = service.retriever(service.store(with_model=True))
+    chinese = type(service.chinese_reader)
+    embed_passages, read = chinese.embed_passages, []
+
+    def reading(self, texts, on_batch=None):
+        read.append(len(texts))
+        return embed_passages(self, texts, on_batch)
+
+    reader_pages._kept.clear()
+    with mock.patch.object(chinese, "embed_passages", reading):
+        hits = retriever.search("千味央厨的股权激励计划考核目标是什么？", 5).hits
+        assert hits[0].file == "千味央厨-研究报告摘录.pdf" and read == []
+        hits = retriever.search("沃尔玛2018财年的国际业务净销售额是多少？", 5).hits
+        assert hits[0].file == "WALMART_2018_10K.pdf" and read == [15]

@@ -133,7 +133,8 @@ class Retriever:
         query = self._with_symbol_names(query, covers, routed, documents)
         unnamed_text, titled = searcher._unnamed_question(query, routed, scope) if self.mode != "dense" else ("", ())
         vector, unnamed_vector = _embedded(reader or self.embeddings, query, unnamed_text)
-        if (reading := self._reader_reading(query, unread, vector if reader else None, reader_progress)) is not None:
+        reading = self._reader_reading(query, unread, routed.best_named(sorted(scope)), vector if reader else None, reader_progress)  # fmt: skip
+        if reading is not None:
             searcher.reading = reading  # a copy: the reader reads this question (_searcher_for)
         current = {d.sha256 for d in documents if d.embedding == self.embeddings.fingerprint}
         shas = None if scope == current else scope  # no filter when everything is searched: faster
@@ -421,6 +422,7 @@ class Retriever:
         self,
         query: str,
         unread: frozenset[str],
+        named: set[str],
         vector: list[float] | None,
         progress: ReadingProgress | None = None,
     ) -> ReaderReading | None:
@@ -431,13 +433,23 @@ class Retriever:
         the names of its documents (:meth:`_unnamed_question`) analyst_en_zh's tuning half lost (MRR 0.385 -> 0.339 at
         weight 0.5). ``vector``: the reader's vector of the question where it already embedded it (a library holding
         Chinese documents too); else it is embedded when first needed, so a library with no English document of
-        ``within_min_pages`` pages never loads the reader. ``progress``: told while it reads a document's pages."""
-        return ReaderReading(self.chinese, query, unread, vector, progress) if unread else None
+        ``within_min_pages`` pages never loads the reader. ``progress``: told while it reads a document's pages.
+
+        ``named``: the documents the question names best (:meth:`DocumentRoute.best_named`). Where it names some, the
+        reader reads the pages of those of them it did not embed, and no other's: "千味央厨的股权激励计划考核目标是什么？"
+        names a Chinese report, and the second best document, an English 10-K of 304 pages that the pages of the
+        inside rankings reach (``within_documents``), cost the question a minute of the reader's reading on 2 cores
+        (three under load) for pages ranked below the report's. Where it names none, the best documents' pages are
+        read, whichever they are."""
+        if not unread:
+            return None
+        pages_of = unread & named if named else unread
+        return ReaderReading(self.chinese, query, unread, vector, progress, frozenset(pages_of))
 
     def _read_pages(self, sha: str) -> tuple[list[Page], float, int] | None:
         """The Chinese reader's ranking of the pages of one file content it did not embed, for the question it read
         (``reading``, set by :meth:`search`), with its weight and k; None where there is none."""
-        if self.reading is None or sha not in self.reading.unread or not self.ranking.within_reader_weight:
+        if self.reading is None or sha not in self.reading.pages_of or not self.ranking.within_reader_weight:
             return None
         reader = self.reading.reader
         folder = exact.reader_pages_folder(self.store.index().table.path, reader.name)
@@ -662,6 +674,7 @@ class ReaderReading(_ReadersVector):
     unread: frozenset[str]
     embedded: list[float] | None = None
     progress: ReadingProgress | None = None  # told while the reader reads a document's pages (Retriever.search)
+    pages_of: frozenset[str] = frozenset()  # of ``unread``, those whose pages it may read (Retriever._reader_reading)
 
 
 @dataclass
