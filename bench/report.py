@@ -1294,6 +1294,25 @@ def first_capital_levers() -> list[str]:
     return _off_section(title, FIRST_CAPITAL_BLURB, FIRST_CAPITAL_SETS, "first_capital_read")
 
 
+NAMED_READ_SETS = ("analyst_en_zh-named-read", "analyst_en_zh_hk-named-read", "analyst_en_zh_tw-named-read")
+NAMED_READ_BLURB = (
+    "A Chinese question about an English filing has the Chinese reader read the filing's whole pages once and rank "
+    "them (the section on the reader's pages). It read those of each of the two best documents whose pages are "
+    'ranked inside (`within_documents`), named or not: "千味央厨的股权激励计划考核目标是什么？" in a library holding '
+    "a Chinese report and Walmart's 304-page 10-K (the page's browser tests) read the 10-K first, 60.8 s at load 1.8 "
+    "(over 180 s beside the test suite), for pages ranked below the report's. Now, where the question names "
+    "documents (`DocumentRoute.best_named`), the reader reads only those of them it did not embed; where it names "
+    "none, the best documents' as before (`Retriever._reader_reading`). The sets are the Chinese questions over "
+    "financebench_dev's English filings; `unnamed_pages_read` is the default before."
+)
+
+
+def named_read_levers() -> list[str]:
+    """A Chinese question's reader reads the English documents it names, and no other (default since 2026-12-07)."""
+    title = "## Retrieval: the Chinese reader reads the English filings a question names, and no other (default since 2026-12-07)"  # fmt: skip
+    return _off_section(title, NAMED_READ_BLURB, NAMED_READ_SETS, "unnamed_pages_read")
+
+
 RUNNING_SETS = (
     "analyst_erc", "analyst_en", "analyst_zh", "financebench", "docugami_pages", "docugami", "zh_reports", "finglm",
     "financebench_lower", "docugami_pages_lower", "financebench_tickers", "docugami_pages_tickers", "analyst_en_zh",
@@ -4071,7 +4090,7 @@ def render(plots: list) -> str:
         "",
     ]
     sections = (
-        financebench(plots), zh_reports(plots), docugami(plots), docugami_pages(plots), analyst_sets(plots), broad_sets(plots), dense_depth_levers(), within_english_levers(), exact_search_levers(), slots_levers(), lexicon_levers(), chunk_header_levers(), table_chunk_levers(), within_levers(), line_item_levers(), report_part_levers(), running_title_levers(), depth_levers(), rerank_levers(), page_scorer_levers(), page_signals(), formal_pages(), formal_kinds_levers(), unnamed_pages(), rewritten_sections(), caseless_questions(), first_capital_levers(), reasons_levers(), running_names_levers(), document_share_levers(), named_first_levers(), covered_words_levers(), reader_pages_levers(), reader_words_levers(), explanation_levers(), mixed_library(), traditional_script(), chinese_reader(), chinese_table_rows(), finglm(), scale(), answers(), across_answers(), refusal(),
+        financebench(plots), zh_reports(plots), docugami(plots), docugami_pages(plots), analyst_sets(plots), broad_sets(plots), dense_depth_levers(), within_english_levers(), exact_search_levers(), slots_levers(), lexicon_levers(), chunk_header_levers(), table_chunk_levers(), within_levers(), line_item_levers(), report_part_levers(), running_title_levers(), depth_levers(), rerank_levers(), page_scorer_levers(), page_signals(), formal_pages(), formal_kinds_levers(), unnamed_pages(), rewritten_sections(), caseless_questions(), first_capital_levers(), reasons_levers(), running_names_levers(), document_share_levers(), named_first_levers(), covered_words_levers(), reader_pages_levers(), named_read_levers(), reader_words_levers(), explanation_levers(), mixed_library(), traditional_script(), chinese_reader(), chinese_table_rows(), finglm(), scale(), answers(), across_answers(), refusal(),
         ingest(plots),
         ocr(), generation(), real_weights(), app_gpu(), summarize(), web(), faults(), upload_progress(), test_suite(),
     )  # fmt: skip
