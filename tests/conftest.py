@@ -346,7 +346,7 @@ def browser():
 def _pages_closed_after_each_test(request):
     """Every page a browser test opened (``browser.new_page`` makes a context of its own) is closed when the test
     ends. Left open, each kept its renderer drawing and its Gradio page polling the module's app process until the
-    module ended: a dozen renderers beside the suite's three workers on two cores."""
+    module ended: some thirty renderers beside the suite's three workers on two cores (load 18)."""
     yield
     if "browser" in request.fixturenames:
         for context in request.getfixturevalue("browser").contexts:

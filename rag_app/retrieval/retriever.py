@@ -133,7 +133,8 @@ class Retriever:
         query = self._with_symbol_names(query, covers, routed, documents)
         unnamed_text, titled = searcher._unnamed_question(query, routed, scope) if self.mode != "dense" else ("", ())
         vector, unnamed_vector = _embedded(reader or self.embeddings, query, unnamed_text)
-        reading = self._reader_reading(query, unread, routed.best_named(sorted(scope)), vector if reader else None, reader_progress)  # fmt: skip
+        named = routed.best_named(sorted(scope)) if unread else set()
+        reading = self._reader_reading(query, unread, named, vector if reader else None, reader_progress)
         if reading is not None:
             searcher.reading = reading  # a copy: the reader reads this question (_searcher_for)
         current = {d.sha256 for d in documents if d.embedding == self.embeddings.fingerprint}
