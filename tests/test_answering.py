@@ -1,6 +1,7 @@
 """RagService.ask end to end: retrieval, every strategy on the tiny local model, citations, errors."""
 
 import json
+import shutil
 
 import pytest
 from conftest import ROOT
@@ -15,19 +16,34 @@ SAMPLE = ROOT / "samples" / "acme-q3-2023.pdf"
 ANSWER_KEYS = {"question", "answer", "strategy", "model", "sources", "timings", "tokens"}
 
 
-@pytest.fixture
-def tiny_service(service, settings, tiny_lm, tmp_path):
-    settings.llm_model = str(tiny_lm)
-    settings.llm_device = "cpu"
-    settings.max_new_tokens = 16
+@pytest.fixture(scope="module")
+def tiny_library(tmp_path_factory, embeddings):
+    """The sample report and an 8-page Beta Corp report, ingested once for the module: each test's ``tiny_service``
+    starts from a copy (two ingests cost about 2 s, and thirty tests want the same library)."""
+    from rag_app.service import RagService
+    from rag_app.settings import Settings
+
+    folder = tmp_path_factory.mktemp("tiny_library")
     other = write_pdf(
-        tmp_path / "beta-2023.pdf",
+        folder / "beta-2023.pdf",
         [
             f"Beta Corp page {i}: gross margin discussion, services revenue and operating costs." * 3
             for i in range(1, 9)
         ],
     )
-    assert service.ingest([SAMPLE, other]).ok
+    library = RagService(Settings(_env_file=None, data_dir=folder / "data", collection="test", parse_workers=1, ocr="off"))  # fmt: skip
+    library.embeddings = embeddings
+    assert library.ingest([SAMPLE, other]).ok
+    library.database.close()
+    return folder / "data"
+
+
+@pytest.fixture
+def tiny_service(service, settings, tiny_lm, tiny_library):
+    shutil.copytree(tiny_library, settings.data_dir)
+    settings.llm_model = str(tiny_lm)
+    settings.llm_device = "cpu"
+    settings.max_new_tokens = 16
     return service
 
 
@@ -126,9 +142,9 @@ def test_answers_only_from_the_chosen_files(tiny_service):
         ({"question": "gross margin?", "temperature": 3}, "temperature must be between 0 and 2, got 3"),
     ],
 )
-def test_bad_requests_are_refused_at_the_edge_with_clear_errors(tiny_service, fields, message):
+def test_bad_requests_are_refused_at_the_edge_with_clear_errors(settings, fields, message):
     with pytest.raises(InvalidRequestError, match=message):
-        AskRequest.of(tiny_service.settings, **fields)
+        AskRequest.of(settings, **fields)
 
 
 def test_a_question_the_model_cannot_read_whole_is_refused(tiny_service, monkeypatch):

@@ -101,6 +101,7 @@ def test_questions_are_reported_by_kind():
     assert all(sum(g.startswith("kind: ") and "/" not in g for g in q.groups) == 1 for q in zh_reports_questions())
 
 
+@pytest.mark.slow
 def test_the_questions_written_blind_name_their_documents_pages_and_kinds():
     """analyst_en / analyst_zh / analyst_erc and the broad sets (written before reading the document): each question
     names a document of its collection's set and pages inside it, and is reported by the kind its writer gave it, in

@@ -64,6 +64,7 @@ def stored(service) -> tuple[list, np.ndarray, list]:
     return records, np.asarray([vectors[r[0]] for r in records]), rows
 
 
+@pytest.mark.slow
 def test_ingest_stores_the_same_chunks_vectors_and_bm25_rows_either_way(settings, embeddings, tmp_path, monkeypatch):
     folder = tmp_path / "in"
     folder.mkdir()

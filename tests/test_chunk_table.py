@@ -148,6 +148,7 @@ index.delete("sha-en2")
 """
 
 
+@pytest.mark.slow  # starts processes of its own and waits on them
 def test_a_search_sees_another_process_writing_the_index(tmp_path, documents):
     index = ChunkTable(tmp_path / "bm25.sqlite")
     for sha, chunks in documents.items():

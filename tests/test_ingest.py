@@ -236,6 +236,7 @@ def writer_process(service, monkeypatch) -> list:
     return started
 
 
+@pytest.mark.slow  # starts processes of its own and waits on them
 def test_a_large_ingest_stores_through_a_process_of_its_own(service, folder, writer_process, embed_calls):
     report = service.ingest([folder])
     assert statuses(report) == {"alpha.pdf": "ingested", "sub/beta.pdf": "ingested", "notes.md": "ingested"}
@@ -253,6 +254,7 @@ def test_a_large_ingest_stores_through_a_process_of_its_own(service, folder, wri
     assert stored_chunks(service) == sum(d.chunks for d in service.list_documents())
 
 
+@pytest.mark.slow  # starts processes of its own and waits on them
 def test_when_the_writer_process_dies_the_run_says_so_and_a_rerun_completes_it(service, folder, writer_process, one_file_a_batch, monkeypatch):  # fmt: skip
     from rag_app.errors import StoreUnavailableError
     from rag_app.storage.writer_process import StoreWriterProcess
@@ -274,6 +276,7 @@ def test_when_the_writer_process_dies_the_run_says_so_and_a_rerun_completes_it(s
     assert service.store(with_model=True).pending_writes() == []
 
 
+@pytest.mark.slow  # starts processes of its own and waits on them
 def test_a_writer_process_that_cannot_open_the_store_says_why(settings):
     from rag_app.errors import StoreUnavailableError
     from rag_app.storage.writer_process import StoreWriterProcess

@@ -1,5 +1,6 @@
 """An OpenAI-compatible endpoint as the answer model, against a real HTTP server with streaming."""
 
+import pytest
 from openai_stub import StubServer
 from test_chains import TEXTS, context, sources
 
@@ -99,6 +100,7 @@ print(len(errors), errors[:1])
 """
 
 
+@pytest.mark.slow  # starts processes of its own and waits on them
 def test_concurrent_first_replies_parse_once_schemas_are_built():
     """CI failed once: the first map step's concurrent replies raced pydantic's deferred schema
     build inside openai. Loading the backend builds the schemas first; without that, this

@@ -55,8 +55,17 @@ def env_of(settings) -> dict:
     return cli_env(settings.data_dir, RAG_COLLECTION="test")
 
 
-@pytest.mark.parametrize("kind", DAMAGE)
-@pytest.mark.parametrize("who", ["the running app", "a new process"])
+# The quick subset (-m "not slow") keeps one damage of each kind of handling, each seen by another reader: a damaged
+# file moved aside, seen by the running app; a deleted one, seen by a new process. The full run takes all eight.
+QUICK = {("the running app", "garbage"), ("a new process", "deleted")}
+MATRIX = [
+    pytest.param(who, kind, marks=() if (who, kind) in QUICK else pytest.mark.slow)
+    for who in ("the running app", "a new process")
+    for kind in DAMAGE
+]
+
+
+@pytest.mark.parametrize(("who", "kind"), MATRIX)
 def test_a_lost_or_damaged_chunk_table_is_named_and_restored(stored, settings, kind, who):
     path = chunk_table(stored)
     damage(path, kind)

@@ -644,6 +644,7 @@ print([repr(c.words) for c in candidates])
 """
 
 
+@pytest.mark.slow  # starts processes of its own and waits on them
 def test_the_document_route_and_the_quoted_answers_word_scores_are_the_same_in_every_process():
     """Their idf sums run over sets of words, whose order follows the process's string hashing: a plain sum's last
     bits moved with it, so two documents a question names alike tied in one process and not in the next (an

@@ -117,6 +117,7 @@ def test_a_report_printed_in_traditional_characters_is_found_and_quoted_for_a_qu
         assert answer.sources[0].hit.file == "聯邦製藥2023年報.md"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not ZH_REPORT.exists(), reason="needs ../shared/corpus (RAG_TEST_CORPUS)")
 def test_a_question_typed_in_traditional_characters_ranks_a_simplified_reports_pages_as_in_simplified_ones(
     service, tmp_path

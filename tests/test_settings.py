@@ -46,6 +46,7 @@ def test_gemlite_autotune_is_a_setting_not_an_environment_read(clean_env, monkey
     assert Settings(_env_file=None).gemlite_autotune is True
 
 
+@pytest.mark.slow  # starts processes of its own and waits on them
 def test_torch_threads_sleep_while_waiting_unless_the_user_says_otherwise():
     """OMP_WAIT_POLICY is set by importing rag_app, before torch is, and an explicit value is kept."""
     import subprocess

@@ -296,6 +296,7 @@ def test_a_write_in_progress_elsewhere_is_never_taken_for_an_orphan(tmp_path):
     assert store.count_chunks("sha-busy") == 1 and store.index().table.has("sha-busy")
 
 
+@pytest.mark.slow  # starts processes of its own and waits on them
 @pytest.mark.parametrize("shards", [2, 3])
 def test_a_shard_writer_that_dies_mid_write_leaves_the_markers_and_recovery_removes_every_piece(tmp_path, shards):
     """The store's writer process writes through a process per shard; one of them dies during a write of

@@ -133,6 +133,7 @@ write(store, "b.pdf", "sha-b", ["one", "two", "three", "four", "five"], seed=1)
 """
 
 
+@pytest.mark.slow  # starts processes of its own and waits on them
 @pytest.mark.parametrize(
     ("step", "survives"),
     [("after-marker", False), ("mid-add", False), ("before-commit", False), ("after-commit", True),
