@@ -4232,8 +4232,10 @@ def test_suite() -> list[str]:
         [run["command"], run["passed"], run["skipped"], run["failed"], f"{run['seconds'] / 60:.1f} min", run["load_before"], run["load_after"]]
         for run in r["runs"]
     ]  # fmt: skip
+    failures = [f"`{run['command']}`: {', '.join(f'`{line}`' for line in run['failures'])}" for run in r["runs"] if run.get("failures")]  # fmt: skip
     return [
         *out,
+        *(["Failed in this run: " + "; ".join(failures) + ".", ""] if failures else []),
         f"What `.ci/run`'s command and the quick subset take on this project's machine ({r['machine'].get('cpus')} cores; "
         "load averages over a minute, before and after: a run on a machine shared with other work takes longer). "
         "The CI budget is 15 minutes for the suite, 3 for `-m \"not slow\"`. " + SUITE_STATE, "",

@@ -36,6 +36,8 @@ def run(args: list[str]) -> dict:
         "failed": counts.get("failed", 0) + counts.get("errors", 0) + counts.get("error", 0),
         "exit_code": done.returncode,
         "summary": summary,
+        # the short test summary's lines (pyproject's -ra): a failure under load is named, not only counted
+        "failures": [line for line in done.stdout.splitlines() if line.startswith(("FAILED ", "ERROR "))],
         "load_before": load_before,
         "load_after": round(os.getloadavg()[0], 1),
     }
