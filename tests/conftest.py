@@ -120,13 +120,20 @@ def service(settings, embeddings):
 def sample_library(tmp_path_factory, embeddings):
     """samples/acme-q3-2023.pdf ingested once into collection "test": tests that only need a library holding it
     start from a copy (an ingest costs about a second, and a hundred tests want the same one)."""
+    return ingested_library(
+        tmp_path_factory.mktemp("library") / "data", embeddings, [ROOT / "samples" / "acme-q3-2023.pdf"]
+    )
+
+
+def ingested_library(data: Path, embeddings, paths: list[Path]) -> Path:
+    """``paths`` ingested into collection "test" of a data folder ``data`` (the tests' settings), closed again: a
+    library that tests wanting the same documents copy (``with_sample``), instead of each ingesting them."""
     from rag_app.service import RagService
     from rag_app.settings import Settings
 
-    data = tmp_path_factory.mktemp("library") / "data"
     library = RagService(Settings(_env_file=None, data_dir=data, collection="test", parse_workers=1, ocr="off"))
     library.embeddings = embeddings
-    assert library.ingest([ROOT / "samples" / "acme-q3-2023.pdf"]).ok
+    assert library.ingest(paths).ok
     library.database.close()
     return data
 

@@ -4,7 +4,7 @@ import json
 import shutil
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, ingested_library
 from pdfgen import write_pdf
 
 from rag_app.answering.events import DoneEvent, SourcesEvent, StatusEvent, TokenEvent
@@ -20,9 +20,6 @@ ANSWER_KEYS = {"question", "answer", "strategy", "model", "sources", "timings", 
 def tiny_library(tmp_path_factory, embeddings):
     """The sample report and an 8-page Beta Corp report, ingested once for the module: each test's ``tiny_service``
     starts from a copy (two ingests cost about 2 s, and thirty tests want the same library)."""
-    from rag_app.service import RagService
-    from rag_app.settings import Settings
-
     folder = tmp_path_factory.mktemp("tiny_library")
     other = write_pdf(
         folder / "beta-2023.pdf",
@@ -31,11 +28,7 @@ def tiny_library(tmp_path_factory, embeddings):
             for i in range(1, 9)
         ],
     )
-    library = RagService(Settings(_env_file=None, data_dir=folder / "data", collection="test", parse_workers=1, ocr="off"))  # fmt: skip
-    library.embeddings = embeddings
-    assert library.ingest([SAMPLE, other]).ok
-    library.database.close()
-    return folder / "data"
+    return ingested_library(folder / "data", embeddings, [SAMPLE, other])
 
 
 @pytest.fixture
