@@ -716,13 +716,7 @@ def page_signals() -> list[str]:
     r = load("retrieval-page-signals")
     if not r:
         return []
-    rankings = list(next(iter(r["sets"].values()))["rankings"])
-    rows = []
-    for name, entry in r["sets"].items():
-        for g in ("tuning", "confirmation"):
-            by = entry["rankings"]
-            if g in by[rankings[0]]:
-                rows.append([name, g, by[rankings[0]][g]["questions"], *(_pair(by[k][g]) for k in rankings)])
+    rankings, rows = _ranking_rows(r, lambda groups: [g for g in ("tuning", "confirmation") if g in groups])
     return [
         "## Retrieval: phrases, headings, neighbouring pages and names of parts (probed 2026-12-07; not adopted)", "",
         PAGE_SIGNALS_BLURB, "", "hit@5 / MRR:", "", table(["set", "half", "n", *rankings], rows), "", provenance(r), "",
@@ -743,17 +737,28 @@ def english_reader_pages() -> list[str]:
     r = load("retrieval-reader-pages-en")
     if not r:
         return []
-    rankings = list(next(iter(r["sets"].values()))["rankings"])
-    rows = []
-    for name, entry in r["sets"].items():
-        by = entry["rankings"]
-        groups = [g for g in by[rankings[0]] if g in ("all", "tuning", "confirmation")]
-        groups += [g for s in READER_PAGES_EN_SLICES for g in (s, f"{s} / confirmation") if g in by[rankings[0]]]
-        rows += [[name, g, by[rankings[0]][g]["questions"], *(_pair(by[k][g]) for k in rankings)] for g in groups]
+
+    def shown(groups) -> list[str]:
+        halves = [g for g in groups if g in ("all", "tuning", "confirmation")]
+        return halves + [g for s in READER_PAGES_EN_SLICES for g in (s, f"{s} / confirmation") if g in groups]
+
+    rankings, rows = _ranking_rows(r, shown)
     return [
         "## Retrieval: an English question's filing ranked by the Chinese reader's page vectors too (probed 2026-12-07; not adopted)", "",
         READER_PAGES_EN_BLURB, "", "hit@5 / MRR:", "", table(["set", "questions", "n", *rankings], rows), "", provenance(r), "",
     ]  # fmt: skip
+
+
+def _ranking_rows(r: dict, shown) -> tuple[list[str], list[list]]:
+    """The rankings of a probe's result (``r["sets"]``: set -> rankings -> group -> metrics), and a row for each set
+    and each of its groups ``shown(groups)`` picks: set, group, questions, then hit@5 / MRR of each ranking."""
+    rankings = list(next(iter(r["sets"].values()))["rankings"])
+    rows = []
+    for name, entry in r["sets"].items():
+        by = entry["rankings"]
+        first = by[rankings[0]]
+        rows += [[name, g, first[g]["questions"], *(_pair(by[k][g]) for k in rankings)] for g in shown(first)]
+    return rankings, rows
 
 
 def _pair(m: dict) -> str:
