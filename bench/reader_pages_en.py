@@ -41,47 +41,64 @@ SETS = {  # bench.page_signals' English sets, and the broad ones
 
 def ranks(ours: R.Ours, question: R.Question) -> dict:
     """The rank of the question's first evidence page in the default's order, the reader's alone and each fusion."""
-    store = ours.service.store(with_model=True)
-    retriever = ours.service.retriever(store)
-    reader = retriever.chinese
-    order = [(h.sha256, h.page) for h in retriever.search(question.text, DEPTH).hits]
-    if not order or reader is None:
+    found = routed(ours, question)
+    if found is None:
         return {}
-    documents = {d.sha256: d for d in store.list_documents()}
-    best = order[0][0]
+    store, retriever, order, documents, rank = found
+    best, reader = order[0][0], retriever.chinese
     folder = exact.reader_pages_folder(store.index().table.path, reader.name)
     vector = reader.embed_query(question.text)
     read = [(best, p) for p in reader_pages.ranked_pages(reader, vector, best, folder, lambda: whole_pages(store, documents[best]))]  # fmt: skip
-
-    def rank(ranking: list) -> int | None:
-        hits = (i + 1 for i, (sha, page) in enumerate(ranking[: R.K_MAX]) if question.relevant((documents[sha].name, page)))  # fmt: skip
-        return next(hits, None)
-
     out = {"default": rank(order), "reader alone": rank(read)}
     out.update({f"reader {w}": rank(fused(order, read, w)) for w in WEIGHTS})
     return out
 
 
+def routed(ours: R.Ours, question: R.Question):
+    """(store, retriever, the default's DEPTH best (content, page), content -> document, rank) for a probe of the
+    reader's ranking of the best document, where ``rank(ranking)`` is the rank of the question's first evidence page in
+    a ranking of (content, page) (None: not in the top K_MAX); None where nothing was found or no reader is set."""
+    store = ours.service.store(with_model=True)
+    retriever = ours.service.retriever(store)
+    order = [(h.sha256, h.page) for h in retriever.search(question.text, DEPTH).hits]
+    if not order or retriever.chinese is None:
+        return None
+    documents = {d.sha256: d for d in store.list_documents()}
+
+    def rank(ranking: list) -> int | None:
+        hits = (i + 1 for i, (sha, page) in enumerate(ranking[: R.K_MAX]) if question.relevant((documents[sha].name, page)))  # fmt: skip
+        return next(hits, None)
+
+    return store, retriever, order, documents, rank
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    probe(ranks, "retrieval-reader-pages-en", "python -m bench.reader_pages_en", __doc__)
+
+
+def probe(ranks_of, result: str, command: str, description: str) -> None:
+    """Run a probe of the reader's ranking over the sets its --sets names: ``ranks_of(ours, question)`` gives each
+    ranking's rank of the question's first evidence page; by set, half and slice, each question's ranks kept too."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sets", default=",".join(SETS), help=f"comma-separated, of: {', '.join(SETS)}")
     args = parser.parse_args()
-    started, result = time.perf_counter(), {"depth": DEPTH, "rrf_k": RRF_K, "weights": list(WEIGHTS), "sets": {}}
+    started, out = time.perf_counter(), {"depth": DEPTH, "rrf_k": RRF_K, "weights": list(WEIGHTS), "sets": {}}
     for name in args.sets.split(","):
         collection, questions_of = SETS[name]
         ours, _ = R.ours_for(collection, [])
         questions = questions_of()
-        found = [ranks(ours, q) for q in questions]
+        found = [ranks_of(ours, q) for q in questions]
         rankings = list(next((f for f in found if f), {}))
-        result["sets"][name] = {
+        out["sets"][name] = {
             "questions": len(questions),
             "rankings": {k: R.by_group(questions, [f.get(k) for f in found]) for k in rankings},
+            "ranks": {q.id: {"groups": q.groups, **f} for q, f in zip(questions, found, strict=True)},
         }
-        by = result["sets"][name]["rankings"]
+        by = out["sets"][name]["rankings"]
         print(name, *(f"{k}: {by[k]['all']['hit@5']:.3f} / {by[k]['all']['mrr']:.3f}" for k in rankings), sep="\n  ")
-    result["command"] = "python -m bench.reader_pages_en" + (f" --sets {args.sets}" if args.sets != ",".join(SETS) else "")  # fmt: skip
-    result["seconds"] = round(time.perf_counter() - started, 1)
-    print("wrote", write_result("retrieval-reader-pages-en", result))
+    out["command"] = command + (f" --sets {args.sets}" if args.sets != ",".join(SETS) else "")
+    out["seconds"] = round(time.perf_counter() - started, 1)
+    print("wrote", write_result(result, out))
 
 
 if __name__ == "__main__":

@@ -734,19 +734,57 @@ READER_PAGES_EN_SLICES = (
 def english_reader_pages() -> list[str]:
     """Issue 26: the Chinese reader's page vectors as a second dense ranking for English questions
     (bench/reader_pages_en.py)."""
-    r = load("retrieval-reader-pages-en")
+    title = (
+        "an English question's filing ranked by the Chinese reader's page vectors too (probed 2026-12-07; not adopted)"
+    )
+    return _reader_probe("retrieval-reader-pages-en", title, READER_PAGES_EN_BLURB)
+
+
+def _reader_probe(name: str, title: str, blurb: str) -> list[str]:
+    """A probe of the Chinese reader's ranking for English questions: its blurb and table by set and slice."""
+    r = load(name)
     if not r:
         return []
-
-    def shown(groups) -> list[str]:
-        halves = [g for g in groups if g in ("all", "tuning", "confirmation")]
-        return halves + [g for s in READER_PAGES_EN_SLICES for g in (s, f"{s} / confirmation") if g in groups]
-
-    rankings, rows = _ranking_rows(r, shown)
+    rankings, rows = _ranking_rows(r, _reader_groups)
     return [
-        "## Retrieval: an English question's filing ranked by the Chinese reader's page vectors too (probed 2026-12-07; not adopted)", "",
-        READER_PAGES_EN_BLURB, "", "hit@5 / MRR:", "", table(["set", "questions", "n", *rankings], rows), "", provenance(r), "",
+        f"## Retrieval: {title}", "", blurb, "", "hit@5 / MRR:", "", table(["set", "questions", "n", *rankings], rows), "",
+        provenance(r), "",
     ]  # fmt: skip
+
+
+READER_CHUNKS_EN_BLURB = (
+    "`bench/reader_chunks_en.py` gives the Chinese reader the best-ranked document's chunks instead of its whole "
+    "pages: the 256-token passages the main model embeds, so that a table further down a page is read, and a page "
+    "scores its best chunk's similarity with the question. The main model's own ranking of that document's pages by "
+    "its best chunk is shown beside it (`main chunks alone`), and the reader's fused with the default's 30 best pages "
+    "as in the section above. Read so, the reader alone finds an evidence page in the top 5 for 46% of "
+    "financebench_dev's questions (24% from whole pages), still below the main model's 60%; fused at 0.25 it lifts "
+    "every set written by analysts and docugami's page-level set, both halves (docugami 0.774 / 0.516 to 0.806 / "
+    "0.537; analyst_en's confirmation MRR 0.633 to 0.735; analyst_erc's confirmation hit@5 0.861 to 0.889), and costs "
+    "financebench_dev's MRR in every question type and half, its hit@5 unchanged (0.882 to 0.838; names no statement, "
+    "confirmation half, 0.655 to 0.594; domain-relevant 0.699 to 0.639; novel-generated 0.718 to 0.654). The held-out "
+    "English questions are FinanceBench's domain-relevant and novel-generated ones, so it is not adopted; it would "
+    "also cost a second embedding of every English chunk at ingestion (40 chunks a second on this CPU: financebench_dev's "
+    "56,267 took 23 minutes) and of every question (about 15 ms on 2 cores). Its gains and losses fall where the "
+    "reader's do from whole pages: a model that reads a question as prose ranks the pages that discuss a measure above "
+    "the statement that prints it, which is what FinanceBench asks for. Used only for a question asking for a reason "
+    "(`Explanations.asks`, per question from the same run's ranks) it changes financebench_dev little (one question "
+    "asks) and loses MRR on the confirmation halves of analyst_erc, analyst_broad_en and analyst_broad_erc at 0.25 and at 0.5."
+)
+
+
+def english_reader_chunks() -> list[str]:
+    """Issue 26: the Chinese reader's chunk vectors as a second dense ranking for English questions
+    (bench/reader_chunks_en.py)."""
+    title = "an English question's filing ranked by the Chinese reader's vectors of its chunks (probed 2026-12-08; not adopted)"  # fmt: skip
+    return _reader_probe("retrieval-reader-chunks-en", title, READER_CHUNKS_EN_BLURB)
+
+
+def _reader_groups(groups) -> list[str]:
+    """The groups the reader's probes show: the halves, then each slice of READER_PAGES_EN_SLICES and its confirmation
+    half."""
+    halves = [g for g in groups if g in ("all", "tuning", "confirmation")]
+    return halves + [g for s in READER_PAGES_EN_SLICES for g in (s, f"{s} / confirmation") if g in groups]
 
 
 def _ranking_rows(r: dict, shown) -> tuple[list[str], list[list]]:
@@ -2920,7 +2958,7 @@ def scale() -> list[str]:
         + ". CPU ms: the process's own CPU time per question"
         + (" (one torch thread)" if "torch_threads" not in r else ", on every thread it runs (torch's, the product's parts)")
         + ", what a question costs the machine; the wall times include waiting for a core on this shared machine.", "",
-        *_scale_alternation(r), *_scale_stages(r), *_scale_checks(r), provenance(r), "",
+        *_scale_alternation(r), *_scale_question_arithmetic(r), *_scale_stages(r), *_scale_checks(r), provenance(r), "",
     ]  # fmt: skip
 
 
@@ -2947,18 +2985,31 @@ def _scale_screens(r: dict) -> str:
     )
 
 
-def _scale_alternation(r: dict) -> list[str]:
-    """The runs of ``bench.scale`` that alternated two commits in one hour (retrieval-scale-alternation-N.json), in a
-    paragraph: how much of a change in p50 is the code's and how much the CPU's hour on this shared machine."""
-    runs = [x for i in range(1, 9) if (x := load(f"retrieval-scale-alternation-{i}")) and x["set"] == r["set"]]
-    if not runs:
-        return []
+def _scale_runs(name: str, r: dict, hits: bool = False) -> tuple[list[dict], str]:
+    """The results ``name``-1 to -8 of ``bench.scale`` runs on the same set as ``r``, and each one's default path
+    listed (its label or commit, time, p50 and stages; with ``hits``, its hit@5 and MRR too)."""
+    runs = [x for i in range(1, 9) if (x := load(f"{name}-{i}")) and x["set"] == r["set"]]
     listed = "; ".join(
         f"{x.get('label', x['commit'])} at {x['date'][11:16]} {x['paths']['default']['ms_p50']} ms "
         f"(dense search {x['paths']['default']['stages']['dense search']['ms_p50']} ms, query embedding "
-        f"{_embedding_ms(x['paths']['default']['stages'])}, load {x['load_average_start']})"
+        f"{_embedding_ms(x['paths']['default']['stages'])}, "
+        + (
+            f"hit@5 {x['paths']['default']['hits']['hit@5']}, MRR {x['paths']['default']['hits']['mrr']}, "
+            if hits
+            else ""
+        )
+        + f"load {x['load_average_start']})"
         for x in runs
     )
+    return runs, listed
+
+
+def _scale_alternation(r: dict) -> list[str]:
+    """The runs of ``bench.scale`` that alternated two commits in one hour (retrieval-scale-alternation-N.json), in a
+    paragraph: how much of a change in p50 is the code's and how much the CPU's hour on this shared machine."""
+    runs, listed = _scale_runs("retrieval-scale-alternation", r)
+    if not runs:
+        return []
     return [
         f"The same hour, {runs[0]['date'][:10]}, `python -m bench.scale --set {r['set']}` alternated between the "
         f"code before the bf16 scan and after it, each from a clone of its own over the same collection (p50 of the "
@@ -2970,6 +3021,27 @@ def _scale_alternation(r: dict) -> list[str]:
         "first and 18.2 to 18.3 ms after the second, which evicts half as much of the model from the cache. On "
         "2026-12-07 at 01:44 to 01:52, before the scan, the default path measured 52.1 to 61.9 ms: the CPU's hour "
         "moves the figure by more than the code does.",
+        "",
+    ]
+
+
+def _scale_question_arithmetic(r: dict) -> list[str]:
+    """The runs of ``bench.scale`` that alternated the code before and after the questions' arithmetic was timed per CPU
+    (retrieval-scale-questions-N.json), in a paragraph."""
+    runs, listed = _scale_runs("retrieval-scale-questions", r, hits=True)
+    if not runs:
+        return []
+    return [
+        f"Since 2026-12-08 these figures come from a 2-core AMD EPYC without AMX (AVX512-BF16 only); the ones before, "
+        "from an Intel Xeon with AMX. There a search's questions were embedded in float32, since one core took 23.6 ms "
+        "a question with bf16 autocast and 17.8 ms without; on the AMD CPU the default path measured 55.8 ms p50 at "
+        "735ce06 (query embedding 26.5 ms, load 1.4), over the target. Now the embedder times both at its first "
+        "question and keeps the faster (`LocalEmbeddings._questions_in_bf16`; on this CPU 17.3 ms a pair of "
+        "financebench_dev's questions with autocast against 21.4 ms without, the vectors within cosine 3e-5), and "
+        "runs a question through the model directly, without sentence-transformers' `encode_query` around it (its "
+        "checks and conversions cost a pair about 4 ms here; the same vectors, within cosine 1e-5). "
+        f"Alternating the two, each from a clone of its own over the same collection (p50 of the default path): "
+        f"{listed} (`bench/results/retrieval-scale-questions-*.json`).",
         "",
     ]
 
@@ -4179,7 +4251,7 @@ def render(plots: list) -> str:
         "",
     ]
     sections = (
-        financebench(plots), zh_reports(plots), docugami(plots), docugami_pages(plots), analyst_sets(plots), broad_sets(plots), dense_depth_levers(), within_english_levers(), exact_search_levers(), slots_levers(), lexicon_levers(), chunk_header_levers(), table_chunk_levers(), within_levers(), line_item_levers(), report_part_levers(), running_title_levers(), depth_levers(), rerank_levers(), page_scorer_levers(), page_signals(), english_reader_pages(), formal_pages(), formal_kinds_levers(), unnamed_pages(), rewritten_sections(), caseless_questions(), first_capital_levers(), reasons_levers(), running_names_levers(), document_share_levers(), named_first_levers(), covered_words_levers(), reader_pages_levers(), named_read_levers(), chinese_reruns(), reader_words_levers(), explanation_levers(), mixed_library(), traditional_script(), chinese_reader(), chinese_table_rows(), finglm(), scale(), answers(), across_answers(), refusal(),
+        financebench(plots), zh_reports(plots), docugami(plots), docugami_pages(plots), analyst_sets(plots), broad_sets(plots), dense_depth_levers(), within_english_levers(), exact_search_levers(), slots_levers(), lexicon_levers(), chunk_header_levers(), table_chunk_levers(), within_levers(), line_item_levers(), report_part_levers(), running_title_levers(), depth_levers(), rerank_levers(), page_scorer_levers(), page_signals(), english_reader_pages(), english_reader_chunks(), formal_pages(), formal_kinds_levers(), unnamed_pages(), rewritten_sections(), caseless_questions(), first_capital_levers(), reasons_levers(), running_names_levers(), document_share_levers(), named_first_levers(), covered_words_levers(), reader_pages_levers(), named_read_levers(), chinese_reruns(), reader_words_levers(), explanation_levers(), mixed_library(), traditional_script(), chinese_reader(), chinese_table_rows(), finglm(), scale(), answers(), across_answers(), refusal(),
         ingest(plots),
         ocr(), generation(), real_weights(), app_gpu(), summarize(), web(), faults(), upload_progress(), test_suite(),
     )  # fmt: skip
