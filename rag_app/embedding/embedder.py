@@ -123,13 +123,43 @@ class LocalEmbeddings(Embeddings):
     def _arithmetic(self, single: bool = False):
         """bfloat16 autocast (weights stay float32, so vectors stay within cosine 1e-4 of float32).
 
-        Not for one short text on a CPU (a question): there the casts cost more than bf16 saves
-        (one thread: 23.6 ms a question with autocast, 17.8 ms without)."""
+        For a search's questions on a CPU (``single``) only where it measured faster on this CPU
+        (:attr:`_questions_in_bf16`): for short texts the casts can cost more than bf16 saves."""
+        if self.precision == "bf16" and not (single and self.device == "cpu" and not self._questions_in_bf16):
+            return self._bf16()
+        return contextlib.nullcontext()
+
+    def _bf16(self):
         import torch
 
-        if self.precision == "bf16" and not (single and self.device == "cpu"):
-            return torch.autocast(device_type=self.device.split(":")[0], dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.split(":")[0], dtype=torch.bfloat16)
+
+    @cached_property
+    def _questions_in_bf16(self) -> bool:
+        """Whether a search's questions embed faster with bf16 autocast than without on this CPU, timed once, at the
+        first question, on a probe pair (the best of QUESTION_TRIALS alternating runs of each). It depends on the CPU:
+        one thread of an Intel Xeon with AMX took 23.6 ms a question with autocast and 17.8 ms without; 2 cores of an
+        AMD EPYC without AMX (AVX512-BF16 only) 17.3 ms a pair of financebench_dev's questions with it and 21.4 ms
+        without (2026-12-08, load 0.5), the vectors within cosine 3e-5 of each other."""
+        import time
+
+        def seconds(context) -> float:
+            started = time.perf_counter()
+            with context:
+                self._question_vectors(list(QUESTION_PROBE))
+            return time.perf_counter() - started
+
+        seconds(self._bf16()), seconds(contextlib.nullcontext())  # each path's first run sets up its kernels
+        runs = [(seconds(contextlib.nullcontext()), seconds(self._bf16())) for _ in range(QUESTION_TRIALS)]
+        plain, cast = min(r[0] for r in runs), min(r[1] for r in runs)
+        chosen = cast < plain
+        log.info(
+            "questions embed with %s on this CPU (%.1f ms a probe pair with bf16 autocast, %.1f ms without)",
+            "bf16 autocast" if chosen else "float32",
+            cast * 1000,
+            plain * 1000,
+        )
+        return chosen
 
     def _attention(self):
         """On CUDA, attention by PyTorch's own kernels (flash, memory-efficient), not cuDNN's.
@@ -384,10 +414,28 @@ class LocalEmbeddings(Embeddings):
 
     def _queries(self, texts: Sequence[str]) -> list[list[float]]:
         with self._arithmetic(single=True), self._attention():
-            vectors = self.model.encode_query(
-                list(texts), normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
-            )
-        return vectors.tolist()
+            return self._question_vectors(list(texts)).tolist()
+
+    def _question_vectors(self, texts: list[str]) -> np.ndarray:
+        """Normalised float32 vectors of a search's questions, in the arithmetic of the caller's context: through
+        :meth:`_direct_forward` on a CPU where it gives the model's own vectors and the model sets no prompt for
+        questions (one pass for the bundled model's question and its form without its documents' names: 18.3 ms
+        with bf16 autocast against 22.9 ms through the model's own ``encode_query`` on 2 AMD EPYC cores), else
+        through ``encode_query``."""
+        import torch
+
+        if not self._questions_direct:
+            return self.model.encode_query(texts, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)  # fmt: skip
+        with torch.inference_mode():
+            inputs = self.model.preprocess(texts, task="query")
+            features = {k: inputs[k] for k in ("input_ids", "token_type_ids", "attention_mask") if k in inputs}
+            return torch.nn.functional.normalize(self._direct_forward(features).float(), dim=1).numpy()
+
+    @cached_property
+    def _questions_direct(self) -> bool:
+        """Whether :meth:`_question_vectors` runs :meth:`_direct_forward` (see there)."""
+        prompts = getattr(self.model, "prompts", None) or {}
+        return self.device == "cpu" and hasattr(self.model, "preprocess") and not prompts.get("query") and self._direct_same  # fmt: skip
 
     def embed_array(self, texts: Sequence[str], on_batch: BatchCallback | None = None) -> np.ndarray:
         """Embed ``texts`` in length-sorted batches; ``on_batch(n)`` after each batch of n."""
@@ -407,6 +455,16 @@ class LocalEmbeddings(Embeddings):
                 on_batch(len(batch))
         return vectors
 
+
+# A search's question and its form without the names of its documents (Retriever: the two embedded in one pass), to
+# time the arithmetic questions embed with (LocalEmbeddings._questions_in_bf16)
+QUESTION_PROBE = (
+    "What is the FY2018 capital expenditure amount (in USD millions) for 3M? Give a response to the question by "
+    "relying on the details shown in the cash flow statement.",
+    "What is the capital expenditure amount (in USD millions)? Give a response to the question by relying on the "
+    "details shown in the cash flow statement.",
+)
+QUESTION_TRIALS = 4
 
 _PROBES = ["Net revenue rose 12% to $2,468 million in FY2023.", "a", "报告期内公司营业收入", "Ünïcødé — test\tx"]
 
