@@ -204,7 +204,7 @@ class RagService:
         memory: seconds at 100,000 chunks) in the background, so the first question does not wait for them; and the
         Chinese reader where the collection holds documents it read (a library without Chinese never loads it); then
         what a first question to each document reads of its pages (:meth:`Retriever.warm`: about 4 s for 139
-        filings on 2 cores)."""
+        filings on 2 cores), and what the embedding model sets up at its first question."""
 
         def load() -> None:
             try:
@@ -215,6 +215,9 @@ class RagService:
                     if reader is not None and any(d.reader == reader.name for d in store.list_documents()):
                         reader.model  # noqa: B018 - loads it (seconds) before the first Chinese question
                     self.retriever(store).warm()
+                    # a first question's own set-up, once a process (LocalEmbeddings: the arithmetic questions take,
+                    # timed, and the direct forward checked: about 0.5 s on 2 cores)
+                    self.embeddings.embed_query("warm")
             except Exception:  # noqa: BLE001 - the first question reads them again and reports what fails
                 log.warning("reading the search indexes ahead of the first question failed", exc_info=True)
 

@@ -316,7 +316,8 @@ def test_a_measure_the_question_names_finds_the_page_that_writes_it_another_way(
 
 def test_the_web_app_reads_the_search_indexes_before_the_first_question(service, settings, corpus_dir, monkeypatch):
     """RagService.preload_search (started by the web server): the vectors searched exactly in memory are read from
-    Chroma in the background, so the first question reads none; with no collection yet it does nothing."""
+    Chroma in the background, so the first question reads none, and the embedding model embeds a question once; with
+    no collection yet it does nothing."""
     from rag_app.service import RagService
     from rag_app.storage.vectors import ChromaVectors
 
@@ -328,9 +329,13 @@ def test_the_web_app_reads_the_search_indexes_before_the_first_question(service,
     read = ChromaVectors.vectors
     monkeypatch.setattr(ChromaVectors, "vectors", lambda self, ids: reads.append(len(ids)) or read(self, ids))
     exact._cache.clear()  # as a new process starts
+    asked = []
+    embed = fresh.embeddings.embed_query
+    monkeypatch.setattr(fresh.embeddings, "embed_query", lambda text: asked.append(text) or embed(text))
     thread = fresh.preload_search()
     thread.join(60)
     assert not thread.is_alive() and sum(reads) == fresh.store(with_model=True).count_chunks() > 0
+    assert asked  # the embedding model's first-question set-up (its arithmetic timed) is done before the first question
     reads.clear()
     assert fresh.search(SearchRequest(query="Orbital Freight contract", k=2)).hits and reads == []
     assert fresh.chinese_reader._model is None  # no Chinese document here: the Chinese reader is never loaded
