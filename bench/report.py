@@ -3039,7 +3039,7 @@ def _scale_question_arithmetic(r: dict) -> list[str]:
         "question and keeps the faster (`LocalEmbeddings._questions_in_bf16`; on this CPU 17.3 ms a pair of "
         "financebench_dev's questions with autocast against 21.4 ms without, the vectors within cosine 3e-5), and "
         "runs a question through the model directly, without sentence-transformers' `encode_query` around it (its "
-        "checks and conversions cost a pair about 4 ms here; the same vectors, within cosine 1e-5). "
+        "checks and conversions cost a pair 3 to 6 ms here, load 0.4 to 1.3; the same vectors, within cosine 1e-5). "
         f"Alternating the two, each from a clone of its own over the same collection (p50 of the default path): "
         f"{listed} (`bench/results/retrieval-scale-questions-*.json`). The change takes 6 to 7 ms off the question's "
         "embedding and about 5 to 8 ms of CPU time off a question, and only 1 to 2 ms off the p50 in those runs, where "
